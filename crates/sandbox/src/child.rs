@@ -1,0 +1,617 @@
+//! The code that runs in the cloned child: the sandbox's init (pid 1 of the new pid namespace)
+//! and, forked from it, the program.
+//!
+//! The child is a copy of a multi-threaded server, so until `execve` it may only make raw
+//! system calls: no allocation, no locks, no Rust drop glue, no panics. Everything it needs is
+//! prepared by the parent in a [`ChildPlan`] (C strings, pointer arrays, the seccomp program)
+//! and only read here. Errors go back to the parent over the report pipe as a fixed-size
+//! [`Report`], never as a log line.
+
+use std::ffi::{c_char, c_int, CStr, CString};
+use std::os::fd::RawFd;
+
+use crate::error::Stage;
+
+/// The uid and gid the program runs as inside its user namespace.
+pub(crate) const INSIDE_ID: u32 = 1000;
+
+pub(crate) const REPORT_SETUP_ERROR: u32 = 1;
+pub(crate) const REPORT_EXITED: u32 = 2;
+
+/// The one message init sends to the parent. Fixed size and smaller than `PIPE_BUF`, so a
+/// single `write` is atomic.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Report {
+    pub kind: u32,
+    pub stage: u32,
+    pub errno: i32,
+    /// `waitpid` status of the program.
+    pub wait_status: i32,
+    /// Non-zero when `execve` of the program failed.
+    pub exec_errno: i32,
+    pub _pad: i32,
+    /// CPU time of every reaped process (fallback when there is no cgroup).
+    pub cpu_us: u64,
+    /// Largest RSS of any reaped process (fallback when there is no cgroup).
+    pub maxrss_kb: u64,
+}
+
+/// One filesystem step of the new root, with every path already a C string.
+#[derive(Debug)]
+pub(crate) enum Step {
+    Mkdir { path: CString, mode: u32 },
+    /// An empty file to bind a file (or device node) onto.
+    Touch { path: CString },
+    Symlink { target: CString, path: CString },
+    Bind { src: CString, dst: CString },
+    Tmpfs { dst: CString, options: CString, flags: u64 },
+    Proc { dst: CString },
+    /// `mount_setattr`: read-only, nosuid, nodev (recursively).
+    ReadOnly { path: CString, recursive: bool },
+    /// A small file with fixed content (`/etc/passwd`...).
+    Write { path: CString, content: Vec<u8>, mode: u32 },
+    Unmount { path: CString },
+    Rmdir { path: CString },
+}
+
+/// Everything the child needs, prepared by the parent before `clone3`.
+#[derive(Debug)]
+pub(crate) struct ChildPlan<'a> {
+    /// Parent → child: one byte when uid maps and cgroups are in place.
+    pub sync_read: RawFd,
+    /// Child → parent: the [`Report`].
+    pub report_write: RawFd,
+    /// Parent closes its end when it has read what it needed; init then exits.
+    pub release_read: RawFd,
+    /// Parent → init: signal numbers to forward to the program.
+    pub control_read: RawFd,
+    /// The program's stdin, stdout, stderr.
+    pub stdio: [RawFd; 3],
+    /// v1 hosts: the child enters its cgroups after clone, so it unshares the cgroup namespace
+    /// only then (its root becomes the run's cgroup).
+    pub unshare_cgroup: bool,
+    /// Supplementary groups can only be dropped when the parent could write gid_map freely.
+    pub drop_groups: bool,
+    pub bring_up_loopback: bool,
+    /// Where the new root is assembled (an empty host directory; private to this mount ns).
+    pub root: &'a CStr,
+    pub root_options: &'a CStr,
+    /// Steps before `pivot_root`, paths under `root`.
+    pub steps: &'a [Step],
+    /// Input files, written below `/work` after `pivot_root`: directories first, then files.
+    pub work_dirs: &'a [CString],
+    pub work_files: &'a [(CString, &'a [u8], u32)],
+    pub hostname: &'a CStr,
+    pub rlimits: &'a [(u32, u64, u64)],
+    pub seccomp: &'a [libc::sock_filter],
+    /// Paths to try for `argv[0]`, in order.
+    pub exec_candidates: &'a [CString],
+    /// NULL-terminated pointer arrays into strings the parent owns.
+    pub argv: &'a [*const c_char],
+    pub envp: &'a [*const c_char],
+}
+
+/// Entry point of the cloned child. Never returns.
+///
+/// # Safety
+/// Must be called only in the child of `clone3`, with `plan` prepared by the parent.
+pub(crate) unsafe fn init_main(plan: &ChildPlan) -> ! {
+    // SAFETY: we are the single-threaded child; every call below is a raw syscall on memory
+    // the plan keeps alive (the parent's copy, mapped copy-on-write).
+    unsafe {
+        close_all_except(&[
+            plan.sync_read,
+            plan.report_write,
+            plan.release_read,
+            plan.control_read,
+            plan.stdio[0],
+            plan.stdio[1],
+            plan.stdio[2],
+        ]);
+        let mut go = 0u8;
+        if libc::read(plan.sync_read, (&mut go as *mut u8).cast(), 1) != 1 {
+            // The parent gave up on this run; nothing to report to.
+            libc::_exit(1);
+        }
+        libc::close(plan.sync_read);
+        let fail = |stage: Stage| -> ! { report_failure(plan.report_write, stage, errno()) };
+
+        if plan.drop_groups && libc::setgroups(0, std::ptr::null()) != 0 {
+            fail(Stage::WaitParent);
+        }
+        // Become uid 1000 inside (host: the slot's uid) but keep this namespace's capabilities
+        // until the program's exec: files init creates belong to the program's user.
+        libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0);
+        if libc::setresgid(INSIDE_ID, INSIDE_ID, INSIDE_ID) != 0 || libc::setresuid(INSIDE_ID, INSIDE_ID, INSIDE_ID) != 0 {
+            fail(Stage::WaitParent);
+        }
+        if !raise_permitted_caps() {
+            fail(Stage::WaitParent);
+        }
+        if plan.unshare_cgroup && libc::unshare(libc::CLONE_NEWCGROUP) != 0 {
+            fail(Stage::CgroupNamespace);
+        }
+        if libc::mount(std::ptr::null(), c"/".as_ptr(), std::ptr::null(), libc::MS_REC | libc::MS_PRIVATE, std::ptr::null()) != 0 {
+            fail(Stage::MountPrivate);
+        }
+        if libc::mount(
+            c"tmpfs".as_ptr(),
+            plan.root.as_ptr(),
+            c"tmpfs".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV,
+            plan.root_options.as_ptr().cast(),
+        ) != 0
+        {
+            fail(Stage::MountRoot);
+        }
+        for step in plan.steps {
+            if let Err(stage) = run_step(step) {
+                fail(stage);
+            }
+        }
+        if libc::chdir(plan.root.as_ptr()) != 0
+            || libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) != 0
+            || libc::umount2(c".".as_ptr(), libc::MNT_DETACH) != 0
+            || libc::chdir(c"/".as_ptr()) != 0
+        {
+            fail(Stage::PivotRoot);
+        }
+        if !set_mount_attr(c"/", false) {
+            fail(Stage::Remount);
+        }
+        if libc::chdir(c"/work".as_ptr()) != 0 {
+            fail(Stage::WriteFile);
+        }
+        for dir in plan.work_dirs {
+            if libc::mkdir(dir.as_ptr(), 0o755) != 0 && errno() != libc::EEXIST {
+                fail(Stage::WriteFile);
+            }
+        }
+        for (path, content, mode) in plan.work_files {
+            if !write_file(path, content, *mode) {
+                fail(Stage::WriteFile);
+            }
+        }
+        if libc::sethostname(plan.hostname.as_ptr(), plan.hostname.to_bytes().len()) != 0 {
+            fail(Stage::Hostname);
+        }
+        if plan.bring_up_loopback && !loopback_up() {
+            fail(Stage::Loopback);
+        }
+        // The init holds a copy of the server's memory: keep it out of reach of the program
+        // (same uid), which could otherwise read /proc/1/mem or /proc/1/environ.
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+
+        let mut mask: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut mask);
+        libc::sigaddset(&mut mask, libc::SIGCHLD);
+        if libc::sigprocmask(libc::SIG_BLOCK, &mask, std::ptr::null_mut()) != 0 {
+            fail(Stage::Signals);
+        }
+        let sigfd = libc::signalfd(-1, &mask, libc::SFD_CLOEXEC);
+        if sigfd < 0 {
+            fail(Stage::Signals);
+        }
+        let mut exec_pipe = [0 as c_int; 2];
+        if libc::pipe2(exec_pipe.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
+            fail(Stage::Fork);
+        }
+        // A raw clone, not fork(3): glibc's fork handlers would take locks that may have been
+        // held by other threads of the server when it cloned us.
+        let pid = libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_ulong, 0, 0, 0, 0);
+        if pid < 0 {
+            fail(Stage::Fork);
+        }
+        if pid == 0 {
+            program_main(plan, exec_pipe[1]);
+        }
+        let program = pid as libc::pid_t;
+        libc::close(exec_pipe[1]);
+        for fd in plan.stdio {
+            libc::close(fd);
+        }
+        let status = supervise_program(program, sigfd, plan.control_read);
+
+        // The program is gone: nothing else may outlive it.
+        libc::kill(-1, libc::SIGKILL);
+        loop {
+            let r = libc::waitpid(-1, std::ptr::null_mut(), 0);
+            if r < 0 && errno() != libc::EINTR {
+                break;
+            }
+        }
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
+        let mut exec_errno: i32 = 0;
+        let n = libc::read(exec_pipe[0], (&mut exec_errno as *mut i32).cast(), 4);
+        if n != 4 {
+            exec_errno = 0;
+        }
+        let tv_us = |tv: libc::timeval| tv.tv_sec as u64 * 1_000_000 + tv.tv_usec as u64;
+        let report = Report {
+            kind: REPORT_EXITED,
+            wait_status: status,
+            exec_errno,
+            cpu_us: tv_us(usage.ru_utime) + tv_us(usage.ru_stime),
+            maxrss_kb: usage.ru_maxrss as u64,
+            ..Report::default()
+        };
+        write_report(plan.report_write, &report);
+        // Stay alive (keeping the namespace and its files) until the parent has collected
+        // what it wants from our root.
+        let mut byte = 0u8;
+        while libc::read(plan.release_read, (&mut byte as *mut u8).cast(), 1) > 0 {}
+        libc::_exit(0)
+    }
+}
+
+/// Wait for the program, forwarding control signals to its process group. Returns its wait
+/// status.
+///
+/// # Safety
+/// Child-only; raw syscalls on valid descriptors.
+unsafe fn supervise_program(program: libc::pid_t, sigfd: c_int, control: RawFd) -> c_int {
+    // SAFETY: raw syscalls on descriptors this process owns and on stack buffers.
+    unsafe {
+        let mut fds = [
+            libc::pollfd { fd: sigfd, events: libc::POLLIN, revents: 0 },
+            libc::pollfd { fd: control, events: libc::POLLIN, revents: 0 },
+        ];
+        let mut nfds = if control >= 0 { 2 } else { 1 };
+        loop {
+            let r = libc::poll(fds.as_mut_ptr(), nfds, -1);
+            if r < 0 {
+                if errno() == libc::EINTR {
+                    continue;
+                }
+                // Should not happen; fall back to a blocking wait for the program.
+                let mut st = 0;
+                while libc::waitpid(program, &mut st, 0) < 0 && errno() == libc::EINTR {}
+                return st;
+            }
+            if nfds == 2 && fds[1].revents != 0 {
+                let mut sig: i32 = 0;
+                let n = libc::read(control, (&mut sig as *mut i32).cast(), 4);
+                if n == 4 && sig > 0 && sig < 65 {
+                    if libc::kill(-program, sig) != 0 {
+                        libc::kill(program, sig);
+                    }
+                } else if n <= 0 {
+                    nfds = 1;
+                }
+            }
+            if fds[0].revents != 0 {
+                let mut info = [0u8; 128];
+                libc::read(sigfd, info.as_mut_ptr().cast(), info.len());
+                loop {
+                    let mut st = 0;
+                    let r = libc::waitpid(-1, &mut st, libc::WNOHANG);
+                    if r == program {
+                        return st;
+                    }
+                    if r <= 0 {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The program: stdio, rlimits, no privileges, seccomp, exec.
+///
+/// # Safety
+/// Child-only (forked from init).
+unsafe fn program_main(plan: &ChildPlan, exec_err: RawFd) -> ! {
+    // SAFETY: raw syscalls on memory and descriptors of this single-threaded process.
+    unsafe {
+        let die = |_stage: Stage| -> ! {
+            let e = errno();
+            libc::write(exec_err, (&e as *const i32).cast(), 4);
+            libc::_exit(127)
+        };
+        // Dispositions and the mask are inherited across exec; the server ignores SIGPIPE.
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        for sig in 1..32 {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+        libc::setsid();
+        for (target, &fd) in plan.stdio.iter().enumerate() {
+            if libc::dup2(fd, target as c_int) < 0 {
+                die(Stage::ProgramSetup);
+            }
+        }
+        // Only 0-2 survive exec (the exec-error pipe is already close-on-exec).
+        if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) != 0 {
+            die(Stage::ProgramSetup);
+        }
+        for &(resource, soft, hard) in plan.rlimits {
+            let lim = libc::rlimit { rlim_cur: soft, rlim_max: hard };
+            if libc::setrlimit(resource as _, &lim) != 0 {
+                die(Stage::ProgramSetup);
+            }
+        }
+        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+            die(Stage::ProgramSetup);
+        }
+        drop_all_caps();
+        let prog = libc::sock_fprog { len: plan.seccomp.len() as u16, filter: plan.seccomp.as_ptr() as *mut _ };
+        if libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &prog as *const libc::sock_fprog, 0, 0) != 0 {
+            die(Stage::ProgramSetup);
+        }
+        for path in plan.exec_candidates {
+            libc::execve(path.as_ptr(), plan.argv.as_ptr(), plan.envp.as_ptr());
+            if errno() != libc::ENOENT {
+                break;
+            }
+        }
+        die(Stage::Exec)
+    }
+}
+
+/// Close every descriptor not in `keep` (negative entries ignored).
+///
+/// # Safety
+/// Child-only.
+unsafe fn close_all_except(keep: &[RawFd]) {
+    let mut sorted = [-1 as RawFd; 8];
+    let mut n = 0;
+    for &fd in keep {
+        if fd >= 0 && n < sorted.len() {
+            sorted[n] = fd;
+            n += 1;
+        }
+    }
+    sorted[..n].sort_unstable();
+    let mut next: u32 = 0;
+    for &fd in &sorted[..n] {
+        let fd = fd as u32;
+        if fd > next {
+            // SAFETY: close_range on our own descriptor table.
+            unsafe { libc::syscall(libc::SYS_close_range, next, fd - 1, 0u32) };
+        }
+        next = fd + 1;
+    }
+    // SAFETY: as above.
+    unsafe { libc::syscall(libc::SYS_close_range, next, u32::MAX, 0u32) };
+}
+
+/// One step of the root assembly.
+///
+/// # Safety
+/// Child-only.
+unsafe fn run_step(step: &Step) -> Result<(), Stage> {
+    // SAFETY: raw syscalls on NUL-terminated strings owned by the plan.
+    unsafe {
+        match step {
+            Step::Mkdir { path, mode } => {
+                if libc::mkdir(path.as_ptr(), *mode) != 0 {
+                    // Already there (a symlink to /usr/lib, say): nothing to create.
+                    if errno() == libc::EEXIST {
+                        return Ok(());
+                    }
+                    return Err(Stage::MakeMountPoint);
+                }
+                // mkdir honours the umask; set the mode exactly (1777 for /tmp).
+                if libc::chmod(path.as_ptr(), *mode) != 0 {
+                    return Err(Stage::MakeMountPoint);
+                }
+            }
+            Step::Touch { path } => {
+                let fd = libc::open(path.as_ptr(), libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW, 0o644);
+                if fd < 0 {
+                    return Err(Stage::MakeMountPoint);
+                }
+                libc::close(fd);
+            }
+            Step::Symlink { target, path } => {
+                if libc::symlink(target.as_ptr(), path.as_ptr()) != 0 && errno() != libc::EEXIST {
+                    return Err(Stage::MakeMountPoint);
+                }
+            }
+            Step::Bind { src, dst } => {
+                let flags = libc::MS_BIND | libc::MS_REC;
+                if libc::mount(src.as_ptr(), dst.as_ptr(), std::ptr::null(), flags, std::ptr::null()) != 0 {
+                    return Err(Stage::Bind);
+                }
+            }
+            Step::Tmpfs { dst, options, flags } => {
+                if libc::mount(c"tmpfs".as_ptr(), dst.as_ptr(), c"tmpfs".as_ptr(), *flags, options.as_ptr().cast()) != 0 {
+                    return Err(Stage::MountBox);
+                }
+            }
+            Step::Proc { dst } => {
+                let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+                if libc::mount(c"proc".as_ptr(), dst.as_ptr(), c"proc".as_ptr(), flags, std::ptr::null()) != 0 {
+                    return Err(Stage::MountProc);
+                }
+            }
+            Step::ReadOnly { path, recursive } => {
+                if !set_mount_attr(path, *recursive) {
+                    return Err(Stage::Remount);
+                }
+            }
+            Step::Write { path, content, mode } => {
+                if !write_file(path, content, *mode) {
+                    return Err(Stage::WriteFile);
+                }
+            }
+            Step::Unmount { path } => {
+                if libc::umount2(path.as_ptr(), libc::MNT_DETACH) != 0 {
+                    return Err(Stage::MountBox);
+                }
+            }
+            Step::Rmdir { path } => {
+                if libc::rmdir(path.as_ptr()) != 0 {
+                    return Err(Stage::MountBox);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `struct mount_attr` of `mount_setattr(2)` (not in the libc crate).
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
+const MOUNT_ATTR_NOSUID: u64 = 0x2;
+const MOUNT_ATTR_NODEV: u64 = 0x4;
+const AT_RECURSIVE: c_int = 0x8000;
+
+/// Make a mount read-only, nosuid and nodev without touching its other (possibly locked)
+/// flags, which a `MS_REMOUNT` in a user namespace would have to repeat exactly.
+///
+/// # Safety
+/// Raw syscall.
+unsafe fn set_mount_attr(path: &CStr, recursive: bool) -> bool {
+    let attr = MountAttr { attr_set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, attr_clr: 0, propagation: 0, userns_fd: 0 };
+    let flags = if recursive { AT_RECURSIVE } else { 0 };
+    // SAFETY: valid path and attr for the duration of the call.
+    unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        ) == 0
+    }
+}
+
+/// Create a file that must not exist yet and fill it.
+///
+/// # Safety
+/// Raw syscalls.
+unsafe fn write_file(path: &CStr, content: &[u8], mode: u32) -> bool {
+    // SAFETY: valid pointers for the duration of each call.
+    unsafe {
+        let flags = libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW;
+        let fd = libc::open(path.as_ptr(), flags, mode);
+        if fd < 0 {
+            return false;
+        }
+        let mut rest = content;
+        while !rest.is_empty() {
+            let n = libc::write(fd, rest.as_ptr().cast(), rest.len());
+            if n <= 0 {
+                if n < 0 && errno() == libc::EINTR {
+                    continue;
+                }
+                libc::close(fd);
+                return false;
+            }
+            rest = &rest[n as usize..];
+        }
+        // The umask may have cut the mode (executables need 0755).
+        let ok = libc::fchmod(fd, mode) == 0;
+        libc::close(fd);
+        ok
+    }
+}
+
+/// `ip link set lo up` in the new network namespace.
+///
+/// # Safety
+/// Raw syscalls.
+unsafe fn loopback_up() -> bool {
+    // SAFETY: ifreq is a plain C struct on our stack.
+    unsafe {
+        let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if sock < 0 {
+            return false;
+        }
+        let mut req: libc::ifreq = std::mem::zeroed();
+        for (i, b) in b"lo".iter().enumerate() {
+            req.ifr_name[i] = *b as c_char;
+        }
+        let mut ok = libc::ioctl(sock, libc::SIOCGIFFLAGS, &mut req) == 0;
+        if ok {
+            req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            ok = libc::ioctl(sock, libc::SIOCSIFFLAGS, &req) == 0;
+        }
+        libc::close(sock);
+        ok
+    }
+}
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: c_int,
+}
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+const CAP_VERSION_3: u32 = 0x2008_0522;
+
+/// After `setresuid`, the effective set may have been cleared; raise it back from permitted.
+///
+/// # Safety
+/// Raw syscalls.
+unsafe fn raise_permitted_caps() -> bool {
+    let mut header = CapHeader { version: CAP_VERSION_3, pid: 0 };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: header and data are the layout capget/capset expect for version 3.
+    unsafe {
+        if libc::syscall(libc::SYS_capget, &mut header as *mut CapHeader, data.as_mut_ptr()) != 0 {
+            return false;
+        }
+        for d in &mut data {
+            d.effective = d.permitted;
+        }
+        libc::syscall(libc::SYS_capset, &mut header as *mut CapHeader, data.as_ptr()) == 0
+    }
+}
+
+/// Empty the bounding, ambient, effective, permitted and inheritable sets.
+///
+/// # Safety
+/// Raw syscalls.
+unsafe fn drop_all_caps() {
+    // SAFETY: prctl/capset with valid arguments.
+    unsafe {
+        for cap in 0..64 {
+            if libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno() == libc::EINVAL {
+                break;
+            }
+        }
+        libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+        let mut header = CapHeader { version: CAP_VERSION_3, pid: 0 };
+        let data = [CapData::default(); 2];
+        libc::syscall(libc::SYS_capset, &mut header as *mut CapHeader, data.as_ptr());
+    }
+}
+
+fn write_report(fd: RawFd, report: &Report) {
+    // SAFETY: Report is plain old data; a write shorter than PIPE_BUF is atomic.
+    unsafe {
+        libc::write(fd, (report as *const Report).cast(), std::mem::size_of::<Report>());
+    }
+}
+
+fn report_failure(fd: RawFd, stage: Stage, errno: i32) -> ! {
+    let report = Report { kind: REPORT_SETUP_ERROR, stage: stage as u32, errno, ..Report::default() };
+    write_report(fd, &report);
+    // SAFETY: _exit is always safe to call.
+    unsafe { libc::_exit(1) }
+}
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}

@@ -1,0 +1,71 @@
+//! Errors of the sandbox. A limit hit by the program is not an error (it is a [`crate::Status`]);
+//! these are the cases where tiderun itself could not set up or supervise the run.
+
+use crate::cgroup::CgroupError;
+
+/// The setup step inside the child that failed; sent to the parent over the report pipe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Stage {
+    WaitParent = 1,
+    CgroupNamespace,
+    MountPrivate,
+    MountRoot,
+    MakeMountPoint,
+    Bind,
+    Remount,
+    MountProc,
+    MountDev,
+    MountBox,
+    WriteFile,
+    PivotRoot,
+    Hostname,
+    Loopback,
+    Signals,
+    Fork,
+    ProgramSetup,
+    Exec,
+}
+
+impl Stage {
+    pub(crate) fn from_u32(v: u32) -> Option<Stage> {
+        use Stage::*;
+        const ALL: [Stage; 18] = [
+            WaitParent, CgroupNamespace, MountPrivate, MountRoot, MakeMountPoint, Bind, Remount, MountProc,
+            MountDev, MountBox, WriteFile, PivotRoot, Hostname, Loopback, Signals, Fork, ProgramSetup, Exec,
+        ];
+        ALL.into_iter().find(|s| *s as u32 == v)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("invalid run spec: {0}")]
+    InvalidSpec(String),
+    #[error("all {slots} sandbox slots are in use")]
+    Busy { slots: u32 },
+    #[error("seccomp: {what}: {detail}")]
+    Seccomp { what: &'static str, detail: String },
+    #[error("{what}")]
+    Os {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
+    #[error("sandbox setup failed at {stage:?}")]
+    Setup {
+        stage: Stage,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the sandbox init ended without a report")]
+    NoReport,
+}
+
+impl SandboxError {
+    pub(crate) fn os(what: &'static str) -> impl FnOnce(rustix::io::Errno) -> SandboxError {
+        move |e| SandboxError::Os { what, source: e.into() }
+    }
+}

@@ -1,0 +1,263 @@
+//! The new root, as a list of steps the child executes: read-only binds of the toolchain, a
+//! generated `/etc`, a minimal `/dev`, a fresh `/proc`, and one size- and inode-limited tmpfs
+//! holding `/work` and `/tmp`.
+
+use std::collections::BTreeSet;
+use std::ffi::CString;
+use std::path::{Component, Path, PathBuf};
+
+use crate::child::{Step, INSIDE_ID};
+use crate::config::{InputFile, Limits, MAX_INPUT_FILES};
+use crate::error::SandboxError;
+
+/// Host directories every sandbox sees read-only (symlinks, as on merged-/usr systems, are
+/// recreated as symlinks).
+pub const SYSTEM_PATHS: &[&str] = &["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];
+
+/// The few `/etc` entries toolchains need: Debian's alternatives (`/usr/bin/java` points
+/// through them), the dynamic linker cache, time zone, TLS configuration. Nothing else of the
+/// host's `/etc` (no shadow, no server config) is visible.
+pub const ETC_PATHS: &[&str] = &[
+    "/etc/alternatives",
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/localtime",
+    "/etc/ssl",
+];
+
+/// Device nodes bound from the host; `/dev` itself is a tiny read-only tmpfs.
+const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom"];
+
+/// Size of the root tmpfs: it only holds mount points, symlinks and the generated /etc files.
+pub(crate) const ROOT_TMPFS_OPTIONS: &str = "size=1m,nr_inodes=1024,mode=755";
+const DEV_TMPFS_OPTIONS: &str = "size=64k,nr_inodes=64,mode=755";
+
+const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\nrunner:x:1000:1000:runner:/work:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
+const GROUP: &str = "root:x:0:\nrunner:x:1000:\nnogroup:x:65534:\n";
+const HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.1.1\ttiderun\n";
+
+/// Build the steps for a root assembled at `root`.
+pub(crate) fn root_steps(root: &Path, extra_binds: &[PathBuf], limits: &Limits) -> Result<Vec<Step>, SandboxError> {
+    let mut b = Builder { root, steps: Vec::new(), made: BTreeSet::new(), bound: Vec::new() };
+    for p in SYSTEM_PATHS {
+        b.expose(Path::new(p))?;
+    }
+    b.mkdir(Path::new("/etc"), 0o755)?;
+    for (name, content) in [("passwd", PASSWD), ("group", GROUP), ("hosts", HOSTS)] {
+        b.steps.push(Step::Write { path: b.inside(&Path::new("/etc").join(name))?, content: content.as_bytes().to_vec(), mode: 0o644 });
+    }
+    for p in ETC_PATHS {
+        b.expose(Path::new(p))?;
+    }
+    for p in extra_binds {
+        if !p.is_absolute() {
+            return Err(SandboxError::InvalidSpec(format!("bind path {} is not absolute", p.display())));
+        }
+        b.expose(p)?;
+    }
+
+    b.mkdir(Path::new("/dev"), 0o755)?;
+    b.steps.push(Step::Tmpfs {
+        dst: b.inside(Path::new("/dev"))?,
+        options: cstring(DEV_TMPFS_OPTIONS)?,
+        flags: libc::MS_NOSUID | libc::MS_NOEXEC,
+    });
+    for dev in DEVICES {
+        let path = Path::new("/dev").join(dev);
+        b.steps.push(Step::Touch { path: b.inside(&path)? });
+        b.steps.push(Step::Bind { src: cstring(path.as_os_str())?, dst: b.inside(&path)? });
+    }
+    for (name, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+        ("shm", "/tmp"),
+    ] {
+        b.steps.push(Step::Symlink { target: cstring(target)?, path: b.inside(&Path::new("/dev").join(name))? });
+    }
+    // Only the /dev tmpfs itself: the device binds below it must keep working.
+    b.steps.push(Step::ReadOnly { path: b.inside(Path::new("/dev"))?, recursive: false });
+
+    b.mkdir(Path::new("/proc"), 0o555)?;
+    b.steps.push(Step::Proc { dst: b.inside(Path::new("/proc"))? });
+
+    // One tmpfs holds both /work and /tmp so one size and one inode limit cover all writes.
+    let staging = Path::new("/.box");
+    b.mkdir(staging, 0o755)?;
+    let options = format!("size={},nr_inodes={},mode=755", limits.tmpfs_bytes, limits.tmpfs_inodes);
+    b.steps.push(Step::Tmpfs { dst: b.inside(staging)?, options: cstring(options)?, flags: libc::MS_NOSUID | libc::MS_NODEV });
+    b.steps.push(Step::Mkdir { path: b.inside(&staging.join("work"))?, mode: 0o755 });
+    b.steps.push(Step::Mkdir { path: b.inside(&staging.join("tmp"))?, mode: 0o1777 });
+    for dir in ["work", "tmp"] {
+        let target = Path::new("/").join(dir);
+        b.mkdir(&target, 0o755)?;
+        b.steps.push(Step::Bind { src: b.inside(&staging.join(dir))?, dst: b.inside(&target)? });
+    }
+    b.steps.push(Step::Unmount { path: b.inside(staging)? });
+    b.steps.push(Step::Rmdir { path: b.inside(staging)? });
+    b.mkdir(Path::new("/var"), 0o755)?;
+    b.steps.push(Step::Symlink { target: cstring("/tmp")?, path: b.inside(Path::new("/var/tmp"))? });
+    b.mkdir(Path::new("/home"), 0o755)?;
+    Ok(b.steps)
+}
+
+struct Builder<'a> {
+    root: &'a Path,
+    steps: Vec<Step>,
+    made: BTreeSet<PathBuf>,
+    /// Directories already bound: anything below them is visible already.
+    bound: Vec<PathBuf>,
+}
+
+impl Builder<'_> {
+    fn inside(&self, path: &Path) -> Result<CString, SandboxError> {
+        let rel = path.strip_prefix("/").unwrap_or(path);
+        cstring(self.root.join(rel).as_os_str())
+    }
+
+    /// mkdir -p below the root.
+    fn mkdir(&mut self, path: &Path, mode: u32) -> Result<(), SandboxError> {
+        let mut cur = PathBuf::from("/");
+        for comp in path.components().skip(1) {
+            cur.push(comp);
+            if self.made.insert(cur.clone()) {
+                let mode = if cur == path { mode } else { 0o755 };
+                self.steps.push(Step::Mkdir { path: self.inside(&cur)?, mode });
+            }
+        }
+        Ok(())
+    }
+
+    /// Make a host path visible at the same place: a symlink is copied, a directory or file is
+    /// bound read-only. Missing paths are skipped (not every host has /lib32).
+    fn expose(&mut self, path: &Path) -> Result<(), SandboxError> {
+        if self.bound.iter().any(|b| path.starts_with(b)) {
+            return Ok(());
+        }
+        let Ok(meta) = std::fs::symlink_metadata(path) else { return Ok(()) };
+        if let Some(parent) = path.parent() {
+            self.mkdir(parent, 0o755)?;
+        }
+        let dst = self.inside(path)?;
+        if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(path).map_err(|e| SandboxError::Os { what: "read toolchain symlink", source: e })?;
+            self.steps.push(Step::Symlink { target: cstring(target.as_os_str())?, path: dst });
+            return Ok(());
+        }
+        if meta.is_dir() {
+            self.mkdir(path, 0o755)?;
+            self.bound.push(path.to_path_buf());
+        } else {
+            self.steps.push(Step::Touch { path: dst.clone() });
+        }
+        self.steps.push(Step::Bind { src: cstring(path.as_os_str())?, dst: dst.clone() });
+        self.steps.push(Step::ReadOnly { path: dst, recursive: true });
+        Ok(())
+    }
+}
+
+/// The input files as (relative path, content, mode), plus the directories they need.
+pub(crate) type WorkFiles<'a> = (Vec<CString>, Vec<(CString, &'a [u8], u32)>);
+
+/// Check and convert the input files. Paths are relative, without `..`, and unique.
+pub(crate) fn work_files(files: &[InputFile]) -> Result<WorkFiles<'_>, SandboxError> {
+    if files.len() > MAX_INPUT_FILES {
+        return Err(SandboxError::InvalidSpec(format!("{} files is more than the limit of {MAX_INPUT_FILES}", files.len())));
+    }
+    let mut dirs = BTreeSet::new();
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::with_capacity(files.len());
+    for f in files {
+        let path = validate_relative(&f.path)?;
+        if !seen.insert(path.clone()) || dirs.contains(&path) {
+            return Err(SandboxError::InvalidSpec(format!("file {:?} is given twice", f.path)));
+        }
+        let mut parent = path.parent();
+        while let Some(p) = parent.filter(|p| !p.as_os_str().is_empty()) {
+            if seen.contains(p) {
+                return Err(SandboxError::InvalidSpec(format!("file {:?} is also used as a directory", p.display().to_string())));
+            }
+            dirs.insert(p.to_path_buf());
+            parent = p.parent();
+        }
+        let mode = if f.executable { 0o755 } else { 0o644 };
+        out.push((cstring(path.as_os_str())?, f.content.as_slice(), mode));
+    }
+    // BTreeSet order puts "a" before "a/b": parents are created first.
+    let dirs = dirs.iter().map(|d| cstring(d.as_os_str())).collect::<Result<_, _>>()?;
+    Ok((dirs, out))
+}
+
+/// A relative path of normal components only.
+pub fn validate_relative(path: &str) -> Result<PathBuf, SandboxError> {
+    let bad = |why: &str| SandboxError::InvalidSpec(format!("file name {path:?} {why}"));
+    if path.is_empty() {
+        return Err(bad("is empty"));
+    }
+    if path.len() > 255 {
+        return Err(bad("is longer than 255 bytes"));
+    }
+    if path.contains('\0') {
+        return Err(bad("contains a NUL byte"));
+    }
+    let p = Path::new(path);
+    let mut clean = PathBuf::new();
+    for comp in p.components() {
+        match comp {
+            Component::Normal(c) => clean.push(c),
+            Component::CurDir => {}
+            Component::ParentDir => return Err(bad("contains \"..\"")),
+            Component::RootDir | Component::Prefix(_) => return Err(bad("is absolute")),
+        }
+    }
+    if clean.as_os_str().is_empty() {
+        return Err(bad("names no file"));
+    }
+    Ok(clean)
+}
+
+pub(crate) fn cstring(s: impl AsRef<std::ffi::OsStr>) -> Result<CString, SandboxError> {
+    use std::os::unix::ffi::OsStrExt;
+    CString::new(s.as_ref().as_bytes()).map_err(|_| SandboxError::InvalidSpec(format!("{:?} contains a NUL byte", s.as_ref())))
+}
+
+/// The uid the program has inside (for tests and docs).
+pub const PROGRAM_UID: u32 = INSIDE_ID;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_are_checked() {
+        assert!(validate_relative("main.py").is_ok());
+        assert_eq!(validate_relative("./src/a.c").unwrap(), PathBuf::from("src/a.c"));
+        for bad in ["", "/etc/passwd", "../x", "a/../../x", "a\0b", ".", "./"] {
+            assert!(validate_relative(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(validate_relative(&"a".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn work_files_reject_duplicates_and_make_parents() {
+        let f = |p: &str| InputFile { path: p.into(), content: vec![], executable: false };
+        assert!(work_files(&[f("a"), f("./a")]).is_err());
+        assert!(work_files(&[f("a"), f("a/b")]).is_err());
+        let (dirs, files) = work_files(&[f("x/y/z.txt"), f("x/w")]).unwrap();
+        assert_eq!(dirs, vec![CString::new("x").unwrap(), CString::new("x/y").unwrap()]);
+        assert_eq!(files.len(), 2);
+        let many: Vec<_> = (0..=MAX_INPUT_FILES).map(|i| f(&format!("f{i}"))).collect();
+        assert!(work_files(&many).is_err());
+    }
+
+    #[test]
+    fn root_hides_host_etc() {
+        let steps = root_steps(Path::new("/r"), &[], &Limits::default()).unwrap();
+        let text = format!("{steps:?}");
+        assert!(!text.contains("shadow"));
+        assert!(text.contains("\"/r/etc/passwd\""));
+        assert!(text.contains("\"/r/work\""));
+    }
+}

@@ -1,0 +1,243 @@
+//! tiderun's sandbox: runs one untrusted program in a fresh set of namespaces (user, pid,
+//! mount, net, ipc, uts, cgroup), on a new read-only root with a size-limited tmpfs, under a
+//! seccomp deny-list, cgroup limits and rlimits; measures it and kills the whole tree on any
+//! limit.
+//!
+//! It owns everything that touches the kernel for a run. It must never know about languages,
+//! HTTP or storage, and it never writes, chowns or deletes through a path the program could
+//! have planted. Sync and Linux-only: callers run it on a blocking thread.
+
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+pub mod cgroup;
+mod child;
+mod collect;
+mod config;
+mod error;
+mod layout;
+mod result;
+mod seccomp;
+mod status;
+mod supervise;
+
+pub use config::{
+    Collect, InputFile, Limits, Output, OutputFile, RunIo, RunSpec, Stdin, StreamKind, MAX_INPUT_FILES, MAX_WALL_MS,
+    MIN_MEMORY_BYTES, MIN_OPEN_FILES, MIN_PROCESSES,
+};
+pub use error::{SandboxError, Stage};
+pub use layout::{validate_relative, ETC_PATHS, PROGRAM_UID, SYSTEM_PATHS};
+pub use result::RunResult;
+pub use status::Status;
+
+use cgroup::CgroupHost;
+
+/// First host uid given to sandbox slots when running as root: far above ordinary users and
+/// the usual /etc/subuid ranges (100000 + 65536·n), so a run's files and processes belong to
+/// nobody else.
+pub const DEFAULT_UID_BASE: u32 = 2_000_000_000;
+/// Concurrent runs: each holds one slot (one host uid) for its lifetime.
+pub const DEFAULT_SLOTS: u32 = 1024;
+
+/// Host-wide settings, fixed at start-up.
+#[derive(Debug, Clone)]
+pub struct SandboxOptions {
+    /// Where cgroup hierarchies are mounted (`/sys/fs/cgroup`).
+    pub cgroup_root: PathBuf,
+    /// Name of tiderun's cgroup below the root (or below the delegated cgroup).
+    pub cgroup_prefix: String,
+    /// An empty directory the new root is mounted on (in the run's private mount namespace;
+    /// nothing is ever written to it on the host).
+    pub root_dir: Option<PathBuf>,
+    pub uid_base: u32,
+    pub slots: u32,
+}
+
+impl Default for SandboxOptions {
+    fn default() -> Self {
+        SandboxOptions {
+            cgroup_root: PathBuf::from("/sys/fs/cgroup"),
+            cgroup_prefix: "tiderun".to_string(),
+            root_dir: None,
+            uid_base: DEFAULT_UID_BASE,
+            slots: DEFAULT_SLOTS,
+        }
+    }
+}
+
+/// The sandbox factory: one per process, shared by every run.
+#[derive(Debug)]
+pub struct Sandbox {
+    cgroups: CgroupHost,
+    privileged: bool,
+    root_dir: PathBuf,
+    uid_base: u32,
+    seccomp: Vec<libc::sock_filter>,
+    slots: Slots,
+    runs: AtomicU64,
+}
+
+impl Sandbox {
+    /// Detect the host (root or not, cgroup mode), compile the seccomp filter, prepare the
+    /// mount point of new roots.
+    pub fn new(opts: SandboxOptions) -> Result<Sandbox, SandboxError> {
+        let privileged = rustix::process::geteuid().is_root();
+        let cgroups = CgroupHost::detect(&opts.cgroup_root, &opts.cgroup_prefix);
+        if let CgroupHost::Unavailable(reason) = &cgroups {
+            tracing::warn!(%reason, "no usable cgroup: memory, process-count and exact CPU limits are NOT enforced");
+        }
+        let root_dir = match opts.root_dir {
+            Some(dir) => dir,
+            None if privileged => PathBuf::from("/run/tiderun/root"),
+            None => std::env::temp_dir().join(format!("tiderun-root-{}", rustix::process::getuid().as_raw())),
+        };
+        std::fs::create_dir_all(&root_dir).map_err(|e| SandboxError::Os { what: "create the sandbox mount point", source: e })?;
+        let uid_base = if privileged { opts.uid_base } else { rustix::process::getuid().as_raw() };
+        let slots = opts.slots.max(1);
+        if privileged && uid_base.checked_add(slots).is_none() {
+            return Err(SandboxError::InvalidSpec(format!("uid base {uid_base} + {slots} slots overflows")));
+        }
+        Ok(Sandbox {
+            cgroups,
+            privileged,
+            root_dir,
+            uid_base,
+            seccomp: seccomp::build()?,
+            slots: Slots::new(slots),
+            runs: AtomicU64::new(0),
+        })
+    }
+
+    /// Run one program to its end (or to a limit). Blocks the calling thread.
+    pub fn run(&self, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResult, SandboxError> {
+        supervise::run(self, spec, io)
+    }
+
+    /// What this host lets the sandbox enforce, for `tiderun doctor` and start-up logs.
+    pub fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            privileged: self.privileged,
+            cgroup_mode: self.cgroups.mode(),
+            cgroup_problem: match &self.cgroups {
+                CgroupHost::Unavailable(reason) => Some(reason.clone()),
+                _ => None,
+            },
+            seccomp_instructions: self.seccomp.len(),
+            slots: self.slots.len(),
+            per_slot_uid: self.privileged,
+        }
+    }
+
+    fn cgroups_enforced(&self) -> bool {
+        !matches!(self.cgroups, CgroupHost::Unavailable(_))
+    }
+
+    fn outside_id(&self, slot: u32) -> u32 {
+        if self.privileged {
+            self.uid_base + slot
+        } else {
+            self.uid_base
+        }
+    }
+
+    fn next_run_name(&self) -> String {
+        let n = self.runs.fetch_add(1, Ordering::Relaxed);
+        format!("run-{}-{n}", std::process::id())
+    }
+}
+
+/// What the sandbox can enforce on this host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Running as root: a distinct host uid per slot, supplementary groups dropped.
+    pub privileged: bool,
+    /// "v1", "v2" or "none".
+    pub cgroup_mode: &'static str,
+    pub cgroup_problem: Option<String>,
+    pub seccomp_instructions: usize,
+    pub slots: u32,
+    pub per_slot_uid: bool,
+}
+
+impl Capabilities {
+    /// Limits this host cannot enforce, in words.
+    pub fn unenforced(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if self.cgroup_mode == "none" {
+            v.push("memory limit (no memory cgroup)");
+            v.push("process/thread limit (no pids cgroup; RLIMIT_NPROC only when root)");
+            v.push("exact CPU time of the whole tree (RLIMIT_CPU per process only)");
+        }
+        if !self.per_slot_uid {
+            v.push("a distinct uid per concurrent run (all runs share the caller's uid)");
+        }
+        v
+    }
+}
+
+/// Free slot numbers; each run holds one for its lifetime.
+#[derive(Debug)]
+struct Slots {
+    free: Mutex<Vec<u32>>,
+    total: u32,
+}
+
+impl Slots {
+    fn new(total: u32) -> Self {
+        Slots { free: Mutex::new((0..total).rev().collect()), total }
+    }
+
+    fn len(&self) -> u32 {
+        self.total
+    }
+
+    fn acquire(&self) -> Result<SlotGuard<'_>, SandboxError> {
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        match free.pop() {
+            Some(index) => Ok(SlotGuard { slots: self, index }),
+            None => Err(SandboxError::Busy { slots: self.total }),
+        }
+    }
+}
+
+struct SlotGuard<'a> {
+    slots: &'a Slots,
+    index: u32,
+}
+
+impl SlotGuard<'_> {
+    fn index(&self) -> u32 {
+        self.index
+    }
+}
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        let mut free = self.slots.free.lock().unwrap_or_else(|p| p.into_inner());
+        free.push(self.index);
+    }
+}
+
+/// The sending side of a control channel: signals for a running program.
+#[derive(Debug)]
+pub struct Controller(OwnedFd);
+
+impl Controller {
+    /// Deliver `signal` to the program's process group (SIGKILL ends the whole sandbox).
+    pub fn signal(&self, signal: i32) -> Result<(), SandboxError> {
+        rustix::io::write(&self.0, &signal.to_ne_bytes()).map(drop).map_err(SandboxError::os("send a signal to the sandbox"))
+    }
+}
+
+/// A control channel: pass the `OwnedFd` as [`RunIo::control`], keep the [`Controller`].
+pub fn control_pipe() -> Result<(Controller, OwnedFd), SandboxError> {
+    let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(SandboxError::os("create control pipe"))?;
+    Ok((Controller(w), r))
+}
+
+/// A pipe for interactive stdin: pass the read end as [`Stdin::Pipe`], write to the other.
+pub fn stdin_pipe() -> Result<(OwnedFd, OwnedFd), SandboxError> {
+    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(SandboxError::os("create stdin pipe"))
+}

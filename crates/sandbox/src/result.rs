@@ -1,0 +1,98 @@
+//! What a run produced, and how the measurements become a [`Status`].
+
+use std::time::Duration;
+
+use crate::cgroup::CgroupStats;
+use crate::child::{Report, REPORT_EXITED};
+use crate::config::{Limits, OutputFile};
+use crate::error::SandboxError;
+use crate::Status;
+
+/// The outcome of one sandboxed program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunResult {
+    pub status: Status,
+    /// Exit code, when the program exited.
+    pub exit_code: Option<i32>,
+    /// Signal number, when a signal ended it.
+    pub signal: Option<i32>,
+    /// Empty when output was streamed.
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub cpu_ms: u64,
+    pub wall_ms: u64,
+    pub memory_kb: u64,
+    /// Files read back when [`crate::RunSpec::collect`] asked for them.
+    pub files: Vec<OutputFile>,
+    /// A short explanation of a limit or of an exec failure, for the caller.
+    pub message: Option<String>,
+}
+
+/// The inputs of the status decision.
+pub(crate) struct Verdict<'a> {
+    pub limits: &'a Limits,
+    pub report: Option<Report>,
+    pub killed_for_output: bool,
+    pub killed_for_wall: bool,
+    pub killed_for_cpu: bool,
+    pub killed_on_request: bool,
+    pub stats: Option<CgroupStats>,
+    pub wall: Duration,
+}
+
+impl Verdict<'_> {
+    pub(crate) fn into_result(self) -> Result<RunResult, SandboxError> {
+        let report = self.report.filter(|r| r.kind == REPORT_EXITED);
+        let (cpu_ms, memory_kb, oom) = match (self.stats, report) {
+            (Some(s), _) => (s.cpu_usage_ns / 1_000_000, s.memory_peak_bytes / 1024, s.oom_kills > 0),
+            (None, Some(r)) => (r.cpu_us / 1000, r.maxrss_kb, false),
+            (None, None) => (0, 0, false),
+        };
+        let (exit_code, signal) = match report {
+            Some(r) if libc::WIFEXITED(r.wait_status) => (Some(libc::WEXITSTATUS(r.wait_status)), None),
+            Some(r) if libc::WIFSIGNALED(r.wait_status) => (None, Some(libc::WTERMSIG(r.wait_status))),
+            _ => (None, None),
+        };
+        let l = self.limits;
+        let over_cpu = cpu_ms > l.cpu_ms;
+        let (status, message) = if self.killed_for_output {
+            (Status::OutputLimit, Some(format!("output exceeded {} bytes", l.max_output_bytes)))
+        } else if self.killed_for_cpu || signal == Some(libc::SIGXCPU) || (over_cpu && report.is_some()) {
+            (Status::TimeLimit, Some(format!("cpu time exceeded {} ms", l.cpu_ms)))
+        } else if oom {
+            (Status::MemoryLimit, Some(format!("memory exceeded {} MiB", l.memory_bytes >> 20)))
+        } else if self.killed_for_wall {
+            (Status::WallTimeLimit, Some(format!("wall time exceeded {} ms", l.wall_ms)))
+        } else if self.killed_on_request {
+            (Status::Signal, Some("killed on request".to_string()))
+        } else if let Some(r) = report.filter(|r| r.exec_errno != 0) {
+            let err = std::io::Error::from_raw_os_error(r.exec_errno);
+            (Status::InternalError, Some(format!("cannot start the program: {err}")))
+        } else if signal == Some(libc::SIGXFSZ) {
+            (Status::FileSizeLimit, Some(format!("a file exceeded {} bytes", l.max_file_size_bytes)))
+        } else if let Some(sig) = signal {
+            (Status::Signal, Some(format!("killed by signal {sig}")))
+        } else if let Some(code) = exit_code {
+            (if code == 0 { Status::Ok } else { Status::RuntimeError }, None)
+        } else {
+            return Err(SandboxError::NoReport);
+        };
+        let (signal, exit_code) = if self.killed_for_output || self.killed_for_wall || self.killed_for_cpu || self.killed_on_request {
+            (Some(libc::SIGKILL), None)
+        } else {
+            (signal, exit_code)
+        };
+        Ok(RunResult {
+            status,
+            exit_code,
+            signal,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            cpu_ms,
+            wall_ms: self.wall.as_millis() as u64,
+            memory_kb,
+            files: Vec::new(),
+            message,
+        })
+    }
+}

@@ -1,0 +1,591 @@
+//! The parent side of a run: clone the child into its namespaces, map its uid, put it in its
+//! cgroup, then watch it — output with a byte cap, wall clock, CPU from the cgroup, control
+//! signals — and kill the whole tree on any limit.
+
+use std::ffi::{c_char, CString};
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+use rustix::io::Errno;
+use rustix::pipe::PipeFlags;
+
+use crate::cgroup::{Cgroup, CgroupLimits, CgroupManager};
+use crate::child::{self, ChildPlan, Report, INSIDE_ID};
+use crate::config::{Output, RunIo, RunSpec, Stdin, StreamKind};
+use crate::error::{SandboxError, Stage};
+use crate::layout::{self, cstring};
+use crate::result::{RunResult, Verdict};
+use crate::Sandbox;
+
+/// The PATH programs see, and where a bare `argv[0]` is looked up.
+const INSIDE_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+/// How often CPU use is read from the cgroup at most / at least while the program runs.
+const CPU_POLL_MIN: Duration = Duration::from_millis(5);
+const CPU_POLL_MAX: Duration = Duration::from_millis(100);
+/// Read buffer for program output.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// `struct clone_args` of clone3(2); glibc's headers (and so the libc crate) do not have it.
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), SandboxError> {
+    let (r, w) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC).map_err(SandboxError::os("create pipe"))?;
+    // The program's descriptors are dup2'ed onto 0-2; keep ours clear of those numbers so a
+    // server started with closed stdio cannot get them mixed up.
+    Ok((above_stdio(r)?, above_stdio(w)?))
+}
+
+fn above_stdio(fd: OwnedFd) -> Result<OwnedFd, SandboxError> {
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
+    }
+    rustix::io::fcntl_dupfd_cloexec(&fd, 3).map_err(SandboxError::os("dup descriptor"))
+}
+
+/// Why the supervisor ended the run early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KillReason {
+    Output,
+    Wall,
+    Cpu,
+    Requested,
+}
+
+pub(crate) fn run(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResult, SandboxError> {
+    validate(spec)?;
+    let slot = sb.slots.acquire()?;
+    let outside_id = sb.outside_id(slot.index());
+    let run_name = sb.next_run_name();
+    let _span = tracing::debug_span!("sandbox", run = %run_name, slot = slot.index()).entered();
+
+    // Everything the child reads is prepared here, before the clone.
+    let steps = layout::root_steps(&sb.root_dir, &spec.binds, &spec.limits)?;
+    let (work_dirs, work_files) = layout::work_files(&spec.files)?;
+    let exec_candidates = exec_candidates(&spec.argv[0])?;
+    let argv_c: Vec<CString> = spec.argv.iter().map(cstring).collect::<Result<_, _>>()?;
+    let env_c = environment(&spec.env)?;
+    let argv_p = null_terminated(&argv_c);
+    let env_p = null_terminated(&env_c);
+    let root_c = cstring(sb.root_dir.as_os_str())?;
+    let root_options = cstring(layout::ROOT_TMPFS_OPTIONS)?;
+    let rlimits = rlimits(spec, sb.cgroups_enforced(), sb.privileged);
+
+    let cgroup = sb.cgroups.create(
+        &run_name,
+        &CgroupLimits { memory_bytes: spec.limits.memory_bytes, max_processes: spec.limits.max_processes },
+    )?;
+    let guard = CgroupGuard(cgroup.as_ref());
+
+    let (sync_r, sync_w) = pipe()?;
+    let (report_r, report_w) = pipe()?;
+    let (release_r, release_w) = pipe()?;
+    let (control_r, control_w) = pipe()?;
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let RunIo { stdin, output, control: user_control } = io;
+    let (stdin_child, stdin_feed) = match stdin {
+        Stdin::Empty => (pipe()?.0, None),
+        Stdin::Bytes(bytes) => {
+            let (r, w) = pipe()?;
+            rustix::io::ioctl_fionbio(&w, true).map_err(SandboxError::os("set stdin nonblocking"))?;
+            (r, if bytes.is_empty() { None } else { Some((w, bytes)) })
+        }
+        Stdin::Pipe(fd) => (above_stdio(fd)?, None),
+    };
+
+    let plan = ChildPlan {
+        sync_read: sync_r.as_raw_fd(),
+        report_write: report_w.as_raw_fd(),
+        release_read: release_r.as_raw_fd(),
+        control_read: control_r.as_raw_fd(),
+        stdio: [stdin_child.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()],
+        unshare_cgroup: cgroup.as_ref().is_some_and(|c| c.dir_for_clone().is_none()),
+        drop_groups: sb.privileged,
+        bring_up_loopback: !spec.network,
+        root: &root_c,
+        root_options: &root_options,
+        steps: &steps,
+        work_dirs: &work_dirs,
+        work_files: &work_files,
+        hostname: c"tiderun",
+        rlimits: &rlimits,
+        seccomp: &sb.seccomp,
+        exec_candidates: &exec_candidates,
+        argv: &argv_p,
+        envp: &env_p,
+    };
+
+    let mut flags = (libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS) as u64
+        | libc::CLONE_PIDFD as u64;
+    if !spec.network {
+        flags |= libc::CLONE_NEWNET as u64;
+    }
+    let mut pidfd_raw: RawFd = -1;
+    let mut args = CloneArgs {
+        flags,
+        pidfd: &mut pidfd_raw as *mut RawFd as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..CloneArgs::default()
+    };
+    if let Some(dir) = cgroup.as_ref().and_then(|c| c.dir_for_clone()) {
+        args.flags |= CLONE_INTO_CGROUP | libc::CLONE_NEWCGROUP as u64;
+        args.cgroup = dir.as_raw_fd() as u64;
+    }
+    // SAFETY: clone3 without CLONE_VM and without a stack behaves like fork: the child gets a
+    // copy-on-write copy of this thread's stack and runs `init_main`, which never returns and
+    // makes only raw syscalls on data prepared above (see child.rs).
+    let pid = unsafe { libc::syscall(libc::SYS_clone3, &mut args as *mut CloneArgs, std::mem::size_of::<CloneArgs>()) };
+    if pid == 0 {
+        // SAFETY: we are the child of clone3 and `plan` was prepared for it.
+        unsafe { child::init_main(&plan) }
+    }
+    if pid < 0 {
+        return Err(SandboxError::Os { what: "clone3 the sandbox", source: std::io::Error::last_os_error() });
+    }
+    let pid = pid as i32;
+    // SAFETY: CLONE_PIDFD stored a new descriptor that nothing else owns.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd_raw) };
+    let init = InitGuard { pidfd, reaped: false };
+    drop((sync_r, report_w, release_r, control_r, stdin_child, out_w, err_w));
+
+    // Map the program's uid, then release the child into its setup.
+    start_child(sb, pid, outside_id, cgroup.as_ref())?;
+    let started = Instant::now();
+    rustix::io::write(&sync_w, &[1]).map_err(SandboxError::os("start sandbox child"))?;
+    drop(sync_w);
+
+    let mut watch = Watch {
+        spec,
+        cgroup: cgroup.as_ref(),
+        started,
+        output,
+        stdout: Vec::new(),
+        stderr: Vec::new(),
+        output_bytes: 0,
+        report: None,
+        killed: None,
+    };
+    watch.run(&init, report_r, out_r, err_r, stdin_feed, user_control, control_w)?;
+    let wall = started.elapsed();
+
+    let files = match (&watch.report, spec.collect) {
+        (Some(r), Some(limits)) if r.kind == child::REPORT_EXITED && watch.killed.is_none() => {
+            crate::collect::collect(pid, limits).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "collecting build outputs failed");
+                Vec::new()
+            })
+        }
+        _ => Vec::new(),
+    };
+    drop(release_w);
+    init.reap();
+    let stats = match cgroup.as_ref() {
+        Some(c) => Some(c.stats()?),
+        None => None,
+    };
+    drop(guard);
+
+    let report = watch.report;
+    if let Some(r) = report.filter(|r| r.kind == child::REPORT_SETUP_ERROR) {
+        let stage = Stage::from_u32(r.stage).unwrap_or(Stage::WaitParent);
+        return Err(SandboxError::Setup { stage, source: std::io::Error::from_raw_os_error(r.errno) });
+    }
+    let verdict = Verdict {
+        limits: &spec.limits,
+        report,
+        killed_for_output: watch.killed == Some(KillReason::Output),
+        killed_for_wall: watch.killed == Some(KillReason::Wall),
+        killed_for_cpu: watch.killed == Some(KillReason::Cpu),
+        killed_on_request: watch.killed == Some(KillReason::Requested),
+        stats,
+        wall,
+    };
+    let mut result = verdict.into_result()?;
+    result.stdout = watch.stdout;
+    result.stderr = watch.stderr;
+    result.files = files;
+    drop(slot);
+    Ok(result)
+}
+
+/// Write uid/gid maps and (v1) move the child into its cgroup.
+fn start_child(sb: &Sandbox, pid: i32, outside_id: u32, cgroup: Option<&Cgroup>) -> Result<(), SandboxError> {
+    let proc_file = |name: &str| format!("/proc/{pid}/{name}");
+    let write = |name: &str, content: &str| -> Result<(), SandboxError> {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(proc_file(name))
+            .and_then(|mut f| f.write_all(content.as_bytes()))
+            .map_err(|e| SandboxError::Os { what: "write the sandbox's id maps", source: e })
+    };
+    if !sb.privileged {
+        // An unprivileged writer may only map its own ids, and only with setgroups denied.
+        write("setgroups", "deny")?;
+    }
+    let map = format!("{INSIDE_ID} {outside_id} 1\n");
+    write("uid_map", &map)?;
+    let gid = if sb.privileged { outside_id } else { rustix::process::getgid().as_raw() };
+    write("gid_map", &format!("{INSIDE_ID} {gid} 1\n"))?;
+    if let Some(c) = cgroup {
+        if c.dir_for_clone().is_none() {
+            c.add_task(pid)?;
+        }
+    }
+    Ok(())
+}
+
+/// Kills (if still running) and reaps the init on every exit path, so no error leaves a
+/// sandbox behind.
+struct InitGuard {
+    pidfd: OwnedFd,
+    reaped: bool,
+}
+
+impl InitGuard {
+    fn kill(&self) {
+        // SAFETY: pidfd_send_signal on a descriptor we own; a dead process is fine (ESRCH).
+        unsafe {
+            libc::syscall(libc::SYS_pidfd_send_signal, self.pidfd.as_raw_fd(), libc::SIGKILL, std::ptr::null::<u8>(), 0);
+        }
+    }
+
+    /// Wait for init; its exit tears the pid namespace down, so every process is gone after.
+    fn reap(mut self) {
+        self.wait();
+    }
+
+    fn wait(&mut self) {
+        if self.reaped {
+            return;
+        }
+        loop {
+            // SAFETY: waitid on our own pidfd; siginfo is a plain struct on the stack.
+            let r = unsafe {
+                let mut info: libc::siginfo_t = std::mem::zeroed();
+                libc::waitid(libc::P_PIDFD, self.pidfd.as_raw_fd() as libc::id_t, &mut info, libc::WEXITED)
+            };
+            if r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                break;
+            }
+        }
+        self.reaped = true;
+    }
+}
+
+impl Drop for InitGuard {
+    fn drop(&mut self) {
+        if !self.reaped {
+            self.kill();
+            self.wait();
+        }
+    }
+}
+
+/// Kills whatever may be left in the cgroup and removes it, on every exit path.
+struct CgroupGuard<'a>(Option<&'a Cgroup>);
+
+impl Drop for CgroupGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.0 {
+            if let Err(e) = c.remove() {
+                tracing::warn!(error = %e, "cgroup still busy; killing and retrying");
+                let _ = c.kill();
+                if let Err(e) = c.remove() {
+                    tracing::error!(error = %e, "cannot remove a run's cgroup");
+                }
+            }
+        }
+    }
+}
+
+struct Watch<'s, 'o> {
+    spec: &'s RunSpec,
+    cgroup: Option<&'s Cgroup>,
+    started: Instant,
+    output: Output<'o>,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    output_bytes: u64,
+    report: Option<Report>,
+    killed: Option<KillReason>,
+}
+
+impl Watch<'_, '_> {
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &mut self,
+        init: &InitGuard,
+        report: OwnedFd,
+        stdout: OwnedFd,
+        stderr: OwnedFd,
+        mut stdin: Option<(OwnedFd, Vec<u8>)>,
+        user_control: Option<OwnedFd>,
+        control: OwnedFd,
+    ) -> Result<(), SandboxError> {
+        let limits = &self.spec.limits;
+        let wall_deadline = self.started + Duration::from_millis(limits.wall_ms);
+        let cpu_limit_ns = limits.cpu_ms.saturating_mul(1_000_000);
+        let mut stdin_pos = 0usize;
+        let mut open_out = [Some(stdout), Some(stderr)];
+        let mut report_fd = Some(report);
+        let mut user_control = user_control;
+        let mut init_dead = false;
+        let mut buf = vec![0u8; READ_CHUNK_BYTES];
+        let mut next_cpu_check = self.started;
+
+        loop {
+            let done_reading = open_out.iter().all(Option::is_none);
+            if (self.report.is_some() || init_dead) && done_reading {
+                return Ok(());
+            }
+            let now = Instant::now();
+            if self.killed.is_none() && self.report.is_none() {
+                if now >= wall_deadline {
+                    self.kill(init, KillReason::Wall);
+                    continue;
+                }
+                if now >= next_cpu_check {
+                    if let Some(cg) = self.cgroup {
+                        let used = cg.cpu_usage_ns()?;
+                        if used >= cpu_limit_ns {
+                            self.kill(init, KillReason::Cpu);
+                            continue;
+                        }
+                        let left = Duration::from_nanos((cpu_limit_ns - used) / 2);
+                        next_cpu_check = now + left.clamp(CPU_POLL_MIN, CPU_POLL_MAX);
+                    } else {
+                        next_cpu_check = wall_deadline;
+                    }
+                }
+            }
+            let timeout = if self.killed.is_some() || self.report.is_some() {
+                Duration::from_millis(100)
+            } else {
+                wall_deadline.min(next_cpu_check).saturating_duration_since(now)
+            };
+
+            let mut fds: Vec<rustix::event::PollFd<'_>> = Vec::with_capacity(6);
+            let mut roles = Vec::with_capacity(6);
+            if !init_dead {
+                fds.push(rustix::event::PollFd::new(&init.pidfd, rustix::event::PollFlags::IN));
+                roles.push(Role::Init);
+            }
+            if let Some(fd) = &report_fd {
+                fds.push(rustix::event::PollFd::new(fd, rustix::event::PollFlags::IN));
+                roles.push(Role::Report);
+            }
+            for (i, fd) in open_out.iter().enumerate() {
+                if let Some(fd) = fd {
+                    fds.push(rustix::event::PollFd::new(fd, rustix::event::PollFlags::IN));
+                    roles.push(if i == 0 { Role::Stdout } else { Role::Stderr });
+                }
+            }
+            if let Some((fd, _)) = &stdin {
+                fds.push(rustix::event::PollFd::new(fd, rustix::event::PollFlags::OUT));
+                roles.push(Role::Stdin);
+            }
+            if let Some(fd) = &user_control {
+                fds.push(rustix::event::PollFd::new(fd, rustix::event::PollFlags::IN));
+                roles.push(Role::Control);
+            }
+            let ts = rustix::event::Timespec::try_from(timeout.max(Duration::from_millis(1))).ok();
+            match rustix::event::poll(&mut fds, ts.as_ref()) {
+                Ok(_) => {}
+                Err(Errno::INTR) => continue,
+                Err(e) => return Err(SandboxError::Os { what: "poll the sandbox", source: e.into() }),
+            }
+            let ready: Vec<(Role, bool)> = fds.iter().zip(&roles).map(|(f, r)| (*r, !f.revents().is_empty())).collect();
+            drop(fds);
+            for (role, is_ready) in ready {
+                if !is_ready {
+                    continue;
+                }
+                match role {
+                    Role::Init => init_dead = true,
+                    Role::Report => {
+                        let fd = report_fd.take().expect("polled report fd exists");
+                        let mut r = Report::default();
+                        // SAFETY: Report is plain old data of exactly this size.
+                        let bytes = unsafe {
+                            std::slice::from_raw_parts_mut((&mut r as *mut Report).cast::<u8>(), std::mem::size_of::<Report>())
+                        };
+                        if let Ok(n) = rustix::io::read(&fd, bytes) {
+                            if n == std::mem::size_of::<Report>() {
+                                self.report = Some(r);
+                            }
+                        }
+                    }
+                    Role::Stdout | Role::Stderr => {
+                        let i = if role == Role::Stdout { 0 } else { 1 };
+                        let Some(fd) = &open_out[i] else { continue };
+                        match rustix::io::read(fd, &mut buf) {
+                            Ok(0) => open_out[i] = None,
+                            Ok(n) => self.take_output(init, role, &buf[..n]),
+                            Err(Errno::INTR) | Err(Errno::AGAIN) => {}
+                            Err(_) => open_out[i] = None,
+                        }
+                    }
+                    Role::Stdin => {
+                        let Some((fd, bytes)) = &stdin else { continue };
+                        match rustix::io::write(fd, &bytes[stdin_pos..]) {
+                            Ok(n) => {
+                                stdin_pos += n;
+                                if stdin_pos >= bytes.len() {
+                                    stdin = None; // EOF for the program
+                                }
+                            }
+                            Err(Errno::AGAIN) | Err(Errno::INTR) => {}
+                            // EPIPE: the program closed stdin or ended; the rest is not wanted.
+                            Err(_) => stdin = None,
+                        }
+                    }
+                    Role::Control => {
+                        let Some(fd) = &user_control else { continue };
+                        let mut sig = [0u8; 4];
+                        match rustix::io::read(fd, &mut sig) {
+                            Ok(4) => {
+                                let sig = i32::from_ne_bytes(sig);
+                                if sig == libc::SIGKILL {
+                                    self.kill(init, KillReason::Requested);
+                                } else {
+                                    let _ = rustix::io::write(&control, &sig.to_ne_bytes());
+                                }
+                            }
+                            Ok(_) | Err(_) => user_control = None,
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn take_output(&mut self, init: &InitGuard, role: Role, chunk: &[u8]) {
+        let cap = self.spec.limits.max_output_bytes;
+        let room = cap.saturating_sub(self.output_bytes) as usize;
+        let kept = &chunk[..chunk.len().min(room)];
+        self.output_bytes += kept.len() as u64;
+        let kind = if role == Role::Stdout { StreamKind::Stdout } else { StreamKind::Stderr };
+        match &mut self.output {
+            Output::Capture => {
+                let buf = if kind == StreamKind::Stdout { &mut self.stdout } else { &mut self.stderr };
+                buf.extend_from_slice(kept);
+            }
+            Output::Stream(f) => {
+                if !kept.is_empty() {
+                    f(kind, kept)
+                }
+            }
+        }
+        if kept.len() < chunk.len() && self.killed.is_none() && self.report.is_none() {
+            self.kill(init, KillReason::Output);
+        }
+    }
+
+    fn kill(&mut self, init: &InitGuard, why: KillReason) {
+        if self.killed.is_none() {
+            self.killed = Some(why);
+        }
+        init.kill();
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Init,
+    Report,
+    Stdout,
+    Stderr,
+    Stdin,
+    Control,
+}
+
+fn validate(spec: &RunSpec) -> Result<(), SandboxError> {
+    use crate::config::{MAX_WALL_MS, MIN_MEMORY_BYTES, MIN_OPEN_FILES, MIN_PROCESSES};
+    let bad = |m: String| Err(SandboxError::InvalidSpec(m));
+    let l = &spec.limits;
+    if spec.argv.is_empty() || spec.argv[0].is_empty() {
+        return bad("argv is empty".into());
+    }
+    if l.wall_ms == 0 || l.wall_ms > MAX_WALL_MS {
+        return bad(format!("wall_ms {} is outside 1..={MAX_WALL_MS}", l.wall_ms));
+    }
+    if l.cpu_ms == 0 {
+        return bad("cpu_ms must be at least 1".into());
+    }
+    if l.memory_bytes < MIN_MEMORY_BYTES {
+        return bad(format!("memory {} bytes is below the minimum of {MIN_MEMORY_BYTES}", l.memory_bytes));
+    }
+    if l.max_processes < MIN_PROCESSES {
+        return bad(format!("max_processes {} is below the minimum of {MIN_PROCESSES}", l.max_processes));
+    }
+    if l.max_open_files < MIN_OPEN_FILES {
+        return bad(format!("max_open_files {} is below the minimum of {MIN_OPEN_FILES}", l.max_open_files));
+    }
+    if l.tmpfs_bytes < 4096 || l.tmpfs_inodes < 16 {
+        return bad("tmpfs must allow at least 4096 bytes and 16 inodes".into());
+    }
+    Ok(())
+}
+
+fn exec_candidates(argv0: &str) -> Result<Vec<CString>, SandboxError> {
+    if argv0.contains('/') {
+        return Ok(vec![cstring(argv0)?]);
+    }
+    INSIDE_PATH.split(':').map(|dir| cstring(format!("{dir}/{argv0}"))).collect()
+}
+
+fn environment(extra: &[(String, String)]) -> Result<Vec<CString>, SandboxError> {
+    let mut env: Vec<(String, String)> = [("PATH", INSIDE_PATH), ("HOME", "/work"), ("TMPDIR", "/tmp"), ("LANG", "C.UTF-8"), ("USER", "runner")]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    for (k, v) in extra {
+        if k.is_empty() || k.contains('=') {
+            return Err(SandboxError::InvalidSpec(format!("environment name {k:?} is not valid")));
+        }
+        env.retain(|(ek, _)| ek != k);
+        env.push((k.clone(), v.clone()));
+    }
+    env.into_iter().map(|(k, v)| cstring(format!("{k}={v}"))).collect()
+}
+
+fn null_terminated(strings: &[CString]) -> Vec<*const c_char> {
+    strings.iter().map(|s| s.as_ptr()).chain(std::iter::once(std::ptr::null())).collect()
+}
+
+fn rlimits(spec: &RunSpec, cgroup_enforced: bool, privileged: bool) -> Vec<(u32, u64, u64)> {
+    let l = &spec.limits;
+    // RLIMIT_CPU counts per process in whole seconds: a backstop one second past the limit,
+    // the cgroup is the exact check.
+    let cpu_s = l.cpu_ms.div_ceil(1000) + 1;
+    let mut v = vec![
+        (libc::RLIMIT_CORE, 0, 0),
+        (libc::RLIMIT_FSIZE, l.max_file_size_bytes, l.max_file_size_bytes),
+        (libc::RLIMIT_NOFILE, l.max_open_files, l.max_open_files),
+        (libc::RLIMIT_STACK, l.stack_bytes, l.stack_bytes),
+        (libc::RLIMIT_CPU, cpu_s, cpu_s + 1),
+        // Message queues are per user namespace owner; a student needs none.
+        (libc::RLIMIT_MSGQUEUE, 0, 0),
+    ];
+    if !cgroup_enforced && privileged {
+        // Without a pids cgroup, the slot's own uid makes RLIMIT_NPROC a per-run bound.
+        v.push((libc::RLIMIT_NPROC, l.max_processes, l.max_processes));
+    }
+    v.into_iter().map(|(r, s, h)| (r as u32, s, h)).collect()
+}
