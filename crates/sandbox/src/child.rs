@@ -40,19 +40,53 @@ pub(crate) struct Report {
 /// One filesystem step of the new root, with every path already a C string.
 #[derive(Debug)]
 pub(crate) enum Step {
-    Mkdir { path: CString, mode: u32 },
+    Mkdir {
+        path: CString,
+        mode: u32,
+    },
     /// An empty file to bind a file (or device node) onto.
-    Touch { path: CString },
-    Symlink { target: CString, path: CString },
-    Bind { src: CString, dst: CString },
-    Tmpfs { dst: CString, options: CString, flags: u64 },
-    Proc { dst: CString },
+    Touch {
+        path: CString,
+    },
+    Symlink {
+        target: CString,
+        path: CString,
+    },
+    Bind {
+        src: CString,
+        dst: CString,
+    },
+    Tmpfs {
+        dst: CString,
+        options: CString,
+        flags: u64,
+    },
+    /// A fresh procfs; `options` hides the init from the program (`hidepid`).
+    Proc {
+        dst: CString,
+        options: CString,
+    },
+    /// Give a directory to the program's user.
+    Chown {
+        path: CString,
+    },
     /// `mount_setattr`: read-only, nosuid, nodev (recursively).
-    ReadOnly { path: CString, recursive: bool },
+    ReadOnly {
+        path: CString,
+        recursive: bool,
+    },
     /// A small file with fixed content (`/etc/passwd`...).
-    Write { path: CString, content: Vec<u8>, mode: u32 },
-    Unmount { path: CString },
-    Rmdir { path: CString },
+    Write {
+        path: CString,
+        content: Vec<u8>,
+        mode: u32,
+    },
+    Unmount {
+        path: CString,
+    },
+    Rmdir {
+        path: CString,
+    },
 }
 
 /// Everything the child needs, prepared by the parent before `clone3`.
@@ -71,8 +105,10 @@ pub(crate) struct ChildPlan<'a> {
     /// v1 hosts: the child enters its cgroups after clone, so it unshares the cgroup namespace
     /// only then (its root becomes the run's cgroup).
     pub unshare_cgroup: bool,
-    /// Supplementary groups can only be dropped when the parent could write gid_map freely.
-    pub drop_groups: bool,
+    /// Privileged hosts map a second id, so init stays root of the namespace (a different
+    /// uid from the program, which `hidepid` then hides it from) and drops supplementary
+    /// groups; otherwise init and program share the one mapped id.
+    pub init_is_root: bool,
     pub bring_up_loopback: bool,
     /// Where the new root is assembled (an empty host directory; private to this mount ns).
     pub root: &'a CStr,
@@ -117,22 +153,39 @@ pub(crate) unsafe fn init_main(plan: &ChildPlan) -> ! {
         libc::close(plan.sync_read);
         let fail = |stage: Stage| -> ! { report_failure(plan.report_write, stage, errno()) };
 
-        if plan.drop_groups && libc::setgroups(0, std::ptr::null()) != 0 {
-            fail(Stage::WaitParent);
-        }
-        // Become uid 1000 inside (host: the slot's uid) but keep this namespace's capabilities
-        // until the program's exec: files init creates belong to the program's user.
-        libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0);
-        if libc::setresgid(INSIDE_ID, INSIDE_ID, INSIDE_ID) != 0 || libc::setresuid(INSIDE_ID, INSIDE_ID, INSIDE_ID) != 0 {
-            fail(Stage::WaitParent);
-        }
-        if !raise_permitted_caps() {
-            fail(Stage::WaitParent);
+        if plan.init_is_root {
+            // Become root of the new user namespace (host: an unprivileged id): full
+            // capabilities here, none outside. The program switches to uid 1000 before exec.
+            if libc::setgroups(0, std::ptr::null()) != 0
+                || libc::setresgid(0, 0, 0) != 0
+                || libc::setresuid(0, 0, 0) != 0
+            {
+                fail(Stage::WaitParent);
+            }
+        } else {
+            // Only one id is mapped: become it, keeping this namespace's capabilities until
+            // the program's exec.
+            libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0);
+            if libc::setresgid(INSIDE_ID, INSIDE_ID, INSIDE_ID) != 0
+                || libc::setresuid(INSIDE_ID, INSIDE_ID, INSIDE_ID) != 0
+            {
+                fail(Stage::WaitParent);
+            }
+            if !raise_permitted_caps() {
+                fail(Stage::WaitParent);
+            }
         }
         if plan.unshare_cgroup && libc::unshare(libc::CLONE_NEWCGROUP) != 0 {
             fail(Stage::CgroupNamespace);
         }
-        if libc::mount(std::ptr::null(), c"/".as_ptr(), std::ptr::null(), libc::MS_REC | libc::MS_PRIVATE, std::ptr::null()) != 0 {
+        if libc::mount(
+            std::ptr::null(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        ) != 0
+        {
             fail(Stage::MountPrivate);
         }
         if libc::mount(
@@ -164,7 +217,9 @@ pub(crate) unsafe fn init_main(plan: &ChildPlan) -> ! {
             fail(Stage::WriteFile);
         }
         for dir in plan.work_dirs {
-            if libc::mkdir(dir.as_ptr(), 0o755) != 0 && errno() != libc::EEXIST {
+            if (libc::mkdir(dir.as_ptr(), 0o755) != 0 && errno() != libc::EEXIST)
+                || libc::chown(dir.as_ptr(), INSIDE_ID, INSIDE_ID) != 0
+            {
                 fail(Stage::WriteFile);
             }
         }
@@ -255,8 +310,16 @@ unsafe fn supervise_program(program: libc::pid_t, sigfd: c_int, control: RawFd) 
     // SAFETY: raw syscalls on descriptors this process owns and on stack buffers.
     unsafe {
         let mut fds = [
-            libc::pollfd { fd: sigfd, events: libc::POLLIN, revents: 0 },
-            libc::pollfd { fd: control, events: libc::POLLIN, revents: 0 },
+            libc::pollfd {
+                fd: sigfd,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: control,
+                events: libc::POLLIN,
+                revents: 0,
+            },
         ];
         let mut nfds = if control >= 0 { 2 } else { 1 };
         loop {
@@ -331,17 +394,37 @@ unsafe fn program_main(plan: &ChildPlan, exec_err: RawFd) -> ! {
             die(Stage::ProgramSetup);
         }
         for &(resource, soft, hard) in plan.rlimits {
-            let lim = libc::rlimit { rlim_cur: soft, rlim_max: hard };
+            let lim = libc::rlimit {
+                rlim_cur: soft,
+                rlim_max: hard,
+            };
             if libc::setrlimit(resource as _, &lim) != 0 {
                 die(Stage::ProgramSetup);
             }
+        }
+        drop_bounding_caps();
+        if plan.init_is_root
+            && (libc::setresgid(INSIDE_ID, INSIDE_ID, INSIDE_ID) != 0
+                || libc::setresuid(INSIDE_ID, INSIDE_ID, INSIDE_ID) != 0)
+        {
+            die(Stage::ProgramSetup);
         }
         if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
             die(Stage::ProgramSetup);
         }
         drop_all_caps();
-        let prog = libc::sock_fprog { len: plan.seccomp.len() as u16, filter: plan.seccomp.as_ptr() as *mut _ };
-        if libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &prog as *const libc::sock_fprog, 0, 0) != 0 {
+        let prog = libc::sock_fprog {
+            len: plan.seccomp.len() as u16,
+            filter: plan.seccomp.as_ptr() as *mut _,
+        };
+        if libc::prctl(
+            libc::PR_SET_SECCOMP,
+            libc::SECCOMP_MODE_FILTER,
+            &prog as *const libc::sock_fprog,
+            0,
+            0,
+        ) != 0
+        {
             die(Stage::ProgramSetup);
         }
         for path in plan.exec_candidates {
@@ -403,7 +486,11 @@ unsafe fn run_step(step: &Step) -> Result<(), Stage> {
                 }
             }
             Step::Touch { path } => {
-                let fd = libc::open(path.as_ptr(), libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW, 0o644);
+                let fd = libc::open(
+                    path.as_ptr(),
+                    libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+                    0o644,
+                );
                 if fd < 0 {
                     return Err(Stage::MakeMountPoint);
                 }
@@ -421,14 +508,33 @@ unsafe fn run_step(step: &Step) -> Result<(), Stage> {
                 }
             }
             Step::Tmpfs { dst, options, flags } => {
-                if libc::mount(c"tmpfs".as_ptr(), dst.as_ptr(), c"tmpfs".as_ptr(), *flags, options.as_ptr().cast()) != 0 {
+                if libc::mount(
+                    c"tmpfs".as_ptr(),
+                    dst.as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    *flags,
+                    options.as_ptr().cast(),
+                ) != 0
+                {
                     return Err(Stage::MountBox);
                 }
             }
-            Step::Proc { dst } => {
+            Step::Proc { dst, options } => {
                 let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
-                if libc::mount(c"proc".as_ptr(), dst.as_ptr(), c"proc".as_ptr(), flags, std::ptr::null()) != 0 {
+                if libc::mount(
+                    c"proc".as_ptr(),
+                    dst.as_ptr(),
+                    c"proc".as_ptr(),
+                    flags,
+                    options.as_ptr().cast(),
+                ) != 0
+                {
                     return Err(Stage::MountProc);
+                }
+            }
+            Step::Chown { path } => {
+                if libc::chown(path.as_ptr(), INSIDE_ID, INSIDE_ID) != 0 {
+                    return Err(Stage::MakeMountPoint);
                 }
             }
             Step::ReadOnly { path, recursive } => {
@@ -475,7 +581,12 @@ const AT_RECURSIVE: c_int = 0x8000;
 /// # Safety
 /// Raw syscall.
 unsafe fn set_mount_attr(path: &CStr, recursive: bool) -> bool {
-    let attr = MountAttr { attr_set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, attr_clr: 0, propagation: 0, userns_fd: 0 };
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
     let flags = if recursive { AT_RECURSIVE } else { 0 };
     // SAFETY: valid path and attr for the duration of the call.
     unsafe {
@@ -514,8 +625,8 @@ unsafe fn write_file(path: &CStr, content: &[u8], mode: u32) -> bool {
             }
             rest = &rest[n as usize..];
         }
-        // The umask may have cut the mode (executables need 0755).
-        let ok = libc::fchmod(fd, mode) == 0;
+        // The umask may have cut the mode (executables need 0755); the file is the program's.
+        let ok = libc::fchmod(fd, mode) == 0 && libc::fchown(fd, INSIDE_ID, INSIDE_ID) == 0;
         libc::close(fd);
         ok
     }
@@ -565,7 +676,10 @@ const CAP_VERSION_3: u32 = 0x2008_0522;
 /// # Safety
 /// Raw syscalls.
 unsafe fn raise_permitted_caps() -> bool {
-    let mut header = CapHeader { version: CAP_VERSION_3, pid: 0 };
+    let mut header = CapHeader {
+        version: CAP_VERSION_3,
+        pid: 0,
+    };
     let mut data = [CapData::default(); 2];
     // SAFETY: header and data are the layout capget/capset expect for version 3.
     unsafe {
@@ -579,20 +693,33 @@ unsafe fn raise_permitted_caps() -> bool {
     }
 }
 
-/// Empty the bounding, ambient, effective, permitted and inheritable sets.
+/// Empty the bounding set (needs CAP_SETPCAP, so before the switch to uid 1000).
 ///
 /// # Safety
 /// Raw syscalls.
-unsafe fn drop_all_caps() {
-    // SAFETY: prctl/capset with valid arguments.
+unsafe fn drop_bounding_caps() {
+    // SAFETY: prctl with valid arguments.
     unsafe {
         for cap in 0..64 {
             if libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno() == libc::EINVAL {
                 break;
             }
         }
+    }
+}
+
+/// Empty the ambient, effective, permitted and inheritable sets.
+///
+/// # Safety
+/// Raw syscalls.
+unsafe fn drop_all_caps() {
+    // SAFETY: prctl/capset with valid arguments.
+    unsafe {
         libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-        let mut header = CapHeader { version: CAP_VERSION_3, pid: 0 };
+        let mut header = CapHeader {
+            version: CAP_VERSION_3,
+            pid: 0,
+        };
         let data = [CapData::default(); 2];
         libc::syscall(libc::SYS_capset, &mut header as *mut CapHeader, data.as_ptr());
     }
@@ -606,7 +733,12 @@ fn write_report(fd: RawFd, report: &Report) {
 }
 
 fn report_failure(fd: RawFd, stage: Stage, errno: i32) -> ! {
-    let report = Report { kind: REPORT_SETUP_ERROR, stage: stage as u32, errno, ..Report::default() };
+    let report = Report {
+        kind: REPORT_SETUP_ERROR,
+        stage: stage as u32,
+        errno,
+        ..Report::default()
+    };
     write_report(fd, &report);
     // SAFETY: _exit is always safe to call.
     unsafe { libc::_exit(1) }

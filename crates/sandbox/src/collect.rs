@@ -37,7 +37,14 @@ pub(crate) fn collect(init_pid: i32, limits: Collect) -> Result<Vec<OutputFile>,
     Ok(out)
 }
 
-fn walk(dir: OwnedFd, prefix: &str, depth: usize, max_files: usize, budget: &mut u64, out: &mut Vec<OutputFile>) -> Result<(), SandboxError> {
+fn walk(
+    dir: OwnedFd,
+    prefix: &str,
+    depth: usize,
+    max_files: usize,
+    budget: &mut u64,
+    out: &mut Vec<OutputFile>,
+) -> Result<(), SandboxError> {
     let entries = rustix::fs::Dir::read_from(&dir).map_err(SandboxError::os("read the sandbox work dir"))?;
     for entry in entries {
         let entry = entry.map_err(SandboxError::os("read the sandbox work dir"))?;
@@ -48,10 +55,16 @@ fn walk(dir: OwnedFd, prefix: &str, depth: usize, max_files: usize, budget: &mut
         if out.len() >= max_files {
             return Ok(());
         }
-        let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+        let path = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}/{name}")
+        };
         let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
         // O_NOFOLLOW makes a symlink fail to open; anything else is checked with fstat below.
-        let Ok(fd) = openat(&dir, entry.file_name(), flags, Mode::empty()) else { continue };
+        let Ok(fd) = openat(&dir, entry.file_name(), flags, Mode::empty()) else {
+            continue;
+        };
         let stat = rustix::fs::fstat(&fd).map_err(SandboxError::os("stat a sandbox file"))?;
         let kind = rustix::fs::FileType::from_raw_mode(stat.st_mode);
         if kind == rustix::fs::FileType::Directory {
@@ -65,10 +78,18 @@ fn walk(dir: OwnedFd, prefix: &str, depth: usize, max_files: usize, budget: &mut
             }
             let mut content = Vec::with_capacity(size as usize);
             let mut file = std::fs::File::from(fd);
-            std::io::Read::read_to_end(&mut std::io::Read::take(&mut file, size), &mut content)
-                .map_err(|e| SandboxError::Os { what: "read a sandbox file", source: e })?;
+            std::io::Read::read_to_end(&mut std::io::Read::take(&mut file, size), &mut content).map_err(|e| {
+                SandboxError::Os {
+                    what: "read a sandbox file",
+                    source: e,
+                }
+            })?;
             *budget -= content.len() as u64;
-            out.push(OutputFile { path, content, executable: stat.st_mode & 0o111 != 0 });
+            out.push(OutputFile {
+                path,
+                content,
+                executable: stat.st_mode & 0o111 != 0,
+            });
         }
     }
     Ok(())

@@ -162,6 +162,10 @@ pub struct RunIo<'a> {
 
 impl Default for RunIo<'_> {
     fn default() -> Self {
-        RunIo { stdin: Stdin::Empty, output: Output::Capture, control: None }
+        RunIo {
+            stdin: Stdin::Empty,
+            output: Output::Capture,
+            control: None,
+        }
     }
 }

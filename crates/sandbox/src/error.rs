@@ -31,8 +31,24 @@ impl Stage {
     pub(crate) fn from_u32(v: u32) -> Option<Stage> {
         use Stage::*;
         const ALL: [Stage; 18] = [
-            WaitParent, CgroupNamespace, MountPrivate, MountRoot, MakeMountPoint, Bind, Remount, MountProc,
-            MountDev, MountBox, WriteFile, PivotRoot, Hostname, Loopback, Signals, Fork, ProgramSetup, Exec,
+            WaitParent,
+            CgroupNamespace,
+            MountPrivate,
+            MountRoot,
+            MakeMountPoint,
+            Bind,
+            Remount,
+            MountProc,
+            MountDev,
+            MountBox,
+            WriteFile,
+            PivotRoot,
+            Hostname,
+            Loopback,
+            Signals,
+            Fork,
+            ProgramSetup,
+            Exec,
         ];
         ALL.into_iter().find(|s| *s as u32 == v)
     }

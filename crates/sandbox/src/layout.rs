@@ -38,21 +38,38 @@ const GROUP: &str = "root:x:0:\nrunner:x:1000:\nnogroup:x:65534:\n";
 const HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.1.1\ttiderun\n";
 
 /// Build the steps for a root assembled at `root`.
-pub(crate) fn root_steps(root: &Path, extra_binds: &[PathBuf], limits: &Limits) -> Result<Vec<Step>, SandboxError> {
-    let mut b = Builder { root, steps: Vec::new(), made: BTreeSet::new(), bound: Vec::new() };
+pub(crate) fn root_steps(
+    root: &Path,
+    extra_binds: &[PathBuf],
+    limits: &Limits,
+    hide_init: bool,
+) -> Result<Vec<Step>, SandboxError> {
+    let mut b = Builder {
+        root,
+        steps: Vec::new(),
+        made: BTreeSet::new(),
+        bound: Vec::new(),
+    };
     for p in SYSTEM_PATHS {
         b.expose(Path::new(p))?;
     }
     b.mkdir(Path::new("/etc"), 0o755)?;
     for (name, content) in [("passwd", PASSWD), ("group", GROUP), ("hosts", HOSTS)] {
-        b.steps.push(Step::Write { path: b.inside(&Path::new("/etc").join(name))?, content: content.as_bytes().to_vec(), mode: 0o644 });
+        b.steps.push(Step::Write {
+            path: b.inside(&Path::new("/etc").join(name))?,
+            content: content.as_bytes().to_vec(),
+            mode: 0o644,
+        });
     }
     for p in ETC_PATHS {
         b.expose(Path::new(p))?;
     }
     for p in extra_binds {
         if !p.is_absolute() {
-            return Err(SandboxError::InvalidSpec(format!("bind path {} is not absolute", p.display())));
+            return Err(SandboxError::InvalidSpec(format!(
+                "bind path {} is not absolute",
+                p.display()
+            )));
         }
         b.expose(p)?;
     }
@@ -66,7 +83,10 @@ pub(crate) fn root_steps(root: &Path, extra_binds: &[PathBuf], limits: &Limits) 
     for dev in DEVICES {
         let path = Path::new("/dev").join(dev);
         b.steps.push(Step::Touch { path: b.inside(&path)? });
-        b.steps.push(Step::Bind { src: cstring(path.as_os_str())?, dst: b.inside(&path)? });
+        b.steps.push(Step::Bind {
+            src: cstring(path.as_os_str())?,
+            dst: b.inside(&path)?,
+        });
     }
     for (name, target) in [
         ("fd", "/proc/self/fd"),
@@ -75,30 +95,65 @@ pub(crate) fn root_steps(root: &Path, extra_binds: &[PathBuf], limits: &Limits) 
         ("stderr", "/proc/self/fd/2"),
         ("shm", "/tmp"),
     ] {
-        b.steps.push(Step::Symlink { target: cstring(target)?, path: b.inside(&Path::new("/dev").join(name))? });
+        b.steps.push(Step::Symlink {
+            target: cstring(target)?,
+            path: b.inside(&Path::new("/dev").join(name))?,
+        });
     }
     // Only the /dev tmpfs itself: the device binds below it must keep working.
-    b.steps.push(Step::ReadOnly { path: b.inside(Path::new("/dev"))?, recursive: false });
+    b.steps.push(Step::ReadOnly {
+        path: b.inside(Path::new("/dev"))?,
+        recursive: false,
+    });
 
     b.mkdir(Path::new("/proc"), 0o555)?;
-    b.steps.push(Step::Proc { dst: b.inside(Path::new("/proc"))? });
+    // hidepid: the program sees only its own processes, not the init (which holds a copy of
+    // the server's memory and command line).
+    let options = if hide_init { "hidepid=invisible" } else { "" };
+    b.steps.push(Step::Proc {
+        dst: b.inside(Path::new("/proc"))?,
+        options: cstring(options)?,
+    });
 
     // One tmpfs holds both /work and /tmp so one size and one inode limit cover all writes.
     let staging = Path::new("/.box");
     b.mkdir(staging, 0o755)?;
     let options = format!("size={},nr_inodes={},mode=755", limits.tmpfs_bytes, limits.tmpfs_inodes);
-    b.steps.push(Step::Tmpfs { dst: b.inside(staging)?, options: cstring(options)?, flags: libc::MS_NOSUID | libc::MS_NODEV });
-    b.steps.push(Step::Mkdir { path: b.inside(&staging.join("work"))?, mode: 0o755 });
-    b.steps.push(Step::Mkdir { path: b.inside(&staging.join("tmp"))?, mode: 0o1777 });
+    b.steps.push(Step::Tmpfs {
+        dst: b.inside(staging)?,
+        options: cstring(options)?,
+        flags: libc::MS_NOSUID | libc::MS_NODEV,
+    });
+    b.steps.push(Step::Mkdir {
+        path: b.inside(&staging.join("work"))?,
+        mode: 0o755,
+    });
+    b.steps.push(Step::Chown {
+        path: b.inside(&staging.join("work"))?,
+    });
+    b.steps.push(Step::Mkdir {
+        path: b.inside(&staging.join("tmp"))?,
+        mode: 0o1777,
+    });
     for dir in ["work", "tmp"] {
         let target = Path::new("/").join(dir);
         b.mkdir(&target, 0o755)?;
-        b.steps.push(Step::Bind { src: b.inside(&staging.join(dir))?, dst: b.inside(&target)? });
+        b.steps.push(Step::Bind {
+            src: b.inside(&staging.join(dir))?,
+            dst: b.inside(&target)?,
+        });
     }
-    b.steps.push(Step::Unmount { path: b.inside(staging)? });
-    b.steps.push(Step::Rmdir { path: b.inside(staging)? });
+    b.steps.push(Step::Unmount {
+        path: b.inside(staging)?,
+    });
+    b.steps.push(Step::Rmdir {
+        path: b.inside(staging)?,
+    });
     b.mkdir(Path::new("/var"), 0o755)?;
-    b.steps.push(Step::Symlink { target: cstring("/tmp")?, path: b.inside(Path::new("/var/tmp"))? });
+    b.steps.push(Step::Symlink {
+        target: cstring("/tmp")?,
+        path: b.inside(Path::new("/var/tmp"))?,
+    });
     b.mkdir(Path::new("/home"), 0o755)?;
     Ok(b.steps)
 }
@@ -124,7 +179,10 @@ impl Builder<'_> {
             cur.push(comp);
             if self.made.insert(cur.clone()) {
                 let mode = if cur == path { mode } else { 0o755 };
-                self.steps.push(Step::Mkdir { path: self.inside(&cur)?, mode });
+                self.steps.push(Step::Mkdir {
+                    path: self.inside(&cur)?,
+                    mode,
+                });
             }
         }
         Ok(())
@@ -136,14 +194,22 @@ impl Builder<'_> {
         if self.bound.iter().any(|b| path.starts_with(b)) {
             return Ok(());
         }
-        let Ok(meta) = std::fs::symlink_metadata(path) else { return Ok(()) };
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            return Ok(());
+        };
         if let Some(parent) = path.parent() {
             self.mkdir(parent, 0o755)?;
         }
         let dst = self.inside(path)?;
         if meta.file_type().is_symlink() {
-            let target = std::fs::read_link(path).map_err(|e| SandboxError::Os { what: "read toolchain symlink", source: e })?;
-            self.steps.push(Step::Symlink { target: cstring(target.as_os_str())?, path: dst });
+            let target = std::fs::read_link(path).map_err(|e| SandboxError::Os {
+                what: "read toolchain symlink",
+                source: e,
+            })?;
+            self.steps.push(Step::Symlink {
+                target: cstring(target.as_os_str())?,
+                path: dst,
+            });
             return Ok(());
         }
         if meta.is_dir() {
@@ -152,8 +218,14 @@ impl Builder<'_> {
         } else {
             self.steps.push(Step::Touch { path: dst.clone() });
         }
-        self.steps.push(Step::Bind { src: cstring(path.as_os_str())?, dst: dst.clone() });
-        self.steps.push(Step::ReadOnly { path: dst, recursive: true });
+        self.steps.push(Step::Bind {
+            src: cstring(path.as_os_str())?,
+            dst: dst.clone(),
+        });
+        self.steps.push(Step::ReadOnly {
+            path: dst,
+            recursive: true,
+        });
         Ok(())
     }
 }
@@ -164,7 +236,10 @@ pub(crate) type WorkFiles<'a> = (Vec<CString>, Vec<(CString, &'a [u8], u32)>);
 /// Check and convert the input files. Paths are relative, without `..`, and unique.
 pub(crate) fn work_files(files: &[InputFile]) -> Result<WorkFiles<'_>, SandboxError> {
     if files.len() > MAX_INPUT_FILES {
-        return Err(SandboxError::InvalidSpec(format!("{} files is more than the limit of {MAX_INPUT_FILES}", files.len())));
+        return Err(SandboxError::InvalidSpec(format!(
+            "{} files is more than the limit of {MAX_INPUT_FILES}",
+            files.len()
+        )));
     }
     let mut dirs = BTreeSet::new();
     let mut seen = BTreeSet::new();
@@ -177,7 +252,10 @@ pub(crate) fn work_files(files: &[InputFile]) -> Result<WorkFiles<'_>, SandboxEr
         let mut parent = path.parent();
         while let Some(p) = parent.filter(|p| !p.as_os_str().is_empty()) {
             if seen.contains(p) {
-                return Err(SandboxError::InvalidSpec(format!("file {:?} is also used as a directory", p.display().to_string())));
+                return Err(SandboxError::InvalidSpec(format!(
+                    "file {:?} is also used as a directory",
+                    p.display().to_string()
+                )));
             }
             dirs.insert(p.to_path_buf());
             parent = p.parent();
@@ -220,7 +298,8 @@ pub fn validate_relative(path: &str) -> Result<PathBuf, SandboxError> {
 
 pub(crate) fn cstring(s: impl AsRef<std::ffi::OsStr>) -> Result<CString, SandboxError> {
     use std::os::unix::ffi::OsStrExt;
-    CString::new(s.as_ref().as_bytes()).map_err(|_| SandboxError::InvalidSpec(format!("{:?} contains a NUL byte", s.as_ref())))
+    CString::new(s.as_ref().as_bytes())
+        .map_err(|_| SandboxError::InvalidSpec(format!("{:?} contains a NUL byte", s.as_ref())))
 }
 
 /// The uid the program has inside (for tests and docs).
@@ -242,10 +321,15 @@ mod tests {
 
     #[test]
     fn work_files_reject_duplicates_and_make_parents() {
-        let f = |p: &str| InputFile { path: p.into(), content: vec![], executable: false };
+        let f = |p: &str| InputFile {
+            path: p.into(),
+            content: vec![],
+            executable: false,
+        };
         assert!(work_files(&[f("a"), f("./a")]).is_err());
         assert!(work_files(&[f("a"), f("a/b")]).is_err());
-        let (dirs, files) = work_files(&[f("x/y/z.txt"), f("x/w")]).unwrap();
+        let input = [f("x/y/z.txt"), f("x/w")];
+        let (dirs, files) = work_files(&input).unwrap();
         assert_eq!(dirs, vec![CString::new("x").unwrap(), CString::new("x/y").unwrap()]);
         assert_eq!(files.len(), 2);
         let many: Vec<_> = (0..=MAX_INPUT_FILES).map(|i| f(&format!("f{i}"))).collect();
@@ -254,7 +338,7 @@ mod tests {
 
     #[test]
     fn root_hides_host_etc() {
-        let steps = root_steps(Path::new("/r"), &[], &Limits::default()).unwrap();
+        let steps = root_steps(Path::new("/r"), &[], &Limits::default(), true).unwrap();
         let text = format!("{steps:?}");
         assert!(!text.contains("shadow"));
         assert!(text.contains("\"/r/etc/passwd\""));

@@ -93,11 +93,20 @@ impl Sandbox {
             None if privileged => PathBuf::from("/run/tiderun/root"),
             None => std::env::temp_dir().join(format!("tiderun-root-{}", rustix::process::getuid().as_raw())),
         };
-        std::fs::create_dir_all(&root_dir).map_err(|e| SandboxError::Os { what: "create the sandbox mount point", source: e })?;
-        let uid_base = if privileged { opts.uid_base } else { rustix::process::getuid().as_raw() };
+        std::fs::create_dir_all(&root_dir).map_err(|e| SandboxError::Os {
+            what: "create the sandbox mount point",
+            source: e,
+        })?;
+        let uid_base = if privileged {
+            opts.uid_base
+        } else {
+            rustix::process::getuid().as_raw()
+        };
         let slots = opts.slots.max(1);
-        if privileged && uid_base.checked_add(slots).is_none() {
-            return Err(SandboxError::InvalidSpec(format!("uid base {uid_base} + {slots} slots overflows")));
+        if privileged && (uid_base == 0 || uid_base.checked_add(slots).is_none()) {
+            return Err(SandboxError::InvalidSpec(format!(
+                "uid base {uid_base} with {slots} slots is out of range"
+            )));
         }
         Ok(Sandbox {
             cgroups,
@@ -140,6 +149,11 @@ impl Sandbox {
         } else {
             self.uid_base
         }
+    }
+
+    /// The host id of every sandbox's init (root inside its namespace, nobody outside).
+    fn init_id(&self) -> u32 {
+        self.uid_base - 1
     }
 
     fn next_run_name(&self) -> String {
@@ -186,7 +200,10 @@ struct Slots {
 
 impl Slots {
     fn new(total: u32) -> Self {
-        Slots { free: Mutex::new((0..total).rev().collect()), total }
+        Slots {
+            free: Mutex::new((0..total).rev().collect()),
+            total,
+        }
     }
 
     fn len(&self) -> u32 {
@@ -227,13 +244,16 @@ pub struct Controller(OwnedFd);
 impl Controller {
     /// Deliver `signal` to the program's process group (SIGKILL ends the whole sandbox).
     pub fn signal(&self, signal: i32) -> Result<(), SandboxError> {
-        rustix::io::write(&self.0, &signal.to_ne_bytes()).map(drop).map_err(SandboxError::os("send a signal to the sandbox"))
+        rustix::io::write(&self.0, &signal.to_ne_bytes())
+            .map(drop)
+            .map_err(SandboxError::os("send a signal to the sandbox"))
     }
 }
 
 /// A control channel: pass the `OwnedFd` as [`RunIo::control`], keep the [`Controller`].
 pub fn control_pipe() -> Result<(Controller, OwnedFd), SandboxError> {
-    let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(SandboxError::os("create control pipe"))?;
+    let (r, w) =
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(SandboxError::os("create control pipe"))?;
     Ok((Controller(w), r))
 }
 

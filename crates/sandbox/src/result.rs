@@ -56,20 +56,32 @@ impl Verdict<'_> {
         let l = self.limits;
         let over_cpu = cpu_ms > l.cpu_ms;
         let (status, message) = if self.killed_for_output {
-            (Status::OutputLimit, Some(format!("output exceeded {} bytes", l.max_output_bytes)))
+            (
+                Status::OutputLimit,
+                Some(format!("output exceeded {} bytes", l.max_output_bytes)),
+            )
         } else if self.killed_for_cpu || signal == Some(libc::SIGXCPU) || (over_cpu && report.is_some()) {
             (Status::TimeLimit, Some(format!("cpu time exceeded {} ms", l.cpu_ms)))
         } else if oom {
-            (Status::MemoryLimit, Some(format!("memory exceeded {} MiB", l.memory_bytes >> 20)))
+            (
+                Status::MemoryLimit,
+                Some(format!("memory exceeded {} MiB", l.memory_bytes >> 20)),
+            )
         } else if self.killed_for_wall {
-            (Status::WallTimeLimit, Some(format!("wall time exceeded {} ms", l.wall_ms)))
+            (
+                Status::WallTimeLimit,
+                Some(format!("wall time exceeded {} ms", l.wall_ms)),
+            )
         } else if self.killed_on_request {
             (Status::Signal, Some("killed on request".to_string()))
         } else if let Some(r) = report.filter(|r| r.exec_errno != 0) {
             let err = std::io::Error::from_raw_os_error(r.exec_errno);
             (Status::InternalError, Some(format!("cannot start the program: {err}")))
         } else if signal == Some(libc::SIGXFSZ) {
-            (Status::FileSizeLimit, Some(format!("a file exceeded {} bytes", l.max_file_size_bytes)))
+            (
+                Status::FileSizeLimit,
+                Some(format!("a file exceeded {} bytes", l.max_file_size_bytes)),
+            )
         } else if let Some(sig) = signal {
             (Status::Signal, Some(format!("killed by signal {sig}")))
         } else if let Some(code) = exit_code {
@@ -77,11 +89,12 @@ impl Verdict<'_> {
         } else {
             return Err(SandboxError::NoReport);
         };
-        let (signal, exit_code) = if self.killed_for_output || self.killed_for_wall || self.killed_for_cpu || self.killed_on_request {
-            (Some(libc::SIGKILL), None)
-        } else {
-            (signal, exit_code)
-        };
+        let (signal, exit_code) =
+            if self.killed_for_output || self.killed_for_wall || self.killed_for_cpu || self.killed_on_request {
+                (Some(libc::SIGKILL), None)
+            } else {
+                (signal, exit_code)
+            };
         Ok(RunResult {
             status,
             exit_code,

@@ -90,11 +90,17 @@ const DENIED_SOCKET_FAMILIES: &[u64] = &[libc::AF_VSOCK as u64, libc::AF_PACKET 
 
 /// Compile the filter to BPF instructions.
 pub(crate) fn build() -> Result<Vec<libc::sock_filter>, SandboxError> {
-    let err = |what: &'static str| move |e: libseccomp::error::SeccompError| SandboxError::Seccomp { what, detail: e.to_string() };
+    let err = |what: &'static str| {
+        move |e: libseccomp::error::SeccompError| SandboxError::Seccomp {
+            what,
+            detail: e.to_string(),
+        }
+    };
     let mut ctx = ScmpFilterContext::new(ScmpAction::Allow).map_err(err("create context"))?;
     // Syscalls of another ABI (i386 int 0x80, x32) bypass a filter written for x86_64:
     // kill the process outright.
-    ctx.set_act_badarch(ScmpAction::KillProcess).map_err(err("set bad-arch action"))?;
+    ctx.set_act_badarch(ScmpAction::KillProcess)
+        .map_err(err("set bad-arch action"))?;
     // no_new_privs is set by the child itself, before the filter is installed.
     ctx.set_ctl_nnp(false).map_err(err("clear nnp"))?;
     let eperm = ScmpAction::Errno(libc::EPERM);
@@ -107,12 +113,14 @@ pub(crate) fn build() -> Result<Vec<libc::sock_filter>, SandboxError> {
     let clone = ScmpSyscall::from_name("clone").map_err(err("resolve clone"))?;
     for &flag in CLONE_NAMESPACE_FLAGS {
         let cmp = ScmpArgCompare::new(0, ScmpCompareOp::MaskedEqual(flag), flag);
-        ctx.add_rule_conditional(eperm, clone, &[cmp]).map_err(err("add clone rule"))?;
+        ctx.add_rule_conditional(eperm, clone, &[cmp])
+            .map_err(err("add clone rule"))?;
     }
     // clone3 passes its flags in memory, out of seccomp's sight: ENOSYS makes libc fall back
     // to clone(2), whose flags are checked above.
     let clone3 = ScmpSyscall::from_name("clone3").map_err(err("resolve clone3"))?;
-    ctx.add_rule(ScmpAction::Errno(libc::ENOSYS), clone3).map_err(err("add clone3 rule"))?;
+    ctx.add_rule(ScmpAction::Errno(libc::ENOSYS), clone3)
+        .map_err(err("add clone3 rule"))?;
     let socket = ScmpSyscall::from_name("socket").map_err(err("resolve socket"))?;
     for &family in DENIED_SOCKET_FAMILIES {
         let cmp = ScmpArgCompare::new(0, ScmpCompareOp::Equal, family);
@@ -122,25 +130,38 @@ pub(crate) fn build() -> Result<Vec<libc::sock_filter>, SandboxError> {
     // TIOCSTI pushes characters into a terminal's input queue; there is no tty, but deny anyway.
     let ioctl = ScmpSyscall::from_name("ioctl").map_err(err("resolve ioctl"))?;
     let tiocsti = ScmpArgCompare::new(1, ScmpCompareOp::MaskedEqual(0xffff_ffff), libc::TIOCSTI);
-    ctx.add_rule_conditional(eperm, ioctl, &[tiocsti]).map_err(err("add ioctl rule"))?;
+    ctx.add_rule_conditional(eperm, ioctl, &[tiocsti])
+        .map_err(err("add ioctl rule"))?;
 
     export(&ctx)
 }
 
 /// libseccomp 2.5 exports BPF only to a file descriptor: go through a pipe.
 fn export(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>, SandboxError> {
-    let (read, write) = rustix::pipe::pipe().map_err(|e| SandboxError::Os { what: "create pipe", source: e.into() })?;
+    let (read, write) = rustix::pipe::pipe().map_err(|e| SandboxError::Os {
+        what: "create pipe",
+        source: e.into(),
+    })?;
     let mut write = std::fs::File::from(write);
     // The program is a few hundred instructions of 8 bytes; a pipe holds 64 KiB.
-    ctx.export_bpf(&mut write).map_err(|e| SandboxError::Seccomp { what: "export bpf", detail: e.to_string() })?;
+    ctx.export_bpf(&mut write).map_err(|e| SandboxError::Seccomp {
+        what: "export bpf",
+        detail: e.to_string(),
+    })?;
     drop(write);
     let mut bytes = Vec::new();
     std::fs::File::from(read)
         .read_to_end(&mut bytes)
-        .map_err(|e| SandboxError::Os { what: "read bpf", source: e })?;
+        .map_err(|e| SandboxError::Os {
+            what: "read bpf",
+            source: e,
+        })?;
     let size = std::mem::size_of::<libc::sock_filter>();
     if bytes.is_empty() || bytes.len() % size != 0 {
-        return Err(SandboxError::Seccomp { what: "export bpf", detail: format!("{} bytes is not a bpf program", bytes.len()) });
+        return Err(SandboxError::Seccomp {
+            what: "export bpf",
+            detail: format!("{} bytes is not a bpf program", bytes.len()),
+        });
     }
     Ok(bytes
         .chunks_exact(size)

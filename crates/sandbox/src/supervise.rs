@@ -75,7 +75,7 @@ pub(crate) fn run(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResu
     let _span = tracing::debug_span!("sandbox", run = %run_name, slot = slot.index()).entered();
 
     // Everything the child reads is prepared here, before the clone.
-    let steps = layout::root_steps(&sb.root_dir, &spec.binds, &spec.limits)?;
+    let steps = layout::root_steps(&sb.root_dir, &spec.binds, &spec.limits, sb.privileged)?;
     let (work_dirs, work_files) = layout::work_files(&spec.files)?;
     let exec_candidates = exec_candidates(&spec.argv[0])?;
     let argv_c: Vec<CString> = spec.argv.iter().map(cstring).collect::<Result<_, _>>()?;
@@ -88,7 +88,10 @@ pub(crate) fn run(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResu
 
     let cgroup = sb.cgroups.create(
         &run_name,
-        &CgroupLimits { memory_bytes: spec.limits.memory_bytes, max_processes: spec.limits.max_processes },
+        &CgroupLimits {
+            memory_bytes: spec.limits.memory_bytes,
+            max_processes: spec.limits.max_processes,
+        },
     )?;
     let guard = CgroupGuard(cgroup.as_ref());
 
@@ -98,7 +101,11 @@ pub(crate) fn run(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResu
     let (control_r, control_w) = pipe()?;
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
-    let RunIo { stdin, output, control: user_control } = io;
+    let RunIo {
+        stdin,
+        output,
+        control: user_control,
+    } = io;
     let (stdin_child, stdin_feed) = match stdin {
         Stdin::Empty => (pipe()?.0, None),
         Stdin::Bytes(bytes) => {
@@ -116,7 +123,7 @@ pub(crate) fn run(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResu
         control_read: control_r.as_raw_fd(),
         stdio: [stdin_child.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()],
         unshare_cgroup: cgroup.as_ref().is_some_and(|c| c.dir_for_clone().is_none()),
-        drop_groups: sb.privileged,
+        init_is_root: sb.privileged,
         bring_up_loopback: !spec.network,
         root: &root_c,
         root_options: &root_options,
@@ -131,8 +138,9 @@ pub(crate) fn run(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResu
         envp: &env_p,
     };
 
-    let mut flags = (libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS) as u64
-        | libc::CLONE_PIDFD as u64;
+    let mut flags =
+        (libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS) as u64
+            | libc::CLONE_PIDFD as u64;
     if !spec.network {
         flags |= libc::CLONE_NEWNET as u64;
     }
@@ -150,13 +158,22 @@ pub(crate) fn run(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResu
     // SAFETY: clone3 without CLONE_VM and without a stack behaves like fork: the child gets a
     // copy-on-write copy of this thread's stack and runs `init_main`, which never returns and
     // makes only raw syscalls on data prepared above (see child.rs).
-    let pid = unsafe { libc::syscall(libc::SYS_clone3, &mut args as *mut CloneArgs, std::mem::size_of::<CloneArgs>()) };
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
     if pid == 0 {
         // SAFETY: we are the child of clone3 and `plan` was prepared for it.
         unsafe { child::init_main(&plan) }
     }
     if pid < 0 {
-        return Err(SandboxError::Os { what: "clone3 the sandbox", source: std::io::Error::last_os_error() });
+        return Err(SandboxError::Os {
+            what: "clone3 the sandbox",
+            source: std::io::Error::last_os_error(),
+        });
     }
     let pid = pid as i32;
     // SAFETY: CLONE_PIDFD stored a new descriptor that nothing else owns.
@@ -204,7 +221,10 @@ pub(crate) fn run(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResu
     let report = watch.report;
     if let Some(r) = report.filter(|r| r.kind == child::REPORT_SETUP_ERROR) {
         let stage = Stage::from_u32(r.stage).unwrap_or(Stage::WaitParent);
-        return Err(SandboxError::Setup { stage, source: std::io::Error::from_raw_os_error(r.errno) });
+        return Err(SandboxError::Setup {
+            stage,
+            source: std::io::Error::from_raw_os_error(r.errno),
+        });
     }
     let verdict = Verdict {
         limits: &spec.limits,
@@ -232,16 +252,28 @@ fn start_child(sb: &Sandbox, pid: i32, outside_id: u32, cgroup: Option<&Cgroup>)
             .write(true)
             .open(proc_file(name))
             .and_then(|mut f| f.write_all(content.as_bytes()))
-            .map_err(|e| SandboxError::Os { what: "write the sandbox's id maps", source: e })
+            .map_err(|e| SandboxError::Os {
+                what: "write the sandbox's id maps",
+                source: e,
+            })
     };
     if !sb.privileged {
         // An unprivileged writer may only map its own ids, and only with setgroups denied.
         write("setgroups", "deny")?;
     }
-    let map = format!("{INSIDE_ID} {outside_id} 1\n");
-    write("uid_map", &map)?;
-    let gid = if sb.privileged { outside_id } else { rustix::process::getgid().as_raw() };
-    write("gid_map", &format!("{INSIDE_ID} {gid} 1\n"))?;
+    if sb.privileged {
+        // Root inside (the init) is one shared unprivileged host id; the program's 1000 is the
+        // slot's own id.
+        let map = format!("0 {} 1\n{INSIDE_ID} {outside_id} 1\n", sb.init_id());
+        write("uid_map", &map)?;
+        write("gid_map", &map)?;
+    } else {
+        write("uid_map", &format!("{INSIDE_ID} {outside_id} 1\n"))?;
+        write(
+            "gid_map",
+            &format!("{INSIDE_ID} {} 1\n", rustix::process::getgid().as_raw()),
+        )?;
+    }
     if let Some(c) = cgroup {
         if c.dir_for_clone().is_none() {
             c.add_task(pid)?;
@@ -261,7 +293,13 @@ impl InitGuard {
     fn kill(&self) {
         // SAFETY: pidfd_send_signal on a descriptor we own; a dead process is fine (ESRCH).
         unsafe {
-            libc::syscall(libc::SYS_pidfd_send_signal, self.pidfd.as_raw_fd(), libc::SIGKILL, std::ptr::null::<u8>(), 0);
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                self.pidfd.as_raw_fd(),
+                libc::SIGKILL,
+                std::ptr::null::<u8>(),
+                0,
+            );
         }
     }
 
@@ -278,7 +316,12 @@ impl InitGuard {
             // SAFETY: waitid on our own pidfd; siginfo is a plain struct on the stack.
             let r = unsafe {
                 let mut info: libc::siginfo_t = std::mem::zeroed();
-                libc::waitid(libc::P_PIDFD, self.pidfd.as_raw_fd() as libc::id_t, &mut info, libc::WEXITED)
+                libc::waitid(
+                    libc::P_PIDFD,
+                    self.pidfd.as_raw_fd() as libc::id_t,
+                    &mut info,
+                    libc::WEXITED,
+                )
             };
             if r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
                 break;
@@ -408,9 +451,18 @@ impl Watch<'_, '_> {
             match rustix::event::poll(&mut fds, ts.as_ref()) {
                 Ok(_) => {}
                 Err(Errno::INTR) => continue,
-                Err(e) => return Err(SandboxError::Os { what: "poll the sandbox", source: e.into() }),
+                Err(e) => {
+                    return Err(SandboxError::Os {
+                        what: "poll the sandbox",
+                        source: e.into(),
+                    })
+                }
             }
-            let ready: Vec<(Role, bool)> = fds.iter().zip(&roles).map(|(f, r)| (*r, !f.revents().is_empty())).collect();
+            let ready: Vec<(Role, bool)> = fds
+                .iter()
+                .zip(&roles)
+                .map(|(f, r)| (*r, !f.revents().is_empty()))
+                .collect();
             drop(fds);
             for (role, is_ready) in ready {
                 if !is_ready {
@@ -423,7 +475,10 @@ impl Watch<'_, '_> {
                         let mut r = Report::default();
                         // SAFETY: Report is plain old data of exactly this size.
                         let bytes = unsafe {
-                            std::slice::from_raw_parts_mut((&mut r as *mut Report).cast::<u8>(), std::mem::size_of::<Report>())
+                            std::slice::from_raw_parts_mut(
+                                (&mut r as *mut Report).cast::<u8>(),
+                                std::mem::size_of::<Report>(),
+                            )
                         };
                         if let Ok(n) = rustix::io::read(&fd, bytes) {
                             if n == std::mem::size_of::<Report>() {
@@ -480,10 +535,18 @@ impl Watch<'_, '_> {
         let room = cap.saturating_sub(self.output_bytes) as usize;
         let kept = &chunk[..chunk.len().min(room)];
         self.output_bytes += kept.len() as u64;
-        let kind = if role == Role::Stdout { StreamKind::Stdout } else { StreamKind::Stderr };
+        let kind = if role == Role::Stdout {
+            StreamKind::Stdout
+        } else {
+            StreamKind::Stderr
+        };
         match &mut self.output {
             Output::Capture => {
-                let buf = if kind == StreamKind::Stdout { &mut self.stdout } else { &mut self.stderr };
+                let buf = if kind == StreamKind::Stdout {
+                    &mut self.stdout
+                } else {
+                    &mut self.stderr
+                };
                 buf.extend_from_slice(kept);
             }
             Output::Stream(f) => {
@@ -529,13 +592,22 @@ fn validate(spec: &RunSpec) -> Result<(), SandboxError> {
         return bad("cpu_ms must be at least 1".into());
     }
     if l.memory_bytes < MIN_MEMORY_BYTES {
-        return bad(format!("memory {} bytes is below the minimum of {MIN_MEMORY_BYTES}", l.memory_bytes));
+        return bad(format!(
+            "memory {} bytes is below the minimum of {MIN_MEMORY_BYTES}",
+            l.memory_bytes
+        ));
     }
     if l.max_processes < MIN_PROCESSES {
-        return bad(format!("max_processes {} is below the minimum of {MIN_PROCESSES}", l.max_processes));
+        return bad(format!(
+            "max_processes {} is below the minimum of {MIN_PROCESSES}",
+            l.max_processes
+        ));
     }
     if l.max_open_files < MIN_OPEN_FILES {
-        return bad(format!("max_open_files {} is below the minimum of {MIN_OPEN_FILES}", l.max_open_files));
+        return bad(format!(
+            "max_open_files {} is below the minimum of {MIN_OPEN_FILES}",
+            l.max_open_files
+        ));
     }
     if l.tmpfs_bytes < 4096 || l.tmpfs_inodes < 16 {
         return bad("tmpfs must allow at least 4096 bytes and 16 inodes".into());
@@ -547,17 +619,28 @@ fn exec_candidates(argv0: &str) -> Result<Vec<CString>, SandboxError> {
     if argv0.contains('/') {
         return Ok(vec![cstring(argv0)?]);
     }
-    INSIDE_PATH.split(':').map(|dir| cstring(format!("{dir}/{argv0}"))).collect()
+    INSIDE_PATH
+        .split(':')
+        .map(|dir| cstring(format!("{dir}/{argv0}")))
+        .collect()
 }
 
 fn environment(extra: &[(String, String)]) -> Result<Vec<CString>, SandboxError> {
-    let mut env: Vec<(String, String)> = [("PATH", INSIDE_PATH), ("HOME", "/work"), ("TMPDIR", "/tmp"), ("LANG", "C.UTF-8"), ("USER", "runner")]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let mut env: Vec<(String, String)> = [
+        ("PATH", INSIDE_PATH),
+        ("HOME", "/work"),
+        ("TMPDIR", "/tmp"),
+        ("LANG", "C.UTF-8"),
+        ("USER", "runner"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
     for (k, v) in extra {
         if k.is_empty() || k.contains('=') {
-            return Err(SandboxError::InvalidSpec(format!("environment name {k:?} is not valid")));
+            return Err(SandboxError::InvalidSpec(format!(
+                "environment name {k:?} is not valid"
+            )));
         }
         env.retain(|(ek, _)| ek != k);
         env.push((k.clone(), v.clone()));
@@ -566,7 +649,11 @@ fn environment(extra: &[(String, String)]) -> Result<Vec<CString>, SandboxError>
 }
 
 fn null_terminated(strings: &[CString]) -> Vec<*const c_char> {
-    strings.iter().map(|s| s.as_ptr()).chain(std::iter::once(std::ptr::null())).collect()
+    strings
+        .iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
 }
 
 fn rlimits(spec: &RunSpec, cgroup_enforced: bool, privileged: bool) -> Vec<(u32, u64, u64)> {
@@ -587,5 +674,7 @@ fn rlimits(spec: &RunSpec, cgroup_enforced: bool, privileged: bool) -> Vec<(u32,
         // Without a pids cgroup, the slot's own uid makes RLIMIT_NPROC a per-run bound.
         v.push((libc::RLIMIT_NPROC, l.max_processes, l.max_processes));
     }
+    // The resource type is u32 on glibc and i32 on musl.
+    #[allow(clippy::unnecessary_cast)]
     v.into_iter().map(|(r, s, h)| (r as u32, s, h)).collect()
 }

@@ -40,7 +40,11 @@ pub struct CgroupError {
 
 impl CgroupError {
     pub(crate) fn new(action: &'static str, path: &Path, source: std::io::Error) -> Self {
-        CgroupError { action, path: path.to_path_buf(), source }
+        CgroupError {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }
 
