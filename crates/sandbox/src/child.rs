@@ -15,6 +15,9 @@ use crate::error::Stage;
 /// The uid and gid the program runs as inside its user namespace.
 pub(crate) const INSIDE_ID: u32 = 1000;
 
+/// Most host paths one sandbox binds (system paths, /etc entries, devices, runtime binds).
+pub(crate) const MAX_BIND_SOURCES: usize = 64;
+
 pub(crate) const REPORT_SETUP_ERROR: u32 = 1;
 pub(crate) const REPORT_EXITED: u32 = 2;
 
@@ -52,8 +55,16 @@ pub(crate) enum Step {
         target: CString,
         path: CString,
     },
+    /// Bind a path inside the new root onto another.
     Bind {
         src: CString,
+        dst: CString,
+    },
+    /// Bind a host path, opened (as the host's root, before the switch to the namespace's ids)
+    /// into `ChildPlan::bind_sources[source]`: host directories such as a rustup toolchain under
+    /// a 0700 home can be exposed without being traversable by the sandbox's ids.
+    BindHost {
+        source: usize,
         dst: CString,
     },
     Tmpfs {
@@ -115,6 +126,8 @@ pub(crate) struct ChildPlan<'a> {
     pub root_options: &'a CStr,
     /// Steps before `pivot_root`, paths under `root`.
     pub steps: &'a [Step],
+    /// Host paths bound into the root, at most [`MAX_BIND_SOURCES`].
+    pub bind_sources: &'a [CString],
     /// Input files, written below `/work` after `pivot_root`: directories first, then files.
     pub work_dirs: &'a [CString],
     pub work_files: &'a [(CString, &'a [u8], u32)],
@@ -153,22 +166,24 @@ pub(crate) unsafe fn init_main(plan: &ChildPlan) -> ! {
         libc::close(plan.sync_read);
         let fail = |stage: Stage| -> ! { report_failure(plan.report_write, stage, errno()) };
 
+        let mut sources = [-1 as c_int; MAX_BIND_SOURCES];
+        for (slot, path) in sources.iter_mut().zip(plan.bind_sources) {
+            *slot = libc::open(path.as_ptr(), libc::O_PATH | libc::O_CLOEXEC);
+            if *slot < 0 {
+                fail(Stage::Bind);
+            }
+        }
         if plan.init_is_root {
             // Become root of the new user namespace (host: an unprivileged id): full
             // capabilities here, none outside. The program switches to uid 1000 before exec.
-            if libc::setgroups(0, std::ptr::null()) != 0
-                || libc::setresgid(0, 0, 0) != 0
-                || libc::setresuid(0, 0, 0) != 0
-            {
+            if set_ids(0, true) != 0 {
                 fail(Stage::WaitParent);
             }
         } else {
             // Only one id is mapped: become it, keeping this namespace's capabilities until
             // the program's exec.
             libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0);
-            if libc::setresgid(INSIDE_ID, INSIDE_ID, INSIDE_ID) != 0
-                || libc::setresuid(INSIDE_ID, INSIDE_ID, INSIDE_ID) != 0
-            {
+            if set_ids(INSIDE_ID, false) != 0 {
                 fail(Stage::WaitParent);
             }
             if !raise_permitted_caps() {
@@ -199,8 +214,13 @@ pub(crate) unsafe fn init_main(plan: &ChildPlan) -> ! {
             fail(Stage::MountRoot);
         }
         for step in plan.steps {
-            if let Err(stage) = run_step(step) {
+            if let Err(stage) = run_step(step, &sources) {
                 fail(stage);
+            }
+        }
+        for fd in sources {
+            if fd >= 0 {
+                libc::close(fd);
             }
         }
         if libc::chdir(plan.root.as_ptr()) != 0
@@ -403,10 +423,7 @@ unsafe fn program_main(plan: &ChildPlan, exec_err: RawFd) -> ! {
             }
         }
         drop_bounding_caps();
-        if plan.init_is_root
-            && (libc::setresgid(INSIDE_ID, INSIDE_ID, INSIDE_ID) != 0
-                || libc::setresuid(INSIDE_ID, INSIDE_ID, INSIDE_ID) != 0)
-        {
+        if plan.init_is_root && set_ids(INSIDE_ID, false) != 0 {
             die(Stage::ProgramSetup);
         }
         if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
@@ -468,7 +485,7 @@ unsafe fn close_all_except(keep: &[RawFd]) {
 ///
 /// # Safety
 /// Child-only.
-unsafe fn run_step(step: &Step) -> Result<(), Stage> {
+unsafe fn run_step(step: &Step, sources: &[c_int]) -> Result<(), Stage> {
     // SAFETY: raw syscalls on NUL-terminated strings owned by the plan.
     unsafe {
         match step {
@@ -504,6 +521,17 @@ unsafe fn run_step(step: &Step) -> Result<(), Stage> {
             Step::Bind { src, dst } => {
                 let flags = libc::MS_BIND | libc::MS_REC;
                 if libc::mount(src.as_ptr(), dst.as_ptr(), std::ptr::null(), flags, std::ptr::null()) != 0 {
+                    return Err(Stage::Bind);
+                }
+            }
+            Step::BindHost { source, dst } => {
+                let Some(&fd) = sources.get(*source) else {
+                    return Err(Stage::Bind);
+                };
+                let mut path = [0u8; 32];
+                let src = proc_fd_path(fd, &mut path);
+                let flags = libc::MS_BIND | libc::MS_REC;
+                if libc::mount(src, dst.as_ptr(), std::ptr::null(), flags, std::ptr::null()) != 0 {
                     return Err(Stage::Bind);
                 }
             }
@@ -560,6 +588,47 @@ unsafe fn run_step(step: &Step) -> Result<(), Stage> {
         }
     }
     Ok(())
+}
+
+/// setgroups (optional), setresgid, setresuid as raw syscalls. glibc's wrappers would try to
+/// apply the change to every thread of the process; in a child cloned from a multi-threaded
+/// server they wait forever for threads that do not exist here.
+///
+/// # Safety
+/// Raw syscalls.
+unsafe fn set_ids(id: u32, clear_groups: bool) -> libc::c_long {
+    // SAFETY: plain integer arguments.
+    unsafe {
+        if clear_groups && libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) != 0 {
+            return -1;
+        }
+        if libc::syscall(libc::SYS_setresgid, id, id, id) != 0 {
+            return -1;
+        }
+        libc::syscall(libc::SYS_setresuid, id, id, id)
+    }
+}
+
+/// `/proc/self/fd/<fd>` as a C string in `buf`, without allocating.
+fn proc_fd_path(fd: c_int, buf: &mut [u8; 32]) -> *const c_char {
+    const PREFIX: &[u8] = b"/proc/self/fd/";
+    buf[..PREFIX.len()].copy_from_slice(PREFIX);
+    let mut digits = [0u8; 10];
+    let mut n = fd.max(0) as u32;
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for i in 0..len {
+        buf[PREFIX.len() + i] = digits[len - 1 - i];
+    }
+    buf[PREFIX.len() + len] = 0;
+    buf.as_ptr().cast()
 }
 
 /// `struct mount_attr` of `mount_setattr(2)` (not in the libc crate).
@@ -746,4 +815,22 @@ fn report_failure(fd: RawFd, stage: Stage, errno: i32) -> ! {
 
 fn errno() -> i32 {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn proc_fd_path_formats_without_allocating() {
+        let mut buf = [0u8; 32];
+        for (fd, want) in [
+            (0, "/proc/self/fd/0"),
+            (7, "/proc/self/fd/7"),
+            (1234, "/proc/self/fd/1234"),
+        ] {
+            let p = super::proc_fd_path(fd, &mut buf);
+            // SAFETY: proc_fd_path wrote a NUL-terminated string into buf.
+            let got = unsafe { std::ffi::CStr::from_ptr(p) };
+            assert_eq!(got.to_str().unwrap(), want);
+        }
+    }
 }

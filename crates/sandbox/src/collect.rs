@@ -28,7 +28,7 @@ pub(crate) fn collect(init_pid: i32, limits: Collect) -> Result<Vec<OutputFile>,
         "work",
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
         Mode::empty(),
-        ResolveFlags::IN_ROOT | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS | ResolveFlags::NO_XDEV,
+        ResolveFlags::IN_ROOT | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
     )
     .map_err(SandboxError::os("open the sandbox work dir"))?;
     let mut out = Vec::new();

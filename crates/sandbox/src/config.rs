@@ -135,7 +135,9 @@ pub enum StreamKind {
 }
 
 /// How the supervisor hands back output: buffered in the result, or chunk by chunk.
+#[derive(Default)]
 pub enum Output<'a> {
+    #[default]
     Capture,
     /// Called with each chunk as it is read; the result's stdout/stderr stay empty.
     Stream(&'a mut dyn FnMut(StreamKind, &[u8])),

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::ffi::CString;
 use std::path::{Component, Path, PathBuf};
 
-use crate::child::{Step, INSIDE_ID};
+use crate::child::{Step, INSIDE_ID, MAX_BIND_SOURCES};
 use crate::config::{InputFile, Limits, MAX_INPUT_FILES};
 use crate::error::SandboxError;
 
@@ -37,16 +37,37 @@ const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\nrunner:x:1000:1000:runner:/
 const GROUP: &str = "root:x:0:\nrunner:x:1000:\nnogroup:x:65534:\n";
 const HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.1.1\ttiderun\n";
 
+/// The steps that assemble a root, and the host paths they bind.
+#[derive(Debug)]
+pub(crate) struct Layout {
+    pub steps: Vec<Step>,
+    pub sources: Vec<CString>,
+}
+
+/// Paths the sandbox itself mounts over: a bind below them would be hidden or would expose
+/// the host's version of a sandbox-private directory.
+const RESERVED_PATHS: &[&str] = &[
+    "/tmp",
+    "/work",
+    "/proc",
+    "/dev",
+    "/var/tmp",
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/hosts",
+];
+
 /// Build the steps for a root assembled at `root`.
 pub(crate) fn root_steps(
     root: &Path,
     extra_binds: &[PathBuf],
     limits: &Limits,
     hide_init: bool,
-) -> Result<Vec<Step>, SandboxError> {
+) -> Result<Layout, SandboxError> {
     let mut b = Builder {
         root,
         steps: Vec::new(),
+        sources: Vec::new(),
         made: BTreeSet::new(),
         bound: Vec::new(),
     };
@@ -65,9 +86,15 @@ pub(crate) fn root_steps(
         b.expose(Path::new(p))?;
     }
     for p in extra_binds {
-        if !p.is_absolute() {
+        if !p.is_absolute() || p.components().any(|c| c == Component::ParentDir) {
             return Err(SandboxError::InvalidSpec(format!(
-                "bind path {} is not absolute",
+                "bind path {} is not a clean absolute path",
+                p.display()
+            )));
+        }
+        if p == Path::new("/") || RESERVED_PATHS.iter().any(|r| p.starts_with(r)) {
+            return Err(SandboxError::InvalidSpec(format!(
+                "bind path {} is reserved by the sandbox",
                 p.display()
             )));
         }
@@ -83,8 +110,9 @@ pub(crate) fn root_steps(
     for dev in DEVICES {
         let path = Path::new("/dev").join(dev);
         b.steps.push(Step::Touch { path: b.inside(&path)? });
-        b.steps.push(Step::Bind {
-            src: cstring(path.as_os_str())?,
+        let source = b.source(&path)?;
+        b.steps.push(Step::BindHost {
+            source,
             dst: b.inside(&path)?,
         });
     }
@@ -155,12 +183,16 @@ pub(crate) fn root_steps(
         path: b.inside(Path::new("/var/tmp"))?,
     });
     b.mkdir(Path::new("/home"), 0o755)?;
-    Ok(b.steps)
+    Ok(Layout {
+        steps: b.steps,
+        sources: b.sources,
+    })
 }
 
 struct Builder<'a> {
     root: &'a Path,
     steps: Vec<Step>,
+    sources: Vec<CString>,
     made: BTreeSet<PathBuf>,
     /// Directories already bound: anything below them is visible already.
     bound: Vec<PathBuf>,
@@ -170,6 +202,17 @@ impl Builder<'_> {
     fn inside(&self, path: &Path) -> Result<CString, SandboxError> {
         let rel = path.strip_prefix("/").unwrap_or(path);
         cstring(self.root.join(rel).as_os_str())
+    }
+
+    /// Register a host path to be opened before the child drops to the namespace's ids.
+    fn source(&mut self, path: &Path) -> Result<usize, SandboxError> {
+        if self.sources.len() >= MAX_BIND_SOURCES {
+            return Err(SandboxError::InvalidSpec(format!(
+                "more than {MAX_BIND_SOURCES} bind paths"
+            )));
+        }
+        self.sources.push(cstring(path.as_os_str())?);
+        Ok(self.sources.len() - 1)
     }
 
     /// mkdir -p below the root.
@@ -218,8 +261,9 @@ impl Builder<'_> {
         } else {
             self.steps.push(Step::Touch { path: dst.clone() });
         }
-        self.steps.push(Step::Bind {
-            src: cstring(path.as_os_str())?,
+        let source = self.source(path)?;
+        self.steps.push(Step::BindHost {
+            source,
             dst: dst.clone(),
         });
         self.steps.push(Step::ReadOnly {
@@ -337,9 +381,18 @@ mod tests {
     }
 
     #[test]
+    fn binds_over_sandbox_paths_are_refused() {
+        for bad in ["/tmp/toolchain", "/work", "/proc/1", "relative", "/usr/../etc", "/"] {
+            let r = root_steps(Path::new("/r"), &[PathBuf::from(bad)], &Limits::default(), true);
+            assert!(r.is_err(), "{bad} accepted");
+        }
+        assert!(root_steps(Path::new("/r"), &[PathBuf::from("/opt/x")], &Limits::default(), true).is_ok());
+    }
+
+    #[test]
     fn root_hides_host_etc() {
         let steps = root_steps(Path::new("/r"), &[], &Limits::default(), true).unwrap();
-        let text = format!("{steps:?}");
+        let text = format!("{:?}", steps.steps);
         assert!(!text.contains("shadow"));
         assert!(text.contains("\"/r/etc/passwd\""));
         assert!(text.contains("\"/r/work\""));

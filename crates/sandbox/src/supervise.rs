@@ -75,7 +75,7 @@ pub(crate) fn run(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResu
     let _span = tracing::debug_span!("sandbox", run = %run_name, slot = slot.index()).entered();
 
     // Everything the child reads is prepared here, before the clone.
-    let steps = layout::root_steps(&sb.root_dir, &spec.binds, &spec.limits, sb.privileged)?;
+    let layout = layout::root_steps(&sb.root_dir, &spec.binds, &spec.limits, sb.privileged)?;
     let (work_dirs, work_files) = layout::work_files(&spec.files)?;
     let exec_candidates = exec_candidates(&spec.argv[0])?;
     let argv_c: Vec<CString> = spec.argv.iter().map(cstring).collect::<Result<_, _>>()?;
@@ -127,7 +127,8 @@ pub(crate) fn run(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResu
         bring_up_loopback: !spec.network,
         root: &root_c,
         root_options: &root_options,
-        steps: &steps,
+        steps: &layout.steps,
+        bind_sources: &layout.sources,
         work_dirs: &work_dirs,
         work_files: &work_files,
         hostname: c"tiderun",

@@ -1,1 +1,72 @@
-fn main() {}
+//! The `tiderun` command: `run` a program in the sandbox, list `runtimes`, check the host
+//! with `doctor`. Owns argument parsing and printing; all work is done by the engine, the
+//! catalog and the sandbox. Must never hold run logic of its own.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod doctor;
+mod run;
+mod runtimes_cmd;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tiderun",
+    version,
+    about = "A fast, safe code runner for programming classes"
+)]
+struct Cli {
+    /// A directory of runtime files (*.toml) that add to or replace the built-in ones.
+    #[arg(long, global = true, env = "TIDERUN_RUNTIMES_DIR")]
+    runtimes_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a program in the sandbox: the first file is the main one.
+    Run(Box<run::RunArgs>),
+    /// List the languages, their versions and whether they are installed.
+    Runtimes {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what this kernel and host let the sandbox enforce.
+    Doctor,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TIDERUN_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run::main(cli.runtimes_dir.as_deref(), *args),
+        Command::Runtimes { json } => runtimes_cmd::main(cli.runtimes_dir.as_deref(), json),
+        Command::Doctor => doctor::main(cli.runtimes_dir.as_deref()),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            // One line: the error and its causes.
+            let mut line = format!("tiderun: {e}");
+            for cause in e.chain().skip(1) {
+                line.push_str(&format!(": {cause}"));
+            }
+            eprintln!("{line}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Load the catalog (built-in plus override dir) and detect the installed toolchains.
+fn load_catalog(dir: Option<&std::path::Path>) -> anyhow::Result<runtimes::Catalog> {
+    let mut catalog = runtimes::Catalog::load(dir)?;
+    catalog.detect();
+    Ok(catalog)
+}

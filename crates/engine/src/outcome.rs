@@ -1,0 +1,67 @@
+//! The result of a job, in the shape the native API and `tiderun run --json` print.
+
+use serde::{Serialize, Serializer};
+
+use runtimes::Runtime;
+use sandbox::{RunResult, Status};
+
+/// The result of one job.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Outcome {
+    /// `compile_error` when the compile stage failed, otherwise the run stage's status.
+    pub status: Status,
+    pub language: String,
+    pub version: String,
+    pub compile: Option<StageOutcome>,
+    pub run: Option<StageOutcome>,
+}
+
+impl Outcome {
+    pub(crate) fn new(runtime: &Runtime) -> Self {
+        Outcome {
+            status: Status::InternalError,
+            language: runtime.name.clone(),
+            version: runtime.version.clone().unwrap_or_default(),
+            compile: None,
+            run: None,
+        }
+    }
+}
+
+/// One stage (compile or run) of a job.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct StageOutcome {
+    pub status: Status,
+    /// Bytes as produced; printed as UTF-8 with invalid sequences replaced.
+    #[serde(serialize_with = "lossy")]
+    pub stdout: Vec<u8>,
+    #[serde(serialize_with = "lossy")]
+    pub stderr: Vec<u8>,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub cpu_time_ms: u64,
+    pub wall_time_ms: u64,
+    pub memory_kb: u64,
+    /// Which limit ended the stage, or why it could not start.
+    pub message: Option<String>,
+}
+
+impl From<RunResult> for StageOutcome {
+    fn from(r: RunResult) -> Self {
+        StageOutcome {
+            status: r.status,
+            stdout: r.stdout,
+            stderr: r.stderr,
+            exit_code: r.exit_code,
+            signal: r.signal,
+            cpu_time_ms: r.cpu_ms,
+            wall_time_ms: r.wall_ms,
+            memory_kb: r.memory_kb,
+            message: r.message,
+        }
+    }
+}
+
+fn lossy<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&String::from_utf8_lossy(bytes))
+}

@@ -1,0 +1,609 @@
+//! The catalog: every runtime file, indexed by name, alias and Judge0 id.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::thread;
+
+use crate::error::{CatalogError, ResolveError};
+use crate::runtime::{Detection, Runtime};
+use crate::spec::parse_runtime;
+use crate::version::Selector;
+
+include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
+
+/// Label of embedded files in errors and [`Runtime::source`].
+const EMBEDDED_DIR: &str = "<embedded>";
+
+/// The language catalog.
+#[derive(Clone, Debug)]
+pub struct Catalog {
+    /// Sorted by name.
+    runtimes: Vec<Runtime>,
+    /// Lower-case name or alias -> index.
+    by_name: HashMap<String, usize>,
+    /// Judge0 id -> index.
+    by_judge0: HashMap<u32, usize>,
+}
+
+impl Catalog {
+    /// The runtime files compiled into the binary (`runtimes/*.toml` at build time).
+    /// Nothing is detected yet: every runtime is "not installed" until [`Catalog::detect`].
+    pub fn embedded() -> Result<Self, CatalogError> {
+        Self::load(None)
+    }
+
+    /// The embedded runtime files plus `override_dir/*.toml`: a file whose `name` matches an
+    /// embedded runtime replaces it, a new name is added. Other files in the directory are
+    /// ignored; a broken `.toml` is an error naming the file.
+    pub fn load(override_dir: Option<&Path>) -> Result<Self, CatalogError> {
+        let embedded = EMBEDDED
+            .iter()
+            .map(|(name, text)| (Path::new(EMBEDDED_DIR).join(name), (*text).to_owned()));
+        let embedded = parse_all(embedded)?;
+        let overrides = match override_dir {
+            Some(dir) => parse_all(read_dir(dir)?)?,
+            None => Vec::new(),
+        };
+        Self::assemble(embedded, overrides)
+    }
+
+    /// Builds a catalog from in-memory files only (no embedded ones), e.g. for tests.
+    pub fn from_files<I, P, S>(files: I) -> Result<Self, CatalogError>
+    where
+        I: IntoIterator<Item = (P, S)>,
+        P: Into<PathBuf>,
+        S: Into<String>,
+    {
+        let runtimes = parse_all(files.into_iter().map(|(p, s)| (p.into(), s.into())))?;
+        Self::assemble(runtimes, Vec::new())
+    }
+
+    fn assemble(base: Vec<Runtime>, overrides: Vec<Runtime>) -> Result<Self, CatalogError> {
+        let mut merged: BTreeMap<String, Runtime> = BTreeMap::new();
+        for rt in base {
+            merged.insert(rt.name.clone(), rt);
+        }
+        for rt in overrides {
+            if let Some(old) = merged.get(&rt.name) {
+                tracing::debug!(runtime = %rt.name, from = %rt.source.display(), replaces = %old.source.display(), "runtime overridden");
+            }
+            merged.insert(rt.name.clone(), rt);
+        }
+        let runtimes: Vec<Runtime> = merged.into_values().collect();
+
+        let mut by_name: HashMap<String, usize> = HashMap::new();
+        let mut by_judge0: HashMap<u32, usize> = HashMap::new();
+        for (i, rt) in runtimes.iter().enumerate() {
+            for key in std::iter::once(&rt.name).chain(&rt.aliases) {
+                if let Some(&j) = by_name.get(key.as_str()) {
+                    if j != i {
+                        return Err(CatalogError::AliasConflict {
+                            alias: key.clone(),
+                            first: runtimes[j].name.clone(),
+                            second: rt.name.clone(),
+                        });
+                    }
+                }
+                by_name.insert(key.clone(), i);
+            }
+            for &id in &rt.judge0_ids {
+                if let Some(&j) = by_judge0.get(&id) {
+                    return Err(CatalogError::Judge0IdConflict {
+                        id,
+                        first: runtimes[j].name.clone(),
+                        second: rt.name.clone(),
+                    });
+                }
+                by_judge0.insert(id, i);
+            }
+        }
+        Ok(Self {
+            runtimes,
+            by_name,
+            by_judge0,
+        })
+    }
+
+    /// Detects every runtime's toolchain in parallel: evaluates `[vars]`, checks that the
+    /// programs and binds exist, runs the detect command (each command at most
+    /// [`crate::DETECT_TIMEOUT`]). Fills `version`, `installed` and `missing`; a missing
+    /// toolchain marks its runtime not installed and never fails the catalog.
+    pub fn detect(&mut self) {
+        let results: Vec<Detection> = thread::scope(|s| {
+            let started: Vec<_> = self
+                .runtimes
+                .iter()
+                .map(|rt| {
+                    let handle = thread::Builder::new()
+                        .name(format!("detect-{}", rt.name))
+                        .spawn_scoped(s, move || rt.detect_now());
+                    (rt, handle)
+                })
+                .collect();
+            started
+                .into_iter()
+                .map(|(rt, handle)| match handle {
+                    Ok(h) => h
+                        .join()
+                        .unwrap_or_else(|_| Detection::failed(BTreeMap::new(), "detection panicked".to_owned())),
+                    // No thread to spare: detect on this one.
+                    Err(_) => rt.detect_now(),
+                })
+                .collect()
+        });
+        for (rt, detection) in self.runtimes.iter_mut().zip(results) {
+            rt.apply(detection);
+        }
+    }
+
+    /// The runtime with this name or alias (case-insensitive), installed or not.
+    pub fn get(&self, language: &str) -> Option<&Runtime> {
+        let key = language.trim().to_lowercase();
+        self.by_name.get(&key).map(|&i| &self.runtimes[i])
+    }
+
+    /// The installed runtime for a request: `language` is a name or alias (case-insensitive),
+    /// `version` a Piston-style semver selector (`*`, `3.x`, `3.11`, `3.11.2`, `^3`; None or
+    /// empty means any) matched against the detected version.
+    pub fn resolve(&self, language: &str, version: Option<&str>) -> Result<&Runtime, ResolveError> {
+        let rt = self.get(language).ok_or_else(|| ResolveError::UnknownLanguage {
+            language: language.to_owned(),
+        })?;
+        if !rt.installed {
+            return Err(ResolveError::NotInstalled {
+                language: rt.name.clone(),
+            });
+        }
+        let selector_text = version.unwrap_or("*");
+        let selector = Selector::parse(selector_text).map_err(|source| ResolveError::BadSelector {
+            selector: selector_text.to_owned(),
+            source,
+        })?;
+        if selector.matches(rt.semver()) {
+            Ok(rt)
+        } else {
+            Err(ResolveError::VersionNotAvailable {
+                language: rt.name.clone(),
+                selector: selector_text.trim().to_owned(),
+                installed: rt.version.clone().unwrap_or_else(|| "unknown version".to_owned()),
+            })
+        }
+    }
+
+    /// The runtime answering to a Judge0 language id, installed or not.
+    pub fn by_judge0_id(&self, id: u32) -> Option<&Runtime> {
+        self.by_judge0.get(&id).map(|&i| &self.runtimes[i])
+    }
+
+    /// All runtimes, sorted by name.
+    pub fn iter(&self) -> std::slice::Iter<'_, Runtime> {
+        self.runtimes.iter()
+    }
+
+    /// Number of runtimes.
+    pub fn len(&self) -> usize {
+        self.runtimes.len()
+    }
+
+    /// True when the catalog has no runtime.
+    pub fn is_empty(&self) -> bool {
+        self.runtimes.is_empty()
+    }
+}
+
+impl<'a> IntoIterator for &'a Catalog {
+    type Item = &'a Runtime;
+    type IntoIter = std::slice::Iter<'a, Runtime>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+/// Parses files of one source; two files with the same `name` are an error.
+fn parse_all(files: impl IntoIterator<Item = (PathBuf, String)>) -> Result<Vec<Runtime>, CatalogError> {
+    let mut out: Vec<Runtime> = Vec::new();
+    for (path, text) in files {
+        let rt = parse_runtime(&path, &text)?;
+        if let Some(first) = out.iter().find(|r| r.name == rt.name) {
+            return Err(CatalogError::DuplicateName {
+                name: rt.name.clone(),
+                first: first.source.clone(),
+                second: rt.source.clone(),
+            });
+        }
+        out.push(rt);
+    }
+    Ok(out)
+}
+
+/// The `*.toml` files of `dir` (following symlinks), sorted by file name.
+fn read_dir(dir: &Path) -> Result<Vec<(PathBuf, String)>, CatalogError> {
+    let read_dir_err = |source| CatalogError::ReadDir {
+        path: dir.to_owned(),
+        source,
+    };
+    let mut paths = Vec::new();
+    for entry in fs::read_dir(dir).map_err(read_dir_err)? {
+        let path = entry.map_err(read_dir_err)?.path();
+        if path.extension().is_some_and(|e| e == "toml") && path.is_file() {
+            paths.push(path);
+        }
+    }
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| match fs::read_to_string(&path) {
+            Ok(text) => Ok((path, text)),
+            Err(source) => Err(CatalogError::Read { path, source }),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+
+    use super::*;
+    use crate::error::{PlanError, SpecError};
+    use crate::runtime::Command;
+
+    const FAKE: &str = r#"
+name = "cobol"
+display_name = "COBOL"
+aliases = ["cob", "cobol-85"]
+judge0_ids = [77]
+file = "main.cob"
+compile = ["/nonexistent/bin/cobc", "-x", "-o", "main", "{file}"]
+run = ["./main"]
+detect = ["/nonexistent/bin/cobc", "--version"]
+[example]
+hello = "DISPLAY 'Hello, world!'."
+"#;
+
+    /// A runtime that exists on every Linux box: /bin/sh with a host-derived var.
+    const SHELL: &str = r#"
+name = "shell"
+display_name = "POSIX shell"
+aliases = ["posix", "dash"]
+judge0_ids = [1001, 1002]
+file = "main.sh"
+run = ["{shell}", "-e", "{file}", "--stem={stem}", "{{literal}}"]
+compile = ["{shell}", "-n", "{file}"]
+detect = ["/bin/sh", "-c", "echo 'shell 0.4.2-fake'"]
+binds = ["{tmp}"]
+[vars]
+shell = ["/bin/sh", "-c", "echo /bin/sh"]
+tmp = ["/bin/sh", "-c", "echo /tmp"]
+[env]
+SHELL_HOME = "{tmp}/home"
+PATH = "/bin"
+[limits.run]
+memory_mb = 64
+[example]
+hello = "echo 'Hello, world!'"
+"#;
+
+    fn chain(err: &dyn std::error::Error) -> String {
+        let mut text = err.to_string();
+        let mut source = err.source();
+        while let Some(s) = source {
+            text.push_str(": ");
+            text.push_str(&s.to_string());
+            source = s.source();
+        }
+        text
+    }
+
+    fn write(dir: &Path, name: &str, text: &str) {
+        fs::write(dir.join(name), text).expect("temp dir is writable");
+    }
+
+    #[test]
+    fn embedded_catalog_parses_with_the_eight_languages() {
+        let catalog = Catalog::embedded().expect("embedded runtime files are valid");
+        let names: Vec<&str> = catalog.iter().map(|r| r.name.as_str()).collect();
+        for want in ["bash", "c", "c++", "java", "javascript", "perl", "python", "rust"] {
+            assert!(names.contains(&want), "{want} missing from {names:?}");
+        }
+        for (id, name) in [
+            (71, "python"),
+            (63, "javascript"),
+            (48, "c"),
+            (75, "c"),
+            (54, "c++"),
+            (76, "c++"),
+            (62, "java"),
+            (73, "rust"),
+            (46, "bash"),
+            (85, "perl"),
+        ] {
+            assert_eq!(
+                catalog.by_judge0_id(id).map(|r| r.name.as_str()),
+                Some(name),
+                "judge0 id {id}"
+            );
+        }
+        assert!(catalog.by_judge0_id(9999).is_none());
+        let java = catalog.get("java").expect("java");
+        assert_eq!(
+            (
+                java.limits().run.defaults.memory_mib,
+                java.limits().run.defaults.max_processes
+            ),
+            (512, 64)
+        );
+        assert!(java.compiled() && catalog.get("rust").is_some_and(Runtime::compiled));
+        assert!(!catalog.get("python").is_some_and(Runtime::compiled));
+        // Nothing detected yet.
+        assert!(catalog.iter().all(|r| !r.installed && r.missing.is_some()));
+    }
+
+    #[test]
+    fn unknown_field_is_rejected_with_the_file_name() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        write(dir.path(), "python.toml", &format!("colour = \"blue\"\n{SHELL}"));
+        let err = Catalog::load(Some(dir.path())).expect_err("unknown field");
+        let text = chain(&err);
+        assert!(matches!(err, CatalogError::Parse { .. }), "{text}");
+        assert!(
+            err.to_string()
+                .contains(&dir.path().join("python.toml").display().to_string()),
+            "{text}"
+        );
+        assert!(text.contains("unknown field"), "{text}");
+    }
+
+    #[test]
+    fn missing_override_dir_is_an_error_naming_it() {
+        let err = Catalog::load(Some(Path::new("/nonexistent/runtimes.d"))).expect_err("no such dir");
+        assert_eq!(err.to_string(), "cannot read runtime directory /nonexistent/runtimes.d");
+    }
+
+    #[test]
+    fn broken_toml_names_the_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        write(dir.path(), "z-broken.toml", "name = \"x\n");
+        let err = Catalog::load(Some(dir.path())).expect_err("broken");
+        assert!(
+            matches!(&err, CatalogError::Parse { path, .. } if path.ends_with("z-broken.toml")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn invalid_values_name_the_file_and_the_field() {
+        let cases = [
+            (
+                SHELL.replace("{file}\", \"--stem", "{fiel}\", \"--stem"),
+                "unknown placeholder {fiel}",
+            ),
+            (
+                SHELL.replace("detect = [\"/bin/sh\"", "detect = [\"sh\""),
+                "program \"sh\" must be an absolute path",
+            ),
+            (SHELL.replace("name = \"shell\"", "name = \"Shell\""), "name \"Shell\""),
+            (
+                SHELL.replace("file = \"main.sh\"", "file = \"../main.sh\""),
+                "must not contain ..",
+            ),
+            (
+                SHELL.replace("memory_mb = 64", "memory_mb = 99999"),
+                "above the maximum",
+            ),
+            (
+                SHELL.replace("binds = [\"{tmp}\"]", "binds = [\"{file}\"]"),
+                "only allowed in compile and run",
+            ),
+            (
+                SHELL.replace("binds = [\"{tmp}\"]", "binds = [\"tmp\"]"),
+                "must be an absolute path",
+            ),
+            (
+                FAKE.replace("compile = [", "#"),
+                "build product but there is no compile step",
+            ),
+        ];
+        for (text, want) in cases {
+            let err = Catalog::from_files([("bad.toml", text)]).expect_err(want);
+            let msg = chain(&err);
+            assert!(msg.starts_with("invalid runtime file bad.toml"), "{msg}");
+            assert!(msg.contains(want), "{msg} should contain {want:?}");
+        }
+    }
+
+    #[test]
+    fn override_dir_replaces_and_adds() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let python = SHELL
+            .replace("name = \"shell\"", "name = \"python\"")
+            .replace("aliases = [\"posix\", \"dash\"]", "aliases = [\"py\"]")
+            .replace("judge0_ids = [1001, 1002]", "judge0_ids = [71]")
+            .replace("display_name = \"POSIX shell\"", "display_name = \"Python (site)\"");
+        write(dir.path(), "python.toml", &python);
+        write(dir.path(), "cobol.toml", FAKE);
+        write(dir.path(), "README.md", "not a runtime");
+        let catalog = Catalog::load(Some(dir.path())).expect("valid override dir");
+        let embedded = Catalog::embedded().expect("embedded");
+        assert_eq!(catalog.len(), embedded.len() + 1);
+        let py = catalog.get("python").expect("python");
+        assert_eq!(py.display_name, "Python (site)");
+        assert_eq!(py.source, dir.path().join("python.toml"));
+        assert!(
+            catalog.get("python3").is_none(),
+            "aliases come from the replacing file only"
+        );
+        assert_eq!(catalog.get("cob").map(|r| r.name.as_str()), Some("cobol"));
+        assert_eq!(
+            catalog.by_judge0_id(71).map(|r| r.display_name.as_str()),
+            Some("Python (site)")
+        );
+    }
+
+    #[test]
+    fn duplicate_names_and_alias_conflicts_are_errors() {
+        let err = Catalog::from_files([("a.toml", FAKE), ("b.toml", FAKE)]).expect_err("duplicate");
+        assert!(matches!(err, CatalogError::DuplicateName { .. }), "{err}");
+        let other = FAKE
+            .replace("name = \"cobol\"", "name = \"cobol2\"")
+            .replace("judge0_ids = [77]", "");
+        let err = Catalog::from_files([("a.toml", FAKE), ("b.toml", other.as_str())]).expect_err("alias taken");
+        assert_eq!(
+            err.to_string(),
+            "alias \"cob\" of runtime cobol2 is already taken by runtime cobol"
+        );
+        let other = FAKE
+            .replace("name = \"cobol\"", "name = \"cobol2\"")
+            .replace("aliases = [\"cob\", \"cobol-85\"]", "");
+        let err = Catalog::from_files([("a.toml", FAKE), ("b.toml", other.as_str())]).expect_err("id taken");
+        assert!(matches!(err, CatalogError::Judge0IdConflict { id: 77, .. }), "{err}");
+    }
+
+    #[test]
+    fn upper_case_alias_in_a_file_is_rejected() {
+        let upper = FAKE.replace("\"cobol-85\"", "\"COBOL-85\"");
+        let err = Catalog::from_files([("c.toml", upper)]).expect_err("COBOL-85 is upper case");
+        assert!(
+            matches!(
+                err,
+                CatalogError::Invalid {
+                    source: SpecError::BadName { .. },
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    fn shell_catalog() -> Catalog {
+        let mut catalog = Catalog::from_files([("shell.toml", SHELL)]).expect("valid");
+        catalog.detect();
+        catalog
+    }
+
+    #[test]
+    fn resolve_by_alias_case_insensitive_and_version() {
+        let catalog = shell_catalog();
+        let rt = catalog.get("shell").expect("shell");
+        assert!(rt.installed, "{:?}", rt.missing);
+        assert_eq!(rt.version.as_deref(), Some("0.4.2"));
+        for language in ["shell", "SHELL", "Posix", " dash "] {
+            assert_eq!(catalog.resolve(language, None).expect(language).name, "shell");
+        }
+        for selector in ["*", "0.x", "0.4", "0.4.2", "^0.4", "~0.4.1", ">=0.1 <1"] {
+            assert!(catalog.resolve("shell", Some(selector)).is_ok(), "{selector}");
+        }
+        let err = catalog.resolve("shell", Some("2.x")).expect_err("no 2.x");
+        assert_eq!(err.to_string(), "shell 2.x is not available; installed: 0.4.2");
+        let err = catalog.resolve("cobol", None).expect_err("unknown");
+        assert_eq!(err.to_string(), "unknown language \"cobol\"");
+        assert!(matches!(
+            catalog.resolve("shell", Some("latest")),
+            Err(ResolveError::BadSelector { .. })
+        ));
+    }
+
+    #[test]
+    fn plan_substitutes_placeholders_and_appends_args() {
+        let catalog = shell_catalog();
+        let rt = catalog.get("shell").expect("shell");
+        assert_eq!(rt.binds, vec![PathBuf::from("/tmp")]);
+        let args = vec!["a b".to_owned(), "$HOME; rm -rf /".to_owned()];
+        let plan = rt.plan("Prog.sh", &args).expect("plan");
+        let env = vec![
+            ("LANG".to_owned(), "C.UTF-8".to_owned()),
+            ("PATH".to_owned(), "/bin".to_owned()),
+            ("SHELL_HOME".to_owned(), "/tmp/home".to_owned()),
+        ];
+        assert_eq!(
+            plan.compile,
+            Some(Command {
+                argv: vec!["/bin/sh".into(), "-n".into(), "Prog.sh".into()],
+                env: env.clone()
+            })
+        );
+        assert_eq!(
+            plan.run,
+            Command {
+                argv: [
+                    "/bin/sh",
+                    "-e",
+                    "Prog.sh",
+                    "--stem=Prog",
+                    "{literal}",
+                    "a b",
+                    "$HOME; rm -rf /"
+                ]
+                .map(String::from)
+                .to_vec(),
+                env,
+            }
+        );
+        assert_eq!(rt.limits().run.defaults.memory_mib, 64);
+    }
+
+    #[test]
+    fn plan_rejects_bad_main_files_and_args() {
+        let catalog = shell_catalog();
+        let rt = catalog.get("shell").expect("shell");
+        for bad in ["", "/etc/passwd", "../x.sh", "a/../../x", "x\0y", "-e"] {
+            assert!(
+                matches!(rt.plan(bad, &[]), Err(PlanError::BadMainFile { .. })),
+                "{bad:?}"
+            );
+        }
+        let err = rt
+            .plan("main.sh", &["ok".to_owned(), "a\0b".to_owned()])
+            .expect_err("nul");
+        assert!(matches!(err, PlanError::NulInArgument { index: 1 }), "{err}");
+        assert_eq!(
+            rt.plan("dir/main.sh", &[]).expect("subdir ok").run.argv[3],
+            "--stem=main"
+        );
+    }
+
+    #[test]
+    fn plan_before_detection_reports_the_unresolved_var() {
+        let catalog = Catalog::from_files([("shell.toml", SHELL)]).expect("valid");
+        let err = catalog
+            .get("shell")
+            .expect("shell")
+            .plan("main.sh", &[])
+            .expect_err("not detected");
+        assert!(matches!(err, PlanError::Unresolved { .. }), "{err}");
+    }
+
+    #[test]
+    fn missing_toolchain_is_not_installed_with_a_reason() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        write(dir.path(), "cobol.toml", FAKE);
+        let mut catalog = Catalog::load(Some(dir.path())).expect("valid");
+        catalog.detect();
+        let rt = catalog.get("COB").expect("cobol by alias");
+        assert!(!rt.installed);
+        assert_eq!(rt.version, None);
+        assert_eq!(rt.missing.as_deref(), Some("/nonexistent/bin/cobc does not exist"));
+        let err = catalog.resolve("cobol", Some("*")).expect_err("not installed");
+        assert_eq!(err.to_string(), "cobol is not installed on this server");
+    }
+
+    #[test]
+    fn failing_var_and_detect_commands_are_reasons() {
+        let broken_var = SHELL.replace("tmp = [\"/bin/sh\", \"-c\", \"echo /tmp\"]", "tmp = [\"/bin/false\"]");
+        let broken_detect = SHELL.replace("echo 'shell 0.4.2-fake'", "echo boom >&2; exit 3");
+        let missing_bind = SHELL.replace("binds = [\"{tmp}\"]", "binds = [\"/nonexistent/share\"]");
+        let cases = [
+            (broken_var, "vars.tmp: `/bin/false` failed"),
+            (broken_detect, "failed (exit status: 3): boom"),
+            (missing_bind, "bind /nonexistent/share does not exist"),
+        ];
+        for (text, want) in cases {
+            let mut catalog = Catalog::from_files([("shell.toml", text)]).expect("valid");
+            catalog.detect();
+            let rt = catalog.get("shell").expect("shell");
+            assert!(!rt.installed);
+            let reason = rt.missing.as_deref().unwrap_or_default();
+            assert!(reason.contains(want), "{reason:?} should contain {want:?}");
+        }
+    }
+}

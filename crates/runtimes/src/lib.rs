@@ -1,0 +1,38 @@
+//! The tiderun language catalog.
+//!
+//! **Owns:** the runtime files (`runtimes/*.toml`, embedded at build time and overridable by a
+//! directory), their validation, detection of the installed toolchains (versions, missing
+//! programs), resolution of a request's language name/alias/Judge0 id and semver selector, the
+//! resolved per-phase limits, and the compile/run [`Plan`] (argv arrays and environment) for a
+//! program.
+//!
+//! **Never:** knows about sandboxes, HTTP or the engine; does I/O beyond reading runtime files
+//! and running a toolchain's own commands at detection; holds per-language Rust code — adding a
+//! language is a new TOML file; builds shell strings (every command is an argv array, request
+//! arguments are appended verbatim).
+//!
+//! ```no_run
+//! let mut catalog = runtimes::Catalog::load(None)?;
+//! catalog.detect();
+//! let python = catalog.resolve("py", Some("3.x"))?;
+//! let plan = python.plan(&python.file, &["arg1".to_owned()])?;
+//! assert!(plan.compile.is_none());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod catalog;
+mod detect;
+mod error;
+mod limits;
+mod runtime;
+mod spec;
+mod template;
+mod version;
+
+pub use catalog::Catalog;
+pub use detect::DETECT_TIMEOUT;
+pub use error::{CatalogError, MainFileProblem, PlanError, ResolveError, SpecError, TemplateError};
+pub use limits::*;
+pub use runtime::{Command, Plan, Runtime, BASE_LANG, BASE_PATH, MAX_MAIN_FILE_BYTES};
+pub use spec::{Example, Install};
+pub use version::parse_version;

@@ -1,0 +1,427 @@
+//! One language runtime: its data, its detection, and the compile/run plan for a program.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use semver::Version;
+
+use crate::detect::{self, Env, DETECT_TIMEOUT};
+use crate::error::{MainFileProblem, PlanError};
+use crate::limits::Limits;
+use crate::spec::{Example, Install};
+use crate::template::{Context, Template};
+use crate::version::{parse_version, to_semver};
+
+/// The longest main file name accepted, in bytes: a few path components of normal length.
+pub const MAX_MAIN_FILE_BYTES: usize = 1024;
+
+/// PATH of every compile and run command. Compiler drivers need one: gcc's collect2 looks up
+/// `ld` on it and rustc looks up `cc`. A runtime's `env` may replace it.
+pub const BASE_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+/// Locale of every compile and run command: UTF-8 text I/O in every interpreter (Python, the
+/// JVM's file.encoding) without locale files; glibc has C.UTF-8 built in.
+pub const BASE_LANG: &str = "C.UTF-8";
+
+/// Why a runtime is not installed before [`crate::Catalog::detect`] ran.
+const NOT_DETECTED: &str = "not detected yet";
+
+/// A language runtime from the catalog, with defaults filled in.
+///
+/// The data fields are public and read-only in practice (the catalog hands out `&Runtime`);
+/// `version`, `installed`, `missing` and `binds` are filled by [`crate::Catalog::detect`].
+#[derive(Clone, Debug)]
+pub struct Runtime {
+    /// Piston language name, lower case (`python`, `c++`).
+    pub name: String,
+    /// Human name (`Python`, `JavaScript (Node.js)`).
+    pub display_name: String,
+    /// Other names a request may use (`py`, `python3`), lower case, without `name`.
+    pub aliases: Vec<String>,
+    /// Judge0 CE language ids this runtime answers to, sorted.
+    pub judge0_ids: Vec<u32>,
+    /// Default main file name (`main.py`, `Main.java`).
+    pub file: String,
+    /// Whether the sandbox keeps networking (default false).
+    pub network: bool,
+    /// Name of a warm-start strategy, interpreted by the engine.
+    pub warm: Option<String>,
+    /// Example programs.
+    pub example: Example,
+    /// How to install the toolchain.
+    pub install: Install,
+    /// The file this runtime came from (`<embedded>/python.toml` or a path in the override dir).
+    pub source: PathBuf,
+    /// The detected toolchain version as printed (`3.11.2`); None when not detected, or when the
+    /// banner had no dotted number.
+    pub version: Option<String>,
+    /// True when detection found every program and bind and the detect command succeeded.
+    pub installed: bool,
+    /// Why the runtime is not installed (a missing path, a failed command); None when installed.
+    pub missing: Option<String>,
+    /// Extra host paths the sandbox must bind read-only, placeholders substituted.
+    pub binds: Vec<PathBuf>,
+    limits: Limits,
+    compile: Option<Vec<Template>>,
+    run: Vec<Template>,
+    detect: Vec<Template>,
+    var_commands: BTreeMap<String, Vec<String>>,
+    vars: BTreeMap<String, String>,
+    env: Vec<(String, Template)>,
+    bind_templates: Vec<Template>,
+    semver: Option<Version>,
+}
+
+/// The validated parts of a runtime file, handed from `spec` to [`Runtime::new`].
+pub(crate) struct Parts {
+    pub(crate) name: String,
+    pub(crate) display_name: String,
+    pub(crate) aliases: Vec<String>,
+    pub(crate) judge0_ids: Vec<u32>,
+    pub(crate) file: String,
+    pub(crate) network: bool,
+    pub(crate) warm: Option<String>,
+    pub(crate) example: Example,
+    pub(crate) install: Install,
+    pub(crate) source: PathBuf,
+    pub(crate) limits: Limits,
+    pub(crate) compile: Option<Vec<Template>>,
+    pub(crate) run: Vec<Template>,
+    pub(crate) detect: Vec<Template>,
+    pub(crate) var_commands: BTreeMap<String, Vec<String>>,
+    pub(crate) env: Vec<(String, Template)>,
+    pub(crate) bind_templates: Vec<Template>,
+}
+
+/// A program to execute: the complete argv and the complete environment.
+///
+/// `argv[0]` is an absolute host path, or `./name` for a build product in the work dir
+/// (relative to the working directory of the command). Never a shell string.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Command {
+    /// Program and arguments.
+    pub argv: Vec<String>,
+    /// The whole environment (sorted by name); the sandbox adds only what it owns (HOME, TMPDIR).
+    pub env: Vec<(String, String)>,
+}
+
+/// What to execute for one program: an optional compile step, then the run step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// Present for compiled languages.
+    pub compile: Option<Command>,
+    /// The run step; request arguments are already appended.
+    pub run: Command,
+}
+
+/// Result of detecting one runtime, applied with [`Runtime::apply`].
+pub(crate) struct Detection {
+    vars: BTreeMap<String, String>,
+    binds: Vec<PathBuf>,
+    version: Option<String>,
+    missing: Option<String>,
+}
+
+impl Detection {
+    pub(crate) fn failed(vars: BTreeMap<String, String>, reason: String) -> Self {
+        Self {
+            vars,
+            binds: Vec::new(),
+            version: None,
+            missing: Some(reason),
+        }
+    }
+}
+
+impl Runtime {
+    pub(crate) fn new(p: Parts) -> Self {
+        Self {
+            name: p.name,
+            display_name: p.display_name,
+            aliases: p.aliases,
+            judge0_ids: p.judge0_ids,
+            file: p.file,
+            network: p.network,
+            warm: p.warm,
+            example: p.example,
+            install: p.install,
+            source: p.source,
+            version: None,
+            installed: false,
+            missing: Some(NOT_DETECTED.to_owned()),
+            binds: Vec::new(),
+            limits: p.limits,
+            compile: p.compile,
+            run: p.run,
+            detect: p.detect,
+            var_commands: p.var_commands,
+            vars: BTreeMap::new(),
+            env: p.env,
+            bind_templates: p.bind_templates,
+            semver: None,
+        }
+    }
+
+    /// Resolved limits of both phases.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// True when the runtime has a compile step.
+    pub fn compiled(&self) -> bool {
+        self.compile.is_some()
+    }
+
+    /// The detected version as semver (`3.11` padded to 3.11.0), for matching and sorting.
+    pub fn semver(&self) -> Option<&Version> {
+        self.semver.as_ref()
+    }
+
+    /// Values of the `[vars]` evaluated at detection (empty before).
+    pub fn vars(&self) -> &BTreeMap<String, String> {
+        &self.vars
+    }
+
+    /// The detect command with vars substituted.
+    pub fn detect_argv(&self) -> Result<Vec<String>, PlanError> {
+        let ctx = Context {
+            file: None,
+            stem: None,
+            vars: &self.vars,
+        };
+        self.render_all(&self.detect, &ctx)
+    }
+
+    /// The compile and run commands for a program whose main file is `main_file` (a plain
+    /// relative path, usually [`Runtime::file`]); `args` are appended to the run argv verbatim.
+    pub fn plan(&self, main_file: &str, args: &[String]) -> Result<Plan, PlanError> {
+        check_main_file(main_file).map_err(|problem| PlanError::BadMainFile {
+            file: main_file.to_owned(),
+            problem,
+        })?;
+        if let Some(index) = args.iter().position(|a| a.contains('\0')) {
+            return Err(PlanError::NulInArgument { index });
+        }
+        let stem = Path::new(main_file)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or(main_file);
+        let ctx = Context {
+            file: Some(main_file),
+            stem: Some(stem),
+            vars: &self.vars,
+        };
+        let env = self.render_env(&ctx)?;
+        let compile = match &self.compile {
+            Some(argv) => Some(Command {
+                argv: self.render_all(argv, &ctx)?,
+                env: env.clone(),
+            }),
+            None => None,
+        };
+        let mut run = self.render_all(&self.run, &ctx)?;
+        run.extend(args.iter().cloned());
+        Ok(Plan {
+            compile,
+            run: Command { argv: run, env },
+        })
+    }
+
+    fn render_all(&self, templates: &[Template], ctx: &Context<'_>) -> Result<Vec<String>, PlanError> {
+        templates.iter().map(|t| self.render(t, ctx)).collect()
+    }
+
+    fn render(&self, t: &Template, ctx: &Context<'_>) -> Result<String, PlanError> {
+        t.render(ctx).map_err(|name| PlanError::Unresolved {
+            runtime: self.name.clone(),
+            name,
+        })
+    }
+
+    /// The base environment overlaid with the runtime's `env`, sorted by name.
+    fn render_env(&self, ctx: &Context<'_>) -> Result<Vec<(String, String)>, PlanError> {
+        let mut env = BTreeMap::from([
+            ("LANG".to_owned(), BASE_LANG.to_owned()),
+            ("PATH".to_owned(), BASE_PATH.to_owned()),
+        ]);
+        for (name, value) in &self.env {
+            env.insert(name.clone(), self.render(value, ctx)?);
+        }
+        Ok(env.into_iter().collect())
+    }
+
+    /// Detects the toolchain: evaluates vars, checks programs and binds, runs `detect`.
+    /// Never fails: a problem becomes the `missing` reason.
+    pub(crate) fn detect_now(&self) -> Detection {
+        let mut vars = BTreeMap::new();
+        for (name, argv) in &self.var_commands {
+            match detect::eval_var(name, argv) {
+                Ok(value) => {
+                    vars.insert(name.clone(), value);
+                }
+                Err(reason) => return Detection::failed(vars, reason),
+            }
+        }
+        let ctx = Context {
+            file: None,
+            stem: None,
+            vars: &vars,
+        };
+        let rendered = |t: &Template| t.render(&ctx).map_err(|name| format!("{{{name}}} has no value"));
+
+        let programs = [Some(&self.detect), self.compile.as_ref(), Some(&self.run)];
+        for argv in programs.into_iter().flatten() {
+            let Some(program) = argv.first() else {
+                continue;
+            };
+            if program.literal_prefix().starts_with("./") {
+                continue; // a build product, made by the compile step
+            }
+            let checked = rendered(program).and_then(|p| {
+                if p.starts_with('/') {
+                    detect::check_executable(Path::new(&p))
+                } else {
+                    Err(format!("program {p:?} is not an absolute path"))
+                }
+            });
+            if let Err(reason) = checked {
+                return Detection::failed(vars, reason);
+            }
+        }
+
+        let mut binds = Vec::new();
+        for t in &self.bind_templates {
+            let bind = match rendered(t) {
+                Ok(b) => PathBuf::from(b),
+                Err(reason) => return Detection::failed(vars, reason),
+            };
+            if !bind.is_absolute() {
+                return Detection::failed(vars, format!("bind {} is not an absolute path", bind.display()));
+            }
+            if !bind.exists() {
+                return Detection::failed(vars, format!("bind {} does not exist", bind.display()));
+            }
+            binds.push(bind);
+        }
+
+        let argv = match self.detect.iter().map(&rendered).collect::<Result<Vec<_>, _>>() {
+            Ok(argv) => argv,
+            Err(reason) => return Detection::failed(vars, reason),
+        };
+        let env = match self.render_env(&Context {
+            file: None,
+            stem: None,
+            vars: &vars,
+        }) {
+            Ok(env) => env,
+            Err(e) => return Detection::failed(vars, e.to_string()),
+        };
+        let out = match detect::run_captured(&argv, Env::Exactly(&env), DETECT_TIMEOUT) {
+            Ok(out) => out,
+            Err(reason) => return Detection::failed(vars, reason),
+        };
+        if !out.status.success() {
+            let detail = detect::first_line(if out.stderr.trim().is_empty() {
+                &out.stdout
+            } else {
+                &out.stderr
+            });
+            let reason = format!("`{}` failed ({}): {detail}", detect::display_argv(&argv), out.status);
+            return Detection::failed(vars, reason);
+        }
+        let version = parse_version(&out.stdout)
+            .or_else(|| parse_version(&out.stderr))
+            .map(str::to_owned);
+        if version.is_none() {
+            tracing::warn!(runtime = %self.name, "no version number in the output of `{}`", detect::display_argv(&argv));
+        }
+        Detection {
+            vars,
+            binds,
+            version,
+            missing: None,
+        }
+    }
+
+    /// Stores a detection result.
+    pub(crate) fn apply(&mut self, d: Detection) {
+        self.semver = d.version.as_deref().and_then(to_semver);
+        self.installed = d.missing.is_none();
+        self.version = d.version;
+        self.missing = d.missing;
+        self.vars = d.vars;
+        self.binds = d.binds;
+        match (&self.missing, &self.version) {
+            (Some(reason), _) => {
+                tracing::info!(runtime = %self.name, %reason, "runtime not installed")
+            }
+            (None, Some(version)) => {
+                tracing::debug!(runtime = %self.name, %version, "runtime detected")
+            }
+            (None, None) => {
+                tracing::debug!(runtime = %self.name, "runtime detected, version unknown")
+            }
+        }
+    }
+}
+
+/// Checks that `name` is a plain relative path: not empty, not absolute, no `..`, `.` or empty
+/// components, no NUL or control characters, no leading `-`, at most [`MAX_MAIN_FILE_BYTES`].
+pub(crate) fn check_main_file(name: &str) -> Result<(), MainFileProblem> {
+    if name.is_empty() {
+        return Err(MainFileProblem::Empty);
+    }
+    if name.len() > MAX_MAIN_FILE_BYTES {
+        return Err(MainFileProblem::TooLong);
+    }
+    if name.contains('\0') {
+        return Err(MainFileProblem::Nul);
+    }
+    if name.chars().any(char::is_control) {
+        return Err(MainFileProblem::ControlCharacter);
+    }
+    if name.starts_with('/') {
+        return Err(MainFileProblem::Absolute);
+    }
+    if name.starts_with('-') {
+        return Err(MainFileProblem::LeadingDash);
+    }
+    for component in name.split('/') {
+        match component {
+            ".." => return Err(MainFileProblem::ParentDir),
+            "" | "." => return Err(MainFileProblem::EmptyOrDotComponent),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn main_file_rules() {
+        for ok in ["main.py", "Main.java", "src/lib.rs", "a b.c", "été.py"] {
+            assert_eq!(check_main_file(ok), Ok(()), "{ok}");
+        }
+        let bad = [
+            ("", MainFileProblem::Empty),
+            ("/etc/passwd", MainFileProblem::Absolute),
+            ("../x.py", MainFileProblem::ParentDir),
+            ("a/../../x", MainFileProblem::ParentDir),
+            ("a\0b", MainFileProblem::Nul),
+            ("a\nb", MainFileProblem::ControlCharacter),
+            ("-c", MainFileProblem::LeadingDash),
+            ("./main.py", MainFileProblem::EmptyOrDotComponent),
+            ("dir/", MainFileProblem::EmptyOrDotComponent),
+            ("a//b", MainFileProblem::EmptyOrDotComponent),
+        ];
+        for (name, want) in bad {
+            assert_eq!(check_main_file(name), Err(want), "{name:?}");
+        }
+        assert_eq!(
+            check_main_file(&"a".repeat(MAX_MAIN_FILE_BYTES + 1)),
+            Err(MainFileProblem::TooLong)
+        );
+    }
+}

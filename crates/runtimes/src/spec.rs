@@ -1,0 +1,268 @@
+//! The shape of a runtime file (`runtimes/*.toml`) and its validation into a [`Runtime`].
+//!
+//! Every field is documented for authors in `runtimes/README.md`; keep the two in step.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{CatalogError, SpecError};
+use crate::limits::LimitsSpec;
+use crate::runtime::{check_main_file, Runtime};
+use crate::template::{Scope, Template, FILE, STEM};
+
+/// The longest language name or alias.
+const MAX_NAME_CHARS: usize = 64;
+
+/// A runtime file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuntimeFile {
+    name: String,
+    display_name: String,
+    #[serde(default)]
+    aliases: Vec<String>,
+    #[serde(default)]
+    judge0_ids: Vec<u32>,
+    file: String,
+    #[serde(default)]
+    compile: Option<Vec<String>>,
+    run: Vec<String>,
+    detect: Vec<String>,
+    #[serde(default)]
+    vars: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    binds: Vec<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    network: bool,
+    #[serde(default)]
+    warm: Option<String>,
+    #[serde(default)]
+    limits: LimitsSpec,
+    example: Example,
+    #[serde(default)]
+    install: Install,
+}
+
+/// Example programs, used by `tiderun doctor`, the classroom page and tests.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Example {
+    /// A program that prints exactly `Hello, world!` and a newline.
+    pub hello: String,
+    /// A program that reads a name from stdin and greets it (contains the name in its output).
+    #[serde(default)]
+    pub interactive: Option<String>,
+}
+
+/// How an administrator installs the toolchain (shown by `tiderun doctor`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Install {
+    /// Debian/Ubuntu packages.
+    #[serde(default)]
+    pub apt: Vec<String>,
+    /// Global npm packages.
+    #[serde(default)]
+    pub npm: Vec<String>,
+    /// Free-text instructions when no package list applies (e.g. rustup).
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// Parses and validates one runtime file. `path` is only used in errors and as
+/// [`Runtime::source`].
+pub(crate) fn parse_runtime(path: &Path, text: &str) -> Result<Runtime, CatalogError> {
+    let file: RuntimeFile = toml::from_str(text).map_err(|e| CatalogError::Parse {
+        path: path.to_owned(),
+        source: Box::new(e),
+    })?;
+    build(path, file).map_err(|source| CatalogError::Invalid {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn build(path: &Path, f: RuntimeFile) -> Result<Runtime, SpecError> {
+    check_name("name", &f.name)?;
+    if f.display_name.trim().is_empty() {
+        return Err(SpecError::Empty {
+            field: "display_name".to_owned(),
+        });
+    }
+    let mut aliases = Vec::new();
+    for alias in f.aliases {
+        check_name("alias", &alias)?;
+        if alias != f.name && !aliases.contains(&alias) {
+            aliases.push(alias);
+        }
+    }
+    let mut judge0_ids = f.judge0_ids;
+    judge0_ids.sort_unstable();
+    judge0_ids.dedup();
+    check_main_file(&f.file).map_err(|problem| SpecError::BadFile {
+        value: f.file.clone(),
+        problem,
+    })?;
+
+    for (name, argv) in &f.vars {
+        let valid = !name.is_empty()
+            && name != FILE
+            && name != STEM
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !valid {
+            return Err(SpecError::BadVarName { name: name.clone() });
+        }
+        let Some(program) = argv.first() else {
+            return Err(SpecError::Empty {
+                field: format!("vars.{name}"),
+            });
+        };
+        if program.is_empty() || (!program.starts_with('/') && program.contains('/')) {
+            return Err(SpecError::BadVarProgram {
+                name: name.clone(),
+                program: program.clone(),
+            });
+        }
+    }
+
+    let compile = match &f.compile {
+        Some(argv) => Some(parse_argv("compile", argv, &f.vars, Scope::VarsAndFile, false)?),
+        None => None,
+    };
+    let run = parse_argv("run", &f.run, &f.vars, Scope::VarsAndFile, compile.is_some())?;
+    let detect = parse_argv("detect", &f.detect, &f.vars, Scope::Vars, false)?;
+
+    let mut binds = Vec::new();
+    for (i, value) in f.binds.iter().enumerate() {
+        let field = format!("binds[{i}]");
+        let t = Template::parse(value, Scope::Vars, &f.vars).map_err(|source| SpecError::Template {
+            field: field.clone(),
+            source,
+        })?;
+        if !t.literal_prefix().starts_with('/') && !t.starts_with_placeholder() {
+            return Err(SpecError::RelativeBind {
+                field,
+                value: value.clone(),
+            });
+        }
+        binds.push(t);
+    }
+
+    let mut env = Vec::new();
+    for (name, value) in &f.env {
+        if name.is_empty() || name.contains(['=', '\0']) {
+            return Err(SpecError::BadEnvName { name: name.clone() });
+        }
+        let t = Template::parse(value, Scope::Vars, &f.vars).map_err(|source| SpecError::Template {
+            field: format!("env.{name}"),
+            source,
+        })?;
+        env.push((name.clone(), t));
+    }
+
+    if let Some(warm) = &f.warm {
+        if warm.trim().is_empty() {
+            return Err(SpecError::Empty {
+                field: "warm".to_owned(),
+            });
+        }
+    }
+    if f.example.hello.trim().is_empty() {
+        return Err(SpecError::Empty {
+            field: "example.hello".to_owned(),
+        });
+    }
+    let limits = f.limits.resolve()?;
+
+    Ok(Runtime::new(crate::runtime::Parts {
+        name: f.name,
+        display_name: f.display_name,
+        aliases,
+        judge0_ids,
+        file: f.file,
+        network: f.network,
+        warm: f.warm,
+        example: f.example,
+        install: f.install,
+        source: path.to_owned(),
+        limits,
+        compile,
+        run,
+        detect,
+        var_commands: f.vars,
+        env,
+        bind_templates: binds,
+    }))
+}
+
+fn check_name(field: &'static str, value: &str) -> Result<(), SpecError> {
+    let valid = !value.is_empty()
+        && value.chars().count() <= MAX_NAME_CHARS
+        && value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+#._-".contains(c));
+    if valid {
+        Ok(())
+    } else {
+        Err(SpecError::BadName {
+            field,
+            value: value.to_owned(),
+        })
+    }
+}
+
+/// Parses an argv array. `argv[0]` must be absolute, start with a var, or — for `run` of a
+/// compiled language — be a build product `./name` in the work dir.
+/// `args_scope` says whether the arguments may use `{file}` and `{stem}`; an absolute program
+/// path never may (it names a host toolchain, checked at detection).
+fn parse_argv(
+    field: &str,
+    argv: &[String],
+    vars: &BTreeMap<String, Vec<String>>,
+    args_scope: Scope,
+    has_compile: bool,
+) -> Result<Vec<Template>, SpecError> {
+    let Some(program) = argv.first() else {
+        return Err(SpecError::Empty {
+            field: field.to_owned(),
+        });
+    };
+    let mut out = Vec::with_capacity(argv.len());
+    for (i, value) in argv.iter().enumerate() {
+        let scope = if i == 0 && !program.starts_with("./") {
+            Scope::Vars
+        } else {
+            args_scope
+        };
+        let t = Template::parse(value, scope, vars).map_err(|source| SpecError::Template {
+            field: format!("{field}[{i}]"),
+            source,
+        })?;
+        out.push(t);
+    }
+    if program.starts_with("./") {
+        if field != "run" {
+            return Err(SpecError::RelativeProgram {
+                field: field.to_owned(),
+                program: program.clone(),
+            });
+        }
+        if !has_compile {
+            return Err(SpecError::ProductWithoutCompile {
+                program: program.clone(),
+            });
+        }
+    } else if !program.starts_with('/') && !out[0].starts_with_placeholder() {
+        return Err(SpecError::RelativeProgram {
+            field: field.to_owned(),
+            program: program.clone(),
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,96 @@
+//! `tiderun doctor`: what the kernel offers, what is missing, and what that means.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use sandbox::{RunIo, RunSpec, Sandbox, SandboxOptions, Status};
+
+pub fn main(runtimes_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let mut healthy = true;
+    let mut line = |ok: bool, what: &str, detail: String| {
+        healthy &= ok;
+        println!("{} {what}: {detail}", if ok { "ok  " } else { "FAIL" });
+    };
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    println!("kernel {}", release.trim());
+    for ns in ["user", "pid", "mnt", "net", "ipc", "uts", "cgroup"] {
+        let present = Path::new("/proc/self/ns").join(ns).exists();
+        line(
+            present,
+            &format!("{ns} namespace"),
+            if present { "available".into() } else { "missing".into() },
+        );
+    }
+    let max_userns = read_trimmed("/proc/sys/user/max_user_namespaces");
+    line(
+        max_userns.as_deref() != Some("0"),
+        "user namespaces allowed",
+        max_userns.unwrap_or_else(|| "unknown".into()),
+    );
+    let seccomp = read_trimmed("/proc/sys/kernel/seccomp/actions_avail");
+    line(
+        seccomp
+            .as_deref()
+            .is_some_and(|a| a.contains("kill_process") && a.contains("errno")),
+        "seccomp filters",
+        seccomp.unwrap_or_else(|| "not available".into()),
+    );
+
+    match Sandbox::new(SandboxOptions::default()) {
+        Ok(sb) => {
+            let caps = sb.capabilities();
+            line(true, "running as root", caps.privileged.to_string());
+            line(
+                caps.cgroup_problem.is_none(),
+                "cgroups",
+                match &caps.cgroup_problem {
+                    None => format!("{} (memory, pids and CPU limits enforced)", caps.cgroup_mode),
+                    Some(p) => format!("none: {p}"),
+                },
+            );
+            line(
+                true,
+                "seccomp program",
+                format!("{} instructions", caps.seccomp_instructions),
+            );
+            for what in caps.unenforced() {
+                line(false, "not enforced", what.to_string());
+            }
+            let started = Instant::now();
+            let spec = RunSpec::new(vec!["/bin/true".into()]);
+            match sb.run(&spec, RunIo::default()) {
+                Ok(r) if r.status == Status::Ok => line(
+                    true,
+                    "sandboxed /bin/true",
+                    format!("{:.1} ms", started.elapsed().as_secs_f64() * 1e3),
+                ),
+                Ok(r) => line(false, "sandboxed /bin/true", format!("status {}", r.status)),
+                Err(e) => line(false, "sandboxed /bin/true", error_chain(&e)),
+            }
+        }
+        Err(e) => line(false, "sandbox", error_chain(&e)),
+    }
+    let catalog = crate::load_catalog(runtimes_dir)?;
+    let installed = catalog.iter().filter(|r| r.installed).count();
+    line(
+        installed > 0,
+        "runtimes installed",
+        format!("{installed} of {}", catalog.len()),
+    );
+    Ok(if healthy { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn read_trimmed(path: &str) -> Option<String> {
+    std::fs::read_to_string(path).ok().map(|s| s.trim().to_string())
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(&format!(": {c}"));
+        cur = c.source();
+    }
+    s
+}
