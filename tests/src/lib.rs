@@ -1,1 +1,223 @@
-//! End-to-end tests live in tests/*.rs.
+//! The hostile-suite harness: one sandbox per test process, helpers to build and run hostile
+//! fixtures, and the "no harm done" checks every hostile test ends with.
+//!
+//! Hostile programs only ever run through [`hostile`], which first proves the sandbox has its
+//! own pid namespace and refuses to go on otherwise: a fork bomb or `kill -9 -1` run bare as
+//! root would take the machine down.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+pub use sandbox::{InputFile, Limits, RunIo, RunResult, RunSpec, Sandbox, SandboxOptions, Status, Stdin};
+
+/// An environment variable of the test process (standing in for the server's secrets) that
+/// no sandboxed program may ever read.
+pub const SECRET_ENV: &str = "TIDERUN_TEST_SECRET";
+pub const SECRET_VALUE: &str = "s3cret-value-the-sandbox-must-not-leak";
+
+/// Directory of the fixture programs (`tests/hostile/`).
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("hostile")
+}
+
+/// The uid range of this process's sandboxes: per process, so parallel test processes can
+/// check "nothing left running" without seeing each other.
+pub fn uid_base() -> u32 {
+    sandbox::DEFAULT_UID_BASE + (std::process::id() % 1_000_000) * 1100
+}
+
+/// Whether the full sandbox can run here (root). Prints SKIPPED otherwise.
+pub fn privileged_or_skip(test: &str) -> bool {
+    if rustix::process::geteuid().is_root() {
+        return true;
+    }
+    println!("SKIPPED {test}: the hostile suite needs root (full sandbox)");
+    false
+}
+
+/// The shared sandbox of this test process.
+pub fn sandbox() -> &'static Sandbox {
+    static SB: OnceLock<Sandbox> = OnceLock::new();
+    SB.get_or_init(|| {
+        // Stands in for the server's secrets: set before any sandbox exists.
+        std::env::set_var(SECRET_ENV, SECRET_VALUE);
+        let opts = SandboxOptions {
+            uid_base: uid_base(),
+            slots: 1024,
+            ..SandboxOptions::default()
+        };
+        Sandbox::new(opts).expect("sandbox starts")
+    })
+}
+
+/// Refuse to run hostile code unless the sandbox provably has its own pid namespace.
+fn preflight() {
+    static OK: OnceLock<()> = OnceLock::new();
+    OK.get_or_init(|| {
+        let host_ns = std::fs::read_link("/proc/self/ns/pid").expect("host pid ns");
+        let spec = RunSpec::new(vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            "echo $$; readlink /proc/self/ns/pid".into(),
+        ]);
+        let r = sandbox().run(&spec, RunIo::default()).expect("preflight run");
+        let out = String::from_utf8_lossy(&r.stdout).to_string();
+        let mut lines = out.lines();
+        let pid: u32 = lines.next().and_then(|l| l.trim().parse().ok()).unwrap_or(u32::MAX);
+        let ns = lines.next().unwrap_or_default();
+        assert!(
+            pid < 10 && !ns.is_empty() && Path::new(ns) != host_ns,
+            "REFUSING to run hostile programs: the sandbox does not show its own pid namespace (pid {pid}, ns {ns:?})"
+        );
+    });
+}
+
+/// Runs in flight in this process (the leftover checks only make sense when it is zero).
+static ACTIVE: Mutex<usize> = Mutex::new(0);
+
+/// Run a hostile program and check that no harm was done afterwards.
+pub fn hostile(spec: &RunSpec, io: RunIo<'_>) -> RunResult {
+    preflight();
+    *ACTIVE.lock().unwrap() += 1;
+    let result = sandbox().run(spec, io);
+    let last = {
+        let mut a = ACTIVE.lock().unwrap();
+        *a -= 1;
+        *a == 0
+    };
+    let result = result.expect("the sandbox ran the program (a hostile program is not an internal error)");
+    assert_no_secret_leak(&result);
+    if last {
+        // Runs return before their init is reaped and their cgroup removed (a reaper thread
+        // does that): wait for it, then check.
+        assert!(
+            sandbox().wait_idle(std::time::Duration::from_secs(5)),
+            "sandbox teardown did not finish"
+        );
+        assert_nothing_left();
+    }
+    result
+}
+
+/// The secret environment must never appear in what a program printed.
+pub fn assert_no_secret_leak(r: &RunResult) {
+    for (name, out) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
+        assert!(
+            !String::from_utf8_lossy(out).contains(SECRET_VALUE),
+            "the server's environment leaked into {name}"
+        );
+    }
+}
+
+/// No process of this test process's sandbox uids is alive, and no cgroup of ours remains.
+pub fn assert_nothing_left() {
+    let base = uid_base();
+    let range = (base - 1)..(base + 1024);
+    let mut alive = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
+        let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else {
+            continue;
+        };
+        let uid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|u| u.parse::<u32>().ok());
+        if uid.is_some_and(|u| range.contains(&u)) {
+            alive.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    assert!(
+        alive.is_empty(),
+        "sandbox processes still alive after the run: {alive:?}"
+    );
+    let prefix = format!("run-{}-", std::process::id());
+    for ctrl in ["memory", "pids", "cpuacct", "freezer"] {
+        let dir = Path::new("/sys/fs/cgroup").join(ctrl).join("tiderun");
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                assert!(
+                    !name.starts_with(&prefix),
+                    "cgroup {} left behind",
+                    dir.join(name).display()
+                );
+            }
+        }
+    }
+}
+
+/// Compile a C fixture on the host (trusted compiler, untrusted program), cached per process.
+pub fn compile_c(fixture: &str) -> Vec<u8> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Vec<u8>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(bin) = cache.lock().unwrap().get(fixture) {
+        return bin.clone();
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("prog");
+    let src = fixtures().join(fixture);
+    let status = Command::new("/usr/bin/gcc")
+        .args(["-O1", "-pthread", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .status()
+        .expect("run gcc");
+    assert!(status.success(), "fixture {fixture} does not compile");
+    let bin = std::fs::read(&out).expect("read compiled fixture");
+    cache.lock().unwrap().insert(fixture.to_string(), bin.clone());
+    bin
+}
+
+/// A spec running compiled C fixture `fixture` as `./prog args...`.
+pub fn c_spec(fixture: &str, args: &[&str]) -> RunSpec {
+    let mut spec = RunSpec::new(
+        std::iter::once("./prog")
+            .chain(args.iter().copied())
+            .map(String::from)
+            .collect(),
+    );
+    spec.files.push(InputFile {
+        path: "prog".into(),
+        content: compile_c(fixture),
+        executable: true,
+    });
+    spec
+}
+
+/// A spec running a fixture script with an interpreter (`/usr/bin/python3`, `/bin/sh`).
+pub fn script_spec(interpreter: &str, fixture: &str, args: &[&str]) -> RunSpec {
+    let content = std::fs::read(fixtures().join(fixture)).expect("read fixture");
+    let name = Path::new(fixture)
+        .file_name()
+        .expect("fixture name")
+        .to_string_lossy()
+        .into_owned();
+    let mut argv = vec![interpreter.to_string(), name.clone()];
+    argv.extend(args.iter().map(|a| a.to_string()));
+    let mut spec = RunSpec::new(argv);
+    spec.files.push(InputFile {
+        path: name,
+        content,
+        executable: false,
+    });
+    spec
+}
+
+/// Small limits that make bombs end fast.
+pub fn tight_limits() -> Limits {
+    Limits {
+        cpu_ms: 1_000,
+        wall_ms: 3_000,
+        memory_bytes: 64 << 20,
+        max_processes: 16,
+        ..Limits::default()
+    }
+}
+
+/// stdout as text.
+pub fn stdout(r: &RunResult) -> String {
+    String::from_utf8_lossy(&r.stdout).into_owned()
+}

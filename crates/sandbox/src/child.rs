@@ -701,6 +701,12 @@ unsafe fn write_file(path: &CStr, content: &[u8], mode: u32) -> bool {
     }
 }
 
+/// `ip link set lo up` in the calling thread's network namespace (for the netns pool).
+pub(crate) fn loopback_up_here() -> bool {
+    // SAFETY: a socket and two ioctls on a stack struct.
+    unsafe { loopback_up() }
+}
+
 /// `ip link set lo up` in the new network namespace.
 ///
 /// # Safety

@@ -17,14 +17,7 @@ pub const SYSTEM_PATHS: &[&str] = &["/usr", "/bin", "/sbin", "/lib", "/lib32", "
 /// The few `/etc` entries toolchains need: Debian's alternatives (`/usr/bin/java` points
 /// through them), the dynamic linker cache, time zone, TLS configuration. Nothing else of the
 /// host's `/etc` (no shadow, no server config) is visible.
-pub const ETC_PATHS: &[&str] = &[
-    "/etc/alternatives",
-    "/etc/ld.so.cache",
-    "/etc/ld.so.conf",
-    "/etc/ld.so.conf.d",
-    "/etc/localtime",
-    "/etc/ssl",
-];
+pub const ETC_PATHS: &[&str] = &["/etc/alternatives", "/etc/ld.so.cache", "/etc/localtime", "/etc/ssl"];
 
 /// Device nodes bound from the host; `/dev` itself is a tiny read-only tmpfs.
 const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom"];

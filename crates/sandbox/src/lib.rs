@@ -14,10 +14,12 @@ use std::sync::Mutex;
 
 pub mod cgroup;
 mod child;
+mod cleanup;
 mod collect;
 mod config;
 mod error;
 mod layout;
+mod netns;
 mod result;
 mod seccomp;
 mod status;
@@ -77,6 +79,9 @@ pub struct Sandbox {
     seccomp: Vec<libc::sock_filter>,
     slots: Slots,
     runs: AtomicU64,
+    /// Network namespaces made ahead of time (root only).
+    netns: Option<netns::NetnsPool>,
+    reaper: cleanup::Reaper,
 }
 
 impl Sandbox {
@@ -116,12 +121,25 @@ impl Sandbox {
             seccomp: seccomp::build()?,
             slots: Slots::new(slots),
             runs: AtomicU64::new(0),
+            netns: if privileged {
+                Some(netns::NetnsPool::start()?)
+            } else {
+                None
+            },
+            reaper: cleanup::Reaper::start(),
         })
     }
 
     /// Run one program to its end (or to a limit). Blocks the calling thread.
     pub fn run(&self, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResult, SandboxError> {
         supervise::run(self, spec, io)
+    }
+
+    /// Wait (up to `timeout`) until every finished run is fully torn down: init reaped,
+    /// cgroup removed. Runs return before that last step; call this before asserting that
+    /// nothing is left, or at shutdown. True when nothing is pending.
+    pub fn wait_idle(&self, timeout: std::time::Duration) -> bool {
+        self.reaper.wait_idle(timeout)
     }
 
     /// What this host lets the sandbox enforce, for `tiderun doctor` and start-up logs.

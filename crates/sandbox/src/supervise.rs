@@ -12,6 +12,7 @@ use rustix::pipe::PipeFlags;
 
 use crate::cgroup::{Cgroup, CgroupLimits, CgroupManager};
 use crate::child::{self, ChildPlan, Report, INSIDE_ID};
+use crate::cleanup::Cleanup;
 use crate::config::{Output, RunIo, RunSpec, Stdin, StreamKind};
 use crate::error::{SandboxError, Stage};
 use crate::layout::{self, cstring};
@@ -93,7 +94,7 @@ pub(crate) fn run(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResu
             max_processes: spec.limits.max_processes,
         },
     )?;
-    let guard = CgroupGuard(cgroup.as_ref());
+    let mut cleanup = Cleanup { init: None, cgroup };
 
     let (sync_r, sync_w) = pipe()?;
     let (report_r, report_w) = pipe()?;
@@ -116,15 +117,21 @@ pub(crate) fn run(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResu
         Stdin::Pipe(fd) => (above_stdio(fd)?, None),
     };
 
+    // A namespace made ahead of time (loopback already up), or a new one at clone.
+    let pooled_netns = if spec.network {
+        None
+    } else {
+        sb.netns.as_ref().and_then(|p| p.take().map(|ns| (p, ns)))
+    };
     let plan = ChildPlan {
         sync_read: sync_r.as_raw_fd(),
         report_write: report_w.as_raw_fd(),
         release_read: release_r.as_raw_fd(),
         control_read: control_r.as_raw_fd(),
         stdio: [stdin_child.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()],
-        unshare_cgroup: cgroup.as_ref().is_some_and(|c| c.dir_for_clone().is_none()),
+        unshare_cgroup: cleanup.cgroup.as_ref().is_some_and(|c| c.dir_for_clone().is_none()),
         init_is_root: sb.privileged,
-        bring_up_loopback: !spec.network,
+        bring_up_loopback: !spec.network && pooled_netns.is_none(),
         root: &root_c,
         root_options: &root_options,
         steps: &layout.steps,
@@ -142,7 +149,7 @@ pub(crate) fn run(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResu
     let mut flags =
         (libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS) as u64
             | libc::CLONE_PIDFD as u64;
-    if !spec.network {
+    if !spec.network && pooled_netns.is_none() {
         flags |= libc::CLONE_NEWNET as u64;
     }
     let mut pidfd_raw: RawFd = -1;
@@ -152,10 +159,14 @@ pub(crate) fn run(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResu
         exit_signal: libc::SIGCHLD as u64,
         ..CloneArgs::default()
     };
-    if let Some(dir) = cgroup.as_ref().and_then(|c| c.dir_for_clone()) {
+    if let Some(dir) = cleanup.cgroup.as_ref().and_then(|c| c.dir_for_clone()) {
         args.flags |= CLONE_INTO_CGROUP | libc::CLONE_NEWCGROUP as u64;
         args.cgroup = dir.as_raw_fd() as u64;
     }
+    let netns_guard = match &pooled_netns {
+        Some((pool, ns)) => Some(pool.enter(ns)?),
+        None => None,
+    };
     // SAFETY: clone3 without CLONE_VM and without a stack behaves like fork: the child gets a
     // copy-on-write copy of this thread's stack and runs `init_main`, which never returns and
     // makes only raw syscalls on data prepared above (see child.rs).
@@ -166,6 +177,9 @@ pub(crate) fn run(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResu
             std::mem::size_of::<CloneArgs>(),
         )
     };
+    if pid != 0 {
+        drop(netns_guard);
+    }
     if pid == 0 {
         // SAFETY: we are the child of clone3 and `plan` was prepared for it.
         unsafe { child::init_main(&plan) }
@@ -178,19 +192,18 @@ pub(crate) fn run(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResu
     }
     let pid = pid as i32;
     // SAFETY: CLONE_PIDFD stored a new descriptor that nothing else owns.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd_raw) };
-    let init = InitGuard { pidfd, reaped: false };
+    cleanup.init = Some(unsafe { OwnedFd::from_raw_fd(pidfd_raw) });
     drop((sync_r, report_w, release_r, control_r, stdin_child, out_w, err_w));
 
     // Map the program's uid, then release the child into its setup.
-    start_child(sb, pid, outside_id, cgroup.as_ref())?;
+    start_child(sb, pid, outside_id, cleanup.cgroup.as_ref())?;
     let started = Instant::now();
     rustix::io::write(&sync_w, &[1]).map_err(SandboxError::os("start sandbox child"))?;
     drop(sync_w);
 
     let mut watch = Watch {
         spec,
-        cgroup: cgroup.as_ref(),
+        cleanup: &cleanup,
         started,
         output,
         stdout: Vec::new(),
@@ -199,7 +212,7 @@ pub(crate) fn run(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResu
         report: None,
         killed: None,
     };
-    watch.run(&init, report_r, out_r, err_r, stdin_feed, user_control, control_w)?;
+    watch.run(report_r, out_r, err_r, stdin_feed, user_control, control_w)?;
     let wall = started.elapsed();
 
     let files = match (&watch.report, spec.collect) {
@@ -211,15 +224,16 @@ pub(crate) fn run(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResu
         }
         _ => Vec::new(),
     };
-    drop(release_w);
-    init.reap();
-    let stats = match cgroup.as_ref() {
+    // Every process of the program is dead: the measurements are final.
+    let stats = match cleanup.cgroup.as_ref() {
         Some(c) => Some(c.stats()?),
         None => None,
     };
-    drop(guard);
+    let (report, killed, stdout, stderr) = (watch.report, watch.killed, watch.stdout, watch.stderr);
+    // Let the init exit and tear the rest down after the result is handed back.
+    drop(release_w);
+    sb.reaper.defer(cleanup);
 
-    let report = watch.report;
     if let Some(r) = report.filter(|r| r.kind == child::REPORT_SETUP_ERROR) {
         let stage = Stage::from_u32(r.stage).unwrap_or(Stage::WaitParent);
         return Err(SandboxError::Setup {
@@ -230,16 +244,16 @@ pub(crate) fn run(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResu
     let verdict = Verdict {
         limits: &spec.limits,
         report,
-        killed_for_output: watch.killed == Some(KillReason::Output),
-        killed_for_wall: watch.killed == Some(KillReason::Wall),
-        killed_for_cpu: watch.killed == Some(KillReason::Cpu),
-        killed_on_request: watch.killed == Some(KillReason::Requested),
+        killed_for_output: killed == Some(KillReason::Output),
+        killed_for_wall: killed == Some(KillReason::Wall),
+        killed_for_cpu: killed == Some(KillReason::Cpu),
+        killed_on_request: killed == Some(KillReason::Requested),
         stats,
         wall,
     };
     let mut result = verdict.into_result()?;
-    result.stdout = watch.stdout;
-    result.stderr = watch.stderr;
+    result.stdout = stdout;
+    result.stderr = stderr;
     result.files = files;
     drop(slot);
     Ok(result)
@@ -283,84 +297,9 @@ fn start_child(sb: &Sandbox, pid: i32, outside_id: u32, cgroup: Option<&Cgroup>)
     Ok(())
 }
 
-/// Kills (if still running) and reaps the init on every exit path, so no error leaves a
-/// sandbox behind.
-struct InitGuard {
-    pidfd: OwnedFd,
-    reaped: bool,
-}
-
-impl InitGuard {
-    fn kill(&self) {
-        // SAFETY: pidfd_send_signal on a descriptor we own; a dead process is fine (ESRCH).
-        unsafe {
-            libc::syscall(
-                libc::SYS_pidfd_send_signal,
-                self.pidfd.as_raw_fd(),
-                libc::SIGKILL,
-                std::ptr::null::<u8>(),
-                0,
-            );
-        }
-    }
-
-    /// Wait for init; its exit tears the pid namespace down, so every process is gone after.
-    fn reap(mut self) {
-        self.wait();
-    }
-
-    fn wait(&mut self) {
-        if self.reaped {
-            return;
-        }
-        loop {
-            // SAFETY: waitid on our own pidfd; siginfo is a plain struct on the stack.
-            let r = unsafe {
-                let mut info: libc::siginfo_t = std::mem::zeroed();
-                libc::waitid(
-                    libc::P_PIDFD,
-                    self.pidfd.as_raw_fd() as libc::id_t,
-                    &mut info,
-                    libc::WEXITED,
-                )
-            };
-            if r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-                break;
-            }
-        }
-        self.reaped = true;
-    }
-}
-
-impl Drop for InitGuard {
-    fn drop(&mut self) {
-        if !self.reaped {
-            self.kill();
-            self.wait();
-        }
-    }
-}
-
-/// Kills whatever may be left in the cgroup and removes it, on every exit path.
-struct CgroupGuard<'a>(Option<&'a Cgroup>);
-
-impl Drop for CgroupGuard<'_> {
-    fn drop(&mut self) {
-        if let Some(c) = self.0 {
-            if let Err(e) = c.remove() {
-                tracing::warn!(error = %e, "cgroup still busy; killing and retrying");
-                let _ = c.kill();
-                if let Err(e) = c.remove() {
-                    tracing::error!(error = %e, "cannot remove a run's cgroup");
-                }
-            }
-        }
-    }
-}
-
 struct Watch<'s, 'o> {
     spec: &'s RunSpec,
-    cgroup: Option<&'s Cgroup>,
+    cleanup: &'s Cleanup,
     started: Instant,
     output: Output<'o>,
     stdout: Vec<u8>,
@@ -374,7 +313,6 @@ impl Watch<'_, '_> {
     #[allow(clippy::too_many_arguments)]
     fn run(
         &mut self,
-        init: &InitGuard,
         report: OwnedFd,
         stdout: OwnedFd,
         stderr: OwnedFd,
@@ -401,14 +339,14 @@ impl Watch<'_, '_> {
             let now = Instant::now();
             if self.killed.is_none() && self.report.is_none() {
                 if now >= wall_deadline {
-                    self.kill(init, KillReason::Wall);
+                    self.kill(KillReason::Wall);
                     continue;
                 }
                 if now >= next_cpu_check {
-                    if let Some(cg) = self.cgroup {
+                    if let Some(cg) = self.cleanup.cgroup.as_ref() {
                         let used = cg.cpu_usage_ns()?;
                         if used >= cpu_limit_ns {
-                            self.kill(init, KillReason::Cpu);
+                            self.kill(KillReason::Cpu);
                             continue;
                         }
                         let left = Duration::from_nanos((cpu_limit_ns - used) / 2);
@@ -426,8 +364,8 @@ impl Watch<'_, '_> {
 
             let mut fds: Vec<rustix::event::PollFd<'_>> = Vec::with_capacity(6);
             let mut roles = Vec::with_capacity(6);
-            if !init_dead {
-                fds.push(rustix::event::PollFd::new(&init.pidfd, rustix::event::PollFlags::IN));
+            if let Some(pidfd) = self.cleanup.init.as_ref().filter(|_| !init_dead) {
+                fds.push(rustix::event::PollFd::new(pidfd, rustix::event::PollFlags::IN));
                 roles.push(Role::Init);
             }
             if let Some(fd) = &report_fd {
@@ -492,7 +430,7 @@ impl Watch<'_, '_> {
                         let Some(fd) = &open_out[i] else { continue };
                         match rustix::io::read(fd, &mut buf) {
                             Ok(0) => open_out[i] = None,
-                            Ok(n) => self.take_output(init, role, &buf[..n]),
+                            Ok(n) => self.take_output(role, &buf[..n]),
                             Err(Errno::INTR) | Err(Errno::AGAIN) => {}
                             Err(_) => open_out[i] = None,
                         }
@@ -518,7 +456,7 @@ impl Watch<'_, '_> {
                             Ok(4) => {
                                 let sig = i32::from_ne_bytes(sig);
                                 if sig == libc::SIGKILL {
-                                    self.kill(init, KillReason::Requested);
+                                    self.kill(KillReason::Requested);
                                 } else {
                                     let _ = rustix::io::write(&control, &sig.to_ne_bytes());
                                 }
@@ -531,7 +469,7 @@ impl Watch<'_, '_> {
         }
     }
 
-    fn take_output(&mut self, init: &InitGuard, role: Role, chunk: &[u8]) {
+    fn take_output(&mut self, role: Role, chunk: &[u8]) {
         let cap = self.spec.limits.max_output_bytes;
         let room = cap.saturating_sub(self.output_bytes) as usize;
         let kept = &chunk[..chunk.len().min(room)];
@@ -557,15 +495,15 @@ impl Watch<'_, '_> {
             }
         }
         if kept.len() < chunk.len() && self.killed.is_none() && self.report.is_none() {
-            self.kill(init, KillReason::Output);
+            self.kill(KillReason::Output);
         }
     }
 
-    fn kill(&mut self, init: &InitGuard, why: KillReason) {
+    fn kill(&mut self, why: KillReason) {
         if self.killed.is_none() {
             self.killed = Some(why);
         }
-        init.kill();
+        self.cleanup.kill();
     }
 }
 

@@ -37,18 +37,40 @@ enum Command {
     },
     /// Show what this kernel and host let the sandbox enforce.
     Doctor,
+    /// Measure tiderun against the bare process and print a markdown table.
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchWhat {
+    /// Per-run sandbox overhead: prebuilt C hello world, sandboxed vs bare, interleaved.
+    Sandbox {
+        /// Runs of each path.
+        #[arg(long, default_value_t = 500)]
+        runs: usize,
+    },
 }
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TIDERUN_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run::main(cli.runtimes_dir.as_deref(), *args),
         Command::Runtimes { json } => runtimes_cmd::main(cli.runtimes_dir.as_deref(), json),
         Command::Doctor => doctor::main(cli.runtimes_dir.as_deref()),
+        Command::Bench {
+            what: BenchWhat::Sandbox { runs },
+        } => bench::sandbox_overhead::run(runs).map(|report| {
+            println!("{}", report.markdown());
+            ExitCode::SUCCESS
+        }),
     };
     match result {
         Ok(code) => code,

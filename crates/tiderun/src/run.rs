@@ -41,12 +41,12 @@ pub struct RunArgs {
     /// Print one JSON object (status, compile, run) instead of the program's output.
     #[arg(long)]
     json: bool,
-    /// Arguments for the program, after `--`.
-    #[arg(last = true)]
-    args: Vec<String>,
     /// Source files; the first is the main one.
     #[arg(required = true)]
     files: Vec<PathBuf>,
+    /// Arguments for the program, after `--`.
+    #[arg(last = true)]
+    args: Vec<String>,
 }
 
 pub fn main(runtimes_dir: Option<&Path>, a: RunArgs) -> anyhow::Result<ExitCode> {

@@ -60,7 +60,7 @@ impl Hierarchy {
                 mount_root.display()
             ));
         }
-        let mut hierarchy = Hierarchy {
+        let hierarchy = Hierarchy {
             memory: mount_root.join("memory").join(prefix),
             pids: mount_root.join("pids").join(prefix),
             cpuacct: mount_root.join("cpuacct").join(prefix),
@@ -68,25 +68,16 @@ impl Hierarchy {
         };
         for dir in hierarchy.bases() {
             mkdir_exist_ok(dir).map_err(|e| describe(&CgroupError::new("mkdir", dir, e)))?;
+            // The parent may exist (made by root earlier) without being ours to write: probe
+            // that a run's cgroup can be made, so an ordinary user gets "unavailable" at
+            // start-up rather than a failure on every run.
+            let probe = dir.join(format!("probe-{}", std::process::id()));
+            std::fs::create_dir(&probe).map_err(|e| describe(&CgroupError::new("mkdir", &probe, e)))?;
+            let _ = std::fs::remove_dir(&probe);
         }
-        // The freezer only makes kills race-free; without it they loop over the tasks.
-        let freezer_root = mount_root.join("freezer");
-        if freezer_root.is_dir() {
-            let dir = freezer_root.join(prefix);
-            match mkdir_exist_ok(&dir) {
-                Ok(()) => hierarchy.freezer = Some(dir),
-                Err(e) => tracing::warn!(
-                    path = %dir.display(),
-                    error = %e,
-                    "cgroup v1 freezer not usable: kills will loop over the tasks instead"
-                ),
-            }
-        } else {
-            tracing::info!(
-                root = %mount_root.display(),
-                "no cgroup v1 freezer: kills will loop over the tasks instead"
-            );
-        }
+        // The freezer is not used: the sandbox ends a run by killing the init of its pid
+        // namespace, which takes every process with it; a freezer cgroup would add a mkdir, a
+        // write and an rmdir to every run for a kill path only used as a fallback.
         Ok(hierarchy)
     }
 

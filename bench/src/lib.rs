@@ -1,0 +1,6 @@
+//! tiderun's benchmark harness. Numbers are ratios and differences measured in one run on one
+//! machine (tiderun vs the bare process, interleaved), reported as medians and p99 — never
+//! asserted in tests. Owns measuring; must never be linked into the request path.
+
+pub mod sandbox_overhead;
+pub mod stats;

@@ -1,0 +1,333 @@
+//! The `tiderun` command end to end: every language's hello world through the real sandbox,
+//! and one-line errors (never a panic) for bad input.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn tiderun() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tiderun"))
+}
+
+fn root_or_skip(test: &str) -> bool {
+    // The effective uid, from /proc (no libc needed here).
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let euid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1));
+    if euid == Some("0") {
+        return true;
+    }
+    println!("SKIPPED {test}: needs root for the full sandbox");
+    false
+}
+
+fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// One line on stderr, exit code 2, no panic message.
+fn assert_one_line_error(out: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    assert!(stderr.contains(needle), "{needle:?} not in {stderr:?}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "more than one line: {stderr:?}");
+}
+
+#[test]
+fn hello_world_in_every_installed_language() {
+    if !root_or_skip("hello_world_in_every_installed_language") {
+        return;
+    }
+    let out = tiderun().args(["runtimes", "--json"]).output().unwrap();
+    let runtimes = json(&out);
+    let dir = tempfile::tempdir().unwrap();
+    let programs = [
+        ("python", "hello.py", "print('Hello, world!')"),
+        ("javascript", "hello.js", "console.log('Hello, world!')"),
+        (
+            "c",
+            "hello.c",
+            "#include <stdio.h>\nint main(void){puts(\"Hello, world!\");return 0;}",
+        ),
+        (
+            "c++",
+            "hello.cpp",
+            "#include <iostream>\nint main(){std::cout<<\"Hello, world!\"<<std::endl;}",
+        ),
+        (
+            "java",
+            "Main.java",
+            "public class Main{public static void main(String[] a){System.out.println(\"Hello, world!\");}}",
+        ),
+        ("rust", "main.rs", "fn main(){println!(\"Hello, world!\");}"),
+        ("bash", "hello.sh", "echo 'Hello, world!'"),
+        ("perl", "hello.pl", "print \"Hello, world!\\n\";"),
+    ];
+    for (language, file, source) in programs {
+        let installed = runtimes
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["language"] == language && r["installed"] == true);
+        if !installed {
+            println!("SKIPPED {language}: not installed here");
+            continue;
+        }
+        let path = write(dir.path(), file, source);
+        let out = tiderun()
+            .args(["run", "--json", "-l", language])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let v = json(&out);
+        assert_eq!(v["status"], "ok", "{language}: {v}");
+        assert_eq!(v["run"]["stdout"], "Hello, world!\n", "{language}: {v}");
+        assert!(
+            v["run"]["memory_kb"].as_u64().unwrap() > 0,
+            "{language}: memory measured"
+        );
+        assert_eq!(
+            v["compile"].is_null(),
+            !matches!(language, "c" | "c++" | "java" | "rust"),
+            "{language}"
+        );
+    }
+}
+
+#[test]
+fn program_output_and_exit_code_pass_through() {
+    if !root_or_skip("program_output_and_exit_code_pass_through") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "p.py",
+        "import sys\nprint(input().upper())\nprint('oops', file=sys.stderr)\nsys.exit(3)",
+    );
+    let out = tiderun()
+        .args(["run", "-l", "py", "--stdin", "abc\n"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ABC\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "oops\n");
+}
+
+#[test]
+fn live_stdin_reaches_the_program() {
+    if !root_or_skip("live_stdin_reaches_the_program") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "ask.py", "name = input('name? ')\nprint('hi ' + name)");
+    let mut child = tiderun()
+        .args(["run", "-l", "python"])
+        .arg(&path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all("世界\n".as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "name? hi 世界\n");
+}
+
+#[test]
+fn compile_error_comes_back_with_the_compiler_message() {
+    if !root_or_skip("compile_error_comes_back_with_the_compiler_message") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "bad.c", "int main(void) { return x; }\n");
+    let out = tiderun()
+        .args(["run", "--json", "-l", "c"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let v = json(&out);
+    assert_eq!(v["status"], "compile_error");
+    assert!(
+        v["compile"]["stderr"].as_str().unwrap().contains("'x' undeclared")
+            || v["compile"]["stderr"].as_str().unwrap().contains("‘x’ undeclared"),
+        "{v}"
+    );
+    assert!(v["run"].is_null());
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn limits_from_the_command_line_are_enforced() {
+    if !root_or_skip("limits_from_the_command_line_are_enforced") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let spin = write(dir.path(), "spin.py", "while True: pass");
+    let v = json(
+        &tiderun()
+            .args(["run", "--json", "-l", "py", "--cpu-ms", "300"])
+            .arg(&spin)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(v["status"], "time_limit", "{v}");
+    let sleep = write(dir.path(), "sleep.py", "import time; time.sleep(60)");
+    let v = json(
+        &tiderun()
+            .args(["run", "--json", "-l", "py", "--wall-ms", "300"])
+            .arg(&sleep)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(v["status"], "wall_time_limit", "{v}");
+    let hog = write(
+        dir.path(),
+        "hog.py",
+        "x = bytearray(200 * 1024 * 1024)\nx[::4096] = b'a' * len(x[::4096])",
+    );
+    let v = json(
+        &tiderun()
+            .args(["run", "--json", "-l", "py", "--memory-mb", "64"])
+            .arg(&hog)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(v["status"], "memory_limit", "{v}");
+    let flood = write(dir.path(), "flood.py", "while True: print('x' * 1000)");
+    let v = json(
+        &tiderun()
+            .args(["run", "--json", "-l", "py", "--max-output-bytes", "5000"])
+            .arg(&flood)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(v["status"], "output_limit", "{v}");
+    assert_eq!(v["run"]["stdout"].as_str().unwrap().len(), 5000);
+}
+
+#[test]
+fn bad_input_gets_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = write(dir.path(), "ok.py", "print(1)");
+    let out = tiderun().args(["run", "-l", "cobol"]).arg(&ok).output().unwrap();
+    assert_one_line_error(&out, "unknown language \"cobol\"");
+    let out = tiderun()
+        .args(["run", "-l", "python", "/nonexistent/x.py"])
+        .output()
+        .unwrap();
+    assert_one_line_error(&out, "cannot read /nonexistent/x.py");
+    let out = tiderun()
+        .args(["run", "-l", "python", "--memory-mb", "999999"])
+        .arg(&ok)
+        .output()
+        .unwrap();
+    assert_one_line_error(&out, "memory_mb = 999999 is out of range");
+    let out = tiderun()
+        .args(["run", "-l", "python", "--wall-ms", "0"])
+        .arg(&ok)
+        .output()
+        .unwrap();
+    assert_one_line_error(&out, "wall_ms must be at least 1");
+    let out = tiderun()
+        .args(["run", "-l", "python", "--cpu-ms", "-5"])
+        .arg(&ok)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "negative numbers are refused by the parser");
+    let out = tiderun()
+        .args(["run", "-l", "python", "--version", "2.x"])
+        .arg(&ok)
+        .output()
+        .unwrap();
+    assert_one_line_error(&out, "is not available");
+    let out = tiderun()
+        .args(["run", "-l", "python"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_one_line_error(&out, "is not a file");
+    let out = tiderun()
+        .args(["run", "-l", "python", "--stdin-file", "/nonexistent"])
+        .arg(&ok)
+        .output()
+        .unwrap();
+    assert_one_line_error(&out, "cannot read /nonexistent");
+}
+
+#[test]
+fn runtimes_lists_every_language() {
+    let out = tiderun().args(["runtimes", "--json"]).output().unwrap();
+    assert!(out.status.success());
+    let v = json(&out);
+    let names: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["language"].as_str().unwrap())
+        .collect();
+    for want in ["python", "javascript", "c", "c++", "java", "rust", "bash", "perl"] {
+        assert!(names.contains(&want), "{want} missing from {names:?}");
+    }
+    let table = tiderun().arg("runtimes").output().unwrap();
+    assert!(String::from_utf8_lossy(&table.stdout).starts_with("LANGUAGE"));
+}
+
+#[test]
+fn a_runtime_whose_toolchain_is_missing_is_listed_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "cobol.toml",
+        "name = \"cobol\"\ndisplay_name = \"COBOL\"\nfile = \"main.cob\"\nrun = [\"/nonexistent/cobc\", \"{file}\"]\ndetect = [\"/nonexistent/cobc\", \"--version\"]\n[example]\nhello = 'x'\n",
+    );
+    let out = tiderun()
+        .args(["runtimes", "--json", "--runtimes-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v = json(&out);
+    let cobol = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["language"] == "cobol")
+        .expect("cobol listed");
+    assert_eq!(cobol["installed"], false);
+    let prog = write(dir.path(), "x.cob", "x");
+    let out = tiderun()
+        .args(["run", "-l", "cobol", "--runtimes-dir"])
+        .arg(dir.path())
+        .arg(&prog)
+        .output()
+        .unwrap();
+    assert_one_line_error(&out, "cobol is not installed");
+}
+
+#[test]
+fn doctor_reports_the_host() {
+    let out = tiderun().arg("doctor").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("pid namespace"), "{text}");
+    assert!(text.contains("cgroups"), "{text}");
+    if root_or_skip("doctor_reports_the_host (healthy)") {
+        assert!(out.status.success(), "{text}");
+    }
+}
