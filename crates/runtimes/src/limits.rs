@@ -136,7 +136,7 @@ pub struct LimitSet {
     pub memory_mib: u64,
     /// Processes and threads (pids cgroup).
     pub max_processes: u64,
-    /// Bytes kept from stdout and from stderr, each.
+    /// Bytes kept from stdout and stderr together; one more ends the run with `output_limit`.
     pub max_output_bytes: u64,
     /// The largest file the program may write (RLIMIT_FSIZE).
     pub max_file_size_bytes: u64,

@@ -123,7 +123,9 @@ pub(crate) fn build() -> Result<Vec<libc::sock_filter>, SandboxError> {
         .map_err(err("add clone3 rule"))?;
     let socket = ScmpSyscall::from_name("socket").map_err(err("resolve socket"))?;
     for &family in DENIED_SOCKET_FAMILIES {
-        let cmp = ScmpArgCompare::new(0, ScmpCompareOp::Equal, family);
+        // The domain is an int: the kernel ignores the upper 32 bits of the register, so the
+        // filter must too, or `socket(0x1_0000_0028, ...)` would pass as AF_VSOCK.
+        let cmp = ScmpArgCompare::new(0, ScmpCompareOp::MaskedEqual(0xffff_ffff), family);
         ctx.add_rule_conditional(ScmpAction::Errno(libc::EAFNOSUPPORT), socket, &[cmp])
             .map_err(err("add socket rule"))?;
     }

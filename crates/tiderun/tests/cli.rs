@@ -331,3 +331,43 @@ fn doctor_reports_the_host() {
         assert!(out.status.success(), "{text}");
     }
 }
+
+#[test]
+fn an_ordinary_user_gets_isolation_and_is_told_what_is_not_enforced() {
+    if !root_or_skip("an_ordinary_user_gets_isolation_and_is_told_what_is_not_enforced") {
+        return;
+    }
+    if Command::new("setpriv").arg("--version").output().is_err() {
+        println!("SKIPPED: setpriv (util-linux) is not installed");
+        return;
+    }
+    // A copy of the binary an unprivileged user can execute.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let bin = dir.path().join("tiderun");
+    std::fs::copy(env!("CARGO_BIN_EXE_tiderun"), &bin).unwrap();
+    let prog = write(
+        dir.path(),
+        "who.py",
+        "import os\nprint(os.getuid(), open('/proc/self/status').read().count('CapEff:\\t0000000000000000'))",
+    );
+    std::fs::set_permissions(&prog, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let as_nobody = |args: &[&str]| {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(&bin)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = as_nobody(&["run", "-l", "python", prog.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // uid 1000 inside, no capabilities, even though the server is uid 65534 outside.
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "1000 1\n");
+    assert!(stderr.contains("not enforced on this host"), "{stderr}");
+    let doctor = as_nobody(&["doctor"]);
+    let text = String::from_utf8_lossy(&doctor.stdout);
+    assert!(text.contains("running as root: false"), "{text}");
+    assert!(text.contains("not enforced"), "{text}");
+}
