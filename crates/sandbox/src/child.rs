@@ -244,7 +244,7 @@ pub(crate) unsafe fn init_main(plan: &ChildPlan) -> ! {
             }
         }
         for (path, content, mode) in plan.work_files {
-            if !write_file(path, content, *mode) {
+            if !write_file(path, content, *mode, true) {
                 fail(Stage::WriteFile);
             }
         }
@@ -413,6 +413,14 @@ unsafe fn program_main(plan: &ChildPlan, exec_err: RawFd) -> ! {
         if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) != 0 {
             die(Stage::ProgramSetup);
         }
+        // When the memory cgroup runs out, the OOM killer must pick the program, not the init
+        // (whose RSS counts the pages it shares with the server). Raising one's own score is
+        // always allowed.
+        let adj = libc::open(c"/proc/self/oom_score_adj".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if adj >= 0 {
+            libc::write(adj, b"1000".as_ptr().cast(), 4);
+            libc::close(adj);
+        }
         for &(resource, soft, hard) in plan.rlimits {
             let lim = libc::rlimit {
                 rlim_cur: soft,
@@ -571,7 +579,7 @@ unsafe fn run_step(step: &Step, sources: &[c_int]) -> Result<(), Stage> {
                 }
             }
             Step::Write { path, content, mode } => {
-                if !write_file(path, content, *mode) {
+                if !write_file(path, content, *mode, false) {
                     return Err(Stage::WriteFile);
                 }
             }
@@ -674,7 +682,7 @@ unsafe fn set_mount_attr(path: &CStr, recursive: bool) -> bool {
 ///
 /// # Safety
 /// Raw syscalls.
-unsafe fn write_file(path: &CStr, content: &[u8], mode: u32) -> bool {
+unsafe fn write_file(path: &CStr, content: &[u8], mode: u32, for_program: bool) -> bool {
     // SAFETY: valid pointers for the duration of each call.
     unsafe {
         let flags = libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW;
@@ -695,7 +703,7 @@ unsafe fn write_file(path: &CStr, content: &[u8], mode: u32) -> bool {
             rest = &rest[n as usize..];
         }
         // The umask may have cut the mode (executables need 0755); the file is the program's.
-        let ok = libc::fchmod(fd, mode) == 0 && libc::fchown(fd, INSIDE_ID, INSIDE_ID) == 0;
+        let ok = libc::fchmod(fd, mode) == 0 && (!for_program || libc::fchown(fd, INSIDE_ID, INSIDE_ID) == 0);
         libc::close(fd);
         ok
     }

@@ -32,6 +32,8 @@ pub struct RunResult {
 pub(crate) struct Verdict<'a> {
     pub limits: &'a Limits,
     pub report: Option<Report>,
+    /// Output went past the cap (the run was killed for it, or ended with bytes left over).
+    pub output_over: bool,
     pub killed_for_output: bool,
     pub killed_for_wall: bool,
     pub killed_for_cpu: bool,
@@ -55,7 +57,7 @@ impl Verdict<'_> {
         };
         let l = self.limits;
         let over_cpu = cpu_ms > l.cpu_ms;
-        let (status, message) = if self.killed_for_output {
+        let (status, message) = if self.output_over || self.killed_for_output {
             (
                 Status::OutputLimit,
                 Some(format!("output exceeded {} bytes", l.max_output_bytes)),
@@ -89,12 +91,19 @@ impl Verdict<'_> {
         } else {
             return Err(SandboxError::NoReport);
         };
-        let (signal, exit_code) =
-            if self.killed_for_output || self.killed_for_wall || self.killed_for_cpu || self.killed_on_request {
-                (Some(libc::SIGKILL), None)
-            } else {
-                (signal, exit_code)
-            };
+        // Killed by the supervisor, or by the OOM killer together with the init (which then
+        // could not report): the program died of SIGKILL.
+        let killed_without_report = report.is_none() && oom;
+        let (signal, exit_code) = if self.killed_for_output
+            || self.killed_for_wall
+            || self.killed_for_cpu
+            || self.killed_on_request
+            || killed_without_report
+        {
+            (Some(libc::SIGKILL), None)
+        } else {
+            (signal, exit_code)
+        };
         Ok(RunResult {
             status,
             exit_code,

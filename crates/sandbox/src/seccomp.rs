@@ -84,8 +84,9 @@ const CLONE_NAMESPACE_FLAGS: &[u64] = &[
     0x80, // CLONE_NEWTIME
 ];
 
-/// AF_VSOCK talks to the hypervisor; AF_NETLINK and AF_PACKET are not needed by student code
-/// and widen the kernel surface.
+/// AF_VSOCK talks to the hypervisor; AF_PACKET is not needed by student code and widens the
+/// kernel surface. (AF_NETLINK stays: glibc's if_nameindex uses it, and an empty network
+/// namespace has nothing to show.)
 const DENIED_SOCKET_FAMILIES: &[u64] = &[libc::AF_VSOCK as u64, libc::AF_PACKET as u64];
 
 /// Compile the filter to BPF instructions.

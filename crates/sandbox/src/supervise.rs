@@ -209,6 +209,7 @@ pub(crate) fn run(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResu
         stdout: Vec::new(),
         stderr: Vec::new(),
         output_bytes: 0,
+        output_over: false,
         report: None,
         killed: None,
     };
@@ -229,7 +230,8 @@ pub(crate) fn run(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResu
         Some(c) => Some(c.stats()?),
         None => None,
     };
-    let (report, killed, stdout, stderr) = (watch.report, watch.killed, watch.stdout, watch.stderr);
+    let (report, killed, output_over) = (watch.report, watch.killed, watch.output_over);
+    let (stdout, stderr) = (watch.stdout, watch.stderr);
     // Let the init exit and tear the rest down after the result is handed back.
     drop(release_w);
     sb.reaper.defer(cleanup);
@@ -244,6 +246,7 @@ pub(crate) fn run(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResu
     let verdict = Verdict {
         limits: &spec.limits,
         report,
+        output_over,
         killed_for_output: killed == Some(KillReason::Output),
         killed_for_wall: killed == Some(KillReason::Wall),
         killed_for_cpu: killed == Some(KillReason::Cpu),
@@ -305,6 +308,8 @@ struct Watch<'s, 'o> {
     stdout: Vec<u8>,
     stderr: Vec<u8>,
     output_bytes: u64,
+    /// More output came than the cap allows (the rest was dropped).
+    output_over: bool,
     report: Option<Report>,
     killed: Option<KillReason>,
 }
@@ -494,8 +499,12 @@ impl Watch<'_, '_> {
                 }
             }
         }
-        if kept.len() < chunk.len() && self.killed.is_none() && self.report.is_none() {
-            self.kill(KillReason::Output);
+        if kept.len() < chunk.len() {
+            // Over the cap, even if the program has already exited with bytes still in the pipe.
+            self.output_over = true;
+            if self.killed.is_none() && self.report.is_none() {
+                self.kill(KillReason::Output);
+            }
         }
     }
 

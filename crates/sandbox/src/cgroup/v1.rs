@@ -81,6 +81,17 @@ impl Hierarchy {
         Ok(hierarchy)
     }
 
+    /// Also use the freezer (`<root>/freezer/<prefix>`) so that `kill` is race-free. Off by
+    /// default: the sandbox ends runs through its pid namespace, and the freezer would cost a
+    /// mkdir, an attach and an rmdir per run.
+    pub fn with_freezer(mut self, mount_root: &Path) -> Result<Self, String> {
+        let prefix = self.memory.file_name().map(PathBuf::from).unwrap_or_default();
+        let dir = mount_root.join("freezer").join(prefix);
+        mkdir_exist_ok(&dir).map_err(|e| describe(&CgroupError::new("mkdir", &dir, e)))?;
+        self.freezer = Some(dir);
+        Ok(self)
+    }
+
     /// Whether the freezer controller is used.
     pub fn has_freezer(&self) -> bool {
         self.freezer.is_some()
@@ -384,6 +395,8 @@ mod tests {
     fn manager_on_a_fake_tree() {
         let root = fake_root(&["memory", "pids", "cpuacct", "freezer"]);
         let h = Hierarchy::detect(root.path(), "tr").expect("usable");
+        assert!(!h.has_freezer(), "the freezer is opt-in");
+        let h = h.with_freezer(root.path()).expect("freezer");
         assert!(h.has_freezer());
         let m = h.create("run-1").expect("create");
         let dir = |c: &str| root.path().join(c).join("tr/run-1");
@@ -573,7 +586,7 @@ mod tests {
     #[test]
     fn real_run_lifecycle() {
         let Some(h) = real_hierarchy() else { return };
-        assert!(h.has_freezer(), "this host mounts the v1 freezer");
+        let h = h.with_freezer(Path::new(REAL_ROOT)).expect("this host mounts the v1 freezer");
         let name = unique_name("life");
         let manager = h.create(&name).expect("create");
         let mut run = Run {

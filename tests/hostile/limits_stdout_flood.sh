@@ -1,0 +1,2 @@
+# Attack: an endless stdout flood (`yes`), hoping the server buffers it all.
+exec yes
