@@ -586,7 +586,9 @@ mod tests {
     #[test]
     fn real_run_lifecycle() {
         let Some(h) = real_hierarchy() else { return };
-        let h = h.with_freezer(Path::new(REAL_ROOT)).expect("this host mounts the v1 freezer");
+        let h = h
+            .with_freezer(Path::new(REAL_ROOT))
+            .expect("this host mounts the v1 freezer");
         let name = unique_name("life");
         let manager = h.create(&name).expect("create");
         let mut run = Run {
