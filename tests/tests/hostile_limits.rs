@@ -196,10 +196,11 @@ fn memory_bomb_next_to_a_big_server_reports_sigkill() {
     }
     // A real server maps far more memory than one run may use. The sandbox's init is a clone
     // of it: its RSS counts the server's pages, so the memory cgroup's OOM killer picks the
-    // init instead of the bomb. The init's death ends the whole pid namespace (the status is
-    // right), but no exit report is sent, and the result says neither how the program ended
-    // nor that it was killed. Run alone (nextest runs each test in its own process): the
-    // ballast would make the init the victim in every run this process makes meanwhile.
+    // init instead of the bomb (an oom_score_adj of 1000 on the program only adds one memory
+    // limit's worth to its score). The init's death ends the whole pid namespace without an
+    // exit report; the result must still say memory_limit and SIGKILL. The ballast makes this
+    // process a "big server" for the duration of the run (nextest runs each test in its own
+    // process; under `cargo test`, runs of other tests meanwhile see the same big init).
     let ballast = vec![1u8; 256 << 20];
     std::hint::black_box(&ballast);
     let l = limits();
@@ -240,6 +241,7 @@ fn huge_mmap_touched_is_a_memory_limit() {
     // pages charges them to the memory cgroup, whose OOM killer ends the program.
     assert_eq!(stdout(&r), "mapped 8 GiB\n", "{r:?}");
     assert_eq!(r.status, Status::MemoryLimit, "{r:?}");
+    assert_eq!(r.signal, Some(libc::SIGKILL), "{r:?}");
     assert!(r.memory_kb * 1024 <= l.memory_bytes, "{r:?}");
     assert_host_responsive();
 }
@@ -288,11 +290,10 @@ fn kernel_memory_in_pipes_is_a_memory_limit() {
     let r = run(&with_limits(c_spec("limits_pipe_buffers.c", &[]), l));
     // Pipe buffers are kernel memory charged to the run's cgroup (__GFP_ACCOUNT): the parked
     // data cannot exceed the limit, and the OOM killer ends the run. None of that memory is in
-    // the program's own RSS, so the OOM killer's victim is the sandbox's init (whose RSS counts
-    // the server's pages it maps): its death tears the pid namespace down, no exit report is
-    // sent, and the result has neither exit code nor signal (the status is right; the missing
-    // signal is memory_bomb_next_to_a_big_server_reports_sigkill). memory_limit, nothing left.
+    // the program's RSS, so the victim may be the program or the init (whose RSS counts the
+    // server's pages); either way the whole tree dies and the result is the same.
     assert_eq!(r.status, Status::MemoryLimit, "{r:?}");
+    assert_eq!(r.signal, Some(libc::SIGKILL), "{r:?}");
     assert_eq!(r.exit_code, None, "{r:?}");
     assert!(r.memory_kb * 1024 <= l.memory_bytes, "{r:?}");
     assert_host_responsive();
@@ -306,14 +307,14 @@ fn kernel_memory_in_socket_buffers_is_a_memory_limit() {
     }
     // 14 socket pairs fit in 32 descriptors; with this host's wmem_max (4 MiB, doubled by the
     // kernel) they could queue ~110 MiB, well past the 64 MiB limit if socket memory escaped
-    // the cgroup. It is charged: the OOM killer ends the run (its victim is the init again,
-    // as with pipe buffers).
+    // the cgroup. It is charged: the OOM killer ends the run, as with pipe buffers.
     let l = Limits {
         max_open_files: 32,
         ..limits()
     };
     let r = run(&with_limits(c_spec("limits_socket_buffers.c", &[]), l));
     assert_eq!(r.status, Status::MemoryLimit, "{r:?}");
+    assert_eq!(r.signal, Some(libc::SIGKILL), "{r:?}");
     assert_eq!(r.exit_code, None, "{r:?}");
     assert!(r.memory_kb * 1024 <= l.memory_bytes, "{r:?}");
     assert_host_responsive();
@@ -327,14 +328,15 @@ fn disk_fill_beyond_the_memory_limit_is_a_memory_limit() {
     }
     // A tmpfs larger than the memory limit: tmpfs pages are charged to the run's memory cgroup
     // ("memory of the whole tree, tmpfs pages included"), so filling it ends as a memory limit
-    // before ENOSPC. As with pipe buffers, the OOM killer finds the init the biggest process
-    // (the files are in no process's RSS) and the run ends without an exit report.
+    // before ENOSPC. Killing a process frees none of it (the files are in no process's RSS);
+    // whichever process the OOM killer picks, the run ends with the tree killed.
     let l = Limits {
         tmpfs_bytes: 128 << 20,
         ..limits()
     };
     let r = run(&with_limits(c_spec("limits_disk_fill.c", &[]), l));
     assert_eq!(r.status, Status::MemoryLimit, "{r:?}");
+    assert_eq!(r.signal, Some(libc::SIGKILL), "{r:?}");
     assert_eq!(r.exit_code, None, "{r:?}");
     assert!(r.memory_kb * 1024 <= l.memory_bytes, "{r:?}");
     assert!(stdout(&r).is_empty(), "the program never got to report: {r:?}");
@@ -832,9 +834,15 @@ fn parallel_runs_race_their_clean_up() {
         memory_bytes: BOMB_MEMORY_BYTES,
         ..limits()
     };
+    // Next to six fork bombs on two cores, a short program can wait long for the CPU: the
+    // runs that must not end on the clock get a roomy wall limit.
+    let roomy = Limits {
+        wall_ms: CPU_TEST_WALL_MS,
+        ..limits()
+    };
     let flood = Limits {
         max_output_bytes: 50_000,
-        ..limits()
+        ..roomy
     };
     let sleep = Limits {
         wall_ms: 1_000,
@@ -863,7 +871,7 @@ fn parallel_runs_race_their_clean_up() {
                     }
                     _ => {
                         let argv = vec!["/bin/sh".into(), "-c".into(), format!("echo run {i}; ls -A /tmp /work")];
-                        let r = run(&with_limits(RunSpec::new(argv), limits()));
+                        let r = run(&with_limits(RunSpec::new(argv), roomy));
                         assert_eq!(r.status, Status::Ok, "run {i}: {r:?}");
                         // Its own output, no other run's, and an empty work dir.
                         assert_eq!(stdout(&r), format!("run {i}\n/tmp:\n\n/work:\n"), "run {i}");

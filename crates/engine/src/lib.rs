@@ -28,7 +28,9 @@ pub const MAX_BUILD_OUTPUT_FILES: usize = 1024;
 /// Inodes of a run's tmpfs per MiB of its size: plenty for student programs, bounded for
 /// inode-exhaustion attacks.
 const TMPFS_INODES_PER_MIB: u64 = 64;
-/// Stack of a program (RLIMIT_STACK): deep recursion in student code is common.
+/// Stack of a program (RLIMIT_STACK): deep recursion in student code is common. At most a
+/// quarter of the memory limit, so a runaway recursion ends as a stack overflow (SIGSEGV), not
+/// as a memory limit.
 const STACK_BYTES: u64 = 64 << 20;
 
 /// One source file of a job.
@@ -232,7 +234,7 @@ fn spec_for(runtime: &Runtime, argv: &[String], env: &[(String, String)], limits
         max_open_files: limits.max_open_files,
         tmpfs_bytes: limits.tmpfs_mib << 20,
         tmpfs_inodes: (limits.tmpfs_mib * TMPFS_INODES_PER_MIB).max(256),
-        stack_bytes: STACK_BYTES.min(limits.memory_mib << 20),
+        stack_bytes: STACK_BYTES.min((limits.memory_mib << 20) / 4),
     };
     spec
 }

@@ -416,6 +416,10 @@ unsafe fn program_main(plan: &ChildPlan, exec_err: RawFd) -> ! {
         // When the memory cgroup runs out, the OOM killer must pick the program, not the init
         // (whose RSS counts the pages it shares with the server). Raising one's own score is
         // always allowed.
+        // The init made itself non-dumpable (so its /proc files belong to the host's root);
+        // the program inherited that and must undo it to reach its own oom_score_adj. The
+        // switch to uid 1000 and the exec reset the flag anyway.
+        libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0);
         let adj = libc::open(c"/proc/self/oom_score_adj".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
         if adj >= 0 {
             libc::write(adj, b"1000".as_ptr().cast(), 4);
