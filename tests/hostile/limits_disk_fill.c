@@ -1,6 +1,6 @@
-// Attack: fill the disk. Writes 1 MiB files into /tmp until a write fails, then tries one
-// more file in /work (the same tmpfs). Prints how much it wrote and the error: the run must
-// end normally with ENOSPC, never fill the host's disk.
+// Attack: fill the disk. Writes 1 MiB files into /tmp until a write fails, then the same in
+// /work (its own size-limited tmpfs). Prints how much it wrote and the error: the run must end
+// normally with ENOSPC, never fill the host's disk.
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -29,18 +29,24 @@ static long fill(const char *path, int *err) {
     return total;
 }
 
+// Fill `dir` with 1 MiB files until a write fails; returns the bytes written.
+static long fill_dir(const char *dir, int *err) {
+    long total = 0;
+    for (int i = 0; *err == 0 && i < 100000; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "%s/fill-%d", dir, i);
+        total += fill(path, err);
+    }
+    return total;
+}
+
 int main(void) {
     memset(chunk, 'd', sizeof chunk);
-    long total = 0;
     int err = 0;
-    for (int i = 0; err == 0 && i < 100000; i++) {
-        char path[64];
-        snprintf(path, sizeof path, "/tmp/fill-%d", i);
-        total += fill(path, &err);
-    }
+    long total = fill_dir("/tmp", &err);
     printf("wrote %ld bytes to /tmp: %s\n", total, err == ENOSPC ? "ENOSPC" : strerror(err));
     err = 0;
-    long more = fill("/work/one-more", &err);
+    long more = fill_dir("/work", &err);
     printf("then %ld bytes to /work: %s\n", more, err == ENOSPC ? "ENOSPC" : strerror(err));
     return 0;
 }

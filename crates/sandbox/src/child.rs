@@ -55,11 +55,6 @@ pub(crate) enum Step {
         target: CString,
         path: CString,
     },
-    /// Bind a path inside the new root onto another.
-    Bind {
-        src: CString,
-        dst: CString,
-    },
     /// Bind a host path, opened (as the host's root, before the switch to the namespace's ids)
     /// into `ChildPlan::bind_sources[source]`: host directories such as a rustup toolchain under
     /// a 0700 home can be exposed without being traversable by the sandbox's ids.
@@ -81,6 +76,11 @@ pub(crate) enum Step {
     Chown {
         path: CString,
     },
+    /// Set a mode exactly (the root of a tmpfs).
+    Chmod {
+        path: CString,
+        mode: u32,
+    },
     /// `mount_setattr`: read-only, nosuid, nodev (recursively).
     ReadOnly {
         path: CString,
@@ -91,12 +91,6 @@ pub(crate) enum Step {
         path: CString,
         content: Vec<u8>,
         mode: u32,
-    },
-    Unmount {
-        path: CString,
-    },
-    Rmdir {
-        path: CString,
     },
 }
 
@@ -530,12 +524,6 @@ unsafe fn run_step(step: &Step, sources: &[c_int]) -> Result<(), Stage> {
                     return Err(Stage::MakeMountPoint);
                 }
             }
-            Step::Bind { src, dst } => {
-                let flags = libc::MS_BIND | libc::MS_REC;
-                if libc::mount(src.as_ptr(), dst.as_ptr(), std::ptr::null(), flags, std::ptr::null()) != 0 {
-                    return Err(Stage::Bind);
-                }
-            }
             Step::BindHost { source, dst } => {
                 let Some(&fd) = sources.get(*source) else {
                     return Err(Stage::Bind);
@@ -572,6 +560,11 @@ unsafe fn run_step(step: &Step, sources: &[c_int]) -> Result<(), Stage> {
                     return Err(Stage::MountProc);
                 }
             }
+            Step::Chmod { path, mode } => {
+                if libc::chmod(path.as_ptr(), *mode) != 0 {
+                    return Err(Stage::MountBox);
+                }
+            }
             Step::Chown { path } => {
                 if libc::chown(path.as_ptr(), INSIDE_ID, INSIDE_ID) != 0 {
                     return Err(Stage::MakeMountPoint);
@@ -585,16 +578,6 @@ unsafe fn run_step(step: &Step, sources: &[c_int]) -> Result<(), Stage> {
             Step::Write { path, content, mode } => {
                 if !write_file(path, content, *mode, false) {
                     return Err(Stage::WriteFile);
-                }
-            }
-            Step::Unmount { path } => {
-                if libc::umount2(path.as_ptr(), libc::MNT_DETACH) != 0 {
-                    return Err(Stage::MountBox);
-                }
-            }
-            Step::Rmdir { path } => {
-                if libc::rmdir(path.as_ptr()) != 0 {
-                    return Err(Stage::MountBox);
                 }
             }
         }

@@ -15,9 +15,9 @@ use crate::error::SandboxError;
 pub const SYSTEM_PATHS: &[&str] = &["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];
 
 /// The few `/etc` entries toolchains need: Debian's alternatives (`/usr/bin/java` points
-/// through them), the dynamic linker cache, time zone, TLS configuration. Nothing else of the
+/// through them), the dynamic linker cache, the time zone. Nothing else of the
 /// host's `/etc` (no shadow, no server config) is visible.
-pub const ETC_PATHS: &[&str] = &["/etc/alternatives", "/etc/ld.so.cache", "/etc/localtime", "/etc/ssl"];
+pub const ETC_PATHS: &[&str] = &["/etc/alternatives", "/etc/ld.so.cache", "/etc/localtime"];
 
 /// Device nodes bound from the host; `/dev` itself is a tiny read-only tmpfs.
 const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom"];
@@ -136,39 +136,25 @@ pub(crate) fn root_steps(
         options: cstring(options)?,
     });
 
-    // One tmpfs holds both /work and /tmp so one size and one inode limit cover all writes.
-    let staging = Path::new("/.box");
-    b.mkdir(staging, 0o755)?;
+    // /work and /tmp: each its own tmpfs with the size and inode limits. Their pages are
+    // charged to the run's memory cgroup, which bounds both together. (One tmpfs shared
+    // through binds would need an unmount, and every unmount waits for an RCU grace period.)
     let options = format!("size={},nr_inodes={},mode=755", limits.tmpfs_bytes, limits.tmpfs_inodes);
-    b.steps.push(Step::Tmpfs {
-        dst: b.inside(staging)?,
-        options: cstring(options)?,
-        flags: libc::MS_NOSUID | libc::MS_NODEV,
-    });
-    b.steps.push(Step::Mkdir {
-        path: b.inside(&staging.join("work"))?,
-        mode: 0o755,
-    });
-    b.steps.push(Step::Chown {
-        path: b.inside(&staging.join("work"))?,
-    });
-    b.steps.push(Step::Mkdir {
-        path: b.inside(&staging.join("tmp"))?,
-        mode: 0o1777,
-    });
-    for dir in ["work", "tmp"] {
-        let target = Path::new("/").join(dir);
-        b.mkdir(&target, 0o755)?;
-        b.steps.push(Step::Bind {
-            src: b.inside(&staging.join(dir))?,
-            dst: b.inside(&target)?,
+    for (dir, mode) in [("/work", 0o755), ("/tmp", 0o1777)] {
+        let path = Path::new(dir);
+        b.mkdir(path, 0o755)?;
+        b.steps.push(Step::Tmpfs {
+            dst: b.inside(path)?,
+            options: cstring(&options)?,
+            flags: libc::MS_NOSUID | libc::MS_NODEV,
+        });
+        b.steps.push(Step::Chmod {
+            path: b.inside(path)?,
+            mode,
         });
     }
-    b.steps.push(Step::Unmount {
-        path: b.inside(staging)?,
-    });
-    b.steps.push(Step::Rmdir {
-        path: b.inside(staging)?,
+    b.steps.push(Step::Chown {
+        path: b.inside(Path::new("/work"))?,
     });
     b.mkdir(Path::new("/var"), 0o755)?;
     b.steps.push(Step::Symlink {

@@ -123,6 +123,9 @@ pub(crate) fn run(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResu
     } else {
         sb.netns.as_ref().and_then(|p| p.take().map(|ns| (p, ns)))
     };
+    if !spec.network && pooled_netns.is_none() {
+        tracing::debug!("no prepared network namespace; making one at clone");
+    }
     let plan = ChildPlan {
         sync_read: sync_r.as_raw_fd(),
         report_write: report_w.as_raw_fd(),
