@@ -1,25 +1,39 @@
-//! The function-compute core of tiderun: one [`Job`] (language, files, stdin, limits) becomes
+//! The function-compute core of tiderun: one [`Job`] (language, files, args, limits) becomes
 //! one [`Outcome`] (status, compile stage, run stage). Every API dialect and the command line
-//! go through here, so limits, statuses and the compile-then-run flow exist once.
+//! go through here, so limits, statuses, verdicts and the compile-then-run flow exist once.
 //!
 //! Owns: resolving a job against the catalog, checking requested limits against the runtime's
-//! maxima, compiling in one sandbox and running the build outputs in a fresh one.
+//! maxima, compiling once in one sandbox and running the build outputs in fresh ones (once, per
+//! test case, or N times), comparing outputs, admission (bounded concurrency and queue), and
+//! interactive sessions.
 //! Must never: parse HTTP or any wire format, touch the kernel directly (that is `sandbox`), or
 //! know a language by name (that is the catalog's data).
 
-use std::os::fd::OwnedFd;
+use std::sync::Mutex;
 
 use runtimes::{Catalog, LimitSet, Runtime};
-use sandbox::{Collect, InputFile, Output, RunIo, RunSpec, Sandbox, Status, Stdin};
+use sandbox::{Collect, InputFile, Output, RunIo, RunSpec, Sandbox, Status, StreamKind};
 
+mod error;
+mod job;
 mod limits;
 mod outcome;
+mod runner;
+mod verdict;
 
+pub use error::EngineError;
+pub use job::{Interaction, Job, SourceFile};
 pub use limits::{LimitRequest, PhaseRequest};
 pub use outcome::{Outcome, StageOutcome};
+pub use runner::{Admission, Event, Runner, RunnerConfig, Session, Stage};
+pub use verdict::{outputs_match, TestCase, TestResult, Verdict, MAX_TESTS};
 
 /// Most files one job may carry.
 pub const MAX_FILES: usize = sandbox::MAX_INPUT_FILES;
+/// Most runs of one job (Judge0's `number_of_runs`).
+pub const MAX_RUNS: usize = 20;
+/// Most program or compiler arguments.
+pub const MAX_ARGS: usize = 256;
 /// Build outputs read back from a compile sandbox: enough for a Rust binary with debug info,
 /// small enough that a hostile compile cannot make the server hold gigabytes.
 pub const MAX_BUILD_OUTPUT_BYTES: u64 = 256 << 20;
@@ -33,91 +47,32 @@ const TMPFS_INODES_PER_MIB: u64 = 64;
 /// as a memory limit.
 const STACK_BYTES: u64 = 64 << 20;
 
-/// One source file of a job.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SourceFile {
-    /// Relative path in the work dir; `None` means "the runtime's default" for the first file
-    /// and `file<N>` for the others.
-    pub name: Option<String>,
-    pub content: Vec<u8>,
-}
-
-/// A program to run, as every API dialect describes it once translated.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Job {
-    /// Language name, alias (`py`) or the catalog name.
-    pub language: String,
-    /// Semver selector (`3.x`, `*`); `None` is any.
-    pub version: Option<String>,
-    /// The first file is the main one.
-    pub files: Vec<SourceFile>,
-    pub args: Vec<String>,
-    pub limits: LimitRequest,
-}
-
-/// Where the run stage's stdin comes from and where its output goes; the compile stage is
-/// always captured.
-#[derive(Debug, Default)]
-pub struct Interaction<'a> {
-    pub stdin: Stdin,
-    pub output: Output<'a>,
-    /// Signals for the running program (see [`sandbox::control_pipe`]).
-    pub control: Option<OwnedFd>,
-}
-
-impl<'a> Interaction<'a> {
-    /// Fixed stdin, captured output.
-    pub fn with_stdin(stdin: Vec<u8>) -> Self {
-        Interaction {
-            stdin: Stdin::Bytes(stdin),
-            ..Interaction::default()
-        }
-    }
-}
-
-/// What went wrong before or around running the program. A program that fails is not an
-/// error: it is an [`Outcome`] with its status.
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error(transparent)]
-    Resolve(#[from] runtimes::ResolveError),
-    #[error(transparent)]
-    Plan(#[from] runtimes::PlanError),
-    #[error("{name} = {value} is out of range (at most {max})")]
-    LimitOutOfRange { name: &'static str, value: u64, max: u64 },
-    #[error("{name} must be at least {min}")]
-    LimitTooSmall { name: &'static str, min: u64 },
-    #[error("{0}")]
-    BadFiles(String),
-    #[error("sandbox failure")]
-    Sandbox(#[source] sandbox::SandboxError),
-    #[error("the server is at capacity")]
-    Busy,
-}
-
-impl EngineError {
-    /// True when the caller's request was at fault (an API answers 4xx), false for tiderun's
-    /// own failures (5xx, details only in the log).
-    pub fn is_caller_mistake(&self) -> bool {
-        !matches!(self, EngineError::Sandbox(_) | EngineError::Busy)
-    }
-}
-
-impl From<sandbox::SandboxError> for EngineError {
-    fn from(e: sandbox::SandboxError) -> Self {
-        match e {
-            sandbox::SandboxError::InvalidSpec(m) => EngineError::BadFiles(m),
-            sandbox::SandboxError::Busy { .. } => EngineError::Busy,
-            other => EngineError::Sandbox(other),
-        }
-    }
-}
-
-/// The engine: a catalog and a sandbox.
+/// The engine: a catalog and a sandbox. Its methods block for as long as programs run; the
+/// async [`Runner`] calls them on blocking threads.
 #[derive(Debug)]
 pub struct Engine {
     catalog: Catalog,
     sandbox: Sandbox,
+}
+
+/// A job whose compile stage is done: what every run of it needs.
+#[derive(Debug)]
+pub struct Prepared {
+    runtime: Runtime,
+    argv: Vec<String>,
+    env: Vec<(String, String)>,
+    files: Vec<InputFile>,
+    limits: LimitSet,
+    stack_bytes: u64,
+    /// The outcome so far: the compile stage, and `compile_error` if it failed.
+    pub outcome: Outcome,
+}
+
+impl Prepared {
+    /// False when the compile stage failed: there is nothing to run.
+    pub fn runnable(&self) -> bool {
+        self.outcome.status != Status::CompileError
+    }
 }
 
 impl Engine {
@@ -133,28 +88,46 @@ impl Engine {
         &self.sandbox
     }
 
-    /// Compile (if the runtime has a compile step) and run a job. Blocks the calling thread
-    /// for as long as the program runs.
-    pub fn execute(&self, job: &Job, io: Interaction<'_>) -> Result<Outcome, EngineError> {
+    /// Check a job and run its compile stage (if the language has one).
+    pub fn prepare(&self, job: &Job) -> Result<Prepared, EngineError> {
         let runtime = self.catalog.resolve(&job.language, job.version.as_deref())?;
+        if job.args.len() > MAX_ARGS || job.compile_args.len() > MAX_ARGS {
+            return Err(EngineError::BadRequest(format!("more than {MAX_ARGS} arguments")));
+        }
+        if !job.compile_args.is_empty() && !runtime.compiled() {
+            return Err(EngineError::BadRequest(format!(
+                "{} is not compiled: compiler options do not apply",
+                runtime.name
+            )));
+        }
         let files = input_files(runtime, &job.files)?;
         let main = files[0].path.clone();
         let plan = runtime.plan(&main, &job.args)?;
         let run_limits = job.limits.run.resolve(&runtime.limits().run, "")?;
         let compile_limits = job.limits.compile.resolve(&runtime.limits().compile, "compile_")?;
+        let stack_bytes = job.limits.stack_bytes(run_limits.memory_mib)?;
 
         let mut outcome = Outcome::new(runtime);
-        let run_files = match &plan.compile {
+        let files = match &plan.compile {
             Some(compile) => {
-                let mut spec = spec_for(runtime, &compile.argv, &compile.env, &compile_limits);
+                let mut argv = compile.argv.clone();
+                argv.extend(job.compile_args.iter().cloned());
+                let mut spec = spec_for(
+                    runtime,
+                    &argv,
+                    &compile.env,
+                    &compile_limits,
+                    default_stack(compile_limits.memory_mib),
+                );
                 spec.files = files;
                 spec.collect = Some(Collect {
                     max_files: MAX_BUILD_OUTPUT_FILES,
                     max_total_bytes: MAX_BUILD_OUTPUT_BYTES,
                 });
-                let result = self.sandbox.run(&spec, RunIo::default())?;
+                let mut captured = outcome::Captured::default();
+                let result = self.run_captured(&spec, RunIo::default(), &mut captured)?;
                 let ok = result.status == Status::Ok;
-                let built: Vec<InputFile> = result
+                let built = result
                     .files
                     .iter()
                     .map(|f| InputFile {
@@ -163,39 +136,111 @@ impl Engine {
                         executable: f.executable,
                     })
                     .collect();
-                outcome.compile = Some(StageOutcome::from(result));
+                outcome.compile = Some(StageOutcome::from_run(result, captured));
                 if !ok {
                     outcome.status = Status::CompileError;
-                    return Ok(outcome);
                 }
                 built
             }
             None => files,
         };
-        let mut spec = spec_for(runtime, &plan.run.argv, &plan.run.env, &run_limits);
-        spec.files = run_files;
-        let result = self.sandbox.run(
+        Ok(Prepared {
+            runtime: runtime.clone(),
+            argv: plan.run.argv,
+            env: plan.run.env,
+            files,
+            limits: run_limits,
+            stack_bytes,
+            outcome,
+        })
+    }
+
+    /// Run a prepared job once, in a fresh sandbox.
+    pub fn run_prepared(&self, prepared: &Prepared, io: Interaction<'_>) -> Result<StageOutcome, EngineError> {
+        let mut spec = spec_for(
+            &prepared.runtime,
+            &prepared.argv,
+            &prepared.env,
+            &prepared.limits,
+            prepared.stack_bytes,
+        );
+        spec.files = prepared.files.clone();
+        let mut captured = outcome::Captured::default();
+        let result = self.run_captured(
             &spec,
             RunIo {
                 stdin: io.stdin,
                 output: io.output,
                 control: io.control,
             },
+            &mut captured,
         )?;
-        outcome.status = result.status;
-        outcome.run = Some(StageOutcome::from(result));
+        Ok(StageOutcome::from_run(result, captured))
+    }
+
+    /// Compile (if needed) and run once.
+    pub fn execute(&self, job: &Job, io: Interaction<'_>) -> Result<Outcome, EngineError> {
+        let prepared = self.prepare(job)?;
+        if !prepared.runnable() {
+            return Ok(prepared.outcome);
+        }
+        let run = self.run_prepared(&prepared, io)?;
+        let mut outcome = prepared.outcome;
+        outcome.status = run.status;
+        outcome.run = Some(run);
         Ok(outcome)
+    }
+
+    /// Run a sandbox; when the caller wants output captured, capture it here so stdout,
+    /// stderr and their interleaving (Piston's `output`) are all kept.
+    fn run_captured(
+        &self,
+        spec: &RunSpec,
+        io: RunIo<'_>,
+        captured: &mut outcome::Captured,
+    ) -> Result<sandbox::RunResult, EngineError> {
+        let RunIo { stdin, output, control } = io;
+        match output {
+            Output::Capture => {
+                captured.used = true;
+                let cell = Mutex::new(&mut *captured);
+                let mut sink = |kind: StreamKind, chunk: &[u8]| {
+                    let mut c = cell.lock().unwrap_or_else(|p| p.into_inner());
+                    match kind {
+                        StreamKind::Stdout => c.stdout.extend_from_slice(chunk),
+                        StreamKind::Stderr => c.stderr.extend_from_slice(chunk),
+                    }
+                    c.combined.extend_from_slice(chunk);
+                };
+                Ok(self.sandbox.run(
+                    spec,
+                    RunIo {
+                        stdin,
+                        output: Output::Stream(&mut sink),
+                        control,
+                    },
+                )?)
+            }
+            stream => Ok(self.sandbox.run(
+                spec,
+                RunIo {
+                    stdin,
+                    output: stream,
+                    control,
+                },
+            )?),
+        }
     }
 }
 
-/// Name the job's files: the first is the main file (the runtime's default name unless the
+/// Name the job's files: the first is the main one (the runtime's default name unless the
 /// job named it), unnamed others become `file1`, `file2`...
 fn input_files(runtime: &Runtime, files: &[SourceFile]) -> Result<Vec<InputFile>, EngineError> {
     if files.is_empty() {
-        return Err(EngineError::BadFiles("no source file given".into()));
+        return Err(EngineError::BadRequest("no source file given".into()));
     }
     if files.len() > MAX_FILES {
-        return Err(EngineError::BadFiles(format!(
+        return Err(EngineError::BadRequest(format!(
             "{} files is more than the limit of {MAX_FILES}",
             files.len()
         )));
@@ -209,7 +254,7 @@ fn input_files(runtime: &Runtime, files: &[SourceFile]) -> Result<Vec<InputFile>
                 (None, 0) => runtime.file.clone(),
                 (None, i) => format!("file{i}"),
             };
-            sandbox::validate_relative(&path).map_err(|e| EngineError::BadFiles(e.to_string()))?;
+            sandbox::validate_relative(&path).map_err(|e| EngineError::BadRequest(e.to_string()))?;
             Ok(InputFile {
                 path,
                 content: f.content.clone(),
@@ -219,7 +264,18 @@ fn input_files(runtime: &Runtime, files: &[SourceFile]) -> Result<Vec<InputFile>
         .collect()
 }
 
-fn spec_for(runtime: &Runtime, argv: &[String], env: &[(String, String)], limits: &LimitSet) -> RunSpec {
+/// The stack limit when the job does not ask for one.
+pub(crate) fn default_stack(memory_mib: u64) -> u64 {
+    STACK_BYTES.min((memory_mib << 20) / 4)
+}
+
+fn spec_for(
+    runtime: &Runtime,
+    argv: &[String],
+    env: &[(String, String)],
+    limits: &LimitSet,
+    stack_bytes: u64,
+) -> RunSpec {
     let mut spec = RunSpec::new(argv.to_vec());
     spec.env = env.to_vec();
     spec.binds = runtime.binds.clone();
@@ -234,7 +290,7 @@ fn spec_for(runtime: &Runtime, argv: &[String], env: &[(String, String)], limits
         max_open_files: limits.max_open_files,
         tmpfs_bytes: limits.tmpfs_mib << 20,
         tmpfs_inodes: (limits.tmpfs_mib * TMPFS_INODES_PER_MIB).max(256),
-        stack_bytes: STACK_BYTES.min((limits.memory_mib << 20) / 4),
+        stack_bytes,
     };
     spec
 }

@@ -20,6 +20,24 @@ pub struct PhaseRequest {
 pub struct LimitRequest {
     pub run: PhaseRequest,
     pub compile: PhaseRequest,
+    /// RLIMIT_STACK of the run; at most its memory limit.
+    pub stack_bytes: Option<u64>,
+}
+
+/// The smallest stack a program can start with.
+const MIN_STACK_BYTES: u64 = 64 << 10;
+
+impl LimitRequest {
+    /// The run's stack limit: asked for (within 64 KiB and the memory limit) or the default.
+    pub fn stack_bytes(&self, memory_mib: u64) -> Result<u64, EngineError> {
+        pick(
+            "stack_bytes",
+            self.stack_bytes,
+            crate::default_stack(memory_mib),
+            memory_mib << 20,
+            MIN_STACK_BYTES,
+        )
+    }
 }
 
 /// The smallest values a request may ask for: below these nothing starts, and the caller

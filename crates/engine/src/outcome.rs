@@ -29,14 +29,18 @@ impl Outcome {
 }
 
 /// One stage (compile or run) of a job.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct StageOutcome {
     pub status: Status,
-    /// Bytes as produced; printed as UTF-8 with invalid sequences replaced.
+    /// Bytes as produced; printed as UTF-8 with invalid sequences replaced. Empty when the
+    /// output was streamed to the caller instead.
     #[serde(serialize_with = "lossy")]
     pub stdout: Vec<u8>,
     #[serde(serialize_with = "lossy")]
     pub stderr: Vec<u8>,
+    /// stdout and stderr interleaved in the order they were read (Piston's `output`).
+    #[serde(skip)]
+    pub output: Vec<u8>,
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
     pub cpu_time_ms: u64,
@@ -46,12 +50,19 @@ pub struct StageOutcome {
     pub message: Option<String>,
 }
 
-impl From<RunResult> for StageOutcome {
-    fn from(r: RunResult) -> Self {
+impl StageOutcome {
+    /// The outcome of a sandbox run whose output was captured into these buffers.
+    pub(crate) fn from_run(r: RunResult, captured: Captured) -> Self {
+        let (stdout, stderr, output) = if captured.used {
+            (captured.stdout, captured.stderr, captured.combined)
+        } else {
+            (r.stdout, r.stderr, Vec::new())
+        };
         StageOutcome {
             status: r.status,
-            stdout: r.stdout,
-            stderr: r.stderr,
+            stdout,
+            stderr,
+            output,
             exit_code: r.exit_code,
             signal: r.signal,
             cpu_time_ms: r.cpu_ms,
@@ -60,6 +71,15 @@ impl From<RunResult> for StageOutcome {
             message: r.message,
         }
     }
+}
+
+/// Output gathered by the engine's own stream callback.
+#[derive(Debug, Default)]
+pub(crate) struct Captured {
+    pub used: bool,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub combined: Vec<u8>,
 }
 
 fn lossy<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {

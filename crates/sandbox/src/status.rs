@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// How a run ended. The same names appear in the CLI, the native API and the engine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Exit code 0.
@@ -24,7 +24,9 @@ pub enum Status {
     FileSizeLimit,
     /// The compile step failed (set by the engine, never by a bare sandbox run).
     CompileError,
-    /// tiderun itself failed; the detail is in the log, not shown to the caller.
+    /// tiderun itself failed; the detail is in the log, not shown to the caller. (The default:
+    /// a result nobody filled in is an internal error, never a false `ok`.)
+    #[default]
     InternalError,
 }
 

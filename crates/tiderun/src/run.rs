@@ -73,8 +73,9 @@ pub fn main(runtimes_dir: Option<&Path>, a: RunArgs) -> anyhow::Result<ExitCode>
                 max_output_bytes: a.max_output_bytes,
                 ..PhaseRequest::default()
             },
-            compile: PhaseRequest::default(),
+            ..LimitRequest::default()
         },
+        ..Job::default()
     };
     let catalog = crate::load_catalog(runtimes_dir)?;
     // Fail on a bad language before paying for the sandbox set-up.

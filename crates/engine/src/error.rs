@@ -1,0 +1,48 @@
+//! What can go wrong around a run (a program that fails is not an error: it is an Outcome).
+
+/// An engine error. [`EngineError::is_caller_mistake`] tells an API whether to answer 4xx.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Resolve(#[from] runtimes::ResolveError),
+    #[error(transparent)]
+    Plan(#[from] runtimes::PlanError),
+    #[error("{name} = {value} is out of range (at most {max})")]
+    LimitOutOfRange { name: &'static str, value: u64, max: u64 },
+    #[error("{name} must be at least {min}")]
+    LimitTooSmall { name: &'static str, min: u64 },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("sandbox failure")]
+    Sandbox(#[source] sandbox::SandboxError),
+    /// Every run slot is taken and the wait queue is full (or the wait timed out).
+    #[error("the server is at capacity; retry in {retry_after_s} s")]
+    Busy { retry_after_s: u64 },
+    /// The server is shutting down.
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    /// A failure of tiderun itself outside the sandbox (a task that died).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl EngineError {
+    /// True when the caller's request was at fault (an API answers 4xx), false for tiderun's
+    /// own failures and for capacity (5xx / 429, details only in the log).
+    pub fn is_caller_mistake(&self) -> bool {
+        !matches!(
+            self,
+            EngineError::Sandbox(_) | EngineError::Busy { .. } | EngineError::ShuttingDown | EngineError::Internal(_)
+        )
+    }
+}
+
+impl From<sandbox::SandboxError> for EngineError {
+    fn from(e: sandbox::SandboxError) -> Self {
+        match e {
+            sandbox::SandboxError::InvalidSpec(m) => EngineError::BadRequest(m),
+            sandbox::SandboxError::Busy { .. } => EngineError::Busy { retry_after_s: 1 },
+            other => EngineError::Sandbox(other),
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! A job: what every API dialect describes, once translated.
+
+use std::os::fd::OwnedFd;
+
+use sandbox::{Output, Stdin};
+
+use crate::LimitRequest;
+
+/// One source file of a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    /// Relative path in the work dir; `None` means "the runtime's default" for the first file
+    /// and `file<N>` for the others.
+    pub name: Option<String>,
+    pub content: Vec<u8>,
+}
+
+/// A program to compile (if its language needs it) and run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Job {
+    /// Language name or alias (`py`).
+    pub language: String,
+    /// Semver selector (`3.x`, `*`); `None` is any.
+    pub version: Option<String>,
+    /// The first file is the main one.
+    pub files: Vec<SourceFile>,
+    /// Arguments for the program (never a shell string).
+    pub args: Vec<String>,
+    /// Extra compiler arguments (Judge0's `compiler_options`), compiled languages only.
+    pub compile_args: Vec<String>,
+    pub limits: LimitRequest,
+}
+
+/// Where the run stage's stdin comes from and where its output goes; the compile stage is
+/// always captured.
+#[derive(Debug, Default)]
+pub struct Interaction<'a> {
+    pub stdin: Stdin,
+    pub output: Output<'a>,
+    /// Signals for the running program (see [`sandbox::control_pipe`]).
+    pub control: Option<OwnedFd>,
+}
+
+impl Interaction<'_> {
+    /// Fixed stdin, captured output.
+    pub fn with_stdin(stdin: Vec<u8>) -> Self {
+        Interaction {
+            stdin: Stdin::Bytes(stdin),
+            ..Interaction::default()
+        }
+    }
+}

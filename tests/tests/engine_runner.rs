@@ -1,0 +1,233 @@
+//! The engine's async runner end to end: test cases and verdicts, repeated runs, admission
+//! under load, and interactive sessions (input after the prompt, Chinese text, signals).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use engine::{Event, Job, Runner, RunnerConfig, SourceFile, Stage, TestCase, Verdict};
+use sandbox::{Sandbox, SandboxOptions, Status, StreamKind};
+use tiderun_tests::{privileged_or_skip, uid_base};
+
+fn runner(config: RunnerConfig) -> Arc<Runner> {
+    let mut catalog = runtimes::Catalog::load(None).expect("catalog");
+    catalog.detect();
+    let sandbox = Sandbox::new(SandboxOptions {
+        uid_base: uid_base(),
+        ..SandboxOptions::default()
+    })
+    .expect("sandbox");
+    Runner::new(engine::Engine::new(catalog, sandbox), config)
+}
+
+fn job(language: &str, code: &str) -> Job {
+    Job {
+        language: language.into(),
+        files: vec![SourceFile {
+            name: None,
+            content: code.as_bytes().to_vec(),
+        }],
+        ..Job::default()
+    }
+}
+
+fn test(stdin: &str, expected: &str, hidden: bool) -> TestCase {
+    TestCase {
+        name: None,
+        stdin: stdin.into(),
+        expected_output: expected.into(),
+        hidden,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tests_compile_once_and_give_a_verdict_each() {
+    if !privileged_or_skip("tests_compile_once_and_give_a_verdict_each") {
+        return;
+    }
+    let r = runner(RunnerConfig::default());
+    // Doubles its input, except 3 (wrong) and 4 (crashes).
+    let code = "#include <stdio.h>\n#include <stdlib.h>\nint main(void){int x; scanf(\"%d\",&x); if(x==4) abort(); printf(\"%d\\n\", x==3 ? 0 : 2*x); return 0;}";
+    let tests = vec![
+        test("1", "2", false),
+        test("2", "4\n\n", true),
+        test("3", "6", false),
+        test("4", "8", true),
+    ];
+    let (outcome, results) = r.execute_tests(job("c", code), tests).await.expect("runs");
+    assert_eq!(outcome.status, Status::Ok);
+    assert!(outcome.compile.is_some(), "compiled once");
+    let verdicts: Vec<Verdict> = results.iter().map(|t| t.verdict).collect();
+    assert_eq!(
+        verdicts,
+        [
+            Verdict::Accepted,
+            Verdict::Accepted,
+            Verdict::WrongAnswer,
+            Verdict::Failed(Status::Signal)
+        ]
+    );
+    assert!(
+        results[1].run.is_none() && results[3].run.is_none(),
+        "hidden tests show no run"
+    );
+    assert_eq!(results[2].run.as_ref().unwrap().stdout, b"0\n");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_compile_error_stops_before_the_tests() {
+    if !privileged_or_skip("a_compile_error_stops_before_the_tests") {
+        return;
+    }
+    let r = runner(RunnerConfig::default());
+    let (outcome, results) = r
+        .execute_tests(job("c", "int main( {"), vec![test("", "", false)])
+        .await
+        .unwrap();
+    assert_eq!(outcome.status, Status::CompileError);
+    assert!(results.is_empty());
+    assert!(!outcome.compile.unwrap().stderr.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn repeated_runs_each_get_a_fresh_sandbox() {
+    if !privileged_or_skip("repeated_runs_each_get_a_fresh_sandbox") {
+        return;
+    }
+    let r = runner(RunnerConfig::default());
+    let code = "import os\nprint(os.path.exists('/tmp/mark'))\nopen('/tmp/mark', 'w').close()";
+    let (outcome, runs) = r.execute_runs(job("python", code), Vec::new(), 3).await.unwrap();
+    assert_eq!(outcome.status, Status::Ok);
+    assert_eq!(runs.len(), 3);
+    assert!(
+        runs.iter().all(|run| run.stdout == b"False\n"),
+        "a run saw the previous one's /tmp"
+    );
+    assert!(r.execute_runs(job("python", code), Vec::new(), 0).await.is_err());
+    assert!(r.execute_runs(job("python", code), Vec::new(), 21).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn past_capacity_jobs_are_refused_not_queued_forever() {
+    if !privileged_or_skip("past_capacity_jobs_are_refused_not_queued_forever") {
+        return;
+    }
+    let r = runner(RunnerConfig {
+        max_concurrent: 1,
+        max_waiting: 1,
+        max_wait: Duration::from_millis(300),
+    });
+    let slow = job("python", "import time; time.sleep(1.5)");
+    let first = tokio::spawn({
+        let r = Arc::clone(&r);
+        let slow = slow.clone();
+        async move { r.execute(slow, Vec::new()).await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // One may wait; it times out after 300 ms. Another is refused at once.
+    let waiting = tokio::spawn({
+        let r = Arc::clone(&r);
+        let slow = slow.clone();
+        async move { r.execute(slow, Vec::new()).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let refused = r.execute(slow.clone(), Vec::new()).await;
+    assert!(matches!(refused, Err(engine::EngineError::Busy { .. })), "{refused:?}");
+    assert!(matches!(waiting.await.unwrap(), Err(engine::EngineError::Busy { .. })));
+    assert_eq!(first.await.unwrap().unwrap().status, Status::Ok);
+    r.close();
+    assert!(matches!(
+        r.execute(slow, Vec::new()).await,
+        Err(engine::EngineError::ShuttingDown)
+    ));
+}
+
+/// Collect stdout of a session until `want` has appeared.
+async fn read_until(session: &mut engine::Session, want: &str) -> String {
+    let mut out = String::new();
+    while !out.contains(want) {
+        match tokio::time::timeout(Duration::from_secs(10), session.next_event()).await {
+            Ok(Some(Event::Data {
+                stream: StreamKind::Stdout,
+                data,
+            })) => out.push_str(&String::from_utf8_lossy(&data)),
+            Ok(Some(Event::Error(e))) => panic!("session error: {e}"),
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("session ended before {want:?}; got {out:?}"),
+            Err(_) => panic!("timed out waiting for {want:?}; got {out:?}"),
+        }
+    }
+    out
+}
+
+async fn finish(session: &mut engine::Session) -> engine::Outcome {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), session.next_event()).await {
+            Ok(Some(Event::Done(outcome))) => return outcome,
+            Ok(Some(_)) => {}
+            other => panic!("no outcome: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn interactive_input_is_answered_after_the_prompt() {
+    if !privileged_or_skip("interactive_input_is_answered_after_the_prompt") {
+        return;
+    }
+    let r = runner(RunnerConfig::default());
+    let code = "name = input('你叫什么名字? ')\nprint('你好, ' + name + '!')\nprint(input())";
+    let mut s = r.start_session(job("python", code)).await.expect("session");
+    assert_eq!(s.language, "python");
+    read_until(&mut s, "你叫什么名字? ").await;
+    s.write_stdin("小明\n".as_bytes()).await.unwrap();
+    read_until(&mut s, "你好, 小明!").await;
+    s.close_stdin();
+    let outcome = finish(&mut s).await;
+    // input() at EOF raises EOFError: a runtime error, reported, not a hang.
+    assert_eq!(outcome.status, Status::RuntimeError);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signal_reaches_the_running_program() {
+    if !privileged_or_skip("a_signal_reaches_the_running_program") {
+        return;
+    }
+    let r = runner(RunnerConfig::default());
+    let code = "import signal, sys, time\nsignal.signal(signal.SIGTERM, lambda *a: (print('got SIGTERM', flush=True), sys.exit(7)))\nprint('ready', flush=True)\ntime.sleep(30)";
+    let mut s = r.start_session(job("python", code)).await.unwrap();
+    read_until(&mut s, "ready").await;
+    s.signal(15).unwrap();
+    read_until(&mut s, "got SIGTERM").await;
+    let outcome = finish(&mut s).await;
+    assert_eq!(outcome.run.unwrap().exit_code, Some(7));
+
+    let mut s = r
+        .start_session(job("python", "print('spin', flush=True)\nwhile True: pass"))
+        .await
+        .unwrap();
+    read_until(&mut s, "spin").await;
+    s.signal(9).unwrap();
+    let outcome = finish(&mut s).await;
+    assert_eq!(outcome.status, Status::Signal);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_report_compile_stages_and_unknown_languages() {
+    if !privileged_or_skip("sessions_report_compile_stages_and_unknown_languages") {
+        return;
+    }
+    let r = runner(RunnerConfig::default());
+    assert!(r.start_session(job("cobol", "x")).await.is_err());
+    let mut s = r.start_session(job("c", "int main(void){ return x; }")).await.unwrap();
+    let mut stages = Vec::new();
+    let outcome = loop {
+        match s.next_event().await {
+            Some(Event::Stage(stage)) => stages.push(stage),
+            Some(Event::Done(o)) => break o,
+            Some(_) => {}
+            None => panic!("no outcome"),
+        }
+    };
+    assert_eq!(stages, [Stage::Compile]);
+    assert_eq!(outcome.status, Status::CompileError);
+}
