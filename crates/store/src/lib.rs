@@ -1,0 +1,45 @@
+//! Persistence and the work queue of tiderun.
+//!
+//! **Owns:** async submissions (token, request JSON, status, result JSON, owner, times) and
+//! snippets (shared programs), in SQLite — one file under the data dir, nothing else to start —
+//! or Postgres when the URL says `postgres://`, through **one** code path: sqlx's `Any` driver,
+//! the same SQL strings on both backends, one set of embedded migrations. Also the queue of
+//! submission tokens waiting for a worker ([`WorkQueue`], in-process, behind the [`Queue`]
+//! trait that a NATS JetStream queue will implement).
+//!
+//! **Never:** knows an API dialect — requests and results are opaque JSON text, statuses plain
+//! integers (1 queued, 2 processing, ≥ 3 finished); runs programs; imports `sandbox`,
+//! `runtimes`, `engine` or anything above them; puts a database URL (it may hold a password)
+//! or a stored payload in an error message; panics in a library path.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), store::StoreError> {
+//! use store::{NewSubmission, Store};
+//!
+//! let store = Store::connect("sqlite://./tiderun-data/tiderun.db").await?;
+//! let token = Store::new_token();
+//! store
+//!     .insert_submission(&NewSubmission { token: token.clone(), request: r#"{"source_code":"…"}"#.into(), owner: None })
+//!     .await?;
+//! if store.claim_submission(&token).await? {
+//!     // … run it …
+//!     store.finish_submission(&token, 3, r#"{"stdout":"hi\n"}"#).await?;
+//! }
+//! # Ok(()) }
+//! ```
+
+mod error;
+mod queue;
+mod snippets;
+mod store;
+mod submissions;
+mod time;
+
+pub use error::StoreError;
+pub use queue::{PushError, Queue, WorkQueue};
+pub use snippets::{Snippet, MAX_SNIPPET_BYTES, MAX_SNIPPET_LANGUAGE_BYTES, SNIPPET_ID_LEN};
+pub use store::{default_sqlite_url, Store};
+pub use submissions::{
+    DeleteOutcome, NewSubmission, Page, Submission, FIRST_FINISHED_STATUS, MAX_PER_PAGE, STATUS_PROCESSING,
+    STATUS_QUEUED,
+};

@@ -1,0 +1,559 @@
+//! The store through its public API, on SQLite (a temp file) and — when
+//! `TIDERUN_TEST_POSTGRES_URL` names a server (`scripts/test-postgres` starts one) — on
+//! Postgres, each test in a database of its own so tests run in parallel.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use sqlx::{Connection, Executor};
+use store::{
+    DeleteOutcome, NewSubmission, Store, StoreError, MAX_PER_PAGE, MAX_SNIPPET_BYTES, MAX_SNIPPET_LANGUAGE_BYTES,
+    SNIPPET_ID_LEN,
+};
+
+const POSTGRES_ENV: &str = "TIDERUN_TEST_POSTGRES_URL";
+
+/// A database for one test, removed afterwards.
+struct TestDb {
+    url: String,
+    _dir: Option<tempfile::TempDir>,
+    /// Postgres: the admin URL and the database to drop.
+    postgres: Option<(String, String)>,
+}
+
+impl TestDb {
+    /// A SQLite file in a directory that does not exist yet (connect creates it).
+    fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}/not/yet/there/tiderun.db", dir.path().display());
+        TestDb {
+            url,
+            _dir: Some(dir),
+            postgres: None,
+        }
+    }
+
+    /// A new database on the test server, or `None` (and a notice) when there is none.
+    async fn postgres() -> Option<TestDb> {
+        let Ok(admin) = std::env::var(POSTGRES_ENV) else {
+            println!("SKIPPED postgres: {POSTGRES_ENV} not set");
+            return None;
+        };
+        let name = format!("tiderun_test_{}", Store::new_token().replace('-', ""));
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .expect("connect to the admin url");
+        conn.execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .expect("create database");
+        conn.close().await.expect("close");
+        let mut url = url::Url::parse(&admin).expect("admin url");
+        url.set_path(&name);
+        Some(TestDb {
+            url: url.to_string(),
+            _dir: None,
+            postgres: Some((admin, name)),
+        })
+    }
+
+    async fn drop_database(self) {
+        if let Some((admin, name)) = &self.postgres {
+            let mut conn = sqlx::PgConnection::connect(admin)
+                .await
+                .expect("connect to the admin url");
+            conn.execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
+                .await
+                .expect("drop database");
+        }
+    }
+}
+
+/// Each name becomes `sqlite::NAME` and `postgres::NAME`, running the function `NAME(url)`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let db = super::TestDb::sqlite();
+                    super::$name(db.url.clone()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let Some(db) = super::TestDb::postgres().await else { return };
+                    super::$name(db.url.clone()).await;
+                    db.drop_database().await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    insert_and_get,
+    batch_keeps_order_and_is_atomic,
+    claim_race_has_one_winner,
+    finish_stores_the_result,
+    list_pages_newest_first,
+    delete_rules,
+    restart_recovery,
+    count_by_status,
+    payloads_are_kept_verbatim,
+    snippet_round_trip_and_limits,
+);
+
+async fn connect(url: &str) -> Store {
+    Store::connect(url).await.expect("connect")
+}
+
+fn new(request: &str) -> NewSubmission {
+    NewSubmission {
+        token: Store::new_token(),
+        request: request.to_owned(),
+        owner: None,
+    }
+}
+
+async fn insert_and_get(url: String) {
+    let store = connect(&url).await;
+    assert_eq!(
+        store.backend(),
+        if url.starts_with("sqlite") {
+            "sqlite"
+        } else {
+            "postgres"
+        }
+    );
+    let before = Utc::now();
+    let a = NewSubmission {
+        owner: Some("api-token-1".into()),
+        ..new(r#"{"language_id":71}"#)
+    };
+    store.insert_submission(&a).await.unwrap();
+    let got = store.get_submission(&a.token).await.unwrap().expect("stored");
+    assert_eq!(got.token, a.token);
+    assert_eq!(got.request, a.request);
+    assert_eq!(got.owner.as_deref(), Some("api-token-1"));
+    assert_eq!(got.status, store::STATUS_QUEUED);
+    assert_eq!(got.result, None);
+    assert_eq!(got.finished_at, None);
+    assert!(!got.is_finished());
+    let slack = chrono::Duration::seconds(5);
+    assert!(
+        got.created_at >= before - slack && got.created_at <= Utc::now() + slack,
+        "{}",
+        got.created_at
+    );
+
+    let b = new("{}");
+    store.insert_submission(&b).await.unwrap();
+    assert_eq!(store.get_submission(&b.token).await.unwrap().unwrap().owner, None);
+    assert_eq!(store.get_submission("no-such-token").await.unwrap(), None);
+
+    let err = store.insert_submission(&a).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::DuplicateToken { ref token } if *token == a.token),
+        "{err:?}"
+    );
+    let err = store.insert_submission(&new("{\"stdin\":\"a\0b\"}")).await.unwrap_err();
+    assert!(matches!(err, StoreError::NulCharacter { field: "request" }), "{err:?}");
+    assert!(err.is_caller_mistake());
+}
+
+async fn batch_keeps_order_and_is_atomic(url: String) {
+    let store = connect(&url).await;
+    let batch: Vec<NewSubmission> = (0..5).map(|i| new(&format!("{{\"n\":{i}}}"))).collect();
+    store.insert_submissions(&batch).await.unwrap();
+    store.insert_submissions(&[]).await.unwrap();
+    let tokens: Vec<String> = batch.iter().map(|s| s.token.clone()).collect();
+
+    let asked = vec![
+        tokens[3].clone(),
+        "unknown".to_owned(),
+        tokens[0].clone(),
+        tokens[3].clone(),
+    ];
+    let got = store.get_submissions(&asked).await.unwrap();
+    let got: Vec<Option<&str>> = got.iter().map(|s| s.as_ref().map(|s| s.request.as_str())).collect();
+    assert_eq!(got, [Some("{\"n\":3}"), None, Some("{\"n\":0}"), Some("{\"n\":3}")]);
+    assert!(store.get_submissions(&[]).await.unwrap().is_empty());
+
+    // Creation times follow the batch's order, even within one clock tick.
+    let all = store.get_submissions(&tokens).await.unwrap();
+    let times: Vec<_> = all.iter().map(|s| s.as_ref().unwrap().created_at).collect();
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "{times:?}");
+    assert_eq!(store.unfinished_submissions().await.unwrap(), tokens);
+
+    // More tokens than one IN (…) query takes.
+    let many: Vec<NewSubmission> = (0..1_200).map(|_| new("{}")).collect();
+    store.insert_submissions(&many).await.unwrap();
+    let mut asked: Vec<String> = many.iter().rev().map(|s| s.token.clone()).collect();
+    asked.insert(600, "unknown".into());
+    let got = store.get_submissions(&asked).await.unwrap();
+    assert_eq!(got.len(), asked.len());
+    for (t, s) in asked.iter().zip(&got) {
+        assert_eq!(s.as_ref().map(|s| &s.token), (t != "unknown").then_some(t));
+    }
+
+    // A duplicate inside a batch stores none of it.
+    let mut bad: Vec<NewSubmission> = (0..3).map(|_| new("{}")).collect();
+    bad[2].token = bad[0].token.clone();
+    let err = store.insert_submissions(&bad).await.unwrap_err();
+    assert!(matches!(err, StoreError::DuplicateToken { .. }), "{err:?}");
+    assert_eq!(store.get_submission(&bad[1].token).await.unwrap(), None);
+    assert_eq!(store.list_submissions(1, 1).await.unwrap().total_count, 1_205);
+}
+
+async fn claim_race_has_one_winner(url: String) {
+    let store = connect(&url).await;
+    for _ in 0..20 {
+        let s = new("{}");
+        store.insert_submission(&s).await.unwrap();
+        let (a, b) = (store.clone(), store.clone());
+        let (ta, tb) = (s.token.clone(), s.token.clone());
+        let first = tokio::spawn(async move { a.claim_submission(&ta).await.unwrap() });
+        let second = tokio::spawn(async move { b.claim_submission(&tb).await.unwrap() });
+        let (first, second) = (first.await.unwrap(), second.await.unwrap());
+        assert!(first ^ second, "exactly one claim wins: {first} {second}");
+        assert_eq!(
+            store.get_submission(&s.token).await.unwrap().unwrap().status,
+            store::STATUS_PROCESSING
+        );
+    }
+    assert!(!store.claim_submission("unknown").await.unwrap());
+    let s = new("{}");
+    store.insert_submission(&s).await.unwrap();
+    assert!(store.claim_submission(&s.token).await.unwrap());
+    store.finish_submission(&s.token, 3, "{}").await.unwrap();
+    assert!(
+        !store.claim_submission(&s.token).await.unwrap(),
+        "a finished submission is not claimable"
+    );
+}
+
+async fn finish_stores_the_result(url: String) {
+    let store = connect(&url).await;
+    let s = new("{}");
+    store.insert_submission(&s).await.unwrap();
+    assert!(store.claim_submission(&s.token).await.unwrap());
+    store
+        .finish_submission(&s.token, 6, r#"{"stdout":"hi\n","status":"compile_error"}"#)
+        .await
+        .unwrap();
+    let got = store.get_submission(&s.token).await.unwrap().unwrap();
+    assert_eq!(got.status, 6);
+    assert!(got.is_finished());
+    assert_eq!(
+        got.result.as_deref(),
+        Some(r#"{"stdout":"hi\n","status":"compile_error"}"#)
+    );
+    let finished = got.finished_at.expect("finish time");
+    assert!(finished >= got.created_at, "{finished} < {}", got.created_at);
+
+    let err = store.finish_submission(&s.token, 2, "{}").await.unwrap_err();
+    assert!(matches!(err, StoreError::NotAFinishedStatus { status: 2 }), "{err:?}");
+    let err = store.finish_submission("unknown", 3, "{}").await.unwrap_err();
+    assert!(matches!(err, StoreError::UnknownSubmission { .. }), "{err:?}");
+    assert_eq!(err.to_string(), "no submission with token unknown");
+}
+
+async fn list_pages_newest_first(url: String) {
+    let store = connect(&url).await;
+    let empty = store.list_submissions(1, 20).await.unwrap();
+    assert_eq!((empty.items.len(), empty.total_count, empty.total_pages()), (0, 0, 0));
+
+    let mut tokens = Vec::new();
+    for i in 0..7 {
+        let s = new(&format!("{{\"n\":{i}}}"));
+        store.insert_submission(&s).await.unwrap();
+        tokens.push(s.token);
+    }
+    tokens.reverse();
+    let mut seen = Vec::new();
+    for (page, size) in [(1, 3), (2, 3), (3, 1), (4, 0)] {
+        let p = store.list_submissions(page, 3).await.unwrap();
+        assert_eq!((p.page, p.per_page, p.total_count, p.total_pages()), (page, 3, 7, 3));
+        assert_eq!(p.items.len(), size, "page {page}");
+        seen.extend(p.items.into_iter().map(|s| s.token));
+    }
+    assert_eq!(seen, tokens, "newest first, each once");
+    assert_eq!(store.list_submissions(1, MAX_PER_PAGE).await.unwrap().items.len(), 7);
+
+    for (page, per_page) in [(0, 3), (1, 0), (1, MAX_PER_PAGE + 1)] {
+        let err = store.list_submissions(page, per_page).await.unwrap_err();
+        assert!(matches!(err, StoreError::InvalidPage { .. }), "{err:?}");
+        assert!(err.is_caller_mistake());
+    }
+    let far = store.list_submissions(u32::MAX, MAX_PER_PAGE).await.unwrap();
+    assert!(far.items.is_empty());
+}
+
+async fn delete_rules(url: String) {
+    let store = connect(&url).await;
+    let (queued, processing, finished) = (new("{}"), new("{}"), new("{\"x\":1}"));
+    for s in [&queued, &processing, &finished] {
+        store.insert_submission(s).await.unwrap();
+    }
+    assert!(store.claim_submission(&processing.token).await.unwrap());
+    assert!(store.claim_submission(&finished.token).await.unwrap());
+    store
+        .finish_submission(&finished.token, 3, "{\"ok\":true}")
+        .await
+        .unwrap();
+
+    assert_eq!(
+        store.delete_submission(&queued.token).await.unwrap(),
+        DeleteOutcome::NotFinished { status: 1 }
+    );
+    assert_eq!(
+        store.delete_submission(&processing.token).await.unwrap(),
+        DeleteOutcome::NotFinished { status: 2 }
+    );
+    match store.delete_submission(&finished.token).await.unwrap() {
+        DeleteOutcome::Deleted(s) => {
+            assert_eq!(s.token, finished.token);
+            assert_eq!(s.request, "{\"x\":1}");
+            assert_eq!(s.result.as_deref(), Some("{\"ok\":true}"));
+        }
+        other => panic!("expected Deleted, got {other:?}"),
+    }
+    assert_eq!(
+        store.delete_submission(&finished.token).await.unwrap(),
+        DeleteOutcome::NotFound
+    );
+    assert_eq!(store.get_submission(&finished.token).await.unwrap(), None);
+    assert_eq!(
+        store.delete_submission("unknown").await.unwrap(),
+        DeleteOutcome::NotFound
+    );
+    assert!(store.get_submission(&queued.token).await.unwrap().is_some());
+}
+
+async fn restart_recovery(url: String) {
+    let (a, b, c, d) = (new("{}"), new("{}"), new("{}"), new("{}"));
+    {
+        let store = connect(&url).await;
+        store
+            .insert_submissions(&[a.clone(), b.clone(), c.clone()])
+            .await
+            .unwrap();
+        store.insert_submission(&d).await.unwrap();
+        assert!(store.claim_submission(&b.token).await.unwrap());
+        assert!(store.claim_submission(&c.token).await.unwrap());
+        store.finish_submission(&c.token, 4, "{}").await.unwrap();
+        // b was being run when the process "died".
+        store.close().await;
+    }
+    let store = connect(&url).await;
+    assert_eq!(
+        store.unfinished_submissions().await.unwrap(),
+        [a.token.clone(), b.token.clone(), d.token.clone()]
+    );
+    assert_eq!(store.requeue_processing().await.unwrap(), 1);
+    assert_eq!(store.get_submission(&b.token).await.unwrap().unwrap().status, 1);
+    assert_eq!(store.requeue_processing().await.unwrap(), 0);
+    assert!(store.claim_submission(&b.token).await.unwrap(), "claimable again");
+    assert_eq!(store.get_submission(&c.token).await.unwrap().unwrap().status, 4);
+}
+
+async fn count_by_status(url: String) {
+    let store = connect(&url).await;
+    assert!(store.count_by_status().await.unwrap().is_empty());
+    let subs: Vec<NewSubmission> = (0..6).map(|_| new("{}")).collect();
+    store.insert_submissions(&subs).await.unwrap();
+    for (s, status) in subs[..3].iter().zip([3, 3, 11]) {
+        assert!(store.claim_submission(&s.token).await.unwrap());
+        store.finish_submission(&s.token, status, "{}").await.unwrap();
+    }
+    assert!(store.claim_submission(&subs[3].token).await.unwrap());
+    let counts = store.count_by_status().await.unwrap();
+    assert_eq!(
+        counts.into_iter().collect::<Vec<_>>(),
+        [(1, 2), (2, 1), (3, 2), (11, 1)]
+    );
+}
+
+async fn payloads_are_kept_verbatim(url: String) {
+    let store = connect(&url).await;
+    // Not normalised JSON, non-ASCII, quotes, a megabyte: the store keeps the exact text.
+    let big = format!(
+        "{{ \"source_code\" : \"{}\",\n\"x\":\"é ✓ 😀 \\u0000 '\\\"\" }}",
+        "a".repeat(1 << 20)
+    );
+    let s = new(&big);
+    store.insert_submission(&s).await.unwrap();
+    assert_eq!(store.get_submission(&s.token).await.unwrap().unwrap().request, big);
+    store.finish_submission(&s.token, 3, &big).await.unwrap();
+    assert_eq!(
+        store.get_submission(&s.token).await.unwrap().unwrap().result.as_deref(),
+        Some(big.as_str())
+    );
+}
+
+async fn snippet_round_trip_and_limits(url: String) {
+    let store = connect(&url).await;
+    let code = "print(\"héllo ✓\")\n# 'quotes' \"and\" \\backslashes\\\n";
+    let id = store.insert_snippet("python", code).await.unwrap();
+    assert_eq!(id.len(), SNIPPET_ID_LEN);
+    assert!(
+        id.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'),
+        "{id}"
+    );
+    let got = store.get_snippet(&id).await.unwrap().expect("stored");
+    assert_eq!(
+        (got.id.as_str(), got.language.as_str(), got.code.as_str()),
+        (id.as_str(), "python", code)
+    );
+    assert!((Utc::now() - got.created_at).abs() < chrono::Duration::seconds(5));
+    assert_eq!(store.get_snippet("AAAAAAAA").await.unwrap(), None);
+    assert_ne!(
+        store.insert_snippet("python", code).await.unwrap(),
+        id,
+        "a new id each time"
+    );
+
+    let largest = "x".repeat(MAX_SNIPPET_BYTES);
+    let id = store.insert_snippet("c", &largest).await.unwrap();
+    assert_eq!(
+        store.get_snippet(&id).await.unwrap().unwrap().code.len(),
+        MAX_SNIPPET_BYTES
+    );
+    let err = store.insert_snippet("c", &format!("{largest}x")).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::SnippetTooLarge { size } if size == MAX_SNIPPET_BYTES + 1),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "snippet is 65537 bytes, more than the limit of 65536 bytes"
+    );
+    assert!(err.is_caller_mistake());
+    let err = store
+        .insert_snippet(&"l".repeat(MAX_SNIPPET_LANGUAGE_BYTES + 1), "x")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::LanguageTooLong { .. }), "{err:?}");
+    let err = store
+        .insert_snippet("c", "int main() { return '\0'; }")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NulCharacter { field: "code" }), "{err:?}");
+}
+
+// Not per backend: the URL decides before any database is touched.
+
+#[tokio::test]
+async fn bad_urls_name_the_problem() {
+    let err = Store::connect("mysql://root@localhost/db").await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::UnsupportedScheme { ref scheme } if scheme == "mysql"),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "unsupported database url scheme `mysql`: expected sqlite://PATH or postgres://…"
+    );
+    let err = Store::connect("tiderun.db").await.unwrap_err();
+    assert!(matches!(err, StoreError::NoScheme), "{err:?}");
+    let err = Store::connect("sqlite://").await.unwrap_err();
+    assert!(matches!(err, StoreError::NoSqlitePath), "{err:?}");
+    let err = Store::connect("sqlite://x.db?journal=yes").await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::InvalidUrl { backend: "sqlite", .. }),
+        "{err:?}"
+    );
+
+    // The password never shows in the error or its causes.
+    let err = Store::connect("postgres://u:s3cret@127.0.0.1:notaport/db")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::InvalidUrl {
+                backend: "postgres",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(!chain(&err).contains("s3cret"), "{}", chain(&err));
+}
+
+#[tokio::test]
+async fn unreachable_postgres_is_a_connect_error() {
+    // Nothing listens on port 1; the password must not leak into the error.
+    let started = std::time::Instant::now();
+    let err = Store::connect("postgres://u:s3cret@127.0.0.1:1/db").await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Connect {
+                backend: "postgres",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(!chain(&err).contains("s3cret"), "{}", chain(&err));
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+#[tokio::test]
+async fn sqlite_directory_that_cannot_be_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let err = Store::connect(&format!("sqlite://{}/sub/tiderun.db", file.display()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::CreateDir { .. }), "{err:?}");
+    assert!(err.to_string().contains("a-file"), "{err}");
+}
+
+#[tokio::test]
+async fn sqlite_in_memory_is_one_database() {
+    let store = Store::connect("sqlite::memory:").await.unwrap();
+    let s = new("{}");
+    store.insert_submission(&s).await.unwrap();
+    for _ in 0..3 {
+        assert!(store.get_submission(&s.token).await.unwrap().is_some());
+    }
+}
+
+#[tokio::test]
+async fn sqlite_default_url_and_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = store::default_sqlite_url(&dir.path().join("data"));
+    let store = Store::connect(&url).await.unwrap();
+    store.insert_submission(&new("{}")).await.unwrap();
+    assert!(dir.path().join("data/tiderun.db").is_file());
+    assert!(dir.path().join("data/tiderun.db-wal").exists(), "WAL journal");
+}
+
+#[tokio::test]
+async fn sqlite_relative_path() {
+    // `sqlite://../../…`: relative to the working directory, whose first component must not
+    // be taken for a host name.
+    let dir = tempfile::tempdir().unwrap();
+    let up = "../".repeat(std::env::current_dir().unwrap().components().count() - 1);
+    let relative = format!("{up}{}", dir.path().strip_prefix("/").unwrap().display());
+    let store = Store::connect(&format!("sqlite://{relative}/Data/t.db")).await.unwrap();
+    store.insert_submission(&new("{}")).await.unwrap();
+    assert!(dir.path().join("Data/t.db").is_file());
+}
+
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut s = err.to_string();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        s.push_str(": ");
+        s.push_str(&e.to_string());
+        cur = e.source();
+    }
+    s
+}
