@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod doctor;
 mod run;
 mod runtimes_cmd;
+mod serve;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,6 +30,8 @@ struct Cli {
 enum Command {
     /// Run a program in the sandbox: the first file is the main one.
     Run(Box<run::RunArgs>),
+    /// Serve the HTTP APIs (native, Piston v2, Judge0 CE) on the embedded defaults.
+    Serve(Box<serve::ServeArgs>),
     /// List the languages, their versions and whether they are installed.
     Runtimes {
         /// Print JSON instead of a table.
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run::main(cli.runtimes_dir.as_deref(), *args),
+        Command::Serve(args) => serve::main(cli.runtimes_dir.as_deref(), *args),
         Command::Runtimes { json } => runtimes_cmd::main(cli.runtimes_dir.as_deref(), json),
         Command::Doctor => doctor::main(cli.runtimes_dir.as_deref()),
         Command::Bench {

@@ -1,0 +1,109 @@
+//! One error type for every handler: 4xx with an explanation for the caller's mistakes, 5xx
+//! with a generic message while the detail goes to the log. Dialects render it in their own
+//! body shape with [`ApiError::status`] and [`ApiError::message`].
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use engine::EngineError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("authentication required: send X-Auth-Token or Authorization: Bearer")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("request body too large")]
+    PayloadTooLarge,
+    #[error("too many requests; retry in {retry_after_s} s")]
+    TooManyRequests { retry_after_s: u64 },
+    #[error("{message}")]
+    Unavailable {
+        message: String,
+        retry_after_s: Option<u64>,
+    },
+    #[error("internal error")]
+    Internal,
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The text shown to the caller (never internal detail).
+    pub fn message(&self) -> String {
+        self.to_string()
+    }
+
+    /// Seconds for a `Retry-After` header.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::TooManyRequests { retry_after_s } => Some(*retry_after_s),
+            ApiError::Unavailable { retry_after_s, .. } => *retry_after_s,
+            _ => None,
+        }
+    }
+
+    /// A response with `body` as JSON and the right status and headers.
+    pub fn respond_with(&self, body: serde_json::Value) -> Response {
+        let mut response = (self.status(), axum::Json(body)).into_response();
+        if let Some(secs) = self.retry_after() {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        response
+    }
+
+    /// A store failure: logged, shown as a generic 500.
+    pub fn store(e: store::StoreError) -> ApiError {
+        tracing::error!(error = ?e, "store failure");
+        ApiError::Internal
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Busy { retry_after_s } => ApiError::TooManyRequests { retry_after_s },
+            EngineError::ShuttingDown => ApiError::Unavailable {
+                message: e.to_string(),
+                retry_after_s: Some(5),
+            },
+            e if e.is_caller_mistake() => ApiError::BadRequest(e.to_string()),
+            e => {
+                tracing::error!(error = ?e, "run failed");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+/// The native shape: `{"error": "..."}`.
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": self.message() });
+        self.respond_with(body)
+    }
+}
+
+/// Unknown paths.
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound("no such endpoint".into())
+}

@@ -1,0 +1,48 @@
+//! Liveness, readiness and metrics.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+}
+
+/// The process answers.
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Ready for work: the store answers and new jobs are admitted.
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let store_ok = state.store().ping().await.is_ok();
+    let body = serde_json::json!({
+        "store": if store_ok { "ok" } else { "unavailable" },
+        "running": state.runner().running(),
+        "waiting": state.runner().waiting(),
+    });
+    let status = if store_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body))
+}
+
+/// Prometheus text format.
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    state
+        .metrics()
+        .set_gauges(state.runner().running(), state.runner().waiting(), state.queue().len());
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics().render(),
+    )
+}

@@ -1,0 +1,123 @@
+//! Judge0 CE 1.13.1 at the root: submissions (sync, async, batch), languages, statuses,
+//! configuration and system endpoints, and the workers that run queued submissions.
+//!
+//! A thin adapter: a request becomes a `wire::StoredRequest` (validated against Judge0's
+//! documented ranges, with Judge0's `{"field": ["message"]}` 422 errors), which becomes one
+//! `engine::Job`; the engine's `Outcome` becomes a Judge0 result (status ids 1–14, times as
+//! decimal strings, memory in KB). Comparison with `expected_output` is `engine::outputs_match`.
+//!
+//! Asynchronous submissions are stored (the request as the store's opaque JSON), their tokens
+//! queued in the `WorkQueue`, and run by [`start_workers`]; the result JSON and the final status
+//! id go back to the store, and `callback_url` gets a PUT. Synchronous ones (`wait=true`) are
+//! stored too, so their token can be fetched later as in Judge0.
+//!
+//! Where tiderun differs from Judge0, by choice:
+//! - limits a request does not set come from the runtime file (tuned per language), not from
+//!   Judge0's global defaults; `/config_info` shows the built-in runtime defaults;
+//! - `cpu_time_limit = 0` (isolate: no CPU limit) is the runtime's maximum CPU time;
+//! - a memory-limit kill is 12 "Runtime Error (Other)" (Judge0's OOM kill is a SIGKILL); the
+//!   output cap is 8 (Judge0's stdout is a file bounded by max_file_size, so SIGXFSZ); a program
+//!   that cannot be executed is 14 "Exec Format Error";
+//! - `cpu_extra_time` is validated but not granted; per-process limits, `enable_network` and
+//!   `additional_files` are refused with Judge0's own "not allowed" messages;
+//! - `wait=true` takes no queue slot (no 503), but the engine's admission may answer 429;
+//! - `/languages/all` marks runtimes whose toolchain is not installed as archived;
+//! - results are not cached (`submission_cache_duration` 0).
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::AppState;
+
+mod callback;
+mod info;
+mod result;
+mod submissions;
+mod wire;
+mod worker;
+
+pub use worker::start_workers;
+
+/// The Judge0 version this dialect speaks (`/about`, `/version`; the SDK keys its language
+/// aliases on it).
+pub const JUDGE0_VERSION: &str = "1.13.1";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/submissions", post(submissions::create).get(submissions::index))
+        .route(
+            "/submissions/batch",
+            post(submissions::batch_create).get(submissions::batch_show),
+        )
+        .route(
+            "/submissions/{token}",
+            get(submissions::show).delete(submissions::destroy),
+        )
+        .route("/languages", get(info::languages))
+        .route("/languages/all", get(info::all_languages))
+        .route("/languages/{id}", get(info::language))
+        .route("/statuses", get(info::statuses))
+        .route("/config_info", get(info::config_info))
+        .route("/about", get(info::about))
+        .route("/version", get(info::version))
+        .route("/system_info", get(info::system_info))
+        .route("/workers", get(info::workers))
+        .route("/statistics", get(info::statistics))
+        .route("/authenticate", post(info::authenticate))
+        .route("/authorize", post(info::authenticate))
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(
+        submissions::create,
+        submissions::show,
+        submissions::index,
+        submissions::destroy,
+        submissions::batch_create,
+        submissions::batch_show,
+        info::languages,
+        info::all_languages,
+        info::language,
+        info::statuses,
+        info::config_info,
+        info::about,
+        info::version,
+        info::system_info,
+        info::workers,
+        info::statistics,
+        info::authenticate,
+    ),
+    tags((name = "judge0", description = "Judge0 CE 1.13.1 compatible API"))
+)]
+struct Judge0Api;
+
+/// This dialect's part of the OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <Judge0Api as utoipa::OpenApi>::openapi()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn openapi_covers_the_endpoints() {
+        let doc = super::openapi();
+        for path in [
+            "/submissions",
+            "/submissions/{token}",
+            "/submissions/batch",
+            "/languages",
+            "/languages/{id}",
+            "/config_info",
+            "/about",
+        ] {
+            assert!(doc.paths.paths.contains_key(path), "{path} missing");
+        }
+        let item = &doc.paths.paths["/submissions/{token}"];
+        assert!(item.get.is_some() && item.delete.is_some());
+        let text = serde_json::to_string(&doc).expect("serializable");
+        assert!(text.contains("base64_encoded") && text.contains("cpu_time_limit"));
+        let schemas = doc.components.expect("components").schemas;
+        assert!(schemas.contains_key("SubmissionRequest") && schemas.contains_key("Submission"));
+    }
+}

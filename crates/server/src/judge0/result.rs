@@ -1,0 +1,283 @@
+//! Judge0's statuses, and an engine `Outcome` rendered as a Judge0 result. No run logic: the
+//! statuses come from the engine, the output comparison is `engine::outputs_match`.
+
+use engine::{outputs_match, Outcome, StageOutcome};
+use sandbox::Status;
+
+use super::wire::{decimal, StoredRequest, StoredResult};
+
+pub const IN_QUEUE: i32 = 1;
+pub const PROCESSING: i32 = 2;
+pub const ACCEPTED: i32 = 3;
+pub const WRONG_ANSWER: i32 = 4;
+pub const TIME_LIMIT_EXCEEDED: i32 = 5;
+pub const COMPILATION_ERROR: i32 = 6;
+pub const SIGSEGV: i32 = 7;
+pub const SIGXFSZ: i32 = 8;
+pub const SIGFPE: i32 = 9;
+pub const SIGABRT: i32 = 10;
+pub const NZEC: i32 = 11;
+pub const OTHER: i32 = 12;
+pub const INTERNAL_ERROR: i32 = 13;
+pub const EXEC_FORMAT_ERROR: i32 = 14;
+
+/// Judge0's status table (`GET /statuses`).
+pub const STATUSES: [(i32, &str); 14] = [
+    (IN_QUEUE, "In Queue"),
+    (PROCESSING, "Processing"),
+    (ACCEPTED, "Accepted"),
+    (WRONG_ANSWER, "Wrong Answer"),
+    (TIME_LIMIT_EXCEEDED, "Time Limit Exceeded"),
+    (COMPILATION_ERROR, "Compilation Error"),
+    (SIGSEGV, "Runtime Error (SIGSEGV)"),
+    (SIGXFSZ, "Runtime Error (SIGXFSZ)"),
+    (SIGFPE, "Runtime Error (SIGFPE)"),
+    (SIGABRT, "Runtime Error (SIGABRT)"),
+    (NZEC, "Runtime Error (NZEC)"),
+    (OTHER, "Runtime Error (Other)"),
+    (INTERNAL_ERROR, "Internal Error"),
+    (EXEC_FORMAT_ERROR, "Exec Format Error"),
+];
+
+/// Judge0's compile_output when the compiler ran out of time.
+const COMPILE_TIMEOUT_OUTPUT: &[u8] = b"Compilation time limit exceeded.";
+/// The sandbox's message when the program could not be executed (Judge0: Exec Format Error).
+const CANNOT_START_PREFIX: &str = "cannot start the program";
+
+pub fn status_description(id: i32) -> &'static str {
+    STATUSES.iter().find(|(i, _)| *i == id).map_or("Unknown", |(_, d)| d)
+}
+
+/// The Judge0 result of a job: `runs` are the run stages (one, or `number_of_runs`).
+///
+/// Like Judge0, the runs stop counting at the first one that is not accepted: that run is
+/// the one reported, and time and memory are averaged over the runs up to it.
+pub fn from_outcome(req: &StoredRequest, outcome: &Outcome, runs: &[StageOutcome]) -> (i32, StoredResult) {
+    if outcome.status == Status::CompileError {
+        let compile = outcome.compile.as_ref();
+        let timed_out = compile.is_some_and(|c| matches!(c.status, Status::TimeLimit | Status::WallTimeLimit));
+        let compile_output = if timed_out {
+            Some(COMPILE_TIMEOUT_OUTPUT.to_vec())
+        } else {
+            compile.map(combined).filter(|o| !o.is_empty())
+        };
+        return (
+            COMPILATION_ERROR,
+            StoredResult {
+                compile_output,
+                ..StoredResult::default()
+            },
+        );
+    }
+    let compile_output = outcome.compile.as_ref().map(combined).filter(|o| !o.is_empty());
+    let judged: Vec<(i32, Vec<u8>)> = runs
+        .iter()
+        .map(|run| {
+            let stdout = if req.redirect_stderr_to_stdout {
+                combined(run)
+            } else {
+                run.stdout.clone()
+            };
+            (run_status(run, req.expected_output.as_deref(), &stdout), stdout)
+        })
+        .collect();
+    let Some(last) = judged
+        .iter()
+        .position(|(status, _)| *status != ACCEPTED)
+        .or_else(|| judged.len().checked_sub(1))
+    else {
+        tracing::error!("judge0: the engine returned no run stage");
+        return internal_error("Internal Error");
+    };
+    let counted = &runs[..=last];
+    let run = &runs[last];
+    let (status, stdout) = judged.into_iter().nth(last).unwrap_or((INTERNAL_ERROR, Vec::new()));
+    let average = |f: fn(&StageOutcome) -> u64| counted.iter().map(f).sum::<u64>() as f64 / counted.len() as f64;
+    (
+        status,
+        StoredResult {
+            stdout: Some(stdout).filter(|o| !o.is_empty()),
+            stderr: Some(run.stderr.clone()).filter(|e| !e.is_empty() && !req.redirect_stderr_to_stdout),
+            compile_output,
+            message: message(run),
+            // Judge0 (isolate) reports 0 when the program was killed by a signal.
+            exit_code: Some(run.exit_code.unwrap_or(0)),
+            exit_signal: run.signal,
+            time: Some(decimal(average(|r| r.cpu_time_ms) / 1000.0, 3)),
+            wall_time: Some(decimal(average(|r| r.wall_time_ms) / 1000.0, 3)),
+            memory: Some(average(|r| r.memory_kb).round() as u64),
+        },
+    )
+}
+
+/// A submission that could not run: status 13 with a message safe to show.
+pub fn internal_error(message: &str) -> (i32, StoredResult) {
+    (
+        INTERNAL_ERROR,
+        StoredResult {
+            message: Some(message.to_owned()),
+            ..StoredResult::default()
+        },
+    )
+}
+
+/// Judge0's status of one run. A memory-limit kill is 12 (Judge0's OOM kill is a SIGKILL,
+/// "Runtime Error (Other)"); the output cap is 8 (Judge0's stdout is a file bounded by
+/// max_file_size, so too much output is SIGXFSZ there).
+fn run_status(run: &StageOutcome, expected: Option<&[u8]>, stdout: &[u8]) -> i32 {
+    match run.status {
+        Status::Ok => match expected {
+            Some(expected) if !outputs_match(expected, stdout) => WRONG_ANSWER,
+            _ => ACCEPTED,
+        },
+        Status::TimeLimit | Status::WallTimeLimit => TIME_LIMIT_EXCEEDED,
+        Status::Signal => match run.signal {
+            Some(11) => SIGSEGV,
+            Some(25) => SIGXFSZ,
+            Some(8) => SIGFPE,
+            Some(6) => SIGABRT,
+            _ => OTHER,
+        },
+        Status::RuntimeError => NZEC,
+        Status::MemoryLimit => OTHER,
+        Status::OutputLimit | Status::FileSizeLimit => SIGXFSZ,
+        Status::CompileError => COMPILATION_ERROR,
+        Status::InternalError
+            if run
+                .message
+                .as_deref()
+                .is_some_and(|m| m.starts_with(CANNOT_START_PREFIX)) =>
+        {
+            EXEC_FORMAT_ERROR
+        }
+        Status::InternalError => INTERNAL_ERROR,
+    }
+}
+
+/// Judge0's `message`: isolate's wording for exits, signals and timeouts, the engine's for the
+/// limits isolate does not have.
+fn message(run: &StageOutcome) -> Option<String> {
+    let fixed = |s: &str| Some(s.to_owned());
+    match run.status {
+        Status::Ok | Status::CompileError => None,
+        Status::RuntimeError => Some(format!("Exited with error status {}", run.exit_code.unwrap_or(0))),
+        Status::Signal => Some(format!("Caught fatal signal {}", run.signal.unwrap_or(0))),
+        Status::TimeLimit => fixed("Time limit exceeded"),
+        Status::WallTimeLimit => fixed("Time limit exceeded (wall clock)"),
+        Status::MemoryLimit | Status::OutputLimit | Status::FileSizeLimit => {
+            run.message.clone().or_else(|| fixed(run.status.as_str()))
+        }
+        Status::InternalError => match &run.message {
+            Some(m) if m.starts_with(CANNOT_START_PREFIX) => Some(m.clone()),
+            _ => fixed("Internal Error"),
+        },
+    }
+}
+
+/// stdout and stderr interleaved as produced (the engine's `output`), for compile output and
+/// `redirect_stderr_to_stdout`.
+fn combined(stage: &StageOutcome) -> Vec<u8> {
+    if stage.output.is_empty() {
+        [stage.stdout.as_slice(), stage.stderr.as_slice()].concat()
+    } else {
+        stage.output.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(expected: Option<&str>) -> StoredRequest {
+        StoredRequest {
+            language_id: 71,
+            source_code: b"x".to_vec(),
+            stdin: None,
+            expected_output: expected.map(|e| e.as_bytes().to_vec()),
+            compiler_options: None,
+            command_line_arguments: None,
+            number_of_runs: 1,
+            cpu_time_limit: 5.0,
+            cpu_extra_time: 0.0,
+            wall_time_limit: 10.0,
+            memory_limit: 128_000,
+            stack_limit: 64_000,
+            max_processes_and_or_threads: 60,
+            max_file_size: 1024,
+            redirect_stderr_to_stdout: false,
+            callback_url: None,
+        }
+    }
+
+    fn run(status: Status, stdout: &str) -> StageOutcome {
+        StageOutcome {
+            status,
+            stdout: stdout.as_bytes().to_vec(),
+            output: stdout.as_bytes().to_vec(),
+            exit_code: Some(0),
+            cpu_time_ms: 12,
+            wall_time_ms: 30,
+            memory_kb: 1000,
+            ..StageOutcome::default()
+        }
+    }
+
+    fn outcome(status: Status) -> Outcome {
+        Outcome {
+            status,
+            language: "python".into(),
+            version: "3".into(),
+            compile: None,
+            run: None,
+        }
+    }
+
+    #[test]
+    fn statuses_map_like_judge0() {
+        let sig = |s| StageOutcome {
+            status: Status::Signal,
+            signal: Some(s),
+            ..StageOutcome::default()
+        };
+        assert_eq!(run_status(&sig(11), None, b""), SIGSEGV);
+        assert_eq!(run_status(&sig(25), None, b""), SIGXFSZ);
+        assert_eq!(run_status(&sig(8), None, b""), SIGFPE);
+        assert_eq!(run_status(&sig(6), None, b""), SIGABRT);
+        assert_eq!(run_status(&sig(9), None, b""), OTHER);
+        assert_eq!(run_status(&run(Status::RuntimeError, ""), None, b""), NZEC);
+        assert_eq!(
+            run_status(&run(Status::WallTimeLimit, ""), None, b""),
+            TIME_LIMIT_EXCEEDED
+        );
+        assert_eq!(run_status(&run(Status::MemoryLimit, ""), None, b""), OTHER);
+        assert_eq!(run_status(&run(Status::Ok, "3 \n"), Some(b"3"), b"3 \n"), ACCEPTED);
+        assert_eq!(run_status(&run(Status::Ok, "4"), Some(b"3"), b"4"), WRONG_ANSWER);
+        assert_eq!(status_description(6), "Compilation Error");
+    }
+
+    #[test]
+    fn runs_stop_counting_at_the_first_failure() {
+        let runs = vec![run(Status::Ok, "1\n"), run(Status::Ok, "2\n"), run(Status::Ok, "1\n")];
+        let (status, result) = from_outcome(&req(Some("1")), &outcome(Status::Ok), &runs);
+        assert_eq!(status, WRONG_ANSWER);
+        assert_eq!(result.stdout.as_deref(), Some(&b"2\n"[..]));
+        assert_eq!(result.time.as_deref(), Some("0.012"));
+        assert_eq!(result.memory, Some(1000));
+        assert_eq!(result.message, None);
+        assert_eq!(result.exit_code, Some(0));
+    }
+
+    #[test]
+    fn compile_errors_carry_only_compile_output() {
+        let mut o = outcome(Status::CompileError);
+        o.compile = Some(StageOutcome {
+            status: Status::RuntimeError,
+            output: b"main.c:1: error".to_vec(),
+            ..StageOutcome::default()
+        });
+        let (status, result) = from_outcome(&req(None), &o, &[]);
+        assert_eq!(status, COMPILATION_ERROR);
+        assert_eq!(result.compile_output.as_deref(), Some(&b"main.c:1: error"[..]));
+        assert_eq!((result.time, result.stdout, result.exit_code), (None, None, None));
+    }
+}

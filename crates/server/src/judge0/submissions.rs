@@ -1,0 +1,559 @@
+//! `/submissions`: create (sync with `wait=true`, else stored and queued), show, list, delete,
+//! batch create and batch show, with Judge0's query parameters, shapes and error bodies.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use store::{DeleteOutcome, NewSubmission, PushError, Store, MAX_PER_PAGE};
+use tracing::Instrument;
+use utoipa::{IntoParams, ToSchema};
+
+use super::result::{self, status_description};
+use super::wire::{
+    self, FieldErrors, Fields, Record, RenderError, StoredRequest, SubmissionJson, SubmissionRequest, DEFAULT_PER_PAGE,
+    MAX_BATCH_SIZE,
+};
+use super::worker::{self, Deferred};
+use crate::{ApiError, AppState};
+
+/// Judge0's answer when a requested text field is not UTF-8 (one submission).
+const NOT_UTF8_ONE: &str =
+    "some attributes for this submission cannot be converted to UTF-8, use base64_encoded=true query parameter";
+/// The same for a listing or a batch.
+const NOT_UTF8_MANY: &str =
+    "some attributes for one or more submissions cannot be converted to UTF-8, use base64_encoded=true query parameter";
+/// How long `wait=true` waits for a submission a worker took first (only possible while
+/// recovery queues unfinished work at start-up).
+const FOREIGN_RUN_WAIT: Duration = Duration::from_secs(120);
+/// Polling interval of that wait.
+const FOREIGN_RUN_POLL: Duration = Duration::from_millis(50);
+
+/// A Judge0 error: 422 with field errors, or the shared `{"error": "..."}` (also Judge0's
+/// shape for 400, 404 and 503).
+#[derive(Debug)]
+pub enum Judge0Error {
+    Invalid(FieldErrors),
+    Api(ApiError),
+}
+
+impl From<ApiError> for Judge0Error {
+    fn from(e: ApiError) -> Self {
+        Judge0Error::Api(e)
+    }
+}
+
+impl IntoResponse for Judge0Error {
+    fn into_response(self) -> Response {
+        match self {
+            Judge0Error::Invalid(errors) => (StatusCode::UNPROCESSABLE_ENTITY, Json(errors)).into_response(),
+            Judge0Error::Api(e) => e.into_response(),
+        }
+    }
+}
+
+fn bad(message: impl Into<String>) -> Judge0Error {
+    Judge0Error::Api(ApiError::BadRequest(message.into()))
+}
+
+fn store_error(e: store::StoreError) -> Judge0Error {
+    if e.is_caller_mistake() {
+        bad(e.to_string())
+    } else {
+        Judge0Error::Api(ApiError::store(e))
+    }
+}
+
+/// `{"error": "..."}`
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorJson {
+    pub error: String,
+}
+
+/// `{"token": "..."}`
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenJson {
+    pub token: String,
+}
+
+/// Judge0's validation errors: field → messages, e.g. `{"language_id": ["can't be blank"]}`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = FieldErrors)]
+pub struct FieldErrorsJson(pub BTreeMap<String, Vec<String>>);
+
+/// `GET /submissions`
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubmissionPage {
+    pub submissions: Vec<SubmissionJson>,
+    pub meta: PageMeta,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PageMeta {
+    pub current_page: u32,
+    pub next_page: Option<u32>,
+    pub prev_page: Option<u32>,
+    pub total_pages: u64,
+    pub total_count: u64,
+}
+
+/// `GET /submissions/batch`: a submission or null (unknown token) per token asked.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubmissionBatch {
+    pub submissions: Vec<Option<SubmissionJson>>,
+}
+
+/// `POST /submissions/batch` (for the OpenAPI document: the handler reads the items one by
+/// one, so that each gets its own errors).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct BatchRequest {
+    pub submissions: Vec<SubmissionRequest>,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CreateParams {
+    /// `true`: source_code, stdin and expected_output are base64, and so are the text fields
+    /// of the answer.
+    base64_encoded: Option<String>,
+    /// `true`: run now and answer with the result; otherwise answer `{"token"}` and run it in
+    /// the background.
+    wait: Option<String>,
+    /// Comma-separated response fields, `*` for all.
+    fields: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ShowParams {
+    base64_encoded: Option<String>,
+    fields: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct IndexParams {
+    base64_encoded: Option<String>,
+    fields: Option<String>,
+    /// From 1.
+    page: Option<String>,
+    /// 20 by default.
+    per_page: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BatchShowParams {
+    /// Comma-separated tokens, at most 20.
+    tokens: Option<String>,
+    base64_encoded: Option<String>,
+    fields: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BatchCreateParams {
+    base64_encoded: Option<String>,
+}
+
+/// Query parameters, with a malformed query answered as a Judge0 400.
+fn params<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, Judge0Error> {
+    query.map(|Query(q)| q).map_err(|e| bad(e.body_text()))
+}
+
+fn is_true(param: &Option<String>) -> bool {
+    param.as_deref() == Some("true")
+}
+
+fn fields(param: &Option<String>) -> Result<Fields, Judge0Error> {
+    Fields::parse(param.as_deref()).map_err(|invalid| bad(format!("invalid fields: [{}]", invalid.join(", "))))
+}
+
+fn validate(state: &AppState, req: &SubmissionRequest, base64: bool) -> Result<StoredRequest, FieldErrors> {
+    wire::validate(
+        req,
+        base64,
+        state.runner().engine().catalog(),
+        state.config().allow_callbacks,
+    )
+}
+
+/// Judge0's queue check: 503 when this many more would pass MAX_QUEUE_SIZE.
+fn check_queue(state: &AppState, more: usize) -> Result<(), Judge0Error> {
+    if state.queue().len() + more > state.config().max_queue_size {
+        return Err(queue_full());
+    }
+    Ok(())
+}
+
+fn queue_full() -> Judge0Error {
+    Judge0Error::Api(ApiError::Unavailable {
+        message: "queue is full".into(),
+        retry_after_s: None,
+    })
+}
+
+fn render(state: &AppState, record: &Record, fields: &Fields, base64: bool) -> Result<Value, RenderError> {
+    record.render(fields, base64, state.runner().engine().catalog())
+}
+
+fn new_submission(request: &StoredRequest) -> NewSubmission {
+    NewSubmission {
+        token: Store::new_token(),
+        // Plain data: serializing it cannot fail.
+        request: serde_json::to_string(request).unwrap_or_default(),
+        owner: None,
+    }
+}
+
+/// Create a submission.
+#[utoipa::path(
+    post,
+    path = "/submissions",
+    tag = "judge0",
+    params(CreateParams),
+    request_body = SubmissionRequest,
+    responses(
+        (status = 201, description = "`{\"token\"}`, or with `wait=true` the submission", body = SubmissionJson),
+        (status = 400, description = "Bad fields or body", body = ErrorJson),
+        (status = 422, description = "Invalid submission", body = FieldErrorsJson),
+        (status = 429, description = "No run slot free (wait=true)", body = ErrorJson),
+        (status = 503, description = "Queue is full", body = ErrorJson),
+    )
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    query: Result<Query<CreateParams>, QueryRejection>,
+    body: Bytes,
+) -> Result<Response, Judge0Error> {
+    let q = params(query)?;
+    let fields = fields(&q.fields)?;
+    let base64 = is_true(&q.base64_encoded);
+    let req: SubmissionRequest = crate::body::parse_json(&body).map_err(bad)?;
+    let request = validate(&state, &req, base64).map_err(Judge0Error::Invalid)?;
+    if is_true(&q.wait) {
+        return create_and_wait(&state, &request, &fields, base64).await;
+    }
+    check_queue(&state, 1)?;
+    let new = new_submission(&request);
+    state.store().insert_submission(&new).await.map_err(store_error)?;
+    match state.queue().try_push(new.token.clone()) {
+        Ok(()) | Err(PushError::Closed) => {}
+        // Filled up since the check: take it back and refuse, as the check would have.
+        Err(_) => {
+            let (status, result) = result::internal_error("queue is full");
+            let _ = worker::finish(&state, &new.token, status, &result, None).await;
+            let _ = state.store().delete_submission(&new.token).await;
+            return Err(queue_full());
+        }
+    }
+    Ok((StatusCode::CREATED, Json(TokenJson { token: new.token })).into_response())
+}
+
+/// `wait=true`: stored like any submission (its token works afterwards), run now.
+async fn create_and_wait(
+    state: &AppState,
+    request: &StoredRequest,
+    fields: &Fields,
+    base64: bool,
+) -> Result<Response, Judge0Error> {
+    let new = new_submission(request);
+    let store = state.store();
+    store.insert_submission(&new).await.map_err(store_error)?;
+    let token = new.token;
+    let record = if store.claim_submission(&token).await.map_err(store_error)? {
+        let span = tracing::info_span!("judge0_wait", token = %token);
+        match worker::run_claimed(state, &token, request).instrument(span).await {
+            Ok(record) => record,
+            Err(Deferred::Busy { retry_after_s }) => {
+                let (status, result) = result::internal_error("the server is at capacity");
+                let _ = worker::finish(state, &token, status, &result, None).await;
+                return Err(ApiError::TooManyRequests { retry_after_s }.into());
+            }
+            Err(Deferred::ShuttingDown) => {
+                return Err(ApiError::Unavailable {
+                    message: "the server is shutting down; the submission runs after the restart".into(),
+                    retry_after_s: Some(5),
+                }
+                .into())
+            }
+            Err(Deferred::Store(e)) => return Err(store_error(e)),
+            Err(Deferred::Gone) => return Err(ApiError::NotFound("the submission was deleted".into()).into()),
+        }
+    } else {
+        wait_for_foreign_run(state, &token).await?
+    };
+    match render(state, &record, fields, base64) {
+        Ok(json) => Ok((StatusCode::CREATED, Json(json)).into_response()),
+        Err(RenderError::NotUtf8) => Ok((
+            StatusCode::CREATED,
+            Json(json!({ "error": NOT_UTF8_ONE, "token": token })),
+        )
+            .into_response()),
+    }
+}
+
+/// A worker took our submission first (start-up recovery queued it): wait for its result.
+async fn wait_for_foreign_run(state: &AppState, token: &str) -> Result<Record, Judge0Error> {
+    let deadline = tokio::time::Instant::now() + FOREIGN_RUN_WAIT;
+    loop {
+        let found = state.store().get_submission(token).await.map_err(store_error)?;
+        match found {
+            Some(s) if s.is_finished() => {
+                return Record::from_store(s).ok_or(Judge0Error::Api(ApiError::Internal));
+            }
+            Some(_) if tokio::time::Instant::now() < deadline => tokio::time::sleep(FOREIGN_RUN_POLL).await,
+            Some(_) => return Err(Judge0Error::Api(ApiError::Internal)),
+            None => return Err(ApiError::NotFound("the submission was deleted".into()).into()),
+        }
+    }
+}
+
+/// One submission.
+#[utoipa::path(
+    get,
+    path = "/submissions/{token}",
+    tag = "judge0",
+    params(("token" = String, Path, description = "The submission's token"), ShowParams),
+    responses(
+        (status = 200, description = "The submission (requested fields)", body = SubmissionJson),
+        (status = 400, description = "Bad fields, or text not UTF-8 without base64", body = ErrorJson),
+        (status = 404, description = "Unknown token", body = ErrorJson),
+    )
+)]
+pub async fn show(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    query: Result<Query<ShowParams>, QueryRejection>,
+) -> Result<Response, Judge0Error> {
+    let q = params(query)?;
+    let fields = fields(&q.fields)?;
+    let record = state
+        .store()
+        .get_submission(&token)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| not_found(&token))
+        .and_then(|s| Record::from_store(s).ok_or(Judge0Error::Api(ApiError::Internal)))?;
+    let json = render(&state, &record, &fields, is_true(&q.base64_encoded)).map_err(|_| bad(NOT_UTF8_ONE))?;
+    Ok(Json(json).into_response())
+}
+
+fn not_found(token: &str) -> Judge0Error {
+    Judge0Error::Api(ApiError::NotFound(format!("no submission with token {token}")))
+}
+
+/// All submissions, newest first, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/submissions",
+    tag = "judge0",
+    params(IndexParams),
+    responses(
+        (status = 200, description = "A page of submissions", body = SubmissionPage),
+        (status = 400, description = "Bad page, per_page or fields", body = ErrorJson),
+    )
+)]
+pub async fn index(
+    State(state): State<AppState>,
+    query: Result<Query<IndexParams>, QueryRejection>,
+) -> Result<Response, Judge0Error> {
+    let q = params(query)?;
+    let fields = fields(&q.fields)?;
+    let page = page_number("page", q.page.as_deref(), 1, u32::MAX)?;
+    let per_page = page_number("per_page", q.per_page.as_deref(), DEFAULT_PER_PAGE, MAX_PER_PAGE)?;
+    let listed = state
+        .store()
+        .list_submissions(page, per_page)
+        .await
+        .map_err(store_error)?;
+    let base64 = is_true(&q.base64_encoded);
+    let submissions = listed
+        .items
+        .iter()
+        .filter_map(|s| Record::from_store(s.clone()))
+        .map(|r| render(&state, &r, &fields, base64))
+        .collect::<Result<Vec<Value>, _>>()
+        .map_err(|_| bad(NOT_UTF8_MANY))?;
+    let total_pages = listed.total_pages();
+    let meta = PageMeta {
+        current_page: page,
+        next_page: (u64::from(page) < total_pages).then(|| page + 1),
+        prev_page: (page > 1).then(|| page - 1),
+        total_pages,
+        total_count: listed.total_count,
+    };
+    Ok(Json(json!({ "submissions": submissions, "meta": meta })).into_response())
+}
+
+/// `page` / `per_page`: a positive integer up to `max`.
+fn page_number(name: &str, param: Option<&str>, default: u32, max: u32) -> Result<u32, Judge0Error> {
+    let Some(text) = param.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(default);
+    };
+    match text.parse::<i64>() {
+        Ok(n) if n >= 1 && n <= i64::from(max) => Ok(n as u32),
+        Ok(n) if n > i64::from(max) => Err(bad(format!("invalid {name}: {n} (at most {max})"))),
+        _ => Err(bad(format!("invalid {name}: {text}"))),
+    }
+}
+
+/// Delete a finished submission (when the server allows it); answers with what was deleted,
+/// always base64 (Judge0: so the caller surely gets its data).
+#[utoipa::path(
+    delete,
+    path = "/submissions/{token}",
+    tag = "judge0",
+    params(("token" = String, Path, description = "The submission's token"), ShowParams),
+    responses(
+        (status = 200, description = "The deleted submission (base64)", body = SubmissionJson),
+        (status = 400, description = "Deleting is not allowed, or it is still queued or running", body = ErrorJson),
+        (status = 404, description = "Unknown token", body = ErrorJson),
+    )
+)]
+pub async fn destroy(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    query: Result<Query<ShowParams>, QueryRejection>,
+) -> Result<Response, Judge0Error> {
+    let q = params(query)?;
+    let fields = fields(&q.fields)?;
+    if !state.config().enable_submission_delete {
+        return Err(bad("delete not allowed"));
+    }
+    match state.store().delete_submission(&token).await.map_err(store_error)? {
+        DeleteOutcome::NotFound => Err(not_found(&token)),
+        DeleteOutcome::NotFinished { status } => Err(bad(format!(
+            "submission cannot be deleted because its status is {status} ({})",
+            status_description(status)
+        ))),
+        DeleteOutcome::Deleted(s) => {
+            let record = Record::from_store(s).ok_or(Judge0Error::Api(ApiError::Internal))?;
+            let json = render(&state, &record, &fields, true).map_err(|_| bad(NOT_UTF8_ONE))?;
+            Ok(Json(json).into_response())
+        }
+    }
+}
+
+/// Create up to 20 submissions, queued; `wait` is ignored, as in Judge0.
+#[utoipa::path(
+    post,
+    path = "/submissions/batch",
+    tag = "judge0",
+    params(BatchCreateParams),
+    request_body = BatchRequest,
+    responses(
+        (status = 201, description = "Per submission, `{\"token\"}` or its field errors", body = [TokenJson]),
+        (status = 400, description = "No submissions, or too many", body = ErrorJson),
+        (status = 422, description = "Every submission is invalid: their field errors", body = [FieldErrorsJson]),
+        (status = 503, description = "Queue is full", body = ErrorJson),
+    )
+)]
+pub async fn batch_create(
+    State(state): State<AppState>,
+    query: Result<Query<BatchCreateParams>, QueryRejection>,
+    body: Bytes,
+) -> Result<Response, Judge0Error> {
+    let q = params(query)?;
+    let base64 = is_true(&q.base64_encoded);
+    let body: Value = crate::body::parse_json(&body).map_err(bad)?;
+    let items = match body.get("submissions") {
+        Some(Value::Array(items)) => items.as_slice(),
+        _ => &[],
+    };
+    if items.is_empty() {
+        return Err(bad("there should be at least one submission in a batch"));
+    }
+    if items.len() > MAX_BATCH_SIZE {
+        return Err(bad(format!(
+            "number of submissions in a batch should be less than or equal to {MAX_BATCH_SIZE}"
+        )));
+    }
+    check_queue(&state, items.len())?;
+    let checked: Vec<Result<NewSubmission, FieldErrors>> = items
+        .iter()
+        .map(|item| {
+            let req = serde_json::from_value::<SubmissionRequest>(item.clone()).map_err(|_| {
+                FieldErrors::from([("submission".to_owned(), vec!["must be a JSON object".to_owned()])])
+            })?;
+            validate(&state, &req, base64).map(|r| new_submission(&r))
+        })
+        .collect();
+    let valid: Vec<NewSubmission> = checked.iter().filter_map(|c| c.as_ref().ok().cloned()).collect();
+    state.store().insert_submissions(&valid).await.map_err(store_error)?;
+    for new in &valid {
+        if let Err(PushError::Full { .. }) = state.queue().try_push(new.token.clone()) {
+            // Filled up since the check: it is answered (its token is shown) as failed.
+            let (status, result) = result::internal_error("queue is full");
+            let _ = worker::finish(&state, &new.token, status, &result, None).await;
+        }
+    }
+    let answer: Vec<Value> = checked
+        .into_iter()
+        .map(|c| match c {
+            Ok(new) => json!({ "token": new.token }),
+            Err(errors) => json!(errors),
+        })
+        .collect();
+    let status = if valid.is_empty() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(answer)).into_response())
+}
+
+/// Several submissions by token (null for an unknown one).
+#[utoipa::path(
+    get,
+    path = "/submissions/batch",
+    tag = "judge0",
+    params(BatchShowParams),
+    responses(
+        (status = 200, description = "The submissions, in the order asked", body = SubmissionBatch),
+        (status = 400, description = "No tokens, too many, bad fields, or text not UTF-8 without base64", body = ErrorJson),
+    )
+)]
+pub async fn batch_show(
+    State(state): State<AppState>,
+    query: Result<Query<BatchShowParams>, QueryRejection>,
+) -> Result<Response, Judge0Error> {
+    let q = params(query)?;
+    let fields = fields(&q.fields)?;
+    let tokens: Vec<String> = q
+        .tokens
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if tokens.is_empty() {
+        return Err(bad("there should be at least one submission in a batch"));
+    }
+    if tokens.len() > MAX_BATCH_SIZE {
+        return Err(bad(format!(
+            "number of submissions in a batch should be less than or equal to {MAX_BATCH_SIZE}"
+        )));
+    }
+    let base64 = is_true(&q.base64_encoded);
+    let found = state.store().get_submissions(&tokens).await.map_err(store_error)?;
+    let submissions = found
+        .into_iter()
+        .map(|s| match s.and_then(Record::from_store) {
+            Some(record) => render(&state, &record, &fields, base64),
+            None => Ok(Value::Null),
+        })
+        .collect::<Result<Vec<Value>, _>>()
+        .map_err(|_| bad(NOT_UTF8_MANY))?;
+    Ok(Json(json!({ "submissions": submissions })).into_response())
+}

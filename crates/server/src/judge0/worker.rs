@@ -1,0 +1,233 @@
+//! Running submissions: the one path from a stored request to a stored result (used by the
+//! background workers and by `wait=true`), the workers, and recovery after a restart.
+
+use std::time::{Duration, Instant};
+
+use engine::{EngineError, Outcome};
+use store::PushError;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+use super::callback;
+use super::result;
+use super::wire::{Fields, Record, StoredRequest, StoredResult};
+use crate::AppState;
+
+/// How long a worker waits before trying again when every run slot is busy (the engine's own
+/// admission already waited its bounded time).
+const BUSY_RETRY: Duration = Duration::from_secs(1);
+/// How long recovery waits before pushing again when the queue is full.
+const RECOVERY_PUSH_RETRY: Duration = Duration::from_millis(200);
+/// The metrics label of this dialect.
+const TRIGGER: &str = "judge0";
+
+/// Why a claimed submission was not finished now. It stays claimed (status 2) and is queued
+/// again at the next start.
+#[derive(Debug)]
+pub enum Deferred {
+    /// Every run slot is taken; retry after this many seconds.
+    Busy { retry_after_s: u64 },
+    /// The server is shutting down.
+    ShuttingDown,
+    /// The result could not be stored.
+    Store(store::StoreError),
+    /// The submission vanished or became unreadable while it ran.
+    Gone,
+}
+
+/// Start the background workers (`config.workers` of them) and the recovery task. Recovery
+/// puts submissions a previous process left processing back in the queue, then queues every
+/// unfinished one; the workers start taking work once that reset is done, so it can never
+/// reset a claim of theirs. They run until the queue closes.
+pub fn start_workers(state: AppState) -> Vec<JoinHandle<()>> {
+    let (ready_tx, ready_rx) = watch::channel(false);
+    let mut handles = vec![tokio::spawn(recover(state.clone(), ready_tx))];
+    for n in 0..state.config().workers {
+        handles.push(tokio::spawn(work(state.clone(), ready_rx.clone(), n)));
+    }
+    handles
+}
+
+async fn recover(state: AppState, ready: watch::Sender<bool>) {
+    let store = state.store();
+    match store.requeue_processing().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(submissions = n, "judge0: interrupted submissions queued again"),
+        Err(e) => tracing::error!(error = ?e, "judge0: cannot requeue interrupted submissions"),
+    }
+    let tokens = match store.unfinished_submissions().await {
+        Ok(tokens) => tokens,
+        Err(e) => {
+            tracing::error!(error = ?e, "judge0: cannot list unfinished submissions");
+            Vec::new()
+        }
+    };
+    let _ = ready.send(true);
+    if !tokens.is_empty() {
+        tracing::info!(submissions = tokens.len(), "judge0: queueing unfinished submissions");
+    }
+    for token in tokens {
+        loop {
+            match state.queue().try_push(token.clone()) {
+                Ok(()) => break,
+                // More unfinished work than the queue holds: feed it as workers drain it.
+                Err(PushError::Full { .. }) => tokio::time::sleep(RECOVERY_PUSH_RETRY).await,
+                // Closed: shutting down; the rest stays stored for the next start.
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+async fn work(state: AppState, mut ready: watch::Receiver<bool>, n: usize) {
+    if ready.wait_for(|r| *r).await.is_err() {
+        return;
+    }
+    while let Some(token) = state.queue().pop().await {
+        if state.queue().is_closed() {
+            // Shutting down: leave it queued in the store for the next start.
+            break;
+        }
+        let span = tracing::info_span!("judge0_worker", worker = n, token = %token);
+        process(&state, &token).instrument(span).await;
+    }
+}
+
+/// Claim, run, store, call back. A token delivered twice runs once (the claim decides).
+async fn process(state: &AppState, token: &str) {
+    let store = state.store();
+    match store.claim_submission(token).await {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(e) => {
+            tracing::error!(%token, error = ?e, "judge0: cannot claim a submission");
+            return;
+        }
+    }
+    let request = match store.get_submission(token).await {
+        Ok(Some(s)) => serde_json::from_str::<StoredRequest>(&s.request).map_err(|e| e.to_string()),
+        Ok(None) => return,
+        Err(e) => {
+            tracing::error!(%token, error = ?e, "judge0: cannot read a claimed submission");
+            return;
+        }
+    };
+    let request = match request {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(%token, error = %e, "judge0: stored request unreadable");
+            let (status, result) = result::internal_error("Internal Error");
+            let _ = finish(state, token, status, &result, None).await;
+            return;
+        }
+    };
+    loop {
+        match run_claimed(state, token, &request).await {
+            Ok(_) => return,
+            Err(Deferred::Busy { retry_after_s }) => {
+                tokio::time::sleep(BUSY_RETRY.max(Duration::from_secs(retry_after_s.min(5)))).await;
+                if state.queue().is_closed() {
+                    return;
+                }
+            }
+            Err(Deferred::ShuttingDown | Deferred::Gone) => return,
+            Err(Deferred::Store(e)) => {
+                tracing::error!(%token, error = ?e, "judge0: cannot store a result");
+                return;
+            }
+        }
+    }
+}
+
+/// Run a claimed submission, store its result and send its callback; the stored record.
+pub async fn run_claimed(state: &AppState, token: &str, request: &StoredRequest) -> Result<Record, Deferred> {
+    let (status, result) = match execute(state, request).await {
+        Ok(done) => done,
+        Err(EngineError::Busy { retry_after_s }) => return Err(Deferred::Busy { retry_after_s }),
+        Err(EngineError::ShuttingDown) => return Err(Deferred::ShuttingDown),
+        Err(e) => result::internal_error(&public_message(&e)),
+    };
+    finish(state, token, status, &result, request.callback_url.as_deref()).await
+}
+
+/// Store a result; then PUT it to the callback URL (Judge0's default fields, base64).
+pub async fn finish(
+    state: &AppState,
+    token: &str,
+    status: i32,
+    result: &StoredResult,
+    callback_url: Option<&str>,
+) -> Result<Record, Deferred> {
+    let store = state.store();
+    // Plain data (strings, numbers, options): serializing it cannot fail.
+    let json = serde_json::to_string(result).unwrap_or_else(|_| "{}".to_owned());
+    store
+        .finish_submission(token, status, &json)
+        .await
+        .map_err(Deferred::Store)?;
+    let record = store
+        .get_submission(token)
+        .await
+        .map_err(Deferred::Store)?
+        .and_then(Record::from_store)
+        .ok_or(Deferred::Gone)?;
+    if let Some(url) = callback_url {
+        let catalog = state.runner().engine().catalog();
+        match record.render(&Fields::default(), true, catalog) {
+            Ok(body) => callback::spawn(url.to_owned(), body.to_string(), state.config().allow_callbacks),
+            Err(_) => tracing::error!(%token, "judge0: callback body not renderable"),
+        }
+    }
+    Ok(record)
+}
+
+/// Translate, run through the engine, translate back: the Judge0 status id and result.
+async fn execute(state: &AppState, request: &StoredRequest) -> Result<(i32, StoredResult), EngineError> {
+    let (job, stdin) = {
+        let catalog = state.runner().engine().catalog();
+        let runtime = catalog.by_judge0_id(request.language_id).ok_or_else(|| {
+            EngineError::BadRequest(format!("language with id {} doesn't exist", request.language_id))
+        })?;
+        (request.job(runtime), request.stdin.clone().unwrap_or_default())
+    };
+    let runs = request.number_of_runs.max(1) as usize;
+    if runs == 1 {
+        let outcome = state.execute(TRIGGER, job, stdin).await?;
+        let run: Vec<_> = outcome.run.iter().cloned().collect();
+        return Ok(result::from_outcome(request, &outcome, &run));
+    }
+    let started = Instant::now();
+    let language = job.language.clone();
+    let done = state.runner().execute_runs(job, stdin, runs).await;
+    state
+        .metrics()
+        .record(TRIGGER, &language, &metrics_view(&done), started.elapsed());
+    let (outcome, all) = done?;
+    Ok(result::from_outcome(request, &outcome, &all))
+}
+
+/// What the metrics need of an `execute_runs` result (`Metrics::record` takes a single
+/// outcome): the outcome, or an error of the same kind.
+fn metrics_view(done: &Result<(Outcome, Vec<engine::StageOutcome>), EngineError>) -> Result<Outcome, EngineError> {
+    match done {
+        Ok((outcome, _)) => Ok(outcome.clone()),
+        Err(EngineError::Busy { retry_after_s }) => Err(EngineError::Busy {
+            retry_after_s: *retry_after_s,
+        }),
+        Err(EngineError::ShuttingDown) => Err(EngineError::ShuttingDown),
+        Err(e) if e.is_caller_mistake() => Err(EngineError::BadRequest(String::new())),
+        Err(_) => Err(EngineError::Internal(String::new())),
+    }
+}
+
+/// The message a caller may see for an engine error: its own mistakes in full, tiderun's
+/// failures as a generic line (the detail goes to the log).
+pub fn public_message(e: &EngineError) -> String {
+    if e.is_caller_mistake() {
+        e.to_string()
+    } else {
+        tracing::error!(error = ?e, "judge0: run failed");
+        "Internal Error".to_owned()
+    }
+}

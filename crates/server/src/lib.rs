@@ -1,0 +1,250 @@
+//! tiderun's HTTP service: the native API (`/api/v1`), Piston v2 (`/api/v2`, also under
+//! `/api/v2/piston`), Judge0 CE 1.13.1 (at the root), WebSockets for interactive runs, health
+//! and Prometheus metrics.
+//!
+//! Owns: wire formats, authentication, rate limits, body limits, CORS, graceful shutdown, and
+//! the background workers of asynchronous (Judge0) submissions.
+//! Must never: hold run logic. Every dialect is a thin adapter: it translates its request into
+//! one `engine::Job`, calls [`AppState::execute`] (or a session), and renders the `Outcome` in
+//! its own shape. Limits, statuses, verdicts and streaming live in the engine once.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use engine::{EngineError, Job, Outcome, Runner};
+use store::{Store, WorkQueue};
+
+mod auth;
+mod body;
+mod error;
+mod health;
+pub mod judge0;
+mod metrics;
+pub mod native;
+pub mod openapi;
+pub mod piston;
+mod ws;
+
+pub use error::ApiError;
+pub use metrics::Metrics;
+
+/// Request bodies larger than this are refused with 413 (source files plus stdin plus tests).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 2 << 20;
+/// Requests per minute per API token or client IP before 429.
+pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 600;
+/// How long a graceful shutdown waits for in-flight requests and running jobs.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// A request body that stalls this long between two chunks is dropped: the client is gone, or
+/// trickles bytes to hold a connection. (Handlers that buffer a body also bound its total time.)
+pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Everything configurable about the service (the binary fills it from flags and
+/// `TIDERUN_*` variables).
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// API tokens; empty means no authentication (a single-machine classroom).
+    pub auth_tokens: Vec<String>,
+    pub max_body_bytes: usize,
+    /// Requests per minute per token (or per IP without one); 0 disables the limit.
+    pub rate_limit_per_minute: u32,
+    /// Allowed CORS origins; empty means same-origin only, `*` any.
+    pub cors_origins: Vec<String>,
+    /// Judge0: queued submissions beyond this get 503 `{"error":"queue is full"}`.
+    pub max_queue_size: usize,
+    /// Judge0: background workers running queued submissions.
+    pub workers: usize,
+    /// Judge0: `DELETE /submissions/{token}` is allowed.
+    pub enable_submission_delete: bool,
+    /// Judge0: callback URLs may point at loopback, private and link-local addresses. Off by
+    /// default, so a submission cannot make the server call into its own network (the lesson
+    /// of Judge0's CVE-2024-29021); tests and single-machine setups turn it on.
+    pub allow_callbacks: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            auth_tokens: Vec::new(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            rate_limit_per_minute: DEFAULT_RATE_LIMIT_PER_MINUTE,
+            cors_origins: Vec::new(),
+            max_queue_size: 100,
+            workers: 2,
+            enable_submission_delete: false,
+            allow_callbacks: false,
+        }
+    }
+}
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    runner: Arc<Runner>,
+    store: Store,
+    queue: Arc<WorkQueue>,
+    config: ServerConfig,
+    metrics: Metrics,
+    limiter: auth::RateLimiter,
+    started: Instant,
+}
+
+impl AppState {
+    pub fn new(runner: Arc<Runner>, store: Store, config: ServerConfig) -> AppState {
+        let queue = Arc::new(WorkQueue::new(config.max_queue_size.max(1)));
+        let limiter = auth::RateLimiter::new(config.rate_limit_per_minute);
+        AppState(Arc::new(Inner {
+            runner,
+            store,
+            queue,
+            metrics: Metrics::new(),
+            limiter,
+            config,
+            started: Instant::now(),
+        }))
+    }
+
+    pub fn runner(&self) -> &Arc<Runner> {
+        &self.0.runner
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.0.store
+    }
+
+    pub fn queue(&self) -> &Arc<WorkQueue> {
+        &self.0.queue
+    }
+
+    pub fn config(&self) -> &ServerConfig {
+        &self.0.config
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.0.metrics
+    }
+
+    pub fn uptime(&self) -> Duration {
+        self.0.started.elapsed()
+    }
+
+    /// Run a job with fixed stdin and record it in the metrics. `trigger` names the API
+    /// (`native`, `piston`, `judge0`) for the metrics only.
+    pub async fn execute(&self, trigger: &'static str, job: Job, stdin: Vec<u8>) -> Result<Outcome, EngineError> {
+        let started = Instant::now();
+        let language = job.language.clone();
+        let result = self.0.runner.execute(job, stdin).await;
+        self.0.metrics.record(trigger, &language, &result, started.elapsed());
+        result
+    }
+}
+
+/// The whole service as one router (tests drive it with `tower::ServiceExt::oneshot`).
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .merge(native::router())
+        .merge(piston::router())
+        .merge(judge0::router())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::guard));
+    Router::new()
+        .merge(health::router())
+        .merge(api)
+        .fallback(error::not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(state.config().max_body_bytes))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            state.config().max_body_bytes,
+        ))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(BODY_IDLE_TIMEOUT))
+        .layer(auth::cors(&state.config().cors_origins))
+        .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(
+            tower_http::request_id::MakeRequestUuid,
+        ))
+        .with_state(state)
+}
+
+/// One span per request, named by its `X-Request-Id` (the caller's, or a new UUID), which the
+/// response carries back.
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!("request", method = %request.method(), uri = %request.uri(), request_id = %id)
+}
+
+/// Serve until SIGTERM/SIGINT, then stop accepting, let running jobs finish (bounded) and
+/// leave queued submissions in the store for the next start.
+pub async fn serve(addr: SocketAddr, state: AppState) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(addr = %listener.local_addr()?, "tiderun serving");
+    serve_on(listener, state, shutdown_signal()).await
+}
+
+/// Serve on a bound listener until `shutdown` completes (tests use port 0). Then: no new
+/// connections, in-flight requests finish, all within [`SHUTDOWN_GRACE`] of the signal.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use std::future::IntoFuture;
+    let workers = judge0::start_workers(state.clone());
+    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let (stopping_tx, mut stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        let _ = stopping_tx.send(());
+    };
+    let mut server = std::pin::pin!(axum::serve(listener, app).with_graceful_shutdown(signal).into_future());
+    let finished = tokio::select! {
+        result = &mut server => {
+            result?;
+            true
+        }
+        _ = &mut stopping_rx => false,
+    };
+    // A client that keeps its connection busy (a stalled body, an endless request) must not
+    // hold the shutdown forever.
+    let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+    if !finished {
+        match tokio::time::timeout_at(deadline, &mut server).await {
+            Ok(result) => result?,
+            Err(_) => tracing::warn!("connections still open {SHUTDOWN_GRACE:?} after the signal; leaving them"),
+        }
+    }
+    tracing::info!("shutting down: no new jobs; waiting for running ones");
+    state.runner().close();
+    state.queue().close();
+    if !state
+        .runner()
+        .drain(deadline.saturating_duration_since(tokio::time::Instant::now()))
+        .await
+    {
+        tracing::warn!("running jobs did not finish within {SHUTDOWN_GRACE:?}");
+    }
+    for w in workers {
+        w.abort();
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM");
+            return std::future::pending().await;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

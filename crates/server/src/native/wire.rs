@@ -1,0 +1,863 @@
+//! The native API's wire types, apart from the engine's: requests convert into an
+//! [`engine::Job`] with `TryFrom`, engine results convert into responses with `From`.
+//!
+//! The run response has exactly the shape of `tiderun run --json` (the engine's `Outcome`
+//! serialized); a unit test holds the two together.
+
+use base64::Engine as _;
+use engine::{Job, LimitRequest, Outcome, PhaseRequest, SourceFile, StageOutcome, TestCase, TestResult, Verdict};
+use sandbox::Status;
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+
+/// Most files of one request: the engine's limit.
+pub const MAX_FILES: usize = engine::MAX_FILES;
+/// Most test cases of one request: the engine's limit.
+pub const MAX_TESTS: usize = engine::MAX_TESTS;
+/// Most program arguments of one request: the engine's limit.
+pub const MAX_ARGS: usize = engine::MAX_ARGS;
+
+/// `POST /api/v1/run`: a program, its input and limits, and optionally test cases.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"language": "python", "code": "print(input()[::-1])", "stdin": "hello"}))]
+pub struct RunRequest {
+    /// Language name or alias (`python`, `py`, `c`, `c++`...); see `GET /api/v1/runtimes`.
+    #[schema(example = "python")]
+    pub language: String,
+    /// Semver selector of the language version (`3.x`, `*`); any when absent.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// The program as one file (the runtime's default file name). Give `code` or `files`.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// The program as files; the first is the main one. Give `code` or `files`.
+    #[serde(default)]
+    #[schema(max_items = 256)]
+    pub files: Option<Vec<FileRequest>>,
+    /// Text given to the program's standard input (without `tests`).
+    #[serde(default)]
+    pub stdin: Option<String>,
+    /// Arguments for the program (never interpreted by a shell).
+    #[serde(default)]
+    #[schema(max_items = 256)]
+    pub args: Option<Vec<String>>,
+    /// Limits of the run; each absent field takes the runtime's default, and none may exceed
+    /// the runtime's maximum (see `GET /api/v1/runtimes`).
+    #[serde(default)]
+    pub limits: Option<LimitsRequest>,
+    /// Test cases: compile once, run each in a fresh sandbox, a verdict per test and a score.
+    #[serde(default)]
+    #[schema(max_items = 64)]
+    pub tests: Option<Vec<TestRequest>>,
+}
+
+/// One source file.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FileRequest {
+    /// Relative path in the work directory (`main.py`, `lib/util.py`); no `..`, not absolute.
+    /// Absent: the runtime's default for the first file, `file<N>` for the others.
+    #[serde(default)]
+    #[schema(example = "main.py")]
+    pub name: Option<String>,
+    /// The file's content, as text or base64 (see `encoding`).
+    pub content: String,
+    /// How `content` is encoded: `utf8` (default) or `base64`.
+    #[serde(default)]
+    pub encoding: Option<Encoding>,
+}
+
+/// The encoding of a file's content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+pub enum Encoding {
+    #[serde(rename = "utf8", alias = "utf-8")]
+    Utf8,
+    #[serde(rename = "base64")]
+    Base64,
+}
+
+/// Requested limits of the run.
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsRequest {
+    /// CPU time of the whole process tree, milliseconds.
+    #[serde(default, deserialize_with = "limit")]
+    #[schema(minimum = 0, value_type = Option<u64>)]
+    pub cpu_ms: Option<u64>,
+    /// Wall-clock time, milliseconds.
+    #[serde(default, deserialize_with = "limit")]
+    #[schema(minimum = 0, value_type = Option<u64>)]
+    pub wall_ms: Option<u64>,
+    /// Memory of the whole process tree, MiB.
+    #[serde(default, deserialize_with = "limit")]
+    #[schema(minimum = 0, value_type = Option<u64>)]
+    pub memory_mb: Option<u64>,
+    /// Bytes of stdout and stderr together; one more ends the run with `output_limit`.
+    #[serde(default, deserialize_with = "limit")]
+    #[schema(minimum = 0, value_type = Option<u64>)]
+    pub max_output_bytes: Option<u64>,
+    /// Processes and threads.
+    #[serde(default, deserialize_with = "limit")]
+    #[schema(minimum = 0, value_type = Option<u64>)]
+    pub max_processes: Option<u64>,
+}
+
+/// One test case.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestRequest {
+    /// A label shown back with the verdict.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The test's standard input (empty when absent).
+    #[serde(default)]
+    pub stdin: String,
+    /// The expected standard output; trailing whitespace of each line and trailing blank lines
+    /// do not count.
+    pub expected_output: String,
+    /// A hidden test's input, expected output and the program's output are never shown: only
+    /// its verdict.
+    #[serde(default)]
+    pub hidden: bool,
+}
+
+/// A limit value: a whole number from 0 up, with an error that says so otherwise.
+fn limit<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    use serde::de::Error;
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    match (n.as_u64(), n.as_i64()) {
+        (Some(v), _) => Ok(Some(v)),
+        (None, Some(v)) => Err(D::Error::custom(format!("must not be negative, got {v}"))),
+        (None, None) => Err(D::Error::custom(format!(
+            "must be a whole number from 0 to {}, got {n}",
+            u64::MAX
+        ))),
+    }
+}
+
+/// A request the engine cannot be given: what is wrong, in the caller's terms.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    #[error("give the program as `code` or as `files`, not both")]
+    CodeAndFiles,
+    #[error("no program: give `code` or `files`")]
+    NoProgram,
+    #[error("`code` is empty")]
+    EmptyCode,
+    #[error("`files` is empty: give at least the main file")]
+    NoFiles,
+    #[error("files[0] (the main file) is empty")]
+    EmptyMainFile,
+    #[error("{count} files is more than the limit of {max}")]
+    TooManyFiles { count: usize, max: usize },
+    #[error("files[{index}].name {name:?} is not allowed: {reason}")]
+    BadFileName { index: usize, name: String, reason: String },
+    #[error("files[{index}].name {name:?} names the same file as files[{first}]")]
+    DuplicateFile { index: usize, first: usize, name: String },
+    #[error("files[{index}].content is not valid base64")]
+    BadBase64 { index: usize },
+    #[error("{count} arguments is more than the limit of {max}")]
+    TooManyArgs { count: usize, max: usize },
+    #[error("`tests` is empty: give at least one test, or leave `tests` out")]
+    NoTests,
+    #[error("{count} tests is more than the limit of {max}")]
+    TooManyTests { count: usize, max: usize },
+    #[error("`stdin` does not apply with `tests`: give each test its own stdin")]
+    StdinWithTests,
+}
+
+/// A request translated for the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NativeJob {
+    pub job: Job,
+    pub stdin: Vec<u8>,
+    /// `Some` when the request carried test cases.
+    pub tests: Option<Vec<TestCase>>,
+}
+
+impl TryFrom<RunRequest> for NativeJob {
+    type Error = RequestError;
+
+    fn try_from(r: RunRequest) -> Result<Self, Self::Error> {
+        let files = match (r.code, r.files) {
+            (Some(_), Some(_)) => return Err(RequestError::CodeAndFiles),
+            (None, None) => return Err(RequestError::NoProgram),
+            (Some(code), None) if code.trim().is_empty() => return Err(RequestError::EmptyCode),
+            (Some(code), None) => vec![SourceFile {
+                name: None,
+                content: code.into_bytes(),
+            }],
+            (None, Some(files)) => source_files(files)?,
+        };
+        let args = r.args.unwrap_or_default();
+        if args.len() > MAX_ARGS {
+            return Err(RequestError::TooManyArgs {
+                count: args.len(),
+                max: MAX_ARGS,
+            });
+        }
+        let tests = match r.tests {
+            None => None,
+            Some(_) if r.stdin.is_some() => return Err(RequestError::StdinWithTests),
+            Some(tests) if tests.is_empty() => return Err(RequestError::NoTests),
+            Some(tests) if tests.len() > MAX_TESTS => {
+                return Err(RequestError::TooManyTests {
+                    count: tests.len(),
+                    max: MAX_TESTS,
+                })
+            }
+            Some(tests) => Some(tests.into_iter().map(TestCase::from).collect()),
+        };
+        let job = Job {
+            language: r.language,
+            version: r.version,
+            files,
+            args,
+            limits: r.limits.map(LimitRequest::from).unwrap_or_default(),
+            ..Job::default()
+        };
+        Ok(NativeJob {
+            job,
+            stdin: r.stdin.map(String::into_bytes).unwrap_or_default(),
+            tests,
+        })
+    }
+}
+
+fn source_files(files: Vec<FileRequest>) -> Result<Vec<SourceFile>, RequestError> {
+    if files.is_empty() {
+        return Err(RequestError::NoFiles);
+    }
+    if files.len() > MAX_FILES {
+        return Err(RequestError::TooManyFiles {
+            count: files.len(),
+            max: MAX_FILES,
+        });
+    }
+    let mut out = Vec::with_capacity(files.len());
+    let mut seen = std::collections::HashMap::new();
+    for (index, f) in files.into_iter().enumerate() {
+        if let Some(name) = &f.name {
+            // The engine checks again; checking here names the file by its index.
+            let path = sandbox::validate_relative(name).map_err(|e| RequestError::BadFileName {
+                index,
+                name: name.clone(),
+                reason: reason(e, name),
+            })?;
+            if let Some(&first) = seen.get(&path) {
+                return Err(RequestError::DuplicateFile {
+                    index,
+                    first,
+                    name: name.clone(),
+                });
+            }
+            seen.insert(path, index);
+        }
+        let content = match f.encoding.unwrap_or(Encoding::Utf8) {
+            Encoding::Utf8 => f.content.into_bytes(),
+            Encoding::Base64 => base64::engine::general_purpose::STANDARD
+                .decode(f.content.trim())
+                .map_err(|_| RequestError::BadBase64 { index })?,
+        };
+        if index == 0 && content.trim_ascii().is_empty() {
+            return Err(RequestError::EmptyMainFile);
+        }
+        out.push(SourceFile { name: f.name, content });
+    }
+    Ok(out)
+}
+
+/// The sandbox's message without its own `file name "…"` prefix (the index says which).
+fn reason(e: sandbox::SandboxError, name: &str) -> String {
+    let message = match e {
+        sandbox::SandboxError::InvalidSpec(m) => m,
+        other => other.to_string(),
+    };
+    let prefix = format!("file name {name:?} ");
+    message.strip_prefix(&prefix).map(str::to_string).unwrap_or(message)
+}
+
+impl From<LimitsRequest> for LimitRequest {
+    fn from(l: LimitsRequest) -> Self {
+        LimitRequest {
+            run: PhaseRequest {
+                cpu_ms: l.cpu_ms,
+                wall_ms: l.wall_ms,
+                memory_mib: l.memory_mb,
+                max_processes: l.max_processes,
+                max_output_bytes: l.max_output_bytes,
+                max_file_size_bytes: None,
+            },
+            ..LimitRequest::default()
+        }
+    }
+}
+
+impl From<TestRequest> for TestCase {
+    fn from(t: TestRequest) -> Self {
+        TestCase {
+            name: t.name,
+            stdin: t.stdin.into_bytes(),
+            expected_output: t.expected_output.into_bytes(),
+            hidden: t.hidden,
+        }
+    }
+}
+
+/// How a run or a stage ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Ok,
+    RuntimeError,
+    Signal,
+    TimeLimit,
+    WallTimeLimit,
+    MemoryLimit,
+    OutputLimit,
+    FileSizeLimit,
+    CompileError,
+    InternalError,
+}
+
+impl From<Status> for RunStatus {
+    fn from(s: Status) -> Self {
+        match s {
+            Status::Ok => RunStatus::Ok,
+            Status::RuntimeError => RunStatus::RuntimeError,
+            Status::Signal => RunStatus::Signal,
+            Status::TimeLimit => RunStatus::TimeLimit,
+            Status::WallTimeLimit => RunStatus::WallTimeLimit,
+            Status::MemoryLimit => RunStatus::MemoryLimit,
+            Status::OutputLimit => RunStatus::OutputLimit,
+            Status::FileSizeLimit => RunStatus::FileSizeLimit,
+            Status::CompileError => RunStatus::CompileError,
+            Status::InternalError => RunStatus::InternalError,
+        }
+    }
+}
+
+/// One stage (compile or run) of a job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct StageResponse {
+    pub status: RunStatus,
+    /// Standard output as UTF-8 (invalid sequences replaced).
+    pub stdout: String,
+    pub stderr: String,
+    /// Exit code, when the program exited.
+    #[schema(required = true)]
+    pub exit_code: Option<i32>,
+    /// The signal that ended the program, when one did.
+    #[schema(required = true)]
+    pub signal: Option<i32>,
+    pub cpu_time_ms: u64,
+    pub wall_time_ms: u64,
+    /// Peak memory of the process tree, KiB.
+    pub memory_kb: u64,
+    /// Which limit ended the stage, or why it could not start.
+    #[schema(required = true)]
+    pub message: Option<String>,
+}
+
+impl From<StageOutcome> for StageResponse {
+    fn from(s: StageOutcome) -> Self {
+        StageResponse {
+            status: s.status.into(),
+            stdout: lossy(s.stdout),
+            stderr: lossy(s.stderr),
+            exit_code: s.exit_code,
+            signal: s.signal,
+            cpu_time_ms: s.cpu_time_ms,
+            wall_time_ms: s.wall_time_ms,
+            memory_kb: s.memory_kb,
+            message: s.message,
+        }
+    }
+}
+
+fn lossy(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// The result of a run without tests: the shape of `tiderun run --json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct RunResponse {
+    /// `compile_error` when the compile stage failed, otherwise the run stage's status.
+    pub status: RunStatus,
+    /// The runtime that ran it (its name, not the alias asked for).
+    pub language: String,
+    pub version: String,
+    /// The compile stage, for compiled languages.
+    #[schema(required = true)]
+    pub compile: Option<StageResponse>,
+    /// The run stage; absent after a compile error.
+    #[schema(required = true)]
+    pub run: Option<StageResponse>,
+}
+
+impl From<Outcome> for RunResponse {
+    fn from(o: Outcome) -> Self {
+        RunResponse {
+            status: o.status.into(),
+            language: o.language,
+            version: o.version,
+            compile: o.compile.map(Into::into),
+            run: o.run.map(Into::into),
+        }
+    }
+}
+
+/// The verdict of one test: `accepted`, `wrong_answer`, or how the run ended otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TestVerdict {
+    Accepted,
+    WrongAnswer,
+    RuntimeError,
+    Signal,
+    TimeLimit,
+    WallTimeLimit,
+    MemoryLimit,
+    OutputLimit,
+    FileSizeLimit,
+    CompileError,
+    InternalError,
+}
+
+impl From<Verdict> for TestVerdict {
+    fn from(v: Verdict) -> Self {
+        match v {
+            Verdict::Accepted => TestVerdict::Accepted,
+            Verdict::WrongAnswer => TestVerdict::WrongAnswer,
+            // An ok run always gets accepted or wrong_answer; `ok` here would be a bug.
+            Verdict::Failed(Status::Ok) | Verdict::Failed(Status::InternalError) => TestVerdict::InternalError,
+            Verdict::Failed(Status::RuntimeError) => TestVerdict::RuntimeError,
+            Verdict::Failed(Status::Signal) => TestVerdict::Signal,
+            Verdict::Failed(Status::TimeLimit) => TestVerdict::TimeLimit,
+            Verdict::Failed(Status::WallTimeLimit) => TestVerdict::WallTimeLimit,
+            Verdict::Failed(Status::MemoryLimit) => TestVerdict::MemoryLimit,
+            Verdict::Failed(Status::OutputLimit) => TestVerdict::OutputLimit,
+            Verdict::Failed(Status::FileSizeLimit) => TestVerdict::FileSizeLimit,
+            Verdict::Failed(Status::CompileError) => TestVerdict::CompileError,
+        }
+    }
+}
+
+/// The result of one test.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct TestReport {
+    /// The test's label, when it had one.
+    #[schema(required = true)]
+    pub name: Option<String>,
+    pub hidden: bool,
+    pub verdict: TestVerdict,
+    /// The run (output, time, memory); never present for a hidden test, absent for every test
+    /// after a compile error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run: Option<StageResponse>,
+}
+
+impl From<TestResult> for TestReport {
+    fn from(t: TestResult) -> Self {
+        TestReport {
+            name: t.name,
+            hidden: t.hidden,
+            verdict: t.verdict.into(),
+            // The engine already leaves a hidden test's run out; never rely on it alone.
+            run: if t.hidden { None } else { t.run.map(Into::into) },
+        }
+    }
+}
+
+/// The result of a run with tests.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct TestsResponse {
+    /// `ok` when the program compiled and every test ran (whatever the verdicts),
+    /// `compile_error` when it did not compile.
+    pub status: RunStatus,
+    pub language: String,
+    pub version: String,
+    /// The compile stage, for compiled languages.
+    #[schema(required = true)]
+    pub compile: Option<StageResponse>,
+    /// One entry per test, in the order given.
+    pub tests: Vec<TestReport>,
+    /// Tests with the verdict `accepted`.
+    pub passed: usize,
+    /// Tests given.
+    pub total: usize,
+    /// `passed / total`, a fraction from 0 to 1.
+    #[schema(minimum = 0.0, maximum = 1.0)]
+    pub score: f64,
+}
+
+impl TestsResponse {
+    /// `given` are the tests as asked for (name, hidden): after a compile error the engine
+    /// ran none, and each is reported with the verdict `compile_error`.
+    pub fn new(outcome: Outcome, results: Vec<TestResult>, given: Vec<(Option<String>, bool)>) -> Self {
+        let total = given.len().max(results.len());
+        let tests: Vec<TestReport> = if outcome.status == Status::CompileError {
+            given
+                .into_iter()
+                .map(|(name, hidden)| TestReport {
+                    name,
+                    hidden,
+                    verdict: TestVerdict::CompileError,
+                    run: None,
+                })
+                .collect()
+        } else {
+            results.into_iter().map(TestReport::from).collect()
+        };
+        let passed = tests.iter().filter(|t| t.verdict == TestVerdict::Accepted).count();
+        let score = if total == 0 { 0.0 } else { passed as f64 / total as f64 };
+        TestsResponse {
+            status: outcome.status.into(),
+            language: outcome.language,
+            version: outcome.version,
+            compile: outcome.compile.map(Into::into),
+            tests,
+            passed,
+            total,
+            score,
+        }
+    }
+}
+
+/// The answer of `POST /api/v1/run`: a run, or a run with tests.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum RunResult {
+    Run(RunResponse),
+    Tests(TestsResponse),
+}
+
+/// Every error of the native API.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What is wrong, in words.
+    #[schema(example = "unknown language \"cobol\"")]
+    pub error: String,
+}
+
+/// Limit values of a runtime, in the request's names and units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub struct LimitValues {
+    pub cpu_ms: u64,
+    pub wall_ms: u64,
+    pub memory_mb: u64,
+    pub max_output_bytes: u64,
+    pub max_processes: u64,
+}
+
+impl From<&runtimes::LimitSet> for LimitValues {
+    fn from(l: &runtimes::LimitSet) -> Self {
+        LimitValues {
+            cpu_ms: l.cpu_ms,
+            wall_ms: l.wall_ms,
+            memory_mb: l.memory_mib,
+            max_output_bytes: l.max_output_bytes,
+            max_processes: l.max_processes,
+        }
+    }
+}
+
+/// What a request gets without `limits`, and the most it may ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub struct RuntimeLimits {
+    pub defaults: LimitValues,
+    pub max: LimitValues,
+}
+
+/// Example programs of a runtime.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct RuntimeExample {
+    /// Prints `Hello, world!`.
+    pub hello: String,
+    /// Asks for a name on stdin and greets it.
+    #[schema(required = true)]
+    pub interactive: Option<String>,
+}
+
+/// One language of `GET /api/v1/runtimes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct RuntimeInfo {
+    /// The name to send as `language`.
+    #[schema(example = "python")]
+    pub language: String,
+    #[schema(example = "Python")]
+    pub display_name: String,
+    /// The installed toolchain's version; null when it is not installed.
+    #[schema(required = true)]
+    pub version: Option<String>,
+    /// Other names accepted as `language`.
+    pub aliases: Vec<String>,
+    /// False when this server lacks the toolchain: requests for it get 400.
+    pub installed: bool,
+    /// Whether a compile stage runs before the program.
+    pub compiled: bool,
+    /// Judge0 CE language ids served by this runtime.
+    pub judge0_ids: Vec<u32>,
+    /// The main file's default name.
+    pub file: String,
+    pub example: RuntimeExample,
+    /// Limits of the run stage.
+    pub limits: RuntimeLimits,
+}
+
+impl From<&runtimes::Runtime> for RuntimeInfo {
+    fn from(r: &runtimes::Runtime) -> Self {
+        let run = &r.limits().run;
+        RuntimeInfo {
+            language: r.name.clone(),
+            display_name: r.display_name.clone(),
+            version: r.version.clone().filter(|_| r.installed),
+            aliases: r.aliases.clone(),
+            installed: r.installed,
+            compiled: r.compiled(),
+            judge0_ids: r.judge0_ids.clone(),
+            file: r.file.clone(),
+            example: RuntimeExample {
+                hello: r.example.hello.clone(),
+                interactive: r.example.interactive.clone(),
+            },
+            limits: RuntimeLimits {
+                defaults: (&run.defaults).into(),
+                max: (&run.max).into(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<NativeJob, String> {
+        let r: RunRequest = crate::body::parse_json(json.as_bytes())?;
+        NativeJob::try_from(r).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn code_becomes_the_main_file() {
+        let j = parse(r#"{"language":"py","code":"print(1)","stdin":"x","args":["a"]}"#).unwrap();
+        assert_eq!(j.job.language, "py");
+        assert_eq!(
+            j.job.files,
+            vec![SourceFile {
+                name: None,
+                content: b"print(1)".to_vec()
+            }]
+        );
+        assert_eq!(j.stdin, b"x");
+        assert_eq!(j.job.args, vec!["a".to_string()]);
+        assert!(j.tests.is_none());
+    }
+
+    #[test]
+    fn files_decode_base64_and_keep_names() {
+        let j = parse(
+            r#"{"language":"c","files":[{"name":"main.c","content":"aW50IG1haW4oKXt9","encoding":"base64"},
+                {"name":"lib/a.h","content":""}]}"#,
+        )
+        .unwrap();
+        assert_eq!(j.job.files[0].content, b"int main(){}");
+        assert_eq!(j.job.files[1].name.as_deref(), Some("lib/a.h"));
+        let e = parse(r#"{"language":"c","files":[{"content":"@@@","encoding":"base64"}]}"#).unwrap_err();
+        assert_eq!(e, "files[0].content is not valid base64");
+        let e = parse(r#"{"language":"c","files":[{"content":"x","encoding":"rot13"}]}"#).unwrap_err();
+        assert!(e.contains("files[0].encoding") && e.contains("rot13"), "{e}");
+    }
+
+    #[test]
+    fn bad_programs_say_what_is_wrong() {
+        let e = |json: &str| parse(json).unwrap_err();
+        assert_eq!(
+            e(r#"{"language":"py","code":"1","files":[{"content":"1"}]}"#),
+            RequestError::CodeAndFiles.to_string()
+        );
+        assert_eq!(e(r#"{"language":"py"}"#), RequestError::NoProgram.to_string());
+        assert_eq!(
+            e(r#"{"language":"py","code":"  \n"}"#),
+            RequestError::EmptyCode.to_string()
+        );
+        assert_eq!(e(r#"{"language":"py","files":[]}"#), RequestError::NoFiles.to_string());
+        assert_eq!(
+            e(r#"{"language":"py","files":[{"content":""}]}"#),
+            RequestError::EmptyMainFile.to_string()
+        );
+        let msg = e(r#"{"language":"py","files":[{"content":"1"},{"name":"../x","content":"1"}]}"#);
+        assert!(
+            msg.starts_with("files[1].name \"../x\" is not allowed") && msg.contains(".."),
+            "{msg}"
+        );
+        let msg = e(r#"{"language":"py","files":[{"name":"/etc/passwd","content":"1"}]}"#);
+        assert!(msg.contains("absolute"), "{msg}");
+        let many = (0..=MAX_FILES)
+            .map(|i| format!(r#"{{"name":"f{i}","content":"1"}}"#))
+            .collect::<Vec<_>>()
+            .join(",");
+        assert_eq!(
+            e(&format!(r#"{{"language":"py","files":[{many}]}}"#)),
+            format!("{} files is more than the limit of {MAX_FILES}", MAX_FILES + 1)
+        );
+        let msg = e(r#"{"language":"py","code":"1","color":"red"}"#);
+        assert!(msg.contains("unknown field `color`"), "{msg}");
+        let msg = e(r#"{"code":"1"}"#);
+        assert!(msg.contains("missing field `language`"), "{msg}");
+    }
+
+    #[test]
+    fn limits_are_whole_numbers_from_zero() {
+        let j = parse(r#"{"language":"py","code":"1","limits":{"cpu_ms":100,"memory_mb":64,"wall_ms":null}}"#).unwrap();
+        assert_eq!(j.job.limits.run.cpu_ms, Some(100));
+        assert_eq!(j.job.limits.run.memory_mib, Some(64));
+        assert_eq!(j.job.limits.run.wall_ms, None);
+        let e = parse(r#"{"language":"py","code":"1","limits":{"cpu_ms":-5}}"#).unwrap_err();
+        assert!(
+            e.starts_with("invalid JSON body at limits.cpu_ms: must not be negative, got -5"),
+            "{e}"
+        );
+        let e = parse(r#"{"language":"py","code":"1","limits":{"wall_ms":1e30}}"#).unwrap_err();
+        assert!(e.contains("limits.wall_ms") && e.contains("whole number"), "{e}");
+        let e = parse(r#"{"language":"py","code":"1","limits":{"wall_ms":1.5}}"#).unwrap_err();
+        assert!(e.contains("whole number"), "{e}");
+        let e = parse(r#"{"language":"py","code":"1","limits":{"disk_mb":1}}"#).unwrap_err();
+        assert!(e.contains("unknown field `disk_mb`"), "{e}");
+    }
+
+    #[test]
+    fn tests_are_bounded_and_exclusive_with_stdin() {
+        let j = parse(r#"{"language":"py","code":"1","tests":[{"stdin":"1","expected_output":"1","hidden":true}]}"#)
+            .unwrap();
+        let tests = j.tests.unwrap();
+        assert!(tests[0].hidden && tests[0].stdin == b"1");
+        assert_eq!(
+            parse(r#"{"language":"py","code":"1","tests":[]}"#).unwrap_err(),
+            RequestError::NoTests.to_string()
+        );
+        assert_eq!(
+            parse(r#"{"language":"py","code":"1","stdin":"","tests":[{"expected_output":""}]}"#).unwrap_err(),
+            RequestError::StdinWithTests.to_string()
+        );
+        let many = vec![r#"{"expected_output":"1"}"#; MAX_TESTS + 1].join(",");
+        assert_eq!(
+            parse(&format!(r#"{{"language":"py","code":"1","tests":[{many}]}}"#)).unwrap_err(),
+            format!("{} tests is more than the limit of {MAX_TESTS}", MAX_TESTS + 1)
+        );
+        let args = vec![r#""a""#; MAX_ARGS + 1].join(",");
+        assert!(parse(&format!(r#"{{"language":"py","code":"1","args":[{args}]}}"#))
+            .unwrap_err()
+            .contains("arguments"));
+    }
+
+    fn stage(status: Status, out: &str) -> StageOutcome {
+        StageOutcome {
+            status,
+            stdout: out.as_bytes().to_vec(),
+            stderr: vec![0xff, b'e'],
+            output: b"ignored".to_vec(),
+            exit_code: Some(0),
+            signal: None,
+            cpu_time_ms: 3,
+            wall_time_ms: 4,
+            memory_kb: 5,
+            message: None,
+        }
+    }
+
+    fn outcome(status: Status) -> Outcome {
+        Outcome {
+            status,
+            language: "c".into(),
+            version: "12.2.0".into(),
+            compile: Some(stage(Status::Ok, "")),
+            run: Some(stage(status, "hi\n")),
+        }
+    }
+
+    #[test]
+    fn run_response_has_the_shape_of_the_cli_json() {
+        for status in [
+            Status::Ok,
+            Status::TimeLimit,
+            Status::CompileError,
+            Status::InternalError,
+        ] {
+            let o = outcome(status);
+            let engine_json = serde_json::to_value(&o).unwrap();
+            let wire_json = serde_json::to_value(RunResponse::from(o)).unwrap();
+            assert_eq!(engine_json, wire_json);
+        }
+    }
+
+    #[test]
+    fn hidden_tests_show_only_their_verdict() {
+        let cases = [
+            TestCase {
+                name: Some("seen".into()),
+                stdin: b"secret in".to_vec(),
+                expected_output: b"hi".to_vec(),
+                hidden: false,
+            },
+            TestCase {
+                name: None,
+                stdin: b"secret in".to_vec(),
+                expected_output: b"secret out".to_vec(),
+                hidden: true,
+            },
+        ];
+        let results = vec![
+            TestResult {
+                name: Some("seen".into()),
+                hidden: false,
+                verdict: Verdict::Accepted,
+                run: Some(stage(Status::Ok, "hi\n")),
+            },
+            TestResult {
+                name: None,
+                hidden: true,
+                verdict: Verdict::WrongAnswer,
+                // Even if the engine handed the run back, it is not shown.
+                run: Some(stage(Status::Ok, "secret program output")),
+            },
+        ];
+        let mut o = outcome(Status::Ok);
+        o.run = None;
+        let given = || cases.iter().map(|t| (t.name.clone(), t.hidden)).collect();
+        let r = TestsResponse::new(o, results, given());
+        assert_eq!((r.passed, r.total, r.score), (1, 2, 0.5));
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(!json.contains("secret"), "{json}");
+        assert!(json.contains(r#""verdict":"wrong_answer""#), "{json}");
+        assert!(!json.contains(r#""run":null"#), "{json}");
+
+        let mut failed = outcome(Status::CompileError);
+        failed.run = None;
+        let r = TestsResponse::new(failed, Vec::new(), given());
+        assert_eq!((r.passed, r.total, r.score), (0, 2, 0.0));
+        assert!(r
+            .tests
+            .iter()
+            .all(|t| t.verdict == TestVerdict::CompileError && t.run.is_none()));
+    }
+
+    #[test]
+    fn verdicts_use_the_status_names() {
+        for (v, s) in [
+            (Verdict::Accepted, "accepted"),
+            (Verdict::WrongAnswer, "wrong_answer"),
+            (Verdict::Failed(Status::TimeLimit), "time_limit"),
+            (Verdict::Failed(Status::MemoryLimit), "memory_limit"),
+        ] {
+            assert_eq!(
+                serde_json::to_value(v).unwrap(),
+                serde_json::to_value(TestVerdict::from(v)).unwrap()
+            );
+            assert_eq!(serde_json::to_value(TestVerdict::from(v)).unwrap(), s);
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! Piston v2 (`/api/v2/...` and `/api/v2/piston/...`): runtimes, execute, WebSocket connect.
+//!
+//! A thin adapter: the request becomes one `engine::Job` ([`wire`]), the engine runs it, the
+//! `Outcome` is rendered in Piston's shape. Errors are Piston's `{"message": ...}` with a 4xx
+//! for the caller's mistakes. Differences from Piston itself, on purpose: any Content-Type is
+//! accepted (Piston answers 415 without `application/json`, and its npm client sends none), an
+//! unknown file encoding is refused instead of read as utf8, the interactive `connect` delivers
+//! signals and caps output (Piston's does neither), and the output limit is tiderun's (stdout and
+//! stderr together, 1 MiB by default) rather than Piston's 1024 bytes per stream.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::{Json, Router};
+use engine::{EngineError, Job};
+
+use crate::{ApiError, AppState};
+
+pub mod signal;
+pub mod wire;
+
+pub use wire::{ErrorMessage, ExecuteRequest, ExecuteResponse, PistonFile, PistonJob, RuntimeInfo, StageResult};
+
+/// Where the dialect is served: Piston's own path, and the one of its public instance
+/// (emkc.org), which clients hard-code.
+const PREFIXES: [&str; 2] = ["/api/v2", "/api/v2/piston"];
+
+/// The Piston release whose API this adapter speaks.
+const PISTON_VERSION: &str = "3.1.1";
+
+/// Metrics label of this dialect.
+const TRIGGER: &str = "piston";
+
+pub fn router() -> Router<AppState> {
+    let mut router = Router::new();
+    for prefix in PREFIXES {
+        router = router
+            .route(prefix, get(index).fallback(method_not_allowed))
+            .route(&format!("{prefix}/"), get(index).fallback(method_not_allowed))
+            .route(
+                &format!("{prefix}/runtimes"),
+                get(runtimes).fallback(method_not_allowed),
+            )
+            .route(&format!("{prefix}/execute"), post(execute).fallback(method_not_allowed))
+            .route(
+                &format!("{prefix}/connect"),
+                get(crate::ws::piston).fallback(method_not_allowed),
+            )
+            .route(&format!("{prefix}/{{*rest}}"), any(not_found));
+    }
+    router
+}
+
+/// This dialect's part of the OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    PistonApi::openapi()
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(index, runtimes, execute),
+    components(schemas(
+        ExecuteRequest,
+        PistonFile,
+        ExecuteResponse,
+        StageResult,
+        wire::PistonStatus,
+        RuntimeInfo,
+        ErrorMessage
+    )),
+    tags((name = "piston", description = "Piston v2 compatible API; every path is also served under /api/v2/piston"))
+)]
+struct PistonApi;
+
+/// A Piston error: `{"message": "..."}` with the status of the underlying [`ApiError`].
+#[derive(Debug)]
+pub struct PistonError(pub ApiError);
+
+impl From<ApiError> for PistonError {
+    fn from(e: ApiError) -> Self {
+        PistonError(e)
+    }
+}
+
+impl IntoResponse for PistonError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "message": self.0.message() });
+        self.0.respond_with(body)
+    }
+}
+
+impl PistonError {
+    /// An engine error with Piston's wording where Piston has one: unknown runtimes and
+    /// limits past the maximum, named by Piston's fields in Piston's units.
+    pub fn from_engine(e: EngineError, language: &str, version: &str) -> PistonError {
+        PistonError(ApiError::BadRequest(match e {
+            EngineError::Resolve(_) => format!("{language}-{version} runtime is unknown"),
+            EngineError::LimitOutOfRange { name, max, .. } => match piston_limit(name) {
+                Some((field, unit)) => {
+                    format!(
+                        "{field} cannot exceed the configured limit of {}",
+                        max.saturating_mul(unit)
+                    )
+                }
+                None => return PistonError(e.into()),
+            },
+            EngineError::LimitTooSmall { name, min } => match piston_limit(name) {
+                Some((field, unit)) => format!("{field} must be at least {}", min.saturating_mul(unit)),
+                None => return PistonError(e.into()),
+            },
+            e => return PistonError(e.into()),
+        }))
+    }
+}
+
+/// Piston's field for an engine limit, and the factor from the engine's unit to Piston's.
+fn piston_limit(engine_name: &str) -> Option<(&'static str, u64)> {
+    Some(match engine_name {
+        "wall_ms" => ("run_timeout", 1),
+        "compile_wall_ms" => ("compile_timeout", 1),
+        "cpu_ms" => ("run_cpu_time", 1),
+        "compile_cpu_ms" => ("compile_cpu_time", 1),
+        "memory_mb" => ("run_memory_limit", 1 << 20),
+        "compile_memory_mb" => ("compile_memory_limit", 1 << 20),
+        _ => return None,
+    })
+}
+
+/// Check a job's runtime and limits before a session starts, so the WebSocket reports them
+/// with Piston's wording (the engine would only report them as text once the session runs).
+pub(crate) fn check(state: &AppState, job: &Job) -> Result<(), EngineError> {
+    let runtime = state
+        .runner()
+        .engine()
+        .catalog()
+        .resolve(&job.language, job.version.as_deref())?;
+    job.limits.run.resolve(&runtime.limits().run, "")?;
+    job.limits.compile.resolve(&runtime.limits().compile, "compile_")?;
+    Ok(())
+}
+
+/// The API's banner.
+#[utoipa::path(get, path = "/api/v2/", tag = "piston",
+    responses((status = 200, description = "Which Piston this is", body = ErrorMessage)))]
+async fn index() -> Json<ErrorMessage> {
+    Json(ErrorMessage {
+        message: format!("Piston v{PISTON_VERSION} (tiderun {})", env!("CARGO_PKG_VERSION")),
+    })
+}
+
+/// The installed runtimes.
+#[utoipa::path(get, path = "/api/v2/runtimes", tag = "piston",
+    responses((status = 200, description = "Installed runtimes", body = [RuntimeInfo])))]
+async fn runtimes(State(state): State<AppState>) -> Json<Vec<RuntimeInfo>> {
+    let catalog = state.runner().engine().catalog();
+    Json(
+        catalog
+            .iter()
+            .filter(|rt| rt.installed)
+            .map(RuntimeInfo::from)
+            .collect(),
+    )
+}
+
+/// Compile (if needed) and run a program with fixed stdin. The body is JSON whatever the
+/// Content-Type says.
+#[utoipa::path(post, path = "/api/v2/execute", tag = "piston",
+    request_body(content = ExecuteRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The program ran (whatever its result)", body = ExecuteResponse),
+        (status = 400, description = "Unknown runtime, missing field, limit past the maximum...", body = ErrorMessage),
+        (status = 413, description = "Body too large", body = ErrorMessage),
+        (status = 429, description = "At capacity; see Retry-After", body = ErrorMessage),
+    ))]
+async fn execute(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<ExecuteResponse>, PistonError> {
+    let body = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+        _ => ApiError::BadRequest(format!("cannot read the request body: {rejection}")),
+    })?;
+    let request: ExecuteRequest = crate::body::parse_json(&body).map_err(ApiError::BadRequest)?;
+    let language = request.language.clone().unwrap_or_default();
+    let version = request.version.clone().unwrap_or_default();
+    let PistonJob { job, stdin } = PistonJob::try_from(request)?;
+    let outcome = state
+        .execute(TRIGGER, job, stdin)
+        .await
+        .map_err(|e| PistonError::from_engine(e, &language, &version))?;
+    Ok(Json(ExecuteResponse::from(outcome)))
+}
+
+/// Unknown paths under the prefixes, in Piston's words.
+async fn not_found() -> PistonError {
+    PistonError(ApiError::NotFound("Not Found".into()))
+}
+
+/// A known path with the wrong method.
+async fn method_not_allowed() -> Response {
+    let body = Json(ErrorMessage {
+        message: "Method Not Allowed".into(),
+    });
+    (StatusCode::METHOD_NOT_ALLOWED, body).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_errors_get_pistons_words() {
+        let e = PistonError::from_engine(
+            EngineError::LimitOutOfRange {
+                name: "wall_ms",
+                value: 99_999,
+                max: 60_000,
+            },
+            "python",
+            "*",
+        );
+        assert_eq!(e.0.message(), "run_timeout cannot exceed the configured limit of 60000");
+        let e = PistonError::from_engine(
+            EngineError::LimitOutOfRange {
+                name: "compile_memory_mb",
+                value: 9999,
+                max: 2048,
+            },
+            "c",
+            "*",
+        );
+        assert_eq!(
+            e.0.message(),
+            "compile_memory_limit cannot exceed the configured limit of 2147483648"
+        );
+        let e = PistonError::from_engine(
+            EngineError::Resolve(runtimes::ResolveError::UnknownLanguage {
+                language: "html".into(),
+            }),
+            "html",
+            "5.0.0",
+        );
+        assert_eq!(e.0.message(), "html-5.0.0 runtime is unknown");
+        assert_eq!(e.0.status(), StatusCode::BAD_REQUEST);
+        let e = PistonError::from_engine(EngineError::Busy { retry_after_s: 3 }, "c", "*");
+        assert_eq!(e.0.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+
+    #[test]
+    fn openapi_lists_the_paths() {
+        let doc = openapi();
+        let paths: Vec<&String> = doc.paths.paths.keys().collect();
+        assert!(paths.iter().any(|p| *p == "/api/v2/execute"), "{paths:?}");
+        assert!(paths.iter().any(|p| *p == "/api/v2/runtimes"), "{paths:?}");
+    }
+}

@@ -1,0 +1,1143 @@
+//! The Judge0 CE 1.13.1 dialect against a real server (port 0), on SQLite and, when
+//! `TIDERUN_TEST_POSTGRES_URL` is set, Postgres; and the official Python SDK against it.
+
+extern crate tiderun_server as server;
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use common::{Backend, TestServer};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use server::{AppState, ServerConfig};
+
+/// How long a test waits for an asynchronous submission to finish.
+const FINISH_TIMEOUT: Duration = Duration::from_secs(60);
+/// Polling interval while waiting.
+const POLL: Duration = Duration::from_millis(25);
+/// The v1.13.1 response fields (`fields=*`), exactly.
+const ALL_FIELDS: [&str; 35] = [
+    "source_code",
+    "language_id",
+    "stdin",
+    "expected_output",
+    "stdout",
+    "status_id",
+    "created_at",
+    "finished_at",
+    "time",
+    "memory",
+    "stderr",
+    "token",
+    "number_of_runs",
+    "cpu_time_limit",
+    "cpu_extra_time",
+    "wall_time_limit",
+    "memory_limit",
+    "stack_limit",
+    "max_processes_and_or_threads",
+    "enable_per_process_and_thread_time_limit",
+    "enable_per_process_and_thread_memory_limit",
+    "max_file_size",
+    "compile_output",
+    "exit_code",
+    "exit_signal",
+    "message",
+    "wall_time",
+    "compiler_options",
+    "command_line_arguments",
+    "redirect_stderr_to_stdout",
+    "callback_url",
+    "additional_files",
+    "enable_network",
+    "status",
+    "language",
+];
+const PYTHON: u32 = 71;
+const C: u32 = 50;
+
+struct Api {
+    base: String,
+    http: reqwest::Client,
+    token: Option<String>,
+}
+
+impl Api {
+    fn new(base: &str) -> Api {
+        Api {
+            base: base.to_owned(),
+            http: reqwest::Client::new(),
+            token: None,
+        }
+    }
+
+    fn of(server: &TestServer) -> Api {
+        Api::new(&server.base)
+    }
+
+    fn with_token(mut self, token: &str) -> Api {
+        self.token = Some(token.to_owned());
+        self
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> (StatusCode, Value) {
+        let req = match &self.token {
+            Some(t) => req.header("X-Auth-Token", t),
+            None => req,
+        };
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let text = resp.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, body)
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send(self.http.get(format!("{}{path}", self.base))).await
+    }
+
+    async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        self.send(self.http.delete(format!("{}{path}", self.base))).await
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.send(self.http.post(format!("{}{path}", self.base)).json(body))
+            .await
+    }
+
+    async fn post_raw(&self, path: &str, body: &'static str) -> (StatusCode, Value) {
+        self.send(self.http.post(format!("{}{path}", self.base)).body(body))
+            .await
+    }
+
+    /// POST /submissions?wait=true → 201 and the result.
+    async fn run(&self, query: &str, body: Value) -> Value {
+        let (status, result) = self.post(&format!("/submissions?wait=true&{query}"), &body).await;
+        assert_eq!(status, StatusCode::CREATED, "{result}");
+        result
+    }
+
+    /// POST /submissions (async) → the token.
+    async fn submit(&self, body: Value) -> String {
+        let (status, answer) = self.post("/submissions", &body).await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+        assert_eq!(answer.as_object().map(|o| o.len()), Some(1), "only the token: {answer}");
+        answer["token"].as_str().expect("token").to_owned()
+    }
+
+    /// Poll until the submission is finished (status id ≥ 3); every field.
+    async fn finished(&self, token: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + FINISH_TIMEOUT;
+        loop {
+            let (status, s) = self.get(&format!("/submissions/{token}?fields=*")).await;
+            assert_eq!(status, StatusCode::OK, "{s}");
+            if s["status"]["id"].as_i64().unwrap_or(0) >= 3 {
+                return s;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{token} did not finish: {s}");
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}
+
+fn python(code: &str) -> Value {
+    json!({ "source_code": code, "language_id": PYTHON })
+}
+
+fn status_id(s: &Value) -> i64 {
+    s["status"]["id"].as_i64().unwrap_or(-1)
+}
+
+fn b64(text: &[u8]) -> String {
+    STANDARD.encode(text)
+}
+
+fn unb64(v: &Value) -> Vec<u8> {
+    let text: String = v
+        .as_str()
+        .expect("base64 text")
+        .chars()
+        .filter(|c| *c != '\n')
+        .collect();
+    STANDARD.decode(text).expect("valid base64")
+}
+
+async fn start(config: ServerConfig, backend: Backend) -> TestServer {
+    common::start(config, backend).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_submission_fields_and_lookup() {
+    if !common::root_or_skip("sync_submission_fields_and_lookup") {
+        return;
+    }
+    for backend in common::backends() {
+        let server = start(ServerConfig::default(), backend).await;
+        let api = Api::of(&server);
+        let mut body = python("print(input().upper())");
+        body["stdin"] = json!("judge0");
+        let r = api.run("", body).await;
+        let mut keys: Vec<&str> = r.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "compile_output",
+                "memory",
+                "message",
+                "status",
+                "stderr",
+                "stdout",
+                "time",
+                "token"
+            ],
+            "the default fields"
+        );
+        assert_eq!(r["stdout"], "JUDGE0\n");
+        assert_eq!(r["status"], json!({ "id": 3, "description": "Accepted" }));
+        assert!(r["stderr"].is_null() && r["compile_output"].is_null() && r["message"].is_null());
+        let time: f64 = r["time"].as_str().expect("time is a decimal string").parse().unwrap();
+        assert!((0.0..5.0).contains(&time), "{r}");
+        assert!(r["memory"].as_u64().is_some_and(|kb| kb > 0), "{r}");
+
+        // Stored: the token works afterwards, with every v1.13.1 field and nothing more.
+        let token = r["token"].as_str().unwrap();
+        let (status, all) = api.get(&format!("/submissions/{token}?fields=*")).await;
+        assert_eq!(status, StatusCode::OK);
+        let mut keys: Vec<&str> = all.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut expected = ALL_FIELDS.to_vec();
+        keys.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(keys, expected);
+        assert_eq!(all["language"]["id"], PYTHON);
+        assert!(all["language"]["name"].as_str().unwrap().starts_with("Python"));
+        assert_eq!(
+            (all["status_id"].clone(), all["language_id"].clone()),
+            (json!(3), json!(PYTHON))
+        );
+        assert_eq!(all["source_code"], "print(input().upper())");
+        assert_eq!(all["stdin"], "judge0");
+        assert_eq!(all["exit_code"], 0);
+        assert!(all["exit_signal"].is_null());
+        assert!(all["enable_network"] == false && all["additional_files"].is_null());
+        assert!(all["wall_time"].as_str().is_some());
+        for field in ["created_at", "finished_at"] {
+            let t = all[field].as_str().expect("timestamp");
+            assert!(
+                chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.fZ").is_ok() && t.ends_with('Z'),
+                "{field} = {t}"
+            );
+        }
+        for field in ["cpu_time_limit", "wall_time_limit", "cpu_extra_time"] {
+            assert!(all[field].as_str().is_some_and(|s| s.contains('.')), "{field}: {all}");
+        }
+
+        let (_, some) = api.get(&format!("/submissions/{token}?fields=stdout,status_id")).await;
+        assert_eq!(some, json!({ "stdout": "JUDGE0\n", "status_id": 3 }));
+        let (status, err) = api
+            .get(&format!("/submissions/{token}?fields=stdout,foo,started_at"))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(err, json!({ "error": "invalid fields: [foo, started_at]" }));
+        let (status, err) = api.get("/submissions/no-such-token").await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{err}");
+        assert!(err["error"].is_string());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn async_lifecycle_goes_from_queue_to_processing_to_accepted() {
+    if !common::root_or_skip("async_lifecycle") {
+        return;
+    }
+    for backend in common::backends() {
+        // One worker: while it runs the first submission the second waits in the queue.
+        let config = ServerConfig {
+            workers: 1,
+            ..ServerConfig::default()
+        };
+        let server = start(config, backend).await;
+        let api = Api::of(&server);
+        let first = api.submit(python("import time\ntime.sleep(1)\nprint('first')")).await;
+        let second = api.submit(python("import time\ntime.sleep(1)\nprint('second')")).await;
+        let mut seen = Vec::new();
+        let deadline = tokio::time::Instant::now() + FINISH_TIMEOUT;
+        loop {
+            let (_, s) = api.get(&format!("/submissions/{second}?fields=status,stdout")).await;
+            let id = status_id(&s);
+            if seen.last() != Some(&id) {
+                seen.push(id);
+            }
+            if id >= 3 {
+                assert_eq!(s["stdout"], "second\n");
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{seen:?}");
+            tokio::time::sleep(POLL).await;
+        }
+        assert_eq!(seen, [1, 2, 3], "queued, processing, accepted");
+        let done = api.finished(&first).await;
+        assert_eq!((status_id(&done), done["stdout"].clone()), (3, json!("first\n")));
+        assert!(done["finished_at"].is_string());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn base64_round_trip_and_non_utf8_output() {
+    if !common::root_or_skip("base64_round_trip") {
+        return;
+    }
+    for backend in common::backends() {
+        let server = start(ServerConfig::default(), backend).await;
+        let api = Api::of(&server);
+        let code = "import sys\ndata = sys.stdin.buffer.read()\nsys.stdout.buffer.write(data[::-1] + b'\\xff')\n";
+        // Ruby-style input: a newline inside the base64 text.
+        let mut encoded = b64(code.as_bytes());
+        encoded.insert(20, '\n');
+        let body = json!({
+            "source_code": encoded,
+            "language_id": PYTHON,
+            "stdin": b64(b"\x01\x02abc"),
+            "expected_output": b64(b"cba\x02\x01\xff"),
+        });
+        let r = api.run("base64_encoded=true&fields=*", body).await;
+        assert_eq!(status_id(&r), 3, "{r}");
+        assert_eq!(unb64(&r["stdout"]), b"cba\x02\x01\xff");
+        assert_eq!(unb64(&r["source_code"]), code.as_bytes());
+        assert_eq!(unb64(&r["stdin"]), b"\x01\x02abc");
+        let long = "print('x' * 100)";
+        let r = api.run("base64_encoded=true", python(&b64(long.as_bytes()))).await;
+        let text = r["stdout"].as_str().unwrap();
+        assert_eq!(text.lines().next().unwrap().len(), 60, "lines of 60 as Ruby's encode64");
+        assert!(text.ends_with('\n'));
+
+        // The same output without base64: Judge0's error, and the token for a later look.
+        let mut body = python("import sys\nsys.stdout.buffer.write(b'\\xff\\xfe')");
+        body["stdin"] = json!("");
+        let (status, r) = api.post("/submissions?wait=true", &body).await;
+        assert_eq!(status, StatusCode::CREATED);
+        assert_eq!(
+            r["error"],
+            "some attributes for this submission cannot be converted to UTF-8, use base64_encoded=true query parameter"
+        );
+        let token = r["token"].as_str().expect("token");
+        let (status, err) = api.get(&format!("/submissions/{token}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+        let (status, ok) = api.get(&format!("/submissions/{token}?fields=status,time")).await;
+        assert_eq!(status, StatusCode::OK, "fields without the bad text are fine: {ok}");
+        let (_, r) = api.get(&format!("/submissions/{token}?base64_encoded=true")).await;
+        assert_eq!(unb64(&r["stdout"]), b"\xff\xfe");
+
+        let (status, err) = api
+            .post("/submissions?base64_encoded=true", &python("%%%not base64"))
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(err, json!({ "source_code": ["is not valid base64"] }));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verdicts_and_run_options() {
+    if !common::root_or_skip("verdicts_and_run_options") {
+        return;
+    }
+    for backend in common::backends() {
+        let server = start(ServerConfig::default(), backend).await;
+        let api = Api::of(&server);
+        let with = |code: &str, extra: Value| {
+            let mut body = python(code);
+            body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            body
+        };
+
+        let r = api.run("", with("print(41)", json!({ "expected_output": "42" }))).await;
+        assert_eq!(r["status"], json!({ "id": 4, "description": "Wrong Answer" }));
+        // Judge0's rule: trailing whitespace of lines and trailing blank lines do not count.
+        let r = api
+            .run(
+                "",
+                with(
+                    "print('a  ')\nprint('b')\nprint()",
+                    json!({ "expected_output": "a\nb" }),
+                ),
+            )
+            .await;
+        assert_eq!(status_id(&r), 3, "{r}");
+
+        let r = api.run("fields=*", with("import sys\nsys.exit(3)", json!({}))).await;
+        assert_eq!(
+            (status_id(&r), r["exit_code"].clone(), r["message"].clone()),
+            (11, json!(3), json!("Exited with error status 3"))
+        );
+        let r = api
+            .run("fields=*", with("import os\nos.kill(os.getpid(), 11)", json!({})))
+            .await;
+        assert_eq!(
+            (status_id(&r), r["exit_signal"].clone()),
+            (7, json!(11)),
+            "SIGSEGV: {r}"
+        );
+        let r = api.run("", with("1 / 0", json!({}))).await;
+        assert_eq!(status_id(&r), 11);
+        assert!(r["stderr"].as_str().unwrap().contains("ZeroDivisionError"));
+
+        let r = api
+            .run(
+                "fields=*",
+                with(
+                    "while True:\n    pass",
+                    json!({ "cpu_time_limit": 1, "wall_time_limit": 5 }),
+                ),
+            )
+            .await;
+        assert_eq!(
+            r["status"],
+            json!({ "id": 5, "description": "Time Limit Exceeded" }),
+            "{r}"
+        );
+        assert_eq!(r["cpu_time_limit"], "1.0");
+        let r = api
+            .run("", with("import time\ntime.sleep(5)", json!({ "wall_time_limit": 1 })))
+            .await;
+        assert_eq!(status_id(&r), 5, "wall clock: {r}");
+
+        let r = api
+            .run(
+                "",
+                with(
+                    "import sys\nprint('out')\nprint('err', file=sys.stderr)",
+                    json!({ "redirect_stderr_to_stdout": true }),
+                ),
+            )
+            .await;
+        assert_eq!(
+            (r["stdout"].clone(), r["stderr"].clone()),
+            (json!("out\nerr\n"), Value::Null)
+        );
+        let r = api
+            .run(
+                "",
+                with(
+                    "import sys\nprint(sys.argv[1:])",
+                    json!({ "command_line_arguments": " a  b;c $(x) " }),
+                ),
+            )
+            .await;
+        assert_eq!(r["stdout"], "['a', 'b;c', '$(x)']\n", "split on whitespace, no shell");
+        let r = api
+            .run(
+                "fields=*",
+                with("print(input())", json!({ "stdin": "x", "number_of_runs": 3 })),
+            )
+            .await;
+        assert_eq!((status_id(&r), r["number_of_runs"].clone()), (3, json!(3)));
+
+        // C: a compile error, and compiler options.
+        let r = api
+            .run(
+                "",
+                json!({ "source_code": "int main( { return 0; }", "language_id": C }),
+            )
+            .await;
+        assert_eq!(r["status"], json!({ "id": 6, "description": "Compilation Error" }));
+        assert!(r["compile_output"].as_str().is_some_and(|o| o.contains("error")), "{r}");
+        assert!(r["time"].is_null() && r["stdout"].is_null());
+        let r = api
+            .run(
+                "",
+                json!({
+                    "source_code": "#include <stdio.h>\nint main(void) { printf(\"%d\\n\", X); return 0; }",
+                    "language_id": C,
+                    "compiler_options": "-DX=42",
+                }),
+            )
+            .await;
+        assert_eq!((status_id(&r), r["stdout"].clone()), (3, json!("42\n")), "{r}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn batch_create_and_show() {
+    if !common::root_or_skip("batch_create_and_show") {
+        return;
+    }
+    for backend in common::backends() {
+        let server = start(ServerConfig::default(), backend).await;
+        let api = Api::of(&server);
+        let body = json!({ "submissions": [
+            { "source_code": b64(b"print(1)"), "language_id": PYTHON },
+            { "source_code": b64(b"print(input())"), "language_id": PYTHON, "stdin": b64(b"two") },
+            { "language_id": PYTHON },
+            { "source_code": b64(b"int main(void){return 0;}"), "language_id": C },
+        ]});
+        let (status, answer) = api.post("/submissions/batch?base64_encoded=true", &body).await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+        let items = answer.as_array().unwrap();
+        assert_eq!(items.len(), 4);
+        assert_eq!(items[2], json!({ "source_code": ["can't be blank"] }));
+        let tokens: Vec<&str> = [0, 1, 3].iter().map(|&i| items[i]["token"].as_str().unwrap()).collect();
+        for t in &tokens {
+            api.finished(t).await;
+        }
+        let query = format!(
+            "/submissions/batch?tokens={},nope,{}&fields=stdout,status_id",
+            tokens.join(","),
+            tokens[0]
+        );
+        let (status, shown) = api.get(&query).await;
+        assert_eq!(status, StatusCode::OK, "{shown}");
+        assert_eq!(
+            shown["submissions"],
+            json!([
+                { "stdout": "1\n", "status_id": 3 },
+                { "stdout": "two\n", "status_id": 3 },
+                { "stdout": null, "status_id": 3 },
+                null,
+                { "stdout": "1\n", "status_id": 3 },
+            ])
+        );
+        let (status, e) = api.get("/submissions/batch?tokens=").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+        let many = vec!["x"; 21].join(",");
+        let (status, e) = api.get(&format!("/submissions/batch?tokens={many}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+        let (status, e) = api.post("/submissions/batch", &json!({ "submissions": [] })).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+        let too_many: Vec<Value> = (0..21).map(|_| python("print(1)")).collect();
+        let (status, e) = api
+            .post("/submissions/batch", &json!({ "submissions": too_many }))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            e["error"],
+            "number of submissions in a batch should be less than or equal to 20"
+        );
+        let (status, e) = api
+            .post("/submissions/batch", &json!({ "submissions": [{ "language_id": 1 }] }))
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "all invalid: {e}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn paging_and_delete_rules() {
+    if !common::root_or_skip("paging_and_delete_rules") {
+        return;
+    }
+    for backend in common::backends() {
+        // No workers: async submissions stay queued.
+        let config = ServerConfig {
+            workers: 0,
+            enable_submission_delete: true,
+            ..ServerConfig::default()
+        };
+        let server = start(config, backend).await;
+        let api = Api::of(&server);
+        let queued = api.submit(python("print('q')")).await;
+        let done = api.run("", python("print('done')")).await;
+        let done = done["token"].as_str().unwrap().to_owned();
+        api.submit(python("print('q2')")).await;
+
+        let (status, page) = api.get("/submissions?per_page=2&fields=token,status").await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert_eq!(page["submissions"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            page["meta"],
+            json!({ "current_page": 1, "next_page": 2, "prev_page": null, "total_pages": 2, "total_count": 3 })
+        );
+        let (_, page2) = api.get("/submissions?per_page=2&page=2").await;
+        assert_eq!(page2["submissions"].as_array().unwrap().len(), 1);
+        assert_eq!(page2["meta"]["prev_page"], 1);
+        assert_eq!(page2["meta"]["next_page"], Value::Null);
+        assert_eq!(page2["submissions"][0]["token"], queued, "newest first");
+        let (_, all) = api.get("/submissions").await;
+        assert_eq!(
+            all["submissions"].as_array().unwrap().len(),
+            3,
+            "20 per page by default"
+        );
+        for bad in ["page=0", "per_page=0", "per_page=-1", "page=abc", "per_page=100000"] {
+            let (status, e) = api.get(&format!("/submissions?{bad}")).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {e}");
+            assert!(e["error"].as_str().unwrap().starts_with("invalid "), "{e}");
+        }
+
+        let (status, e) = api.delete(&format!("/submissions/{queued}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            e["error"],
+            "submission cannot be deleted because its status is 1 (In Queue)"
+        );
+        let (status, deleted) = api.delete(&format!("/submissions/{done}?fields=stdout,status")).await;
+        assert_eq!(status, StatusCode::OK, "{deleted}");
+        assert_eq!(unb64(&deleted["stdout"]), b"done\n", "always base64");
+        let (status, _) = api.get(&format!("/submissions/{done}")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _) = api.delete(&format!("/submissions/{done}")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+    // Off by default.
+    let server = start(ServerConfig::default(), Backend::Sqlite).await;
+    let api = Api::of(&server);
+    let r = api.run("", python("print(1)")).await;
+    let (status, e) = api
+        .delete(&format!("/submissions/{}", r["token"].as_str().unwrap()))
+        .await;
+    assert_eq!(
+        (status, e),
+        (StatusCode::BAD_REQUEST, json!({ "error": "delete not allowed" }))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn informational_endpoints() {
+    if !common::root_or_skip("informational_endpoints") {
+        return;
+    }
+    let server = start(ServerConfig::default(), Backend::Sqlite).await;
+    let api = Api::of(&server);
+    let (status, languages) = api.get("/languages").await;
+    assert_eq!(status, StatusCode::OK);
+    let languages = languages.as_array().unwrap();
+    let python = languages
+        .iter()
+        .find(|l| l["id"] == PYTHON)
+        .expect("python (71) is listed");
+    assert!(python["name"].as_str().unwrap().starts_with("Python ("), "{python}");
+    assert!(
+        languages.iter().all(|l| l.as_object().unwrap().len() == 2),
+        "{{id, name}}"
+    );
+    let (_, all) = api.get("/languages/all").await;
+    assert!(all.as_array().unwrap().len() >= languages.len());
+    assert!(all[0]["is_archived"].is_boolean());
+    let (status, one) = api.get("/languages/71").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (one["source_file"].clone(), one["is_archived"].clone()),
+        (json!("main.py"), json!(false))
+    );
+    assert!(one["compile_cmd"].is_null() && one["run_cmd"].as_str().unwrap().contains("main.py"));
+    let (_, c) = api.get("/languages/50").await;
+    assert!(c["compile_cmd"].as_str().unwrap().contains("gcc"), "{c}");
+    for missing in ["/languages/99999", "/languages/abc"] {
+        assert_eq!(api.get(missing).await.0, StatusCode::NOT_FOUND);
+    }
+
+    let (_, statuses) = api.get("/statuses").await;
+    let statuses = statuses.as_array().unwrap();
+    assert_eq!(statuses.len(), 14);
+    assert_eq!(statuses[0], json!({ "id": 1, "description": "In Queue" }));
+    assert_eq!(statuses[13], json!({ "id": 14, "description": "Exec Format Error" }));
+
+    // Every key of the SDK's Config model (judge0 0.0.8, base_types.py).
+    let (_, config) = api.get("/config_info").await;
+    for key in [
+        "allow_enable_network",
+        "allow_enable_per_process_and_thread_memory_limit",
+        "allow_enable_per_process_and_thread_time_limit",
+        "allowed_languages_for_compile_options",
+        "callbacks_max_tries",
+        "callbacks_timeout",
+        "cpu_extra_time",
+        "cpu_time_limit",
+        "enable_additional_files",
+        "enable_batched_submissions",
+        "enable_callbacks",
+        "enable_command_line_arguments",
+        "enable_compiler_options",
+        "enable_network",
+        "enable_per_process_and_thread_memory_limit",
+        "enable_per_process_and_thread_time_limit",
+        "enable_submission_delete",
+        "enable_wait_result",
+        "maintenance_mode",
+        "max_cpu_extra_time",
+        "max_cpu_time_limit",
+        "max_extract_size",
+        "max_file_size",
+        "max_max_file_size",
+        "max_max_processes_and_or_threads",
+        "max_memory_limit",
+        "max_number_of_runs",
+        "max_processes_and_or_threads",
+        "max_queue_size",
+        "max_stack_limit",
+        "max_submission_batch_size",
+        "max_wall_time_limit",
+        "memory_limit",
+        "number_of_runs",
+        "redirect_stderr_to_stdout",
+        "stack_limit",
+        "submission_cache_duration",
+        "use_docs_as_homepage",
+        "wall_time_limit",
+    ] {
+        assert!(config.get(key).is_some_and(|v| !v.is_null()), "config_info lacks {key}");
+    }
+    assert_eq!(config["max_submission_batch_size"], 20);
+    assert_eq!(config["allow_enable_network"], false);
+
+    let (_, about) = api.get("/about").await;
+    assert_eq!(about["version"], "1.13.1");
+    assert_eq!(api.get("/version").await.1, json!("1.13.1"), "plain text");
+    let (_, sys) = api.get("/system_info").await;
+    assert!(sys["CPU(s)"].is_string() && sys["Architecture"].is_string());
+    let (_, workers) = api.get("/workers").await;
+    assert_eq!(workers[0]["available"], 2);
+    let (status, stats) = api.get("/statistics").await;
+    assert_eq!(status, StatusCode::OK, "{stats}");
+    assert!(stats["submissions"]["total"].is_u64());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn caller_mistakes_get_judge0_errors() {
+    if !common::root_or_skip("caller_mistakes_get_judge0_errors") {
+        return;
+    }
+    let server = start(ServerConfig::default(), Backend::Sqlite).await;
+    let api = Api::of(&server);
+    let (status, e) = api.post("/submissions", &json!({})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        e,
+        json!({ "source_code": ["can't be blank"], "language_id": ["can't be blank"] })
+    );
+    let (status, e) = api
+        .post(
+            "/submissions?wait=true",
+            &json!({ "source_code": "x", "language_id": "9999" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(e, json!({ "language_id": ["language with id 9999 doesn't exist"] }));
+    let cases = [
+        (
+            json!({ "cpu_time_limit": 15.5 }),
+            "cpu_time_limit",
+            "must be less than or equal to 15.0",
+        ),
+        (
+            json!({ "cpu_time_limit": -1 }),
+            "cpu_time_limit",
+            "must be greater than or equal to 0",
+        ),
+        (
+            json!({ "wall_time_limit": 21 }),
+            "wall_time_limit",
+            "must be less than or equal to 20.0",
+        ),
+        (
+            json!({ "memory_limit": 512001 }),
+            "memory_limit",
+            "must be less than or equal to 512000",
+        ),
+        (json!({ "memory_limit": "lots" }), "memory_limit", "is not a number"),
+        (
+            json!({ "stack_limit": 128001 }),
+            "stack_limit",
+            "must be less than or equal to 128000",
+        ),
+        (
+            json!({ "max_processes_and_or_threads": 0 }),
+            "max_processes_and_or_threads",
+            "must be greater than 0",
+        ),
+        (
+            json!({ "max_file_size": 4097 }),
+            "max_file_size",
+            "must be less than or equal to 4096",
+        ),
+        (
+            json!({ "number_of_runs": 21 }),
+            "number_of_runs",
+            "must be less than or equal to 20",
+        ),
+        (
+            json!({ "enable_network": true }),
+            "enable_network",
+            "enabling network is not allowed",
+        ),
+        (
+            json!({ "additional_files": "UEsDBA==" }),
+            "additional_files",
+            "setting additional files is not allowed",
+        ),
+        (
+            json!({ "compiler_options": "-O2" }),
+            "compiler_options",
+            "setting compiler options is only allowed for compiled languages",
+        ),
+        (
+            json!({ "command_line_arguments": "x".repeat(513) }),
+            "command_line_arguments",
+            "is too long (maximum is 512 characters)",
+        ),
+        (
+            json!({ "callback_url": "ftp://x" }),
+            "callback_url",
+            "must be an http or https URL",
+        ),
+        // Within Judge0's range but below what the sandbox can start with.
+        (
+            json!({ "memory_limit": 2048 }),
+            "memory_limit",
+            "must be greater than or equal to 4096",
+        ),
+    ];
+    for (extra, field, message) in cases {
+        let mut body = python("print(1)");
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        let (status, e) = api.post("/submissions", &body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{extra}: {e}");
+        assert_eq!(e, json!({ field: [message] }), "{extra}");
+    }
+    // Loosely typed, as Rails casts: numbers as strings, integers as floats (the Python SDK).
+    let mut body = python("print(1)");
+    body.as_object_mut().unwrap().extend(
+        json!({ "language_id": "71", "memory_limit": 128000.0, "cpu_time_limit": "2.5", "redirect_stderr_to_stdout": "true" })
+            .as_object()
+            .unwrap()
+            .clone(),
+    );
+    let r = api.run("fields=*", body).await;
+    assert_eq!(
+        (r["memory_limit"].clone(), r["cpu_time_limit"].clone()),
+        (json!(128000), json!("2.5"))
+    );
+
+    for (raw, what) in [("{", "malformed"), ("[1]", "not an object"), ("", "empty")] {
+        let (status, e) = api.post_raw("/submissions", raw).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {e}");
+        assert!(e["error"].is_string(), "{what}: {e}");
+    }
+    let (status, e) = api.post("/submissions?fields=nope", &python("print(1)")).await;
+    assert_eq!(
+        (status, e),
+        (StatusCode::BAD_REQUEST, json!({ "error": "invalid fields: [nope]" }))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auth_tokens_are_required_when_configured() {
+    if !common::root_or_skip("auth_tokens") {
+        return;
+    }
+    let config = ServerConfig {
+        auth_tokens: vec!["s3cret".into()],
+        ..ServerConfig::default()
+    };
+    let server = start(config, Backend::Sqlite).await;
+    let anonymous = Api::of(&server);
+    for path in ["/languages", "/config_info", "/submissions"] {
+        assert_eq!(anonymous.get(path).await.0, StatusCode::UNAUTHORIZED, "{path}");
+    }
+    assert_eq!(
+        anonymous.post("/submissions", &python("print(1)")).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let wrong = Api::of(&server).with_token("nope");
+    assert_eq!(wrong.get("/languages").await.0, StatusCode::UNAUTHORIZED);
+    let api = Api::of(&server).with_token("s3cret");
+    assert_eq!(api.get("/languages").await.0, StatusCode::OK);
+    assert_eq!(api.post_raw("/authenticate", "").await.0, StatusCode::OK);
+    let r = api.run("", python("print('authorized')")).await;
+    assert_eq!(r["stdout"], "authorized\n");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn queue_full_is_503() {
+    if !common::root_or_skip("queue_full_is_503") {
+        return;
+    }
+    for backend in common::backends() {
+        let config = ServerConfig {
+            workers: 0,
+            max_queue_size: 1,
+            ..ServerConfig::default()
+        };
+        let server = start(config, backend).await;
+        let api = Api::of(&server);
+        api.submit(python("print(1)")).await;
+        let (status, e) = api.post("/submissions", &python("print(2)")).await;
+        assert_eq!(
+            (status, e),
+            (StatusCode::SERVICE_UNAVAILABLE, json!({ "error": "queue is full" }))
+        );
+        let batch = json!({ "submissions": [python("print(3)")] });
+        let (status, e) = api.post("/submissions/batch", &batch).await;
+        assert_eq!(
+            (status, e),
+            (StatusCode::SERVICE_UNAVAILABLE, json!({ "error": "queue is full" }))
+        );
+        // A synchronous run takes no queue slot.
+        let r = api.run("", python("print(4)")).await;
+        assert_eq!(r["stdout"], "4\n");
+        let (_, listed) = api.get("/submissions").await;
+        assert_eq!(listed["meta"]["total_count"], 2, "the refused ones are not stored");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn callback_gets_the_result_by_put() {
+    if !common::root_or_skip("callback_gets_the_result_by_put") {
+        return;
+    }
+    use axum::routing::put;
+    for backend in common::backends() {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(String, Value)>(4);
+        let hook = axum::Router::new().route(
+            "/hook",
+            put(move |headers: axum::http::HeaderMap, body: String| {
+                let tx = tx.clone();
+                async move {
+                    let ct = headers
+                        .get("content-type")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_owned();
+                    let _ = tx.send((ct, serde_json::from_str(&body).unwrap_or(Value::Null))).await;
+                    "ok"
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let hook_url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let hook_task = tokio::spawn(async move { axum::serve(listener, hook).await });
+
+        let config = ServerConfig {
+            allow_callbacks: true,
+            ..ServerConfig::default()
+        };
+        let server = start(config, backend).await;
+        let api = Api::of(&server);
+        let mut body = python("print('called back')");
+        body["callback_url"] = json!(hook_url);
+        let token = api.submit(body).await;
+        let (content_type, got) = tokio::time::timeout(FINISH_TIMEOUT, rx.recv())
+            .await
+            .expect("a callback within the timeout")
+            .expect("a callback");
+        assert_eq!(content_type, "application/json");
+        assert_eq!(got["token"], token);
+        assert_eq!(got["status"]["id"], 3);
+        assert_eq!(unb64(&got["stdout"]), b"called back\n", "base64, as Judge0 sends it");
+        let mut keys: Vec<&str> = got.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "compile_output",
+                "memory",
+                "message",
+                "status",
+                "stderr",
+                "stdout",
+                "time",
+                "token"
+            ]
+        );
+
+        // wait=true calls back too.
+        let mut body = python("print('sync')");
+        body["callback_url"] = json!(hook_url);
+        api.run("", body).await;
+        let (_, got) = tokio::time::timeout(FINISH_TIMEOUT, rx.recv()).await.unwrap().unwrap();
+        assert_eq!(unb64(&got["stdout"]), b"sync\n");
+        hook_task.abort();
+    }
+    // Without allow_callbacks, internal addresses are refused up front.
+    let config = ServerConfig {
+        allow_callbacks: false,
+        ..ServerConfig::default()
+    };
+    let server = start(config, Backend::Sqlite).await;
+    let mut body = python("print(1)");
+    body["callback_url"] = json!("http://127.0.0.1:9/hook");
+    let (status, e) = Api::of(&server).post("/submissions", &body).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert!(e["callback_url"][0].as_str().unwrap().contains("internal address"));
+}
+
+/// A server on a given database, for restarts (the common helper makes a fresh one each time).
+struct Node {
+    base: String,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Node {
+    async fn start(url: &str, config: ServerConfig) -> Node {
+        let store = store::Store::connect(url).await.expect("store");
+        let state = AppState::new(common::runner(engine::RunnerConfig::default()), store, config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(server::serve_on(listener, state, async {
+            let _ = rx.await;
+        }));
+        Node {
+            base,
+            shutdown: Some(tx),
+            task,
+        }
+    }
+
+    async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(40), self.task).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unfinished_submissions_survive_a_restart() {
+    if !common::root_or_skip("unfinished_submissions_survive_a_restart") {
+        return;
+    }
+    for backend in common::backends() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = common::database_url(backend, dir.path()).await;
+        // First life: no workers, so everything stays queued; one is left "processing" as
+        // if the process had died in the middle of running it.
+        let first = Node::start(
+            &url,
+            ServerConfig {
+                workers: 0,
+                ..ServerConfig::default()
+            },
+        )
+        .await;
+        let api = Api::new(&first.base);
+        let queued = api.submit(python("print('queued')")).await;
+        let mut body = python("print(input())");
+        body["stdin"] = json!("interrupted");
+        let interrupted = api.submit(body).await;
+        let (status, batch) = api
+            .post(
+                "/submissions/batch",
+                &json!({ "submissions": [python("print('b1')"), python("print('b2')")] }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+        first.stop().await;
+        let store = store::Store::connect(&url).await.unwrap();
+        assert!(
+            store.claim_submission(&interrupted).await.unwrap(),
+            "simulate a crash mid-run"
+        );
+        assert_eq!(store.get_submission(&interrupted).await.unwrap().unwrap().status, 2);
+        store.close().await;
+
+        // Second life on the same database: everything runs.
+        let second = Node::start(&url, ServerConfig::default()).await;
+        let api = Api::new(&second.base);
+        let expected = [
+            (queued.as_str(), "queued\n"),
+            (interrupted.as_str(), "interrupted\n"),
+            (batch[0]["token"].as_str().unwrap(), "b1\n"),
+            (batch[1]["token"].as_str().unwrap(), "b2\n"),
+        ];
+        for (token, stdout) in expected {
+            let s = api.finished(token).await;
+            assert_eq!((status_id(&s), s["stdout"].clone()), (3, json!(stdout)), "{s}");
+        }
+        second.stop().await;
+    }
+}
+
+/// `target/` of the workspace (where the SDK is installed once and kept).
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"))
+}
+
+/// A Python with pip: `python3` on PATH (pyenv's, on these machines), else Debian's.
+fn python_with_pip() -> Option<String> {
+    ["python3", "/usr/bin/python3"]
+        .into_iter()
+        .map(str::to_owned)
+        .find(|py| {
+            std::process::Command::new(py)
+                .args(["-m", "pip", "--version"])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+}
+
+/// The official SDK (PyPI `judge0`, the version the reference describes) in
+/// `target/pyclients`, installed when missing.
+const SDK_REQUIREMENT: &str = "judge0==0.0.8";
+/// The whole SDK script, at most.
+const SDK_TEST_TIMEOUT_S: u64 = 300;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn official_python_sdk() {
+    if !common::root_or_skip("official_python_sdk") {
+        return;
+    }
+    let Some(py) = python_with_pip() else {
+        println!("SKIPPED official_python_sdk: no python3 with pip");
+        return;
+    };
+    let dir = target_dir().join("pyclients");
+    if !dir.join("judge0/__init__.py").exists() {
+        let (py, dir) = (py.clone(), dir.clone());
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new(py)
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "--target",
+                ])
+                .arg(dir)
+                .arg(SDK_REQUIREMENT)
+                .output()
+        })
+        .await
+        .expect("pip task")
+        .expect("pip");
+        if !out.status.success() {
+            println!(
+                "SKIPPED official_python_sdk: cannot install {SDK_REQUIREMENT}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return;
+        }
+    }
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/clients/judge0_sdk_test.py");
+    for backend in common::backends() {
+        let server = start(ServerConfig::default(), backend).await;
+        let (py, dir, script, base) = (py.clone(), dir.clone(), script.clone(), server.base.clone());
+        // coreutils `timeout` ends a hung client; the SDK polls forever otherwise.
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new("timeout")
+                .arg(SDK_TEST_TIMEOUT_S.to_string())
+                .arg(py)
+                .arg(script)
+                .arg(base)
+                .env("PYTHONPATH", dir)
+                .env("PYTHONDONTWRITEBYTECODE", "1")
+                .output()
+        })
+        .await
+        .expect("sdk task")
+        .expect("python runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        println!("{backend:?}:\n{stdout}{stderr}");
+        assert!(
+            out.status.success(),
+            "the SDK test failed on {backend:?}:\n{stdout}\n{stderr}"
+        );
+    }
+}

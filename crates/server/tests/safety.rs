@@ -1,0 +1,492 @@
+//! Safety of the service on a real socket: API tokens, rate limits per token and per IP,
+//! body and file-count limits, CORS, bounded concurrency and queue, graceful shutdown,
+//! request ids, health, readiness and metrics.
+
+extern crate tiderun_server as server;
+
+mod common;
+
+use std::time::Duration;
+
+use common::{backends, root_or_skip, Backend, TestServer};
+use engine::RunnerConfig;
+use serde_json::{json, Value};
+use server::ServerConfig;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Test servers of one process share a uid range and run names: one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn stop(server: TestServer) {
+    let state = server.state.clone();
+    server.stop().await;
+    state.runner().engine().sandbox().wait_idle(Duration::from_secs(10));
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+fn run_body(code: &str) -> String {
+    json!({"language": "python", "code": code}).to_string()
+}
+
+async fn json_of(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+#[tokio::test]
+async fn tokens_are_required_when_configured_and_health_stays_open() {
+    let _serial = SERIAL.lock().await;
+    let config = ServerConfig {
+        auth_tokens: vec!["s3cret".into(), "other".into()],
+        ..ServerConfig::default()
+    };
+    let server = common::start(config, Backend::Sqlite).await;
+    let url = format!("{}/api/v1/runtimes", server.base);
+    let (status, body) = json_of(client().get(&url).send().await.unwrap()).await;
+    assert_eq!(status, 401);
+    assert!(body["error"].as_str().unwrap().contains("X-Auth-Token"), "{body}");
+    for (header, value) in [
+        ("x-auth-token", "wrong"),
+        ("authorization", "Bearer wrong"),
+        ("authorization", "Basic s3cret"),
+        ("authorization", "s3cret"),
+    ] {
+        let response = client().get(&url).header(header, value).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 401, "{header}: {value}");
+    }
+    for (header, value) in [
+        ("x-auth-token", "s3cret"),
+        ("authorization", "Bearer s3cret"),
+        ("authorization", "bearer other"),
+    ] {
+        let response = client().get(&url).header(header, value).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{header}: {value}");
+    }
+    // A run without a token never reaches the engine.
+    let response = client()
+        .post(format!("{}/api/v1/run", server.base))
+        .body(run_body("print(1)"))
+        .send()
+        .await;
+    assert_eq!(response.unwrap().status().as_u16(), 401);
+    // Health, readiness and metrics need no token (probes and scrapers have none).
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        let response = client().get(format!("{}{path}", server.base)).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+    }
+    stop(server).await;
+}
+
+#[tokio::test]
+async fn rate_limits_apply_per_token_and_per_ip_with_retry_after() {
+    let _serial = SERIAL.lock().await;
+    // Per token: each configured token has its own quota.
+    let config = ServerConfig {
+        auth_tokens: vec!["a".into(), "b".into()],
+        rate_limit_per_minute: 3,
+        ..ServerConfig::default()
+    };
+    let server = common::start(config, Backend::Sqlite).await;
+    let url = format!("{}/api/v1/runtimes", server.base);
+    let with = |token: &str| client().get(&url).header("x-auth-token", token.to_string()).send();
+    for _ in 0..3 {
+        assert_eq!(with("a").await.unwrap().status().as_u16(), 200);
+    }
+    let refused = with("a").await.unwrap();
+    assert_eq!(refused.status().as_u16(), 429);
+    let retry: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "Retry-After {retry}");
+    let (_, body) = json_of(refused).await;
+    assert!(body["error"].as_str().unwrap().contains("too many requests"), "{body}");
+    assert_eq!(
+        with("b").await.unwrap().status().as_u16(),
+        200,
+        "b has a quota of its own"
+    );
+    // Guessing tokens is limited per IP, and wrong guesses do not spend a real token's quota.
+    for i in 0..3 {
+        assert_eq!(with(&format!("guess{i}")).await.unwrap().status().as_u16(), 401);
+    }
+    assert_eq!(with("guess4").await.unwrap().status().as_u16(), 429);
+    stop(server).await;
+
+    // Per IP without tokens: made-up tokens do not buy fresh quotas; another address has its own.
+    let config = ServerConfig {
+        rate_limit_per_minute: 3,
+        ..ServerConfig::default()
+    };
+    let server = common::start(config, Backend::Sqlite).await;
+    let url = format!("{}/api/v1/runtimes", server.base);
+    for i in 0..3 {
+        let response = client()
+            .get(&url)
+            .header("x-auth-token", format!("t{i}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+    }
+    let refused = client()
+        .get(&url)
+        .header("authorization", "Bearer fresh")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    // Health is not rate limited.
+    assert_eq!(
+        client()
+            .get(format!("{}/healthz", server.base))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    let other_ip = reqwest::Client::builder()
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    match other_ip.get(&url).send().await {
+        Ok(response) => assert_eq!(response.status().as_u16(), 200, "127.0.0.2 has a quota of its own"),
+        Err(e) => println!("SKIPPED second client address: cannot bind 127.0.0.2 ({e})"),
+    }
+    let metrics = client()
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("tiderun_rate_limited_total"), "{metrics}");
+    stop(server).await;
+}
+
+#[tokio::test]
+async fn bodies_past_the_limit_get_413_and_too_many_files_400() {
+    let _serial = SERIAL.lock().await;
+    let config = ServerConfig {
+        max_body_bytes: 8192,
+        ..ServerConfig::default()
+    };
+    let server = common::start(config, Backend::Sqlite).await;
+    let url = format!("{}/api/v1/run", server.base);
+    let big = run_body(&format!("print('{}')", "x".repeat(20_000)));
+    let response = client().post(&url).body(big.clone()).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 413);
+
+    // Without a Content-Length (chunked), the limit holds while reading, and the answer is JSON.
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head =
+        format!("POST /api/v1/run HTTP/1.1\r\nHost: {addr}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    for chunk in big.as_bytes().chunks(4096) {
+        let framed = [format!("{:x}\r\n", chunk.len()).as_bytes(), chunk, b"\r\n"].concat();
+        if stream.write_all(&framed).await.is_err() {
+            break;
+        }
+    }
+    let _ = stream.write_all(b"0\r\n\r\n").await;
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains(r#"{"error":"request body too large"}"#), "{answer}");
+
+    // Many small files fit in the body but not in the file limit.
+    let files: Vec<Value> = (0..=engine::MAX_FILES)
+        .map(|i| json!({"name": format!("{i}"), "content": ""}))
+        .collect();
+    let body = json!({"language": "python", "files": files}).to_string();
+    let config = ServerConfig::default();
+    assert!(body.len() < config.max_body_bytes);
+    stop(server).await;
+    let server = common::start(config, Backend::Sqlite).await;
+    let (status, answer) = json_of(
+        client()
+            .post(format!("{}/api/v1/run", server.base))
+            .body(body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("limit of {}", engine::MAX_FILES)),
+        "{answer}"
+    );
+    stop(server).await;
+}
+
+#[tokio::test]
+async fn a_stalled_body_gets_408() {
+    let _serial = SERIAL.lock().await;
+    let server = common::start(ServerConfig::default(), Backend::Sqlite).await;
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head =
+        format!("POST /api/v1/run HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 100\r\nConnection: close\r\n\r\n{{");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        server::BODY_IDLE_TIMEOUT + Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    assert!(read.is_ok(), "the server kept waiting for the body");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("stopped arriving"), "{answer}");
+    stop(server).await;
+}
+
+#[tokio::test]
+async fn cors_answers_configured_origins_only() {
+    let _serial = SERIAL.lock().await;
+    let config = ServerConfig {
+        cors_origins: vec!["https://class.example".into()],
+        auth_tokens: vec!["t".into()],
+        ..ServerConfig::default()
+    };
+    let server = common::start(config, Backend::Sqlite).await;
+    let url = format!("{}/api/v1/runtimes", server.base);
+    let allowed = client()
+        .get(&url)
+        .header("origin", "https://class.example")
+        .header("x-auth-token", "t")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status().as_u16(), 200);
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://class.example"
+    );
+    let other = client()
+        .get(&url)
+        .header("origin", "https://evil.example")
+        .header("x-auth-token", "t")
+        .send()
+        .await
+        .unwrap();
+    assert!(!other.headers().contains_key("access-control-allow-origin"));
+    // A preflight needs no token (browsers send none) and names the allowed origin only.
+    let preflight = |origin: &'static str| {
+        client()
+            .request(reqwest::Method::OPTIONS, format!("{}/api/v1/run", server.base))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type, x-auth-token")
+            .send()
+    };
+    let ok = preflight("https://class.example").await.unwrap();
+    assert!(ok.status().is_success(), "{}", ok.status());
+    assert_eq!(ok.headers()["access-control-allow-origin"], "https://class.example");
+    assert!(ok.headers().contains_key("access-control-allow-methods"));
+    let refused = preflight("https://evil.example").await.unwrap();
+    assert!(!refused.headers().contains_key("access-control-allow-origin"));
+    stop(server).await;
+
+    // No origins configured: same origin only, no CORS headers for anyone.
+    let server = common::start(ServerConfig::default(), Backend::Sqlite).await;
+    let response = client()
+        .get(format!("{}/api/v1/runtimes", server.base))
+        .header("origin", "https://class.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(!response.headers().contains_key("access-control-allow-origin"));
+    stop(server).await;
+}
+
+#[tokio::test]
+async fn a_burst_past_capacity_gets_429_with_retry_after() {
+    if !root_or_skip("a_burst_past_capacity_gets_429_with_retry_after") {
+        return;
+    }
+    let _serial = SERIAL.lock().await;
+    let runner = RunnerConfig {
+        max_concurrent: 1,
+        max_waiting: 1,
+        max_wait: Duration::from_secs(20),
+    };
+    let server = common::start_with(ServerConfig::default(), runner, Backend::Sqlite).await;
+    let url = format!("{}/api/v1/run", server.base);
+    let body = run_body("import time\ntime.sleep(1)\nprint('done')");
+    let burst: Vec<_> = (0..6)
+        .map(|_| {
+            let request = client().post(&url).body(body.clone()).send();
+            tokio::spawn(async move {
+                let response = request.await.unwrap();
+                let retry_after = response
+                    .headers()
+                    .get("retry-after")
+                    .map(|v| v.to_str().unwrap().to_string());
+                let (status, body) = json_of(response).await;
+                (status, retry_after, body)
+            })
+        })
+        .collect();
+    let mut ran = 0;
+    let mut refused = 0;
+    for handle in burst {
+        let (status, retry_after, body) = handle.await.unwrap();
+        match status {
+            200 => {
+                assert_eq!(body["run"]["stdout"], "done\n", "{body}");
+                ran += 1;
+            }
+            429 => {
+                let secs: u64 = retry_after.expect("Retry-After on 429").parse().unwrap();
+                assert!(secs >= 1);
+                assert!(body["error"].as_str().unwrap().contains("retry in"), "{body}");
+                refused += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    // One runs, one waits for the slot and runs next, the rest are refused at once.
+    assert_eq!((ran, refused), (2, 4), "ran {ran}, refused {refused}");
+    let metrics = client()
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"faas_errors_total{reason="busy",trigger="native"} 4"#),
+        "{metrics}"
+    );
+    stop(server).await;
+}
+
+#[tokio::test]
+async fn graceful_shutdown_finishes_the_run_in_flight_and_refuses_new_connections() {
+    if !root_or_skip("graceful_shutdown_finishes_the_run_in_flight_and_refuses_new_connections") {
+        return;
+    }
+    let _serial = SERIAL.lock().await;
+    let server = common::start(ServerConfig::default(), Backend::Sqlite).await;
+    let url = format!("{}/api/v1/run", server.base);
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let state = server.state.clone();
+    let in_flight = tokio::spawn(
+        client()
+            .post(&url)
+            .body(run_body("import time\ntime.sleep(2)\nprint('finished')"))
+            .send(),
+    );
+    let started = tokio::time::Instant::now();
+    while state.runner().running() == 0 {
+        assert!(started.elapsed() < Duration::from_secs(10), "the run never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stopping = tokio::spawn(server.stop());
+    // The listener closes at once (a connection caught in the closing backlog is reset)...
+    let started = tokio::time::Instant::now();
+    loop {
+        match tokio::net::TcpStream::connect(&addr).await {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => break,
+            other => {
+                assert!(
+                    started.elapsed() < Duration::from_secs(1),
+                    "still accepting after the signal: {other:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    assert!(!in_flight.is_finished(), "the run in flight was cut short");
+    // ...and the run in flight finishes and is answered.
+    let response = in_flight.await.unwrap().expect("the in-flight request was answered");
+    let (status, body) = json_of(response).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["run"]["stdout"], "finished\n", "{body}");
+    tokio::time::timeout(Duration::from_secs(35), stopping)
+        .await
+        .expect("shutdown finished")
+        .unwrap();
+    assert_eq!(state.runner().running(), 0);
+    state.runner().engine().sandbox().wait_idle(Duration::from_secs(10));
+}
+
+#[tokio::test]
+async fn metrics_count_runs_and_readiness_checks_the_store() {
+    let root = root_or_skip("metrics_count_runs_and_readiness_checks_the_store (the run part)");
+    let _serial = SERIAL.lock().await;
+    for backend in backends() {
+        let server = common::start(ServerConfig::default(), backend).await;
+        let (status, ready) = json_of(client().get(format!("{}/readyz", server.base)).send().await.unwrap()).await;
+        assert_eq!(status, 200, "{backend:?}: {ready}");
+        assert_eq!(ready["store"], "ok", "{backend:?}: {ready}");
+        let (status, health) = json_of(client().get(format!("{}/healthz", server.base)).send().await.unwrap()).await;
+        assert_eq!((status, &health["status"]), (200, &json!("ok")));
+        if root {
+            let response = client()
+                .post(format!("{}/api/v1/run", server.base))
+                .body(run_body("print('hi')"))
+                .send()
+                .await
+                .unwrap();
+            let (status, body) = json_of(response).await;
+            assert_eq!(status, 200, "{body}");
+            let tests = json!({"language": "python", "code": "print(input())",
+                "tests": [{"stdin": "1", "expected_output": "1"}]});
+            let response = client()
+                .post(format!("{}/api/v1/run", server.base))
+                .body(tests.to_string())
+                .send();
+            assert_eq!(response.await.unwrap().status().as_u16(), 200);
+        }
+        let metrics = client().get(format!("{}/metrics", server.base)).send().await.unwrap();
+        assert!(metrics.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain"));
+        let metrics = metrics.text().await.unwrap();
+        if root {
+            let line = r#"faas_invocations_total{runtime="python",status="ok",trigger="native"} 2"#;
+            assert!(metrics.contains(line), "{backend:?}: {metrics}");
+            assert!(metrics.contains("faas_invoke_duration_seconds_bucket"), "{metrics}");
+        }
+        assert!(metrics.contains("tiderun_runs_in_flight"), "{metrics}");
+        stop(server).await;
+    }
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let _serial = SERIAL.lock().await;
+    let server = common::start(ServerConfig::default(), Backend::Sqlite).await;
+    let response = client()
+        .get(format!("{}/api/v1/runtimes", server.base))
+        .send()
+        .await
+        .unwrap();
+    let id = response.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    let response = client()
+        .post(format!("{}/api/v1/run", server.base))
+        .header("x-request-id", "mine-123")
+        .body("{")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    assert_eq!(response.headers()["x-request-id"], "mine-123");
+    stop(server).await;
+}

@@ -1,0 +1,442 @@
+//! Interactive runs over WebSocket on a real server: Piston's `/api/v2/connect` and the native
+//! `/api/v1/ws` — prompts before input, signals that reach the program, eof, close codes.
+
+extern crate tiderun_server as server;
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::TestServer;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use server::ServerConfig;
+use tokio_tungstenite::tungstenite::Message;
+
+/// One server at a time per test process (servers of one process share sandbox uids and
+/// cgroup names).
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// No single message should take this long; a hang fails the test instead of blocking it.
+const MESSAGE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `ws::MAX_STDIN_MESSAGE_BYTES` of the server.
+const MAX_STDIN_MESSAGE_BYTES: usize = 64 << 10;
+
+const PISTON: &str = "/api/v2/connect";
+const NATIVE: &str = "/api/v1/ws";
+
+async fn each_backend<F, Fut>(test: &str, check: F)
+where
+    F: Fn(TestServer) -> Fut,
+    Fut: std::future::Future<Output = TestServer>,
+{
+    if !common::root_or_skip(test) {
+        return;
+    }
+    let _serial = SERIAL.lock().await;
+    for backend in common::backends() {
+        let server = common::start(ServerConfig::default(), backend).await;
+        let server = check(server).await;
+        server.stop().await;
+    }
+}
+
+/// What the server sent.
+#[derive(Debug, Clone, PartialEq)]
+enum Got {
+    Json(Value),
+    Close(u16, String),
+    /// The connection ended without a close frame.
+    Ended,
+}
+
+struct Client {
+    ws: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    /// Everything received so far, for failure messages.
+    log: Vec<Got>,
+    /// All stdout received, and how much of it `stdout_until` has consumed.
+    stdout: String,
+    consumed: usize,
+}
+
+impl Client {
+    async fn connect(server: &TestServer, path: &str) -> Client {
+        let (ws, _) = tokio_tungstenite::connect_async(format!("{}{path}", server.ws_base()))
+            .await
+            .unwrap_or_else(|e| panic!("connect {path}: {e}"));
+        Client {
+            ws,
+            log: Vec::new(),
+            stdout: String::new(),
+            consumed: 0,
+        }
+    }
+
+    async fn send(&mut self, message: Value) {
+        self.ws.send(Message::text(message.to_string())).await.expect("send");
+    }
+
+    async fn next(&mut self) -> Got {
+        let got = loop {
+            let message = tokio::time::timeout(MESSAGE_TIMEOUT, self.ws.next())
+                .await
+                .unwrap_or_else(|_| panic!("no message within {MESSAGE_TIMEOUT:?}; so far {:?}", self.log));
+            match message {
+                None | Some(Err(_)) => break Got::Ended,
+                Some(Ok(Message::Text(text))) => {
+                    break Got::Json(serde_json::from_str(text.as_str()).expect("server sends JSON"))
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    break match frame {
+                        Some(f) => Got::Close(u16::from(f.code), f.reason.to_string()),
+                        None => Got::Close(1005, String::new()),
+                    }
+                }
+                Some(Ok(_)) => continue,
+            }
+        };
+        self.log.push(got.clone());
+        got
+    }
+
+    /// Messages until one of `type`; panics at a close first.
+    async fn until(&mut self, kind: &str) -> Value {
+        loop {
+            match self.next().await {
+                Got::Json(v) if v["type"] == kind => return v,
+                Got::Json(_) => {}
+                other => panic!("{other:?} before a {kind} message; so far {:?}", self.log),
+            }
+        }
+    }
+
+    /// Stdout since the last call, up to and including `text` (waiting for it).
+    async fn stdout_until(&mut self, text: &str) -> String {
+        loop {
+            if let Some(at) = self.stdout[self.consumed..].find(text) {
+                let end = self.consumed + at + text.len();
+                let out = self.stdout[self.consumed..end].to_string();
+                self.consumed = end;
+                return out;
+            }
+            match self.next().await {
+                Got::Json(v) if v["type"] == "data" && v["stream"] == "stdout" => {
+                    self.stdout.push_str(v["data"].as_str().expect("data is a string"))
+                }
+                Got::Json(v) if v["type"] == "exit" || v["type"] == "error" => {
+                    panic!("{v} before stdout had {text:?}; so far {:?}", self.log)
+                }
+                Got::Json(_) => {}
+                other => panic!("{other:?} before stdout had {text:?}; so far {:?}", self.log),
+            }
+        }
+    }
+
+    /// The close code, skipping messages before it.
+    async fn close_code(&mut self) -> u16 {
+        loop {
+            match self.next().await {
+                Got::Close(code, _) => return code,
+                Got::Ended => panic!("ended without a close frame; so far {:?}", self.log),
+                Got::Json(_) => {}
+            }
+        }
+    }
+}
+
+fn init(language: &str, code: &str) -> Value {
+    json!({"type": "init", "language": language, "version": "*", "files": [{"content": code}], "run_timeout": 20000})
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn interactive_prompt_then_answer() {
+    each_backend("interactive_prompt_then_answer", |server| async move {
+        let code = "name = input('你叫什么名字? ')\nprint(f'你好, {name}!')\nage = input('age? ')\nprint(int(age) + 1)";
+        for path in [PISTON, NATIVE] {
+            let mut c = Client::connect(&server, path).await;
+            c.send(init("python", code)).await;
+            let runtime = c.until("runtime").await;
+            assert_eq!(runtime["language"], "python");
+            assert!(runtime["version"].as_str().unwrap().starts_with("3."));
+            assert_eq!(c.until("stage").await["stage"], "run");
+            // Input only after the prompt has been seen.
+            c.stdout_until("你叫什么名字? ").await;
+            c.send(json!({"type": "data", "stream": "stdin", "data": "世界\n"}))
+                .await;
+            c.stdout_until("你好, 世界!\n").await;
+            c.stdout_until("age? ").await;
+            c.send(json!({"type": "data", "stream": "stdin", "data": "4"})).await;
+            c.send(json!({"type": "data", "stream": "stdin", "data": "1\n"})).await;
+            c.stdout_until("42\n").await;
+            let exit = c.until("exit").await;
+            assert_eq!(
+                (&exit["stage"], &exit["code"], &exit["signal"]),
+                (&json!("run"), &json!(0), &Value::Null)
+            );
+            assert_eq!(c.close_code().await, 4999, "{path}");
+        }
+        server
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn compiled_language_has_both_stages() {
+    each_backend("compiled_language_has_both_stages", |server| async move {
+        let code = "#include <stdio.h>\nint main(void) { char s[64]; printf(\"? \"); fflush(stdout); if (scanf(\"%63s\", s) == 1) printf(\"[%s]\\n\", s); return 0; }";
+        let mut c = Client::connect(&server, PISTON).await;
+        c.send(init("c", code)).await;
+        assert_eq!(c.until("stage").await["stage"], "compile");
+        let exit = c.until("exit").await;
+        assert_eq!((&exit["stage"], &exit["code"]), (&json!("compile"), &json!(0)));
+        assert_eq!(c.until("stage").await["stage"], "run");
+        c.stdout_until("? ").await;
+        c.send(json!({"type": "data", "stream": "stdin", "data": "丁\n"})).await;
+        c.stdout_until("[丁]\n").await;
+        assert_eq!(c.until("exit").await["code"], 0);
+        assert_eq!(c.close_code().await, 4999);
+
+        // A compile error: the compile stage's exit, then the end.
+        let mut c = Client::connect(&server, PISTON).await;
+        c.send(init("c", "int main( {")).await;
+        let exit = c.until("exit").await;
+        assert_eq!(exit["stage"], "compile");
+        assert_ne!(exit["code"], 0);
+        assert_eq!(c.close_code().await, 4999);
+        let stages: Vec<&Value> = c
+            .log
+            .iter()
+            .filter_map(|g| match g {
+                Got::Json(v) if v["type"] == "stage" => Some(&v["stage"]),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(stages, [&json!("compile")], "no run stage after a failed compile");
+        server
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signals_reach_the_program() {
+    each_backend("signals_reach_the_program", |server| async move {
+        let handles_term = "import signal, sys, time\n\
+            def bye(signum, frame):\n    print('got', signum, flush=True)\n    sys.exit(7)\n\
+            signal.signal(signal.SIGTERM, bye)\nprint('ready', flush=True)\ntime.sleep(60)";
+        for path in [PISTON, NATIVE] {
+            let mut c = Client::connect(&server, path).await;
+            c.send(init("python", handles_term)).await;
+            c.stdout_until("ready").await;
+            let sent = Instant::now();
+            c.send(json!({"type": "signal", "signal": "SIGTERM"})).await;
+            c.stdout_until("got 15").await;
+            let exit = c.until("exit").await;
+            assert_eq!(
+                (&exit["code"], &exit["signal"]),
+                (&json!(7), &Value::Null),
+                "{path}: {exit}"
+            );
+            assert!(sent.elapsed() < Duration::from_secs(10));
+            assert_eq!(c.close_code().await, 4999);
+        }
+
+        let spin = "print('spinning', flush=True)\nwhile True: pass";
+        for (path, stop) in [
+            (PISTON, json!({"type": "signal", "signal": "SIGKILL"})),
+            (NATIVE, json!({"type": "signal", "signal": "SIGKILL"})),
+            (NATIVE, json!({"type": "kill"})),
+        ] {
+            let mut c = Client::connect(&server, path).await;
+            c.send(init("python", spin)).await;
+            c.stdout_until("spinning").await;
+            let sent = Instant::now();
+            c.send(stop.clone()).await;
+            let exit = c.until("exit").await;
+            assert!(exit["code"].is_null(), "{path} {stop}: {exit}");
+            assert_eq!(exit["signal"], "SIGKILL", "{path} {stop}: {exit}");
+            assert!(
+                sent.elapsed() < Duration::from_secs(10),
+                "killed at once, not at the time limit"
+            );
+            assert_eq!(c.close_code().await, 4999);
+        }
+        server
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn eof_ends_cat() {
+    each_backend("eof_ends_cat", |server| async move {
+        let mut c = Client::connect(&server, NATIVE).await;
+        c.send(init("bash", "cat; echo done")).await;
+        c.until("stage").await;
+        c.send(json!({"type": "data", "stream": "stdin", "data": "line one\n"}))
+            .await;
+        c.stdout_until("line one\n").await;
+        c.send(json!({"type": "data", "stream": "stdin", "data": "tail without newline"}))
+            .await;
+        c.send(json!({"type": "eof"})).await;
+        let out = c.stdout_until("done\n").await;
+        assert!(out.contains("tail without newline"), "{out:?}");
+        let exit = c.until("exit").await;
+        assert_eq!(exit["code"], 0);
+        assert_eq!(exit["status"], "ok", "native statuses: {exit}");
+        assert_eq!(c.close_code().await, 4999);
+
+        // Data after eof is a mistake the client hears about.
+        let mut c = Client::connect(&server, NATIVE).await;
+        c.send(init("bash", "echo ready; sleep 10")).await;
+        c.stdout_until("ready").await;
+        c.send(json!({"type": "eof"})).await;
+        c.send(json!({"type": "data", "stream": "stdin", "data": "late"})).await;
+        let m = c.until("error").await;
+        assert!(m["message"].as_str().unwrap().contains("already closed"), "{m}");
+        assert_eq!(c.close_code().await, 4002);
+
+        // Big input passes through a program that reads it all (more than a pipe holds).
+        let mut c = Client::connect(&server, NATIVE).await;
+        c.send(init("python", "import sys\nprint(len(sys.stdin.read()))")).await;
+        c.until("stage").await;
+        let chunk = "x".repeat(60_000);
+        for _ in 0..10 {
+            c.send(json!({"type": "data", "stream": "stdin", "data": chunk})).await;
+        }
+        c.send(json!({"type": "eof"})).await;
+        c.stdout_until("600000\n").await;
+        assert_eq!(c.close_code().await, 4999);
+        server
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unread_stdin_neither_blocks_output_nor_grows_without_bound() {
+    each_backend("unread_stdin", |server| async move {
+        // More stdin than a pipe holds, to a program that never reads it: its output still
+        // streams, and it still ends normally.
+        let talks = "import time\nprint('start', flush=True)\ntime.sleep(0.3)\n\
+            for i in range(300): print(i, flush=True)\nprint('end', flush=True)";
+        let mut c = Client::connect(&server, NATIVE).await;
+        c.send(init("python", talks)).await;
+        c.stdout_until("start").await;
+        let chunk = "y".repeat(60_000);
+        for _ in 0..4 {
+            c.send(json!({"type": "data", "stream": "stdin", "data": chunk})).await;
+        }
+        c.stdout_until("299\nend\n").await;
+        assert_eq!(c.until("exit").await["code"], 0);
+        assert_eq!(c.close_code().await, 4999);
+
+        // Past the bound of waiting stdin: told, and closed.
+        let mut c = Client::connect(&server, NATIVE).await;
+        c.send(init("python", "import time\nprint('deaf', flush=True)\ntime.sleep(15)"))
+            .await;
+        c.stdout_until("deaf").await;
+        for _ in 0..20 {
+            c.send(json!({"type": "data", "stream": "stdin", "data": chunk})).await;
+        }
+        let m = c.until("error").await;
+        assert!(m["message"].as_str().unwrap().contains("not reading its input"), "{m}");
+        assert_eq!(c.close_code().await, 4002);
+        server
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn close_codes_follow_piston() {
+    each_backend("close_codes_follow_piston", |server| async move {
+        // No init within a second.
+        let mut c = Client::connect(&server, PISTON).await;
+        let started = Instant::now();
+        assert_eq!(c.close_code().await, 4001);
+        assert!(started.elapsed() >= Duration::from_millis(900));
+
+        // A second init.
+        let mut c = Client::connect(&server, PISTON).await;
+        c.send(init("python", "input()")).await;
+        c.until("runtime").await;
+        c.send(init("python", "input()")).await;
+        assert_eq!(c.close_code().await, 4000);
+
+        // Data or a signal before init.
+        let mut c = Client::connect(&server, PISTON).await;
+        c.send(json!({"type": "data", "stream": "stdin", "data": "x"})).await;
+        assert_eq!(c.close_code().await, 4003);
+        let mut c = Client::connect(&server, NATIVE).await;
+        c.send(json!({"type": "kill"})).await;
+        assert_eq!(c.close_code().await, 4003);
+
+        // Writing anywhere but stdin; an invalid signal.
+        let mut c = Client::connect(&server, PISTON).await;
+        c.send(init("python", "input()")).await;
+        c.until("runtime").await;
+        c.send(json!({"type": "data", "stream": "stdout", "data": "x"})).await;
+        assert_eq!(c.close_code().await, 4004);
+        let mut c = Client::connect(&server, PISTON).await;
+        c.send(init("python", "input()")).await;
+        c.until("runtime").await;
+        c.send(json!({"type": "signal", "signal": "SIGBOGUS"})).await;
+        assert_eq!(c.close_code().await, 4005);
+
+        // Errors are notified, then 4002.
+        let mut c = Client::connect(&server, PISTON).await;
+        c.send(json!({"type": "init", "language": "cobol", "version": "*", "files": [{"content": "x"}]})).await;
+        assert_eq!(c.until("error").await["message"], "cobol-* runtime is unknown");
+        assert_eq!(c.close_code().await, 4002);
+        let mut c = Client::connect(&server, PISTON).await;
+        c.send(json!({"type": "init", "language": "python", "version": "*", "files": [{"content": "x"}], "run_timeout": 1e9})).await;
+        let m = c.until("error").await;
+        assert!(m["message"].as_str().unwrap().starts_with("run_timeout cannot exceed"), "{m}");
+        assert_eq!(c.close_code().await, 4002);
+        let mut c = Client::connect(&server, PISTON).await;
+        c.ws.send(Message::text("{not json")).await.expect("send");
+        assert!(c.until("error").await["message"].as_str().unwrap().contains("invalid message"));
+        assert_eq!(c.close_code().await, 4002);
+        let mut c = Client::connect(&server, NATIVE).await;
+        c.send(json!({"type": "init", "language": "python", "files": [{"content": "input()"}]})).await;
+        c.until("runtime").await;
+        c.send(json!({"type": "data", "stream": "stdin", "data": "x".repeat(MAX_STDIN_MESSAGE_BYTES + 1)})).await;
+        let m = c.until("error").await;
+        assert!(m["message"].as_str().unwrap().contains("bytes per message"), "{m}");
+        assert_eq!(c.close_code().await, 4002);
+        let mut c = Client::connect(&server, NATIVE).await;
+        c.send(json!({"type": "hello"})).await;
+        assert!(c.until("error").await["message"].as_str().unwrap().contains("unknown message type"));
+        assert_eq!(c.close_code().await, 4002);
+
+        // Piston ignores unknown types; a plain GET is not an upgrade.
+        let mut c = Client::connect(&server, PISTON).await;
+        c.send(json!({"type": "hello"})).await;
+        c.send(init("python", "print('still fine')")).await;
+        c.stdout_until("still fine").await;
+        assert_eq!(c.close_code().await, 4999);
+        let response = reqwest::get(format!("{}{PISTON}", server.base)).await.expect("get");
+        assert!(response.status().is_client_error());
+        let body: Value = response.json().await.expect("json");
+        assert!(body["message"].is_string(), "{body}");
+        server
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_leaves_takes_its_program() {
+    each_backend("a_client_that_leaves_takes_its_program", |server| async move {
+        let mut c = Client::connect(&server, NATIVE).await;
+        c.send(init("python", "print('busy', flush=True)\nwhile True: pass"))
+            .await;
+        c.stdout_until("busy").await;
+        assert_eq!(server.state.runner().running(), 1);
+        drop(c);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while server.state.runner().running() > 0 {
+            assert!(Instant::now() < deadline, "the program outlived its client");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        server
+    })
+    .await;
+}

@@ -1,0 +1,114 @@
+//! `tiderun serve`: the service on its embedded defaults (SQLite under ./tiderun-data,
+//! 127.0.0.1:8080), every setting also from a `TIDERUN_*` variable.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use engine::{Engine, Runner, RunnerConfig};
+use sandbox::{Sandbox, SandboxOptions};
+use server::{AppState, ServerConfig};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "TIDERUN_ADDR", default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// Where the SQLite database lives (when no --database-url is given).
+    #[arg(long, env = "TIDERUN_DATA_DIR", default_value = "tiderun-data")]
+    data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://USER@HOST:PORT/DB`.
+    #[arg(long, env = "TIDERUN_DATABASE_URL")]
+    database_url: Option<String>,
+    /// An API token (repeat for several; comma-separated in the variable). None: no auth.
+    #[arg(long = "auth-token", env = "TIDERUN_AUTH_TOKENS", value_delimiter = ',')]
+    auth_tokens: Vec<String>,
+    /// Jobs running at once (default: 4 per core).
+    #[arg(long, env = "TIDERUN_MAX_CONCURRENT")]
+    max_concurrent: Option<usize>,
+    /// Jobs waiting for a slot before new ones get 429.
+    #[arg(long, env = "TIDERUN_MAX_WAITING", default_value_t = 256)]
+    max_waiting: usize,
+    /// Seconds a job may wait for a slot.
+    #[arg(long, env = "TIDERUN_MAX_WAIT_S", default_value_t = 10)]
+    max_wait_s: u64,
+    /// Queued asynchronous submissions before 503 "queue is full".
+    #[arg(long, env = "TIDERUN_MAX_QUEUE", default_value_t = 100)]
+    max_queue: usize,
+    /// Requests per minute per token or IP (0: no limit).
+    #[arg(long, env = "TIDERUN_RATE_LIMIT", default_value_t = server::DEFAULT_RATE_LIMIT_PER_MINUTE)]
+    rate_limit: u32,
+    /// Largest request body in bytes.
+    #[arg(long, env = "TIDERUN_MAX_BODY_BYTES", default_value_t = server::DEFAULT_MAX_BODY_BYTES)]
+    max_body_bytes: usize,
+    /// Allowed CORS origins (comma-separated; `*` for any).
+    #[arg(long = "cors-origin", env = "TIDERUN_CORS_ORIGINS", value_delimiter = ',')]
+    cors_origins: Vec<String>,
+    /// Allow Judge0's DELETE /submissions/{token}.
+    #[arg(long, env = "TIDERUN_ENABLE_SUBMISSION_DELETE")]
+    enable_submission_delete: bool,
+    /// Let Judge0 callback URLs reach loopback and private addresses (off: refused).
+    #[arg(long, env = "TIDERUN_ALLOW_PRIVATE_CALLBACKS")]
+    allow_private_callbacks: bool,
+    /// Background workers for queued submissions.
+    #[arg(long, env = "TIDERUN_WORKERS", default_value_t = 2)]
+    workers: usize,
+}
+
+pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCode> {
+    if a.max_queue == 0 || a.max_body_bytes < 1024 || a.workers == 0 || a.max_concurrent == Some(0) {
+        anyhow::bail!("--max-queue, --workers and --max-concurrent must be at least 1, --max-body-bytes at least 1024");
+    }
+    let catalog = crate::load_catalog(runtimes_dir)?;
+    let sandbox = Sandbox::new(SandboxOptions::default()).context("cannot start the sandbox")?;
+    for what in sandbox.capabilities().unenforced() {
+        tracing::warn!("not enforced on this host: {what}");
+    }
+    let mut runner_config = RunnerConfig::default();
+    if let Some(n) = a.max_concurrent {
+        runner_config.max_concurrent = n;
+    }
+    runner_config.max_waiting = a.max_waiting;
+    runner_config.max_wait = Duration::from_secs(a.max_wait_s);
+    let runner = Runner::new(Engine::new(catalog, sandbox), runner_config);
+    let url = match &a.database_url {
+        Some(url) => url.clone(),
+        None => store::default_sqlite_url(&a.data_dir),
+    };
+    let config = ServerConfig {
+        auth_tokens: a.auth_tokens.into_iter().filter(|t| !t.is_empty()).collect(),
+        max_body_bytes: a.max_body_bytes,
+        rate_limit_per_minute: a.rate_limit,
+        cors_origins: a.cors_origins,
+        max_queue_size: a.max_queue,
+        workers: a.workers,
+        enable_submission_delete: a.enable_submission_delete,
+        allow_callbacks: a.allow_private_callbacks,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let store = store::Store::connect(&url)
+            .await
+            .with_context(|| format!("cannot open the database {}", redact(&url)))?;
+        let state = AppState::new(runner, store, config);
+        server::serve(a.addr, state)
+            .await
+            .with_context(|| format!("cannot serve on {}", a.addr))
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A database URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
