@@ -77,19 +77,25 @@ fn preflight() {
 /// Runs in flight in this process (the leftover checks only make sense when it is zero).
 static ACTIVE: Mutex<usize> = Mutex::new(0);
 
+/// The count of runs in flight (a panicking check must not poison it for the other threads).
+fn active_runs() -> std::sync::MutexGuard<'static, usize> {
+    ACTIVE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Run a hostile program and check that no harm was done afterwards.
 pub fn hostile(spec: &RunSpec, io: RunIo<'_>) -> RunResult {
     preflight();
-    *ACTIVE.lock().unwrap() += 1;
+    *active_runs() += 1;
     let result = sandbox().run(spec, io);
-    let last = {
-        let mut a = ACTIVE.lock().unwrap();
-        *a -= 1;
-        *a == 0
-    };
+    let mut active = active_runs();
+    *active -= 1;
+    // The last run out keeps the count locked through its checks: a run that another thread
+    // starts meanwhile waits, instead of being taken for a leftover (runs that end in a few
+    // milliseconds made that race real in the parallel tests).
+    let last = (*active == 0).then_some(active);
     let result = result.expect("the sandbox ran the program (a hostile program is not an internal error)");
     assert_no_secret_leak(&result);
-    if last {
+    if let Some(_no_new_runs) = last {
         // Runs return before their init is reaped and their cgroup removed (a reaper thread
         // does that): wait for it, then check.
         assert!(

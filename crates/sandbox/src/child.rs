@@ -1,5 +1,5 @@
 //! The code that runs in the cloned child: the sandbox's init (pid 1 of the new pid namespace)
-//! and, forked from it, the program.
+//! and, cloned vfork-style from it (sharing its memory until exec), the program.
 //!
 //! The child is a copy of a multi-threaded server, so until `execve` it may only make raw
 //! system calls: no allocation, no locks, no Rust drop glue, no panics. Everything it needs is
@@ -118,10 +118,12 @@ pub(crate) struct ChildPlan<'a> {
     /// Where the new root is assembled (an empty host directory; private to this mount ns).
     pub root: &'a CStr,
     pub root_options: &'a CStr,
-    /// Steps before `pivot_root`, paths under `root`.
-    pub steps: &'a [Step],
-    /// Host paths bound into the root, at most [`MAX_BIND_SOURCES`].
-    pub bind_sources: &'a [CString],
+    /// Steps before `pivot_root`, paths under `root`: the sandbox's template, then the
+    /// run's own.
+    pub steps: [&'a [Step]; 2],
+    /// Host paths bound into the root, at most [`MAX_BIND_SOURCES`]: the template's, then the
+    /// run's (a `BindHost` index counts across both).
+    pub bind_sources: [&'a [CString]; 2],
     /// Input files, written below `/work` after `pivot_root`: directories first, then files.
     pub work_dirs: &'a [CString],
     pub work_files: &'a [(CString, &'a [u8], u32)],
@@ -161,7 +163,7 @@ pub(crate) unsafe fn init_main(plan: &ChildPlan) -> ! {
         let fail = |stage: Stage| -> ! { report_failure(plan.report_write, stage, errno()) };
 
         let mut sources = [-1 as c_int; MAX_BIND_SOURCES];
-        for (slot, path) in sources.iter_mut().zip(plan.bind_sources) {
+        for (slot, path) in sources.iter_mut().zip(plan.bind_sources.iter().copied().flatten()) {
             *slot = libc::open(path.as_ptr(), libc::O_PATH | libc::O_CLOEXEC);
             if *slot < 0 {
                 fail(Stage::Bind);
@@ -207,7 +209,7 @@ pub(crate) unsafe fn init_main(plan: &ChildPlan) -> ! {
         {
             fail(Stage::MountRoot);
         }
-        for step in plan.steps {
+        for step in plan.steps.iter().copied().flatten() {
             if let Err(stage) = run_step(step, &sources) {
                 fail(stage);
             }
@@ -266,14 +268,34 @@ pub(crate) unsafe fn init_main(plan: &ChildPlan) -> ! {
         if libc::pipe2(exec_pipe.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
             fail(Stage::Fork);
         }
-        // A raw clone, not fork(3): glibc's fork handlers would take locks that may have been
-        // held by other threads of the server when it cloned us.
-        let pid = libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_ulong, 0, 0, 0, 0);
+        // The program is spawned vfork-style: it shares this process's memory (no page tables
+        // copied, none to tear down at its exec) and runs on its own stack while this process
+        // waits (CLONE_VFORK) until it has exec'ed or died. glibc's clone() is a thin
+        // trampoline; fork(3) is not usable here (its handlers take locks that other threads of
+        // the server may have held when it cloned us). Every signal is blocked across the
+        // clone so that no handler inherited from the server runs in the shared memory before
+        // the program has reset them.
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        let mut saved: libc::sigset_t = std::mem::zeroed();
+        if libc::sigprocmask(libc::SIG_SETMASK, &all, &mut saved) != 0 {
+            fail(Stage::Signals);
+        }
+        let args = ProgramArgs {
+            plan,
+            exec_err: exec_pipe[1],
+        };
+        let pid = libc::clone(
+            program_entry,
+            program_stack_top(),
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            (&args as *const ProgramArgs).cast_mut().cast(),
+        );
         if pid < 0 {
             fail(Stage::Fork);
         }
-        if pid == 0 {
-            program_main(plan, exec_pipe[1]);
+        if libc::sigprocmask(libc::SIG_SETMASK, &saved, std::ptr::null_mut()) != 0 {
+            fail(Stage::Signals);
         }
         let program = pid as libc::pid_t;
         libc::close(exec_pipe[1]);
@@ -376,12 +398,60 @@ unsafe fn supervise_program(program: libc::pid_t, sigfd: c_int, control: RawFd) 
     }
 }
 
+/// Size of the stack the program runs on between its clone and its exec: `program_main` and
+/// the libc wrappers it calls need a few KiB.
+const PROGRAM_STACK_BYTES: usize = 64 * 1024;
+
+/// The program's stack until exec. A static rather than an allocation, because the init
+/// (which alone uses it, single-threaded, once) may not allocate; in the server it is never
+/// touched, so it costs no memory there.
+#[repr(C, align(16))]
+struct ProgramStack(std::cell::UnsafeCell<[u8; PROGRAM_STACK_BYTES]>);
+
+// SAFETY: only a sandbox init's one program child ever writes to it (through a raw pointer
+// handed to clone), each init being a separate process with its own copy; no Rust reference
+// to its contents is ever made.
+unsafe impl Sync for ProgramStack {}
+
+static PROGRAM_STACK: ProgramStack = ProgramStack(std::cell::UnsafeCell::new([0; PROGRAM_STACK_BYTES]));
+
+/// The top of [`PROGRAM_STACK`] (stacks grow down), 16-byte aligned.
+fn program_stack_top() -> *mut libc::c_void {
+    PROGRAM_STACK
+        .0
+        .get()
+        .cast::<u8>()
+        .wrapping_add(PROGRAM_STACK_BYTES)
+        .cast()
+}
+
+/// What the init hands to its program child through `clone`'s argument.
+struct ProgramArgs<'a, 'p> {
+    plan: &'a ChildPlan<'p>,
+    exec_err: RawFd,
+}
+
+/// Entry point of the program child, on [`PROGRAM_STACK`].
+extern "C" fn program_entry(arg: *mut libc::c_void) -> c_int {
+    // SAFETY: `arg` points at the init's `ProgramArgs`, which stays alive and unchanged: the
+    // init is suspended (CLONE_VFORK) until this child has exec'ed or exited.
+    unsafe {
+        let args = &*arg.cast::<ProgramArgs>();
+        program_main(args.plan, args.exec_err)
+    }
+}
+
 /// The program: stdio, rlimits, no privileges, seccomp, exec.
 ///
+/// It shares the init's memory until exec (see `init_main`): it writes nothing there but its
+/// own stack and libc's errno (the init is suspended meanwhile), and whatever it changes in
+/// the shared `mm` (the dumpable flag) it sets back before exec.
+///
 /// # Safety
-/// Child-only (forked from init).
+/// Only in the init's vfork-style child, with the init suspended.
 unsafe fn program_main(plan: &ChildPlan, exec_err: RawFd) -> ! {
-    // SAFETY: raw syscalls on memory and descriptors of this single-threaded process.
+    // SAFETY: raw syscalls on memory and descriptors of this process (its memory is the
+    // init's, which is waiting for us).
     unsafe {
         let die = |_stage: Stage| -> ! {
             let e = errno();
@@ -389,14 +459,15 @@ unsafe fn program_main(plan: &ChildPlan, exec_err: RawFd) -> ! {
             libc::_exit(127)
         };
         // Dispositions and the mask are inherited across exec; the server ignores SIGPIPE.
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        // Handlers first, then the mask the init blocked everything with.
         for sig in 1..32 {
             if sig != libc::SIGKILL && sig != libc::SIGSTOP {
                 libc::signal(sig, libc::SIG_DFL);
             }
         }
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
         libc::setsid();
         for (target, &fd) in plan.stdio.iter().enumerate() {
             if libc::dup2(fd, target as c_int) < 0 {
@@ -411,14 +482,18 @@ unsafe fn program_main(plan: &ChildPlan, exec_err: RawFd) -> ! {
         // (whose RSS counts the pages it shares with the server). Raising one's own score is
         // always allowed.
         // The init made itself non-dumpable (so its /proc files belong to the host's root);
-        // the program inherited that and must undo it to reach its own oom_score_adj. The
-        // switch to uid 1000 and the exec reset the flag anyway.
+        // the program shares that flag (it lives in the shared mm) and must lift it to reach
+        // its own oom_score_adj, then put it back at once: the init must never be dumpable
+        // while a program runs. (A vfork child's oom_score_adj is its own: the kernel does not
+        // copy it to the init, which shares the mm.) The exec gives the program a new mm with
+        // its own flag.
         libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0);
         let adj = libc::open(c"/proc/self/oom_score_adj".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
         if adj >= 0 {
             libc::write(adj, b"1000".as_ptr().cast(), 4);
             libc::close(adj);
         }
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
         for &(resource, soft, hard) in plan.rlimits {
             let lim = libc::rlimit {
                 rlim_cur: soft,
@@ -432,6 +507,9 @@ unsafe fn program_main(plan: &ChildPlan, exec_err: RawFd) -> ! {
         if plan.init_is_root && set_ids(INSIDE_ID, false) != 0 {
             die(Stage::ProgramSetup);
         }
+        // The uid switch set the shared mm's dumpable flag to the host's fs.suid_dumpable;
+        // whatever that is, the init stays non-dumpable.
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
         if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
             die(Stage::ProgramSetup);
         }

@@ -1,6 +1,7 @@
 //! The new root, as a list of steps the child executes: read-only binds of the toolchain, a
-//! generated `/etc`, a minimal `/dev`, a fresh `/proc`, and one size- and inode-limited tmpfs
-//! holding `/work` and `/tmp`.
+//! generated `/etc`, a minimal `/dev`, a fresh `/proc` (the [`RootTemplate`], the same for
+//! every run), then the run's own binds and two size- and inode-limited tmpfs, `/work` and
+//! `/tmp` ([`run_steps`]).
 
 use std::collections::BTreeSet;
 use std::ffi::CString;
@@ -30,7 +31,7 @@ const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\nrunner:x:1000:1000:runner:/
 const GROUP: &str = "root:x:0:\nrunner:x:1000:\nnogroup:x:65534:\n";
 const HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.1.1\ttiderun\n";
 
-/// The steps that assemble a root, and the host paths they bind.
+/// The steps that assemble (part of) a root, and the host paths they bind.
 #[derive(Debug)]
 pub(crate) struct Layout {
     pub steps: Vec<Step>,
@@ -50,17 +51,44 @@ const RESERVED_PATHS: &[&str] = &[
     "/etc/hosts",
 ];
 
-/// Build the steps for a root assembled at `root`.
-pub(crate) fn root_steps(
-    root: &Path,
-    extra_binds: &[PathBuf],
-    limits: &Limits,
-    hide_init: bool,
-) -> Result<Layout, SandboxError> {
+/// The part of every root that does not depend on the run, worked out once per
+/// [`Sandbox`](crate::Sandbox): the toolchain binds, the generated `/etc`, `/dev`, `/proc` and
+/// the mount points of `/work` and `/tmp`. Only the list of steps is shared: every run's
+/// child executes all of them again, on its own fresh tmpfs. (Building the list took ~40 C
+/// strings and an lstat per host path on every run, and freeing it after the clone cost
+/// copy-on-write faults.)
+///
+/// Which host paths exist (and where the merged-/usr symlinks point) is read at start-up,
+/// like the toolchains a runtime detects: a system path that appears later is seen after a
+/// restart.
+#[derive(Debug)]
+pub(crate) struct RootTemplate {
+    root: PathBuf,
+    layout: Layout,
+    /// Directories the template creates, and directories it binds (for extra binds).
+    made: BTreeSet<PathBuf>,
+    bound: Vec<PathBuf>,
+}
+
+impl RootTemplate {
+    /// The template's steps, run before a run's own (see [`run_steps`]).
+    pub(crate) fn steps(&self) -> &[Step] {
+        &self.layout.steps
+    }
+
+    /// The host paths the template's steps bind, by index.
+    pub(crate) fn sources(&self) -> &[CString] {
+        &self.layout.sources
+    }
+}
+
+/// Build the run-independent steps of roots assembled at `root`.
+pub(crate) fn root_template(root: &Path, hide_init: bool) -> Result<RootTemplate, SandboxError> {
     let mut b = Builder {
         root,
         steps: Vec::new(),
         sources: Vec::new(),
+        first_source: 0,
         made: BTreeSet::new(),
         bound: Vec::new(),
     };
@@ -77,21 +105,6 @@ pub(crate) fn root_steps(
     }
     for p in ETC_PATHS {
         b.expose(Path::new(p))?;
-    }
-    for p in extra_binds {
-        if !p.is_absolute() || p.components().any(|c| c == Component::ParentDir) {
-            return Err(SandboxError::InvalidSpec(format!(
-                "bind path {} is not a clean absolute path",
-                p.display()
-            )));
-        }
-        if p == Path::new("/") || RESERVED_PATHS.iter().any(|r| p.starts_with(r)) {
-            return Err(SandboxError::InvalidSpec(format!(
-                "bind path {} is reserved by the sandbox",
-                p.display()
-            )));
-        }
-        b.expose(p)?;
     }
 
     b.mkdir(Path::new("/dev"), 0o755)?;
@@ -136,32 +149,82 @@ pub(crate) fn root_steps(
         options: cstring(options)?,
     });
 
-    // /work and /tmp: each its own tmpfs with the size and inode limits. Their pages are
-    // charged to the run's memory cgroup, which bounds both together. (One tmpfs shared
-    // through binds would need an unmount, and every unmount waits for an RCU grace period.)
-    let options = format!("size={},nr_inodes={},mode=755", limits.tmpfs_bytes, limits.tmpfs_inodes);
-    for (dir, mode) in [("/work", 0o755), ("/tmp", 0o1777)] {
-        let path = Path::new(dir);
-        b.mkdir(path, 0o755)?;
-        b.steps.push(Step::Tmpfs {
-            dst: b.inside(path)?,
-            options: cstring(&options)?,
-            flags: libc::MS_NOSUID | libc::MS_NODEV,
-        });
-        b.steps.push(Step::Chmod {
-            path: b.inside(path)?,
-            mode,
-        });
-    }
-    b.steps.push(Step::Chown {
-        path: b.inside(Path::new("/work"))?,
-    });
+    // Mount points of /work and /tmp; their tmpfs (sized per run) are the run's steps.
+    b.mkdir(Path::new("/work"), 0o755)?;
+    b.mkdir(Path::new("/tmp"), 0o755)?;
     b.mkdir(Path::new("/var"), 0o755)?;
     b.steps.push(Step::Symlink {
         target: cstring("/tmp")?,
         path: b.inside(Path::new("/var/tmp"))?,
     });
     b.mkdir(Path::new("/home"), 0o755)?;
+    Ok(RootTemplate {
+        root: root.to_path_buf(),
+        layout: Layout {
+            steps: b.steps,
+            sources: b.sources,
+        },
+        made: b.made,
+        bound: b.bound,
+    })
+}
+
+/// The steps of one run's root, executed after the template's: the runtime's own binds, and
+/// `/work` and `/tmp`, each a fresh tmpfs with the run's size and inode limits. Their
+/// `BindHost` source indices continue the template's.
+pub(crate) fn run_steps(t: &RootTemplate, extra_binds: &[PathBuf], limits: &Limits) -> Result<Layout, SandboxError> {
+    let mut b = Builder {
+        root: &t.root,
+        steps: Vec::new(),
+        sources: Vec::new(),
+        first_source: t.layout.sources.len(),
+        // Only binds need to know what exists already.
+        made: if extra_binds.is_empty() {
+            BTreeSet::new()
+        } else {
+            t.made.clone()
+        },
+        bound: if extra_binds.is_empty() {
+            Vec::new()
+        } else {
+            t.bound.clone()
+        },
+    };
+    for p in extra_binds {
+        if !p.is_absolute() || p.components().any(|c| c == Component::ParentDir) {
+            return Err(SandboxError::InvalidSpec(format!(
+                "bind path {} is not a clean absolute path",
+                p.display()
+            )));
+        }
+        if p == Path::new("/") || RESERVED_PATHS.iter().any(|r| p.starts_with(r)) {
+            return Err(SandboxError::InvalidSpec(format!(
+                "bind path {} is reserved by the sandbox",
+                p.display()
+            )));
+        }
+        b.expose(p)?;
+    }
+
+    // /work and /tmp: each its own tmpfs with the size and inode limits. Their pages are
+    // charged to the run's memory cgroup, which bounds both together. (One tmpfs shared
+    // through binds would need an unmount, and every unmount waits for an RCU grace period.)
+    let options = cstring(format!(
+        "size={},nr_inodes={},mode=755",
+        limits.tmpfs_bytes, limits.tmpfs_inodes
+    ))?;
+    for (dir, mode) in [("/work", 0o755), ("/tmp", 0o1777)] {
+        let path = b.inside(Path::new(dir))?;
+        b.steps.push(Step::Tmpfs {
+            dst: path.clone(),
+            options: options.clone(),
+            flags: libc::MS_NOSUID | libc::MS_NODEV,
+        });
+        b.steps.push(Step::Chmod { path, mode });
+    }
+    b.steps.push(Step::Chown {
+        path: b.inside(Path::new("/work"))?,
+    });
     Ok(Layout {
         steps: b.steps,
         sources: b.sources,
@@ -172,6 +235,8 @@ struct Builder<'a> {
     root: &'a Path,
     steps: Vec<Step>,
     sources: Vec<CString>,
+    /// Index of `sources[0]` among all the root's sources (a run's come after the template's).
+    first_source: usize,
     made: BTreeSet<PathBuf>,
     /// Directories already bound: anything below them is visible already.
     bound: Vec<PathBuf>,
@@ -185,13 +250,14 @@ impl Builder<'_> {
 
     /// Register a host path to be opened before the child drops to the namespace's ids.
     fn source(&mut self, path: &Path) -> Result<usize, SandboxError> {
-        if self.sources.len() >= MAX_BIND_SOURCES {
+        let index = self.first_source + self.sources.len();
+        if index >= MAX_BIND_SOURCES {
             return Err(SandboxError::InvalidSpec(format!(
                 "more than {MAX_BIND_SOURCES} bind paths"
             )));
         }
         self.sources.push(cstring(path.as_os_str())?);
-        Ok(self.sources.len() - 1)
+        Ok(index)
     }
 
     /// mkdir -p below the root.
@@ -359,21 +425,47 @@ mod tests {
         assert!(work_files(&many).is_err());
     }
 
+    /// Template and run steps together, as the child executes them.
+    fn all_steps(binds: &[PathBuf]) -> Result<(Vec<String>, Vec<CString>), SandboxError> {
+        let t = root_template(Path::new("/r"), true)?;
+        let run = run_steps(&t, binds, &Limits::default())?;
+        let steps = t.steps().iter().chain(&run.steps).map(|s| format!("{s:?}")).collect();
+        let sources = t.sources().iter().chain(&run.sources).cloned().collect();
+        Ok((steps, sources))
+    }
+
     #[test]
     fn binds_over_sandbox_paths_are_refused() {
         for bad in ["/tmp/toolchain", "/work", "/proc/1", "relative", "/usr/../etc", "/"] {
-            let r = root_steps(Path::new("/r"), &[PathBuf::from(bad)], &Limits::default(), true);
-            assert!(r.is_err(), "{bad} accepted");
+            assert!(all_steps(&[PathBuf::from(bad)]).is_err(), "{bad} accepted");
         }
-        assert!(root_steps(Path::new("/r"), &[PathBuf::from("/opt/x")], &Limits::default(), true).is_ok());
+        assert!(all_steps(&[PathBuf::from("/opt/x")]).is_ok());
     }
 
     #[test]
     fn root_hides_host_etc() {
-        let steps = root_steps(Path::new("/r"), &[], &Limits::default(), true).unwrap();
-        let text = format!("{:?}", steps.steps);
+        let (steps, _) = all_steps(&[]).unwrap();
+        let text = steps.join("\n");
         assert!(!text.contains("shadow"));
         assert!(text.contains("\"/r/etc/passwd\""));
         assert!(text.contains("\"/r/work\""));
+    }
+
+    #[test]
+    fn run_binds_index_after_the_template_and_reuse_its_directories() {
+        // Steps only, nothing is mounted: /etc exists on every host, and the template has
+        // made its mount point already.
+        let t = root_template(Path::new("/r"), true).unwrap();
+        let run = run_steps(&t, &[PathBuf::from("/etc")], &Limits::default()).unwrap();
+        assert_eq!(run.sources, vec![CString::new("/etc").unwrap()]);
+        let text = format!("{:?}", run.steps);
+        assert!(text.contains(&format!("source: {}", t.sources().len())), "{text}");
+        assert!(!text.contains("Mkdir"), "mkdir /etc again: {text}");
+        // Below a directory the template binds: visible already, nothing to do.
+        let run = run_steps(&t, &[PathBuf::from("/usr/share")], &Limits::default()).unwrap();
+        assert!(run.sources.is_empty());
+        // Without binds, only the two tmpfs (mount, chmod each) and the chown.
+        let run = run_steps(&t, &[], &Limits::default()).unwrap();
+        assert_eq!(run.steps.len(), 5, "{:?}", run.steps);
     }
 }

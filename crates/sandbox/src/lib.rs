@@ -75,10 +75,11 @@ pub struct Sandbox {
     cgroups: CgroupHost,
     privileged: bool,
     root_dir: PathBuf,
+    /// The run-independent steps of every root.
+    root_template: layout::RootTemplate,
     uid_base: u32,
     seccomp: Vec<libc::sock_filter>,
     slots: Slots,
-    runs: AtomicU64,
     /// Network namespaces made ahead of time (root only).
     netns: Option<netns::NetnsPool>,
     reaper: cleanup::Reaper,
@@ -114,13 +115,13 @@ impl Sandbox {
             )));
         }
         Ok(Sandbox {
+            root_template: layout::root_template(&root_dir, privileged)?,
             cgroups,
             privileged,
             root_dir,
             uid_base,
             seccomp: seccomp::build()?,
             slots: Slots::new(slots),
-            runs: AtomicU64::new(0),
             netns: if privileged {
                 Some(netns::NetnsPool::start()?)
             } else {
@@ -173,10 +174,25 @@ impl Sandbox {
     fn init_id(&self) -> u32 {
         self.uid_base - 1
     }
+}
 
-    fn next_run_name(&self) -> String {
-        let n = self.runs.fetch_add(1, Ordering::Relaxed);
-        format!("run-{}-{n}", std::process::id())
+/// A name for a run (and its cgroup), unique in this process: one counter for every sandbox
+/// of the process, as they share one cgroup prefix (two sandboxes counting on their own would
+/// both name a run `run-<pid>-0`, and the second would replace the first one's cgroup as a
+/// leftover, killing its tasks).
+fn next_run_name() -> String {
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    let n = RUNS.fetch_add(1, Ordering::Relaxed);
+    format!("run-{}-{n}", std::process::id())
+}
+
+impl Drop for Sandbox {
+    /// A process that exits right after its last run must not leave that run's cgroup behind:
+    /// finish the deferred teardowns (bounded).
+    fn drop(&mut self) {
+        if !self.reaper.wait_idle(std::time::Duration::from_secs(5)) {
+            tracing::warn!("sandbox teardown still pending at exit");
+        }
     }
 }
 

@@ -89,6 +89,9 @@ const CLONE_NAMESPACE_FLAGS: &[u64] = &[
 /// namespace has nothing to show.)
 const DENIED_SOCKET_FAMILIES: &[u64] = &[libc::AF_VSOCK as u64, libc::AF_PACKET as u64];
 
+/// libseccomp's `SCMP_FLTATR_CTL_OPTIMIZE` level 2: syscalls sorted into a binary tree.
+const SECCOMP_OPTIMIZE_BINARY_TREE: u32 = 2;
+
 /// Compile the filter to BPF instructions.
 pub(crate) fn build() -> Result<Vec<libc::sock_filter>, SandboxError> {
     let err = |what: &'static str| {
@@ -104,6 +107,14 @@ pub(crate) fn build() -> Result<Vec<libc::sock_filter>, SandboxError> {
         .map_err(err("set bad-arch action"))?;
     // no_new_privs is set by the child itself, before the filter is installed.
     ctx.set_ctl_nnp(false).map_err(err("clear nnp"))?;
+    // A binary tree of syscall numbers instead of one comparison after another. Same verdicts;
+    // what it saves is at install time: the kernel works out which syscalls the filter always
+    // allows (its action cache) by running the filter for every syscall number with irqs off,
+    // and over the linear list that took ~0.1 ms of every run (~0.035 ms as a tree). Only an
+    // optimization: a libseccomp older than 2.5 keeps the list.
+    if let Err(e) = ctx.set_ctl_optimize(SECCOMP_OPTIMIZE_BINARY_TREE) {
+        tracing::debug!(error = %e, "libseccomp cannot build a binary tree; the filter stays a list");
+    }
     let eperm = ScmpAction::Errno(libc::EPERM);
     for name in DENIED {
         // A syscall this libseccomp or arch does not know is simply not there to deny.

@@ -7,6 +7,7 @@ use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
+use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 use rustix::pipe::PipeFlags;
 
@@ -24,7 +25,7 @@ const INSIDE_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 /// How often CPU use is read from the cgroup at most / at least while the program runs.
 const CPU_POLL_MIN: Duration = Duration::from_millis(5);
 const CPU_POLL_MAX: Duration = Duration::from_millis(100);
-/// Read buffer for program output.
+/// Read buffer for program output (a full pipe).
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 
 /// `struct clone_args` of clone3(2); glibc's headers (and so the libc crate) do not have it.
@@ -72,11 +73,11 @@ pub(crate) fn run(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResu
     validate(spec)?;
     let slot = sb.slots.acquire()?;
     let outside_id = sb.outside_id(slot.index());
-    let run_name = sb.next_run_name();
+    let run_name = crate::next_run_name();
     let _span = tracing::debug_span!("sandbox", run = %run_name, slot = slot.index()).entered();
 
     // Everything the child reads is prepared here, before the clone.
-    let layout = layout::root_steps(&sb.root_dir, &spec.binds, &spec.limits, sb.privileged)?;
+    let run_layout = layout::run_steps(&sb.root_template, &spec.binds, &spec.limits)?;
     let (work_dirs, work_files) = layout::work_files(&spec.files)?;
     let exec_candidates = exec_candidates(&spec.argv[0])?;
     let argv_c: Vec<CString> = spec.argv.iter().map(cstring).collect::<Result<_, _>>()?;
@@ -95,6 +96,12 @@ pub(crate) fn run(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResu
         },
     )?;
     let mut cleanup = Cleanup { init: None, cgroup };
+    // Allocated here, before the clone, and never zeroed: from the clone until the init exits,
+    // every page this process writes is copied first (the init shares them copy-on-write), and
+    // a zeroed 64 KiB buffer cost sixteen such copies (and a malloc_consolidate) per run. A
+    // read only touches the pages it fills.
+    let mut read_buf: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
+    let id_maps = IdMaps::new(sb, outside_id);
 
     let (sync_r, sync_w) = pipe()?;
     let (report_r, report_w) = pipe()?;
@@ -137,8 +144,8 @@ pub(crate) fn run(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResu
         bring_up_loopback: !spec.network && pooled_netns.is_none(),
         root: &root_c,
         root_options: &root_options,
-        steps: &layout.steps,
-        bind_sources: &layout.sources,
+        steps: [sb.root_template.steps(), &run_layout.steps],
+        bind_sources: [sb.root_template.sources(), &run_layout.sources],
         work_dirs: &work_dirs,
         work_files: &work_files,
         hostname: c"tiderun",
@@ -199,7 +206,7 @@ pub(crate) fn run(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResu
     drop((sync_r, report_w, release_r, control_r, stdin_child, out_w, err_w));
 
     // Map the program's uid, then release the child into its setup.
-    start_child(sb, pid, outside_id, cleanup.cgroup.as_ref())?;
+    start_child(pid, &id_maps, cleanup.cgroup.as_ref())?;
     let started = Instant::now();
     rustix::io::write(&sync_w, &[1]).map_err(SandboxError::os("start sandbox child"))?;
     drop(sync_w);
@@ -216,7 +223,15 @@ pub(crate) fn run(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResu
         report: None,
         killed: None,
     };
-    watch.run(report_r, out_r, err_r, stdin_feed, user_control, control_w)?;
+    watch.run(
+        report_r,
+        out_r,
+        err_r,
+        stdin_feed,
+        user_control,
+        control_w,
+        &mut read_buf,
+    )?;
     let wall = started.elapsed();
 
     let files = match (&watch.report, spec.collect) {
@@ -265,36 +280,66 @@ pub(crate) fn run(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResu
     Ok(result)
 }
 
+/// The child's uid and gid maps (and whether setgroups must be denied first), worked out
+/// before the clone.
+struct IdMaps {
+    deny_setgroups: bool,
+    uid_map: String,
+    gid_map: String,
+}
+
+impl IdMaps {
+    fn new(sb: &Sandbox, outside_id: u32) -> IdMaps {
+        if sb.privileged {
+            // Root inside (the init) is one shared unprivileged host id; the program's 1000 is
+            // the slot's own id.
+            let map = format!("0 {} 1\n{INSIDE_ID} {outside_id} 1\n", sb.init_id());
+            IdMaps {
+                deny_setgroups: false,
+                uid_map: map.clone(),
+                gid_map: map,
+            }
+        } else {
+            // An unprivileged writer may only map its own ids, and only with setgroups denied.
+            IdMaps {
+                deny_setgroups: true,
+                uid_map: format!("{INSIDE_ID} {outside_id} 1\n"),
+                gid_map: format!("{INSIDE_ID} {} 1\n", rustix::process::getgid().as_raw()),
+            }
+        }
+    }
+}
+
+/// Room for `/proc/<pid>/<file>` of the id-map files.
+const PROC_PATH_BYTES: usize = 48;
+
 /// Write uid/gid maps and (v1) move the child into its cgroup.
-fn start_child(sb: &Sandbox, pid: i32, outside_id: u32, cgroup: Option<&Cgroup>) -> Result<(), SandboxError> {
-    let proc_file = |name: &str| format!("/proc/{pid}/{name}");
+///
+/// No allocation here (the paths are formatted on the stack): this is the stretch between the
+/// clone and the child's release, and since the clone every page this process writes —
+/// malloc's own bookkeeping included — is first copied for the init, which shares them.
+fn start_child(pid: i32, maps: &IdMaps, cgroup: Option<&Cgroup>) -> Result<(), SandboxError> {
     let write = |name: &str, content: &str| -> Result<(), SandboxError> {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(proc_file(name))
-            .and_then(|mut f| f.write_all(content.as_bytes()))
+        let mut path = [0u8; PROC_PATH_BYTES];
+        let len = {
+            let mut cursor = &mut path[..];
+            // Cannot fail: "/proc/<i32>/setgroups" is 27 bytes at most.
+            let _ = write!(cursor, "/proc/{pid}/{name}");
+            PROC_PATH_BYTES - cursor.len()
+        };
+        rustix::fs::open(&path[..len], OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())
+            .and_then(|fd| rustix::io::write(&fd, content.as_bytes()))
+            .and_then(|n| if n == content.len() { Ok(()) } else { Err(Errno::IO) })
             .map_err(|e| SandboxError::Os {
                 what: "write the sandbox's id maps",
-                source: e,
+                source: e.into(),
             })
     };
-    if !sb.privileged {
-        // An unprivileged writer may only map its own ids, and only with setgroups denied.
+    if maps.deny_setgroups {
         write("setgroups", "deny")?;
     }
-    if sb.privileged {
-        // Root inside (the init) is one shared unprivileged host id; the program's 1000 is the
-        // slot's own id.
-        let map = format!("0 {} 1\n{INSIDE_ID} {outside_id} 1\n", sb.init_id());
-        write("uid_map", &map)?;
-        write("gid_map", &map)?;
-    } else {
-        write("uid_map", &format!("{INSIDE_ID} {outside_id} 1\n"))?;
-        write(
-            "gid_map",
-            &format!("{INSIDE_ID} {} 1\n", rustix::process::getgid().as_raw()),
-        )?;
-    }
+    write("uid_map", &maps.uid_map)?;
+    write("gid_map", &maps.gid_map)?;
     if let Some(c) = cgroup {
         if c.dir_for_clone().is_none() {
             c.add_task(pid)?;
@@ -327,6 +372,7 @@ impl Watch<'_, '_> {
         mut stdin: Option<(OwnedFd, Vec<u8>)>,
         user_control: Option<OwnedFd>,
         control: OwnedFd,
+        buf: &mut Vec<u8>,
     ) -> Result<(), SandboxError> {
         let limits = &self.spec.limits;
         let wall_deadline = self.started + Duration::from_millis(limits.wall_ms);
@@ -336,7 +382,6 @@ impl Watch<'_, '_> {
         let mut report_fd = Some(report);
         let mut user_control = user_control;
         let mut init_dead = false;
-        let mut buf = vec![0u8; READ_CHUNK_BYTES];
         let mut next_cpu_check = self.started;
 
         loop {
@@ -436,9 +481,10 @@ impl Watch<'_, '_> {
                     Role::Stdout | Role::Stderr => {
                         let i = if role == Role::Stdout { 0 } else { 1 };
                         let Some(fd) = &open_out[i] else { continue };
-                        match rustix::io::read(fd, &mut buf) {
-                            Ok(0) => open_out[i] = None,
-                            Ok(n) => self.take_output(role, &buf[..n]),
+                        // `buf` stays empty: its capacity is the (uninitialized) read buffer.
+                        match rustix::io::read(fd, buf.spare_capacity_mut()) {
+                            Ok(([], _)) => open_out[i] = None,
+                            Ok((chunk, _)) => self.take_output(role, chunk),
                             Err(Errno::INTR) | Err(Errno::AGAIN) => {}
                             Err(_) => open_out[i] = None,
                         }

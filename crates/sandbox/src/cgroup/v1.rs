@@ -12,9 +12,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::v2::{
-    checked_pid, create_fresh_dir, describe, keyed_u64, kill_until_empty, mkdir_exist_ok, open_dir, parse_pids,
-    parse_u64, read_all_at, read_at, remove_dir_retry, sigkill, validate_name, write_at, write_file_at,
-    SMALL_FILE_BUF_BYTES,
+    checked_pid, create_fresh_dir, decimal, describe, keyed_u64, kill_until_empty, mkdir_exist_ok, open_dir,
+    parse_pids, parse_u64, read_all_at, read_at, remove_dir_retry, sigkill, validate_name, write_at, write_file_at,
+    DECIMAL_BUF_BYTES, SMALL_FILE_BUF_BYTES,
 };
 use super::{CgroupError, CgroupLimits, CgroupManager, CgroupStats};
 
@@ -239,9 +239,10 @@ impl Manager {
 impl CgroupManager for Manager {
     fn add_task(&self, pid: i32) -> Result<(), CgroupError> {
         let pid = checked_pid(pid).map_err(|e| CgroupError::new("add task", &self.memory.path, e))?;
-        let pid = pid.as_raw_pid().to_string();
+        let mut buf = [0u8; DECIMAL_BUF_BYTES];
+        let pid = decimal(pid.as_raw_pid(), &mut buf);
         for controller in self.controllers() {
-            controller.write("cgroup.procs", pid.as_bytes())?;
+            controller.write("cgroup.procs", pid)?;
         }
         Ok(())
     }

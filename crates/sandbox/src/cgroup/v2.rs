@@ -250,7 +250,8 @@ impl Manager {
 impl CgroupManager for Manager {
     fn add_task(&self, pid: i32) -> Result<(), CgroupError> {
         let pid = checked_pid(pid).map_err(|e| CgroupError::new("add task", &self.path, e))?;
-        self.write("cgroup.procs", pid.as_raw_pid().to_string().as_bytes())
+        let mut buf = [0u8; DECIMAL_BUF_BYTES];
+        self.write("cgroup.procs", decimal(pid.as_raw_pid(), &mut buf))
     }
 
     fn apply(&self, limits: &CgroupLimits) -> Result<(), CgroupError> {
@@ -359,6 +360,22 @@ pub(super) fn describe(e: &CgroupError) -> String {
 
 pub(super) fn invalid_data(msg: &'static str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg)
+}
+
+/// Room for an i32 in decimal.
+pub(super) const DECIMAL_BUF_BYTES: usize = 12;
+
+/// `n` in decimal, formatted into `buf` rather than a `String`: a pid is written to
+/// cgroup.procs between the clone and the child's release, where every newly touched heap
+/// page would first be copied for the child.
+pub(super) fn decimal(n: i32, buf: &mut [u8; DECIMAL_BUF_BYTES]) -> &[u8] {
+    let len = {
+        let mut cursor = &mut buf[..];
+        // Cannot fail: an i32 has at most 11 characters.
+        let _ = std::io::Write::write_fmt(&mut cursor, format_args!("{n}"));
+        DECIMAL_BUF_BYTES - cursor.len()
+    };
+    &buf[..len]
 }
 
 /// A pid that may be written to cgroup.procs or signalled: positive. (0 would mean "the
@@ -826,6 +843,14 @@ mod tests {
         let m = h.create("stale").expect("create over a leftover");
         assert!(m.dir().metadata().expect("fstat").is_dir());
         assert!(dir.is_dir());
+    }
+
+    #[test]
+    fn decimals_without_allocation() {
+        let mut buf = [0u8; DECIMAL_BUF_BYTES];
+        for n in [0, 7, 4242, i32::MAX, i32::MIN] {
+            assert_eq!(decimal(n, &mut buf), n.to_string().as_bytes());
+        }
     }
 
     #[test]
