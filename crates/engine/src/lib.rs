@@ -25,7 +25,7 @@ pub use error::EngineError;
 pub use job::{Interaction, Job, SourceFile};
 pub use limits::{LimitRequest, PhaseRequest};
 pub use outcome::{Outcome, StageOutcome};
-pub use runner::{Admission, Event, Runner, RunnerConfig, Session, Stage};
+pub use runner::{public_message, Admission, Event, Runner, RunnerConfig, Session, Stage};
 pub use verdict::{outputs_match, TestCase, TestResult, Verdict, MAX_TESTS};
 
 /// Most files one job may carry.

@@ -49,7 +49,7 @@ impl Metrics {
         .expect("valid metric");
         let errors = IntCounterVec::new(
             Opts::new("faas_errors_total", "Jobs refused or failed, by reason"),
-            &["trigger", "reason"],
+            &["trigger", "runtime", "reason"],
         )
         .expect("valid metric");
         let rate_limited =
@@ -98,8 +98,7 @@ impl Metrics {
                     e if e.is_caller_mistake() => "bad_request",
                     _ => "internal",
                 };
-                let _ = language;
-                self.errors.with_label_values(&[trigger, reason]).inc();
+                self.errors.with_label_values(&[trigger, language, reason]).inc();
             }
         }
     }

@@ -368,7 +368,7 @@ async fn a_burst_past_capacity_gets_429_with_retry_after() {
         .await
         .unwrap();
     assert!(
-        metrics.contains(r#"faas_errors_total{reason="busy",trigger="native"} 4"#),
+        metrics.contains(r#"faas_errors_total{reason="busy",runtime="python",trigger="native"} 4"#),
         "{metrics}"
     );
     stop(server).await;

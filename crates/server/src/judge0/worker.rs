@@ -146,7 +146,7 @@ pub async fn run_claimed(state: &AppState, token: &str, request: &StoredRequest)
         Ok(done) => done,
         Err(EngineError::Busy { retry_after_s }) => return Err(Deferred::Busy { retry_after_s }),
         Err(EngineError::ShuttingDown) => return Err(Deferred::ShuttingDown),
-        Err(e) => result::internal_error(&public_message(&e)),
+        Err(e) => result::internal_error(&engine::public_message(&e)),
     };
     finish(state, token, status, &result, request.callback_url.as_deref()).await
 }
@@ -218,16 +218,5 @@ fn metrics_view(done: &Result<(Outcome, Vec<engine::StageOutcome>), EngineError>
         Err(EngineError::ShuttingDown) => Err(EngineError::ShuttingDown),
         Err(e) if e.is_caller_mistake() => Err(EngineError::BadRequest(String::new())),
         Err(_) => Err(EngineError::Internal(String::new())),
-    }
-}
-
-/// The message a caller may see for an engine error: its own mistakes in full, tiderun's
-/// failures as a generic line (the detail goes to the log).
-pub fn public_message(e: &EngineError) -> String {
-    if e.is_caller_mistake() {
-        e.to_string()
-    } else {
-        tracing::error!(error = ?e, "judge0: run failed");
-        "Internal Error".to_owned()
     }
 }
