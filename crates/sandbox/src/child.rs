@@ -20,6 +20,39 @@ pub(crate) const MAX_BIND_SOURCES: usize = 64;
 
 pub(crate) const REPORT_SETUP_ERROR: u32 = 1;
 pub(crate) const REPORT_EXITED: u32 = 2;
+/// A prepared sandbox's init has built its root and waits for its program (or, for a zygote,
+/// has started it): the parent may now write the run's files into `/work`.
+pub(crate) const REPORT_READY: u32 = 3;
+
+/// Most rlimits set on a program.
+pub(crate) const MAX_RLIMITS: usize = 8;
+/// The descriptor a zygote reads its run's request from.
+pub(crate) const REQUEST_FD: c_int = 3;
+
+/// One rlimit of the program.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Rlimit {
+    pub resource: u32,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+/// What the program is started with. It lives in a shared mapping the parent fills (see
+/// `launch.rs`): before the clone for a run started at once, after it for a prepared sandbox,
+/// which reads it only once the parent's go byte has arrived. Every pointer points into the
+/// same mapping, which has the same address in the parent and in the init.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct LaunchParams {
+    /// NULL-terminated pointer arrays.
+    pub argv: *const *const c_char,
+    pub envp: *const *const c_char,
+    /// Paths to try for `argv[0]`, in order; NULL-terminated.
+    pub candidates: *const *const c_char,
+    pub rlimits: [Rlimit; MAX_RLIMITS],
+    pub nrlimits: usize,
+}
 
 /// The one message init sends to the parent. Fixed size and smaller than `PIPE_BUF`, so a
 /// single `write` is atomic.
@@ -97,7 +130,8 @@ pub(crate) enum Step {
 /// Everything the child needs, prepared by the parent before `clone3`.
 #[derive(Debug)]
 pub(crate) struct ChildPlan<'a> {
-    /// Parent → child: one byte when uid maps and cgroups are in place.
+    /// Parent → child: one byte when uid maps and cgroups are in place, and (with
+    /// `wait_go`) a second one when the program may start.
     pub sync_read: RawFd,
     /// Child → parent: the [`Report`].
     pub report_write: RawFd,
@@ -128,13 +162,15 @@ pub(crate) struct ChildPlan<'a> {
     pub work_dirs: &'a [CString],
     pub work_files: &'a [(CString, &'a [u8], u32)],
     pub hostname: &'a CStr,
-    pub rlimits: &'a [(u32, u64, u64)],
     pub seccomp: &'a [libc::sock_filter],
-    /// Paths to try for `argv[0]`, in order.
-    pub exec_candidates: &'a [CString],
-    /// NULL-terminated pointer arrays into strings the parent owns.
-    pub argv: &'a [*const c_char],
-    pub envp: &'a [*const c_char],
+    /// The program's argv, env and rlimits (read only when the program starts).
+    pub launch: *const LaunchParams,
+    /// Prepared sandboxes: report [`REPORT_READY`] once the root is built.
+    pub announce_ready: bool,
+    /// Prepared sandboxes without a zygote: wait for the go byte before starting the program.
+    pub wait_go: bool,
+    /// Zygotes: the read end of the request pipe, given to the program as [`REQUEST_FD`].
+    pub request_fd: RawFd,
 }
 
 /// Entry point of the cloned child. Never returns.
@@ -153,13 +189,16 @@ pub(crate) unsafe fn init_main(plan: &ChildPlan) -> ! {
             plan.stdio[0],
             plan.stdio[1],
             plan.stdio[2],
+            plan.request_fd,
         ]);
         let mut go = 0u8;
         if libc::read(plan.sync_read, (&mut go as *mut u8).cast(), 1) != 1 {
             // The parent gave up on this run; nothing to report to.
             libc::_exit(1);
         }
-        libc::close(plan.sync_read);
+        if !plan.wait_go {
+            libc::close(plan.sync_read);
+        }
         let fail = |stage: Stage| -> ! { report_failure(plan.report_write, stage, errno()) };
 
         let mut sources = [-1 as c_int; MAX_BIND_SOURCES];
@@ -275,6 +314,23 @@ pub(crate) unsafe fn init_main(plan: &ChildPlan) -> ! {
         // the server may have held when it cloned us). Every signal is blocked across the
         // clone so that no handler inherited from the server runs in the shared memory before
         // the program has reset them.
+        if plan.announce_ready {
+            write_report(
+                plan.report_write,
+                &Report {
+                    kind: REPORT_READY,
+                    ..Report::default()
+                },
+            );
+        }
+        if plan.wait_go {
+            // A prepared sandbox: the parent writes the run's files and launch parameters,
+            // then sends the byte (or closes the pipe when the sandbox is discarded).
+            if libc::read(plan.sync_read, (&mut go as *mut u8).cast(), 1) != 1 {
+                libc::_exit(1);
+            }
+            libc::close(plan.sync_read);
+        }
         let mut all: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut all);
         let mut saved: libc::sigset_t = std::mem::zeroed();
@@ -301,6 +357,9 @@ pub(crate) unsafe fn init_main(plan: &ChildPlan) -> ! {
         libc::close(exec_pipe[1]);
         for fd in plan.stdio {
             libc::close(fd);
+        }
+        if plan.request_fd >= 0 {
+            libc::close(plan.request_fd);
         }
         let status = supervise_program(program, sigfd, plan.control_read);
 
@@ -474,10 +533,25 @@ unsafe fn program_main(plan: &ChildPlan, exec_err: RawFd) -> ! {
                 die(Stage::ProgramSetup);
             }
         }
-        // Only 0-2 survive exec (the exec-error pipe is already close-on-exec).
-        if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) != 0 {
+        let mut keep_below = 3u32;
+        if plan.request_fd >= 0 {
+            // dup2 onto itself would keep close-on-exec: clear the flag instead.
+            let ok = if plan.request_fd == REQUEST_FD {
+                libc::fcntl(REQUEST_FD, libc::F_SETFD, 0) == 0
+            } else {
+                libc::dup2(plan.request_fd, REQUEST_FD) == REQUEST_FD
+            };
+            if !ok {
+                die(Stage::ProgramSetup);
+            }
+            keep_below = REQUEST_FD as u32 + 1;
+        }
+        // Only 0-2 (and a zygote's request pipe) survive exec; the exec-error pipe is already
+        // close-on-exec.
+        if libc::syscall(libc::SYS_close_range, keep_below, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) != 0 {
             die(Stage::ProgramSetup);
         }
+        let launch = &*plan.launch;
         // When the memory cgroup runs out, the OOM killer must pick the program, not the init
         // (whose RSS counts the pages it shares with the server). Raising one's own score is
         // always allowed.
@@ -494,12 +568,12 @@ unsafe fn program_main(plan: &ChildPlan, exec_err: RawFd) -> ! {
             libc::close(adj);
         }
         libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
-        for &(resource, soft, hard) in plan.rlimits {
+        for r in &launch.rlimits[..launch.nrlimits.min(MAX_RLIMITS)] {
             let lim = libc::rlimit {
-                rlim_cur: soft,
-                rlim_max: hard,
+                rlim_cur: r.soft,
+                rlim_max: r.hard,
             };
-            if libc::setrlimit(resource as _, &lim) != 0 {
+            if libc::setrlimit(r.resource as _, &lim) != 0 {
                 die(Stage::ProgramSetup);
             }
         }
@@ -528,11 +602,13 @@ unsafe fn program_main(plan: &ChildPlan, exec_err: RawFd) -> ! {
         {
             die(Stage::ProgramSetup);
         }
-        for path in plan.exec_candidates {
-            libc::execve(path.as_ptr(), plan.argv.as_ptr(), plan.envp.as_ptr());
+        let mut candidate = launch.candidates;
+        while !(*candidate).is_null() {
+            libc::execve(*candidate, launch.argv, launch.envp);
             if errno() != libc::ENOENT {
                 break;
             }
+            candidate = candidate.add(1);
         }
         die(Stage::Exec)
     }

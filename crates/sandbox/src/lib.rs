@@ -10,7 +10,7 @@
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 pub mod cgroup;
 mod child;
@@ -18,18 +18,23 @@ mod cleanup;
 mod collect;
 mod config;
 mod error;
+mod instance;
+mod launch;
 mod layout;
 mod netns;
 mod result;
 mod seccomp;
 mod status;
 mod supervise;
+mod workdir;
 
 pub use config::{
     Collect, InputFile, Limits, Output, OutputFile, RunIo, RunSpec, Stdin, StreamKind, MAX_INPUT_FILES, MAX_WALL_MS,
     MIN_MEMORY_BYTES, MIN_OPEN_FILES, MIN_PROCESSES,
 };
 pub use error::{SandboxError, Stage};
+pub use instance::{Instance, InstanceSpec, ZygoteSpec};
+pub use launch::MAX_LAUNCH_BYTES;
 pub use layout::{validate_relative, ETC_PATHS, PROGRAM_UID, SYSTEM_PATHS};
 pub use result::RunResult;
 pub use status::Status;
@@ -79,7 +84,7 @@ pub struct Sandbox {
     root_template: layout::RootTemplate,
     uid_base: u32,
     seccomp: Vec<libc::sock_filter>,
-    slots: Slots,
+    slots: Arc<Slots>,
     /// Network namespaces made ahead of time (root only).
     netns: Option<netns::NetnsPool>,
     reaper: cleanup::Reaper,
@@ -121,7 +126,7 @@ impl Sandbox {
             root_dir,
             uid_base,
             seccomp: seccomp::build()?,
-            slots: Slots::new(slots),
+            slots: Arc::new(Slots::new(slots)),
             netns: if privileged {
                 Some(netns::NetnsPool::start()?)
             } else {
@@ -244,27 +249,32 @@ impl Slots {
         self.total
     }
 
-    fn acquire(&self) -> Result<SlotGuard<'_>, SandboxError> {
+    fn acquire(self: &Arc<Self>) -> Result<SlotGuard, SandboxError> {
         let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
         match free.pop() {
-            Some(index) => Ok(SlotGuard { slots: self, index }),
+            Some(index) => Ok(SlotGuard {
+                slots: Arc::clone(self),
+                index,
+            }),
             None => Err(SandboxError::Busy { slots: self.total }),
         }
     }
 }
 
-struct SlotGuard<'a> {
-    slots: &'a Slots,
+/// One slot, held by a run or a prepared sandbox from its clone to its teardown.
+#[derive(Debug)]
+struct SlotGuard {
+    slots: Arc<Slots>,
     index: u32,
 }
 
-impl SlotGuard<'_> {
+impl SlotGuard {
     fn index(&self) -> u32 {
         self.index
     }
 }
 
-impl Drop for SlotGuard<'_> {
+impl Drop for SlotGuard {
     fn drop(&mut self) {
         let mut free = self.slots.free.lock().unwrap_or_else(|p| p.into_inner());
         free.push(self.index);

@@ -2,9 +2,10 @@
 //! cgroup, then watch it — output with a byte cap, wall clock, CPU from the cgroup, control
 //! signals — and kill the whole tree on any limit.
 
-use std::ffi::{c_char, CString};
+use std::ffi::CString;
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use rustix::fs::{Mode, OFlags};
@@ -14,7 +15,9 @@ use rustix::pipe::PipeFlags;
 use crate::cgroup::{Cgroup, CgroupLimits, CgroupManager};
 use crate::child::{self, ChildPlan, Report, INSIDE_ID};
 use crate::cleanup::Cleanup;
-use crate::config::{Output, RunIo, RunSpec, Stdin, StreamKind};
+use crate::config::{InputFile, Limits, Output, RunIo, RunSpec, Stdin, StreamKind};
+use crate::launch::LaunchArea;
+use crate::SlotGuard;
 use crate::error::{SandboxError, Stage};
 use crate::layout::{self, cstring};
 use crate::result::{RunResult, Verdict};
@@ -69,38 +72,268 @@ enum KillReason {
     Requested,
 }
 
-pub(crate) fn run(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResult, SandboxError> {
+/// How long a prepared sandbox may take to report that its root is built.
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What is known when a sandbox is cloned.
+pub(crate) struct StartSpec<'a> {
+    pub limits: &'a Limits,
+    pub binds: &'a [PathBuf],
+    pub network: bool,
+    pub mode: StartMode<'a>,
+    /// A cold run's stdin (a prepared sandbox always gets a pipe the parent feeds).
+    pub stdin: Stdin,
+}
+
+/// When the program starts.
+pub(crate) enum StartMode<'a> {
+    /// At once: a cold run, whose files the init writes itself.
+    Now { spec: &'a RunSpec },
+    /// When the parent says go (a prepared sandbox).
+    OnGo,
+    /// A zygote: its interpreter at once, the run's request later on [`child::REQUEST_FD`].
+    Zygote { argv: &'a [String], env: &'a [(String, String)] },
+}
+
+/// A sandbox from its clone until its program is watched: the init and the parent's ends of
+/// every pipe. Dropping it kills the init and tears the sandbox down.
+pub(crate) struct Started {
+    pub outside_id: u32,
+    pub pid: i32,
+    pub cleanup: Cleanup,
+    /// The go byte of a prepared sandbox.
+    go: Option<OwnedFd>,
+    report: OwnedFd,
+    release: OwnedFd,
+    control: OwnedFd,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+    /// The program's stdin when the parent feeds it (a prepared sandbox, or bytes).
+    stdin: Option<OwnedFd>,
+    /// Bytes to feed a cold run's stdin.
+    stdin_bytes: Vec<u8>,
+    /// A zygote's request pipe.
+    request: Option<OwnedFd>,
+    launch: LaunchArea,
+    /// What the sandbox was made for: a prepared one runs only a spec with the same.
+    pub limits: Limits,
+    pub binds: Vec<PathBuf>,
+    pub network: bool,
+    pub zygote_env: Option<Vec<(String, String)>>,
+    pub created: Instant,
+    /// Last: fields drop in order, and the slot's uid is free only once the init is dead.
+    pub slot: SlotGuard,
+}
+
+impl std::fmt::Debug for Started {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Started").field("pid", &self.pid).field("slot", &self.slot).finish()
+    }
+}
+
+pub(crate) fn run(sb: &Sandbox, spec: &RunSpec, mut io: RunIo<'_>) -> Result<RunResult, SandboxError> {
     validate(spec)?;
+    let stdin = std::mem::take(&mut io.stdin);
+    let started = start(
+        sb,
+        StartSpec {
+            limits: &spec.limits,
+            binds: &spec.binds,
+            network: spec.network,
+            mode: StartMode::Now { spec },
+            stdin,
+        },
+    )?;
+    let begun = Instant::now();
+    watch_to_end(sb, started, spec, io, begun)
+}
+
+/// Run `spec` in a prepared sandbox (or zygote) made by [`start`].
+pub(crate) fn run_prepared(
+    sb: &Sandbox,
+    mut started: Started,
+    spec: &RunSpec,
+    mut io: RunIo<'_>,
+) -> Result<RunResult, SandboxError> {
+    validate(spec)?;
+    if spec.limits != started.limits || spec.binds != started.binds || spec.network != started.network {
+        return Err(SandboxError::InvalidSpec(
+            "the prepared sandbox was made for other limits, binds or network".into(),
+        ));
+    }
+    if let Some(env) = &started.zygote_env {
+        if env != &spec.env {
+            return Err(SandboxError::InvalidSpec("the zygote was started with another environment".into()));
+        }
+    }
+    let _span = tracing::debug_span!("sandbox", pid = started.pid, slot = started.slot.index()).entered();
+    wait_ready(&started.report)?;
+    let (work_dirs, work_files) = layout::work_files(&spec.files)?;
+    let owner = sb.privileged.then_some((started.outside_id, started.outside_id));
+    crate::workdir::write(started.pid, &work_dirs, &work_files, owner)?;
+    match started.request.take() {
+        Some(request) => {
+            // The zygote reads NUL-terminated arguments up to EOF.
+            let mut bytes = Vec::new();
+            for arg in &spec.argv {
+                bytes.extend_from_slice(arg.as_bytes());
+                bytes.push(0);
+            }
+            write_all(&request, &bytes).map_err(SandboxError::os("send the zygote its run"))?;
+        }
+        None => {
+            let argv_c: Vec<CString> = spec.argv.iter().map(cstring).collect::<Result<_, _>>()?;
+            let env_c = environment(&spec.env)?;
+            let candidates = exec_candidates(&spec.argv[0])?;
+            let limits = rlimits(&spec.limits, sb.cgroups_enforced(), sb.privileged);
+            started.launch.fill(&argv_c, &env_c, &candidates, &limits)?;
+            let go = started.go.take().expect("a prepared sandbox has a go pipe");
+            rustix::io::write(&go, &[1]).map_err(SandboxError::os("start the program"))?;
+        }
+    }
+    let begun = Instant::now();
+    match std::mem::take(&mut io.stdin) {
+        Stdin::Empty => started.stdin = None,
+        Stdin::Bytes(bytes) => started.stdin_bytes = bytes,
+        Stdin::Pipe(src) => return watch_relayed(sb, started, spec, io, begun, src),
+    }
+    watch_to_end(sb, started, spec, io, begun)
+}
+
+fn watch_relayed(
+    sb: &Sandbox,
+    started: Started,
+    spec: &RunSpec,
+    io: RunIo<'_>,
+    begun: Instant,
+    src: OwnedFd,
+) -> Result<RunResult, SandboxError> {
+    let mut started = started;
+    started.stdin_bytes.clear();
+    let relay = StdinFeed::relay(started.stdin.take(), src)?;
+    finish(sb, started, spec, io, begun, relay)
+}
+
+fn watch_to_end(
+    sb: &Sandbox,
+    mut started: Started,
+    spec: &RunSpec,
+    io: RunIo<'_>,
+    begun: Instant,
+) -> Result<RunResult, SandboxError> {
+    let bytes = std::mem::take(&mut started.stdin_bytes);
+    let feed = StdinFeed::bytes(started.stdin.take(), bytes)?;
+    finish(sb, started, spec, io, begun, feed)
+}
+
+/// Wait for a prepared sandbox's init to report its root built.
+fn wait_ready(report: &OwnedFd) -> Result<(), SandboxError> {
+    let mut fds = [rustix::event::PollFd::new(report, rustix::event::PollFlags::IN)];
+    let ts = rustix::event::Timespec::try_from(READY_TIMEOUT).ok();
+    loop {
+        match rustix::event::poll(&mut fds, ts.as_ref()) {
+            Ok(0) => {
+                return Err(SandboxError::Os {
+                    what: "wait for the prepared sandbox",
+                    source: std::io::Error::from(std::io::ErrorKind::TimedOut),
+                })
+            }
+            Ok(_) => break,
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(SandboxError::os("wait for the prepared sandbox")(e)),
+        }
+    }
+    match read_report(report) {
+        Some(r) if r.kind == child::REPORT_READY => Ok(()),
+        Some(r) if r.kind == child::REPORT_SETUP_ERROR => Err(SandboxError::Setup {
+            stage: Stage::from_u32(r.stage).unwrap_or(Stage::WaitParent),
+            source: std::io::Error::from_raw_os_error(r.errno),
+        }),
+        _ => Err(SandboxError::Os {
+            what: "wait for the prepared sandbox",
+            source: std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
+        }),
+    }
+}
+
+fn read_report(fd: &OwnedFd) -> Option<Report> {
+    let mut r = Report::default();
+    // SAFETY: Report is plain old data of exactly this size.
+    let bytes = unsafe {
+        std::slice::from_raw_parts_mut((&mut r as *mut Report).cast::<u8>(), std::mem::size_of::<Report>())
+    };
+    match rustix::io::read(fd, bytes) {
+        Ok(n) if n == std::mem::size_of::<Report>() => Some(r),
+        _ => None,
+    }
+}
+
+fn write_all(fd: &OwnedFd, mut rest: &[u8]) -> rustix::io::Result<()> {
+    while !rest.is_empty() {
+        match rustix::io::write(fd, rest) {
+            Ok(0) => return Err(Errno::IO),
+            Ok(n) => rest = &rest[n..],
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Clone a sandbox: its init builds the root and, depending on `start.mode`, starts the
+/// program at once, waits for go, or starts a zygote.
+pub(crate) fn start(sb: &Sandbox, start: StartSpec<'_>) -> Result<Started, SandboxError> {
     let slot = sb.slots.acquire()?;
     let outside_id = sb.outside_id(slot.index());
     let run_name = crate::next_run_name();
     let _span = tracing::debug_span!("sandbox", run = %run_name, slot = slot.index()).entered();
 
     // Everything the child reads is prepared here, before the clone.
-    let run_layout = layout::run_steps(&sb.root_template, &spec.binds, &spec.limits)?;
-    let (work_dirs, work_files) = layout::work_files(&spec.files)?;
-    let exec_candidates = exec_candidates(&spec.argv[0])?;
-    let argv_c: Vec<CString> = spec.argv.iter().map(cstring).collect::<Result<_, _>>()?;
-    let env_c = environment(&spec.env)?;
-    let argv_p = null_terminated(&argv_c);
-    let env_p = null_terminated(&env_c);
+    let run_layout = layout::run_steps(&sb.root_template, start.binds, start.limits)?;
+    let no_files: &[InputFile] = &[];
+    let files = match &start.mode {
+        StartMode::Now { spec, .. } => &spec.files[..],
+        _ => no_files,
+    };
+    let (work_dirs, work_files) = layout::work_files(files)?;
+    let mut launch = LaunchArea::new()?;
+    let mut zygote_env = None;
+    match &start.mode {
+        StartMode::Now { spec, .. } => {
+            let argv_c: Vec<CString> = spec.argv.iter().map(cstring).collect::<Result<_, _>>()?;
+            launch.fill(
+                &argv_c,
+                &environment(&spec.env)?,
+                &exec_candidates(&spec.argv[0])?,
+                &rlimits(start.limits, sb.cgroups_enforced(), sb.privileged),
+            )?;
+        }
+        StartMode::Zygote { argv, env } => {
+            if argv.is_empty() || argv[0].is_empty() {
+                return Err(SandboxError::InvalidSpec("the zygote's argv is empty".into()));
+            }
+            let argv_c: Vec<CString> = argv.iter().map(cstring).collect::<Result<_, _>>()?;
+            launch.fill(
+                &argv_c,
+                &environment(env)?,
+                &exec_candidates(&argv[0])?,
+                &rlimits(start.limits, sb.cgroups_enforced(), sb.privileged),
+            )?;
+            zygote_env = Some(env.to_vec());
+        }
+        StartMode::OnGo => {}
+    }
     let root_c = cstring(sb.root_dir.as_os_str())?;
     let root_options = cstring(layout::ROOT_TMPFS_OPTIONS)?;
-    let rlimits = rlimits(spec, sb.cgroups_enforced(), sb.privileged);
 
     let cgroup = sb.cgroups.create(
         &run_name,
         &CgroupLimits {
-            memory_bytes: spec.limits.memory_bytes,
-            max_processes: spec.limits.max_processes,
+            memory_bytes: start.limits.memory_bytes,
+            max_processes: start.limits.max_processes,
         },
     )?;
     let mut cleanup = Cleanup { init: None, cgroup };
-    // Allocated here, before the clone, and never zeroed: from the clone until the init exits,
-    // every page this process writes is copied first (the init shares them copy-on-write), and
-    // a zeroed 64 KiB buffer cost sixteen such copies (and a malloc_consolidate) per run. A
-    // read only touches the pages it fills.
-    let mut read_buf: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
     let id_maps = IdMaps::new(sb, outside_id);
 
     let (sync_r, sync_w) = pipe()?;
@@ -109,30 +342,40 @@ pub(crate) fn run(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResu
     let (control_r, control_w) = pipe()?;
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
-    let RunIo {
-        stdin,
-        output,
-        control: user_control,
-    } = io;
-    let (stdin_child, stdin_feed) = match stdin {
-        Stdin::Empty => (pipe()?.0, None),
-        Stdin::Bytes(bytes) => {
+    let (request_r, request_w) = match &start.mode {
+        StartMode::Zygote { .. } => {
             let (r, w) = pipe()?;
-            rustix::io::ioctl_fionbio(&w, true).map_err(SandboxError::os("set stdin nonblocking"))?;
-            (r, if bytes.is_empty() { None } else { Some((w, bytes)) })
+            (Some(r), Some(w))
         }
-        Stdin::Pipe(fd) => (above_stdio(fd)?, None),
+        _ => (None, None),
     };
+    let cold = matches!(start.mode, StartMode::Now { .. });
+    let (stdin_child, stdin_w, stdin_bytes) = match start.stdin {
+        Stdin::Pipe(fd) if cold => (above_stdio(fd)?, None, Vec::new()),
+        Stdin::Bytes(bytes) if cold && !bytes.is_empty() => {
+            let (r, w) = pipe()?;
+            (r, Some(w), bytes)
+        }
+        _ if cold => (pipe()?.0, None, Vec::new()),
+        _ => {
+            let (r, w) = pipe()?;
+            (r, Some(w), Vec::new())
+        }
+    };
+    if let Some(w) = &stdin_w {
+        rustix::io::ioctl_fionbio(w, true).map_err(SandboxError::os("set stdin nonblocking"))?;
+    }
 
     // A namespace made ahead of time (loopback already up), or a new one at clone.
-    let pooled_netns = if spec.network {
+    let pooled_netns = if start.network {
         None
     } else {
         sb.netns.as_ref().and_then(|p| p.take().map(|ns| (p, ns)))
     };
-    if !spec.network && pooled_netns.is_none() {
+    if !start.network && pooled_netns.is_none() {
         tracing::debug!("no prepared network namespace; making one at clone");
     }
+    let prepared = !cold;
     let plan = ChildPlan {
         sync_read: sync_r.as_raw_fd(),
         report_write: report_w.as_raw_fd(),
@@ -141,7 +384,7 @@ pub(crate) fn run(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResu
         stdio: [stdin_child.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()],
         unshare_cgroup: cleanup.cgroup.as_ref().is_some_and(|c| c.dir_for_clone().is_none()),
         init_is_root: sb.privileged,
-        bring_up_loopback: !spec.network && pooled_netns.is_none(),
+        bring_up_loopback: !start.network && pooled_netns.is_none(),
         root: &root_c,
         root_options: &root_options,
         steps: [sb.root_template.steps(), &run_layout.steps],
@@ -149,17 +392,17 @@ pub(crate) fn run(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResu
         work_dirs: &work_dirs,
         work_files: &work_files,
         hostname: c"tiderun",
-        rlimits: &rlimits,
         seccomp: &sb.seccomp,
-        exec_candidates: &exec_candidates,
-        argv: &argv_p,
-        envp: &env_p,
+        launch: launch.params(),
+        announce_ready: prepared,
+        wait_go: matches!(start.mode, StartMode::OnGo),
+        request_fd: request_r.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
     };
 
     let mut flags =
         (libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS) as u64
             | libc::CLONE_PIDFD as u64;
-    if !spec.network && pooled_netns.is_none() {
+    if !start.network && pooled_netns.is_none() {
         flags |= libc::CLONE_NEWNET as u64;
     }
     let mut pidfd_raw: RawFd = -1;
@@ -203,18 +446,72 @@ pub(crate) fn run(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResu
     let pid = pid as i32;
     // SAFETY: CLONE_PIDFD stored a new descriptor that nothing else owns.
     cleanup.init = Some(unsafe { OwnedFd::from_raw_fd(pidfd_raw) });
-    drop((sync_r, report_w, release_r, control_r, stdin_child, out_w, err_w));
+    drop((sync_r, report_w, release_r, control_r, stdin_child, out_w, err_w, request_r));
 
     // Map the program's uid, then release the child into its setup.
     start_child(pid, &id_maps, cleanup.cgroup.as_ref())?;
-    let started = Instant::now();
     rustix::io::write(&sync_w, &[1]).map_err(SandboxError::os("start sandbox child"))?;
-    drop(sync_w);
+    let go = if plan.wait_go { Some(sync_w) } else { None };
+    Ok(Started {
+        slot,
+        outside_id,
+        pid,
+        cleanup,
+        go,
+        report: report_r,
+        release: release_w,
+        control: control_w,
+        stdout: out_r,
+        stderr: err_r,
+        stdin: stdin_w,
+        stdin_bytes,
+        request: request_w,
+        launch,
+        limits: *start.limits,
+        binds: start.binds.to_vec(),
+        network: start.network,
+        zygote_env,
+        created: Instant::now(),
+    })
+}
 
+/// Watch a started program to its end and make the result.
+fn finish(
+    sb: &Sandbox,
+    started: Started,
+    spec: &RunSpec,
+    io: RunIo<'_>,
+    begun: Instant,
+    stdin: Option<StdinFeed>,
+) -> Result<RunResult, SandboxError> {
+    let Started {
+        slot,
+        pid,
+        cleanup,
+        report,
+        release,
+        control,
+        stdout,
+        stderr,
+        launch,
+        go,
+        request,
+        ..
+    } = started;
+    // Allocated here and never zeroed: from the clone until the init exits, every page this
+    // process writes is copied first (the init shares them copy-on-write), and a zeroed 64 KiB
+    // buffer cost sixteen such copies (and a malloc_consolidate) per run. A read only touches
+    // the pages it fills.
+    let mut read_buf: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
+    let RunIo {
+        output,
+        control: user_control,
+        ..
+    } = io;
     let mut watch = Watch {
         spec,
         cleanup: &cleanup,
-        started,
+        started: begun,
         output,
         stdout: Vec::new(),
         stderr: Vec::new(),
@@ -223,16 +520,10 @@ pub(crate) fn run(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResu
         report: None,
         killed: None,
     };
-    watch.run(
-        report_r,
-        out_r,
-        err_r,
-        stdin_feed,
-        user_control,
-        control_w,
-        &mut read_buf,
-    )?;
-    let wall = started.elapsed();
+    let watched = watch.run(report, stdout, stderr, stdin, user_control, control, &mut read_buf);
+    drop((go, request));
+    watched?;
+    let wall = begun.elapsed();
 
     let files = match (&watch.report, spec.collect) {
         (Some(r), Some(limits)) if r.kind == child::REPORT_EXITED && watch.killed.is_none() => {
@@ -251,7 +542,8 @@ pub(crate) fn run(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResu
     let (report, killed, output_over) = (watch.report, watch.killed, watch.output_over);
     let (stdout, stderr) = (watch.stdout, watch.stderr);
     // Let the init exit and tear the rest down after the result is handed back.
-    drop(release_w);
+    drop(release);
+    drop(launch);
     sb.reaper.defer(cleanup);
 
     if let Some(r) = report.filter(|r| r.kind == child::REPORT_SETUP_ERROR) {
@@ -279,6 +571,77 @@ pub(crate) fn run(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResu
     drop(slot);
     Ok(result)
 }
+
+/// Bytes on their way to the program's stdin: given up front, or relayed from the caller's
+/// pipe (a prepared sandbox's stdin pipe was made before its run was known).
+struct StdinFeed {
+    dst: OwnedFd,
+    pending: Vec<u8>,
+    pos: usize,
+    src: Option<OwnedFd>,
+}
+
+impl StdinFeed {
+    fn bytes(dst: Option<OwnedFd>, bytes: Vec<u8>) -> Result<Option<StdinFeed>, SandboxError> {
+        Ok(dst.filter(|_| !bytes.is_empty()).map(|dst| StdinFeed {
+            dst,
+            pending: bytes,
+            pos: 0,
+            src: None,
+        }))
+    }
+
+    fn relay(dst: Option<OwnedFd>, src: OwnedFd) -> Result<Option<StdinFeed>, SandboxError> {
+        rustix::io::ioctl_fionbio(&src, true).map_err(SandboxError::os("set stdin nonblocking"))?;
+        Ok(dst.map(|dst| StdinFeed {
+            dst,
+            pending: Vec::new(),
+            pos: 0,
+            src: Some(src),
+        }))
+    }
+
+    /// The descriptor to poll, and for what.
+    fn poll_fd(&self) -> (&OwnedFd, rustix::event::PollFlags) {
+        match &self.src {
+            Some(src) if self.pos >= self.pending.len() => (src, rustix::event::PollFlags::IN),
+            _ => (&self.dst, rustix::event::PollFlags::OUT),
+        }
+    }
+
+    /// Move bytes on; false when the feed is over (EOF for the program).
+    fn step(&mut self) -> bool {
+        if self.pos >= self.pending.len() {
+            let Some(src) = &self.src else { return false };
+            self.pending.resize(STDIN_RELAY_BYTES, 0);
+            match rustix::io::read(src, &mut self.pending) {
+                Ok(0) => return false,
+                Ok(n) => {
+                    self.pending.truncate(n);
+                    self.pos = 0;
+                }
+                Err(Errno::AGAIN) | Err(Errno::INTR) => {
+                    self.pending.clear();
+                    self.pos = 0;
+                    return true;
+                }
+                Err(_) => return false,
+            }
+        }
+        match rustix::io::write(&self.dst, &self.pending[self.pos..]) {
+            Ok(n) => {
+                self.pos += n;
+                self.src.is_some() || self.pos < self.pending.len()
+            }
+            Err(Errno::AGAIN) | Err(Errno::INTR) => true,
+            // EPIPE: the program closed stdin or ended; the rest is not wanted.
+            Err(_) => false,
+        }
+    }
+}
+
+/// Most bytes relayed to a prepared sandbox's stdin at a time.
+const STDIN_RELAY_BYTES: usize = 16 * 1024;
 
 /// The child's uid and gid maps (and whether setgroups must be denied first), worked out
 /// before the clone.
@@ -369,7 +732,7 @@ impl Watch<'_, '_> {
         report: OwnedFd,
         stdout: OwnedFd,
         stderr: OwnedFd,
-        mut stdin: Option<(OwnedFd, Vec<u8>)>,
+        mut stdin: Option<StdinFeed>,
         user_control: Option<OwnedFd>,
         control: OwnedFd,
         buf: &mut Vec<u8>,
@@ -377,7 +740,6 @@ impl Watch<'_, '_> {
         let limits = &self.spec.limits;
         let wall_deadline = self.started + Duration::from_millis(limits.wall_ms);
         let cpu_limit_ns = limits.cpu_ms.saturating_mul(1_000_000);
-        let mut stdin_pos = 0usize;
         let mut open_out = [Some(stdout), Some(stderr)];
         let mut report_fd = Some(report);
         let mut user_control = user_control;
@@ -431,8 +793,9 @@ impl Watch<'_, '_> {
                     roles.push(if i == 0 { Role::Stdout } else { Role::Stderr });
                 }
             }
-            if let Some((fd, _)) = &stdin {
-                fds.push(rustix::event::PollFd::new(fd, rustix::event::PollFlags::OUT));
+            if let Some(feed) = &stdin {
+                let (fd, flags) = feed.poll_fd();
+                fds.push(rustix::event::PollFd::new(fd, flags));
                 roles.push(Role::Stdin);
             }
             if let Some(fd) = &user_control {
@@ -464,19 +827,7 @@ impl Watch<'_, '_> {
                     Role::Init => init_dead = true,
                     Role::Report => {
                         let fd = report_fd.take().expect("polled report fd exists");
-                        let mut r = Report::default();
-                        // SAFETY: Report is plain old data of exactly this size.
-                        let bytes = unsafe {
-                            std::slice::from_raw_parts_mut(
-                                (&mut r as *mut Report).cast::<u8>(),
-                                std::mem::size_of::<Report>(),
-                            )
-                        };
-                        if let Ok(n) = rustix::io::read(&fd, bytes) {
-                            if n == std::mem::size_of::<Report>() {
-                                self.report = Some(r);
-                            }
-                        }
+                        self.report = read_report(&fd);
                     }
                     Role::Stdout | Role::Stderr => {
                         let i = if role == Role::Stdout { 0 } else { 1 };
@@ -490,17 +841,10 @@ impl Watch<'_, '_> {
                         }
                     }
                     Role::Stdin => {
-                        let Some((fd, bytes)) = &stdin else { continue };
-                        match rustix::io::write(fd, &bytes[stdin_pos..]) {
-                            Ok(n) => {
-                                stdin_pos += n;
-                                if stdin_pos >= bytes.len() {
-                                    stdin = None; // EOF for the program
-                                }
+                        if let Some(feed) = &mut stdin {
+                            if !feed.step() {
+                                stdin = None; // EOF for the program
                             }
-                            Err(Errno::AGAIN) | Err(Errno::INTR) => {}
-                            // EPIPE: the program closed stdin or ended; the rest is not wanted.
-                            Err(_) => stdin = None,
                         }
                     }
                     Role::Control => {
@@ -645,16 +989,8 @@ fn environment(extra: &[(String, String)]) -> Result<Vec<CString>, SandboxError>
     env.into_iter().map(|(k, v)| cstring(format!("{k}={v}"))).collect()
 }
 
-fn null_terminated(strings: &[CString]) -> Vec<*const c_char> {
-    strings
-        .iter()
-        .map(|s| s.as_ptr())
-        .chain(std::iter::once(std::ptr::null()))
-        .collect()
-}
 
-fn rlimits(spec: &RunSpec, cgroup_enforced: bool, privileged: bool) -> Vec<(u32, u64, u64)> {
-    let l = &spec.limits;
+fn rlimits(l: &Limits, cgroup_enforced: bool, privileged: bool) -> Vec<(u32, u64, u64)> {
     // RLIMIT_CPU counts per process in whole seconds: a backstop one second past the limit,
     // the cgroup is the exact check.
     let cpu_s = l.cpu_ms.div_ceil(1000) + 1;

@@ -1,0 +1,93 @@
+//! Prepared sandboxes: cloned, rooted and in their cgroup before their run is known, so a run
+//! only has to write its files and say go. A zygote is a prepared sandbox whose interpreter
+//! has already started and waits for the name of its program.
+//!
+//! An instance serves exactly one run and is torn down after it, like any sandbox: nothing of
+//! one run (files, processes, memory, namespaces, cgroup) is ever seen by another.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rustix::event::{PollFd, PollFlags, Timespec};
+
+use crate::config::{Limits, RunIo, RunSpec, Stdin};
+use crate::error::SandboxError;
+use crate::result::RunResult;
+use crate::supervise::{self, StartMode, StartSpec, Started};
+use crate::Sandbox;
+
+/// What a prepared sandbox is made for. A run uses it only with exactly these limits, binds
+/// and network setting (they shape its root, its tmpfs and its cgroup).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceSpec {
+    pub limits: Limits,
+    pub binds: Vec<PathBuf>,
+    pub network: bool,
+    pub zygote: Option<ZygoteSpec>,
+}
+
+/// A zygote: an interpreter started ahead of its run. It reads its run's argv from descriptor
+/// 3 (NUL-terminated strings up to EOF) once the run's files are in `/work`, and then must
+/// behave exactly as `argv` run cold would.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZygoteSpec {
+    pub argv: Vec<String>,
+    /// The environment of the interpreter; a run must ask for the same.
+    pub env: Vec<(String, String)>,
+}
+
+/// A prepared sandbox waiting for its one run. Dropping it kills and tears it down.
+#[derive(Debug)]
+pub struct Instance {
+    started: Started,
+}
+
+impl Instance {
+    /// How long ago it was made.
+    pub fn age(&self) -> Duration {
+        self.started.created.elapsed()
+    }
+
+    /// False when its init (or its zygote's interpreter) has already ended: the instance is
+    /// useless and is discarded.
+    pub fn alive(&self) -> bool {
+        let Some(pidfd) = self.started.cleanup.init.as_ref() else {
+            return false;
+        };
+        let mut fds = [PollFd::new(pidfd, PollFlags::IN)];
+        let zero = Timespec { tv_sec: 0, tv_nsec: 0 };
+        // A pidfd is readable once the process has exited.
+        !matches!(rustix::event::poll(&mut fds, Some(&zero)), Ok(n) if n > 0)
+    }
+}
+
+impl Sandbox {
+    /// Make a prepared sandbox (or zygote) for `spec`. It holds one slot until used or dropped.
+    pub fn prepare(&self, spec: &InstanceSpec) -> Result<Instance, SandboxError> {
+        let mode = match &spec.zygote {
+            Some(z) => StartMode::Zygote {
+                argv: &z.argv,
+                env: &z.env,
+            },
+            None => StartMode::OnGo,
+        };
+        let started = supervise::start(
+            self,
+            StartSpec {
+                limits: &spec.limits,
+                binds: &spec.binds,
+                network: spec.network,
+                mode,
+                stdin: Stdin::Empty,
+            },
+        )?;
+        Ok(Instance { started })
+    }
+
+    /// Run `spec` in a prepared sandbox. The spec's limits, binds and network must be the
+    /// instance's; for a zygote, `spec.argv` is what the zygote receives and `spec.env` must
+    /// be the zygote's.
+    pub fn run_prepared(&self, instance: Instance, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResult, SandboxError> {
+        supervise::run_prepared(self, instance.started, spec, io)
+    }
+}
