@@ -9,7 +9,7 @@
 //! Must never: parse HTTP or any wire format, touch the kernel directly (that is `sandbox`), or
 //! know a language by name (that is the catalog's data).
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use runtimes::{Catalog, LimitSet, Runtime};
 use sandbox::{Collect, InputFile, Output, RunIo, RunSpec, Sandbox, Status, StreamKind};
@@ -18,6 +18,7 @@ mod error;
 mod job;
 mod limits;
 mod outcome;
+mod pool;
 mod runner;
 mod verdict;
 
@@ -25,6 +26,10 @@ pub use error::EngineError;
 pub use job::{Interaction, Job, SourceFile};
 pub use limits::{LimitRequest, PhaseRequest};
 pub use outcome::{Outcome, StageOutcome};
+pub use pool::{
+    default_memory_budget, Phase, PoolConfig, PoolStats, DEFAULT_MAX_AGE, DEFAULT_POOL_IDLE, MAX_POOL_IDLE,
+    PANIC_WINDOW, STABLE_WINDOW,
+};
 pub use runner::{public_message, Admission, Event, Runner, RunnerConfig, Session, Stage};
 pub use verdict::{outputs_match, TestCase, TestResult, Verdict, MAX_TESTS};
 
@@ -52,7 +57,8 @@ const STACK_BYTES: u64 = 64 << 20;
 #[derive(Debug)]
 pub struct Engine {
     catalog: Catalog,
-    sandbox: Sandbox,
+    sandbox: Arc<Sandbox>,
+    pools: Arc<pool::Pools>,
 }
 
 /// A job whose compile stage is done: what every run of it needs.
@@ -76,8 +82,38 @@ impl Prepared {
 }
 
 impl Engine {
+    /// An engine whose every run starts cold.
     pub fn new(catalog: Catalog, sandbox: Sandbox) -> Self {
-        Engine { catalog, sandbox }
+        Engine::with_pools(catalog, sandbox, PoolConfig::disabled())
+    }
+
+    /// An engine with warm pools: for every installed runtime, one for its run phase (zygotes
+    /// where the runtime file defines one) and one for its compile phase, made for the
+    /// runtime's default limits.
+    pub fn with_pools(catalog: Catalog, sandbox: Sandbox, config: PoolConfig) -> Self {
+        let specs = catalog.iter().filter(|r| r.installed).flat_map(pool_specs).collect();
+        let sandbox = Arc::new(sandbox);
+        let pools = pool::Pools::start(config, Arc::clone(&sandbox), specs);
+        Engine {
+            catalog,
+            sandbox,
+            pools,
+        }
+    }
+
+    /// The warm pools, for metrics.
+    pub fn pool_stats(&self) -> Vec<PoolStats> {
+        self.pools.stats()
+    }
+
+    /// Warm instances made since start-up.
+    pub fn instances_made(&self) -> u64 {
+        self.pools.made()
+    }
+
+    /// Drop every warm instance and stop the autoscaler (graceful shutdown).
+    pub fn shutdown_pools(&self) {
+        self.pools.shutdown();
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -125,7 +161,7 @@ impl Engine {
                     max_total_bytes: MAX_BUILD_OUTPUT_BYTES,
                 });
                 let mut captured = outcome::Captured::default();
-                let result = self.run_captured(&spec, RunIo::default(), &mut captured)?;
+                let result = self.run_captured(runtime, Phase::Compile, &spec, RunIo::default(), &mut captured)?;
                 let ok = result.status == Status::Ok;
                 let built = result
                     .files
@@ -167,6 +203,8 @@ impl Engine {
         spec.files = prepared.files.clone();
         let mut captured = outcome::Captured::default();
         let result = self.run_captured(
+            &prepared.runtime,
+            Phase::Run,
             &spec,
             RunIo {
                 stdin: io.stdin,
@@ -195,6 +233,8 @@ impl Engine {
     /// stderr and their interleaving (Piston's `output`) are all kept.
     fn run_captured(
         &self,
+        runtime: &Runtime,
+        phase: Phase,
         spec: &RunSpec,
         io: RunIo<'_>,
         captured: &mut outcome::Captured,
@@ -212,24 +252,48 @@ impl Engine {
                     }
                     c.combined.extend_from_slice(chunk);
                 };
-                Ok(self.sandbox.run(
+                self.launch(
+                    runtime,
+                    phase,
                     spec,
                     RunIo {
                         stdin,
                         output: Output::Stream(&mut sink),
                         control,
                     },
-                )?)
+                )
             }
-            stream => Ok(self.sandbox.run(
+            stream => self.launch(
+                runtime,
+                phase,
                 spec,
                 RunIo {
                     stdin,
                     output: stream,
                     control,
                 },
-            )?),
+            ),
         }
+    }
+
+    /// Run in a warm instance when the pool has one that fits, else in a new sandbox.
+    fn launch(
+        &self,
+        runtime: &Runtime,
+        phase: Phase,
+        spec: &RunSpec,
+        io: RunIo<'_>,
+    ) -> Result<sandbox::RunResult, EngineError> {
+        let (flight, instance) = self.pools.begin(&runtime.name, phase, spec).map_err(|o| {
+            tracing::warn!(budget_bytes = o.budget_bytes, "node memory budget exhausted");
+            EngineError::Busy { retry_after_s: 1 }
+        })?;
+        let result = match instance {
+            Some(instance) => self.sandbox.run_prepared(instance, spec, io),
+            None => self.sandbox.run(spec, io),
+        };
+        drop(flight);
+        Ok(result?)
     }
 }
 
@@ -262,6 +326,54 @@ fn input_files(runtime: &Runtime, files: &[SourceFile]) -> Result<Vec<InputFile>
             })
         })
         .collect()
+}
+
+/// The pools of one runtime: its run phase (a zygote when the runtime file has one) and its
+/// compile phase, for the runtime's default limits.
+fn pool_specs(runtime: &Runtime) -> Vec<pool::PoolSpec> {
+    let plan = match runtime.plan(&runtime.file, &[]) {
+        Ok(plan) => plan,
+        Err(e) => {
+            tracing::warn!(runtime = %runtime.name, error = %e, "no warm pool");
+            return Vec::new();
+        }
+    };
+    let limits = runtime.limits();
+    let instance = |argv: &[String], env: &[(String, String)], l: &LimitSet, zygote: Option<&Vec<String>>| {
+        let spec = spec_for(runtime, argv, env, l, default_stack(l.memory_mib));
+        sandbox::InstanceSpec {
+            limits: spec.limits,
+            binds: spec.binds,
+            network: spec.network,
+            zygote: zygote.map(|argv| sandbox::ZygoteSpec {
+                argv: argv.clone(),
+                env: spec.env,
+            }),
+        }
+    };
+    let warm = &runtime.warm;
+    let mut specs = vec![pool::PoolSpec {
+        runtime: runtime.name.clone(),
+        phase: Phase::Run,
+        instance: instance(
+            &plan.run.argv,
+            &plan.run.env,
+            &limits.run.defaults,
+            warm.zygote.as_ref(),
+        ),
+        min: warm.min_instances,
+        max: warm.max_instances,
+    }];
+    if let Some(compile) = &plan.compile {
+        specs.push(pool::PoolSpec {
+            runtime: runtime.name.clone(),
+            phase: Phase::Compile,
+            instance: instance(&compile.argv, &compile.env, &limits.compile.defaults, None),
+            min: warm.min_instances,
+            max: warm.max_instances,
+        });
+    }
+    specs
 }
 
 /// The stack limit when the job does not ask for one.

@@ -60,6 +60,9 @@ pub enum SpecError {
     /// A required string or array is empty.
     #[error("{field} must not be empty")]
     Empty { field: String },
+    /// A value out of its allowed range or shape.
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
     /// A language name or alias has characters outside the allowed set.
     #[error("{field} {value:?} must be lower-case ascii letters, digits or one of + # . _ - (at most 64)")]
     BadName { field: &'static str, value: String },

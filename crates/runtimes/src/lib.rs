@@ -34,5 +34,5 @@ pub use detect::DETECT_TIMEOUT;
 pub use error::{CatalogError, MainFileProblem, PlanError, ResolveError, SpecError, TemplateError};
 pub use limits::*;
 pub use runtime::{Command, Plan, Runtime, BASE_LANG, BASE_PATH, MAX_MAIN_FILE_BYTES};
-pub use spec::{Example, Install};
+pub use spec::{Example, Install, Warm, DEFAULT_MAX_WARM_INSTANCES, MAX_WARM_INSTANCES};
 pub use version::parse_version;

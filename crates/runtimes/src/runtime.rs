@@ -8,7 +8,7 @@ use semver::Version;
 use crate::detect::{self, Env, DETECT_TIMEOUT};
 use crate::error::{MainFileProblem, PlanError};
 use crate::limits::Limits;
-use crate::spec::{Example, Install};
+use crate::spec::{Example, Install, Warm};
 use crate::template::{Context, Template};
 use crate::version::{parse_version, to_semver};
 
@@ -43,8 +43,8 @@ pub struct Runtime {
     pub file: String,
     /// Whether the sandbox keeps networking (default false).
     pub network: bool,
-    /// Name of a warm-start strategy, interpreted by the engine.
-    pub warm: Option<String>,
+    /// Warm instances: how many, and whether they are zygotes.
+    pub warm: Warm,
     /// Example programs.
     pub example: Example,
     /// How to install the toolchain.
@@ -79,7 +79,7 @@ pub(crate) struct Parts {
     pub(crate) judge0_ids: Vec<u32>,
     pub(crate) file: String,
     pub(crate) network: bool,
-    pub(crate) warm: Option<String>,
+    pub(crate) warm: Warm,
     pub(crate) example: Example,
     pub(crate) install: Install,
     pub(crate) source: PathBuf,

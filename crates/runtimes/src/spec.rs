@@ -39,12 +39,48 @@ struct RuntimeFile {
     #[serde(default)]
     network: bool,
     #[serde(default)]
-    warm: Option<String>,
+    warm: Warm,
     #[serde(default)]
     limits: LimitsSpec,
     example: Example,
     #[serde(default)]
     install: Install,
+}
+
+/// Most warm instances a runtime file may ask for.
+pub const MAX_WARM_INSTANCES: usize = 256;
+/// Warm instances of a runtime when its file does not say.
+pub const DEFAULT_MAX_WARM_INSTANCES: usize = 16;
+
+fn default_max_warm() -> usize {
+    DEFAULT_MAX_WARM_INSTANCES
+}
+
+/// The `[warm]` table: how many sandboxes the engine keeps ready for this runtime, and
+/// whether they hold an interpreter already started (a zygote).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Warm {
+    /// Instances kept ready even when the server is idle (provisioned).
+    #[serde(default)]
+    pub min_instances: usize,
+    /// Most instances kept ready, whatever the arrival rate.
+    #[serde(default = "default_max_warm")]
+    pub max_instances: usize,
+    /// The interpreter started ahead of the run, inside its sandbox; it reads the run's argv
+    /// from descriptor 3 (NUL-terminated, up to EOF) and then behaves as that argv run cold.
+    #[serde(default)]
+    pub zygote: Option<Vec<String>>,
+}
+
+impl Default for Warm {
+    fn default() -> Self {
+        Warm {
+            min_instances: 0,
+            max_instances: DEFAULT_MAX_WARM_INSTANCES,
+            zygote: None,
+        }
+    }
 }
 
 /// Example programs, used by `tiderun doctor`, the classroom page and tests.
@@ -166,10 +202,20 @@ fn build(path: &Path, f: RuntimeFile) -> Result<Runtime, SpecError> {
         env.push((name.clone(), t));
     }
 
-    if let Some(warm) = &f.warm {
-        if warm.trim().is_empty() {
-            return Err(SpecError::Empty {
-                field: "warm".to_owned(),
+    if f.warm.max_instances > MAX_WARM_INSTANCES || f.warm.min_instances > f.warm.max_instances {
+        return Err(SpecError::Invalid {
+            field: "warm".to_owned(),
+            reason: format!(
+                "need min_instances <= max_instances <= {MAX_WARM_INSTANCES} (got {} and {})",
+                f.warm.min_instances, f.warm.max_instances
+            ),
+        });
+    }
+    if let Some(zygote) = &f.warm.zygote {
+        if zygote.first().is_none_or(|a| !a.starts_with('/')) {
+            return Err(SpecError::Invalid {
+                field: "warm.zygote".to_owned(),
+                reason: "must start with an absolute program path".to_owned(),
             });
         }
     }

@@ -162,8 +162,13 @@ mod tests {
     fn fill_round_trips_and_refills() {
         let mut area = LaunchArea::new().unwrap();
         let c = |s: &str| CString::new(s).unwrap();
-        area.fill(&[c("python3"), c("main.py")], &[c("A=1")], &[c("/usr/bin/python3")], &[(1, 2, 3)])
-            .unwrap();
+        area.fill(
+            &[c("python3"), c("main.py")],
+            &[c("A=1")],
+            &[c("/usr/bin/python3")],
+            &[(1, 2, 3)],
+        )
+        .unwrap();
         area.fill(&[c("./main"), c("x")], &[], &[c("/work/main")], &[(7, 8, 9), (4, 5, 6)])
             .unwrap();
         // SAFETY: filled just above.

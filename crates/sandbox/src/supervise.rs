@@ -16,12 +16,12 @@ use crate::cgroup::{Cgroup, CgroupLimits, CgroupManager};
 use crate::child::{self, ChildPlan, Report, INSIDE_ID};
 use crate::cleanup::Cleanup;
 use crate::config::{InputFile, Limits, Output, RunIo, RunSpec, Stdin, StreamKind};
-use crate::launch::LaunchArea;
-use crate::SlotGuard;
 use crate::error::{SandboxError, Stage};
+use crate::launch::LaunchArea;
 use crate::layout::{self, cstring};
 use crate::result::{RunResult, Verdict};
 use crate::Sandbox;
+use crate::SlotGuard;
 
 /// The PATH programs see, and where a bare `argv[0]` is looked up.
 const INSIDE_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
@@ -92,7 +92,10 @@ pub(crate) enum StartMode<'a> {
     /// When the parent says go (a prepared sandbox).
     OnGo,
     /// A zygote: its interpreter at once, the run's request later on [`child::REQUEST_FD`].
-    Zygote { argv: &'a [String], env: &'a [(String, String)] },
+    Zygote {
+        argv: &'a [String],
+        env: &'a [(String, String)],
+    },
 }
 
 /// A sandbox from its clone until its program is watched: the init and the parent's ends of
@@ -127,7 +130,10 @@ pub(crate) struct Started {
 
 impl std::fmt::Debug for Started {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Started").field("pid", &self.pid).field("slot", &self.slot).finish()
+        f.debug_struct("Started")
+            .field("pid", &self.pid)
+            .field("slot", &self.slot)
+            .finish()
     }
 }
 
@@ -163,7 +169,9 @@ pub(crate) fn run_prepared(
     }
     if let Some(env) = &started.zygote_env {
         if env != &spec.env {
-            return Err(SandboxError::InvalidSpec("the zygote was started with another environment".into()));
+            return Err(SandboxError::InvalidSpec(
+                "the zygote was started with another environment".into(),
+            ));
         }
     }
     let _span = tracing::debug_span!("sandbox", pid = started.pid, slot = started.slot.index()).entered();
@@ -259,9 +267,8 @@ fn wait_ready(report: &OwnedFd) -> Result<(), SandboxError> {
 fn read_report(fd: &OwnedFd) -> Option<Report> {
     let mut r = Report::default();
     // SAFETY: Report is plain old data of exactly this size.
-    let bytes = unsafe {
-        std::slice::from_raw_parts_mut((&mut r as *mut Report).cast::<u8>(), std::mem::size_of::<Report>())
-    };
+    let bytes =
+        unsafe { std::slice::from_raw_parts_mut((&mut r as *mut Report).cast::<u8>(), std::mem::size_of::<Report>()) };
     match rustix::io::read(fd, bytes) {
         Ok(n) if n == std::mem::size_of::<Report>() => Some(r),
         _ => None,
@@ -446,7 +453,16 @@ pub(crate) fn start(sb: &Sandbox, start: StartSpec<'_>) -> Result<Started, Sandb
     let pid = pid as i32;
     // SAFETY: CLONE_PIDFD stored a new descriptor that nothing else owns.
     cleanup.init = Some(unsafe { OwnedFd::from_raw_fd(pidfd_raw) });
-    drop((sync_r, report_w, release_r, control_r, stdin_child, out_w, err_w, request_r));
+    drop((
+        sync_r,
+        report_w,
+        release_r,
+        control_r,
+        stdin_child,
+        out_w,
+        err_w,
+        request_r,
+    ));
 
     // Map the program's uid, then release the child into its setup.
     start_child(pid, &id_maps, cleanup.cgroup.as_ref())?;
@@ -988,7 +1004,6 @@ fn environment(extra: &[(String, String)]) -> Result<Vec<CString>, SandboxError>
     }
     env.into_iter().map(|(k, v)| cstring(format!("{k}={v}"))).collect()
 }
-
 
 fn rlimits(l: &Limits, cgroup_enforced: bool, privileged: bool) -> Vec<(u32, u64, u64)> {
     // RLIMIT_CPU counts per process in whole seconds: a backstop one second past the limit,

@@ -18,8 +18,8 @@ fn resolve() -> ResolveFlags {
 }
 
 /// Write `dirs` (parents first) and `files` below `/work` of the sandbox whose init is
-/// `init_pid`, owned by `owner` (uid, gid) when given (a privileged parent; otherwise the
-/// parent's own ids are the program's).
+/// `init_pid`, created as `owner` (host uid, gid) when given (a privileged parent; otherwise
+/// the parent's own ids are the program's).
 pub(crate) fn write(
     init_pid: i32,
     dirs: &[CString],
@@ -40,16 +40,10 @@ pub(crate) fn write(
         ResolveFlags::IN_ROOT | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
     )
     .map_err(SandboxError::os("open the sandbox work dir"))?;
-    let chown = |fd: &OwnedFd| -> rustix::io::Result<()> {
-        match owner {
-            Some((uid, gid)) => rustix::fs::fchown(
-                fd,
-                Some(rustix::fs::Uid::from_raw(uid)),
-                Some(rustix::fs::Gid::from_raw(gid)),
-            ),
-            None => Ok(()),
-        }
-    };
+    // The tmpfs belongs to the sandbox's user namespace, where the host's root has no id: a
+    // file root created there would have no owner (EOVERFLOW). Create them as the program's
+    // host id instead (per thread: fsuid/fsgid are thread attributes).
+    let _ids = owner.map(|(uid, gid)| FsIds::switch(uid, gid));
     for dir in dirs {
         let (parent, name) = split(dir);
         let parent_fd = open_dir(&work, parent).map_err(SandboxError::os("write the run's files"))?;
@@ -57,15 +51,6 @@ pub(crate) fn write(
             Ok(()) | Err(rustix::io::Errno::EXIST) => {}
             Err(e) => return Err(SandboxError::os("write the run's files")(e)),
         }
-        let fd = openat2(
-            &parent_fd,
-            name,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
-            Mode::empty(),
-            resolve(),
-        )
-        .map_err(SandboxError::os("write the run's files"))?;
-        chown(&fd).map_err(SandboxError::os("write the run's files"))?;
     }
     for (path, content, mode) in files {
         let fd = openat2(
@@ -79,9 +64,34 @@ pub(crate) fn write(
         write_all(&fd, content).map_err(SandboxError::os("write the run's files"))?;
         // The umask may have cut the mode (executables need 0755).
         rustix::fs::fchmod(&fd, Mode::from_raw_mode(*mode)).map_err(SandboxError::os("write the run's files"))?;
-        chown(&fd).map_err(SandboxError::os("write the run's files"))?;
     }
     Ok(())
+}
+
+/// The calling thread's filesystem ids, switched for a while and restored on drop.
+struct FsIds;
+
+impl FsIds {
+    fn switch(uid: u32, gid: u32) -> FsIds {
+        // SAFETY: setfsuid/setfsgid change only this thread's filesystem ids (the raw
+        // syscalls; glibc's wrappers are the same). Group first, while still root.
+        unsafe {
+            libc::syscall(libc::SYS_setfsgid, gid);
+            libc::syscall(libc::SYS_setfsuid, uid);
+        }
+        FsIds
+    }
+}
+
+impl Drop for FsIds {
+    fn drop(&mut self) {
+        // SAFETY: as above; back to root's ids (the thread's real and saved ids are 0, so
+        // the kernel allows it).
+        unsafe {
+            libc::syscall(libc::SYS_setfsuid, 0);
+            libc::syscall(libc::SYS_setfsgid, 0);
+        }
+    }
 }
 
 /// `a/b/c` → (`a/b`, `c`); `c` → (`.`, `c`).

@@ -220,6 +220,7 @@ pub async fn serve_on(
     }
     tracing::info!("shutting down: no new jobs; waiting for running ones");
     state.runner().close();
+    state.runner().engine().shutdown_pools();
     state.queue().close();
     if !state
         .runner()

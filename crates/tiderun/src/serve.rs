@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use engine::{Engine, Runner, RunnerConfig};
+use engine::{Engine, PoolConfig, Runner, RunnerConfig};
 use sandbox::{Sandbox, SandboxOptions};
 use server::{AppState, ServerConfig};
 
@@ -56,11 +56,30 @@ pub struct ServeArgs {
     /// Background workers for queued submissions.
     #[arg(long, env = "TIDERUN_WORKERS", default_value_t = 2)]
     workers: usize,
+    /// Seconds without a run after which warm pools drain to zero (their minimum).
+    #[arg(long, env = "TIDERUN_POOL_IDLE_S", default_value_t = engine::DEFAULT_POOL_IDLE.as_secs())]
+    pool_idle_s: u64,
+    /// Seconds an unused warm instance (a zygote) lives before it is recycled.
+    #[arg(long, env = "TIDERUN_POOL_MAX_AGE_S", default_value_t = engine::DEFAULT_MAX_AGE.as_secs())]
+    pool_max_age_s: u64,
+    /// MiB the node may give to runs: memory limits of warm and running instances together
+    /// (default: three quarters of the machine's memory).
+    #[arg(long, env = "TIDERUN_MEMORY_BUDGET_MB")]
+    memory_budget_mb: Option<u64>,
+    /// Start every run cold: no warm pools, no zygotes.
+    #[arg(long, env = "TIDERUN_NO_WARM_POOLS")]
+    no_warm_pools: bool,
 }
 
 pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCode> {
     if a.max_queue == 0 || a.max_body_bytes < 1024 || a.workers == 0 || a.max_concurrent == Some(0) {
         anyhow::bail!("--max-queue, --workers and --max-concurrent must be at least 1, --max-body-bytes at least 1024");
+    }
+    if a.pool_idle_s > engine::MAX_POOL_IDLE.as_secs() || a.pool_max_age_s == 0 || a.memory_budget_mb == Some(0) {
+        anyhow::bail!(
+            "--pool-idle-s must be at most {}, --pool-max-age-s and --memory-budget-mb at least 1",
+            engine::MAX_POOL_IDLE.as_secs()
+        );
     }
     let catalog = crate::load_catalog(runtimes_dir)?;
     let sandbox = Sandbox::new(SandboxOptions::default()).context("cannot start the sandbox")?;
@@ -73,7 +92,16 @@ pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCod
     }
     runner_config.max_waiting = a.max_waiting;
     runner_config.max_wait = Duration::from_secs(a.max_wait_s);
-    let runner = Runner::new(Engine::new(catalog, sandbox), runner_config);
+    let pools = PoolConfig {
+        enabled: !a.no_warm_pools,
+        idle_after: Duration::from_secs(a.pool_idle_s),
+        max_age: Duration::from_secs(a.pool_max_age_s),
+        memory_budget_bytes: a
+            .memory_budget_mb
+            .map_or_else(engine::default_memory_budget, |mb| mb << 20),
+        ..PoolConfig::default()
+    };
+    let runner = Runner::new(Engine::with_pools(catalog, sandbox, pools), runner_config);
     let url = match &a.database_url {
         Some(url) => url.clone(),
         None => store::default_sqlite_url(&a.data_dir),
