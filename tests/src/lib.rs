@@ -82,11 +82,51 @@ fn active_runs() -> std::sync::MutexGuard<'static, usize> {
     ACTIVE.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Set (to anything) to run every hostile program in a prepared sandbox made just before it —
+/// in a zygote when a runtime file has one for its interpreter — instead of a cold one.
+pub const WARM_ENV: &str = "TIDERUN_TEST_WARM";
+
+/// Whether this test process runs hostile programs in warm instances.
+pub fn warm() -> bool {
+    std::env::var_os(WARM_ENV).is_some()
+}
+
+/// The zygote the catalog defines for this interpreter, if any.
+fn zygote_for(argv0: &str) -> Option<Vec<String>> {
+    static ZYGOTES: OnceLock<Vec<Vec<String>>> = OnceLock::new();
+    ZYGOTES
+        .get_or_init(|| {
+            let catalog = runtimes::Catalog::embedded().expect("the embedded catalog loads");
+            catalog.iter().filter_map(|r| r.warm.zygote.clone()).collect()
+        })
+        .iter()
+        .find(|z| z[0] == argv0)
+        .cloned()
+}
+
+/// Run in a warm instance made for exactly this spec (a zygote for Python and Node).
+fn run_warm(spec: &RunSpec, io: RunIo<'_>) -> Result<RunResult, sandbox::SandboxError> {
+    let instance = sandbox().prepare(&sandbox::InstanceSpec {
+        limits: spec.limits,
+        binds: spec.binds.clone(),
+        network: spec.network,
+        zygote: zygote_for(&spec.argv[0]).map(|argv| sandbox::ZygoteSpec {
+            argv,
+            env: spec.env.clone(),
+        }),
+    })?;
+    sandbox().run_prepared(instance, spec, io)
+}
+
 /// Run a hostile program and check that no harm was done afterwards.
 pub fn hostile(spec: &RunSpec, io: RunIo<'_>) -> RunResult {
     preflight();
     *active_runs() += 1;
-    let result = sandbox().run(spec, io);
+    let result = if warm() {
+        run_warm(spec, io)
+    } else {
+        sandbox().run(spec, io)
+    };
     let mut active = active_runs();
     *active -= 1;
     // The last run out keeps the count locked through its checks: a run that another thread

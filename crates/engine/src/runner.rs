@@ -2,7 +2,7 @@
 //! bounded wait), jobs on blocking threads, and interactive sessions whose output streams as
 //! it is produced and whose stdin reaches the program at once.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,6 +50,9 @@ pub struct Runner {
     waiting: AtomicUsize,
     config: RunnerConfig,
     closed: AtomicBool,
+    /// Admitted jobs and the time they waited for it (metrics: the mean wait).
+    admitted: AtomicU64,
+    waited_us: AtomicU64,
 }
 
 impl Runner {
@@ -60,7 +63,17 @@ impl Runner {
             waiting: AtomicUsize::new(0),
             config,
             closed: AtomicBool::new(false),
+            admitted: AtomicU64::new(0),
+            waited_us: AtomicU64::new(0),
         })
+    }
+
+    /// Jobs admitted since start-up, and the seconds they waited for a slot together.
+    pub fn admission_totals(&self) -> (u64, f64) {
+        (
+            self.admitted.load(Ordering::Relaxed),
+            self.waited_us.load(Ordering::Relaxed) as f64 / 1e6,
+        )
     }
 
     pub fn engine(&self) -> &Engine {
@@ -101,6 +114,7 @@ impl Runner {
             return Err(EngineError::ShuttingDown);
         }
         if let Ok(permit) = Arc::clone(&self.slots).try_acquire_owned() {
+            self.admitted.fetch_add(1, Ordering::Relaxed);
             return Ok(Admission(permit));
         }
         let busy = EngineError::Busy {
@@ -110,10 +124,16 @@ impl Runner {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
             return Err(busy);
         }
+        let start = std::time::Instant::now();
         let waited = tokio::time::timeout(self.config.max_wait, Arc::clone(&self.slots).acquire_owned()).await;
         self.waiting.fetch_sub(1, Ordering::AcqRel);
         match waited {
-            Ok(Ok(permit)) => Ok(Admission(permit)),
+            Ok(Ok(permit)) => {
+                self.admitted.fetch_add(1, Ordering::Relaxed);
+                self.waited_us
+                    .fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
+                Ok(Admission(permit))
+            }
             Ok(Err(_)) => Err(EngineError::ShuttingDown),
             Err(_) => Err(busy),
         }

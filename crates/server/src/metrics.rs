@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
-use engine::{EngineError, Outcome};
+use engine::{EngineError, Outcome, PoolStats};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Counter, Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 /// The service's metrics.
@@ -18,6 +19,12 @@ pub struct Metrics {
     running: IntGauge,
     waiting: IntGauge,
     queued: IntGauge,
+    pool_instances: IntGaugeVec,
+    pool_target: IntGaugeVec,
+    pool_panicking: IntGaugeVec,
+    starts: IntCounterVec,
+    admitted: IntCounter,
+    admission_wait: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -57,6 +64,38 @@ impl Metrics {
         let running = IntGauge::new("tiderun_runs_in_flight", "Jobs running now").expect("valid metric");
         let waiting = IntGauge::new("tiderun_admission_waiting", "Jobs waiting for a run slot").expect("valid metric");
         let queued = IntGauge::new("tiderun_queue_length", "Asynchronous submissions queued").expect("valid metric");
+        let pool_instances = IntGaugeVec::new(
+            Opts::new(
+                "tiderun_pool_instances",
+                "Warm instances ready, by runtime, phase and kind",
+            ),
+            &["runtime", "phase", "kind"],
+        )
+        .expect("valid metric");
+        let pool_target = IntGaugeVec::new(
+            Opts::new("tiderun_pool_target", "The autoscaler's target size of each warm pool"),
+            &["runtime", "phase"],
+        )
+        .expect("valid metric");
+        let pool_panicking = IntGaugeVec::new(
+            Opts::new(
+                "tiderun_pool_panicking",
+                "1 while a pool follows its short (panic) window",
+            ),
+            &["runtime", "phase"],
+        )
+        .expect("valid metric");
+        let starts = IntCounterVec::new(
+            Opts::new("tiderun_starts_total", "Sandbox starts, warm (from a pool) or cold"),
+            &["runtime", "phase", "start"],
+        )
+        .expect("valid metric");
+        let admitted = IntCounter::new("tiderun_admissions_total", "Jobs admitted to run").expect("valid metric");
+        let admission_wait = Counter::new(
+            "tiderun_admission_wait_seconds_total",
+            "Seconds admitted jobs waited for a run slot, together (divide by admissions for the mean)",
+        )
+        .expect("valid metric");
         for c in [
             Box::new(invocations.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(duration.clone()),
@@ -65,6 +104,12 @@ impl Metrics {
             Box::new(running.clone()),
             Box::new(waiting.clone()),
             Box::new(queued.clone()),
+            Box::new(pool_instances.clone()),
+            Box::new(pool_target.clone()),
+            Box::new(pool_panicking.clone()),
+            Box::new(starts.clone()),
+            Box::new(admitted.clone()),
+            Box::new(admission_wait.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
         }
@@ -77,6 +122,12 @@ impl Metrics {
             running,
             waiting,
             queued,
+            pool_instances,
+            pool_target,
+            pool_panicking,
+            starts,
+            admitted,
+            admission_wait,
         }
     }
 
@@ -107,6 +158,32 @@ impl Metrics {
         self.running.set(running as i64);
         self.waiting.set(waiting as i64);
         self.queued.set(queued as i64);
+    }
+
+    /// The warm pools and admission, read from the runner when metrics are scraped.
+    pub fn set_pools(&self, pools: &[PoolStats], admission: (u64, f64)) {
+        for p in pools {
+            let phase = p.phase.as_str();
+            self.pool_instances
+                .with_label_values(&[&p.runtime, phase, p.kind])
+                .set(p.ready as i64);
+            self.pool_target
+                .with_label_values(&[&p.runtime, phase])
+                .set(p.target as i64);
+            self.pool_panicking
+                .with_label_values(&[&p.runtime, phase])
+                .set(i64::from(p.panicking));
+            for (start, total) in [("warm", p.warm_starts), ("cold", p.cold_starts)] {
+                let c = self.starts.with_label_values(&[&p.runtime, phase, start]);
+                c.inc_by(total.saturating_sub(c.get()));
+            }
+        }
+        let (admitted, waited_s) = admission;
+        self.admitted.inc_by(admitted.saturating_sub(self.admitted.get()));
+        let more = waited_s - self.admission_wait.get();
+        if more > 0.0 {
+            self.admission_wait.inc_by(more);
+        }
     }
 
     pub fn render(&self) -> String {

@@ -117,6 +117,11 @@ fn chrono_nanos() -> u128 {
 
 /// The runner every test server uses (one sandbox per test process).
 pub fn runner(config: RunnerConfig) -> Arc<Runner> {
+    runner_with_pools(config, engine::PoolConfig::disabled())
+}
+
+/// A runner with warm pools.
+pub fn runner_with_pools(config: RunnerConfig, pools: engine::PoolConfig) -> Arc<Runner> {
     let mut catalog = runtimes::Catalog::load(None).expect("catalog");
     catalog.detect();
     let uid_base = sandbox::DEFAULT_UID_BASE + (std::process::id() % 1_000_000) * 1100;
@@ -125,7 +130,7 @@ pub fn runner(config: RunnerConfig) -> Arc<Runner> {
         ..SandboxOptions::default()
     })
     .expect("sandbox");
-    Runner::new(Engine::new(catalog, sandbox), config)
+    Runner::new(Engine::with_pools(catalog, sandbox, pools), config)
 }
 
 /// Start a server with `config` on `backend`.
@@ -134,10 +139,15 @@ pub async fn start(config: ServerConfig, backend: Backend) -> TestServer {
 }
 
 pub async fn start_with(config: ServerConfig, runner_config: RunnerConfig, backend: Backend) -> TestServer {
+    start_with_runner(config, runner(runner_config), backend).await
+}
+
+/// Start a server around a given runner.
+pub async fn start_with_runner(config: ServerConfig, runner: Arc<Runner>, backend: Backend) -> TestServer {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = database_url(backend, dir.path()).await;
     let store = store::Store::connect(&url).await.expect("store");
-    let state = AppState::new(runner(runner_config), store, config);
+    let state = AppState::new(runner, store, config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
