@@ -16,7 +16,29 @@ fn runner(config: RunnerConfig) -> Arc<Runner> {
         ..SandboxOptions::default()
     })
     .expect("sandbox");
-    Runner::new(engine::Engine::new(catalog, sandbox), config)
+    if !tiderun_tests::warm() {
+        return Runner::new(engine::Engine::new(catalog, sandbox), config);
+    }
+    // Warm mode: pools on, and a first Python run so the autoscaler has made zygotes before
+    // the test's own runs (sessions, signals, tests) take them.
+    let engine = engine::Engine::with_pools(catalog, sandbox, engine::PoolConfig::default());
+    let warm_up = Job {
+        language: "python".into(),
+        files: vec![SourceFile {
+            name: None,
+            content: b"pass".to_vec(),
+        }],
+        ..Job::default()
+    };
+    engine
+        .execute(&warm_up, engine::Interaction::default())
+        .expect("warm-up run");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !engine.pool_stats().iter().any(|p| p.runtime == "python" && p.ready > 0) {
+        assert!(std::time::Instant::now() < deadline, "no python zygote within 10 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Runner::new(engine, config)
 }
 
 fn job(language: &str, code: &str) -> Job {
