@@ -7,8 +7,8 @@
 //! cgroup); others start cold, as every run does when its pool is empty.
 //!
 //! Sizing follows Knative's pod autoscaler: arrivals and in-flight runs are counted in small
-//! buckets; a stable window (60 s) and a panic window (6 s) each give a desired size of
-//! `concurrency + rate × time-to-make-one × 2`. When the panic window asks for at least twice
+//! buckets; a stable window (60 s, mean concurrency) and a panic window (6 s, peak
+//! concurrency) each give a desired size of `concurrency + rate × time-to-make-one × 2`. When the panic window asks for at least twice
 //! the current target, the pool panics: it follows the panic window and does not shrink until
 //! the panic window has passed quietly. After `idle_after` without an arrival the target is
 //! the runtime's `min_instances` (0 unless provisioned). The node's memory budget bounds warm
@@ -41,7 +41,9 @@ const TICK: Duration = Duration::from_millis(50);
 /// Panic when the short window asks for this many times the current target.
 const PANIC_FACTOR: f64 = 2.0;
 /// Assumed time to make an instance before one was measured.
-const INITIAL_MAKE_TIME: Duration = Duration::from_millis(20);
+const INITIAL_MAKE_TIME: Duration = Duration::from_millis(2);
+/// Assumed time for a zygote's interpreter to start before a cold run was measured.
+const INITIAL_BOOT_TIME: Duration = Duration::from_millis(50);
 
 /// Node-wide settings of the warm pools.
 #[derive(Debug, Clone)]
@@ -151,14 +153,22 @@ struct Pool {
     last_arrival: Option<Instant>,
     target: usize,
     panic_until: Option<Instant>,
-    /// Moving average of the time to make one instance.
+    /// Moving average of the time to make one instance (clone and root).
     make_time: Duration,
+    /// A zygote is usable only once its interpreter has started: the shortest cold run of
+    /// this pool bounds that time (zero for prepared sandboxes).
+    boot_time: Duration,
     warm_starts: u64,
     cold_starts: u64,
 }
 
 impl Pool {
     fn new(spec: PoolSpec, now: Instant) -> Pool {
+        let boot_time = if spec.instance.zygote.is_some() {
+            INITIAL_BOOT_TIME
+        } else {
+            Duration::ZERO
+        };
         Pool {
             spec,
             ready: VecDeque::new(),
@@ -170,6 +180,7 @@ impl Pool {
             target: 0,
             panic_until: None,
             make_time: INITIAL_MAKE_TIME,
+            boot_time,
             warm_starts: 0,
             cold_starts: 0,
         }
@@ -195,18 +206,25 @@ impl Pool {
         b.max_in_flight = b.max_in_flight.max(self.in_flight);
     }
 
-    /// Desired size from the last `n` buckets.
-    fn desired(&self, n: usize) -> f64 {
-        let (mut arrivals, mut conc) = (0u64, 0u64);
+    /// Desired size from the last `n` buckets: the concurrency seen (its mean, or its peak
+    /// for the short window, which must catch a burst within one bucket) plus the instances
+    /// used up while new ones are being made.
+    fn desired(&self, n: usize, peak: bool) -> f64 {
+        let (mut arrivals, mut conc_sum, mut conc_max) = (0u64, 0u64, 0u32);
         for i in 0..n {
             let b = self.buckets[(self.head + STABLE_BUCKETS - i) % STABLE_BUCKETS];
             arrivals += u64::from(b.arrivals);
-            conc += u64::from(b.max_in_flight);
+            conc_sum += u64::from(b.max_in_flight);
+            conc_max = conc_max.max(b.max_in_flight);
         }
         let secs = (n as f64) * BUCKET.as_secs_f64();
         let rate = arrivals as f64 / secs;
-        let concurrency = conc as f64 / n as f64;
-        concurrency + rate * self.make_time.as_secs_f64() * 2.0
+        let concurrency = if peak {
+            f64::from(conc_max)
+        } else {
+            conc_sum as f64 / n as f64
+        };
+        concurrency + rate * self.make_time.max(self.boot_time).as_secs_f64() * 2.0
     }
 
     /// The autoscaler's decision for this pool (before the node budget).
@@ -220,8 +238,8 @@ impl Pool {
             self.target = self.spec.min;
             return self.target;
         }
-        let stable = self.desired(STABLE_BUCKETS).ceil() as usize;
-        let panic = self.desired(PANIC_BUCKETS).ceil() as usize;
+        let stable = self.desired(STABLE_BUCKETS, false).ceil() as usize;
+        let panic = self.desired(PANIC_BUCKETS, true).ceil() as usize;
         if panic as f64 >= PANIC_FACTOR * (self.target.max(1) as f64) && panic > 0 {
             self.panic_until = Some(now + PANIC_WINDOW);
         }
@@ -275,6 +293,8 @@ pub(crate) struct Flight {
     pools: Arc<Pools>,
     pool: Option<usize>,
     bytes: u64,
+    /// When a run of a pool started cold: its duration bounds a zygote's boot time.
+    cold_since: Option<Instant>,
 }
 
 impl Drop for Flight {
@@ -284,6 +304,9 @@ impl Drop for Flight {
         if let Some(i) = self.pool {
             let pool = &mut state.pools[i];
             pool.in_flight = pool.in_flight.saturating_sub(1);
+            if let (Some(since), Some(_)) = (self.cold_since, &pool.spec.instance.zygote) {
+                pool.boot_time = pool.boot_time.min(since.elapsed());
+            }
         }
     }
 }
@@ -389,11 +412,13 @@ impl Pools {
         state.running_bytes += bytes;
         self.wake.notify_one();
         drop(discarded);
+        let cold_since = (index.is_some() && instance.is_none()).then_some(now);
         Ok((
             Flight {
                 pools: Arc::clone(self),
                 pool: index,
                 bytes,
+                cold_since,
             },
             instance,
         ))
