@@ -41,6 +41,9 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     state
         .metrics()
         .set_gauges(state.runner().running(), state.runner().waiting(), state.queue().len());
+    state
+        .metrics()
+        .set_build_cache(state.runner().engine().build_cache().stats());
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics().render(),

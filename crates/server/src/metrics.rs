@@ -1,8 +1,9 @@
 //! Prometheus metrics, named after the OpenTelemetry FaaS conventions.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use engine::{EngineError, Outcome};
+use engine::{BuildCacheStats, EngineError, Outcome};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
@@ -18,6 +19,18 @@ pub struct Metrics {
     running: IntGauge,
     waiting: IntGauge,
     queued: IntGauge,
+    build_cache: BuildCacheMetrics,
+}
+
+/// The engine's build cache, copied in at each scrape.
+#[derive(Clone)]
+struct BuildCacheMetrics {
+    hits: IntCounter,
+    misses: IntCounter,
+    bytes: IntGauge,
+    entries: IntGauge,
+    /// Serializes scrapes: counters only move forward by the difference to the engine's count.
+    sync: Arc<Mutex<()>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -57,6 +70,19 @@ impl Metrics {
         let running = IntGauge::new("tiderun_runs_in_flight", "Jobs running now").expect("valid metric");
         let waiting = IntGauge::new("tiderun_admission_waiting", "Jobs waiting for a run slot").expect("valid metric");
         let queued = IntGauge::new("tiderun_queue_length", "Asynchronous submissions queued").expect("valid metric");
+        let build_cache = BuildCacheMetrics {
+            hits: IntCounter::new(
+                "tiderun_build_cache_hits_total",
+                "Compiles answered by the build cache (or by an identical compile in flight)",
+            )
+            .expect("valid metric"),
+            misses: IntCounter::new("tiderun_build_cache_misses_total", "Compiles run on a build cache miss")
+                .expect("valid metric"),
+            bytes: IntGauge::new("tiderun_build_cache_bytes", "Bytes held by the build cache").expect("valid metric"),
+            entries: IntGauge::new("tiderun_build_cache_entries", "Builds held by the build cache")
+                .expect("valid metric"),
+            sync: Arc::new(Mutex::new(())),
+        };
         for c in [
             Box::new(invocations.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(duration.clone()),
@@ -65,6 +91,10 @@ impl Metrics {
             Box::new(running.clone()),
             Box::new(waiting.clone()),
             Box::new(queued.clone()),
+            Box::new(build_cache.hits.clone()),
+            Box::new(build_cache.misses.clone()),
+            Box::new(build_cache.bytes.clone()),
+            Box::new(build_cache.entries.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
         }
@@ -77,6 +107,7 @@ impl Metrics {
             running,
             waiting,
             queued,
+            build_cache,
         }
     }
 
@@ -107,6 +138,16 @@ impl Metrics {
         self.running.set(running as i64);
         self.waiting.set(waiting as i64);
         self.queued.set(queued as i64);
+    }
+
+    /// The engine's build cache counts (monotonic) and sizes, at scrape time.
+    pub fn set_build_cache(&self, s: BuildCacheStats) {
+        let m = &self.build_cache;
+        let _one_at_a_time = m.sync.lock().unwrap_or_else(|p| p.into_inner());
+        m.hits.inc_by(s.hits.saturating_sub(m.hits.get()));
+        m.misses.inc_by(s.misses.saturating_sub(m.misses.get()));
+        m.bytes.set(s.bytes as i64);
+        m.entries.set(s.entries as i64);
     }
 
     pub fn render(&self) -> String {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use engine::{Engine, Runner, RunnerConfig};
+use engine::{BuildCache, Engine, Runner, RunnerConfig};
 use sandbox::{Sandbox, SandboxOptions};
 use server::{AppState, ServerConfig};
 
@@ -56,12 +56,17 @@ pub struct ServeArgs {
     /// Background workers for queued submissions.
     #[arg(long, env = "TIDERUN_WORKERS", default_value_t = 2)]
     workers: usize,
+    /// MiB of compiled programs kept in memory, so resubmitted code is not compiled again
+    /// (0: no cache).
+    #[arg(long, env = "TIDERUN_BUILD_CACHE_MB", default_value_t = engine::DEFAULT_BUILD_CACHE_MIB)]
+    build_cache_mb: u64,
 }
 
 pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCode> {
     if a.max_queue == 0 || a.max_body_bytes < 1024 || a.workers == 0 || a.max_concurrent == Some(0) {
         anyhow::bail!("--max-queue, --workers and --max-concurrent must be at least 1, --max-body-bytes at least 1024");
     }
+    let build_cache = BuildCache::new(a.build_cache_mb).context("--build-cache-mb")?;
     let catalog = crate::load_catalog(runtimes_dir)?;
     let sandbox = Sandbox::new(SandboxOptions::default()).context("cannot start the sandbox")?;
     for what in sandbox.capabilities().unenforced() {
@@ -73,7 +78,10 @@ pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCod
     }
     runner_config.max_waiting = a.max_waiting;
     runner_config.max_wait = Duration::from_secs(a.max_wait_s);
-    let runner = Runner::new(Engine::new(catalog, sandbox), runner_config);
+    let runner = Runner::new(
+        Engine::new(catalog, sandbox).with_build_cache(build_cache),
+        runner_config,
+    );
     let url = match &a.database_url {
         Some(url) => url.clone(),
         None => store::default_sqlite_url(&a.data_dir),
