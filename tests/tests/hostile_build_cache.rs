@@ -96,11 +96,19 @@ fn a_program_cannot_change_its_cached_build() {
         assert_eq!(result("hard link main"), "EPERM", "{out}");
     }
     // Its own files are still its own.
-    for attempt in ["create a file of its own", "write a file of its own", "mkdir of its own"] {
+    for attempt in [
+        "create a file of its own",
+        "write a file of its own",
+        "mkdir of its own",
+    ] {
         assert_eq!(result(attempt), "SUCCEEDED", "{attempt} failed:\n{out}");
     }
     let before = result("build checksum before");
-    assert_eq!(before, result("build checksum after"), "the binary changed under the program");
+    assert_eq!(
+        before,
+        result("build checksum after"),
+        "the binary changed under the program"
+    );
 
     // The next run of the same source is a cache hit, and gets the build untouched.
     let second = run(&engine, &job);
@@ -117,7 +125,11 @@ fn different_sources_never_share_a_build() {
         return;
     }
     let engine = engine();
-    let program = |text: &str| c_job(&format!("#include <stdio.h>\nint main(void){{puts(\"{text}\");return 0;}}\n"));
+    let program = |text: &str| {
+        c_job(&format!(
+            "#include <stdio.h>\nint main(void){{puts(\"{text}\");return 0;}}\n"
+        ))
+    };
     let (a, b) = (program("A"), program("B"));
     // The same main file plus a second (unused) file: another build.
     let mut a_plus = a.clone();

@@ -203,7 +203,9 @@ impl BuildCache {
         // The identical compile we waited for was not kept (a limit, an error): its result
         // may not be ours, so compile again.
         self.misses.fetch_add(1, Ordering::Relaxed);
-        let build = build.take().expect("the build runs at most once, and it did not run here");
+        let build = build
+            .take()
+            .expect("the build runs at most once, and it did not run here");
         build().map(|b| (Arc::new(b), false))
     }
 
@@ -434,7 +436,10 @@ mod tests {
         assert_ne!(k, input.digest(&[7; 32]));
         // A compiler that is not there: nothing can be keyed (a fresh cache: one per runtime).
         let missing = vec!["/nonexistent/cc".to_string()];
-        let input = KeyInput { argv: &missing, ..input };
+        let input = KeyInput {
+            argv: &missing,
+            ..input
+        };
         assert_eq!(BuildCache::default().key(&input), None);
         assert_eq!(BuildCache::new(0).unwrap().key(&input), None, "off: no keys");
     }
@@ -444,13 +449,15 @@ mod tests {
         let cache = BuildCache::new(1).unwrap();
         let (_, hit) = cache.get_or_build(Some([1; 32]), || Ok(build(Status::Ok, 10))).unwrap();
         assert!(!hit);
-        let (b, hit) = cache
-            .get_or_build(Some([1; 32]), || panic!("compiled again"))
-            .unwrap();
+        let (b, hit) = cache.get_or_build(Some([1; 32]), || panic!("compiled again")).unwrap();
         assert!(hit && b.files[0].content.len() == 10);
         // A compile error is kept; a limit is not.
-        cache.get_or_build(Some([2; 32]), || Ok(build(Status::RuntimeError, 1))).unwrap();
-        cache.get_or_build(Some([3; 32]), || Ok(build(Status::TimeLimit, 1))).unwrap();
+        cache
+            .get_or_build(Some([2; 32]), || Ok(build(Status::RuntimeError, 1)))
+            .unwrap();
+        cache
+            .get_or_build(Some([3; 32]), || Ok(build(Status::TimeLimit, 1)))
+            .unwrap();
         let (_, hit) = cache.get_or_build(Some([3; 32]), || Ok(build(Status::Ok, 1))).unwrap();
         assert!(!hit, "a time limit is compiled again");
         // Errors pass through and are not kept.
@@ -468,18 +475,24 @@ mod tests {
         let cache = BuildCache::new(1).unwrap(); // 1 MiB: entries up to 256 KiB
         let big = 240 << 10; // four fit, five do not
         for k in 0..4u8 {
-            cache.get_or_build(Some([k; 32]), || Ok(build(Status::Ok, big))).unwrap();
+            cache
+                .get_or_build(Some([k; 32]), || Ok(build(Status::Ok, big)))
+                .unwrap();
         }
         // Use 0 so that 1 is the least recently used, then add a fifth.
         assert!(cache.get_or_build(Some([0; 32]), || panic!("kept")).unwrap().1);
-        cache.get_or_build(Some([4; 32]), || Ok(build(Status::Ok, big))).unwrap();
+        cache
+            .get_or_build(Some([4; 32]), || Ok(build(Status::Ok, big)))
+            .unwrap();
         let s = cache.stats();
         assert!(s.bytes <= 1 << 20, "{s:?}");
         assert_eq!(s.entries, 4);
         assert!(cache.lookup(&[1; 32]).is_none(), "the least recently used went");
         assert!(cache.lookup(&[0; 32]).is_some());
         // Larger than a quarter of the cache: returned, not kept.
-        let (_, hit) = cache.get_or_build(Some([9; 32]), || Ok(build(Status::Ok, 300 << 10))).unwrap();
+        let (_, hit) = cache
+            .get_or_build(Some([9; 32]), || Ok(build(Status::Ok, 300 << 10)))
+            .unwrap();
         assert!(!hit && cache.lookup(&[9; 32]).is_none());
         assert!(BuildCache::new(MAX_BUILD_CACHE_MIB + 1).is_err());
         assert!(BuildCache::new(MAX_BUILD_CACHE_MIB).is_ok());

@@ -269,6 +269,14 @@ fn bad_input_gets_one_line_and_exit_2() {
         .output()
         .unwrap();
     assert_one_line_error(&out, "cannot read /nonexistent");
+    // Start-up settings are checked before anything starts.
+    let out = tiderun()
+        .args(["serve", "--addr", "127.0.0.1:0", "--build-cache-mb", "16385"])
+        .output()
+        .unwrap();
+    assert_one_line_error(&out, "build_cache_mb = 16385 is out of range (at most 16384)");
+    let out = tiderun().args(["serve", "--build-cache-mb", "-1"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "negative sizes are refused by the parser");
 }
 
 #[test]
