@@ -21,11 +21,21 @@ impl Machine {
         let cpuinfo = read("/proc/cpuinfo");
         let cpu_model = cpuinfo
             .lines()
-            .find_map(|l| l.strip_prefix("model name")?.split_once(':').map(|(_, v)| v.trim().to_string()))
+            .find_map(|l| {
+                l.strip_prefix("model name")?
+                    .split_once(':')
+                    .map(|(_, v)| v.trim().to_string())
+            })
             .unwrap_or_else(|| "unknown".into());
         let memory_mib = read("/proc/meminfo")
             .lines()
-            .find_map(|l| l.strip_prefix("MemTotal:")?.split_whitespace().next()?.parse::<u64>().ok())
+            .find_map(|l| {
+                l.strip_prefix("MemTotal:")?
+                    .split_whitespace()
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
             .map_or(0, |kib| kib / 1024);
         Machine {
             cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -54,6 +64,8 @@ pub fn load_average() -> String {
         .join(" / ")
 }
 
+// `f_type` is i64 here and another integer type on other architectures.
+#[allow(clippy::unnecessary_cast)]
 fn is_cgroup2(path: &Path) -> bool {
     rustix::fs::statfs(path).is_ok_and(|s| s.f_type as i64 == CGROUP2_SUPER_MAGIC)
 }

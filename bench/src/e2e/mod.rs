@@ -62,7 +62,10 @@ impl Options {
             !self.concurrency.is_empty() && self.concurrency.iter().all(|c| (1..=MAX_CONCURRENCY).contains(c)),
             "--concurrency must be a list of 1 to {MAX_CONCURRENCY}"
         );
-        anyhow::ensure!((1..=MAX_BURST).contains(&self.burst), "--burst must be 1 to {MAX_BURST}");
+        anyhow::ensure!(
+            (1..=MAX_BURST).contains(&self.burst),
+            "--burst must be 1 to {MAX_BURST}"
+        );
         Ok(())
     }
 }

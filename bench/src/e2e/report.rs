@@ -56,8 +56,15 @@ impl Report {
         let ratio = row.bare.map(|b| millis(row.tiderun.p50) / millis(b.p50).max(1e-9));
         let ok = row.errors.count == 0 && row.tiderun.n > 0;
         match (row.language.as_str(), row.variant) {
-            ("python", None) => ratio.map(|r| verdict(&format!("≤ {PYTHON_RATIO_TARGET} × bare"), ok && r <= PYTHON_RATIO_TARGET)),
-            ("javascript", None) => ratio.map(|r| verdict(&format!("≤ {NODE_RATIO_TARGET} × bare"), ok && r <= NODE_RATIO_TARGET)),
+            ("python", None) => ratio.map(|r| {
+                verdict(
+                    &format!("≤ {PYTHON_RATIO_TARGET} × bare"),
+                    ok && r <= PYTHON_RATIO_TARGET,
+                )
+            }),
+            ("javascript", None) => {
+                ratio.map(|r| verdict(&format!("≤ {NODE_RATIO_TARGET} × bare"), ok && r <= NODE_RATIO_TARGET))
+            }
             ("c", Some(v)) if v.starts_with("resubmitted") => Some(verdict(
                 &format!("p50 ≤ {C_CACHED_P50_TARGET_MS} ms"),
                 ok && millis(row.tiderun.p50) <= C_CACHED_P50_TARGET_MS,
@@ -91,7 +98,10 @@ impl Report {
             self.server_args.join(" ")
         );
 
-        let _ = writeln!(o, "### 1. Sequential hello world: `POST /api/v1/run` against the bare process\n");
+        let _ = writeln!(
+            o,
+            "### 1. Sequential hello world: `POST /api/v1/run` against the bare process\n"
+        );
         let _ = writeln!(
             o,
             "| language | runs | errors | tiderun p50 ms | tiderun p99 ms | bare p50 ms | bare p99 ms | p50 tiderun / bare | target |"
@@ -135,7 +145,11 @@ impl Report {
                 bare.join(", ")
             );
         }
-        for row in self.sequential.iter().filter(|r| r.variant.is_some_and(|v| v.starts_with("resubmitted"))) {
+        for row in self
+            .sequential
+            .iter()
+            .filter(|r| r.variant.is_some_and(|v| v.starts_with("resubmitted")))
+        {
             let _ = writeln!(
                 o,
                 "Build cache: {} of {} resubmissions of {} were hits.",
@@ -222,4 +236,3 @@ impl Report {
         o
     }
 }
-

@@ -97,7 +97,10 @@ impl Server {
                 }
             }
             if started.elapsed() > START_TIMEOUT {
-                bail!("the server did not answer within {START_TIMEOUT:?}: {}", self.stderr_tail());
+                bail!(
+                    "the server did not answer within {START_TIMEOUT:?}: {}",
+                    self.stderr_tail()
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -130,7 +130,10 @@ fn load_catalog(dir: Option<&std::path::Path>) -> anyhow::Result<runtimes::Catal
 fn bench_e2e(runtimes_dir: Option<&std::path::Path>, mut a: E2eArgs) -> anyhow::Result<ExitCode> {
     use anyhow::Context;
     if !a.duration_s.is_finite() || a.duration_s <= 0.0 || a.duration_s > bench::e2e::MAX_DURATION_S {
-        anyhow::bail!("--duration-s must be above 0 and at most {}", bench::e2e::MAX_DURATION_S);
+        anyhow::bail!(
+            "--duration-s must be above 0 and at most {}",
+            bench::e2e::MAX_DURATION_S
+        );
     }
     if let Some(dir) = runtimes_dir {
         a.server_args.insert(0, format!("--runtimes-dir={}", dir.display()));
