@@ -203,3 +203,34 @@ fn a_compile_that_hit_a_limit_is_not_kept() {
     assert_eq!((stats.hits, stats.misses, stats.entries), (0, 2, 0), "{stats:?}");
     no_harm_done(&engine);
 }
+
+#[test]
+fn a_read_only_file_in_a_subdirectory_stays_put() {
+    if !privileged_or_skip("a_read_only_file_in_a_subdirectory_stays_put") {
+        return;
+    }
+    // Replacing the directory would replace the file: the directory is protected too.
+    let script = r#"
+for a in "mv sub sub2" "rm -f sub/data" "mv sub/data sub/x" "chmod 777 sub" "chmod 666 sub/data" "rmdir sub" "ln -sf /tmp sub/data"; do
+    if $a 2>/dev/null; then echo "$a SUCCEEDED"; else echo "$a refused"; fi
+done
+(echo tampered > sub/data) 2>/dev/null && echo "write SUCCEEDED"
+echo mine > sub/own && echo "own file ok"
+echo mine > top && echo "own top file ok"
+cat sub/data
+"#;
+    let mut spec = tiderun_tests::RunSpec::new(vec!["/bin/sh".into(), "-c".into(), script.into()]);
+    spec.files.push(sandbox::InputFile {
+        path: "sub/data".into(),
+        content: b"original\n".to_vec(),
+        executable: false,
+        read_only: true,
+    });
+    let r = tiderun_tests::hostile(&spec, tiderun_tests::RunIo::default());
+    let out = tiderun_tests::stdout(&r);
+    assert_eq!(r.status, Status::Ok, "{out}");
+    assert!(!out.contains("SUCCEEDED"), "{out}");
+    assert_eq!(out.matches("refused").count(), 7, "{out}");
+    assert!(out.contains("own file ok") && out.contains("own top file ok"), "{out}");
+    assert!(out.ends_with("original\n"), "{out}");
+}

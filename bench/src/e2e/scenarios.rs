@@ -189,7 +189,8 @@ pub async fn concurrency(client: &Client, body: &str, levels: &[usize], duration
         let window = record_from.elapsed().as_secs_f64();
         out.push(Level {
             concurrency: c,
-            runs_per_s: (took.len() + errors.count) as f64 / window.max(1e-9),
+            // Successful runs only: a server that fails fast must not look fast.
+            runs_per_s: took.len() as f64 / window.max(1e-9),
             latency: Summary::of(&took),
             errors,
         });
