@@ -62,6 +62,7 @@ pub fn run(runs: usize) -> anyhow::Result<Report> {
         path: "hello".into(),
         content,
         executable: true,
+        read_only: false,
     });
     let mut host_net = spec.clone();
     host_net.network = true;

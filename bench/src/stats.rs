@@ -2,13 +2,14 @@
 
 use std::time::Duration;
 
-/// Median, p99, min and mean of a sample.
-#[derive(Debug, Clone, Copy)]
+/// Median, p99, min, max and mean of a sample.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Summary {
     pub n: usize,
     pub min: Duration,
     pub p50: Duration,
     pub p99: Duration,
+    pub max: Duration,
     pub mean: Duration,
 }
 
@@ -18,13 +19,7 @@ impl Summary {
         v.sort();
         let n = v.len();
         if n == 0 {
-            return Summary {
-                n,
-                min: Duration::ZERO,
-                p50: Duration::ZERO,
-                p99: Duration::ZERO,
-                mean: Duration::ZERO,
-            };
+            return Summary::default();
         }
         let at = |q: f64| v[((n as f64 - 1.0) * q).round() as usize];
         let mean = v.iter().sum::<Duration>() / n as u32;
@@ -33,6 +28,7 @@ impl Summary {
             min: v[0],
             p50: at(0.5),
             p99: at(0.99),
+            max: v[n - 1],
             mean,
         }
     }
@@ -54,6 +50,7 @@ mod tests {
         assert_eq!(sum.p50, Duration::from_millis(51));
         assert_eq!(sum.p99, Duration::from_millis(99));
         assert_eq!(sum.min, Duration::from_millis(1));
+        assert_eq!(sum.max, Duration::from_millis(100));
         assert_eq!(Summary::of(&[]).n, 0);
     }
 }

@@ -52,8 +52,9 @@ pub fn sandbox() -> &'static Sandbox {
     })
 }
 
-/// Refuse to run hostile code unless the sandbox provably has its own pid namespace.
-fn preflight() {
+/// Refuse to run hostile code unless the sandbox provably has its own pid namespace. Tests
+/// that run hostile code through the engine (not [`hostile`]) call it first.
+pub fn preflight() {
     static OK: OnceLock<()> = OnceLock::new();
     OK.get_or_init(|| {
         let host_ns = std::fs::read_link("/proc/self/ns/pid").expect("host pid ns");
@@ -229,6 +230,7 @@ pub fn c_spec(fixture: &str, args: &[&str]) -> RunSpec {
         path: "prog".into(),
         content: compile_c(fixture),
         executable: true,
+        read_only: false,
     });
     spec
 }
@@ -248,6 +250,7 @@ pub fn script_spec(interpreter: &str, fixture: &str, args: &[&str]) -> RunSpec {
         path: name,
         content,
         executable: false,
+        read_only: false,
     });
     spec
 }

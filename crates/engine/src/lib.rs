@@ -3,9 +3,9 @@
 //! go through here, so limits, statuses, verdicts and the compile-then-run flow exist once.
 //!
 //! Owns: resolving a job against the catalog, checking requested limits against the runtime's
-//! maxima, compiling once in one sandbox and running the build outputs in fresh ones (once, per
-//! test case, or N times), comparing outputs, admission (bounded concurrency and queue), and
-//! interactive sessions.
+//! maxima, compiling once in one sandbox (or not at all, on a build cache hit) and running the
+//! build outputs in fresh ones (once, per test case, or N times), comparing outputs, admission
+//! (bounded concurrency and queue), and interactive sessions.
 //! Must never: parse HTTP or any wire format, touch the kernel directly (that is `sandbox`), or
 //! know a language by name (that is the catalog's data).
 
@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use runtimes::{Catalog, LimitSet, Runtime};
 use sandbox::{Collect, InputFile, Output, RunIo, RunSpec, Sandbox, Status, StreamKind};
 
+mod build_cache;
 mod error;
 mod job;
 mod limits;
@@ -22,6 +23,7 @@ mod pool;
 mod runner;
 mod verdict;
 
+pub use build_cache::{BuildCache, BuildCacheStats, DEFAULT_BUILD_CACHE_MIB, MAX_BUILD_CACHE_MIB};
 pub use error::EngineError;
 pub use job::{Interaction, Job, SourceFile};
 pub use limits::{LimitRequest, PhaseRequest};
@@ -52,13 +54,14 @@ const TMPFS_INODES_PER_MIB: u64 = 64;
 /// as a memory limit.
 const STACK_BYTES: u64 = 64 << 20;
 
-/// The engine: a catalog and a sandbox. Its methods block for as long as programs run; the
-/// async [`Runner`] calls them on blocking threads.
+/// The engine: a catalog, a sandbox and a build cache. Its methods block for as long as
+/// programs run; the async [`Runner`] calls them on blocking threads.
 #[derive(Debug)]
 pub struct Engine {
     catalog: Catalog,
     sandbox: Arc<Sandbox>,
     pools: Arc<pool::Pools>,
+    build_cache: BuildCache,
 }
 
 /// A job whose compile stage is done: what every run of it needs.
@@ -82,7 +85,8 @@ impl Prepared {
 }
 
 impl Engine {
-    /// An engine whose every run starts cold.
+    /// An engine whose every run starts cold, with a build cache of
+    /// [`DEFAULT_BUILD_CACHE_MIB`].
     pub fn new(catalog: Catalog, sandbox: Sandbox) -> Self {
         Engine::with_pools(catalog, sandbox, PoolConfig::disabled())
     }
@@ -98,6 +102,7 @@ impl Engine {
             catalog,
             sandbox,
             pools,
+            build_cache: BuildCache::default(),
         }
     }
 
@@ -116,6 +121,16 @@ impl Engine {
         self.pools.shutdown();
     }
 
+    /// Replace the build cache (another size, or off).
+    pub fn with_build_cache(mut self, cache: BuildCache) -> Self {
+        self.build_cache = cache;
+        self
+    }
+
+    pub fn build_cache(&self) -> &BuildCache {
+        &self.build_cache
+    }
+
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
     }
@@ -124,7 +139,9 @@ impl Engine {
         &self.sandbox
     }
 
-    /// Check a job and run its compile stage (if the language has one).
+    /// Check a job and run its compile stage (if the language has one), unless the build cache
+    /// has its build: then the compile stage is the cached one with `cached: true` and zero
+    /// time and memory.
     pub fn prepare(&self, job: &Job) -> Result<Prepared, EngineError> {
         let runtime = self.catalog.resolve(&job.language, job.version.as_deref())?;
         if job.args.len() > MAX_ARGS || job.compile_args.len() > MAX_ARGS {
@@ -148,35 +165,31 @@ impl Engine {
             Some(compile) => {
                 let mut argv = compile.argv.clone();
                 argv.extend(job.compile_args.iter().cloned());
-                let mut spec = spec_for(
+                let key = self.build_cache.key(&build_cache::KeyInput {
                     runtime,
-                    &argv,
-                    &compile.env,
-                    &compile_limits,
-                    default_stack(compile_limits.memory_mib),
-                );
-                spec.files = files;
-                spec.collect = Some(Collect {
-                    max_files: MAX_BUILD_OUTPUT_FILES,
-                    max_total_bytes: MAX_BUILD_OUTPUT_BYTES,
+                    argv: &argv,
+                    env: &compile.env,
+                    compile_args: &job.compile_args,
+                    files: &files,
+                    limits: &compile_limits,
                 });
-                let mut captured = outcome::Captured::default();
-                let result = self.run_captured(runtime, Phase::Compile, &spec, RunIo::default(), &mut captured)?;
-                let ok = result.status == Status::Ok;
-                let built = result
-                    .files
-                    .iter()
-                    .map(|f| InputFile {
-                        path: f.path.clone(),
-                        content: f.content.clone(),
-                        executable: f.executable,
-                    })
-                    .collect();
-                outcome.compile = Some(StageOutcome::from_run(result, captured));
-                if !ok {
+                let (build, cached) = self.build_cache.get_or_build(key, || {
+                    self.compile(runtime, &argv, &compile.env, &compile_limits, files)
+                })?;
+                let build = Arc::try_unwrap(build).unwrap_or_else(|shared| (*shared).clone());
+                let mut stage = build.compile;
+                if cached {
+                    // Nothing ran for this job.
+                    stage.cached = true;
+                    stage.cpu_time_ms = 0;
+                    stage.wall_time_ms = 0;
+                    stage.memory_kb = 0;
+                }
+                if stage.status != Status::Ok {
                     outcome.status = Status::CompileError;
                 }
-                built
+                outcome.compile = Some(stage);
+                build.files
             }
             None => files,
         };
@@ -188,6 +201,39 @@ impl Engine {
             limits: run_limits,
             stack_bytes,
             outcome,
+        })
+    }
+
+    /// Compile in a sandbox and read the work dir back. The files come back read-only for the
+    /// runs, cached or not, so a program sees its build the same way on a hit and a miss.
+    fn compile(
+        &self,
+        runtime: &Runtime,
+        argv: &[String],
+        env: &[(String, String)],
+        limits: &LimitSet,
+        files: Vec<InputFile>,
+    ) -> Result<build_cache::Build, EngineError> {
+        let mut spec = spec_for(runtime, argv, env, limits, default_stack(limits.memory_mib));
+        spec.files = files;
+        spec.collect = Some(Collect {
+            max_files: MAX_BUILD_OUTPUT_FILES,
+            max_total_bytes: MAX_BUILD_OUTPUT_BYTES,
+        });
+        let mut captured = outcome::Captured::default();
+        let mut result = self.run_captured(runtime, Phase::Compile, &spec, RunIo::default(), &mut captured)?;
+        let files = std::mem::take(&mut result.files)
+            .into_iter()
+            .map(|f| InputFile {
+                path: f.path,
+                content: f.content,
+                executable: f.executable,
+                read_only: true,
+            })
+            .collect();
+        Ok(build_cache::Build {
+            files,
+            compile: StageOutcome::from_run(result, captured),
         })
     }
 
@@ -323,6 +369,7 @@ fn input_files(runtime: &Runtime, files: &[SourceFile]) -> Result<Vec<InputFile>
                 path,
                 content: f.content.clone(),
                 executable: false,
+                read_only: false,
             })
         })
         .collect()

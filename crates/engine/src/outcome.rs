@@ -48,6 +48,10 @@ pub struct StageOutcome {
     pub memory_kb: u64,
     /// Which limit ended the stage, or why it could not start.
     pub message: Option<String>,
+    /// A compile stage answered by the build cache: nothing ran, times and memory are 0, the
+    /// rest is the original compile's. Printed only when true.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cached: bool,
 }
 
 impl StageOutcome {
@@ -69,6 +73,7 @@ impl StageOutcome {
             wall_time_ms: r.wall_ms,
             memory_kb: r.memory_kb,
             message: r.message,
+            cached: false,
         }
     }
 }

@@ -8,7 +8,11 @@ fn main() {
     let sb = Sandbox::new(SandboxOptions::default()).expect("sandbox");
     let catalog_zygote = std::env::args().nth(1).unwrap_or_default();
     let zygote: Vec<String> = if catalog_zygote.is_empty() {
-        vec!["/usr/bin/python3".into(), "-c".into(), std::fs::read_to_string("/tmp/zt/zyg.py").unwrap()]
+        vec![
+            "/usr/bin/python3".into(),
+            "-c".into(),
+            std::fs::read_to_string("/tmp/zt/zyg.py").unwrap(),
+        ]
     } else {
         vec![catalog_zygote]
     };
@@ -22,7 +26,10 @@ fn main() {
         limits: spec.limits,
         binds: vec![],
         network: false,
-        zygote: Some(ZygoteSpec { argv: zygote, env: vec![] }),
+        zygote: Some(ZygoteSpec {
+            argv: zygote,
+            env: vec![],
+        }),
     };
     let (mut cold, mut warm) = (Vec::new(), Vec::new());
     for _ in 0..30 {

@@ -11,6 +11,7 @@ use std::ffi::{c_char, c_int, CStr, CString};
 use std::os::fd::RawFd;
 
 use crate::error::Stage;
+use crate::layout::{WorkDir, WorkFile};
 
 /// The uid and gid the program runs as inside its user namespace.
 pub(crate) const INSIDE_ID: u32 = 1000;
@@ -159,8 +160,8 @@ pub(crate) struct ChildPlan<'a> {
     /// run's (a `BindHost` index counts across both).
     pub bind_sources: [&'a [CString]; 2],
     /// Input files, written below `/work` after `pivot_root`: directories first, then files.
-    pub work_dirs: &'a [CString],
-    pub work_files: &'a [(CString, &'a [u8], u32)],
+    pub work_dirs: &'a [WorkDir],
+    pub work_files: &'a [WorkFile<'a>],
     pub hostname: &'a CStr,
     pub seccomp: &'a [libc::sock_filter],
     /// The program's argv, env and rlimits (read only when the program starts).
@@ -271,15 +272,27 @@ pub(crate) unsafe fn init_main(plan: &ChildPlan) -> ! {
         if libc::chdir(c"/work".as_ptr()) != 0 {
             fail(Stage::WriteFile);
         }
+        // Read-only files (build outputs) stay the init's (the namespace's root), so the
+        // program can neither write nor chmod them; their directories, /work included, become
+        // the init's and sticky like /tmp, so it cannot unlink or rename them either, and can
+        // still create files of its own.
+        if plan.work_files.iter().any(|f| f.read_only)
+            && (libc::chown(c"/work".as_ptr(), libc::geteuid(), libc::getegid()) != 0
+                || libc::chmod(c"/work".as_ptr(), 0o1777) != 0)
+        {
+            fail(Stage::WriteFile);
+        }
         for dir in plan.work_dirs {
-            if (libc::mkdir(dir.as_ptr(), 0o755) != 0 && errno() != libc::EEXIST)
-                || libc::chown(dir.as_ptr(), INSIDE_ID, INSIDE_ID) != 0
+            let path = dir.path.as_ptr();
+            if (libc::mkdir(path, 0o755) != 0 && errno() != libc::EEXIST)
+                || (dir.protected && libc::chmod(path, 0o1777) != 0)
+                || (!dir.protected && libc::chown(path, INSIDE_ID, INSIDE_ID) != 0)
             {
                 fail(Stage::WriteFile);
             }
         }
-        for (path, content, mode) in plan.work_files {
-            if !write_file(path, content, *mode, true) {
+        for f in plan.work_files {
+            if !write_file(&f.path, f.content, f.mode, !f.read_only) {
                 fail(Stage::WriteFile);
             }
         }

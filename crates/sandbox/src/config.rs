@@ -65,6 +65,13 @@ pub struct InputFile {
     pub path: String,
     pub content: Vec<u8>,
     pub executable: bool,
+    /// The program may read (and run) the file but not change, chmod, delete or rename it:
+    /// it belongs to the sandbox's root (mode 0444, 0555 if executable), and the work dir and
+    /// every directory holding such a file become root's and sticky (01777, like /tmp), so
+    /// the program can still create files of its own. For build outputs shared by many runs.
+    /// With a single mapped id (unprivileged mode) the program owns every file: there this
+    /// only sets the mode.
+    pub read_only: bool,
 }
 
 /// A regular file found in the work dir after the run (see [`RunSpec::collect`]).

@@ -319,8 +319,26 @@ impl Builder<'_> {
     }
 }
 
-/// The input files as (relative path, content, mode), plus the directories they need.
-pub(crate) type WorkFiles<'a> = (Vec<CString>, Vec<(CString, &'a [u8], u32)>);
+/// One input file as the child writes it.
+#[derive(Debug)]
+pub(crate) struct WorkFile<'a> {
+    pub path: CString,
+    pub content: &'a [u8],
+    pub mode: u32,
+    /// Owned by the sandbox's root instead of the program (see [`InputFile::read_only`]).
+    pub read_only: bool,
+}
+
+/// A directory the input files need.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct WorkDir {
+    pub path: CString,
+    /// A read-only file lives below it: root's and sticky, not the program's.
+    pub protected: bool,
+}
+
+/// The input files, plus the directories they need (parents first).
+pub(crate) type WorkFiles<'a> = (Vec<WorkDir>, Vec<WorkFile<'a>>);
 
 /// Check and convert the input files. Paths are relative, without `..`, and unique.
 pub(crate) fn work_files(files: &[InputFile]) -> Result<WorkFiles<'_>, SandboxError> {
@@ -331,6 +349,7 @@ pub(crate) fn work_files(files: &[InputFile]) -> Result<WorkFiles<'_>, SandboxEr
         )));
     }
     let mut dirs = BTreeSet::new();
+    let mut protected = BTreeSet::new();
     let mut seen = BTreeSet::new();
     let mut out = Vec::with_capacity(files.len());
     for f in files {
@@ -347,13 +366,34 @@ pub(crate) fn work_files(files: &[InputFile]) -> Result<WorkFiles<'_>, SandboxEr
                 )));
             }
             dirs.insert(p.to_path_buf());
+            if f.read_only {
+                protected.insert(p.to_path_buf());
+            }
             parent = p.parent();
         }
-        let mode = if f.executable { 0o755 } else { 0o644 };
-        out.push((cstring(path.as_os_str())?, f.content.as_slice(), mode));
+        let mode = match (f.executable, f.read_only) {
+            (true, false) => 0o755,
+            (false, false) => 0o644,
+            (true, true) => 0o555,
+            (false, true) => 0o444,
+        };
+        out.push(WorkFile {
+            path: cstring(path.as_os_str())?,
+            content: f.content.as_slice(),
+            mode,
+            read_only: f.read_only,
+        });
     }
     // BTreeSet order puts "a" before "a/b": parents are created first.
-    let dirs = dirs.iter().map(|d| cstring(d.as_os_str())).collect::<Result<_, _>>()?;
+    let dirs = dirs
+        .iter()
+        .map(|d| {
+            Ok(WorkDir {
+                path: cstring(d.as_os_str())?,
+                protected: protected.contains(d),
+            })
+        })
+        .collect::<Result<_, SandboxError>>()?;
     Ok((dirs, out))
 }
 
@@ -414,13 +454,29 @@ mod tests {
             path: p.into(),
             content: vec![],
             executable: false,
+            read_only: false,
         };
         assert!(work_files(&[f("a"), f("./a")]).is_err());
         assert!(work_files(&[f("a"), f("a/b")]).is_err());
         let input = [f("x/y/z.txt"), f("x/w")];
         let (dirs, files) = work_files(&input).unwrap();
-        assert_eq!(dirs, vec![CString::new("x").unwrap(), CString::new("x/y").unwrap()]);
+        let dir = |p: &str, protected| WorkDir {
+            path: CString::new(p).unwrap(),
+            protected,
+        };
+        assert_eq!(dirs, vec![dir("x", false), dir("x/y", false)]);
         assert_eq!(files.len(), 2);
+        // A read-only file protects its directories, not its siblings'.
+        let build = InputFile {
+            path: "x/y/main".into(),
+            executable: true,
+            read_only: true,
+            ..f("")
+        };
+        let input = [build, f("x/w"), f("v/u")];
+        let (dirs, files) = work_files(&input).unwrap();
+        assert_eq!(dirs, vec![dir("v", false), dir("x", true), dir("x/y", true)]);
+        assert_eq!(files.iter().map(|f| f.mode).collect::<Vec<_>>(), [0o555, 0o644, 0o644]);
         let many: Vec<_> = (0..=MAX_INPUT_FILES).map(|i| f(&format!("f{i}"))).collect();
         assert!(work_files(&many).is_err());
     }

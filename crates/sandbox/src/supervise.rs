@@ -177,8 +177,11 @@ pub(crate) fn run_prepared(
     let _span = tracing::debug_span!("sandbox", pid = started.pid, slot = started.slot.index()).entered();
     wait_ready(&started.report)?;
     let (work_dirs, work_files) = layout::work_files(&spec.files)?;
-    let owner = sb.privileged.then_some((started.outside_id, started.outside_id));
-    crate::workdir::write(started.pid, &work_dirs, &work_files, owner)?;
+    let owners = sb.privileged.then_some(crate::workdir::Owners {
+        program: started.outside_id,
+        root: sb.init_id(),
+    });
+    crate::workdir::write(started.pid, &work_dirs, &work_files, owners)?;
     match started.request.take() {
         Some(request) => {
             // The zygote reads NUL-terminated arguments up to EOF.

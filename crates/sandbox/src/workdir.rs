@@ -6,26 +6,38 @@
 //! but every step is still made relative to a directory descriptor, without following any
 //! symlink, and files are created exclusively, as `collect.rs` reads them.
 
-use std::ffi::CString;
 use std::os::fd::{AsFd, OwnedFd};
 
 use rustix::fs::{openat2, Mode, OFlags, ResolveFlags};
 
 use crate::error::SandboxError;
+use crate::layout::{WorkDir, WorkFile};
 
 fn resolve() -> ResolveFlags {
     ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS
 }
 
+/// Host ids files are created as (a privileged parent).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Owners {
+    /// The program's host id (uid = gid).
+    pub program: u32,
+    /// The sandbox root's host id: owner of read-only files and protected directories.
+    pub root: u32,
+}
+
 /// Write `dirs` (parents first) and `files` below `/work` of the sandbox whose init is
-/// `init_pid`, created as `owner` (host uid, gid) when given (a privileged parent; otherwise
-/// the parent's own ids are the program's).
+/// `init_pid`, by the same rules as the init itself (`child.rs`): files and directories are
+/// the program's, except read-only files and the directories holding them (and then `/work`),
+/// which are the namespace root's, directories sticky. `owners` is None for an unprivileged
+/// parent, whose own ids are the program's (there, read-only only sets the mode).
 pub(crate) fn write(
     init_pid: i32,
-    dirs: &[CString],
-    files: &[(CString, &[u8], u32)],
-    owner: Option<(u32, u32)>,
+    dirs: &[WorkDir],
+    files: &[WorkFile<'_>],
+    owners: Option<Owners>,
 ) -> Result<(), SandboxError> {
+    let err = || SandboxError::os("write the run's files");
     let root = rustix::fs::open(
         format!("/proc/{init_pid}/root"),
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -35,35 +47,60 @@ pub(crate) fn write(
     let work = openat2(
         &root,
         "work",
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
         Mode::empty(),
         ResolveFlags::IN_ROOT | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
     )
     .map_err(SandboxError::os("open the sandbox work dir"))?;
     // The tmpfs belongs to the sandbox's user namespace, where the host's root has no id: a
-    // file root created there would have no owner (EOVERFLOW). Create them as the program's
-    // host id instead (per thread: fsuid/fsgid are thread attributes).
-    let _ids = owner.map(|(uid, gid)| FsIds::switch(uid, gid));
+    // file root created there would have no owner (EOVERFLOW). Create everything as the id
+    // that must own it (fsuid/fsgid are per thread).
+    let as_id = |protected: bool| owners.map(|o| FsIds::switch(if protected { o.root } else { o.program }));
+    if files.iter().any(|f| f.read_only) {
+        if let Some(o) = owners {
+            rustix::fs::fchown(
+                &work,
+                Some(rustix::fs::Uid::from_raw(o.root)),
+                Some(rustix::fs::Gid::from_raw(o.root)),
+            )
+            .map_err(err())?;
+        }
+        rustix::fs::fchmod(&work, Mode::from_raw_mode(0o1777)).map_err(err())?;
+    }
     for dir in dirs {
-        let (parent, name) = split(dir);
-        let parent_fd = open_dir(&work, parent).map_err(SandboxError::os("write the run's files"))?;
+        let path = dir.path.to_str().unwrap_or("");
+        let (parent, name) = split(path);
+        let parent_fd = open_dir(&work, parent).map_err(err())?;
+        let _ids = as_id(dir.protected);
         match rustix::fs::mkdirat(&parent_fd, name, Mode::from_raw_mode(0o755)) {
             Ok(()) | Err(rustix::io::Errno::EXIST) => {}
-            Err(e) => return Err(SandboxError::os("write the run's files")(e)),
+            Err(e) => return Err(err()(e)),
+        }
+        if dir.protected {
+            let fd = openat2(
+                &parent_fd,
+                name,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+                Mode::empty(),
+                resolve(),
+            )
+            .map_err(err())?;
+            rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o1777)).map_err(err())?;
         }
     }
-    for (path, content, mode) in files {
+    for f in files {
+        let _ids = as_id(f.read_only);
         let fd = openat2(
             &work,
-            path.as_c_str(),
+            f.path.as_c_str(),
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC | OFlags::NOFOLLOW,
-            Mode::from_raw_mode(*mode),
+            Mode::from_raw_mode(f.mode),
             resolve(),
         )
-        .map_err(SandboxError::os("write the run's files"))?;
-        write_all(&fd, content).map_err(SandboxError::os("write the run's files"))?;
+        .map_err(err())?;
+        write_all(&fd, f.content).map_err(err())?;
         // The umask may have cut the mode (executables need 0755).
-        rustix::fs::fchmod(&fd, Mode::from_raw_mode(*mode)).map_err(SandboxError::os("write the run's files"))?;
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(f.mode)).map_err(err())?;
     }
     Ok(())
 }
@@ -72,7 +109,9 @@ pub(crate) fn write(
 struct FsIds;
 
 impl FsIds {
-    fn switch(uid: u32, gid: u32) -> FsIds {
+    /// Switch to `id` as both uid and gid.
+    fn switch(id: u32) -> FsIds {
+        let (uid, gid) = (id, id);
         // SAFETY: setfsuid/setfsgid change only this thread's filesystem ids (the raw
         // syscalls; glibc's wrappers are the same). Group first, while still root.
         unsafe {
@@ -95,8 +134,7 @@ impl Drop for FsIds {
 }
 
 /// `a/b/c` → (`a/b`, `c`); `c` → (`.`, `c`).
-fn split(path: &CString) -> (&str, &str) {
-    let s = path.to_str().unwrap_or("");
+fn split(s: &str) -> (&str, &str) {
     match s.rsplit_once('/') {
         Some((parent, name)) => (parent, name),
         None => (".", s),

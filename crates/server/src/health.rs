@@ -44,6 +44,9 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     state
         .metrics()
         .set_pools(&state.runner().engine().pool_stats(), state.runner().admission_totals());
+    state
+        .metrics()
+        .set_build_cache(state.runner().engine().build_cache().stats());
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics().render(),

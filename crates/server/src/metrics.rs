@@ -1,8 +1,9 @@
 //! Prometheus metrics, named after the OpenTelemetry FaaS conventions.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use engine::{EngineError, Outcome, PoolStats};
+use engine::{BuildCacheStats, EngineError, Outcome, PoolStats};
 use prometheus::{
     Counter, Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
@@ -25,6 +26,18 @@ pub struct Metrics {
     starts: IntCounterVec,
     admitted: IntCounter,
     admission_wait: Counter,
+    build_cache: BuildCacheMetrics,
+}
+
+/// The engine's build cache, copied in at each scrape.
+#[derive(Clone)]
+struct BuildCacheMetrics {
+    hits: IntCounter,
+    misses: IntCounter,
+    bytes: IntGauge,
+    entries: IntGauge,
+    /// Serializes scrapes: counters only move forward by the difference to the engine's count.
+    sync: Arc<Mutex<()>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -96,6 +109,19 @@ impl Metrics {
             "Seconds admitted jobs waited for a run slot, together (divide by admissions for the mean)",
         )
         .expect("valid metric");
+        let build_cache = BuildCacheMetrics {
+            hits: IntCounter::new(
+                "tiderun_build_cache_hits_total",
+                "Compiles answered by the build cache (or by an identical compile in flight)",
+            )
+            .expect("valid metric"),
+            misses: IntCounter::new("tiderun_build_cache_misses_total", "Compiles run on a build cache miss")
+                .expect("valid metric"),
+            bytes: IntGauge::new("tiderun_build_cache_bytes", "Bytes held by the build cache").expect("valid metric"),
+            entries: IntGauge::new("tiderun_build_cache_entries", "Builds held by the build cache")
+                .expect("valid metric"),
+            sync: Arc::new(Mutex::new(())),
+        };
         for c in [
             Box::new(invocations.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(duration.clone()),
@@ -110,6 +136,10 @@ impl Metrics {
             Box::new(starts.clone()),
             Box::new(admitted.clone()),
             Box::new(admission_wait.clone()),
+            Box::new(build_cache.hits.clone()),
+            Box::new(build_cache.misses.clone()),
+            Box::new(build_cache.bytes.clone()),
+            Box::new(build_cache.entries.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
         }
@@ -128,6 +158,7 @@ impl Metrics {
             starts,
             admitted,
             admission_wait,
+            build_cache,
         }
     }
 
@@ -162,6 +193,8 @@ impl Metrics {
 
     /// The warm pools and admission, read from the runner when metrics are scraped.
     pub fn set_pools(&self, pools: &[PoolStats], admission: (u64, f64)) {
+        // Counters move forward by the difference to the engine's count: one scrape at a time.
+        let _one_at_a_time = self.build_cache.sync.lock().unwrap_or_else(|p| p.into_inner());
         for p in pools {
             let phase = p.phase.as_str();
             self.pool_instances
@@ -184,6 +217,16 @@ impl Metrics {
         if more > 0.0 {
             self.admission_wait.inc_by(more);
         }
+    }
+
+    /// The engine's build cache counts (monotonic) and sizes, at scrape time.
+    pub fn set_build_cache(&self, s: BuildCacheStats) {
+        let m = &self.build_cache;
+        let _one_at_a_time = m.sync.lock().unwrap_or_else(|p| p.into_inner());
+        m.hits.inc_by(s.hits.saturating_sub(m.hits.get()));
+        m.misses.inc_by(s.misses.saturating_sub(m.misses.get()));
+        m.bytes.set(s.bytes as i64);
+        m.entries.set(s.entries as i64);
     }
 
     pub fn render(&self) -> String {

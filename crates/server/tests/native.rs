@@ -438,3 +438,62 @@ async fn the_openapi_document_is_served_and_names_served_routes() {
     }
     stop(server).await;
 }
+
+/// The value of an unlabelled metric in Prometheus text.
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn resubmitted_c_is_a_build_cache_hit_in_the_answer_and_the_metrics() {
+    if !root_or_skip("resubmitted_c_is_a_build_cache_hit_in_the_answer_and_the_metrics") {
+        return;
+    }
+    let _serial = SERIAL.lock().await;
+    let server = start(Backend::Sqlite).await;
+    let scrape = || async {
+        reqwest::get(format!("{}/metrics", server.base))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    };
+    let before = scrape().await;
+    for name in [
+        "tiderun_build_cache_hits_total",
+        "tiderun_build_cache_misses_total",
+        "tiderun_build_cache_bytes",
+        "tiderun_build_cache_entries",
+    ] {
+        assert_eq!(metric(&before, name), Some(0.0), "{name} in:\n{before}");
+    }
+    let code = "#include <stdio.h>\nint main(void){puts(\"cached?\");return 0;}\n";
+    let body = json!({"language": "c", "code": code});
+    let (status, first) = run(&server, body.clone()).await;
+    assert_eq!(ok_run(status, &first)["stdout"], "cached?\n");
+    assert!(first["compile"].get("cached").is_none(), "a miss says nothing: {first}");
+    let (status, second) = run(&server, body).await;
+    assert_eq!(ok_run(status, &second)["stdout"], "cached?\n");
+    assert_eq!(second["compile"]["cached"], true, "{second}");
+    assert_eq!(second["compile"]["wall_time_ms"], 0);
+    assert_eq!(second["compile"]["status"], "ok");
+    // Another program is another build.
+    let (status, other) = run(
+        &server,
+        json!({"language": "c", "code": code.replace("cached?", "other")}),
+    )
+    .await;
+    assert_eq!(ok_run(status, &other)["stdout"], "other\n");
+
+    let after = scrape().await;
+    assert_eq!(metric(&after, "tiderun_build_cache_hits_total"), Some(1.0), "{after}");
+    assert_eq!(metric(&after, "tiderun_build_cache_misses_total"), Some(2.0), "{after}");
+    assert_eq!(metric(&after, "tiderun_build_cache_entries"), Some(2.0), "{after}");
+    let bytes = metric(&after, "tiderun_build_cache_bytes").unwrap_or(0.0);
+    assert!(bytes > 2.0 * 1024.0, "two C builds are more than 2 KiB: {bytes}");
+    // Counters stay put across scrapes.
+    assert_eq!(metric(&scrape().await, "tiderun_build_cache_hits_total"), Some(1.0));
+    stop(server).await;
+}

@@ -55,6 +55,32 @@ enum BenchWhat {
         #[arg(long, default_value_t = 500)]
         runs: usize,
     },
+    /// The service end to end: starts `tiderun serve` and measures sequential latency per
+    /// language against the bare process, throughput under concurrency, a burst from idle
+    /// and the idle server's memory.
+    E2e(E2eArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct E2eArgs {
+    /// Runs of each language in the sequential comparison.
+    #[arg(long, default_value_t = bench::e2e::DEFAULT_RUNS)]
+    runs: usize,
+    /// Seconds of each concurrency level.
+    #[arg(long, default_value_t = bench::e2e::DEFAULT_DURATION_S)]
+    duration_s: f64,
+    /// Concurrency levels (comma-separated).
+    #[arg(long, value_delimiter = ',', default_values_t = bench::e2e::DEFAULT_CONCURRENCY.to_vec())]
+    concurrency: Vec<usize>,
+    /// Runs released at once after the pools drained.
+    #[arg(long, default_value_t = bench::e2e::DEFAULT_BURST)]
+    burst: usize,
+    /// Also write the markdown report to this file.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// An argument for `tiderun serve` (repeat; `--server-arg=--max-concurrent=16`).
+    #[arg(long = "server-arg", allow_hyphen_values = true)]
+    server_args: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -75,6 +101,9 @@ fn main() -> ExitCode {
             println!("{}", report.markdown());
             ExitCode::SUCCESS
         }),
+        Command::Bench {
+            what: BenchWhat::E2e(args),
+        } => bench_e2e(cli.runtimes_dir.as_deref(), args),
     };
     match result {
         Ok(code) => code,
@@ -95,4 +124,33 @@ fn load_catalog(dir: Option<&std::path::Path>) -> anyhow::Result<runtimes::Catal
     let mut catalog = runtimes::Catalog::load(dir)?;
     catalog.detect();
     Ok(catalog)
+}
+
+/// `tiderun bench e2e`: this very binary is the server under test.
+fn bench_e2e(runtimes_dir: Option<&std::path::Path>, mut a: E2eArgs) -> anyhow::Result<ExitCode> {
+    use anyhow::Context;
+    if !a.duration_s.is_finite() || a.duration_s <= 0.0 || a.duration_s > bench::e2e::MAX_DURATION_S {
+        anyhow::bail!(
+            "--duration-s must be above 0 and at most {}",
+            bench::e2e::MAX_DURATION_S
+        );
+    }
+    if let Some(dir) = runtimes_dir {
+        a.server_args.insert(0, format!("--runtimes-dir={}", dir.display()));
+    }
+    let opts = bench::e2e::Options {
+        server_exe: std::env::current_exe().context("cannot find this executable")?,
+        server_args: a.server_args,
+        runs: a.runs,
+        duration: std::time::Duration::from_secs_f64(a.duration_s),
+        concurrency: a.concurrency,
+        burst: a.burst,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+    };
+    let report = bench::e2e::run(&opts)?.markdown();
+    println!("{report}");
+    if let Some(path) = &a.out {
+        std::fs::write(path, &report).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
 }

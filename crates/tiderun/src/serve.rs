@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use engine::{Engine, PoolConfig, Runner, RunnerConfig};
+use engine::{BuildCache, Engine, PoolConfig, Runner, RunnerConfig};
 use sandbox::{Sandbox, SandboxOptions};
 use server::{AppState, ServerConfig};
 
@@ -69,6 +69,10 @@ pub struct ServeArgs {
     /// Start every run cold: no warm pools, no zygotes.
     #[arg(long, env = "TIDERUN_NO_WARM_POOLS")]
     no_warm_pools: bool,
+    /// MiB of compiled programs kept in memory, so resubmitted code is not compiled again
+    /// (0: no cache).
+    #[arg(long, env = "TIDERUN_BUILD_CACHE_MB", default_value_t = engine::DEFAULT_BUILD_CACHE_MIB)]
+    build_cache_mb: u64,
 }
 
 pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -81,6 +85,7 @@ pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCod
             engine::MAX_POOL_IDLE.as_secs()
         );
     }
+    let build_cache = BuildCache::new(a.build_cache_mb).context("--build-cache-mb")?;
     let catalog = crate::load_catalog(runtimes_dir)?;
     let sandbox = Sandbox::new(SandboxOptions::default()).context("cannot start the sandbox")?;
     for what in sandbox.capabilities().unenforced() {
@@ -101,7 +106,10 @@ pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCod
             .map_or_else(engine::default_memory_budget, |mb| mb << 20),
         ..PoolConfig::default()
     };
-    let runner = Runner::new(Engine::with_pools(catalog, sandbox, pools), runner_config);
+    let runner = Runner::new(
+        Engine::with_pools(catalog, sandbox, pools).with_build_cache(build_cache),
+        runner_config,
+    );
     let url = match &a.database_url {
         Some(url) => url.clone(),
         None => store::default_sqlite_url(&a.data_dir),

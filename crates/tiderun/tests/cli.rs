@@ -269,6 +269,23 @@ fn bad_input_gets_one_line_and_exit_2() {
         .output()
         .unwrap();
     assert_one_line_error(&out, "cannot read /nonexistent");
+    // Start-up settings are checked before anything starts.
+    let out = tiderun()
+        .args(["serve", "--addr", "127.0.0.1:0", "--build-cache-mb", "16385"])
+        .output()
+        .unwrap();
+    assert_one_line_error(&out, "build_cache_mb = 16385 is out of range (at most 16384)");
+    let out = tiderun().args(["serve", "--build-cache-mb", "-1"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "negative sizes are refused by the parser");
+    for (args, needle) in [
+        (["--burst", "0"], "--burst must be 1 to 1024"),
+        (["--duration-s", "0"], "--duration-s must be above 0"),
+        (["--concurrency", "1025"], "--concurrency must be a list of 1 to 1024"),
+        (["--runs", "0"], "--runs must be 1 to 100000"),
+    ] {
+        let out = tiderun().args(["bench", "e2e"]).args(args).output().unwrap();
+        assert_one_line_error(&out, needle);
+    }
 }
 
 #[test]
@@ -370,4 +387,89 @@ fn an_ordinary_user_gets_isolation_and_is_told_what_is_not_enforced() {
     let text = String::from_utf8_lossy(&doctor.stdout);
     assert!(text.contains("running as root: false"), "{text}");
     assert!(text.contains("not enforced"), "{text}");
+}
+
+/// The cells of column `name` in every markdown table of `text` that has one.
+fn column<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
+    let mut cells = Vec::new();
+    let mut index = None;
+    for line in text.lines() {
+        let Some(row) = line.strip_prefix('|') else {
+            index = None;
+            continue;
+        };
+        let row: Vec<&str> = row.split('|').map(str::trim).collect();
+        match index {
+            None => index = row.iter().position(|c| *c == name),
+            Some(_) if row[0].starts_with("---") => {}
+            Some(i) => cells.push(row[i]),
+        }
+    }
+    cells
+}
+
+#[test]
+fn bench_e2e_measures_every_scenario_without_errors() {
+    if !root_or_skip("bench_e2e_measures_every_scenario_without_errors") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("RESULTS.md");
+    let out = tiderun()
+        .args([
+            "bench",
+            "e2e",
+            "--runs",
+            "3",
+            "--duration-s",
+            "0.5",
+            "--concurrency",
+            "1,4",
+            "--burst",
+            "8",
+        ])
+        .arg("--out")
+        .arg(&out_file)
+        .arg("--server-arg=--max-concurrent=4")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&out_file).unwrap().trim(), stdout.trim());
+    for heading in [
+        "### 1.",
+        "### 2.",
+        "### 3.",
+        "### 4.",
+        "Machine: ",
+        "--max-concurrent=4",
+    ] {
+        assert!(stdout.contains(heading), "{heading} missing:\n{stdout}");
+    }
+    let languages = column(&stdout, "language");
+    for want in [
+        "python",
+        "c (first submission: compile and run)",
+        "c (resubmitted: build cache hit)",
+    ] {
+        assert!(languages.contains(&want), "no {want} row:\n{stdout}");
+    }
+    assert_eq!(column(&stdout, "clients"), ["1", "4"], "{stdout}");
+    assert_eq!(column(&stdout, "runs released at once"), ["8"], "{stdout}");
+    let errors = column(&stdout, "errors");
+    assert_eq!(errors.len(), languages.len() + 2 + 1, "{stdout}");
+    assert!(errors.iter().all(|e| *e == "0"), "errors in:\n{stdout}");
+    assert!(
+        stdout.contains("Build cache: 3 of 3 resubmissions of c were hits"),
+        "{stdout}"
+    );
+    let rss = column(&stdout, "VmRSS idle after scale-to-zero MB");
+    assert!(
+        rss.len() == 1 && rss[0].parse::<f64>().is_ok_and(|mb| mb > 1.0),
+        "{stdout}"
+    );
 }

@@ -360,6 +360,12 @@ pub struct StageResponse {
     /// Which limit ended the stage, or why it could not start.
     #[schema(required = true)]
     pub message: Option<String>,
+    /// Present (and true) on a compile stage answered by the build cache: the same source,
+    /// toolchain, compiler arguments and compile limits were built before, so nothing ran
+    /// (times and memory are 0; output and status are the original compile's).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[schema(default = false)]
+    pub cached: bool,
 }
 
 impl From<StageOutcome> for StageResponse {
@@ -374,6 +380,7 @@ impl From<StageOutcome> for StageResponse {
             wall_time_ms: s.wall_time_ms,
             memory_kb: s.memory_kb,
             message: s.message,
+            cached: s.cached,
         }
     }
 }
@@ -766,6 +773,7 @@ mod tests {
             wall_time_ms: 4,
             memory_kb: 5,
             message: None,
+            cached: false,
         }
     }
 

@@ -1,0 +1,186 @@
+//! The harness's HTTP side: one keep-alive HTTP/1.1 client (it shares the machine's cores with
+//! the server, so it stays cheap: bodies prepared once, replies parsed only as far as needed).
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde_json::Value;
+
+/// A client request that takes longer than this is counted as an error.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// What one `POST /api/v1/run` gave.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// From just before the request was sent to the last byte of the answer.
+    pub took: Duration,
+    /// `None` when the run was a success (HTTP 200 and `status: ok`); else what went wrong.
+    pub error: Option<String>,
+    pub stdout: String,
+    /// The compile stage was answered by the build cache.
+    pub cached: bool,
+}
+
+/// A language as the server describes it.
+#[derive(Debug, Clone)]
+pub struct Language {
+    pub name: String,
+    pub installed: bool,
+    pub compiled: bool,
+    pub file: String,
+    pub hello: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Client {
+    pub fn new(base: &str) -> anyhow::Result<Client> {
+        let http = reqwest::Client::builder()
+            .tcp_nodelay(true)
+            .pool_max_idle_per_host(usize::MAX)
+            .timeout(REQUEST_TIMEOUT)
+            .build()?;
+        Ok(Client {
+            http,
+            base: base.to_string(),
+        })
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// The body of a run request for `code` in `language`, made once and reused.
+    pub fn run_body(language: &str, code: &str) -> String {
+        serde_json::json!({ "language": language, "code": code }).to_string()
+    }
+
+    /// `POST /api/v1/run` with a prepared body.
+    pub async fn run(&self, body: &str) -> Reply {
+        let started = Instant::now();
+        let sent = self
+            .http
+            .post(format!("{}/api/v1/run", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await;
+        let answer = match sent {
+            Ok(r) => {
+                let status = r.status();
+                r.bytes().await.map(|b| (status, b))
+            }
+            Err(e) => Err(e),
+        };
+        let took = started.elapsed();
+        let fail = |error: String| Reply {
+            took,
+            error: Some(error),
+            stdout: String::new(),
+            cached: false,
+        };
+        let (status, bytes) = match answer {
+            Ok(a) => a,
+            Err(e) => return fail(format!("request failed: {}", root_cause(&e))),
+        };
+        let Ok(v) = serde_json::from_slice::<Value>(&bytes) else {
+            return fail(format!("HTTP {status}: not JSON"));
+        };
+        if !status.is_success() {
+            return fail(format!("HTTP {status}: {}", v["error"].as_str().unwrap_or("?")));
+        }
+        let run_status = v["status"].as_str().unwrap_or("?");
+        Reply {
+            took,
+            error: (run_status != "ok").then(|| format!("status {run_status}")),
+            stdout: v["run"]["stdout"].as_str().unwrap_or_default().to_string(),
+            cached: v["compile"]["cached"].as_bool().unwrap_or(false),
+        }
+    }
+
+    /// `GET /api/v1/runtimes`.
+    pub async fn languages(&self) -> anyhow::Result<Vec<Language>> {
+        let bytes = self
+            .http
+            .get(format!("{}/api/v1/runtimes", self.base))
+            .send()
+            .await?
+            .error_for_status()?
+            .bytes()
+            .await?;
+        let v: Value = serde_json::from_slice(&bytes).context("GET /api/v1/runtimes: not JSON")?;
+        let list = v.as_array().context("GET /api/v1/runtimes: not a list")?;
+        Ok(list
+            .iter()
+            .map(|r| Language {
+                name: r["language"].as_str().unwrap_or_default().to_string(),
+                installed: r["installed"].as_bool().unwrap_or(false),
+                compiled: r["compiled"].as_bool().unwrap_or(false),
+                file: r["file"].as_str().unwrap_or_default().to_string(),
+                hello: r["example"]["hello"].as_str().unwrap_or_default().to_string(),
+            })
+            .collect())
+    }
+
+    /// The sum of every sample of an unlabelled or labelled metric, `None` when the server
+    /// does not export it.
+    pub async fn metric_sum(&self, name: &str) -> anyhow::Result<Option<f64>> {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?;
+        Ok(metric_sum(&text, name))
+    }
+}
+
+/// Sum of the samples of `name` in Prometheus text (`name 3`, `name{a="b"} 4`).
+pub fn metric_sum(text: &str, name: &str) -> Option<f64> {
+    let mut found = None;
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix(name) else {
+            continue;
+        };
+        let value = match rest.chars().next() {
+            Some(' ') => rest,
+            Some('{') => rest.rsplit_once('}').map_or("", |(_, v)| v),
+            _ => continue,
+        };
+        if let Ok(v) = value.trim().parse::<f64>() {
+            *found.get_or_insert(0.0) += v;
+        }
+    }
+    found
+}
+
+/// The innermost cause of a request error (connection refused, reset...).
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_samples_are_summed_across_labels() {
+        let text = "# HELP tiderun_pool_instances x\n# TYPE tiderun_pool_instances gauge\n\
+                    tiderun_pool_instances{kind=\"zygote\",runtime=\"python\"} 2\n\
+                    tiderun_pool_instances{kind=\"sandbox\",runtime=\"c\"} 3\n\
+                    tiderun_pool_instances_other 7\nup 1\n";
+        assert_eq!(metric_sum(text, "tiderun_pool_instances"), Some(5.0));
+        assert_eq!(metric_sum(text, "up"), Some(1.0));
+        assert_eq!(metric_sum(text, "absent"), None);
+    }
+}
