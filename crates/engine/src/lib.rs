@@ -15,6 +15,7 @@ use runtimes::{Catalog, LimitSet, Runtime};
 use sandbox::{Collect, InputFile, Output, RunIo, RunSpec, Sandbox, Status, StreamKind};
 
 mod error;
+mod images;
 mod job;
 mod limits;
 mod outcome;
@@ -22,6 +23,7 @@ mod runner;
 mod verdict;
 
 pub use error::EngineError;
+pub use images::{mime, Image, IMAGE_SUFFIXES, MAX_IMAGE_BYTES, MAX_IMAGE_FILES, MAX_SKIPPED_IMAGES};
 pub use job::{Interaction, Job, SourceFile};
 pub use limits::{LimitRequest, PhaseRequest};
 pub use outcome::{Outcome, StageOutcome};
@@ -64,6 +66,8 @@ pub struct Prepared {
     files: Vec<InputFile>,
     limits: LimitSet,
     stack_bytes: u64,
+    /// Read back the images each run leaves in its work dir ([`Job::images`]).
+    images: bool,
     /// The outcome so far: the compile stage, and `compile_error` if it failed.
     pub outcome: Outcome,
 }
@@ -120,10 +124,7 @@ impl Engine {
                     default_stack(compile_limits.memory_mib),
                 );
                 spec.files = files;
-                spec.collect = Some(Collect {
-                    max_files: MAX_BUILD_OUTPUT_FILES,
-                    max_total_bytes: MAX_BUILD_OUTPUT_BYTES,
-                });
+                spec.collect = Some(Collect::all(MAX_BUILD_OUTPUT_FILES, MAX_BUILD_OUTPUT_BYTES));
                 let mut captured = outcome::Captured::default();
                 let result = self.run_captured(&spec, RunIo::default(), &mut captured)?;
                 let ok = result.status == Status::Ok;
@@ -151,6 +152,7 @@ impl Engine {
             files,
             limits: run_limits,
             stack_bytes,
+            images: job.images,
             outcome,
         })
     }
@@ -165,8 +167,11 @@ impl Engine {
             prepared.stack_bytes,
         );
         spec.files = prepared.files.clone();
+        if prepared.images {
+            spec.collect = Some(images::collect());
+        }
         let mut captured = outcome::Captured::default();
-        let result = self.run_captured(
+        let mut result = self.run_captured(
             &spec,
             RunIo {
                 stdin: io.stdin,
@@ -175,7 +180,12 @@ impl Engine {
             },
             &mut captured,
         )?;
-        Ok(StageOutcome::from_run(result, captured))
+        let files = std::mem::take(&mut result.files);
+        let mut stage = StageOutcome::from_run(result, captured);
+        if prepared.images {
+            stage.files = Some(images::from_outputs(files, &spec.files));
+        }
+        Ok(stage)
     }
 
     /// Compile (if needed) and run once.

@@ -48,6 +48,10 @@ pub struct StageOutcome {
     pub memory_kb: u64,
     /// Which limit ended the stage, or why it could not start.
     pub message: Option<String>,
+    /// The images the run left in its work dir, when the job asked for them ([`crate::Job::images`];
+    /// read only after the program exited by itself, not after a limit or a kill).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<crate::Image>>,
 }
 
 impl StageOutcome {
@@ -69,6 +73,7 @@ impl StageOutcome {
             wall_time_ms: r.wall_ms,
             memory_kb: r.memory_kb,
             message: r.message,
+            files: None,
         }
     }
 }

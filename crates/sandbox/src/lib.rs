@@ -26,8 +26,8 @@ mod status;
 mod supervise;
 
 pub use config::{
-    Collect, InputFile, Limits, Output, OutputFile, RunIo, RunSpec, Stdin, StreamKind, MAX_INPUT_FILES, MAX_WALL_MS,
-    MIN_MEMORY_BYTES, MIN_OPEN_FILES, MIN_PROCESSES,
+    Collect, InputFile, Limits, Output, OutputFile, RunIo, RunSpec, SkipReason, Stdin, StreamKind, MAX_INPUT_FILES,
+    MAX_WALL_MS, MIN_MEMORY_BYTES, MIN_OPEN_FILES, MIN_PROCESSES,
 };
 pub use error::{SandboxError, Stage};
 pub use layout::{validate_relative, ETC_PATHS, PROGRAM_UID, SYSTEM_PATHS};

@@ -22,9 +22,9 @@ use crate::{ApiError, AppState};
 mod wire;
 
 pub use wire::{
-    Encoding, ErrorBody, FileRequest, LimitValues, LimitsRequest, NativeJob, RequestError, RunRequest, RunResponse,
-    RunResult, RunStatus, RuntimeExample, RuntimeInfo, RuntimeLimits, StageResponse, TestReport, TestRequest,
-    TestVerdict, TestsResponse,
+    Encoding, ErrorBody, FileRequest, ImageResponse, LimitValues, LimitsRequest, NativeJob, RequestError, RunRequest,
+    RunResponse, RunResult, RunStatus, RuntimeExample, RuntimeInfo, RuntimeLimits, StageResponse, TestReport,
+    TestRequest, TestVerdict, TestsResponse,
 };
 
 /// The longest a request body may take to arrive, in total: a few MiB from a classroom
