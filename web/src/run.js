@@ -53,23 +53,20 @@ export class RunController {
         if (stream === 'stderr') stderr += text;
         view.write(stream === 'stderr' ? 'stderr' : 'stdout', text);
       },
-      exit: (exit) => {
+      exit: (message) => {
+        // The compiler's own failure (it exits non-zero) is what a student calls a compile error.
+        const compileError = message.stage === 'compile' && message.status === 'runtime_error';
+        const exit = compileError ? { ...message, status: 'compile_error' } : message;
         const failed = exit.status !== 'ok';
         // A compile stage that went well is followed by the run: only its end is final.
         if (exit.stage === 'compile' && !failed) return;
         this.ended = true;
-        const words = describeExit(exit, { stopped: this.stopped });
         const where = failed && !this.stopped ? errorLine(stderr, runtime.file) : null;
         if (where) this.editor.showErrorLine(where.line);
         if (failed && exit.message && !this.stopped) view.note(exit.message);
         view.files(exit.files);
-        const m = measure(exit);
-        this.status(() => ({
-          kind: words.kind,
-          text: describeExit(exit, { stopped: this.stopped }).text,
-          measure: m && measure(exit),
-          line: where,
-        }));
+        const stopped = this.stopped;
+        this.status(() => ({ ...describeExit(exit, { stopped }), measure: measure(exit), line: where }));
         this.state(true, false);
       },
       error: (error) => {

@@ -17,7 +17,10 @@ const KNOWN = new Set([
 
 /** The words for a stage's `exit` (`status`, `code`, `signal`), and whether it is a failure. */
 export function describeExit(exit, { stopped = false } = {}) {
-  if (stopped && exit.status !== 'ok') return { kind: 'stopped', text: t('status.stopped') };
+  // Stop kills the program: a signal. A limit reached before the click is still a limit.
+  if (stopped && (exit.status === 'signal' || exit.status === 'runtime_error')) {
+    return { kind: 'stopped', text: t('status.stopped') };
+  }
   const status = KNOWN.has(exit.status) ? exit.status : 'internal_error';
   const text = t(`status.${status}`, { code: exit.code ?? '?', signal: exit.signal ?? '?' });
   return { kind: status === 'ok' ? 'ok' : 'error', text };
