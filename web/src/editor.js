@@ -15,12 +15,12 @@ import {
 import { defaultKeymap, history, historyKeymap, indentWithTab } from '@codemirror/commands';
 import {
   syntaxHighlighting,
-  defaultHighlightStyle,
   indentOnInput,
   bracketMatching,
   StreamLanguage,
   indentUnit,
 } from '@codemirror/language';
+import { lightHighlight, darkHighlight, editorTheme } from './highlight.js';
 
 /** Each language's highlighting, loaded on first use (a separate chunk of the bundle). */
 const LANGUAGE_PACKS = {
@@ -55,8 +55,8 @@ const errorLineField = StateField.define({
   provide: (field) => EditorView.decorations.from(field),
 });
 
-const lightTheme = [syntaxHighlighting(defaultHighlightStyle, { fallback: true })];
-let darkTheme = null;
+const lightTheme = syntaxHighlighting(lightHighlight);
+const darkTheme = syntaxHighlighting(darkHighlight);
 
 /** The editor. `onRun` is called on Ctrl/Cmd+Enter, `onChange(code)` after each edit. */
 export class Editor {
@@ -87,6 +87,7 @@ export class Editor {
             indentWithTab,
           ]),
           errorLineField,
+          editorTheme,
           this.language.of([]),
           this.theme.of(lightTheme),
           this.attrs.of(EditorView.contentAttributes.of({ 'aria-label': label })),
@@ -127,11 +128,7 @@ export class Editor {
     this.view.dispatch({ effects: this.language.reconfigure(extension) });
   }
 
-  async setDark(dark) {
-    if (dark && !darkTheme) {
-      const { oneDark } = await import('@codemirror/theme-one-dark');
-      darkTheme = oneDark;
-    }
+  setDark(dark) {
     this.view.dispatch({ effects: this.theme.reconfigure(dark ? darkTheme : lightTheme) });
   }
 

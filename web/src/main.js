@@ -87,7 +87,8 @@ const runner = new RunController({
 function updateToggles() {
   ui.locale.textContent = t('locale.switch');
   ui.locale.lang = locale() === 'zh' ? 'en' : 'zh-CN';
-  ui.theme.textContent = t(isDark() ? 'theme.toLight' : 'theme.toDark');
+  ui.theme.querySelector('.theme-label').textContent = t(isDark() ? 'theme.toLight' : 'theme.toDark');
+  ui.theme.querySelector('.theme-icon').textContent = isDark() ? '☀' : '☾';
   ui.theme.setAttribute('aria-pressed', String(isDark()));
   ui.stdin.placeholder = t(ui.stdin.disabled ? 'input.placeholderIdle' : 'input.placeholder');
 }
