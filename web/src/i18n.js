@@ -8,7 +8,7 @@ const STRINGS = {
     'skip': 'Skip to the editor',
     'language': 'Language',
     'run': 'Run',
-    'run.hint': 'Ctrl+Enter',
+    'run.hint': '{key}',
     'stop': 'Stop',
     'share': 'Share',
     'exercises': 'Exercises',
@@ -21,7 +21,7 @@ const STRINGS = {
     'console': 'Console',
     'console.label': 'Program output',
     'console.clear': 'Clear',
-    'console.empty': 'Press Run (or Ctrl+Enter) to run your program. Its output appears here.',
+    'console.empty': 'Press Run (or {key}) to run your program. Its output appears here.',
     'input.label': 'Input for the running program',
     'input.placeholder': 'Type, then press Enter',
     'input.placeholderIdle': 'Input for the program',
@@ -64,21 +64,18 @@ const STRINGS = {
     'ex.title': 'Exercises',
     'ex.none': 'No exercises yet. A teacher adds them in the exercises directory.',
     'ex.loading': 'Loading…',
-    'ex.open': 'Open',
     'ex.close': 'Close exercise',
     'ex.submit': 'Run tests',
     'ex.submitting': 'Running the tests…',
     'ex.score': 'Score: {passed}/{total}',
     'ex.allPassed': 'All tests passed — well done!',
     'ex.test': 'Test',
-    'ex.verdict': 'Result',
     'ex.hidden': 'hidden test',
     'ex.input': 'Input',
     'ex.expected': 'Expected output',
     'ex.got': 'Your output',
     'ex.tests': 'Examples',
     'ex.notFound': 'This exercise does not exist.',
-    'ex.statement': 'Exercise',
     'verdict.accepted': 'Passed',
     'verdict.wrong_answer': 'Wrong answer',
     'verdict.runtime_error': 'Runtime error',
@@ -91,7 +88,6 @@ const STRINGS = {
     'verdict.compile_error': 'Compile error',
     'verdict.internal_error': 'Server error',
     'lang.notInstalled': '{name} (not installed)',
-    'restored': 'Your last {language} code was restored.',
     'reset': 'Example',
     'reset.title': 'Replace the code with this language’s example',
   },
@@ -100,7 +96,7 @@ const STRINGS = {
     'skip': '跳到编辑器',
     'language': '语言',
     'run': '运行',
-    'run.hint': 'Ctrl+Enter',
+    'run.hint': '{key}',
     'stop': '停止',
     'share': '分享',
     'exercises': '练习',
@@ -113,7 +109,7 @@ const STRINGS = {
     'console': '控制台',
     'console.label': '程序输出',
     'console.clear': '清空',
-    'console.empty': '点击“运行”（或按 Ctrl+Enter）运行程序，输出会显示在这里。',
+    'console.empty': '点击“运行”（或按 {key}）运行程序，输出会显示在这里。',
     'input.label': '给正在运行的程序输入',
     'input.placeholder': '输入后按回车',
     'input.placeholderIdle': '程序的输入',
@@ -156,21 +152,18 @@ const STRINGS = {
     'ex.title': '练习',
     'ex.none': '还没有练习。老师可以在练习目录中添加。',
     'ex.loading': '加载中…',
-    'ex.open': '打开',
     'ex.close': '关闭练习',
     'ex.submit': '运行测试',
     'ex.submitting': '正在运行测试…',
     'ex.score': '得分：{passed}/{total}',
     'ex.allPassed': '全部测试通过，做得好！',
     'ex.test': '测试',
-    'ex.verdict': '结果',
     'ex.hidden': '隐藏测试',
     'ex.input': '输入',
     'ex.expected': '期望输出',
     'ex.got': '你的输出',
     'ex.tests': '样例',
     'ex.notFound': '这个练习不存在。',
-    'ex.statement': '练习',
     'verdict.accepted': '通过',
     'verdict.wrong_answer': '答案错误',
     'verdict.runtime_error': '运行错误',
@@ -183,7 +176,6 @@ const STRINGS = {
     'verdict.compile_error': '编译错误',
     'verdict.internal_error': '服务器错误',
     'lang.notInstalled': '{name}（未安装）',
-    'restored': '已恢复你上次的 {language} 代码。',
     'reset': '示例',
     'reset.title': '用该语言的示例替换当前代码',
   },
@@ -209,10 +201,14 @@ export function locale() {
   return current;
 }
 
-/** The string for `key` with `{name}` placeholders filled in. */
+/** The keys that run the program, as this computer names them. */
+const RUN_KEY = /Mac|iPhone|iPad|iPod/.test(navigator.platform || '') ? '⌘+Enter' : 'Ctrl+Enter';
+
+/** The string for `key` with `{name}` placeholders filled in (`{key}`: the run keys). */
 export function t(key, params = {}) {
   const text = STRINGS[current][key] ?? STRINGS.en[key] ?? key;
-  return text.replace(/\{(\w+)\}/g, (m, name) => (name in params ? String(params[name]) : m));
+  const values = { key: RUN_KEY, ...params };
+  return text.replace(/\{(\w+)\}/g, (m, name) => (name in values ? String(values[name]) : m));
 }
 
 export function setLocale(next) {
