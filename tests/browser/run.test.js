@@ -182,3 +182,20 @@ test('an image the program writes appears in the console', async () => {
   assert.deepEqual(size, [4, 4], 'the browser decoded the PNG');
   assert.match(await consoleText(page), /saved plot\.png/);
 });
+
+test('limits are told in plain words', async () => {
+  await chooseLanguage(page, 'python');
+  await setCode(page, 'while True:\n    print("x" * 1000)\n');
+  await page.click('#run');
+  let end = await waitForEnd(page);
+  assert.equal(end.state, 'error');
+  assert.match(end.text, /Output too long/);
+  assert.match(await consoleText(page), /output exceeded \d+ bytes/, "the server's detail is shown too");
+
+  await setCode(page, 'data = bytearray(1 << 30)\nprint(len(data))\n');
+  await page.click('#run');
+  end = await waitForEnd(page);
+  assert.equal(end.state, 'error');
+  assert.match(end.text, /Memory limit/);
+  assert.deepEqual(await errorLines(page), [], 'a limit names no line');
+});
