@@ -1,5 +1,6 @@
 //! `tiderun serve`: the service on its embedded defaults (SQLite under ./tiderun-data,
-//! 127.0.0.1:8080), every setting also from a `TIDERUN_*` variable.
+//! 127.0.0.1:8080, the classroom page at `/`, exercises from ./exercises when it exists),
+//! every setting also from a `TIDERUN_*` variable.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -56,7 +57,14 @@ pub struct ServeArgs {
     /// Background workers for queued submissions.
     #[arg(long, env = "TIDERUN_WORKERS", default_value_t = 2)]
     workers: usize,
+    /// A directory of exercises, one `<id>.toml` each, read at start-up (a bad file stops
+    /// it). Default: `exercises` in the current directory, when there is one.
+    #[arg(long, env = "TIDERUN_EXERCISES_DIR")]
+    exercises_dir: Option<PathBuf>,
 }
+
+/// Read when no --exercises-dir is given and it exists.
+const DEFAULT_EXERCISES_DIR: &str = "exercises";
 
 pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCode> {
     if a.max_queue == 0 || a.max_body_bytes < 1024 || a.workers == 0 || a.max_concurrent == Some(0) {
@@ -73,6 +81,17 @@ pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCod
     }
     runner_config.max_waiting = a.max_waiting;
     runner_config.max_wait = Duration::from_secs(a.max_wait_s);
+    let exercises_dir = match &a.exercises_dir {
+        Some(dir) => Some(dir.clone()),
+        None => Some(PathBuf::from(DEFAULT_EXERCISES_DIR)).filter(|d| d.is_dir()),
+    };
+    let exercises = match &exercises_dir {
+        Some(dir) => server::exercises::ExerciseDir::load(dir, &catalog)?,
+        None => server::exercises::ExerciseDir::default(),
+    };
+    if let Some(dir) = &exercises_dir {
+        tracing::info!(dir = %dir.display(), count = exercises.exercises.len(), "exercises loaded");
+    }
     let runner = Runner::new(Engine::new(catalog, sandbox), runner_config);
     let url = match &a.database_url {
         Some(url) => url.clone(),
@@ -87,6 +106,7 @@ pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCod
         workers: a.workers,
         enable_submission_delete: a.enable_submission_delete,
         allow_callbacks: a.allow_private_callbacks,
+        exercises: std::sync::Arc::new(exercises),
     };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
