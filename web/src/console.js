@@ -4,16 +4,21 @@ import { t } from './i18n.js';
 
 /** Stick to the bottom while the student has not scrolled up to read. */
 const STICKY_PX = 24;
+/** A hidden tab gets no animation frames: its output is still shown this often. */
+const FLUSH_HIDDEN_MS = 250;
 
 export class Console {
   constructor({ output, status }) {
     this.output = output;
     this.status = status;
     this.last = null;
+    this.pending = [];
+    this.scheduled = false;
     this.clear();
   }
 
   clear() {
+    this.pending = [];
     this.output.replaceChildren();
     this.last = null;
     const empty = document.createElement('p');
@@ -25,6 +30,7 @@ export class Console {
 
   /** Start a fresh run: nothing from before. */
   reset() {
+    this.pending = [];
     this.output.replaceChildren();
     this.last = null;
   }
@@ -35,27 +41,52 @@ export class Console {
   }
 
   append(node) {
+    this.flush();
     const stick = this.atBottom();
     this.output.querySelector('.console-empty')?.remove();
     this.output.append(node);
+    // Output after this node starts a new span below it.
+    this.last = null;
     if (stick) this.output.scrollTop = this.output.scrollHeight;
   }
 
-  /** Output of the program: `stream` is stdout, stderr or stdin (the student's echo). */
+  /**
+   * Output of the program: `stream` is stdout, stderr or stdin (the student's echo). Pieces
+   * are gathered and shown once per frame: a program printing a megabyte in thousands of
+   * messages must not cost a layout each.
+   */
   write(stream, text) {
     if (!text) return;
-    const stick = this.atBottom();
-    if (this.last && this.last.dataset.stream === stream && this.last.isConnected) {
-      this.last.append(text);
-    } else {
-      const span = document.createElement('span');
-      span.className = `out out-${stream}`;
-      span.dataset.stream = stream;
-      span.textContent = text;
-      this.output.querySelector('.console-empty')?.remove();
-      this.output.append(span);
-      this.last = span;
+    const last = this.pending[this.pending.length - 1];
+    if (last && last.stream === stream) last.text += text;
+    else this.pending.push({ stream, text });
+    if (!this.scheduled) {
+      this.scheduled = true;
+      const flush = () => this.flush();
+      if (document.hidden) setTimeout(flush, FLUSH_HIDDEN_MS);
+      else requestAnimationFrame(flush);
     }
+  }
+
+  /** Show the gathered output now (before anything that must come after it). */
+  flush() {
+    this.scheduled = false;
+    if (!this.pending.length) return;
+    const stick = this.atBottom();
+    this.output.querySelector('.console-empty')?.remove();
+    for (const { stream, text } of this.pending) {
+      if (this.last && this.last.dataset.stream === stream && this.last.isConnected) {
+        this.last.append(text);
+      } else {
+        const span = document.createElement('span');
+        span.className = `out out-${stream}`;
+        span.dataset.stream = stream;
+        span.textContent = text;
+        this.output.append(span);
+        this.last = span;
+      }
+    }
+    this.pending = [];
     if (stick) this.output.scrollTop = this.output.scrollHeight;
   }
 
@@ -64,7 +95,6 @@ export class Console {
     const p = document.createElement('p');
     p.className = 'console-note';
     p.textContent = text;
-    this.last = null;
     this.append(p);
   }
 
@@ -80,7 +110,6 @@ export class Console {
         const caption = document.createElement('figcaption');
         caption.textContent = file.name;
         figure.append(img, caption);
-        this.last = null;
         this.append(figure);
       } else if (file.skipped) {
         this.note(t('files.skipped', { name: file.name, reason: file.skipped }));
@@ -93,6 +122,7 @@ export class Console {
    * `measure` time and memory, `line` an error line with `onLine` to go to it.
    */
   setStatus({ kind, text, measure = null, line = null, onLine = null }) {
+    this.flush();
     const parts = [];
     const dot = document.createElement('span');
     dot.className = 'status-dot';
