@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use rust_embed::RustEmbed;
+use utoipa::OpenApi;
 
 use crate::{ApiError, AppState};
 
@@ -54,6 +55,63 @@ pub fn router() -> Router<AppState> {
     }
     router
 }
+
+/// This part of the OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    PageDoc::openapi()
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(index_doc, share_doc, asset_doc),
+    tags((name = "page", description = "The classroom page (needs no API token and counts against no rate limit)"))
+)]
+struct PageDoc;
+
+/// The classroom page (also at `/index.html`): an editor, a live console, exercises.
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "page",
+    security(()),
+    responses(
+        (status = 200, description = "The page; revalidate with its ETag", content_type = "text/html"),
+        (status = 304, description = "Not modified (If-None-Match)"),
+    )
+)]
+#[allow(dead_code)] // Documentation only: the handler is `index`.
+fn index_doc() {}
+
+/// A share link: the page, which then loads snippet `id` from `GET /api/v1/snippets/{id}`.
+#[utoipa::path(
+    get,
+    path = "/s/{id}",
+    tag = "page",
+    security(()),
+    params(("id" = String, Path, description = "A snippet's id")),
+    responses(
+        (status = 200, description = "The page", content_type = "text/html"),
+        (status = 304, description = "Not modified (If-None-Match)"),
+    )
+)]
+#[allow(dead_code)] // Documentation only: the handler is `share`.
+fn share_doc() {}
+
+/// A file of the page's bundle; its name has a content hash, so it is cached for a year.
+#[utoipa::path(
+    get,
+    path = "/assets/{path}",
+    tag = "page",
+    security(()),
+    params(("path" = String, Path, description = "The file's path below /assets/")),
+    responses(
+        (status = 200, description = "The file, with its media type"),
+        (status = 304, description = "Not modified (If-None-Match)"),
+        (status = 404, description = "No such file", body = crate::native::ErrorBody),
+    )
+)]
+#[allow(dead_code)] // Documentation only: the handler is `asset`.
+fn asset_doc() {}
 
 async fn index(headers: HeaderMap) -> Response {
     serve(INDEX, REVALIDATE, &headers)
