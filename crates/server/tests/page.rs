@@ -20,7 +20,7 @@ async fn fetch(server: &TestServer, path: &str) -> reqwest::Response {
     reqwest::get(format!("{}{path}", server.base)).await.expect("request")
 }
 
-fn header<'a>(response: &'a reqwest::Response, name: header::HeaderName) -> &'a str {
+fn header(response: &reqwest::Response, name: header::HeaderName) -> &str {
     response
         .headers()
         .get(&name)
