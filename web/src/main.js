@@ -152,12 +152,19 @@ async function selectLanguage(language, code = null) {
   await editor.setLanguage(language);
 }
 
+/** On a phone the console is below the editor: bring it into view when there is news. */
+const stacked = window.matchMedia('(max-width: 820px)');
+function revealConsole() {
+  if (stacked.matches) document.querySelector('.console-pane').scrollIntoView({ block: 'start' });
+}
+
 function run() {
   const runtime = currentRuntime();
   if (!runtime || runner.running) return;
   ui.results.hidden = true;
   state.lastResult = null;
   runner.start(runtime, editor.code);
+  revealConsole();
 }
 
 // ---- exercises ----
@@ -202,6 +209,7 @@ async function submitExercise() {
   ui.run.disabled = true;
   editor.showErrorLine(null);
   showStatus(() => ({ kind: 'busy', text: t('ex.submitting') }));
+  revealConsole();
   try {
     const result = await api.submit(exercise.id, runtime.language, editor.code);
     state.lastResult = result;
