@@ -75,6 +75,7 @@ export class RunSession {
   constructor(init, handlers) {
     this.handlers = handlers;
     this.opened = false;
+    this.failed = false;
     this.finished = false;
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
     this.socket = new WebSocket(`${scheme}//${location.host}/api/v1/ws`);

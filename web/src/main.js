@@ -45,6 +45,8 @@ const state = {
   runtimes: new Map(),
   language: null,
   exercise: null,
+  /** The last graded result, shown again after a locale switch. */
+  lastResult: null,
   /** The current status as a function, so a locale switch can word it again. */
   status: () => ({ kind: 'idle', text: t('status.idle') }),
   busy: false,
