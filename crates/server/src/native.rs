@@ -286,19 +286,5 @@ async fn openapi_json(State(state): State<AppState>) -> Response {
             language["enum"] = serde_json::json!(languages);
         }
     }
-    // The exercise ids of the directory, so that a client generated from the document (and
-    // the API fuzzer) can name a real one.
-    let ids: Vec<&String> = state.config().exercises.exercises.keys().collect();
-    if !ids.is_empty() {
-        for (path, method) in [
-            ("/api/v1/exercises/{id}", "get"),
-            ("/api/v1/exercises/{id}/submit", "post"),
-        ] {
-            let pointer = format!("/paths/{}/{method}/parameters/0/schema", path.replace('/', "~1"));
-            if let Some(schema) = doc.pointer_mut(&pointer) {
-                schema["enum"] = serde_json::json!(ids);
-            }
-        }
-    }
     Json(doc).into_response()
 }
