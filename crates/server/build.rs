@@ -83,7 +83,7 @@ fn npm(web: &Path, args: &[&str]) {
         Ok(s) => fail(&format!("`npm {}` in {} failed ({s})", args.join(" "), web.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => fail(
             "npm is not installed: the classroom page (web/) is built with Node.js >= 20.19 and npm \
-             (Debian: apt install nodejs npm, or nodejs.org)",
+             (from nodejs.org or NodeSource; Debian 12's own nodejs package is too old)",
         ),
         Err(e) => fail(&format!("cannot run npm: {e}")),
     }
