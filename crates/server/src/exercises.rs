@@ -333,6 +333,7 @@ mod tests {
         assert!(err(|e| e.id = "-x".into()).contains("not allowed"));
         assert!(err(|e| e.id = "a".repeat(MAX_ID_BYTES + 1)).contains("not allowed"));
         assert_eq!(err(|e| e.title = " ".into()), "`title` is empty");
+        assert!(err(|e| e.title = "t".repeat(MAX_TITLE_BYTES + 1)).starts_with("`title` is 201 bytes"));
         assert!(err(|e| e.statement_zh = Some("x".repeat(MAX_STATEMENT_BYTES + 1))).starts_with("`statement_zh` is"));
         assert_eq!(
             err(|e| {
@@ -400,6 +401,22 @@ mod tests {
         let e = ExerciseDir::load(dir.path(), &catalog()).unwrap_err();
         assert!(matches!(e, DirError::TooLarge { .. }), "{e}");
         assert!(ExerciseDir::load(&dir.path().join("missing"), &catalog()).is_err());
+    }
+
+    #[test]
+    fn a_directory_holds_a_bounded_number_of_exercises() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = "title = \"T\"\nstatement = \"x\"\n[[tests]]\nexpected_output = \"\"\n";
+        for i in 0..MAX_DIR_EXERCISES {
+            std::fs::write(dir.path().join(format!("e{i}.toml")), one).unwrap();
+        }
+        assert_eq!(
+            ExerciseDir::load(dir.path(), &catalog()).unwrap().exercises.len(),
+            MAX_DIR_EXERCISES
+        );
+        std::fs::write(dir.path().join("one-more.toml"), one).unwrap();
+        let e = ExerciseDir::load(dir.path(), &catalog()).unwrap_err();
+        assert!(matches!(e, DirError::TooMany { .. }), "{e}");
     }
 
     #[test]
