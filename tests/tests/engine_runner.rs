@@ -184,7 +184,7 @@ async fn read_until(session: &mut engine::Session, want: &str) -> String {
 async fn finish(session: &mut engine::Session) -> engine::Outcome {
     loop {
         match tokio::time::timeout(Duration::from_secs(10), session.next_event()).await {
-            Ok(Some(Event::Done(outcome))) => return outcome,
+            Ok(Some(Event::Done(outcome))) => return *outcome,
             Ok(Some(_)) => {}
             other => panic!("no outcome: {other:?}"),
         }
@@ -245,7 +245,7 @@ async fn sessions_report_compile_stages_and_unknown_languages() {
     let outcome = loop {
         match s.next_event().await {
             Some(Event::Stage(stage)) => stages.push(stage),
-            Some(Event::Done(o)) => break o,
+            Some(Event::Done(o)) => break *o,
             Some(_) => {}
             None => panic!("no outcome"),
         }

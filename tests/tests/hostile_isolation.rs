@@ -14,7 +14,7 @@ use std::process::Command;
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
-use sandbox::{Collect, Output, ETC_PATHS};
+use sandbox::{Collect, Output, SkipReason, ETC_PATHS};
 use tiderun_tests::*;
 
 /// Where host sentinel directories are made: not below /tmp or /work, which the sandbox
@@ -988,10 +988,7 @@ fn core_limit_cannot_be_raised() {
     }
     let guard = HostGuard::new();
     let mut spec = c("iso_core_limit.c", &[]);
-    spec.collect = Some(Collect {
-        max_files: 16,
-        max_total_bytes: 1 << 20,
-    });
+    spec.collect = Some(Collect::all(16, 1 << 20));
     let r = guard.run(&spec);
     assert_eq!(
         (r.status, r.signal),
@@ -1127,10 +1124,7 @@ fn collect_never_follows_planted_links() {
     }
     let guard = HostGuard::new();
     let mut spec = sh("iso_collect_plant.sh", &[&guard.sentinel().to_string_lossy()]);
-    spec.collect = Some(Collect {
-        max_files: 64,
-        max_total_bytes: 1 << 20,
-    });
+    spec.collect = Some(Collect::all(64, 1 << 20));
     let started = Instant::now();
     let r = guard.run(&spec);
     let took = started.elapsed();
@@ -1176,6 +1170,63 @@ fn collect_never_follows_planted_links() {
         assert!(
             !String::from_utf8_lossy(&f.content).contains(SECRET_VALUE),
             "{} holds the server's secret",
+            f.path
+        );
+    }
+}
+
+/// Images a program drew are read back the same way, with a name filter and skipped files
+/// listed: a planted symlink, FIFO or hardlink named like an image is never followed, opened
+/// for long, or listed.
+#[test]
+fn collecting_images_never_follows_planted_links() {
+    if !privileged_or_skip("collecting_images_never_follows_planted_links") {
+        return;
+    }
+    let guard = HostGuard::new();
+    let mut spec = sh("iso_collect_images_plant.sh", &[&guard.sentinel().to_string_lossy()]);
+    spec.collect = Some(Collect {
+        max_files: 8,
+        max_total_bytes: 1024,
+        suffixes: &[".png", ".svg", ".gif", ".jpg"],
+        max_skipped: 8,
+    });
+    let started = Instant::now();
+    let r = guard.run(&spec);
+    let took = started.elapsed();
+    assert_ok(&r);
+    assert!(
+        took < Duration::from_secs(3),
+        "collecting took {took:?}: something blocked"
+    );
+    let out = stdout(&r);
+    for target in ["/etc/passwd", "/etc/ld.so.cache"] {
+        assert!(
+            out.lines().any(|l| l == format!("hardlink {target} refused")),
+            "hardlink to {target}: {}",
+            describe(&r)
+        );
+    }
+    let listed: Vec<(&str, u64, Option<SkipReason>)> =
+        r.files.iter().map(|f| (f.path.as_str(), f.size, f.skipped)).collect();
+    assert_eq!(
+        listed,
+        [
+            ("a.png", 5, None),
+            ("big.png", 2000, Some(SkipReason::TooManyBytes)),
+            ("sub/b.svg", 6, None),
+            ("trap.png/inner.gif", 3, None),
+        ],
+        "collected: {:?}",
+        r.files
+    );
+    assert_eq!(r.files[0].content, b"png-a");
+    assert!(r.files[1].content.is_empty(), "a skipped file has no content");
+    let sentinel = std::fs::read(guard.sentinel()).expect("read sentinel");
+    for f in &r.files {
+        assert!(
+            f.content != sentinel && !String::from_utf8_lossy(&f.content).contains(SECRET_VALUE),
+            "{} holds a host secret",
             f.path
         );
     }

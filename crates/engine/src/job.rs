@@ -29,6 +29,10 @@ pub struct Job {
     /// Extra compiler arguments (Judge0's `compiler_options`), compiled languages only.
     pub compile_args: Vec<String>,
     pub limits: LimitRequest,
+    /// Hand back the images the run stage leaves in its work dir (a plot), within
+    /// [`crate::MAX_IMAGE_FILES`] and [`crate::MAX_IMAGE_BYTES`]. Off for test cases and the
+    /// Judge0/Piston dialects, which have nowhere to show them.
+    pub images: bool,
 }
 
 /// Where the run stage's stdin comes from and where its output goes; the compile stage is

@@ -16,6 +16,7 @@ use sandbox::{Collect, InputFile, Output, RunIo, RunSpec, Sandbox, Status, Strea
 
 mod build_cache;
 mod error;
+mod images;
 mod job;
 mod limits;
 mod outcome;
@@ -25,6 +26,7 @@ mod verdict;
 
 pub use build_cache::{BuildCache, BuildCacheStats, DEFAULT_BUILD_CACHE_MIB, MAX_BUILD_CACHE_MIB};
 pub use error::EngineError;
+pub use images::{mime, Image, IMAGE_SUFFIXES, MAX_IMAGE_BYTES, MAX_IMAGE_FILES, MAX_SKIPPED_IMAGES};
 pub use job::{Interaction, Job, SourceFile};
 pub use limits::{LimitRequest, PhaseRequest};
 pub use outcome::{Outcome, StageOutcome};
@@ -73,6 +75,8 @@ pub struct Prepared {
     files: Vec<InputFile>,
     limits: LimitSet,
     stack_bytes: u64,
+    /// Read back the images each run leaves in its work dir ([`Job::images`]).
+    images: bool,
     /// The outcome so far: the compile stage, and `compile_error` if it failed.
     pub outcome: Outcome,
 }
@@ -200,6 +204,7 @@ impl Engine {
             files,
             limits: run_limits,
             stack_bytes,
+            images: job.images,
             outcome,
         })
     }
@@ -216,10 +221,7 @@ impl Engine {
     ) -> Result<build_cache::Build, EngineError> {
         let mut spec = spec_for(runtime, argv, env, limits, default_stack(limits.memory_mib));
         spec.files = files;
-        spec.collect = Some(Collect {
-            max_files: MAX_BUILD_OUTPUT_FILES,
-            max_total_bytes: MAX_BUILD_OUTPUT_BYTES,
-        });
+        spec.collect = Some(Collect::all(MAX_BUILD_OUTPUT_FILES, MAX_BUILD_OUTPUT_BYTES));
         let mut captured = outcome::Captured::default();
         let mut result = self.run_captured(runtime, Phase::Compile, &spec, RunIo::default(), &mut captured)?;
         let files = std::mem::take(&mut result.files)
@@ -247,8 +249,11 @@ impl Engine {
             prepared.stack_bytes,
         );
         spec.files = prepared.files.clone();
+        if prepared.images {
+            spec.collect = Some(images::collect());
+        }
         let mut captured = outcome::Captured::default();
-        let result = self.run_captured(
+        let mut result = self.run_captured(
             &prepared.runtime,
             Phase::Run,
             &spec,
@@ -259,7 +264,12 @@ impl Engine {
             },
             &mut captured,
         )?;
-        Ok(StageOutcome::from_run(result, captured))
+        let files = std::mem::take(&mut result.files);
+        let mut stage = StageOutcome::from_run(result, captured);
+        if prepared.images {
+            stage.files = Some(images::from_outputs(files, &spec.files));
+        }
+        Ok(stage)
     }
 
     /// Compile (if needed) and run once.

@@ -52,6 +52,10 @@ pub struct StageOutcome {
     /// rest is the original compile's. Printed only when true.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub cached: bool,
+    /// The images the run left in its work dir, when the job asked for them ([`crate::Job::images`];
+    /// read only after the program exited by itself, not after a limit or a kill).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<crate::Image>>,
 }
 
 impl StageOutcome {
@@ -74,6 +78,7 @@ impl StageOutcome {
             memory_kb: r.memory_kb,
             message: r.message,
             cached: false,
+            files: None,
         }
     }
 }

@@ -267,7 +267,7 @@ impl Runner {
                 });
             }
             if !prepared.runnable() {
-                send(Event::Done(prepared.outcome));
+                send(Event::Done(Box::new(prepared.outcome)));
                 return;
             }
             send(Event::Stage(Stage::Run));
@@ -291,7 +291,7 @@ impl Runner {
                         stage: Stage::Run,
                         result: run,
                     });
-                    send(Event::Done(outcome));
+                    send(Event::Done(Box::new(outcome)));
                 }
                 Err(e) => {
                     send(Event::Error(public_message(&e)));
@@ -359,7 +359,7 @@ pub enum Event {
     /// A stage ended (its output was already sent as `Data`).
     Exit { stage: Stage, result: StageOutcome },
     /// The job is over.
-    Done(Outcome),
+    Done(Box<Outcome>),
     /// The job could not run; the message is safe to show.
     Error(String),
 }

@@ -78,15 +78,57 @@ pub struct InputFile {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutputFile {
     pub path: String,
+    /// Empty when the file was `skipped`.
     pub content: Vec<u8>,
     pub executable: bool,
+    /// The file's size when it was looked at.
+    pub size: u64,
+    /// Why the file was listed without its content (see [`Collect::max_skipped`]).
+    pub skipped: Option<SkipReason>,
 }
 
-/// Bounds on the files read back after a run.
+/// Why a file that matched was not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// [`Collect::max_files`] files were already read.
+    TooManyFiles,
+    /// It did not fit in what was left of [`Collect::max_total_bytes`].
+    TooManyBytes,
+}
+
+/// Bounds on the files read back after a run, and which files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Collect {
     pub max_files: usize,
     pub max_total_bytes: u64,
+    /// Only files whose name ends with one of these (ASCII case-insensitive, e.g. `.png`);
+    /// empty: every regular file.
+    pub suffixes: &'static [&'static str],
+    /// Files that match but do not fit the bounds are listed (name, size, reason, no content),
+    /// up to this many, so a caller can say what was left out; 0 lists none.
+    pub max_skipped: usize,
+}
+
+impl Collect {
+    /// Every regular file, within the bounds; those that do not fit are left out silently
+    /// (build outputs).
+    pub fn all(max_files: usize, max_total_bytes: u64) -> Collect {
+        Collect {
+            max_files,
+            max_total_bytes,
+            suffixes: &[],
+            max_skipped: 0,
+        }
+    }
+
+    /// Whether a file name is one this collection wants.
+    pub fn wants(&self, name: &[u8]) -> bool {
+        self.suffixes.is_empty()
+            || self.suffixes.iter().any(|suffix| {
+                let suffix = suffix.as_bytes();
+                name.len() > suffix.len() && name[name.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+            })
+    }
 }
 
 /// One program to run.

@@ -29,8 +29,8 @@ mod supervise;
 mod workdir;
 
 pub use config::{
-    Collect, InputFile, Limits, Output, OutputFile, RunIo, RunSpec, Stdin, StreamKind, MAX_INPUT_FILES, MAX_WALL_MS,
-    MIN_MEMORY_BYTES, MIN_OPEN_FILES, MIN_PROCESSES,
+    Collect, InputFile, Limits, Output, OutputFile, RunIo, RunSpec, SkipReason, Stdin, StreamKind, MAX_INPUT_FILES,
+    MAX_WALL_MS, MIN_MEMORY_BYTES, MIN_OPEN_FILES, MIN_PROCESSES,
 };
 pub use error::{SandboxError, Stage};
 pub use instance::{Instance, InstanceSpec, ZygoteSpec};

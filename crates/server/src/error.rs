@@ -18,6 +18,8 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error("request body too large")]
     PayloadTooLarge,
     #[error("too many requests; retry in {retry_after_s} s")]
@@ -39,6 +41,7 @@ impl ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -75,6 +78,16 @@ impl ApiError {
     pub fn store(e: store::StoreError) -> ApiError {
         tracing::error!(error = ?e, "store failure");
         ApiError::Internal
+    }
+
+    /// A store refusal of the caller's input (a size limit, a NUL character) as 400 with the
+    /// store's message; any other store failure as [`ApiError::store`].
+    pub fn from_store(e: store::StoreError) -> ApiError {
+        if e.is_caller_mistake() {
+            ApiError::BadRequest(e.to_string())
+        } else {
+            ApiError::store(e)
+        }
     }
 }
 

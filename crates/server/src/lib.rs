@@ -1,6 +1,6 @@
 //! tiderun's HTTP service: the native API (`/api/v1`), Piston v2 (`/api/v2`, also under
 //! `/api/v2/piston`), Judge0 CE 1.13.1 (at the root), WebSockets for interactive runs, health
-//! and Prometheus metrics.
+//! and Prometheus metrics, and the classroom page (`/`, built from `web/` and embedded).
 //!
 //! Owns: wire formats, authentication, rate limits, body limits, CORS, graceful shutdown, and
 //! the background workers of asynchronous (Judge0) submissions.
@@ -19,11 +19,13 @@ use store::{Store, WorkQueue};
 mod auth;
 mod body;
 mod error;
+pub mod exercises;
 mod health;
 pub mod judge0;
 mod metrics;
 pub mod native;
 pub mod openapi;
+mod page;
 pub mod piston;
 mod ws;
 
@@ -61,6 +63,8 @@ pub struct ServerConfig {
     /// default, so a submission cannot make the server call into its own network (the lesson
     /// of Judge0's CVE-2024-29021); tests and single-machine setups turn it on.
     pub allow_callbacks: bool,
+    /// The teacher's exercises directory, read at start-up ([`exercises::ExerciseDir::load`]).
+    pub exercises: Arc<exercises::ExerciseDir>,
 }
 
 impl Default for ServerConfig {
@@ -74,6 +78,7 @@ impl Default for ServerConfig {
             workers: 2,
             enable_submission_delete: false,
             allow_callbacks: false,
+            exercises: Arc::default(),
         }
     }
 }
@@ -151,6 +156,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::guard));
     Router::new()
         .merge(health::router())
+        .merge(page::router())
         .merge(api)
         .fallback(error::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(state.config().max_body_bytes))

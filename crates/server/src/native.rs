@@ -1,5 +1,6 @@
 //! The native API (`/api/v1`): run a program (optionally against test cases), list the
-//! runtimes, interactive runs over WebSocket (`ws.rs`), and the service's OpenAPI document.
+//! runtimes, interactive runs over WebSocket (`ws.rs`), shared snippets ([`snippets`]),
+//! exercises ([`exercises`]), and the service's OpenAPI document.
 //!
 //! A thin adapter: a request is parsed into wire types ([`wire`]), converted into one
 //! `engine::Job` with `TryFrom`, checked against the catalog before it takes a run slot, and
@@ -19,12 +20,17 @@ use utoipa::OpenApi;
 
 use crate::{ApiError, AppState};
 
+mod exercises;
+mod snippets;
 mod wire;
 
+pub use exercises::{ExerciseSummary, ExerciseView, SubmitRequest, TestView};
+pub use snippets::{SnippetRequest, SnippetResponse};
+
 pub use wire::{
-    Encoding, ErrorBody, FileRequest, LimitValues, LimitsRequest, NativeJob, RequestError, RunRequest, RunResponse,
-    RunResult, RunStatus, RuntimeExample, RuntimeInfo, RuntimeLimits, StageResponse, TestReport, TestRequest,
-    TestVerdict, TestsResponse,
+    Encoding, ErrorBody, FileRequest, ImageResponse, LimitValues, LimitsRequest, NativeJob, RequestError, RunRequest,
+    RunResponse, RunResult, RunStatus, RuntimeExample, RuntimeInfo, RuntimeLimits, StageResponse, TestReport,
+    TestRequest, TestVerdict, TestsResponse,
 };
 
 /// The longest a request body may take to arrive, in total: a few MiB from a classroom
@@ -32,18 +38,24 @@ pub use wire::{
 /// (and its buffer) for longer.
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// `POST /api/v1/run`, `GET /api/v1/runtimes`, `GET /api/v1/ws`, `GET /api/v1/openapi.json`.
+/// `POST /api/v1/run`, `GET /api/v1/runtimes`, `GET /api/v1/ws`, `GET /api/v1/openapi.json`,
+/// snippets and exercises.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/run", post(run))
         .route("/api/v1/runtimes", get(runtimes))
         .route("/api/v1/ws", get(crate::ws::native))
         .route("/api/v1/openapi.json", get(openapi_json))
+        .merge(snippets::router())
+        .merge(exercises::router())
 }
 
 /// This dialect's part of the OpenAPI document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    NativeApi::openapi()
+    let mut doc = NativeApi::openapi();
+    doc.merge(snippets::openapi());
+    doc.merge(exercises::openapi());
+    doc
 }
 
 #[derive(OpenApi)]
@@ -87,12 +99,12 @@ async fn run(State(state): State<AppState>, request: Request) -> Response {
 }
 
 async fn run_request(state: &AppState, request: Request) -> Result<RunResult, Refusal> {
-    let body = read_body(request).await?;
-    // serde would take an array for a struct, field by field: refuse it with a clear word.
-    if body.trim_ascii_start().first().is_some_and(|&b| b != b'{') {
-        return Err(ApiError::BadRequest("the request body must be a JSON object".into()).into());
-    }
-    let request: RunRequest = crate::body::parse_json(&body).map_err(ApiError::BadRequest)?;
+    let request: RunRequest = read_object(request).await?;
+    Ok(run_native(state, request).await?)
+}
+
+/// Run a request of the native shape (also what an exercise submission becomes).
+async fn run_native(state: &AppState, request: RunRequest) -> Result<RunResult, ApiError> {
     let native = NativeJob::try_from(request).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     check(state, &native.job)?;
     match native.tests {
@@ -129,6 +141,16 @@ fn check(state: &AppState, job: &Job) -> Result<(), ApiError> {
         .map_err(EngineError::from)?;
     job.limits.run.resolve(&runtime.limits().run, "")?;
     Ok(())
+}
+
+/// A body that must be one JSON object of type `T`; errors say where it is wrong.
+async fn read_object<T: serde::de::DeserializeOwned>(request: Request) -> Result<T, Refusal> {
+    let body = read_body(request).await?;
+    // serde would take an array for a struct, field by field: refuse it with a clear word.
+    if body.trim_ascii_start().first().is_some_and(|&b| b != b'{') {
+        return Err(ApiError::BadRequest("the request body must be a JSON object".into()).into());
+    }
+    Ok(crate::body::parse_json(&body).map_err(ApiError::BadRequest)?)
 }
 
 /// The whole body, within the body limit, [`BODY_READ_TIMEOUT`] in total and
@@ -235,8 +257,8 @@ async fn runtimes(State(state): State<AppState>) -> Json<Vec<RuntimeInfo>> {
 #[allow(dead_code)] // Documentation only: the handler is `crate::ws::native`.
 fn ws_doc() {}
 
-/// This document: the native, Piston v2 and Judge0 CE APIs. The native request's `language`
-/// lists the names and aliases this server has installed.
+/// This document: the native, Piston v2 and Judge0 CE APIs. The `language` of the native run,
+/// snippet and submit requests lists the names and aliases this server has installed.
 #[utoipa::path(
     get,
     path = "/api/v1/openapi.json",
@@ -259,8 +281,10 @@ async fn openapi_json(State(state): State<AppState>) -> Response {
         .filter(|r| r.installed)
         .flat_map(|r| std::iter::once(r.name.as_str()).chain(r.aliases.iter().map(String::as_str)))
         .collect();
-    if let Some(language) = doc.pointer_mut("/components/schemas/RunRequest/properties/language") {
-        language["enum"] = serde_json::json!(languages);
+    for schema in ["RunRequest", "SnippetRequest", "SubmitRequest"] {
+        if let Some(language) = doc.pointer_mut(&format!("/components/schemas/{schema}/properties/language")) {
+            language["enum"] = serde_json::json!(languages);
+        }
     }
     Json(doc).into_response()
 }

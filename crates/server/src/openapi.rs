@@ -23,6 +23,7 @@ pub fn document() -> OpenApi {
     doc.merge(crate::native::openapi());
     doc.merge(crate::piston::openapi());
     doc.merge(crate::judge0::openapi());
+    doc.merge(crate::page::openapi());
     add_security(&mut doc);
     doc
 }
@@ -54,15 +55,50 @@ mod tests {
         let doc = document();
         let json: serde_json::Value = serde_json::from_str(&doc.to_json().unwrap()).unwrap();
         assert!(json["openapi"].as_str().unwrap().starts_with("3."));
-        for path in ["/api/v1/run", "/api/v1/runtimes", "/api/v1/ws", "/api/v1/openapi.json"] {
+        for path in [
+            "/api/v1/run",
+            "/api/v1/runtimes",
+            "/api/v1/ws",
+            "/api/v1/openapi.json",
+            "/api/v1/snippets",
+            "/api/v1/snippets/{id}",
+            "/api/v1/exercises",
+            "/api/v1/exercises/{id}",
+            "/api/v1/exercises/{id}/submit",
+            "/",
+            "/s/{id}",
+            "/assets/{path}",
+        ] {
             assert!(json["paths"][path].is_object(), "{path} is missing");
         }
         let schemas = &json["components"]["schemas"];
-        for schema in ["RunRequest", "RunResponse", "TestsResponse", "RuntimeInfo", "ErrorBody"] {
+        for schema in [
+            "RunRequest",
+            "RunResponse",
+            "TestsResponse",
+            "RuntimeInfo",
+            "ErrorBody",
+            "ImageResponse",
+            "SnippetRequest",
+            "SnippetResponse",
+            "Exercise",
+            "ExerciseSummary",
+            "ExerciseView",
+            "SubmitRequest",
+        ] {
             assert!(schemas[schema].is_object(), "{schema} is missing");
         }
         assert_eq!(schemas["RunRequest"]["additionalProperties"], false);
         assert_eq!(json["components"]["securitySchemes"]["token"]["name"], "X-Auth-Token");
         assert_eq!(json["security"][0], serde_json::json!({}));
+        // Posting an exercise needs a token; the page never does.
+        assert_eq!(
+            json["paths"]["/api/v1/exercises"]["post"]["security"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(json["paths"]["/"]["get"]["security"], serde_json::json!([{}]));
     }
 }

@@ -27,6 +27,7 @@ use engine::{Event, Session, Stage, StageOutcome};
 use sandbox::StreamKind;
 use serde::{Deserialize, Serialize};
 
+use crate::native::ImageResponse;
 use crate::piston::wire::PistonStatus;
 use crate::piston::{signal, ExecuteRequest, PistonError, PistonJob, StageResult};
 use crate::{ApiError, AppState};
@@ -134,10 +135,24 @@ enum ServerMessage {
         signal: Option<String>,
         status: Option<String>,
         message: Option<String>,
+        /// Native only (Piston's message has no such fields): the stage's measurements and,
+        /// for the run stage, its images.
+        #[serde(flatten, skip_serializing_if = "Option::is_none")]
+        measured: Option<Measured>,
     },
     Error {
         message: String,
     },
+}
+
+/// What the native `exit` message adds to Piston's: time, memory and images.
+#[derive(Debug, Serialize)]
+struct Measured {
+    cpu_time_ms: u64,
+    wall_time_ms: u64,
+    memory_kb: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    files: Option<Vec<ImageResponse>>,
 }
 
 /// The kind of a client message; its other fields are read once the kind is allowed.
@@ -297,7 +312,9 @@ impl Bridge {
         let language = request.language.clone().unwrap_or_default();
         let version = request.version.clone().unwrap_or_default();
         let engine_error = |e| notify(PistonError::from_engine(e, &language, &version).0.message());
-        let PistonJob { job, stdin: _ } = PistonJob::try_from(request).map_err(|e| notify(e.message()))?;
+        let PistonJob { mut job, stdin: _ } = PistonJob::try_from(request).map_err(|e| notify(e.message()))?;
+        // The classroom page shows a run's plots; Piston's vocabulary has no place for them.
+        job.images = self.vocabulary == Vocabulary::Native;
         crate::piston::check(&self.state, &job).map_err(engine_error)?;
         let session = self.state.runner().start_session(job).await.map_err(engine_error)?;
         self.send(&ServerMessage::Runtime {
@@ -381,10 +398,10 @@ impl Bridge {
                                 self.send(&ServerMessage::Data { stream: name, data }).await?;
                             }
                         }
-                        let exit = self.exit_message(stage, &result);
+                        let exit = self.exit_message(stage, result);
                         self.send(&exit).await?;
                     }
-                    Some(Event::Done(outcome)) => return Ok(outcome),
+                    Some(Event::Done(outcome)) => return Ok(*outcome),
                     Some(Event::Error(message)) => return Err(End::Notify(message)),
                 }
             }
@@ -463,17 +480,23 @@ impl Bridge {
         }
     }
 
-    fn exit_message(&self, stage: Stage, result: &StageOutcome) -> ServerMessage {
-        let (signal, message, status) = match self.vocabulary {
+    fn exit_message(&self, stage: Stage, result: StageOutcome) -> ServerMessage {
+        let (signal, message, status, measured) = match self.vocabulary {
             Vocabulary::Piston => {
-                let (signal, message) = StageResult::signal_and_message(result);
-                let status = PistonStatus::of(result).map(|s| s.as_str().to_string());
-                (signal, message, status)
+                let (signal, message) = StageResult::signal_and_message(&result);
+                let status = PistonStatus::of(&result).map(|s| s.as_str().to_string());
+                (signal, message, status, None)
             }
             Vocabulary::Native => (
                 result.signal.map(signal::name),
                 result.message.clone(),
                 Some(result.status.as_str().to_string()),
+                Some(Measured {
+                    cpu_time_ms: result.cpu_time_ms,
+                    wall_time_ms: result.wall_time_ms,
+                    memory_kb: result.memory_kb,
+                    files: result.files.map(|files| files.into_iter().map(Into::into).collect()),
+                }),
             ),
         };
         ServerMessage::Exit {
@@ -482,6 +505,7 @@ impl Bridge {
             signal,
             status,
             message,
+            measured,
         }
     }
 
@@ -623,6 +647,7 @@ mod tests {
             signal: Some("SIGKILL".into()),
             status: Some("TO".into()),
             message: None,
+            measured: None,
         })
         .unwrap();
         assert_eq!(m["type"], "exit");

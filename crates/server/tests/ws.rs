@@ -440,3 +440,61 @@ async fn a_client_that_leaves_takes_its_program() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn native_exit_has_time_memory_and_images() {
+    each_backend("native_exit_has_time_memory_and_images", |server| async move {
+        let code = "import struct, zlib\n\
+            def chunk(k, d): return struct.pack('>I', len(d)) + k + d + struct.pack('>I', zlib.crc32(k + d))\n\
+            rows = b''.join(b'\\x00' + bytes(range(16)) for _ in range(16))\n\
+            png = b'\\x89PNG\\r\\n\\x1a\\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', 16, 16, 8, 0, 0, 0, 0)) \
+            + chunk(b'IDAT', zlib.compress(rows)) + chunk(b'IEND', b'')\n\
+            open('plot.png', 'wb').write(png)\nprint(len(png))";
+        let mut c = Client::connect(&server, NATIVE).await;
+        c.send(init("python", code)).await;
+        let size = c.stdout_until("\n").await;
+        let exit = c.until("exit").await;
+        assert_eq!(
+            (&exit["stage"], &exit["status"]),
+            (&json!("run"), &json!("ok")),
+            "{exit}"
+        );
+        for key in ["cpu_time_ms", "wall_time_ms", "memory_kb"] {
+            assert!(exit[key].is_u64(), "{key}: {exit}");
+        }
+        assert!(exit["memory_kb"].as_u64().unwrap() > 0, "{exit}");
+        let files = exit["files"].as_array().expect("files on the run stage's exit");
+        assert_eq!(files.len(), 1, "{exit}");
+        assert_eq!(
+            (&files[0]["name"], &files[0]["mime"]),
+            (&json!("plot.png"), &json!("image/png"))
+        );
+        assert_eq!(files[0]["size"].to_string(), size.trim());
+        assert!(
+            files[0]["content_base64"].as_str().unwrap().starts_with("iVBORw0KGgo"),
+            "{exit}"
+        );
+
+        // A compiled language: its compile stage's exit has the numbers but no files.
+        let mut c = Client::connect(&server, NATIVE).await;
+        c.send(init("c", "int main(void) { return 0; }")).await;
+        let compile = c.until("exit").await;
+        assert_eq!(compile["stage"], "compile");
+        assert!(
+            compile["wall_time_ms"].is_u64() && compile.get("files").is_none(),
+            "{compile}"
+        );
+        let run = c.until("exit").await;
+        assert_eq!(run["files"], json!([]), "{run}");
+
+        // Piston's exit message keeps Piston's shape.
+        let mut c = Client::connect(&server, PISTON).await;
+        c.send(init("python", code)).await;
+        let exit = c.until("exit").await;
+        for key in ["cpu_time_ms", "wall_time_ms", "memory_kb", "files"] {
+            assert!(exit.get(key).is_none(), "{key} in Piston's exit: {exit}");
+        }
+        server
+    })
+    .await;
+}

@@ -76,6 +76,18 @@ pub enum StoreError {
     SnippetTooLarge { size: usize },
     #[error("snippet language is {size} bytes, more than the limit of {limit} bytes", limit = crate::MAX_SNIPPET_LANGUAGE_BYTES)]
     LanguageTooLong { size: usize },
+    #[error("exercise id is {size} bytes: it must be 1 to {max} bytes", max = crate::MAX_EXERCISE_ID_BYTES)]
+    BadExerciseId { size: usize },
+    #[error("exercise is {size} bytes, more than the limit of {limit} bytes", limit = crate::MAX_EXERCISE_BYTES)]
+    ExerciseTooLarge { size: usize },
+    #[error("exercise summary is {size} bytes, more than the limit of {limit} bytes", limit = crate::MAX_EXERCISE_SUMMARY_BYTES)]
+    ExerciseSummaryTooLarge { size: usize },
+    /// A new exercise when [`crate::MAX_STORED_EXERCISES`] are stored.
+    #[error("{max} exercises are stored already, the most there may be; delete one first", max = crate::MAX_STORED_EXERCISES)]
+    TooManyExercises,
+    /// Inserted and deleted by others between each of `put_exercise`'s attempts.
+    #[error("exercise {id} was changed by other requests while it was stored")]
+    ExerciseRace { id: String },
     /// Every random snippet id tried was taken (practically impossible with 48 random bits).
     #[error("no free snippet id after {tries} tries")]
     NoFreeSnippetId { tries: u32 },
@@ -91,6 +103,10 @@ impl StoreError {
                 | StoreError::InvalidPage { .. }
                 | StoreError::SnippetTooLarge { .. }
                 | StoreError::LanguageTooLong { .. }
+                | StoreError::BadExerciseId { .. }
+                | StoreError::ExerciseTooLarge { .. }
+                | StoreError::ExerciseSummaryTooLarge { .. }
+                | StoreError::TooManyExercises
         )
     }
 }

@@ -1,7 +1,7 @@
 //! Persistence and the work queue of tiderun.
 //!
 //! **Owns:** async submissions (token, request JSON, status, result JSON, owner, times) and
-//! snippets (shared programs), in SQLite — one file under the data dir, nothing else to start —
+//! snippets (shared programs) and exercises posted by teachers, in SQLite — one file under the data dir, nothing else to start —
 //! or Postgres when the URL says `postgres://`, through **one** code path: sqlx's `Any` driver,
 //! the same SQL strings on both backends, one set of embedded migrations. Also the queue of
 //! submission tokens waiting for a worker ([`WorkQueue`], in-process, behind the [`Queue`]
@@ -29,6 +29,7 @@
 //! ```
 
 mod error;
+mod exercises;
 mod queue;
 mod snippets;
 mod store;
@@ -36,6 +37,10 @@ mod submissions;
 mod time;
 
 pub use error::StoreError;
+pub use exercises::{
+    ExerciseSummary, PutOutcome, StoredExercise, MAX_EXERCISE_BYTES, MAX_EXERCISE_ID_BYTES, MAX_EXERCISE_SUMMARY_BYTES,
+    MAX_STORED_EXERCISES,
+};
 pub use queue::{PushError, Queue, WorkQueue};
 pub use snippets::{Snippet, MAX_SNIPPET_BYTES, MAX_SNIPPET_LANGUAGE_BYTES, SNIPPET_ID_LEN};
 pub use store::{default_sqlite_url, Store};

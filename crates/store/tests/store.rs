@@ -7,7 +7,8 @@ use std::time::Duration;
 use chrono::Utc;
 use sqlx::{Connection, Executor};
 use store::{
-    DeleteOutcome, NewSubmission, Store, StoreError, MAX_PER_PAGE, MAX_SNIPPET_BYTES, MAX_SNIPPET_LANGUAGE_BYTES,
+    DeleteOutcome, NewSubmission, PutOutcome, Store, StoreError, MAX_EXERCISE_BYTES, MAX_EXERCISE_ID_BYTES,
+    MAX_EXERCISE_SUMMARY_BYTES, MAX_PER_PAGE, MAX_SNIPPET_BYTES, MAX_SNIPPET_LANGUAGE_BYTES, MAX_STORED_EXERCISES,
     SNIPPET_ID_LEN,
 };
 
@@ -104,6 +105,8 @@ on_both_backends!(
     count_by_status,
     payloads_are_kept_verbatim,
     snippet_round_trip_and_limits,
+    exercise_put_get_list_delete,
+    exercise_limits,
 );
 
 async fn connect(url: &str) -> Store {
@@ -442,6 +445,120 @@ async fn snippet_round_trip_and_limits(url: String) {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NulCharacter { field: "code" }), "{err:?}");
+}
+
+async fn exercise_put_get_list_delete(url: String) {
+    let store = connect(&url).await;
+    assert_eq!(store.list_exercises().await.unwrap(), vec![]);
+    let definition = r#"{"title":"两数之和","tests":[{"stdin":"1 2\n","expected_output":"3\n"}]}"#;
+    assert_eq!(
+        store
+            .put_exercise("sum", definition, r#"{"t":"两数之和"}"#)
+            .await
+            .unwrap(),
+        PutOutcome::Created
+    );
+    assert_eq!(
+        store.put_exercise("abc", "{}", "{}").await.unwrap(),
+        PutOutcome::Created
+    );
+    let got = store.get_exercise("sum").await.unwrap().expect("stored");
+    assert_eq!((got.id.as_str(), got.definition.as_str()), ("sum", definition));
+    assert_eq!(got.created_at, got.updated_at);
+    assert_eq!(store.get_exercise("nope").await.unwrap(), None);
+
+    // Put again: replaced, the creation time kept.
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    assert_eq!(
+        store.put_exercise("sum", "{\"v\":2}", "{}").await.unwrap(),
+        PutOutcome::Replaced
+    );
+    let again = store.get_exercise("sum").await.unwrap().unwrap();
+    assert_eq!(again.definition, "{\"v\":2}");
+    assert_eq!(again.created_at, got.created_at);
+    assert!(again.updated_at > got.updated_at);
+
+    let listed: Vec<(String, String)> = store
+        .list_exercises()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.id, e.summary))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("abc".to_string(), "{}".to_string()),
+            ("sum".to_string(), "{}".to_string())
+        ],
+        "by id"
+    );
+    assert!(store.delete_exercise("abc").await.unwrap());
+    assert!(!store.delete_exercise("abc").await.unwrap());
+    assert_eq!(store.list_exercises().await.unwrap().len(), 1);
+
+    // Concurrent puts of one new id: one creates it, the others replace it.
+    let puts = (0..8).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move { store.put_exercise("race", &format!("{{\"n\":{i}}}"), "{}").await })
+    });
+    let mut created = 0;
+    for put in puts {
+        if put.await.unwrap().unwrap() == PutOutcome::Created {
+            created += 1;
+        }
+    }
+    assert_eq!(created, 1);
+}
+
+async fn exercise_limits(url: String) {
+    let store = connect(&url).await;
+    let largest = "x".repeat(MAX_EXERCISE_BYTES);
+    assert_eq!(
+        store.put_exercise("big", &largest, "{}").await.unwrap(),
+        PutOutcome::Created
+    );
+    let err = store
+        .put_exercise("big", &format!("{largest}x"), "{}")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::ExerciseTooLarge { .. }) && err.is_caller_mistake(),
+        "{err:?}"
+    );
+    let err = store
+        .put_exercise("s", "{}", &"x".repeat(MAX_EXERCISE_SUMMARY_BYTES + 1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::ExerciseSummaryTooLarge { .. }), "{err:?}");
+    for id in [String::new(), "i".repeat(MAX_EXERCISE_ID_BYTES + 1)] {
+        let err = store.put_exercise(&id, "{}", "{}").await.unwrap_err();
+        assert!(matches!(err, StoreError::BadExerciseId { .. }), "{err:?}");
+    }
+    let err = store.put_exercise("nul", "{\"a\":\"\0\"}", "{}").await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::NulCharacter { field: "definition" }),
+        "{err:?}"
+    );
+
+    // The count limit: fill up to it, one more is refused, a replacement is not.
+    for i in 1..MAX_STORED_EXERCISES {
+        store.put_exercise(&format!("e{i:04}"), "{}", "{}").await.unwrap();
+    }
+    let err = store.put_exercise("one-more", "{}", "{}").await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::TooManyExercises) && err.is_caller_mistake(),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!("{MAX_STORED_EXERCISES} exercises are stored already, the most there may be; delete one first")
+    );
+    assert_eq!(
+        store.put_exercise("e0001", "{\"v\":2}", "{}").await.unwrap(),
+        PutOutcome::Replaced
+    );
+    assert_eq!(store.list_exercises().await.unwrap().len() as i64, MAX_STORED_EXERCISES);
 }
 
 // Not per backend: the URL decides before any database is touched.

@@ -30,7 +30,13 @@ struct Cli {
 enum Command {
     /// Run a program in the sandbox: the first file is the main one.
     Run(Box<run::RunArgs>),
-    /// Serve the HTTP APIs (native, Piston v2, Judge0 CE) on the embedded defaults.
+    /// Serve the classroom page and the HTTP APIs (native, Piston v2, Judge0 CE).
+    ///
+    /// Open http://ADDR/ for the classroom page: an editor, a live console, exercises and
+    /// share links. The APIs: /api/v1 (native; its OpenAPI document at /api/v1/openapi.json),
+    /// /api/v2 (Piston) and the root (Judge0 CE: /submissions, /languages...). Exercises come
+    /// from --exercises-dir (one TOML file each) and, when API tokens are set, from
+    /// POST /api/v1/exercises.
     Serve(Box<serve::ServeArgs>),
     /// List the languages, their versions and whether they are installed.
     Runtimes {

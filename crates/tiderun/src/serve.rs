@@ -1,5 +1,6 @@
 //! `tiderun serve`: the service on its embedded defaults (SQLite under ./tiderun-data,
-//! 127.0.0.1:8080), every setting also from a `TIDERUN_*` variable.
+//! 127.0.0.1:8080, the classroom page at `/`, exercises from ./exercises when it exists),
+//! every setting also from a `TIDERUN_*` variable.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -73,7 +74,14 @@ pub struct ServeArgs {
     /// (0: no cache).
     #[arg(long, env = "TIDERUN_BUILD_CACHE_MB", default_value_t = engine::DEFAULT_BUILD_CACHE_MIB)]
     build_cache_mb: u64,
+    /// A directory of exercises, one `<id>.toml` each, read at start-up (a bad file stops
+    /// it). Default: `exercises` in the current directory, when there is one.
+    #[arg(long, env = "TIDERUN_EXERCISES_DIR")]
+    exercises_dir: Option<PathBuf>,
 }
+
+/// Read when no --exercises-dir is given and it exists.
+const DEFAULT_EXERCISES_DIR: &str = "exercises";
 
 pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCode> {
     if a.max_queue == 0 || a.max_body_bytes < 1024 || a.workers == 0 || a.max_concurrent == Some(0) {
@@ -97,6 +105,17 @@ pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCod
     }
     runner_config.max_waiting = a.max_waiting;
     runner_config.max_wait = Duration::from_secs(a.max_wait_s);
+    let exercises_dir = match &a.exercises_dir {
+        Some(dir) => Some(dir.clone()),
+        None => Some(PathBuf::from(DEFAULT_EXERCISES_DIR)).filter(|d| d.is_dir()),
+    };
+    let exercises = match &exercises_dir {
+        Some(dir) => server::exercises::ExerciseDir::load(dir, &catalog)?,
+        None => server::exercises::ExerciseDir::default(),
+    };
+    if let Some(dir) = &exercises_dir {
+        tracing::info!(dir = %dir.display(), count = exercises.exercises.len(), "exercises loaded");
+    }
     let pools = PoolConfig {
         enabled: !a.no_warm_pools,
         idle_after: Duration::from_secs(a.pool_idle_s),
@@ -123,6 +142,7 @@ pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCod
         workers: a.workers,
         enable_submission_delete: a.enable_submission_delete,
         allow_callbacks: a.allow_private_callbacks,
+        exercises: std::sync::Arc::new(exercises),
     };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {

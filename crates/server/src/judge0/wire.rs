@@ -336,6 +336,7 @@ impl StoredRequest {
             args: split_options(self.command_line_arguments.as_deref()),
             compile_args: split_options(self.compiler_options.as_deref()),
             limits: self.limits(runtime),
+            images: false,
         }
     }
 

@@ -217,6 +217,8 @@ impl TryFrom<RunRequest> for NativeJob {
             files,
             args,
             limits: r.limits.map(LimitRequest::from).unwrap_or_default(),
+            // A plot is shown beside a run's output; a test's verdict has no place for one.
+            images: tests.is_none(),
             ..Job::default()
         };
         Ok(NativeJob {
@@ -366,6 +368,42 @@ pub struct StageResponse {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     #[schema(default = false)]
     pub cached: bool,
+    /// Run stage of a run without tests: the images the program left in its work directory
+    /// (`.png .jpg .jpeg .gif .svg .webp`, sorted by name), read only when it exited by itself.
+    /// At most 8 images and 4 MiB together; those past a limit are listed with `skipped`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<ImageResponse>>,
+}
+
+/// An image a run left in its work directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ImageResponse {
+    /// Path below the work directory.
+    #[schema(example = "plot.png")]
+    pub name: String,
+    /// From the name's suffix; show SVG only as an image (`<img>`), never inline.
+    #[schema(example = "image/png")]
+    pub mime: String,
+    /// Bytes.
+    pub size: u64,
+    /// The image's bytes, base64; absent when it was skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_base64: Option<String>,
+    /// Why the image was not returned (which limit); absent when it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+}
+
+impl From<engine::Image> for ImageResponse {
+    fn from(i: engine::Image) -> Self {
+        ImageResponse {
+            name: i.name,
+            mime: i.mime.to_string(),
+            size: i.size,
+            content_base64: i.content.map(|c| base64::engine::general_purpose::STANDARD.encode(c)),
+            skipped: i.skipped,
+        }
+    }
 }
 
 impl From<StageOutcome> for StageResponse {
@@ -381,6 +419,7 @@ impl From<StageOutcome> for StageResponse {
             memory_kb: s.memory_kb,
             message: s.message,
             cached: s.cached,
+            files: s.files.map(|files| files.into_iter().map(Into::into).collect()),
         }
     }
 }
@@ -774,6 +813,7 @@ mod tests {
             memory_kb: 5,
             message: None,
             cached: false,
+            files: None,
         }
     }
 
@@ -795,7 +835,16 @@ mod tests {
             Status::CompileError,
             Status::InternalError,
         ] {
-            let o = outcome(status);
+            let mut o = outcome(status);
+            if let Some(run) = o.run.as_mut() {
+                run.files = Some(vec![engine::Image {
+                    name: "plot.png".into(),
+                    mime: "image/png",
+                    size: 3,
+                    content: Some(b"png".to_vec()),
+                    skipped: None,
+                }]);
+            }
             let engine_json = serde_json::to_value(&o).unwrap();
             let wire_json = serde_json::to_value(RunResponse::from(o)).unwrap();
             assert_eq!(engine_json, wire_json);

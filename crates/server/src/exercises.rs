@@ -1,0 +1,439 @@
+//! Exercises: a statement, starter code per language and test cases (some hidden), written by a
+//! teacher as one TOML file per exercise in a directory (`DIR/<id>.toml`, read at start-up) or
+//! posted as JSON through `POST /api/v1/exercises` (kept in the store).
+//!
+//! Both forms are the same [`Exercise`], checked once by [`Exercise::check`]: sizes within
+//! named limits, starter languages known to the catalog (aliases become names), at least one
+//! test. Grading is not here: a submission becomes an ordinary run with tests (`native.rs`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use runtimes::Catalog;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Longest exercise id; ids are lower-case letters, digits, `-` and `_` (they appear in URLs
+/// and file names).
+pub const MAX_ID_BYTES: usize = store::MAX_EXERCISE_ID_BYTES;
+/// Longest title (either language).
+pub const MAX_TITLE_BYTES: usize = 200;
+/// Longest statement (either language): a few pages of text.
+pub const MAX_STATEMENT_BYTES: usize = 64 << 10;
+/// Longest starter program: the same bound as a shared snippet.
+pub const MAX_STARTER_BYTES: usize = store::MAX_SNIPPET_BYTES;
+/// Longest test name.
+pub const MAX_TEST_NAME_BYTES: usize = 100;
+/// Most test cases: what one run with tests may carry.
+pub const MAX_TESTS: usize = engine::MAX_TESTS;
+/// Largest exercise as a whole (its JSON form, or its TOML file): what the store keeps.
+pub const MAX_EXERCISE_BYTES: usize = store::MAX_EXERCISE_BYTES;
+/// Exercise files read from a directory: as many as the store may hold.
+pub const MAX_DIR_EXERCISES: usize = store::MAX_STORED_EXERCISES as usize;
+
+/// One exercise, as a teacher writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "id": "sum-two", "title": "Sum of two numbers", "title_zh": "两数之和",
+    "statement": "Read two integers on one line and print their sum.",
+    "starter": {"python": "a, b = map(int, input().split())\n"},
+    "tests": [{"name": "small", "stdin": "1 2\n", "expected_output": "3\n"},
+              {"stdin": "-5 3\n", "expected_output": "-2\n", "hidden": true}]
+}))]
+pub struct Exercise {
+    /// 1 to 64 of `a-z 0-9 - _`, starting with a letter or digit. A file's id is its name
+    /// without `.toml` (an `id` in the file must match it); required when posting.
+    #[serde(default)]
+    pub id: String,
+    pub title: String,
+    /// The title in Chinese, for the page's Chinese interface.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title_zh: Option<String>,
+    /// Plain text or simple markdown.
+    pub statement: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statement_zh: Option<String>,
+    /// Starter code by language name or alias (`python`, `c`, `java`...).
+    #[serde(default)]
+    pub starter: BTreeMap<String, String>,
+    /// At least one; the score is the fraction passed.
+    #[schema(min_items = 1, max_items = 64)]
+    pub tests: Vec<ExerciseTest>,
+}
+
+/// One test case of an exercise.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExerciseTest {
+    /// Shown with the verdict; `test N` when absent.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The program's standard input.
+    #[serde(default)]
+    pub stdin: String,
+    /// Compared with the program's output; trailing whitespace of each line and trailing
+    /// blank lines do not count.
+    pub expected_output: String,
+    /// A student sees only whether a hidden test passed: not its input, expected output or
+    /// the program's output.
+    #[serde(default)]
+    pub hidden: bool,
+}
+
+/// Why an exercise is refused: what is wrong, naming the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+impl Exercise {
+    /// Check every limit and normalise: starter languages by their catalog names, every test
+    /// named. The id must already be set.
+    pub fn check(mut self, catalog: &Catalog) -> Result<Exercise, Invalid> {
+        let bad = |m: String| Err(Invalid(m));
+        check_id(&self.id)?;
+        for (field, text, max) in [
+            ("title", Some(&self.title), MAX_TITLE_BYTES),
+            ("title_zh", self.title_zh.as_ref(), MAX_TITLE_BYTES),
+            ("statement", Some(&self.statement), MAX_STATEMENT_BYTES),
+            ("statement_zh", self.statement_zh.as_ref(), MAX_STATEMENT_BYTES),
+        ] {
+            match text {
+                Some(t) if t.trim().is_empty() => return bad(format!("`{field}` is empty")),
+                Some(t) if t.len() > max => {
+                    return bad(format!("`{field}` is {} bytes, more than the limit of {max}", t.len()))
+                }
+                _ => {}
+            }
+        }
+        let mut starter = BTreeMap::new();
+        for (language, code) in std::mem::take(&mut self.starter) {
+            let Some(runtime) = catalog.get(&language) else {
+                return bad(format!("starter.{language}: unknown language {language:?}"));
+            };
+            if code.len() > MAX_STARTER_BYTES {
+                return bad(format!(
+                    "starter.{language} is {} bytes, more than the limit of {MAX_STARTER_BYTES}",
+                    code.len()
+                ));
+            }
+            if starter.insert(runtime.name.clone(), code).is_some() {
+                return bad(format!("starter.{language}: {} has two starters", runtime.name));
+            }
+        }
+        self.starter = starter;
+        if self.tests.is_empty() {
+            return bad("`tests` is empty: give at least one test".into());
+        }
+        if self.tests.len() > MAX_TESTS {
+            return bad(format!(
+                "{} tests is more than the limit of {MAX_TESTS}",
+                self.tests.len()
+            ));
+        }
+        for (i, test) in self.tests.iter_mut().enumerate() {
+            match test.name.as_deref().map(str::trim) {
+                None | Some("") => test.name = Some(format!("test {}", i + 1)),
+                Some(name) if name.len() > MAX_TEST_NAME_BYTES => {
+                    return bad(format!(
+                        "tests[{i}].name is {} bytes, more than the limit of {MAX_TEST_NAME_BYTES}",
+                        name.len()
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+        let size = self.to_json().len();
+        if size > MAX_EXERCISE_BYTES {
+            return bad(format!(
+                "the exercise is {size} bytes, more than the limit of {MAX_EXERCISE_BYTES}"
+            ));
+        }
+        Ok(self)
+    }
+
+    /// The exercise as JSON text (how the store keeps it).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("an exercise is plain data and always serializes")
+    }
+
+    /// The languages with starter code, by name.
+    pub fn languages(&self) -> Vec<String> {
+        self.starter.keys().cloned().collect()
+    }
+}
+
+/// Ids appear in URLs and file names: a small alphabet, no case games.
+pub fn check_id(id: &str) -> Result<(), Invalid> {
+    let ok = !id.is_empty()
+        && id.len() <= MAX_ID_BYTES
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && id.as_bytes()[0].is_ascii_alphanumeric();
+    if ok {
+        Ok(())
+    } else {
+        Err(Invalid(format!(
+            "exercise id {id:?} is not allowed: use 1 to {MAX_ID_BYTES} of a-z, 0-9, - and _, starting with a letter or digit"
+        )))
+    }
+}
+
+/// The exercises of a teacher's directory, by id.
+#[derive(Debug, Clone, Default)]
+pub struct ExerciseDir {
+    pub exercises: BTreeMap<String, Exercise>,
+    /// Where they were read from, for messages.
+    pub path: Option<PathBuf>,
+}
+
+/// A directory that cannot be used: start-up stops with this message.
+#[derive(Debug, thiserror::Error)]
+pub enum DirError {
+    #[error("cannot read the exercises directory {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the exercises directory {path} has more than {MAX_DIR_EXERCISES} exercise files")]
+    TooMany { path: PathBuf },
+    #[error("exercise file {path} is {size} bytes, more than the limit of {MAX_EXERCISE_BYTES}")]
+    TooLarge { path: PathBuf, size: u64 },
+    #[error("exercise file {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl ExerciseDir {
+    /// Read every `*.toml` of `dir` (other files, such as a README, are left alone). Any bad
+    /// file stops the load with a message naming it: a teacher hears about a typo at start-up,
+    /// not from a student.
+    pub fn load(dir: &Path, catalog: &Catalog) -> Result<ExerciseDir, DirError> {
+        let read = |source| DirError::Read {
+            path: dir.to_owned(),
+            source,
+        };
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(read)? {
+            let path = entry.map_err(read)?.path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                if files.len() == MAX_DIR_EXERCISES {
+                    return Err(DirError::TooMany { path: dir.to_owned() });
+                }
+                files.push(path);
+            }
+        }
+        files.sort();
+        let mut exercises = BTreeMap::new();
+        for path in files {
+            let exercise = load_file(&path, catalog)?;
+            exercises.insert(exercise.id.clone(), exercise);
+        }
+        Ok(ExerciseDir {
+            exercises,
+            path: Some(dir.to_owned()),
+        })
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Exercise> {
+        self.exercises.get(id)
+    }
+}
+
+fn load_file(path: &Path, catalog: &Catalog) -> Result<Exercise, DirError> {
+    let invalid = |message: String| DirError::Invalid {
+        path: path.to_owned(),
+        message,
+    };
+    let read = |source| DirError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let size = std::fs::metadata(path).map_err(read)?.len();
+    if size > MAX_EXERCISE_BYTES as u64 {
+        return Err(DirError::TooLarge {
+            path: path.to_owned(),
+            size,
+        });
+    }
+    let text = std::fs::read_to_string(path).map_err(read)?;
+    let mut exercise: Exercise = toml::from_str(&text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+        match line {
+            Some(line) => invalid(format!("line {line}: {}", e.message())),
+            None => invalid(e.message().to_string()),
+        }
+    })?;
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .ok_or_else(|| invalid("the file name is not UTF-8".into()))?;
+    if !exercise.id.is_empty() && exercise.id != stem {
+        return Err(invalid(format!(
+            "id {:?} differs from the file name; leave `id` out or name the file {}.toml",
+            exercise.id, exercise.id
+        )));
+    }
+    exercise.id = stem.to_owned();
+    exercise.check(catalog).map_err(|e| invalid(e.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog() -> Catalog {
+        Catalog::load(None).expect("embedded catalog")
+    }
+
+    fn exercise() -> Exercise {
+        Exercise {
+            id: "sum".into(),
+            title: "Sum".into(),
+            title_zh: Some("求和".into()),
+            statement: "Add.".into(),
+            statement_zh: None,
+            starter: BTreeMap::from([("py".into(), "print()".into())]),
+            tests: vec![
+                ExerciseTest {
+                    name: Some("small".into()),
+                    stdin: "1 2".into(),
+                    expected_output: "3".into(),
+                    hidden: false,
+                },
+                ExerciseTest {
+                    name: None,
+                    stdin: String::new(),
+                    expected_output: "0".into(),
+                    hidden: true,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn check_normalises_languages_and_test_names() {
+        let e = exercise().check(&catalog()).unwrap();
+        assert_eq!(e.languages(), ["python"]);
+        assert_eq!(e.tests[1].name.as_deref(), Some("test 2"));
+    }
+
+    #[test]
+    fn check_names_what_is_wrong() {
+        let c = catalog();
+        let err = |f: fn(&mut Exercise)| {
+            let mut e = exercise();
+            f(&mut e);
+            e.check(&c).unwrap_err().0
+        };
+        assert!(err(|e| e.id = "Sum".into()).contains("not allowed"));
+        assert!(err(|e| e.id = "-x".into()).contains("not allowed"));
+        assert!(err(|e| e.id = "a".repeat(MAX_ID_BYTES + 1)).contains("not allowed"));
+        assert_eq!(err(|e| e.title = " ".into()), "`title` is empty");
+        assert!(err(|e| e.title = "t".repeat(MAX_TITLE_BYTES + 1)).starts_with("`title` is 201 bytes"));
+        assert!(err(|e| e.statement_zh = Some("x".repeat(MAX_STATEMENT_BYTES + 1))).starts_with("`statement_zh` is"));
+        assert_eq!(
+            err(|e| {
+                e.starter.insert("cobol".into(), String::new());
+            }),
+            "starter.cobol: unknown language \"cobol\""
+        );
+        assert!(err(|e| {
+            e.starter.insert("python".into(), String::new());
+        })
+        .contains("two starters"));
+        assert!(err(|e| {
+            e.starter.insert("c".into(), "x".repeat(MAX_STARTER_BYTES + 1));
+        })
+        .contains("more than the limit"));
+        assert!(err(|e| e.tests.clear()).contains("at least one test"));
+        assert!(err(|e| e.tests = vec![e.tests[0].clone(); MAX_TESTS + 1]).contains("more than the limit of 64"));
+        assert!(err(|e| e.tests[0].name = Some("n".repeat(MAX_TEST_NAME_BYTES + 1))).starts_with("tests[0].name"));
+        assert!(err(|e| e.tests[0].stdin = "1".repeat(MAX_EXERCISE_BYTES)).starts_with("the exercise is"));
+        assert!(check_id("a").is_ok() && check_id("sum-two_2").is_ok() && check_id("").is_err());
+    }
+
+    #[test]
+    fn a_directory_loads_its_toml_files_and_refuses_a_bad_one() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("README.md"), "not an exercise").unwrap();
+        std::fs::write(
+            dir.path().join("hello.toml"),
+            "title = \"Hello\"\nstatement = \"Say hello.\"\n[starter]\npython = \"print()\"\n\
+             [[tests]]\nexpected_output = \"hello\"\n",
+        )
+        .unwrap();
+        let loaded = ExerciseDir::load(dir.path(), &catalog()).unwrap();
+        assert_eq!(loaded.exercises.keys().collect::<Vec<_>>(), ["hello"]);
+        assert_eq!(loaded.get("hello").unwrap().tests[0].name.as_deref(), Some("test 1"));
+
+        std::fs::write(dir.path().join("typo.toml"), "title = \"T\"\nstatment = \"x\"\n").unwrap();
+        let e = ExerciseDir::load(dir.path(), &catalog()).unwrap_err().to_string();
+        assert!(e.contains("typo.toml: line 2: unknown field `statment`"), "{e}");
+        std::fs::remove_file(dir.path().join("typo.toml")).unwrap();
+
+        std::fs::write(
+            dir.path().join("other.toml"),
+            "id = \"else\"\ntitle = \"T\"\nstatement = \"x\"\n[[tests]]\nexpected_output = \"\"\n",
+        )
+        .unwrap();
+        let e = ExerciseDir::load(dir.path(), &catalog()).unwrap_err().to_string();
+        assert!(e.contains("differs from the file name"), "{e}");
+        std::fs::remove_file(dir.path().join("other.toml")).unwrap();
+
+        std::fs::write(
+            dir.path().join("Upper.toml"),
+            "title = \"T\"\nstatement = \"x\"\n[[tests]]\nexpected_output = \"\"\n",
+        )
+        .unwrap();
+        let e = ExerciseDir::load(dir.path(), &catalog()).unwrap_err().to_string();
+        assert!(
+            e.contains("Upper.toml") && e.contains("\"Upper\" is not allowed"),
+            "{e}"
+        );
+        std::fs::remove_file(dir.path().join("Upper.toml")).unwrap();
+
+        let huge = format!("title = \"{}\"", "x".repeat(MAX_EXERCISE_BYTES));
+        std::fs::write(dir.path().join("huge.toml"), huge).unwrap();
+        let e = ExerciseDir::load(dir.path(), &catalog()).unwrap_err();
+        assert!(matches!(e, DirError::TooLarge { .. }), "{e}");
+        assert!(ExerciseDir::load(&dir.path().join("missing"), &catalog()).is_err());
+    }
+
+    #[test]
+    fn a_directory_holds_a_bounded_number_of_exercises() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = "title = \"T\"\nstatement = \"x\"\n[[tests]]\nexpected_output = \"\"\n";
+        for i in 0..MAX_DIR_EXERCISES {
+            std::fs::write(dir.path().join(format!("e{i}.toml")), one).unwrap();
+        }
+        assert_eq!(
+            ExerciseDir::load(dir.path(), &catalog()).unwrap().exercises.len(),
+            MAX_DIR_EXERCISES
+        );
+        std::fs::write(dir.path().join("one-more.toml"), one).unwrap();
+        let e = ExerciseDir::load(dir.path(), &catalog()).unwrap_err();
+        assert!(matches!(e, DirError::TooMany { .. }), "{e}");
+    }
+
+    #[test]
+    fn the_shipped_exercises_load() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../exercises");
+        let loaded = ExerciseDir::load(&dir, &catalog()).unwrap();
+        assert!(loaded.exercises.len() >= 3, "{:?}", loaded.exercises.keys());
+        for e in loaded.exercises.values() {
+            assert!(
+                e.title_zh.is_some() && e.statement_zh.is_some(),
+                "{} is bilingual",
+                e.id
+            );
+            assert!(e.tests.iter().any(|t| t.hidden), "{} has a hidden test", e.id);
+            for language in ["python", "c", "java", "javascript"] {
+                assert!(e.starter.contains_key(language), "{} has a {language} starter", e.id);
+            }
+        }
+    }
+}

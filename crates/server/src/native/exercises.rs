@@ -1,0 +1,365 @@
+//! Exercises over HTTP: list and open them (hidden tests show only their name), submit a
+//! solution, and — for a teacher with an API token — post or delete one.
+//!
+//! An exercise comes from the teacher's directory (read at start-up, see
+//! [`crate::exercises`]) or from the store; on an id in both, the directory's wins and the
+//! API refuses to post over it. A submission is graded by the same path as `POST /api/v1/run`
+//! with tests: it becomes a [`RunRequest`] with the exercise's tests, nothing else.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
+
+use super::{read_object, run_native, ErrorBody, Refusal, RunRequest, TestRequest, TestsResponse};
+use crate::exercises::{check_id, Exercise, ExerciseTest};
+use crate::{ApiError, AppState};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/exercises", get(list).post(create))
+        .route("/api/v1/exercises/{id}", get(open).delete(remove))
+        .route("/api/v1/exercises/{id}/submit", post(submit))
+}
+
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ExercisesApi::openapi()
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(list, open, submit, create, remove),
+    components(schemas(ExerciseSummary, ExerciseView, TestView, SubmitRequest, Exercise, ExerciseTest)),
+    tags((name = "exercises", description = "Exercises with test cases, some hidden: open one, submit a solution, get a score"))
+)]
+struct ExercisesApi;
+
+/// One exercise in the list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ExerciseSummary {
+    #[schema(example = "sum-two")]
+    pub id: String,
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title_zh: Option<String>,
+    /// Languages with starter code (any installed language may be submitted).
+    pub languages: Vec<String>,
+}
+
+impl From<&Exercise> for ExerciseSummary {
+    fn from(e: &Exercise) -> Self {
+        ExerciseSummary {
+            id: e.id.clone(),
+            title: e.title.clone(),
+            title_zh: e.title_zh.clone(),
+            languages: e.languages(),
+        }
+    }
+}
+
+/// An exercise as a student sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ExerciseView {
+    pub id: String,
+    pub title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title_zh: Option<String>,
+    pub statement: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statement_zh: Option<String>,
+    /// Starter code by language name.
+    pub starter: BTreeMap<String, String>,
+    /// In the order they are graded.
+    pub tests: Vec<TestView>,
+}
+
+/// A test case as a student sees it: a hidden one has only its name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct TestView {
+    pub name: String,
+    /// Absent for a hidden test.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stdin: Option<String>,
+    /// Absent for a hidden test.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_output: Option<String>,
+    pub hidden: bool,
+}
+
+impl From<Exercise> for ExerciseView {
+    fn from(e: Exercise) -> Self {
+        let tests = e
+            .tests
+            .into_iter()
+            .map(|t| TestView {
+                name: t.name.unwrap_or_default(),
+                stdin: (!t.hidden).then_some(t.stdin),
+                expected_output: (!t.hidden).then_some(t.expected_output),
+                hidden: t.hidden,
+            })
+            .collect();
+        ExerciseView {
+            id: e.id,
+            title: e.title,
+            title_zh: e.title_zh,
+            statement: e.statement,
+            statement_zh: e.statement_zh,
+            starter: e.starter,
+            tests,
+        }
+    }
+}
+
+/// `POST /api/v1/exercises/{id}/submit`: a solution.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"language": "python", "code": "a, b = map(int, input().split())\nprint(a + b)"}))]
+pub struct SubmitRequest {
+    /// Any installed language name or alias, not only those with starter code.
+    pub language: String,
+    /// Semver selector of the language version; any when absent.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// The program as one file.
+    pub code: String,
+}
+
+/// Every exercise: the directory's and the posted ones, by id.
+#[utoipa::path(
+    get,
+    path = "/api/v1/exercises",
+    tag = "exercises",
+    responses(
+        (status = 200, description = "The exercises, by id", body = Vec<ExerciseSummary>),
+        (status = 401, description = "An API token is required", body = ErrorBody),
+        (status = 429, description = "Rate limit reached", body = ErrorBody),
+    )
+)]
+async fn list(State(state): State<AppState>) -> Result<Json<Vec<ExerciseSummary>>, ApiError> {
+    let dir = &state.config().exercises;
+    let mut all: BTreeMap<String, ExerciseSummary> = BTreeMap::new();
+    for stored in state.store().list_exercises().await.map_err(ApiError::store)? {
+        match serde_json::from_str::<ExerciseSummary>(&stored.summary) {
+            Ok(summary) => {
+                all.insert(stored.id, summary);
+            }
+            // Only this server writes the rows; one it cannot read is left out of the list
+            // (and said in the log) rather than hiding every other exercise.
+            Err(e) => tracing::error!(id = %stored.id, error = %e, "stored exercise summary is unreadable"),
+        }
+    }
+    for exercise in dir.exercises.values() {
+        all.insert(exercise.id.clone(), exercise.into());
+    }
+    Ok(Json(all.into_values().collect()))
+}
+
+/// An exercise, by id (the directory's first, then the store's).
+async fn find(state: &AppState, id: &str) -> Result<Exercise, ApiError> {
+    let unknown = || ApiError::NotFound(format!("no exercise with id {id:?}"));
+    if check_id(id).is_err() {
+        return Err(unknown());
+    }
+    if let Some(exercise) = state.config().exercises.get(id) {
+        return Ok(exercise.clone());
+    }
+    let stored = state
+        .store()
+        .get_exercise(id)
+        .await
+        .map_err(ApiError::store)?
+        .ok_or_else(unknown)?;
+    serde_json::from_str(&stored.definition).map_err(|e| {
+        tracing::error!(id, error = %e, "stored exercise is unreadable");
+        ApiError::Internal
+    })
+}
+
+/// An exercise to work on: statement, starter code, tests (a hidden test shows only its name).
+#[utoipa::path(
+    get,
+    path = "/api/v1/exercises/{id}",
+    tag = "exercises",
+    params(("id" = String, Path, description = "The exercise's id")),
+    responses(
+        (status = 200, description = "The exercise", body = ExerciseView),
+        (status = 401, description = "An API token is required", body = ErrorBody),
+        (status = 404, description = "No exercise has this id", body = ErrorBody),
+        (status = 429, description = "Rate limit reached", body = ErrorBody),
+    )
+)]
+async fn open(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<ExerciseView>, ApiError> {
+    Ok(Json(find(&state, &id).await?.into()))
+}
+
+/// Grade a solution: compile once, run every test of the exercise in a fresh sandbox.
+///
+/// The answer has the shape of `POST /api/v1/run` with tests: a verdict per test,
+/// `passed`, `total` and `score`; a hidden test shows only its name and verdict.
+#[utoipa::path(
+    post,
+    path = "/api/v1/exercises/{id}/submit",
+    tag = "exercises",
+    params(("id" = String, Path, description = "The exercise's id")),
+    request_body(content = SubmitRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Graded, whatever the verdicts", body = TestsResponse),
+        (status = 400, description = "The request is wrong; `error` says how", body = ErrorBody),
+        (status = 401, description = "An API token is required", body = ErrorBody),
+        (status = 404, description = "No exercise has this id", body = ErrorBody),
+        (status = 408, description = "The request body took too long to arrive", body = ErrorBody),
+        (status = 413, description = "The request body is too large", body = ErrorBody),
+        (status = 429, description = "Rate limit or run capacity reached", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "The server is shutting down", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
+async fn submit(State(state): State<AppState>, Path(id): Path<String>, request: Request) -> Response {
+    match grade(&state, &id, request).await {
+        Ok(result) => Json(result).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn grade(state: &AppState, id: &str, request: Request) -> Result<super::RunResult, Refusal> {
+    let exercise = find(state, id).await?;
+    let submission: SubmitRequest = read_object(request).await?;
+    let tests = exercise
+        .tests
+        .into_iter()
+        .map(|t| TestRequest {
+            name: t.name,
+            stdin: t.stdin,
+            expected_output: t.expected_output,
+            hidden: t.hidden,
+        })
+        .collect();
+    let run = RunRequest {
+        language: submission.language,
+        version: submission.version,
+        code: Some(submission.code),
+        files: None,
+        stdin: None,
+        args: None,
+        limits: None,
+        tests: Some(tests),
+    };
+    Ok(run_native(state, run).await?)
+}
+
+/// Adding or removing exercises needs the server to have API tokens (the guard has already
+/// checked the caller's): without any, anyone could.
+fn teacher_only(state: &AppState) -> Result<(), ApiError> {
+    if state.config().auth_tokens.is_empty() {
+        return Err(ApiError::Forbidden(
+            "adding or removing exercises needs an API token: start the server with --auth-token TOKEN \
+             (or TIDERUN_AUTH_TOKENS) and send it as X-Auth-Token or Authorization: Bearer; \
+             or put the exercise in the exercises directory"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The directory's exercises cannot be replaced or removed through the API.
+fn not_from_the_directory(state: &AppState, id: &str) -> Result<(), ApiError> {
+    if state.config().exercises.get(id).is_some() {
+        return Err(ApiError::Conflict(format!(
+            "exercise {id:?} is a file of the exercises directory; change the file instead"
+        )));
+    }
+    Ok(())
+}
+
+/// Add an exercise, or replace one posted before (a teacher's; needs an API token).
+///
+/// The body is an exercise with its `id`. It is checked as a directory file is: known
+/// starter languages, 1 to 64 tests, sizes within the limits. The answer is the exercise as
+/// stored (starter languages by name, every test named).
+#[utoipa::path(
+    post,
+    path = "/api/v1/exercises",
+    tag = "exercises",
+    request_body(content = Exercise, content_type = "application/json"),
+    security(("token" = []), ("bearer" = [])),
+    responses(
+        (status = 201, description = "Added", body = Exercise),
+        (status = 200, description = "Replaced the one posted before", body = Exercise),
+        (status = 400, description = "The exercise is wrong; `error` says how", body = ErrorBody),
+        (status = 401, description = "An API token is required", body = ErrorBody),
+        (status = 403, description = "The server has no API tokens: nobody may add exercises", body = ErrorBody),
+        (status = 408, description = "The request body took too long to arrive", body = ErrorBody),
+        (status = 409, description = "The id is a directory exercise, or the store is full", body = ErrorBody),
+        (status = 413, description = "The request body is too large", body = ErrorBody),
+        (status = 429, description = "Rate limit reached", body = ErrorBody),
+    )
+)]
+async fn create(State(state): State<AppState>, request: Request) -> Response {
+    match put(&state, request).await {
+        Ok((status, exercise)) => (status, Json(exercise)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn put(state: &AppState, request: Request) -> Result<(StatusCode, Exercise), Refusal> {
+    teacher_only(state)?;
+    let exercise: Exercise = read_object(request).await?;
+    if exercise.id.is_empty() {
+        return Err(ApiError::BadRequest("`id` is required".into()).into());
+    }
+    let exercise = exercise
+        .check(state.runner().engine().catalog())
+        .map_err(|e| ApiError::BadRequest(e.0))?;
+    not_from_the_directory(state, &exercise.id)?;
+    let summary = serde_json::to_string(&ExerciseSummary::from(&exercise)).map_err(|e| {
+        tracing::error!(error = %e, "cannot encode an exercise summary");
+        ApiError::Internal
+    })?;
+    let outcome = state
+        .store()
+        .put_exercise(&exercise.id, &exercise.to_json(), &summary)
+        .await
+        .map_err(|e| match e {
+            store::StoreError::TooManyExercises => ApiError::Conflict(e.to_string()),
+            e => ApiError::from_store(e),
+        })?;
+    let status = match outcome {
+        store::PutOutcome::Created => StatusCode::CREATED,
+        store::PutOutcome::Replaced => StatusCode::OK,
+    };
+    Ok((status, exercise))
+}
+
+/// Remove an exercise posted before (a teacher's; needs an API token).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/exercises/{id}",
+    tag = "exercises",
+    params(("id" = String, Path, description = "The exercise's id")),
+    security(("token" = []), ("bearer" = [])),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "An API token is required", body = ErrorBody),
+        (status = 403, description = "The server has no API tokens: nobody may remove exercises", body = ErrorBody),
+        (status = 404, description = "No posted exercise has this id", body = ErrorBody),
+        (status = 409, description = "The id is a directory exercise", body = ErrorBody),
+        (status = 429, description = "Rate limit reached", body = ErrorBody),
+    )
+)]
+async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    teacher_only(&state)?;
+    let unknown = || ApiError::NotFound(format!("no posted exercise with id {id:?}"));
+    check_id(&id).map_err(|_| unknown())?;
+    not_from_the_directory(&state, &id)?;
+    if state.store().delete_exercise(&id).await.map_err(ApiError::store)? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(unknown())
+    }
+}

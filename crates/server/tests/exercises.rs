@@ -1,0 +1,344 @@
+//! Exercises on a real server: the shipped directory's exercises listed and opened (hidden
+//! tests show only their name), solutions graded through the run path (a wrong one in a
+//! hidden case scores 2/3 and leaks nothing), and a teacher's posted exercises (SQLite and,
+//! under `./x test`, Postgres): the token rules, replace, conflicts with the directory, delete.
+
+extern crate tiderun_server as server;
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{backends, root_or_skip, Backend, TestServer};
+use serde_json::{json, Value};
+use server::exercises::ExerciseDir;
+use server::ServerConfig;
+
+const TOKEN: &str = "teacher-secret";
+
+/// The exercises shipped in the repository.
+fn shipped() -> Arc<ExerciseDir> {
+    let mut catalog = runtimes::Catalog::load(None).expect("catalog");
+    catalog.detect();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../exercises");
+    Arc::new(ExerciseDir::load(&dir, &catalog).expect("the shipped exercises load"))
+}
+
+async fn start(backend: Backend, tokens: &[&str]) -> TestServer {
+    let config = ServerConfig {
+        exercises: shipped(),
+        auth_tokens: tokens.iter().map(|t| t.to_string()).collect(),
+        ..ServerConfig::default()
+    };
+    common::start(config, backend).await
+}
+
+async fn call(server: &TestServer, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut request = reqwest::Client::new().request(method, format!("{}{path}", server.base));
+    if !server.state.config().auth_tokens.is_empty() {
+        request = request.header("x-auth-token", TOKEN);
+    }
+    if let Some(body) = body {
+        request = request.body(body.to_string());
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn get(server: &TestServer, path: &str) -> (u16, Value) {
+    call(server, reqwest::Method::GET, path, None).await
+}
+
+async fn submit(server: &TestServer, id: &str, language: &str, code: &str) -> (u16, Value) {
+    let body = json!({"language": language, "code": code});
+    call(
+        server,
+        reqwest::Method::POST,
+        &format!("/api/v1/exercises/{id}/submit"),
+        Some(body),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn the_shipped_exercises_are_listed_and_hide_their_hidden_tests() {
+    let server = start(Backend::Sqlite, &[]).await;
+    let (status, list) = get(&server, "/api/v1/exercises").await;
+    assert_eq!(status, 200);
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["fizzbuzz", "hello-name", "sum-two"]);
+    let sum = &list[2];
+    assert_eq!(
+        (&sum["title"], &sum["title_zh"]),
+        (&json!("Sum of two numbers"), &json!("两数之和"))
+    );
+    assert_eq!(sum["languages"], json!(["c", "c++", "java", "javascript", "python"]));
+
+    let (status, exercise) = get(&server, "/api/v1/exercises/sum-two").await;
+    assert_eq!(status, 200);
+    assert!(exercise["statement_zh"].as_str().unwrap().contains("两个整数"));
+    assert!(exercise["starter"]["python"].as_str().unwrap().contains("input()"));
+    let tests = exercise["tests"].as_array().unwrap();
+    assert_eq!(
+        tests[0],
+        json!({"name": "small", "stdin": "1 2\n", "expected_output": "3\n", "hidden": false})
+    );
+    assert_eq!(
+        tests[2],
+        json!({"name": "negative", "hidden": true}),
+        "only the name of a hidden test"
+    );
+
+    // The OpenAPI document names the languages, for generated clients.
+    let (_, doc) = get(&server, "/api/v1/openapi.json").await;
+    let languages = &doc["components"]["schemas"]["SubmitRequest"]["properties"]["language"]["enum"];
+    assert!(languages.as_array().unwrap().contains(&json!("python")), "{languages}");
+
+    for unknown in ["nope", "Sum-Two", "%00", "..%2Fsum-two"] {
+        let (status, answer) = get(&server, &format!("/api/v1/exercises/{unknown}")).await;
+        assert_eq!(status, 404, "{unknown}: {answer}");
+        assert!(answer["error"].as_str().unwrap().contains("no exercise"), "{answer}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn solutions_are_graded_and_hidden_tests_leak_nothing() {
+    if !root_or_skip("solutions_are_graded_and_hidden_tests_leak_nothing") {
+        return;
+    }
+    let server = start(Backend::Sqlite, &[]).await;
+    let solutions = [
+        ("sum-two", "python", "a, b = map(int, input().split())\nprint(a + b)"),
+        ("hello-name", "python", "print(f'Hello, {input()}!')"),
+        (
+            "fizzbuzz",
+            "python",
+            "for i in range(1, int(input()) + 1):\n    print('Fizz' * (i % 3 == 0) + 'Buzz' * (i % 5 == 0) or i)",
+        ),
+        (
+            "sum-two",
+            "c",
+            "#include <stdio.h>\nint main(void) { long a, b; scanf(\"%ld %ld\", &a, &b); printf(\"%ld\\n\", a + b); }",
+        ),
+    ];
+    for (id, language, code) in solutions {
+        let (status, graded) = submit(&server, id, language, code).await;
+        assert_eq!(status, 200, "{graded}");
+        assert_eq!(
+            (&graded["passed"], &graded["total"], &graded["score"]),
+            (&json!(3), &json!(3), &json!(1.0)),
+            "{id} {language}: {graded}"
+        );
+    }
+
+    // Wrong only where the numbers are negative: the hidden test.
+    let (status, graded) = submit(
+        &server,
+        "sum-two",
+        "python",
+        "a, b = map(int, input().split())\nprint(abs(a + b))",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (&graded["status"], &graded["passed"], &graded["total"]),
+        (&json!("ok"), &json!(2), &json!(3)),
+        "{graded}"
+    );
+    assert!((graded["score"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9);
+    assert_eq!(graded["tests"][0]["run"]["stdout"], "3\n");
+    assert_eq!(
+        graded["tests"][2],
+        json!({"name": "negative", "hidden": true, "verdict": "wrong_answer"})
+    );
+    let text = graded.to_string();
+    assert!(
+        !text.contains("-5 3") && !text.contains("\"2\\n\"") && !text.contains("-2"),
+        "{text}"
+    );
+
+    // A compile error fails every test; a runtime error is that test's verdict.
+    let (_, graded) = submit(&server, "sum-two", "c", "int main( {").await;
+    assert_eq!(graded["status"], "compile_error");
+    assert!(graded["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t["verdict"] == "compile_error"));
+    assert_eq!(graded["score"], 0.0);
+    assert!(graded["compile"]["stderr"].as_str().unwrap().contains("error"));
+    let (_, graded) = submit(&server, "hello-name", "python", "raise SystemExit(3)").await;
+    assert!(
+        graded["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["verdict"] == "runtime_error"),
+        "{graded}"
+    );
+
+    let cases = [
+        ("nope", json!({"language": "python", "code": "1"}), 404, "no exercise"),
+        (
+            "sum-two",
+            json!({"language": "cobol", "code": "1"}),
+            400,
+            "unknown language",
+        ),
+        (
+            "sum-two",
+            json!({"language": "python", "code": ""}),
+            400,
+            "`code` is empty",
+        ),
+        ("sum-two", json!({"language": "python"}), 400, "missing field `code`"),
+        (
+            "sum-two",
+            json!({"language": "python", "code": "1", "tests": []}),
+            400,
+            "unknown field `tests`",
+        ),
+        ("sum-two", json!(["python"]), 400, "a JSON object"),
+    ];
+    for (id, body, expected, message) in cases {
+        let (status, answer) = call(
+            &server,
+            reqwest::Method::POST,
+            &format!("/api/v1/exercises/{id}/submit"),
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(status, expected, "{body}: {answer}");
+        assert!(answer["error"].as_str().unwrap().contains(message), "{body}: {answer}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn without_tokens_nobody_may_post_exercises() {
+    let server = start(Backend::Sqlite, &[]).await;
+    let body = json!({"id": "x", "title": "T", "statement": "S", "tests": [{"expected_output": ""}]});
+    for (method, path, body) in [
+        (reqwest::Method::POST, "/api/v1/exercises", Some(body)),
+        (reqwest::Method::DELETE, "/api/v1/exercises/x", None),
+    ] {
+        let (status, answer) = call(&server, method, path, body).await;
+        assert_eq!(status, 403);
+        assert!(answer["error"].as_str().unwrap().contains("--auth-token"), "{answer}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_teacher_posts_replaces_and_deletes_exercises() {
+    let check_runs = root_or_skip("a_teacher_posts_replaces_and_deletes_exercises (its submission)");
+    for backend in backends() {
+        let server = start(backend, &[TOKEN]).await;
+        // Without the token: 401, as for every API route of a server with tokens.
+        let response = reqwest::Client::new()
+            .post(format!("{}/api/v1/exercises", server.base))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 401);
+
+        let exercise = json!({
+            "id": "double", "title": "Double it", "title_zh": "加倍", "statement": "Print 2n.",
+            "starter": {"py": "n = int(input())\n"},
+            "tests": [{"stdin": "2\n", "expected_output": "4\n"}, {"stdin": "-1\n", "expected_output": "-2\n", "hidden": true}]
+        });
+        let post = |body: Value| call(&server, reqwest::Method::POST, "/api/v1/exercises", Some(body));
+        let (status, stored) = post(exercise.clone()).await;
+        assert_eq!(status, 201, "{stored}");
+        assert_eq!(
+            stored["starter"],
+            json!({"python": "n = int(input())\n"}),
+            "by the language's name"
+        );
+        assert_eq!(stored["tests"][0]["name"], "test 1");
+
+        let (_, list) = get(&server, "/api/v1/exercises").await;
+        let ids: Vec<&str> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["double", "fizzbuzz", "hello-name", "sum-two"]);
+        assert_eq!(
+            list[0],
+            json!({"id": "double", "title": "Double it", "title_zh": "加倍", "languages": ["python"]})
+        );
+        let (status, view) = get(&server, "/api/v1/exercises/double").await;
+        assert_eq!(status, 200);
+        assert_eq!(view["tests"][1], json!({"name": "test 2", "hidden": true}));
+        if check_runs {
+            let (_, graded) = submit(&server, "double", "python", "print(2 * int(input()))").await;
+            assert_eq!(graded["score"], 1.0, "{graded}");
+        }
+
+        let mut changed = exercise.clone();
+        changed["title"] = json!("Double");
+        let (status, _) = post(changed).await;
+        assert_eq!(status, 200, "replaced");
+        assert_eq!(get(&server, "/api/v1/exercises/double").await.1["title"], "Double");
+
+        let mut clash = exercise.clone();
+        clash["id"] = json!("sum-two");
+        let (status, answer) = post(clash).await;
+        assert_eq!(status, 409, "{answer}");
+        assert!(answer["error"].as_str().unwrap().contains("exercises directory"));
+        assert_eq!(
+            get(&server, "/api/v1/exercises/sum-two").await.1["title"],
+            "Sum of two numbers"
+        );
+
+        let bad = |f: fn(&mut Value)| {
+            let mut e = exercise.clone();
+            f(&mut e);
+            e
+        };
+        for (body, message) in [
+            (
+                bad(|e| e.as_object_mut().unwrap().remove("id").map(drop).unwrap_or(())),
+                "`id` is required",
+            ),
+            (bad(|e| e["id"] = json!("Has Spaces")), "is not allowed"),
+            (
+                bad(|e| e["starter"] = json!({"cobol": "x"})),
+                "starter.cobol: unknown language",
+            ),
+            (bad(|e| e["tests"] = json!([])), "at least one test"),
+            (bad(|e| e["title"] = json!("")), "`title` is empty"),
+            (bad(|e| e["tests"][0]["input"] = json!("x")), "unknown field `input`"),
+            (
+                bad(|e| e["statement"] = json!("x".repeat(server::exercises::MAX_STATEMENT_BYTES + 1))),
+                "`statement` is",
+            ),
+        ] {
+            let (status, answer) = post(body).await;
+            assert_eq!(status, 400, "{message}: {answer}");
+            assert!(
+                answer["error"].as_str().unwrap().contains(message),
+                "{answer} does not say {message:?}"
+            );
+        }
+
+        for (id, expected) in [("sum-two", 409), ("double", 204), ("double", 404)] {
+            let path = format!("/api/v1/exercises/{id}");
+            let (status, answer) = call(&server, reqwest::Method::DELETE, &path, None).await;
+            assert_eq!(status, expected, "DELETE {id}: {answer}");
+        }
+        assert_eq!(get(&server, "/api/v1/exercises/double").await.0, 404);
+        server.stop().await;
+    }
+}

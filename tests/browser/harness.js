@@ -1,0 +1,165 @@
+// Shared by the browser tests: a real `tiderun serve` on a free loopback port with a temp data
+// directory, Debian's chromium driven by playwright-core, and small helpers that act as a
+// student would (paste code, press Run, type into the input line).
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const SHOTS = join(ROOT, 'target/browser-screenshots');
+/** How long the server may take to answer /healthz after start (a debug build, a busy machine). */
+const SERVER_START_MS = 30_000;
+/** How long one run may take to finish in a test (compile + run on a loaded 2-core machine). */
+export const RUN_MS = 30_000;
+
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+
+function binary() {
+  const candidates = [process.env.TIDERUN_BIN, join(ROOT, 'target/debug/tiderun'), join(ROOT, 'target/release/tiderun')];
+  const found = candidates.find((p) => p && existsSync(p));
+  if (!found) throw new Error('no tiderun binary: build it (cargo build -p tiderun) or set TIDERUN_BIN');
+  return found;
+}
+
+function freePort() {
+  return new Promise((ok, fail) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => ok(port));
+    });
+  });
+}
+
+/**
+ * Start `tiderun serve` with the repo's exercises and a fresh SQLite database; `args` adds
+ * flags (e.g. `--rate-limit 3`). Returns `{ url, stop, log }`.
+ */
+export async function startServer(args = []) {
+  // For development: a server (or `vite` dev server) already running; nothing to start.
+  if (process.env.TIDERUN_TEST_URL && !args.length) {
+    return { url: process.env.TIDERUN_TEST_URL.replace(/\/$/, ''), log: () => '', stop: async () => {} };
+  }
+  const port = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), 'tiderun-browser-'));
+  const url = `http://127.0.0.1:${port}`;
+  const child = spawn(
+    binary(),
+    ['serve', '--addr', `127.0.0.1:${port}`, '--data-dir', dataDir, '--exercises-dir', join(ROOT, 'exercises'), ...args],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' } },
+  );
+  let log = '';
+  child.stdout.on('data', (d) => (log += d));
+  child.stderr.on('data', (d) => (log += d));
+  const exited = new Promise((ok) => child.on('exit', (code, signal) => ok({ code, signal })));
+  const deadline = Date.now() + SERVER_START_MS;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`tiderun serve exited (${child.exitCode}):\n${log}`);
+    try {
+      const r = await fetch(`${url}/healthz`);
+      if (r.ok) break;
+    } catch {
+      // Not listening yet.
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`tiderun serve did not answer /healthz within ${SERVER_START_MS} ms:\n${log}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url,
+    log: () => log,
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function launchBrowser() {
+  if (!existsSync(CHROMIUM)) throw new Error(`no chromium at ${CHROMIUM}: apt-get install chromium`);
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+}
+
+/**
+ * A page in a fresh context (its own localStorage). Errors thrown in the page are collected in
+ * `page.errors`; tests assert there are none.
+ */
+export async function openPage(browser, url, { locale = 'en-US', viewport = { width: 1280, height: 800 }, ...options } = {}) {
+  const context = await browser.newContext({ locale, viewport, ...options });
+  const page = await context.newPage();
+  page.errors = [];
+  page.on('pageerror', (e) => page.errors.push(e.message));
+  await page.goto(url);
+  await ready(page);
+  return page;
+}
+
+/** The page has its runtimes and a language. */
+export async function ready(page) {
+  await page.waitForSelector('#run:not([disabled])', { timeout: 15_000 });
+}
+
+export async function screenshot(page, name) {
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+export async function chooseLanguage(page, language) {
+  await page.selectOption('#language', language);
+  await page.waitForFunction((l) => document.querySelector('#language').value === l, language);
+}
+
+/** Replace the editor's text as a paste would (no auto-indent of typed newlines). */
+export async function setCode(page, code) {
+  await page.click('#editor .cm-content');
+  await page.keyboard.press('ControlOrMeta+a');
+  await page.keyboard.press('Delete');
+  await page.keyboard.insertText(code);
+}
+
+export async function editorText(page) {
+  return page.$$eval('#editor .cm-line', (lines) => lines.map((l) => l.textContent).join('\n'));
+}
+
+/** Wait until the run is over: the status is `ok`, `error` or `stopped`. Returns `{state, text}`. */
+export async function waitForEnd(page, timeout = RUN_MS) {
+  await page.waitForSelector('#status:is([data-state="ok"], [data-state="error"], [data-state="stopped"])', { timeout });
+  await page.waitForSelector('#run:not([disabled])', { timeout });
+  return status(page);
+}
+
+export async function status(page) {
+  return page.$eval('#status', (s) => ({ state: s.dataset.state, text: s.textContent }));
+}
+
+export async function consoleText(page) {
+  return page.$eval('#output', (o) => o.textContent);
+}
+
+/** The text of each console span of one stream. */
+export async function streamText(page, stream) {
+  return page.$$eval(`#output .out-${stream}`, (spans) => spans.map((s) => s.textContent).join(''));
+}
+
+/** The 1-based numbers of the editor lines marked as the error's line. */
+export async function errorLines(page) {
+  return page.$$eval('#editor .cm-line', (lines) =>
+    lines.map((l, i) => (l.classList.contains('cm-errorLine') ? i + 1 : 0)).filter(Boolean),
+  );
+}

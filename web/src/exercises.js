@@ -1,0 +1,136 @@
+// Exercises: the list, the open exercise's statement and examples, and the graded results
+// (per-test verdicts and a score; a hidden test shows only pass or fail).
+import * as api from './api.js';
+import { t, locale } from './i18n.js';
+import { describeRefusal, describeVerdict } from './status.js';
+import { errorLine } from './errorline.js';
+
+/** The title or statement in the interface's language, when the teacher gave one. */
+export function localized(item, field) {
+  return (locale() === 'zh' && item[`${field}_zh`]) || item[field] || '';
+}
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === 'class') node.className = v;
+    else if (k === 'text') node.textContent = v;
+    else node.setAttribute(k, v);
+  }
+  node.append(...children.filter((c) => c !== null && c !== undefined));
+  return node;
+}
+
+/**
+ * A statement in simple markdown: paragraphs, ``` code blocks ```, `inline code`, **bold**.
+ * Built as DOM nodes from text: nothing the teacher wrote is parsed as HTML.
+ */
+export function renderStatement(text) {
+  const out = document.createDocumentFragment();
+  const blocks = String(text).split(/^```[^\n]*\n([\s\S]*?)^```\s*$/m);
+  blocks.forEach((block, i) => {
+    if (i % 2 === 1) {
+      out.append(el('pre', {}, el('code', { text: block.replace(/\n$/, '') })));
+      return;
+    }
+    for (const para of block.split(/\n\s*\n/)) {
+      const trimmed = para.trim();
+      if (!trimmed) continue;
+      const p = el('p');
+      for (const [j, part] of trimmed.split(/(`[^`]+`|\*\*[^*]+\*\*)/).entries()) {
+        if (j % 2 === 0) p.append(part);
+        else if (part.startsWith('`')) p.append(el('code', { text: part.slice(1, -1) }));
+        else p.append(el('strong', { text: part.slice(2, -2) }));
+      }
+      out.append(p);
+    }
+  });
+  return out;
+}
+
+/** One visible example's input and expected output. */
+function example(test) {
+  return el(
+    'div',
+    { class: 'example' },
+    el('div', {}, el('h4', { text: t('ex.input') }), el('pre', { text: test.stdin || '' })),
+    el('div', {}, el('h4', { text: t('ex.expected') }), el('pre', { text: test.expected_output || '' })),
+  );
+}
+
+/** The statement panel of an open exercise. */
+export function renderExercise(exercise, { title, statement }) {
+  title.textContent = localized(exercise, 'title');
+  statement.replaceChildren(renderStatement(localized(exercise, 'statement')));
+  const visible = (exercise.tests || []).filter((test) => !test.hidden);
+  if (visible.length) {
+    const details = el('details', { class: 'examples' }, el('summary', { text: `${t('ex.tests')} (${visible.length})` }));
+    details.open = true;
+    for (const test of visible) details.append(example(test));
+    statement.append(details);
+  }
+}
+
+/** The list in the exercises dialog. `onOpen(id)` is called with the chosen exercise. */
+export async function renderList(container, onOpen) {
+  container.replaceChildren(el('p', { text: t('ex.loading') }));
+  let list;
+  try {
+    list = await api.exercises();
+  } catch (e) {
+    container.replaceChildren(el('p', { class: 'error-text', text: describeRefusal(e) }));
+    return;
+  }
+  if (!list.length) {
+    container.replaceChildren(el('p', { text: t('ex.none') }));
+    return;
+  }
+  const ul = el('ul', { class: 'exercise-items' });
+  for (const item of list) {
+    const button = el('button', { type: 'button', class: 'exercise-item' });
+    button.append(
+      el('span', { class: 'exercise-item-title', text: localized(item, 'title') }),
+      el('span', { class: 'exercise-item-langs', text: (item.languages || []).join(' · ') }),
+    );
+    button.addEventListener('click', () => onOpen(item.id));
+    ul.append(el('li', {}, button));
+  }
+  container.replaceChildren(ul);
+  ul.querySelector('button')?.focus();
+}
+
+/**
+ * The graded results in `container`: score, then a row per test. Returns the error line of a
+ * compile error (or of the first failed visible test), or null.
+ */
+export function renderResults(container, result, file) {
+  const score = el('p', { class: 'score', text: t('ex.score', { passed: result.passed, total: result.total }) });
+  score.dataset.passed = String(result.passed);
+  score.dataset.total = String(result.total);
+  if (result.total > 0 && result.passed === result.total) score.append(' — ', t('ex.allPassed'));
+  const list = el('ol', { class: 'verdicts' });
+  result.tests.forEach((test, i) => {
+    const ok = test.verdict === 'accepted';
+    const name = test.name || `${t('ex.test')} ${i + 1}`;
+    const item = el('li', { class: `verdict ${ok ? 'pass' : 'fail'}` });
+    item.dataset.verdict = test.verdict;
+    item.dataset.hidden = String(Boolean(test.hidden));
+    const mark = el('span', { class: 'verdict-mark', 'aria-hidden': 'true', text: ok ? '✓' : '✗' });
+    const label = el('span', { class: 'verdict-name', text: name });
+    if (test.hidden) label.append(el('span', { class: 'tag', text: t('ex.hidden') }));
+    item.append(mark, label, el('span', { class: 'verdict-word', text: describeVerdict(test.verdict) }));
+    if (!ok && !test.hidden && test.run) {
+      const details = el('details', {}, el('summary', { text: t('ex.got') }));
+      details.append(el('pre', { text: (test.run.stdout || '') + (test.run.stderr || '') }));
+      item.append(details);
+    }
+    list.append(item);
+  });
+  container.replaceChildren(score, list);
+  container.hidden = false;
+  if (result.compile && result.compile.status !== 'ok') {
+    return errorLine(result.compile.stderr, file);
+  }
+  const failed = result.tests.find((test) => test.run && test.run.status === 'runtime_error');
+  return failed ? errorLine(failed.run.stderr, file) : null;
+}

@@ -1,0 +1,106 @@
+// One run at a time: starts the interactive session, streams its output into the console,
+// sends the student's input, stops it, and words how it ended.
+import { RunSession } from './api.js';
+import { t } from './i18n.js';
+import { measure } from './console.js';
+import { describeExit, describeRefusal } from './status.js';
+import { errorLine } from './errorline.js';
+
+/**
+ * The wall-clock limit asked for an interactive run: a student answering `input()` needs time
+ * to read and type, while the CPU limit (the runtime's default) still stops a busy loop.
+ * Never more than the runtime's maximum.
+ */
+export const INTERACTIVE_WALL_MS = 60_000;
+
+export class RunController {
+  /**
+   * `view`: the Console; `editor`: the Editor; `status(fn)`: show a status (a function, so it
+   * can be worded again in another language); `state(running, acceptsInput)`.
+   */
+  constructor({ view, editor, status, state }) {
+    this.view = view;
+    this.editor = editor;
+    this.status = status;
+    this.state = state;
+    this.session = null;
+  }
+
+  get running() {
+    return this.session !== null;
+  }
+
+  start(runtime, code) {
+    if (this.session) return;
+    const view = this.view;
+    view.reset();
+    this.editor.showErrorLine(null);
+    this.stopped = false;
+    this.ended = false;
+    let stderr = '';
+    const wall = Math.min(INTERACTIVE_WALL_MS, runtime.limits?.max?.wall_ms ?? INTERACTIVE_WALL_MS);
+    this.status(() => ({ kind: 'busy', text: t('status.connecting') }));
+    this.state(true, false);
+    const init = { language: runtime.language, files: [{ content: code }], run_timeout: wall };
+    this.session = new RunSession(init, {
+      stage: (stage) => {
+        stderr = '';
+        const compiling = stage === 'compile';
+        this.status(() => ({ kind: 'busy', text: t(compiling ? 'status.compiling' : 'status.running') }));
+        this.state(true, !compiling);
+      },
+      data: (stream, text) => {
+        if (stream === 'stderr') stderr += text;
+        view.write(stream === 'stderr' ? 'stderr' : 'stdout', text);
+      },
+      exit: (message) => {
+        // The compiler's own failure (it exits non-zero) is what a student calls a compile error.
+        const compileError = message.stage === 'compile' && message.status === 'runtime_error';
+        const exit = compileError ? { ...message, status: 'compile_error' } : message;
+        const failed = exit.status !== 'ok';
+        // A compile stage that went well is followed by the run: only its end is final.
+        if (exit.stage === 'compile' && !failed) return;
+        this.ended = true;
+        const where = failed && !this.stopped ? errorLine(stderr, runtime.file) : null;
+        if (where) this.editor.showErrorLine(where.line);
+        if (failed && exit.message && !this.stopped) view.note(exit.message);
+        view.files(exit.files);
+        const stopped = this.stopped;
+        this.status(() => ({ ...describeExit(exit, { stopped }), measure: measure(exit), line: where }));
+        this.state(true, false);
+      },
+      error: (error) => {
+        this.ended = true;
+        this.status(() => ({ kind: 'error', text: describeRefusal(error) }));
+      },
+      close: () => {
+        this.session = null;
+        if (!this.ended) {
+          this.status(() => ({ kind: this.stopped ? 'stopped' : 'error', text: t(this.stopped ? 'status.stopped' : 'status.unreachable') }));
+        }
+        this.state(false, false);
+      },
+    });
+  }
+
+  stop() {
+    if (!this.session) return;
+    this.stopped = true;
+    this.session.kill();
+  }
+
+  /** A line the student typed, sent to the program's stdin and shown in the console. */
+  send(line) {
+    if (!this.session) return;
+    this.session.write(`${line}\n`);
+    this.view.write('stdin', `${line}\n`);
+  }
+
+  /** Close the program's stdin. */
+  eof() {
+    if (!this.session) return;
+    this.session.eof();
+    this.view.note(t('status.stdinClosed'));
+    this.state(true, false);
+  }
+}
