@@ -117,6 +117,7 @@ mod tests {
             path: "given.png".into(),
             content: b"mine".to_vec(),
             executable: false,
+            read_only: false,
         }];
         let images = from_outputs(
             vec![
