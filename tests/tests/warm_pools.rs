@@ -97,6 +97,7 @@ import sys, os
 print(__name__, __file__, sys.argv, sys.path[0], os.getcwd())
 print(input())
 print(sys.orig_argv)
+print("nice", os.nice(0))
 "#;
 
 #[test]

@@ -470,6 +470,9 @@ fn warm_bytes(pools: &[Pool]) -> u64 {
 /// The autoscaler: decide targets, recycle old or dead instances, make missing ones. It holds
 /// only a weak reference, so it ends when the engine is dropped.
 fn autoscale(weak: Weak<Pools>) {
+    if let Some(pools) = weak.upgrade() {
+        pools.sandbox.make_instances_in_background();
+    }
     loop {
         let Some(pools) = weak.upgrade() else { return };
         let config = pools.config.clone();

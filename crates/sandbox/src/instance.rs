@@ -61,7 +61,23 @@ impl Instance {
     }
 }
 
+/// The nice value instances are made at (and a zygote's interpreter starts at), until their
+/// run: warm-up work takes only CPU no run wants.
+pub const BACKGROUND_NICE: i32 = 19;
+
 impl Sandbox {
+    /// Lower the calling thread to [`BACKGROUND_NICE`] if its instances can be raised again
+    /// at their run (which needs root): the thread that makes instances calls this once.
+    /// Everything it clones inherits the priority; [`Sandbox::run_prepared`] gives the run's
+    /// processes and threads back the normal priority before the run starts.
+    pub fn make_instances_in_background(&self) {
+        if self.privileged {
+            // SAFETY: setpriority on the calling thread (who = 0); raising one's own nice
+            // value needs no privilege.
+            unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, BACKGROUND_NICE) };
+        }
+    }
+
     /// Make a prepared sandbox (or zygote) for `spec`. It holds one slot until used or dropped.
     pub fn prepare(&self, spec: &InstanceSpec) -> Result<Instance, SandboxError> {
         let mode = match &spec.zygote {

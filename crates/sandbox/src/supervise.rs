@@ -177,6 +177,9 @@ pub(crate) fn run_prepared(
     let _span = tracing::debug_span!("sandbox", pid = started.pid, slot = started.slot.index()).entered();
     wait_ready(&started.report)?;
     let (work_dirs, work_files) = layout::work_files(&spec.files)?;
+    if sb.privileged {
+        normal_priority(&started);
+    }
     let owners = sb.privileged.then_some(crate::workdir::Owners {
         program: started.outside_id,
         root: sb.init_id(),
@@ -235,6 +238,20 @@ fn watch_to_end(
     let bytes = std::mem::take(&mut started.stdin_bytes);
     let feed = StdinFeed::bytes(started.stdin.take(), bytes)?;
     finish(sb, started, spec, io, begun, feed)
+}
+
+/// Give an instance made in the background (see `Sandbox::make_instances_in_background`) the
+/// normal priority for its run: the init and, through the cgroup's thread list, every thread of
+/// a zygote's interpreter. Best effort: a thread that has just exited is no error.
+fn normal_priority(started: &Started) {
+    let renice = |tid: i32| {
+        // SAFETY: setpriority on a host tid of this sandbox; the caller is root.
+        unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 0) };
+    };
+    renice(started.pid);
+    if let Some(threads) = started.cleanup.cgroup.as_ref().and_then(|c| c.threads().ok()) {
+        threads.into_iter().for_each(renice);
+    }
 }
 
 /// Wait for a prepared sandbox's init to report its root built.

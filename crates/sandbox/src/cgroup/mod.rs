@@ -62,6 +62,8 @@ pub trait CgroupManager {
     fn kill(&self) -> Result<(), CgroupError>;
     /// Remove the cgroup directories (tasks must be gone; retries briefly on EBUSY).
     fn remove(&self) -> Result<(), CgroupError>;
+    /// Every thread in the cgroup (host tids): v1's `tasks`, v2's `cgroup.threads`.
+    fn threads(&self) -> Result<Vec<i32>, CgroupError>;
 }
 
 /// The host's cgroup setup, detected once.
@@ -158,5 +160,8 @@ impl CgroupManager for Cgroup {
     }
     fn remove(&self) -> Result<(), CgroupError> {
         self.inner().remove()
+    }
+    fn threads(&self) -> Result<Vec<i32>, CgroupError> {
+        self.inner().threads()
     }
 }

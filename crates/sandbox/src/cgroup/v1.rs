@@ -224,6 +224,14 @@ impl Manager {
         }
     }
 
+    /// Every thread of the cgroup (the memory controller's `tasks`).
+    fn list_threads(&self) -> Result<Vec<i32>, CgroupError> {
+        let dir = &self.memory;
+        let content =
+            read_all_at(dir.fd(), "tasks").map_err(|e| CgroupError::new("list threads", &dir.path.join("tasks"), e))?;
+        Ok(parse_pids(&content).map(|p| p.as_raw_nonzero().get()).collect())
+    }
+
     /// SIGKILL every task listed in the memory controller's cgroup.procs, once.
     fn kill_listed(&self) -> Result<(), CgroupError> {
         let procs = &self.memory;
@@ -301,6 +309,10 @@ impl CgroupManager for Manager {
             // The freezer's failure (a cgroup left frozen) explains the loop's.
             Err(e) => Err(freezer_error.unwrap_or(e)),
         }
+    }
+
+    fn threads(&self) -> Result<Vec<i32>, CgroupError> {
+        self.list_threads()
     }
 
     fn remove(&self) -> Result<(), CgroupError> {

@@ -307,6 +307,12 @@ impl CgroupManager for Manager {
     fn remove(&self) -> Result<(), CgroupError> {
         remove_dir_retry(&self.path)
     }
+
+    fn threads(&self) -> Result<Vec<i32>, CgroupError> {
+        let content = read_all_at(self.dir.as_fd(), "cgroup.threads")
+            .map_err(|e| CgroupError::new("list threads", &self.path.join("cgroup.threads"), e))?;
+        Ok(parse_pids(&content).map(|p| p.as_raw_nonzero().get()).collect())
+    }
 }
 
 // ---- cgroupfs helpers, shared with v1 ----
