@@ -98,7 +98,14 @@ impl Engine {
     /// An engine with warm pools: for every installed runtime, one for its run phase (zygotes
     /// where the runtime file defines one) and one for its compile phase, made for the
     /// runtime's default limits.
-    pub fn with_pools(catalog: Catalog, sandbox: Sandbox, config: PoolConfig) -> Self {
+    ///
+    /// Without root there are no pools: the parent could not write a prepared sandbox's files
+    /// (its init is not dumpable and not ours to trace), so every run starts cold.
+    pub fn with_pools(catalog: Catalog, sandbox: Sandbox, mut config: PoolConfig) -> Self {
+        if config.enabled && !sandbox.capabilities().privileged {
+            tracing::warn!("warm pools need root; every run starts cold");
+            config.enabled = false;
+        }
         let specs = catalog.iter().filter(|r| r.installed).flat_map(pool_specs).collect();
         let sandbox = Arc::new(sandbox);
         let pools = pool::Pools::start(config, Arc::clone(&sandbox), specs);

@@ -320,6 +320,18 @@ pub(crate) unsafe fn init_main(plan: &ChildPlan) -> ! {
         if libc::pipe2(exec_pipe.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
             fail(Stage::Fork);
         }
+        // The init closed 0-2, so the pipe may have landed there, where the program's stdio
+        // goes: an exec failure would then be written into the program's own output.
+        for fd in exec_pipe.iter_mut() {
+            if *fd <= 2 {
+                let moved = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 3);
+                if moved < 0 {
+                    fail(Stage::Fork);
+                }
+                libc::close(*fd);
+                *fd = moved;
+            }
+        }
         // The program is spawned vfork-style: it shares this process's memory (no page tables
         // copied, none to tear down at its exec) and runs on its own stack while this process
         // waits (CLONE_VFORK) until it has exec'ed or died. glibc's clone() is a thin
@@ -383,6 +395,12 @@ pub(crate) unsafe fn init_main(plan: &ChildPlan) -> ! {
             if r < 0 && errno() != libc::EINTR {
                 break;
             }
+        }
+        if !plan.init_is_root {
+            // Without root the parent may read our root (build outputs) only while we are
+            // dumpable; every process of the program is dead now, so nothing in the sandbox
+            // is left to read our memory.
+            libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0);
         }
         let mut usage: libc::rusage = std::mem::zeroed();
         libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);

@@ -383,6 +383,16 @@ fn an_ordinary_user_gets_isolation_and_is_told_what_is_not_enforced() {
     // uid 1000 inside, no capabilities, even though the server is uid 65534 outside.
     assert_eq!(String::from_utf8_lossy(&out.stdout), "1000 1\n");
     assert!(stderr.contains("not enforced on this host"), "{stderr}");
+    // A compiled language: the build outputs are read back from the compile sandbox.
+    let c = write(
+        dir.path(),
+        "hello.c",
+        "#include <stdio.h>\nint main(void){ puts(\"built\"); return 0; }\n",
+    );
+    std::fs::set_permissions(&c, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let out = as_nobody(&["run", "-l", "c", c.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "built\n");
     let doctor = as_nobody(&["doctor"]);
     let text = String::from_utf8_lossy(&doctor.stdout);
     assert!(text.contains("running as root: false"), "{text}");
