@@ -87,11 +87,11 @@ pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCod
     if a.max_queue == 0 || a.max_body_bytes < 1024 || a.workers == 0 || a.max_concurrent == Some(0) {
         anyhow::bail!("--max-queue, --workers and --max-concurrent must be at least 1, --max-body-bytes at least 1024");
     }
-    if a.pool_idle_s > engine::MAX_POOL_IDLE.as_secs() || a.pool_max_age_s == 0 || a.memory_budget_mb == Some(0) {
-        anyhow::bail!(
-            "--pool-idle-s must be at most {}, --pool-max-age-s and --memory-budget-mb at least 1",
-            engine::MAX_POOL_IDLE.as_secs()
-        );
+    if a.pool_idle_s > engine::MAX_POOL_IDLE.as_secs() {
+        anyhow::bail!("--pool-idle-s must be at most {}", engine::MAX_POOL_IDLE.as_secs());
+    }
+    if a.pool_max_age_s == 0 || a.memory_budget_mb == Some(0) {
+        anyhow::bail!("--pool-max-age-s and --memory-budget-mb must be at least 1");
     }
     let build_cache = BuildCache::new(a.build_cache_mb).context("--build-cache-mb")?;
     let catalog = crate::load_catalog(runtimes_dir)?;

@@ -278,6 +278,24 @@ fn bad_input_gets_one_line_and_exit_2() {
     let out = tiderun().args(["serve", "--build-cache-mb", "-1"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "negative sizes are refused by the parser");
     for (args, needle) in [
+        (["--pool-idle-s", "86401"], "--pool-idle-s must be at most 86400"),
+        (
+            ["--pool-max-age-s", "0"],
+            "--pool-max-age-s and --memory-budget-mb must be at least 1",
+        ),
+        (
+            ["--memory-budget-mb", "0"],
+            "--pool-max-age-s and --memory-budget-mb must be at least 1",
+        ),
+    ] {
+        let out = tiderun()
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_one_line_error(&out, needle);
+    }
+    for (args, needle) in [
         (["--burst", "0"], "--burst must be 1 to 1024"),
         (["--duration-s", "0"], "--duration-s must be above 0"),
         (["--concurrency", "1025"], "--concurrency must be a list of 1 to 1024"),
