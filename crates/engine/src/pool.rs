@@ -523,8 +523,10 @@ fn autoscale(weak: Weak<Pools>) {
                 }
             }
             quiet = work.is_empty() && state.pools.iter().all(|p| p.ready.is_empty() && p.target == 0);
+            // Handed to the sandbox's reaper before the lock goes: once the stats show an
+            // instance gone, `Sandbox::wait_idle` waits for its teardown.
+            drop(std::mem::take(&mut old));
         }
-        drop(old);
         for (i, missing) in work {
             let spec = {
                 let state = pools.lock();

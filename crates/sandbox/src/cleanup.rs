@@ -15,11 +15,17 @@ use std::time::{Duration, Instant};
 
 use crate::cgroup::{Cgroup, CgroupManager};
 
+/// Rounds of kill-then-remove (each retrying for the cgroup's retry window, ~0.1 s) before a
+/// busy cgroup is reported as left behind.
+const KILL_REMOVE_ROUNDS: usize = 20;
+
 /// Everything a run leaves to tear down. Dropping it tears down inline.
 #[derive(Debug, Default)]
 pub(crate) struct Cleanup {
     pub init: Option<OwnedFd>,
     pub cgroup: Option<Cgroup>,
+    /// The run's slot (its host uid) is free again only once everything above is gone.
+    pub slot: Option<crate::SlotGuard>,
 }
 
 impl Cleanup {
@@ -46,12 +52,25 @@ impl Cleanup {
         if let Some(c) = self.cgroup.take() {
             if let Err(e) = c.remove() {
                 tracing::warn!(error = %e, "cgroup still busy; killing and retrying");
-                let _ = c.kill();
-                if let Err(e) = c.remove() {
+                // On a loaded machine a killed tree can take longer than one retry window to
+                // exit; this is the reaper's thread, so keep at it for a while.
+                let mut last = Some(e);
+                for _ in 0..KILL_REMOVE_ROUNDS {
+                    let _ = c.kill();
+                    match c.remove() {
+                        Ok(()) => {
+                            last = None;
+                            break;
+                        }
+                        Err(e) => last = Some(e),
+                    }
+                }
+                if let Some(e) = last {
                     tracing::error!(error = %e, "cannot remove a run's cgroup");
                 }
             }
         }
+        self.slot = None;
     }
 }
 
@@ -79,10 +98,11 @@ fn wait(pidfd: &OwnedFd) {
     }
 }
 
-/// The background reaper.
-#[derive(Debug)]
+/// The background reaper; clones are handles to the same thread (prepared sandboxes keep one
+/// to be torn down there when they are discarded unused).
+#[derive(Debug, Clone)]
 pub(crate) struct Reaper {
-    tx: Mutex<Option<Sender<Cleanup>>>,
+    tx: Arc<Mutex<Option<Sender<Cleanup>>>>,
     pending: Arc<AtomicUsize>,
 }
 
@@ -107,7 +127,7 @@ impl Reaper {
             }
         };
         Reaper {
-            tx: Mutex::new(tx),
+            tx: Arc::new(Mutex::new(tx)),
             pending,
         }
     }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use rustix::event::{PollFd, PollFlags, Timespec};
 
+use crate::cleanup::Reaper;
 use crate::config::{Limits, RunIo, RunSpec, Stdin};
 use crate::error::SandboxError;
 use crate::result::RunResult;
@@ -36,22 +37,34 @@ pub struct ZygoteSpec {
     pub env: Vec<(String, String)>,
 }
 
-/// A prepared sandbox waiting for its one run. Dropping it kills and tears it down.
+/// A prepared sandbox waiting for its one run. Dropping it unused kills it; the teardown is
+/// the reaper's, like a finished run's (so [`Sandbox::wait_idle`] covers it).
 #[derive(Debug)]
 pub struct Instance {
-    started: Started,
+    /// Taken by its run.
+    started: Option<Started>,
+    reaper: Reaper,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        if let Some(mut started) = self.started.take() {
+            started.cleanup.kill();
+            self.reaper.defer(std::mem::take(&mut started.cleanup));
+        }
+    }
 }
 
 impl Instance {
     /// How long ago it was made.
     pub fn age(&self) -> Duration {
-        self.started.created.elapsed()
+        self.started.as_ref().map_or(Duration::MAX, |s| s.created.elapsed())
     }
 
     /// False when its init (or its zygote's interpreter) has already ended: the instance is
     /// useless and is discarded.
     pub fn alive(&self) -> bool {
-        let Some(pidfd) = self.started.cleanup.init.as_ref() else {
+        let Some(pidfd) = self.started.as_ref().and_then(|s| s.cleanup.init.as_ref()) else {
             return false;
         };
         let mut fds = [PollFd::new(pidfd, PollFlags::IN)];
@@ -97,13 +110,25 @@ impl Sandbox {
                 stdin: Stdin::Empty,
             },
         )?;
-        Ok(Instance { started })
+        Ok(Instance {
+            started: Some(started),
+            reaper: self.reaper.clone(),
+        })
     }
 
     /// Run `spec` in a prepared sandbox. The spec's limits, binds and network must be the
     /// instance's; for a zygote, `spec.argv` is what the zygote receives and `spec.env` must
     /// be the zygote's.
-    pub fn run_prepared(&self, instance: Instance, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResult, SandboxError> {
-        supervise::run_prepared(self, instance.started, spec, io)
+    pub fn run_prepared(
+        &self,
+        mut instance: Instance,
+        spec: &RunSpec,
+        io: RunIo<'_>,
+    ) -> Result<RunResult, SandboxError> {
+        let started = instance
+            .started
+            .take()
+            .ok_or_else(|| SandboxError::InvalidSpec("the prepared sandbox was already used".into()))?;
+        supervise::run_prepared(self, started, spec, io)
     }
 }

@@ -21,7 +21,6 @@ use crate::launch::LaunchArea;
 use crate::layout::{self, cstring};
 use crate::result::{RunResult, Verdict};
 use crate::Sandbox;
-use crate::SlotGuard;
 
 /// The PATH programs see, and where a bare `argv[0]` is looked up.
 const INSIDE_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
@@ -124,15 +123,13 @@ pub(crate) struct Started {
     pub network: bool,
     pub zygote_env: Option<Vec<(String, String)>>,
     pub created: Instant,
-    /// Last: fields drop in order, and the slot's uid is free only once the init is dead.
-    pub slot: SlotGuard,
 }
 
 impl std::fmt::Debug for Started {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Started")
             .field("pid", &self.pid)
-            .field("slot", &self.slot)
+            .field("slot", &self.cleanup.slot)
             .finish()
     }
 }
@@ -174,7 +171,7 @@ pub(crate) fn run_prepared(
             ));
         }
     }
-    let _span = tracing::debug_span!("sandbox", pid = started.pid, slot = started.slot.index()).entered();
+    let _span = tracing::debug_span!("sandbox", pid = started.pid).entered();
     wait_ready(&started.report)?;
     let (work_dirs, work_files) = layout::work_files(&spec.files)?;
     if sb.privileged {
@@ -360,7 +357,11 @@ pub(crate) fn start(sb: &Sandbox, start: StartSpec<'_>) -> Result<Started, Sandb
             max_processes: start.limits.max_processes,
         },
     )?;
-    let mut cleanup = Cleanup { init: None, cgroup };
+    let mut cleanup = Cleanup {
+        init: None,
+        cgroup,
+        slot: Some(slot),
+    };
     let id_maps = IdMaps::new(sb, outside_id);
 
     let (sync_r, sync_w) = pipe()?;
@@ -489,7 +490,6 @@ pub(crate) fn start(sb: &Sandbox, start: StartSpec<'_>) -> Result<Started, Sandb
     rustix::io::write(&sync_w, &[1]).map_err(SandboxError::os("start sandbox child"))?;
     let go = if plan.wait_go { Some(sync_w) } else { None };
     Ok(Started {
-        slot,
         outside_id,
         pid,
         cleanup,
@@ -521,7 +521,6 @@ fn finish(
     stdin: Option<StdinFeed>,
 ) -> Result<RunResult, SandboxError> {
     let Started {
-        slot,
         pid,
         cleanup,
         report,
@@ -604,7 +603,6 @@ fn finish(
     result.stdout = stdout;
     result.stderr = stderr;
     result.files = files;
-    drop(slot);
     Ok(result)
 }
 
