@@ -116,9 +116,19 @@ impl Store {
         tx.commit().await.map_err(query(OP))
     }
 
+    /// Tokens are made by `Store::new_token` (UUIDs); anything else — a NUL byte, which
+    /// Postgres text cannot hold, or a megabyte of path — is unknown without asking the
+    /// database.
+    fn plausible_token(token: &str) -> bool {
+        !token.is_empty() && token.len() <= 64 && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    }
+
     /// One submission by token.
     pub async fn get_submission(&self, token: &str) -> Result<Option<Submission>, StoreError> {
         const OP: &str = "get_submission";
+        if !Self::plausible_token(token) {
+            return Ok(None);
+        }
         let row = sqlx::query(concat!("SELECT ", columns!(), " FROM submissions WHERE token = $1"))
             .bind(token)
             .fetch_optional(&self.pool)
@@ -132,7 +142,8 @@ impl Store {
     pub async fn get_submissions(&self, tokens: &[String]) -> Result<Vec<Option<Submission>>, StoreError> {
         const OP: &str = "get_submissions";
         let mut found: HashMap<String, Submission> = HashMap::with_capacity(tokens.len());
-        for chunk in tokens.chunks(TOKENS_PER_QUERY) {
+        let asked: Vec<String> = tokens.iter().filter(|t| Self::plausible_token(t)).cloned().collect();
+        for chunk in asked.chunks(TOKENS_PER_QUERY) {
             let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let sql = format!(
                 "SELECT {} FROM submissions WHERE token IN ({})",
@@ -226,6 +237,9 @@ impl Store {
     /// writing its result).
     pub async fn delete_submission(&self, token: &str) -> Result<DeleteOutcome, StoreError> {
         const OP: &str = "delete_submission";
+        if !Self::plausible_token(token) {
+            return Ok(DeleteOutcome::NotFound);
+        }
         // One statement decides, so a submission that finishes meanwhile is never half-deleted.
         let deleted = sqlx::query(concat!(
             "DELETE FROM submissions WHERE token = $1 AND status >= $2 RETURNING ",

@@ -156,6 +156,19 @@ async fn insert_and_get(url: String) {
     store.insert_submission(&b).await.unwrap();
     assert_eq!(store.get_submission(&b.token).await.unwrap().unwrap().owner, None);
     assert_eq!(store.get_submission("no-such-token").await.unwrap(), None);
+    // Strings no token can be (Postgres text cannot hold NUL) are unknown, never an error.
+    for odd in ["a\0b", "", &"x".repeat(100_000)] {
+        assert_eq!(store.get_submission(odd).await.unwrap(), None);
+        assert!(matches!(
+            store.delete_submission(odd).await.unwrap(),
+            DeleteOutcome::NotFound
+        ));
+    }
+    let both = store
+        .get_submissions(&[b.token.clone(), "a\0b".to_string()])
+        .await
+        .unwrap();
+    assert!(both[0].is_some() && both[1].is_none());
 
     let err = store.insert_submission(&a).await.unwrap_err();
     assert!(
