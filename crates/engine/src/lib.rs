@@ -66,6 +66,17 @@ pub struct Engine {
     build_cache: BuildCache,
 }
 
+impl Drop for Engine {
+    /// Warm instances go with the engine: torn down (not left running until the process
+    /// exits, which would leave their cgroups behind).
+    fn drop(&mut self) {
+        self.pools.shutdown();
+        if !self.sandbox.wait_idle(std::time::Duration::from_secs(5)) {
+            tracing::warn!("warm instances still being torn down");
+        }
+    }
+}
+
 /// A job whose compile stage is done: what every run of it needs.
 #[derive(Debug)]
 pub struct Prepared {

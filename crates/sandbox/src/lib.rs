@@ -96,6 +96,10 @@ impl Sandbox {
     pub fn new(opts: SandboxOptions) -> Result<Sandbox, SandboxError> {
         let privileged = rustix::process::geteuid().is_root();
         let cgroups = CgroupHost::detect(&opts.cgroup_root, &opts.cgroup_prefix);
+        let swept = cgroups.sweep_dead_runs();
+        if swept > 0 {
+            tracing::info!(count = swept, "removed run cgroups left by processes that are gone");
+        }
         if let CgroupHost::Unavailable(reason) = &cgroups {
             tracing::warn!(%reason, "no usable cgroup: memory, process-count and exact CPU limits are NOT enforced");
         }

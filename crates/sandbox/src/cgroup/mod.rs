@@ -48,6 +48,14 @@ impl CgroupError {
     }
 }
 
+/// The pid in a run cgroup's name (`run-<pid>-<n>`, see `next_run_name`).
+fn run_owner(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix("run-")?;
+    let (pid, n) = rest.split_once('-')?;
+    n.parse::<u64>().ok()?;
+    pid.parse().ok()
+}
+
 /// The operations the supervisor needs on one run's cgroup.
 pub trait CgroupManager {
     /// Move a process (host pid) into the cgroup.
@@ -98,6 +106,37 @@ impl CgroupHost {
             Ok(h) => CgroupHost::V1(h),
             Err(reason) => CgroupHost::Unavailable(reason),
         }
+    }
+
+    /// Remove the empty run cgroups that processes which no longer exist left behind (a
+    /// crash, or an exit with warm instances). Names are `run-<pid>-<n>`: a cgroup whose pid
+    /// is alive (another tiderun, or this one) or that still holds a task is left alone.
+    /// Returns how many were removed.
+    pub fn sweep_dead_runs(&self) -> usize {
+        let dirs: Vec<&Path> = match self {
+            CgroupHost::V1(h) => h.parents(),
+            CgroupHost::V2(h) => vec![h.parent()],
+            CgroupHost::Unavailable(_) => return 0,
+        };
+        let mut removed = 0;
+        for dir in dirs {
+            let Ok(entries) = std::fs::read_dir(dir) else { continue };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let Some(pid) = name.to_str().and_then(run_owner) else {
+                    continue;
+                };
+                if Path::new("/proc").join(pid.to_string()).exists() {
+                    continue;
+                }
+                let path = entry.path();
+                let empty = std::fs::read_to_string(path.join("cgroup.procs")).is_ok_and(|p| p.trim().is_empty());
+                if empty && std::fs::remove_dir(&path).is_ok() {
+                    removed += 1;
+                }
+            }
+        }
+        removed
     }
 
     /// "v1", "v2" or "none", for doctor and logs.

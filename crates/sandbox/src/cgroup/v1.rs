@@ -44,6 +44,13 @@ pub struct Hierarchy {
 }
 
 impl Hierarchy {
+    /// The directories holding run cgroups, one per controller.
+    pub(crate) fn parents(&self) -> Vec<&Path> {
+        let mut v = vec![self.memory.as_path(), self.pids.as_path(), self.cpuacct.as_path()];
+        v.extend(self.freezer.as_deref());
+        v
+    }
+
     /// Look for the v1 controllers under `mount_root` (normally `/sys/fs/cgroup`) and create
     /// `<controller>/<prefix>` in each. `Err(reason)` when a required controller is missing
     /// or the prefix directories cannot be made (not root, read-only mount).

@@ -1,0 +1,40 @@
+//! Run cgroups left behind by a process that is gone (a crash, a kill -9 with warm instances)
+//! are removed when the next sandbox starts; those of a live process are not touched.
+
+use std::path::Path;
+
+use tiderun_tests::{privileged_or_skip, uid_base};
+
+#[test]
+fn a_new_sandbox_sweeps_the_empty_cgroups_of_dead_processes() {
+    if !privileged_or_skip("a_new_sandbox_sweeps_the_empty_cgroups_of_dead_processes") {
+        return;
+    }
+    // v1 (this machine) or v2: the memory hierarchy's tiderun directory.
+    let parent = ["/sys/fs/cgroup/memory/tiderun", "/sys/fs/cgroup/tiderun"]
+        .into_iter()
+        .map(Path::new)
+        .find(|p| p.join("cgroup.procs").exists());
+    let Some(parent) = parent else {
+        println!("SKIPPED: no tiderun cgroup directory");
+        return;
+    };
+    // Above the kernel's largest pid (4194304): no process can have it.
+    let dead = parent.join("run-4194999-7");
+    let alive = parent.join(format!("run-{}-999999", std::process::id()));
+    let not_ours = parent.join("probe-4194999");
+    for dir in [&dead, &alive, &not_ours] {
+        let _ = std::fs::create_dir(dir);
+    }
+    let _sandbox = sandbox::Sandbox::new(sandbox::SandboxOptions {
+        uid_base: uid_base(),
+        ..sandbox::SandboxOptions::default()
+    })
+    .expect("sandbox");
+    assert!(!dead.exists(), "the dead process's cgroup was swept");
+    assert!(alive.exists(), "a live process's cgroup stays");
+    assert!(not_ours.exists(), "only run cgroups are swept");
+    for dir in [&alive, &not_ours] {
+        std::fs::remove_dir(dir).unwrap();
+    }
+}
