@@ -21,9 +21,12 @@ fn a_new_sandbox_sweeps_the_empty_cgroups_of_dead_processes() {
     };
     // Above the kernel's largest pid (4194304): no process can have it.
     let dead = parent.join("run-4194999-7");
-    let alive = parent.join(format!("run-{}-999999", std::process::id()));
+    // A live process's (the parent of this test process, which outlives it).
+    let alive = parent.join(format!("run-{}-999999", std::os::unix::process::parent_id()));
     let not_ours = parent.join("probe-4194999");
-    for dir in [&dead, &alive, &not_ours] {
+    // This process has made no run yet: a cgroup with its pid is a dead namesake's.
+    let namesake = parent.join(format!("run-{}-888888", std::process::id()));
+    for dir in [&dead, &alive, &not_ours, &namesake] {
         let _ = std::fs::create_dir(dir);
     }
     let _sandbox = sandbox::Sandbox::new(sandbox::SandboxOptions {
@@ -32,6 +35,7 @@ fn a_new_sandbox_sweeps_the_empty_cgroups_of_dead_processes() {
     })
     .expect("sandbox");
     assert!(!dead.exists(), "the dead process's cgroup was swept");
+    assert!(!namesake.exists(), "a dead namesake's cgroup was swept");
     assert!(alive.exists(), "a live process's cgroup stays");
     assert!(not_ours.exists(), "only run cgroups are swept");
     for dir in [&alive, &not_ours] {

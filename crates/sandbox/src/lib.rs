@@ -96,7 +96,9 @@ impl Sandbox {
     pub fn new(opts: SandboxOptions) -> Result<Sandbox, SandboxError> {
         let privileged = rustix::process::geteuid().is_root();
         let cgroups = CgroupHost::detect(&opts.cgroup_root, &opts.cgroup_prefix);
-        let swept = cgroups.sweep_dead_runs();
+        // Before this process has named a run, a cgroup carrying its pid is a dead
+        // namesake's (pids are reused).
+        let swept = cgroups.sweep_dead_runs(RUNS.load(Ordering::Relaxed) == 0);
         if swept > 0 {
             tracing::info!(count = swept, "removed run cgroups left by processes that are gone");
         }
@@ -190,10 +192,12 @@ impl Sandbox {
 /// both name a run `run-<pid>-0`, and the second would replace the first one's cgroup as a
 /// leftover, killing its tasks).
 fn next_run_name() -> String {
-    static RUNS: AtomicU64 = AtomicU64::new(0);
     let n = RUNS.fetch_add(1, Ordering::Relaxed);
     format!("run-{}-{n}", std::process::id())
 }
+
+/// Runs named so far in this process (see [`next_run_name`]).
+static RUNS: AtomicU64 = AtomicU64::new(0);
 
 impl Drop for Sandbox {
     /// A process that exits right after its last run must not leave that run's cgroup behind:

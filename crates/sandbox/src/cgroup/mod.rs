@@ -110,9 +110,11 @@ impl CgroupHost {
 
     /// Remove the empty run cgroups that processes which no longer exist left behind (a
     /// crash, or an exit with warm instances). Names are `run-<pid>-<n>`: a cgroup whose pid
-    /// is alive (another tiderun, or this one) or that still holds a task is left alone.
-    /// Returns how many were removed.
-    pub fn sweep_dead_runs(&self) -> usize {
+    /// is alive (another tiderun) or that still holds a task is left alone; one with this
+    /// process's own pid only when `own_pid_is_stale` (this process has made no run yet, so
+    /// it is a dead namesake's). Returns how many were removed.
+    pub fn sweep_dead_runs(&self, own_pid_is_stale: bool) -> usize {
+        let own = std::process::id();
         let dirs: Vec<&Path> = match self {
             CgroupHost::V1(h) => h.parents(),
             CgroupHost::V2(h) => vec![h.parent()],
@@ -126,7 +128,8 @@ impl CgroupHost {
                 let Some(pid) = name.to_str().and_then(run_owner) else {
                     continue;
                 };
-                if Path::new("/proc").join(pid.to_string()).exists() {
+                let stale_own = own_pid_is_stale && pid == own;
+                if !stale_own && Path::new("/proc").join(pid.to_string()).exists() {
                     continue;
                 }
                 let path = entry.path();
