@@ -33,9 +33,9 @@ fn runner(config: RunnerConfig) -> Arc<Runner> {
     engine
         .execute(&warm_up, engine::Interaction::default())
         .expect("warm-up run");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while !engine.pool_stats().iter().any(|p| p.runtime == "python" && p.ready > 0) {
-        assert!(std::time::Instant::now() < deadline, "no python zygote within 10 s");
+        assert!(std::time::Instant::now() < deadline, "no python zygote within 30 s");
         std::thread::sleep(Duration::from_millis(20));
     }
     Runner::new(engine, config)

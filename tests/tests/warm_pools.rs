@@ -61,7 +61,7 @@ fn warm_starts(engine: &Engine, runtime: &str) -> u64 {
 
 /// Wait until the pool of `runtime` has an instance ready (the autoscaler saw an arrival).
 fn wait_ready(engine: &Engine, runtime: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let ready: usize = engine
             .pool_stats()
@@ -74,7 +74,7 @@ fn wait_ready(engine: &Engine, runtime: &str) {
             std::thread::sleep(Duration::from_millis(200));
             return;
         }
-        assert!(Instant::now() < deadline, "no warm {runtime} instance within 10 s");
+        assert!(Instant::now() < deadline, "no warm {runtime} instance within 30 s");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -237,7 +237,7 @@ fn compiled_runs_use_prepared_sandboxes() {
             .expect("a compile pool")
     };
     assert_eq!(compile_pool(&engine).kind, "prepared");
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     while compile_pool(&engine).ready == 0 {
         assert!(Instant::now() < deadline, "no prepared compile sandbox");
         std::thread::sleep(Duration::from_millis(20));
@@ -267,8 +267,14 @@ fn pools_drain_to_zero_when_idle() {
             ..PoolConfig::default()
         },
     );
-    run(&engine, "python", "print(1)", "");
-    wait_ready(&engine, "python");
+    // Arrivals until the autoscaler has made an instance (it works at the lowest priority, so
+    // on a loaded machine that can take a while), then silence.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while engine.instances_made() == 0 {
+        assert!(Instant::now() < deadline, "no warm instance made within 30 s");
+        run(&engine, "python", "print(1)", "");
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let deadline = Instant::now() + Duration::from_secs(10);
     while engine.pool_stats().iter().any(|p| p.ready > 0 || p.target > 0) {
         assert!(
@@ -278,7 +284,6 @@ fn pools_drain_to_zero_when_idle() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(engine.instances_made() > 0);
     assert!(engine.sandbox().wait_idle(Duration::from_secs(5)));
     tiderun_tests::assert_nothing_left();
 }
