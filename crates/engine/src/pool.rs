@@ -539,6 +539,11 @@ fn autoscale(weak: Weak<Pools>) {
                         pools.makes.fetch_add(1, Ordering::Relaxed);
                         let took = t.elapsed();
                         let mut state = pools.lock();
+                        if state.stopping {
+                            // Shut down while this one was being made: it goes too.
+                            drop(inst);
+                            return;
+                        }
                         let pool = &mut state.pools[i];
                         pool.make_time = (pool.make_time * 7 + took) / 8;
                         pool.ready.push_back(inst);
