@@ -21,21 +21,28 @@ const MAX_DEPTH: usize = 8;
 /// too, this bounds them whatever the tmpfs size.
 const MAX_ENTRIES_PER_DIR: usize = 4096;
 
-pub(crate) fn collect(init_pid: i32, limits: Collect) -> Result<Vec<OutputFile>, SandboxError> {
+/// The sandbox's `/work`, reached through its init's root (`/proc/<init>/root`) without
+/// following any symlink on the way: for reading build outputs back and, in a prepared
+/// sandbox, for writing the run's files in.
+pub(crate) fn open_work_dir(init_pid: i32) -> Result<OwnedFd, SandboxError> {
     let root = rustix::fs::open(
         format!("/proc/{init_pid}/root"),
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )
     .map_err(SandboxError::os("open the sandbox root"))?;
-    let work = openat2(
+    openat2(
         &root,
         "work",
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
         Mode::empty(),
         ResolveFlags::IN_ROOT | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
     )
-    .map_err(SandboxError::os("open the sandbox work dir"))?;
+    .map_err(SandboxError::os("open the sandbox work dir"))
+}
+
+pub(crate) fn collect(init_pid: i32, limits: Collect) -> Result<Vec<OutputFile>, SandboxError> {
+    let work = open_work_dir(init_pid)?;
     let mut walk = Walk {
         limits,
         budget: limits.max_total_bytes,

@@ -4,7 +4,7 @@
 
 use std::ffi::CString;
 use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -148,7 +148,10 @@ pub(crate) fn run(sb: &Sandbox, spec: &RunSpec, mut io: RunIo<'_>) -> Result<Run
         },
     )?;
     let begun = Instant::now();
-    watch_to_end(sb, started, spec, io, begun)
+    let mut started = started;
+    let bytes = std::mem::take(&mut started.stdin_bytes);
+    let feed = StdinFeed::bytes(started.stdin.take(), bytes)?;
+    finish(sb, started, spec, io, begun, feed)
 }
 
 /// Run `spec` in a prepared sandbox (or zygote) made by [`start`].
@@ -203,37 +206,15 @@ pub(crate) fn run_prepared(
         }
     }
     let begun = Instant::now();
-    match std::mem::take(&mut io.stdin) {
-        Stdin::Empty => started.stdin = None,
-        Stdin::Bytes(bytes) => started.stdin_bytes = bytes,
-        Stdin::Pipe(src) => return watch_relayed(sb, started, spec, io, begun, src),
-    }
-    watch_to_end(sb, started, spec, io, begun)
-}
-
-fn watch_relayed(
-    sb: &Sandbox,
-    started: Started,
-    spec: &RunSpec,
-    io: RunIo<'_>,
-    begun: Instant,
-    src: OwnedFd,
-) -> Result<RunResult, SandboxError> {
-    let mut started = started;
-    started.stdin_bytes.clear();
-    let relay = StdinFeed::relay(started.stdin.take(), src)?;
-    finish(sb, started, spec, io, begun, relay)
-}
-
-fn watch_to_end(
-    sb: &Sandbox,
-    mut started: Started,
-    spec: &RunSpec,
-    io: RunIo<'_>,
-    begun: Instant,
-) -> Result<RunResult, SandboxError> {
-    let bytes = std::mem::take(&mut started.stdin_bytes);
-    let feed = StdinFeed::bytes(started.stdin.take(), bytes)?;
+    // The instance's stdin pipe was made before the run was known: feed it from here.
+    let feed = match std::mem::take(&mut io.stdin) {
+        Stdin::Empty => {
+            started.stdin = None; // EOF for the program
+            None
+        }
+        Stdin::Bytes(bytes) => StdinFeed::bytes(started.stdin.take(), bytes)?,
+        Stdin::Pipe(src) => StdinFeed::relay(started.stdin.take(), src)?,
+    };
     finish(sb, started, spec, io, begun, feed)
 }
 
@@ -292,7 +273,8 @@ fn read_report(fd: &OwnedFd) -> Option<Report> {
     }
 }
 
-fn write_all(fd: &OwnedFd, mut rest: &[u8]) -> rustix::io::Result<()> {
+/// Write all of `rest` (a pipe, a new file).
+pub(crate) fn write_all(fd: &impl AsFd, mut rest: &[u8]) -> rustix::io::Result<()> {
     while !rest.is_empty() {
         match rustix::io::write(fd, rest) {
             Ok(0) => return Err(Errno::IO),

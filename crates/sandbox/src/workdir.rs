@@ -6,7 +6,7 @@
 //! but every step is still made relative to a directory descriptor, without following any
 //! symlink, and files are created exclusively, as `collect.rs` reads them.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
 use rustix::fs::{openat2, Mode, OFlags, ResolveFlags};
 
@@ -38,20 +38,7 @@ pub(crate) fn write(
     owners: Option<Owners>,
 ) -> Result<(), SandboxError> {
     let err = || SandboxError::os("write the run's files");
-    let root = rustix::fs::open(
-        format!("/proc/{init_pid}/root"),
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(SandboxError::os("open the sandbox root"))?;
-    let work = openat2(
-        &root,
-        "work",
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
-        Mode::empty(),
-        ResolveFlags::IN_ROOT | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
-    )
-    .map_err(SandboxError::os("open the sandbox work dir"))?;
+    let work = crate::collect::open_work_dir(init_pid)?;
     // The tmpfs belongs to the sandbox's user namespace, where the host's root has no id: a
     // file root created there would have no owner (EOVERFLOW). Create everything as the id
     // that must own it (fsuid/fsgid are per thread).
@@ -98,7 +85,7 @@ pub(crate) fn write(
             resolve(),
         )
         .map_err(err())?;
-        write_all(&fd, f.content).map_err(err())?;
+        crate::supervise::write_all(&fd, f.content).map_err(err())?;
         // The umask may have cut the mode (executables need 0755).
         rustix::fs::fchmod(&fd, Mode::from_raw_mode(f.mode)).map_err(err())?;
     }
@@ -149,16 +136,4 @@ fn open_dir(work: &OwnedFd, path: &str) -> rustix::io::Result<OwnedFd> {
         Mode::empty(),
         resolve(),
     )
-}
-
-fn write_all(fd: &impl AsFd, mut rest: &[u8]) -> rustix::io::Result<()> {
-    while !rest.is_empty() {
-        match rustix::io::write(fd, rest) {
-            Ok(0) => return Err(rustix::io::Errno::IO),
-            Ok(n) => rest = &rest[n..],
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }

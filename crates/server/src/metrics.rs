@@ -27,6 +27,9 @@ pub struct Metrics {
     admitted: IntCounter,
     admission_wait: Counter,
     build_cache: BuildCacheMetrics,
+    /// Serializes scrapes: counters copied from the engine only move forward by the difference
+    /// to the engine's count, which two scrapes at once would both add.
+    scrape: Arc<Mutex<()>>,
 }
 
 /// The engine's build cache, copied in at each scrape.
@@ -36,8 +39,6 @@ struct BuildCacheMetrics {
     misses: IntCounter,
     bytes: IntGauge,
     entries: IntGauge,
-    /// Serializes scrapes: counters only move forward by the difference to the engine's count.
-    sync: Arc<Mutex<()>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -120,7 +121,6 @@ impl Metrics {
             bytes: IntGauge::new("tiderun_build_cache_bytes", "Bytes held by the build cache").expect("valid metric"),
             entries: IntGauge::new("tiderun_build_cache_entries", "Builds held by the build cache")
                 .expect("valid metric"),
-            sync: Arc::new(Mutex::new(())),
         };
         for c in [
             Box::new(invocations.clone()) as Box<dyn prometheus::core::Collector>,
@@ -159,6 +159,7 @@ impl Metrics {
             admitted,
             admission_wait,
             build_cache,
+            scrape: Arc::new(Mutex::new(())),
         }
     }
 
@@ -193,8 +194,7 @@ impl Metrics {
 
     /// The warm pools and admission, read from the runner when metrics are scraped.
     pub fn set_pools(&self, pools: &[PoolStats], admission: (u64, f64)) {
-        // Counters move forward by the difference to the engine's count: one scrape at a time.
-        let _one_at_a_time = self.build_cache.sync.lock().unwrap_or_else(|p| p.into_inner());
+        let _one_at_a_time = self.scrape.lock().unwrap_or_else(|p| p.into_inner());
         for p in pools {
             let phase = p.phase.as_str();
             self.pool_instances
@@ -222,7 +222,7 @@ impl Metrics {
     /// The engine's build cache counts (monotonic) and sizes, at scrape time.
     pub fn set_build_cache(&self, s: BuildCacheStats) {
         let m = &self.build_cache;
-        let _one_at_a_time = m.sync.lock().unwrap_or_else(|p| p.into_inner());
+        let _one_at_a_time = self.scrape.lock().unwrap_or_else(|p| p.into_inner());
         m.hits.inc_by(s.hits.saturating_sub(m.hits.get()));
         m.misses.inc_by(s.misses.saturating_sub(m.misses.get()));
         m.bytes.set(s.bytes as i64);
