@@ -5,6 +5,12 @@
 //! ready. No program of this run has started yet (a zygote's interpreter is tiderun's own code),
 //! but every step is still made relative to a directory descriptor, without following any
 //! symlink, and files are created exclusively, as `collect.rs` reads them.
+//!
+//! The files are written by a thread of their own with a private descriptor table: a
+//! descriptor open for writing in the process's shared table would be copied into any sandbox
+//! another thread clones at that moment, and while that copy lives the run's `execve` of the
+//! file fails with ETXTBSY (the classic fork/exec race, seen with compiled programs in warm
+//! instances). A descriptor in a table no other thread clones from cannot be copied.
 
 use std::os::fd::OwnedFd;
 
@@ -32,6 +38,48 @@ pub(crate) struct Owners {
 /// which are the namespace root's, directories sticky. `owners` is None for an unprivileged
 /// parent, whose own ids are the program's (there, read-only only sets the mode).
 pub(crate) fn write(
+    init_pid: i32,
+    dirs: &[WorkDir],
+    files: &[WorkFile<'_>],
+    owners: Option<Owners>,
+) -> Result<(), SandboxError> {
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("tiderun-workdir".into())
+            .spawn_scoped(scope, || {
+                own_descriptor_table()?;
+                write_here(init_pid, dirs, files, owners)
+            })
+            .map_err(|source| SandboxError::Os {
+                what: "start the thread that writes the run's files",
+                source,
+            })?
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+/// Give the calling thread a descriptor table of its own, holding nothing but 0-2: what it
+/// opens from now on is in no table another thread can clone.
+fn own_descriptor_table() -> Result<(), SandboxError> {
+    // SAFETY: called first thing on a thread made for it, which never hands a descriptor it
+    // opens to another thread (every one is closed before the thread ends).
+    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::FILES) }
+        .map_err(SandboxError::os("unshare the descriptor table"))?;
+    // The copy holds references to every descriptor of the process (other runs' pipes among
+    // them, whose EOF it would delay): drop them from this table.
+    // SAFETY: close_range on this thread's own, private table.
+    if unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) } != 0 {
+        return Err(SandboxError::Os {
+            what: "close the copied descriptors",
+            source: std::io::Error::last_os_error(),
+        });
+    }
+    Ok(())
+}
+
+/// [`write`], on the calling thread.
+fn write_here(
     init_pid: i32,
     dirs: &[WorkDir],
     files: &[WorkFile<'_>],
