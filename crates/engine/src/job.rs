@@ -1,7 +1,5 @@
 //! A job: what every API dialect describes, once translated.
 
-use std::os::fd::OwnedFd;
-
 use sandbox::{Output, Stdin};
 
 use crate::LimitRequest;
@@ -41,8 +39,8 @@ pub struct Job {
 pub struct Interaction<'a> {
     pub stdin: Stdin,
     pub output: Output<'a>,
-    /// Signals for the running program (see [`sandbox::control_pipe`]).
-    pub control: Option<OwnedFd>,
+    /// Signals for the running program (see [`sandbox::control_channel`]).
+    pub control: Option<sandbox::ControlReceiver>,
 }
 
 impl Interaction<'_> {

@@ -2,19 +2,26 @@
 //! bounded wait), jobs on blocking threads, and interactive sessions whose output streams as
 //! it is produced and whose stdin reaches the program at once.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sandbox::{Output, Status, Stdin, StreamKind};
 use tokio::io::AsyncWriteExt;
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::{Engine, EngineError, Interaction, Job, Outcome, StageOutcome, TestCase, TestResult, Verdict};
 
-/// Events of an interactive session buffered towards a slow client before the program's
-/// output waits (the output cap bounds the total anyway).
-const SESSION_EVENT_BUFFER: usize = 64;
+/// Output waiting for a session's client is merged into `Data` events of about this size (a
+/// full pipe, as the supervisor reads it), so one event is one WebSocket message of bounded
+/// size.
+const SESSION_DATA_EVENT_BYTES: usize = 64 * 1024;
+/// Events waiting for a slow client before a chunk of output may be merged past one chunk of
+/// the other stream (stdout and stderr are two pipes: their interleaving is approximate
+/// anyway). Keeps the number of waiting events bounded when a program alternates one-byte
+/// writes to both.
+const SESSION_QUEUED_EVENTS: usize = 256;
 
 /// Capacity settings.
 #[derive(Debug, Clone, Copy)]
@@ -227,14 +234,17 @@ impl Runner {
         let (language, version) = (runtime.name.clone(), runtime.version.clone().unwrap_or_default());
         let admission = self.admit().await?;
         let (stdin_read, stdin_write) = sandbox::stdin_pipe()?;
-        let (controller, control_read) = sandbox::control_pipe()?;
+        let (controller, control) = sandbox::control_channel()?;
         let stdin = tokio::net::unix::pipe::Sender::from_owned_fd(stdin_write)
             .map_err(|e| EngineError::Internal(format!("stdin pipe: {e}")))?;
-        let (tx, events) = mpsc::channel(SESSION_EVENT_BUFFER);
+        let outbox = Arc::new(Outbox::default());
+        let events = Arc::clone(&outbox);
         let engine = Arc::clone(&self.engine);
         tokio::task::spawn_blocking(move || {
             let _admission = admission;
-            let send = |e: Event| tx.blocking_send(e).is_ok();
+            // However this ends (a panic too), the session's reader sees the end.
+            let _closed = CloseOnDrop(&outbox);
+            let send = |e: Event| outbox.push(e);
             let compiled = engine
                 .catalog()
                 .resolve(&job.language, job.version.as_deref())
@@ -271,16 +281,13 @@ impl Runner {
                 return;
             }
             send(Event::Stage(Stage::Run));
-            let mut sink = |stream: StreamKind, chunk: &[u8]| {
-                let _ = tx.blocking_send(Event::Data {
-                    stream,
-                    data: chunk.to_vec(),
-                });
-            };
+            // Never waits for the client: the supervisor goes on enforcing the run's limits
+            // while output waits in the outbox (bounded by the output cap).
+            let mut sink = |stream: StreamKind, chunk: &[u8]| outbox.push_data(stream, chunk);
             let io = Interaction {
                 stdin: Stdin::Pipe(stdin_read),
                 output: Output::Stream(&mut sink),
-                control: Some(control_read),
+                control: Some(control),
             };
             match engine.run_prepared(&prepared, io) {
                 Ok(run) => {
@@ -371,7 +378,7 @@ pub struct Session {
     pub version: String,
     stdin: Option<tokio::net::unix::pipe::Sender>,
     controller: sandbox::Controller,
-    events: mpsc::Receiver<Event>,
+    events: Arc<Outbox>,
 }
 
 impl Session {
@@ -391,25 +398,239 @@ impl Session {
         self.stdin = None;
     }
 
-    /// Deliver a signal to the program's process group; SIGKILL ends the whole sandbox.
+    /// Deliver a signal to the program's process group; SIGKILL ends the whole sandbox. Never
+    /// blocks: a signal sent before the run starts (during the compile) is delivered when it
+    /// starts, and one sent again before it was delivered is delivered once.
     pub fn signal(&self, signal: i32) -> Result<(), EngineError> {
         Ok(self.controller.signal(signal)?)
     }
 
     /// The next event; `None` after the last one.
     pub async fn next_event(&mut self) -> Option<Event> {
-        self.events.recv().await
+        self.events.next().await
     }
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
-        // The client went away: nothing keeps running on its behalf.
+        // The client went away: nothing keeps running on its behalf, and nothing is kept for it.
+        self.events.abandon();
         let _ = self.controller.signal(libc_sigkill());
+    }
+}
+
+/// A session's events on their way to its client. The run's side only appends and never
+/// waits: a client that stops reading must not stop the supervisor from enforcing the run's
+/// limits (the clock, the cgroup's CPU, the output cap), nor keep the run's slot after the
+/// run. So output waits here instead, bounded by the stages' output caps — the same bytes a
+/// run that captures its output holds — and runs of small chunks are merged, so the number
+/// of waiting events stays bounded too.
+///
+/// Our own small queue rather than a channel: a bounded channel makes the supervisor wait,
+/// and an unbounded one of raw chunks costs an event per one-byte write.
+#[derive(Debug, Default)]
+struct Outbox {
+    queue: Mutex<Queue>,
+    ready: Notify,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    events: VecDeque<Event>,
+    /// The run's side is done: after the waiting events, the end.
+    closed: bool,
+    /// The session is gone: nothing is read any more, nothing is kept.
+    abandoned: bool,
+}
+
+impl Outbox {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn push(&self, event: Event) {
+        {
+            let mut queue = self.lock();
+            if queue.abandoned {
+                return;
+            }
+            queue.events.push_back(event);
+        }
+        self.ready.notify_one();
+    }
+
+    /// Output of the current stage: appended to a waiting event of its stream when one has
+    /// room, else a new event.
+    fn push_data(&self, stream: StreamKind, chunk: &[u8]) {
+        {
+            let mut queue = self.lock();
+            if queue.abandoned || chunk.is_empty() {
+                return;
+            }
+            if !queue.merge(stream, chunk) {
+                queue.events.push_back(Event::Data {
+                    stream,
+                    data: chunk.to_vec(),
+                });
+            }
+        }
+        self.ready.notify_one();
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_one();
+    }
+
+    fn abandon(&self) {
+        let mut queue = self.lock();
+        queue.abandoned = true;
+        queue.events = VecDeque::new();
+    }
+
+    async fn next(&self) -> Option<Event> {
+        loop {
+            {
+                let mut queue = self.lock();
+                if let Some(event) = queue.events.pop_front() {
+                    return Some(event);
+                }
+                if queue.closed {
+                    return None;
+                }
+            }
+            // A push between the check and here left a permit: this returns at once.
+            self.ready.notified().await;
+        }
+    }
+}
+
+impl Queue {
+    /// Append `chunk` to the last waiting event of `stream` if that keeps the stream's order
+    /// and the event has room: the last event, or — with many events waiting — the one before
+    /// it when the last is the other stream's output.
+    fn merge(&mut self, stream: StreamKind, chunk: &[u8]) -> bool {
+        let reach = if self.events.len() >= SESSION_QUEUED_EVENTS {
+            2
+        } else {
+            1
+        };
+        for event in self.events.iter_mut().rev().take(reach) {
+            match event {
+                Event::Data { stream: s, data } if *s == stream => {
+                    if data.len() >= SESSION_DATA_EVENT_BYTES {
+                        return false;
+                    }
+                    data.extend_from_slice(chunk);
+                    return true;
+                }
+                Event::Data { .. } => continue,
+                _ => return false,
+            }
+        }
+        false
+    }
+}
+
+/// Closes an outbox when the run's side ends, however it ends.
+struct CloseOnDrop<'a>(&'a Outbox);
+
+impl Drop for CloseOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.close();
     }
 }
 
 /// SIGKILL without a libc dependency in this crate.
 const fn libc_sigkill() -> i32 {
     9
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(event: &Event) -> (StreamKind, &[u8]) {
+        match event {
+            Event::Data { stream, data } => (*stream, data),
+            other => panic!("not data: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn output_waits_merged_in_order_and_the_end_follows() {
+        let outbox = Outbox::default();
+        outbox.push(Event::Stage(Stage::Run));
+        for byte in b"hello" {
+            outbox.push_data(StreamKind::Stdout, &[*byte]);
+        }
+        outbox.push_data(StreamKind::Stderr, b"oops");
+        outbox.push_data(StreamKind::Stdout, b"!");
+        outbox.close();
+        assert!(matches!(outbox.next().await, Some(Event::Stage(Stage::Run))));
+        let first = outbox.next().await.expect("data");
+        assert_eq!(data(&first), (StreamKind::Stdout, &b"hello"[..]));
+        let second = outbox.next().await.expect("data");
+        assert_eq!(data(&second), (StreamKind::Stderr, &b"oops"[..]));
+        let third = outbox.next().await.expect("data");
+        assert_eq!(data(&third), (StreamKind::Stdout, &b"!"[..]));
+        assert!(outbox.next().await.is_none());
+    }
+
+    #[test]
+    fn waiting_output_stays_in_few_bounded_events() {
+        // A program that alternates one-byte writes to both streams, a client that reads
+        // nothing: the events stay few, each stream's bytes keep their order, no event grows
+        // far past the size of one message.
+        let outbox = Outbox::default();
+        let total = 4 * SESSION_DATA_EVENT_BYTES;
+        for i in 0..total {
+            let byte = [(i % 251) as u8];
+            outbox.push_data(StreamKind::Stdout, &byte);
+            outbox.push_data(StreamKind::Stderr, &byte);
+        }
+        let queue = outbox.lock();
+        let most = SESSION_QUEUED_EVENTS + 2 * (2 * total / SESSION_DATA_EVENT_BYTES) + 2;
+        assert!(queue.events.len() <= most, "{} events", queue.events.len());
+        for stream in [StreamKind::Stdout, StreamKind::Stderr] {
+            let bytes: Vec<u8> = queue
+                .events
+                .iter()
+                .map(data)
+                .filter(|(s, _)| *s == stream)
+                .flat_map(|(_, d)| {
+                    assert!(d.len() <= SESSION_DATA_EVENT_BYTES, "{}", d.len());
+                    d.iter().copied()
+                })
+                .collect();
+            let expected: Vec<u8> = (0..total).map(|i| (i % 251) as u8).collect();
+            assert!(bytes == expected, "{stream:?} out of order");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reader_waits_for_the_next_push() {
+        let outbox = Arc::new(Outbox::default());
+        let reader = tokio::spawn({
+            let outbox = Arc::clone(&outbox);
+            async move { (outbox.next().await.is_some(), outbox.next().await.is_none()) }
+        });
+        tokio::task::yield_now().await;
+        let writer = Arc::clone(&outbox);
+        std::thread::spawn(move || {
+            writer.push_data(StreamKind::Stdout, b"x");
+            writer.close();
+        });
+        assert_eq!(reader.await.expect("reader"), (true, true));
+    }
+
+    #[test]
+    fn an_abandoned_outbox_keeps_nothing() {
+        let outbox = Outbox::default();
+        outbox.push_data(StreamKind::Stdout, b"kept until the session goes");
+        outbox.abandon();
+        outbox.push_data(StreamKind::Stdout, b"dropped");
+        outbox.push(Event::Stage(Stage::Run));
+        assert!(outbox.lock().events.is_empty());
+    }
 }

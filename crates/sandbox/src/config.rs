@@ -206,9 +206,8 @@ impl std::fmt::Debug for Output<'_> {
 pub struct RunIo<'a> {
     pub stdin: Stdin,
     pub output: Output<'a>,
-    /// Read end of a pipe carrying signal numbers (native-endian `i32`) for the program, from
-    /// [`crate::control_pipe`]. `SIGKILL` ends the whole tree.
-    pub control: Option<OwnedFd>,
+    /// Signals for the program, from [`crate::control_channel`]. `SIGKILL` ends the whole tree.
+    pub control: Option<crate::ControlReceiver>,
 }
 
 impl Default for RunIo<'_> {

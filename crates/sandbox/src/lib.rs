@@ -17,6 +17,7 @@ mod child;
 mod cleanup;
 mod collect;
 mod config;
+mod control;
 mod error;
 mod instance;
 mod launch;
@@ -32,6 +33,7 @@ pub use config::{
     Collect, InputFile, Limits, Output, OutputFile, RunIo, RunSpec, SkipReason, Stdin, StreamKind, MAX_INPUT_FILES,
     MAX_WALL_MS, MIN_MEMORY_BYTES, MIN_OPEN_FILES, MIN_PROCESSES,
 };
+pub use control::{control_channel, ControlReceiver, Controller, MAX_SIGNAL};
 pub use error::{SandboxError, Stage};
 pub use instance::{Instance, InstanceSpec, ZygoteSpec};
 pub use launch::MAX_LAUNCH_BYTES;
@@ -287,26 +289,6 @@ impl Drop for SlotGuard {
         let mut free = self.slots.free.lock().unwrap_or_else(|p| p.into_inner());
         free.push(self.index);
     }
-}
-
-/// The sending side of a control channel: signals for a running program.
-#[derive(Debug)]
-pub struct Controller(OwnedFd);
-
-impl Controller {
-    /// Deliver `signal` to the program's process group (SIGKILL ends the whole sandbox).
-    pub fn signal(&self, signal: i32) -> Result<(), SandboxError> {
-        rustix::io::write(&self.0, &signal.to_ne_bytes())
-            .map(drop)
-            .map_err(SandboxError::os("send a signal to the sandbox"))
-    }
-}
-
-/// A control channel: pass the `OwnedFd` as [`RunIo::control`], keep the [`Controller`].
-pub fn control_pipe() -> Result<(Controller, OwnedFd), SandboxError> {
-    let (r, w) =
-        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(SandboxError::os("create control pipe"))?;
-    Ok((Controller(w), r))
 }
 
 /// A pipe for interactive stdin: pass the read end as [`Stdin::Pipe`], write to the other.

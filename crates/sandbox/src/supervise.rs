@@ -350,6 +350,8 @@ pub(crate) fn start(sb: &Sandbox, start: StartSpec<'_>) -> Result<Started, Sandb
     let (report_r, report_w) = pipe()?;
     let (release_r, release_w) = pipe()?;
     let (control_r, control_w) = pipe()?;
+    // The supervisor forwards signals to the init without ever waiting for it.
+    rustix::io::ioctl_fionbio(&control_w, true).map_err(SandboxError::os("set control nonblocking"))?;
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
     let (request_r, request_w) = match &start.mode {
@@ -749,7 +751,7 @@ impl Watch<'_, '_> {
         stdout: OwnedFd,
         stderr: OwnedFd,
         mut stdin: Option<StdinFeed>,
-        user_control: Option<OwnedFd>,
+        user_control: Option<crate::ControlReceiver>,
         control: OwnedFd,
         buf: &mut Vec<u8>,
     ) -> Result<(), SandboxError> {
@@ -758,7 +760,6 @@ impl Watch<'_, '_> {
         let cpu_limit_ns = limits.cpu_ms.saturating_mul(1_000_000);
         let mut open_out = [Some(stdout), Some(stderr)];
         let mut report_fd = Some(report);
-        let mut user_control = user_control;
         let mut init_dead = false;
         let mut next_cpu_check = self.started;
 
@@ -814,7 +815,8 @@ impl Watch<'_, '_> {
                 fds.push(rustix::event::PollFd::new(fd, flags));
                 roles.push(Role::Stdin);
             }
-            if let Some(fd) = &user_control {
+            let control_fd = user_control.as_ref().map(crate::ControlReceiver::fd);
+            if let Some(fd) = &control_fd {
                 fds.push(rustix::event::PollFd::new(fd, rustix::event::PollFlags::IN));
                 roles.push(Role::Control);
             }
@@ -864,18 +866,15 @@ impl Watch<'_, '_> {
                         }
                     }
                     Role::Control => {
-                        let Some(fd) = &user_control else { continue };
-                        let mut sig = [0u8; 4];
-                        match rustix::io::read(fd, &mut sig) {
-                            Ok(4) => {
-                                let sig = i32::from_ne_bytes(sig);
-                                if sig == libc::SIGKILL {
-                                    self.kill(KillReason::Requested);
-                                } else {
-                                    let _ = rustix::io::write(&control, &sig.to_ne_bytes());
-                                }
+                        let Some(receiver) = &user_control else { continue };
+                        for sig in crate::control::signals(receiver.take()) {
+                            if sig == libc::SIGKILL {
+                                self.kill(KillReason::Requested);
+                            } else {
+                                // Non-blocking: an init that no longer reads (its program has
+                                // ended) costs the signal, never the supervisor's attention.
+                                let _ = rustix::io::write(&control, &sig.to_ne_bytes());
                             }
-                            Ok(_) | Err(_) => user_control = None,
                         }
                     }
                 }

@@ -11,10 +11,12 @@
 //! 4003 not initialised, 4004 can only write to stdin, 4005 invalid signal, 4999 job completed.
 //!
 //! Output is forwarded as the engine produces it (decoded as UTF-8 without splitting a
-//! character across messages) and is capped by the run's output limit; stdin is written as it
-//! arrives; signals reach the program's process group; a client that goes away takes its
-//! program with it (dropping the session kills it). Unlike Piston's own, signals work and
-//! output is bounded.
+//! character across messages) and is capped by the run's output limit; output a slow client
+//! has not taken waits in the session (never the run: its limits hold whatever the client
+//! does); stdin is written as it arrives; signals reach the program's process group without
+//! this task ever waiting (a flood of one signal is delivered once, so a flood costs nothing);
+//! a client that goes away takes its program with it (dropping the session kills it). Unlike
+//! Piston's own, signals work and output is bounded.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -459,10 +461,10 @@ impl Bridge {
         }
     }
 
-    /// Deliver a signal; one that finds the program already gone is not an error.
+    /// Deliver a signal (never waits; see `Session::signal`).
     fn deliver(&self, session: &Session, number: i32) {
         if let Err(e) = session.signal(number) {
-            tracing::debug!(error = %e, signal = number, "signal not delivered: the program has ended");
+            tracing::debug!(error = %e, signal = number, "signal not delivered");
         }
     }
 

@@ -112,5 +112,7 @@ mod tests {
         assert_eq!(number("SIGEMT"), None);
         assert_eq!(number("sigterm"), None);
         assert_eq!(number("15"), None);
+        // Every name maps to a signal the sandbox's control channel carries.
+        assert!(SIGNALS.iter().all(|&(_, n)| (1..=sandbox::MAX_SIGNAL).contains(&n)));
     }
 }

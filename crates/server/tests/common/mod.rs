@@ -124,6 +124,11 @@ pub fn runner(config: RunnerConfig) -> Arc<Runner> {
 pub fn runner_with_pools(config: RunnerConfig, pools: engine::PoolConfig) -> Arc<Runner> {
     let mut catalog = runtimes::Catalog::load(None).expect("catalog");
     catalog.detect();
+    runner_with_catalog(catalog, config, pools)
+}
+
+/// A runner around a given (detected) catalog.
+pub fn runner_with_catalog(catalog: runtimes::Catalog, config: RunnerConfig, pools: engine::PoolConfig) -> Arc<Runner> {
     let uid_base = sandbox::DEFAULT_UID_BASE + (std::process::id() % 1_000_000) * 1100;
     let sandbox = Sandbox::new(SandboxOptions {
         uid_base,
