@@ -302,7 +302,11 @@ mod tests {
     /// sends each request's head and body to the returned channel.
     async fn hook_server(
         tls: Option<tokio_rustls::TlsAcceptor>,
-    ) -> (SocketAddr, tokio::sync::mpsc::Receiver<String>, tokio::task::JoinHandle<()>) {
+    ) -> (
+        SocketAddr,
+        tokio::sync::mpsc::Receiver<String>,
+        tokio::task::JoinHandle<()>,
+    ) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         async fn answer<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(mut s: S) -> Option<String> {
             let mut got = Vec::new();
@@ -317,11 +321,17 @@ mod tests {
                 if let Some(end) = text.find("\r\n\r\n") {
                     let length = text[..end]
                         .lines()
-                        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().to_owned())
+                        })
                         .and_then(|v| v.parse::<usize>().ok())
                         .unwrap_or(0);
                     if got.len() >= end + 4 + length {
-                        s.write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n").await.ok()?;
+                        s.write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n")
+                            .await
+                            .ok()?;
                         s.shutdown().await.ok()?;
                         return Some(text);
                     }
@@ -354,14 +364,13 @@ mod tests {
             .expect("a certificate");
         let der = made.cert.der().clone();
         let key = rustls::pki_types::PrivatePkcs8KeyDer::from(made.key_pair.serialize_der());
-        let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("protocol versions")
-        .with_no_client_auth()
-        .with_single_cert(vec![der.clone()], key.into())
-        .expect("a server configuration");
+        let config =
+            rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .expect("protocol versions")
+                .with_no_client_auth()
+                .with_single_cert(vec![der.clone()], key.into())
+                .expect("a server configuration");
         (
             reqwest::Certificate::from_der(&der).expect("a certificate reqwest reads"),
             tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)),
@@ -382,7 +391,10 @@ mod tests {
         assert!(request.ends_with(r#"{"token":"t"}"#), "{request}");
         // A certificate nobody vouches for is not accepted.
         let untrusted = put_trusting(&url, "{}", true, &[]).await;
-        assert!(matches!(untrusted, Err(Failed(_))), "an untrusted certificate was accepted");
+        assert!(
+            matches!(untrusted, Err(Failed(_))),
+            "an untrusted certificate was accepted"
+        );
         task.abort();
     }
 
@@ -392,7 +404,14 @@ mod tests {
         let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
         // This test is a process of its own under nextest; under `cargo test` the other tests
         // of this module ignore the variables too (that is what is tested).
-        for var in ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"] {
+        for var in [
+            "HTTP_PROXY",
+            "http_proxy",
+            "HTTPS_PROXY",
+            "https_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+        ] {
             std::env::set_var(var, &proxy_url);
         }
         for var in ["NO_PROXY", "no_proxy"] {
@@ -405,7 +424,7 @@ mod tests {
             (format!("http://{http}/hook"), &mut http_got),
             (format!("https://{https}/hook"), &mut https_got),
         ] {
-            let delivered = put_trusting(&url, "{}", true, &[root.clone()]).await;
+            let delivered = put_trusting(&url, "{}", true, std::slice::from_ref(&root)).await;
             assert!(
                 matches!(delivered, Ok(reqwest::StatusCode::NO_CONTENT)),
                 "{url} was not delivered directly"
