@@ -2,13 +2,14 @@
 //! connections may stay open (slowloris: clients that trickle a request's header, or hold
 //! idle connections, to use up the server's connections and descriptors).
 //!
-//! `axum::serve` takes no settings, and hyper's own header timeout covers HTTP/1 only, not the
-//! bytes `hyper_util`'s auto builder reads to tell HTTP/1 from HTTP/2, and it also runs while
-//! a keep-alive connection waits for its next request, so it cannot be told apart from an idle
-//! timeout. So the connections `serve` accepts are wrapped here: [`EdgeListener`] waits for a
-//! free connection slot before it accepts (past the cap, new connections wait in the kernel's
-//! backlog while the open ones are served), and each connection's reads carry a deadline that
-//! depends on what the connection is doing, which [`track`] tells it:
+//! `axum::serve` takes no settings (hyper's header timeout needs a timer it is not given), and
+//! hyper's header timer also runs while a keep-alive connection waits for its next request, so
+//! it cannot be told apart from an idle timeout. So the connections `serve` accepts are wrapped
+//! here. [`EdgeListener`] waits for a free connection slot before it accepts (past the cap, new
+//! connections wait in the kernel's backlog while the open ones are served), and each
+//! connection's reads carry a deadline that depends on what the connection is doing, which
+//! [`track`] tells it (the service speaks HTTP/1.1 — axum is built without `http2` — so an
+//! upgrade is a `101 Switching Protocols`):
 //!
 //! - nothing received yet on a new connection: the header read timeout (from the accept);
 //! - part of a request received: the header read timeout (from its first byte);
@@ -29,7 +30,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::connect_info::{ConnectInfo, Connected};
 use axum::extract::Request;
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::serve::IncomingStream;
@@ -395,12 +396,10 @@ pub async fn track(request: Request, next: Next) -> Response {
     let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<Peer>>().cloned() else {
         return next.run(request).await;
     };
-    // HTTP/2 WebSockets are a CONNECT answered 200 (RFC 8441).
-    let connect = request.method() == Method::CONNECT;
     peer.activity.request_started();
     let guard = RequestGuard(Arc::clone(&peer.activity));
     let response = next.run(request).await;
-    if response.status() == StatusCode::SWITCHING_PROTOCOLS || (connect && response.status().is_success()) {
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
         peer.activity.upgrade();
     }
     response.map(|body| Body::new(GuardedBody { body, _guard: guard }))
