@@ -39,9 +39,29 @@ pub struct ServeArgs {
     /// Queued asynchronous submissions before 503 "queue is full".
     #[arg(long, env = "TIDERUN_MAX_QUEUE", default_value_t = 100)]
     max_queue: usize,
-    /// Requests per minute per token or IP (0: no limit).
+    /// Requests per minute per API token, or per client address without one (0: no limit).
+    /// The default suits a school whose classes share one address: admission control
+    /// (--max-concurrent, --max-waiting) protects the node, this only stops a runaway client.
     #[arg(long, env = "TIDERUN_RATE_LIMIT", default_value_t = server::DEFAULT_RATE_LIMIT_PER_MINUTE)]
     rate_limit: u32,
+    /// A reverse proxy or ingress (CIDR or address; repeat for several, comma-separated in the
+    /// variable) whose Forwarded / X-Forwarded-For name the client. None: those headers are
+    /// ignored and a request counts as its connection's address.
+    #[arg(long = "trusted-proxy", env = "TIDERUN_TRUSTED_PROXIES", value_delimiter = ',',
+          value_parser = server::parse_trusted_proxy)]
+    trusted_proxies: Vec<server::IpNet>,
+    /// Seconds a client has to send a request's header (from its first byte; on a new
+    /// connection from the connect); slower ones are disconnected (at most 120).
+    #[arg(long, env = "TIDERUN_HEADER_READ_TIMEOUT_S",
+          default_value_t = server::edge::DEFAULT_HEADER_READ_TIMEOUT.as_secs())]
+    header_read_timeout_s: u64,
+    /// Seconds a keep-alive connection may wait for its next request (at most 3600).
+    #[arg(long, env = "TIDERUN_IDLE_TIMEOUT_S", default_value_t = server::edge::DEFAULT_IDLE_TIMEOUT.as_secs())]
+    idle_timeout_s: u64,
+    /// Connections open at once, WebSockets included; past it new ones wait until one closes
+    /// (at most 65536; each holds a file descriptor: keep it below `ulimit -n`).
+    #[arg(long, env = "TIDERUN_MAX_CONNECTIONS", default_value_t = server::edge::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
     /// Largest request body in bytes.
     #[arg(long, env = "TIDERUN_MAX_BODY_BYTES", default_value_t = server::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
@@ -93,6 +113,14 @@ pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCod
     if a.pool_max_age_s == 0 || a.memory_budget_mb == Some(0) {
         anyhow::bail!("--pool-max-age-s and --memory-budget-mb must be at least 1");
     }
+    let edge = server::EdgeConfig {
+        trusted_proxies: a.trusted_proxies,
+        header_read_timeout: Duration::from_secs(a.header_read_timeout_s),
+        idle_timeout: Duration::from_secs(a.idle_timeout_s),
+        max_connections: a.max_connections,
+    };
+    edge.check()
+        .context("--header-read-timeout-s, --idle-timeout-s or --max-connections")?;
     let build_cache = BuildCache::new(a.build_cache_mb).context("--build-cache-mb")?;
     let catalog = crate::load_catalog(runtimes_dir)?;
     let sandbox = Sandbox::new(SandboxOptions::default()).context("cannot start the sandbox")?;
@@ -143,6 +171,7 @@ pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCod
         enable_submission_delete: a.enable_submission_delete,
         allow_callbacks: a.allow_private_callbacks,
         exercises: std::sync::Arc::new(exercises),
+        edge,
     };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {

@@ -501,3 +501,54 @@ fn bench_e2e_measures_every_scenario_without_errors() {
         "{stdout}"
     );
 }
+
+#[test]
+fn serve_checks_the_edge_settings() {
+    for (args, needle) in [
+        (
+            ["--idle-timeout-s", "0"],
+            "the idle timeout must be from 1s to 3600s (it is 0s)",
+        ),
+        (
+            ["--idle-timeout-s", "3601"],
+            "the idle timeout must be from 1s to 3600s",
+        ),
+        (
+            ["--header-read-timeout-s", "121"],
+            "the header read timeout must be from 1s to 120s",
+        ),
+        (
+            ["--max-connections", "0"],
+            "the connection limit must be from 1 to 65536 (it is 0)",
+        ),
+        (
+            ["--max-connections", "65537"],
+            "the connection limit must be from 1 to 65536",
+        ),
+    ] {
+        let out = tiderun()
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_one_line_error(&out, needle);
+    }
+    for value in ["nonsense", "10.0.0.0/33", ""] {
+        let out = tiderun()
+            .args(["serve", "--addr", "127.0.0.1:0", "--trusted-proxy", value])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("is not an address or a CIDR such as 10.0.0.0/8"),
+            "{stderr}"
+        );
+    }
+    let out = tiderun()
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .env("TIDERUN_TRUSTED_PROXIES", "10.0.0.0/8,fd00::/8,bad")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("\"bad\" is not an address"));
+}
