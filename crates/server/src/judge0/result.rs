@@ -206,6 +206,7 @@ mod tests {
             max_file_size: 1024,
             redirect_stderr_to_stdout: false,
             callback_url: None,
+            output_share: None,
         }
     }
 
@@ -229,6 +230,7 @@ mod tests {
             version: "3".into(),
             compile: None,
             run: None,
+            ..Outcome::default()
         }
     }
 

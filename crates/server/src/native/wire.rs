@@ -824,6 +824,7 @@ mod tests {
             version: "12.2.0".into(),
             compile: Some(stage(Status::Ok, "")),
             run: Some(stage(status, "hi\n")),
+            ..Outcome::default()
         }
     }
 

@@ -176,10 +176,7 @@ async fn runtimes(State(state): State<AppState>) -> Json<Vec<RuntimeInfo>> {
         (status = 413, description = "Body too large", body = ErrorMessage),
         (status = 429, description = "At capacity; see Retry-After", body = ErrorMessage),
     ))]
-async fn execute(
-    State(state): State<AppState>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<ExecuteResponse>, PistonError> {
+async fn execute(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Result<Response, PistonError> {
     let body = body.map_err(|rejection| match rejection.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
         _ => ApiError::BadRequest(format!("cannot read the request body: {rejection}")),
@@ -188,11 +185,16 @@ async fn execute(
     let language = request.language.clone().unwrap_or_default();
     let version = request.version.clone().unwrap_or_default();
     let PistonJob { job, stdin } = PistonJob::try_from(request)?;
-    let outcome = state
+    let mut outcome = state
         .execute(TRIGGER, job, stdin)
         .await
         .map_err(|e| PistonError::from_engine(e, &language, &version))?;
-    Ok(Json(ExecuteResponse::from(outcome)))
+    let hold = std::mem::take(&mut outcome.hold);
+    Ok(crate::body::held_json(
+        StatusCode::OK,
+        &ExecuteResponse::from(outcome),
+        hold,
+    ))
 }
 
 /// Unknown paths under the prefixes, in Piston's words.
