@@ -74,6 +74,12 @@ struct NativeApi;
 /// test (`accepted`, `wrong_answer`, or how the run ended), `passed`, `total` and
 /// `score` = passed / total as a fraction from 0 to 1. A hidden test shows only its verdict.
 /// The body is read as JSON whatever the Content-Type.
+///
+/// A request is bounded as a whole: its tests' stdout and stderr together, as JSON text,
+/// within the server's output budget (`--request-output-mb`, 32 MiB by default), its compile
+/// and tests within its wall time (`--request-wall-s`, 120 s). The run that passes either is
+/// cut there (`output_limit`, `wall_time_limit`); the tests after it are not run and get the
+/// same status with a message that starts `not run:`.
 #[utoipa::path(
     post,
     path = "/api/v1/run",

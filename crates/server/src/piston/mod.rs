@@ -6,7 +6,8 @@
 //! accepted (Piston answers 415 without `application/json`, and its npm client sends none), an
 //! unknown file encoding is refused instead of read as utf8, the interactive `connect` delivers
 //! signals and caps output (Piston's does neither), and the output limit is tiderun's (stdout and
-//! stderr together, 1 MiB by default) rather than Piston's 1024 bytes per stream.
+//! stderr together, 1 MiB by default) rather than Piston's 1024 bytes per stream, and a request's
+//! output and time are bounded as a whole by the server's per-request limits.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
