@@ -9,7 +9,9 @@
 //! included):
 //!
 //! - a run is started with its output cap and wall limit lowered to what the request has
-//!   left (only when less is left: otherwise it keeps its own, and its warm instance);
+//!   left (only when less is left: otherwise it keeps its own, and its warm instance); a
+//!   compile keeps its own limits (they are part of its build's cache key), but its time and
+//!   output count;
 //! - a run whose output passes what is left is cut there and ends `output_limit`; a run cut
 //!   short by the request's time ends `wall_time_limit`; the message names the request's limit;
 //! - once the budget or the time is used up, the tests and runs not started yet are not run:

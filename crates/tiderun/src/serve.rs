@@ -81,8 +81,8 @@ pub struct ServeArgs {
     #[arg(long, env = "TIDERUN_REQUEST_OUTPUT_MB", default_value_t = engine::DEFAULT_REQUEST_OUTPUT_BYTES >> 20)]
     request_output_mb: u64,
     /// Seconds one request may hold a run slot, its compile and all its tests or runs
-    /// together; past it a run is cut (`wall_time_limit`) and the runs not started get
-    /// `wall_time_limit` with "not run:".
+    /// together (a compile keeps its own limit); past it a run is cut (`wall_time_limit`)
+    /// and the runs not started get `wall_time_limit` with "not run:".
     #[arg(long, env = "TIDERUN_REQUEST_WALL_S", default_value_t = engine::DEFAULT_REQUEST_WALL.as_secs())]
     request_wall_s: u64,
     /// A directory of exercises, one `<id>.toml` each, read at start-up (a bad file stops
