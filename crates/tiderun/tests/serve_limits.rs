@@ -4,6 +4,7 @@
 //! answer stays within the request's output budget, the server's resident memory stays
 //! bounded (measured from /proc), and the slow request ends at its wall time.
 
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -357,4 +358,58 @@ async fn a_request_ends_at_its_wall_time() {
     assert_eq!(status, 400);
     let v: Value = serde_json::from_slice(&body).unwrap();
     assert!(v["error"].as_str().unwrap_or_default().contains("2000 ms"), "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_answer_not_yet_sent_keeps_its_output_counted() {
+    if !root_or_skip("an_answer_not_yet_sent_keeps_its_output_counted") {
+        return;
+    }
+    // Room for one run (256 MiB, Python's default) and what one request's output may hold
+    // (its 32 MiB budget, 128 MiB of server memory), not for a second request's output.
+    let server = Server::start(&["--memory-budget-mb=448"]).await;
+    let flood = amplifier(json!({"limits": {"max_output_bytes": 16 << 20}}));
+    // A client that reads the head of its 32 MiB answer and then stops reading.
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let body = serde_json::to_vec(&flood).unwrap();
+    let mut slow = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        slow,
+        "POST /api/v1/run HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    slow.write_all(&body).unwrap();
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = slow.read(&mut buf).unwrap();
+        assert!(n > 0, "the connection closed before the answer's head");
+        head.extend_from_slice(&buf[..n]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&head));
+    // Its answer is not sent: a second such request finds no room.
+    let (status, second) = server.post("/api/v1/run", &flood).await;
+    assert_eq!(
+        status,
+        429,
+        "{}",
+        String::from_utf8_lossy(&second[..second.len().min(300)])
+    );
+    // Once the first answer has been read, there is room again.
+    let mut rest = Vec::new();
+    slow.read_to_end(&mut rest).unwrap();
+    assert!(rest.len() > 16 << 20, "the first answer came whole");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, _) = server.post("/api/v1/run", &flood).await;
+        if status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no room after the first answer was sent: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
