@@ -58,6 +58,8 @@ pub(crate) const HELD_PER_BUDGET_BYTE: u64 = 4;
 const MAX_TEXT_PER_BYTE: u64 = 6;
 /// JSON text of one byte that is not UTF-8: it is shown as U+FFFD, three bytes.
 const REPLACEMENT_BYTES: u64 = 3;
+/// Every message of a stage the request's limits ended (or did not start) says this.
+const REQUEST_MARK: &str = "this request";
 
 /// Per-request limits of an engine, set by the operator (`tiderun serve --request-output-mb`,
 /// `--request-wall-s`).
@@ -171,6 +173,15 @@ impl PartialEq for OutputHold {
 }
 
 impl Eq for OutputHold {}
+
+impl StageOutcome {
+    /// True when the request's output budget or wall time (not the run's own limits) ended
+    /// this stage or kept it from starting; its message says which.
+    pub fn ended_by_request(&self) -> bool {
+        matches!(self.status, Status::OutputLimit | Status::WallTimeLimit)
+            && self.message.as_deref().is_some_and(|m| m.contains(REQUEST_MARK))
+    }
+}
 
 /// What one request has left while it runs.
 #[derive(Debug)]
@@ -484,6 +495,29 @@ mod tests {
         let b = RequestBudget::new(100, 0, OutputHold::default());
         let skipped = b.not_run().expect("no time left");
         assert_eq!(skipped.status, Status::WallTimeLimit);
+        assert!(skipped.ended_by_request());
         assert!(skipped.message.unwrap().contains("wall time of 0 ms"));
+    }
+
+    #[test]
+    fn every_request_message_is_recognised() {
+        let mut b = RequestBudget::new(10, 60_000, OutputHold::default());
+        let mut cut = stage(b"\x01\x01", b"");
+        b.charge(&mut cut, Lowered::default());
+        assert!(cut.ended_by_request());
+        assert!(b.not_run().is_some_and(|s| s.ended_by_request()));
+        let mut timed = stage(b"", b"");
+        timed.status = Status::WallTimeLimit;
+        timed.message = Some("wall time exceeded 5000 ms".into());
+        assert!(!timed.ended_by_request(), "the run's own limit");
+        RequestBudget::new(10, 60_000, OutputHold::default()).charge(
+            &mut timed,
+            Lowered {
+                output: false,
+                wall: true,
+            },
+        );
+        assert!(timed.ended_by_request());
+        assert!(!stage(b"x", b"").ended_by_request());
     }
 }
