@@ -31,6 +31,10 @@ pub struct Job {
     /// [`crate::MAX_IMAGE_FILES`] and [`crate::MAX_IMAGE_BYTES`]. Off for test cases and the
     /// Judge0/Piston dialects, which have nowhere to show them.
     pub images: bool,
+    /// This job's part of a larger request's output budget (each submission of a Judge0
+    /// batch): at most this many bytes of JSON text. `None`: the engine's whole per-request
+    /// budget ([`crate::RequestLimits::output_bytes`]).
+    pub output_share: Option<u64>,
 }
 
 /// Where the run stage's stdin comes from and where its output goes; the compile stage is

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use runtimes::{Catalog, LimitSet, Runtime};
 use sandbox::{Collect, InputFile, Output, RunIo, RunSpec, Sandbox, Status, StreamKind};
 
+mod budget;
 mod build_cache;
 mod error;
 mod images;
@@ -24,6 +25,10 @@ mod pool;
 mod runner;
 mod verdict;
 
+pub use budget::{
+    OutputHold, RequestLimits, DEFAULT_REQUEST_OUTPUT_BYTES, DEFAULT_REQUEST_WALL, MAX_REQUEST_OUTPUT_BYTES,
+    MAX_REQUEST_WALL, MIN_REQUEST_OUTPUT_BYTES, MIN_REQUEST_WALL,
+};
 pub use build_cache::{BuildCache, BuildCacheStats, DEFAULT_BUILD_CACHE_MIB, MAX_BUILD_CACHE_MIB};
 pub use error::EngineError;
 pub use images::{mime, Image, IMAGE_SUFFIXES, MAX_IMAGE_BYTES, MAX_IMAGE_FILES, MAX_SKIPPED_IMAGES};
@@ -64,6 +69,7 @@ pub struct Engine {
     sandbox: Arc<Sandbox>,
     pools: Arc<pool::Pools>,
     build_cache: BuildCache,
+    request_limits: RequestLimits,
 }
 
 impl Drop for Engine {
@@ -125,7 +131,18 @@ impl Engine {
             sandbox,
             pools,
             build_cache: BuildCache::default(),
+            request_limits: RequestLimits::default(),
         }
+    }
+
+    /// Replace the per-request limits (output budget, total wall time).
+    pub fn with_request_limits(mut self, limits: RequestLimits) -> Self {
+        self.request_limits = limits;
+        self
+    }
+
+    pub fn request_limits(&self) -> RequestLimits {
+        self.request_limits
     }
 
     /// The warm pools, for metrics.
@@ -159,6 +176,15 @@ impl Engine {
 
     pub fn sandbox(&self) -> &Sandbox {
         &self.sandbox
+    }
+
+    /// Refuse, before anything runs, what running `job` as one request would refuse: an
+    /// unknown language or version, run limits past the runtime's maxima, a run wall time
+    /// longer than a whole request may take.
+    pub fn check(&self, job: &Job) -> Result<(), EngineError> {
+        let runtime = self.catalog.resolve(&job.language, job.version.as_deref())?;
+        job.limits.run.resolve(&runtime.limits().run, "")?;
+        self.request_limits.check_run_wall(job.limits.run.wall_ms)
     }
 
     /// Check a job and run its compile stage (if the language has one), unless the build cache
@@ -259,11 +285,39 @@ impl Engine {
 
     /// Run a prepared job once, in a fresh sandbox.
     pub fn run_prepared(&self, prepared: &Prepared, io: Interaction<'_>) -> Result<StageOutcome, EngineError> {
+        self.run_with(prepared, &prepared.limits, io)
+    }
+
+    /// Run a prepared job once within what its request has left: not at all when that is
+    /// nothing, else with its output cap and wall limit lowered to it, its output counted.
+    /// Returns the stage and what its output counts for.
+    fn run_within(
+        &self,
+        prepared: &Prepared,
+        io: Interaction<'_>,
+        request: &mut budget::RequestBudget,
+    ) -> Result<(StageOutcome, u64), EngineError> {
+        if let Some(stage) = request.not_run() {
+            return Ok((stage, 0));
+        }
+        let mut limits = prepared.limits;
+        let lowered = request.fit(&mut limits);
+        let mut stage = self.run_with(prepared, &limits, io)?;
+        let cost = request.charge(&mut stage, lowered);
+        Ok((stage, cost))
+    }
+
+    fn run_with(
+        &self,
+        prepared: &Prepared,
+        limits: &LimitSet,
+        io: Interaction<'_>,
+    ) -> Result<StageOutcome, EngineError> {
         let mut spec = spec_for(
             &prepared.runtime,
             &prepared.argv,
             &prepared.env,
-            &prepared.limits,
+            limits,
             prepared.stack_bytes,
         );
         spec.files = prepared.files.clone();
@@ -290,17 +344,124 @@ impl Engine {
         Ok(stage)
     }
 
-    /// Compile (if needed) and run once.
+    /// Compile (if needed) and run once, within the request limits.
     pub fn execute(&self, job: &Job, io: Interaction<'_>) -> Result<Outcome, EngineError> {
-        let prepared = self.prepare(job)?;
-        if !prepared.runnable() {
-            return Ok(prepared.outcome);
+        let (mut prepared, mut request) = self.begin_request(job, 1)?;
+        let runnable = prepared.runnable();
+        let mut outcome = Outcome {
+            hold: request.hold(),
+            ..std::mem::take(&mut prepared.outcome)
+        };
+        if runnable {
+            let (run, _) = self.run_within(&prepared, io, &mut request)?;
+            outcome.status = run.status;
+            outcome.run = Some(run);
         }
-        let run = self.run_prepared(&prepared, io)?;
-        let mut outcome = prepared.outcome;
-        outcome.status = run.status;
-        outcome.run = Some(run);
         Ok(outcome)
+    }
+
+    /// Compile once, then run `runs` times with the same stdin, each in a fresh sandbox
+    /// (Judge0's `number_of_runs`), all within the request limits. The outcome's `run` is the
+    /// last run.
+    pub fn execute_runs(
+        &self,
+        job: &Job,
+        stdin: &[u8],
+        runs: usize,
+    ) -> Result<(Outcome, Vec<StageOutcome>), EngineError> {
+        if runs == 0 || runs > MAX_RUNS {
+            return Err(EngineError::LimitOutOfRange {
+                name: "number_of_runs",
+                value: runs as u64,
+                max: MAX_RUNS as u64,
+            });
+        }
+        let (mut prepared, mut request) = self.begin_request(job, runs)?;
+        let mut all = Vec::with_capacity(runs);
+        if prepared.runnable() {
+            for _ in 0..runs {
+                let (run, _) = self.run_within(&prepared, Interaction::with_stdin(stdin.to_vec()), &mut request)?;
+                all.push(run);
+            }
+        }
+        let mut outcome = Outcome {
+            hold: request.hold(),
+            ..std::mem::take(&mut prepared.outcome)
+        };
+        if let Some(last) = all.last() {
+            outcome.status = last.status;
+            outcome.run = Some(last.clone());
+        }
+        Ok((outcome, all))
+    }
+
+    /// Compile once and run every test case in a fresh sandbox, all within the request
+    /// limits. The outcome carries the compile stage (and `compile_error`); with a successful
+    /// compile its status is `ok`. A hidden test's output is dropped once it is judged.
+    pub fn execute_tests(&self, job: &Job, tests: Vec<TestCase>) -> Result<(Outcome, Vec<TestResult>), EngineError> {
+        if tests.is_empty() || tests.len() > MAX_TESTS {
+            return Err(EngineError::BadRequest(format!("give between 1 and {MAX_TESTS} tests")));
+        }
+        let (mut prepared, mut request) = self.begin_request(job, tests.len())?;
+        let runnable = prepared.runnable();
+        let mut outcome = Outcome {
+            hold: request.hold(),
+            ..std::mem::take(&mut prepared.outcome)
+        };
+        if !runnable {
+            return Ok((outcome, Vec::new()));
+        }
+        let mut results = Vec::with_capacity(tests.len());
+        for test in tests {
+            let (run, cost) = self.run_within(&prepared, Interaction::with_stdin(test.stdin), &mut request)?;
+            let verdict = Verdict::of(&run, &test.expected_output);
+            if test.hidden {
+                request.give_back(cost);
+            }
+            results.push(TestResult {
+                name: test.name,
+                hidden: test.hidden,
+                verdict,
+                run: (!test.hidden).then_some(run),
+            });
+        }
+        outcome.status = Status::Ok;
+        Ok((outcome, results))
+    }
+
+    /// Start a request of `runs` runs: refuse a run wall time the request could never give,
+    /// reserve the most output it may hold in the node's memory budget (429 when the node has
+    /// no room), prepare it, and count its compile output.
+    fn begin_request(&self, job: &Job, runs: usize) -> Result<(Prepared, budget::RequestBudget), EngineError> {
+        let limits = self.request_limits;
+        let runtime = self.catalog.resolve(&job.language, job.version.as_deref())?;
+        let run = job.limits.run.resolve(&runtime.limits().run, "")?;
+        limits.check_run_wall(job.limits.run.wall_ms)?;
+        let compile_cap = if runtime.compiled() {
+            job.limits
+                .compile
+                .resolve(&runtime.limits().compile, "compile_")?
+                .max_output_bytes
+        } else {
+            0
+        };
+        let output_bytes = limits.output_budget(job.output_share, compile_cap, run.max_output_bytes, runs);
+        let hold = self
+            .pools
+            .hold(output_bytes.saturating_mul(budget::HELD_PER_BUDGET_BYTE))
+            .map_err(|o| {
+                tracing::warn!(budget_bytes = o.budget_bytes, "node memory budget exhausted");
+                EngineError::Busy { retry_after_s: 1 }
+            })?;
+        let mut request = budget::RequestBudget::new(output_bytes, limits.wall_ms(), OutputHold::new(hold));
+        let mut prepared = self.prepare(job)?;
+        if let Some(compile) = &mut prepared.outcome.compile {
+            request.charge(compile, budget::Lowered::default());
+            if compile.status != Status::Ok {
+                prepared.outcome.status = Status::CompileError;
+            }
+        }
+        Ok((prepared, request))
     }
 
     /// Run a sandbox; when the caller wants output captured, capture it here so stdout,

@@ -6,7 +6,7 @@ use runtimes::Runtime;
 use sandbox::{RunResult, Status};
 
 /// The result of one job.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct Outcome {
     /// `compile_error` when the compile stage failed, otherwise the run stage's status.
     pub status: Status,
@@ -14,6 +14,10 @@ pub struct Outcome {
     pub version: String,
     pub compile: Option<StageOutcome>,
     pub run: Option<StageOutcome>,
+    /// The node memory counted for this job's output (see [`crate::OutputHold`]): an API keeps
+    /// it until its answer is sent. Not part of what the outcome says.
+    #[serde(skip)]
+    pub hold: crate::OutputHold,
 }
 
 impl Outcome {
@@ -24,6 +28,7 @@ impl Outcome {
             version: runtime.version.clone().unwrap_or_default(),
             compile: None,
             run: None,
+            hold: crate::OutputHold::default(),
         }
     }
 }

@@ -272,7 +272,7 @@ impl Pool {
 #[derive(Debug)]
 struct State {
     pools: Vec<Pool>,
-    /// Memory limits of runs in progress (warm or cold).
+    /// Memory limits of runs in progress (warm or cold), and the output requests hold.
     running_bytes: u64,
     stopping: bool,
 }
@@ -287,7 +287,8 @@ pub(crate) struct Pools {
     makes: AtomicU64,
 }
 
-/// A run in progress: counted in its pool's concurrency and the node's memory until dropped.
+/// A run in progress (or a request's output, with no pool): counted in its pool's concurrency
+/// and the node's memory until dropped.
 #[derive(Debug)]
 pub(crate) struct Flight {
     pools: Arc<Pools>,
@@ -295,6 +296,12 @@ pub(crate) struct Flight {
     bytes: u64,
     /// When a run of a pool started cold: its duration bounds a zygote's boot time.
     cold_since: Option<Instant>,
+}
+
+impl Flight {
+    pub(crate) fn bytes(&self) -> u64 {
+        self.bytes
+    }
 }
 
 impl Drop for Flight {
@@ -393,13 +400,7 @@ impl Pools {
         // (of any pool) until the run fits in the node's budget.
         let bytes = spec.limits.memory_bytes;
         let budget = self.config.memory_budget_bytes;
-        while state.running_bytes + warm_bytes(&state.pools) + bytes > budget {
-            match state.pools.iter_mut().filter_map(|p| p.ready.pop_back()).next() {
-                Some(victim) => discarded.push(victim),
-                None => break,
-            }
-        }
-        if state.running_bytes + warm_bytes(&state.pools) + bytes > budget {
+        if !make_room(state, bytes, budget, &mut discarded) {
             if let Some(i) = index {
                 state.pools[i].in_flight -= 1;
             }
@@ -422,6 +423,30 @@ impl Pools {
             },
             instance,
         ))
+    }
+
+    /// Reserve `bytes` of the node's memory budget for memory the server itself holds for a
+    /// request (its output, see `budget.rs`), freeing warm instances when needed.
+    pub(crate) fn hold(self: &Arc<Self>, bytes: u64) -> Result<Flight, OverBudget> {
+        let mut discarded = Vec::new();
+        let mut state = self.lock();
+        let budget = self.config.memory_budget_bytes;
+        if !make_room(&mut state, bytes, budget, &mut discarded) {
+            drop(state);
+            drop(discarded);
+            return Err(OverBudget { budget_bytes: budget });
+        }
+        state.running_bytes += bytes;
+        // Freed instances may need making again.
+        self.wake.notify_one();
+        drop(state);
+        drop(discarded);
+        Ok(Flight {
+            pools: Arc::clone(self),
+            pool: None,
+            bytes,
+            cold_since: None,
+        })
     }
 
     pub(crate) fn stats(&self) -> Vec<PoolStats> {
@@ -458,6 +483,18 @@ impl Pools {
         self.wake.notify_all();
         drop(drained);
     }
+}
+
+/// Free warm instances (of any pool; torn down by the caller, outside the lock) until `bytes`
+/// more fit in the budget beside the running and warm ones. False when they cannot.
+fn make_room(state: &mut State, bytes: u64, budget: u64, discarded: &mut Vec<Instance>) -> bool {
+    while state.running_bytes + warm_bytes(&state.pools) + bytes > budget {
+        match state.pools.iter_mut().filter_map(|p| p.ready.pop_back()).next() {
+            Some(victim) => discarded.push(victim),
+            None => break,
+        }
+    }
+    state.running_bytes + warm_bytes(&state.pools) + bytes <= budget
 }
 
 fn warm_bytes(pools: &[Pool]) -> u64 {

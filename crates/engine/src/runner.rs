@@ -7,11 +7,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sandbox::{Output, Status, Stdin, StreamKind};
+use sandbox::{Output, Stdin, StreamKind};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
-use crate::{Engine, EngineError, Interaction, Job, Outcome, StageOutcome, TestCase, TestResult, Verdict};
+use crate::{Engine, EngineError, Interaction, Job, Outcome, StageOutcome, TestCase, TestResult};
 
 /// Output waiting for a session's client is merged into `Data` events of about this size (a
 /// full pipe, as the supervisor reads it), so one event is one WebSocket message of bounded
@@ -171,22 +171,8 @@ impl Runner {
             });
         }
         let admission = self.admit().await?;
-        self.blocking(admission, move |engine| {
-            let prepared = engine.prepare(&job)?;
-            let mut all = Vec::with_capacity(runs);
-            if prepared.runnable() {
-                for _ in 0..runs {
-                    all.push(engine.run_prepared(&prepared, Interaction::with_stdin(stdin.clone()))?);
-                }
-            }
-            let mut outcome = prepared.outcome;
-            if let Some(last) = all.last() {
-                outcome.status = last.status;
-                outcome.run = Some(last.clone());
-            }
-            Ok((outcome, all))
-        })
-        .await
+        self.blocking(admission, move |engine| engine.execute_runs(&job, &stdin, runs))
+            .await
     }
 
     /// Compile once and run every test case in a fresh sandbox. The outcome carries the
@@ -203,27 +189,8 @@ impl Runner {
             )));
         }
         let admission = self.admit().await?;
-        self.blocking(admission, move |engine| {
-            let prepared = engine.prepare(&job)?;
-            if !prepared.runnable() {
-                return Ok((prepared.outcome, Vec::new()));
-            }
-            let mut results = Vec::with_capacity(tests.len());
-            for test in tests {
-                let run = engine.run_prepared(&prepared, Interaction::with_stdin(test.stdin))?;
-                let verdict = Verdict::of(&run, &test.expected_output);
-                results.push(TestResult {
-                    name: test.name,
-                    hidden: test.hidden,
-                    verdict,
-                    run: (!test.hidden).then_some(run),
-                });
-            }
-            let mut outcome = prepared.outcome;
-            outcome.status = Status::Ok;
-            Ok((outcome, results))
-        })
-        .await
+        self.blocking(admission, move |engine| engine.execute_tests(&job, tests))
+            .await
     }
 
     /// Start an interactive run: output streams as events, stdin and signals reach the

@@ -15,7 +15,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use engine::{EngineError, Job, Outcome};
+use engine::{Job, Outcome, OutputHold};
 use utoipa::OpenApi;
 
 use crate::{ApiError, AppState};
@@ -74,6 +74,12 @@ struct NativeApi;
 /// test (`accepted`, `wrong_answer`, or how the run ended), `passed`, `total` and
 /// `score` = passed / total as a fraction from 0 to 1. A hidden test shows only its verdict.
 /// The body is read as JSON whatever the Content-Type.
+///
+/// A request is bounded as a whole: its tests' stdout and stderr together, as JSON text,
+/// within the server's output budget (`--request-output-mb`, 32 MiB by default), its compile
+/// and tests within its wall time (`--request-wall-s`, 120 s). The run that passes either is
+/// cut there (`output_limit`, `wall_time_limit`); the tests after it are not run and get the
+/// same status with a message that starts `not run:`.
 #[utoipa::path(
     post,
     path = "/api/v1/run",
@@ -93,27 +99,29 @@ struct NativeApi;
 )]
 async fn run(State(state): State<AppState>, request: Request) -> Response {
     match run_request(&state, request).await {
-        Ok(result) => Json(result).into_response(),
+        Ok((result, hold)) => crate::body::held_json(StatusCode::OK, &result, hold),
         Err(e) => e.into_response(),
     }
 }
 
-async fn run_request(state: &AppState, request: Request) -> Result<RunResult, Refusal> {
+async fn run_request(state: &AppState, request: Request) -> Result<(RunResult, OutputHold), Refusal> {
     let request: RunRequest = read_object(request).await?;
     Ok(run_native(state, request).await?)
 }
 
-/// Run a request of the native shape (also what an exercise submission becomes).
-async fn run_native(state: &AppState, request: RunRequest) -> Result<RunResult, ApiError> {
+/// Run a request of the native shape (also what an exercise submission becomes). The hold
+/// keeps the output counted in the node's memory until the answer is sent.
+async fn run_native(state: &AppState, request: RunRequest) -> Result<(RunResult, OutputHold), ApiError> {
     let native = NativeJob::try_from(request).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     check(state, &native.job)?;
     match native.tests {
         None => {
-            let outcome = state
+            let mut outcome = state
                 .execute("native", native.job, native.stdin)
                 .await
                 .map_err(ApiError::from)?;
-            Ok(RunResult::Run(outcome.into()))
+            let hold = std::mem::take(&mut outcome.hold);
+            Ok((RunResult::Run(outcome.into()), hold))
         }
         Some(tests) => {
             let given = tests.iter().map(|t| (t.name.clone(), t.hidden)).collect();
@@ -124,23 +132,18 @@ async fn run_native(state: &AppState, request: RunRequest) -> Result<RunResult, 
                 Err(e) => (Err(e), Vec::new()),
             };
             state.metrics().record("native", &language, &outcome, started.elapsed());
-            let outcome: Outcome = outcome.map_err(ApiError::from)?;
-            Ok(RunResult::Tests(TestsResponse::new(outcome, results, given)))
+            let mut outcome: Outcome = outcome.map_err(ApiError::from)?;
+            let hold = std::mem::take(&mut outcome.hold);
+            Ok((RunResult::Tests(TestsResponse::new(outcome, results, given)), hold))
         }
     }
 }
 
 /// What the engine would refuse, refused before the job takes a run slot: an unknown or
-/// missing language, a bad version selector, limits past the runtime's maxima.
+/// missing language, a bad version selector, limits past the runtime's maxima, a run longer
+/// than a whole request may take.
 fn check(state: &AppState, job: &Job) -> Result<(), ApiError> {
-    let runtime = state
-        .runner()
-        .engine()
-        .catalog()
-        .resolve(&job.language, job.version.as_deref())
-        .map_err(EngineError::from)?;
-    job.limits.run.resolve(&runtime.limits().run, "")?;
-    Ok(())
+    Ok(state.runner().engine().check(job)?)
 }
 
 /// A body that must be one JSON object of type `T`; errors say where it is wrong.

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use engine::{BuildCache, Engine, PoolConfig, Runner, RunnerConfig};
+use engine::{BuildCache, Engine, PoolConfig, RequestLimits, Runner, RunnerConfig};
 use sandbox::{Sandbox, SandboxOptions};
 use server::{AppState, ServerConfig};
 
@@ -94,6 +94,17 @@ pub struct ServeArgs {
     /// (0: no cache).
     #[arg(long, env = "TIDERUN_BUILD_CACHE_MB", default_value_t = engine::DEFAULT_BUILD_CACHE_MIB)]
     build_cache_mb: u64,
+    /// MiB of output one request may make the server hold, counted as the JSON text of its
+    /// runs' stdout and stderr (a control character is six bytes, `\u0001`); past it a run is
+    /// cut (`output_limit`) and the runs not started get `output_limit` with "not run:". A
+    /// Judge0 batch shares one. Reserved in the node's memory budget while it is held.
+    #[arg(long, env = "TIDERUN_REQUEST_OUTPUT_MB", default_value_t = engine::DEFAULT_REQUEST_OUTPUT_BYTES >> 20)]
+    request_output_mb: u64,
+    /// Seconds one request may hold a run slot, its compile and all its tests or runs
+    /// together (a compile keeps its own limit); past it a run is cut (`wall_time_limit`)
+    /// and the runs not started get `wall_time_limit` with "not run:".
+    #[arg(long, env = "TIDERUN_REQUEST_WALL_S", default_value_t = engine::DEFAULT_REQUEST_WALL.as_secs())]
+    request_wall_s: u64,
     /// A directory of exercises, one `<id>.toml` each, read at start-up (a bad file stops
     /// it). Default: `exercises` in the current directory, when there is one.
     #[arg(long, env = "TIDERUN_EXERCISES_DIR")]
@@ -122,6 +133,7 @@ pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCod
     edge.check()
         .context("--header-read-timeout-s, --idle-timeout-s or --max-connections")?;
     let build_cache = BuildCache::new(a.build_cache_mb).context("--build-cache-mb")?;
+    let request_limits = request_limits(a.request_output_mb, a.request_wall_s)?;
     let catalog = crate::load_catalog(runtimes_dir)?;
     let sandbox = Sandbox::new(SandboxOptions::default()).context("cannot start the sandbox")?;
     for what in sandbox.capabilities().unenforced() {
@@ -154,7 +166,9 @@ pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCod
         ..PoolConfig::default()
     };
     let runner = Runner::new(
-        Engine::with_pools(catalog, sandbox, pools).with_build_cache(build_cache),
+        Engine::with_pools(catalog, sandbox, pools)
+            .with_build_cache(build_cache)
+            .with_request_limits(request_limits),
         runner_config,
     );
     let url = match &a.database_url {
@@ -184,6 +198,22 @@ pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCod
             .with_context(|| format!("cannot serve on {}", a.addr))
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The per-request limits from their flags; out of bounds stops the start with the bounds.
+fn request_limits(output_mb: u64, wall_s: u64) -> anyhow::Result<RequestLimits> {
+    let (min_mb, max_mb) = (
+        engine::MIN_REQUEST_OUTPUT_BYTES >> 20,
+        engine::MAX_REQUEST_OUTPUT_BYTES >> 20,
+    );
+    if !(min_mb..=max_mb).contains(&output_mb) {
+        anyhow::bail!("--request-output-mb must be between {min_mb} and {max_mb}, not {output_mb}");
+    }
+    let (min_s, max_s) = (engine::MIN_REQUEST_WALL.as_secs(), engine::MAX_REQUEST_WALL.as_secs());
+    if !(min_s..=max_s).contains(&wall_s) {
+        anyhow::bail!("--request-wall-s must be between {min_s} and {max_s}, not {wall_s}");
+    }
+    Ok(RequestLimits::new(output_mb << 20, Duration::from_secs(wall_s))?)
 }
 
 /// A database URL without its password, for messages.

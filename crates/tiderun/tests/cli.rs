@@ -287,6 +287,14 @@ fn bad_input_gets_one_line_and_exit_2() {
             ["--memory-budget-mb", "0"],
             "--pool-max-age-s and --memory-budget-mb must be at least 1",
         ),
+        (
+            ["--request-output-mb", "0"],
+            "--request-output-mb must be between 1 and 1024, not 0",
+        ),
+        (
+            ["--request-wall-s", "3601"],
+            "--request-wall-s must be between 1 and 3600, not 3601",
+        ),
     ] {
         let out = tiderun()
             .args(["serve", "--addr", "127.0.0.1:0"])

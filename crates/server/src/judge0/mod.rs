@@ -18,6 +18,10 @@
 //! - a memory-limit kill is 12 "Runtime Error (Other)" (Judge0's OOM kill is a SIGKILL); the
 //!   output cap is 8 (Judge0's stdout is a file bounded by max_file_size, so SIGXFSZ); a program
 //!   that cannot be executed is 14 "Exec Format Error";
+//! - a submission's runs (`number_of_runs`) share one output budget and one wall time per
+//!   request (`--request-output-mb`, `--request-wall-s`), and the submissions of one batch
+//!   share one output budget: the run that passes it is cut and reported (8 for output, 5 for
+//!   time) with a message naming the request's limit, the runs after it are not run;
 //! - `cpu_extra_time` is validated but not granted; per-process limits, `enable_network` and
 //!   `additional_files` are refused with Judge0's own "not allowed" messages;
 //! - `wait=true` takes no queue slot (no 503), but the engine's admission may answer 429;

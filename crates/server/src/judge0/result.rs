@@ -162,6 +162,8 @@ fn message(run: &StageOutcome) -> Option<String> {
         Status::Ok | Status::CompileError => None,
         Status::RuntimeError => Some(format!("Exited with error status {}", run.exit_code.unwrap_or(0))),
         Status::Signal => Some(format!("Caught fatal signal {}", run.signal.unwrap_or(0))),
+        // The request's limits (not isolate's) say so in their own words.
+        _ if run.ended_by_request() => run.message.clone(),
         Status::TimeLimit => fixed("Time limit exceeded"),
         Status::WallTimeLimit => fixed("Time limit exceeded (wall clock)"),
         Status::MemoryLimit | Status::OutputLimit | Status::FileSizeLimit => {
@@ -206,6 +208,7 @@ mod tests {
             max_file_size: 1024,
             redirect_stderr_to_stdout: false,
             callback_url: None,
+            output_share: None,
         }
     }
 
@@ -229,6 +232,7 @@ mod tests {
             version: "3".into(),
             compile: None,
             run: None,
+            ..Outcome::default()
         }
     }
 
@@ -265,6 +269,29 @@ mod tests {
         assert_eq!(result.memory, Some(1000));
         assert_eq!(result.message, None);
         assert_eq!(result.exit_code, Some(0));
+    }
+
+    #[test]
+    fn the_request_limits_keep_their_own_words() {
+        let ended = |status, message: &str| StageOutcome {
+            status,
+            message: Some(message.to_owned()),
+            ..StageOutcome::default()
+        };
+        let own = ended(Status::WallTimeLimit, "wall time exceeded 5000 ms");
+        assert_eq!(message(&own).as_deref(), Some("Time limit exceeded (wall clock)"));
+        for (status, text) in [
+            (
+                Status::WallTimeLimit,
+                "not run: this request used up its wall time of 120000 ms",
+            ),
+            (
+                Status::OutputLimit,
+                "output exceeded this request's budget of 33554432 bytes",
+            ),
+        ] {
+            assert_eq!(message(&ended(status, text)).as_deref(), Some(text));
+        }
     }
 
     #[test]

@@ -478,13 +478,20 @@ pub async fn batch_create(
         )));
     }
     check_queue(&state, items.len())?;
+    // One request, one output budget: each submission of the batch gets its part.
+    let share = state.runner().engine().request_limits().output_bytes / items.len() as u64;
     let checked: Vec<Result<NewSubmission, FieldErrors>> = items
         .iter()
         .map(|item| {
             let req = serde_json::from_value::<SubmissionRequest>(item.clone()).map_err(|_| {
                 FieldErrors::from([("submission".to_owned(), vec!["must be a JSON object".to_owned()])])
             })?;
-            validate(&state, &req, base64).map(|r| new_submission(&r))
+            validate(&state, &req, base64).map(|r| {
+                new_submission(&StoredRequest {
+                    output_share: Some(share),
+                    ..r
+                })
+            })
         })
         .collect();
     let valid: Vec<NewSubmission> = checked.iter().filter_map(|c| c.as_ref().ok().cloned()).collect();

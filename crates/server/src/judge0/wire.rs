@@ -144,6 +144,11 @@ pub struct StoredRequest {
     pub max_file_size: u64,
     pub redirect_stderr_to_stdout: bool,
     pub callback_url: Option<String>,
+    /// This submission's part of its batch's output budget (`POST /submissions/batch`: the
+    /// server's per-request budget shared by the batch's submissions); `None` for a single
+    /// submission, which has the whole budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_share: Option<u64>,
 }
 
 /// A finished submission's result as stored (the store's opaque result JSON); the status id is
@@ -308,6 +313,7 @@ pub fn validate(
         max_file_size: max_file_size.map_or(defaults.max_file_size_bytes / 1024, |kb| kb as u64),
         redirect_stderr_to_stdout: redirect_stderr_to_stdout.unwrap_or(false),
         callback_url,
+        output_share: None,
     };
     // The runtime's own maxima (and the sandbox's minima), checked by the engine's resolution.
     let limits = stored.limits(runtime);
@@ -337,6 +343,7 @@ impl StoredRequest {
             compile_args: split_options(self.compiler_options.as_deref()),
             limits: self.limits(runtime),
             images: false,
+            output_share: self.output_share,
         }
     }
 
@@ -956,6 +963,7 @@ mod tests {
                 max_file_size: 1024,
                 redirect_stderr_to_stdout: false,
                 callback_url: None,
+                output_share: None,
             },
             result: None,
             created_at: Utc::now(),

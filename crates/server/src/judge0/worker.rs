@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use engine::{EngineError, Outcome};
+use engine::{EngineError, Outcome, OutputHold};
 use store::PushError;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -142,11 +142,15 @@ async fn process(state: &AppState, token: &str) {
 
 /// Run a claimed submission, store its result and send its callback; the stored record.
 pub async fn run_claimed(state: &AppState, token: &str, request: &StoredRequest) -> Result<Record, Deferred> {
-    let (status, result) = match execute(state, request).await {
+    // The hold keeps the output counted in the node's memory until it is stored.
+    let (status, result, _hold) = match execute(state, request).await {
         Ok(done) => done,
         Err(EngineError::Busy { retry_after_s }) => return Err(Deferred::Busy { retry_after_s }),
         Err(EngineError::ShuttingDown) => return Err(Deferred::ShuttingDown),
-        Err(e) => result::internal_error(&engine::public_message(&e)),
+        Err(e) => {
+            let (status, result) = result::internal_error(&engine::public_message(&e));
+            (status, result, OutputHold::default())
+        }
     };
     finish(state, token, status, &result, request.callback_url.as_deref()).await
 }
@@ -182,8 +186,9 @@ pub async fn finish(
     Ok(record)
 }
 
-/// Translate, run through the engine, translate back: the Judge0 status id and result.
-async fn execute(state: &AppState, request: &StoredRequest) -> Result<(i32, StoredResult), EngineError> {
+/// Translate, run through the engine, translate back: the Judge0 status id and result, and
+/// the node memory held for the output.
+async fn execute(state: &AppState, request: &StoredRequest) -> Result<(i32, StoredResult, OutputHold), EngineError> {
     let (job, stdin) = {
         let catalog = state.runner().engine().catalog();
         let runtime = catalog.by_judge0_id(request.language_id).ok_or_else(|| {
@@ -195,7 +200,8 @@ async fn execute(state: &AppState, request: &StoredRequest) -> Result<(i32, Stor
     if runs == 1 {
         let outcome = state.execute(TRIGGER, job, stdin).await?;
         let run: Vec<_> = outcome.run.iter().cloned().collect();
-        return Ok(result::from_outcome(request, &outcome, &run));
+        let (status, result) = result::from_outcome(request, &outcome, &run);
+        return Ok((status, result, outcome.hold));
     }
     let started = Instant::now();
     let language = job.language.clone();
@@ -204,7 +210,8 @@ async fn execute(state: &AppState, request: &StoredRequest) -> Result<(i32, Stor
         .metrics()
         .record(TRIGGER, &language, &metrics_view(&done), started.elapsed());
     let (outcome, all) = done?;
-    Ok(result::from_outcome(request, &outcome, &all))
+    let (status, result) = result::from_outcome(request, &outcome, &all);
+    Ok((status, result, outcome.hold))
 }
 
 /// What the metrics need of an `execute_runs` result (`Metrics::record` takes a single

@@ -222,12 +222,16 @@ async fn open(State(state): State<AppState>, Path(id): Path<String>) -> Result<J
 )]
 async fn submit(State(state): State<AppState>, Path(id): Path<String>, request: Request) -> Response {
     match grade(&state, &id, request).await {
-        Ok(result) => Json(result).into_response(),
+        Ok((result, hold)) => crate::body::held_json(axum::http::StatusCode::OK, &result, hold),
         Err(e) => e.into_response(),
     }
 }
 
-async fn grade(state: &AppState, id: &str, request: Request) -> Result<super::RunResult, Refusal> {
+async fn grade(
+    state: &AppState,
+    id: &str,
+    request: Request,
+) -> Result<(super::RunResult, engine::OutputHold), Refusal> {
     let exercise = find(state, id).await?;
     let submission: SubmitRequest = read_object(request).await?;
     let tests = exercise

@@ -85,7 +85,8 @@ pub struct LimitsRequest {
     #[serde(default, deserialize_with = "limit")]
     #[schema(minimum = 0, value_type = Option<u64>)]
     pub cpu_ms: Option<u64>,
-    /// Wall-clock time, milliseconds.
+    /// Wall-clock time, milliseconds; at most the server's time for a whole request
+    /// (`--request-wall-s`, 400 past it), within which all tests of a request end.
     #[serde(default, deserialize_with = "limit")]
     #[schema(minimum = 0, value_type = Option<u64>)]
     pub wall_ms: Option<u64>,
@@ -93,7 +94,8 @@ pub struct LimitsRequest {
     #[serde(default, deserialize_with = "limit")]
     #[schema(minimum = 0, value_type = Option<u64>)]
     pub memory_mb: Option<u64>,
-    /// Bytes of stdout and stderr together; one more ends the run with `output_limit`.
+    /// Bytes of stdout and stderr together; one more ends the run with `output_limit`. The
+    /// request's output budget (all its tests together, counted as JSON text) may end it sooner.
     #[serde(default, deserialize_with = "limit")]
     #[schema(minimum = 0, value_type = Option<u64>)]
     pub max_output_bytes: Option<u64>,
@@ -309,7 +311,10 @@ impl From<TestRequest> for TestCase {
     }
 }
 
-/// How a run or a stage ended.
+/// How a run or a stage ended. `output_limit` and `wall_time_limit` also end a run when the
+/// request as a whole passes its output budget (the stdout and stderr of all its tests as JSON
+/// text, `--request-output-mb`) or its wall time (`--request-wall-s`); a test the request had
+/// nothing left for is not run and gets the same status, its `message` starting `not run:`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
@@ -359,7 +364,8 @@ pub struct StageResponse {
     pub wall_time_ms: u64,
     /// Peak memory of the process tree, KiB.
     pub memory_kb: u64,
-    /// Which limit ended the stage, or why it could not start.
+    /// Which limit ended the stage, or why it could not start: `not run: ...` for a test the
+    /// request had no output budget or wall time left for.
     #[schema(required = true)]
     pub message: Option<String>,
     /// Present (and true) on a compile stage answered by the build cache: the same source,
@@ -521,7 +527,8 @@ impl From<TestResult> for TestReport {
 /// The result of a run with tests.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct TestsResponse {
-    /// `ok` when the program compiled and every test ran (whatever the verdicts),
+    /// `ok` when the program compiled and every test was judged (whatever the verdicts; a test
+    /// the request had nothing left for is `output_limit` or `wall_time_limit`, not run),
     /// `compile_error` when it did not compile.
     pub status: RunStatus,
     pub language: String,
@@ -824,6 +831,7 @@ mod tests {
             version: "12.2.0".into(),
             compile: Some(stage(Status::Ok, "")),
             run: Some(stage(status, "hi\n")),
+            ..Outcome::default()
         }
     }
 

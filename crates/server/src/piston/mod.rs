@@ -6,7 +6,8 @@
 //! accepted (Piston answers 415 without `application/json`, and its npm client sends none), an
 //! unknown file encoding is refused instead of read as utf8, the interactive `connect` delivers
 //! signals and caps output (Piston's does neither), and the output limit is tiderun's (stdout and
-//! stderr together, 1 MiB by default) rather than Piston's 1024 bytes per stream.
+//! stderr together, 1 MiB by default) rather than Piston's 1024 bytes per stream, and a request's
+//! output and time are bounded as a whole by the server's per-request limits.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -176,10 +177,7 @@ async fn runtimes(State(state): State<AppState>) -> Json<Vec<RuntimeInfo>> {
         (status = 413, description = "Body too large", body = ErrorMessage),
         (status = 429, description = "At capacity; see Retry-After", body = ErrorMessage),
     ))]
-async fn execute(
-    State(state): State<AppState>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<ExecuteResponse>, PistonError> {
+async fn execute(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Result<Response, PistonError> {
     let body = body.map_err(|rejection| match rejection.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
         _ => ApiError::BadRequest(format!("cannot read the request body: {rejection}")),
@@ -188,11 +186,16 @@ async fn execute(
     let language = request.language.clone().unwrap_or_default();
     let version = request.version.clone().unwrap_or_default();
     let PistonJob { job, stdin } = PistonJob::try_from(request)?;
-    let outcome = state
+    let mut outcome = state
         .execute(TRIGGER, job, stdin)
         .await
         .map_err(|e| PistonError::from_engine(e, &language, &version))?;
-    Ok(Json(ExecuteResponse::from(outcome)))
+    let hold = std::mem::take(&mut outcome.hold);
+    Ok(crate::body::held_json(
+        StatusCode::OK,
+        &ExecuteResponse::from(outcome),
+        hold,
+    ))
 }
 
 /// Unknown paths under the prefixes, in Piston's words.
