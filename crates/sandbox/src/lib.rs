@@ -17,6 +17,7 @@ mod child;
 mod cleanup;
 mod collect;
 mod config;
+mod devices;
 mod error;
 mod instance;
 mod launch;
@@ -47,6 +48,10 @@ use cgroup::CgroupHost;
 pub const DEFAULT_UID_BASE: u32 = 2_000_000_000;
 /// Concurrent runs: each holds one slot (one host uid) for its lifetime.
 pub const DEFAULT_SLOTS: u32 = 1024;
+/// Network namespaces kept ready: enough for a short burst on a small node.
+pub const DEFAULT_NETNS_POOL: usize = 8;
+/// The most network namespaces kept ready (each is a few dozen KiB of kernel memory).
+pub const MAX_NETNS_POOL: usize = netns::MAX_POOL_SIZE;
 
 /// Host-wide settings, fixed at start-up.
 #[derive(Debug, Clone)]
@@ -60,6 +65,9 @@ pub struct SandboxOptions {
     pub root_dir: Option<PathBuf>,
     pub uid_base: u32,
     pub slots: u32,
+    /// Empty network namespaces kept ready (root only; at most [`MAX_NETNS_POOL`]); 0 makes
+    /// every run create its own at clone.
+    pub netns_pool: usize,
 }
 
 impl Default for SandboxOptions {
@@ -70,6 +78,7 @@ impl Default for SandboxOptions {
             root_dir: None,
             uid_base: DEFAULT_UID_BASE,
             slots: DEFAULT_SLOTS,
+            netns_pool: DEFAULT_NETNS_POOL,
         }
     }
 }
@@ -87,6 +96,8 @@ pub struct Sandbox {
     slots: Arc<Slots>,
     /// Network namespaces made ahead of time (root only).
     netns: Option<netns::NetnsPool>,
+    /// Each slot's own `/dev` (root only).
+    devices: Option<devices::Devices>,
     reaper: cleanup::Reaper,
 }
 
@@ -133,11 +144,12 @@ impl Sandbox {
             uid_base,
             seccomp: seccomp::build()?,
             slots: Arc::new(Slots::new(slots)),
-            netns: if privileged {
-                Some(netns::NetnsPool::start()?)
+            netns: if privileged && opts.netns_pool > 0 {
+                Some(netns::NetnsPool::start(opts.netns_pool.min(netns::MAX_POOL_SIZE))?)
             } else {
                 None
             },
+            devices: privileged.then(|| devices::Devices::new(slots)),
             reaper: cleanup::Reaper::start(),
         })
     }
