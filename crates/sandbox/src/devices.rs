@@ -39,17 +39,25 @@ pub(crate) const LINKS: &[(&str, &str)] = &[
 const DEV_TMPFS_SIZE: &str = "64k";
 const DEV_TMPFS_INODES: &str = "16";
 
-/// Each slot's detached `/dev`, made on first use.
+/// Each slot's detached `/dev`, made on first use. A slot that was used keeps one descriptor
+/// and one tiny tmpfs (a few KiB of kernel memory) for the life of the sandbox: as many as the
+/// most runs that were ever at the same time.
 #[derive(Debug)]
 pub(crate) struct Devices {
     per_slot: Mutex<Vec<Option<OwnedFd>>>,
 }
 
 impl Devices {
-    pub(crate) fn new(slots: u32) -> Devices {
-        Devices {
-            per_slot: Mutex::new((0..slots).map(|_| None).collect()),
+    /// Make the first slot's `/dev` at once: a host whose kernel (or container) refuses the
+    /// mount API says so at start-up, not at every run.
+    pub(crate) fn start(slots: u32) -> Result<Devices, SandboxError> {
+        let mut per_slot: Vec<Option<OwnedFd>> = (0..slots).map(|_| None).collect();
+        if let Some(first) = per_slot.first_mut() {
+            *first = Some(make()?);
         }
+        Ok(Devices {
+            per_slot: Mutex::new(per_slot),
+        })
     }
 
     /// A detached copy of `slot`'s `/dev` for one sandbox's init to attach.

@@ -79,10 +79,10 @@ impl RootTemplate {
     }
 }
 
-/// Build the run-independent steps of roots assembled at `root`. `privileged`: the host's
-/// root runs the sandbox, so `/proc` hides the init and each slot has its own `/dev`.
-pub(crate) fn root_template(root: &Path, privileged: bool) -> Result<RootTemplate, SandboxError> {
-    let (hide_init, own_devices) = (privileged, privileged);
+/// Build the run-independent steps of roots assembled at `root`. `hide_init`: `/proc` hides
+/// the init (it runs as another uid than the program); `own_devices`: `/dev` is the slot's own
+/// (see `devices.rs`), attached from the descriptor in the child's plan.
+pub(crate) fn root_template(root: &Path, hide_init: bool, own_devices: bool) -> Result<RootTemplate, SandboxError> {
     let mut b = Builder {
         root,
         steps: Vec::new(),
@@ -484,7 +484,7 @@ mod tests {
 
     /// Template and run steps together, as the child executes them.
     fn all_steps(binds: &[PathBuf]) -> Result<(Vec<String>, Vec<CString>), SandboxError> {
-        let t = root_template(Path::new("/r"), true)?;
+        let t = root_template(Path::new("/r"), true, true)?;
         let run = run_steps(&t, binds, &Limits::default())?;
         let steps = t.steps().iter().chain(&run.steps).map(|s| format!("{s:?}")).collect();
         let sources = t.sources().iter().chain(&run.sources).cloned().collect();
@@ -512,7 +512,7 @@ mod tests {
     fn run_binds_index_after_the_template_and_reuse_its_directories() {
         // Steps only, nothing is mounted: /etc exists on every host, and the template has
         // made its mount point already.
-        let t = root_template(Path::new("/r"), true).unwrap();
+        let t = root_template(Path::new("/r"), true, true).unwrap();
         let run = run_steps(&t, &[PathBuf::from("/etc")], &Limits::default()).unwrap();
         assert_eq!(run.sources, vec![CString::new("/etc").unwrap()]);
         let text = format!("{:?}", run.steps);

@@ -136,8 +136,19 @@ impl Sandbox {
                 "uid base {uid_base} with {slots} slots is out of range"
             )));
         }
+        let devices = if privileged {
+            match devices::Devices::start(slots) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot make device nodes of the sandbox's own: runs share the host's (a lock on /dev/null is seen by another run)");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         Ok(Sandbox {
-            root_template: layout::root_template(&root_dir, privileged)?,
+            root_template: layout::root_template(&root_dir, privileged, devices.is_some())?,
             cgroups,
             privileged,
             root_dir,
@@ -149,7 +160,7 @@ impl Sandbox {
             } else {
                 None
             },
-            devices: privileged.then(|| devices::Devices::new(slots)),
+            devices,
             reaper: cleanup::Reaper::start(),
         })
     }
@@ -178,6 +189,7 @@ impl Sandbox {
             seccomp_instructions: self.seccomp.len(),
             slots: self.slots.len(),
             per_slot_uid: self.privileged,
+            own_devices: self.devices.is_some(),
         }
     }
 
@@ -232,6 +244,8 @@ pub struct Capabilities {
     pub seccomp_instructions: usize,
     pub slots: u32,
     pub per_slot_uid: bool,
+    /// Each slot has device nodes of its own (root, and the mount API).
+    pub own_devices: bool,
 }
 
 impl Capabilities {
@@ -245,6 +259,11 @@ impl Capabilities {
         }
         if !self.per_slot_uid {
             v.push("a distinct uid per concurrent run (all runs share the caller's uid)");
+        }
+        if !self.own_devices {
+            v.push(
+                "device nodes of each run's own (runs share the host's /dev/null: a lock on it is seen by another run)",
+            );
         }
         v
     }
