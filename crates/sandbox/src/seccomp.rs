@@ -134,7 +134,7 @@ const ALLOWED_SOCKET_FAMILIES: &[u32] = &[
 /// Every other one (NETLINK_KOBJECT_UEVENT above all: the host's device events reach
 /// namespaces owned by the host's user namespace, which pooled network namespaces are) gets
 /// EPROTONOSUPPORT.
-const NETLINK_ROUTE: u32 = 0;
+const NETLINK_ROUTE: u32 = libc::NETLINK_ROUTE as u32;
 
 /// `fcntl` commands answered with an error. F_GETLK and F_OFD_GETLK are the only way to see
 /// a read lock another process holds on a file one cannot write (the shared read-only
@@ -146,8 +146,8 @@ const DENIED_FCNTL: &[(u32, i32)] = &[
     (libc::F_NOTIFY as u32, libc::EINVAL),
 ];
 
-/// The arguments of socket(2) and friends are ints: the kernel looks at the low 32 bits of
-/// the register only, so the filter does too (`socket(0x1_0000_0028, ...)` is AF_VSOCK).
+/// Int arguments (an `ioctl` request, an `fcntl` command, an rlimit resource): the kernel
+/// looks at the low 32 bits of the register only, so the filter does too.
 const LOW_32_BITS: u64 = 0xffff_ffff;
 
 /// libseccomp's `SCMP_FLTATR_CTL_OPTIMIZE` level 2: syscalls sorted into a binary tree.
@@ -209,40 +209,33 @@ pub(crate) fn build() -> Result<Vec<libc::sock_filter>, SandboxError> {
 /// socket(2) and socketpair(2): only the families of [`ALLOWED_SOCKET_FAMILIES`] (only
 /// AF_UNIX for a pair), netlink only with [`NETLINK_ROUTE`].
 ///
-/// libseccomp compares 64-bit values and allows one comparison per argument in a rule, so
-/// "the low 32 bits are none of these" becomes one rule per forbidden value below 64 and one
-/// per bit from 6 to 31 (any of them set: a family of 64 or more, which the kernel refuses
-/// today but a later one might not). Only socket calls walk these rules.
+/// The comparisons are on the whole 64-bit register: a family or protocol with anything in
+/// the high half is refused, although the kernel would read only the low half. That is the
+/// safe side (`socket(0x1_0000_0028, ...)` is AF_VSOCK to the kernel), and no compiler passes
+/// an int that way. Exact 32-bit checks need one rule per bit of the high part of the low
+/// half (libseccomp allows one comparison per argument in a rule): ~200 rules, which made
+/// installing the filter ~0.12 ms slower on every run.
 fn socket_rules(ctx: &mut ScmpFilterContext) -> Result<(), SandboxError> {
     let no_family = ScmpAction::Errno(libc::EAFNOSUPPORT);
-    let low_bits_equal =
-        |arg: u32, value: u64| ScmpArgCompare::new(arg, ScmpCompareOp::MaskedEqual(LOW_32_BITS), value);
-    let bit_set = |arg: u32, bit: u32| ScmpArgCompare::new(arg, ScmpCompareOp::MaskedEqual(1 << bit), 1 << bit);
-    for (name, allowed) in [
-        ("socket", ALLOWED_SOCKET_FAMILIES),
-        ("socketpair", &[libc::AF_UNIX as u32][..]),
-    ] {
-        let sys = syscall(name)?;
-        for family in (0..64u32).filter(|f| !allowed.contains(f)) {
-            ctx.add_rule_conditional(no_family, sys, &[low_bits_equal(0, family.into())])
-                .map_err(err("add socket rule"))?;
-        }
-        for bit in 6..32 {
-            ctx.add_rule_conditional(no_family, sys, &[bit_set(0, bit)])
-                .map_err(err("add socket rule"))?;
-        }
+    let socket = syscall("socket")?;
+    let highest = *ALLOWED_SOCKET_FAMILIES.iter().max().expect("some families are allowed");
+    // Above the highest allowed family (or anything in the high half).
+    let above = ScmpArgCompare::new(0, ScmpCompareOp::Greater, highest.into());
+    ctx.add_rule_conditional(no_family, socket, &[above])
+        .map_err(err("add socket rule"))?;
+    // The gaps below it.
+    for family in (0..highest).filter(|f| !ALLOWED_SOCKET_FAMILIES.contains(f)) {
+        let cmp = ScmpArgCompare::new(0, ScmpCompareOp::Equal, family.into());
+        ctx.add_rule_conditional(no_family, socket, &[cmp])
+            .map_err(err("add socket rule"))?;
     }
-    // Netlink: any bit of the protocol set is a protocol other than NETLINK_ROUTE (0).
-    debug_assert_eq!(NETLINK_ROUTE, 0);
-    let netlink = low_bits_equal(0, libc::AF_NETLINK as u64);
-    for bit in 0..32 {
-        ctx.add_rule_conditional(
-            ScmpAction::Errno(libc::EPROTONOSUPPORT),
-            syscall("socket")?,
-            &[netlink, bit_set(2, bit)],
-        )
+    let not_unix = ScmpArgCompare::new(0, ScmpCompareOp::NotEqual, libc::AF_UNIX as u64);
+    ctx.add_rule_conditional(no_family, syscall("socketpair")?, &[not_unix])
+        .map_err(err("add socketpair rule"))?;
+    let netlink = ScmpArgCompare::new(0, ScmpCompareOp::Equal, libc::AF_NETLINK as u64);
+    let not_route = ScmpArgCompare::new(2, ScmpCompareOp::NotEqual, NETLINK_ROUTE.into());
+    ctx.add_rule_conditional(ScmpAction::Errno(libc::EPROTONOSUPPORT), socket, &[netlink, not_route])
         .map_err(err("add netlink rule"))?;
-    }
     Ok(())
 }
 
@@ -381,5 +374,9 @@ mod tests {
         let prog = super::build().expect("filter builds");
         assert!(prog.len() > 50, "{} instructions", prog.len());
         assert!(prog.len() < 4096, "bpf programs are limited to 4096 instructions");
+        // Installing the filter (checked, converted and compiled by the kernel) costs every run
+        // ~0.3 µs per instruction: 125 instructions took ~50 µs, 557 (exact 32-bit socket
+        // checks) ~170 µs.
+        assert!(prog.len() < 256, "{} instructions: the filter grew", prog.len());
     }
 }
