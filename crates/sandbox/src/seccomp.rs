@@ -95,6 +95,23 @@ const ENOSYS: &[&str] = &[
     "map_shadow_stack",
 ];
 
+/// Numbers of the syscalls above that an older libseccomp may not name (2.5.3, in Ubuntu
+/// 22.04, stops before `cachestat`). Since Linux 5.1 a new syscall has the same number on
+/// every architecture, so these hold for x86_64 and aarch64 alike.
+const SINCE_5_1_NUMBERS: &[(&str, i32)] = &[
+    ("pidfd_getfd", 438),
+    ("process_madvise", 440),
+    ("mount_setattr", 442),
+    ("quotactl_fd", 443),
+    ("landlock_create_ruleset", 444),
+    ("memfd_secret", 447),
+    ("process_mrelease", 448),
+    ("set_mempolicy_home_node", 450),
+    ("cachestat", 451),
+    ("fchmodat2", 452),
+    ("map_shadow_stack", 453),
+];
+
 /// The first syscall number this filter has not reviewed: from here on (`statmount`,
 /// `listmount`, `lsm_get_self_attr`, `lsm_set_self_attr`, `lsm_list_modules`, `mseal`, the
 /// `*xattrat` family, `open_tree_attr`, `file_getattr`, `file_setattr` in Linux 6.8–6.18, and
@@ -171,16 +188,12 @@ pub(crate) fn build() -> Result<Vec<libc::sock_filter>, SandboxError> {
         tracing::debug!(error = %e, "libseccomp cannot build a binary tree; the filter stays a list");
     }
     let eperm = ScmpAction::Errno(libc::EPERM);
-    for name in DENIED {
-        // A syscall this libseccomp or arch does not know is simply not there to deny.
-        if let Ok(sys) = ScmpSyscall::from_name(name) {
-            ctx.add_rule(eperm, sys).map_err(err("add rule"))?;
-        }
-    }
-    for name in ENOSYS {
-        if let Ok(sys) = ScmpSyscall::from_name(name) {
-            ctx.add_rule(ScmpAction::Errno(libc::ENOSYS), sys)
-                .map_err(err("add rule"))?;
+    for (names, action) in [(DENIED, eperm), (ENOSYS, ScmpAction::Errno(libc::ENOSYS))] {
+        for name in names {
+            // A syscall this arch does not have (iopl on aarch64) is simply not there to deny.
+            if let Some(sys) = resolve(name) {
+                ctx.add_rule(action, sys).map_err(err("add rule"))?;
+            }
         }
     }
     let clone = syscall("clone")?;
@@ -315,6 +328,16 @@ fn unreviewed_syscalls_prelude() -> Vec<libc::sock_filter> {
     ]
 }
 
+/// A syscall by name, or by its number when libseccomp is too old to name it.
+fn resolve(name: &str) -> Option<ScmpSyscall> {
+    ScmpSyscall::from_name(name).ok().or_else(|| {
+        SINCE_5_1_NUMBERS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|&(_, nr)| ScmpSyscall::from(nr))
+    })
+}
+
 fn syscall(name: &'static str) -> Result<ScmpSyscall, SandboxError> {
     ScmpSyscall::from_name(name).map_err(|e| SandboxError::Seccomp {
         what: "resolve a syscall",
@@ -369,6 +392,17 @@ fn export(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>, SandboxErro
 
 #[cfg(test)]
 mod tests {
+    use libseccomp::ScmpSyscall;
+
+    #[test]
+    fn numbers_for_old_libseccomp_match_the_names() {
+        for &(name, nr) in super::SINCE_5_1_NUMBERS {
+            // This libseccomp knows them all (2.5.4 names up to 456): the table agrees.
+            let known = ScmpSyscall::from_name(name).expect("libseccomp names it");
+            assert_eq!(known, ScmpSyscall::from(nr), "{name}");
+        }
+    }
+
     #[test]
     fn filter_compiles_to_bpf() {
         let prog = super::build().expect("filter builds");
