@@ -1,7 +1,7 @@
 // Attack: lift the core-dump limit and crash, to drop a copy of the process memory (or fill
 // the disk) where the supervisor, or the next run, would find it. Prints the core limit,
-// tries to raise it (soft and hard), then aborts: the raise must fail with EPERM and no core
-// file may appear in the work dir.
+// tries to raise it (soft and hard), then aborts: the raise must fail with EPERM (the limit
+// may not be changed at all) and no core file may appear in the work dir.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>

@@ -52,6 +52,29 @@ pub fn sandbox() -> &'static Sandbox {
     })
 }
 
+/// Uids of the second sandbox of this test process: above the shared one's slots and init,
+/// still inside this process's range (see [`uid_base`]).
+const NO_POOL_UID_OFFSET: u32 = 1040;
+/// Slots of the second sandbox.
+const NO_POOL_SLOTS: u32 = 32;
+
+/// A second sandbox of this test process, without prepared network namespaces: each of its
+/// runs makes its own at clone, inside its user namespace (the shared [`sandbox`] takes one
+/// made ahead of time by the host's root).
+pub fn sandbox_without_netns_pool() -> &'static Sandbox {
+    static SB: OnceLock<Sandbox> = OnceLock::new();
+    SB.get_or_init(|| {
+        sandbox();
+        let opts = SandboxOptions {
+            uid_base: uid_base() + NO_POOL_UID_OFFSET,
+            slots: NO_POOL_SLOTS,
+            netns_pool: 0,
+            ..SandboxOptions::default()
+        };
+        Sandbox::new(opts).expect("sandbox starts")
+    })
+}
+
 /// Refuse to run hostile code unless the sandbox provably has its own pid namespace. Tests
 /// that run hostile code through the engine (not [`hostile`]) call it first.
 pub fn preflight() {
@@ -73,6 +96,26 @@ pub fn preflight() {
             "REFUSING to run hostile programs: the sandbox does not show its own pid namespace (pid {pid}, ns {ns:?})"
         );
     });
+}
+
+/// The lock of the host's `/proc/sys/kernel/core_pattern`: a test that changes it holds it
+/// exclusively, a test that checks the pattern is unchanged holds it shared, across test
+/// processes (the pattern is host-wide; each test runs in a process of its own).
+pub fn core_pattern_lock(exclusive: bool) -> std::fs::File {
+    const LOCK: &str = "/run/tiderun-test-core-pattern.lock";
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(LOCK)
+        .expect("open the core_pattern lock");
+    let how = if exclusive {
+        rustix::fs::FlockOperation::LockExclusive
+    } else {
+        rustix::fs::FlockOperation::LockShared
+    };
+    rustix::fs::flock(&file, how).expect("take the core_pattern lock");
+    file
 }
 
 /// Runs in flight in this process (the leftover checks only make sense when it is zero).
@@ -121,12 +164,19 @@ fn run_warm(spec: &RunSpec, io: RunIo<'_>) -> Result<RunResult, sandbox::Sandbox
 
 /// Run a hostile program and check that no harm was done afterwards.
 pub fn hostile(spec: &RunSpec, io: RunIo<'_>) -> RunResult {
+    hostile_in(sandbox(), spec, io)
+}
+
+/// [`hostile`] in another sandbox of this process (made with this process's [`uid_base`]
+/// range, such as [`sandbox_without_netns_pool`]); always cold.
+pub fn hostile_in(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> RunResult {
     preflight();
     *active_runs() += 1;
-    let result = if warm() {
+    let shared = std::ptr::eq(sb, sandbox());
+    let result = if warm() && shared {
         run_warm(spec, io)
     } else {
-        sandbox().run(spec, io)
+        sb.run(spec, io)
     };
     let mut active = active_runs();
     *active -= 1;
@@ -140,7 +190,7 @@ pub fn hostile(spec: &RunSpec, io: RunIo<'_>) -> RunResult {
         // Runs return before their init is reaped and their cgroup removed (a reaper thread
         // does that): wait for it, then check.
         assert!(
-            sandbox().wait_idle(std::time::Duration::from_secs(5)),
+            sb.wait_idle(std::time::Duration::from_secs(5)) && sandbox().wait_idle(std::time::Duration::from_secs(5)),
             "sandbox teardown did not finish"
         );
         assert_nothing_left();
@@ -161,7 +211,7 @@ pub fn assert_no_secret_leak(r: &RunResult) {
 /// No process of this test process's sandbox uids is alive, and no cgroup of ours remains.
 pub fn assert_nothing_left() {
     let base = uid_base();
-    let range = (base - 1)..(base + 1024);
+    let range = (base - 1)..(base + NO_POOL_UID_OFFSET + NO_POOL_SLOTS);
     let mut alive = Vec::new();
     for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
         let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else {

@@ -64,6 +64,9 @@ struct HostGuard {
     dir: tempfile::TempDir,
     snapshot: BTreeMap<PathBuf, Option<FileState>>,
     hostname: String,
+    /// Held shared: the core-dump test changes the host's core_pattern (watched here) under
+    /// the exclusive lock.
+    _core_pattern: std::fs::File,
 }
 
 impl HostGuard {
@@ -88,6 +91,7 @@ impl HostGuard {
             dir,
             snapshot: BTreeMap::new(),
             hostname: host_hostname(),
+            _core_pattern: core_pattern_lock(false),
         };
         guard.refresh();
         guard
@@ -998,7 +1002,7 @@ fn core_limit_cannot_be_raised() {
     );
     assert_eq!(
         stdout(&r),
-        "core limit 0 0\nraise hard EPERM\nraise soft EINVAL\n",
+        "core limit 1 1\nraise hard EPERM\nraise soft EPERM\n",
         "{}",
         describe(&r)
     );

@@ -812,8 +812,8 @@ fn core_dump_is_refused() {
     let core_limit: Vec<&str> = lines[0].split_whitespace().collect();
     assert_eq!(
         core_limit[..6],
-        ["Max", "core", "file", "size", "0", "0"],
-        "RLIMIT_CORE is 0: {out:?}"
+        ["Max", "core", "file", "size", "1", "1"],
+        "RLIMIT_CORE is 1 byte (no core file fits; a core_pattern pipe is refused): {out:?}"
     );
     assert_eq!(lines[1], "child signal 6, core dumped 0");
     assert_eq!(lines[2], "core files 0");

@@ -25,8 +25,8 @@ pub(crate) const REPORT_EXITED: u32 = 2;
 /// has started it): the parent may now write the run's files into `/work`.
 pub(crate) const REPORT_READY: u32 = 3;
 
-/// Most rlimits set on a program.
-pub(crate) const MAX_RLIMITS: usize = 8;
+/// Most rlimits set on a program (`supervise::rlimits` sets up to 11).
+pub(crate) const MAX_RLIMITS: usize = 12;
 /// The descriptor a zygote reads its run's request from.
 pub(crate) const REQUEST_FD: c_int = 3;
 
@@ -120,6 +120,15 @@ pub(crate) enum Step {
         path: CString,
         recursive: bool,
     },
+    /// Read-only and nosuid, recursively, but device nodes still usable: a `/dev` of binds of
+    /// the host's nodes (without root).
+    ReadOnlyDevices {
+        path: CString,
+    },
+    /// Attach the slot's own `/dev` (`ChildPlan::devices`, see `devices.rs`) here.
+    AttachDevices {
+        dst: CString,
+    },
     /// A small file with fixed content (`/etc/passwd`...).
     Write {
         path: CString,
@@ -172,6 +181,8 @@ pub(crate) struct ChildPlan<'a> {
     pub wait_go: bool,
     /// Zygotes: the read end of the request pipe, given to the program as [`REQUEST_FD`].
     pub request_fd: RawFd,
+    /// A detached mount of the slot's `/dev` for [`Step::AttachDevices`], or -1.
+    pub devices: RawFd,
 }
 
 /// Entry point of the cloned child. Never returns.
@@ -191,6 +202,7 @@ pub(crate) unsafe fn init_main(plan: &ChildPlan) -> ! {
             plan.stdio[1],
             plan.stdio[2],
             plan.request_fd,
+            plan.devices,
         ]);
         let mut go = 0u8;
         if libc::read(plan.sync_read, (&mut go as *mut u8).cast(), 1) != 1 {
@@ -250,9 +262,12 @@ pub(crate) unsafe fn init_main(plan: &ChildPlan) -> ! {
             fail(Stage::MountRoot);
         }
         for step in plan.steps.iter().copied().flatten() {
-            if let Err(stage) = run_step(step, &sources) {
+            if let Err(stage) = run_step(step, &sources, plan.devices) {
                 fail(stage);
             }
+        }
+        if plan.devices >= 0 {
+            libc::close(plan.devices);
         }
         for fd in sources {
             if fd >= 0 {
@@ -266,7 +281,7 @@ pub(crate) unsafe fn init_main(plan: &ChildPlan) -> ! {
         {
             fail(Stage::PivotRoot);
         }
-        if !set_mount_attr(c"/", false) {
+        if !set_mount_attr(c"/", false, READ_ONLY_ATTRS) {
             fail(Stage::Remount);
         }
         if libc::chdir(c"/work".as_ptr()) != 0 {
@@ -650,7 +665,7 @@ unsafe fn program_main(plan: &ChildPlan, exec_err: RawFd) -> ! {
 /// # Safety
 /// Child-only.
 unsafe fn close_all_except(keep: &[RawFd]) {
-    let mut sorted = [-1 as RawFd; 8];
+    let mut sorted = [-1 as RawFd; 12];
     let mut n = 0;
     for &fd in keep {
         if fd >= 0 && n < sorted.len() {
@@ -676,7 +691,7 @@ unsafe fn close_all_except(keep: &[RawFd]) {
 ///
 /// # Safety
 /// Child-only.
-unsafe fn run_step(step: &Step, sources: &[c_int]) -> Result<(), Stage> {
+unsafe fn run_step(step: &Step, sources: &[c_int], devices: c_int) -> Result<(), Stage> {
     // SAFETY: raw syscalls on NUL-terminated strings owned by the plan.
     unsafe {
         match step {
@@ -756,8 +771,27 @@ unsafe fn run_step(step: &Step, sources: &[c_int]) -> Result<(), Stage> {
                 }
             }
             Step::ReadOnly { path, recursive } => {
-                if !set_mount_attr(path, *recursive) {
+                if !set_mount_attr(path, *recursive, READ_ONLY_ATTRS) {
                     return Err(Stage::Remount);
+                }
+            }
+            Step::ReadOnlyDevices { path } => {
+                if !set_mount_attr(path, true, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID) {
+                    return Err(Stage::Remount);
+                }
+            }
+            Step::AttachDevices { dst } => {
+                if devices < 0
+                    || libc::syscall(
+                        libc::SYS_move_mount,
+                        devices,
+                        c"".as_ptr(),
+                        libc::AT_FDCWD,
+                        dst.as_ptr(),
+                        MOVE_MOUNT_F_EMPTY_PATH,
+                    ) != 0
+                {
+                    return Err(Stage::MountDev);
                 }
             }
             Step::Write { path, content, mode } => {
@@ -819,29 +853,48 @@ struct MountAttr {
     propagation: u64,
     userns_fd: u64,
 }
-const MOUNT_ATTR_RDONLY: u64 = 0x1;
+pub(crate) const MOUNT_ATTR_RDONLY: u64 = 0x1;
 const MOUNT_ATTR_NOSUID: u64 = 0x2;
 const MOUNT_ATTR_NODEV: u64 = 0x4;
+const READ_ONLY_ATTRS: u64 = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
 const AT_RECURSIVE: c_int = 0x8000;
+const MOVE_MOUNT_F_EMPTY_PATH: c_int = 0x4;
 
-/// Make a mount read-only, nosuid and nodev without touching its other (possibly locked)
-/// flags, which a `MS_REMOUNT` in a user namespace would have to repeat exactly.
+/// Set mount attributes (read-only, nosuid, nodev...) without touching the mount's other
+/// (possibly locked) flags, which a `MS_REMOUNT` in a user namespace would have to repeat
+/// exactly.
 ///
 /// # Safety
 /// Raw syscall.
-unsafe fn set_mount_attr(path: &CStr, recursive: bool) -> bool {
+unsafe fn set_mount_attr(path: &CStr, recursive: bool, attr_set: u64) -> bool {
+    let flags = if recursive { AT_RECURSIVE } else { 0 };
+    // SAFETY: a valid path for the duration of the call.
+    unsafe { mount_setattr(libc::AT_FDCWD, path, flags, attr_set) }
+}
+
+/// [`set_mount_attr`] on a mount descriptor (a detached mount).
+///
+/// # Safety
+/// Raw syscall; `fd` must be a descriptor of this process.
+pub(crate) unsafe fn set_mount_attr_fd(fd: c_int, attr_set: u64) -> bool {
+    // SAFETY: an empty path with AT_EMPTY_PATH names `fd` itself.
+    unsafe { mount_setattr(fd, c"", libc::AT_EMPTY_PATH, attr_set) }
+}
+
+/// # Safety
+/// Raw syscall with a valid path.
+unsafe fn mount_setattr(dirfd: c_int, path: &CStr, flags: c_int, attr_set: u64) -> bool {
     let attr = MountAttr {
-        attr_set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+        attr_set,
         attr_clr: 0,
         propagation: 0,
         userns_fd: 0,
     };
-    let flags = if recursive { AT_RECURSIVE } else { 0 };
     // SAFETY: valid path and attr for the duration of the call.
     unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
-            libc::AT_FDCWD,
+            dirfd,
             path.as_ptr(),
             flags,
             &attr as *const MountAttr,

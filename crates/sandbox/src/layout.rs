@@ -20,9 +20,6 @@ pub const SYSTEM_PATHS: &[&str] = &["/usr", "/bin", "/sbin", "/lib", "/lib32", "
 /// host's `/etc` (no shadow, no server config) is visible.
 pub const ETC_PATHS: &[&str] = &["/etc/alternatives", "/etc/ld.so.cache", "/etc/localtime"];
 
-/// Device nodes bound from the host; `/dev` itself is a tiny read-only tmpfs.
-const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom"];
-
 /// Size of the root tmpfs: it only holds mount points, symlinks and the generated /etc files.
 pub(crate) const ROOT_TMPFS_OPTIONS: &str = "size=1m,nr_inodes=1024,mode=755";
 const DEV_TMPFS_OPTIONS: &str = "size=64k,nr_inodes=64,mode=755";
@@ -82,8 +79,10 @@ impl RootTemplate {
     }
 }
 
-/// Build the run-independent steps of roots assembled at `root`.
-pub(crate) fn root_template(root: &Path, hide_init: bool) -> Result<RootTemplate, SandboxError> {
+/// Build the run-independent steps of roots assembled at `root`. `hide_init`: `/proc` hides
+/// the init (it runs as another uid than the program); `own_devices`: `/dev` is the slot's own
+/// (see `devices.rs`), attached from the descriptor in the child's plan.
+pub(crate) fn root_template(root: &Path, hide_init: bool, own_devices: bool) -> Result<RootTemplate, SandboxError> {
     let mut b = Builder {
         root,
         steps: Vec::new(),
@@ -108,37 +107,39 @@ pub(crate) fn root_template(root: &Path, hide_init: bool) -> Result<RootTemplate
     }
 
     b.mkdir(Path::new("/dev"), 0o755)?;
-    b.steps.push(Step::Tmpfs {
-        dst: b.inside(Path::new("/dev"))?,
-        options: cstring(DEV_TMPFS_OPTIONS)?,
-        flags: libc::MS_NOSUID | libc::MS_NOEXEC,
-    });
-    for dev in DEVICES {
-        let path = Path::new("/dev").join(dev);
-        b.steps.push(Step::Touch { path: b.inside(&path)? });
-        let source = b.source(&path)?;
-        b.steps.push(Step::BindHost {
-            source,
-            dst: b.inside(&path)?,
+    if own_devices {
+        // The slot's own nodes (see devices.rs), attached whole.
+        b.steps.push(Step::AttachDevices {
+            dst: b.inside(Path::new("/dev"))?,
+        });
+    } else {
+        // Without root: binds of the host's nodes on a tiny tmpfs, all read-only (a read-only
+        // bind of a device still reads and writes; only its inode's timestamps and mode are
+        // kept from changing). These inodes are the host's and every run's.
+        b.steps.push(Step::Tmpfs {
+            dst: b.inside(Path::new("/dev"))?,
+            options: cstring(DEV_TMPFS_OPTIONS)?,
+            flags: libc::MS_NOSUID | libc::MS_NOEXEC,
+        });
+        for (dev, _) in crate::devices::NODES {
+            let path = Path::new("/dev").join(dev);
+            b.steps.push(Step::Touch { path: b.inside(&path)? });
+            let source = b.source(&path)?;
+            b.steps.push(Step::BindHost {
+                source,
+                dst: b.inside(&path)?,
+            });
+        }
+        for (name, target) in crate::devices::LINKS {
+            b.steps.push(Step::Symlink {
+                target: cstring(target)?,
+                path: b.inside(&Path::new("/dev").join(name))?,
+            });
+        }
+        b.steps.push(Step::ReadOnlyDevices {
+            path: b.inside(Path::new("/dev"))?,
         });
     }
-    for (name, target) in [
-        ("fd", "/proc/self/fd"),
-        ("stdin", "/proc/self/fd/0"),
-        ("stdout", "/proc/self/fd/1"),
-        ("stderr", "/proc/self/fd/2"),
-        ("shm", "/tmp"),
-    ] {
-        b.steps.push(Step::Symlink {
-            target: cstring(target)?,
-            path: b.inside(&Path::new("/dev").join(name))?,
-        });
-    }
-    // Only the /dev tmpfs itself: the device binds below it must keep working.
-    b.steps.push(Step::ReadOnly {
-        path: b.inside(Path::new("/dev"))?,
-        recursive: false,
-    });
 
     b.mkdir(Path::new("/proc"), 0o555)?;
     // hidepid: the program sees only its own processes, not the init (which holds a copy of
@@ -483,7 +484,7 @@ mod tests {
 
     /// Template and run steps together, as the child executes them.
     fn all_steps(binds: &[PathBuf]) -> Result<(Vec<String>, Vec<CString>), SandboxError> {
-        let t = root_template(Path::new("/r"), true)?;
+        let t = root_template(Path::new("/r"), true, true)?;
         let run = run_steps(&t, binds, &Limits::default())?;
         let steps = t.steps().iter().chain(&run.steps).map(|s| format!("{s:?}")).collect();
         let sources = t.sources().iter().chain(&run.sources).cloned().collect();
@@ -511,7 +512,7 @@ mod tests {
     fn run_binds_index_after_the_template_and_reuse_its_directories() {
         // Steps only, nothing is mounted: /etc exists on every host, and the template has
         // made its mount point already.
-        let t = root_template(Path::new("/r"), true).unwrap();
+        let t = root_template(Path::new("/r"), true, true).unwrap();
         let run = run_steps(&t, &[PathBuf::from("/etc")], &Limits::default()).unwrap();
         assert_eq!(run.sources, vec![CString::new("/etc").unwrap()]);
         let text = format!("{:?}", run.steps);

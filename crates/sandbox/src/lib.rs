@@ -18,6 +18,7 @@ mod cleanup;
 mod collect;
 mod config;
 mod control;
+mod devices;
 mod error;
 mod instance;
 mod launch;
@@ -49,6 +50,10 @@ use cgroup::CgroupHost;
 pub const DEFAULT_UID_BASE: u32 = 2_000_000_000;
 /// Concurrent runs: each holds one slot (one host uid) for its lifetime.
 pub const DEFAULT_SLOTS: u32 = 1024;
+/// Network namespaces kept ready: enough for a short burst on a small node.
+pub const DEFAULT_NETNS_POOL: usize = 8;
+/// The most network namespaces kept ready (each is a few dozen KiB of kernel memory).
+pub const MAX_NETNS_POOL: usize = netns::MAX_POOL_SIZE;
 
 /// Host-wide settings, fixed at start-up.
 #[derive(Debug, Clone)]
@@ -62,6 +67,9 @@ pub struct SandboxOptions {
     pub root_dir: Option<PathBuf>,
     pub uid_base: u32,
     pub slots: u32,
+    /// Empty network namespaces kept ready (root only; at most [`MAX_NETNS_POOL`]); 0 makes
+    /// every run create its own at clone.
+    pub netns_pool: usize,
 }
 
 impl Default for SandboxOptions {
@@ -72,6 +80,7 @@ impl Default for SandboxOptions {
             root_dir: None,
             uid_base: DEFAULT_UID_BASE,
             slots: DEFAULT_SLOTS,
+            netns_pool: DEFAULT_NETNS_POOL,
         }
     }
 }
@@ -89,6 +98,8 @@ pub struct Sandbox {
     slots: Arc<Slots>,
     /// Network namespaces made ahead of time (root only).
     netns: Option<netns::NetnsPool>,
+    /// Each slot's own `/dev` (root only).
+    devices: Option<devices::Devices>,
     reaper: cleanup::Reaper,
 }
 
@@ -127,19 +138,31 @@ impl Sandbox {
                 "uid base {uid_base} with {slots} slots is out of range"
             )));
         }
+        let devices = if privileged {
+            match devices::Devices::start(slots) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot make device nodes of the sandbox's own: runs share the host's (a lock on /dev/null is seen by another run)");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         Ok(Sandbox {
-            root_template: layout::root_template(&root_dir, privileged)?,
+            root_template: layout::root_template(&root_dir, privileged, devices.is_some())?,
             cgroups,
             privileged,
             root_dir,
             uid_base,
             seccomp: seccomp::build()?,
             slots: Arc::new(Slots::new(slots)),
-            netns: if privileged {
-                Some(netns::NetnsPool::start()?)
+            netns: if privileged && opts.netns_pool > 0 {
+                Some(netns::NetnsPool::start(opts.netns_pool.min(netns::MAX_POOL_SIZE))?)
             } else {
                 None
             },
+            devices,
             reaper: cleanup::Reaper::start(),
         })
     }
@@ -168,6 +191,7 @@ impl Sandbox {
             seccomp_instructions: self.seccomp.len(),
             slots: self.slots.len(),
             per_slot_uid: self.privileged,
+            own_devices: self.devices.is_some(),
         }
     }
 
@@ -222,6 +246,8 @@ pub struct Capabilities {
     pub seccomp_instructions: usize,
     pub slots: u32,
     pub per_slot_uid: bool,
+    /// Each slot has device nodes of its own (root, and the mount API).
+    pub own_devices: bool,
 }
 
 impl Capabilities {
@@ -235,6 +261,11 @@ impl Capabilities {
         }
         if !self.per_slot_uid {
             v.push("a distinct uid per concurrent run (all runs share the caller's uid)");
+        }
+        if !self.own_devices {
+            v.push(
+                "device nodes of each run's own (runs share the host's /dev/null: a lock on it is seen by another run)",
+            );
         }
         v
     }

@@ -13,8 +13,8 @@ use rustix::fs::{Mode, OFlags};
 
 use crate::error::SandboxError;
 
-/// Namespaces kept ready: enough for a short burst on a small node.
-const POOL_SIZE: usize = 8;
+/// The most namespaces kept ready (see `SandboxOptions::netns_pool`).
+pub(crate) const MAX_POOL_SIZE: usize = 64;
 
 #[derive(Debug)]
 pub(crate) struct NetnsPool {
@@ -25,9 +25,9 @@ pub(crate) struct NetnsPool {
 
 impl NetnsPool {
     /// Start the producer thread. Needs root (CAP_SYS_ADMIN over the host's user namespace).
-    pub(crate) fn start() -> Result<NetnsPool, SandboxError> {
+    pub(crate) fn start(size: usize) -> Result<NetnsPool, SandboxError> {
         let host = open_own_netns()?;
-        let (tx, rx) = sync_channel(POOL_SIZE);
+        let (tx, rx) = sync_channel(size);
         let producer_host = rustix::io::fcntl_dupfd_cloexec(&host, 3).map_err(SandboxError::os("dup netns fd"))?;
         std::thread::Builder::new()
             .name("tiderun-netns".into())

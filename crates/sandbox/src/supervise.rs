@@ -291,6 +291,11 @@ pub(crate) fn write_all(fd: &impl AsFd, mut rest: &[u8]) -> rustix::io::Result<(
 pub(crate) fn start(sb: &Sandbox, start: StartSpec<'_>) -> Result<Started, SandboxError> {
     let slot = sb.slots.acquire()?;
     let outside_id = sb.outside_id(slot.index());
+    // The slot's own /dev, for the init to attach (root only).
+    let devices = match &sb.devices {
+        Some(d) => Some(d.clone_for(slot.index())?),
+        None => None,
+    };
     let run_name = crate::next_run_name();
     let _span = tracing::debug_span!("sandbox", run = %run_name, slot = slot.index()).entered();
 
@@ -409,6 +414,7 @@ pub(crate) fn start(sb: &Sandbox, start: StartSpec<'_>) -> Result<Started, Sandb
         announce_ready: prepared,
         wait_go: matches!(start.mode, StartMode::OnGo),
         request_fd: request_r.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
+        devices: devices.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
     };
 
     let mut flags =
@@ -467,6 +473,7 @@ pub(crate) fn start(sb: &Sandbox, start: StartSpec<'_>) -> Result<Started, Sandb
         out_w,
         err_w,
         request_r,
+        devices,
     ));
 
     // Map the program's uid, then release the child into its setup.
@@ -1004,18 +1011,42 @@ fn environment(extra: &[(String, String)]) -> Result<Vec<CString>, SandboxError>
     env.into_iter().map(|(k, v)| cstring(format!("{k}={v}"))).collect()
 }
 
+/// RLIMIT_CORE of a program, in bytes. Not 0: a `core_pattern` that pipes to a helper
+/// (Ubuntu's apport, systemd-coredump) ignores a zero limit and starts that helper as the host's
+/// root on every crash, outside the sandbox. At exactly 1 the kernel refuses to start it (the
+/// value it gives its own helpers, to stop recursive dumps), and a core file needs at least a
+/// page, so none is written either. seccomp keeps the program from changing it.
+pub(crate) const CORE_LIMIT_BYTES: u64 = 1;
+/// RLIMIT_MEMLOCK: what the kernel gave unprivileged users before 5.16; locked pages are
+/// charged to the run's memory cgroup anyway, but none of the runtimes locks memory.
+pub(crate) const MEMLOCK_LIMIT_BYTES: u64 = 64 << 10;
+/// RLIMIT_SIGPENDING: queued signals of the program's uid. They are counted up the user
+/// namespaces, so every run's also count against the host root's own limit (the namespaces
+/// are made by root): each run gets a small share. Enough for programs that queue real-time
+/// signals to themselves.
+pub(crate) const SIGPENDING_LIMIT: u64 = 256;
+
 fn rlimits(l: &Limits, cgroup_enforced: bool, privileged: bool) -> Vec<(u32, u64, u64)> {
     // RLIMIT_CPU counts per process in whole seconds: a backstop one second past the limit,
     // the cgroup is the exact check.
     let cpu_s = l.cpu_ms.div_ceil(1000) + 1;
+    // Soft and hard alike: raising a hard limit needs CAP_SYS_RESOURCE in the host's user
+    // namespace, which no program has, so these hold whatever the server inherited.
     let mut v = vec![
-        (libc::RLIMIT_CORE, 0, 0),
+        (libc::RLIMIT_CORE, CORE_LIMIT_BYTES, CORE_LIMIT_BYTES),
         (libc::RLIMIT_FSIZE, l.max_file_size_bytes, l.max_file_size_bytes),
         (libc::RLIMIT_NOFILE, l.max_open_files, l.max_open_files),
         (libc::RLIMIT_STACK, l.stack_bytes, l.stack_bytes),
         (libc::RLIMIT_CPU, cpu_s, cpu_s + 1),
         // Message queues are per user namespace owner; a student needs none.
         (libc::RLIMIT_MSGQUEUE, 0, 0),
+        // No real-time scheduling (SCHED_FIFO/SCHED_RR need a non-zero RLIMIT_RTPRIO without
+        // CAP_SYS_NICE): one spinning real-time thread would starve the node.
+        (libc::RLIMIT_RTPRIO, 0, 0),
+        // No raising of its priority above the one it starts with (nice values below 20 - 0).
+        (libc::RLIMIT_NICE, 0, 0),
+        (libc::RLIMIT_MEMLOCK, MEMLOCK_LIMIT_BYTES, MEMLOCK_LIMIT_BYTES),
+        (libc::RLIMIT_SIGPENDING, SIGPENDING_LIMIT, SIGPENDING_LIMIT),
     ];
     if !cgroup_enforced && privileged {
         // Without a pids cgroup, the slot's own uid makes RLIMIT_NPROC a per-run bound.

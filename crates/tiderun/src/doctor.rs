@@ -37,6 +37,9 @@ pub fn main(runtimes_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
         seccomp.unwrap_or_else(|| "not available".into()),
     );
 
+    let (ok, detail) = core_pattern_verdict(read_trimmed(CORE_PATTERN).as_deref());
+    line(ok, "core_pattern", detail);
+
     match Sandbox::new(SandboxOptions::default()) {
         Ok(sb) => {
             let caps = sb.capabilities();
@@ -81,6 +84,34 @@ pub fn main(runtimes_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     Ok(if healthy { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
+/// Where the kernel sends core dumps, host-wide.
+const CORE_PATTERN: &str = "/proc/sys/kernel/core_pattern";
+
+/// What the host's `core_pattern` means for a sandboxed crash. Programs run with a core limit
+/// of 1 byte they cannot change: no core file fits, and the kernel refuses to start a pipe
+/// helper at exactly that limit. A socket (`@`, Linux 6.16+) is another matter: the kernel
+/// connects to the host's coredump server and sends the dump whatever the limit.
+fn core_pattern_verdict(pattern: Option<&str>) -> (bool, String) {
+    match pattern {
+        None => (true, "unreadable".into()),
+        Some(p) if p.starts_with('|') => (
+            true,
+            format!("{p:?}: a pipe to a helper (the kernel starts none for a sandboxed crash: core limit 1 byte)"),
+        ),
+        Some(p) if p.starts_with('@') => (
+            false,
+            format!(
+                "{p:?}: a socket; every sandboxed crash reaches the host's coredump server, whatever \
+                 the core limit (set a pipe or a file pattern)"
+            ),
+        ),
+        Some(p) => (
+            true,
+            format!("{p:?}: a file (none is written: a core does not fit in 1 byte)"),
+        ),
+    }
+}
+
 fn read_trimmed(path: &str) -> Option<String> {
     std::fs::read_to_string(path).ok().map(|s| s.trim().to_string())
 }
@@ -93,4 +124,21 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::core_pattern_verdict;
+
+    #[test]
+    fn core_pattern_kinds() {
+        let (ok, detail) = core_pattern_verdict(Some("|/usr/share/apport/apport -p%p -s%s -c%c"));
+        assert!(ok && detail.contains("a pipe"), "{detail}");
+        let (ok, detail) = core_pattern_verdict(Some("core"));
+        assert!(ok && detail.contains("a file"), "{detail}");
+        let (ok, detail) = core_pattern_verdict(Some("@/run/systemd/coredump"));
+        assert!(!ok && detail.contains("a socket"), "{detail}");
+        let (ok, detail) = core_pattern_verdict(None);
+        assert!(ok && detail == "unreadable", "{detail}");
+    }
 }

@@ -370,6 +370,7 @@ fn doctor_reports_the_host() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("pid namespace"), "{text}");
     assert!(text.contains("cgroups"), "{text}");
+    assert!(text.contains(" core_pattern: "), "{text}");
     if root_or_skip("doctor_reports_the_host (healthy)") {
         assert!(out.status.success(), "{text}");
     }
