@@ -66,11 +66,23 @@ impl Default for SandboxOptions {
     fn default() -> Self {
         SandboxOptions {
             cgroup_root: PathBuf::from("/sys/fs/cgroup"),
-            cgroup_prefix: "tiderun".to_string(),
+            cgroup_prefix: default_cgroup_prefix(),
             root_dir: None,
             uid_base: DEFAULT_UID_BASE,
             slots: DEFAULT_SLOTS,
         }
+    }
+}
+
+/// `tiderun` as root; `tiderun-<uid>` for an ordinary user, so that root's runs and each
+/// user's live in cgroups of their own (on a cgroup v1 host, root delegates a user's by making
+/// `<controller>/tiderun-<uid>` and giving it to the user).
+pub fn default_cgroup_prefix() -> String {
+    let uid = rustix::process::geteuid();
+    if uid.is_root() {
+        "tiderun".to_string()
+    } else {
+        format!("tiderun-{}", uid.as_raw())
     }
 }
 
@@ -126,7 +138,7 @@ impl Sandbox {
             )));
         }
         Ok(Sandbox {
-            root_template: layout::root_template(&root_dir, privileged)?,
+            root_template: layout::root_template(&root_dir)?,
             cgroups,
             privileged,
             root_dir,
