@@ -561,6 +561,56 @@ fn server_environment_is_unreachable() {
     );
 }
 
+/// The server's command line and environment, where a careless operator put secrets
+/// (`serve --auth-token ...`), are out of the program's reach, whether the server runs as root
+/// or as an ordinary user: a stand-in server started with a secret in each runs a probe that
+/// looks through every pid and thread /proc shows. Without root the init (a fork of the server)
+/// is the program's own uid; /proc hides it because it is not dumpable. As root, the test runs
+/// the stand-in both as root and as an ordinary user.
+#[test]
+fn server_command_line_and_environment_stay_hidden_with_and_without_root() {
+    let exe = Path::new(env!("CARGO_BIN_EXE_sandbox-stand-in"));
+    let users = if without_root() {
+        vec![None]
+    } else {
+        vec![None, Some(unprivileged_uid())]
+    };
+    for user in users {
+        let tag = format!(
+            "{}-{}",
+            std::process::id(),
+            user.map_or("self".to_string(), |u| u.to_string())
+        );
+        let s = stand_in(
+            exe,
+            user,
+            &format!("tiderun-stand-in-secret-argv-{tag}"),
+            &format!("tiderun-stand-in-secret-env-{tag}"),
+            "/usr/bin/python3",
+            "iso_server_secrets.py",
+            &[],
+        );
+        let who = format!(
+            "stand-in server as {}",
+            user.map_or("this user".to_string(), |u| format!("uid {u}"))
+        );
+        assert_eq!(s.status(), "ok", "{who}: {s:?}");
+        assert_eq!(
+            s.stdout.lines().collect::<Vec<_>>(),
+            [
+                "/proc/1/cmdline ENOENT",
+                "/proc/1/environ ENOENT",
+                "/proc/1/status ENOENT",
+                "visible 2",
+                "secret in /proc nowhere",
+                "secret in os.environ no",
+            ],
+            "{who}: {s:?}"
+        );
+        assert!(!s.stdout.contains(&tag), "{who}: a secret reached the program: {s:?}");
+    }
+}
+
 #[test]
 fn environment_is_clean() {
     if !privileged_or_skip("environment_is_clean") {
