@@ -8,12 +8,13 @@
 //! Fixtures are in `tests/hostile/limits_*`, one per attack.
 
 use std::os::fd::OwnedFd;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use sandbox::{Output, StreamKind};
 use tiderun_tests::{
-    c_spec, hostile, privileged_or_skip, script_spec, stdout, tight_limits, Limits, RunIo, RunResult, RunSpec, Status,
-    Stdin,
+    c_spec, differs_without_root, hostile, privileged_or_skip, script_spec, stand_in, stdout, tight_limits,
+    unprivileged_uid, without_root, Limits, RunIo, RunResult, RunSpec, Status, Stdin,
 };
 
 /// A fast run: 1 s CPU, 3 s wall, 64 MiB, 16 tasks.
@@ -528,6 +529,51 @@ fn signals_to_the_init_fail() {
 }
 
 // ---- output ----
+
+/// The program reopens its own stdio through /proc/self/fd the wrong way round — the read
+/// ends of stdout and stderr, the write end of stdin — to steal its output from under the
+/// supervisor (which, told by poll that bytes are there, would block in read() and enforce
+/// no limit), then sleeps. As root the pipes belong to the host's root (EACCES); without root
+/// the program's stdio are sockets, which /proc cannot open (ENXIO). Either way the wall limit
+/// ends the run on time. As root, the test runs it through a stand-in server started as an
+/// ordinary user as well.
+#[test]
+fn reopening_stdio_through_proc_cannot_stall_the_supervisor() {
+    let l = limits();
+    let expect = |who: &str, errno: &str, out: &str, status: &str, wall_ms: u64| {
+        let lines: Vec<String> = ["stdout-read", "stderr-read", "stdin-write"]
+            .iter()
+            .map(|what| format!("{what} {errno}"))
+            .collect();
+        assert_eq!(out.lines().collect::<Vec<_>>(), lines, "{who}: the reopens");
+        assert_eq!(status, Status::WallTimeLimit.to_string(), "{who}");
+        assert!(
+            wall_ms < l.wall_ms + 2_000,
+            "{who}: the supervisor ended the run {wall_ms} ms after its start, past the {} ms wall limit",
+            l.wall_ms
+        );
+    };
+    let r = run(&with_limits(c_spec("limits_stdio_reopen.c", &[]), l));
+    let errno = if differs_without_root("the program's stdio are sockets (ENXIO), not root's pipes (EACCES)") {
+        "ENXIO"
+    } else {
+        "EACCES"
+    };
+    expect("this process", errno, &stdout(&r), &r.status.to_string(), r.wall_ms);
+    if !without_root() {
+        let s = stand_in(
+            Path::new(env!("CARGO_BIN_EXE_sandbox-stand-in")),
+            Some(unprivileged_uid()),
+            "tiderun-stand-in-secret-argv",
+            "tiderun-stand-in-secret-env",
+            "c",
+            "limits_stdio_reopen.c",
+            &[],
+        );
+        expect("an ordinary user's server", "ENXIO", &s.stdout, s.status(), s.wall_ms());
+    }
+    assert_sandbox_usable();
+}
 
 #[test]
 fn stdout_flood_is_cut_at_the_cap() {
