@@ -203,6 +203,13 @@ pub fn hostile(spec: &RunSpec, io: RunIo<'_>) -> RunResult {
     result
 }
 
+/// Run `f` while no run of [`hostile`] may end (and so run its leftover checks), with the
+/// count of runs in flight: for a test of the checks themselves.
+pub fn while_no_run_ends<T>(f: impl FnOnce(usize) -> T) -> T {
+    let active = active_runs();
+    f(*active)
+}
+
 /// The secret environment must never appear in what a program printed.
 pub fn assert_no_secret_leak(r: &RunResult) {
     for (name, out) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
@@ -247,7 +254,8 @@ pub fn assert_nothing_left() {
         "sandbox processes still alive after the run: {alive:?}"
     );
     let prefix = format!("run-{}-", std::process::id());
-    for ctrl in ["memory", "pids", "cpuacct", "freezer"] {
+    // v1 controllers, then the v2 root ("").
+    for ctrl in ["memory", "pids", "cpuacct", "freezer", ""] {
         let dir = Path::new("/sys/fs/cgroup")
             .join(ctrl)
             .join(sandbox::default_cgroup_prefix());
@@ -262,6 +270,26 @@ pub fn assert_nothing_left() {
             }
         }
     }
+}
+
+/// The host pids of this process's sandbox inits alive now: our children, each pid 1 of a
+/// pid namespace just below ours.
+pub fn sandbox_inits() -> Vec<u32> {
+    let me = std::process::id();
+    let procs = processes();
+    let own_depth = procs.get(&me).map_or(1, |p| p.ns_depth);
+    procs
+        .iter()
+        .filter(|(_, p)| p.ppid == me && p.ns_depth == own_depth + 1)
+        .map(|(pid, _)| *pid)
+        .collect()
+}
+
+/// The signals host process `pid` has a handler for (`SigCgt` of its status), as a mask.
+pub fn caught_signals(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let mask = status.lines().find_map(|l| l.strip_prefix("SigCgt:"))?;
+    u64::from_str_radix(mask.trim(), 16).ok()
 }
 
 /// What [`assert_nothing_left`] needs of a host process (from `/proc/<pid>/status`, which
