@@ -178,6 +178,12 @@ impl Sandbox {
             seccomp_instructions: self.seccomp.len(),
             slots: self.slots.len(),
             per_slot_uid: self.privileged,
+            // Root drops them for every run; an unprivileged user namespace may not change them.
+            inherited_groups: if self.privileged {
+                0
+            } else {
+                rustix::process::getgroups().map_or(0, |g| g.len())
+            },
         }
     }
 
@@ -232,6 +238,8 @@ pub struct Capabilities {
     pub seccomp_instructions: usize,
     pub slots: u32,
     pub per_slot_uid: bool,
+    /// Supplementary groups of the server that its programs keep (without root).
+    pub inherited_groups: usize,
 }
 
 impl Capabilities {
@@ -245,6 +253,10 @@ impl Capabilities {
         }
         if !self.per_slot_uid {
             v.push("a distinct uid per concurrent run (all runs share the caller's uid)");
+            v.push("read-only input files, such as build outputs (a run's copy is its program's own)");
+        }
+        if self.inherited_groups > 0 {
+            v.push("dropping the caller's supplementary groups (its programs keep them; run tiderun as a user without any)");
         }
         v
     }
@@ -324,4 +336,33 @@ pub fn control_pipe() -> Result<(Controller, OwnedFd), SandboxError> {
 /// A pipe for interactive stdin: pass the read end as [`Stdin::Pipe`], write to the other.
 pub fn stdin_pipe() -> Result<(OwnedFd, OwnedFd), SandboxError> {
     rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(SandboxError::os("create stdin pipe"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Capabilities;
+
+    #[test]
+    fn an_ordinary_user_is_told_what_its_mode_does_not_enforce() {
+        let user = Capabilities {
+            privileged: false,
+            cgroup_mode: "v1",
+            cgroup_problem: None,
+            seccomp_instructions: 1,
+            slots: 1,
+            per_slot_uid: false,
+            inherited_groups: 2,
+        };
+        let said = user.unenforced().join("\n");
+        for what in ["distinct uid", "read-only input files", "supplementary groups"] {
+            assert!(said.contains(what), "{what:?} not in {said}");
+        }
+        let root = Capabilities {
+            privileged: true,
+            per_slot_uid: true,
+            inherited_groups: 0,
+            ..user
+        };
+        assert!(root.unenforced().is_empty(), "{:?}", root.unenforced());
+    }
 }
