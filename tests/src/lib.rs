@@ -453,7 +453,12 @@ pub fn stand_in(
         .args(["--auth-token", argv_secret, interpreter, fixture])
         .args(args)
         .current_dir("/");
-    let out = cmd.output().expect("start the stand-in server");
+    // Its sandboxes descend from this process: no run of this process may end (and look for
+    // leftovers) while they live.
+    let out = {
+        let _no_run_ends = active_runs();
+        cmd.output().expect("start the stand-in server")
+    };
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(
         out.status.success(),

@@ -1255,7 +1255,9 @@ fn nothing_left_notices_a_process_in_a_pid_namespace_below() {
         let noticed = loop {
             let check = std::panic::catch_unwind(assert_nothing_left);
             let found = match &check {
-                Err(panic) => panic.downcast_ref::<String>().is_some_and(|m| m.contains("still alive")),
+                Err(panic) => panic
+                    .downcast_ref::<String>()
+                    .is_some_and(|m| m.contains("still alive")),
                 Ok(()) => false,
             };
             if found || Instant::now() > deadline {
@@ -1265,6 +1267,9 @@ fn nothing_left_notices_a_process_in_a_pid_namespace_below() {
         };
         let _ = decoy.kill();
         let _ = decoy.wait();
-        assert!(noticed, "assert_nothing_left missed a process in a pid namespace below ours");
+        assert!(
+            noticed,
+            "assert_nothing_left missed a process in a pid namespace below ours"
+        );
     });
 }
