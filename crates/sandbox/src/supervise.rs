@@ -55,8 +55,8 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), SandboxError> {
     Ok((above_stdio(r)?, above_stdio(w)?))
 }
 
-/// One of the program's stdio streams: its end and the supervisor's (for a pipe, the read
-/// end first). As root, a pipe: it belongs to the host's root (mode 0600), which the program
+/// The two ends of one of the program's stdio streams (for a pipe: the read end, then the
+/// write end). As root, a pipe: it belongs to the host's root (mode 0600), which the program
 /// cannot open. Without root the program's host uid is the server's, so a pipe's inode would
 /// be its own, and `/proc/self/fd/N` opened the other way round gives it the other end: the
 /// read end of its stdout (taking back bytes the supervisor's poll announced leaves the
