@@ -57,7 +57,11 @@ pub fn main(runtimes_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
                 "cgroups",
                 match &caps.cgroup_problem {
                     None => format!("{} (memory, pids and CPU limits enforced)", caps.cgroup_mode),
-                    Some(p) => format!("none: {p}"),
+                    Some(p) if caps.privileged => format!("none: {p}"),
+                    Some(p) => format!(
+                        "none: {p} (without root, limits need a cgroup delegated to this user: \
+                         README, \"Running as an ordinary user\")"
+                    ),
                 },
             );
             line(
