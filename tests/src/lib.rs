@@ -2,8 +2,14 @@
 //! fixtures, and the "no harm done" checks every hostile test ends with.
 //!
 //! Hostile programs only ever run through [`hostile`], which first proves the sandbox has its
-//! own pid namespace and refuses to go on otherwise: a fork bomb or `kill -9 -1` run bare as
-//! root would take the machine down.
+//! own pid namespace and enforces cgroup limits, and refuses to go on otherwise: a fork bomb or
+//! `kill -9 -1` run bare as root would take the machine down, a memory bomb without a memory
+//! cgroup the host's memory.
+//!
+//! The suite runs as root and as an ordinary user (`./x test` does both). Without root the
+//! sandbox works in its unprivileged mode (every run is the server's own host uid, no warm
+//! instances); a test whose protection is weaker there says which with [`differs_without_root`]
+//! and asserts the weaker one, never skips.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -28,14 +34,45 @@ pub fn uid_base() -> u32 {
     sandbox::DEFAULT_UID_BASE + (std::process::id() % 1_000_000) * 1100
 }
 
-/// Whether the full sandbox can run here (root). Prints SKIPPED otherwise.
+/// For the tests of what only root offers (prepared sandboxes, warm pools): true as root,
+/// SKIPPED (printed) otherwise. The hostile suite itself runs in both modes.
 pub fn privileged_or_skip(test: &str) -> bool {
-    if rustix::process::geteuid().is_root() {
+    if !without_root() {
         return true;
     }
-    println!("SKIPPED {test}: the hostile suite needs root (full sandbox)");
+    println!("SKIPPED {test}: needs root (prepared sandboxes and warm pools are root's)");
     false
 }
+
+/// Whether this test process runs without root, so its sandbox is in the unprivileged mode.
+pub fn without_root() -> bool {
+    !rustix::process::geteuid().is_root()
+}
+
+/// Without root: print which documented difference of the unprivileged mode a test asserts
+/// instead of root's protection, and return true. As root: false (the full protection).
+pub fn differs_without_root(difference: &str) -> bool {
+    if without_root() {
+        println!("WITHOUT ROOT: {difference}");
+        true
+    } else {
+        false
+    }
+}
+
+/// The host uid the suite runs as without root (`./x test` runs its second pass as it; tests
+/// that start a stand-in server as an ordinary user use it too). Default: `nobody`.
+pub fn unprivileged_uid() -> u32 {
+    std::env::var(UNPRIVILEGED_UID_ENV)
+        .ok()
+        .map(|v| v.parse().expect("TIDERUN_TEST_UNPRIVILEGED_UID is a number"))
+        .unwrap_or(DEFAULT_UNPRIVILEGED_UID)
+}
+
+/// Environment variable naming the uid (and gid) of the ordinary user.
+pub const UNPRIVILEGED_UID_ENV: &str = "TIDERUN_TEST_UNPRIVILEGED_UID";
+/// `nobody` on Debian.
+pub const DEFAULT_UNPRIVILEGED_UID: u32 = 65534;
 
 /// The shared sandbox of this test process.
 pub fn sandbox() -> &'static Sandbox {
@@ -75,9 +112,23 @@ pub fn sandbox_without_netns_pool() -> &'static Sandbox {
     })
 }
 
-/// Refuse to run hostile code unless the sandbox provably has its own pid namespace. Tests
-/// that run hostile code through the engine (not [`hostile`]) call it first.
+/// Refuse to run hostile code unless the sandbox provably has its own pid namespace and
+/// enforces memory and process limits with cgroups. Tests that run hostile code through the
+/// engine (not [`hostile`]) call it first.
 pub fn preflight() {
+    preflight_pid_namespace();
+    let caps = sandbox().capabilities();
+    assert!(
+        caps.cgroup_problem.is_none(),
+        "REFUSING to run hostile programs: no usable cgroup, so memory and process limits would not hold \
+         ({}). Without root, a cgroup must be delegated to this user (README: Running as an ordinary user).",
+        caps.cgroup_problem.as_deref().unwrap_or_default()
+    );
+}
+
+/// The part of [`preflight`] every sandboxed probe needs, even a harmless one run where no
+/// cgroup is delegated: the sandbox shows its own pid namespace.
+pub fn preflight_pid_namespace() {
     static OK: OnceLock<()> = OnceLock::new();
     OK.get_or_init(|| {
         let host_ns = std::fs::read_link("/proc/self/ns/pid").expect("host pid ns");
@@ -171,6 +222,10 @@ pub fn hostile(spec: &RunSpec, io: RunIo<'_>) -> RunResult {
 /// range, such as [`sandbox_without_netns_pool`]); always cold.
 pub fn hostile_in(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> RunResult {
     preflight();
+    assert!(
+        !(warm() && without_root()),
+        "{WARM_ENV} needs root: prepared sandboxes are root's (without root every run starts cold)"
+    );
     *active_runs() += 1;
     let shared = std::ptr::eq(sb, sandbox());
     let result = if warm() && shared {
@@ -198,6 +253,13 @@ pub fn hostile_in(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> RunResult {
     result
 }
 
+/// Run `f` while no run of [`hostile`] may end (and so run its leftover checks), with the
+/// count of runs in flight: for a test of the checks themselves.
+pub fn while_no_run_ends<T>(f: impl FnOnce(usize) -> T) -> T {
+    let active = active_runs();
+    f(*active)
+}
+
 /// The secret environment must never appear in what a program printed.
 pub fn assert_no_secret_leak(r: &RunResult) {
     for (name, out) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
@@ -208,31 +270,45 @@ pub fn assert_no_secret_leak(r: &RunResult) {
     }
 }
 
-/// No process of this test process's sandbox uids is alive, and no cgroup of ours remains.
+/// Nothing of this test process's sandboxes is alive — no process in a pid namespace below
+/// ours that descends from this process (a sandbox's init is our child, and everything of its
+/// run lives in its pid namespace; as root, also none with one of our sandbox uids) — and no
+/// run cgroup of ours remains.
 pub fn assert_nothing_left() {
-    let base = uid_base();
-    let range = (base - 1)..(base + NO_POOL_UID_OFFSET + NO_POOL_SLOTS);
-    let mut alive = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
-        let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else {
-            continue;
-        };
-        let uid = status
-            .lines()
-            .find_map(|l| l.strip_prefix("Uid:"))
-            .and_then(|l| l.split_whitespace().next())
-            .and_then(|u| u.parse::<u32>().ok());
-        if uid.is_some_and(|u| range.contains(&u)) {
-            alive.push(entry.file_name().to_string_lossy().into_owned());
+    let me = std::process::id();
+    let procs = processes();
+    let own_depth = procs.get(&me).map_or(1, |p| p.ns_depth);
+    let uids = (!without_root()).then(|| (uid_base() - 1)..(uid_base() + NO_POOL_UID_OFFSET + NO_POOL_SLOTS));
+    let descends_from_me = |mut pid: u32| {
+        // Bounded: a parent chain cannot be longer than the process count.
+        for _ in 0..procs.len() {
+            match procs.get(&pid) {
+                Some(p) if p.ppid == me => return true,
+                Some(p) if p.ppid > 1 => pid = p.ppid,
+                _ => return false,
+            }
         }
-    }
+        false
+    };
+    let alive: Vec<String> = procs
+        .iter()
+        .filter(|(pid, p)| {
+            **pid != me
+                && (uids.as_ref().is_some_and(|r| r.contains(&p.uid))
+                    || (p.ns_depth > own_depth && descends_from_me(**pid)))
+        })
+        .map(|(pid, p)| format!("{pid} (uid {}, parent {})", p.uid, p.ppid))
+        .collect();
     assert!(
         alive.is_empty(),
         "sandbox processes still alive after the run: {alive:?}"
     );
     let prefix = format!("run-{}-", std::process::id());
-    for ctrl in ["memory", "pids", "cpuacct", "freezer"] {
-        let dir = Path::new("/sys/fs/cgroup").join(ctrl).join("tiderun");
+    // v1 controllers, then the v2 root ("").
+    for ctrl in ["memory", "pids", "cpuacct", "freezer", ""] {
+        let dir = Path::new("/sys/fs/cgroup")
+            .join(ctrl)
+            .join(sandbox::default_cgroup_prefix());
         if let Ok(entries) = std::fs::read_dir(&dir) {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
@@ -244,6 +320,56 @@ pub fn assert_nothing_left() {
             }
         }
     }
+}
+
+/// The host pids of this process's sandbox inits alive now: our children, each pid 1 of a
+/// pid namespace just below ours.
+pub fn sandbox_inits() -> Vec<u32> {
+    let me = std::process::id();
+    let procs = processes();
+    let own_depth = procs.get(&me).map_or(1, |p| p.ns_depth);
+    procs
+        .iter()
+        .filter(|(_, p)| p.ppid == me && p.ns_depth == own_depth + 1)
+        .map(|(pid, _)| *pid)
+        .collect()
+}
+
+/// The signals host process `pid` has a handler for (`SigCgt` of its status), as a mask.
+pub fn caught_signals(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let mask = status.lines().find_map(|l| l.strip_prefix("SigCgt:"))?;
+    u64::from_str_radix(mask.trim(), 16).ok()
+}
+
+/// What [`assert_nothing_left`] needs of a host process (from `/proc/<pid>/status`, which
+/// anyone may read).
+struct ProcInfo {
+    ppid: u32,
+    uid: u32,
+    /// Pid namespaces the process is in, counted from the host's (the `NSpid` fields).
+    ns_depth: usize,
+}
+
+/// Every process of the host (those that exit while being read are left out).
+fn processes() -> HashMap<u32, ProcInfo> {
+    let mut out = HashMap::new();
+    for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else {
+            continue;
+        };
+        let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).unwrap_or_default();
+        let first = |name: &str| field(name).split_whitespace().next().and_then(|v| v.parse().ok());
+        let (Some(ppid), Some(uid)) = (first("PPid:"), first("Uid:")) else {
+            continue;
+        };
+        let ns_depth = field("NSpid:").split_whitespace().count().max(1);
+        out.insert(pid, ProcInfo { ppid, uid, ns_depth });
+    }
+    out
 }
 
 /// Compile a C fixture on the host (trusted compiler, untrusted program), cached per process.
@@ -319,4 +445,79 @@ pub fn tight_limits() -> Limits {
 /// stdout as text.
 pub fn stdout(r: &RunResult) -> String {
     String::from_utf8_lossy(&r.stdout).into_owned()
+}
+
+/// What the stand-in server (`src/bin/sandbox-stand-in.rs`) got back from its run.
+#[derive(Debug)]
+pub struct StandInRun {
+    pub stdout: String,
+    /// Its last stderr line: `status STATUS wall_ms N`.
+    pub status_line: String,
+    pub stderr: String,
+}
+
+impl StandInRun {
+    /// The run's status, as the stand-in printed it.
+    pub fn status(&self) -> &str {
+        self.status_line.split_whitespace().nth(1).unwrap_or_default()
+    }
+
+    /// The run's wall time in milliseconds.
+    pub fn wall_ms(&self) -> u64 {
+        self.status_line
+            .split_whitespace()
+            .nth(3)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(u64::MAX)
+    }
+}
+
+/// Run `fixture` (`interpreter` `c` for a C one) through the stand-in server `exe` (a test's
+/// `env!("CARGO_BIN_EXE_sandbox-stand-in")`), started with `argv_secret` in its command line
+/// and `env_secret` as `TIDERUN_STAND_IN_SECRET` in its environment. `as_uid` starts it as that
+/// host uid and gid (the caller must be root) through `setpriv`, with no supplementary groups.
+pub fn stand_in(
+    exe: &Path,
+    as_uid: Option<u32>,
+    argv_secret: &str,
+    env_secret: &str,
+    interpreter: &str,
+    fixture: &str,
+    args: &[&str],
+) -> StandInRun {
+    let mut cmd = match as_uid {
+        Some(uid) => {
+            let mut c = Command::new("setpriv");
+            c.arg(format!("--reuid={uid}"))
+                .arg(format!("--regid={uid}"))
+                .arg("--clear-groups")
+                .arg("--")
+                .arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
+    cmd.env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("TIDERUN_STAND_IN_SECRET", env_secret)
+        .args(["--auth-token", argv_secret, interpreter, fixture])
+        .args(args)
+        .current_dir("/");
+    // Its sandboxes descend from this process: no run of this process may end (and look for
+    // leftovers) while they live.
+    let out = {
+        let _no_run_ends = active_runs();
+        cmd.output().expect("start the stand-in server")
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "the stand-in server failed ({}):\n{stderr}",
+        out.status
+    );
+    StandInRun {
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        status_line: stderr.lines().last().unwrap_or_default().to_string(),
+        stderr,
+    }
 }

@@ -8,12 +8,13 @@
 //! Fixtures are in `tests/hostile/limits_*`, one per attack.
 
 use std::os::fd::OwnedFd;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use sandbox::{Output, StreamKind};
 use tiderun_tests::{
-    c_spec, hostile, privileged_or_skip, script_spec, stdout, tight_limits, Limits, RunIo, RunResult, RunSpec, Status,
-    Stdin,
+    c_spec, differs_without_root, hostile, script_spec, stand_in, stdout, tight_limits, unprivileged_uid, without_root,
+    Limits, RunIo, RunResult, RunSpec, Status, Stdin,
 };
 
 /// A fast run: 1 s CPU, 3 s wall, 64 MiB, 16 tasks.
@@ -106,9 +107,6 @@ fn number_after(out: &str, word: &str) -> u64 {
 
 #[test]
 fn fork_bomb_ends_at_the_cpu_limit() {
-    if !privileged_or_skip("fork_bomb_ends_at_the_cpu_limit") {
-        return;
-    }
     // Every failed fork() still allocates (and frees) kernel memory charged to the run: a
     // second of bombing peaks at 50-64 MiB on this host whatever the limit, so under a 64 MiB
     // limit the bomb sometimes ends as memory_limit (seen about once in 20 runs). This test is
@@ -133,9 +131,6 @@ fn fork_bomb_ends_at_the_cpu_limit() {
 
 #[test]
 fn thread_bomb_is_capped_by_the_pids_limit() {
-    if !privileged_or_skip("thread_bomb_is_capped_by_the_pids_limit") {
-        return;
-    }
     let l = limits();
     let r = run(&with_limits(c_spec("limits_thread_bomb.c", &[]), l));
     // pthread_create fails with EAGAIN at the pids limit, the program says how far it got and
@@ -152,9 +147,6 @@ fn thread_bomb_is_capped_by_the_pids_limit() {
 
 #[test]
 fn zombie_pile_up_is_bounded_and_reaped() {
-    if !privileged_or_skip("zombie_pile_up_is_bounded_and_reaped") {
-        return;
-    }
     let l = limits();
     let r = run(&with_limits(c_spec("limits_zombies.c", &[]), l));
     // Zombies keep their pid, so they count against pids.max: fork fails with EAGAIN. The
@@ -173,9 +165,6 @@ fn zombie_pile_up_is_bounded_and_reaped() {
 
 #[test]
 fn memory_bomb_is_a_memory_limit() {
-    if !privileged_or_skip("memory_bomb_is_a_memory_limit") {
-        return;
-    }
     let l = limits();
     let r = run(&with_limits(c_spec("limits_memory_bomb.c", &[]), l));
     // The memory cgroup's OOM killer ends the program (SIGKILL) and counts an OOM kill.
@@ -191,9 +180,6 @@ fn memory_bomb_is_a_memory_limit() {
 
 #[test]
 fn memory_bomb_next_to_a_big_server_reports_sigkill() {
-    if !privileged_or_skip("memory_bomb_next_to_a_big_server_reports_sigkill") {
-        return;
-    }
     // A real server maps far more memory than one run may use. The sandbox's init is a clone
     // of it: its RSS counts the server's pages, so the memory cgroup's OOM killer picks the
     // init instead of the bomb (an oom_score_adj of 1000 on the program only adds one memory
@@ -214,9 +200,6 @@ fn memory_bomb_next_to_a_big_server_reports_sigkill() {
 
 #[test]
 fn run_after_a_memory_bomb_is_normal() {
-    if !privileged_or_skip("run_after_a_memory_bomb_is_normal") {
-        return;
-    }
     let l = limits();
     let r = run(&with_limits(c_spec("limits_memory_bomb.c", &[]), l));
     assert_eq!(r.status, Status::MemoryLimit, "{r:?}");
@@ -232,9 +215,6 @@ fn run_after_a_memory_bomb_is_normal() {
 
 #[test]
 fn huge_mmap_touched_is_a_memory_limit() {
-    if !privileged_or_skip("huge_mmap_touched_is_a_memory_limit") {
-        return;
-    }
     let l = limits();
     let r = run(&with_limits(c_spec("limits_mmap_huge.c", &[]), l));
     // The 8 GiB MAP_NORESERVE reservation succeeds (no RLIMIT_AS, by design); touching the
@@ -248,9 +228,6 @@ fn huge_mmap_touched_is_a_memory_limit() {
 
 #[test]
 fn stack_overflow_is_sigsegv() {
-    if !privileged_or_skip("stack_overflow_is_sigsegv") {
-        return;
-    }
     // The stack limit must be below the memory limit, or the recursion is charged to the
     // memory cgroup first and ends as memory_limit (64 MiB of stack in 64 MiB of memory).
     let l = Limits {
@@ -266,9 +243,6 @@ fn stack_overflow_is_sigsegv() {
 
 #[test]
 fn sysv_shm_touched_is_a_memory_limit() {
-    if !privileged_or_skip("sysv_shm_touched_is_a_memory_limit") {
-        return;
-    }
     let l = limits();
     let r = run(&with_limits(c_spec("limits_sysv_shm.c", &[]), l));
     // shmget of 1 GiB succeeds in the run's fresh IPC namespace; its pages are shmem, charged
@@ -283,9 +257,6 @@ fn sysv_shm_touched_is_a_memory_limit() {
 
 #[test]
 fn kernel_memory_in_pipes_is_a_memory_limit() {
-    if !privileged_or_skip("kernel_memory_in_pipes_is_a_memory_limit") {
-        return;
-    }
     let l = limits();
     let r = run(&with_limits(c_spec("limits_pipe_buffers.c", &[]), l));
     // Pipe buffers are kernel memory charged to the run's cgroup (__GFP_ACCOUNT): the parked
@@ -302,9 +273,6 @@ fn kernel_memory_in_pipes_is_a_memory_limit() {
 
 #[test]
 fn kernel_memory_in_socket_buffers_is_a_memory_limit() {
-    if !privileged_or_skip("kernel_memory_in_socket_buffers_is_a_memory_limit") {
-        return;
-    }
     // 14 socket pairs fit in 32 descriptors; with this host's wmem_max (4 MiB, doubled by the
     // kernel) they could queue ~110 MiB, well past the 64 MiB limit if socket memory escaped
     // the cgroup. It is charged: the OOM killer ends the run, as with pipe buffers.
@@ -323,9 +291,6 @@ fn kernel_memory_in_socket_buffers_is_a_memory_limit() {
 
 #[test]
 fn disk_fill_beyond_the_memory_limit_is_a_memory_limit() {
-    if !privileged_or_skip("disk_fill_beyond_the_memory_limit_is_a_memory_limit") {
-        return;
-    }
     // A tmpfs larger than the memory limit: tmpfs pages are charged to the run's memory cgroup
     // ("memory of the whole tree, tmpfs pages included"), so filling it ends as a memory limit
     // before ENOSPC. Killing a process frees none of it (the files are in no process's RSS);
@@ -347,9 +312,6 @@ fn disk_fill_beyond_the_memory_limit_is_a_memory_limit() {
 
 #[test]
 fn cpu_loop_is_a_time_limit() {
-    if !privileged_or_skip("cpu_loop_is_a_time_limit") {
-        return;
-    }
     let l = cpu_limits();
     let r = run(&with_limits(c_spec("limits_cpu_loop.c", &[]), l));
     assert_eq!(r.status, Status::TimeLimit, "{r:?}");
@@ -361,9 +323,6 @@ fn cpu_loop_is_a_time_limit() {
 
 #[test]
 fn cpu_in_waited_children_counts() {
-    if !privileged_or_skip("cpu_in_waited_children_counts") {
-        return;
-    }
     let l = cpu_limits();
     let r = run(&with_limits(c_spec("limits_cpu_children.c", &[]), l));
     // The parent itself uses no CPU; the cgroup counts its four spinning children.
@@ -373,9 +332,6 @@ fn cpu_in_waited_children_counts() {
 
 #[test]
 fn cpu_in_unwaited_orphans_counts() {
-    if !privileged_or_skip("cpu_in_unwaited_orphans_counts") {
-        return;
-    }
     let l = cpu_limits();
     let r = run(&with_limits(c_spec("limits_cpu_orphans.c", &["stay"]), l));
     // The program sleeps; four double-forked orphans spin. The cgroup counts them although
@@ -386,9 +342,6 @@ fn cpu_in_unwaited_orphans_counts() {
 
 #[test]
 fn orphans_do_not_outlive_a_program_that_exits() {
-    if !privileged_or_skip("orphans_do_not_outlive_a_program_that_exits") {
-        return;
-    }
     let l = limits();
     let r = run(&with_limits(c_spec("limits_cpu_orphans.c", &["exit"]), l));
     // The program exits 0 at once. The init then SIGKILLs everything left in the pid
@@ -403,9 +356,6 @@ fn orphans_do_not_outlive_a_program_that_exits() {
 
 #[test]
 fn daemon_does_not_outlive_the_run() {
-    if !privileged_or_skip("daemon_does_not_outlive_the_run") {
-        return;
-    }
     let l = limits();
     let r = run(&with_limits(c_spec("limits_daemon.c", &[]), l));
     // The daemon holds stdout/stderr open and loops; the program exits 0. The init's kill of
@@ -429,9 +379,6 @@ fn daemon_does_not_outlive_the_run() {
 
 #[test]
 fn sleep_forever_is_a_wall_time_limit() {
-    if !privileged_or_skip("sleep_forever_is_a_wall_time_limit") {
-        return;
-    }
     let l = Limits {
         wall_ms: 1_500,
         ..limits()
@@ -445,9 +392,6 @@ fn sleep_forever_is_a_wall_time_limit() {
 
 #[test]
 fn blocking_on_an_open_stdin_is_a_wall_time_limit() {
-    if !privileged_or_skip("blocking_on_an_open_stdin_is_a_wall_time_limit") {
-        return;
-    }
     let l = Limits {
         wall_ms: 1_500,
         ..limits()
@@ -470,9 +414,6 @@ fn blocking_on_an_open_stdin_is_a_wall_time_limit() {
 
 #[test]
 fn stopped_program_is_a_wall_time_limit() {
-    if !privileged_or_skip("stopped_program_is_a_wall_time_limit") {
-        return;
-    }
     let l = Limits {
         wall_ms: 1_500,
         ..limits()
@@ -490,9 +431,6 @@ fn stopped_program_is_a_wall_time_limit() {
 
 #[test]
 fn kill_minus_one_only_reaches_the_sandbox() {
-    if !privileged_or_skip("kill_minus_one_only_reaches_the_sandbox") {
-        return;
-    }
     let r = run(&with_limits(
         script_spec("/bin/sh", "limits_kill_all.sh", &[]),
         limits(),
@@ -509,31 +447,106 @@ fn kill_minus_one_only_reaches_the_sandbox() {
 
 #[test]
 fn signals_to_the_init_fail() {
-    if !privileged_or_skip("signals_to_the_init_fail") {
-        return;
-    }
-    let r = run(&with_limits(
-        script_spec("/bin/sh", "limits_kill_init.sh", &[]),
-        limits(),
-    ));
-    // Pid 1 is the init, root of the user namespace (a different uid from the program), so
-    // kill(1, ...) fails with EPERM (status 1), and hidepid keeps it out of /proc.
-    assert_eq!(r.status, Status::Ok, "{r:?}");
-    assert_eq!(
-        stdout(&r),
-        "kill -9 1: 1\nkill -TERM 1: 1\npid 1 invisible\nstill alive\n",
-        "{r:?}"
+    // Whether the init catches any signal, looked at (from the host) while the program runs.
+    let mut init_handlers = Vec::new();
+    let mut out = Vec::new();
+    let mut on_output = |_kind, chunk: &[u8]| {
+        if out.is_empty() {
+            init_handlers.extend(
+                tiderun_tests::sandbox_inits()
+                    .into_iter()
+                    .map(tiderun_tests::caught_signals),
+            );
+        }
+        out.extend_from_slice(chunk);
+    };
+    let io = RunIo {
+        output: sandbox::Output::Stream(&mut on_output),
+        ..RunIo::default()
+    };
+    let r = hostile(
+        &with_limits(script_spec("/bin/sh", "limits_kill_init.sh", &[]), limits()),
+        io,
     );
+    summary(&r);
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    let out = String::from_utf8_lossy(&out);
+    if differs_without_root(
+        "the init is the program's uid, so kill(1) is allowed; the kernel drops it, as the init of \
+         a pid namespace catches no signal",
+    ) {
+        assert_eq!(
+            out, "kill -9 1: 0\nkill -TERM 1: 0\npid 1 invisible\nstill alive\n",
+            "{r:?}"
+        );
+        assert!(!init_handlers.is_empty(), "the sandbox's init was not found");
+        for caught in init_handlers {
+            assert_eq!(
+                caught,
+                Some(0),
+                "the init keeps handlers of the server a program may trigger"
+            );
+        }
+    } else {
+        // Pid 1 is the init, root of the user namespace (a different uid from the program), so
+        // kill(1, ...) fails with EPERM (status 1), and hidepid keeps it out of /proc.
+        assert_eq!(
+            out, "kill -9 1: 1\nkill -TERM 1: 1\npid 1 invisible\nstill alive\n",
+            "{r:?}"
+        );
+    }
     assert_sandbox_usable();
 }
 
 // ---- output ----
 
+/// The program reopens its own stdio through /proc/self/fd the wrong way round — the read
+/// ends of stdout and stderr, the write end of stdin — to steal its output from under the
+/// supervisor (which, told by poll that bytes are there, would block in read() and enforce
+/// no limit), then sleeps. As root the pipes belong to the host's root (EACCES); without root
+/// the program's stdio are sockets, which /proc cannot open (ENXIO). Either way the wall limit
+/// ends the run on time. As root, the test runs it through a stand-in server started as an
+/// ordinary user as well.
+#[test]
+fn reopening_stdio_through_proc_cannot_stall_the_supervisor() {
+    let l = limits();
+    let expect = |who: &str, errno: &str, out: &str, status: &str, wall_ms: u64| {
+        let lines: Vec<String> = ["stdout-read", "stderr-read", "stdin-write"]
+            .iter()
+            .map(|what| format!("{what} {errno}"))
+            .collect();
+        assert_eq!(out.lines().collect::<Vec<_>>(), lines, "{who}: the reopens");
+        assert_eq!(status, Status::WallTimeLimit.to_string(), "{who}");
+        assert!(
+            wall_ms < l.wall_ms + 2_000,
+            "{who}: the supervisor ended the run {wall_ms} ms after its start, past the {} ms wall limit",
+            l.wall_ms
+        );
+    };
+    let r = run(&with_limits(c_spec("limits_stdio_reopen.c", &[]), l));
+    let errno = if differs_without_root("the program's stdio are sockets (ENXIO), not root's pipes (EACCES)") {
+        "ENXIO"
+    } else {
+        "EACCES"
+    };
+    expect("this process", errno, &stdout(&r), &r.status.to_string(), r.wall_ms);
+    if !without_root() {
+        let s = stand_in(
+            Path::new(env!("CARGO_BIN_EXE_sandbox-stand-in")),
+            Some(unprivileged_uid()),
+            "tiderun-stand-in-secret-argv",
+            "tiderun-stand-in-secret-env",
+            "c",
+            "limits_stdio_reopen.c",
+            &[],
+        );
+        expect("an ordinary user's server", "ENXIO", &s.stdout, s.status(), s.wall_ms());
+    }
+    assert_sandbox_usable();
+}
+
 #[test]
 fn stdout_flood_is_cut_at_the_cap() {
-    if !privileged_or_skip("stdout_flood_is_cut_at_the_cap") {
-        return;
-    }
     // Not a multiple of the 64 KiB read chunk, nor of "y\n".
     let l = Limits {
         max_output_bytes: 100_001,
@@ -556,9 +569,6 @@ fn stdout_flood_is_cut_at_the_cap() {
 
 #[test]
 fn streamed_stdout_flood_is_cut_at_the_cap() {
-    if !privileged_or_skip("streamed_stdout_flood_is_cut_at_the_cap") {
-        return;
-    }
     let l = Limits {
         max_output_bytes: 100_001,
         ..limits()
@@ -584,9 +594,6 @@ fn streamed_stdout_flood_is_cut_at_the_cap() {
 
 #[test]
 fn output_exactly_at_the_cap_is_ok() {
-    if !privileged_or_skip("output_exactly_at_the_cap_is_ok") {
-        return;
-    }
     let l = Limits {
         max_output_bytes: 100_001,
         ..limits()
@@ -599,9 +606,6 @@ fn output_exactly_at_the_cap_is_ok() {
 
 #[test]
 fn output_past_the_cap_then_exit_is_an_output_limit() {
-    if !privileged_or_skip("output_past_the_cap_then_exit_is_an_output_limit") {
-        return;
-    }
     let l = Limits {
         max_output_bytes: 100_001,
         ..limits()
@@ -626,9 +630,6 @@ fn output_past_the_cap_then_exit_is_an_output_limit() {
 
 #[test]
 fn one_huge_line_is_cut_at_the_cap() {
-    if !privileged_or_skip("one_huge_line_is_cut_at_the_cap") {
-        return;
-    }
     // Python needs ~100 MB to build and encode a 50 MB string: enough memory that the cap, not
     // the OOM killer, ends it.
     let l = Limits {
@@ -653,9 +654,6 @@ fn one_huge_line_is_cut_at_the_cap() {
 
 #[test]
 fn stderr_flood_shares_the_cap_with_stdout() {
-    if !privileged_or_skip("stderr_flood_shares_the_cap_with_stdout") {
-        return;
-    }
     let l = Limits {
         max_output_bytes: 100_001,
         ..limits()
@@ -679,9 +677,6 @@ fn stderr_flood_shares_the_cap_with_stdout() {
 
 #[test]
 fn disk_fill_gets_enospc() {
-    if !privileged_or_skip("disk_fill_gets_enospc") {
-        return;
-    }
     // A tmpfs smaller than the file size limit and the memory limit (tmpfs pages are charged
     // to the run's memory cgroup), so ENOSPC comes first.
     let l = Limits {
@@ -711,9 +706,6 @@ fn disk_fill_gets_enospc() {
 
 #[test]
 fn file_past_the_size_limit_is_a_file_size_limit() {
-    if !privileged_or_skip("file_past_the_size_limit_is_a_file_size_limit") {
-        return;
-    }
     let l = Limits {
         max_file_size_bytes: 1 << 20,
         ..limits()
@@ -728,9 +720,6 @@ fn file_past_the_size_limit_is_a_file_size_limit() {
 
 #[test]
 fn fallocate_past_the_size_limit_is_a_file_size_limit() {
-    if !privileged_or_skip("fallocate_past_the_size_limit_is_a_file_size_limit") {
-        return;
-    }
     let l = limits();
     let r = run(&with_limits(c_spec("limits_fallocate.c", &[]), l));
     // fallocate past RLIMIT_FSIZE raises SIGXFSZ like a write does (and would fail with EFBIG
@@ -743,9 +732,6 @@ fn fallocate_past_the_size_limit_is_a_file_size_limit() {
 
 #[test]
 fn sparse_file_past_the_size_limit_is_a_file_size_limit() {
-    if !privileged_or_skip("sparse_file_past_the_size_limit_is_a_file_size_limit") {
-        return;
-    }
     let l = limits();
     let r = run(&with_limits(c_spec("limits_sparse_file.c", &[]), l));
     // ftruncate to 1 TiB is past RLIMIT_FSIZE although no byte is written: SIGXFSZ.
@@ -756,9 +742,6 @@ fn sparse_file_past_the_size_limit_is_a_file_size_limit() {
 
 #[test]
 fn inode_exhaustion_gets_enospc() {
-    if !privileged_or_skip("inode_exhaustion_gets_enospc") {
-        return;
-    }
     let l = Limits {
         tmpfs_inodes: 256,
         ..limits()
@@ -780,9 +763,6 @@ fn inode_exhaustion_gets_enospc() {
 
 #[test]
 fn many_open_files_get_emfile() {
-    if !privileged_or_skip("many_open_files_get_emfile") {
-        return;
-    }
     let l = Limits {
         max_open_files: 64,
         ..limits()
@@ -799,9 +779,6 @@ fn many_open_files_get_emfile() {
 
 #[test]
 fn core_dump_is_refused() {
-    if !privileged_or_skip("core_dump_is_refused") {
-        return;
-    }
     let r = run(&with_limits(c_spec("limits_core_dump.c", &[]), limits()));
     // abort() → SIGABRT: a plain signal status, no core.
     assert_eq!(r.status, Status::Signal, "{r:?}");
@@ -823,9 +800,6 @@ fn core_dump_is_refused() {
 
 #[test]
 fn parallel_runs_race_their_clean_up() {
-    if !privileged_or_skip("parallel_runs_race_their_clean_up") {
-        return;
-    }
     const RUNS: usize = 24;
     // Fork bombs get a long wall limit so that, sharing 2 cores with everything else, they
     // still end by CPU time, deterministically (and room for their kernel-memory churn).

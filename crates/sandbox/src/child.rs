@@ -27,6 +27,8 @@ pub(crate) const REPORT_READY: u32 = 3;
 
 /// Most rlimits set on a program (`supervise::rlimits` sets up to 11).
 pub(crate) const MAX_RLIMITS: usize = 12;
+/// Signals the kernel knows (`_NSIG`), numbered from 1.
+const KERNEL_SIGNALS: c_int = 64;
 /// The descriptor a zygote reads its run's request from.
 pub(crate) const REQUEST_FD: c_int = 3;
 
@@ -204,6 +206,26 @@ pub(crate) unsafe fn init_main(plan: &ChildPlan) -> ! {
             plan.request_fd,
             plan.devices,
         ]);
+        if !plan.init_is_root {
+            // Without root the program is the init's uid and may signal it. The kernel drops a
+            // signal sent to a namespace's init from inside unless the init handles it; the
+            // handlers this copy of the server inherited (its shutdown on SIGTERM...) must not
+            // run at the program's command, so none is left. A raw rt_sigaction: glibc's
+            // wrappers refuse its own two (32, 33). A zeroed kernel `struct sigaction` is
+            // SIG_DFL with no flags and an empty mask, whichever its layout.
+            let default_action = [0u64; 4];
+            for sig in 1..=KERNEL_SIGNALS {
+                if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                    libc::syscall(
+                        libc::SYS_rt_sigaction,
+                        sig,
+                        default_action.as_ptr(),
+                        std::ptr::null_mut::<u64>(),
+                        std::mem::size_of::<u64>(),
+                    );
+                }
+            }
+        }
         let mut go = 0u8;
         if libc::read(plan.sync_read, (&mut go as *mut u8).cast(), 1) != 1 {
             // The parent gave up on this run; nothing to report to.

@@ -23,6 +23,8 @@ pub const ETC_PATHS: &[&str] = &["/etc/alternatives", "/etc/ld.so.cache", "/etc/
 /// Size of the root tmpfs: it only holds mount points, symlinks and the generated /etc files.
 pub(crate) const ROOT_TMPFS_OPTIONS: &str = "size=1m,nr_inodes=1024,mode=755";
 const DEV_TMPFS_OPTIONS: &str = "size=64k,nr_inodes=64,mode=755";
+/// Options of the sandbox's `/proc` (see [`root_template`]).
+const PROC_OPTIONS: &str = "hidepid=invisible";
 
 const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\nrunner:x:1000:1000:runner:/work:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
 const GROUP: &str = "root:x:0:\nrunner:x:1000:\nnogroup:x:65534:\n";
@@ -79,10 +81,9 @@ impl RootTemplate {
     }
 }
 
-/// Build the run-independent steps of roots assembled at `root`. `hide_init`: `/proc` hides
-/// the init (it runs as another uid than the program); `own_devices`: `/dev` is the slot's own
-/// (see `devices.rs`), attached from the descriptor in the child's plan.
-pub(crate) fn root_template(root: &Path, hide_init: bool, own_devices: bool) -> Result<RootTemplate, SandboxError> {
+/// Build the run-independent steps of roots assembled at `root`. `own_devices`: `/dev` is
+/// the slot's own (see `devices.rs`), attached from the descriptor in the child's plan.
+pub(crate) fn root_template(root: &Path, own_devices: bool) -> Result<RootTemplate, SandboxError> {
     let mut b = Builder {
         root,
         steps: Vec::new(),
@@ -142,12 +143,14 @@ pub(crate) fn root_template(root: &Path, hide_init: bool, own_devices: bool) -> 
     }
 
     b.mkdir(Path::new("/proc"), 0o555)?;
-    // hidepid: the program sees only its own processes, not the init (which holds a copy of
-    // the server's memory and command line).
-    let options = if hide_init { "hidepid=invisible" } else { "" };
+    // hidepid: the program sees only the processes it could ptrace, so not the init, which
+    // holds a copy of the server's memory and command line (`/proc/1/cmdline` needs no other
+    // permission). The kernel's check is ptrace's, not the uid's: as root the init is another
+    // uid, and in both modes it is not dumpable, which alone hides it without root, where the
+    // init and the program share the one mapped uid.
     b.steps.push(Step::Proc {
         dst: b.inside(Path::new("/proc"))?,
-        options: cstring(options)?,
+        options: cstring(PROC_OPTIONS)?,
     });
 
     // Mount points of /work and /tmp; their tmpfs (sized per run) are the run's steps.
@@ -484,7 +487,7 @@ mod tests {
 
     /// Template and run steps together, as the child executes them.
     fn all_steps(binds: &[PathBuf]) -> Result<(Vec<String>, Vec<CString>), SandboxError> {
-        let t = root_template(Path::new("/r"), true, true)?;
+        let t = root_template(Path::new("/r"), true)?;
         let run = run_steps(&t, binds, &Limits::default())?;
         let steps = t.steps().iter().chain(&run.steps).map(|s| format!("{s:?}")).collect();
         let sources = t.sources().iter().chain(&run.sources).cloned().collect();
@@ -506,13 +509,18 @@ mod tests {
         assert!(!text.contains("shadow"));
         assert!(text.contains("\"/r/etc/passwd\""));
         assert!(text.contains("\"/r/work\""));
+        // /proc hides the init whether or not the server is root.
+        assert!(
+            text.contains("Proc { dst: \"/r/proc\", options: \"hidepid=invisible\" }"),
+            "{text}"
+        );
     }
 
     #[test]
     fn run_binds_index_after_the_template_and_reuse_its_directories() {
         // Steps only, nothing is mounted: /etc exists on every host, and the template has
         // made its mount point already.
-        let t = root_template(Path::new("/r"), true, true).unwrap();
+        let t = root_template(Path::new("/r"), true).unwrap();
         let run = run_steps(&t, &[PathBuf::from("/etc")], &Limits::default()).unwrap();
         assert_eq!(run.sources, vec![CString::new("/etc").unwrap()]);
         let text = format!("{:?}", run.steps);

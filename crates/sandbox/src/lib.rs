@@ -76,12 +76,24 @@ impl Default for SandboxOptions {
     fn default() -> Self {
         SandboxOptions {
             cgroup_root: PathBuf::from("/sys/fs/cgroup"),
-            cgroup_prefix: "tiderun".to_string(),
+            cgroup_prefix: default_cgroup_prefix(),
             root_dir: None,
             uid_base: DEFAULT_UID_BASE,
             slots: DEFAULT_SLOTS,
             netns_pool: DEFAULT_NETNS_POOL,
         }
+    }
+}
+
+/// `tiderun` as root; `tiderun-<uid>` for an ordinary user, so that root's runs and each
+/// user's live in cgroups of their own (on a cgroup v1 host, root delegates a user's by making
+/// `<controller>/tiderun-<uid>` and giving it to the user).
+pub fn default_cgroup_prefix() -> String {
+    let uid = rustix::process::geteuid();
+    if uid.is_root() {
+        "tiderun".to_string()
+    } else {
+        format!("tiderun-{}", uid.as_raw())
     }
 }
 
@@ -150,7 +162,7 @@ impl Sandbox {
             None
         };
         Ok(Sandbox {
-            root_template: layout::root_template(&root_dir, privileged, devices.is_some())?,
+            root_template: layout::root_template(&root_dir, devices.is_some())?,
             cgroups,
             privileged,
             root_dir,
@@ -192,6 +204,12 @@ impl Sandbox {
             slots: self.slots.len(),
             per_slot_uid: self.privileged,
             own_devices: self.devices.is_some(),
+            // Root drops them for every run; an unprivileged user namespace may not change them.
+            inherited_groups: if self.privileged {
+                0
+            } else {
+                rustix::process::getgroups().map_or(0, |g| g.len())
+            },
         }
     }
 
@@ -248,6 +266,8 @@ pub struct Capabilities {
     pub per_slot_uid: bool,
     /// Each slot has device nodes of its own (root, and the mount API).
     pub own_devices: bool,
+    /// Supplementary groups of the server that its programs keep (without root).
+    pub inherited_groups: usize,
 }
 
 impl Capabilities {
@@ -261,6 +281,10 @@ impl Capabilities {
         }
         if !self.per_slot_uid {
             v.push("a distinct uid per concurrent run (all runs share the caller's uid)");
+            v.push("read-only input files, such as build outputs (a run's copy is its program's own)");
+        }
+        if self.inherited_groups > 0 {
+            v.push("dropping the caller's supplementary groups (its programs keep them; run tiderun as a user without any)");
         }
         if !self.own_devices {
             v.push(
@@ -325,4 +349,35 @@ impl Drop for SlotGuard {
 /// A pipe for interactive stdin: pass the read end as [`Stdin::Pipe`], write to the other.
 pub fn stdin_pipe() -> Result<(OwnedFd, OwnedFd), SandboxError> {
     rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(SandboxError::os("create stdin pipe"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Capabilities;
+
+    #[test]
+    fn an_ordinary_user_is_told_what_its_mode_does_not_enforce() {
+        let user = Capabilities {
+            privileged: false,
+            cgroup_mode: "v1",
+            cgroup_problem: None,
+            seccomp_instructions: 1,
+            slots: 1,
+            per_slot_uid: false,
+            own_devices: false,
+            inherited_groups: 2,
+        };
+        let said = user.unenforced().join("\n");
+        for what in ["distinct uid", "read-only input files", "supplementary groups", "device nodes"] {
+            assert!(said.contains(what), "{what:?} not in {said}");
+        }
+        let root = Capabilities {
+            privileged: true,
+            per_slot_uid: true,
+            own_devices: true,
+            inherited_groups: 0,
+            ..user
+        };
+        assert!(root.unenforced().is_empty(), "{:?}", root.unenforced());
+    }
 }

@@ -55,6 +55,25 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), SandboxError> {
     Ok((above_stdio(r)?, above_stdio(w)?))
 }
 
+/// The two ends of one of the program's stdio streams (for a pipe: the read end, then the
+/// write end). As root, a pipe: it belongs to the host's root (mode 0600), which the program
+/// cannot open. Without root the program's host uid is the server's, so a pipe's inode would
+/// be its own, and `/proc/self/fd/N` opened the other way round gives it the other end: the
+/// read end of its stdout (taking back bytes the supervisor's poll announced leaves the
+/// supervisor blocked in read(), enforcing nothing), the write end of the pipe its caller
+/// feeds stdin through. A socket cannot be opened through /proc at all (ENXIO), so without
+/// root stdio are socket pairs.
+fn stdio_pair(sb: &Sandbox) -> Result<(OwnedFd, OwnedFd), SandboxError> {
+    if sb.privileged {
+        return pipe();
+    }
+    let (a, b) = std::os::unix::net::UnixStream::pair().map_err(|e| SandboxError::Os {
+        what: "create stdio socket pair",
+        source: e,
+    })?;
+    Ok((above_stdio(a.into())?, above_stdio(b.into())?))
+}
+
 fn above_stdio(fd: OwnedFd) -> Result<OwnedFd, SandboxError> {
     if fd.as_raw_fd() > 2 {
         return Ok(fd);
@@ -114,6 +133,8 @@ pub(crate) struct Started {
     stdin: Option<OwnedFd>,
     /// Bytes to feed a cold run's stdin.
     stdin_bytes: Vec<u8>,
+    /// A cold run's stdin pipe from the caller, relayed (without root; see [`stdio_pair`]).
+    stdin_relay: Option<OwnedFd>,
     /// A zygote's request pipe.
     request: Option<OwnedFd>,
     launch: LaunchArea,
@@ -150,7 +171,10 @@ pub(crate) fn run(sb: &Sandbox, spec: &RunSpec, mut io: RunIo<'_>) -> Result<Run
     let begun = Instant::now();
     let mut started = started;
     let bytes = std::mem::take(&mut started.stdin_bytes);
-    let feed = StdinFeed::bytes(started.stdin.take(), bytes)?;
+    let feed = match started.stdin_relay.take() {
+        Some(src) => StdinFeed::relay(started.stdin.take(), src)?,
+        None => StdinFeed::bytes(started.stdin.take(), bytes)?,
+    };
     finish(sb, started, spec, io, begun, feed)
 }
 
@@ -357,8 +381,8 @@ pub(crate) fn start(sb: &Sandbox, start: StartSpec<'_>) -> Result<Started, Sandb
     let (control_r, control_w) = pipe()?;
     // The supervisor forwards signals to the init without ever waiting for it.
     rustix::io::ioctl_fionbio(&control_w, true).map_err(SandboxError::os("set control nonblocking"))?;
-    let (out_r, out_w) = pipe()?;
-    let (err_r, err_w) = pipe()?;
+    let (out_r, out_w) = stdio_pair(sb)?;
+    let (err_r, err_w) = stdio_pair(sb)?;
     let (request_r, request_w) = match &start.mode {
         StartMode::Zygote { .. } => {
             let (r, w) = pipe()?;
@@ -367,15 +391,21 @@ pub(crate) fn start(sb: &Sandbox, start: StartSpec<'_>) -> Result<Started, Sandb
         _ => (None, None),
     };
     let cold = matches!(start.mode, StartMode::Now { .. });
+    let mut stdin_relay = None;
     let (stdin_child, stdin_w, stdin_bytes) = match start.stdin {
-        Stdin::Pipe(fd) if cold => (above_stdio(fd)?, None, Vec::new()),
+        Stdin::Pipe(fd) if cold && sb.privileged => (above_stdio(fd)?, None, Vec::new()),
+        Stdin::Pipe(fd) if cold => {
+            let (r, w) = stdio_pair(sb)?;
+            stdin_relay = Some(fd);
+            (r, Some(w), Vec::new())
+        }
         Stdin::Bytes(bytes) if cold && !bytes.is_empty() => {
-            let (r, w) = pipe()?;
+            let (r, w) = stdio_pair(sb)?;
             (r, Some(w), bytes)
         }
-        _ if cold => (pipe()?.0, None, Vec::new()),
+        _ if cold => (stdio_pair(sb)?.0, None, Vec::new()),
         _ => {
-            let (r, w) = pipe()?;
+            let (r, w) = stdio_pair(sb)?;
             (r, Some(w), Vec::new())
         }
     };
@@ -492,6 +522,7 @@ pub(crate) fn start(sb: &Sandbox, start: StartSpec<'_>) -> Result<Started, Sandb
         stderr: err_r,
         stdin: stdin_w,
         stdin_bytes,
+        stdin_relay,
         request: request_w,
         launch,
         limits: *start.limits,

@@ -1,5 +1,6 @@
 //! `tiderun doctor`: what the kernel offers, what is missing, and what that means.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -28,6 +29,16 @@ pub fn main(runtimes_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
         "user namespaces allowed",
         max_userns.unwrap_or_else(|| "unknown".into()),
     );
+    // Distribution switches that keep an ordinary user from making user namespaces (Debian's
+    // older kernels, Ubuntu's AppArmor); they do not concern root. /proc/self belongs to the
+    // effective uid.
+    let root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+    for knob in USERNS_SWITCHES.map(|(knob, _)| knob) {
+        if let Some(value) = read_trimmed(&format!("/proc/sys/{}", knob.replace('.', "/"))) {
+            let (ok, detail) = userns_switch(knob, &value, root);
+            line(ok, knob, detail);
+        }
+    }
     let seccomp = read_trimmed("/proc/sys/kernel/seccomp/actions_avail");
     line(
         seccomp
@@ -49,7 +60,11 @@ pub fn main(runtimes_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
                 "cgroups",
                 match &caps.cgroup_problem {
                     None => format!("{} (memory, pids and CPU limits enforced)", caps.cgroup_mode),
-                    Some(p) => format!("none: {p}"),
+                    Some(p) if caps.privileged => format!("none: {p}"),
+                    Some(p) => format!(
+                        "none: {p} (without root, limits need a cgroup delegated to this user: \
+                         README, \"Running as an ordinary user\")"
+                    ),
                 },
             );
             line(
@@ -112,6 +127,31 @@ fn core_pattern_verdict(pattern: Option<&str>) -> (bool, String) {
     }
 }
 
+/// Sysctls some distributions add to keep ordinary users from making user namespaces, with
+/// the value that does.
+const USERNS_SWITCHES: [(&str, &str); 2] = [
+    ("kernel.unprivileged_userns_clone", "0"),
+    ("kernel.apparmor_restrict_unprivileged_userns", "1"),
+];
+
+/// Whether `knob` at `value` lets this user make the sandbox's user namespace, and what to say.
+fn userns_switch(knob: &str, value: &str, root: bool) -> (bool, String) {
+    let blocks = USERNS_SWITCHES.iter().any(|(k, v)| *k == knob && *v == value);
+    if blocks && !root {
+        (
+            false,
+            format!("{value} (an ordinary user cannot make the sandbox's user namespace)"),
+        )
+    } else if blocks {
+        (
+            true,
+            format!("{value} (ordinary users could not run tiderun; root can)"),
+        )
+    } else {
+        (true, value.to_string())
+    }
+}
+
 fn read_trimmed(path: &str) -> Option<String> {
     std::fs::read_to_string(path).ok().map(|s| s.trim().to_string())
 }
@@ -128,7 +168,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::core_pattern_verdict;
+    use super::{core_pattern_verdict, userns_switch};
 
     #[test]
     fn core_pattern_kinds() {
@@ -140,5 +180,16 @@ mod tests {
         assert!(!ok && detail.contains("a socket"), "{detail}");
         let (ok, detail) = core_pattern_verdict(None);
         assert!(ok && detail == "unreadable", "{detail}");
+    }
+
+    #[test]
+    fn user_namespace_switches_fail_only_an_ordinary_user() {
+        let clone = "kernel.unprivileged_userns_clone";
+        let apparmor = "kernel.apparmor_restrict_unprivileged_userns";
+        assert!(!userns_switch(clone, "0", false).0);
+        assert!(userns_switch(clone, "0", true).0);
+        assert!(userns_switch(clone, "1", false).0);
+        assert!(!userns_switch(apparmor, "1", false).0);
+        assert!(userns_switch(apparmor, "0", false).0);
     }
 }
