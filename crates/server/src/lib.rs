@@ -29,7 +29,7 @@ mod page;
 pub mod piston;
 mod ws;
 
-pub use error::ApiError;
+pub use error::{ApiError, STORE_FULL, STORE_UNAVAILABLE};
 pub use metrics::Metrics;
 
 /// Request bodies larger than this are refused with 413 (source files plus stdin plus tests).
