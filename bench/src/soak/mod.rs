@@ -189,6 +189,7 @@ async fn soak(opts: &Options) -> anyhow::Result<Report> {
         machine,
         command: opts.command.clone(),
         server_args,
+        store: store_backend(&opts.server_args),
         started_at,
         load_at_start,
         load_at_end: crate::machine::load_average(),
@@ -326,5 +327,76 @@ async fn settle(pid: u32, baseline: &Reading) -> Reading {
             return r;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Where the server keeps its store: the last `--database-url` argument, else the
+/// environment's `TIDERUN_DATABASE_URL` (which the server inherits), else SQLite.
+fn store_backend(server_args: &[String]) -> &'static str {
+    let url = server_args
+        .iter()
+        .rev()
+        .find_map(|a| a.strip_prefix("--database-url=").map(str::to_owned))
+        .or_else(|| std::env::var("TIDERUN_DATABASE_URL").ok())
+        .unwrap_or_default();
+    if url.starts_with("postgres") {
+        "postgres"
+    } else {
+        "sqlite"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(duration_s: f64, max_rss_mb: u64, hello_clients: usize) -> Options {
+        Options {
+            server_exe: PathBuf::from("tiderun"),
+            server_args: Vec::new(),
+            duration: Duration::from_secs_f64(duration_s),
+            max_rss_mb,
+            hello_clients,
+            command: String::new(),
+        }
+    }
+
+    #[test]
+    fn options_are_checked_against_their_bounds() {
+        assert!(options(DEFAULT_DURATION_S, DEFAULT_MAX_RSS_MB, DEFAULT_HELLO_CLIENTS)
+            .check()
+            .is_ok());
+        assert!(options(MIN_DURATION_S, 1, 1).check().is_ok());
+        assert!(options(MAX_DURATION_S, 1, MAX_HELLO_CLIENTS).check().is_ok());
+        for bad in [
+            options(MIN_DURATION_S - 1.0, 1, 1),
+            options(MAX_DURATION_S + 1.0, 1, 1),
+            options(60.0, 0, 1),
+            options(60.0, 1, 0),
+            options(60.0, 1, MAX_HELLO_CLIENTS + 1),
+        ] {
+            assert!(bad.check().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_warm_up_is_a_tenth_within_its_bounds() {
+        assert_eq!(options(600.0, 1, 1).warm_up(), Duration::from_secs(60));
+        assert_eq!(options(60.0, 1, 1).warm_up(), Duration::from_secs(6));
+        assert_eq!(options(10.0, 1, 1).warm_up(), WARM_UP_MIN);
+        assert_eq!(options(86_400.0, 1, 1).warm_up(), WARM_UP_MAX);
+    }
+
+    #[test]
+    fn the_store_is_named_by_the_server_arguments() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(store_backend(&args(&["--database-url=postgres://x@y/z"])), "postgres");
+        assert_eq!(
+            store_backend(&args(&[
+                "--database-url=postgres://x@y/z",
+                "--database-url=sqlite:///tmp/a.db"
+            ])),
+            "sqlite"
+        );
     }
 }

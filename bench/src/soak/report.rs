@@ -16,6 +16,8 @@ pub struct Report {
     pub machine: Machine,
     pub command: String,
     pub server_args: Vec<String>,
+    /// `sqlite` or `postgres`: where the server's store was.
+    pub store: &'static str,
     pub started_at: chrono::DateTime<chrono::Utc>,
     pub load_at_start: String,
     pub load_at_end: String,
@@ -121,9 +123,11 @@ impl Report {
         let _ = writeln!(o, "Command, from the workspace root:\n\n```\n{}\n```\n", self.command);
         let _ = writeln!(
             o,
-            "The harness started `tiderun {}` (a temporary data dir) and drove it over loopback \
-             from one thread: a warm-up of {:.0} s, then {:.0} s of load; all kinds at once.\n",
+            "The harness started `tiderun {}` (a temporary data dir; the store on {}) and drove \
+             it over loopback from one thread: a warm-up of {:.0} s, then {:.0} s of load; all \
+             kinds at once.\n",
             self.server_args.join(" "),
+            self.store,
             self.warm_up.as_secs_f64(),
             self.load_took.as_secs_f64()
         );
