@@ -125,14 +125,20 @@ impl Range {
 }
 
 /// The samples under load.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Samples {
     pub n: usize,
     pub rss_kib: Range,
     pub fds: Range,
     pub threads: Range,
     pub descendants: Range,
+    /// The highest VmRSS (KiB) in each tenth of the load after the warm-up: flat once the
+    /// caches are full, rising if something leaks.
+    pub rss_trend_kib: [u64; TREND_PARTS],
 }
+
+/// The parts of the load the memory trend is given for.
+pub const TREND_PARTS: usize = 10;
 
 async fn soak(opts: &Options) -> anyhow::Result<Report> {
     let machine = crate::machine::Machine::detect();
@@ -256,6 +262,7 @@ async fn mix(
         }));
     }
     tasks.push(Box::pin(healthz(probe, &server.base, tally, deadline)));
+    let began = Instant::now();
     let sampler = async {
         let pid = server.pid();
         while Instant::now() < deadline {
@@ -265,6 +272,11 @@ async fn mix(
             samples.fds.add(r.fds);
             samples.threads.add(r.threads);
             samples.descendants.add(r.descendants);
+            if phase == 1 {
+                let part = (began.elapsed().as_secs_f64() / length.as_secs_f64() * TREND_PARTS as f64) as usize;
+                let slot = &mut samples.rss_trend_kib[part.min(TREND_PARTS - 1)];
+                *slot = (*slot).max(r.rss_kib);
+            }
             tokio::time::sleep(SAMPLE_EVERY).await;
         }
     };

@@ -206,6 +206,11 @@ impl Report {
             self.max_rss_mb,
             if rss_ok { "pass" } else { "miss" }
         );
+        let trend: Vec<String> = s.rss_trend_kib.iter().map(|k| format!("{:.1}", mb(*k))).collect();
+        let trend_note = format!(
+            "\nVmRSS, the highest in each tenth of the load (MiB): {}.\n",
+            trend.join(" · ")
+        );
         let grown = growth(&self.baseline, &self.end);
         let field = |r: &Reading, what: &str| match what {
             "open descriptors" => r.fds,
@@ -243,9 +248,10 @@ impl Report {
                 field(&self.end, what)
             );
         }
+        let _ = writeln!(o, "{trend_note}");
         let _ = writeln!(
             o,
-            "\nHost-wide (other work on the machine moves these; not judged): cgroups under the \
+            "Host-wide (other work on the machine moves these; not judged): cgroups under the \
              `tiderun` directories {} → {}, network namespaces {} → {}.\n",
             self.start.cgroups_all, self.end.cgroups_all, self.host_netns_before, self.host_netns_after
         );
