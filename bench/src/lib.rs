@@ -5,4 +5,5 @@
 pub mod e2e;
 pub mod machine;
 pub mod sandbox_overhead;
+pub mod soak;
 pub mod stats;

@@ -13,10 +13,10 @@ use std::time::Duration;
 use anyhow::Context;
 
 mod bare;
-mod client;
+pub(crate) mod client;
 mod report;
 mod scenarios;
-mod server;
+pub(crate) mod server;
 
 pub use report::Report;
 

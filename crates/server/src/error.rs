@@ -6,6 +6,15 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use engine::EngineError;
 
+/// What a caller reads while the database cannot be reached.
+pub const STORE_UNAVAILABLE: &str =
+    "the database is unavailable: nothing can be saved or looked up now; try again shortly (runs still work)";
+/// What a caller reads while the database's disk is full.
+pub const STORE_FULL: &str =
+    "the server's storage is full: nothing new can be saved until space is freed (runs still work)";
+/// Retry-After for [`STORE_UNAVAILABLE`]: a database restart or failover takes seconds.
+pub const STORE_RETRY_AFTER_S: u64 = 5;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
@@ -29,6 +38,9 @@ pub enum ApiError {
         message: String,
         retry_after_s: Option<u64>,
     },
+    /// The store's disk is full (507 Insufficient Storage).
+    #[error("{0}")]
+    InsufficientStorage(String),
     #[error("internal error")]
     Internal,
 }
@@ -45,6 +57,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -74,10 +87,27 @@ impl ApiError {
         response
     }
 
-    /// A store failure: logged, shown as a generic 500.
+    /// A store failure, logged: 503 (with Retry-After) while the database cannot be reached,
+    /// 507 while its disk is full — each saying so, and that runs still work — else a
+    /// generic 500.
     pub fn store(e: store::StoreError) -> ApiError {
-        tracing::error!(error = ?e, "store failure");
-        ApiError::Internal
+        match e.failure() {
+            store::Failure::Unavailable => {
+                tracing::warn!(error = ?e, "store unavailable");
+                ApiError::Unavailable {
+                    message: STORE_UNAVAILABLE.into(),
+                    retry_after_s: Some(STORE_RETRY_AFTER_S),
+                }
+            }
+            store::Failure::StorageFull => {
+                tracing::warn!(error = ?e, "store full");
+                ApiError::InsufficientStorage(STORE_FULL.into())
+            }
+            store::Failure::Internal => {
+                tracing::error!(error = ?e, "store failure");
+                ApiError::Internal
+            }
+        }
     }
 
     /// A store refusal of the caller's input (a size limit, a NUL character) as 400 with the

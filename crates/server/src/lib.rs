@@ -32,7 +32,7 @@ pub mod piston;
 mod ws;
 
 pub use edge::EdgeConfig;
-pub use error::ApiError;
+pub use error::{ApiError, STORE_FULL, STORE_UNAVAILABLE};
 pub use forwarded::parse_trusted_proxy;
 pub use ipnet::IpNet;
 pub use metrics::Metrics;

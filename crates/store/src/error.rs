@@ -111,7 +111,157 @@ impl StoreError {
     }
 }
 
+/// What an API should tell its caller about a store failure that is not the caller's mistake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The database cannot be reached or refuses work for now (stopped, restarting, out of
+    /// connections, locked past the busy timeout): try again later (HTTP 503).
+    Unavailable,
+    /// The database's disk is full: nothing new can be saved until space is freed (HTTP 507).
+    StorageFull,
+    /// Anything else: a bug or a damaged database (HTTP 500, details only in the log).
+    Internal,
+}
+
+/// SQLite's primary result codes that mean "full" or "not now" (extended codes carry the
+/// primary one in their low byte; <https://www.sqlite.org/rescode.html>).
+const SQLITE_BUSY: i32 = 5;
+const SQLITE_LOCKED: i32 = 6;
+const SQLITE_NOMEM: i32 = 7;
+const SQLITE_READONLY: i32 = 8;
+const SQLITE_IOERR: i32 = 10;
+const SQLITE_FULL: i32 = 13;
+const SQLITE_CANTOPEN: i32 = 14;
+
+/// Postgres's SQLSTATE for a full disk (class 53, insufficient resources).
+const PG_DISK_FULL: &str = "53100";
+/// SQLSTATE classes and codes that mean the server cannot take work now: 08 connection
+/// exceptions, 53 insufficient resources (out of memory, too many connections), 57P01-57P05
+/// (administrator or crash shutdown, cannot connect now, idle-session timeout), 58 system
+/// errors (I/O on the server's side).
+const PG_UNAVAILABLE_CLASSES: [&str; 3] = ["08", "53", "58"];
+const PG_UNAVAILABLE_CODES: [&str; 5] = ["57P01", "57P02", "57P03", "57P04", "57P05"];
+
+impl StoreError {
+    /// How an API answers this error when it is not [a caller mistake](Self::is_caller_mistake):
+    /// the database is down, its disk is full, or something else broke.
+    pub fn failure(&self) -> Failure {
+        match self {
+            StoreError::Query { source, .. } | StoreError::Connect { source, .. } => classify(source),
+            StoreError::CreateDir { source, .. } if source.kind() == std::io::ErrorKind::StorageFull => {
+                Failure::StorageFull
+            }
+            _ => Failure::Internal,
+        }
+    }
+}
+
+/// Sort a sqlx error into [`Failure`].
+fn classify(e: &sqlx::Error) -> Failure {
+    match e {
+        // No connection within the acquire timeout (the server refuses or does not answer),
+        // the pool shut, the socket broke, the SQLite worker thread died.
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed | sqlx::Error::Tls(_) => {
+            Failure::Unavailable
+        }
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => Failure::StorageFull,
+        sqlx::Error::Io(_) => Failure::Unavailable,
+        sqlx::Error::Database(db) => {
+            if let Some(sqlite) = db.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+                return classify_sqlite(sqlite);
+            }
+            if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                return classify_sqlstate(pg.code());
+            }
+            Failure::Internal
+        }
+        _ => Failure::Internal,
+    }
+}
+
+fn classify_sqlite(e: &sqlx::sqlite::SqliteError) -> Failure {
+    use sqlx::error::DatabaseError;
+    let Some(code) = e.code().and_then(|c| c.parse::<i32>().ok()) else {
+        return Failure::Internal;
+    };
+    match code & 0xff {
+        SQLITE_FULL => Failure::StorageFull,
+        SQLITE_BUSY | SQLITE_LOCKED | SQLITE_NOMEM | SQLITE_READONLY | SQLITE_IOERR | SQLITE_CANTOPEN => {
+            Failure::Unavailable
+        }
+        _ => Failure::Internal,
+    }
+}
+
+fn classify_sqlstate(code: &str) -> Failure {
+    if code == PG_DISK_FULL {
+        Failure::StorageFull
+    } else if PG_UNAVAILABLE_CODES.contains(&code) || PG_UNAVAILABLE_CLASSES.iter().any(|c| code.starts_with(c)) {
+        Failure::Unavailable
+    } else {
+        Failure::Internal
+    }
+}
+
 /// Wrap a sqlx error with the operation that failed.
 pub(crate) fn query(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| StoreError::Query { op, source }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn io(kind: std::io::ErrorKind) -> sqlx::Error {
+        sqlx::Error::Io(std::io::Error::from(kind))
+    }
+
+    #[test]
+    fn a_database_that_cannot_be_reached_is_unavailable() {
+        for e in [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::WorkerCrashed,
+            io(std::io::ErrorKind::ConnectionRefused),
+            io(std::io::ErrorKind::ConnectionReset),
+            io(std::io::ErrorKind::UnexpectedEof),
+        ] {
+            let e = StoreError::Query { op: "test", source: e };
+            assert_eq!(e.failure(), Failure::Unavailable, "{e:?}");
+        }
+    }
+
+    #[test]
+    fn no_space_left_is_storage_full() {
+        let e = StoreError::Query {
+            op: "test",
+            // ENOSPC
+            source: sqlx::Error::Io(std::io::Error::from_raw_os_error(28)),
+        };
+        assert_eq!(e.failure(), Failure::StorageFull);
+    }
+
+    #[test]
+    fn sqlstates_are_sorted() {
+        assert_eq!(classify_sqlstate("53100"), Failure::StorageFull);
+        for code in ["57P01", "57P03", "08006", "08001", "53300", "53200", "58030"] {
+            assert_eq!(classify_sqlstate(code), Failure::Unavailable, "{code}");
+        }
+        for code in ["23505", "42P01", "22P02", "57014"] {
+            assert_eq!(classify_sqlstate(code), Failure::Internal, "{code}");
+        }
+    }
+
+    #[test]
+    fn other_errors_are_internal() {
+        let e = StoreError::Query {
+            op: "test",
+            source: sqlx::Error::RowNotFound,
+        };
+        assert_eq!(e.failure(), Failure::Internal);
+        assert_eq!(
+            StoreError::UnknownSubmission { token: "t".into() }.failure(),
+            Failure::Internal
+        );
+    }
 }

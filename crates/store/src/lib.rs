@@ -36,7 +36,7 @@ mod store;
 mod submissions;
 mod time;
 
-pub use error::StoreError;
+pub use error::{Failure, StoreError};
 pub use exercises::{
     ExerciseSummary, PutOutcome, StoredExercise, MAX_EXERCISE_BYTES, MAX_EXERCISE_ID_BYTES, MAX_EXERCISE_SUMMARY_BYTES,
     MAX_STORED_EXERCISES,

@@ -65,6 +65,29 @@ enum BenchWhat {
     /// language against the bare process, throughput under concurrency, a burst from idle
     /// and the idle server's memory.
     E2e(E2eArgs),
+    /// The service under mixed load and hostile clients for a while (10 minutes by default),
+    /// then its bounds checked: no undocumented 5xx, bounded memory, no leaked descriptors,
+    /// threads, processes, cgroups, mounts or network namespaces. Fails when one is violated.
+    Soak(SoakArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct SoakArgs {
+    /// Seconds of load after the warm-up.
+    #[arg(long, default_value_t = bench::soak::DEFAULT_DURATION_S)]
+    duration_s: f64,
+    /// The server's resident memory may not pass this many MiB.
+    #[arg(long, default_value_t = bench::soak::DEFAULT_MAX_RSS_MB)]
+    max_rss_mb: u64,
+    /// Clients sending hello worlds back to back.
+    #[arg(long, default_value_t = bench::soak::DEFAULT_HELLO_CLIENTS)]
+    hello_clients: usize,
+    /// Also write the markdown report to this file.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// An argument for `tiderun serve` (repeat; `--server-arg=--database-url=postgres://…`).
+    #[arg(long = "server-arg", allow_hyphen_values = true)]
+    server_args: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -110,6 +133,9 @@ fn main() -> ExitCode {
         Command::Bench {
             what: BenchWhat::E2e(args),
         } => bench_e2e(cli.runtimes_dir.as_deref(), args),
+        Command::Bench {
+            what: BenchWhat::Soak(args),
+        } => bench_soak(cli.runtimes_dir.as_deref(), args),
     };
     match result {
         Ok(code) => code,
@@ -159,4 +185,40 @@ fn bench_e2e(runtimes_dir: Option<&std::path::Path>, mut a: E2eArgs) -> anyhow::
         std::fs::write(path, &report).with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `tiderun bench soak`: this very binary is the server under test; exit 1 on a violated bound.
+fn bench_soak(runtimes_dir: Option<&std::path::Path>, mut a: SoakArgs) -> anyhow::Result<ExitCode> {
+    use anyhow::Context;
+    if !a.duration_s.is_finite() {
+        anyhow::bail!("--duration-s must be a number of seconds");
+    }
+    if let Some(dir) = runtimes_dir {
+        a.server_args.insert(0, format!("--runtimes-dir={}", dir.display()));
+    }
+    let opts = bench::soak::Options {
+        server_exe: std::env::current_exe().context("cannot find this executable")?,
+        server_args: a.server_args,
+        duration: std::time::Duration::from_secs_f64(a.duration_s.max(0.0)),
+        max_rss_mb: a.max_rss_mb,
+        hello_clients: a.hello_clients,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+    };
+    opts.check()?;
+    let report = bench::soak::run(&opts)?;
+    let text = report.markdown();
+    println!("{text}");
+    if let Some(path) = &a.out {
+        std::fs::write(path, &text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let violations = report.violations();
+    if violations.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("tiderun bench soak: {} bound(s) violated:", violations.len());
+        for v in &violations {
+            eprintln!("  - {v}");
+        }
+        Ok(ExitCode::from(1))
+    }
 }

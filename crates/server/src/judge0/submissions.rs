@@ -267,7 +267,26 @@ async fn create_and_wait(
 ) -> Result<Response, Judge0Error> {
     let new = new_submission(request);
     let store = state.store();
-    store.insert_submission(&new).await.map_err(store_error)?;
+    if let Err(e) = store.insert_submission(&new).await {
+        if e.is_caller_mistake() || e.failure() == store::Failure::Internal {
+            return Err(store_error(e));
+        }
+        // The database is unavailable or full: the run does not need it. Its token is not
+        // stored, so no later request finds it.
+        tracing::warn!(error = ?e, "judge0: cannot store a wait=true submission; running it unstored");
+        let record = match worker::run_unstored(state, new.token, request).await {
+            Ok(record) => record,
+            Err(Deferred::Busy { retry_after_s }) => return Err(ApiError::TooManyRequests { retry_after_s }.into()),
+            Err(_) => {
+                return Err(ApiError::Unavailable {
+                    message: "the server is shutting down".into(),
+                    retry_after_s: Some(5),
+                }
+                .into())
+            }
+        };
+        return respond_created(state, &record, fields, base64);
+    }
     let token = new.token;
     let record = if store.claim_submission(&token).await.map_err(store_error)? {
         let span = tracing::info_span!("judge0_wait", token = %token);
@@ -291,11 +310,16 @@ async fn create_and_wait(
     } else {
         wait_for_foreign_run(state, &token).await?
     };
-    match render(state, &record, fields, base64) {
+    respond_created(state, &record, fields, base64)
+}
+
+/// 201 with a finished submission's requested fields.
+fn respond_created(state: &AppState, record: &Record, fields: &Fields, base64: bool) -> Result<Response, Judge0Error> {
+    match render(state, record, fields, base64) {
         Ok(json) => Ok((StatusCode::CREATED, Json(json)).into_response()),
         Err(RenderError::NotUtf8) => Ok((
             StatusCode::CREATED,
-            Json(json!({ "error": NOT_UTF8_ONE, "token": token })),
+            Json(json!({ "error": NOT_UTF8_ONE, "token": record.token })),
         )
             .into_response()),
     }

@@ -19,6 +19,10 @@ use crate::AppState;
 const BUSY_RETRY: Duration = Duration::from_secs(1);
 /// How long recovery waits before pushing again when the queue is full.
 const RECOVERY_PUSH_RETRY: Duration = Duration::from_millis(200);
+/// How long a worker waits before trying the store again while it is unavailable or full (a
+/// claimed submission and its result are kept meanwhile, not dropped; each attempt also waits
+/// up to the store's own acquire timeout).
+const STORE_RETRY: Duration = Duration::from_secs(1);
 /// The metrics label of this dialect.
 const TRIGGER: &str = "judge0";
 
@@ -94,24 +98,61 @@ async fn work(state: AppState, mut ready: watch::Receiver<bool>, n: usize) {
     }
 }
 
+/// Whether a store error will likely go away by itself (the database is back, space freed):
+/// worth waiting for rather than dropping the work.
+fn passes(e: &store::StoreError) -> bool {
+    !e.is_caller_mistake() && e.failure() != store::Failure::Internal
+}
+
+/// `op` until it succeeds or fails for good; while the store is unavailable or full it waits
+/// and tries again (a submission taken from the queue must not be lost to an outage). `None`
+/// when it failed for good (logged) or the server is shutting down (the submission stays
+/// stored and is queued again at the next start).
+async fn patiently<T, F, Fut>(state: &AppState, token: &str, what: &'static str, mut op: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, store::StoreError>>,
+{
+    let mut warned = false;
+    loop {
+        match op().await {
+            Ok(v) => {
+                if warned {
+                    tracing::info!(%token, "judge0: the store is back: {what}");
+                }
+                return Some(v);
+            }
+            Err(e) if passes(&e) && !state.queue().is_closed() => {
+                if !warned {
+                    tracing::warn!(%token, error = ?e, "judge0: cannot {what} now; trying again until the store is back");
+                    warned = true;
+                }
+                tokio::time::sleep(STORE_RETRY).await;
+            }
+            Err(e) => {
+                tracing::error!(%token, error = ?e, "judge0: cannot {what}");
+                return None;
+            }
+        }
+    }
+}
+
 /// Claim, run, store, call back. A token delivered twice runs once (the claim decides).
 async fn process(state: &AppState, token: &str) {
     let store = state.store();
-    match store.claim_submission(token).await {
-        Ok(true) => {}
-        Ok(false) => return,
-        Err(e) => {
-            tracing::error!(%token, error = ?e, "judge0: cannot claim a submission");
-            return;
-        }
+    if !patiently(state, token, "claim a submission", || store.claim_submission(token))
+        .await
+        .unwrap_or(false)
+    {
+        return;
     }
-    let request = match store.get_submission(token).await {
-        Ok(Some(s)) => serde_json::from_str::<StoredRequest>(&s.request).map_err(|e| e.to_string()),
-        Ok(None) => return,
-        Err(e) => {
-            tracing::error!(%token, error = ?e, "judge0: cannot read a claimed submission");
-            return;
-        }
+    let request = match patiently(state, token, "read a claimed submission", || {
+        store.get_submission(token)
+    })
+    .await
+    {
+        Some(Some(s)) => serde_json::from_str::<StoredRequest>(&s.request).map_err(|e| e.to_string()),
+        Some(None) | None => return,
     };
     let request = match request {
         Ok(r) => r,
@@ -122,37 +163,67 @@ async fn process(state: &AppState, token: &str) {
             return;
         }
     };
-    loop {
-        match run_claimed(state, token, &request).await {
-            Ok(_) => return,
+    let (status, result, _hold) = loop {
+        match run(state, &request).await {
+            Ok(done) => break done,
             Err(Deferred::Busy { retry_after_s }) => {
                 tokio::time::sleep(BUSY_RETRY.max(Duration::from_secs(retry_after_s.min(5)))).await;
                 if state.queue().is_closed() {
                     return;
                 }
             }
-            Err(Deferred::ShuttingDown | Deferred::Gone) => return,
-            Err(Deferred::Store(e)) => {
-                tracing::error!(%token, error = ?e, "judge0: cannot store a result");
-                return;
-            }
+            Err(_) => return,
+        }
+    };
+    // The result is kept until the store takes it: an outage does not lose a finished run.
+    let callback_url = request.callback_url.as_deref();
+    let _ = patiently(state, token, "store a result", || async {
+        match finish(state, token, status, &result, callback_url).await {
+            Ok(_) | Err(Deferred::Gone) => Ok(()),
+            Err(Deferred::Store(e)) => Err(e),
+            // `finish` runs nothing: it cannot be busy or shutting down.
+            Err(Deferred::Busy { .. } | Deferred::ShuttingDown) => Ok(()),
+        }
+    })
+    .await;
+}
+
+/// Run a request: the Judge0 status id and result, or why it did not run now.
+/// The hold keeps the output counted in the node's memory until it is stored (or sent).
+async fn run(state: &AppState, request: &StoredRequest) -> Result<(i32, StoredResult, OutputHold), Deferred> {
+    match execute(state, request).await {
+        Ok(done) => Ok(done),
+        Err(EngineError::Busy { retry_after_s }) => Err(Deferred::Busy { retry_after_s }),
+        Err(EngineError::ShuttingDown) => Err(Deferred::ShuttingDown),
+        Err(e) => {
+            let (status, result) = result::internal_error(&engine::public_message(&e));
+            Ok((status, result, OutputHold::default()))
         }
     }
 }
 
 /// Run a claimed submission, store its result and send its callback; the stored record.
 pub async fn run_claimed(state: &AppState, token: &str, request: &StoredRequest) -> Result<Record, Deferred> {
-    // The hold keeps the output counted in the node's memory until it is stored.
-    let (status, result, _hold) = match execute(state, request).await {
-        Ok(done) => done,
-        Err(EngineError::Busy { retry_after_s }) => return Err(Deferred::Busy { retry_after_s }),
-        Err(EngineError::ShuttingDown) => return Err(Deferred::ShuttingDown),
-        Err(e) => {
-            let (status, result) = result::internal_error(&engine::public_message(&e));
-            (status, result, OutputHold::default())
-        }
-    };
+    let (status, result, _hold) = run(state, request).await?;
     finish(state, token, status, &result, request.callback_url.as_deref()).await
+}
+
+/// Run a submission the store could not take (`wait=true` while the database is unavailable
+/// or full): the record as it would have been stored, under `token`, which no later request
+/// finds. Its callback is sent as for a stored one.
+pub async fn run_unstored(state: &AppState, token: String, request: &StoredRequest) -> Result<Record, Deferred> {
+    let created_at = chrono::Utc::now();
+    let (status, result, _hold) = run(state, request).await?;
+    let record = Record {
+        token,
+        status_id: status,
+        request: request.clone(),
+        result: Some(result),
+        created_at,
+        finished_at: Some(chrono::Utc::now()),
+    };
+    send_callback(state, &record, request.callback_url.as_deref());
+    Ok(record)
 }
 
 /// Store a result; then PUT it to the callback URL (Judge0's default fields, base64).
@@ -176,14 +247,19 @@ pub async fn finish(
         .map_err(Deferred::Store)?
         .and_then(Record::from_store)
         .ok_or(Deferred::Gone)?;
+    send_callback(state, &record, callback_url);
+    Ok(record)
+}
+
+/// PUT a finished record to its callback URL (Judge0's default fields, base64), if it has one.
+fn send_callback(state: &AppState, record: &Record, callback_url: Option<&str>) {
     if let Some(url) = callback_url {
         let catalog = state.runner().engine().catalog();
         match record.render(&Fields::default(), true, catalog) {
             Ok(body) => callback::spawn(url.to_owned(), body.to_string(), state.config().allow_callbacks),
-            Err(_) => tracing::error!(%token, "judge0: callback body not renderable"),
+            Err(_) => tracing::error!(token = %record.token, "judge0: callback body not renderable"),
         }
     }
-    Ok(record)
 }
 
 /// Translate, run through the engine, translate back: the Judge0 status id and result, and
