@@ -368,7 +368,12 @@ mod tests {
             inherited_groups: 2,
         };
         let said = user.unenforced().join("\n");
-        for what in ["distinct uid", "read-only input files", "supplementary groups", "device nodes"] {
+        for what in [
+            "distinct uid",
+            "read-only input files",
+            "supplementary groups",
+            "device nodes",
+        ] {
             assert!(said.contains(what), "{what:?} not in {said}");
         }
         let root = Capabilities {
