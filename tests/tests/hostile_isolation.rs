@@ -79,7 +79,7 @@ struct HostGuard {
     hostname: String,
     /// Held shared: the core-dump test changes the host's core_pattern (watched here) under
     /// the exclusive lock.
-    _core_pattern: std::fs::File,
+    _core_pattern: Option<std::fs::File>,
 }
 
 impl HostGuard {
