@@ -16,7 +16,10 @@ const CGROUP_PREFIX: &str = "tiderun";
 pub struct Reading {
     /// VmRSS, KiB.
     pub rss_kib: u64,
-    /// Open descriptors of the server process.
+    /// Open descriptors of the server process, without the sandbox's per-slot `/dev` mounts
+    /// (detached mounts, whose link reads `/`): a slot keeps one from its first run on, so
+    /// they grow to the most runs that were ever at once and stay — bounded by the slots,
+    /// not a leak.
     pub fds: u64,
     /// Its threads.
     pub threads: u64,
@@ -54,7 +57,7 @@ impl Reading {
         let (cgroups, cgroups_all) = run_cgroups(cgroup_root, pid);
         Reading {
             rss_kib: field("VmRSS:"),
-            fds: std::fs::read_dir(me.join("fd")).map(|d| d.count() as u64).unwrap_or(0),
+            fds: open_descriptors(&me),
             threads: field("Threads:"),
             descendants: descendants.len() as u64,
             cgroups,
@@ -65,6 +68,16 @@ impl Reading {
             netns: held_netns(proc, pid, &descendants),
         }
     }
+}
+
+/// The descriptors of the process at `me` (`/proc/<pid>`), but detached mounts.
+fn open_descriptors(me: &Path) -> u64 {
+    let Ok(dir) = std::fs::read_dir(me.join("fd")) else {
+        return 0;
+    };
+    dir.flatten()
+        .filter(|fd| std::fs::read_link(fd.path()).map_or(true, |target| target != Path::new("/")))
+        .count() as u64
 }
 
 /// Every process whose parent chain reaches `pid`.
