@@ -452,6 +452,19 @@ pub fn tight_limits() -> Limits {
     }
 }
 
+/// A run's status and output, for assertion messages.
+pub fn describe(r: &RunResult) -> String {
+    format!(
+        "status {:?} exit {:?} signal {:?} message {:?}\n--- stdout\n{}--- stderr\n{}",
+        r.status,
+        r.exit_code,
+        r.signal,
+        r.message,
+        stdout(r),
+        String::from_utf8_lossy(&r.stderr)
+    )
+}
+
 /// stdout as text.
 pub fn stdout(r: &RunResult) -> String {
     String::from_utf8_lossy(&r.stdout).into_owned()

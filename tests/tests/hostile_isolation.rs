@@ -204,18 +204,6 @@ fn sh(fixture: &str, args: &[&str]) -> RunSpec {
     spec
 }
 
-fn describe(r: &RunResult) -> String {
-    format!(
-        "status {:?} exit {:?} signal {:?} message {:?}\n--- stdout\n{}--- stderr\n{}",
-        r.status,
-        r.exit_code,
-        r.signal,
-        r.message,
-        stdout(r),
-        String::from_utf8_lossy(&r.stderr)
-    )
-}
-
 fn assert_ok(r: &RunResult) {
     assert_eq!(r.status, Status::Ok, "{}", describe(r));
 }

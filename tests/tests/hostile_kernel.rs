@@ -20,18 +20,6 @@ fn c(fixture: &str, args: &[&str]) -> RunSpec {
     spec
 }
 
-fn describe(r: &RunResult) -> String {
-    format!(
-        "status {:?} exit {:?} signal {:?} message {:?}\n--- stdout\n{}--- stderr\n{}",
-        r.status,
-        r.exit_code,
-        r.signal,
-        r.message,
-        stdout(r),
-        String::from_utf8_lossy(&r.stderr)
-    )
-}
-
 /// The program ended normally and printed exactly `expected`, line by line.
 fn assert_lines<S: AsRef<str>>(r: &RunResult, expected: &[S]) {
     assert_eq!(r.status, Status::Ok, "{}", describe(r));
