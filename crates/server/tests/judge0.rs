@@ -593,6 +593,63 @@ async fn paging_and_delete_rules() {
     );
 }
 
+/// Reading back is bounded like running: a page or a batch whose stored text is more than one
+/// request's output budget (32 MB by default) is a 400 that says so, before it is loaded.
+/// (No program runs: the submissions are put into the store directly.)
+#[tokio::test(flavor = "multi_thread")]
+async fn listing_is_bounded_by_the_output_budget() {
+    for backend in common::backends() {
+        let config = ServerConfig {
+            workers: 0,
+            ..ServerConfig::default()
+        };
+        let server = start(config, backend).await;
+        let api = Api::of(&server);
+        // 12 MB of base64 source each: three are more than the budget, two are not.
+        let source = b64(&vec![b'x'; 9 << 20]);
+        let request = json!({
+            "language_id": PYTHON, "source_code": source, "stdin": null, "expected_output": null,
+            "compiler_options": null, "command_line_arguments": null, "number_of_runs": 1,
+            "cpu_time_limit": 5.0, "cpu_extra_time": 1.0, "wall_time_limit": 10.0,
+            "memory_limit": 128000, "stack_limit": 64000, "max_processes_and_or_threads": 60,
+            "max_file_size": 1024, "redirect_stderr_to_stdout": false, "callback_url": null
+        })
+        .to_string();
+        let mut tokens = Vec::new();
+        for _ in 0..3 {
+            let token = store::Store::new_token();
+            let new = store::NewSubmission {
+                token: token.clone(),
+                request: request.clone(),
+                owner: None,
+            };
+            server.state.store().insert_submission(&new).await.unwrap();
+            tokens.push(token);
+        }
+        let (status, e) = api.get("/submissions?fields=token").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+        let error = e["error"].as_str().unwrap();
+        assert!(error.contains("more than one answer may hold"), "{error}");
+        let (status, page) = api.get("/submissions?per_page=2&fields=token").await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert_eq!(page["submissions"].as_array().unwrap().len(), 2, "{page}");
+        assert_eq!(page["meta"]["total_count"], 3);
+
+        let (status, e) = api
+            .get(&format!("/submissions/batch?fields=token&tokens={}", tokens.join(",")))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+        let (status, batch) = api
+            .get(&format!(
+                "/submissions/batch?fields=token&tokens={}",
+                tokens[..2].join(",")
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{batch}");
+        assert_eq!(batch["submissions"][1]["token"], tokens[1]);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn informational_endpoints() {
     if !common::root_or_skip("informational_endpoints") {

@@ -72,6 +72,9 @@ pub enum StoreError {
     /// A page number or page size out of range.
     #[error("page {page} of size {per_page} is out of range: pages start at 1 and hold 1 to {max} items", max = crate::MAX_PER_PAGE)]
     InvalidPage { page: u32, per_page: u32 },
+    /// The submissions asked for at once hold more text than the caller lets one answer hold.
+    #[error("these submissions hold {chars} characters of requests and results, more than one answer may hold ({max}): ask for fewer at a time")]
+    AnswerTooLarge { chars: u64, max: u64 },
     #[error("snippet is {size} bytes, more than the limit of {limit} bytes", limit = crate::MAX_SNIPPET_BYTES)]
     SnippetTooLarge { size: usize },
     #[error("snippet language is {size} bytes, more than the limit of {limit} bytes", limit = crate::MAX_SNIPPET_LANGUAGE_BYTES)]
@@ -101,6 +104,7 @@ impl StoreError {
             self,
             StoreError::NulCharacter { .. }
                 | StoreError::InvalidPage { .. }
+                | StoreError::AnswerTooLarge { .. }
                 | StoreError::SnippetTooLarge { .. }
                 | StoreError::LanguageTooLong { .. }
                 | StoreError::BadExerciseId { .. }

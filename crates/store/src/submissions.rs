@@ -25,6 +25,10 @@ pub const MAX_PER_PAGE: u32 = 1_000;
 /// Postgres's 65,535 bind parameters.
 const TOKENS_PER_QUERY: usize = 500;
 
+/// A submission's request and result text in characters (both backends count characters; a
+/// character is at most 4 bytes).
+const TEXT_SIZE: &str = "CAST(LENGTH(request) + COALESCE(LENGTH(result), 0) AS BIGINT)";
+
 /// The columns of a [`Submission`], in the order `submission_from_row` reads them.
 macro_rules! columns {
     () => {
@@ -138,11 +142,39 @@ impl Store {
     }
 
     /// Several submissions by token, in the order asked (`None` where a token is unknown; a
-    /// token asked twice is answered twice).
-    pub async fn get_submissions(&self, tokens: &[String]) -> Result<Vec<Option<Submission>>, StoreError> {
+    /// token asked twice is answered twice). Refused with [`StoreError::AnswerTooLarge`] when
+    /// their request and result text (as answered, repeats counted) is more than `max_text`
+    /// characters: what one call loads into memory is bounded by the caller, not by what the
+    /// submissions happen to hold.
+    pub async fn get_submissions(
+        &self,
+        tokens: &[String],
+        max_text: u64,
+    ) -> Result<Vec<Option<Submission>>, StoreError> {
         const OP: &str = "get_submissions";
         let mut found: HashMap<String, Submission> = HashMap::with_capacity(tokens.len());
         let asked: Vec<String> = tokens.iter().filter(|t| Self::plausible_token(t)).cloned().collect();
+        let mut sizes: HashMap<String, u64> = HashMap::with_capacity(asked.len());
+        for chunk in asked.chunks(TOKENS_PER_QUERY) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT token, {TEXT_SIZE} FROM submissions WHERE token IN ({})",
+                placeholders.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for t in chunk {
+                q = q.bind(t.as_str());
+            }
+            for row in q.fetch_all(&self.pool).await.map_err(query(OP))? {
+                let token: String = row.try_get(0).map_err(query(OP))?;
+                let size: i64 = row.try_get(1).map_err(query(OP))?;
+                sizes.insert(token, u64::try_from(size).unwrap_or(0));
+            }
+        }
+        let chars = asked.iter().filter_map(|t| sizes.get(t)).sum::<u64>();
+        if chars > max_text {
+            return Err(StoreError::AnswerTooLarge { chars, max: max_text });
+        }
         for chunk in asked.chunks(TOKENS_PER_QUERY) {
             let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let sql = format!(
@@ -163,8 +195,15 @@ impl Store {
     }
 
     /// A page of submissions, newest first. `page` starts at 1; `per_page` is 1 to
-    /// [`MAX_PER_PAGE`].
-    pub async fn list_submissions(&self, page: u32, per_page: u32) -> Result<Page<Submission>, StoreError> {
+    /// [`MAX_PER_PAGE`]. Like [`Store::get_submissions`], a page whose request and result
+    /// text is more than `max_text` characters is refused ([`StoreError::AnswerTooLarge`])
+    /// before it is loaded.
+    pub async fn list_submissions(
+        &self,
+        page: u32,
+        per_page: u32,
+        max_text: u64,
+    ) -> Result<Page<Submission>, StoreError> {
         const OP: &str = "list_submissions";
         if page == 0 || per_page == 0 || per_page > MAX_PER_PAGE {
             return Err(StoreError::InvalidPage { page, per_page });
@@ -174,6 +213,19 @@ impl Store {
             .fetch_one(&self.pool)
             .await
             .map_err(query(OP))?;
+        let chars: i64 = sqlx::query_scalar(&format!(
+            "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM (SELECT {TEXT_SIZE} AS size FROM submissions \
+             ORDER BY created_at DESC, token DESC LIMIT $1 OFFSET $2) AS page"
+        ))
+        .bind(i64::from(per_page))
+        .bind(offset)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(query(OP))?;
+        let chars = u64::try_from(chars).unwrap_or(0);
+        if chars > max_text {
+            return Err(StoreError::AnswerTooLarge { chars, max: max_text });
+        }
         let rows = sqlx::query(concat!(
             "SELECT ",
             columns!(),

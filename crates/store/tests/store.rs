@@ -100,6 +100,7 @@ on_both_backends!(
     claim_race_has_one_winner,
     finish_stores_the_result,
     list_pages_newest_first,
+    reads_are_bounded_before_loading,
     delete_rules,
     restart_recovery,
     count_by_status,
@@ -165,7 +166,7 @@ async fn insert_and_get(url: String) {
         ));
     }
     let both = store
-        .get_submissions(&[b.token.clone(), "a\0b".to_string()])
+        .get_submissions(&[b.token.clone(), "a\0b".to_string()], u64::MAX)
         .await
         .unwrap();
     assert!(both[0].is_some() && both[1].is_none());
@@ -193,13 +194,13 @@ async fn batch_keeps_order_and_is_atomic(url: String) {
         tokens[0].clone(),
         tokens[3].clone(),
     ];
-    let got = store.get_submissions(&asked).await.unwrap();
+    let got = store.get_submissions(&asked, u64::MAX).await.unwrap();
     let got: Vec<Option<&str>> = got.iter().map(|s| s.as_ref().map(|s| s.request.as_str())).collect();
     assert_eq!(got, [Some("{\"n\":3}"), None, Some("{\"n\":0}"), Some("{\"n\":3}")]);
-    assert!(store.get_submissions(&[]).await.unwrap().is_empty());
+    assert!(store.get_submissions(&[], u64::MAX).await.unwrap().is_empty());
 
     // Creation times follow the batch's order, even within one clock tick.
-    let all = store.get_submissions(&tokens).await.unwrap();
+    let all = store.get_submissions(&tokens, u64::MAX).await.unwrap();
     let times: Vec<_> = all.iter().map(|s| s.as_ref().unwrap().created_at).collect();
     assert!(times.windows(2).all(|w| w[0] < w[1]), "{times:?}");
     assert_eq!(store.unfinished_submissions().await.unwrap(), tokens);
@@ -209,7 +210,7 @@ async fn batch_keeps_order_and_is_atomic(url: String) {
     store.insert_submissions(&many).await.unwrap();
     let mut asked: Vec<String> = many.iter().rev().map(|s| s.token.clone()).collect();
     asked.insert(600, "unknown".into());
-    let got = store.get_submissions(&asked).await.unwrap();
+    let got = store.get_submissions(&asked, u64::MAX).await.unwrap();
     assert_eq!(got.len(), asked.len());
     for (t, s) in asked.iter().zip(&got) {
         assert_eq!(s.as_ref().map(|s| &s.token), (t != "unknown").then_some(t));
@@ -221,7 +222,7 @@ async fn batch_keeps_order_and_is_atomic(url: String) {
     let err = store.insert_submissions(&bad).await.unwrap_err();
     assert!(matches!(err, StoreError::DuplicateToken { .. }), "{err:?}");
     assert_eq!(store.get_submission(&bad[1].token).await.unwrap(), None);
-    assert_eq!(store.list_submissions(1, 1).await.unwrap().total_count, 1_205);
+    assert_eq!(store.list_submissions(1, 1, u64::MAX).await.unwrap().total_count, 1_205);
 }
 
 async fn claim_race_has_one_winner(url: String) {
@@ -279,7 +280,7 @@ async fn finish_stores_the_result(url: String) {
 
 async fn list_pages_newest_first(url: String) {
     let store = connect(&url).await;
-    let empty = store.list_submissions(1, 20).await.unwrap();
+    let empty = store.list_submissions(1, 20, u64::MAX).await.unwrap();
     assert_eq!((empty.items.len(), empty.total_count, empty.total_pages()), (0, 0, 0));
 
     let mut tokens = Vec::new();
@@ -291,21 +292,64 @@ async fn list_pages_newest_first(url: String) {
     tokens.reverse();
     let mut seen = Vec::new();
     for (page, size) in [(1, 3), (2, 3), (3, 1), (4, 0)] {
-        let p = store.list_submissions(page, 3).await.unwrap();
+        let p = store.list_submissions(page, 3, u64::MAX).await.unwrap();
         assert_eq!((p.page, p.per_page, p.total_count, p.total_pages()), (page, 3, 7, 3));
         assert_eq!(p.items.len(), size, "page {page}");
         seen.extend(p.items.into_iter().map(|s| s.token));
     }
     assert_eq!(seen, tokens, "newest first, each once");
-    assert_eq!(store.list_submissions(1, MAX_PER_PAGE).await.unwrap().items.len(), 7);
+    assert_eq!(
+        store
+            .list_submissions(1, MAX_PER_PAGE, u64::MAX)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        7
+    );
 
     for (page, per_page) in [(0, 3), (1, 0), (1, MAX_PER_PAGE + 1)] {
-        let err = store.list_submissions(page, per_page).await.unwrap_err();
+        let err = store.list_submissions(page, per_page, u64::MAX).await.unwrap_err();
         assert!(matches!(err, StoreError::InvalidPage { .. }), "{err:?}");
         assert!(err.is_caller_mistake());
     }
-    let far = store.list_submissions(u32::MAX, MAX_PER_PAGE).await.unwrap();
+    let far = store.list_submissions(u32::MAX, MAX_PER_PAGE, u64::MAX).await.unwrap();
     assert!(far.items.is_empty());
+}
+
+/// A page or a batch whose stored text is past the caller's bound is refused, named, before it
+/// is loaded; at the bound it is answered.
+async fn reads_are_bounded_before_loading(url: String) {
+    let store = connect(&url).await;
+    let (a, b) = (new(&format!("{{\"s\":\"{}\"}}", "a".repeat(1000))), new("{}"));
+    for s in [&a, &b] {
+        store.insert_submission(s).await.unwrap();
+    }
+    store.claim_submission(&a.token).await.unwrap();
+    store
+        .finish_submission(&a.token, 3, &format!("{{\"o\":\"{}\"}}", "b".repeat(500)))
+        .await
+        .unwrap();
+    // 1008 + 508 characters of a, 2 of b.
+    let total = 1008 + 508 + 2;
+    assert_eq!(store.list_submissions(1, 10, total).await.unwrap().items.len(), 2);
+    let err = store.list_submissions(1, 10, total - 1).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::AnswerTooLarge { chars, max } if chars == total && max == total - 1),
+        "{err:?}"
+    );
+    assert!(err.is_caller_mistake());
+    // The newest page holds only b.
+    assert_eq!(store.list_submissions(1, 1, 2).await.unwrap().items[0].token, b.token);
+
+    let asked = [a.token.clone(), a.token.clone(), b.token.clone(), "unknown".into()];
+    let twice = 2 * (1008 + 508) + 2;
+    assert_eq!(store.get_submissions(&asked, twice).await.unwrap().len(), 4);
+    let err = store.get_submissions(&asked, twice - 1).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::AnswerTooLarge { chars, .. } if chars == twice),
+        "{err:?}"
+    );
 }
 
 async fn delete_rules(url: String) {

@@ -396,7 +396,7 @@ pub async fn index(
     let per_page = page_number("per_page", q.per_page.as_deref(), DEFAULT_PER_PAGE, MAX_PER_PAGE)?;
     let listed = state
         .store()
-        .list_submissions(page, per_page)
+        .list_submissions(page, per_page, read_budget(&state))
         .await
         .map_err(store_error)?;
     let base64 = is_true(&q.base64_encoded);
@@ -416,6 +416,12 @@ pub async fn index(
         total_count: listed.total_count,
     };
     Ok(Json(json!({ "submissions": submissions, "meta": meta })).into_response())
+}
+
+/// What one answer listing submissions may load of their stored text: the same budget as one
+/// request's output (`--request-output-mb`), so reading back costs no more than running did.
+fn read_budget(state: &AppState) -> u64 {
+    state.runner().engine().request_limits().output_bytes
 }
 
 /// `page` / `per_page`: a positive integer up to `max`.
@@ -577,7 +583,11 @@ pub async fn batch_show(
         )));
     }
     let base64 = is_true(&q.base64_encoded);
-    let found = state.store().get_submissions(&tokens).await.map_err(store_error)?;
+    let found = state
+        .store()
+        .get_submissions(&tokens, read_budget(&state))
+        .await
+        .map_err(store_error)?;
     let submissions = found
         .into_iter()
         .map(|s| match s.and_then(Record::from_store) {
