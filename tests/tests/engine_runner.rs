@@ -123,15 +123,24 @@ async fn repeated_runs_each_get_a_fresh_sandbox() {
     }
     let r = runner(RunnerConfig::default());
     let code = "import os\nprint(os.path.exists('/tmp/mark'))\nopen('/tmp/mark', 'w').close()";
-    let (outcome, runs) = r.execute_runs(checked(&r, "python", code), Vec::new(), 3).await.unwrap();
+    let (outcome, runs) = r
+        .execute_runs(checked(&r, "python", code), Vec::new(), 3)
+        .await
+        .unwrap();
     assert_eq!(outcome.status, Status::Ok);
     assert_eq!(runs.len(), 3);
     assert!(
         runs.iter().all(|run| run.stdout == b"False\n"),
         "a run saw the previous one's /tmp"
     );
-    assert!(r.execute_runs(checked(&r, "python", code), Vec::new(), 0).await.is_err());
-    assert!(r.execute_runs(checked(&r, "python", code), Vec::new(), 21).await.is_err());
+    assert!(r
+        .execute_runs(checked(&r, "python", code), Vec::new(), 0)
+        .await
+        .is_err());
+    assert!(r
+        .execute_runs(checked(&r, "python", code), Vec::new(), 21)
+        .await
+        .is_err());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -245,8 +254,14 @@ async fn sessions_report_compile_stages_and_unknown_languages() {
         return;
     }
     let r = runner(RunnerConfig::default());
-    assert!(r.engine().check(job("cobol", "x")).is_err(), "refused before a session starts");
-    let mut s = r.start_session(checked(&r, "c", "int main(void){ return x; }")).await.unwrap();
+    assert!(
+        r.engine().check(job("cobol", "x")).is_err(),
+        "refused before a session starts"
+    );
+    let mut s = r
+        .start_session(checked(&r, "c", "int main(void){ return x; }"))
+        .await
+        .unwrap();
     let mut stages = Vec::new();
     let outcome = loop {
         match s.next_event().await {

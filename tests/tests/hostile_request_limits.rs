@@ -95,7 +95,10 @@ async fn the_output_of_many_tests_is_bounded_by_the_request_budget() {
     let r = runner(engine(PoolConfig::disabled()));
     // Each test prints 16 MiB of \x01: 96 MiB of JSON, 384 MiB for the four.
     let tests = vec![test("", false); 4];
-    let (outcome, results) = r.execute_tests(checked(&r, amplifier(16 << 20)), tests).await.expect("runs");
+    let (outcome, results) = r
+        .execute_tests(checked(&r, amplifier(16 << 20)), tests)
+        .await
+        .expect("runs");
     assert_eq!(outcome.status, Status::Ok);
     let runs: Vec<&StageOutcome> = results.iter().map(|t| t.run.as_ref().expect("visible")).collect();
     let total: u64 = runs.iter().map(|r| text_len(r)).sum();
@@ -137,7 +140,10 @@ async fn hidden_tests_give_their_output_back_once_judged() {
     // 1 MiB of \x01 is 6 MiB of JSON: eight would pass the budget if their output were kept,
     // but a hidden test's output is dropped once it is judged.
     let tests = vec![test(&(1 << 20).to_string(), true); 8];
-    let (_, results) = r.execute_tests(checked(&r, amplifier(1 << 20)), tests).await.expect("runs");
+    let (_, results) = r
+        .execute_tests(checked(&r, amplifier(1 << 20)), tests)
+        .await
+        .expect("runs");
     let verdicts: Vec<Verdict> = results.iter().map(|t| t.verdict).collect();
     assert_eq!(verdicts, vec![Verdict::WrongAnswer; 8]);
     assert!(results.iter().all(|t| t.run.is_none()));
@@ -213,10 +219,7 @@ async fn a_request_holds_its_slot_at_most_its_wall_time() {
         })
         .collect();
     let started = Instant::now();
-    let (_, results) = r
-        .execute_tests(checked(&r, job.clone()), tests)
-        .await
-        .expect("runs");
+    let (_, results) = r.execute_tests(checked(&r, job.clone()), tests).await.expect("runs");
     let took = started.elapsed();
     assert!(
         took < wall + Duration::from_secs(3),
