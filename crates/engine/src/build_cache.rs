@@ -107,7 +107,11 @@ impl BuildCache {
     /// A cache of `mib` MiB; 0 turns it off. More than [`MAX_BUILD_CACHE_MIB`] is refused.
     pub fn new(mib: u64) -> Result<BuildCache, EngineError> {
         if mib > MAX_BUILD_CACHE_MIB {
-            return Err(EngineError::limit(Limit::BuildCacheMb, mib, Bound::Max(MAX_BUILD_CACHE_MIB)));
+            return Err(EngineError::limit(
+                Limit::BuildCacheMb,
+                mib,
+                Bound::Max(MAX_BUILD_CACHE_MIB),
+            ));
         }
         Ok(BuildCache::with_capacity_bytes(mib << 20))
     }

@@ -181,7 +181,12 @@ hello = "echo hi"
             j.limits = limits;
             check(j).expect_err("refused")
         };
-        let run = |run: PhaseRequest| limited(LimitRequest { run, ..LimitRequest::default() });
+        let run = |run: PhaseRequest| {
+            limited(LimitRequest {
+                run,
+                ..LimitRequest::default()
+            })
+        };
         let compile = |compile: PhaseRequest| {
             limited(LimitRequest {
                 compile,
@@ -242,8 +247,8 @@ hello = "echo hi"
 
     #[test]
     fn a_run_longer_than_a_request_is_refused() {
-        let request = RequestLimits::new(crate::DEFAULT_REQUEST_OUTPUT_BYTES, std::time::Duration::from_secs(2))
-            .expect("limits");
+        let request =
+            RequestLimits::new(crate::DEFAULT_REQUEST_OUTPUT_BYTES, std::time::Duration::from_secs(2)).expect("limits");
         let mut j = job("script");
         j.limits.run.wall_ms = Some(2500);
         let e = Checked::new(j.clone(), &catalog(), request).expect_err("refused");

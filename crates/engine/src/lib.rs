@@ -2,10 +2,12 @@
 //! one [`Outcome`] (status, compile stage, run stage). Every API dialect and the command line
 //! go through here, so limits, statuses, verdicts and the compile-then-run flow exist once.
 //!
-//! Owns: resolving a job against the catalog, checking requested limits against the runtime's
-//! maxima, compiling once in one sandbox (or not at all, on a build cache hit) and running the
-//! build outputs in fresh ones (once, per test case, or N times), comparing outputs, admission
-//! (bounded concurrency and queue), and interactive sessions.
+//! Owns: the one check before admission ([`Engine::check`] → [`Checked`]: the job resolved
+//! against the catalog, its limits checked against the runtime's maxima and the request's
+//! wall time; a refused limit is one typed [`EngineError::Limit`]), compiling once in one
+//! sandbox (or not at all, on a build cache hit) and running the build outputs in fresh ones
+//! (once, per test case, or N times), comparing outputs, admission (bounded concurrency and
+//! queue; only checked jobs), and interactive sessions.
 //! Must never: parse HTTP or any wire format, touch the kernel directly (that is `sandbox`), or
 //! know a language by name (that is the catalog's data).
 
@@ -38,8 +40,8 @@ pub use job::{Interaction, Job, SourceFile};
 pub use limits::{Bound, Limit, LimitRequest, Phase, PhaseRequest};
 pub use outcome::{Outcome, StageOutcome};
 pub use pool::{
-    default_memory_budget, PoolConfig, PoolStats, DEFAULT_MAX_AGE, DEFAULT_POOL_IDLE, MAX_POOL_IDLE,
-    PANIC_WINDOW, STABLE_WINDOW,
+    default_memory_budget, PoolConfig, PoolStats, DEFAULT_MAX_AGE, DEFAULT_POOL_IDLE, MAX_POOL_IDLE, PANIC_WINDOW,
+    STABLE_WINDOW,
 };
 pub use runner::{public_message, Event, Runner, RunnerConfig, Session};
 pub use verdict::{outputs_match, TestCase, TestResult, Verdict, MAX_TESTS};
@@ -377,7 +379,11 @@ impl Engine {
     /// Compile once and run every test case in a fresh sandbox, all within the request
     /// limits. The outcome carries the compile stage (and `compile_error`); with a successful
     /// compile its status is `ok`. A hidden test's output is dropped once it is judged.
-    pub fn execute_tests(&self, job: &Checked, tests: Vec<TestCase>) -> Result<(Outcome, Vec<TestResult>), EngineError> {
+    pub fn execute_tests(
+        &self,
+        job: &Checked,
+        tests: Vec<TestCase>,
+    ) -> Result<(Outcome, Vec<TestResult>), EngineError> {
         check_tests(&tests)?;
         let (mut prepared, mut request) = self.begin_request(job, tests.len())?;
         let runnable = prepared.runnable();

@@ -325,9 +325,10 @@ impl StoredRequest {
     /// Judge0's field errors (422): before it is stored or run, and again when a worker
     /// takes it (the runtime's limits may have changed since it was stored).
     pub fn check(&self, engine: &Engine) -> Result<Checked, EngineError> {
-        let runtime = engine.catalog().by_judge0_id(self.language_id).ok_or_else(|| {
-            EngineError::BadRequest(format!("language with id {} doesn't exist", self.language_id))
-        })?;
+        let runtime = engine
+            .catalog()
+            .by_judge0_id(self.language_id)
+            .ok_or_else(|| EngineError::BadRequest(format!("language with id {} doesn't exist", self.language_id)))?;
         engine.check(self.job(runtime))
     }
 
@@ -1063,7 +1064,11 @@ mod tests {
             "the request's wall time bounds the field like any maximum"
         );
         assert_eq!(
-            limit(Limit::MaxFileSizeBytes(Phase::Run), 1 << 30, Bound::Max((64 << 20) + 1000)),
+            limit(
+                Limit::MaxFileSizeBytes(Phase::Run),
+                1 << 30,
+                Bound::Max((64 << 20) + 1000)
+            ),
             ("max_file_size", "must be less than or equal to 65536".to_owned()),
             "KB rounded towards the allowed side"
         );
