@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use engine::{Event, Job, Runner, RunnerConfig, SourceFile, Stage, TestCase, Verdict};
+use engine::{Checked, Event, Job, Phase, Runner, RunnerConfig, SourceFile, TestCase, Verdict};
 use sandbox::{Sandbox, SandboxOptions, Status, StreamKind};
 use tiderun_tests::{privileged_or_skip, uid_base};
 
@@ -30,6 +30,7 @@ fn runner(config: RunnerConfig) -> Arc<Runner> {
         }],
         ..Job::default()
     };
+    let warm_up = engine.check(warm_up).expect("the warm-up passes the check");
     engine
         .execute(&warm_up, engine::Interaction::default())
         .expect("warm-up run");
@@ -50,6 +51,11 @@ fn job(language: &str, code: &str) -> Job {
         }],
         ..Job::default()
     }
+}
+
+/// A job the engine has checked (what a runner admits).
+fn checked(r: &Runner, language: &str, code: &str) -> Checked {
+    r.engine().check(job(language, code)).expect("the job passes the check")
 }
 
 fn test(stdin: &str, expected: &str, hidden: bool) -> TestCase {
@@ -75,7 +81,7 @@ async fn tests_compile_once_and_give_a_verdict_each() {
         test("3", "6", false),
         test("4", "8", true),
     ];
-    let (outcome, results) = r.execute_tests(job("c", code), tests).await.expect("runs");
+    let (outcome, results) = r.execute_tests(checked(&r, "c", code), tests).await.expect("runs");
     assert_eq!(outcome.status, Status::Ok);
     assert!(outcome.compile.is_some(), "compiled once");
     let verdicts: Vec<Verdict> = results.iter().map(|t| t.verdict).collect();
@@ -102,7 +108,7 @@ async fn a_compile_error_stops_before_the_tests() {
     }
     let r = runner(RunnerConfig::default());
     let (outcome, results) = r
-        .execute_tests(job("c", "int main( {"), vec![test("", "", false)])
+        .execute_tests(checked(&r, "c", "int main( {"), vec![test("", "", false)])
         .await
         .unwrap();
     assert_eq!(outcome.status, Status::CompileError);
@@ -117,15 +123,24 @@ async fn repeated_runs_each_get_a_fresh_sandbox() {
     }
     let r = runner(RunnerConfig::default());
     let code = "import os\nprint(os.path.exists('/tmp/mark'))\nopen('/tmp/mark', 'w').close()";
-    let (outcome, runs) = r.execute_runs(job("python", code), Vec::new(), 3).await.unwrap();
+    let (outcome, runs) = r
+        .execute_runs(checked(&r, "python", code), Vec::new(), 3)
+        .await
+        .unwrap();
     assert_eq!(outcome.status, Status::Ok);
     assert_eq!(runs.len(), 3);
     assert!(
         runs.iter().all(|run| run.stdout == b"False\n"),
         "a run saw the previous one's /tmp"
     );
-    assert!(r.execute_runs(job("python", code), Vec::new(), 0).await.is_err());
-    assert!(r.execute_runs(job("python", code), Vec::new(), 21).await.is_err());
+    assert!(r
+        .execute_runs(checked(&r, "python", code), Vec::new(), 0)
+        .await
+        .is_err());
+    assert!(r
+        .execute_runs(checked(&r, "python", code), Vec::new(), 21)
+        .await
+        .is_err());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -138,7 +153,7 @@ async fn past_capacity_jobs_are_refused_not_queued_forever() {
         max_waiting: 1,
         max_wait: Duration::from_millis(300),
     });
-    let slow = job("python", "import time; time.sleep(1.5)");
+    let slow = checked(&r, "python", "import time; time.sleep(1.5)");
     let first = tokio::spawn({
         let r = Arc::clone(&r);
         let slow = slow.clone();
@@ -198,7 +213,7 @@ async fn interactive_input_is_answered_after_the_prompt() {
     }
     let r = runner(RunnerConfig::default());
     let code = "name = input('你叫什么名字? ')\nprint('你好, ' + name + '!')\nprint(input())";
-    let mut s = r.start_session(job("python", code)).await.expect("session");
+    let mut s = r.start_session(checked(&r, "python", code)).await.expect("session");
     assert_eq!(s.language, "python");
     read_until(&mut s, "你叫什么名字? ").await;
     s.write_stdin("小明\n".as_bytes()).await.unwrap();
@@ -216,7 +231,7 @@ async fn a_signal_reaches_the_running_program() {
     }
     let r = runner(RunnerConfig::default());
     let code = "import signal, sys, time\nsignal.signal(signal.SIGTERM, lambda *a: (print('got SIGTERM', flush=True), sys.exit(7)))\nprint('ready', flush=True)\ntime.sleep(30)";
-    let mut s = r.start_session(job("python", code)).await.unwrap();
+    let mut s = r.start_session(checked(&r, "python", code)).await.unwrap();
     read_until(&mut s, "ready").await;
     s.signal(15).unwrap();
     read_until(&mut s, "got SIGTERM").await;
@@ -224,7 +239,7 @@ async fn a_signal_reaches_the_running_program() {
     assert_eq!(outcome.run.unwrap().exit_code, Some(7));
 
     let mut s = r
-        .start_session(job("python", "print('spin', flush=True)\nwhile True: pass"))
+        .start_session(checked(&r, "python", "print('spin', flush=True)\nwhile True: pass"))
         .await
         .unwrap();
     read_until(&mut s, "spin").await;
@@ -239,17 +254,23 @@ async fn sessions_report_compile_stages_and_unknown_languages() {
         return;
     }
     let r = runner(RunnerConfig::default());
-    assert!(r.start_session(job("cobol", "x")).await.is_err());
-    let mut s = r.start_session(job("c", "int main(void){ return x; }")).await.unwrap();
+    assert!(
+        r.engine().check(job("cobol", "x")).is_err(),
+        "refused before a session starts"
+    );
+    let mut s = r
+        .start_session(checked(&r, "c", "int main(void){ return x; }"))
+        .await
+        .unwrap();
     let mut stages = Vec::new();
     let outcome = loop {
         match s.next_event().await {
-            Some(Event::Stage(stage)) => stages.push(stage),
+            Some(Event::Stage(phase)) => stages.push(phase),
             Some(Event::Done(o)) => break *o,
             Some(_) => {}
             None => panic!("no outcome"),
         }
     };
-    assert_eq!(stages, [Stage::Compile]);
+    assert_eq!(stages, [Phase::Compile]);
     assert_eq!(outcome.status, Status::CompileError);
 }

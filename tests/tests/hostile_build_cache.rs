@@ -31,7 +31,8 @@ fn c_job(code: &str) -> Job {
 }
 
 fn run(engine: &Engine, job: &Job) -> Outcome {
-    engine.execute(job, Interaction::default()).expect("the job runs")
+    let job = engine.check(job.clone()).expect("the job passes the check");
+    engine.execute(&job, Interaction::default()).expect("the job runs")
 }
 
 fn stdout(o: &Outcome) -> String {

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use engine::{
-    Engine, EngineError, Job, PoolConfig, RequestLimits, Runner, RunnerConfig, SourceFile, StageOutcome, TestCase,
-    TestResult, Verdict, DEFAULT_REQUEST_OUTPUT_BYTES,
+    Bound, Checked, Engine, EngineError, Job, Limit, Phase, PoolConfig, RequestLimits, Runner, RunnerConfig,
+    SourceFile, StageOutcome, TestCase, TestResult, Verdict, DEFAULT_REQUEST_OUTPUT_BYTES,
 };
 use sandbox::{Sandbox, SandboxOptions, Status};
 use tiderun_tests::{assert_nothing_left, fixtures, preflight, privileged_or_skip, uid_base};
@@ -27,6 +27,11 @@ fn engine(pools: PoolConfig) -> Engine {
 
 fn runner(engine: Engine) -> Arc<Runner> {
     Runner::new(engine, RunnerConfig::default())
+}
+
+/// A job the engine has checked (what a runner admits).
+fn checked(r: &Runner, job: Job) -> Checked {
+    r.engine().check(job).expect("the job passes the check")
 }
 
 /// A Python fixture as a job.
@@ -90,7 +95,10 @@ async fn the_output_of_many_tests_is_bounded_by_the_request_budget() {
     let r = runner(engine(PoolConfig::disabled()));
     // Each test prints 16 MiB of \x01: 96 MiB of JSON, 384 MiB for the four.
     let tests = vec![test("", false); 4];
-    let (outcome, results) = r.execute_tests(amplifier(16 << 20), tests).await.expect("runs");
+    let (outcome, results) = r
+        .execute_tests(checked(&r, amplifier(16 << 20)), tests)
+        .await
+        .expect("runs");
     assert_eq!(outcome.status, Status::Ok);
     let runs: Vec<&StageOutcome> = results.iter().map(|t| t.run.as_ref().expect("visible")).collect();
     let total: u64 = runs.iter().map(|r| text_len(r)).sum();
@@ -132,7 +140,10 @@ async fn hidden_tests_give_their_output_back_once_judged() {
     // 1 MiB of \x01 is 6 MiB of JSON: eight would pass the budget if their output were kept,
     // but a hidden test's output is dropped once it is judged.
     let tests = vec![test(&(1 << 20).to_string(), true); 8];
-    let (_, results) = r.execute_tests(amplifier(1 << 20), tests).await.expect("runs");
+    let (_, results) = r
+        .execute_tests(checked(&r, amplifier(1 << 20)), tests)
+        .await
+        .expect("runs");
     let verdicts: Vec<Verdict> = results.iter().map(|t| t.verdict).collect();
     assert_eq!(verdicts, vec![Verdict::WrongAnswer; 8]);
     assert!(results.iter().all(|t| t.run.is_none()));
@@ -147,7 +158,7 @@ async fn repeated_runs_share_one_output_budget() {
     let r = runner(engine(PoolConfig::disabled()));
     // Judge0's number_of_runs = 20, each printing 1 MiB of \x01: 120 MiB of JSON together.
     let (_, runs) = r
-        .execute_runs(amplifier(1 << 20), (1 << 20).to_string().into_bytes(), 20)
+        .execute_runs(checked(&r, amplifier(1 << 20)), (1 << 20).to_string().into_bytes(), 20)
         .await
         .expect("runs");
     assert_eq!(runs.len(), 20);
@@ -176,7 +187,7 @@ async fn the_output_an_answer_holds_counts_in_the_node_memory_budget() {
         memory_budget_bytes: budget,
         ..PoolConfig::disabled()
     }));
-    let job = fixture_job("limits_output_amplification.py");
+    let job = checked(&r, fixture_job("limits_output_amplification.py"));
     let tests = || vec![test("1", false); 8];
     let (first, _) = r.execute_tests(job.clone(), tests()).await.expect("the first fits");
     // Its answer is not sent yet: the memory it may hold is still counted.
@@ -208,7 +219,7 @@ async fn a_request_holds_its_slot_at_most_its_wall_time() {
         })
         .collect();
     let started = Instant::now();
-    let (_, results) = r.execute_tests(job.clone(), tests.clone()).await.expect("runs");
+    let (_, results) = r.execute_tests(checked(&r, job.clone()), tests).await.expect("runs");
     let took = started.elapsed();
     assert!(
         took < wall + Duration::from_secs(3),
@@ -236,11 +247,17 @@ async fn a_request_holds_its_slot_at_most_its_wall_time() {
     // A run that asks for more than a whole request has is refused before anything runs.
     let mut long = job;
     long.limits.run.wall_ms = Some(4000);
-    let refused = r.execute_tests(long.clone(), tests).await;
+    let refused = r.engine().check(long);
     assert!(
-        matches!(&refused, Err(EngineError::BadRequest(m)) if m.contains("3000 ms")),
+        matches!(
+            &refused,
+            Err(e @ EngineError::Limit {
+                limit: Limit::WallMs(Phase::Run),
+                value: 4000,
+                bound: Bound::RequestWall(3000),
+            }) if e.to_string().contains("3000 ms")
+        ),
         "{refused:?}"
     );
-    assert!(r.engine().check(&long).is_err());
     no_harm_done(&r);
 }

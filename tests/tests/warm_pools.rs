@@ -36,6 +36,7 @@ fn job(language: &str, code: &str, stdin: &str) -> (Job, Vec<u8>) {
 
 fn run(engine: &Engine, language: &str, code: &str, stdin: &str) -> (Status, String, String) {
     let (job, stdin) = job(language, code, stdin);
+    let job = engine.check(job).expect("the job passes the check");
     let outcome = engine
         .execute(
             &job,

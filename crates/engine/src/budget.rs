@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use runtimes::LimitSet;
 use sandbox::Status;
 
-use crate::{EngineError, StageOutcome};
+use crate::{Bound, EngineError, Limit, Phase, StageOutcome};
 
 /// Output one request may make the server hold, as JSON text. Twice the largest output a
 /// single run may ask for (16 MiB), so such a run of plain text comes back whole; 64 tests of a
@@ -85,30 +85,32 @@ impl RequestLimits {
     pub fn new(output_bytes: u64, wall: Duration) -> Result<RequestLimits, EngineError> {
         let ms = |d: Duration| d.as_millis() as u64;
         if output_bytes < MIN_REQUEST_OUTPUT_BYTES {
-            return Err(EngineError::LimitTooSmall {
-                name: "request_output_bytes",
-                min: MIN_REQUEST_OUTPUT_BYTES,
-            });
+            return Err(EngineError::limit(
+                Limit::RequestOutputBytes,
+                output_bytes,
+                Bound::Min(MIN_REQUEST_OUTPUT_BYTES),
+            ));
         }
         if output_bytes > MAX_REQUEST_OUTPUT_BYTES {
-            return Err(EngineError::LimitOutOfRange {
-                name: "request_output_bytes",
-                value: output_bytes,
-                max: MAX_REQUEST_OUTPUT_BYTES,
-            });
+            return Err(EngineError::limit(
+                Limit::RequestOutputBytes,
+                output_bytes,
+                Bound::Max(MAX_REQUEST_OUTPUT_BYTES),
+            ));
         }
         if wall < MIN_REQUEST_WALL {
-            return Err(EngineError::LimitTooSmall {
-                name: "request_wall_ms",
-                min: ms(MIN_REQUEST_WALL),
-            });
+            return Err(EngineError::limit(
+                Limit::RequestWallMs,
+                ms(wall),
+                Bound::Min(ms(MIN_REQUEST_WALL)),
+            ));
         }
         if wall > MAX_REQUEST_WALL {
-            return Err(EngineError::LimitOutOfRange {
-                name: "request_wall_ms",
-                value: ms(wall),
-                max: ms(MAX_REQUEST_WALL),
-            });
+            return Err(EngineError::limit(
+                Limit::RequestWallMs,
+                ms(wall),
+                Bound::Max(ms(MAX_REQUEST_WALL)),
+            ));
         }
         Ok(RequestLimits { output_bytes, wall })
     }
@@ -122,10 +124,11 @@ impl RequestLimits {
     /// run is cut at the request's end like any other.)
     pub(crate) fn check_run_wall(&self, asked_ms: Option<u64>) -> Result<(), EngineError> {
         if let Some(wall_ms) = asked_ms.filter(|&ms| ms > self.wall_ms()) {
-            return Err(EngineError::BadRequest(format!(
-                "wall_ms = {wall_ms} is more than this server lets one request run ({} ms for its compile and runs together)",
-                self.wall_ms()
-            )));
+            return Err(EngineError::limit(
+                Limit::WallMs(Phase::Run),
+                wall_ms,
+                Bound::RequestWall(self.wall_ms()),
+            ));
         }
         Ok(())
     }

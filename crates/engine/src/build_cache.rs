@@ -19,7 +19,7 @@ use runtimes::{LimitSet, Runtime};
 use sandbox::{InputFile, Status};
 use sha2::{Digest, Sha256};
 
-use crate::{EngineError, StageOutcome};
+use crate::{Bound, EngineError, Limit, StageOutcome};
 
 /// Size of the cache when none is configured: a C hello world is ~16 KiB, a Rust one ~400
 /// KiB, so thousands of a class's builds fit while the server stays small.
@@ -107,11 +107,11 @@ impl BuildCache {
     /// A cache of `mib` MiB; 0 turns it off. More than [`MAX_BUILD_CACHE_MIB`] is refused.
     pub fn new(mib: u64) -> Result<BuildCache, EngineError> {
         if mib > MAX_BUILD_CACHE_MIB {
-            return Err(EngineError::LimitOutOfRange {
-                name: "build_cache_mb",
-                value: mib,
-                max: MAX_BUILD_CACHE_MIB,
-            });
+            return Err(EngineError::limit(
+                Limit::BuildCacheMb,
+                mib,
+                Bound::Max(MAX_BUILD_CACHE_MIB),
+            ));
         }
         Ok(BuildCache::with_capacity_bytes(mib << 20))
     }

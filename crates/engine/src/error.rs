@@ -1,5 +1,7 @@
 //! What can go wrong around a run (a program that fails is not an error: it is an Outcome).
 
+use crate::{Bound, Limit};
+
 /// An engine error. [`EngineError::is_caller_mistake`] tells an API whether to answer 4xx.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -7,10 +9,10 @@ pub enum EngineError {
     Resolve(#[from] runtimes::ResolveError),
     #[error(transparent)]
     Plan(#[from] runtimes::PlanError),
-    #[error("{name} = {value} is out of range (at most {max})")]
-    LimitOutOfRange { name: &'static str, value: u64, max: u64 },
-    #[error("{name} must be at least {min}")]
-    LimitTooSmall { name: &'static str, min: u64 },
+    /// A limit asked for (or set by the operator) past one of its bounds. The message is the
+    /// engine's wording; an API words it in its own vocabulary from the fields.
+    #[error("{}", crate::limits::describe(*limit, *value, *bound))]
+    Limit { limit: Limit, value: u64, bound: Bound },
     #[error("{0}")]
     BadRequest(String),
     #[error("sandbox failure")]
@@ -27,6 +29,10 @@ pub enum EngineError {
 }
 
 impl EngineError {
+    pub(crate) fn limit(limit: Limit, value: u64, bound: Bound) -> EngineError {
+        EngineError::Limit { limit, value, bound }
+    }
+
     /// True when the caller's request was at fault (an API answers 4xx), false for tiderun's
     /// own failures and for capacity (5xx / 429, details only in the log).
     pub fn is_caller_mistake(&self) -> bool {

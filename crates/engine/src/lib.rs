@@ -2,10 +2,12 @@
 //! one [`Outcome`] (status, compile stage, run stage). Every API dialect and the command line
 //! go through here, so limits, statuses, verdicts and the compile-then-run flow exist once.
 //!
-//! Owns: resolving a job against the catalog, checking requested limits against the runtime's
-//! maxima, compiling once in one sandbox (or not at all, on a build cache hit) and running the
-//! build outputs in fresh ones (once, per test case, or N times), comparing outputs, admission
-//! (bounded concurrency and queue), and interactive sessions.
+//! Owns: the one check before admission ([`Engine::check`] → [`Checked`]: the job resolved
+//! against the catalog, its limits checked against the runtime's maxima and the request's
+//! wall time; a refused limit is one typed [`EngineError::Limit`]), compiling once in one
+//! sandbox (or not at all, on a build cache hit) and running the build outputs in fresh ones
+//! (once, per test case, or N times), comparing outputs, admission (bounded concurrency and
+//! queue; only checked jobs), and interactive sessions.
 //! Must never: parse HTTP or any wire format, touch the kernel directly (that is `sandbox`), or
 //! know a language by name (that is the catalog's data).
 
@@ -16,6 +18,7 @@ use sandbox::{Collect, InputFile, Output, RunIo, RunSpec, Sandbox, Status, Strea
 
 mod budget;
 mod build_cache;
+mod check;
 mod error;
 mod images;
 mod job;
@@ -30,16 +33,17 @@ pub use budget::{
     MAX_REQUEST_WALL, MIN_REQUEST_OUTPUT_BYTES, MIN_REQUEST_WALL,
 };
 pub use build_cache::{BuildCache, BuildCacheStats, DEFAULT_BUILD_CACHE_MIB, MAX_BUILD_CACHE_MIB};
+pub use check::Checked;
 pub use error::EngineError;
 pub use images::{mime, Image, IMAGE_SUFFIXES, MAX_IMAGE_BYTES, MAX_IMAGE_FILES, MAX_SKIPPED_IMAGES};
 pub use job::{Interaction, Job, SourceFile};
-pub use limits::{LimitRequest, PhaseRequest};
+pub use limits::{Bound, Limit, LimitRequest, Phase, PhaseRequest};
 pub use outcome::{Outcome, StageOutcome};
 pub use pool::{
-    default_memory_budget, Phase, PoolConfig, PoolStats, DEFAULT_MAX_AGE, DEFAULT_POOL_IDLE, MAX_POOL_IDLE,
-    PANIC_WINDOW, STABLE_WINDOW,
+    default_memory_budget, PoolConfig, PoolStats, DEFAULT_MAX_AGE, DEFAULT_POOL_IDLE, MAX_POOL_IDLE, PANIC_WINDOW,
+    STABLE_WINDOW,
 };
-pub use runner::{public_message, Admission, Event, Runner, RunnerConfig, Session, Stage};
+pub use runner::{public_message, Event, Runner, RunnerConfig, Session};
 pub use verdict::{outputs_match, TestCase, TestResult, Verdict, MAX_TESTS};
 
 /// Most files one job may carry.
@@ -178,38 +182,21 @@ impl Engine {
         &self.sandbox
     }
 
-    /// Refuse, before anything runs, what running `job` as one request would refuse: an
-    /// unknown language or version, run limits past the runtime's maxima, a run wall time
-    /// longer than a whole request may take.
-    pub fn check(&self, job: &Job) -> Result<(), EngineError> {
-        let runtime = self.catalog.resolve(&job.language, job.version.as_deref())?;
-        job.limits.run.resolve(&runtime.limits().run, "")?;
-        self.request_limits.check_run_wall(job.limits.run.wall_ms)
+    /// The one check before admission ([`Checked::new`] against this engine's catalog and
+    /// request limits): what running `job` would refuse for the caller's reasons, refused
+    /// before anything runs or waits. Every API and the command line call it; nothing runs a
+    /// job that did not pass it.
+    pub fn check(&self, job: Job) -> Result<Checked, EngineError> {
+        Checked::new(job, &self.catalog, self.request_limits)
     }
 
-    /// Check a job and run its compile stage (if the language has one), unless the build cache
+    /// Run a checked job's compile stage (if the language has one), unless the build cache
     /// has its build: then the compile stage is the cached one with `cached: true` and zero
     /// time and memory.
-    pub fn prepare(&self, job: &Job) -> Result<Prepared, EngineError> {
-        let runtime = self.catalog.resolve(&job.language, job.version.as_deref())?;
-        if job.args.len() > MAX_ARGS || job.compile_args.len() > MAX_ARGS {
-            return Err(EngineError::BadRequest(format!("more than {MAX_ARGS} arguments")));
-        }
-        if !job.compile_args.is_empty() && !runtime.compiled() {
-            return Err(EngineError::BadRequest(format!(
-                "{} is not compiled: compiler options do not apply",
-                runtime.name
-            )));
-        }
-        let files = input_files(runtime, &job.files)?;
-        let main = files[0].path.clone();
-        let plan = runtime.plan(&main, &job.args)?;
-        let run_limits = job.limits.run.resolve(&runtime.limits().run, "")?;
-        let compile_limits = job.limits.compile.resolve(&runtime.limits().compile, "compile_")?;
-        let stack_bytes = job.limits.stack_bytes(run_limits.memory_mib)?;
-
+    pub fn prepare(&self, job: &Checked) -> Result<Prepared, EngineError> {
+        let runtime = &job.runtime;
         let mut outcome = Outcome::new(runtime);
-        let files = match &plan.compile {
+        let files = match &job.plan.compile {
             Some(compile) => {
                 let mut argv = compile.argv.clone();
                 argv.extend(job.compile_args.iter().cloned());
@@ -218,11 +205,11 @@ impl Engine {
                     argv: &argv,
                     env: &compile.env,
                     compile_args: &job.compile_args,
-                    files: &files,
-                    limits: &compile_limits,
+                    files: &job.files,
+                    limits: &job.compile,
                 });
                 let (build, cached) = self.build_cache.get_or_build(key, || {
-                    self.compile(runtime, &argv, &compile.env, &compile_limits, files)
+                    self.compile(runtime, &argv, &compile.env, &job.compile, job.files.clone())
                 })?;
                 let build = Arc::try_unwrap(build).unwrap_or_else(|shared| (*shared).clone());
                 let mut stage = build.compile;
@@ -239,15 +226,15 @@ impl Engine {
                 outcome.compile = Some(stage);
                 build.files
             }
-            None => files,
+            None => job.files.clone(),
         };
         Ok(Prepared {
             runtime: runtime.clone(),
-            argv: plan.run.argv,
-            env: plan.run.env,
+            argv: job.plan.run.argv.clone(),
+            env: job.plan.run.env.clone(),
             files,
-            limits: run_limits,
-            stack_bytes,
+            limits: job.run,
+            stack_bytes: job.stack_bytes,
             images: job.images,
             outcome,
         })
@@ -345,7 +332,7 @@ impl Engine {
     }
 
     /// Compile (if needed) and run once, within the request limits.
-    pub fn execute(&self, job: &Job, io: Interaction<'_>) -> Result<Outcome, EngineError> {
+    pub fn execute(&self, job: &Checked, io: Interaction<'_>) -> Result<Outcome, EngineError> {
         let (mut prepared, mut request) = self.begin_request(job, 1)?;
         let runnable = prepared.runnable();
         let mut outcome = Outcome {
@@ -365,17 +352,11 @@ impl Engine {
     /// last run.
     pub fn execute_runs(
         &self,
-        job: &Job,
+        job: &Checked,
         stdin: &[u8],
         runs: usize,
     ) -> Result<(Outcome, Vec<StageOutcome>), EngineError> {
-        if runs == 0 || runs > MAX_RUNS {
-            return Err(EngineError::LimitOutOfRange {
-                name: "number_of_runs",
-                value: runs as u64,
-                max: MAX_RUNS as u64,
-            });
-        }
+        check_runs(runs)?;
         let (mut prepared, mut request) = self.begin_request(job, runs)?;
         let mut all = Vec::with_capacity(runs);
         if prepared.runnable() {
@@ -398,10 +379,12 @@ impl Engine {
     /// Compile once and run every test case in a fresh sandbox, all within the request
     /// limits. The outcome carries the compile stage (and `compile_error`); with a successful
     /// compile its status is `ok`. A hidden test's output is dropped once it is judged.
-    pub fn execute_tests(&self, job: &Job, tests: Vec<TestCase>) -> Result<(Outcome, Vec<TestResult>), EngineError> {
-        if tests.is_empty() || tests.len() > MAX_TESTS {
-            return Err(EngineError::BadRequest(format!("give between 1 and {MAX_TESTS} tests")));
-        }
+    pub fn execute_tests(
+        &self,
+        job: &Checked,
+        tests: Vec<TestCase>,
+    ) -> Result<(Outcome, Vec<TestResult>), EngineError> {
+        check_tests(&tests)?;
         let (mut prepared, mut request) = self.begin_request(job, tests.len())?;
         let runnable = prepared.runnable();
         let mut outcome = Outcome {
@@ -429,23 +412,16 @@ impl Engine {
         Ok((outcome, results))
     }
 
-    /// Start a request of `runs` runs: refuse a run wall time the request could never give,
-    /// reserve the most output it may hold in the node's memory budget (429 when the node has
-    /// no room), prepare it, and count its compile output.
-    fn begin_request(&self, job: &Job, runs: usize) -> Result<(Prepared, budget::RequestBudget), EngineError> {
+    /// Start a request of `runs` runs: reserve the most output it may hold in the node's
+    /// memory budget (429 when the node has no room), prepare it, and count its compile output.
+    fn begin_request(&self, job: &Checked, runs: usize) -> Result<(Prepared, budget::RequestBudget), EngineError> {
         let limits = self.request_limits;
-        let runtime = self.catalog.resolve(&job.language, job.version.as_deref())?;
-        let run = job.limits.run.resolve(&runtime.limits().run, "")?;
-        limits.check_run_wall(job.limits.run.wall_ms)?;
-        let compile_cap = if runtime.compiled() {
-            job.limits
-                .compile
-                .resolve(&runtime.limits().compile, "compile_")?
-                .max_output_bytes
+        let compile_cap = if job.runtime.compiled() {
+            job.compile.max_output_bytes
         } else {
             0
         };
-        let output_bytes = limits.output_budget(job.output_share, compile_cap, run.max_output_bytes, runs);
+        let output_bytes = limits.output_budget(job.output_share, compile_cap, job.run.max_output_bytes, runs);
         let hold = self
             .pools
             .hold(output_bytes.saturating_mul(budget::HELD_PER_BUDGET_BYTE))
@@ -532,36 +508,21 @@ impl Engine {
     }
 }
 
-/// Name the job's files: the first is the main one (the runtime's default name unless the
-/// job named it), unnamed others become `file1`, `file2`...
-fn input_files(runtime: &Runtime, files: &[SourceFile]) -> Result<Vec<InputFile>, EngineError> {
-    if files.is_empty() {
-        return Err(EngineError::BadRequest("no source file given".into()));
+/// Runs of one job: 1 to [`MAX_RUNS`].
+pub(crate) fn check_runs(runs: usize) -> Result<(), EngineError> {
+    match runs {
+        0 => Err(EngineError::limit(Limit::Runs, 0, Bound::Min(1))),
+        n if n > MAX_RUNS => Err(EngineError::limit(Limit::Runs, n as u64, Bound::Max(MAX_RUNS as u64))),
+        _ => Ok(()),
     }
-    if files.len() > MAX_FILES {
-        return Err(EngineError::BadRequest(format!(
-            "{} files is more than the limit of {MAX_FILES}",
-            files.len()
-        )));
+}
+
+/// Tests of one job: 1 to [`MAX_TESTS`].
+pub(crate) fn check_tests(tests: &[TestCase]) -> Result<(), EngineError> {
+    if tests.is_empty() || tests.len() > MAX_TESTS {
+        return Err(EngineError::BadRequest(format!("give between 1 and {MAX_TESTS} tests")));
     }
-    files
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            let path = match (&f.name, i) {
-                (Some(name), _) => name.clone(),
-                (None, 0) => runtime.file.clone(),
-                (None, i) => format!("file{i}"),
-            };
-            sandbox::validate_relative(&path).map_err(|e| EngineError::BadRequest(e.to_string()))?;
-            Ok(InputFile {
-                path,
-                content: f.content.clone(),
-                executable: false,
-                read_only: false,
-            })
-        })
-        .collect()
+    Ok(())
 }
 
 /// The pools of one runtime: its run phase (a zygote when the runtime file has one) and its

@@ -1,8 +1,138 @@
-//! What a job asks for, checked against the runtime's defaults and maxima.
+//! What a job asks for, checked against the runtime's defaults and maxima; and the names of
+//! every limit the engine checks ([`Limit`]), which an API words in its own vocabulary.
 
 use runtimes::{LimitSet, PhaseLimits};
 
 use crate::EngineError;
+
+/// Which sandbox of a job: the compile (compiled languages only) or a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    Compile,
+    Run,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Compile => "compile",
+            Phase::Run => "run",
+        }
+    }
+}
+
+/// Every limit the engine refuses a value of, with the phase it bounds where it bounds one.
+/// An API words a refusal with an exhaustive `match` on it (its field name, its unit), so a new
+/// limit cannot go unnamed in any dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Limit {
+    /// CPU time of the phase's whole process tree, milliseconds.
+    CpuMs(Phase),
+    /// Wall-clock time of the phase, milliseconds.
+    WallMs(Phase),
+    /// Memory of the phase's process tree, MiB.
+    MemoryMb(Phase),
+    /// Processes and threads of the phase.
+    MaxProcesses(Phase),
+    /// Bytes of stdout and stderr together.
+    MaxOutputBytes(Phase),
+    /// The largest file the phase may write, bytes.
+    MaxFileSizeBytes(Phase),
+    /// RLIMIT_STACK of the run, bytes.
+    StackBytes,
+    /// Runs of one job ([`crate::MAX_RUNS`], Judge0's `number_of_runs`).
+    Runs,
+    /// The operator's output budget of one request ([`crate::RequestLimits::output_bytes`]).
+    RequestOutputBytes,
+    /// The operator's wall time of one request ([`crate::RequestLimits::wall`]), milliseconds.
+    RequestWallMs,
+    /// The operator's build cache size ([`crate::BuildCache::new`]), MiB.
+    BuildCacheMb,
+}
+
+impl Limit {
+    /// The phase it bounds, if it bounds one.
+    pub fn phase(self) -> Option<Phase> {
+        match self {
+            Limit::CpuMs(p)
+            | Limit::WallMs(p)
+            | Limit::MemoryMb(p)
+            | Limit::MaxProcesses(p)
+            | Limit::MaxOutputBytes(p)
+            | Limit::MaxFileSizeBytes(p) => Some(p),
+            Limit::StackBytes => Some(Phase::Run),
+            Limit::Runs | Limit::RequestOutputBytes | Limit::RequestWallMs | Limit::BuildCacheMb => None,
+        }
+    }
+
+    /// The engine's own name: the native API's limit fields, the command line's flags and the
+    /// operator's settings spell it so.
+    pub fn name(self) -> &'static str {
+        use Phase::{Compile, Run};
+        match self {
+            Limit::CpuMs(Run) => "cpu_ms",
+            Limit::CpuMs(Compile) => "compile_cpu_ms",
+            Limit::WallMs(Run) => "wall_ms",
+            Limit::WallMs(Compile) => "compile_wall_ms",
+            Limit::MemoryMb(Run) => "memory_mb",
+            Limit::MemoryMb(Compile) => "compile_memory_mb",
+            Limit::MaxProcesses(Run) => "max_processes",
+            Limit::MaxProcesses(Compile) => "compile_max_processes",
+            Limit::MaxOutputBytes(Run) => "max_output_bytes",
+            Limit::MaxOutputBytes(Compile) => "compile_max_output_bytes",
+            Limit::MaxFileSizeBytes(Run) => "max_file_size_bytes",
+            Limit::MaxFileSizeBytes(Compile) => "compile_max_file_size_bytes",
+            Limit::StackBytes => "stack_bytes",
+            Limit::Runs => "number_of_runs",
+            Limit::RequestOutputBytes => "request_output_bytes",
+            Limit::RequestWallMs => "request_wall_ms",
+            Limit::BuildCacheMb => "build_cache_mb",
+        }
+    }
+}
+
+impl std::fmt::Display for Limit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Which bound a refused value passed, in the limit's own unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    /// Above the most allowed (the runtime's maximum, or the engine's).
+    Max(u64),
+    /// Below the least anything can start with.
+    Min(u64),
+    /// A run's wall time above what one whole request may take (the operator's
+    /// [`crate::RequestLimits::wall`], its compile and runs together), milliseconds.
+    RequestWall(u64),
+}
+
+impl Bound {
+    /// The bound's value.
+    pub fn value(self) -> u64 {
+        match self {
+            Bound::Max(v) | Bound::Min(v) | Bound::RequestWall(v) => v,
+        }
+    }
+
+    /// True for a lower bound (the value was too small).
+    pub fn is_min(self) -> bool {
+        matches!(self, Bound::Min(_))
+    }
+}
+
+/// The engine's wording of a refused limit (also the native API's and the command line's).
+pub(crate) fn describe(limit: Limit, value: u64, bound: Bound) -> String {
+    match bound {
+        Bound::Max(max) => format!("{limit} = {value} is out of range (at most {max})"),
+        Bound::Min(min) => format!("{limit} must be at least {min}"),
+        Bound::RequestWall(ms) => format!(
+            "{limit} = {value} is more than this server lets one request run ({ms} ms for its compile and runs together)"
+        ),
+    }
+}
 
 /// Limits one phase of a job asks for; `None` takes the runtime's default.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -31,7 +161,7 @@ impl LimitRequest {
     /// The run's stack limit: asked for (within 64 KiB and the memory limit) or the default.
     pub fn stack_bytes(&self, memory_mib: u64) -> Result<u64, EngineError> {
         pick(
-            "stack_bytes",
+            Limit::StackBytes,
             self.stack_bytes,
             crate::default_stack(memory_mib),
             memory_mib << 20,
@@ -48,49 +178,36 @@ const MIN_MEMORY_MIB: u64 = sandbox::MIN_MEMORY_BYTES >> 20;
 const MIN_PROCESSES: u64 = sandbox::MIN_PROCESSES;
 
 impl PhaseRequest {
-    /// Fill from the runtime's defaults and refuse anything past its maxima. `prefix` names
-    /// the phase in errors (`compile_cpu_ms`).
-    pub fn resolve(&self, phase: &PhaseLimits, prefix: &'static str) -> Result<LimitSet, EngineError> {
-        let (d, m) = (&phase.defaults, &phase.max);
-        let name = |run: &'static str, compile: &'static str| if prefix.is_empty() { run } else { compile };
+    /// Fill from the runtime's defaults and refuse anything past its maxima or below what
+    /// can start; errors name the limit of `phase`.
+    pub fn resolve(&self, limits: &PhaseLimits, phase: Phase) -> Result<LimitSet, EngineError> {
+        let (d, m) = (&limits.defaults, &limits.max);
         Ok(LimitSet {
-            cpu_ms: pick(
-                name("cpu_ms", "compile_cpu_ms"),
-                self.cpu_ms,
-                d.cpu_ms,
-                m.cpu_ms,
-                MIN_CPU_MS,
-            )?,
-            wall_ms: pick(
-                name("wall_ms", "compile_wall_ms"),
-                self.wall_ms,
-                d.wall_ms,
-                m.wall_ms,
-                MIN_WALL_MS,
-            )?,
+            cpu_ms: pick(Limit::CpuMs(phase), self.cpu_ms, d.cpu_ms, m.cpu_ms, MIN_CPU_MS)?,
+            wall_ms: pick(Limit::WallMs(phase), self.wall_ms, d.wall_ms, m.wall_ms, MIN_WALL_MS)?,
             memory_mib: pick(
-                name("memory_mb", "compile_memory_mb"),
+                Limit::MemoryMb(phase),
                 self.memory_mib,
                 d.memory_mib,
                 m.memory_mib,
                 MIN_MEMORY_MIB,
             )?,
             max_processes: pick(
-                name("max_processes", "compile_max_processes"),
+                Limit::MaxProcesses(phase),
                 self.max_processes,
                 d.max_processes,
                 m.max_processes,
                 MIN_PROCESSES,
             )?,
             max_output_bytes: pick(
-                name("max_output_bytes", "compile_max_output_bytes"),
+                Limit::MaxOutputBytes(phase),
                 self.max_output_bytes,
                 d.max_output_bytes,
                 m.max_output_bytes,
                 1,
             )?,
             max_file_size_bytes: pick(
-                name("max_file_size_bytes", "compile_max_file_size_bytes"),
+                Limit::MaxFileSizeBytes(phase),
                 self.max_file_size_bytes,
                 d.max_file_size_bytes,
                 m.max_file_size_bytes,
@@ -102,11 +219,11 @@ impl PhaseRequest {
 }
 
 /// The asked value within `min..=max`, or the default when nothing was asked.
-fn pick(name: &'static str, asked: Option<u64>, default: u64, max: u64, min: u64) -> Result<u64, EngineError> {
+fn pick(limit: Limit, asked: Option<u64>, default: u64, max: u64, min: u64) -> Result<u64, EngineError> {
     match asked {
         None => Ok(default),
-        Some(value) if value > max => Err(EngineError::LimitOutOfRange { name, value, max }),
-        Some(value) if value < min => Err(EngineError::LimitTooSmall { name, min }),
+        Some(value) if value > max => Err(EngineError::limit(limit, value, Bound::Max(max))),
+        Some(value) if value < min => Err(EngineError::limit(limit, value, Bound::Min(min))),
         Some(value) => Ok(value),
     }
 }
@@ -138,13 +255,13 @@ mod tests {
 
     #[test]
     fn defaults_fill_what_is_not_asked() {
-        let set = PhaseRequest::default().resolve(&phase(), "").unwrap();
+        let set = PhaseRequest::default().resolve(&phase(), Phase::Run).unwrap();
         assert_eq!(set, phase().defaults);
         let set = PhaseRequest {
             cpu_ms: Some(100),
             ..Default::default()
         }
-        .resolve(&phase(), "")
+        .resolve(&phase(), Phase::Run)
         .unwrap();
         assert_eq!(set.cpu_ms, 100);
     }
@@ -155,16 +272,50 @@ mod tests {
             memory_mib: Some(4096),
             ..Default::default()
         }
-        .resolve(&phase(), "")
+        .resolve(&phase(), Phase::Run)
         .unwrap_err();
         assert_eq!(err.to_string(), "memory_mb = 4096 is out of range (at most 2048)");
         let err = PhaseRequest {
             cpu_ms: Some(0),
             ..Default::default()
         }
-        .resolve(&phase(), "compile_")
+        .resolve(&phase(), Phase::Compile)
         .unwrap_err();
         assert_eq!(err.to_string(), "compile_cpu_ms must be at least 1");
         assert!(err.is_caller_mistake());
+        assert!(matches!(
+            err,
+            EngineError::Limit {
+                limit: Limit::CpuMs(Phase::Compile),
+                value: 0,
+                bound: Bound::Min(1),
+            }
+        ));
+    }
+
+    #[test]
+    fn every_limit_has_a_name_of_its_own() {
+        let mut all = vec![
+            Limit::StackBytes,
+            Limit::Runs,
+            Limit::RequestOutputBytes,
+            Limit::RequestWallMs,
+            Limit::BuildCacheMb,
+        ];
+        for phase in [Phase::Compile, Phase::Run] {
+            all.extend([
+                Limit::CpuMs(phase),
+                Limit::WallMs(phase),
+                Limit::MemoryMb(phase),
+                Limit::MaxProcesses(phase),
+                Limit::MaxOutputBytes(phase),
+                Limit::MaxFileSizeBytes(phase),
+            ]);
+        }
+        let names: std::collections::HashSet<&str> = all.iter().map(|l| l.name()).collect();
+        assert_eq!(names.len(), all.len(), "{names:?}");
+        assert_eq!(Limit::MemoryMb(Phase::Compile).phase(), Some(Phase::Compile));
+        assert_eq!(Limit::StackBytes.phase(), Some(Phase::Run));
+        assert_eq!(Limit::BuildCacheMb.phase(), None);
     }
 }

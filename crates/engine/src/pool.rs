@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 
 use sandbox::{Instance, InstanceSpec, RunSpec, Sandbox};
 
+use crate::Phase;
+
 /// An idle period after which pools drain to their minimum (0 unless provisioned).
 pub const DEFAULT_POOL_IDLE: Duration = Duration::from_secs(300);
 /// The longest idle period an operator may set.
@@ -92,22 +94,6 @@ pub fn default_memory_budget() -> u64 {
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
     });
     total_kib.map_or(4 << 30, |kib| kib * 1024 / 4 * 3)
-}
-
-/// Which sandbox of a job a pool serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    Compile,
-    Run,
-}
-
-impl Phase {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Compile => "compile",
-            Phase::Run => "run",
-        }
-    }
 }
 
 /// One pool as seen from outside (metrics, `tiderun doctor`).

@@ -11,7 +11,7 @@ use sandbox::{Output, Stdin, StreamKind};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
-use crate::{Engine, EngineError, Interaction, Job, Outcome, StageOutcome, TestCase, TestResult};
+use crate::{Checked, Engine, EngineError, Interaction, Outcome, Phase, StageOutcome, TestCase, TestResult};
 
 /// Output waiting for a session's client is merged into `Data` events of about this size (a
 /// full pipe, as the supervisor reads it), so one event is one WebSocket message of bounded
@@ -47,9 +47,11 @@ impl Default for RunnerConfig {
 
 /// A held run slot.
 #[derive(Debug)]
-pub struct Admission(#[allow(dead_code)] OwnedSemaphorePermit);
+struct Admission(#[allow(dead_code)] OwnedSemaphorePermit);
 
-/// Runs jobs on blocking threads under admission control.
+/// Runs jobs on blocking threads under admission control. It admits only [`Checked`] jobs: a
+/// request the engine would refuse is refused before it takes a slot or waits for one, so it
+/// gets the same answer under load as when the node is idle.
 #[derive(Debug)]
 pub struct Runner {
     engine: Arc<Engine>,
@@ -116,7 +118,7 @@ impl Runner {
 
     /// Take a run slot: at once if one is free, else wait in the bounded queue for a bounded
     /// time. Refusals carry a Retry-After hint.
-    pub async fn admit(&self) -> Result<Admission, EngineError> {
+    async fn admit(&self) -> Result<Admission, EngineError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(EngineError::ShuttingDown);
         }
@@ -147,7 +149,7 @@ impl Runner {
     }
 
     /// Compile (if needed) and run once with fixed stdin.
-    pub async fn execute(&self, job: Job, stdin: Vec<u8>) -> Result<Outcome, EngineError> {
+    pub async fn execute(&self, job: Checked, stdin: Vec<u8>) -> Result<Outcome, EngineError> {
         let admission = self.admit().await?;
         self.blocking(admission, move |engine| {
             engine.execute(&job, Interaction::with_stdin(stdin))
@@ -159,17 +161,11 @@ impl Runner {
     /// (Judge0's `number_of_runs`). The outcome's `run` is the last run.
     pub async fn execute_runs(
         &self,
-        job: Job,
+        job: Checked,
         stdin: Vec<u8>,
         runs: usize,
     ) -> Result<(Outcome, Vec<StageOutcome>), EngineError> {
-        if runs == 0 || runs > crate::MAX_RUNS {
-            return Err(EngineError::LimitOutOfRange {
-                name: "number_of_runs",
-                value: runs as u64,
-                max: crate::MAX_RUNS as u64,
-            });
-        }
+        crate::check_runs(runs)?;
         let admission = self.admit().await?;
         self.blocking(admission, move |engine| engine.execute_runs(&job, &stdin, runs))
             .await
@@ -179,15 +175,10 @@ impl Runner {
     /// compile stage (and `compile_error`); with a successful compile its status is `ok`.
     pub async fn execute_tests(
         &self,
-        job: Job,
+        job: Checked,
         tests: Vec<TestCase>,
     ) -> Result<(Outcome, Vec<TestResult>), EngineError> {
-        if tests.is_empty() || tests.len() > crate::MAX_TESTS {
-            return Err(EngineError::BadRequest(format!(
-                "give between 1 and {} tests",
-                crate::MAX_TESTS
-            )));
-        }
+        crate::check_tests(&tests)?;
         let admission = self.admit().await?;
         self.blocking(admission, move |engine| engine.execute_tests(&job, tests))
             .await
@@ -195,10 +186,10 @@ impl Runner {
 
     /// Start an interactive run: output streams as events, stdin and signals reach the
     /// program while it runs. The slot is held until the session ends.
-    pub async fn start_session(&self, job: Job) -> Result<Session, EngineError> {
-        // Refuse an unknown language before taking a slot.
-        let runtime = self.engine.catalog().resolve(&job.language, job.version.as_deref())?;
+    pub async fn start_session(&self, job: Checked) -> Result<Session, EngineError> {
+        let runtime = job.runtime();
         let (language, version) = (runtime.name.clone(), runtime.version.clone().unwrap_or_default());
+        let compiled = runtime.compiled();
         let admission = self.admit().await?;
         let (stdin_read, stdin_write) = sandbox::stdin_pipe()?;
         let (controller, control) = sandbox::control_channel()?;
@@ -212,12 +203,8 @@ impl Runner {
             // However this ends (a panic too), the session's reader sees the end.
             let _closed = CloseOnDrop(&outbox);
             let send = |e: Event| outbox.push(e);
-            let compiled = engine
-                .catalog()
-                .resolve(&job.language, job.version.as_deref())
-                .is_ok_and(|r| r.compiled());
             if compiled {
-                send(Event::Stage(Stage::Compile));
+                send(Event::Stage(Phase::Compile));
             }
             let prepared = match engine.prepare(&job) {
                 Ok(p) => p,
@@ -239,7 +226,7 @@ impl Runner {
                     }
                 }
                 send(Event::Exit {
-                    stage: Stage::Compile,
+                    phase: Phase::Compile,
                     result: compile.clone(),
                 });
             }
@@ -247,7 +234,7 @@ impl Runner {
                 send(Event::Done(Box::new(prepared.outcome)));
                 return;
             }
-            send(Event::Stage(Stage::Run));
+            send(Event::Stage(Phase::Run));
             // Never waits for the client: the supervisor goes on enforcing the run's limits
             // while output waits in the outbox (bounded by the output cap).
             let mut sink = |stream: StreamKind, chunk: &[u8]| outbox.push_data(stream, chunk);
@@ -262,7 +249,7 @@ impl Runner {
                     outcome.status = run.status;
                     outcome.run = Some(run.clone());
                     send(Event::Exit {
-                        stage: Stage::Run,
+                        phase: Phase::Run,
                         result: run,
                     });
                     send(Event::Done(Box::new(outcome)));
@@ -307,31 +294,15 @@ pub fn public_message(e: &EngineError) -> String {
     }
 }
 
-/// A stage of a job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
-    Compile,
-    Run,
-}
-
-impl Stage {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stage::Compile => "compile",
-            Stage::Run => "run",
-        }
-    }
-}
-
 /// What an interactive session reports, in order.
 #[derive(Debug, Clone)]
 pub enum Event {
-    /// A stage starts.
-    Stage(Stage),
+    /// A phase (Piston's and the page's "stage") starts.
+    Stage(Phase),
     /// Output of the current stage.
     Data { stream: StreamKind, data: Vec<u8> },
-    /// A stage ended (its output was already sent as `Data`).
-    Exit { stage: Stage, result: StageOutcome },
+    /// A phase ended (its output was already sent as `Data`).
+    Exit { phase: Phase, result: StageOutcome },
     /// The job is over.
     Done(Box<Outcome>),
     /// The job could not run; the message is safe to show.
@@ -527,14 +498,14 @@ mod tests {
     #[tokio::test]
     async fn output_waits_merged_in_order_and_the_end_follows() {
         let outbox = Outbox::default();
-        outbox.push(Event::Stage(Stage::Run));
+        outbox.push(Event::Stage(Phase::Run));
         for byte in b"hello" {
             outbox.push_data(StreamKind::Stdout, &[*byte]);
         }
         outbox.push_data(StreamKind::Stderr, b"oops");
         outbox.push_data(StreamKind::Stdout, b"!");
         outbox.close();
-        assert!(matches!(outbox.next().await, Some(Event::Stage(Stage::Run))));
+        assert!(matches!(outbox.next().await, Some(Event::Stage(Phase::Run))));
         let first = outbox.next().await.expect("data");
         assert_eq!(data(&first), (StreamKind::Stdout, &b"hello"[..]));
         let second = outbox.next().await.expect("data");
@@ -597,7 +568,7 @@ mod tests {
         outbox.push_data(StreamKind::Stdout, b"kept until the session goes");
         outbox.abandon();
         outbox.push_data(StreamKind::Stdout, b"dropped");
-        outbox.push(Event::Stage(Stage::Run));
+        outbox.push(Event::Stage(Phase::Run));
         assert!(outbox.lock().events.is_empty());
     }
 }

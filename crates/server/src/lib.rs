@@ -5,15 +5,16 @@
 //! Owns: wire formats, authentication, rate limits, body limits, CORS, graceful shutdown, and
 //! the background workers of asynchronous (Judge0) submissions.
 //! Must never: hold run logic. Every dialect is a thin adapter: it translates its request into
-//! one `engine::Job`, calls [`AppState::execute`] (or a session), and renders the `Outcome` in
-//! its own shape. Limits, statuses, verdicts and streaming live in the engine once.
+//! one `engine::Job`, has the engine check it (`Engine::check`, before any run slot is taken),
+//! calls [`AppState::execute`] (or a session) with the checked job, and renders the `Outcome`
+//! in its own shape. Limits, statuses, verdicts and streaming live in the engine once.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use engine::{EngineError, Job, Outcome, Runner};
+use engine::{Checked, EngineError, Outcome, Runner};
 use store::{Store, WorkQueue};
 
 mod auth;
@@ -147,11 +148,11 @@ impl AppState {
         self.0.started.elapsed()
     }
 
-    /// Run a job with fixed stdin and record it in the metrics. `trigger` names the API
-    /// (`native`, `piston`, `judge0`) for the metrics only.
-    pub async fn execute(&self, trigger: &'static str, job: Job, stdin: Vec<u8>) -> Result<Outcome, EngineError> {
+    /// Run a checked job with fixed stdin and record it in the metrics. `trigger` names the
+    /// API (`native`, `piston`, `judge0`) for the metrics only.
+    pub async fn execute(&self, trigger: &'static str, job: Checked, stdin: Vec<u8>) -> Result<Outcome, EngineError> {
         let started = Instant::now();
-        let language = job.language.clone();
+        let language = job.language().to_owned();
         let result = self.0.runner.execute(job, stdin).await;
         self.0.metrics.record(trigger, &language, &result, started.elapsed());
         result

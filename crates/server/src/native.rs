@@ -3,9 +3,10 @@
 //! exercises ([`exercises`]), and the service's OpenAPI document.
 //!
 //! A thin adapter: a request is parsed into wire types ([`wire`]), converted into one
-//! `engine::Job` with `TryFrom`, checked against the catalog before it takes a run slot, and
-//! run by the engine; the engine's `Outcome` converts back. Every caller mistake is a 4xx with
-//! `{"error": "..."}` saying what is wrong.
+//! `engine::Job` with `TryFrom`, checked by the engine (`Engine::check`) before it takes a run
+//! slot, and run by the engine; the engine's `Outcome` converts back. Every caller mistake is a
+//! 4xx with `{"error": "..."}` saying what is wrong; a limit out of range is worded as the
+//! engine words it (its limit names are this API's fields: `wall_ms`, `memory_mb`...).
 
 use std::time::{Duration, Instant};
 
@@ -15,7 +16,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use engine::{Job, Outcome, OutputHold};
+use engine::{Outcome, OutputHold};
 use utoipa::OpenApi;
 
 use crate::{ApiError, AppState};
@@ -113,11 +114,12 @@ async fn run_request(state: &AppState, request: Request) -> Result<(RunResult, O
 /// keeps the output counted in the node's memory until the answer is sent.
 async fn run_native(state: &AppState, request: RunRequest) -> Result<(RunResult, OutputHold), ApiError> {
     let native = NativeJob::try_from(request).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    check(state, &native.job)?;
+    // The one check, before the job takes a run slot: the same answer under load.
+    let job = state.runner().engine().check(native.job)?;
     match native.tests {
         None => {
             let mut outcome = state
-                .execute("native", native.job, native.stdin)
+                .execute("native", job, native.stdin)
                 .await
                 .map_err(ApiError::from)?;
             let hold = std::mem::take(&mut outcome.hold);
@@ -125,9 +127,9 @@ async fn run_native(state: &AppState, request: RunRequest) -> Result<(RunResult,
         }
         Some(tests) => {
             let given = tests.iter().map(|t| (t.name.clone(), t.hidden)).collect();
-            let language = native.job.language.clone();
+            let language = job.language().to_owned();
             let started = Instant::now();
-            let (outcome, results) = match state.runner().execute_tests(native.job, tests).await {
+            let (outcome, results) = match state.runner().execute_tests(job, tests).await {
                 Ok((outcome, results)) => (Ok(outcome), results),
                 Err(e) => (Err(e), Vec::new()),
             };
@@ -137,13 +139,6 @@ async fn run_native(state: &AppState, request: RunRequest) -> Result<(RunResult,
             Ok((RunResult::Tests(TestsResponse::new(outcome, results, given)), hold))
         }
     }
-}
-
-/// What the engine would refuse, refused before the job takes a run slot: an unknown or
-/// missing language, a bad version selector, limits past the runtime's maxima, a run longer
-/// than a whole request may take.
-fn check(state: &AppState, job: &Job) -> Result<(), ApiError> {
-    Ok(state.runner().engine().check(job)?)
 }
 
 /// A body that must be one JSON object of type `T`; errors say where it is wrong.

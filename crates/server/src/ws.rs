@@ -25,7 +25,7 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use engine::{Event, Session, Stage, StageOutcome};
+use engine::{Event, Phase, Session, StageOutcome};
 use sandbox::StreamKind;
 use serde::{Deserialize, Serialize};
 
@@ -317,7 +317,8 @@ impl Bridge {
         let PistonJob { mut job, stdin: _ } = PistonJob::try_from(request).map_err(|e| notify(e.message()))?;
         // The classroom page shows a run's plots; Piston's vocabulary has no place for them.
         job.images = self.vocabulary == Vocabulary::Native;
-        crate::piston::check(&self.state, &job).map_err(engine_error)?;
+        // The one check, before the session takes a run slot: the same answer under load.
+        let job = self.state.runner().engine().check(job).map_err(engine_error)?;
         let session = self.state.runner().start_session(job).await.map_err(engine_error)?;
         self.send(&ServerMessage::Runtime {
             language: session.language.clone(),
@@ -382,7 +383,7 @@ impl Bridge {
             for event in events {
                 match event {
                     None => return Err(notify("internal error: the run ended without a result")),
-                    Some(Event::Stage(stage)) => self.send(&ServerMessage::Stage { stage: stage.as_str() }).await?,
+                    Some(Event::Stage(phase)) => self.send(&ServerMessage::Stage { stage: phase.as_str() }).await?,
                     Some(Event::Data { stream, data }) => {
                         let (decoder, name) = match stream {
                             StreamKind::Stdout => (&mut stdout, "stdout"),
@@ -393,14 +394,14 @@ impl Bridge {
                             self.send(&ServerMessage::Data { stream: name, data }).await?;
                         }
                     }
-                    Some(Event::Exit { stage, result }) => {
+                    Some(Event::Exit { phase, result }) => {
                         for (decoder, name) in [(&mut stdout, "stdout"), (&mut stderr, "stderr")] {
                             let data = decoder.finish();
                             if !data.is_empty() {
                                 self.send(&ServerMessage::Data { stream: name, data }).await?;
                             }
                         }
-                        let exit = self.exit_message(stage, result);
+                        let exit = self.exit_message(phase, result);
                         self.send(&exit).await?;
                     }
                     Some(Event::Done(outcome)) => return Ok(*outcome),
@@ -482,7 +483,7 @@ impl Bridge {
         }
     }
 
-    fn exit_message(&self, stage: Stage, result: StageOutcome) -> ServerMessage {
+    fn exit_message(&self, phase: Phase, result: StageOutcome) -> ServerMessage {
         let (signal, message, status, measured) = match self.vocabulary {
             Vocabulary::Piston => {
                 let (signal, message) = StageResult::signal_and_message(&result);
@@ -502,7 +503,7 @@ impl Bridge {
             ),
         };
         ServerMessage::Exit {
-            stage: stage.as_str(),
+            stage: phase.as_str(),
             code: result.exit_code,
             signal,
             status,

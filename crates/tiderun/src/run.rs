@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use engine::{Engine, Interaction, Job, LimitRequest, PhaseRequest, SourceFile};
+use engine::{Checked, Engine, Interaction, Job, LimitRequest, PhaseRequest, RequestLimits, SourceFile};
 use sandbox::{Output, Sandbox, SandboxOptions, Status, Stdin, StreamKind};
 
 /// Largest source file read from disk.
@@ -78,11 +78,12 @@ pub fn main(runtimes_dir: Option<&Path>, a: RunArgs) -> anyhow::Result<ExitCode>
         ..Job::default()
     };
     let catalog = crate::load_catalog(runtimes_dir)?;
-    // Fail on a bad language before paying for the sandbox set-up.
-    catalog.resolve(&job.language, job.version.as_deref())?;
+    // The engine's one check (the same as the server's), before paying for the sandbox
+    // set-up: a bad language or limit gets the same one line whatever this host enforces.
+    let job = Checked::new(job, &catalog, RequestLimits::default())?;
     let sandbox = Sandbox::new(SandboxOptions::default()).context("cannot start the sandbox")?;
     warn_unenforced(&sandbox);
-    let engine = Engine::new(catalog, sandbox);
+    let engine = Engine::new(catalog, sandbox).with_request_limits(RequestLimits::default());
 
     if a.json {
         let outcome = engine.execute(&job, Interaction::with_stdin(stdin.unwrap_or_default()))?;

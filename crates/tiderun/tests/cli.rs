@@ -314,6 +314,49 @@ fn bad_input_gets_one_line_and_exit_2() {
     }
 }
 
+/// `tiderun run` checks a job with the engine's one check (the server's) before it sets up the
+/// sandbox: a limit out of range is the same one line and exit code 2 as root and as an
+/// ordinary user, whose sandbox enforces less (before, the user read the sandbox's warnings
+/// about what this host does not enforce first, for a run that could never start).
+#[test]
+fn a_bad_limit_is_one_line_whoever_runs_it() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::process::CommandExt;
+    // A copy of the binary and a program an unprivileged user can read.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), PermissionsExt::from_mode(0o755)).unwrap();
+    let bin = dir.path().join("tiderun");
+    std::fs::copy(env!("CARGO_BIN_EXE_tiderun"), &bin).unwrap();
+    let ok = write(dir.path(), "ok.py", "print(1)");
+    std::fs::set_permissions(&ok, PermissionsExt::from_mode(0o644)).unwrap();
+    // Root runs it as itself and as nobody; anybody else as itself.
+    let root = std::fs::metadata("/proc/self").unwrap().uid() == 0;
+    let users: &[Option<u32>] = if root { &[None, Some(65534)] } else { &[None] };
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--memory-mb", "999999"],
+            "memory_mb = 999999 is out of range (at most 2048)",
+        ),
+        (&["--wall-ms", "0"], "wall_ms must be at least 1"),
+        (&["--cpu-ms", "999999999"], "cpu_ms = 999999999 is out of range"),
+        (&["--max-output-bytes", "0"], "max_output_bytes must be at least 1"),
+    ];
+    for (args, needle) in cases {
+        let mut seen = Vec::new();
+        for user in users {
+            let mut command = Command::new(&bin);
+            command.args(["run", "-l", "python"]).args(args).arg(&ok);
+            if let Some(id) = *user {
+                command.uid(id).gid(id);
+            }
+            let out = command.output().unwrap();
+            assert_one_line_error(&out, needle);
+            seen.push((out.status.code(), out.stderr));
+        }
+        assert!(seen.windows(2).all(|w| w[0] == w[1]), "{args:?}: {seen:?}");
+    }
+}
+
 #[test]
 fn runtimes_lists_every_language() {
     let out = tiderun().args(["runtimes", "--json"]).output().unwrap();

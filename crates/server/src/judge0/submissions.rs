@@ -177,13 +177,13 @@ fn fields(param: &Option<String>) -> Result<Fields, Judge0Error> {
     Fields::parse(param.as_deref()).map_err(|invalid| bad(format!("invalid fields: [{}]", invalid.join(", "))))
 }
 
+/// Judge0's own checks, then the engine's one check: a submission the engine would refuse is
+/// refused (422) before it is stored, queued or run, whether the node is idle or full.
 fn validate(state: &AppState, req: &SubmissionRequest, base64: bool) -> Result<StoredRequest, FieldErrors> {
-    wire::validate(
-        req,
-        base64,
-        state.runner().engine().catalog(),
-        state.config().allow_callbacks,
-    )
+    let engine = state.runner().engine();
+    let stored = wire::validate(req, base64, engine.catalog(), state.config().allow_callbacks)?;
+    stored.check(engine).map_err(|e| wire::field_errors(&e))?;
+    Ok(stored)
 }
 
 /// Judge0's queue check: 503 when this many more would pass MAX_QUEUE_SIZE.

@@ -8,7 +8,7 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STAN
 use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use engine::{EngineError, Job, LimitRequest, PhaseRequest, SourceFile};
+use engine::{Bound, Checked, Engine, EngineError, Job, Limit, LimitRequest, Phase, PhaseRequest, SourceFile};
 use runtimes::{Catalog, Runtime};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -171,8 +171,10 @@ pub struct StoredResult {
     pub memory: Option<u64>,
 }
 
-/// Check a request the way Judge0 does and fill in the defaults (the runtime's, in Judge0's
-/// units). `base64` decodes `source_code`, `stdin` and `expected_output`.
+/// Check a request the way Judge0 does (its own ranges) and fill in the defaults (the
+/// runtime's, in Judge0's units). `base64` decodes `source_code`, `stdin` and
+/// `expected_output`. What the engine refuses (the runtime's maxima, the sandbox's minima, the
+/// request's wall time) is [`StoredRequest::check`]'s.
 pub fn validate(
     req: &SubmissionRequest,
     base64: bool,
@@ -315,21 +317,21 @@ pub fn validate(
         callback_url,
         output_share: None,
     };
-    // The runtime's own maxima (and the sandbox's minima), checked by the engine's resolution.
-    let limits = stored.limits(runtime);
-    let checked = limits
-        .run
-        .resolve(&runtime.limits().run, "")
-        .and_then(|set| limits.stack_bytes(set.memory_mib));
-    if let Err(e) = checked {
-        let (field, message) = limit_error(&e);
-        c.add(field, message);
-        return Err(c.errors);
-    }
     Ok(stored)
 }
 
 impl StoredRequest {
+    /// The engine's one check of this submission's job, the engine's refusal worded as
+    /// Judge0's field errors (422): before it is stored or run, and again when a worker
+    /// takes it (the runtime's limits may have changed since it was stored).
+    pub fn check(&self, engine: &Engine) -> Result<Checked, EngineError> {
+        let runtime = engine
+            .catalog()
+            .by_judge0_id(self.language_id)
+            .ok_or_else(|| EngineError::BadRequest(format!("language with id {} doesn't exist", self.language_id)))?;
+        engine.check(self.job(runtime))
+    }
+
     /// The engine job of this submission.
     pub fn job(&self, runtime: &Runtime) -> Job {
         Job {
@@ -382,22 +384,44 @@ fn seconds_to_ms(seconds: f64) -> u64 {
     ((seconds * 1000.0).round() as u64).max(1)
 }
 
-/// The Judge0 field and message for a limit the engine refused.
+/// The Judge0 field errors for what the engine refused.
+pub fn field_errors(e: &EngineError) -> FieldErrors {
+    let (field, message) = limit_error(e);
+    FieldErrors::from([(field.to_owned(), vec![message])])
+}
+
+/// The Judge0 field and message for what the engine refused: a limit by its Judge0 field, in
+/// Judge0's units, with Rails' words; anything else on `base`, in the engine's words.
 fn limit_error(e: &EngineError) -> (&'static str, String) {
-    let (name, bound, relation) = match e {
-        EngineError::LimitOutOfRange { name, max, .. } => (*name, *max, "less than or equal to"),
-        EngineError::LimitTooSmall { name, min } => (*name, *min, "greater than or equal to"),
-        other => return ("base", other.to_string()),
+    let EngineError::Limit { limit, bound, .. } = e else {
+        return ("base", e.to_string());
     };
-    let up = relation.starts_with("greater");
-    let (field, value) = match name {
-        "cpu_ms" => ("cpu_time_limit", decimal(bound as f64 / 1000.0, 3)),
-        "wall_ms" => ("wall_time_limit", decimal(bound as f64 / 1000.0, 3)),
-        "memory_mb" => ("memory_limit", (bound * 1024).to_string()),
-        "max_processes" => ("max_processes_and_or_threads", bound.to_string()),
-        "max_file_size_bytes" => ("max_file_size", kb(bound, up).to_string()),
-        "stack_bytes" => ("stack_limit", kb(bound, up).to_string()),
-        _ => return ("base", e.to_string()),
+    let (relation, up) = match bound {
+        Bound::Max(_) | Bound::RequestWall(_) => ("less than or equal to", false),
+        Bound::Min(_) => ("greater than or equal to", true),
+    };
+    let bound = bound.value();
+    let seconds = || decimal(bound as f64 / 1000.0, 3);
+    use Phase::{Compile, Run};
+    let (field, value) = match limit {
+        Limit::CpuMs(Run) => ("cpu_time_limit", seconds()),
+        Limit::WallMs(Run) => ("wall_time_limit", seconds()),
+        Limit::MemoryMb(Run) => ("memory_limit", (bound * 1024).to_string()),
+        Limit::MaxProcesses(Run) => ("max_processes_and_or_threads", bound.to_string()),
+        Limit::MaxFileSizeBytes(Run) => ("max_file_size", kb(bound, up).to_string()),
+        Limit::StackBytes => ("stack_limit", kb(bound, up).to_string()),
+        Limit::Runs => ("number_of_runs", bound.to_string()),
+        // Judge0 has no field for these: a submission cannot set them.
+        Limit::MaxOutputBytes(Run)
+        | Limit::CpuMs(Compile)
+        | Limit::WallMs(Compile)
+        | Limit::MemoryMb(Compile)
+        | Limit::MaxProcesses(Compile)
+        | Limit::MaxOutputBytes(Compile)
+        | Limit::MaxFileSizeBytes(Compile)
+        | Limit::RequestOutputBytes
+        | Limit::RequestWallMs
+        | Limit::BuildCacheMb => return ("base", e.to_string()),
     };
     (field, format!("must be {relation} {value}"))
 }
@@ -1021,28 +1045,37 @@ mod tests {
 
     #[test]
     fn engine_limit_errors_use_judge0_names_and_units() {
-        let e = EngineError::LimitOutOfRange {
-            name: "memory_mb",
-            value: 9000,
-            max: 2048,
-        };
+        let limit = |limit, value, bound| limit_error(&EngineError::Limit { limit, value, bound });
         assert_eq!(
-            limit_error(&e),
+            limit(Limit::MemoryMb(Phase::Run), 9000, Bound::Max(2048)),
             ("memory_limit", "must be less than or equal to 2097152".to_owned())
         );
-        let e = EngineError::LimitTooSmall {
-            name: "stack_bytes",
-            min: 65536,
-        };
         assert_eq!(
-            limit_error(&e),
+            limit(Limit::StackBytes, 1, Bound::Min(65536)),
             ("stack_limit", "must be greater than or equal to 64".to_owned())
         );
-        let e = EngineError::LimitOutOfRange {
-            name: "cpu_ms",
-            value: 1,
-            max: 12_500,
-        };
-        assert_eq!(limit_error(&e).1, "must be less than or equal to 12.5");
+        assert_eq!(
+            limit(Limit::CpuMs(Phase::Run), 1, Bound::Max(12_500)).1,
+            "must be less than or equal to 12.5"
+        );
+        assert_eq!(
+            limit(Limit::WallMs(Phase::Run), 15_000, Bound::RequestWall(10_000)),
+            ("wall_time_limit", "must be less than or equal to 10.0".to_owned()),
+            "the request's wall time bounds the field like any maximum"
+        );
+        assert_eq!(
+            limit(
+                Limit::MaxFileSizeBytes(Phase::Run),
+                1 << 30,
+                Bound::Max((64 << 20) + 1000)
+            ),
+            ("max_file_size", "must be less than or equal to 65536".to_owned()),
+            "KB rounded towards the allowed side"
+        );
+        assert_eq!(
+            limit(Limit::CpuMs(Phase::Compile), 0, Bound::Min(1)),
+            ("base", "compile_cpu_ms must be at least 1".to_owned()),
+            "no Judge0 field: the engine's words on base"
+        );
     }
 }

@@ -265,13 +265,8 @@ fn send_callback(state: &AppState, record: &Record, callback_url: Option<&str>) 
 /// Translate, run through the engine, translate back: the Judge0 status id and result, and
 /// the node memory held for the output.
 async fn execute(state: &AppState, request: &StoredRequest) -> Result<(i32, StoredResult, OutputHold), EngineError> {
-    let (job, stdin) = {
-        let catalog = state.runner().engine().catalog();
-        let runtime = catalog.by_judge0_id(request.language_id).ok_or_else(|| {
-            EngineError::BadRequest(format!("language with id {} doesn't exist", request.language_id))
-        })?;
-        (request.job(runtime), request.stdin.clone().unwrap_or_default())
-    };
+    let job = request.check(state.runner().engine())?;
+    let stdin = request.stdin.clone().unwrap_or_default();
     let runs = request.number_of_runs.max(1) as usize;
     if runs == 1 {
         let outcome = state.execute(TRIGGER, job, stdin).await?;
@@ -280,7 +275,7 @@ async fn execute(state: &AppState, request: &StoredRequest) -> Result<(i32, Stor
         return Ok((status, result, outcome.hold));
     }
     let started = Instant::now();
-    let language = job.language.clone();
+    let language = job.language().to_owned();
     let done = state.runner().execute_runs(job, stdin, runs).await;
     state
         .metrics()

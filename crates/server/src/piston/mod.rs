@@ -16,7 +16,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
-use engine::{EngineError, Job};
+use engine::{Bound, EngineError, Limit, Phase};
 
 use crate::{ApiError, AppState};
 
@@ -96,52 +96,48 @@ impl IntoResponse for PistonError {
 
 impl PistonError {
     /// An engine error with Piston's wording where Piston has one: unknown runtimes and
-    /// limits past the maximum, named by Piston's fields in Piston's units.
+    /// limits out of range, named by Piston's fields in Piston's units.
     pub fn from_engine(e: EngineError, language: &str, version: &str) -> PistonError {
-        PistonError(ApiError::BadRequest(match e {
+        let message = match &e {
             EngineError::Resolve(_) => format!("{language}-{version} runtime is unknown"),
-            EngineError::LimitOutOfRange { name, max, .. } => match piston_limit(name) {
-                Some((field, unit)) => {
-                    format!(
-                        "{field} cannot exceed the configured limit of {}",
-                        max.saturating_mul(unit)
-                    )
-                }
+            EngineError::Limit { limit, bound, .. } => match piston_limit(*limit) {
+                Some((field, unit)) => match *bound {
+                    Bound::Max(max) | Bound::RequestWall(max) => {
+                        format!(
+                            "{field} cannot exceed the configured limit of {}",
+                            max.saturating_mul(unit)
+                        )
+                    }
+                    Bound::Min(min) => format!("{field} must be at least {}", min.saturating_mul(unit)),
+                },
                 None => return PistonError(e.into()),
             },
-            EngineError::LimitTooSmall { name, min } => match piston_limit(name) {
-                Some((field, unit)) => format!("{field} must be at least {}", min.saturating_mul(unit)),
-                None => return PistonError(e.into()),
-            },
-            e => return PistonError(e.into()),
-        }))
+            _ => return PistonError(e.into()),
+        };
+        PistonError(ApiError::BadRequest(message))
     }
 }
 
-/// Piston's field for an engine limit, and the factor from the engine's unit to Piston's.
-fn piston_limit(engine_name: &str) -> Option<(&'static str, u64)> {
-    Some(match engine_name {
-        "wall_ms" => ("run_timeout", 1),
-        "compile_wall_ms" => ("compile_timeout", 1),
-        "cpu_ms" => ("run_cpu_time", 1),
-        "compile_cpu_ms" => ("compile_cpu_time", 1),
-        "memory_mb" => ("run_memory_limit", 1 << 20),
-        "compile_memory_mb" => ("compile_memory_limit", 1 << 20),
-        _ => return None,
+/// Piston's field for an engine limit, and the factor from the engine's unit to Piston's;
+/// `None` for a limit Piston's requests cannot set (the engine's wording is kept).
+fn piston_limit(limit: Limit) -> Option<(&'static str, u64)> {
+    use Phase::{Compile, Run};
+    Some(match limit {
+        Limit::WallMs(Run) => ("run_timeout", 1),
+        Limit::WallMs(Compile) => ("compile_timeout", 1),
+        Limit::CpuMs(Run) => ("run_cpu_time", 1),
+        Limit::CpuMs(Compile) => ("compile_cpu_time", 1),
+        Limit::MemoryMb(Run) => ("run_memory_limit", 1 << 20),
+        Limit::MemoryMb(Compile) => ("compile_memory_limit", 1 << 20),
+        Limit::MaxProcesses(_)
+        | Limit::MaxOutputBytes(_)
+        | Limit::MaxFileSizeBytes(_)
+        | Limit::StackBytes
+        | Limit::Runs
+        | Limit::RequestOutputBytes
+        | Limit::RequestWallMs
+        | Limit::BuildCacheMb => return None,
     })
-}
-
-/// Check a job's runtime and limits before a session starts, so the WebSocket reports them
-/// with Piston's wording (the engine would only report them as text once the session runs).
-pub(crate) fn check(state: &AppState, job: &Job) -> Result<(), EngineError> {
-    let runtime = state
-        .runner()
-        .engine()
-        .catalog()
-        .resolve(&job.language, job.version.as_deref())?;
-    job.limits.run.resolve(&runtime.limits().run, "")?;
-    job.limits.compile.resolve(&runtime.limits().compile, "compile_")?;
-    Ok(())
 }
 
 /// The API's banner.
@@ -186,10 +182,10 @@ async fn execute(State(state): State<AppState>, body: Result<Bytes, BytesRejecti
     let language = request.language.clone().unwrap_or_default();
     let version = request.version.clone().unwrap_or_default();
     let PistonJob { job, stdin } = PistonJob::try_from(request)?;
-    let mut outcome = state
-        .execute(TRIGGER, job, stdin)
-        .await
-        .map_err(|e| PistonError::from_engine(e, &language, &version))?;
+    let engine_error = |e| PistonError::from_engine(e, &language, &version);
+    // The one check, before the job takes a run slot: the same answer under load.
+    let job = state.runner().engine().check(job).map_err(engine_error)?;
+    let mut outcome = state.execute(TRIGGER, job, stdin).await.map_err(engine_error)?;
     let hold = std::mem::take(&mut outcome.hold);
     Ok(crate::body::held_json(
         StatusCode::OK,
@@ -218,20 +214,20 @@ mod tests {
     #[test]
     fn engine_errors_get_pistons_words() {
         let e = PistonError::from_engine(
-            EngineError::LimitOutOfRange {
-                name: "wall_ms",
+            EngineError::Limit {
+                limit: Limit::WallMs(Phase::Run),
                 value: 99_999,
-                max: 60_000,
+                bound: Bound::Max(60_000),
             },
             "python",
             "*",
         );
         assert_eq!(e.0.message(), "run_timeout cannot exceed the configured limit of 60000");
         let e = PistonError::from_engine(
-            EngineError::LimitOutOfRange {
-                name: "compile_memory_mb",
+            EngineError::Limit {
+                limit: Limit::MemoryMb(Phase::Compile),
                 value: 9999,
-                max: 2048,
+                bound: Bound::Max(2048),
             },
             "c",
             "*",
@@ -251,6 +247,29 @@ mod tests {
         assert_eq!(e.0.status(), StatusCode::BAD_REQUEST);
         let e = PistonError::from_engine(EngineError::Busy { retry_after_s: 3 }, "c", "*");
         assert_eq!(e.0.status(), StatusCode::TOO_MANY_REQUESTS);
+        let limit = |limit, value, bound| {
+            PistonError::from_engine(EngineError::Limit { limit, value, bound }, "c", "*")
+                .0
+                .message()
+        };
+        assert_eq!(
+            limit(Limit::CpuMs(Phase::Run), 0, Bound::Min(1)),
+            "run_cpu_time must be at least 1"
+        );
+        assert_eq!(
+            limit(Limit::MemoryMb(Phase::Run), 1, Bound::Min(4)),
+            "run_memory_limit must be at least 4194304"
+        );
+        assert_eq!(
+            limit(Limit::WallMs(Phase::Run), 50_000, Bound::RequestWall(30_000)),
+            "run_timeout cannot exceed the configured limit of 30000",
+            "the request's wall time is a configured limit like any other"
+        );
+        assert_eq!(
+            limit(Limit::MaxProcesses(Phase::Run), 9999, Bound::Max(256)),
+            "max_processes = 9999 is out of range (at most 256)",
+            "a limit Piston cannot set keeps the engine's words"
+        );
     }
 
     #[test]

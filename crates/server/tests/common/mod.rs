@@ -122,20 +122,30 @@ pub fn runner(config: RunnerConfig) -> Arc<Runner> {
 
 /// A runner with warm pools.
 pub fn runner_with_pools(config: RunnerConfig, pools: engine::PoolConfig) -> Arc<Runner> {
-    let mut catalog = runtimes::Catalog::load(None).expect("catalog");
-    catalog.detect();
-    runner_with_catalog(catalog, config, pools)
+    runner_with_catalog(catalog(), config, pools)
 }
 
 /// A runner around a given (detected) catalog.
 pub fn runner_with_catalog(catalog: runtimes::Catalog, config: RunnerConfig, pools: engine::PoolConfig) -> Arc<Runner> {
+    Runner::new(engine_with_catalog(catalog, pools), config)
+}
+
+/// An engine around a given (detected) catalog, with this test process's sandbox uids.
+pub fn engine_with_catalog(catalog: runtimes::Catalog, pools: engine::PoolConfig) -> Engine {
     let uid_base = sandbox::DEFAULT_UID_BASE + (std::process::id() % 1_000_000) * 1100;
     let sandbox = Sandbox::new(SandboxOptions {
         uid_base,
         ..SandboxOptions::default()
     })
     .expect("sandbox");
-    Runner::new(Engine::with_pools(catalog, sandbox, pools), config)
+    Engine::with_pools(catalog, sandbox, pools)
+}
+
+/// The catalog every test server uses, detected on this host.
+pub fn catalog() -> runtimes::Catalog {
+    let mut catalog = runtimes::Catalog::load(None).expect("catalog");
+    catalog.detect();
+    catalog
 }
 
 /// Start a server with `config` on `backend`.
