@@ -16,7 +16,7 @@ use crate::cgroup::{Cgroup, CgroupLimits, CgroupManager};
 use crate::child::{self, ChildPlan, Report, INSIDE_ID};
 use crate::cleanup::Cleanup;
 use crate::config::{InputFile, Limits, Output, RunIo, RunSpec, Stdin, StreamKind};
-use crate::error::{SandboxError, Stage};
+use crate::error::{SandboxError, SetupStep};
 use crate::launch::LaunchArea;
 use crate::layout::{self, cstring};
 use crate::result::{RunResult, Verdict};
@@ -276,7 +276,7 @@ fn wait_ready(report: &OwnedFd) -> Result<(), SandboxError> {
     match read_report(report) {
         Some(r) if r.kind == child::REPORT_READY => Ok(()),
         Some(r) if r.kind == child::REPORT_SETUP_ERROR => Err(SandboxError::Setup {
-            stage: Stage::from_u32(r.stage).unwrap_or(Stage::WaitParent),
+            step: SetupStep::from_u32(r.step).unwrap_or(SetupStep::WaitParent),
             source: std::io::Error::from_raw_os_error(r.errno),
         }),
         _ => Err(SandboxError::Os {
@@ -604,9 +604,9 @@ fn finish(
     sb.reaper.defer(cleanup);
 
     if let Some(r) = report.filter(|r| r.kind == child::REPORT_SETUP_ERROR) {
-        let stage = Stage::from_u32(r.stage).unwrap_or(Stage::WaitParent);
+        let step = SetupStep::from_u32(r.step).unwrap_or(SetupStep::WaitParent);
         return Err(SandboxError::Setup {
-            stage,
+            step,
             source: std::io::Error::from_raw_os_error(r.errno),
         });
     }
