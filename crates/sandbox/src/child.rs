@@ -25,7 +25,7 @@ pub(crate) const REPORT_EXITED: u32 = 2;
 /// has started it): the parent may now write the run's files into `/work`.
 pub(crate) const REPORT_READY: u32 = 3;
 
-/// Most rlimits set on a program (`supervise::rlimits` sets up to 11).
+/// Most rlimits set on a program (`launch::rlimits` sets up to 11).
 pub(crate) const MAX_RLIMITS: usize = 12;
 /// Signals the kernel knows (`_NSIG`), numbered from 1.
 const KERNEL_SIGNALS: c_int = 64;

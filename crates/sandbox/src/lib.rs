@@ -26,8 +26,11 @@ mod layout;
 mod netns;
 mod result;
 mod seccomp;
+mod start;
 mod status;
 mod supervise;
+mod validate;
+mod watch;
 mod workdir;
 
 pub use config::{
