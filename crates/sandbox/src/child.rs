@@ -67,9 +67,11 @@ pub(crate) struct Report {
     pub errno: i32,
     /// `waitpid` status of the program.
     pub wait_status: i32,
-    /// Non-zero when `execve` of the program failed.
+    /// Non-zero when the program could not be started: the errno of its `execve`, or of its
+    /// setup just before (see `exec_step`).
     pub exec_errno: i32,
-    pub _pad: i32,
+    /// With `exec_errno`: the [`SetupStep`] that failed (`ProgramSetup` or `Exec`).
+    pub exec_step: u32,
     /// CPU time of every reaped process (fallback when there is no cgroup).
     pub cpu_us: u64,
     /// Largest RSS of any reaped process (fallback when there is no cgroup).
@@ -441,16 +443,19 @@ pub(crate) unsafe fn init_main(plan: &ChildPlan) -> ! {
         }
         let mut usage: libc::rusage = std::mem::zeroed();
         libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
-        let mut exec_errno: i32 = 0;
-        let n = libc::read(exec_pipe[0], (&mut exec_errno as *mut i32).cast(), 4);
-        if n != 4 {
-            exec_errno = 0;
+        // The program's failed step and errno, when it did not get as far as its exec.
+        let mut failed = [0i32; 2];
+        let n = libc::read(exec_pipe[0], failed.as_mut_ptr().cast(), 8);
+        if n != 8 {
+            failed = [0, 0];
         }
+        let [exec_step, exec_errno] = failed;
         let tv_us = |tv: libc::timeval| tv.tv_sec as u64 * 1_000_000 + tv.tv_usec as u64;
         let report = Report {
             kind: REPORT_EXITED,
             wait_status: status,
             exec_errno,
+            exec_step: exec_step as u32,
             cpu_us: tv_us(usage.ru_utime) + tv_us(usage.ru_stime),
             maxrss_kb: usage.ru_maxrss as u64,
             ..Report::default()
@@ -580,9 +585,10 @@ unsafe fn program_main(plan: &ChildPlan, exec_err: RawFd) -> ! {
     // SAFETY: raw syscalls on memory and descriptors of this process (its memory is the
     // init's, which is waiting for us).
     unsafe {
-        let die = |_step: SetupStep| -> ! {
-            let e = errno();
-            libc::write(exec_err, (&e as *const i32).cast(), 4);
+        let die = |step: SetupStep| -> ! {
+            // One write of 8 bytes to a pipe: atomic.
+            let failed = [step as i32, errno()];
+            libc::write(exec_err, failed.as_ptr().cast(), 8);
             libc::_exit(127)
         };
         // Dispositions and the mask are inherited across exec; the server ignores SIGPIPE.

@@ -42,7 +42,7 @@ pub use error::{SandboxError, SetupStep};
 pub use instance::{Instance, InstanceSpec, ZygoteSpec};
 pub use launch::MAX_LAUNCH_BYTES;
 pub use layout::{validate_relative, ETC_PATHS, PROGRAM_UID, SYSTEM_PATHS};
-pub use result::RunResult;
+pub use result::{RunResult, StartFailure, StartFailureKind};
 pub use status::Status;
 
 use cgroup::CgroupHost;
