@@ -3,7 +3,7 @@
 use serde::{Serialize, Serializer};
 
 use runtimes::Runtime;
-use sandbox::{RunResult, Status};
+use sandbox::{RunResult, StartFailure, Status};
 
 /// The result of one job.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -53,6 +53,10 @@ pub struct StageOutcome {
     pub memory_kb: u64,
     /// Which limit ended the stage, or why it could not start.
     pub message: Option<String>,
+    /// Why the stage's program could not be started, as a type (the status is then
+    /// `internal_error`; `message` says it in words). Not printed: the APIs word it.
+    #[serde(skip)]
+    pub start_failure: Option<StartFailure>,
     /// A compile stage answered by the build cache: nothing ran, times and memory are 0, the
     /// rest is the original compile's. Printed only when true.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -82,6 +86,7 @@ impl StageOutcome {
             wall_time_ms: r.wall_ms,
             memory_kb: r.memory_kb,
             message: r.message,
+            start_failure: r.start_failure,
             cached: false,
             files: None,
         }
