@@ -359,8 +359,9 @@ fn locks_and_notifications_carry_no_bit_between_concurrent_runs() {
         "sender: {}",
         describe(&s)
     );
-    // Locks the sender holds on its own nodes are invisible; the probes that could see
-    // something on the shared toolchain are refused.
+    // Locks the sender holds on its own nodes are invisible (as root: without root the nodes
+    // are the host's, a documented difference); the probes that could see something on the
+    // shared toolchain are refused.
     assert_eq!(r.status, Status::Ok, "receiver: {}\n{out}", describe(&r));
     let devnull_lock = if differs_without_root(
         "the device nodes are read-only binds of the host's, so a POSIX lock one run holds on /dev/null is seen by a concurrent run",
