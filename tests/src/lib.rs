@@ -9,7 +9,9 @@
 //! The suite runs as root and as an ordinary user (`./x test` does both). Without root the
 //! sandbox works in its unprivileged mode (every run is the server's own host uid, no warm
 //! instances); a test whose protection is weaker there says which with [`differs_without_root`]
-//! and asserts the weaker one, never skips.
+//! and asserts the weaker one, never skips. A test of what only root can do (warm pools, the
+//! host's core_pattern, a host uevent) is marked `#[ignore = "needs root: ..."]` and starts
+//! with `testkit::root_or_skip`, the rule every crate's tests share (`crates/testkit`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -32,16 +34,6 @@ pub fn fixtures() -> PathBuf {
 /// check "nothing left running" without seeing each other.
 pub fn uid_base() -> u32 {
     sandbox::DEFAULT_UID_BASE + (std::process::id() % 1_000_000) * 1100
-}
-
-/// For the tests of what only root offers (prepared sandboxes, warm pools): true as root,
-/// SKIPPED (printed) otherwise. The hostile suite itself runs in both modes.
-pub fn privileged_or_skip(test: &str) -> bool {
-    if !without_root() {
-        return true;
-    }
-    println!("SKIPPED {test}: needs root (prepared sandboxes and warm pools are root's)");
-    false
 }
 
 /// Whether this test process runs without root, so its sandbox is in the unprivileged mode.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use engine::{Checked, Event, Job, Phase, Runner, RunnerConfig, SourceFile, TestCase, Verdict};
 use sandbox::{Sandbox, SandboxOptions, Status, StreamKind};
-use tiderun_tests::{privileged_or_skip, uid_base};
+use tiderun_tests::uid_base;
 
 fn runner(config: RunnerConfig) -> Arc<Runner> {
     let mut catalog = runtimes::Catalog::load(None).expect("catalog");
@@ -69,9 +69,6 @@ fn test(stdin: &str, expected: &str, hidden: bool) -> TestCase {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tests_compile_once_and_give_a_verdict_each() {
-    if !privileged_or_skip("tests_compile_once_and_give_a_verdict_each") {
-        return;
-    }
     let r = runner(RunnerConfig::default());
     // Doubles its input, except 3 (wrong) and 4 (crashes).
     let code = "#include <stdio.h>\n#include <stdlib.h>\nint main(void){int x; scanf(\"%d\",&x); if(x==4) abort(); printf(\"%d\\n\", x==3 ? 0 : 2*x); return 0;}";
@@ -103,9 +100,6 @@ async fn tests_compile_once_and_give_a_verdict_each() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_compile_error_stops_before_the_tests() {
-    if !privileged_or_skip("a_compile_error_stops_before_the_tests") {
-        return;
-    }
     let r = runner(RunnerConfig::default());
     let (outcome, results) = r
         .execute_tests(checked(&r, "c", "int main( {"), vec![test("", "", false)])
@@ -118,9 +112,6 @@ async fn a_compile_error_stops_before_the_tests() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn repeated_runs_each_get_a_fresh_sandbox() {
-    if !privileged_or_skip("repeated_runs_each_get_a_fresh_sandbox") {
-        return;
-    }
     let r = runner(RunnerConfig::default());
     let code = "import os\nprint(os.path.exists('/tmp/mark'))\nopen('/tmp/mark', 'w').close()";
     let (outcome, runs) = r
@@ -145,9 +136,6 @@ async fn repeated_runs_each_get_a_fresh_sandbox() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn past_capacity_jobs_are_refused_not_queued_forever() {
-    if !privileged_or_skip("past_capacity_jobs_are_refused_not_queued_forever") {
-        return;
-    }
     let r = runner(RunnerConfig {
         max_concurrent: 1,
         max_waiting: 1,
@@ -208,9 +196,6 @@ async fn finish(session: &mut engine::Session) -> engine::Outcome {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn interactive_input_is_answered_after_the_prompt() {
-    if !privileged_or_skip("interactive_input_is_answered_after_the_prompt") {
-        return;
-    }
     let r = runner(RunnerConfig::default());
     let code = "name = input('你叫什么名字? ')\nprint('你好, ' + name + '!')\nprint(input())";
     let mut s = r.start_session(checked(&r, "python", code)).await.expect("session");
@@ -226,9 +211,6 @@ async fn interactive_input_is_answered_after_the_prompt() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_signal_reaches_the_running_program() {
-    if !privileged_or_skip("a_signal_reaches_the_running_program") {
-        return;
-    }
     let r = runner(RunnerConfig::default());
     let code = "import signal, sys, time\nsignal.signal(signal.SIGTERM, lambda *a: (print('got SIGTERM', flush=True), sys.exit(7)))\nprint('ready', flush=True)\ntime.sleep(30)";
     let mut s = r.start_session(checked(&r, "python", code)).await.unwrap();
@@ -250,9 +232,6 @@ async fn a_signal_reaches_the_running_program() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sessions_report_compile_stages_and_unknown_languages() {
-    if !privileged_or_skip("sessions_report_compile_stages_and_unknown_languages") {
-        return;
-    }
     let r = runner(RunnerConfig::default());
     assert!(
         r.engine().check(job("cobol", "x")).is_err(),

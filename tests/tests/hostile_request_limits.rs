@@ -11,7 +11,7 @@ use engine::{
     SourceFile, StageOutcome, TestCase, TestResult, Verdict, DEFAULT_REQUEST_OUTPUT_BYTES,
 };
 use sandbox::{Sandbox, SandboxOptions, Status};
-use tiderun_tests::{assert_nothing_left, fixtures, preflight, privileged_or_skip, uid_base};
+use tiderun_tests::{assert_nothing_left, fixtures, preflight, uid_base};
 
 fn engine(pools: PoolConfig) -> Engine {
     preflight();
@@ -89,9 +89,6 @@ fn no_harm_done(runner: &Runner) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_output_of_many_tests_is_bounded_by_the_request_budget() {
-    if !privileged_or_skip("the_output_of_many_tests_is_bounded_by_the_request_budget") {
-        return;
-    }
     let r = runner(engine(PoolConfig::disabled()));
     // Each test prints 16 MiB of \x01: 96 MiB of JSON, 384 MiB for the four.
     let tests = vec![test("", false); 4];
@@ -133,9 +130,6 @@ async fn the_output_of_many_tests_is_bounded_by_the_request_budget() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn hidden_tests_give_their_output_back_once_judged() {
-    if !privileged_or_skip("hidden_tests_give_their_output_back_once_judged") {
-        return;
-    }
     let r = runner(engine(PoolConfig::disabled()));
     // 1 MiB of \x01 is 6 MiB of JSON: eight would pass the budget if their output were kept,
     // but a hidden test's output is dropped once it is judged.
@@ -152,9 +146,6 @@ async fn hidden_tests_give_their_output_back_once_judged() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn repeated_runs_share_one_output_budget() {
-    if !privileged_or_skip("repeated_runs_share_one_output_budget") {
-        return;
-    }
     let r = runner(engine(PoolConfig::disabled()));
     // Judge0's number_of_runs = 20, each printing 1 MiB of \x01: 120 MiB of JSON together.
     let (_, runs) = r
@@ -177,9 +168,6 @@ async fn repeated_runs_share_one_output_budget() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_output_an_answer_holds_counts_in_the_node_memory_budget() {
-    if !privileged_or_skip("the_output_an_answer_holds_counts_in_the_node_memory_budget") {
-        return;
-    }
     // Room for one run (256 MiB, Python's default memory limit) and one request's output
     // (a 32 MiB budget, 128 MiB of server memory), not for a second request beside them.
     let budget = (256 + 128 + 64) << 20;
@@ -204,9 +192,6 @@ async fn the_output_an_answer_holds_counts_in_the_node_memory_budget() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_request_holds_its_slot_at_most_its_wall_time() {
-    if !privileged_or_skip("a_request_holds_its_slot_at_most_its_wall_time") {
-        return;
-    }
     let wall = Duration::from_secs(3);
     let limits = RequestLimits::new(DEFAULT_REQUEST_OUTPUT_BYTES, wall).expect("valid limits");
     let r = runner(engine(PoolConfig::disabled()).with_request_limits(limits));

@@ -3,22 +3,27 @@
 
 use std::path::Path;
 
-use tiderun_tests::{privileged_or_skip, uid_base};
+use tiderun_tests::uid_base;
 
 #[test]
+#[ignore = "needs root: the sandbox's cgroup directories are root's"]
 fn a_new_sandbox_sweeps_the_empty_cgroups_of_dead_processes() {
-    if !privileged_or_skip("a_new_sandbox_sweeps_the_empty_cgroups_of_dead_processes") {
+    if !testkit::root_or_skip("the sandbox's cgroup directories are root's") {
         return;
     }
+    let options = || sandbox::SandboxOptions {
+        uid_base: uid_base(),
+        ..sandbox::SandboxOptions::default()
+    };
+    // A sandbox makes the tiderun directory where there is none yet (a fresh host); it makes
+    // no run, so this process's pid stays a dead namesake's below.
+    drop(sandbox::Sandbox::new(options()).expect("sandbox"));
     // v1 (this machine) or v2: the memory hierarchy's tiderun directory.
     let parent = ["/sys/fs/cgroup/memory/tiderun", "/sys/fs/cgroup/tiderun"]
         .into_iter()
         .map(Path::new)
-        .find(|p| p.join("cgroup.procs").exists());
-    let Some(parent) = parent else {
-        println!("SKIPPED: no tiderun cgroup directory");
-        return;
-    };
+        .find(|p| p.join("cgroup.procs").exists())
+        .expect("a sandbox made its tiderun cgroup directory");
     // Above the kernel's largest pid (4194304): no process can have it.
     let dead = parent.join("run-4194999-7");
     // A live process's (the parent of this test process, which outlives it).
@@ -29,11 +34,7 @@ fn a_new_sandbox_sweeps_the_empty_cgroups_of_dead_processes() {
     for dir in [&dead, &alive, &not_ours, &namesake] {
         let _ = std::fs::create_dir(dir);
     }
-    let _sandbox = sandbox::Sandbox::new(sandbox::SandboxOptions {
-        uid_base: uid_base(),
-        ..sandbox::SandboxOptions::default()
-    })
-    .expect("sandbox");
+    let _sandbox = sandbox::Sandbox::new(options()).expect("sandbox");
     assert!(!dead.exists(), "the dead process's cgroup was swept");
     assert!(!namesake.exists(), "a dead namesake's cgroup was swept");
     assert!(alive.exists(), "a live process's cgroup stays");

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use engine::{Engine, Interaction, Job, Phase, PoolConfig, SourceFile};
 use sandbox::{Sandbox, SandboxOptions, Status};
-use tiderun_tests::{privileged_or_skip, uid_base};
+use tiderun_tests::uid_base;
 
 fn engine() -> Engine {
     let mut catalog = runtimes::Catalog::load(None).expect("catalog");
@@ -102,8 +102,9 @@ print("nice", os.nice(0))
 "#;
 
 #[test]
+#[ignore = "needs root: warm pools are root's"]
 fn python_zygote_runs_like_a_cold_python() {
-    if !privileged_or_skip("python_zygote_runs_like_a_cold_python") {
+    if !testkit::root_or_skip("warm pools are root's") {
         return;
     }
     let engine = engine();
@@ -135,8 +136,9 @@ fn python_zygote_runs_like_a_cold_python() {
 }
 
 #[test]
+#[ignore = "needs root: warm pools are root's"]
 fn node_zygote_runs_like_a_cold_node() {
-    if !privileged_or_skip("node_zygote_runs_like_a_cold_node") {
+    if !testkit::root_or_skip("warm pools are root's") {
         return;
     }
     let engine = engine();
@@ -190,8 +192,9 @@ print(random.random(), hash("tiderun"))
 "#;
 
 #[test]
+#[ignore = "needs root: warm pools are root's"]
 fn a_run_cannot_see_or_influence_the_next_one_from_the_same_pool() {
-    if !privileged_or_skip("a_run_cannot_see_or_influence_the_next_one_from_the_same_pool") {
+    if !testkit::root_or_skip("warm pools are root's") {
         return;
     }
     let engine = engine();
@@ -214,8 +217,9 @@ fn a_run_cannot_see_or_influence_the_next_one_from_the_same_pool() {
 }
 
 #[test]
+#[ignore = "needs root: warm pools are root's"]
 fn compiled_runs_use_prepared_sandboxes() {
-    if !privileged_or_skip("compiled_runs_use_prepared_sandboxes") {
+    if !testkit::root_or_skip("warm pools are root's") {
         return;
     }
     let engine = engine();
@@ -249,8 +253,9 @@ fn compiled_runs_use_prepared_sandboxes() {
 }
 
 #[test]
+#[ignore = "needs root: warm pools are root's"]
 fn pools_drain_to_zero_when_idle() {
-    if !privileged_or_skip("pools_drain_to_zero_when_idle") {
+    if !testkit::root_or_skip("warm pools are root's") {
         return;
     }
     let mut catalog = runtimes::Catalog::load(None).expect("catalog");

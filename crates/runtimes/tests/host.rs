@@ -1,7 +1,8 @@
 //! Detection and the example programs against this machine's real toolchains.
 //!
-//! A runtime whose toolchain is absent here is reported as skipped (printed), never failed;
-//! a runtime whose detect program exists must be detected as installed.
+//! A runtime whose toolchain is absent here is a skipped part of the test (`testkit`: printed,
+//! or a failure where every test must run); a runtime whose detect program exists must be
+//! detected as installed.
 //! Run with `--nocapture` to see the table.
 
 use std::io::Write;
@@ -43,7 +44,6 @@ fn detect_marks_present_toolchains_installed() {
     }
     println!("detected {} runtimes in {elapsed:?}", catalog.len());
 
-    let mut skipped = Vec::new();
     for rt in &catalog {
         match rt.detect_argv() {
             Ok(argv) if Path::new(&argv[0]).exists() => {
@@ -54,12 +54,9 @@ fn detect_marks_present_toolchains_installed() {
             _ => {
                 assert!(!rt.installed, "{} installed without its detect program", rt.name);
                 assert!(rt.missing.is_some());
-                skipped.push(rt.name.clone());
+                testkit::skip_part(format_args!("{}: toolchain absent on this machine", rt.name));
             }
         }
-    }
-    if !skipped.is_empty() {
-        println!("SKIPPED (toolchain absent on this machine): {}", skipped.join(", "));
     }
 }
 
@@ -113,6 +110,10 @@ fn examples_run_on_installed_toolchains() {
         println!("{:<11} examples ok in {:?}", rt.name, started.elapsed());
     }
     for rt in catalog.iter().filter(|r| !r.installed) {
-        println!("SKIPPED {}: {}", rt.name, rt.missing.as_deref().unwrap_or_default());
+        testkit::skip_part(format_args!(
+            "{}: {}",
+            rt.name,
+            rt.missing.as_deref().unwrap_or_default()
+        ));
     }
 }

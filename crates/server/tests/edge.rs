@@ -156,7 +156,7 @@ async fn idle_keep_alive_connections_are_closed_and_busy_ones_are_not() {
         "an idle connection stayed open"
     );
 
-    if common::root_or_skip("idle_keep_alive_connections_are_closed_and_busy_ones_are_not (busy part)") {
+    if testkit::root_or_skip_part("the busy part", "the full sandbox") {
         // A request that takes longer than the idle timeout is not cut.
         let response = reqwest::Client::new()
             .post(format!("{}/api/v1/run", server.base))

@@ -8,7 +8,7 @@ extern crate tiderun_server as server;
 mod common;
 
 use base64::Engine as _;
-use common::{root_or_skip, Backend, TestServer};
+use common::{Backend, TestServer};
 use serde_json::{json, Value};
 use server::ServerConfig;
 
@@ -55,8 +55,9 @@ fn files_of(body: &Value) -> &Vec<Value> {
 }
 
 #[tokio::test]
+#[ignore = "needs root: the full sandbox"]
 async fn a_png_written_by_the_program_comes_back() {
-    if !root_or_skip("a_png_written_by_the_program_comes_back") {
+    if !testkit::root_or_skip("the full sandbox") {
         return;
     }
     let server = common::start(ServerConfig::default(), Backend::Sqlite).await;
@@ -98,8 +99,9 @@ async fn a_png_written_by_the_program_comes_back() {
 }
 
 #[tokio::test]
+#[ignore = "needs root: the full sandbox"]
 async fn images_past_the_limits_are_listed_as_skipped() {
-    if !root_or_skip("images_past_the_limits_are_listed_as_skipped") {
+    if !testkit::root_or_skip("the full sandbox") {
         return;
     }
     let server = common::start(ServerConfig::default(), Backend::Sqlite).await;
@@ -150,8 +152,9 @@ async fn images_past_the_limits_are_listed_as_skipped() {
 }
 
 #[tokio::test]
+#[ignore = "needs root: the full sandbox"]
 async fn no_images_after_a_limit_or_in_test_runs() {
-    if !root_or_skip("no_images_after_a_limit_or_in_test_runs") {
+    if !testkit::root_or_skip("the full sandbox") {
         return;
     }
     let server = common::start(ServerConfig::default(), Backend::Sqlite).await;

@@ -171,8 +171,9 @@ async fn start(config: ServerConfig, backend: Backend) -> TestServer {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
 async fn sync_submission_fields_and_lookup() {
-    if !common::root_or_skip("sync_submission_fields_and_lookup") {
+    if !testkit::root_or_skip("the full sandbox") {
         return;
     }
     for backend in common::backends() {
@@ -250,8 +251,9 @@ async fn sync_submission_fields_and_lookup() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
 async fn async_lifecycle_goes_from_queue_to_processing_to_accepted() {
-    if !common::root_or_skip("async_lifecycle") {
+    if !testkit::root_or_skip("the full sandbox") {
         return;
     }
     for backend in common::backends() {
@@ -287,8 +289,9 @@ async fn async_lifecycle_goes_from_queue_to_processing_to_accepted() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
 async fn base64_round_trip_and_non_utf8_output() {
-    if !common::root_or_skip("base64_round_trip") {
+    if !testkit::root_or_skip("the full sandbox") {
         return;
     }
     for backend in common::backends() {
@@ -341,8 +344,9 @@ async fn base64_round_trip_and_non_utf8_output() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
 async fn verdicts_and_run_options() {
-    if !common::root_or_skip("verdicts_and_run_options") {
+    if !testkit::root_or_skip("the full sandbox") {
         return;
     }
     for backend in common::backends() {
@@ -492,8 +496,9 @@ async fn a_compiled_file_that_is_not_a_program_is_an_exec_format_error() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
 async fn batch_create_and_show() {
-    if !common::root_or_skip("batch_create_and_show") {
+    if !testkit::root_or_skip("the full sandbox") {
         return;
     }
     for backend in common::backends() {
@@ -555,8 +560,9 @@ async fn batch_create_and_show() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
 async fn paging_and_delete_rules() {
-    if !common::root_or_skip("paging_and_delete_rules") {
+    if !testkit::root_or_skip("the full sandbox") {
         return;
     }
     for backend in common::backends() {
@@ -682,8 +688,9 @@ async fn listing_is_bounded_by_the_output_budget() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
 async fn informational_endpoints() {
-    if !common::root_or_skip("informational_endpoints") {
+    if !testkit::root_or_skip("the full sandbox") {
         return;
     }
     let server = start(ServerConfig::default(), Backend::Sqlite).await;
@@ -783,8 +790,9 @@ async fn informational_endpoints() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
 async fn caller_mistakes_get_judge0_errors() {
-    if !common::root_or_skip("caller_mistakes_get_judge0_errors") {
+    if !testkit::root_or_skip("the full sandbox") {
         return;
     }
     let server = start(ServerConfig::default(), Backend::Sqlite).await;
@@ -911,8 +919,9 @@ async fn caller_mistakes_get_judge0_errors() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
 async fn auth_tokens_are_required_when_configured() {
-    if !common::root_or_skip("auth_tokens") {
+    if !testkit::root_or_skip("the full sandbox") {
         return;
     }
     let config = ServerConfig {
@@ -938,8 +947,9 @@ async fn auth_tokens_are_required_when_configured() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
 async fn queue_full_is_503() {
-    if !common::root_or_skip("queue_full_is_503") {
+    if !testkit::root_or_skip("the full sandbox") {
         return;
     }
     for backend in common::backends() {
@@ -971,8 +981,9 @@ async fn queue_full_is_503() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
 async fn callback_gets_the_result_by_put() {
-    if !common::root_or_skip("callback_gets_the_result_by_put") {
+    if !testkit::root_or_skip("the full sandbox") {
         return;
     }
     use axum::routing::put;
@@ -1084,8 +1095,9 @@ impl Node {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
 async fn unfinished_submissions_survive_a_restart() {
-    if !common::root_or_skip("unfinished_submissions_survive_a_restart") {
+    if !testkit::root_or_skip("the full sandbox") {
         return;
     }
     for backend in common::backends() {
@@ -1166,12 +1178,13 @@ const SDK_REQUIREMENT: &str = "judge0==0.0.8";
 const SDK_TEST_TIMEOUT_S: u64 = 300;
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
 async fn official_python_sdk() {
-    if !common::root_or_skip("official_python_sdk") {
+    if !testkit::root_or_skip("the full sandbox") {
         return;
     }
     let Some(py) = python_with_pip() else {
-        println!("SKIPPED official_python_sdk: no python3 with pip");
+        testkit::skip("no python3 with pip");
         return;
     };
     let dir = target_dir().join("pyclients");
@@ -1195,10 +1208,10 @@ async fn official_python_sdk() {
         .expect("pip task")
         .expect("pip");
         if !out.status.success() {
-            println!(
-                "SKIPPED official_python_sdk: cannot install {SDK_REQUIREMENT}: {}",
+            testkit::skip(format_args!(
+                "cannot install {SDK_REQUIREMENT}: {}",
                 String::from_utf8_lossy(&out.stderr)
-            );
+            ));
             return;
         }
     }

@@ -6,7 +6,7 @@ extern crate tiderun_server as server;
 
 mod common;
 
-use common::{backends, root_or_skip, Backend, TestServer};
+use common::{backends, Backend, TestServer};
 use serde_json::{json, Value};
 use server::ServerConfig;
 
@@ -58,8 +58,9 @@ fn ok_run(status: u16, body: &Value) -> &Value {
 }
 
 #[tokio::test]
+#[ignore = "needs root: the full sandbox"]
 async fn hello_world_in_python_and_c_from_the_runtime_examples() {
-    if !root_or_skip("hello_world_in_python_and_c_from_the_runtime_examples") {
+    if !testkit::root_or_skip("the full sandbox") {
         return;
     }
     let _serial = SERIAL.lock().await;
@@ -104,8 +105,9 @@ async fn hello_world_in_python_and_c_from_the_runtime_examples() {
 }
 
 #[tokio::test]
+#[ignore = "needs root: the full sandbox"]
 async fn stdin_args_and_files() {
-    if !root_or_skip("stdin_args_and_files") {
+    if !testkit::root_or_skip("the full sandbox") {
         return;
     }
     let _serial = SERIAL.lock().await;
@@ -148,8 +150,9 @@ async fn stdin_args_and_files() {
 }
 
 #[tokio::test]
+#[ignore = "needs root: the full sandbox"]
 async fn limits_end_runs_with_their_status() {
-    if !root_or_skip("limits_end_runs_with_their_status") {
+    if !testkit::root_or_skip("the full sandbox") {
         return;
     }
     let _serial = SERIAL.lock().await;
@@ -189,8 +192,9 @@ async fn limits_end_runs_with_their_status() {
 }
 
 #[tokio::test]
+#[ignore = "needs root: the full sandbox"]
 async fn compile_errors_are_results_not_errors() {
-    if !root_or_skip("compile_errors_are_results_not_errors") {
+    if !testkit::root_or_skip("the full sandbox") {
         return;
     }
     let _serial = SERIAL.lock().await;
@@ -206,8 +210,9 @@ async fn compile_errors_are_results_not_errors() {
 }
 
 #[tokio::test]
+#[ignore = "needs root: the full sandbox"]
 async fn tests_are_graded_and_hidden_ones_stay_hidden() {
-    if !root_or_skip("tests_are_graded_and_hidden_ones_stay_hidden") {
+    if !testkit::root_or_skip("the full sandbox") {
         return;
     }
     let _serial = SERIAL.lock().await;
@@ -446,8 +451,9 @@ fn metric(text: &str, name: &str) -> Option<f64> {
 }
 
 #[tokio::test]
+#[ignore = "needs root: the full sandbox"]
 async fn resubmitted_c_is_a_build_cache_hit_in_the_answer_and_the_metrics() {
-    if !root_or_skip("resubmitted_c_is_a_build_cache_hit_in_the_answer_and_the_metrics") {
+    if !testkit::root_or_skip("the full sandbox") {
         return;
     }
     let _serial = SERIAL.lock().await;

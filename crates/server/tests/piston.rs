@@ -16,13 +16,14 @@ use server::ServerConfig;
 /// cgroup names: one server at a time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Run `check` against a fresh server on every backend (or say SKIPPED without root).
+/// Run `check` against a fresh server on every backend (or say SKIPPED without root: the
+/// tests that call it are marked as needing root).
 async fn each_backend<F, Fut>(test: &str, check: F)
 where
     F: Fn(TestServer) -> Fut,
     Fut: std::future::Future<Output = TestServer>,
 {
-    if !common::root_or_skip(test) {
+    if !testkit::root_or_skip(&format!("the full sandbox ({test})")) {
         return;
     }
     let _serial = SERIAL.lock().await;
@@ -105,6 +106,7 @@ fn assert_stage_shape(stage: &Value) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
 async fn runtimes_have_pistons_shape() {
     each_backend("runtimes_have_pistons_shape", |server| async move {
         for path in ["/api/v2/runtimes", "/api/v2/piston/runtimes"] {
@@ -141,6 +143,7 @@ async fn runtimes_have_pistons_shape() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
 async fn python_runs_with_stdin_args_and_interleaved_output() {
     each_backend("python_runs", |server| async move {
         // Pauses between the writes: two pipes read in one poll round have no order of their own.
@@ -173,6 +176,7 @@ async fn python_runs_with_stdin_args_and_interleaved_output() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
 async fn c_compiles_and_compile_errors_copy_into_run() {
     each_backend("c_compiles", |server| async move {
         let ok = json!({"language": "c", "version": "*", "files": [{"name": "main.c",
@@ -205,6 +209,7 @@ async fn c_compiles_and_compile_errors_copy_into_run() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
 async fn limits_end_runs_with_pistons_statuses() {
     each_backend("limits_end_runs", |server| async move {
         // CPU spin past run_cpu_time.
@@ -263,6 +268,7 @@ async fn limits_end_runs_with_pistons_statuses() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
 async fn files_in_three_encodings() {
     each_backend("files_in_three_encodings", |server| async move {
         let main = "print(open('data.bin', 'rb').read(), open('file2.code').read(), open('lib/helper.py').read())";
@@ -295,6 +301,7 @@ async fn files_in_three_encodings() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
 async fn any_content_type_is_json() {
     each_backend("any_content_type_is_json", |server| async move {
         let body = python("print('no header')").to_string().into_bytes();
@@ -313,6 +320,7 @@ async fn any_content_type_is_json() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
 async fn version_selectors() {
     each_backend("version_selectors", |server| async move {
         for version in ["*", "3.x", "3", ">=3.0.0"] {
@@ -338,6 +346,7 @@ async fn version_selectors() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
 async fn bad_requests_get_a_message() {
     each_backend("bad_requests_get_a_message", |server| async move {
         let mut body = python("print(1)");
@@ -412,6 +421,7 @@ async fn bad_requests_get_a_message() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
 async fn piston_rs_client() {
     each_backend("piston_rs_client", |server| async move {
         let client = piston_rs::Client::with_url(&format!("{}/api/v2", server.base));
@@ -469,9 +479,10 @@ fn available(program: &str) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
 async fn npm_piston_client() {
     if !available("node") || !available("npm") {
-        println!("SKIPPED npm_piston_client: node and npm are not installed");
+        testkit::skip("node and npm are not installed");
         return;
     }
     let dir = clients_dir();

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{root_or_skip, runner_with_pools, start_with_runner, Backend};
+use common::{runner_with_pools, start_with_runner, Backend};
 use engine::{PoolConfig, RunnerConfig};
 use serde_json::{json, Value};
 use server::ServerConfig;
@@ -31,8 +31,9 @@ fn sample(metrics: &str, prefix: &str) -> Option<f64> {
 }
 
 #[tokio::test]
+#[ignore = "needs root: the full sandbox"]
 async fn python_runs_come_from_zygotes_and_metrics_show_the_pools() {
-    if !root_or_skip("python_runs_come_from_zygotes_and_metrics_show_the_pools") {
+    if !testkit::root_or_skip("the full sandbox") {
         return;
     }
     let runner = runner_with_pools(

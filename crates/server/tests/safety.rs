@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{backends, root_or_skip, Backend, TestServer};
+use common::{backends, Backend, TestServer};
 use engine::RunnerConfig;
 use serde_json::{json, Value};
 use server::ServerConfig;
@@ -155,7 +155,7 @@ async fn rate_limits_apply_per_token_and_per_ip_with_retry_after() {
         .unwrap();
     match other_ip.get(&url).send().await {
         Ok(response) => assert_eq!(response.status().as_u16(), 200, "127.0.0.2 has a quota of its own"),
-        Err(e) => println!("SKIPPED second client address: cannot bind 127.0.0.2 ({e})"),
+        Err(e) => testkit::skip_part(format_args!("the second client address: cannot bind 127.0.0.2 ({e})")),
     }
     let metrics = client()
         .get(format!("{}/metrics", server.base))
@@ -312,8 +312,9 @@ async fn cors_answers_configured_origins_only() {
 }
 
 #[tokio::test]
+#[ignore = "needs root: the full sandbox"]
 async fn a_burst_past_capacity_gets_429_with_retry_after() {
-    if !root_or_skip("a_burst_past_capacity_gets_429_with_retry_after") {
+    if !testkit::root_or_skip("the full sandbox") {
         return;
     }
     let _serial = SERIAL.lock().await;
@@ -375,8 +376,9 @@ async fn a_burst_past_capacity_gets_429_with_retry_after() {
 }
 
 #[tokio::test]
+#[ignore = "needs root: the full sandbox"]
 async fn graceful_shutdown_finishes_the_run_in_flight_and_refuses_new_connections() {
-    if !root_or_skip("graceful_shutdown_finishes_the_run_in_flight_and_refuses_new_connections") {
+    if !testkit::root_or_skip("the full sandbox") {
         return;
     }
     let _serial = SERIAL.lock().await;
@@ -426,7 +428,7 @@ async fn graceful_shutdown_finishes_the_run_in_flight_and_refuses_new_connection
 
 #[tokio::test]
 async fn metrics_count_runs_and_readiness_checks_the_store() {
-    let root = root_or_skip("metrics_count_runs_and_readiness_checks_the_store (the run part)");
+    let root = testkit::root_or_skip_part("the run part", "the full sandbox");
     let _serial = SERIAL.lock().await;
     for backend in backends() {
         let server = common::start(ServerConfig::default(), backend).await;

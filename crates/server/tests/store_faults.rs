@@ -211,8 +211,9 @@ impl Drop for Cluster {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs root: the full sandbox"]
 async fn postgres_stopped_mid_way_runs_answer_stores_say_503_and_all_recovers() {
-    if !common::root_or_skip("postgres_stopped_mid_way_runs_answer_stores_say_503_and_all_recovers") {
+    if !testkit::root_or_skip("the full sandbox") {
         return;
     }
     let cluster = Cluster::start();
@@ -380,8 +381,9 @@ fn fill(path: &Path) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs root: the full sandbox"]
 async fn sqlite_disk_full_says_507_keeps_the_database_sound_and_recovers() {
-    if !common::root_or_skip("sqlite_disk_full_says_507_keeps_the_database_sound_and_recovers") {
+    if !testkit::root_or_skip("the full sandbox") {
         return;
     }
     let disk = SmallDisk::mount(FULL_DISK_SIZE);

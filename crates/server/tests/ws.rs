@@ -31,7 +31,7 @@ where
     F: Fn(TestServer) -> Fut,
     Fut: std::future::Future<Output = TestServer>,
 {
-    if !common::root_or_skip(test) {
+    if !testkit::root_or_skip(&format!("the full sandbox ({test})")) {
         return;
     }
     let _serial = SERIAL.lock().await;
@@ -150,6 +150,7 @@ fn init(language: &str, code: &str) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
 async fn interactive_prompt_then_answer() {
     each_backend("interactive_prompt_then_answer", |server| async move {
         let code = "name = input('你叫什么名字? ')\nprint(f'你好, {name}!')\nage = input('age? ')\nprint(int(age) + 1)";
@@ -182,6 +183,7 @@ async fn interactive_prompt_then_answer() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
 async fn compiled_language_has_both_stages() {
     each_backend("compiled_language_has_both_stages", |server| async move {
         let code = "#include <stdio.h>\nint main(void) { char s[64]; printf(\"? \"); fflush(stdout); if (scanf(\"%63s\", s) == 1) printf(\"[%s]\\n\", s); return 0; }";
@@ -219,6 +221,7 @@ async fn compiled_language_has_both_stages() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
 async fn signals_reach_the_program() {
     each_backend("signals_reach_the_program", |server| async move {
         let handles_term = "import signal, sys, time\n\
@@ -267,6 +270,7 @@ async fn signals_reach_the_program() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
 async fn eof_ends_cat() {
     each_backend("eof_ends_cat", |server| async move {
         let mut c = Client::connect(&server, NATIVE).await;
@@ -312,6 +316,7 @@ async fn eof_ends_cat() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
 async fn unread_stdin_neither_blocks_output_nor_grows_without_bound() {
     each_backend("unread_stdin", |server| async move {
         // More stdin than a pipe holds, to a program that never reads it: its output still
@@ -346,6 +351,7 @@ async fn unread_stdin_neither_blocks_output_nor_grows_without_bound() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
 async fn close_codes_follow_piston() {
     each_backend("close_codes_follow_piston", |server| async move {
         // No init within a second.
@@ -423,6 +429,7 @@ async fn close_codes_follow_piston() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
 async fn a_client_that_leaves_takes_its_program() {
     each_backend("a_client_that_leaves_takes_its_program", |server| async move {
         let mut c = Client::connect(&server, NATIVE).await;
@@ -442,6 +449,7 @@ async fn a_client_that_leaves_takes_its_program() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
 async fn native_exit_has_time_memory_and_images() {
     each_backend("native_exit_has_time_memory_and_images", |server| async move {
         let code = "import struct, zlib\n\

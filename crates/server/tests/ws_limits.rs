@@ -128,8 +128,9 @@ fn slow_compile(tag: usize) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root: the full sandbox"]
 async fn a_signal_flood_during_a_compile_does_not_stall_the_server() {
-    if !common::root_or_skip("a_signal_flood_during_a_compile_does_not_stall_the_server") {
+    if !testkit::root_or_skip("the full sandbox") {
         return;
     }
     let _serial = SERIAL.lock().await;
@@ -264,8 +265,9 @@ fn runner_with_c_output_cap(cap: u64) -> std::sync::Arc<engine::Runner> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
 async fn a_client_that_stops_reading_does_not_stretch_the_cpu_limit() {
-    if !common::root_or_skip("a_client_that_stops_reading_does_not_stretch_the_cpu_limit") {
+    if !testkit::root_or_skip("the full sandbox") {
         return;
     }
     let _serial = SERIAL.lock().await;

@@ -34,10 +34,12 @@ impl TestDb {
         }
     }
 
-    /// A new database on the test server, or `None` (and a notice) when there is none.
+    /// A new database on the test server, or `None` (the test is skipped) when there is none.
     async fn postgres() -> Option<TestDb> {
         let Ok(admin) = std::env::var(POSTGRES_ENV) else {
-            println!("SKIPPED postgres: {POSTGRES_ENV} not set");
+            testkit::skip(format_args!(
+                "{POSTGRES_ENV} is not set (scripts/test-postgres starts a server)"
+            ));
             return None;
         };
         let name = format!("tiderun_test_{}", Store::new_token().replace('-', ""));

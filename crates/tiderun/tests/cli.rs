@@ -9,20 +9,6 @@ fn tiderun() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tiderun"))
 }
 
-fn root_or_skip(test: &str) -> bool {
-    // The effective uid, from /proc (no libc needed here).
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let euid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1));
-    if euid == Some("0") {
-        return true;
-    }
-    println!("SKIPPED {test}: needs root for the full sandbox");
-    false
-}
-
 fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, content).unwrap();
@@ -49,8 +35,9 @@ fn assert_one_line_error(out: &Output, needle: &str) {
 }
 
 #[test]
+#[ignore = "needs root: the full sandbox"]
 fn hello_world_in_every_installed_language() {
-    if !root_or_skip("hello_world_in_every_installed_language") {
+    if !testkit::root_or_skip("the full sandbox") {
         return;
     }
     let out = tiderun().args(["runtimes", "--json"]).output().unwrap();
@@ -85,7 +72,7 @@ fn hello_world_in_every_installed_language() {
             .iter()
             .any(|r| r["language"] == language && r["installed"] == true);
         if !installed {
-            println!("SKIPPED {language}: not installed here");
+            testkit::skip_part(format_args!("{language}: not installed here"));
             continue;
         }
         let path = write(dir.path(), file, source);
@@ -110,8 +97,9 @@ fn hello_world_in_every_installed_language() {
 }
 
 #[test]
+#[ignore = "needs root: the full sandbox"]
 fn program_output_and_exit_code_pass_through() {
-    if !root_or_skip("program_output_and_exit_code_pass_through") {
+    if !testkit::root_or_skip("the full sandbox") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -131,8 +119,9 @@ fn program_output_and_exit_code_pass_through() {
 }
 
 #[test]
+#[ignore = "needs root: the full sandbox"]
 fn live_stdin_reaches_the_program() {
-    if !root_or_skip("live_stdin_reaches_the_program") {
+    if !testkit::root_or_skip("the full sandbox") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -151,8 +140,9 @@ fn live_stdin_reaches_the_program() {
 }
 
 #[test]
+#[ignore = "needs root: the full sandbox"]
 fn compile_error_comes_back_with_the_compiler_message() {
-    if !root_or_skip("compile_error_comes_back_with_the_compiler_message") {
+    if !testkit::root_or_skip("the full sandbox") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -174,8 +164,9 @@ fn compile_error_comes_back_with_the_compiler_message() {
 }
 
 #[test]
+#[ignore = "needs root: the full sandbox"]
 fn limits_from_the_command_line_are_enforced() {
-    if !root_or_skip("limits_from_the_command_line_are_enforced") {
+    if !testkit::root_or_skip("the full sandbox") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -414,18 +405,19 @@ fn doctor_reports_the_host() {
     assert!(text.contains("pid namespace"), "{text}");
     assert!(text.contains("cgroups"), "{text}");
     assert!(text.contains(" core_pattern: "), "{text}");
-    if root_or_skip("doctor_reports_the_host (healthy)") {
+    if testkit::root_or_skip_part("the healthy host part", "the full sandbox") {
         assert!(out.status.success(), "{text}");
     }
 }
 
 #[test]
+#[ignore = "needs root: the full sandbox"]
 fn an_ordinary_user_gets_isolation_and_is_told_what_is_not_enforced() {
-    if !root_or_skip("an_ordinary_user_gets_isolation_and_is_told_what_is_not_enforced") {
+    if !testkit::root_or_skip("the full sandbox") {
         return;
     }
     if Command::new("setpriv").arg("--version").output().is_err() {
-        println!("SKIPPED: setpriv (util-linux) is not installed");
+        testkit::skip("setpriv (util-linux) is not installed");
         return;
     }
     // A copy of the binary an unprivileged user can execute.
@@ -489,8 +481,9 @@ fn column<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
 }
 
 #[test]
+#[ignore = "needs root: the full sandbox"]
 fn bench_e2e_measures_every_scenario_without_errors() {
-    if !root_or_skip("bench_e2e_measures_every_scenario_without_errors") {
+    if !testkit::root_or_skip("the full sandbox") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -22,19 +22,6 @@ const MAX_GROWTH_KIB: u64 = 150 << 10;
 /// A loaded machine detects toolchains and starts slowly.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
-fn root_or_skip(test: &str) -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let euid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1));
-    if euid == Some("0") {
-        return true;
-    }
-    println!("SKIPPED {test}: needs root for the full sandbox");
-    false
-}
-
 fn fixture(name: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/hostile")
@@ -175,8 +162,9 @@ fn amplifier(extra: Value) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
 async fn many_tests_of_control_characters_make_a_bounded_answer() {
-    if !root_or_skip("many_tests_of_control_characters_make_a_bounded_answer") {
+    if !testkit::root_or_skip("the full sandbox") {
         return;
     }
     let server = Server::start(&[]).await;
@@ -241,8 +229,9 @@ fn judge0_amplifier(bytes: u64, extra: Value) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
 async fn a_judge0_batch_shares_one_output_budget() {
-    if !root_or_skip("a_judge0_batch_shares_one_output_budget") {
+    if !testkit::root_or_skip("the full sandbox") {
         return;
     }
     let server = Server::start(&[]).await;
@@ -302,8 +291,9 @@ async fn a_judge0_batch_shares_one_output_budget() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
 async fn judge0_number_of_runs_share_one_output_budget() {
-    if !root_or_skip("judge0_number_of_runs_share_one_output_budget") {
+    if !testkit::root_or_skip("the full sandbox") {
         return;
     }
     let server = Server::start(&[]).await;
@@ -324,8 +314,9 @@ async fn judge0_number_of_runs_share_one_output_budget() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
 async fn a_request_ends_at_its_wall_time() {
-    if !root_or_skip("a_request_ends_at_its_wall_time") {
+    if !testkit::root_or_skip("the full sandbox") {
         return;
     }
     let server = Server::start(&["--request-wall-s=2"]).await;
@@ -361,8 +352,9 @@ async fn a_request_ends_at_its_wall_time() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
 async fn an_answer_not_yet_sent_keeps_its_output_counted() {
-    if !root_or_skip("an_answer_not_yet_sent_keeps_its_output_counted") {
+    if !testkit::root_or_skip("the full sandbox") {
         return;
     }
     // Room for one run (256 MiB, Python's default) and what one request's output may hold

@@ -16,28 +16,14 @@ pub enum Backend {
     Postgres,
 }
 
-/// SQLite always; Postgres when the test command started one. Says so when it is skipped.
+/// SQLite always; Postgres when the test command started one (otherwise a skipped part).
 pub fn backends() -> Vec<Backend> {
     if std::env::var_os("TIDERUN_TEST_POSTGRES_URL").is_some() {
         vec![Backend::Sqlite, Backend::Postgres]
     } else {
-        println!("SKIPPED postgres: TIDERUN_TEST_POSTGRES_URL not set (./x test starts one)");
+        testkit::skip_part("the Postgres backend: TIDERUN_TEST_POSTGRES_URL is not set (./x test starts one)");
         vec![Backend::Sqlite]
     }
-}
-
-/// Root is needed for the full sandbox; tests say SKIPPED otherwise.
-pub fn root_or_skip(test: &str) -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let euid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1));
-    if euid == Some("0") {
-        return true;
-    }
-    println!("SKIPPED {test}: needs root for the full sandbox");
-    false
 }
 
 /// A running server.
