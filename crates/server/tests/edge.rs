@@ -31,7 +31,7 @@ fn edge(edge: EdgeConfig) -> ServerConfig {
 async fn stop(server: TestServer) {
     let state = server.state.clone();
     server.stop().await;
-    state.runner().engine().sandbox().wait_idle(Duration::from_secs(10));
+    state.runner().engine().wait_idle(Duration::from_secs(10));
 }
 
 fn addr(server: &TestServer) -> String {

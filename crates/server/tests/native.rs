@@ -23,7 +23,6 @@ async fn stop(server: TestServer) {
     sandbox_idle
         .runner()
         .engine()
-        .sandbox()
         .wait_idle(std::time::Duration::from_secs(10));
 }
 

@@ -20,7 +20,7 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 async fn stop(server: TestServer) {
     let state = server.state.clone();
     server.stop().await;
-    state.runner().engine().sandbox().wait_idle(Duration::from_secs(10));
+    state.runner().engine().wait_idle(Duration::from_secs(10));
 }
 
 fn client() -> reqwest::Client {
@@ -421,7 +421,7 @@ async fn graceful_shutdown_finishes_the_run_in_flight_and_refuses_new_connection
         .expect("shutdown finished")
         .unwrap();
     assert_eq!(state.runner().running(), 0);
-    state.runner().engine().sandbox().wait_idle(Duration::from_secs(10));
+    state.runner().engine().wait_idle(Duration::from_secs(10));
 }
 
 #[tokio::test]
