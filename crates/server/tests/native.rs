@@ -117,7 +117,7 @@ async fn stdin_args_and_files_reach_the_program() {
         json!({"language": "python", "code": "# stdin\n# args", "stdin": "ada\n", "args": ["-x", "two words", "$HOME"]}),
     )
     .await;
-    assert_eq!(ok_run(status, &body)["stdout"], "ada\n-x two words $HOME\n", "{body}");
+    assert_eq!(ok_run(status, &body)["stdout"], "ada\n[\"-x\", \"two words\", \"$HOME\"]\n", "{body}");
 
     // Several files, one base64-encoded, one in a directory; the first is the main one.
     let (status, body) = run(

@@ -200,9 +200,9 @@ async fn stages_have_pistons_shape_and_statuses() {
         let run = &r["run"];
         assert_stage_shape(run);
         // Piston adds the newline stdin lacks.
-        assert_eq!(run["stdout"], "hello\na b c\n世界\n");
+        assert_eq!(run["stdout"], "hello\n[\"a b\", \"c\"]\n世界\n");
         assert_eq!(run["stderr"], "err\n");
-        assert_eq!(run["output"], "hello\nerr\na b c\n世界\n", "in the order written");
+        assert_eq!(run["output"], "hello\nerr\n[\"a b\", \"c\"]\n世界\n", "in the order written");
         assert_eq!(run["code"], 0);
         assert!(run["signal"].is_null() && run["status"].is_null() && run["message"].is_null(), "{run}");
         assert_eq!(run["memory"], common::fake::MEMORY_KB * 1024, "memory is in bytes: {run}");
@@ -498,7 +498,7 @@ async fn piston_rs_client() {
             .add_arg("x");
         let r = client.execute(&python).await.expect("execute python");
         assert_eq!(r.status, 200, "{r:?}");
-        assert_eq!(r.run.stdout, "from rust\nx\n");
+        assert_eq!(r.run.stdout, "from rust\n[\"x\"]\n");
         assert_eq!(r.run.output, r.run.stdout);
         assert_eq!(r.run.code, Some(0));
         assert!(r.compile.is_none() && r.run.is_ok());

@@ -11,7 +11,7 @@
 //! - `stdout: TEXT` / `stderr: TEXT`: the text and a newline on that stream;
 //! - `bytes: HEX`: raw bytes on stdout (`ff fe`);
 //! - `stdin`: stdin echoed to stdout (in a session, each chunk as it arrives, until EOF);
-//! - `args`: the program's arguments, one line, separated by spaces;
+//! - `args`: the program's arguments, one line, as a list (`["a b", "c"]`);
 //! - `main`: the main file's name; `files`: `NAME: CONTENT` (escaped) for every other file;
 //! - `sleep: MS`: sleep that long (holds the run slot).
 //!
@@ -102,7 +102,7 @@ impl FakeExecutor {
                         }
                     }
                 },
-                Step::Args => out.write(StreamKind::Stdout, format!("{}\n", args.join(" ")).as_bytes()),
+                Step::Args => out.write(StreamKind::Stdout, format!("{args:?}\n").as_bytes()),
                 Step::Main => out.write(StreamKind::Stdout, format!("{}\n", files[0].path).as_bytes()),
                 Step::Files => {
                     for file in &files[1..] {
@@ -265,7 +265,7 @@ impl End {
                 Status::FileSizeLimit => (status, None, Some(25), Some("a file exceeded its limit".into())),
                 Status::Signal => (status, None, Some(9), Some("killed by signal 9".into())),
                 Status::CompileError | Status::InternalError => {
-                    (Status::InternalError, None, None, Some("cannot start the program".into()))
+                    (Status::InternalError, None, None, Some("the fake executor failed".into()))
                 }
             },
         };
@@ -287,7 +287,8 @@ impl Program {
         let mut program = Program::default();
         let mut directives = 0;
         for line in String::from_utf8_lossy(source).lines() {
-            let line = line.trim();
+            // Trailing whitespace is the value's (`stdout: a  `).
+            let line = line.trim_start();
             let Some(rest) = line.strip_prefix("//").or_else(|| line.strip_prefix('#')) else {
                 continue;
             };
@@ -305,10 +306,10 @@ impl Program {
                         .map(|b| u8::from_str_radix(b, 16).expect("bytes: hex"))
                         .collect(),
                 ),
-                "stdin" => Step::Stdin,
-                "args" => Step::Args,
-                "main" => Step::Main,
-                "files" => Step::Files,
+                "stdin" if value.is_empty() => Step::Stdin,
+                "args" if value.is_empty() => Step::Args,
+                "main" if value.is_empty() => Step::Main,
+                "files" if value.is_empty() => Step::Files,
                 "sleep" => Step::Sleep(Duration::from_millis(value.trim().parse().expect("sleep: ms"))),
                 "exit" => {
                     program.end = End::Exit(value.trim().parse().expect("exit: a code"));
