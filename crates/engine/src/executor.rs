@@ -11,8 +11,8 @@
 use runtimes::Catalog;
 
 use crate::{
-    BuildCacheStats, Checked, EngineError, Interaction, Job, Outcome, PoolStats, Prepared, RequestLimits,
-    StageOutcome, TestCase, TestResult,
+    BuildCacheStats, Checked, EngineError, Interaction, Job, Outcome, PoolStats, Prepared, RequestLimits, StageOutcome,
+    TestCase, TestResult,
 };
 
 /// The blocking work of a checked job. Every method but the accessors may block for as long as

@@ -14,10 +14,10 @@ mod common;
 use std::time::Duration;
 
 use engine::{RequestLimits, Runner, RunnerConfig, DEFAULT_REQUEST_OUTPUT_BYTES};
-use std::sync::Arc;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use server::ServerConfig;
+use std::sync::Arc;
 use tokio_tungstenite::tungstenite::Message;
 
 /// The server's wall time per request: less than Python's longest run (60 s) and Judge0's

@@ -300,7 +300,11 @@ async fn a_teacher_posts_replaces_and_deletes_exercises() {
         // Graded against the posted tests: right for the first, wrong for the hidden one.
         let (status, graded) = submit(&server, "double", "python", "# stdout: 4").await;
         assert_eq!(status, 200, "{graded}");
-        assert_eq!((&graded["passed"], &graded["score"]), (&json!(1), &json!(0.5)), "{graded}");
+        assert_eq!(
+            (&graded["passed"], &graded["score"]),
+            (&json!(1), &json!(0.5)),
+            "{graded}"
+        );
         assert_eq!(
             graded["tests"][1],
             json!({"name": "test 2", "hidden": true, "verdict": "wrong_answer"})

@@ -209,7 +209,10 @@ async fn real_runs_synchronous_and_asynchronous() {
             .await;
         assert_eq!((status_id(&r), r["stdout"].clone()), (3, json!("42\n")), "{r}");
         let r = api
-            .run("", json!({ "source_code": "int main( { return 0; }", "language_id": C }))
+            .run(
+                "",
+                json!({ "source_code": "int main( { return 0; }", "language_id": C }),
+            )
             .await;
         assert_eq!(status_id(&r), 6, "{r}");
         assert!(r["compile_output"].as_str().is_some_and(|o| o.contains("error")), "{r}");
@@ -393,7 +396,9 @@ async fn verdicts_and_run_options() {
             body
         };
 
-        let r = api.run("", with("# stdout: 41", json!({ "expected_output": "42" }))).await;
+        let r = api
+            .run("", with("# stdout: 41", json!({ "expected_output": "42" })))
+            .await;
         assert_eq!(r["status"], json!({ "id": 4, "description": "Wrong Answer" }));
         // Judge0's rule: trailing whitespace of lines and trailing blank lines do not count.
         let r = api
@@ -420,7 +425,10 @@ async fn verdicts_and_run_options() {
             "SIGSEGV: {r}"
         );
         let r = api
-            .run("", with("# stderr: ZeroDivisionError: division by zero\n# exit: 1", json!({})))
+            .run(
+                "",
+                with("# stderr: ZeroDivisionError: division by zero\n# exit: 1", json!({})),
+            )
             .await;
         assert_eq!(status_id(&r), 11);
         assert_eq!(r["stderr"], "ZeroDivisionError: division by zero\n", "{r}");
@@ -439,7 +447,10 @@ async fn verdicts_and_run_options() {
             json!({ "id": 5, "description": "Time Limit Exceeded" }),
             "{r}"
         );
-        assert_eq!((&r["cpu_time_limit"], &r["wall_time_limit"]), (&json!("1.0"), &json!("5.0")));
+        assert_eq!(
+            (&r["cpu_time_limit"], &r["wall_time_limit"]),
+            (&json!("1.0"), &json!("5.0"))
+        );
         let r = api
             .run("", with("# status: wall_time_limit", json!({ "wall_time_limit": 1 })))
             .await;
@@ -463,12 +474,12 @@ async fn verdicts_and_run_options() {
             (json!("out\nerr\n"), Value::Null)
         );
         let r = api
-            .run(
-                "",
-                with("# args", json!({ "command_line_arguments": " a  b;c $(x) " })),
-            )
+            .run("", with("# args", json!({ "command_line_arguments": " a  b;c $(x) " })))
             .await;
-        assert_eq!(r["stdout"], "[\"a\", \"b;c\", \"$(x)\"]\n", "split on whitespace, no shell");
+        assert_eq!(
+            r["stdout"], "[\"a\", \"b;c\", \"$(x)\"]\n",
+            "split on whitespace, no shell"
+        );
         let r = api
             .run(
                 "fields=*",
@@ -482,10 +493,7 @@ async fn verdicts_and_run_options() {
 
         // C: a compile error, and compiler options.
         let r = api
-            .run(
-                "",
-                json!({ "source_code": "# compile: error", "language_id": C }),
-            )
+            .run("", json!({ "source_code": "# compile: error", "language_id": C }))
             .await;
         assert_eq!(r["status"], json!({ "id": 6, "description": "Compilation Error" }));
         assert_eq!(r["compile_output"], common::fake::COMPILE_ERROR, "{r}");

@@ -117,7 +117,11 @@ async fn stdin_args_and_files_reach_the_program() {
         json!({"language": "python", "code": "# stdin\n# args", "stdin": "ada\n", "args": ["-x", "two words", "$HOME"]}),
     )
     .await;
-    assert_eq!(ok_run(status, &body)["stdout"], "ada\n[\"-x\", \"two words\", \"$HOME\"]\n", "{body}");
+    assert_eq!(
+        ok_run(status, &body)["stdout"],
+        "ada\n[\"-x\", \"two words\", \"$HOME\"]\n",
+        "{body}"
+    );
 
     // Several files, one base64-encoded, one in a directory; the first is the main one.
     let (status, body) = run(
@@ -235,7 +239,16 @@ async fn tests_are_graded_and_hidden_ones_stay_hidden() {
         (&json!("small"), &json!("accepted"), &json!(false))
     );
     assert_eq!(t[0]["run"]["stdout"], "3");
-    for key in ["status", "stderr", "exit_code", "signal", "cpu_time_ms", "wall_time_ms", "memory_kb", "message"] {
+    for key in [
+        "status",
+        "stderr",
+        "exit_code",
+        "signal",
+        "cpu_time_ms",
+        "wall_time_ms",
+        "memory_kb",
+        "message",
+    ] {
         assert!(t[0]["run"].get(key).is_some(), "run.{key} missing: {body}");
     }
     assert_eq!(

@@ -202,10 +202,20 @@ async fn stages_have_pistons_shape_and_statuses() {
         // Piston adds the newline stdin lacks.
         assert_eq!(run["stdout"], "hello\n[\"a b\", \"c\"]\n世界\n");
         assert_eq!(run["stderr"], "err\n");
-        assert_eq!(run["output"], "hello\nerr\n[\"a b\", \"c\"]\n世界\n", "in the order written");
+        assert_eq!(
+            run["output"], "hello\nerr\n[\"a b\", \"c\"]\n世界\n",
+            "in the order written"
+        );
         assert_eq!(run["code"], 0);
-        assert!(run["signal"].is_null() && run["status"].is_null() && run["message"].is_null(), "{run}");
-        assert_eq!(run["memory"], common::fake::MEMORY_KB * 1024, "memory is in bytes: {run}");
+        assert!(
+            run["signal"].is_null() && run["status"].is_null() && run["message"].is_null(),
+            "{run}"
+        );
+        assert_eq!(
+            run["memory"],
+            common::fake::MEMORY_KB * 1024,
+            "memory is in bytes: {run}"
+        );
         assert_eq!(
             (&run["cpu_time"], &run["wall_time"]),
             (&json!(common::fake::CPU_MS), &json!(common::fake::WALL_MS))
@@ -213,13 +223,48 @@ async fn stages_have_pistons_shape_and_statuses() {
 
         // How a stage ended, in Piston's words, through the alias path too.
         for (code, status, signal, message) in [
-            ("# exit: 3", json!("RE"), Value::Null, json!("Exited with error status 3")),
-            ("# signal: 11", json!("SG"), json!("SIGSEGV"), json!("killed by signal 11")),
-            ("# status: time_limit", json!("TO"), json!("SIGKILL"), json!("cpu time exceeded its limit")),
-            ("# status: wall_time_limit", json!("TO"), json!("SIGKILL"), json!("wall time exceeded its limit")),
-            ("# status: memory_limit", json!("SG"), json!("SIGKILL"), json!("memory exceeded its limit")),
-            ("# stdout: x\n# status: output_limit", json!("OL"), json!("SIGKILL"), json!("output exceeded its limit")),
-            ("# stderr: x\n# status: output_limit", json!("EL"), json!("SIGKILL"), json!("output exceeded its limit")),
+            (
+                "# exit: 3",
+                json!("RE"),
+                Value::Null,
+                json!("Exited with error status 3"),
+            ),
+            (
+                "# signal: 11",
+                json!("SG"),
+                json!("SIGSEGV"),
+                json!("killed by signal 11"),
+            ),
+            (
+                "# status: time_limit",
+                json!("TO"),
+                json!("SIGKILL"),
+                json!("cpu time exceeded its limit"),
+            ),
+            (
+                "# status: wall_time_limit",
+                json!("TO"),
+                json!("SIGKILL"),
+                json!("wall time exceeded its limit"),
+            ),
+            (
+                "# status: memory_limit",
+                json!("SG"),
+                json!("SIGKILL"),
+                json!("memory exceeded its limit"),
+            ),
+            (
+                "# stdout: x\n# status: output_limit",
+                json!("OL"),
+                json!("SIGKILL"),
+                json!("output exceeded its limit"),
+            ),
+            (
+                "# stderr: x\n# status: output_limit",
+                json!("EL"),
+                json!("SIGKILL"),
+                json!("output exceeded its limit"),
+            ),
         ] {
             let (status_code, r) = post(&server, "/api/v2/piston/execute", python(code)).await;
             assert_eq!(status_code, 200, "{r}");
@@ -340,8 +385,7 @@ async fn files_in_three_encodings() {
         ]});
         let r = execute(&server, body).await;
         assert_eq!(
-            r["run"]["stdout"],
-            "main.py\ndata.bin: \\x00\\x01\\x02\\xff\nfile2.code: hi\nlib/helper.py: x = 1\n",
+            r["run"]["stdout"], "main.py\ndata.bin: \\x00\\x01\\x02\\xff\nfile2.code: hi\nlib/helper.py: x = 1\n",
             "{r}"
         );
 

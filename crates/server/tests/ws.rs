@@ -385,7 +385,11 @@ async fn messages_and_stages_have_each_dialects_shape() {
                 c.send(json!({"type": "eof"})).await;
             }
             let err = c.until("data").await;
-            assert_eq!((&err["stream"], &err["data"]), (&json!("stderr"), &json!("done\n")), "{path}");
+            assert_eq!(
+                (&err["stream"], &err["data"]),
+                (&json!("stderr"), &json!("done\n")),
+                "{path}"
+            );
             let exit = c.until("exit").await;
             assert_eq!(
                 (&exit["stage"], &exit["code"], &exit["signal"]),
@@ -399,10 +403,17 @@ async fn messages_and_stages_have_each_dialects_shape() {
             if path == NATIVE {
                 assert_eq!(
                     (&exit["status"], &exit["cpu_time_ms"], &exit["memory_kb"]),
-                    (&json!("ok"), &json!(common::fake::CPU_MS), &json!(common::fake::MEMORY_KB)),
+                    (
+                        &json!("ok"),
+                        &json!(common::fake::CPU_MS),
+                        &json!(common::fake::MEMORY_KB)
+                    ),
                     "{exit}"
                 );
-                assert!(compile["wall_time_ms"].is_u64() && compile.get("files").is_none(), "{compile}");
+                assert!(
+                    compile["wall_time_ms"].is_u64() && compile.get("files").is_none(),
+                    "{compile}"
+                );
             }
             assert_eq!(c.close_code().await, 4999, "{path}");
 
@@ -410,9 +421,16 @@ async fn messages_and_stages_have_each_dialects_shape() {
             let mut c = Client::connect(&server, path).await;
             c.send(init("c", "# compile: error")).await;
             let data = c.until("data").await;
-            assert_eq!((&data["stream"], &data["data"]), (&json!("stderr"), &json!(common::fake::COMPILE_ERROR)));
+            assert_eq!(
+                (&data["stream"], &data["data"]),
+                (&json!("stderr"), &json!(common::fake::COMPILE_ERROR))
+            );
             let exit = c.until("exit").await;
-            assert_eq!((&exit["stage"], &exit["code"]), (&json!("compile"), &json!(1)), "{path}: {exit}");
+            assert_eq!(
+                (&exit["stage"], &exit["code"]),
+                (&json!("compile"), &json!(1)),
+                "{path}: {exit}"
+            );
             assert_eq!(c.close_code().await, 4999);
             let stages: Vec<&Value> = c
                 .log
@@ -422,7 +440,11 @@ async fn messages_and_stages_have_each_dialects_shape() {
                     _ => None,
                 })
                 .collect();
-            assert_eq!(stages, [&json!("compile")], "{path}: no run stage after a failed compile");
+            assert_eq!(
+                stages,
+                [&json!("compile")],
+                "{path}: no run stage after a failed compile"
+            );
         }
         server
     })

@@ -29,8 +29,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use engine::{
-    Checked, EngineError, Executor, Interaction, Outcome, Prepared, RequestLimits, Runner, RunnerConfig,
-    StageOutcome, TestCase, TestResult, Verdict,
+    Checked, EngineError, Executor, Interaction, Outcome, Prepared, RequestLimits, Runner, RunnerConfig, StageOutcome,
+    TestCase, TestResult, Verdict,
 };
 use runtimes::Catalog;
 use sandbox::{Output, Status, Stdin, StreamKind};
@@ -264,9 +264,12 @@ impl End {
                 Status::OutputLimit => (status, None, Some(9), Some("output exceeded its limit".into())),
                 Status::FileSizeLimit => (status, None, Some(25), Some("a file exceeded its limit".into())),
                 Status::Signal => (status, None, Some(9), Some("killed by signal 9".into())),
-                Status::CompileError | Status::InternalError => {
-                    (Status::InternalError, None, None, Some("the fake executor failed".into()))
-                }
+                Status::CompileError | Status::InternalError => (
+                    Status::InternalError,
+                    None,
+                    None,
+                    Some("the fake executor failed".into()),
+                ),
             },
         };
         StageOutcome {
@@ -347,7 +350,7 @@ impl Program {
 /// Where a fake run's output goes: captured into the stage (and the interleaved `output`), or
 /// streamed to the caller's sink.
 struct Sink<'a> {
-    stream: Option<&'a mut dyn FnMut(StreamKind, &[u8])>,
+    output: Output<'a>,
     stdout: Vec<u8>,
     stderr: Vec<u8>,
     combined: Vec<u8>,
@@ -355,12 +358,8 @@ struct Sink<'a> {
 
 impl<'a> Sink<'a> {
     fn new(output: Output<'a>) -> Sink<'a> {
-        let stream = match output {
-            Output::Capture => None,
-            Output::Stream(sink) => Some(sink),
-        };
         Sink {
-            stream,
+            output,
             stdout: Vec::new(),
             stderr: Vec::new(),
             combined: Vec::new(),
@@ -371,9 +370,9 @@ impl<'a> Sink<'a> {
         if bytes.is_empty() {
             return;
         }
-        match &mut self.stream {
-            Some(sink) => sink(kind, bytes),
-            None => {
+        match &mut self.output {
+            Output::Stream(sink) => sink(kind, bytes),
+            Output::Capture => {
                 match kind {
                     StreamKind::Stdout => self.stdout.extend_from_slice(bytes),
                     StreamKind::Stderr => self.stderr.extend_from_slice(bytes),
