@@ -124,3 +124,115 @@ impl Executor for crate::Engine {
         self.sandbox().wait_idle(timeout)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{mpsc, Arc, Mutex};
+    use std::time::Duration;
+
+    use sandbox::Status;
+
+    use super::*;
+    use crate::{Runner, RunnerConfig, SourceFile};
+
+    /// Runs nothing: each `execute` waits for a release, then answers `ok`.
+    #[derive(Debug)]
+    struct Stub {
+        catalog: Catalog,
+        release: Mutex<mpsc::Receiver<()>>,
+    }
+
+    impl Executor for Stub {
+        fn catalog(&self) -> &Catalog {
+            &self.catalog
+        }
+
+        fn request_limits(&self) -> RequestLimits {
+            RequestLimits::default()
+        }
+
+        fn execute(&self, job: &Checked, _io: Interaction<'_>) -> Result<Outcome, EngineError> {
+            let _ = self.release.lock().expect("release").recv();
+            let mut outcome = Prepared::new(job, job.files().to_vec(), None).outcome;
+            outcome.status = Status::Ok;
+            Ok(outcome)
+        }
+
+        fn execute_runs(&self, _: &Checked, _: &[u8], _: usize) -> Result<(Outcome, Vec<StageOutcome>), EngineError> {
+            Err(EngineError::Internal("not in this test".into()))
+        }
+
+        fn execute_tests(&self, _: &Checked, _: Vec<TestCase>) -> Result<(Outcome, Vec<TestResult>), EngineError> {
+            Err(EngineError::Internal("not in this test".into()))
+        }
+
+        fn prepare(&self, _: &Checked) -> Result<Prepared, EngineError> {
+            Err(EngineError::Internal("not in this test".into()))
+        }
+
+        fn run_prepared(&self, _: &Prepared, _: Interaction<'_>) -> Result<StageOutcome, EngineError> {
+            Err(EngineError::Internal("not in this test".into()))
+        }
+    }
+
+    fn job(language: &str) -> Job {
+        Job {
+            language: language.into(),
+            files: vec![SourceFile {
+                name: None,
+                content: b"echo hi".to_vec(),
+            }],
+            ..Job::default()
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_runner_without_a_sandbox_checks_admits_and_refuses_as_the_engines() {
+        let script = r#"
+name = "script"
+display_name = "Script"
+file = "main.sh"
+run = ["/bin/sh", "{file}"]
+detect = ["/bin/sh", "-c", "echo 'script 1.0.0'"]
+[example]
+hello = "echo hi"
+"#;
+        let mut catalog = Catalog::from_files([("script.toml", script)]).expect("catalog");
+        catalog.detect();
+        let (release, waiting) = mpsc::channel();
+        let stub = Stub {
+            catalog,
+            release: Mutex::new(waiting),
+        };
+        let runner = Runner::with_executor(
+            Arc::new(stub),
+            RunnerConfig {
+                max_concurrent: 1,
+                max_waiting: 0,
+                max_wait: Duration::from_secs(1),
+            },
+        );
+        // The check is the engine's, against the executor's catalog.
+        assert!(matches!(
+            runner.engine().check(job("cobol")),
+            Err(EngineError::Resolve(_))
+        ));
+        let first = tokio::spawn({
+            let runner = Arc::clone(&runner);
+            let job = runner.engine().check(job("script")).expect("checked");
+            async move { runner.execute(job, Vec::new()).await }
+        });
+        while runner.running() == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // The only slot is taken and nothing may wait: refused at once.
+        let second = runner
+            .execute(runner.engine().check(job("script")).expect("checked"), Vec::new())
+            .await;
+        assert!(matches!(second, Err(EngineError::Busy { .. })), "{second:?}");
+        release.send(()).expect("release");
+        let outcome = first.await.expect("task").expect("the first ran");
+        assert_eq!((outcome.status, outcome.language.as_str()), (Status::Ok, "script"));
+        assert_eq!(runner.running(), 0);
+    }
+}
