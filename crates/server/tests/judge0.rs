@@ -459,6 +459,22 @@ async fn verdicts_and_run_options() {
             let r = api.run("", with(&format!("# status: {status}"), json!({}))).await;
             assert_eq!(status_id(&r), id, "{status}: {r}");
         }
+        // A program that could not be started: Exec Format Error (14) for what isolate's
+        // execve reports so, with the sandbox's words; Internal Error (13) for the rest.
+        for (kind, id, message) in [
+            ("exec_format", 14, "cannot start the program: ExecFormat (os error 8)"),
+            ("not_found", 14, "cannot start the program: NotFound (os error 2)"),
+            (
+                "not_executable",
+                14,
+                "cannot start the program: NotExecutable (os error 13)",
+            ),
+            ("text_busy", 13, "Internal Error"),
+            ("setup", 13, "Internal Error"),
+        ] {
+            let r = api.run("", with(&format!("# start_failure: {kind}"), json!({}))).await;
+            assert_eq!((status_id(&r), &r["message"]), (id, &json!(message)), "{kind}: {r}");
+        }
 
         let r = api
             .run(
@@ -521,7 +537,7 @@ async fn a_compiled_file_that_is_not_a_program_is_an_exec_format_error() {
     if !common::root_or_skip("a_compiled_file_that_is_not_a_program_is_an_exec_format_error") {
         return;
     }
-    let server = start(ServerConfig::default(), Backend::Sqlite).await;
+    let server = start_real(ServerConfig::default(), Backend::Sqlite).await;
     let r = Api::of(&server)
         .run(
             "fields=status,message,stdout,stderr,compile_output",

@@ -18,7 +18,9 @@
 //! A program without any directive echoes its stdin (as `stdin`). How it ends:
 //! `exit: N` (`runtime_error` unless 0), `signal: N` (`signal`), `status: NAME` (any status:
 //! `time_limit`, `wall_time_limit`, `memory_limit`, `output_limit` end killed by SIGKILL with a
-//! message, as a limit does), else `ok`. A compiled runtime's compile stage succeeds (its
+//! message, as a limit does), `start_failure: KIND` (`internal_error`: the program could not be
+//! started — `not_found`, `not_executable`, `exec_format`, `text_busy`, `other`, `setup`), else
+//! `ok`. A compiled runtime's compile stage succeeds (its
 //! stdout names the compiler arguments, if any) unless the program says `compile: error`.
 //! Every stage takes [`CPU_MS`] of CPU, [`WALL_MS`] (plus its sleeps) and [`MEMORY_KB`].
 //! Signals from a session's client are not seen: a session ends when its stdin closes.
@@ -33,7 +35,7 @@ use engine::{
     TestCase, TestResult, Verdict,
 };
 use runtimes::Catalog;
-use sandbox::{Output, Status, Stdin, StreamKind};
+use sandbox::{Output, StartFailure, StartFailureKind, Status, Stdin, StreamKind};
 use server::ServerConfig;
 
 use super::{Backend, TestServer};
@@ -240,6 +242,7 @@ enum End {
     Exit(i32),
     Signal(i32),
     Status(Status),
+    StartFailure(StartFailureKind),
 }
 
 impl Default for End {
@@ -251,6 +254,25 @@ impl Default for End {
 impl End {
     /// A stage that ended so, with the fake's numbers and no output yet.
     fn stage(self) -> StageOutcome {
+        if let End::StartFailure(kind) = self {
+            // The errno the sandbox sorts into this kind (Setup and Other: any).
+            let errno = match kind {
+                StartFailureKind::NotFound => 2,
+                StartFailureKind::NotExecutable => 13,
+                StartFailureKind::ExecFormat => 8,
+                StartFailureKind::TextBusy => 26,
+                StartFailureKind::Other | StartFailureKind::Setup => 7,
+            };
+            return StageOutcome {
+                status: Status::InternalError,
+                message: Some(format!("cannot start the program: {kind:?} (os error {errno})")),
+                start_failure: Some(StartFailure { kind, errno }),
+                cpu_time_ms: CPU_MS,
+                wall_time_ms: WALL_MS,
+                memory_kb: MEMORY_KB,
+                ..StageOutcome::default()
+            };
+        }
         let (status, exit_code, signal, message) = match self {
             End::Exit(0) => (Status::Ok, Some(0), None, None),
             End::Exit(code) => (Status::RuntimeError, Some(code), None, None),
@@ -271,6 +293,7 @@ impl End {
                     Some("the fake executor failed".into()),
                 ),
             },
+            End::StartFailure(_) => unreachable!("answered above"),
         };
         StageOutcome {
             status,
@@ -327,6 +350,19 @@ impl Program {
                 "status" => {
                     let status = serde_json::from_value(serde_json::json!(value.trim())).expect("status: a name");
                     program.end = End::Status(status);
+                    directives += 1;
+                    continue;
+                }
+                "start_failure" => {
+                    let kind = match value.trim() {
+                        "not_found" => StartFailureKind::NotFound,
+                        "not_executable" => StartFailureKind::NotExecutable,
+                        "exec_format" => StartFailureKind::ExecFormat,
+                        "text_busy" => StartFailureKind::TextBusy,
+                        "setup" => StartFailureKind::Setup,
+                        _ => StartFailureKind::Other,
+                    };
+                    program.end = End::StartFailure(kind);
                     directives += 1;
                     continue;
                 }
