@@ -81,7 +81,7 @@ fn message(run: &StageOutcome) -> &str {
 
 fn no_harm_done(runner: &Runner) {
     assert!(
-        runner.engine().sandbox().wait_idle(Duration::from_secs(5)),
+        runner.engine().wait_idle(Duration::from_secs(5)),
         "sandbox teardown did not finish"
     );
     assert_nothing_left();

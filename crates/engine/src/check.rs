@@ -79,6 +79,16 @@ impl Checked {
     pub fn runtime(&self) -> &Runtime {
         &self.runtime
     }
+
+    /// Its files, named: the first is the main one.
+    pub fn files(&self) -> &[InputFile] {
+        &self.files
+    }
+
+    /// Its extra compiler arguments (Judge0's `compiler_options`).
+    pub fn compile_args(&self) -> &[String] {
+        &self.compile_args
+    }
 }
 
 /// Name the job's files: the first is the main one (the runtime's default name unless the

@@ -20,6 +20,7 @@ mod budget;
 mod build_cache;
 mod check;
 mod error;
+mod executor;
 mod images;
 mod job;
 mod limits;
@@ -35,6 +36,7 @@ pub use budget::{
 pub use build_cache::{BuildCache, BuildCacheStats, DEFAULT_BUILD_CACHE_MIB, MAX_BUILD_CACHE_MIB};
 pub use check::Checked;
 pub use error::EngineError;
+pub use executor::Executor;
 pub use images::{mime, Image, IMAGE_SUFFIXES, MAX_IMAGE_BYTES, MAX_IMAGE_FILES, MAX_SKIPPED_IMAGES};
 pub use job::{Interaction, Job, SourceFile};
 pub use limits::{Bound, Limit, LimitRequest, Phase, PhaseRequest};
@@ -103,9 +105,46 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// `job` ready to run `files` (its own, or what its compile made), after `compile`, its
+    /// compile stage if it has one (a compile stage that is not `ok` makes the outcome
+    /// `compile_error`). The engine's [`Engine::prepare`] ends here; another [`Executor`] (a
+    /// stand-in in tests) prepares with it too.
+    pub fn new(job: &Checked, files: Vec<InputFile>, compile: Option<StageOutcome>) -> Prepared {
+        let mut outcome = Outcome::new(&job.runtime);
+        if compile.as_ref().is_some_and(|c| c.status != Status::Ok) {
+            outcome.status = Status::CompileError;
+        }
+        outcome.compile = compile;
+        Prepared {
+            runtime: job.runtime.clone(),
+            argv: job.plan.run.argv.clone(),
+            env: job.plan.run.env.clone(),
+            files,
+            limits: job.run,
+            stack_bytes: job.stack_bytes,
+            images: job.images,
+            outcome,
+        }
+    }
+
     /// False when the compile stage failed: there is nothing to run.
     pub fn runnable(&self) -> bool {
         self.outcome.status != Status::CompileError
+    }
+
+    /// The runtime the job resolved to.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// The run's command: the runtime's, the program's arguments last.
+    pub fn argv(&self) -> &[String] {
+        &self.argv
+    }
+
+    /// The files each run gets: the job's own, or its build's.
+    pub fn files(&self) -> &[InputFile] {
+        &self.files
     }
 }
 
@@ -195,49 +234,32 @@ impl Engine {
     /// time and memory.
     pub fn prepare(&self, job: &Checked) -> Result<Prepared, EngineError> {
         let runtime = &job.runtime;
-        let mut outcome = Outcome::new(runtime);
-        let files = match &job.plan.compile {
-            Some(compile) => {
-                let mut argv = compile.argv.clone();
-                argv.extend(job.compile_args.iter().cloned());
-                let key = self.build_cache.key(&build_cache::KeyInput {
-                    runtime,
-                    argv: &argv,
-                    env: &compile.env,
-                    compile_args: &job.compile_args,
-                    files: &job.files,
-                    limits: &job.compile,
-                });
-                let (build, cached) = self.build_cache.get_or_build(key, || {
-                    self.compile(runtime, &argv, &compile.env, &job.compile, job.files.clone())
-                })?;
-                let build = Arc::try_unwrap(build).unwrap_or_else(|shared| (*shared).clone());
-                let mut stage = build.compile;
-                if cached {
-                    // Nothing ran for this job.
-                    stage.cached = true;
-                    stage.cpu_time_ms = 0;
-                    stage.wall_time_ms = 0;
-                    stage.memory_kb = 0;
-                }
-                if stage.status != Status::Ok {
-                    outcome.status = Status::CompileError;
-                }
-                outcome.compile = Some(stage);
-                build.files
-            }
-            None => job.files.clone(),
+        let Some(compile) = &job.plan.compile else {
+            return Ok(Prepared::new(job, job.files.clone(), None));
         };
-        Ok(Prepared {
-            runtime: runtime.clone(),
-            argv: job.plan.run.argv.clone(),
-            env: job.plan.run.env.clone(),
-            files,
-            limits: job.run,
-            stack_bytes: job.stack_bytes,
-            images: job.images,
-            outcome,
-        })
+        let mut argv = compile.argv.clone();
+        argv.extend(job.compile_args.iter().cloned());
+        let key = self.build_cache.key(&build_cache::KeyInput {
+            runtime,
+            argv: &argv,
+            env: &compile.env,
+            compile_args: &job.compile_args,
+            files: &job.files,
+            limits: &job.compile,
+        });
+        let (build, cached) = self.build_cache.get_or_build(key, || {
+            self.compile(runtime, &argv, &compile.env, &job.compile, job.files.clone())
+        })?;
+        let build = Arc::try_unwrap(build).unwrap_or_else(|shared| (*shared).clone());
+        let mut stage = build.compile;
+        if cached {
+            // Nothing ran for this job.
+            stage.cached = true;
+            stage.cpu_time_ms = 0;
+            stage.wall_time_ms = 0;
+            stage.memory_kb = 0;
+        }
+        Ok(Prepared::new(job, build.files, Some(stage)))
     }
 
     /// Compile in a sandbox and read the work dir back. The files come back read-only for the

@@ -11,7 +11,7 @@ use sandbox::{Output, Stdin, StreamKind};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
-use crate::{Checked, Engine, EngineError, Interaction, Outcome, Phase, StageOutcome, TestCase, TestResult};
+use crate::{Checked, Engine, EngineError, Executor, Interaction, Outcome, Phase, StageOutcome, TestCase, TestResult};
 
 /// Output waiting for a session's client is merged into `Data` events of about this size (a
 /// full pipe, as the supervisor reads it), so one event is one WebSocket message of bounded
@@ -54,7 +54,8 @@ struct Admission(#[allow(dead_code)] OwnedSemaphorePermit);
 /// gets the same answer under load as when the node is idle.
 #[derive(Debug)]
 pub struct Runner {
-    engine: Arc<Engine>,
+    /// What runs an admitted job: the engine, or a stand-in in tests.
+    engine: Arc<dyn Executor>,
     slots: Arc<Semaphore>,
     waiting: AtomicUsize,
     config: RunnerConfig,
@@ -65,9 +66,16 @@ pub struct Runner {
 }
 
 impl Runner {
+    /// A runner whose jobs the engine runs.
     pub fn new(engine: Engine, config: RunnerConfig) -> Arc<Runner> {
+        Runner::with_executor(Arc::new(engine), config)
+    }
+
+    /// A runner whose jobs `executor` runs: the engine (shared with its owner, who may keep a
+    /// handle on its sandbox), or a stand-in that needs no sandbox.
+    pub fn with_executor(executor: Arc<dyn Executor>, config: RunnerConfig) -> Arc<Runner> {
         Arc::new(Runner {
-            engine: Arc::new(engine),
+            engine: executor,
             slots: Arc::new(Semaphore::new(config.max_concurrent.max(1))),
             waiting: AtomicUsize::new(0),
             config,
@@ -85,8 +93,9 @@ impl Runner {
         )
     }
 
-    pub fn engine(&self) -> &Engine {
-        &self.engine
+    /// What runs this runner's jobs, and checks them: `runner.engine().check(job)`.
+    pub fn engine(&self) -> &dyn Executor {
+        &*self.engine
     }
 
     pub fn config(&self) -> RunnerConfig {
@@ -271,12 +280,12 @@ impl Runner {
     async fn blocking<T, F>(&self, admission: Admission, f: F) -> Result<T, EngineError>
     where
         T: Send + 'static,
-        F: FnOnce(&Engine) -> Result<T, EngineError> + Send + 'static,
+        F: FnOnce(&dyn Executor) -> Result<T, EngineError> + Send + 'static,
     {
         let engine = Arc::clone(&self.engine);
         tokio::task::spawn_blocking(move || {
             let _admission = admission;
-            f(&engine)
+            f(&*engine)
         })
         .await
         .map_err(|e| EngineError::Internal(format!("run task failed: {e}")))?

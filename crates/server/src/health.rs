@@ -46,7 +46,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         .set_pools(&state.runner().engine().pool_stats(), state.runner().admission_totals());
     state
         .metrics()
-        .set_build_cache(state.runner().engine().build_cache().stats());
+        .set_build_cache(state.runner().engine().build_cache_stats());
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics().render(),

@@ -1,6 +1,7 @@
 //! The service's edge on a real socket: clients behind trusted proxies and behind one school
 //! address, slow clients (a header sent in part, idle keep-alive connections, more
-//! connections than the cap), and callbacks to NAT64 forms of internal addresses.
+//! connections than the cap), and callbacks to NAT64 forms of internal addresses. Against the
+//! router with the stand-in executor (`common::fake`, no root).
 
 extern crate tiderun_server as server;
 
@@ -31,7 +32,7 @@ fn edge(edge: EdgeConfig) -> ServerConfig {
 async fn stop(server: TestServer) {
     let state = server.state.clone();
     server.stop().await;
-    state.runner().engine().sandbox().wait_idle(Duration::from_secs(10));
+    state.runner().engine().wait_idle(Duration::from_secs(10));
 }
 
 fn addr(server: &TestServer) -> String {
@@ -84,7 +85,7 @@ async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_header_sent_in_part_is_dropped_after_the_header_timeout() {
     let _serial = SERIAL.lock().await;
-    let server = common::start(
+    let server = common::fake::start(
         edge(EdgeConfig {
             header_read_timeout: Duration::from_secs(1),
             ..EdgeConfig::default()
@@ -136,7 +137,7 @@ async fn a_header_sent_in_part_is_dropped_after_the_header_timeout() {
 #[tokio::test(flavor = "multi_thread")]
 async fn idle_keep_alive_connections_are_closed_and_busy_ones_are_not() {
     let _serial = SERIAL.lock().await;
-    let server = common::start(
+    let server = common::fake::start(
         edge(EdgeConfig {
             idle_timeout: Duration::from_secs(1),
             header_read_timeout: Duration::from_secs(60),
@@ -156,41 +157,39 @@ async fn idle_keep_alive_connections_are_closed_and_busy_ones_are_not() {
         "an idle connection stayed open"
     );
 
-    if testkit::root_or_skip_part("the busy part", "the full sandbox") {
-        // A request that takes longer than the idle timeout is not cut.
-        let response = reqwest::Client::new()
-            .post(format!("{}/api/v1/run", server.base))
-            .body(json!({"language": "python", "code": "import time\ntime.sleep(2.5)\nprint('slept')"}).to_string())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status().as_u16(), 200);
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(body["run"]["stdout"], "slept\n", "{body}");
+    // A request that takes longer than the idle timeout is not cut.
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/run", server.base))
+        .body(json!({"language": "python", "code": "# sleep: 2500\n# stdout: slept"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["run"]["stdout"], "slept\n", "{body}");
 
-        // Nor is a WebSocket that is quiet for longer.
-        let ws_url = format!("{}/api/v1/ws", server.ws_base());
-        let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
-        let init = json!({"type": "init", "language": "bash", "version": "*",
-            "files": [{"content": "read line; echo \"got $line\""}], "run_timeout": 20000});
-        ws.send(tokio_tungstenite::tungstenite::Message::text(init.to_string()))
-            .await
-            .unwrap();
-        tokio::time::sleep(Duration::from_millis(2500)).await;
-        let stdin = json!({"type": "data", "stream": "stdin", "data": "hello\n"});
-        ws.send(tokio_tungstenite::tungstenite::Message::text(stdin.to_string()))
-            .await
-            .unwrap();
-        let mut stdout = String::new();
-        while !stdout.contains("got hello") {
-            let message = tokio::time::timeout(PATIENCE, ws.next()).await;
-            let Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text)))) = message else {
-                panic!("the quiet WebSocket ended: {message:?}; stdout so far {stdout:?}");
-            };
-            let v: Value = serde_json::from_str(text.as_str()).unwrap();
-            if v["type"] == "data" && v["stream"] == "stdout" {
-                stdout.push_str(v["data"].as_str().unwrap());
-            }
+    // Nor is a WebSocket that is quiet for longer.
+    let ws_url = format!("{}/api/v1/ws", server.ws_base());
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
+    let init = json!({"type": "init", "language": "bash", "version": "*",
+        "files": [{"content": "# stdin"}], "run_timeout": 20000});
+    ws.send(tokio_tungstenite::tungstenite::Message::text(init.to_string()))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let stdin = json!({"type": "data", "stream": "stdin", "data": "hello\n"});
+    ws.send(tokio_tungstenite::tungstenite::Message::text(stdin.to_string()))
+        .await
+        .unwrap();
+    let mut stdout = String::new();
+    while !stdout.contains("hello\n") {
+        let message = tokio::time::timeout(PATIENCE, ws.next()).await;
+        let Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text)))) = message else {
+            panic!("the quiet WebSocket ended: {message:?}; stdout so far {stdout:?}");
+        };
+        let v: Value = serde_json::from_str(text.as_str()).unwrap();
+        if v["type"] == "data" && v["stream"] == "stdout" {
+            stdout.push_str(v["data"].as_str().unwrap());
         }
     }
     stop(server).await;
@@ -199,7 +198,7 @@ async fn idle_keep_alive_connections_are_closed_and_busy_ones_are_not() {
 #[tokio::test(flavor = "multi_thread")]
 async fn past_the_connection_cap_new_connections_wait_while_open_ones_are_served() {
     let _serial = SERIAL.lock().await;
-    let server = common::start(
+    let server = common::fake::start(
         edge(EdgeConfig {
             max_connections: 4,
             ..EdgeConfig::default()
@@ -240,7 +239,7 @@ async fn past_the_connection_cap_new_connections_wait_while_open_ones_are_served
 async fn health_answers_during_a_slowloris_below_the_cap() {
     let _serial = SERIAL.lock().await;
     const SLOW: usize = 200;
-    let server = common::start(
+    let server = common::fake::start(
         edge(EdgeConfig {
             max_connections: SLOW + 16,
             header_read_timeout: Duration::from_secs(5),
@@ -294,7 +293,7 @@ async fn behind_a_trusted_proxy_each_client_has_its_own_quota() {
         },
         ..ServerConfig::default()
     };
-    let server = common::start(config, Backend::Sqlite).await;
+    let server = common::fake::start(config, Backend::Sqlite).await;
     fn xff(ip: &str) -> [(&str, &str); 1] {
         [("x-forwarded-for", ip)]
     }
@@ -319,7 +318,7 @@ async fn behind_a_trusted_proxy_each_client_has_its_own_quota() {
         rate_limit_per_minute: 3,
         ..ServerConfig::default()
     };
-    let server = common::start(config, Backend::Sqlite).await;
+    let server = common::fake::start(config, Backend::Sqlite).await;
     for i in 0..3 {
         assert_eq!(runtimes(&server, &xff(&format!("198.51.100.{i}"))).await, 200);
     }
@@ -331,7 +330,7 @@ async fn behind_a_trusted_proxy_each_client_has_its_own_quota() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_school_behind_one_address_is_not_rate_limited_by_default() {
     let _serial = SERIAL.lock().await;
-    let server = common::start(ServerConfig::default(), Backend::Sqlite).await;
+    let server = common::fake::start(ServerConfig::default(), Backend::Sqlite).await;
     // A burst of requests from one address: 40 students, 25 requests each (the page's runtime
     // list, exercises, runs...), more than the old default allowed in a minute.
     let client = reqwest::Client::new();
@@ -360,7 +359,7 @@ async fn a_school_behind_one_address_is_not_rate_limited_by_default() {
 #[tokio::test(flavor = "multi_thread")]
 async fn callbacks_to_nat64_forms_of_internal_addresses_are_refused() {
     let _serial = SERIAL.lock().await;
-    let server = common::start(ServerConfig::default(), Backend::Sqlite).await;
+    let server = common::fake::start(ServerConfig::default(), Backend::Sqlite).await;
     let client = reqwest::Client::new();
     // 169.254.169.254 (cloud metadata) through the NAT64 prefix, 127.0.0.1 through 6to4.
     for url in [

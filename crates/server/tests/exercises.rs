@@ -1,7 +1,9 @@
-//! Exercises on a real server: the shipped directory's exercises listed and opened (hidden
-//! tests show only their name), solutions graded through the run path (a wrong one in a
-//! hidden case scores 2/3 and leaks nothing), and a teacher's posted exercises (SQLite and,
-//! under `./x test`, Postgres): the token rules, replace, conflicts with the directory, delete.
+//! Exercises on a real socket: the shipped directory's exercises listed and opened (hidden
+//! tests show only their name), solutions graded through the run path on the real engine (a
+//! wrong one in a hidden case scores 2/3 and leaks nothing), and — against the router with the
+//! stand-in executor (`common::fake`, no root) — bad submissions and a teacher's posted
+//! exercises (SQLite and, under `./x test`, Postgres): the token rules, replace, conflicts with
+//! the directory, delete, a submission graded against the posted tests.
 
 extern crate tiderun_server as server;
 
@@ -24,13 +26,22 @@ fn shipped() -> Arc<ExerciseDir> {
     Arc::new(ExerciseDir::load(&dir, &catalog).expect("the shipped exercises load"))
 }
 
-async fn start(backend: Backend, tokens: &[&str]) -> TestServer {
-    let config = ServerConfig {
+fn config(tokens: &[&str]) -> ServerConfig {
+    ServerConfig {
         exercises: shipped(),
         auth_tokens: tokens.iter().map(|t| t.to_string()).collect(),
         ..ServerConfig::default()
-    };
-    common::start(config, backend).await
+    }
+}
+
+/// A server on the real engine (root only).
+async fn start_real(backend: Backend, tokens: &[&str]) -> TestServer {
+    common::start(config(tokens), backend).await
+}
+
+/// A server with the stand-in executor behind it.
+async fn start(backend: Backend, tokens: &[&str]) -> TestServer {
+    common::fake::start(config(tokens), backend).await
 }
 
 async fn call(server: &TestServer, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -115,7 +126,7 @@ async fn solutions_are_graded_and_hidden_tests_leak_nothing() {
     if !testkit::root_or_skip("the full sandbox") {
         return;
     }
-    let server = start(Backend::Sqlite, &[]).await;
+    let server = start_real(Backend::Sqlite, &[]).await;
     let solutions = [
         ("sum-two", "python", "a, b = map(int, input().split())\nprint(a + b)"),
         ("hello-name", "python", "print(f'Hello, {input()}!')"),
@@ -186,6 +197,12 @@ async fn solutions_are_graded_and_hidden_tests_leak_nothing() {
         "{graded}"
     );
 
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_submissions_get_a_4xx_that_says_what_is_wrong() {
+    let server = start(Backend::Sqlite, &[]).await;
     let cases = [
         ("nope", json!({"language": "python", "code": "1"}), 404, "no exercise"),
         (
@@ -240,7 +257,6 @@ async fn without_tokens_nobody_may_post_exercises() {
 
 #[tokio::test]
 async fn a_teacher_posts_replaces_and_deletes_exercises() {
-    let check_runs = testkit::root_or_skip_part("its submission", "the full sandbox");
     for backend in backends() {
         let server = start(backend, &[TOKEN]).await;
         // Without the token: 401, as for every API route of a server with tokens.
@@ -282,10 +298,18 @@ async fn a_teacher_posts_replaces_and_deletes_exercises() {
         let (status, view) = get(&server, "/api/v1/exercises/double").await;
         assert_eq!(status, 200);
         assert_eq!(view["tests"][1], json!({"name": "test 2", "hidden": true}));
-        if check_runs {
-            let (_, graded) = submit(&server, "double", "python", "print(2 * int(input()))").await;
-            assert_eq!(graded["score"], 1.0, "{graded}");
-        }
+        // Graded against the posted tests: right for the first, wrong for the hidden one.
+        let (status, graded) = submit(&server, "double", "python", "# stdout: 4").await;
+        assert_eq!(status, 200, "{graded}");
+        assert_eq!(
+            (&graded["passed"], &graded["score"]),
+            (&json!(1), &json!(0.5)),
+            "{graded}"
+        );
+        assert_eq!(
+            graded["tests"][1],
+            json!({"name": "test 2", "hidden": true, "verdict": "wrong_answer"})
+        );
 
         let mut changed = exercise.clone();
         changed["title"] = json!("Double");

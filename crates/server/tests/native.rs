@@ -1,12 +1,14 @@
-//! The native API (`/api/v1`) against a real server: runs, limits, compile errors, test cases
-//! with hidden ones, the runtime list, the OpenAPI document, and a 4xx that says what is wrong
-//! for every kind of bad request.
+//! The native API (`/api/v1`): one real end-to-end run (Python and C from the runtime
+//! examples), the limits, test cases and the build cache on the real engine; and against the
+//! router with the stand-in executor (`common::fake`, no root): stdin, arguments and files, compile
+//! errors, graded tests with hidden ones, the runtime list, the OpenAPI document, and a 4xx that
+//! says what is wrong for every kind of bad request.
 
 extern crate tiderun_server as server;
 
 mod common;
 
-use common::{backends, Backend, TestServer};
+use common::{backends, fake, Backend, TestServer};
 use serde_json::{json, Value};
 use server::ServerConfig;
 
@@ -17,13 +19,17 @@ async fn start(backend: Backend) -> TestServer {
     common::start(ServerConfig::default(), backend).await
 }
 
+/// A server with the stand-in executor behind it (no sandbox: runs without root).
+async fn start_fake(backend: Backend) -> TestServer {
+    fake::start(ServerConfig::default(), backend).await
+}
+
 async fn stop(server: TestServer) {
     let sandbox_idle = server.state.clone();
     server.stop().await;
     sandbox_idle
         .runner()
         .engine()
-        .sandbox()
         .wait_idle(std::time::Duration::from_secs(10));
 }
 
@@ -105,22 +111,16 @@ async fn hello_world_in_python_and_c_from_the_runtime_examples() {
 }
 
 #[tokio::test]
-#[ignore = "needs root: the full sandbox"]
-async fn stdin_args_and_files() {
-    if !testkit::root_or_skip("the full sandbox") {
-        return;
-    }
-    let _serial = SERIAL.lock().await;
-    let server = start(Backend::Sqlite).await;
-    let code = "import sys\nname = input()\nprint(f'hello {name}', sys.argv[1:])";
+async fn stdin_args_and_files_reach_the_program() {
+    let server = start_fake(Backend::Sqlite).await;
     let (status, body) = run(
         &server,
-        json!({"language": "python", "code": code, "stdin": "ada\n", "args": ["-x", "two words", "$HOME"]}),
+        json!({"language": "python", "code": "# stdin\n# args", "stdin": "ada\n", "args": ["-x", "two words", "$HOME"]}),
     )
     .await;
     assert_eq!(
         ok_run(status, &body)["stdout"],
-        "hello ada ['-x', 'two words', '$HOME']\n",
+        "ada\n[\"-x\", \"two words\", \"$HOME\"]\n",
         "{body}"
     );
 
@@ -128,25 +128,35 @@ async fn stdin_args_and_files() {
     let (status, body) = run(
         &server,
         json!({"language": "python", "files": [
-            {"name": "app.py", "content": "from lib.util import greet\nprint(greet())"},
+            {"name": "app.py", "content": "# main\n# files"},
             {"name": "lib/__init__.py", "content": ""},
             {"name": "lib/util.py", "content": "ZGVmIGdyZWV0KCk6IHJldHVybiAnZnJvbSBhIG1vZHVsZSc=", "encoding": "base64"},
         ]}),
     )
     .await;
-    assert_eq!(ok_run(status, &body)["stdout"], "from a module\n", "{body}");
+    assert_eq!(
+        ok_run(status, &body)["stdout"],
+        "app.py\nlib/__init__.py: \nlib/util.py: def greet(): return \\'from a module\\'\n",
+        "{body}"
+    );
 
-    // A C program with a header of its own.
+    // An unnamed main file takes the runtime's name; an unnamed other one `file1`.
     let (status, body) = run(
         &server,
         json!({"language": "c", "files": [
-            {"content": "#include <stdio.h>\n#include \"answer.h\"\nint main(void){printf(\"%d\\n\", ANSWER);}"},
+            {"content": "# main\n# files"},
             {"name": "answer.h", "content": "#define ANSWER 42\n"},
+            {"content": "x"},
         ]}),
     )
     .await;
-    assert_eq!(ok_run(status, &body)["stdout"], "42\n", "{body}");
-    stop(server).await;
+    assert_eq!(
+        ok_run(status, &body)["stdout"],
+        "main.c\nanswer.h: #define ANSWER 42\\n\nfile2: x\n",
+        "{body}"
+    );
+    assert_eq!(body["compile"]["status"], "ok", "{body}");
+    server.stop().await;
 }
 
 #[tokio::test]
@@ -192,39 +202,28 @@ async fn limits_end_runs_with_their_status() {
 }
 
 #[tokio::test]
-#[ignore = "needs root: the full sandbox"]
 async fn compile_errors_are_results_not_errors() {
-    if !testkit::root_or_skip("the full sandbox") {
-        return;
-    }
-    let _serial = SERIAL.lock().await;
-    let server = start(Backend::Sqlite).await;
-    let (status, body) = run(&server, json!({"language": "c", "code": "int main( {"})).await;
+    let server = start_fake(Backend::Sqlite).await;
+    let (status, body) = run(&server, json!({"language": "c", "code": "# compile: error"})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "compile_error", "{body}");
     assert!(body["run"].is_null(), "{body}");
-    let stderr = body["compile"]["stderr"].as_str().unwrap();
-    assert!(stderr.contains("error"), "{body}");
-    assert_ne!(body["compile"]["exit_code"], 0);
-    stop(server).await;
+    assert_eq!(body["compile"]["stderr"], fake::COMPILE_ERROR, "{body}");
+    assert_eq!(body["compile"]["status"], "runtime_error", "{body}");
+    assert_eq!(body["compile"]["exit_code"], 1, "{body}");
+    server.stop().await;
 }
 
 #[tokio::test]
-#[ignore = "needs root: the full sandbox"]
 async fn tests_are_graded_and_hidden_ones_stay_hidden() {
-    if !testkit::root_or_skip("the full sandbox") {
-        return;
-    }
-    let _serial = SERIAL.lock().await;
-    let server = start(Backend::Sqlite).await;
-    let c = "#include <stdio.h>\nint main(void){long a,b; if(scanf(\"%ld %ld\",&a,&b)!=2) return 1; \
-             printf(\"%ld\\n\", a + b > 1000000 ? 0 : a + b);}";
+    let server = start_fake(Backend::Sqlite).await;
+    // The program echoes its input: a test passes when its expected output is its input.
     let tests = json!([
-        {"name": "small", "stdin": "1 2", "expected_output": "3"},
-        {"name": "secret", "stdin": "999999 2", "expected_output": "1000001", "hidden": true},
-        {"stdin": "2 2\n", "expected_output": "4\n\n", "hidden": true},
+        {"name": "small", "stdin": "3", "expected_output": "3"},
+        {"name": "secret", "stdin": "999999", "expected_output": "1000001", "hidden": true},
+        {"stdin": "4\n", "expected_output": "4\n\n", "hidden": true},
     ]);
-    let (status, body) = run(&server, json!({"language": "c", "code": c, "tests": tests})).await;
+    let (status, body) = run(&server, json!({"language": "c", "code": "# stdin", "tests": tests})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "ok", "{body}");
     assert_eq!(body["compile"]["status"], "ok", "compiled once: {body}");
@@ -241,45 +240,54 @@ async fn tests_are_graded_and_hidden_ones_stay_hidden() {
         (&t[0]["name"], &t[0]["verdict"], &t[0]["hidden"]),
         (&json!("small"), &json!("accepted"), &json!(false))
     );
-    assert_eq!(t[0]["run"]["stdout"], "3\n");
+    assert_eq!(t[0]["run"]["stdout"], "3");
+    for key in [
+        "status",
+        "stderr",
+        "exit_code",
+        "signal",
+        "cpu_time_ms",
+        "wall_time_ms",
+        "memory_kb",
+        "message",
+    ] {
+        assert!(t[0]["run"].get(key).is_some(), "run.{key} missing: {body}");
+    }
     assert_eq!(
-        (&t[1]["verdict"], &t[1]["hidden"]),
-        (&json!("wrong_answer"), &json!(true))
+        (&t[1]["name"], &t[1]["verdict"], &t[1]["hidden"]),
+        (&json!("secret"), &json!("wrong_answer"), &json!(true))
     );
     assert_eq!(t[2]["verdict"], "accepted");
     assert!(t[1].get("run").is_none() && t[2].get("run").is_none(), "{body}");
     // Neither the hidden input, nor its expected output, nor the program's output.
     let text = body.to_string();
-    for secret in ["999999", "1000001", "\"0\\n\""] {
+    for secret in ["999999", "1000001", "\"4\\n"] {
         assert!(!text.contains(secret), "{secret} leaked: {text}");
     }
 
-    // Python, a runtime error in one test and a time limit in another.
-    let py = "n = int(input())\nif n == 0:\n    while True: pass\nprint(10 // n)";
-    let tests = json!([
-        {"stdin": "5", "expected_output": "2"},
-        {"stdin": "-0", "expected_output": "x"},
-        {"stdin": "x", "expected_output": "x"},
-    ]);
-    let (status, body) = run(
-        &server,
-        json!({"language": "python", "code": py, "tests": tests, "limits": {"cpu_ms": 300}}),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let verdicts: Vec<&str> = body["tests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["verdict"].as_str().unwrap())
-        .collect();
-    assert_eq!(verdicts, ["accepted", "time_limit", "runtime_error"], "{body}");
-    assert_eq!(body["passed"], 1);
+    // A run that ends badly is the test's verdict, named by its status.
+    for (code, verdict) in [
+        ("# status: time_limit", "time_limit"),
+        ("# exit: 3", "runtime_error"),
+        ("# signal: 11", "signal"),
+    ] {
+        let tests = json!([{"stdin": "5", "expected_output": "5"}, {"stdin": "x", "expected_output": "x"}]);
+        let (status, body) = run(&server, json!({"language": "python", "code": code, "tests": tests})).await;
+        assert_eq!(status, 200, "{body}");
+        let verdicts: Vec<&str> = body["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["verdict"].as_str().unwrap())
+            .collect();
+        assert_eq!(verdicts, [verdict, verdict], "{code}: {body}");
+        assert_eq!((&body["status"], &body["passed"]), (&json!("ok"), &json!(0)), "{body}");
+    }
 
     // A compile error grades every test as such.
     let (status, body) = run(
         &server,
-        json!({"language": "c", "code": "int main( {", "tests": [{"expected_output": "1"}, {"expected_output": "2", "hidden": true}]}),
+        json!({"language": "c", "code": "# compile: error", "tests": [{"expected_output": "1"}, {"expected_output": "2", "hidden": true}]}),
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -296,13 +304,12 @@ async fn tests_are_graded_and_hidden_ones_stay_hidden() {
             .all(|t| t["verdict"] == "compile_error"),
         "{body}"
     );
-    stop(server).await;
+    server.stop().await;
 }
 
 #[tokio::test]
 async fn every_bad_request_gets_a_4xx_that_says_what_is_wrong() {
-    let _serial = SERIAL.lock().await;
-    let server = start(Backend::Sqlite).await;
+    let server = start_fake(Backend::Sqlite).await;
     let many_files: Vec<Value> = (0..=engine::MAX_FILES)
         .map(|i| json!({"name": format!("f{i}.py"), "content": "1"}))
         .collect();
@@ -377,8 +384,7 @@ async fn every_bad_request_gets_a_4xx_that_says_what_is_wrong() {
 
 #[tokio::test]
 async fn the_runtime_list_has_names_versions_and_limits() {
-    let _serial = SERIAL.lock().await;
-    let server = start(Backend::Sqlite).await;
+    let server = start_fake(Backend::Sqlite).await;
     let (status, list) = get(&server, "/api/v1/runtimes").await;
     assert_eq!(status, 200);
     let list = list.as_array().unwrap();
@@ -402,8 +408,7 @@ async fn the_runtime_list_has_names_versions_and_limits() {
 
 #[tokio::test]
 async fn the_openapi_document_is_served_and_names_served_routes() {
-    let _serial = SERIAL.lock().await;
-    let server = start(Backend::Sqlite).await;
+    let server = start_fake(Backend::Sqlite).await;
     let (status, doc) = get(&server, "/api/v1/openapi.json").await;
     assert_eq!(status, 200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));

@@ -1,7 +1,8 @@
 //! The classroom page on a real server: the embedded bundle at `/`, `/index.html` and share
 //! links `/s/{id}` (revalidated, with an ETag), hashed assets cached for good, every other
 //! top-level file of the bundle; unknown files 404; the Judge0 API at the root unshadowed;
-//! the page outside authentication and rate limits.
+//! the page outside authentication and rate limits. With the stand-in executor behind the
+//! router (`common::fake`): nothing here runs a program.
 
 extern crate tiderun_server as server;
 
@@ -31,7 +32,7 @@ fn header(response: &reqwest::Response, name: header::HeaderName) -> &str {
 
 #[tokio::test]
 async fn the_page_and_its_assets_are_served() {
-    let server = common::start(ServerConfig::default(), Backend::Sqlite).await;
+    let server = common::fake::start(ServerConfig::default(), Backend::Sqlite).await;
     let index = std::fs::read_to_string(dist().join("index.html")).expect("web/dist/index.html");
     for path in ["/", "/index.html", "/s/Ab3dE9xY"] {
         let response = fetch(&server, path).await;
@@ -102,7 +103,7 @@ async fn the_page_and_its_assets_are_served() {
 
 #[tokio::test]
 async fn judge0_routes_at_the_root_still_work() {
-    let server = common::start(ServerConfig::default(), Backend::Sqlite).await;
+    let server = common::fake::start(ServerConfig::default(), Backend::Sqlite).await;
     for path in ["/languages", "/statuses", "/about", "/config_info"] {
         let response = fetch(&server, path).await;
         assert_eq!(response.status(), 200, "{path}");
@@ -130,7 +131,7 @@ async fn the_page_needs_no_token_and_spends_no_quota() {
         rate_limit_per_minute: 2,
         ..ServerConfig::default()
     };
-    let server = common::start(config, Backend::Sqlite).await;
+    let server = common::fake::start(config, Backend::Sqlite).await;
     for _ in 0..5 {
         assert_eq!(fetch(&server, "/").await.status(), 200);
         assert_eq!(fetch(&server, "/s/Ab3dE9xY").await.status(), 200);

@@ -89,5 +89,5 @@ async fn python_runs_come_from_zygotes_and_metrics_show_the_pools() {
     }
     let state = server.state.clone();
     server.stop().await;
-    state.runner().engine().sandbox().wait_idle(Duration::from_secs(10));
+    state.runner().engine().wait_idle(Duration::from_secs(10));
 }

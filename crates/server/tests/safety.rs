@@ -1,6 +1,7 @@
 //! Safety of the service on a real socket: API tokens, rate limits per token and per IP,
 //! body and file-count limits, CORS, bounded concurrency and queue, graceful shutdown,
-//! request ids, health, readiness and metrics.
+//! request ids, health, readiness and metrics. Against the router and the real Runner with the
+//! stand-in executor (`common::fake`, no root): none of this depends on what runs a program.
 
 extern crate tiderun_server as server;
 
@@ -8,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{backends, Backend, TestServer};
+use common::{backends, fake, Backend, TestServer};
 use engine::RunnerConfig;
 use serde_json::{json, Value};
 use server::ServerConfig;
@@ -20,7 +21,7 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 async fn stop(server: TestServer) {
     let state = server.state.clone();
     server.stop().await;
-    state.runner().engine().sandbox().wait_idle(Duration::from_secs(10));
+    state.runner().engine().wait_idle(Duration::from_secs(10));
 }
 
 fn client() -> reqwest::Client {
@@ -44,7 +45,7 @@ async fn tokens_are_required_when_configured_and_health_stays_open() {
         auth_tokens: vec!["s3cret".into(), "other".into()],
         ..ServerConfig::default()
     };
-    let server = common::start(config, Backend::Sqlite).await;
+    let server = fake::start(config, Backend::Sqlite).await;
     let url = format!("{}/api/v1/runtimes", server.base);
     let (status, body) = json_of(client().get(&url).send().await.unwrap()).await;
     assert_eq!(status, 401);
@@ -90,7 +91,7 @@ async fn rate_limits_apply_per_token_and_per_ip_with_retry_after() {
         rate_limit_per_minute: 3,
         ..ServerConfig::default()
     };
-    let server = common::start(config, Backend::Sqlite).await;
+    let server = fake::start(config, Backend::Sqlite).await;
     let url = format!("{}/api/v1/runtimes", server.base);
     let with = |token: &str| client().get(&url).header("x-auth-token", token.to_string()).send();
     for _ in 0..3 {
@@ -119,7 +120,7 @@ async fn rate_limits_apply_per_token_and_per_ip_with_retry_after() {
         rate_limit_per_minute: 3,
         ..ServerConfig::default()
     };
-    let server = common::start(config, Backend::Sqlite).await;
+    let server = fake::start(config, Backend::Sqlite).await;
     let url = format!("{}/api/v1/runtimes", server.base);
     for i in 0..3 {
         let response = client()
@@ -176,7 +177,7 @@ async fn bodies_past_the_limit_get_413_and_too_many_files_400() {
         max_body_bytes: 8192,
         ..ServerConfig::default()
     };
-    let server = common::start(config, Backend::Sqlite).await;
+    let server = fake::start(config, Backend::Sqlite).await;
     let url = format!("{}/api/v1/run", server.base);
     let big = run_body(&format!("print('{}')", "x".repeat(20_000)));
     let response = client().post(&url).body(big.clone()).send().await.unwrap();
@@ -209,7 +210,7 @@ async fn bodies_past_the_limit_get_413_and_too_many_files_400() {
     let config = ServerConfig::default();
     assert!(body.len() < config.max_body_bytes);
     stop(server).await;
-    let server = common::start(config, Backend::Sqlite).await;
+    let server = fake::start(config, Backend::Sqlite).await;
     let (status, answer) = json_of(
         client()
             .post(format!("{}/api/v1/run", server.base))
@@ -233,7 +234,7 @@ async fn bodies_past_the_limit_get_413_and_too_many_files_400() {
 #[tokio::test]
 async fn a_stalled_body_gets_408() {
     let _serial = SERIAL.lock().await;
-    let server = common::start(ServerConfig::default(), Backend::Sqlite).await;
+    let server = fake::start(ServerConfig::default(), Backend::Sqlite).await;
     let addr = server.base.trim_start_matches("http://").to_string();
     let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let head =
@@ -260,7 +261,7 @@ async fn cors_answers_configured_origins_only() {
         auth_tokens: vec!["t".into()],
         ..ServerConfig::default()
     };
-    let server = common::start(config, Backend::Sqlite).await;
+    let server = fake::start(config, Backend::Sqlite).await;
     let url = format!("{}/api/v1/runtimes", server.base);
     let allowed = client()
         .get(&url)
@@ -300,7 +301,7 @@ async fn cors_answers_configured_origins_only() {
     stop(server).await;
 
     // No origins configured: same origin only, no CORS headers for anyone.
-    let server = common::start(ServerConfig::default(), Backend::Sqlite).await;
+    let server = fake::start(ServerConfig::default(), Backend::Sqlite).await;
     let response = client()
         .get(format!("{}/api/v1/runtimes", server.base))
         .header("origin", "https://class.example")
@@ -312,20 +313,16 @@ async fn cors_answers_configured_origins_only() {
 }
 
 #[tokio::test]
-#[ignore = "needs root: the full sandbox"]
 async fn a_burst_past_capacity_gets_429_with_retry_after() {
-    if !testkit::root_or_skip("the full sandbox") {
-        return;
-    }
     let _serial = SERIAL.lock().await;
     let runner = RunnerConfig {
         max_concurrent: 1,
         max_waiting: 1,
         max_wait: Duration::from_secs(20),
     };
-    let server = common::start_with(ServerConfig::default(), runner, Backend::Sqlite).await;
+    let server = fake::start_with(ServerConfig::default(), runner, Backend::Sqlite).await;
     let url = format!("{}/api/v1/run", server.base);
-    let body = run_body("import time\ntime.sleep(1)\nprint('done')");
+    let body = run_body("# sleep: 1000\n# stdout: done");
     let burst: Vec<_> = (0..6)
         .map(|_| {
             let request = client().post(&url).body(body.clone()).send();
@@ -376,20 +373,16 @@ async fn a_burst_past_capacity_gets_429_with_retry_after() {
 }
 
 #[tokio::test]
-#[ignore = "needs root: the full sandbox"]
 async fn graceful_shutdown_finishes_the_run_in_flight_and_refuses_new_connections() {
-    if !testkit::root_or_skip("the full sandbox") {
-        return;
-    }
     let _serial = SERIAL.lock().await;
-    let server = common::start(ServerConfig::default(), Backend::Sqlite).await;
+    let server = fake::start(ServerConfig::default(), Backend::Sqlite).await;
     let url = format!("{}/api/v1/run", server.base);
     let addr = server.base.trim_start_matches("http://").to_string();
     let state = server.state.clone();
     let in_flight = tokio::spawn(
         client()
             .post(&url)
-            .body(run_body("import time\ntime.sleep(2)\nprint('finished')"))
+            .body(run_body("# sleep: 2000\n# stdout: finished"))
             .send(),
     );
     let started = tokio::time::Instant::now();
@@ -423,48 +416,43 @@ async fn graceful_shutdown_finishes_the_run_in_flight_and_refuses_new_connection
         .expect("shutdown finished")
         .unwrap();
     assert_eq!(state.runner().running(), 0);
-    state.runner().engine().sandbox().wait_idle(Duration::from_secs(10));
+    state.runner().engine().wait_idle(Duration::from_secs(10));
 }
 
 #[tokio::test]
 async fn metrics_count_runs_and_readiness_checks_the_store() {
-    let root = testkit::root_or_skip_part("the run part", "the full sandbox");
     let _serial = SERIAL.lock().await;
     for backend in backends() {
-        let server = common::start(ServerConfig::default(), backend).await;
+        let server = fake::start(ServerConfig::default(), backend).await;
         let (status, ready) = json_of(client().get(format!("{}/readyz", server.base)).send().await.unwrap()).await;
         assert_eq!(status, 200, "{backend:?}: {ready}");
         assert_eq!(ready["store"], "ok", "{backend:?}: {ready}");
         let (status, health) = json_of(client().get(format!("{}/healthz", server.base)).send().await.unwrap()).await;
         assert_eq!((status, &health["status"]), (200, &json!("ok")));
-        if root {
-            let response = client()
-                .post(format!("{}/api/v1/run", server.base))
-                .body(run_body("print('hi')"))
-                .send()
-                .await
-                .unwrap();
-            let (status, body) = json_of(response).await;
-            assert_eq!(status, 200, "{body}");
-            let tests = json!({"language": "python", "code": "print(input())",
-                "tests": [{"stdin": "1", "expected_output": "1"}]});
-            let response = client()
-                .post(format!("{}/api/v1/run", server.base))
-                .body(tests.to_string())
-                .send();
-            assert_eq!(response.await.unwrap().status().as_u16(), 200);
-        }
+        let response = client()
+            .post(format!("{}/api/v1/run", server.base))
+            .body(run_body("# stdout: hi"))
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = json_of(response).await;
+        assert_eq!(status, 200, "{body}");
+        let tests = json!({"language": "python", "code": "# stdin",
+            "tests": [{"stdin": "1", "expected_output": "1"}]});
+        let response = client()
+            .post(format!("{}/api/v1/run", server.base))
+            .body(tests.to_string())
+            .send();
+        assert_eq!(response.await.unwrap().status().as_u16(), 200);
         let metrics = client().get(format!("{}/metrics", server.base)).send().await.unwrap();
         assert!(metrics.headers()["content-type"]
             .to_str()
             .unwrap()
             .starts_with("text/plain"));
         let metrics = metrics.text().await.unwrap();
-        if root {
-            let line = r#"faas_invocations_total{runtime="python",status="ok",trigger="native"} 2"#;
-            assert!(metrics.contains(line), "{backend:?}: {metrics}");
-            assert!(metrics.contains("faas_invoke_duration_seconds_bucket"), "{metrics}");
-        }
+        let line = r#"faas_invocations_total{runtime="python",status="ok",trigger="native"} 2"#;
+        assert!(metrics.contains(line), "{backend:?}: {metrics}");
+        assert!(metrics.contains("faas_invoke_duration_seconds_bucket"), "{metrics}");
         assert!(metrics.contains("tiderun_runs_in_flight"), "{metrics}");
         stop(server).await;
     }
@@ -473,7 +461,7 @@ async fn metrics_count_runs_and_readiness_checks_the_store() {
 #[tokio::test]
 async fn every_response_carries_a_request_id() {
     let _serial = SERIAL.lock().await;
-    let server = common::start(ServerConfig::default(), Backend::Sqlite).await;
+    let server = fake::start(ServerConfig::default(), Backend::Sqlite).await;
     let response = client()
         .get(format!("{}/api/v1/runtimes", server.base))
         .send()

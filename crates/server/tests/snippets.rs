@@ -1,5 +1,6 @@
 //! Shared snippets on a real server (SQLite and, under `./x test`, Postgres): save, load by
-//! id, 404 for unknown ids, a 4xx that says what is wrong for every bad request.
+//! id, 404 for unknown ids, a 4xx that says what is wrong for every bad request. With the
+//! stand-in executor behind the router (`common::fake`): nothing here runs a program.
 
 extern crate tiderun_server as server;
 
@@ -31,7 +32,7 @@ async fn get(server: &TestServer, id: &str) -> (u16, Value) {
 #[tokio::test]
 async fn a_snippet_round_trips_by_its_id() {
     for backend in backends() {
-        let server = common::start(ServerConfig::default(), backend).await;
+        let server = common::fake::start(ServerConfig::default(), backend).await;
         let code = "name = input('名字? ')\nprint(f\"你好, {name}!\")  # \"quotes\" \\ and ✓\n";
         let (status, saved) = post(&server, json!({"language": "py", "code": code}).to_string()).await;
         assert_eq!(status, 201, "{saved}");
@@ -68,7 +69,7 @@ async fn a_snippet_round_trips_by_its_id() {
 
 #[tokio::test]
 async fn bad_snippets_get_a_4xx_that_says_what_is_wrong() {
-    let server = common::start(ServerConfig::default(), Backend::Sqlite).await;
+    let server = common::fake::start(ServerConfig::default(), Backend::Sqlite).await;
     let largest = "x".repeat(store::MAX_SNIPPET_BYTES);
     let (status, _) = post(&server, json!({"language": "python", "code": largest}).to_string()).await;
     assert_eq!(status, 201, "exactly the limit is fine");
@@ -124,7 +125,7 @@ async fn snippets_need_the_token_when_the_server_has_tokens() {
         auth_tokens: vec!["teacher-token".into()],
         ..ServerConfig::default()
     };
-    let server = common::start(config, Backend::Sqlite).await;
+    let server = common::fake::start(config, Backend::Sqlite).await;
     let (status, _) = post(&server, json!({"language": "python", "code": "1"}).to_string()).await;
     assert_eq!(status, 401);
     let response = reqwest::Client::new()

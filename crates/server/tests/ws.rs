@@ -1,5 +1,8 @@
-//! Interactive runs over WebSocket on a real server: Piston's `/api/v2/connect` and the native
-//! `/api/v1/ws` — prompts before input, signals that reach the program, eof, close codes.
+//! Interactive runs over WebSocket: Piston's `/api/v2/connect` and the native `/api/v1/ws`.
+//! Real programs streaming on the real engine — prompts before input, signals that reach the
+//! program, eof, stdin nobody reads, a client that leaves, images; the protocol against the
+//! router with the stand-in executor (`common::fake`, no root) — each dialect's messages and
+//! stages, and the close codes.
 
 extern crate tiderun_server as server;
 
@@ -25,6 +28,19 @@ const MAX_STDIN_MESSAGE_BYTES: usize = 64 << 10;
 
 const PISTON: &str = "/api/v2/connect";
 const NATIVE: &str = "/api/v1/ws";
+
+/// Run `check` against a fresh server with the stand-in executor behind it, on every backend.
+async fn each_backend_fake<F, Fut>(check: F)
+where
+    F: Fn(TestServer) -> Fut,
+    Fut: std::future::Future<Output = TestServer>,
+{
+    for backend in common::backends() {
+        let server = common::fake::start(ServerConfig::default(), backend).await;
+        let server = check(server).await;
+        server.stop().await;
+    }
+}
 
 async fn each_backend<F, Fut>(test: &str, check: F)
 where
@@ -351,9 +367,98 @@ async fn unread_stdin_neither_blocks_output_nor_grows_without_bound() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs root: the full sandbox"]
+async fn messages_and_stages_have_each_dialects_shape() {
+    each_backend_fake(|server| async move {
+        // Piston has no message that closes stdin: its program does not read any.
+        for (path, compiled) in [
+            (PISTON, "# stdout: ? \n# stderr: done"),
+            (NATIVE, "# stdout: ? \n# stdin\n# stderr: done"),
+        ] {
+            let mut c = Client::connect(&server, path).await;
+            c.send(init("c", compiled)).await;
+            let runtime = c.until("runtime").await;
+            assert_eq!(runtime["language"], "c", "{path}: {runtime}");
+            assert!(runtime["version"].is_string(), "{runtime}");
+            assert_eq!(c.until("stage").await["stage"], "compile");
+            let compile = c.until("exit").await;
+            assert_eq!((&compile["stage"], &compile["code"]), (&json!("compile"), &json!(0)));
+            assert_eq!(c.until("stage").await["stage"], "run");
+            c.stdout_until("? \n").await;
+            if path == NATIVE {
+                c.send(json!({"type": "data", "stream": "stdin", "data": "丁\n"})).await;
+                c.stdout_until("丁\n").await;
+                c.send(json!({"type": "eof"})).await;
+            }
+            let err = c.until("data").await;
+            assert_eq!(
+                (&err["stream"], &err["data"]),
+                (&json!("stderr"), &json!("done\n")),
+                "{path}"
+            );
+            let exit = c.until("exit").await;
+            assert_eq!(
+                (&exit["stage"], &exit["code"], &exit["signal"]),
+                (&json!("run"), &json!(0), &Value::Null),
+                "{path}: {exit}"
+            );
+            // The native exit carries the run's numbers and status; Piston's keeps Piston's shape.
+            for key in ["cpu_time_ms", "wall_time_ms", "memory_kb"] {
+                assert_eq!(exit.get(key).is_some(), path == NATIVE, "{path}: {key} in {exit}");
+            }
+            if path == NATIVE {
+                assert_eq!(
+                    (&exit["status"], &exit["cpu_time_ms"], &exit["memory_kb"]),
+                    (
+                        &json!("ok"),
+                        &json!(common::fake::CPU_MS),
+                        &json!(common::fake::MEMORY_KB)
+                    ),
+                    "{exit}"
+                );
+                assert!(
+                    compile["wall_time_ms"].is_u64() && compile.get("files").is_none(),
+                    "{compile}"
+                );
+            }
+            assert_eq!(c.close_code().await, 4999, "{path}");
+
+            // A compile error: the compile stage's output and exit, then the end — no run stage.
+            let mut c = Client::connect(&server, path).await;
+            c.send(init("c", "# compile: error")).await;
+            let data = c.until("data").await;
+            assert_eq!(
+                (&data["stream"], &data["data"]),
+                (&json!("stderr"), &json!(common::fake::COMPILE_ERROR))
+            );
+            let exit = c.until("exit").await;
+            assert_eq!(
+                (&exit["stage"], &exit["code"]),
+                (&json!("compile"), &json!(1)),
+                "{path}: {exit}"
+            );
+            assert_eq!(c.close_code().await, 4999);
+            let stages: Vec<&Value> = c
+                .log
+                .iter()
+                .filter_map(|g| match g {
+                    Got::Json(v) if v["type"] == "stage" => Some(&v["stage"]),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(
+                stages,
+                [&json!("compile")],
+                "{path}: no run stage after a failed compile"
+            );
+        }
+        server
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn close_codes_follow_piston() {
-    each_backend("close_codes_follow_piston", |server| async move {
+    each_backend_fake(|server| async move {
         // No init within a second.
         let mut c = Client::connect(&server, PISTON).await;
         let started = Instant::now();
@@ -362,9 +467,9 @@ async fn close_codes_follow_piston() {
 
         // A second init.
         let mut c = Client::connect(&server, PISTON).await;
-        c.send(init("python", "input()")).await;
+        c.send(init("python", "# stdin")).await;
         c.until("runtime").await;
-        c.send(init("python", "input()")).await;
+        c.send(init("python", "# stdin")).await;
         assert_eq!(c.close_code().await, 4000);
 
         // Data or a signal before init.
@@ -377,12 +482,12 @@ async fn close_codes_follow_piston() {
 
         // Writing anywhere but stdin; an invalid signal.
         let mut c = Client::connect(&server, PISTON).await;
-        c.send(init("python", "input()")).await;
+        c.send(init("python", "# stdin")).await;
         c.until("runtime").await;
         c.send(json!({"type": "data", "stream": "stdout", "data": "x"})).await;
         assert_eq!(c.close_code().await, 4004);
         let mut c = Client::connect(&server, PISTON).await;
-        c.send(init("python", "input()")).await;
+        c.send(init("python", "# stdin")).await;
         c.until("runtime").await;
         c.send(json!({"type": "signal", "signal": "SIGBOGUS"})).await;
         assert_eq!(c.close_code().await, 4005);
@@ -402,7 +507,7 @@ async fn close_codes_follow_piston() {
         assert!(c.until("error").await["message"].as_str().unwrap().contains("invalid message"));
         assert_eq!(c.close_code().await, 4002);
         let mut c = Client::connect(&server, NATIVE).await;
-        c.send(json!({"type": "init", "language": "python", "files": [{"content": "input()"}]})).await;
+        c.send(json!({"type": "init", "language": "python", "files": [{"content": "# stdin"}]})).await;
         c.until("runtime").await;
         c.send(json!({"type": "data", "stream": "stdin", "data": "x".repeat(MAX_STDIN_MESSAGE_BYTES + 1)})).await;
         let m = c.until("error").await;
@@ -416,7 +521,7 @@ async fn close_codes_follow_piston() {
         // Piston ignores unknown types; a plain GET is not an upgrade.
         let mut c = Client::connect(&server, PISTON).await;
         c.send(json!({"type": "hello"})).await;
-        c.send(init("python", "print('still fine')")).await;
+        c.send(init("python", "# stdout: still fine")).await;
         c.stdout_until("still fine").await;
         assert_eq!(c.close_code().await, 4999);
         let response = reqwest::get(format!("{}{PISTON}", server.base)).await.expect("get");

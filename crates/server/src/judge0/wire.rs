@@ -8,7 +8,7 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STAN
 use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use engine::{Bound, Checked, Engine, EngineError, Job, Limit, LimitRequest, Phase, PhaseRequest, SourceFile};
+use engine::{Bound, Checked, EngineError, Executor, Job, Limit, LimitRequest, Phase, PhaseRequest, SourceFile};
 use runtimes::{Catalog, Runtime};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -324,7 +324,7 @@ impl StoredRequest {
     /// The engine's one check of this submission's job, the engine's refusal worded as
     /// Judge0's field errors (422): before it is stored or run, and again when a worker
     /// takes it (the runtime's limits may have changed since it was stored).
-    pub fn check(&self, engine: &Engine) -> Result<Checked, EngineError> {
+    pub fn check(&self, engine: &dyn Executor) -> Result<Checked, EngineError> {
         let runtime = engine
             .catalog()
             .by_judge0_id(self.language_id)

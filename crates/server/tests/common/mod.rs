@@ -2,6 +2,8 @@
 //! `TIDERUN_TEST_POSTGRES_URL` is set, as `./x test` does) a fresh Postgres database.
 #![allow(dead_code)]
 
+pub mod fake;
+
 use std::sync::Arc;
 use std::time::Duration;
 
