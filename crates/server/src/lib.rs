@@ -32,6 +32,7 @@ mod page;
 pub mod piston;
 mod ws;
 
+pub use body::BODY_READ_TIMEOUT;
 pub use edge::EdgeConfig;
 pub use error::{ApiError, STORE_FULL, STORE_UNAVAILABLE};
 pub use forwarded::parse_trusted_proxy;
@@ -170,11 +171,12 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(page::router())
         .merge(api)
+        // Each dialect has its own (in its shape); this one is for health and the page.
+        .method_not_allowed_fallback(error::method_not_allowed)
         .fallback(error::not_found)
+        // Bodies are read by one extractor, `body::JsonBody`, which refuses a Content-Length
+        // past the limit in the dialect's shape; this bounds the bytes it reads.
         .layer(axum::extract::DefaultBodyLimit::max(state.config().max_body_bytes))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(
-            state.config().max_body_bytes,
-        ))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(BODY_IDLE_TIMEOUT))
         .layer(auth::cors(&state.config().cors_origins))
         .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())

@@ -8,10 +8,9 @@
 //! 4xx with `{"error": "..."}` saying what is wrong; a limit out of range is worded as the
 //! engine words it (its limit names are this API's fields: `wall_ms`, `memory_mb`...).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -19,6 +18,7 @@ use axum::{Json, Router};
 use engine::{Outcome, OutputHold};
 use utoipa::OpenApi;
 
+use crate::body::JsonBody;
 use crate::{ApiError, AppState};
 
 mod exercises;
@@ -34,11 +34,6 @@ pub use wire::{
     TestRequest, TestVerdict, TestsResponse,
 };
 
-/// The longest a request body may take to arrive, in total: a few MiB from a classroom
-/// laptop take a second or two, and a client that trickles bytes must not hold a connection
-/// (and its buffer) for longer.
-pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// `POST /api/v1/run`, `GET /api/v1/runtimes`, `GET /api/v1/ws`, `GET /api/v1/openapi.json`,
 /// snippets and exercises.
 pub fn router() -> Router<AppState> {
@@ -49,6 +44,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/openapi.json", get(openapi_json))
         .merge(snippets::router())
         .merge(exercises::router())
+        .method_not_allowed_fallback(crate::error::method_not_allowed)
 }
 
 /// This dialect's part of the OpenAPI document.
@@ -98,16 +94,9 @@ struct NativeApi;
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
-async fn run(State(state): State<AppState>, request: Request) -> Response {
-    match run_request(&state, request).await {
-        Ok((result, hold)) => crate::body::held_json(StatusCode::OK, &result, hold),
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn run_request(state: &AppState, request: Request) -> Result<(RunResult, OutputHold), Refusal> {
-    let request: RunRequest = read_object(request).await?;
-    Ok(run_native(state, request).await?)
+async fn run(State(state): State<AppState>, JsonBody(request, ..): JsonBody<RunRequest>) -> Result<Response, ApiError> {
+    let (answer, hold) = run_native(&state, request).await?;
+    Ok(crate::body::held_json(StatusCode::OK, &answer, hold))
 }
 
 /// Run a request of the native shape (also what an exercise submission becomes). The hold
@@ -139,78 +128,6 @@ async fn run_native(state: &AppState, request: RunRequest) -> Result<(RunResult,
             Ok((RunResult::Tests(TestsResponse::new(outcome, results, given)), hold))
         }
     }
-}
-
-/// A body that must be one JSON object of type `T`; errors say where it is wrong.
-async fn read_object<T: serde::de::DeserializeOwned>(request: Request) -> Result<T, Refusal> {
-    let body = read_body(request).await?;
-    // serde would take an array for a struct, field by field: refuse it with a clear word.
-    if body.trim_ascii_start().first().is_some_and(|&b| b != b'{') {
-        return Err(ApiError::BadRequest("the request body must be a JSON object".into()).into());
-    }
-    Ok(crate::body::parse_json(&body).map_err(ApiError::BadRequest)?)
-}
-
-/// The whole body, within the body limit, [`BODY_READ_TIMEOUT`] in total and
-/// [`crate::BODY_IDLE_TIMEOUT`] between chunks.
-async fn read_body(request: Request) -> Result<Bytes, Refusal> {
-    match tokio::time::timeout(BODY_READ_TIMEOUT, Bytes::from_request(request, &())).await {
-        Err(_) => Err(Refusal::BodyTimeout),
-        Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(rejection)) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            Err(ApiError::PayloadTooLarge.into())
-        }
-        Ok(Err(rejection)) if stalled(&rejection) => Err(Refusal::BodyStalled),
-        Ok(Err(rejection)) => Err(ApiError::BadRequest(rejection.body_text()).into()),
-    }
-}
-
-/// The body stopped arriving (the idle timeout layer gave up on it).
-fn stalled(rejection: &axum::extract::rejection::BytesRejection) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
-    while let Some(e) = source {
-        if e.is::<tower_http::timeout::TimeoutError>() {
-            return true;
-        }
-        source = e.source();
-    }
-    false
-}
-
-/// Why a run request gets no result.
-#[derive(Debug)]
-enum Refusal {
-    Api(ApiError),
-    /// 408 (ApiError has no variant for it): the body took longer than [`BODY_READ_TIMEOUT`].
-    BodyTimeout,
-    /// 408: no byte of the body for [`crate::BODY_IDLE_TIMEOUT`].
-    BodyStalled,
-}
-
-impl From<ApiError> for Refusal {
-    fn from(e: ApiError) -> Self {
-        Refusal::Api(e)
-    }
-}
-
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        match self {
-            Refusal::Api(e) => e.into_response(),
-            Refusal::BodyTimeout => timeout(format!(
-                "the request body did not arrive within {} s",
-                BODY_READ_TIMEOUT.as_secs()
-            )),
-            Refusal::BodyStalled => timeout(format!(
-                "the request body stopped arriving for {} s",
-                crate::BODY_IDLE_TIMEOUT.as_secs()
-            )),
-        }
-    }
-}
-
-fn timeout(error: String) -> Response {
-    (StatusCode::REQUEST_TIMEOUT, Json(ErrorBody { error })).into_response()
 }
 
 /// The languages of this server, installed or not, with their limits.

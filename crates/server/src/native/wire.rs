@@ -690,7 +690,7 @@ mod tests {
     use super::*;
 
     fn parse(json: &str) -> Result<NativeJob, String> {
-        let r: RunRequest = crate::body::parse_json(json.as_bytes())?;
+        let r: RunRequest = crate::body::parse_json(json.as_bytes()).map_err(|e| e.to_string())?;
         NativeJob::try_from(r).map_err(|e| e.to_string())
     }
 
