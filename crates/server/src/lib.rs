@@ -21,7 +21,7 @@ mod auth;
 mod body;
 pub mod edge;
 mod error;
-pub mod exercises;
+pub mod exercise_spec;
 mod forwarded;
 mod health;
 pub mod judge0;
@@ -73,8 +73,8 @@ pub struct ServerConfig {
     /// default, so a submission cannot make the server call into its own network (the lesson
     /// of Judge0's CVE-2024-29021); tests and single-machine setups turn it on.
     pub allow_callbacks: bool,
-    /// The teacher's exercises directory, read at start-up ([`exercises::ExerciseDir::load`]).
-    pub exercises: Arc<exercises::ExerciseDir>,
+    /// The teacher's exercises directory, read at start-up ([`exercise_spec::ExerciseDir::load`]).
+    pub exercises: Arc<exercise_spec::ExerciseDir>,
     /// Trusted proxies, header and idle timeouts, the connection cap.
     pub edge: EdgeConfig,
 }

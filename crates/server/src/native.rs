@@ -1,6 +1,6 @@
 //! The native API (`/api/v1`): run a program (optionally against test cases), list the
 //! runtimes, interactive runs over WebSocket (`ws.rs`), shared snippets ([`snippets`]),
-//! exercises ([`exercises`]), and the service's OpenAPI document.
+//! exercises ([`exercise_routes`]), and the service's OpenAPI document.
 //!
 //! A thin adapter: a request is parsed into wire types ([`wire`]), converted into one
 //! `engine::Job` with `TryFrom`, checked by the engine (`Engine::check`) before it takes a run
@@ -21,17 +21,17 @@ use utoipa::OpenApi;
 use crate::body::JsonBody;
 use crate::{ApiError, AppState};
 
-mod exercises;
+mod exercise_routes;
 mod snippets;
 mod wire;
 
-pub use exercises::{ExerciseSummary, ExerciseView, SubmitRequest, TestView};
+pub use exercise_routes::{ExerciseSummary, ExerciseView, SubmitRequest, TestView};
 pub use snippets::{SnippetRequest, SnippetResponse};
 
 pub use wire::{
-    Encoding, ErrorBody, FileRequest, ImageResponse, LimitValues, LimitsRequest, NativeJob, RequestError, RunRequest,
-    RunResponse, RunResult, RunStatus, RuntimeExample, RuntimeInfo, RuntimeLimits, StageResponse, TestReport,
-    TestRequest, TestVerdict, TestsResponse,
+    Encoding, ErrorBody, FileRequest, ImageResponse, LimitValues, LimitsRequest, NativeJob, RequestError,
+    RunOrTestsResponse, RunRequest, RunResponse, RunStatus, RuntimeExample, RuntimeInfo, RuntimeLimits, StageResponse,
+    TestReport, TestRequest, TestVerdict, TestsResponse,
 };
 
 /// `POST /api/v1/run`, `GET /api/v1/runtimes`, `GET /api/v1/ws`, `GET /api/v1/openapi.json`,
@@ -43,7 +43,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/ws", get(crate::ws::native))
         .route("/api/v1/openapi.json", get(openapi_json))
         .merge(snippets::router())
-        .merge(exercises::router())
+        .merge(exercise_routes::router())
         .method_not_allowed_fallback(crate::error::method_not_allowed)
 }
 
@@ -51,7 +51,7 @@ pub fn router() -> Router<AppState> {
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = NativeApi::openapi();
     doc.merge(snippets::openapi());
-    doc.merge(exercises::openapi());
+    doc.merge(exercise_routes::openapi());
     doc
 }
 
@@ -83,7 +83,7 @@ struct NativeApi;
     tag = "native",
     request_body(content = RunRequest, content_type = "application/json"),
     responses(
-        (status = 200, description = "The program ran, whatever its status", body = RunResult),
+        (status = 200, description = "The program ran, whatever its status", body = RunOrTestsResponse),
         (status = 400, description = "The request is wrong; `error` says how", body = ErrorBody),
         (status = 401, description = "An API token is required", body = ErrorBody),
         (status = 408, description = "The request body took too long to arrive", body = ErrorBody),
@@ -101,7 +101,7 @@ async fn run(State(state): State<AppState>, JsonBody(request, ..): JsonBody<RunR
 
 /// Run a request of the native shape (also what an exercise submission becomes). The hold
 /// keeps the output counted in the node's memory until the answer is sent.
-async fn run_native(state: &AppState, request: RunRequest) -> Result<(RunResult, OutputHold), ApiError> {
+async fn run_native(state: &AppState, request: RunRequest) -> Result<(RunOrTestsResponse, OutputHold), ApiError> {
     let native = NativeJob::try_from(request).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     // The one check, before the job takes a run slot: the same answer under load.
     let job = state.runner().engine().check(native.job)?;
@@ -112,7 +112,7 @@ async fn run_native(state: &AppState, request: RunRequest) -> Result<(RunResult,
                 .await
                 .map_err(ApiError::from)?;
             let hold = std::mem::take(&mut outcome.hold);
-            Ok((RunResult::Run(outcome.into()), hold))
+            Ok((RunOrTestsResponse::Run(outcome.into()), hold))
         }
         Some(tests) => {
             let given = tests.iter().map(|t| (t.name.clone(), t.hidden)).collect();
@@ -125,7 +125,10 @@ async fn run_native(state: &AppState, request: RunRequest) -> Result<(RunResult,
             state.metrics().record("native", &language, &outcome, started.elapsed());
             let mut outcome: Outcome = outcome.map_err(ApiError::from)?;
             let hold = std::mem::take(&mut outcome.hold);
-            Ok((RunResult::Tests(TestsResponse::new(outcome, results, given)), hold))
+            Ok((
+                RunOrTestsResponse::Tests(TestsResponse::new(outcome, results, given)),
+                hold,
+            ))
         }
     }
 }

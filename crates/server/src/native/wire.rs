@@ -583,7 +583,7 @@ impl TestsResponse {
 /// The answer of `POST /api/v1/run`: a run, or a run with tests.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(untagged)]
-pub enum RunResult {
+pub enum RunOrTestsResponse {
     Run(RunResponse),
     Tests(TestsResponse),
 }

@@ -2,7 +2,7 @@
 //! solution, and — for a teacher with an API token — post or delete one.
 //!
 //! An exercise comes from the teacher's directory (read at start-up, see
-//! [`crate::exercises`]) or from the store; on an id in both, the directory's wins and the
+//! [`crate::exercise_spec`]) or from the store; on an id in both, the directory's wins and the
 //! API refuses to post over it. A submission is graded by the same path as `POST /api/v1/run`
 //! with tests: it becomes a [`RunRequest`] with the exercise's tests, nothing else.
 
@@ -18,7 +18,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use super::{run_native, ErrorBody, RunRequest, TestRequest, TestsResponse};
 use crate::body::JsonBody;
-use crate::exercises::{check_id, Exercise, ExerciseTest};
+use crate::exercise_spec::{check_id, Exercise, ExerciseTest};
 use crate::{ApiError, AppState};
 
 pub fn router() -> Router<AppState> {
