@@ -49,7 +49,8 @@ pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 6000;
 /// How long a graceful shutdown waits for in-flight requests and running jobs.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// A request body that stalls this long between two chunks is dropped: the client is gone, or
-/// trickles bytes to hold a connection. (Handlers that buffer a body also bound its total time.)
+/// trickles bytes to hold a connection. (The body extractor also bounds its total time:
+/// [`BODY_READ_TIMEOUT`].)
 pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Everything configurable about the service (the binary fills it from flags and
