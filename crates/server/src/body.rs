@@ -1,33 +1,153 @@
-//! JSON bodies, accepted whatever the Content-Type says (Piston's npm client sends none), with
-//! errors that say where the body is wrong; and JSON answers that keep a run's output counted
-//! in the node's memory budget until they are sent.
+//! JSON bodies: one extractor for every dialect ([`JsonBody`]), accepted whatever the
+//! Content-Type says (Piston's npm client sends none), bounded in size and time, with one typed
+//! rejection ([`BodyRejection`]) that says where the body is wrong and that each dialect words
+//! in its own shape; and JSON answers that keep a run's output counted in the node's memory
+//! budget until they are sent.
 
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::body::{Body, Bytes, HttpBody};
-use axum::http::StatusCode;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use engine::OutputHold;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-/// Parse a JSON body; the error names the field path and the problem.
-pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
-    if body.is_empty() {
-        return Err("the request body is empty; send a JSON object".into());
+use crate::{ApiError, AppState};
+
+/// The longest a request body may take to arrive, in total: a few MiB from a classroom
+/// laptop take a second or two, and a client that trickles bytes must not hold a connection
+/// (and its buffer) for longer. Between two chunks, [`crate::BODY_IDLE_TIMEOUT`] applies.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A request body that is one JSON object of type `T`, read by every dialect the same way:
+/// whatever the Content-Type; at most `--max-body-bytes` (a Content-Length past it is refused
+/// before a byte is read, a body without one when the bytes read pass it); within
+/// [`BODY_READ_TIMEOUT`] in total and [`crate::BODY_IDLE_TIMEOUT`] between chunks; an object
+/// (serde would take an array for a struct, field by field); errors naming the failing field's
+/// path. The rejection is `E`, the dialect's error type, which words the [`BodyRejection`] in
+/// the dialect's shape: `JsonBody<RunRequest>` answers `{"error"}`, `JsonBody<ExecuteRequest,
+/// PistonError>` answers `{"message"}`.
+///
+/// No handler reads a body any other way, so this is where the body limit holds (axum's
+/// `DefaultBodyLimit`, set by [`crate::router`], bounds the bytes read). The second field only
+/// names the rejection type: match it with `JsonBody(request, ..)`.
+pub struct JsonBody<T, E = ApiError>(pub T, pub PhantomData<fn() -> E>);
+
+impl<T, E> FromRequest<AppState> for JsonBody<T, E>
+where
+    T: DeserializeOwned,
+    E: From<BodyRejection> + IntoResponse,
+{
+    type Rejection = E;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, E> {
+        let body = read_body(request, state.config().max_body_bytes).await?;
+        Ok(JsonBody(parse_object(&body)?, PhantomData))
     }
-    let text = std::str::from_utf8(body)
-        .map_err(|e| format!("the request body is not valid UTF-8 (byte {})", e.valid_up_to()))?;
+}
+
+/// Why a request body was refused: the one rejection of [`JsonBody`], whatever the dialect.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyRejection {
+    /// Past `--max-body-bytes` (413).
+    #[error("request body too large: the limit is {limit_bytes} bytes")]
+    TooLarge { limit_bytes: usize },
+    /// Not all there within [`BODY_READ_TIMEOUT`] (408).
+    #[error("the request body did not arrive within {} s", BODY_READ_TIMEOUT.as_secs())]
+    TimedOut,
+    /// No byte for [`crate::BODY_IDLE_TIMEOUT`] (408).
+    #[error("the request body stopped arriving for {} s", crate::BODY_IDLE_TIMEOUT.as_secs())]
+    Stalled,
+    /// The connection failed while the body was read (400).
+    #[error("cannot read the request body: {0}")]
+    Unreadable(String),
+    #[error("the request body is empty; send a JSON object")]
+    Empty,
+    #[error("the request body is not valid UTF-8 (byte {valid_up_to})")]
+    NotUtf8 { valid_up_to: usize },
+    #[error("the request body must be a JSON object")]
+    NotAnObject,
+    /// Not JSON, or not of the request's type; `path` names the field (empty: the whole body).
+    #[error("invalid JSON body{}: {message}", if path.is_empty() { String::new() } else { format!(" at {path}") })]
+    Invalid { path: String, message: String },
+}
+
+impl From<BodyRejection> for ApiError {
+    fn from(e: BodyRejection) -> Self {
+        match e {
+            BodyRejection::TooLarge { .. } => ApiError::PayloadTooLarge(e.to_string()),
+            BodyRejection::TimedOut | BodyRejection::Stalled => ApiError::RequestTimeout(e.to_string()),
+            BodyRejection::Unreadable(_)
+            | BodyRejection::Empty
+            | BodyRejection::NotUtf8 { .. }
+            | BodyRejection::NotAnObject
+            | BodyRejection::Invalid { .. } => ApiError::BadRequest(e.to_string()),
+        }
+    }
+}
+
+/// The whole body, within `limit_bytes`, [`BODY_READ_TIMEOUT`] in total and
+/// [`crate::BODY_IDLE_TIMEOUT`] between chunks.
+async fn read_body(request: Request, limit_bytes: usize) -> Result<Bytes, BodyRejection> {
+    let too_large = BodyRejection::TooLarge { limit_bytes };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit_bytes as u64) {
+        return Err(too_large);
+    }
+    match tokio::time::timeout(BODY_READ_TIMEOUT, Bytes::from_request(request, &())).await {
+        Err(_) => Err(BodyRejection::TimedOut),
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(rejection)) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(too_large),
+        Ok(Err(rejection)) if stalled(&rejection) => Err(BodyRejection::Stalled),
+        Ok(Err(rejection)) => Err(BodyRejection::Unreadable(rejection.body_text())),
+    }
+}
+
+/// The body stopped arriving (the idle timeout layer gave up on it).
+fn stalled(rejection: &BytesRejection) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(e) = source {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// A body that must be one JSON object of type `T`.
+pub fn parse_object<T: DeserializeOwned>(body: &[u8]) -> Result<T, BodyRejection> {
+    // serde would take an array for a struct, field by field: refuse it with a clear word.
+    if body.trim_ascii_start().first().is_some_and(|&b| b != b'{') {
+        return Err(BodyRejection::NotAnObject);
+    }
+    parse_json(body)
+}
+
+/// Parse a JSON body; the error names the field path and the problem.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, BodyRejection> {
+    if body.is_empty() {
+        return Err(BodyRejection::Empty);
+    }
+    let text = std::str::from_utf8(body).map_err(|e| BodyRejection::NotUtf8 {
+        valid_up_to: e.valid_up_to(),
+    })?;
     let de = &mut serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner();
-        if path.is_empty() || path == "." {
-            format!("invalid JSON body: {inner}")
-        } else {
-            format!("invalid JSON body at {path}: {inner}")
+        BodyRejection::Invalid {
+            path: if path == "." { String::new() } else { path },
+            message: e.into_inner().to_string(),
         }
     })
 }
@@ -80,15 +200,41 @@ mod tests {
         b: Vec<String>,
     }
 
+    fn error<T: DeserializeOwned + std::fmt::Debug>(body: &[u8]) -> String {
+        parse_object::<T>(body).unwrap_err().to_string()
+    }
+
     #[test]
     fn errors_say_where() {
-        assert!(parse_json::<T>(b"").unwrap_err().contains("empty"));
-        assert!(parse_json::<T>(b"\xff").unwrap_err().contains("UTF-8"));
-        assert!(parse_json::<T>(b"{").unwrap_err().contains("invalid JSON"));
-        let e = parse_json::<T>(br#"{"a": -1, "b": []}"#).unwrap_err();
-        assert!(e.contains("at a"), "{e}");
-        let e = parse_json::<T>(br#"{"a": 1, "b": [1]}"#).unwrap_err();
-        assert!(e.contains("b[0]"), "{e}");
-        assert_eq!(parse_json::<T>(br#"{"a": 1, "b": ["x"]}"#).unwrap().a, 1);
+        assert!(error::<T>(b"").contains("empty"));
+        assert!(error::<T>(b"{\xff}").contains("UTF-8"));
+        assert!(error::<T>(b"{").contains("invalid JSON"));
+        assert_eq!(error::<T>(b" [1, []]"), "the request body must be a JSON object");
+        assert_eq!(
+            error::<serde_json::Value>(b"3"),
+            "the request body must be a JSON object"
+        );
+        let e = error::<T>(br#"{"a": -1, "b": []}"#);
+        assert!(e.starts_with("invalid JSON body at a: "), "{e}");
+        let e = error::<T>(br#"{"a": 1, "b": [1]}"#);
+        assert!(e.contains("at b[0]"), "{e}");
+        assert!(error::<T>(b"{}").starts_with("invalid JSON body: missing field `a`"));
+        assert_eq!(parse_object::<T>(br#"{"a": 1, "b": ["x"]}"#).unwrap().a, 1);
+    }
+
+    #[test]
+    fn each_rejection_has_its_status() {
+        let status = |r: BodyRejection| ApiError::from(r).status();
+        assert_eq!(
+            status(BodyRejection::TooLarge { limit_bytes: 1 }),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+        assert_eq!(status(BodyRejection::TimedOut), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(status(BodyRejection::Stalled), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(status(BodyRejection::NotAnObject), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            ApiError::from(BodyRejection::TooLarge { limit_bytes: 8192 }).message(),
+            "request body too large: the limit is 8192 bytes"
+        );
     }
 }

@@ -1,8 +1,12 @@
-//! One error type for every handler: 4xx with an explanation for the caller's mistakes, 5xx
-//! with a generic message while the detail goes to the log. Dialects render it in their own
-//! body shape with [`ApiError::status`] and [`ApiError::message`].
+//! One error type for the server: 4xx with an explanation for the caller's mistakes, 5xx with a
+//! generic message while the detail goes to the log. Every failure maps into it once — a
+//! request body (`From<BodyRejection>`, `body.rs`), the engine (`From<EngineError>`), the store
+//! (`From<StoreError>`) — and each dialect renders it in its own body shape with
+//! [`ApiError::status`], [`ApiError::message`] and [`ApiError::respond_with`]: the native API
+//! as `{"error"}` (this type's `IntoResponse`), Piston as `{"message"}` (`PistonError`), Judge0
+//! as `{"error"}` or its own 422 field errors (`Judge0Error`).
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use engine::EngineError;
 
@@ -29,8 +33,15 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
-    #[error("request body too large")]
-    PayloadTooLarge,
+    /// A wrong method on a known path; the `Allow` header (axum's) lists the right ones.
+    #[error("{method} is not allowed on this path; the Allow header lists the methods that are")]
+    MethodNotAllowed { method: Method },
+    /// The request body did not arrive in time (`body::BodyRejection` says how).
+    #[error("{0}")]
+    RequestTimeout(String),
+    /// The request body is past `--max-body-bytes` (`body::BodyRejection` quotes the limit).
+    #[error("{0}")]
+    PayloadTooLarge(String),
     #[error("too many requests; retry in {retry_after_s} s")]
     TooManyRequests { retry_after_s: u64 },
     #[error("{message}")]
@@ -54,7 +65,9 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
@@ -86,11 +99,21 @@ impl ApiError {
         }
         response
     }
+}
 
-    /// A store failure, logged: 503 (with Retry-After) while the database cannot be reached,
-    /// 507 while its disk is full — each saying so, and that runs still work — else a
-    /// generic 500.
-    pub fn store(e: store::StoreError) -> ApiError {
+/// The one mapping of a store error to an answer, which every dialect renders in its shape: the
+/// caller's mistake (a size limit, a NUL character, a page out of range) is 400 with the store's
+/// message — 409 for a full exercise store, which the caller can free —, a database that cannot
+/// be reached 503 with Retry-After, a full disk 507 (each saying that runs still work), anything
+/// else a generic 500 with the detail in the log.
+impl From<store::StoreError> for ApiError {
+    fn from(e: store::StoreError) -> Self {
+        if e.is_caller_mistake() {
+            return match e {
+                store::StoreError::TooManyExercises => ApiError::Conflict(e.to_string()),
+                e => ApiError::BadRequest(e.to_string()),
+            };
+        }
         match e.failure() {
             store::Failure::Unavailable => {
                 tracing::warn!(error = ?e, "store unavailable");
@@ -107,16 +130,6 @@ impl ApiError {
                 tracing::error!(error = ?e, "store failure");
                 ApiError::Internal
             }
-        }
-    }
-
-    /// A store refusal of the caller's input (a size limit, a NUL character) as 400 with the
-    /// store's message; any other store failure as [`ApiError::store`].
-    pub fn from_store(e: store::StoreError) -> ApiError {
-        if e.is_caller_mistake() {
-            ApiError::BadRequest(e.to_string())
-        } else {
-            ApiError::store(e)
         }
     }
 }
@@ -149,4 +162,61 @@ impl IntoResponse for ApiError {
 /// Unknown paths.
 pub async fn not_found() -> ApiError {
     ApiError::NotFound("no such endpoint".into())
+}
+
+/// A known path with the wrong method (`Router::method_not_allowed_fallback`: axum adds the
+/// `Allow` header).
+pub async fn method_not_allowed(method: Method) -> ApiError {
+    ApiError::MethodNotAllowed { method }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use store::StoreError;
+
+    /// The status, message and Retry-After of a store error's answer.
+    fn answer(e: StoreError) -> (StatusCode, String, Option<u64>) {
+        let e = ApiError::from(e);
+        (e.status(), e.message(), e.retry_after())
+    }
+
+    #[test]
+    fn store_errors_map_once() {
+        let (status, message, _) = answer(StoreError::NulCharacter { field: "code" });
+        assert_eq!(
+            (status, message.as_str()),
+            (StatusCode::BAD_REQUEST, "code contains a NUL character")
+        );
+        assert_eq!(answer(StoreError::TooManyExercises).0, StatusCode::CONFLICT);
+        let down = StoreError::Query {
+            op: "insert_snippet",
+            source: sqlx::Error::PoolTimedOut,
+        };
+        assert_eq!(
+            answer(down),
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                STORE_UNAVAILABLE.into(),
+                Some(STORE_RETRY_AFTER_S)
+            )
+        );
+        let full = StoreError::Query {
+            op: "insert_snippet",
+            source: sqlx::Error::Io(std::io::ErrorKind::StorageFull.into()),
+        };
+        assert_eq!(
+            answer(full),
+            (StatusCode::INSUFFICIENT_STORAGE, STORE_FULL.into(), None)
+        );
+        let broken = StoreError::Query {
+            op: "insert_snippet",
+            source: sqlx::Error::RowNotFound,
+        };
+        assert_eq!(
+            answer(broken),
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error".into(), None),
+            "no internal detail reaches the caller"
+        );
+    }
 }

@@ -21,7 +21,7 @@ mod auth;
 mod body;
 pub mod edge;
 mod error;
-pub mod exercises;
+pub mod exercise_spec;
 mod forwarded;
 mod health;
 pub mod judge0;
@@ -32,6 +32,7 @@ mod page;
 pub mod piston;
 mod ws;
 
+pub use body::BODY_READ_TIMEOUT;
 pub use edge::EdgeConfig;
 pub use error::{ApiError, STORE_FULL, STORE_UNAVAILABLE};
 pub use forwarded::parse_trusted_proxy;
@@ -48,7 +49,8 @@ pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 6000;
 /// How long a graceful shutdown waits for in-flight requests and running jobs.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// A request body that stalls this long between two chunks is dropped: the client is gone, or
-/// trickles bytes to hold a connection. (Handlers that buffer a body also bound its total time.)
+/// trickles bytes to hold a connection. (The body extractor also bounds its total time:
+/// [`BODY_READ_TIMEOUT`].)
 pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Everything configurable about the service (the binary fills it from flags and
@@ -72,8 +74,8 @@ pub struct ServerConfig {
     /// default, so a submission cannot make the server call into its own network (the lesson
     /// of Judge0's CVE-2024-29021); tests and single-machine setups turn it on.
     pub allow_callbacks: bool,
-    /// The teacher's exercises directory, read at start-up ([`exercises::ExerciseDir::load`]).
-    pub exercises: Arc<exercises::ExerciseDir>,
+    /// The teacher's exercises directory, read at start-up ([`exercise_spec::ExerciseDir::load`]).
+    pub exercises: Arc<exercise_spec::ExerciseDir>,
     /// Trusted proxies, header and idle timeouts, the connection cap.
     pub edge: EdgeConfig,
 }
@@ -170,11 +172,12 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(page::router())
         .merge(api)
+        // Each dialect has its own (in its shape); this one is for health and the page.
+        .method_not_allowed_fallback(error::method_not_allowed)
         .fallback(error::not_found)
+        // Bodies are read by one extractor, `body::JsonBody`, which refuses a Content-Length
+        // past the limit in the dialect's shape; this bounds the bytes it reads.
         .layer(axum::extract::DefaultBodyLimit::max(state.config().max_body_bytes))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(
-            state.config().max_body_bytes,
-        ))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(BODY_IDLE_TIMEOUT))
         .layer(auth::cors(&state.config().cors_origins))
         .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())

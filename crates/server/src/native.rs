@@ -1,6 +1,6 @@
 //! The native API (`/api/v1`): run a program (optionally against test cases), list the
 //! runtimes, interactive runs over WebSocket (`ws.rs`), shared snippets ([`snippets`]),
-//! exercises ([`exercises`]), and the service's OpenAPI document.
+//! exercises ([`exercise_routes`]), and the service's OpenAPI document.
 //!
 //! A thin adapter: a request is parsed into wire types ([`wire`]), converted into one
 //! `engine::Job` with `TryFrom`, checked by the engine (`Engine::check`) before it takes a run
@@ -8,10 +8,9 @@
 //! 4xx with `{"error": "..."}` saying what is wrong; a limit out of range is worded as the
 //! engine words it (its limit names are this API's fields: `wall_ms`, `memory_mb`...).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -19,25 +18,21 @@ use axum::{Json, Router};
 use engine::{Outcome, OutputHold};
 use utoipa::OpenApi;
 
+use crate::body::JsonBody;
 use crate::{ApiError, AppState};
 
-mod exercises;
+mod exercise_routes;
 mod snippets;
 mod wire;
 
-pub use exercises::{ExerciseSummary, ExerciseView, SubmitRequest, TestView};
+pub use exercise_routes::{ExerciseSummary, ExerciseView, SubmitRequest, TestView};
 pub use snippets::{SnippetRequest, SnippetResponse};
 
 pub use wire::{
-    Encoding, ErrorBody, FileRequest, ImageResponse, LimitValues, LimitsRequest, NativeJob, RequestError, RunRequest,
-    RunResponse, RunResult, RunStatus, RuntimeExample, RuntimeInfo, RuntimeLimits, StageResponse, TestReport,
-    TestRequest, TestVerdict, TestsResponse,
+    Encoding, ErrorBody, FileRequest, ImageResponse, LimitValues, LimitsRequest, NativeJob, RequestError,
+    RunOrTestsResponse, RunRequest, RunResponse, RunStatus, RuntimeExample, RuntimeInfo, RuntimeLimits, StageResponse,
+    TestReport, TestRequest, TestVerdict, TestsResponse,
 };
-
-/// The longest a request body may take to arrive, in total: a few MiB from a classroom
-/// laptop take a second or two, and a client that trickles bytes must not hold a connection
-/// (and its buffer) for longer.
-pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `POST /api/v1/run`, `GET /api/v1/runtimes`, `GET /api/v1/ws`, `GET /api/v1/openapi.json`,
 /// snippets and exercises.
@@ -48,14 +43,15 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/ws", get(crate::ws::native))
         .route("/api/v1/openapi.json", get(openapi_json))
         .merge(snippets::router())
-        .merge(exercises::router())
+        .merge(exercise_routes::router())
+        .method_not_allowed_fallback(crate::error::method_not_allowed)
 }
 
 /// This dialect's part of the OpenAPI document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = NativeApi::openapi();
     doc.merge(snippets::openapi());
-    doc.merge(exercises::openapi());
+    doc.merge(exercise_routes::openapi());
     doc
 }
 
@@ -87,7 +83,7 @@ struct NativeApi;
     tag = "native",
     request_body(content = RunRequest, content_type = "application/json"),
     responses(
-        (status = 200, description = "The program ran, whatever its status", body = RunResult),
+        (status = 200, description = "The program ran, whatever its status", body = RunOrTestsResponse),
         (status = 400, description = "The request is wrong; `error` says how", body = ErrorBody),
         (status = 401, description = "An API token is required", body = ErrorBody),
         (status = 408, description = "The request body took too long to arrive", body = ErrorBody),
@@ -98,21 +94,14 @@ struct NativeApi;
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
-async fn run(State(state): State<AppState>, request: Request) -> Response {
-    match run_request(&state, request).await {
-        Ok((result, hold)) => crate::body::held_json(StatusCode::OK, &result, hold),
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn run_request(state: &AppState, request: Request) -> Result<(RunResult, OutputHold), Refusal> {
-    let request: RunRequest = read_object(request).await?;
-    Ok(run_native(state, request).await?)
+async fn run(State(state): State<AppState>, JsonBody(request, ..): JsonBody<RunRequest>) -> Result<Response, ApiError> {
+    let (answer, hold) = run_native(&state, request).await?;
+    Ok(crate::body::held_json(StatusCode::OK, &answer, hold))
 }
 
 /// Run a request of the native shape (also what an exercise submission becomes). The hold
 /// keeps the output counted in the node's memory until the answer is sent.
-async fn run_native(state: &AppState, request: RunRequest) -> Result<(RunResult, OutputHold), ApiError> {
+async fn run_native(state: &AppState, request: RunRequest) -> Result<(RunOrTestsResponse, OutputHold), ApiError> {
     let native = NativeJob::try_from(request).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     // The one check, before the job takes a run slot: the same answer under load.
     let job = state.runner().engine().check(native.job)?;
@@ -123,7 +112,7 @@ async fn run_native(state: &AppState, request: RunRequest) -> Result<(RunResult,
                 .await
                 .map_err(ApiError::from)?;
             let hold = std::mem::take(&mut outcome.hold);
-            Ok((RunResult::Run(outcome.into()), hold))
+            Ok((RunOrTestsResponse::Run(outcome.into()), hold))
         }
         Some(tests) => {
             let given = tests.iter().map(|t| (t.name.clone(), t.hidden)).collect();
@@ -136,81 +125,12 @@ async fn run_native(state: &AppState, request: RunRequest) -> Result<(RunResult,
             state.metrics().record("native", &language, &outcome, started.elapsed());
             let mut outcome: Outcome = outcome.map_err(ApiError::from)?;
             let hold = std::mem::take(&mut outcome.hold);
-            Ok((RunResult::Tests(TestsResponse::new(outcome, results, given)), hold))
+            Ok((
+                RunOrTestsResponse::Tests(TestsResponse::new(outcome, results, given)),
+                hold,
+            ))
         }
     }
-}
-
-/// A body that must be one JSON object of type `T`; errors say where it is wrong.
-async fn read_object<T: serde::de::DeserializeOwned>(request: Request) -> Result<T, Refusal> {
-    let body = read_body(request).await?;
-    // serde would take an array for a struct, field by field: refuse it with a clear word.
-    if body.trim_ascii_start().first().is_some_and(|&b| b != b'{') {
-        return Err(ApiError::BadRequest("the request body must be a JSON object".into()).into());
-    }
-    Ok(crate::body::parse_json(&body).map_err(ApiError::BadRequest)?)
-}
-
-/// The whole body, within the body limit, [`BODY_READ_TIMEOUT`] in total and
-/// [`crate::BODY_IDLE_TIMEOUT`] between chunks.
-async fn read_body(request: Request) -> Result<Bytes, Refusal> {
-    match tokio::time::timeout(BODY_READ_TIMEOUT, Bytes::from_request(request, &())).await {
-        Err(_) => Err(Refusal::BodyTimeout),
-        Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(rejection)) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            Err(ApiError::PayloadTooLarge.into())
-        }
-        Ok(Err(rejection)) if stalled(&rejection) => Err(Refusal::BodyStalled),
-        Ok(Err(rejection)) => Err(ApiError::BadRequest(rejection.body_text()).into()),
-    }
-}
-
-/// The body stopped arriving (the idle timeout layer gave up on it).
-fn stalled(rejection: &axum::extract::rejection::BytesRejection) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
-    while let Some(e) = source {
-        if e.is::<tower_http::timeout::TimeoutError>() {
-            return true;
-        }
-        source = e.source();
-    }
-    false
-}
-
-/// Why a run request gets no result.
-#[derive(Debug)]
-enum Refusal {
-    Api(ApiError),
-    /// 408 (ApiError has no variant for it): the body took longer than [`BODY_READ_TIMEOUT`].
-    BodyTimeout,
-    /// 408: no byte of the body for [`crate::BODY_IDLE_TIMEOUT`].
-    BodyStalled,
-}
-
-impl From<ApiError> for Refusal {
-    fn from(e: ApiError) -> Self {
-        Refusal::Api(e)
-    }
-}
-
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        match self {
-            Refusal::Api(e) => e.into_response(),
-            Refusal::BodyTimeout => timeout(format!(
-                "the request body did not arrive within {} s",
-                BODY_READ_TIMEOUT.as_secs()
-            )),
-            Refusal::BodyStalled => timeout(format!(
-                "the request body stopped arriving for {} s",
-                crate::BODY_IDLE_TIMEOUT.as_secs()
-            )),
-        }
-    }
-}
-
-fn timeout(error: String) -> Response {
-    (StatusCode::REQUEST_TIMEOUT, Json(ErrorBody { error })).into_response()
 }
 
 /// The languages of this server, installed or not, with their limits.

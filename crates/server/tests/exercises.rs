@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use common::{backends, Backend, TestServer};
 use serde_json::{json, Value};
-use server::exercises::ExerciseDir;
+use server::exercise_spec::ExerciseDir;
 use server::ServerConfig;
 
 const TOKEN: &str = "teacher-secret";
@@ -346,7 +346,7 @@ async fn a_teacher_posts_replaces_and_deletes_exercises() {
             (bad(|e| e["title"] = json!("")), "`title` is empty"),
             (bad(|e| e["tests"][0]["input"] = json!("x")), "unknown field `input`"),
             (
-                bad(|e| e["statement"] = json!("x".repeat(server::exercises::MAX_STATEMENT_BYTES + 1))),
+                bad(|e| e["statement"] = json!("x".repeat(server::exercise_spec::MAX_STATEMENT_BYTES + 1))),
                 "`statement` is",
             ),
         ] {

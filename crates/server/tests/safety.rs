@@ -200,7 +200,10 @@ async fn bodies_past_the_limit_get_413_and_too_many_files_400() {
     let _ = stream.read_to_end(&mut answer).await;
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
-    assert!(answer.contains(r#"{"error":"request body too large"}"#), "{answer}");
+    assert!(
+        answer.contains(r#"{"error":"request body too large: the limit is 8192 bytes"}"#),
+        "{answer}"
+    );
 
     // Many small files fit in the body but not in the file limit.
     let files: Vec<Value> = (0..=engine::MAX_FILES)

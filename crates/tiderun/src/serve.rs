@@ -150,8 +150,8 @@ pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCod
         None => Some(PathBuf::from(DEFAULT_EXERCISES_DIR)).filter(|d| d.is_dir()),
     };
     let exercises = match &exercises_dir {
-        Some(dir) => server::exercises::ExerciseDir::load(dir, &catalog)?,
-        None => server::exercises::ExerciseDir::default(),
+        Some(dir) => server::exercise_spec::ExerciseDir::load(dir, &catalog)?,
+        None => server::exercise_spec::ExerciseDir::default(),
     };
     if let Some(dir) = &exercises_dir {
         tracing::info!(dir = %dir.display(), count = exercises.exercises.len(), "exercises loaded");

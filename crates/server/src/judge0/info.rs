@@ -14,8 +14,9 @@ use utoipa::ToSchema;
 
 use super::callback::{CALLBACK_TIMEOUT, CALLBACK_TRIES};
 use super::result::{IN_QUEUE, PROCESSING, STATUSES};
-use super::submissions::{ErrorJson, Judge0Error};
+use super::submissions::ErrorJson;
 use super::wire::{self, language_name, LanguageJson, StatusJson};
+use super::Judge0Error;
 use super::JUDGE0_VERSION as JUDGE0_VERSION_TEXT;
 use crate::{ApiError, AppState};
 
@@ -303,7 +304,7 @@ fn proc_value(text: &str, key: &str) -> Option<String> {
 #[utoipa::path(get, path = "/workers", tag = "judge0",
     responses((status = 200, description = "Queues and workers", body = [WorkerQueue])))]
 pub async fn workers(State(state): State<AppState>) -> Result<Json<Vec<WorkerQueue>>, Judge0Error> {
-    let counts = state.store().count_by_status().await.map_err(ApiError::store)?;
+    let counts = state.store().count_by_status().await?;
     let count = |s: i32| counts.get(&s).copied().unwrap_or(0);
     let available = state.config().workers;
     let working = count(PROCESSING);
@@ -322,7 +323,7 @@ pub async fn workers(State(state): State<AppState>) -> Result<Json<Vec<WorkerQue
 #[utoipa::path(get, path = "/statistics", tag = "judge0",
     responses((status = 200, description = "Counts of submissions", body = Object)))]
 pub async fn statistics(State(state): State<AppState>) -> Result<Json<serde_json::Value>, Judge0Error> {
-    let counts = state.store().count_by_status().await.map_err(ApiError::store)?;
+    let counts = state.store().count_by_status().await?;
     let total: u64 = counts.values().sum();
     let statuses: Vec<serde_json::Value> = STATUSES
         .iter()

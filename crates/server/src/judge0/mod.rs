@@ -28,10 +28,13 @@
 //! - `/languages/all` marks runtimes whose toolchain is not installed as archived;
 //! - results are not cached (`submission_cache_duration` 0).
 
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
+use axum::{Json, Router};
 
-use crate::AppState;
+use crate::body::BodyRejection;
+use crate::{ApiError, AppState};
 
 mod callback;
 mod info;
@@ -69,6 +72,47 @@ pub fn router() -> Router<AppState> {
         .route("/statistics", get(info::statistics))
         .route("/authenticate", post(info::authenticate))
         .route("/authorize", post(info::authenticate))
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+/// A Judge0 error: 422 with Judge0's field errors (`{"field": ["message"]}`), or any other
+/// [`ApiError`] in the shared `{"error": "..."}` (also Judge0's shape for 400, 404 and 503).
+#[derive(Debug)]
+pub enum Judge0Error {
+    Invalid(wire::FieldErrors),
+    Api(ApiError),
+}
+
+impl From<ApiError> for Judge0Error {
+    fn from(e: ApiError) -> Self {
+        Judge0Error::Api(e)
+    }
+}
+
+impl From<BodyRejection> for Judge0Error {
+    fn from(e: BodyRejection) -> Self {
+        Judge0Error::Api(e.into())
+    }
+}
+
+impl From<store::StoreError> for Judge0Error {
+    fn from(e: store::StoreError) -> Self {
+        Judge0Error::Api(e.into())
+    }
+}
+
+impl IntoResponse for Judge0Error {
+    fn into_response(self) -> Response {
+        match self {
+            Judge0Error::Invalid(errors) => (StatusCode::UNPROCESSABLE_ENTITY, Json(errors)).into_response(),
+            Judge0Error::Api(e) => e.into_response(),
+        }
+    }
+}
+
+/// A known path with the wrong method (axum adds the `Allow` header).
+async fn method_not_allowed(method: Method) -> Judge0Error {
+    Judge0Error::Api(ApiError::MethodNotAllowed { method })
 }
 
 #[derive(utoipa::OpenApi)]

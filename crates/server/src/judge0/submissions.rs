@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -22,6 +21,8 @@ use super::wire::{
     MAX_BATCH_SIZE,
 };
 use super::worker::{self, Deferred};
+use super::Judge0Error;
+use crate::body::JsonBody;
 use crate::{ApiError, AppState};
 
 /// Judge0's answer when a requested text field is not UTF-8 (one submission).
@@ -36,39 +37,8 @@ const FOREIGN_RUN_WAIT: Duration = Duration::from_secs(120);
 /// Polling interval of that wait.
 const FOREIGN_RUN_POLL: Duration = Duration::from_millis(50);
 
-/// A Judge0 error: 422 with field errors, or the shared `{"error": "..."}` (also Judge0's
-/// shape for 400, 404 and 503).
-#[derive(Debug)]
-pub enum Judge0Error {
-    Invalid(FieldErrors),
-    Api(ApiError),
-}
-
-impl From<ApiError> for Judge0Error {
-    fn from(e: ApiError) -> Self {
-        Judge0Error::Api(e)
-    }
-}
-
-impl IntoResponse for Judge0Error {
-    fn into_response(self) -> Response {
-        match self {
-            Judge0Error::Invalid(errors) => (StatusCode::UNPROCESSABLE_ENTITY, Json(errors)).into_response(),
-            Judge0Error::Api(e) => e.into_response(),
-        }
-    }
-}
-
 fn bad(message: impl Into<String>) -> Judge0Error {
     Judge0Error::Api(ApiError::BadRequest(message.into()))
-}
-
-fn store_error(e: store::StoreError) -> Judge0Error {
-    if e.is_caller_mistake() {
-        bad(e.to_string())
-    } else {
-        Judge0Error::Api(ApiError::store(e))
-    }
 }
 
 /// `{"error": "..."}`
@@ -224,6 +194,8 @@ fn new_submission(request: &StoredRequest) -> NewSubmission {
     responses(
         (status = 201, description = "`{\"token\"}`, or with `wait=true` the submission", body = SubmissionJson),
         (status = 400, description = "Bad fields or body", body = ErrorJson),
+        (status = 408, description = "The request body took too long to arrive", body = ErrorJson),
+        (status = 413, description = "The request body is too large", body = ErrorJson),
         (status = 422, description = "Invalid submission", body = FieldErrorsJson),
         (status = 429, description = "No run slot free (wait=true)", body = ErrorJson),
         (status = 503, description = "Queue is full", body = ErrorJson),
@@ -232,19 +204,19 @@ fn new_submission(request: &StoredRequest) -> NewSubmission {
 pub async fn create(
     State(state): State<AppState>,
     query: Result<Query<CreateParams>, QueryRejection>,
-    body: Bytes,
+    body: Result<JsonBody<SubmissionRequest, Judge0Error>, Judge0Error>,
 ) -> Result<Response, Judge0Error> {
     let q = params(query)?;
     let fields = fields(&q.fields)?;
     let base64 = is_true(&q.base64_encoded);
-    let req: SubmissionRequest = crate::body::parse_json(&body).map_err(bad)?;
+    let JsonBody(req, ..) = body?;
     let request = validate(&state, &req, base64).map_err(Judge0Error::Invalid)?;
     if is_true(&q.wait) {
         return create_and_wait(&state, &request, &fields, base64).await;
     }
     check_queue(&state, 1)?;
     let new = new_submission(&request);
-    state.store().insert_submission(&new).await.map_err(store_error)?;
+    state.store().insert_submission(&new).await?;
     match state.queue().try_push(new.token.clone()) {
         Ok(()) | Err(PushError::Closed) => {}
         // Filled up since the check: take it back and refuse, as the check would have.
@@ -269,7 +241,7 @@ async fn create_and_wait(
     let store = state.store();
     if let Err(e) = store.insert_submission(&new).await {
         if e.is_caller_mistake() || e.failure() == store::Failure::Internal {
-            return Err(store_error(e));
+            return Err(e.into());
         }
         // The database is unavailable or full: the run does not need it. Its token is not
         // stored, so no later request finds it.
@@ -288,7 +260,7 @@ async fn create_and_wait(
         return respond_created(state, &record, fields, base64);
     }
     let token = new.token;
-    let record = if store.claim_submission(&token).await.map_err(store_error)? {
+    let record = if store.claim_submission(&token).await? {
         let span = tracing::info_span!("judge0_wait", token = %token);
         match worker::run_claimed(state, &token, request).instrument(span).await {
             Ok(record) => record,
@@ -304,7 +276,7 @@ async fn create_and_wait(
                 }
                 .into())
             }
-            Err(Deferred::Store(e)) => return Err(store_error(e)),
+            Err(Deferred::Store(e)) => return Err(e.into()),
             Err(Deferred::Gone) => return Err(ApiError::NotFound("the submission was deleted".into()).into()),
         }
     } else {
@@ -329,7 +301,7 @@ fn respond_created(state: &AppState, record: &Record, fields: &Fields, base64: b
 async fn wait_for_foreign_run(state: &AppState, token: &str) -> Result<Record, Judge0Error> {
     let deadline = tokio::time::Instant::now() + FOREIGN_RUN_WAIT;
     loop {
-        let found = state.store().get_submission(token).await.map_err(store_error)?;
+        let found = state.store().get_submission(token).await?;
         match found {
             Some(s) if s.is_finished() => {
                 return Record::from_store(s).ok_or(Judge0Error::Api(ApiError::Internal));
@@ -363,8 +335,7 @@ pub async fn show(
     let record = state
         .store()
         .get_submission(&token)
-        .await
-        .map_err(store_error)?
+        .await?
         .ok_or_else(|| not_found(&token))
         .and_then(|s| Record::from_store(s).ok_or(Judge0Error::Api(ApiError::Internal)))?;
     let json = render(&state, &record, &fields, is_true(&q.base64_encoded)).map_err(|_| bad(NOT_UTF8_ONE))?;
@@ -397,8 +368,7 @@ pub async fn index(
     let listed = state
         .store()
         .list_submissions(page, per_page, read_budget(&state))
-        .await
-        .map_err(store_error)?;
+        .await?;
     let base64 = is_true(&q.base64_encoded);
     let submissions = listed
         .items
@@ -459,7 +429,7 @@ pub async fn destroy(
     if !state.config().enable_submission_delete {
         return Err(bad("delete not allowed"));
     }
-    match state.store().delete_submission(&token).await.map_err(store_error)? {
+    match state.store().delete_submission(&token).await? {
         DeleteOutcome::NotFound => Err(not_found(&token)),
         DeleteOutcome::NotFinished { status } => Err(bad(format!(
             "submission cannot be deleted because its status is {status} ({})",
@@ -482,7 +452,9 @@ pub async fn destroy(
     request_body = BatchRequest,
     responses(
         (status = 201, description = "Per submission, `{\"token\"}` or its field errors", body = [TokenJson]),
-        (status = 400, description = "No submissions, or too many", body = ErrorJson),
+        (status = 400, description = "No submissions, or too many; the body is not a JSON object", body = ErrorJson),
+        (status = 408, description = "The request body took too long to arrive", body = ErrorJson),
+        (status = 413, description = "The request body is too large", body = ErrorJson),
         (status = 422, description = "Every submission is invalid: their field errors", body = [FieldErrorsJson]),
         (status = 503, description = "Queue is full", body = ErrorJson),
     )
@@ -490,11 +462,11 @@ pub async fn destroy(
 pub async fn batch_create(
     State(state): State<AppState>,
     query: Result<Query<BatchCreateParams>, QueryRejection>,
-    body: Bytes,
+    body: Result<JsonBody<Value, Judge0Error>, Judge0Error>,
 ) -> Result<Response, Judge0Error> {
     let q = params(query)?;
     let base64 = is_true(&q.base64_encoded);
-    let body: Value = crate::body::parse_json(&body).map_err(bad)?;
+    let JsonBody(body, ..) = body?;
     let items = match body.get("submissions") {
         Some(Value::Array(items)) => items.as_slice(),
         _ => &[],
@@ -525,7 +497,7 @@ pub async fn batch_create(
         })
         .collect();
     let valid: Vec<NewSubmission> = checked.iter().filter_map(|c| c.as_ref().ok().cloned()).collect();
-    state.store().insert_submissions(&valid).await.map_err(store_error)?;
+    state.store().insert_submissions(&valid).await?;
     for new in &valid {
         if let Err(PushError::Full { .. }) = state.queue().try_push(new.token.clone()) {
             // Filled up since the check: it is answered (its token is shown) as failed.
@@ -583,11 +555,7 @@ pub async fn batch_show(
         )));
     }
     let base64 = is_true(&q.base64_encoded);
-    let found = state
-        .store()
-        .get_submissions(&tokens, read_budget(&state))
-        .await
-        .map_err(store_error)?;
+    let found = state.store().get_submissions(&tokens, read_budget(&state)).await?;
     let submissions = found
         .into_iter()
         .map(|s| match s.and_then(Record::from_store) {

@@ -2,15 +2,15 @@
 //! /api/v1/snippets/{id}` gives it back. The classroom page's share link `/s/{id}` opens the
 //! page, which loads the snippet by its id. Kept by the store (64 KiB of code at most).
 
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
-use super::{read_object, ErrorBody, Refusal};
+use super::ErrorBody;
+use crate::body::JsonBody;
 use crate::{ApiError, AppState};
 
 pub fn router() -> Router<AppState> {
@@ -68,15 +68,10 @@ pub struct SnippetResponse {
         (status = 429, description = "Rate limit reached", body = ErrorBody),
     )
 )]
-async fn create(State(state): State<AppState>, request: Request) -> Response {
-    match save(&state, request).await {
-        Ok(snippet) => (StatusCode::CREATED, Json(snippet)).into_response(),
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn save(state: &AppState, request: Request) -> Result<SnippetResponse, Refusal> {
-    let request: SnippetRequest = read_object(request).await?;
+async fn create(
+    State(state): State<AppState>,
+    JsonBody(request, ..): JsonBody<SnippetRequest>,
+) -> Result<(StatusCode, Json<SnippetResponse>), ApiError> {
     let runtime = state
         .runner()
         .engine()
@@ -84,18 +79,15 @@ async fn save(state: &AppState, request: Request) -> Result<SnippetResponse, Ref
         .get(&request.language)
         .ok_or_else(|| ApiError::BadRequest(format!("unknown language {:?}", request.language)))?;
     if request.code.trim().is_empty() {
-        return Err(ApiError::BadRequest("`code` is empty".into()).into());
+        return Err(ApiError::BadRequest("`code` is empty".into()));
     }
-    let id = state
-        .store()
-        .insert_snippet(&runtime.name, &request.code)
-        .await
-        .map_err(ApiError::from_store)?;
-    Ok(SnippetResponse {
+    let id = state.store().insert_snippet(&runtime.name, &request.code).await?;
+    let snippet = SnippetResponse {
         id,
         language: runtime.name.clone(),
         code: request.code,
-    })
+    };
+    Ok((StatusCode::CREATED, Json(snippet)))
 }
 
 /// A saved snippet by its id.
@@ -118,12 +110,7 @@ async fn fetch(State(state): State<AppState>, Path(id): Path<String>) -> Result<
     if id.len() != store::SNIPPET_ID_LEN || !id.bytes().all(alphabet) {
         return Err(unknown());
     }
-    let snippet = state
-        .store()
-        .get_snippet(&id)
-        .await
-        .map_err(ApiError::store)?
-        .ok_or_else(unknown)?;
+    let snippet = state.store().get_snippet(&id).await?.ok_or_else(unknown)?;
     Ok(Json(SnippetResponse {
         id: snippet.id,
         language: snippet.language,

@@ -583,7 +583,7 @@ impl TestsResponse {
 /// The answer of `POST /api/v1/run`: a run, or a run with tests.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(untagged)]
-pub enum RunResult {
+pub enum RunOrTestsResponse {
     Run(RunResponse),
     Tests(TestsResponse),
 }
@@ -690,7 +690,7 @@ mod tests {
     use super::*;
 
     fn parse(json: &str) -> Result<NativeJob, String> {
-        let r: RunRequest = crate::body::parse_json(json.as_bytes())?;
+        let r: RunRequest = crate::body::parse_json(json.as_bytes()).map_err(|e| e.to_string())?;
         NativeJob::try_from(r).map_err(|e| e.to_string())
     }
 

@@ -9,15 +9,14 @@
 //! stderr together, 1 MiB by default) rather than Piston's 1024 bytes per stream, and a request's
 //! output and time are bounded as a whole by the server's per-request limits.
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use engine::{Bound, EngineError, Limit, Phase};
 
+use crate::body::{BodyRejection, JsonBody};
 use crate::{ApiError, AppState};
 
 pub mod signal;
@@ -39,20 +38,14 @@ pub fn router() -> Router<AppState> {
     let mut router = Router::new();
     for prefix in PREFIXES {
         router = router
-            .route(prefix, get(index).fallback(method_not_allowed))
-            .route(&format!("{prefix}/"), get(index).fallback(method_not_allowed))
-            .route(
-                &format!("{prefix}/runtimes"),
-                get(runtimes).fallback(method_not_allowed),
-            )
-            .route(&format!("{prefix}/execute"), post(execute).fallback(method_not_allowed))
-            .route(
-                &format!("{prefix}/connect"),
-                get(crate::ws::piston).fallback(method_not_allowed),
-            )
+            .route(prefix, get(index))
+            .route(&format!("{prefix}/"), get(index))
+            .route(&format!("{prefix}/runtimes"), get(runtimes))
+            .route(&format!("{prefix}/execute"), post(execute))
+            .route(&format!("{prefix}/connect"), get(crate::ws::piston))
             .route(&format!("{prefix}/{{*rest}}"), any(not_found));
     }
-    router
+    router.method_not_allowed_fallback(method_not_allowed)
 }
 
 /// This dialect's part of the OpenAPI document.
@@ -84,6 +77,12 @@ pub struct PistonError(pub ApiError);
 impl From<ApiError> for PistonError {
     fn from(e: ApiError) -> Self {
         PistonError(e)
+    }
+}
+
+impl From<BodyRejection> for PistonError {
+    fn from(e: BodyRejection) -> Self {
+        PistonError(e.into())
     }
 }
 
@@ -170,15 +169,14 @@ async fn runtimes(State(state): State<AppState>) -> Json<Vec<RuntimeInfo>> {
     responses(
         (status = 200, description = "The program ran (whatever its result)", body = ExecuteResponse),
         (status = 400, description = "Unknown runtime, missing field, limit past the maximum...", body = ErrorMessage),
+        (status = 408, description = "The request body took too long to arrive", body = ErrorMessage),
         (status = 413, description = "Body too large", body = ErrorMessage),
         (status = 429, description = "At capacity; see Retry-After", body = ErrorMessage),
     ))]
-async fn execute(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Result<Response, PistonError> {
-    let body = body.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
-        _ => ApiError::BadRequest(format!("cannot read the request body: {rejection}")),
-    })?;
-    let request: ExecuteRequest = crate::body::parse_json(&body).map_err(ApiError::BadRequest)?;
+async fn execute(
+    State(state): State<AppState>,
+    JsonBody(request, ..): JsonBody<ExecuteRequest, PistonError>,
+) -> Result<Response, PistonError> {
     let language = request.language.clone().unwrap_or_default();
     let version = request.version.clone().unwrap_or_default();
     let PistonJob { job, stdin } = PistonJob::try_from(request)?;
@@ -199,12 +197,9 @@ async fn not_found() -> PistonError {
     PistonError(ApiError::NotFound("Not Found".into()))
 }
 
-/// A known path with the wrong method.
-async fn method_not_allowed() -> Response {
-    let body = Json(ErrorMessage {
-        message: "Method Not Allowed".into(),
-    });
-    (StatusCode::METHOD_NOT_ALLOWED, body).into_response()
+/// A known path with the wrong method (axum adds the `Allow` header).
+async fn method_not_allowed(method: Method) -> PistonError {
+    PistonError(ApiError::MethodNotAllowed { method })
 }
 
 #[cfg(test)]

@@ -440,7 +440,7 @@ mod tests {
     use super::*;
 
     fn request(json: serde_json::Value) -> Result<PistonJob, String> {
-        let req: ExecuteRequest = crate::body::parse_json(json.to_string().as_bytes())?;
+        let req: ExecuteRequest = crate::body::parse_json(json.to_string().as_bytes()).map_err(|e| e.to_string())?;
         PistonJob::try_from(req).map_err(|e| e.message())
     }
 

@@ -1,10 +1,11 @@
-//! Exercises: a statement, starter code per language and test cases (some hidden), written by a
-//! teacher as one TOML file per exercise in a directory (`DIR/<id>.toml`, read at start-up) or
-//! posted as JSON through `POST /api/v1/exercises` (kept in the store).
+//! The exercise as a teacher specifies it: a statement, starter code per language and test
+//! cases (some hidden), as one TOML file per exercise in a directory (`DIR/<id>.toml`, read at
+//! start-up) or posted as JSON through `POST /api/v1/exercises` (kept in the store).
 //!
 //! Both forms are the same [`Exercise`], checked once by [`Exercise::check`]: sizes within
 //! named limits, starter languages known to the catalog (aliases become names), at least one
-//! test. Grading is not here: a submission becomes an ordinary run with tests (`native.rs`).
+//! test. Neither HTTP (`native/exercise_routes.rs`) nor storage (the store's `exercises.rs`) is
+//! here, and neither is grading: a submission becomes an ordinary run with tests (`native.rs`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -2,22 +2,23 @@
 //! solution, and — for a teacher with an API token — post or delete one.
 //!
 //! An exercise comes from the teacher's directory (read at start-up, see
-//! [`crate::exercises`]) or from the store; on an id in both, the directory's wins and the
+//! [`crate::exercise_spec`]) or from the store; on an id in both, the directory's wins and the
 //! API refuses to post over it. A submission is graded by the same path as `POST /api/v1/run`
 //! with tests: it becomes a [`RunRequest`] with the exercise's tests, nothing else.
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
-use super::{read_object, run_native, ErrorBody, Refusal, RunRequest, TestRequest, TestsResponse};
-use crate::exercises::{check_id, Exercise, ExerciseTest};
+use super::{run_native, ErrorBody, RunRequest, TestRequest, TestsResponse};
+use crate::body::JsonBody;
+use crate::exercise_spec::{check_id, Exercise, ExerciseTest};
 use crate::{ApiError, AppState};
 
 pub fn router() -> Router<AppState> {
@@ -143,7 +144,7 @@ pub struct SubmitRequest {
 async fn list(State(state): State<AppState>) -> Result<Json<Vec<ExerciseSummary>>, ApiError> {
     let dir = &state.config().exercises;
     let mut all: BTreeMap<String, ExerciseSummary> = BTreeMap::new();
-    for stored in state.store().list_exercises().await.map_err(ApiError::store)? {
+    for stored in state.store().list_exercises().await? {
         match serde_json::from_str::<ExerciseSummary>(&stored.summary) {
             Ok(summary) => {
                 all.insert(stored.id, summary);
@@ -168,12 +169,7 @@ async fn find(state: &AppState, id: &str) -> Result<Exercise, ApiError> {
     if let Some(exercise) = state.config().exercises.get(id) {
         return Ok(exercise.clone());
     }
-    let stored = state
-        .store()
-        .get_exercise(id)
-        .await
-        .map_err(ApiError::store)?
-        .ok_or_else(unknown)?;
+    let stored = state.store().get_exercise(id).await?.ok_or_else(unknown)?;
     serde_json::from_str(&stored.definition).map_err(|e| {
         tracing::error!(id, error = %e, "stored exercise is unreadable");
         ApiError::Internal
@@ -220,20 +216,14 @@ async fn open(State(state): State<AppState>, Path(id): Path<String>) -> Result<J
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
-async fn submit(State(state): State<AppState>, Path(id): Path<String>, request: Request) -> Response {
-    match grade(&state, &id, request).await {
-        Ok((result, hold)) => crate::body::held_json(axum::http::StatusCode::OK, &result, hold),
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn grade(
-    state: &AppState,
-    id: &str,
-    request: Request,
-) -> Result<(super::RunResult, engine::OutputHold), Refusal> {
-    let exercise = find(state, id).await?;
-    let submission: SubmitRequest = read_object(request).await?;
+async fn submit(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<JsonBody<SubmitRequest>, ApiError>,
+) -> Result<Response, ApiError> {
+    // An unknown exercise is 404 whatever the body.
+    let exercise = find(&state, &id).await?;
+    let JsonBody(submission, ..) = body?;
     let tests = exercise
         .tests
         .into_iter()
@@ -254,7 +244,8 @@ async fn grade(
         limits: None,
         tests: Some(tests),
     };
-    Ok(run_native(state, run).await?)
+    let (answer, hold) = run_native(&state, run).await?;
+    Ok(crate::body::held_json(StatusCode::OK, &answer, hold))
 }
 
 /// Adding or removing exercises needs the server to have API tokens (the guard has already
@@ -304,23 +295,20 @@ fn not_from_the_directory(state: &AppState, id: &str) -> Result<(), ApiError> {
         (status = 429, description = "Rate limit reached", body = ErrorBody),
     )
 )]
-async fn create(State(state): State<AppState>, request: Request) -> Response {
-    match put(&state, request).await {
-        Ok((status, exercise)) => (status, Json(exercise)).into_response(),
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn put(state: &AppState, request: Request) -> Result<(StatusCode, Exercise), Refusal> {
-    teacher_only(state)?;
-    let exercise: Exercise = read_object(request).await?;
+async fn create(
+    State(state): State<AppState>,
+    body: Result<JsonBody<Exercise>, ApiError>,
+) -> Result<(StatusCode, Json<Exercise>), ApiError> {
+    // Without tokens nobody may post, whatever the body.
+    teacher_only(&state)?;
+    let JsonBody(exercise, ..) = body?;
     if exercise.id.is_empty() {
-        return Err(ApiError::BadRequest("`id` is required".into()).into());
+        return Err(ApiError::BadRequest("`id` is required".into()));
     }
     let exercise = exercise
         .check(state.runner().engine().catalog())
         .map_err(|e| ApiError::BadRequest(e.0))?;
-    not_from_the_directory(state, &exercise.id)?;
+    not_from_the_directory(&state, &exercise.id)?;
     let summary = serde_json::to_string(&ExerciseSummary::from(&exercise)).map_err(|e| {
         tracing::error!(error = %e, "cannot encode an exercise summary");
         ApiError::Internal
@@ -328,16 +316,12 @@ async fn put(state: &AppState, request: Request) -> Result<(StatusCode, Exercise
     let outcome = state
         .store()
         .put_exercise(&exercise.id, &exercise.to_json(), &summary)
-        .await
-        .map_err(|e| match e {
-            store::StoreError::TooManyExercises => ApiError::Conflict(e.to_string()),
-            e => ApiError::from_store(e),
-        })?;
+        .await?;
     let status = match outcome {
         store::PutOutcome::Created => StatusCode::CREATED,
         store::PutOutcome::Replaced => StatusCode::OK,
     };
-    Ok((status, exercise))
+    Ok((status, Json(exercise)))
 }
 
 /// Remove an exercise posted before (a teacher's; needs an API token).
@@ -361,7 +345,7 @@ async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> Result
     let unknown = || ApiError::NotFound(format!("no posted exercise with id {id:?}"));
     check_id(&id).map_err(|_| unknown())?;
     not_from_the_directory(&state, &id)?;
-    if state.store().delete_exercise(&id).await.map_err(ApiError::store)? {
+    if state.store().delete_exercise(&id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(unknown())
