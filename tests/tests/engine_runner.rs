@@ -81,10 +81,11 @@ async fn tests_compile_once_and_give_a_verdict_each() {
         test("3", "6", false),
         test("4", "8", true),
     ];
-    let (outcome, results) = r.execute_tests(checked(&r, "c", code), tests).await.expect("runs");
-    assert_eq!(outcome.status, Status::Ok);
-    assert!(outcome.compile.is_some(), "compiled once");
-    let verdicts: Vec<Verdict> = results.iter().map(|t| t.verdict).collect();
+    let graded = r.execute_tests(checked(&r, "c", code), tests).await.expect("runs");
+    assert_eq!(graded.outcome.status, Status::Ok);
+    assert!(graded.outcome.compile.is_some(), "compiled once");
+    let results = &graded.tests;
+    let verdicts: Vec<Verdict> = results.iter().map(|t| t.verdict()).collect();
     assert_eq!(
         verdicts,
         [
@@ -95,25 +96,44 @@ async fn tests_compile_once_and_give_a_verdict_each() {
         ]
     );
     assert!(
-        results[1].run.is_none() && results[3].run.is_none(),
+        results[1].run().is_none() && results[3].run().is_none(),
         "hidden tests show no run"
     );
-    assert_eq!(results[2].run.as_ref().unwrap().stdout, b"0\n");
+    assert_eq!(results[2].run().unwrap().stdout, b"0\n");
+    assert_eq!((graded.passed(), graded.total(), graded.score()), (2, 4, 0.5));
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_compile_error_stops_before_the_tests() {
-    if !privileged_or_skip("a_compile_error_stops_before_the_tests") {
+async fn a_compile_error_stops_before_the_tests_and_fails_each() {
+    if !privileged_or_skip("a_compile_error_stops_before_the_tests_and_fails_each") {
         return;
     }
     let r = runner(RunnerConfig::default());
-    let (outcome, results) = r
-        .execute_tests(checked(&r, "c", "int main( {"), vec![test("", "", false)])
-        .await
-        .unwrap();
-    assert_eq!(outcome.status, Status::CompileError);
-    assert!(results.is_empty());
-    assert!(!outcome.compile.unwrap().stderr.is_empty());
+    let tests = vec![
+        TestCase {
+            name: Some("first".into()),
+            ..test("", "", false)
+        },
+        test("1", "2", true),
+    ];
+    let graded = r.execute_tests(checked(&r, "c", "int main( {"), tests).await.unwrap();
+    assert_eq!(graded.outcome.status, Status::CompileError);
+    // Every test gets its verdict from the engine, nothing ran for any.
+    let results: Vec<_> = graded
+        .tests
+        .iter()
+        .map(|t| (t.name(), t.hidden(), t.verdict(), t.run().is_none()))
+        .collect();
+    let not_compiled = Verdict::Failed(Status::CompileError);
+    assert_eq!(
+        results,
+        [
+            (Some("first"), false, not_compiled, true),
+            (None, true, not_compiled, true)
+        ]
+    );
+    assert_eq!((graded.passed(), graded.total(), graded.score()), (0, 2, 0.0));
+    assert!(!graded.outcome.compile.unwrap().stderr.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]

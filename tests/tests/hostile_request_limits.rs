@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use engine::{
     Bound, Checked, Engine, EngineError, Job, Limit, Phase, PoolConfig, RequestLimits, Runner, RunnerConfig,
-    SourceFile, StageOutcome, TestCase, TestResult, Verdict, DEFAULT_REQUEST_OUTPUT_BYTES,
+    SourceFile, StageOutcome, TestCase, Verdict, DEFAULT_REQUEST_OUTPUT_BYTES,
 };
 use sandbox::{Sandbox, SandboxOptions, Status};
 use tiderun_tests::{assert_nothing_left, fixtures, preflight, privileged_or_skip, uid_base};
@@ -95,18 +95,22 @@ async fn the_output_of_many_tests_is_bounded_by_the_request_budget() {
     let r = runner(engine(PoolConfig::disabled()));
     // Each test prints 16 MiB of \x01: 96 MiB of JSON, 384 MiB for the four.
     let tests = vec![test("", false); 4];
-    let (outcome, results) = r
+    let graded = r
         .execute_tests(checked(&r, amplifier(16 << 20)), tests)
         .await
         .expect("runs");
-    assert_eq!(outcome.status, Status::Ok);
-    let runs: Vec<&StageOutcome> = results.iter().map(|t| t.run.as_ref().expect("visible")).collect();
+    assert_eq!(graded.outcome.status, Status::Ok);
+    let results = &graded.tests;
+    let runs: Vec<&StageOutcome> = results.iter().map(|t| t.run().expect("visible")).collect();
     let total: u64 = runs.iter().map(|r| text_len(r)).sum();
     assert!(
         total <= DEFAULT_REQUEST_OUTPUT_BYTES,
         "the runs' output is {total} bytes of JSON, past the budget of {DEFAULT_REQUEST_OUTPUT_BYTES}"
     );
-    let answer = serde_json::to_vec(&results).expect("serializable").len() as u64;
+    let verdicts: Vec<Verdict> = results.iter().map(|t| t.verdict()).collect();
+    let answer = serde_json::to_vec(&server::native::TestsResponse::from(graded.clone()))
+        .expect("serializable")
+        .len() as u64;
     assert!(
         answer <= DEFAULT_REQUEST_OUTPUT_BYTES + (64 << 10),
         "an answer of {answer} bytes"
@@ -125,9 +129,7 @@ async fn the_output_of_many_tests_is_bounded_by_the_request_budget() {
         assert!(message(run).starts_with("not run:"), "{}", message(run));
         assert_eq!((run.wall_time_ms, run.stdout.len()), (0, 0));
     }
-    assert!(results
-        .iter()
-        .all(|t| t.verdict == Verdict::Failed(Status::OutputLimit)));
+    assert_eq!(verdicts, vec![Verdict::Failed(Status::OutputLimit); 4]);
     no_harm_done(&r);
 }
 
@@ -140,13 +142,13 @@ async fn hidden_tests_give_their_output_back_once_judged() {
     // 1 MiB of \x01 is 6 MiB of JSON: eight would pass the budget if their output were kept,
     // but a hidden test's output is dropped once it is judged.
     let tests = vec![test(&(1 << 20).to_string(), true); 8];
-    let (_, results) = r
+    let graded = r
         .execute_tests(checked(&r, amplifier(1 << 20)), tests)
         .await
         .expect("runs");
-    let verdicts: Vec<Verdict> = results.iter().map(|t| t.verdict).collect();
+    let verdicts: Vec<Verdict> = graded.tests.iter().map(|t| t.verdict()).collect();
     assert_eq!(verdicts, vec![Verdict::WrongAnswer; 8]);
-    assert!(results.iter().all(|t| t.run.is_none()));
+    assert!(graded.tests.iter().all(|t| t.run().is_none()));
     no_harm_done(&r);
 }
 
@@ -189,7 +191,7 @@ async fn the_output_an_answer_holds_counts_in_the_node_memory_budget() {
     }));
     let job = checked(&r, fixture_job("limits_output_amplification.py"));
     let tests = || vec![test("1", false); 8];
-    let (first, _) = r.execute_tests(job.clone(), tests()).await.expect("the first fits");
+    let first = r.execute_tests(job.clone(), tests()).await.expect("the first fits");
     // Its answer is not sent yet: the memory it may hold is still counted.
     let second = r.execute_tests(job.clone(), tests()).await;
     assert!(
@@ -197,8 +199,8 @@ async fn the_output_an_answer_holds_counts_in_the_node_memory_budget() {
         "a second request while the first's output is held: {second:?}"
     );
     drop(first);
-    let (third, _): (_, Vec<TestResult>) = r.execute_tests(job, tests()).await.expect("room again");
-    assert_eq!(third.status, Status::Ok);
+    let third = r.execute_tests(job, tests()).await.expect("room again");
+    assert_eq!(third.outcome.status, Status::Ok);
     no_harm_done(&r);
 }
 
@@ -219,16 +221,17 @@ async fn a_request_holds_its_slot_at_most_its_wall_time() {
         })
         .collect();
     let started = Instant::now();
-    let (_, results) = r.execute_tests(checked(&r, job.clone()), tests).await.expect("runs");
+    let graded = r.execute_tests(checked(&r, job.clone()), tests).await.expect("runs");
+    let results = &graded.tests;
     let took = started.elapsed();
     assert!(
         took < wall + Duration::from_secs(3),
         "the request held its slot for {took:?}"
     );
-    let runs: Vec<&StageOutcome> = results.iter().map(|t| t.run.as_ref().expect("visible")).collect();
-    assert_eq!(results[0].verdict, Verdict::Accepted, "{:?}", runs[0]);
+    let runs: Vec<&StageOutcome> = results.iter().map(|t| t.run().expect("visible")).collect();
+    assert_eq!(results[0].verdict(), Verdict::Accepted, "{:?}", runs[0]);
     // Accepted ones, then at most one cut short, then the ones not run.
-    let accepted = results.iter().take_while(|t| t.verdict == Verdict::Accepted).count();
+    let accepted = results.iter().take_while(|t| t.verdict() == Verdict::Accepted).count();
     let rest = &runs[accepted..];
     assert!(rest.iter().all(|r| r.status == Status::WallTimeLimit), "{rest:?}");
     let cut = rest.iter().take_while(|r| !message(r).starts_with("not run:")).count();

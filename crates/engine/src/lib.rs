@@ -44,7 +44,7 @@ pub use pool::{
     STABLE_WINDOW,
 };
 pub use runner::{public_message, Event, Runner, RunnerConfig, Session};
-pub use verdict::{outputs_match, TestCase, TestResult, Verdict, MAX_TESTS};
+pub use verdict::{Graded, TestCase, TestResult, Verdict, MAX_TESTS};
 
 /// Most files one job may carry.
 pub const MAX_FILES: usize = sandbox::MAX_INPUT_FILES;
@@ -377,13 +377,9 @@ impl Engine {
     }
 
     /// Compile once and run every test case in a fresh sandbox, all within the request
-    /// limits. The outcome carries the compile stage (and `compile_error`); with a successful
-    /// compile its status is `ok`. A hidden test's output is dropped once it is judged.
-    pub fn execute_tests(
-        &self,
-        job: &Checked,
-        tests: Vec<TestCase>,
-    ) -> Result<(Outcome, Vec<TestResult>), EngineError> {
+    /// limits, and grade them: a verdict per test (after a compile error too), the score,
+    /// and the hidden tests' runs left out. A hidden test's output is dropped once it is judged.
+    pub fn execute_tests(&self, job: &Checked, tests: Vec<TestCase>) -> Result<Graded, EngineError> {
         check_tests(&tests)?;
         let (mut prepared, mut request) = self.begin_request(job, tests.len())?;
         let runnable = prepared.runnable();
@@ -392,24 +388,22 @@ impl Engine {
             ..std::mem::take(&mut prepared.outcome)
         };
         if !runnable {
-            return Ok((outcome, Vec::new()));
+            return Ok(Graded::not_compiled(outcome, tests));
         }
         let mut results = Vec::with_capacity(tests.len());
-        for test in tests {
-            let (run, cost) = self.run_within(&prepared, Interaction::with_stdin(test.stdin), &mut request)?;
-            let verdict = Verdict::of(&run, &test.expected_output);
+        for mut test in tests {
+            let stdin = std::mem::take(&mut test.stdin);
+            let (run, cost) = self.run_within(&prepared, Interaction::with_stdin(stdin), &mut request)?;
             if test.hidden {
                 request.give_back(cost);
             }
-            results.push(TestResult {
-                name: test.name,
-                hidden: test.hidden,
-                verdict,
-                run: (!test.hidden).then_some(run),
-            });
+            results.push(TestResult::judged(test, run));
         }
         outcome.status = Status::Ok;
-        Ok((outcome, results))
+        Ok(Graded {
+            outcome,
+            tests: results,
+        })
     }
 
     /// Start a request of `runs` runs: reserve the most output it may hold in the node's

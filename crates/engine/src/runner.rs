@@ -11,7 +11,7 @@ use sandbox::{Output, Stdin, StreamKind};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
-use crate::{Checked, Engine, EngineError, Interaction, Outcome, Phase, StageOutcome, TestCase, TestResult};
+use crate::{Checked, Engine, EngineError, Graded, Interaction, Outcome, Phase, StageOutcome, TestCase};
 
 /// Output waiting for a session's client is merged into `Data` events of about this size (a
 /// full pipe, as the supervisor reads it), so one event is one WebSocket message of bounded
@@ -171,13 +171,11 @@ impl Runner {
             .await
     }
 
-    /// Compile once and run every test case in a fresh sandbox. The outcome carries the
-    /// compile stage (and `compile_error`); with a successful compile its status is `ok`.
-    pub async fn execute_tests(
-        &self,
-        job: Checked,
-        tests: Vec<TestCase>,
-    ) -> Result<(Outcome, Vec<TestResult>), EngineError> {
+    /// Compile once, run every test case in a fresh sandbox, and grade them ([`Graded`]: a
+    /// verdict per test, after a compile error too, and the score; hidden tests' runs left
+    /// out). The outcome carries the compile stage (and `compile_error`); with a successful
+    /// compile its status is `ok`.
+    pub async fn execute_tests(&self, job: Checked, tests: Vec<TestCase>) -> Result<Graded, EngineError> {
         crate::check_tests(&tests)?;
         let admission = self.admit().await?;
         self.blocking(admission, move |engine| engine.execute_tests(&job, tests))

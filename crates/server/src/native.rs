@@ -16,7 +16,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use engine::{Outcome, OutputHold};
+use engine::{Graded, Outcome, OutputHold};
 use utoipa::OpenApi;
 
 use crate::{ApiError, AppState};
@@ -126,17 +126,16 @@ async fn run_native(state: &AppState, request: RunRequest) -> Result<(RunResult,
             Ok((RunResult::Run(outcome.into()), hold))
         }
         Some(tests) => {
-            let given = tests.iter().map(|t| (t.name.clone(), t.hidden)).collect();
             let language = job.language().to_owned();
             let started = Instant::now();
-            let (outcome, results) = match state.runner().execute_tests(job, tests).await {
-                Ok((outcome, results)) => (Ok(outcome), results),
+            let (outcome, tests) = match state.runner().execute_tests(job, tests).await {
+                Ok(graded) => (Ok(graded.outcome), graded.tests),
                 Err(e) => (Err(e), Vec::new()),
             };
             state.metrics().record("native", &language, &outcome, started.elapsed());
             let mut outcome: Outcome = outcome.map_err(ApiError::from)?;
             let hold = std::mem::take(&mut outcome.hold);
-            Ok((RunResult::Tests(TestsResponse::new(outcome, results, given)), hold))
+            Ok((RunResult::Tests(Graded { outcome, tests }.into()), hold))
         }
     }
 }

@@ -5,7 +5,9 @@
 //! serialized); a unit test holds the two together.
 
 use base64::Engine as _;
-use engine::{Job, LimitRequest, Outcome, PhaseRequest, SourceFile, StageOutcome, TestCase, TestResult, Verdict};
+use engine::{
+    Graded, Job, LimitRequest, Outcome, PhaseRequest, SourceFile, StageOutcome, TestCase, TestResult, Verdict,
+};
 use sandbox::Status;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
@@ -514,12 +516,13 @@ pub struct TestReport {
 
 impl From<TestResult> for TestReport {
     fn from(t: TestResult) -> Self {
+        // The engine made the result: a hidden test's run is not in it.
+        let (name, hidden, verdict, run) = t.into_parts();
         TestReport {
-            name: t.name,
-            hidden: t.hidden,
-            verdict: t.verdict.into(),
-            // The engine already leaves a hidden test's run out; never rely on it alone.
-            run: if t.hidden { None } else { t.run.map(Into::into) },
+            name,
+            hidden,
+            verdict: verdict.into(),
+            run: run.map(Into::into),
         }
     }
 }
@@ -547,32 +550,17 @@ pub struct TestsResponse {
     pub score: f64,
 }
 
-impl TestsResponse {
-    /// `given` are the tests as asked for (name, hidden): after a compile error the engine
-    /// ran none, and each is reported with the verdict `compile_error`.
-    pub fn new(outcome: Outcome, results: Vec<TestResult>, given: Vec<(Option<String>, bool)>) -> Self {
-        let total = given.len().max(results.len());
-        let tests: Vec<TestReport> = if outcome.status == Status::CompileError {
-            given
-                .into_iter()
-                .map(|(name, hidden)| TestReport {
-                    name,
-                    hidden,
-                    verdict: TestVerdict::CompileError,
-                    run: None,
-                })
-                .collect()
-        } else {
-            results.into_iter().map(TestReport::from).collect()
-        };
-        let passed = tests.iter().filter(|t| t.verdict == TestVerdict::Accepted).count();
-        let score = if total == 0 { 0.0 } else { passed as f64 / total as f64 };
+impl From<Graded> for TestsResponse {
+    /// Verdicts, score and the hidden tests' redaction are the engine's; this only renames.
+    fn from(graded: Graded) -> Self {
+        let (passed, total, score) = (graded.passed(), graded.total(), graded.score());
+        let outcome = graded.outcome;
         TestsResponse {
             status: outcome.status.into(),
             language: outcome.language,
             version: outcome.version,
             compile: outcome.compile.map(Into::into),
-            tests,
+            tests: graded.tests.into_iter().map(TestReport::from).collect(),
             passed,
             total,
             score,
@@ -860,69 +848,24 @@ mod tests {
     }
 
     #[test]
-    fn hidden_tests_show_only_their_verdict() {
-        let cases = [
-            TestCase {
-                name: Some("seen".into()),
-                stdin: b"secret in".to_vec(),
-                expected_output: b"hi".to_vec(),
-                hidden: false,
-            },
-            TestCase {
-                name: None,
-                stdin: b"secret in".to_vec(),
-                expected_output: b"secret out".to_vec(),
-                hidden: true,
-            },
+    fn verdicts_keep_the_engines_names() {
+        let statuses = [
+            Status::Ok,
+            Status::RuntimeError,
+            Status::Signal,
+            Status::TimeLimit,
+            Status::WallTimeLimit,
+            Status::MemoryLimit,
+            Status::OutputLimit,
+            Status::FileSizeLimit,
+            Status::CompileError,
+            Status::InternalError,
         ];
-        let results = vec![
-            TestResult {
-                name: Some("seen".into()),
-                hidden: false,
-                verdict: Verdict::Accepted,
-                run: Some(stage(Status::Ok, "hi\n")),
-            },
-            TestResult {
-                name: None,
-                hidden: true,
-                verdict: Verdict::WrongAnswer,
-                // Even if the engine handed the run back, it is not shown.
-                run: Some(stage(Status::Ok, "secret program output")),
-            },
-        ];
-        let mut o = outcome(Status::Ok);
-        o.run = None;
-        let given = || cases.iter().map(|t| (t.name.clone(), t.hidden)).collect();
-        let r = TestsResponse::new(o, results, given());
-        assert_eq!((r.passed, r.total, r.score), (1, 2, 0.5));
-        let json = serde_json::to_string(&r).unwrap();
-        assert!(!json.contains("secret"), "{json}");
-        assert!(json.contains(r#""verdict":"wrong_answer""#), "{json}");
-        assert!(!json.contains(r#""run":null"#), "{json}");
-
-        let mut failed = outcome(Status::CompileError);
-        failed.run = None;
-        let r = TestsResponse::new(failed, Vec::new(), given());
-        assert_eq!((r.passed, r.total, r.score), (0, 2, 0.0));
-        assert!(r
-            .tests
-            .iter()
-            .all(|t| t.verdict == TestVerdict::CompileError && t.run.is_none()));
-    }
-
-    #[test]
-    fn verdicts_use_the_status_names() {
-        for (v, s) in [
-            (Verdict::Accepted, "accepted"),
-            (Verdict::WrongAnswer, "wrong_answer"),
-            (Verdict::Failed(Status::TimeLimit), "time_limit"),
-            (Verdict::Failed(Status::MemoryLimit), "memory_limit"),
-        ] {
-            assert_eq!(
-                serde_json::to_value(v).unwrap(),
-                serde_json::to_value(TestVerdict::from(v)).unwrap()
-            );
-            assert_eq!(serde_json::to_value(TestVerdict::from(v)).unwrap(), s);
+        for v in [Verdict::Accepted, Verdict::WrongAnswer]
+            .into_iter()
+            .chain(statuses.into_iter().filter(|s| *s != Status::Ok).map(Verdict::Failed))
+        {
+            assert_eq!(serde_json::to_value(TestVerdict::from(v)).unwrap(), v.as_str());
         }
     }
 }
