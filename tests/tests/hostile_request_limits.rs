@@ -13,6 +13,9 @@ use engine::{
 use sandbox::{Sandbox, SandboxOptions, Status};
 use tiderun_tests::{assert_nothing_left, fixtures, preflight, privileged_or_skip, uid_base};
 
+/// The caller's name for the runner's observers.
+const TRIGGER: &str = "test";
+
 fn engine(pools: PoolConfig) -> Engine {
     preflight();
     let mut catalog = runtimes::Catalog::load(None).expect("catalog");
@@ -96,7 +99,7 @@ async fn the_output_of_many_tests_is_bounded_by_the_request_budget() {
     // Each test prints 16 MiB of \x01: 96 MiB of JSON, 384 MiB for the four.
     let tests = vec![test("", false); 4];
     let graded = r
-        .execute_tests(checked(&r, amplifier(16 << 20)), tests)
+        .execute_tests(TRIGGER, checked(&r, amplifier(16 << 20)), tests)
         .await
         .expect("runs");
     assert_eq!(graded.outcome.status, Status::Ok);
@@ -143,7 +146,7 @@ async fn hidden_tests_give_their_output_back_once_judged() {
     // but a hidden test's output is dropped once it is judged.
     let tests = vec![test(&(1 << 20).to_string(), true); 8];
     let graded = r
-        .execute_tests(checked(&r, amplifier(1 << 20)), tests)
+        .execute_tests(TRIGGER, checked(&r, amplifier(1 << 20)), tests)
         .await
         .expect("runs");
     let verdicts: Vec<Verdict> = graded.tests.iter().map(|t| t.verdict()).collect();
@@ -160,7 +163,12 @@ async fn repeated_runs_share_one_output_budget() {
     let r = runner(engine(PoolConfig::disabled()));
     // Judge0's number_of_runs = 20, each printing 1 MiB of \x01: 120 MiB of JSON together.
     let (_, runs) = r
-        .execute_runs(checked(&r, amplifier(1 << 20)), (1 << 20).to_string().into_bytes(), 20)
+        .execute_runs(
+            TRIGGER,
+            checked(&r, amplifier(1 << 20)),
+            (1 << 20).to_string().into_bytes(),
+            20,
+        )
         .await
         .expect("runs");
     assert_eq!(runs.len(), 20);
@@ -191,15 +199,18 @@ async fn the_output_an_answer_holds_counts_in_the_node_memory_budget() {
     }));
     let job = checked(&r, fixture_job("limits_output_amplification.py"));
     let tests = || vec![test("1", false); 8];
-    let first = r.execute_tests(job.clone(), tests()).await.expect("the first fits");
+    let first = r
+        .execute_tests(TRIGGER, job.clone(), tests())
+        .await
+        .expect("the first fits");
     // Its answer is not sent yet: the memory it may hold is still counted.
-    let second = r.execute_tests(job.clone(), tests()).await;
+    let second = r.execute_tests(TRIGGER, job.clone(), tests()).await;
     assert!(
         matches!(second, Err(EngineError::Busy { .. })),
         "a second request while the first's output is held: {second:?}"
     );
     drop(first);
-    let third = r.execute_tests(job, tests()).await.expect("room again");
+    let third = r.execute_tests(TRIGGER, job, tests()).await.expect("room again");
     assert_eq!(third.outcome.status, Status::Ok);
     no_harm_done(&r);
 }
@@ -221,7 +232,10 @@ async fn a_request_holds_its_slot_at_most_its_wall_time() {
         })
         .collect();
     let started = Instant::now();
-    let graded = r.execute_tests(checked(&r, job.clone()), tests).await.expect("runs");
+    let graded = r
+        .execute_tests(TRIGGER, checked(&r, job.clone()), tests)
+        .await
+        .expect("runs");
     let results = &graded.tests;
     let took = started.elapsed();
     assert!(

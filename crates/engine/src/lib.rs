@@ -23,6 +23,7 @@ mod error;
 mod images;
 mod job;
 mod limits;
+mod observe;
 mod outcome;
 mod pool;
 mod runner;
@@ -38,6 +39,7 @@ pub use error::EngineError;
 pub use images::{mime, Image, IMAGE_SUFFIXES, MAX_IMAGE_BYTES, MAX_IMAGE_FILES, MAX_SKIPPED_IMAGES};
 pub use job::{Interaction, Job, SourceFile};
 pub use limits::{Bound, Limit, LimitRequest, Phase, PhaseRequest};
+pub use observe::{Observation, Observer, Start, Usage};
 pub use outcome::{Outcome, StageOutcome};
 pub use pool::{
     default_memory_budget, PoolConfig, PoolStats, DEFAULT_MAX_AGE, DEFAULT_POOL_IDLE, MAX_POOL_IDLE, PANIC_WINDOW,
@@ -216,6 +218,7 @@ impl Engine {
                 if cached {
                     // Nothing ran for this job.
                     stage.cached = true;
+                    stage.start = None;
                     stage.cpu_time_ms = 0;
                     stage.wall_time_ms = 0;
                     stage.memory_kb = 0;
@@ -223,6 +226,7 @@ impl Engine {
                 if stage.status != Status::Ok {
                     outcome.status = Status::CompileError;
                 }
+                outcome.usage.add(&stage);
                 outcome.compile = Some(stage);
                 build.files
             }
@@ -254,7 +258,7 @@ impl Engine {
         spec.files = files;
         spec.collect = Some(Collect::all(MAX_BUILD_OUTPUT_FILES, MAX_BUILD_OUTPUT_BYTES));
         let mut captured = outcome::Captured::default();
-        let mut result = self.run_captured(runtime, Phase::Compile, &spec, RunIo::default(), &mut captured)?;
+        let (mut result, start) = self.run_captured(runtime, Phase::Compile, &spec, RunIo::default(), &mut captured)?;
         let files = std::mem::take(&mut result.files)
             .into_iter()
             .map(|f| InputFile {
@@ -266,7 +270,7 @@ impl Engine {
             .collect();
         Ok(build_cache::Build {
             files,
-            compile: StageOutcome::from_run(result, captured),
+            compile: StageOutcome::from_run(result, captured, start),
         })
     }
 
@@ -312,7 +316,7 @@ impl Engine {
             spec.collect = Some(images::collect());
         }
         let mut captured = outcome::Captured::default();
-        let mut result = self.run_captured(
+        let (mut result, start) = self.run_captured(
             &prepared.runtime,
             Phase::Run,
             &spec,
@@ -324,7 +328,7 @@ impl Engine {
             &mut captured,
         )?;
         let files = std::mem::take(&mut result.files);
-        let mut stage = StageOutcome::from_run(result, captured);
+        let mut stage = StageOutcome::from_run(result, captured, start);
         if prepared.images {
             stage.files = Some(images::from_outputs(files, &spec.files));
         }
@@ -341,6 +345,7 @@ impl Engine {
         };
         if runnable {
             let (run, _) = self.run_within(&prepared, io, &mut request)?;
+            outcome.usage.add(&run);
             outcome.status = run.status;
             outcome.run = Some(run);
         }
@@ -369,6 +374,9 @@ impl Engine {
             hold: request.hold(),
             ..std::mem::take(&mut prepared.outcome)
         };
+        for run in &all {
+            outcome.usage.add(run);
+        }
         if let Some(last) = all.last() {
             outcome.status = last.status;
             outcome.run = Some(last.clone());
@@ -394,6 +402,7 @@ impl Engine {
         for mut test in tests {
             let stdin = std::mem::take(&mut test.stdin);
             let (run, cost) = self.run_within(&prepared, Interaction::with_stdin(stdin), &mut request)?;
+            outcome.usage.add(&run);
             if test.hidden {
                 request.give_back(cost);
             }
@@ -443,7 +452,7 @@ impl Engine {
         spec: &RunSpec,
         io: RunIo<'_>,
         captured: &mut outcome::Captured,
-    ) -> Result<sandbox::RunResult, EngineError> {
+    ) -> Result<(sandbox::RunResult, Start), EngineError> {
         let RunIo { stdin, output, control } = io;
         match output {
             Output::Capture => {
@@ -488,17 +497,17 @@ impl Engine {
         phase: Phase,
         spec: &RunSpec,
         io: RunIo<'_>,
-    ) -> Result<sandbox::RunResult, EngineError> {
+    ) -> Result<(sandbox::RunResult, Start), EngineError> {
         let (flight, instance) = self.pools.begin(&runtime.name, phase, spec).map_err(|o| {
             tracing::warn!(budget_bytes = o.budget_bytes, "node memory budget exhausted");
             EngineError::Busy { retry_after_s: 1 }
         })?;
-        let result = match instance {
-            Some(instance) => self.sandbox.run_prepared(instance, spec, io),
-            None => self.sandbox.run(spec, io),
+        let (result, start) = match instance {
+            Some(instance) => (self.sandbox.run_prepared(instance, spec, io), Start::Warm),
+            None => (self.sandbox.run(spec, io), Start::Cold),
         };
         drop(flight);
-        Ok(result?)
+        Ok((result?, start))
     }
 }
 

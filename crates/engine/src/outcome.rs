@@ -18,6 +18,10 @@ pub struct Outcome {
     /// it until its answer is sent. Not part of what the outcome says.
     #[serde(skip)]
     pub hold: crate::OutputHold,
+    /// What the job used, over every sandbox it started (observers only; not part of what
+    /// the outcome says).
+    #[serde(skip)]
+    pub usage: crate::Usage,
 }
 
 impl Outcome {
@@ -29,6 +33,7 @@ impl Outcome {
             compile: None,
             run: None,
             hold: crate::OutputHold::default(),
+            usage: crate::Usage::default(),
         }
     }
 }
@@ -61,11 +66,15 @@ pub struct StageOutcome {
     /// read only after the program exited by itself, not after a limit or a kill).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub files: Option<Vec<crate::Image>>,
+    /// How its sandbox started; `None` when none did (a cached compile, a run the request
+    /// had nothing left for). Not printed.
+    #[serde(skip)]
+    pub start: Option<crate::Start>,
 }
 
 impl StageOutcome {
     /// The outcome of a sandbox run whose output was captured into these buffers.
-    pub(crate) fn from_run(r: RunResult, captured: Captured) -> Self {
+    pub(crate) fn from_run(r: RunResult, captured: Captured, start: crate::Start) -> Self {
         let (stdout, stderr, output) = if captured.used {
             (captured.stdout, captured.stderr, captured.combined)
         } else {
@@ -84,6 +93,7 @@ impl StageOutcome {
             message: r.message,
             cached: false,
             files: None,
+            start: Some(start),
         }
     }
 }

@@ -8,7 +8,7 @@
 //! 4xx with `{"error": "..."}` saying what is wrong; a limit out of range is worded as the
 //! engine words it (its limit names are this API's fields: `wall_ms`, `memory_mb`...).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
@@ -16,7 +16,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use engine::{Graded, Outcome, OutputHold};
+use engine::OutputHold;
 use utoipa::OpenApi;
 
 use crate::{ApiError, AppState};
@@ -38,6 +38,9 @@ pub use wire::{
 /// laptop take a second or two, and a client that trickles bytes must not hold a connection
 /// (and its buffer) for longer.
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// This dialect's name for the runner's observers (the metrics' `trigger` label).
+const TRIGGER: &str = "native";
 
 /// `POST /api/v1/run`, `GET /api/v1/runtimes`, `GET /api/v1/ws`, `GET /api/v1/openapi.json`,
 /// snippets and exercises.
@@ -118,24 +121,14 @@ async fn run_native(state: &AppState, request: RunRequest) -> Result<(RunResult,
     let job = state.runner().engine().check(native.job)?;
     match native.tests {
         None => {
-            let mut outcome = state
-                .execute("native", job, native.stdin)
-                .await
-                .map_err(ApiError::from)?;
+            let mut outcome = state.runner().execute(TRIGGER, job, native.stdin).await?;
             let hold = std::mem::take(&mut outcome.hold);
             Ok((RunResult::Run(outcome.into()), hold))
         }
         Some(tests) => {
-            let language = job.language().to_owned();
-            let started = Instant::now();
-            let (outcome, tests) = match state.runner().execute_tests(job, tests).await {
-                Ok(graded) => (Ok(graded.outcome), graded.tests),
-                Err(e) => (Err(e), Vec::new()),
-            };
-            state.metrics().record("native", &language, &outcome, started.elapsed());
-            let mut outcome: Outcome = outcome.map_err(ApiError::from)?;
-            let hold = std::mem::take(&mut outcome.hold);
-            Ok((RunResult::Tests(Graded { outcome, tests }.into()), hold))
+            let mut graded = state.runner().execute_tests(TRIGGER, job, tests).await?;
+            let hold = std::mem::take(&mut graded.outcome.hold);
+            Ok((RunResult::Tests(graded.into()), hold))
         }
     }
 }

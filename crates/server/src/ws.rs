@@ -19,7 +19,7 @@
 //! Piston's own, signals work and output is bounded.
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -78,6 +78,7 @@ enum Vocabulary {
 }
 
 impl Vocabulary {
+    /// The socket's name for the runner's observers (the metrics' `trigger` label).
     fn trigger(self) -> &'static str {
         match self {
             Vocabulary::Piston => "piston_ws",
@@ -275,14 +276,9 @@ impl Bridge {
     /// The whole conversation: `init` within the deadline, then the session until its end.
     async fn serve(&mut self) -> Result<(), End> {
         let init = self.wait_for_init().await?;
-        let started = Instant::now();
         let mut session = self.start(&init).await?;
-        let outcome = self.drive(&mut session).await?;
-        let result: Result<engine::Outcome, engine::EngineError> = Ok(outcome);
-        let trigger = self.vocabulary.trigger();
-        self.state
-            .metrics()
-            .record(trigger, &session.language, &result, started.elapsed());
+        // The runner reports the session to the metrics when it ends, however it ends.
+        self.drive(&mut session).await?;
         Ok(())
     }
 
@@ -319,7 +315,12 @@ impl Bridge {
         job.images = self.vocabulary == Vocabulary::Native;
         // The one check, before the session takes a run slot: the same answer under load.
         let job = self.state.runner().engine().check(job).map_err(engine_error)?;
-        let session = self.state.runner().start_session(job).await.map_err(engine_error)?;
+        let session = self
+            .state
+            .runner()
+            .start_session(self.vocabulary.trigger(), job)
+            .await
+            .map_err(engine_error)?;
         self.send(&ServerMessage::Runtime {
             language: session.language.clone(),
             version: session.version.clone(),
@@ -329,7 +330,7 @@ impl Bridge {
     }
 
     /// Forward events and client messages until the job is done.
-    async fn drive(&mut self, session: &mut Session) -> Result<engine::Outcome, End> {
+    async fn drive(&mut self, session: &mut Session) -> Result<(), End> {
         let mut stdout = Utf8Stream::default();
         let mut stderr = Utf8Stream::default();
         let mut stdin = PendingStdin::default();
@@ -404,7 +405,7 @@ impl Bridge {
                         let exit = self.exit_message(phase, result);
                         self.send(&exit).await?;
                     }
-                    Some(Event::Done(outcome)) => return Ok(*outcome),
+                    Some(Event::Done(_)) => return Ok(()),
                     Some(Event::Error(message)) => return Err(End::Notify(message)),
                 }
             }

@@ -809,6 +809,7 @@ mod tests {
             message: None,
             cached: false,
             files: None,
+            start: None,
         }
     }
 
