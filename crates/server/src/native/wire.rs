@@ -1,8 +1,7 @@
-//! The native API's wire types, apart from the engine's: requests convert into an
-//! [`engine::Job`] with `TryFrom`, engine results convert into responses with `From`.
-//!
-//! The run response has exactly the shape of `tiderun run --json` (the engine's `Outcome`
-//! serialized); a unit test holds the two together.
+//! The native API's wire types, apart from the engine's (which has no wire format): requests
+//! convert into an [`engine::Job`] with `TryFrom`, engine results convert into responses with
+//! `From`. `tiderun run --json` prints [`RunResponse`], so the command line and
+//! `POST /api/v1/run` answer with one shape.
 
 use base64::Engine as _;
 use engine::{
@@ -436,7 +435,7 @@ fn lossy(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
-/// The result of a run without tests: the shape of `tiderun run --json`.
+/// The result of a run without tests; `tiderun run --json` prints it too.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct RunResponse {
     /// `compile_error` when the compile stage failed, otherwise the run stage's status.
@@ -676,6 +675,7 @@ impl From<&runtimes::Runtime> for RuntimeInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{json, Value};
 
     fn parse(json: &str) -> Result<NativeJob, String> {
         let r: RunRequest = crate::body::parse_json(json.as_bytes())?;
@@ -825,27 +825,42 @@ mod tests {
     }
 
     #[test]
-    fn run_response_has_the_shape_of_the_cli_json() {
-        for status in [
-            Status::Ok,
-            Status::TimeLimit,
-            Status::CompileError,
-            Status::InternalError,
-        ] {
-            let mut o = outcome(status);
-            if let Some(run) = o.run.as_mut() {
-                run.files = Some(vec![engine::Image {
-                    name: "plot.png".into(),
-                    mime: "image/png",
-                    size: 3,
-                    content: Some(b"png".to_vec()),
-                    skipped: None,
-                }]);
-            }
-            let engine_json = serde_json::to_value(&o).unwrap();
-            let wire_json = serde_json::to_value(RunResponse::from(o)).unwrap();
-            assert_eq!(engine_json, wire_json);
+    fn a_run_response_renames_the_outcome() {
+        let mut o = outcome(Status::TimeLimit);
+        if let Some(compile) = o.compile.as_mut() {
+            compile.cached = true;
         }
+        if let Some(run) = o.run.as_mut() {
+            run.message = Some("cpu time exceeded 100 ms".into());
+            run.files = Some(vec![engine::Image {
+                name: "plot.png".into(),
+                mime: "image/png",
+                size: 3,
+                content: Some(b"png".to_vec()),
+                skipped: None,
+            }]);
+        }
+        let stage = |status: &str| {
+            json!({"status": status, "stdout": "", "stderr": "\u{fffd}e", "exit_code": 0, "signal": null,
+                   "cpu_time_ms": 3, "wall_time_ms": 4, "memory_kb": 5, "message": null})
+        };
+        let mut compile = stage("ok");
+        compile["cached"] = json!(true);
+        let mut run = stage("time_limit");
+        run["stdout"] = json!("hi\n");
+        run["message"] = json!("cpu time exceeded 100 ms");
+        run["files"] = json!([{"name": "plot.png", "mime": "image/png", "size": 3, "content_base64": "cG5n"}]);
+        assert_eq!(
+            serde_json::to_value(RunResponse::from(o)).unwrap(),
+            json!({"status": "time_limit", "language": "c", "version": "12.2.0", "compile": compile, "run": run})
+        );
+        let mut failed = outcome(Status::CompileError);
+        failed.run = None;
+        let failed = serde_json::to_value(RunResponse::from(failed)).unwrap();
+        assert_eq!(
+            (&failed["status"], &failed["run"]),
+            (&json!("compile_error"), &Value::Null)
+        );
     }
 
     #[test]
