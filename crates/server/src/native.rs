@@ -30,8 +30,8 @@ pub use snippets::{SnippetRequest, SnippetResponse};
 
 pub use wire::{
     Encoding, ErrorBody, FileRequest, ImageResponse, LimitValues, LimitsRequest, NativeJob, RequestError, RunRequest,
-    RunResponse, RunResult, RunStatus, RuntimeExample, RuntimeInfo, RuntimeLimits, StageResponse, TestReport,
-    TestRequest, TestVerdict, TestsResponse,
+    RunResponse, RunResult, RunStatus, RuntimeExample, RuntimeInfo, RuntimeLimits, SessionRequest, StageEnd,
+    StageResponse, TestReport, TestRequest, TestVerdict, TestsResponse,
 };
 
 /// The longest a request body may take to arrive, in total: a few MiB from a classroom
@@ -230,9 +230,15 @@ async fn runtimes(State(state): State<AppState>) -> Json<Vec<RuntimeInfo>> {
 
 /// An interactive run over WebSocket.
 ///
-/// Messages are JSON objects with a `type`, Piston's `/connect` vocabulary (`init`, `data` on
-/// `stdin`/`stdout`/`stderr`, `signal`, `stage`, `exit`, `error`) plus `eof` (close the
-/// program's stdin) and `kill`; output streams as it is produced.
+/// Messages are JSON objects with a `type`, in this API's names. Client: `init` (the fields of
+/// `POST /api/v1/run` but `stdin` and `tests`: `language`, `version`, `code` or `files`,
+/// `args`, `limits` with `wall_ms`, `cpu_ms`, `memory_mb`...), `data` `{stream: "stdin", data}`,
+/// `signal` `{signal: "SIGTERM"}`, `eof` (close the program's stdin), `kill`. Server: `runtime`
+/// `{language, version}`, `stage` `{stage: "compile"|"run"}`, `data` `{stream, data}` as the
+/// program writes, `exit` when a stage ends (a stage of the run response without its output:
+/// `stage`, `status`, `exit_code`, `signal`, `cpu_time_ms`, `wall_time_ms`, `memory_kb`,
+/// `message`, `cached`, `files`), `error` `{message}` (then close code 4002). A finished job
+/// closes with 4999.
 #[utoipa::path(
     get,
     path = "/api/v1/ws",

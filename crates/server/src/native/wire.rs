@@ -435,6 +435,84 @@ fn lossy(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
+/// `init` on the native WebSocket (`/api/v1/ws`): a program, its arguments and limits, in the
+/// names of `POST /api/v1/run` (`code` or `files`, `limits.wall_ms`...). No `stdin`: the
+/// program's input is sent as `data` messages while it runs; no `tests`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionRequest {
+    /// `init`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub language: String,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub files: Option<Vec<FileRequest>>,
+    #[serde(default)]
+    pub args: Option<Vec<String>>,
+    #[serde(default)]
+    pub limits: Option<LimitsRequest>,
+}
+
+impl TryFrom<SessionRequest> for Job {
+    type Error = RequestError;
+
+    /// The same translation as a run request's (and its images, shown beside the output).
+    fn try_from(r: SessionRequest) -> Result<Self, Self::Error> {
+        let run = RunRequest {
+            language: r.language,
+            version: r.version,
+            code: r.code,
+            files: r.files,
+            stdin: None,
+            args: r.args,
+            limits: r.limits,
+            tests: None,
+        };
+        Ok(NativeJob::try_from(run)?.job)
+    }
+}
+
+/// `exit` on the native WebSocket: a stage ended. The fields of a stage of `POST /api/v1/run`
+/// but its output, which was streamed as `data` messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StageEnd {
+    /// `compile` or `run`.
+    pub stage: &'static str,
+    pub status: RunStatus,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub cpu_time_ms: u64,
+    pub wall_time_ms: u64,
+    pub memory_kb: u64,
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cached: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<ImageResponse>>,
+}
+
+impl StageEnd {
+    pub fn new(stage: &'static str, outcome: StageOutcome) -> StageEnd {
+        let s = StageResponse::from(outcome);
+        StageEnd {
+            stage,
+            status: s.status,
+            exit_code: s.exit_code,
+            signal: s.signal,
+            cpu_time_ms: s.cpu_time_ms,
+            wall_time_ms: s.wall_time_ms,
+            memory_kb: s.memory_kb,
+            message: s.message,
+            cached: s.cached,
+            files: s.files,
+        }
+    }
+}
+
 /// The result of a run without tests; `tiderun run --json` prints it too.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct RunResponse {
