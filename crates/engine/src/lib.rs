@@ -6,9 +6,11 @@
 //! against the catalog, its limits checked against the runtime's maxima and the request's
 //! wall time; a refused limit is one typed [`EngineError::Limit`]), compiling once in one
 //! sandbox (or not at all, on a build cache hit) and running the build outputs in fresh ones
-//! (once, per test case, or N times), comparing outputs, admission (bounded concurrency and
-//! queue; only checked jobs), and interactive sessions.
-//! Must never: parse HTTP or any wire format, touch the kernel directly (that is `sandbox`), or
+//! (once, per test case, or N times), grading test cases (verdicts, score, the hidden-test
+//! rule: [`Graded`]), admission (bounded concurrency and queue; only checked jobs), reporting
+//! every request once to the runner's [`Observer`]s, and interactive sessions.
+//! Must never: parse or define HTTP or any wire format (nothing here is `Serialize`: each API
+//! renders an [`Outcome`] in its own shape), touch the kernel directly (that is `sandbox`), or
 //! know a language by name (that is the catalog's data).
 
 use std::sync::{Arc, Mutex};
