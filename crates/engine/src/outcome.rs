@@ -2,7 +2,7 @@
 //! native API's) renders it in its own shape.
 
 use runtimes::Runtime;
-use sandbox::{RunResult, Status};
+use sandbox::{RunResult, StartFailure, Status};
 
 /// The result of one job.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -51,6 +51,9 @@ pub struct StageOutcome {
     pub memory_kb: u64,
     /// Which limit ended the stage, or why it could not start.
     pub message: Option<String>,
+    /// Why the stage's program could not be started, as a type (the status is then
+    /// `internal_error`; `message` says it in words); the APIs word it.
+    pub start_failure: Option<StartFailure>,
     /// A compile stage answered by the build cache: nothing ran, times and memory are 0, the
     /// rest is the original compile's.
     pub cached: bool,
@@ -81,6 +84,7 @@ impl StageOutcome {
             wall_time_ms: r.wall_time_ms,
             memory_kb: r.memory_kb,
             message: r.message,
+            start_failure: r.start_failure,
             cached: false,
             files: None,
             start: Some(start),

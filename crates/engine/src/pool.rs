@@ -6,13 +6,12 @@
 //! with the runtime's default limits can use one (the limits shape the instance's root and
 //! cgroup); others start cold, as every run does when its pool is empty.
 //!
-//! Sizing follows Knative's pod autoscaler: arrivals and in-flight runs are counted in small
-//! buckets; a stable window (60 s, mean concurrency) and a panic window (6 s, peak
-//! concurrency) each give a desired size of `concurrency + rate × time-to-make-one × 2`. When the panic window asks for at least twice
-//! the current target, the pool panics: it follows the panic window and does not shrink until
-//! the panic window has passed quietly. After `idle_after` without an arrival the target is
-//! the runtime's `min_instances` (0 unless provisioned). The node's memory budget bounds warm
-//! and running instances together: the sum of their memory limits never exceeds it.
+//! How many instances a pool holds is the sizing policy's (`pool/policy.rs`: a stable and a
+//! panic window, drained after an idle period, within the node's memory budget); this file
+//! keeps the instances, counts the runs for the policy, and makes and tears down what it
+//! decides.
+
+mod policy;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,6 +21,8 @@ use std::time::{Duration, Instant};
 use sandbox::{Instance, InstanceSpec, RunSpec, Sandbox};
 
 use crate::Phase;
+use policy::{Bounds, NodeRoom, Tide};
+pub use policy::{PANIC_WINDOW, STABLE_WINDOW};
 
 /// An idle period after which pools drain to their minimum (0 unless provisioned).
 pub const DEFAULT_POOL_IDLE: Duration = Duration::from_secs(300);
@@ -30,22 +31,8 @@ pub const MAX_POOL_IDLE: Duration = Duration::from_secs(24 * 3600);
 /// An unused instance is recycled after this: an interpreter started long ago has an old
 /// view of the world (clock-based seeds, caches), and a slot should not be held forever.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(60);
-/// The autoscaler's long window.
-pub const STABLE_WINDOW: Duration = Duration::from_secs(60);
-/// The autoscaler's short window.
-pub const PANIC_WINDOW: Duration = Duration::from_secs(6);
-/// Bucket width of the windows.
-const BUCKET: Duration = Duration::from_millis(100);
-const STABLE_BUCKETS: usize = (STABLE_WINDOW.as_millis() / BUCKET.as_millis()) as usize;
-const PANIC_BUCKETS: usize = (PANIC_WINDOW.as_millis() / BUCKET.as_millis()) as usize;
 /// How often the autoscaler looks at the pools when nothing wakes it.
 const TICK: Duration = Duration::from_millis(50);
-/// Panic when the short window asks for this many times the current target.
-const PANIC_FACTOR: f64 = 2.0;
-/// Assumed time to make an instance before one was measured.
-const INITIAL_MAKE_TIME: Duration = Duration::from_millis(2);
-/// Assumed time for a zygote's interpreter to start before a cold run was measured.
-const INITIAL_BOOT_TIME: Duration = Duration::from_millis(50);
 
 /// Node-wide settings of the warm pools.
 #[derive(Debug, Clone)]
@@ -120,122 +107,34 @@ pub(crate) struct PoolSpec {
     pub max: usize,
 }
 
-/// Per-bucket counts of one window.
-#[derive(Debug, Clone, Copy, Default)]
-struct Bucket {
-    arrivals: u32,
-    max_in_flight: u32,
-}
-
 #[derive(Debug)]
 struct Pool {
     spec: PoolSpec,
     ready: VecDeque<Instance>,
-    /// Ring of buckets; `head` is the current one, started at `head_at`.
-    buckets: Vec<Bucket>,
-    head: usize,
-    head_at: Instant,
-    in_flight: u32,
-    last_arrival: Option<Instant>,
-    target: usize,
-    panic_until: Option<Instant>,
-    /// Moving average of the time to make one instance (clone and root).
-    make_time: Duration,
-    /// A zygote is usable only once its interpreter has started: the shortest cold run of
-    /// this pool bounds that time (zero for prepared sandboxes).
-    boot_time: Duration,
+    /// What the sizing policy has seen of this pool, and its target.
+    tide: Tide,
     warm_starts: u64,
     cold_starts: u64,
 }
 
 impl Pool {
     fn new(spec: PoolSpec, now: Instant) -> Pool {
-        let boot_time = if spec.instance.zygote.is_some() {
-            INITIAL_BOOT_TIME
-        } else {
-            Duration::ZERO
-        };
+        let tide = Tide::new(now, spec.instance.zygote.is_some());
         Pool {
             spec,
             ready: VecDeque::new(),
-            buckets: vec![Bucket::default(); STABLE_BUCKETS],
-            head: 0,
-            head_at: now,
-            in_flight: 0,
-            last_arrival: None,
-            target: 0,
-            panic_until: None,
-            make_time: INITIAL_MAKE_TIME,
-            boot_time,
+            tide,
             warm_starts: 0,
             cold_starts: 0,
         }
     }
 
-    /// Move the ring to `now`, clearing buckets that fell out of the window.
-    fn advance(&mut self, now: Instant) {
-        let steps = (now.saturating_duration_since(self.head_at).as_millis() / BUCKET.as_millis()) as usize;
-        for _ in 0..steps.min(STABLE_BUCKETS) {
-            self.head = (self.head + 1) % STABLE_BUCKETS;
-            self.buckets[self.head] = Bucket {
-                arrivals: 0,
-                max_in_flight: self.in_flight,
-            };
+    fn bounds(&self, config: &PoolConfig) -> Bounds {
+        Bounds {
+            min: self.spec.min,
+            max: self.spec.max,
+            idle_after: config.idle_after,
         }
-        if steps > 0 {
-            self.head_at += BUCKET * steps as u32;
-        }
-    }
-
-    fn note_in_flight(&mut self) {
-        let b = &mut self.buckets[self.head];
-        b.max_in_flight = b.max_in_flight.max(self.in_flight);
-    }
-
-    /// Desired size from the last `n` buckets: the concurrency seen (its mean, or its peak
-    /// for the short window, which must catch a burst within one bucket) plus the instances
-    /// used up while new ones are being made.
-    fn desired(&self, n: usize, peak: bool) -> f64 {
-        let (mut arrivals, mut conc_sum, mut conc_max) = (0u64, 0u64, 0u32);
-        for i in 0..n {
-            let b = self.buckets[(self.head + STABLE_BUCKETS - i) % STABLE_BUCKETS];
-            arrivals += u64::from(b.arrivals);
-            conc_sum += u64::from(b.max_in_flight);
-            conc_max = conc_max.max(b.max_in_flight);
-        }
-        let secs = (n as f64) * BUCKET.as_secs_f64();
-        let rate = arrivals as f64 / secs;
-        let concurrency = if peak {
-            f64::from(conc_max)
-        } else {
-            conc_sum as f64 / n as f64
-        };
-        concurrency + rate * self.make_time.max(self.boot_time).as_secs_f64() * 2.0
-    }
-
-    /// The autoscaler's decision for this pool (before the node budget).
-    fn decide(&mut self, now: Instant, config: &PoolConfig) -> usize {
-        self.advance(now);
-        let idle = self
-            .last_arrival
-            .is_none_or(|t| now.duration_since(t) >= config.idle_after);
-        if idle {
-            self.panic_until = None;
-            self.target = self.spec.min;
-            return self.target;
-        }
-        let stable = self.desired(STABLE_BUCKETS, false).ceil() as usize;
-        let panic = self.desired(PANIC_BUCKETS, true).ceil() as usize;
-        if panic as f64 >= PANIC_FACTOR * (self.target.max(1) as f64) && panic > 0 {
-            self.panic_until = Some(now + PANIC_WINDOW);
-        }
-        let panicking = self.panic_until.is_some_and(|t| now < t);
-        if !panicking {
-            self.panic_until = None;
-        }
-        let want = if panicking { self.target.max(panic) } else { stable };
-        self.target = want.clamp(self.spec.min, self.spec.max);
-        self.target
     }
 
     fn fits(&self, spec: &RunSpec) -> bool {
@@ -296,9 +195,9 @@ impl Drop for Flight {
         state.running_bytes = state.running_bytes.saturating_sub(self.bytes);
         if let Some(i) = self.pool {
             let pool = &mut state.pools[i];
-            pool.in_flight = pool.in_flight.saturating_sub(1);
+            pool.tide.depart();
             if let (Some(since), Some(_)) = (self.cold_since, &pool.spec.instance.zygote) {
-                pool.boot_time = pool.boot_time.min(since.elapsed());
+                pool.tide.ran_cold(since.elapsed());
             }
         }
     }
@@ -364,11 +263,7 @@ impl Pools {
         let mut instance = None;
         if let Some(i) = index {
             let pool = &mut state.pools[i];
-            pool.advance(now);
-            pool.last_arrival = Some(now);
-            pool.buckets[pool.head].arrivals += 1;
-            pool.in_flight += 1;
-            pool.note_in_flight();
+            pool.tide.arrive(now);
             while let Some(candidate) = pool.ready.pop_front() {
                 if candidate.alive() {
                     instance = Some(candidate);
@@ -388,7 +283,7 @@ impl Pools {
         let budget = self.config.memory_budget_bytes;
         if !make_room(state, bytes, budget, &mut discarded) {
             if let Some(i) = index {
-                state.pools[i].in_flight -= 1;
+                state.pools[i].tide.depart();
             }
             if let Some(inst) = instance.take() {
                 discarded.push(inst);
@@ -446,8 +341,8 @@ impl Pools {
                 phase: p.spec.phase,
                 kind: p.kind(),
                 ready: p.ready.len(),
-                target: p.target,
-                panicking: p.panic_until.is_some_and(|t| now < t),
+                target: p.tide.target(),
+                panicking: p.tide.panicking(now),
                 warm_starts: p.warm_starts,
                 cold_starts: p.cold_starts,
             })
@@ -510,42 +405,36 @@ fn autoscale(weak: Weak<Pools>) {
                 return;
             }
             let state = &mut *state;
-            let mut warm_total = 0usize;
-            let mut budget_left = config
-                .memory_budget_bytes
-                .saturating_sub(state.running_bytes + warm_bytes(&state.pools));
+            let mut room = NodeRoom::new(
+                config.memory_budget_bytes,
+                state.running_bytes + warm_bytes(&state.pools),
+                config.max_instances,
+            );
             for (i, pool) in state.pools.iter_mut().enumerate() {
-                let target = pool.decide(now, &config);
+                let target = pool.tide.decide(now, pool.bounds(&config));
+                let each = pool.spec.instance.limits.memory_bytes;
                 // Recycle instances past their age, and dead ones.
                 let mut kept = VecDeque::with_capacity(pool.ready.len());
                 for inst in pool.ready.drain(..) {
                     if inst.age() < config.max_age && inst.alive() {
                         kept.push_back(inst);
                     } else {
-                        budget_left += pool.spec.instance.limits.memory_bytes;
+                        room.freed(each);
                         old.push(inst);
                     }
                 }
                 pool.ready = kept;
-                while pool.ready.len() > target {
+                let resize = room.resize(target, pool.ready.len(), each);
+                for _ in 0..resize.drop {
                     if let Some(inst) = pool.ready.pop_back() {
-                        budget_left += pool.spec.instance.limits.memory_bytes;
                         old.push(inst);
                     }
                 }
-                warm_total += pool.ready.len();
-                let mut missing = target.saturating_sub(pool.ready.len());
-                let each = pool.spec.instance.limits.memory_bytes.max(1);
-                missing = missing
-                    .min((budget_left / each) as usize)
-                    .min(config.max_instances.saturating_sub(warm_total));
-                budget_left -= missing as u64 * each;
-                warm_total += missing;
-                if missing > 0 {
-                    work.push((i, missing));
+                if resize.make > 0 {
+                    work.push((i, resize.make));
                 }
             }
-            quiet = work.is_empty() && state.pools.iter().all(|p| p.ready.is_empty() && p.target == 0);
+            quiet = work.is_empty() && state.pools.iter().all(|p| p.ready.is_empty() && p.tide.target() == 0);
             // Handed to the sandbox's reaper before the lock goes: once the stats show an
             // instance gone, `Sandbox::wait_idle` waits for its teardown.
             drop(std::mem::take(&mut old));
@@ -568,7 +457,7 @@ fn autoscale(weak: Weak<Pools>) {
                             return;
                         }
                         let pool = &mut state.pools[i];
-                        pool.make_time = (pool.make_time * 7 + took) / 8;
+                        pool.tide.made(took);
                         pool.ready.push_back(inst);
                     }
                     Err(e) => {
@@ -582,89 +471,5 @@ fn autoscale(weak: Weak<Pools>) {
         let state = pools.lock();
         let wait = if quiet { TICK * 20 } else { TICK };
         let _ = pools.wake.wait_timeout(state, wait);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pool(min: usize, max: usize) -> Pool {
-        Pool::new(
-            PoolSpec {
-                runtime: "x".into(),
-                phase: Phase::Run,
-                instance: InstanceSpec {
-                    limits: sandbox::Limits::default(),
-                    binds: vec![],
-                    network: false,
-                    zygote: None,
-                },
-                min,
-                max,
-            },
-            Instant::now(),
-        )
-    }
-
-    fn arrive(p: &mut Pool, now: Instant, n: u32) {
-        p.advance(now);
-        p.last_arrival = Some(now);
-        p.buckets[p.head].arrivals += n;
-    }
-
-    #[test]
-    fn idle_pool_wants_its_minimum() {
-        let config = PoolConfig::default();
-        let mut p = pool(2, 10);
-        assert_eq!(p.decide(Instant::now(), &config), 2);
-        let mut p = pool(0, 10);
-        assert_eq!(p.decide(Instant::now(), &config), 0);
-    }
-
-    #[test]
-    fn a_burst_panics_and_a_quiet_window_scales_to_zero() {
-        let config = PoolConfig {
-            idle_after: Duration::from_secs(10),
-            ..PoolConfig::default()
-        };
-        let mut p = pool(0, 50);
-        let t0 = Instant::now();
-        // 200 arrivals within a tenth of a second, 30 of them in flight together.
-        arrive(&mut p, t0, 200);
-        p.in_flight = 30;
-        p.note_in_flight();
-        let t = p.decide(t0, &config);
-        assert!(p.panic_until.is_some(), "a burst panics");
-        assert!(t >= 30, "panic follows the burst: {t}");
-        p.in_flight = 0;
-        // Still panicking a second later: the target does not shrink.
-        let t1 = p.decide(t0 + Duration::from_secs(1), &config);
-        assert!(t1 >= t, "{t1} < {t}");
-        // Past the idle period without arrivals: back to the minimum.
-        assert_eq!(p.decide(t0 + Duration::from_secs(11), &config), 0);
-    }
-
-    #[test]
-    fn steady_rate_keeps_a_small_pool() {
-        let config = PoolConfig::default();
-        let mut p = pool(0, 50);
-        let t0 = Instant::now();
-        // 10 runs per second for 20 s, one at a time.
-        for i in 0..200u32 {
-            let now = t0 + Duration::from_millis(100 * u64::from(i));
-            arrive(&mut p, now, 1);
-            p.decide(now, &config);
-        }
-        assert!((1..=5).contains(&p.target), "{}", p.target);
-    }
-
-    #[test]
-    fn targets_stay_within_min_and_max() {
-        let config = PoolConfig::default();
-        let mut p = pool(1, 3);
-        let t0 = Instant::now();
-        arrive(&mut p, t0, 10_000);
-        assert_eq!(p.decide(t0, &config), 3);
     }
 }

@@ -10,7 +10,7 @@
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::os::fd::RawFd;
 
-use crate::error::Stage;
+use crate::error::SetupStep;
 use crate::layout::{WorkDir, WorkFile};
 
 /// The uid and gid the program runs as inside its user namespace.
@@ -25,7 +25,7 @@ pub(crate) const REPORT_EXITED: u32 = 2;
 /// has started it): the parent may now write the run's files into `/work`.
 pub(crate) const REPORT_READY: u32 = 3;
 
-/// Most rlimits set on a program (`supervise::rlimits` sets up to 11).
+/// Most rlimits set on a program (`launch::rlimits` sets up to 11).
 pub(crate) const MAX_RLIMITS: usize = 12;
 /// Signals the kernel knows (`_NSIG`), numbered from 1.
 const KERNEL_SIGNALS: c_int = 64;
@@ -63,13 +63,15 @@ pub(crate) struct LaunchParams {
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Report {
     pub kind: u32,
-    pub stage: u32,
+    pub step: u32,
     pub errno: i32,
     /// `waitpid` status of the program.
     pub wait_status: i32,
-    /// Non-zero when `execve` of the program failed.
+    /// Non-zero when the program could not be started: the errno of its `execve`, or of its
+    /// setup just before (see `exec_step`).
     pub exec_errno: i32,
-    pub _pad: i32,
+    /// With `exec_errno`: the [`SetupStep`] that failed (`ProgramSetup` or `Exec`).
+    pub exec_step: u32,
     /// CPU time of every reaped process (fallback when there is no cgroup).
     pub cpu_us: u64,
     /// Largest RSS of any reaped process (fallback when there is no cgroup).
@@ -234,34 +236,34 @@ pub(crate) unsafe fn init_main(plan: &ChildPlan) -> ! {
         if !plan.wait_go {
             libc::close(plan.sync_read);
         }
-        let fail = |stage: Stage| -> ! { report_failure(plan.report_write, stage, errno()) };
+        let fail = |step: SetupStep| -> ! { report_failure(plan.report_write, step, errno()) };
 
         let mut sources = [-1 as c_int; MAX_BIND_SOURCES];
         for (slot, path) in sources.iter_mut().zip(plan.bind_sources.iter().copied().flatten()) {
             *slot = libc::open(path.as_ptr(), libc::O_PATH | libc::O_CLOEXEC);
             if *slot < 0 {
-                fail(Stage::Bind);
+                fail(SetupStep::Bind);
             }
         }
         if plan.init_is_root {
             // Become root of the new user namespace (host: an unprivileged id): full
             // capabilities here, none outside. The program switches to uid 1000 before exec.
             if set_ids(0, true) != 0 {
-                fail(Stage::WaitParent);
+                fail(SetupStep::WaitParent);
             }
         } else {
             // Only one id is mapped: become it, keeping this namespace's capabilities until
             // the program's exec.
             libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0);
             if set_ids(INSIDE_ID, false) != 0 {
-                fail(Stage::WaitParent);
+                fail(SetupStep::WaitParent);
             }
             if !raise_permitted_caps() {
-                fail(Stage::WaitParent);
+                fail(SetupStep::WaitParent);
             }
         }
         if plan.unshare_cgroup && libc::unshare(libc::CLONE_NEWCGROUP) != 0 {
-            fail(Stage::CgroupNamespace);
+            fail(SetupStep::CgroupNamespace);
         }
         if libc::mount(
             std::ptr::null(),
@@ -271,7 +273,7 @@ pub(crate) unsafe fn init_main(plan: &ChildPlan) -> ! {
             std::ptr::null(),
         ) != 0
         {
-            fail(Stage::MountPrivate);
+            fail(SetupStep::MountPrivate);
         }
         if libc::mount(
             c"tmpfs".as_ptr(),
@@ -281,11 +283,11 @@ pub(crate) unsafe fn init_main(plan: &ChildPlan) -> ! {
             plan.root_options.as_ptr().cast(),
         ) != 0
         {
-            fail(Stage::MountRoot);
+            fail(SetupStep::MountRoot);
         }
         for step in plan.steps.iter().copied().flatten() {
-            if let Err(stage) = run_step(step, &sources, plan.devices) {
-                fail(stage);
+            if let Err(failed) = run_step(step, &sources, plan.devices) {
+                fail(failed);
             }
         }
         if plan.devices >= 0 {
@@ -301,13 +303,13 @@ pub(crate) unsafe fn init_main(plan: &ChildPlan) -> ! {
             || libc::umount2(c".".as_ptr(), libc::MNT_DETACH) != 0
             || libc::chdir(c"/".as_ptr()) != 0
         {
-            fail(Stage::PivotRoot);
+            fail(SetupStep::PivotRoot);
         }
         if !set_mount_attr(c"/", false, READ_ONLY_ATTRS) {
-            fail(Stage::Remount);
+            fail(SetupStep::Remount);
         }
         if libc::chdir(c"/work".as_ptr()) != 0 {
-            fail(Stage::WriteFile);
+            fail(SetupStep::WriteFile);
         }
         // Read-only files (build outputs) stay the init's (the namespace's root), so the
         // program can neither write nor chmod them; their directories, /work included, become
@@ -317,7 +319,7 @@ pub(crate) unsafe fn init_main(plan: &ChildPlan) -> ! {
             && (libc::chown(c"/work".as_ptr(), libc::geteuid(), libc::getegid()) != 0
                 || libc::chmod(c"/work".as_ptr(), 0o1777) != 0)
         {
-            fail(Stage::WriteFile);
+            fail(SetupStep::WriteFile);
         }
         for dir in plan.work_dirs {
             let path = dir.path.as_ptr();
@@ -325,19 +327,19 @@ pub(crate) unsafe fn init_main(plan: &ChildPlan) -> ! {
                 || (dir.protected && libc::chmod(path, 0o1777) != 0)
                 || (!dir.protected && libc::chown(path, INSIDE_ID, INSIDE_ID) != 0)
             {
-                fail(Stage::WriteFile);
+                fail(SetupStep::WriteFile);
             }
         }
         for f in plan.work_files {
             if !write_file(&f.path, f.content, f.mode, !f.read_only) {
-                fail(Stage::WriteFile);
+                fail(SetupStep::WriteFile);
             }
         }
         if libc::sethostname(plan.hostname.as_ptr(), plan.hostname.to_bytes().len()) != 0 {
-            fail(Stage::Hostname);
+            fail(SetupStep::Hostname);
         }
         if plan.bring_up_loopback && !loopback_up() {
-            fail(Stage::Loopback);
+            fail(SetupStep::Loopback);
         }
         // The init holds a copy of the server's memory: keep it out of reach of the program
         // (same uid), which could otherwise read /proc/1/mem or /proc/1/environ.
@@ -347,15 +349,15 @@ pub(crate) unsafe fn init_main(plan: &ChildPlan) -> ! {
         libc::sigemptyset(&mut mask);
         libc::sigaddset(&mut mask, libc::SIGCHLD);
         if libc::sigprocmask(libc::SIG_BLOCK, &mask, std::ptr::null_mut()) != 0 {
-            fail(Stage::Signals);
+            fail(SetupStep::Signals);
         }
         let sigfd = libc::signalfd(-1, &mask, libc::SFD_CLOEXEC);
         if sigfd < 0 {
-            fail(Stage::Signals);
+            fail(SetupStep::Signals);
         }
         let mut exec_pipe = [0 as c_int; 2];
         if libc::pipe2(exec_pipe.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
-            fail(Stage::Fork);
+            fail(SetupStep::Fork);
         }
         // The init closed 0-2, so the pipe may have landed there, where the program's stdio
         // goes: an exec failure would then be written into the program's own output.
@@ -363,7 +365,7 @@ pub(crate) unsafe fn init_main(plan: &ChildPlan) -> ! {
             if *fd <= 2 {
                 let moved = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 3);
                 if moved < 0 {
-                    fail(Stage::Fork);
+                    fail(SetupStep::Fork);
                 }
                 libc::close(*fd);
                 *fd = moved;
@@ -397,7 +399,7 @@ pub(crate) unsafe fn init_main(plan: &ChildPlan) -> ! {
         libc::sigfillset(&mut all);
         let mut saved: libc::sigset_t = std::mem::zeroed();
         if libc::sigprocmask(libc::SIG_SETMASK, &all, &mut saved) != 0 {
-            fail(Stage::Signals);
+            fail(SetupStep::Signals);
         }
         let args = ProgramArgs {
             plan,
@@ -410,10 +412,10 @@ pub(crate) unsafe fn init_main(plan: &ChildPlan) -> ! {
             (&args as *const ProgramArgs).cast_mut().cast(),
         );
         if pid < 0 {
-            fail(Stage::Fork);
+            fail(SetupStep::Fork);
         }
         if libc::sigprocmask(libc::SIG_SETMASK, &saved, std::ptr::null_mut()) != 0 {
-            fail(Stage::Signals);
+            fail(SetupStep::Signals);
         }
         let program = pid as libc::pid_t;
         libc::close(exec_pipe[1]);
@@ -441,16 +443,19 @@ pub(crate) unsafe fn init_main(plan: &ChildPlan) -> ! {
         }
         let mut usage: libc::rusage = std::mem::zeroed();
         libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
-        let mut exec_errno: i32 = 0;
-        let n = libc::read(exec_pipe[0], (&mut exec_errno as *mut i32).cast(), 4);
-        if n != 4 {
-            exec_errno = 0;
+        // The program's failed step and errno, when it did not get as far as its exec.
+        let mut failed = [0i32; 2];
+        let n = libc::read(exec_pipe[0], failed.as_mut_ptr().cast(), 8);
+        if n != 8 {
+            failed = [0, 0];
         }
+        let [exec_step, exec_errno] = failed;
         let tv_us = |tv: libc::timeval| tv.tv_sec as u64 * 1_000_000 + tv.tv_usec as u64;
         let report = Report {
             kind: REPORT_EXITED,
             wait_status: status,
             exec_errno,
+            exec_step: exec_step as u32,
             cpu_us: tv_us(usage.ru_utime) + tv_us(usage.ru_stime),
             maxrss_kb: usage.ru_maxrss as u64,
             ..Report::default()
@@ -580,9 +585,10 @@ unsafe fn program_main(plan: &ChildPlan, exec_err: RawFd) -> ! {
     // SAFETY: raw syscalls on memory and descriptors of this process (its memory is the
     // init's, which is waiting for us).
     unsafe {
-        let die = |_stage: Stage| -> ! {
-            let e = errno();
-            libc::write(exec_err, (&e as *const i32).cast(), 4);
+        let die = |step: SetupStep| -> ! {
+            // One write of 8 bytes to a pipe: atomic.
+            let failed = [step as i32, errno()];
+            libc::write(exec_err, failed.as_ptr().cast(), 8);
             libc::_exit(127)
         };
         // Dispositions and the mask are inherited across exec; the server ignores SIGPIPE.
@@ -598,7 +604,7 @@ unsafe fn program_main(plan: &ChildPlan, exec_err: RawFd) -> ! {
         libc::setsid();
         for (target, &fd) in plan.stdio.iter().enumerate() {
             if libc::dup2(fd, target as c_int) < 0 {
-                die(Stage::ProgramSetup);
+                die(SetupStep::ProgramSetup);
             }
         }
         let mut keep_below = 3u32;
@@ -610,14 +616,14 @@ unsafe fn program_main(plan: &ChildPlan, exec_err: RawFd) -> ! {
                 libc::dup2(plan.request_fd, REQUEST_FD) == REQUEST_FD
             };
             if !ok {
-                die(Stage::ProgramSetup);
+                die(SetupStep::ProgramSetup);
             }
             keep_below = REQUEST_FD as u32 + 1;
         }
         // Only 0-2 (and a zygote's request pipe) survive exec; the exec-error pipe is already
         // close-on-exec.
         if libc::syscall(libc::SYS_close_range, keep_below, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) != 0 {
-            die(Stage::ProgramSetup);
+            die(SetupStep::ProgramSetup);
         }
         let launch = &*plan.launch;
         // When the memory cgroup runs out, the OOM killer must pick the program, not the init
@@ -642,18 +648,18 @@ unsafe fn program_main(plan: &ChildPlan, exec_err: RawFd) -> ! {
                 rlim_max: r.hard,
             };
             if libc::setrlimit(r.resource as _, &lim) != 0 {
-                die(Stage::ProgramSetup);
+                die(SetupStep::ProgramSetup);
             }
         }
         drop_bounding_caps();
         if plan.init_is_root && set_ids(INSIDE_ID, false) != 0 {
-            die(Stage::ProgramSetup);
+            die(SetupStep::ProgramSetup);
         }
         // The uid switch set the shared mm's dumpable flag to the host's fs.suid_dumpable;
         // whatever that is, the init stays non-dumpable.
         libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
         if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
-            die(Stage::ProgramSetup);
+            die(SetupStep::ProgramSetup);
         }
         drop_all_caps();
         let prog = libc::sock_fprog {
@@ -668,7 +674,7 @@ unsafe fn program_main(plan: &ChildPlan, exec_err: RawFd) -> ! {
             0,
         ) != 0
         {
-            die(Stage::ProgramSetup);
+            die(SetupStep::ProgramSetup);
         }
         let mut candidate = launch.candidates;
         while !(*candidate).is_null() {
@@ -678,7 +684,7 @@ unsafe fn program_main(plan: &ChildPlan, exec_err: RawFd) -> ! {
             }
             candidate = candidate.add(1);
         }
-        die(Stage::Exec)
+        die(SetupStep::Exec)
     }
 }
 
@@ -713,7 +719,7 @@ unsafe fn close_all_except(keep: &[RawFd]) {
 ///
 /// # Safety
 /// Child-only.
-unsafe fn run_step(step: &Step, sources: &[c_int], devices: c_int) -> Result<(), Stage> {
+unsafe fn run_step(step: &Step, sources: &[c_int], devices: c_int) -> Result<(), SetupStep> {
     // SAFETY: raw syscalls on NUL-terminated strings owned by the plan.
     unsafe {
         match step {
@@ -723,11 +729,11 @@ unsafe fn run_step(step: &Step, sources: &[c_int], devices: c_int) -> Result<(),
                     if errno() == libc::EEXIST {
                         return Ok(());
                     }
-                    return Err(Stage::MakeMountPoint);
+                    return Err(SetupStep::MakeMountPoint);
                 }
                 // mkdir honours the umask; set the mode exactly (1777 for /tmp).
                 if libc::chmod(path.as_ptr(), *mode) != 0 {
-                    return Err(Stage::MakeMountPoint);
+                    return Err(SetupStep::MakeMountPoint);
                 }
             }
             Step::Touch { path } => {
@@ -737,24 +743,24 @@ unsafe fn run_step(step: &Step, sources: &[c_int], devices: c_int) -> Result<(),
                     0o644,
                 );
                 if fd < 0 {
-                    return Err(Stage::MakeMountPoint);
+                    return Err(SetupStep::MakeMountPoint);
                 }
                 libc::close(fd);
             }
             Step::Symlink { target, path } => {
                 if libc::symlink(target.as_ptr(), path.as_ptr()) != 0 && errno() != libc::EEXIST {
-                    return Err(Stage::MakeMountPoint);
+                    return Err(SetupStep::MakeMountPoint);
                 }
             }
             Step::BindHost { source, dst } => {
                 let Some(&fd) = sources.get(*source) else {
-                    return Err(Stage::Bind);
+                    return Err(SetupStep::Bind);
                 };
                 let mut path = [0u8; 32];
                 let src = proc_fd_path(fd, &mut path);
                 let flags = libc::MS_BIND | libc::MS_REC;
                 if libc::mount(src, dst.as_ptr(), std::ptr::null(), flags, std::ptr::null()) != 0 {
-                    return Err(Stage::Bind);
+                    return Err(SetupStep::Bind);
                 }
             }
             Step::Tmpfs { dst, options, flags } => {
@@ -766,7 +772,7 @@ unsafe fn run_step(step: &Step, sources: &[c_int], devices: c_int) -> Result<(),
                     options.as_ptr().cast(),
                 ) != 0
                 {
-                    return Err(Stage::MountBox);
+                    return Err(SetupStep::MountBox);
                 }
             }
             Step::Proc { dst, options } => {
@@ -779,27 +785,27 @@ unsafe fn run_step(step: &Step, sources: &[c_int], devices: c_int) -> Result<(),
                     options.as_ptr().cast(),
                 ) != 0
                 {
-                    return Err(Stage::MountProc);
+                    return Err(SetupStep::MountProc);
                 }
             }
             Step::Chmod { path, mode } => {
                 if libc::chmod(path.as_ptr(), *mode) != 0 {
-                    return Err(Stage::MountBox);
+                    return Err(SetupStep::MountBox);
                 }
             }
             Step::Chown { path } => {
                 if libc::chown(path.as_ptr(), INSIDE_ID, INSIDE_ID) != 0 {
-                    return Err(Stage::MakeMountPoint);
+                    return Err(SetupStep::MakeMountPoint);
                 }
             }
             Step::ReadOnly { path, recursive } => {
                 if !set_mount_attr(path, *recursive, READ_ONLY_ATTRS) {
-                    return Err(Stage::Remount);
+                    return Err(SetupStep::Remount);
                 }
             }
             Step::ReadOnlyDevices { path } => {
                 if !set_mount_attr(path, true, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID) {
-                    return Err(Stage::Remount);
+                    return Err(SetupStep::Remount);
                 }
             }
             Step::AttachDevices { dst } => {
@@ -813,12 +819,12 @@ unsafe fn run_step(step: &Step, sources: &[c_int], devices: c_int) -> Result<(),
                         MOVE_MOUNT_F_EMPTY_PATH,
                     ) != 0
                 {
-                    return Err(Stage::MountDev);
+                    return Err(SetupStep::MountDev);
                 }
             }
             Step::Write { path, content, mode } => {
                 if !write_file(path, content, *mode, false) {
-                    return Err(Stage::WriteFile);
+                    return Err(SetupStep::WriteFile);
                 }
             }
         }
@@ -1062,10 +1068,10 @@ fn write_report(fd: RawFd, report: &Report) {
     }
 }
 
-fn report_failure(fd: RawFd, stage: Stage, errno: i32) -> ! {
+fn report_failure(fd: RawFd, step: SetupStep, errno: i32) -> ! {
     let report = Report {
         kind: REPORT_SETUP_ERROR,
-        stage: stage as u32,
+        step: step as u32,
         errno,
         ..Report::default()
     };

@@ -3,10 +3,11 @@
 
 use crate::cgroup::CgroupError;
 
-/// The setup step inside the child that failed; sent to the parent over the report pipe.
+/// The step of the init's setup (or of the program's, before its exec) that failed; sent to
+/// the parent over the report pipe. Not a stage of a job (compile, run): those are the engine's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u32)]
-pub enum Stage {
+pub enum SetupStep {
     WaitParent = 1,
     CgroupNamespace,
     MountPrivate,
@@ -27,10 +28,10 @@ pub enum Stage {
     Exec,
 }
 
-impl Stage {
-    pub(crate) fn from_u32(v: u32) -> Option<Stage> {
-        use Stage::*;
-        const ALL: [Stage; 18] = [
+impl SetupStep {
+    pub(crate) fn from_u32(v: u32) -> Option<SetupStep> {
+        use SetupStep::*;
+        const ALL: [SetupStep; 18] = [
             WaitParent,
             CgroupNamespace,
             MountPrivate,
@@ -70,9 +71,9 @@ pub enum SandboxError {
     },
     #[error(transparent)]
     Cgroup(#[from] CgroupError),
-    #[error("sandbox setup failed at {stage:?}")]
+    #[error("sandbox setup failed at {step:?}")]
     Setup {
-        stage: Stage,
+        step: SetupStep,
         #[source]
         source: std::io::Error,
     },

@@ -14,7 +14,8 @@ use crate::cleanup::Reaper;
 use crate::config::{Limits, RunIo, RunSpec, Stdin};
 use crate::error::SandboxError;
 use crate::result::RunResult;
-use crate::supervise::{self, StartMode, StartSpec, Started};
+use crate::start::{self, StartMode, StartSpec, Started};
+use crate::supervise;
 use crate::Sandbox;
 
 /// What a prepared sandbox is made for. A run uses it only with exactly these limits, binds
@@ -100,7 +101,7 @@ impl Sandbox {
             },
             None => StartMode::OnGo,
         };
-        let started = supervise::start(
+        let started = start::start(
             self,
             StartSpec {
                 limits: &spec.limits,

@@ -1,4 +1,6 @@
-//! The program's launch parameters (argv, env, exec candidates, rlimits) in a shared mapping.
+//! What the program is started with — its argv, its environment (a fixed PATH, HOME, TMPDIR,
+//! LANG, USER, then the run's), the paths its `argv[0]` is looked up at, its rlimits — and the
+//! shared mapping that carries it to the init.
 //!
 //! The init may not allocate, and a prepared sandbox learns its program only after it was
 //! cloned. So the parameters go into an anonymous `MAP_SHARED` mapping made before the clone:
@@ -9,7 +11,9 @@
 use std::ffi::{c_char, CString};
 
 use crate::child::{LaunchParams, Rlimit, MAX_RLIMITS};
+use crate::config::Limits;
 use crate::error::SandboxError;
+use crate::layout::cstring;
 
 /// Size of the mapping: argv and environment together (Linux's own limit for exec is about
 /// a quarter of the stack limit, 2 MiB by default). Only the pages written are ever backed.
@@ -139,6 +143,92 @@ impl Writer {
         unsafe { array.add(strings.len()).write(std::ptr::null()) };
         Ok(array.cast_const())
     }
+}
+
+/// The PATH programs see, and where a bare `argv[0]` is looked up.
+const INSIDE_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+/// The paths to try for `argv[0]`, in order: itself when it names a path, else each directory of
+/// [`INSIDE_PATH`].
+pub(crate) fn exec_candidates(argv0: &str) -> Result<Vec<CString>, SandboxError> {
+    if argv0.contains('/') {
+        return Ok(vec![cstring(argv0)?]);
+    }
+    INSIDE_PATH
+        .split(':')
+        .map(|dir| cstring(format!("{dir}/{argv0}")))
+        .collect()
+}
+
+/// The program's environment: the fixed variables, then the run's (which may replace them).
+pub(crate) fn environment(extra: &[(String, String)]) -> Result<Vec<CString>, SandboxError> {
+    let mut env: Vec<(String, String)> = [
+        ("PATH", INSIDE_PATH),
+        ("HOME", "/work"),
+        ("TMPDIR", "/tmp"),
+        ("LANG", "C.UTF-8"),
+        ("USER", "runner"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for (k, v) in extra {
+        if k.is_empty() || k.contains('=') {
+            return Err(SandboxError::InvalidSpec(format!(
+                "environment name {k:?} is not valid"
+            )));
+        }
+        env.retain(|(ek, _)| ek != k);
+        env.push((k.clone(), v.clone()));
+    }
+    env.into_iter().map(|(k, v)| cstring(format!("{k}={v}"))).collect()
+}
+
+/// RLIMIT_CORE of a program, in bytes. Not 0: a `core_pattern` that pipes to a helper
+/// (Ubuntu's apport, systemd-coredump) ignores a zero limit and starts that helper as the host's
+/// root on every crash, outside the sandbox. At exactly 1 the kernel refuses to start it (the
+/// value it gives its own helpers, to stop recursive dumps), and a core file needs at least a
+/// page, so none is written either. seccomp keeps the program from changing it.
+pub(crate) const CORE_LIMIT_BYTES: u64 = 1;
+/// RLIMIT_MEMLOCK: what the kernel gave unprivileged users before 5.16; locked pages are
+/// charged to the run's memory cgroup anyway, but none of the runtimes locks memory.
+pub(crate) const MEMLOCK_LIMIT_BYTES: u64 = 64 << 10;
+/// RLIMIT_SIGPENDING: queued signals of the program's uid. They are counted up the user
+/// namespaces, so every run's also count against the host root's own limit (the namespaces
+/// are made by root): each run gets a small share. Enough for programs that queue real-time
+/// signals to themselves.
+pub(crate) const SIGPENDING_LIMIT: u64 = 256;
+
+/// The program's rlimits as `(resource, soft, hard)`.
+pub(crate) fn rlimits(l: &Limits, cgroup_enforced: bool, privileged: bool) -> Vec<(u32, u64, u64)> {
+    // RLIMIT_CPU counts per process in whole seconds: a backstop one second past the limit,
+    // the cgroup is the exact check.
+    let cpu_s = l.cpu_ms.div_ceil(1000) + 1;
+    // Soft and hard alike: raising a hard limit needs CAP_SYS_RESOURCE in the host's user
+    // namespace, which no program has, so these hold whatever the server inherited.
+    let mut v = vec![
+        (libc::RLIMIT_CORE, CORE_LIMIT_BYTES, CORE_LIMIT_BYTES),
+        (libc::RLIMIT_FSIZE, l.max_file_size_bytes, l.max_file_size_bytes),
+        (libc::RLIMIT_NOFILE, l.max_open_files, l.max_open_files),
+        (libc::RLIMIT_STACK, l.stack_bytes, l.stack_bytes),
+        (libc::RLIMIT_CPU, cpu_s, cpu_s + 1),
+        // Message queues are per user namespace owner; a student needs none.
+        (libc::RLIMIT_MSGQUEUE, 0, 0),
+        // No real-time scheduling (SCHED_FIFO/SCHED_RR need a non-zero RLIMIT_RTPRIO without
+        // CAP_SYS_NICE): one spinning real-time thread would starve the node.
+        (libc::RLIMIT_RTPRIO, 0, 0),
+        // No raising of its priority above the one it starts with (nice values below 20 - 0).
+        (libc::RLIMIT_NICE, 0, 0),
+        (libc::RLIMIT_MEMLOCK, MEMLOCK_LIMIT_BYTES, MEMLOCK_LIMIT_BYTES),
+        (libc::RLIMIT_SIGPENDING, SIGPENDING_LIMIT, SIGPENDING_LIMIT),
+    ];
+    if !cgroup_enforced && privileged {
+        // Without a pids cgroup, the slot's own uid makes RLIMIT_NPROC a per-run bound.
+        v.push((libc::RLIMIT_NPROC, l.max_processes, l.max_processes));
+    }
+    // The resource type is u32 on glibc and i32 on musl.
+    #[allow(clippy::unnecessary_cast)]
+    v.into_iter().map(|(r, s, h)| (r as u32, s, h)).collect()
 }
 
 #[cfg(test)]

@@ -26,8 +26,11 @@ mod layout;
 mod netns;
 mod result;
 mod seccomp;
+mod start;
 mod status;
 mod supervise;
+mod validate;
+mod watch;
 mod workdir;
 
 pub use config::{
@@ -35,11 +38,11 @@ pub use config::{
     MAX_WALL_MS, MIN_MEMORY_BYTES, MIN_OPEN_FILES, MIN_PROCESSES,
 };
 pub use control::{control_channel, ControlReceiver, Controller, MAX_SIGNAL};
-pub use error::{SandboxError, Stage};
+pub use error::{SandboxError, SetupStep};
 pub use instance::{Instance, InstanceSpec, ZygoteSpec};
 pub use launch::MAX_LAUNCH_BYTES;
 pub use layout::{validate_relative, ETC_PATHS, PROGRAM_UID, SYSTEM_PATHS};
-pub use result::RunResult;
+pub use result::{RunResult, StartFailure, StartFailureKind};
 pub use status::Status;
 
 use cgroup::CgroupHost;

@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::cgroup::CgroupStats;
 use crate::child::{Report, REPORT_EXITED};
 use crate::config::{Limits, OutputFile};
-use crate::error::SandboxError;
+use crate::error::{SandboxError, SetupStep};
 use crate::Status;
 
 /// The outcome of one sandboxed program.
@@ -28,6 +28,63 @@ pub struct RunResult {
     pub files: Vec<OutputFile>,
     /// A short explanation of a limit or of an exec failure, for the caller.
     pub message: Option<String>,
+    /// Why the program could not be started (its status is then `internal_error`, and
+    /// `message` says it in words).
+    pub start_failure: Option<StartFailure>,
+}
+
+/// Why a program could not be started: the errno of its `execve` (or of its own setup just
+/// before it), sorted into the cases a caller tells apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StartFailure {
+    pub kind: StartFailureKind,
+    /// The errno, as the kernel gave it.
+    pub errno: i32,
+}
+
+/// The cases of [`StartFailure`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StartFailureKind {
+    /// `argv[0]` exists at none of the places it was looked up (ENOENT).
+    NotFound,
+    /// No permission to execute it: no execute bit, a directory, a `noexec` mount (EACCES).
+    NotExecutable,
+    /// A format the kernel does not run: neither an ELF for this machine nor a `#!` script
+    /// (ENOEXEC).
+    ExecFormat,
+    /// The file is open for writing (ETXTBSY).
+    TextBusy,
+    /// `execve` failed otherwise (E2BIG, ELOOP, ENOMEM, ...).
+    Other,
+    /// The program's setup before its `execve` failed (stdio, rlimits, ids, seccomp): the
+    /// sandbox's failure, not the program's.
+    Setup,
+}
+
+impl StartFailure {
+    /// The failure the init reported: the step that failed and its errno.
+    pub(crate) fn reported(step: u32, errno: i32) -> StartFailure {
+        let kind = if step != SetupStep::Exec as u32 {
+            StartFailureKind::Setup
+        } else {
+            match errno {
+                libc::ENOENT => StartFailureKind::NotFound,
+                libc::EACCES => StartFailureKind::NotExecutable,
+                libc::ENOEXEC => StartFailureKind::ExecFormat,
+                libc::ETXTBSY => StartFailureKind::TextBusy,
+                _ => StartFailureKind::Other,
+            }
+        };
+        StartFailure { kind, errno }
+    }
+}
+
+/// The words the caller sees (`RunResult::message`).
+impl std::fmt::Display for StartFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let err = std::io::Error::from_raw_os_error(self.errno);
+        write!(f, "cannot start the program: {err}")
+    }
 }
 
 /// The inputs of the status decision.
@@ -59,6 +116,7 @@ impl Verdict<'_> {
         };
         let l = self.limits;
         let over_cpu = cpu_time_ms > l.cpu_ms;
+        let mut start_failure = None;
         let (status, message) = if self.output_over || self.killed_for_output {
             (
                 Status::OutputLimit,
@@ -79,8 +137,9 @@ impl Verdict<'_> {
         } else if self.killed_on_request {
             (Status::Signal, Some("killed on request".to_string()))
         } else if let Some(r) = report.filter(|r| r.exec_errno != 0) {
-            let err = std::io::Error::from_raw_os_error(r.exec_errno);
-            (Status::InternalError, Some(format!("cannot start the program: {err}")))
+            let failure = StartFailure::reported(r.exec_step, r.exec_errno);
+            start_failure = Some(failure);
+            (Status::InternalError, Some(failure.to_string()))
         } else if signal == Some(libc::SIGXFSZ) {
             (
                 Status::FileSizeLimit,
@@ -117,6 +176,66 @@ impl Verdict<'_> {
             memory_kb,
             files: Vec::new(),
             message,
+            start_failure,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::child::REPORT_EXITED;
+
+    fn exited(exec_step: SetupStep, exec_errno: i32) -> RunResult {
+        let limits = Limits::default();
+        Verdict {
+            limits: &limits,
+            report: Some(Report {
+                kind: REPORT_EXITED,
+                // What the init's wait reports for the program's `_exit(127)`.
+                wait_status: 127 << 8,
+                exec_errno,
+                exec_step: exec_step as u32,
+                ..Report::default()
+            }),
+            output_over: false,
+            killed_for_output: false,
+            killed_for_wall: false,
+            killed_for_cpu: false,
+            killed_on_request: false,
+            stats: None,
+            wall: Duration::from_millis(1),
+        }
+        .into_result()
+        .unwrap()
+    }
+
+    #[test]
+    fn a_program_that_cannot_start_says_why_as_a_type_and_in_words() {
+        use StartFailureKind::*;
+        for (step, errno, kind) in [
+            (SetupStep::Exec, libc::ENOEXEC, ExecFormat),
+            (SetupStep::Exec, libc::ENOENT, NotFound),
+            (SetupStep::Exec, libc::EACCES, NotExecutable),
+            (SetupStep::Exec, libc::ETXTBSY, TextBusy),
+            (SetupStep::Exec, libc::E2BIG, Other),
+            // The same errno before the exec is the sandbox's own failure.
+            (SetupStep::ProgramSetup, libc::EACCES, Setup),
+        ] {
+            let r = exited(step, errno);
+            assert_eq!(r.status, Status::InternalError, "{r:?}");
+            assert_eq!(r.start_failure, Some(StartFailure { kind, errno }), "{r:?}");
+            let words = std::io::Error::from_raw_os_error(errno).to_string();
+            assert_eq!(r.message, Some(format!("cannot start the program: {words}")));
+        }
+    }
+
+    #[test]
+    fn a_program_that_started_has_no_start_failure() {
+        let r = exited(SetupStep::WaitParent, 0);
+        assert_eq!(
+            (r.status, r.exit_code, r.start_failure),
+            (Status::RuntimeError, Some(127), None)
+        );
     }
 }

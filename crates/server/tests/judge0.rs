@@ -460,6 +460,37 @@ async fn verdicts_and_run_options() {
     }
 }
 
+/// A compiled program that is not an executable (`-c` makes `main` an object file, without
+/// the execute bit): the sandbox's typed start failure, carried through the engine, is
+/// Judge0's status 14, with the sandbox's words as the message.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_compiled_file_that_is_not_a_program_is_an_exec_format_error() {
+    if !common::root_or_skip("a_compiled_file_that_is_not_a_program_is_an_exec_format_error") {
+        return;
+    }
+    let server = start(ServerConfig::default(), Backend::Sqlite).await;
+    let r = Api::of(&server)
+        .run(
+            "fields=status,message,stdout,stderr,compile_output",
+            json!({
+                "source_code": "int main(void) { return 0; }",
+                "language_id": C,
+                "compiler_options": "-c",
+            }),
+        )
+        .await;
+    assert_eq!(
+        r["status"],
+        json!({ "id": 14, "description": "Exec Format Error" }),
+        "{r}"
+    );
+    assert_eq!(
+        r["message"], "cannot start the program: Permission denied (os error 13)",
+        "{r}"
+    );
+    assert!(r["stdout"].is_null() && r["stderr"].is_null(), "{r}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn batch_create_and_show() {
     if !common::root_or_skip("batch_create_and_show") {

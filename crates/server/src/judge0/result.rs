@@ -3,7 +3,7 @@
 //! `Verdict::judge` (the one comparison of every API).
 
 use engine::{Outcome, StageOutcome, Verdict};
-use sandbox::Status;
+use sandbox::{StartFailureKind, Status};
 
 use super::wire::{decimal, StoredRequest, StoredResult};
 
@@ -42,8 +42,6 @@ pub const STATUSES: [(i32, &str); 14] = [
 
 /// Judge0's compile_output when the compiler ran out of time.
 const COMPILE_TIMEOUT_OUTPUT: &[u8] = b"Compilation time limit exceeded.";
-/// The sandbox's message when the program could not be executed (Judge0: Exec Format Error).
-const CANNOT_START_PREFIX: &str = "cannot start the program";
 
 pub fn status_description(id: i32) -> &'static str {
     STATUSES.iter().find(|(i, _)| *i == id).map_or("Unknown", |(_, d)| d)
@@ -143,15 +141,18 @@ fn run_status(run: &StageOutcome, expected: Option<&[u8]>, stdout: &[u8]) -> i32
         Status::MemoryLimit => OTHER,
         Status::OutputLimit | Status::FileSizeLimit => SIGXFSZ,
         Status::CompileError => COMPILATION_ERROR,
-        Status::InternalError
-            if run
-                .message
-                .as_deref()
-                .is_some_and(|m| m.starts_with(CANNOT_START_PREFIX)) =>
-        {
-            EXEC_FORMAT_ERROR
-        }
+        Status::InternalError if exec_failed(run) => EXEC_FORMAT_ERROR,
         Status::InternalError => INTERNAL_ERROR,
+    }
+}
+
+/// The program's exec failed as Judge0 reports with status 14: isolate's `execve` said "Exec
+/// format error", "No such file or directory" or "Permission denied". Any other failure to start
+/// (a busy file, the sandbox's own setup) is Judge0's Internal Error.
+fn exec_failed(run: &StageOutcome) -> bool {
+    match run.start_failure.map(|f| f.kind) {
+        Some(StartFailureKind::ExecFormat | StartFailureKind::NotFound | StartFailureKind::NotExecutable) => true,
+        Some(StartFailureKind::TextBusy | StartFailureKind::Other | StartFailureKind::Setup) | None => false,
     }
 }
 
@@ -170,10 +171,8 @@ fn message(run: &StageOutcome) -> Option<String> {
         Status::MemoryLimit | Status::OutputLimit | Status::FileSizeLimit => {
             run.message.clone().or_else(|| fixed(run.status.as_str()))
         }
-        Status::InternalError => match &run.message {
-            Some(m) if m.starts_with(CANNOT_START_PREFIX) => Some(m.clone()),
-            _ => fixed("Internal Error"),
-        },
+        Status::InternalError if exec_failed(run) => run.message.clone(),
+        Status::InternalError => fixed("Internal Error"),
     }
 }
 
@@ -293,6 +292,55 @@ mod tests {
         ] {
             assert_eq!(message(&ended(status, text)).as_deref(), Some(text));
         }
+    }
+
+    #[test]
+    fn exec_format_error_comes_from_the_typed_start_failure() {
+        use sandbox::StartFailure;
+        let failed = |kind, errno, message: &str| StageOutcome {
+            status: Status::InternalError,
+            message: Some(message.to_owned()),
+            start_failure: Some(StartFailure { kind, errno }),
+            ..StageOutcome::default()
+        };
+        let not_elf = failed(
+            StartFailureKind::ExecFormat,
+            libc::ENOEXEC,
+            "cannot start the program: Exec format error (os error 8)",
+        );
+        let (status, result) = from_outcome(&req(None), &outcome(Status::InternalError), &[not_elf]);
+        assert_eq!(status, EXEC_FORMAT_ERROR);
+        assert_eq!(
+            result.message.as_deref(),
+            Some("cannot start the program: Exec format error (os error 8)")
+        );
+        for (kind, errno) in [
+            (StartFailureKind::NotFound, libc::ENOENT),
+            (StartFailureKind::NotExecutable, libc::EACCES),
+        ] {
+            assert_eq!(run_status(&failed(kind, errno, "x"), None, b""), EXEC_FORMAT_ERROR);
+        }
+        // Judge0's Internal Error: a busy file, the sandbox's own setup, or any other failure;
+        // and the wording of a message alone decides nothing.
+        for kind in [
+            StartFailureKind::TextBusy,
+            StartFailureKind::Setup,
+            StartFailureKind::Other,
+        ] {
+            let run = failed(kind, libc::ETXTBSY, "cannot start the program: Text file busy");
+            assert_eq!(run_status(&run, None, b""), INTERNAL_ERROR, "{kind:?}");
+            assert_eq!(message(&run).as_deref(), Some("Internal Error"));
+        }
+        let worded = StageOutcome {
+            start_failure: None,
+            ..failed(
+                StartFailureKind::ExecFormat,
+                libc::ENOEXEC,
+                "cannot start the program: Exec format error",
+            )
+        };
+        assert_eq!(run_status(&worded, None, b""), INTERNAL_ERROR);
+        assert_eq!(message(&worded).as_deref(), Some("Internal Error"));
     }
 
     #[test]

@@ -885,6 +885,7 @@ mod tests {
             wall_time_ms: 4,
             memory_kb: 5,
             message: None,
+            start_failure: None,
             cached: false,
             files: None,
             start: None,
