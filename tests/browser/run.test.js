@@ -155,6 +155,16 @@ test('a Python runtime error highlights the innermost line of the traceback', as
   assert.deepEqual(await errorLines(page), [2]);
 });
 
+test('a program killed by a signal is told by the signal\'s name', async () => {
+  await chooseLanguage(page, 'python');
+  await setCode(page, 'import os, signal\nprint("crashing", flush=True)\nos.kill(os.getpid(), signal.SIGSEGV)\n');
+  await page.click('#run');
+  const end = await waitForEnd(page);
+  assert.equal(end.state, 'error');
+  assert.match(end.text, /killed by SIGSEGV/);
+  assert.equal(await streamText(page, 'stdout'), 'crashing\n');
+});
+
 test('an image the program writes appears in the console', async () => {
   await chooseLanguage(page, 'python');
   // No matplotlib here: a 4x4 red PNG written by hand.

@@ -8,6 +8,9 @@ use engine::{Checked, Event, Job, Phase, Runner, RunnerConfig, SourceFile, TestC
 use sandbox::{Sandbox, SandboxOptions, Status, StreamKind};
 use tiderun_tests::uid_base;
 
+/// The caller's name for the runner's observers.
+const TRIGGER: &str = "test";
+
 fn runner(config: RunnerConfig) -> Arc<Runner> {
     let mut catalog = runtimes::Catalog::load(None).expect("catalog");
     catalog.detect();
@@ -78,10 +81,14 @@ async fn tests_compile_once_and_give_a_verdict_each() {
         test("3", "6", false),
         test("4", "8", true),
     ];
-    let (outcome, results) = r.execute_tests(checked(&r, "c", code), tests).await.expect("runs");
-    assert_eq!(outcome.status, Status::Ok);
-    assert!(outcome.compile.is_some(), "compiled once");
-    let verdicts: Vec<Verdict> = results.iter().map(|t| t.verdict).collect();
+    let graded = r
+        .execute_tests(TRIGGER, checked(&r, "c", code), tests)
+        .await
+        .expect("runs");
+    assert_eq!(graded.outcome.status, Status::Ok);
+    assert!(graded.outcome.compile.is_some(), "compiled once");
+    let results = &graded.tests;
+    let verdicts: Vec<Verdict> = results.iter().map(|t| t.verdict()).collect();
     assert_eq!(
         verdicts,
         [
@@ -92,22 +99,44 @@ async fn tests_compile_once_and_give_a_verdict_each() {
         ]
     );
     assert!(
-        results[1].run.is_none() && results[3].run.is_none(),
+        results[1].run().is_none() && results[3].run().is_none(),
         "hidden tests show no run"
     );
-    assert_eq!(results[2].run.as_ref().unwrap().stdout, b"0\n");
+    assert_eq!(results[2].run().unwrap().stdout, b"0\n");
+    assert_eq!((graded.passed(), graded.total(), graded.score()), (2, 4, 0.5));
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_compile_error_stops_before_the_tests() {
+async fn a_compile_error_stops_before_the_tests_and_fails_each() {
     let r = runner(RunnerConfig::default());
-    let (outcome, results) = r
-        .execute_tests(checked(&r, "c", "int main( {"), vec![test("", "", false)])
+    let tests = vec![
+        TestCase {
+            name: Some("first".into()),
+            ..test("", "", false)
+        },
+        test("1", "2", true),
+    ];
+    let graded = r
+        .execute_tests(TRIGGER, checked(&r, "c", "int main( {"), tests)
         .await
         .unwrap();
-    assert_eq!(outcome.status, Status::CompileError);
-    assert!(results.is_empty());
-    assert!(!outcome.compile.unwrap().stderr.is_empty());
+    assert_eq!(graded.outcome.status, Status::CompileError);
+    // Every test gets its verdict from the engine, nothing ran for any.
+    let results: Vec<_> = graded
+        .tests
+        .iter()
+        .map(|t| (t.name(), t.hidden(), t.verdict(), t.run().is_none()))
+        .collect();
+    let not_compiled = Verdict::Failed(Status::CompileError);
+    assert_eq!(
+        results,
+        [
+            (Some("first"), false, not_compiled, true),
+            (None, true, not_compiled, true)
+        ]
+    );
+    assert_eq!((graded.passed(), graded.total(), graded.score()), (0, 2, 0.0));
+    assert!(!graded.outcome.compile.unwrap().stderr.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -115,7 +144,7 @@ async fn repeated_runs_each_get_a_fresh_sandbox() {
     let r = runner(RunnerConfig::default());
     let code = "import os\nprint(os.path.exists('/tmp/mark'))\nopen('/tmp/mark', 'w').close()";
     let (outcome, runs) = r
-        .execute_runs(checked(&r, "python", code), Vec::new(), 3)
+        .execute_runs(TRIGGER, checked(&r, "python", code), Vec::new(), 3)
         .await
         .unwrap();
     assert_eq!(outcome.status, Status::Ok);
@@ -125,11 +154,11 @@ async fn repeated_runs_each_get_a_fresh_sandbox() {
         "a run saw the previous one's /tmp"
     );
     assert!(r
-        .execute_runs(checked(&r, "python", code), Vec::new(), 0)
+        .execute_runs(TRIGGER, checked(&r, "python", code), Vec::new(), 0)
         .await
         .is_err());
     assert!(r
-        .execute_runs(checked(&r, "python", code), Vec::new(), 21)
+        .execute_runs(TRIGGER, checked(&r, "python", code), Vec::new(), 21)
         .await
         .is_err());
 }
@@ -145,23 +174,23 @@ async fn past_capacity_jobs_are_refused_not_queued_forever() {
     let first = tokio::spawn({
         let r = Arc::clone(&r);
         let slow = slow.clone();
-        async move { r.execute(slow, Vec::new()).await }
+        async move { r.execute(TRIGGER, slow, Vec::new()).await }
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
     // One may wait; it times out after 300 ms. Another is refused at once.
     let waiting = tokio::spawn({
         let r = Arc::clone(&r);
         let slow = slow.clone();
-        async move { r.execute(slow, Vec::new()).await }
+        async move { r.execute(TRIGGER, slow, Vec::new()).await }
     });
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let refused = r.execute(slow.clone(), Vec::new()).await;
+    let refused = r.execute(TRIGGER, slow.clone(), Vec::new()).await;
     assert!(matches!(refused, Err(engine::EngineError::Busy { .. })), "{refused:?}");
     assert!(matches!(waiting.await.unwrap(), Err(engine::EngineError::Busy { .. })));
     assert_eq!(first.await.unwrap().unwrap().status, Status::Ok);
     r.close();
     assert!(matches!(
-        r.execute(slow, Vec::new()).await,
+        r.execute(TRIGGER, slow, Vec::new()).await,
         Err(engine::EngineError::ShuttingDown)
     ));
 }
@@ -198,7 +227,10 @@ async fn finish(session: &mut engine::Session) -> engine::Outcome {
 async fn interactive_input_is_answered_after_the_prompt() {
     let r = runner(RunnerConfig::default());
     let code = "name = input('你叫什么名字? ')\nprint('你好, ' + name + '!')\nprint(input())";
-    let mut s = r.start_session(checked(&r, "python", code)).await.expect("session");
+    let mut s = r
+        .start_session(TRIGGER, checked(&r, "python", code))
+        .await
+        .expect("session");
     assert_eq!(s.language, "python");
     read_until(&mut s, "你叫什么名字? ").await;
     s.write_stdin("小明\n".as_bytes()).await.unwrap();
@@ -213,7 +245,7 @@ async fn interactive_input_is_answered_after_the_prompt() {
 async fn a_signal_reaches_the_running_program() {
     let r = runner(RunnerConfig::default());
     let code = "import signal, sys, time\nsignal.signal(signal.SIGTERM, lambda *a: (print('got SIGTERM', flush=True), sys.exit(7)))\nprint('ready', flush=True)\ntime.sleep(30)";
-    let mut s = r.start_session(checked(&r, "python", code)).await.unwrap();
+    let mut s = r.start_session(TRIGGER, checked(&r, "python", code)).await.unwrap();
     read_until(&mut s, "ready").await;
     s.signal(15).unwrap();
     read_until(&mut s, "got SIGTERM").await;
@@ -221,7 +253,10 @@ async fn a_signal_reaches_the_running_program() {
     assert_eq!(outcome.run.unwrap().exit_code, Some(7));
 
     let mut s = r
-        .start_session(checked(&r, "python", "print('spin', flush=True)\nwhile True: pass"))
+        .start_session(
+            TRIGGER,
+            checked(&r, "python", "print('spin', flush=True)\nwhile True: pass"),
+        )
         .await
         .unwrap();
     read_until(&mut s, "spin").await;
@@ -238,7 +273,7 @@ async fn sessions_report_compile_stages_and_unknown_languages() {
         "refused before a session starts"
     );
     let mut s = r
-        .start_session(checked(&r, "c", "int main(void){ return x; }"))
+        .start_session(TRIGGER, checked(&r, "c", "int main(void){ return x; }"))
         .await
         .unwrap();
     let mut stages = Vec::new();

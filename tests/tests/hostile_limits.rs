@@ -60,8 +60,8 @@ fn summary(r: &RunResult) {
         r.status,
         r.exit_code,
         r.signal,
-        r.cpu_ms,
-        r.wall_ms,
+        r.cpu_time_ms,
+        r.wall_time_ms,
         r.memory_kb,
         r.stdout.len(),
         head(&r.stdout),
@@ -123,7 +123,7 @@ fn fork_bomb_ends_at_the_cpu_limit() {
     assert_eq!(r.status, Status::TimeLimit, "{r:?}");
     assert_eq!(r.signal, Some(libc::SIGKILL), "{r:?}");
     assert_eq!(r.exit_code, None, "{r:?}");
-    assert!(r.cpu_ms >= l.cpu_ms, "{r:?}");
+    assert!(r.cpu_time_ms >= l.cpu_ms, "{r:?}");
     assert!(r.memory_kb * 1024 <= l.memory_bytes, "{r:?}");
     assert_host_responsive();
     assert_sandbox_usable();
@@ -318,7 +318,7 @@ fn cpu_loop_is_a_time_limit() {
     assert_eq!(r.signal, Some(libc::SIGKILL), "{r:?}");
     // The supervisor polls the cgroup at most 100 ms apart: the run is stopped just past the
     // limit. Generous upper bound: this is not a timing benchmark.
-    assert!(r.cpu_ms >= l.cpu_ms && r.cpu_ms < l.cpu_ms + 1_000, "{r:?}");
+    assert!(r.cpu_time_ms >= l.cpu_ms && r.cpu_time_ms < l.cpu_ms + 1_000, "{r:?}");
 }
 
 #[test]
@@ -327,7 +327,7 @@ fn cpu_in_waited_children_counts() {
     let r = run(&with_limits(c_spec("limits_cpu_children.c", &[]), l));
     // The parent itself uses no CPU; the cgroup counts its four spinning children.
     assert_eq!(r.status, Status::TimeLimit, "{r:?}");
-    assert!(r.cpu_ms >= l.cpu_ms, "cpu counted from the cgroup: {r:?}");
+    assert!(r.cpu_time_ms >= l.cpu_ms, "cpu counted from the cgroup: {r:?}");
 }
 
 #[test]
@@ -337,7 +337,7 @@ fn cpu_in_unwaited_orphans_counts() {
     // The program sleeps; four double-forked orphans spin. The cgroup counts them although
     // nobody waits for them.
     assert_eq!(r.status, Status::TimeLimit, "{r:?}");
-    assert!(r.cpu_ms >= l.cpu_ms, "{r:?}");
+    assert!(r.cpu_time_ms >= l.cpu_ms, "{r:?}");
 }
 
 #[test]
@@ -349,8 +349,11 @@ fn orphans_do_not_outlive_a_program_that_exits() {
     // and hostile() checks no spinner survived.
     assert_eq!(r.status, Status::Ok, "{r:?}");
     assert_eq!(r.exit_code, Some(0), "{r:?}");
-    assert!(r.wall_ms < l.wall_ms / 2, "the run did not wait for the orphans: {r:?}");
-    assert!(r.cpu_ms < l.cpu_ms, "{r:?}");
+    assert!(
+        r.wall_time_ms < l.wall_ms / 2,
+        "the run did not wait for the orphans: {r:?}"
+    );
+    assert!(r.cpu_time_ms < l.cpu_ms, "{r:?}");
     assert_sandbox_usable();
 }
 
@@ -362,7 +365,10 @@ fn daemon_does_not_outlive_the_run() {
     // the namespace closes the pipes, so the run ends at once as ok, not at the wall limit.
     assert_eq!(r.status, Status::Ok, "{r:?}");
     assert_eq!(stdout(&r), "daemon started\n");
-    assert!(r.wall_ms < l.wall_ms / 2, "the run did not wait for the daemon: {r:?}");
+    assert!(
+        r.wall_time_ms < l.wall_ms / 2,
+        "the run did not wait for the daemon: {r:?}"
+    );
     // A following run sees no marker (neither in /tmp nor in /work) and no process but its own.
     let mut spec = RunSpec::new(vec![
         "/bin/sh".into(),
@@ -386,8 +392,11 @@ fn sleep_forever_is_a_wall_time_limit() {
     let r = run(&with_limits(c_spec("limits_sleep_forever.c", &[]), l));
     assert_eq!(r.status, Status::WallTimeLimit, "{r:?}");
     assert_eq!(r.signal, Some(libc::SIGKILL), "{r:?}");
-    assert!(r.wall_ms >= l.wall_ms && r.wall_ms < l.wall_ms + 2_000, "{r:?}");
-    assert!(r.cpu_ms < 200, "sleeping uses no CPU: {r:?}");
+    assert!(
+        r.wall_time_ms >= l.wall_ms && r.wall_time_ms < l.wall_ms + 2_000,
+        "{r:?}"
+    );
+    assert!(r.cpu_time_ms < 200, "sleeping uses no CPU: {r:?}");
 }
 
 #[test]
@@ -407,7 +416,7 @@ fn blocking_on_an_open_stdin_is_a_wall_time_limit() {
     summary(&r);
     assert_eq!(r.status, Status::WallTimeLimit, "{r:?}");
     assert_eq!(stdout(&r), "got: hello\n", "{r:?}");
-    assert!(r.wall_ms >= l.wall_ms, "{r:?}");
+    assert!(r.wall_time_ms >= l.wall_ms, "{r:?}");
     drop(write);
     assert_sandbox_usable();
 }
@@ -423,7 +432,7 @@ fn stopped_program_is_a_wall_time_limit() {
     // stopped tasks (hostile() checks the stopped child is gone too).
     assert_eq!(r.status, Status::WallTimeLimit, "{r:?}");
     assert_eq!(stdout(&r), "stopping\n", "{r:?}");
-    assert!(r.wall_ms >= l.wall_ms, "{r:?}");
+    assert!(r.wall_time_ms >= l.wall_ms, "{r:?}");
     assert_sandbox_usable();
 }
 
@@ -529,7 +538,13 @@ fn reopening_stdio_through_proc_cannot_stall_the_supervisor() {
     } else {
         "EACCES"
     };
-    expect("this process", errno, &stdout(&r), &r.status.to_string(), r.wall_ms);
+    expect(
+        "this process",
+        errno,
+        &stdout(&r),
+        &r.status.to_string(),
+        r.wall_time_ms,
+    );
     if !without_root() {
         let s = stand_in(
             Path::new(env!("CARGO_BIN_EXE_sandbox-stand-in")),

@@ -8,10 +8,13 @@ use std::time::{Duration, Instant};
 
 use engine::{
     Bound, Checked, Engine, EngineError, Job, Limit, Phase, PoolConfig, RequestLimits, Runner, RunnerConfig,
-    SourceFile, StageOutcome, TestCase, TestResult, Verdict, DEFAULT_REQUEST_OUTPUT_BYTES,
+    SourceFile, StageOutcome, TestCase, Verdict, DEFAULT_REQUEST_OUTPUT_BYTES,
 };
 use sandbox::{Sandbox, SandboxOptions, Status};
 use tiderun_tests::{assert_nothing_left, fixtures, preflight, uid_base};
+
+/// The caller's name for the runner's observers.
+const TRIGGER: &str = "test";
 
 fn engine(pools: PoolConfig) -> Engine {
     preflight();
@@ -92,18 +95,22 @@ async fn the_output_of_many_tests_is_bounded_by_the_request_budget() {
     let r = runner(engine(PoolConfig::disabled()));
     // Each test prints 16 MiB of \x01: 96 MiB of JSON, 384 MiB for the four.
     let tests = vec![test("", false); 4];
-    let (outcome, results) = r
-        .execute_tests(checked(&r, amplifier(16 << 20)), tests)
+    let graded = r
+        .execute_tests(TRIGGER, checked(&r, amplifier(16 << 20)), tests)
         .await
         .expect("runs");
-    assert_eq!(outcome.status, Status::Ok);
-    let runs: Vec<&StageOutcome> = results.iter().map(|t| t.run.as_ref().expect("visible")).collect();
+    assert_eq!(graded.outcome.status, Status::Ok);
+    let results = &graded.tests;
+    let runs: Vec<&StageOutcome> = results.iter().map(|t| t.run().expect("visible")).collect();
     let total: u64 = runs.iter().map(|r| text_len(r)).sum();
     assert!(
         total <= DEFAULT_REQUEST_OUTPUT_BYTES,
         "the runs' output is {total} bytes of JSON, past the budget of {DEFAULT_REQUEST_OUTPUT_BYTES}"
     );
-    let answer = serde_json::to_vec(&results).expect("serializable").len() as u64;
+    let verdicts: Vec<Verdict> = results.iter().map(|t| t.verdict()).collect();
+    let answer = serde_json::to_vec(&server::native::TestsResponse::from(graded.clone()))
+        .expect("serializable")
+        .len() as u64;
     assert!(
         answer <= DEFAULT_REQUEST_OUTPUT_BYTES + (64 << 10),
         "an answer of {answer} bytes"
@@ -122,9 +129,7 @@ async fn the_output_of_many_tests_is_bounded_by_the_request_budget() {
         assert!(message(run).starts_with("not run:"), "{}", message(run));
         assert_eq!((run.wall_time_ms, run.stdout.len()), (0, 0));
     }
-    assert!(results
-        .iter()
-        .all(|t| t.verdict == Verdict::Failed(Status::OutputLimit)));
+    assert_eq!(verdicts, vec![Verdict::Failed(Status::OutputLimit); 4]);
     no_harm_done(&r);
 }
 
@@ -134,13 +139,13 @@ async fn hidden_tests_give_their_output_back_once_judged() {
     // 1 MiB of \x01 is 6 MiB of JSON: eight would pass the budget if their output were kept,
     // but a hidden test's output is dropped once it is judged.
     let tests = vec![test(&(1 << 20).to_string(), true); 8];
-    let (_, results) = r
-        .execute_tests(checked(&r, amplifier(1 << 20)), tests)
+    let graded = r
+        .execute_tests(TRIGGER, checked(&r, amplifier(1 << 20)), tests)
         .await
         .expect("runs");
-    let verdicts: Vec<Verdict> = results.iter().map(|t| t.verdict).collect();
+    let verdicts: Vec<Verdict> = graded.tests.iter().map(|t| t.verdict()).collect();
     assert_eq!(verdicts, vec![Verdict::WrongAnswer; 8]);
-    assert!(results.iter().all(|t| t.run.is_none()));
+    assert!(graded.tests.iter().all(|t| t.run().is_none()));
     no_harm_done(&r);
 }
 
@@ -149,7 +154,12 @@ async fn repeated_runs_share_one_output_budget() {
     let r = runner(engine(PoolConfig::disabled()));
     // Judge0's number_of_runs = 20, each printing 1 MiB of \x01: 120 MiB of JSON together.
     let (_, runs) = r
-        .execute_runs(checked(&r, amplifier(1 << 20)), (1 << 20).to_string().into_bytes(), 20)
+        .execute_runs(
+            TRIGGER,
+            checked(&r, amplifier(1 << 20)),
+            (1 << 20).to_string().into_bytes(),
+            20,
+        )
         .await
         .expect("runs");
     assert_eq!(runs.len(), 20);
@@ -177,16 +187,19 @@ async fn the_output_an_answer_holds_counts_in_the_node_memory_budget() {
     }));
     let job = checked(&r, fixture_job("limits_output_amplification.py"));
     let tests = || vec![test("1", false); 8];
-    let (first, _) = r.execute_tests(job.clone(), tests()).await.expect("the first fits");
+    let first = r
+        .execute_tests(TRIGGER, job.clone(), tests())
+        .await
+        .expect("the first fits");
     // Its answer is not sent yet: the memory it may hold is still counted.
-    let second = r.execute_tests(job.clone(), tests()).await;
+    let second = r.execute_tests(TRIGGER, job.clone(), tests()).await;
     assert!(
         matches!(second, Err(EngineError::Busy { .. })),
         "a second request while the first's output is held: {second:?}"
     );
     drop(first);
-    let (third, _): (_, Vec<TestResult>) = r.execute_tests(job, tests()).await.expect("room again");
-    assert_eq!(third.status, Status::Ok);
+    let third = r.execute_tests(TRIGGER, job, tests()).await.expect("room again");
+    assert_eq!(third.outcome.status, Status::Ok);
     no_harm_done(&r);
 }
 
@@ -204,16 +217,20 @@ async fn a_request_holds_its_slot_at_most_its_wall_time() {
         })
         .collect();
     let started = Instant::now();
-    let (_, results) = r.execute_tests(checked(&r, job.clone()), tests).await.expect("runs");
+    let graded = r
+        .execute_tests(TRIGGER, checked(&r, job.clone()), tests)
+        .await
+        .expect("runs");
+    let results = &graded.tests;
     let took = started.elapsed();
     assert!(
         took < wall + Duration::from_secs(3),
         "the request held its slot for {took:?}"
     );
-    let runs: Vec<&StageOutcome> = results.iter().map(|t| t.run.as_ref().expect("visible")).collect();
-    assert_eq!(results[0].verdict, Verdict::Accepted, "{:?}", runs[0]);
+    let runs: Vec<&StageOutcome> = results.iter().map(|t| t.run().expect("visible")).collect();
+    assert_eq!(results[0].verdict(), Verdict::Accepted, "{:?}", runs[0]);
     // Accepted ones, then at most one cut short, then the ones not run.
-    let accepted = results.iter().take_while(|t| t.verdict == Verdict::Accepted).count();
+    let accepted = results.iter().take_while(|t| t.verdict() == Verdict::Accepted).count();
     let rest = &runs[accepted..];
     assert!(rest.iter().all(|r| r.status == Status::WallTimeLimit), "{rest:?}");
     let cut = rest.iter().take_while(|r| !message(r).starts_with("not run:")).count();

@@ -41,7 +41,7 @@ export class RunController {
     const wall = Math.min(INTERACTIVE_WALL_MS, runtime.limits?.max?.wall_ms ?? INTERACTIVE_WALL_MS);
     this.status(() => ({ kind: 'busy', text: t('status.connecting') }));
     this.state(true, false);
-    const init = { language: runtime.language, files: [{ content: code }], run_timeout: wall };
+    const init = { language: runtime.language, code, limits: { wall_ms: wall } };
     this.session = new RunSession(init, {
       stage: (stage) => {
         stderr = '';

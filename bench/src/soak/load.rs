@@ -315,7 +315,7 @@ async fn session(ws_url: &str, language: &str, code: &str, stdin: &str) -> Resul
     let (mut ws, _) = tokio_tungstenite::connect_async(ws_url)
         .await
         .map_err(|e| format!("connect: {e}"))?;
-    let init = json!({"type": "init", "language": language, "version": "*", "files": [{"content": code}]});
+    let init = json!({"type": "init", "language": language, "code": code});
     ws.send(Message::text(init.to_string()))
         .await
         .map_err(|e| format!("send init: {e}"))?;
@@ -335,7 +335,7 @@ async fn session(ws_url: &str, language: &str, code: &str, stdin: &str) -> Resul
                 match v["type"].as_str() {
                     Some("data") if v["stream"] == "stdout" => s.stdout.push_str(v["data"].as_str().unwrap_or("")),
                     Some("exit") if v["stage"] == "run" => s.exit = Some(v),
-                    Some("exit") if v["code"] != 0 => s.exit = Some(v),
+                    Some("exit") if v["exit_code"] != 0 => s.exit = Some(v),
                     Some("error") => return Err(format!("error message: {v}")),
                     _ => {}
                 }
@@ -380,7 +380,7 @@ pub async fn interactive(t: &Target, tally: &Tally, deadline: Instant) {
             ),
             Ok(Err(e)) => ("connection error".to_owned(), None, Some(format!("{language}: {e}"))),
             Ok(Ok(s)) => {
-                let code = s.exit.as_ref().map(|e| e["code"].clone()).unwrap_or(Value::Null);
+                let code = s.exit.as_ref().map(|e| e["exit_code"].clone()).unwrap_or(Value::Null);
                 let fine = s.stdout == "hi soak\n" && code == 0 && s.end == "job completed";
                 (
                     s.end.to_owned(),

@@ -152,7 +152,7 @@ async fn stalled_reader(ws_base: &str, deadline: Instant) -> (String, Option<Str
         Err(e) => return ("connection error".into(), Some(format!("stalled reader: connect: {e}"))),
     };
     let code = "import sys\nb = 'x' * 65536\nwhile True:\n    sys.stdout.write(b)\n";
-    let init = json!({"type": "init", "language": "python", "version": "*", "files": [{"content": code}]});
+    let init = json!({"type": "init", "language": "python", "code": code});
     if ws.send(Message::text(init.to_string())).await.is_err() {
         return ("closed by server".into(), None);
     }

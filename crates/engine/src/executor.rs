@@ -11,8 +11,8 @@
 use runtimes::Catalog;
 
 use crate::{
-    BuildCacheStats, Checked, EngineError, Interaction, Job, Outcome, PoolStats, Prepared, RequestLimits, StageOutcome,
-    TestCase, TestResult,
+    BuildCacheStats, Checked, EngineError, Graded, Interaction, Job, Outcome, PoolStats, Prepared, RequestLimits,
+    StageOutcome, TestCase,
 };
 
 /// The blocking work of a checked job. Every method but the accessors may block for as long as
@@ -36,8 +36,9 @@ pub trait Executor: Send + Sync + std::fmt::Debug + 'static {
         runs: usize,
     ) -> Result<(Outcome, Vec<StageOutcome>), EngineError>;
 
-    /// Compile once and run every test case; a hidden test's run is not given back.
-    fn execute_tests(&self, job: &Checked, tests: Vec<TestCase>) -> Result<(Outcome, Vec<TestResult>), EngineError>;
+    /// Compile once, run every test case and grade them ([`Graded`]: a verdict per test, also
+    /// after a compile error, the score; a hidden test's run is not given back).
+    fn execute_tests(&self, job: &Checked, tests: Vec<TestCase>) -> Result<Graded, EngineError>;
 
     /// A session's compile stage: what [`Executor::run_prepared`] runs.
     fn prepare(&self, job: &Checked) -> Result<Prepared, EngineError>;
@@ -96,7 +97,7 @@ impl Executor for crate::Engine {
         crate::Engine::execute_runs(self, job, stdin, runs)
     }
 
-    fn execute_tests(&self, job: &Checked, tests: Vec<TestCase>) -> Result<(Outcome, Vec<TestResult>), EngineError> {
+    fn execute_tests(&self, job: &Checked, tests: Vec<TestCase>) -> Result<Graded, EngineError> {
         crate::Engine::execute_tests(self, job, tests)
     }
 
@@ -162,7 +163,7 @@ mod tests {
             Err(EngineError::Internal("not in this test".into()))
         }
 
-        fn execute_tests(&self, _: &Checked, _: Vec<TestCase>) -> Result<(Outcome, Vec<TestResult>), EngineError> {
+        fn execute_tests(&self, _: &Checked, _: Vec<TestCase>) -> Result<Graded, EngineError> {
             Err(EngineError::Internal("not in this test".into()))
         }
 
@@ -220,14 +221,18 @@ hello = "echo hi"
         let first = tokio::spawn({
             let runner = Arc::clone(&runner);
             let job = runner.engine().check(job("script")).expect("checked");
-            async move { runner.execute(job, Vec::new()).await }
+            async move { runner.execute("test", job, Vec::new()).await }
         });
         while runner.running() == 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         // The only slot is taken and nothing may wait: refused at once.
         let second = runner
-            .execute(runner.engine().check(job("script")).expect("checked"), Vec::new())
+            .execute(
+                "test",
+                runner.engine().check(job("script")).expect("checked"),
+                Vec::new(),
+            )
             .await;
         assert!(matches!(second, Err(EngineError::Busy { .. })), "{second:?}");
         release.send(()).expect("release");

@@ -2,9 +2,7 @@
 //! stage so a page can show them. Read by the sandbox's collector (never following a planted
 //! link), bounded in count and bytes; what does not fit is listed as skipped, never an error.
 
-use base64::Engine as _;
 use sandbox::{Collect, InputFile, OutputFile, SkipReason};
-use serde::{Serialize, Serializer};
 
 /// Images returned per run: a few plots, not a gallery.
 pub const MAX_IMAGE_FILES: usize = 8;
@@ -17,7 +15,7 @@ pub const MAX_SKIPPED_IMAGES: usize = 8;
 pub const IMAGE_SUFFIXES: &[&str] = &[".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp"];
 
 /// One image of a run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Image {
     /// Path below the work dir (`plot.png`, `out/fig1.svg`).
     pub name: String,
@@ -26,14 +24,8 @@ pub struct Image {
     /// Bytes.
     pub size: u64,
     /// The file's bytes; `None` when it was skipped.
-    #[serde(
-        rename = "content_base64",
-        serialize_with = "base64",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub content: Option<Vec<u8>>,
     /// Why it was not returned (a limit, in words); `None` when it was.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
 }
 
@@ -80,13 +72,6 @@ pub fn mime(name: &str) -> &'static str {
     }
 }
 
-fn base64<S: Serializer>(content: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
-    match content {
-        Some(bytes) => s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes)),
-        None => s.serialize_none(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,16 +113,34 @@ mod tests {
             ],
             &inputs,
         );
-        let json = serde_json::to_value(&images).unwrap();
+        let skipped = |name: &str, mime, skipped: String| Image {
+            name: name.into(),
+            mime,
+            size: 9 << 20,
+            content: None,
+            skipped: Some(skipped),
+        };
         assert_eq!(
-            json,
-            serde_json::json!([
-                {"name": "a.png", "mime": "image/png", "size": 4, "content_base64": "iVBORw=="},
-                {"name": "big.png", "mime": "image/png", "size": 9 << 20,
-                 "skipped": format!("over the limit of {MAX_IMAGE_BYTES} bytes of images per run")},
-                {"name": "z.gif", "mime": "image/gif", "size": 9 << 20,
-                 "skipped": format!("over the limit of {MAX_IMAGE_FILES} images per run")},
-            ])
+            images,
+            [
+                Image {
+                    name: "a.png".into(),
+                    mime: "image/png",
+                    size: 4,
+                    content: Some(b"\x89PNG".to_vec()),
+                    skipped: None,
+                },
+                skipped(
+                    "big.png",
+                    "image/png",
+                    format!("over the limit of {MAX_IMAGE_BYTES} bytes of images per run")
+                ),
+                skipped(
+                    "z.gif",
+                    "image/gif",
+                    format!("over the limit of {MAX_IMAGE_FILES} images per run")
+                ),
+            ]
         );
     }
 }

@@ -6,9 +6,11 @@
 //! against the catalog, its limits checked against the runtime's maxima and the request's
 //! wall time; a refused limit is one typed [`EngineError::Limit`]), compiling once in one
 //! sandbox (or not at all, on a build cache hit) and running the build outputs in fresh ones
-//! (once, per test case, or N times), comparing outputs, admission (bounded concurrency and
-//! queue; only checked jobs), and interactive sessions.
-//! Must never: parse HTTP or any wire format, touch the kernel directly (that is `sandbox`), or
+//! (once, per test case, or N times), grading test cases (verdicts, score, the hidden-test
+//! rule: [`Graded`]), admission (bounded concurrency and queue; only checked jobs), reporting
+//! every request once to the runner's [`Observer`]s, and interactive sessions.
+//! Must never: parse or define HTTP or any wire format (nothing here is `Serialize`: each API
+//! renders an [`Outcome`] in its own shape), touch the kernel directly (that is `sandbox`), or
 //! know a language by name (that is the catalog's data).
 
 use std::sync::{Arc, Mutex};
@@ -24,6 +26,7 @@ mod executor;
 mod images;
 mod job;
 mod limits;
+mod observe;
 mod outcome;
 mod pool;
 mod runner;
@@ -40,13 +43,14 @@ pub use executor::Executor;
 pub use images::{mime, Image, IMAGE_SUFFIXES, MAX_IMAGE_BYTES, MAX_IMAGE_FILES, MAX_SKIPPED_IMAGES};
 pub use job::{Interaction, Job, SourceFile};
 pub use limits::{Bound, Limit, LimitRequest, Phase, PhaseRequest};
+pub use observe::{Observation, Observer, Start, Usage};
 pub use outcome::{Outcome, StageOutcome};
 pub use pool::{
     default_memory_budget, PoolConfig, PoolStats, DEFAULT_MAX_AGE, DEFAULT_POOL_IDLE, MAX_POOL_IDLE, PANIC_WINDOW,
     STABLE_WINDOW,
 };
 pub use runner::{public_message, Event, Runner, RunnerConfig, Session};
-pub use verdict::{outputs_match, TestCase, TestResult, Verdict, MAX_TESTS};
+pub use verdict::{Graded, TestCase, TestResult, Verdict, MAX_TESTS};
 
 /// Most files one job may carry.
 pub const MAX_FILES: usize = sandbox::MAX_INPUT_FILES;
@@ -113,6 +117,9 @@ impl Prepared {
         let mut outcome = Outcome::new(&job.runtime);
         if compile.as_ref().is_some_and(|c| c.status != Status::Ok) {
             outcome.status = Status::CompileError;
+        }
+        if let Some(stage) = &compile {
+            outcome.usage.add(stage);
         }
         outcome.compile = compile;
         Prepared {
@@ -255,6 +262,7 @@ impl Engine {
         if cached {
             // Nothing ran for this job.
             stage.cached = true;
+            stage.start = None;
             stage.cpu_time_ms = 0;
             stage.wall_time_ms = 0;
             stage.memory_kb = 0;
@@ -276,7 +284,7 @@ impl Engine {
         spec.files = files;
         spec.collect = Some(Collect::all(MAX_BUILD_OUTPUT_FILES, MAX_BUILD_OUTPUT_BYTES));
         let mut captured = outcome::Captured::default();
-        let mut result = self.run_captured(runtime, Phase::Compile, &spec, RunIo::default(), &mut captured)?;
+        let (mut result, start) = self.run_captured(runtime, Phase::Compile, &spec, RunIo::default(), &mut captured)?;
         let files = std::mem::take(&mut result.files)
             .into_iter()
             .map(|f| InputFile {
@@ -288,7 +296,7 @@ impl Engine {
             .collect();
         Ok(build_cache::Build {
             files,
-            compile: StageOutcome::from_run(result, captured),
+            compile: StageOutcome::from_run(result, captured, start),
         })
     }
 
@@ -334,7 +342,7 @@ impl Engine {
             spec.collect = Some(images::collect());
         }
         let mut captured = outcome::Captured::default();
-        let mut result = self.run_captured(
+        let (mut result, start) = self.run_captured(
             &prepared.runtime,
             Phase::Run,
             &spec,
@@ -346,7 +354,7 @@ impl Engine {
             &mut captured,
         )?;
         let files = std::mem::take(&mut result.files);
-        let mut stage = StageOutcome::from_run(result, captured);
+        let mut stage = StageOutcome::from_run(result, captured, start);
         if prepared.images {
             stage.files = Some(images::from_outputs(files, &spec.files));
         }
@@ -363,6 +371,7 @@ impl Engine {
         };
         if runnable {
             let (run, _) = self.run_within(&prepared, io, &mut request)?;
+            outcome.usage.add(&run);
             outcome.status = run.status;
             outcome.run = Some(run);
         }
@@ -391,6 +400,9 @@ impl Engine {
             hold: request.hold(),
             ..std::mem::take(&mut prepared.outcome)
         };
+        for run in &all {
+            outcome.usage.add(run);
+        }
         if let Some(last) = all.last() {
             outcome.status = last.status;
             outcome.run = Some(last.clone());
@@ -399,13 +411,9 @@ impl Engine {
     }
 
     /// Compile once and run every test case in a fresh sandbox, all within the request
-    /// limits. The outcome carries the compile stage (and `compile_error`); with a successful
-    /// compile its status is `ok`. A hidden test's output is dropped once it is judged.
-    pub fn execute_tests(
-        &self,
-        job: &Checked,
-        tests: Vec<TestCase>,
-    ) -> Result<(Outcome, Vec<TestResult>), EngineError> {
+    /// limits, and grade them: a verdict per test (after a compile error too), the score,
+    /// and the hidden tests' runs left out. A hidden test's output is dropped once it is judged.
+    pub fn execute_tests(&self, job: &Checked, tests: Vec<TestCase>) -> Result<Graded, EngineError> {
         check_tests(&tests)?;
         let (mut prepared, mut request) = self.begin_request(job, tests.len())?;
         let runnable = prepared.runnable();
@@ -414,24 +422,23 @@ impl Engine {
             ..std::mem::take(&mut prepared.outcome)
         };
         if !runnable {
-            return Ok((outcome, Vec::new()));
+            return Ok(Graded::not_compiled(outcome, tests));
         }
         let mut results = Vec::with_capacity(tests.len());
-        for test in tests {
-            let (run, cost) = self.run_within(&prepared, Interaction::with_stdin(test.stdin), &mut request)?;
-            let verdict = Verdict::of(&run, &test.expected_output);
+        for mut test in tests {
+            let stdin = std::mem::take(&mut test.stdin);
+            let (run, cost) = self.run_within(&prepared, Interaction::with_stdin(stdin), &mut request)?;
+            outcome.usage.add(&run);
             if test.hidden {
                 request.give_back(cost);
             }
-            results.push(TestResult {
-                name: test.name,
-                hidden: test.hidden,
-                verdict,
-                run: (!test.hidden).then_some(run),
-            });
+            results.push(TestResult::judged(test, run));
         }
         outcome.status = Status::Ok;
-        Ok((outcome, results))
+        Ok(Graded {
+            outcome,
+            tests: results,
+        })
     }
 
     /// Start a request of `runs` runs: reserve the most output it may hold in the node's
@@ -471,7 +478,7 @@ impl Engine {
         spec: &RunSpec,
         io: RunIo<'_>,
         captured: &mut outcome::Captured,
-    ) -> Result<sandbox::RunResult, EngineError> {
+    ) -> Result<(sandbox::RunResult, Start), EngineError> {
         let RunIo { stdin, output, control } = io;
         match output {
             Output::Capture => {
@@ -516,17 +523,17 @@ impl Engine {
         phase: Phase,
         spec: &RunSpec,
         io: RunIo<'_>,
-    ) -> Result<sandbox::RunResult, EngineError> {
+    ) -> Result<(sandbox::RunResult, Start), EngineError> {
         let (flight, instance) = self.pools.begin(&runtime.name, phase, spec).map_err(|o| {
             tracing::warn!(budget_bytes = o.budget_bytes, "node memory budget exhausted");
             EngineError::Busy { retry_after_s: 1 }
         })?;
-        let result = match instance {
-            Some(instance) => self.sandbox.run_prepared(instance, spec, io),
-            None => self.sandbox.run(spec, io),
+        let (result, start) = match instance {
+            Some(instance) => (self.sandbox.run_prepared(instance, spec, io), Start::Warm),
+            None => (self.sandbox.run(spec, io), Start::Cold),
         };
         drop(flight);
-        Ok(result?)
+        Ok((result?, start))
     }
 }
 

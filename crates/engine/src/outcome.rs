@@ -1,12 +1,11 @@
-//! The result of a job, in the shape the native API and `tiderun run --json` print.
-
-use serde::{Serialize, Serializer};
+//! The result of a job. No wire format: each API (and `tiderun run --json`, which prints the
+//! native API's) renders it in its own shape.
 
 use runtimes::Runtime;
 use sandbox::{RunResult, StartFailure, Status};
 
 /// The result of one job.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outcome {
     /// `compile_error` when the compile stage failed, otherwise the run stage's status.
     pub status: Status,
@@ -15,9 +14,11 @@ pub struct Outcome {
     pub compile: Option<StageOutcome>,
     pub run: Option<StageOutcome>,
     /// The node memory counted for this job's output (see [`crate::OutputHold`]): an API keeps
-    /// it until its answer is sent. Not part of what the outcome says.
-    #[serde(skip)]
+    /// it until its answer is sent. Not part of what the outcome says (never compared).
     pub hold: crate::OutputHold,
+    /// What the job used, over every sandbox it started (hidden tests' runs too): for the
+    /// runner's observers, not part of what an API answers.
+    pub usage: crate::Usage,
 }
 
 impl Outcome {
@@ -29,22 +30,19 @@ impl Outcome {
             compile: None,
             run: None,
             hold: crate::OutputHold::default(),
+            usage: crate::Usage::default(),
         }
     }
 }
 
 /// One stage (compile or run) of a job.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StageOutcome {
     pub status: Status,
-    /// Bytes as produced; printed as UTF-8 with invalid sequences replaced. Empty when the
-    /// output was streamed to the caller instead.
-    #[serde(serialize_with = "lossy")]
+    /// Bytes as produced. Empty when the output was streamed to the caller instead.
     pub stdout: Vec<u8>,
-    #[serde(serialize_with = "lossy")]
     pub stderr: Vec<u8>,
     /// stdout and stderr interleaved in the order they were read (Piston's `output`).
-    #[serde(skip)]
     pub output: Vec<u8>,
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
@@ -54,22 +52,22 @@ pub struct StageOutcome {
     /// Which limit ended the stage, or why it could not start.
     pub message: Option<String>,
     /// Why the stage's program could not be started, as a type (the status is then
-    /// `internal_error`; `message` says it in words). Not printed: the APIs word it.
-    #[serde(skip)]
+    /// `internal_error`; `message` says it in words); the APIs word it.
     pub start_failure: Option<StartFailure>,
     /// A compile stage answered by the build cache: nothing ran, times and memory are 0, the
-    /// rest is the original compile's. Printed only when true.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    /// rest is the original compile's.
     pub cached: bool,
     /// The images the run left in its work dir, when the job asked for them ([`crate::Job::images`];
     /// read only after the program exited by itself, not after a limit or a kill).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub files: Option<Vec<crate::Image>>,
+    /// How its sandbox started; `None` when none did (a cached compile, a run the request
+    /// had nothing left for). For observers, not for callers.
+    pub start: Option<crate::Start>,
 }
 
 impl StageOutcome {
     /// The outcome of a sandbox run whose output was captured into these buffers.
-    pub(crate) fn from_run(r: RunResult, captured: Captured) -> Self {
+    pub(crate) fn from_run(r: RunResult, captured: Captured, start: crate::Start) -> Self {
         let (stdout, stderr, output) = if captured.used {
             (captured.stdout, captured.stderr, captured.combined)
         } else {
@@ -82,13 +80,14 @@ impl StageOutcome {
             output,
             exit_code: r.exit_code,
             signal: r.signal,
-            cpu_time_ms: r.cpu_ms,
-            wall_time_ms: r.wall_ms,
+            cpu_time_ms: r.cpu_time_ms,
+            wall_time_ms: r.wall_time_ms,
             memory_kb: r.memory_kb,
             message: r.message,
             start_failure: r.start_failure,
             cached: false,
             files: None,
+            start: Some(start),
         }
     }
 }
@@ -100,8 +99,4 @@ pub(crate) struct Captured {
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
     pub combined: Vec<u8>,
-}
-
-fn lossy<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&String::from_utf8_lossy(bytes))
 }

@@ -11,7 +11,10 @@ use sandbox::{Output, Stdin, StreamKind};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
-use crate::{Checked, Engine, EngineError, Executor, Interaction, Outcome, Phase, StageOutcome, TestCase, TestResult};
+use crate::observe::{Observers, Watch};
+use crate::{
+    Checked, Engine, EngineError, Executor, Graded, Interaction, Observer, Outcome, Phase, StageOutcome, TestCase,
+};
 
 /// Output waiting for a session's client is merged into `Data` events of about this size (a
 /// full pipe, as the supervisor reads it), so one event is one WebSocket message of bounded
@@ -52,6 +55,9 @@ struct Admission(#[allow(dead_code)] OwnedSemaphorePermit);
 /// Runs jobs on blocking threads under admission control. It admits only [`Checked`] jobs: a
 /// request the engine would refuse is refused before it takes a slot or waits for one, so it
 /// gets the same answer under load as when the node is idle.
+///
+/// Every request it is given is reported once, when it ends, to its observers
+/// ([`Runner::observe_with`], [`crate::Observer`]): `trigger` names the caller for them.
 #[derive(Debug)]
 pub struct Runner {
     /// What runs an admitted job: the engine, or a stand-in in tests.
@@ -63,6 +69,7 @@ pub struct Runner {
     /// Admitted jobs and the time they waited for it (metrics: the mean wait).
     admitted: AtomicU64,
     waited_us: AtomicU64,
+    observers: Arc<Observers>,
 }
 
 impl Runner {
@@ -82,7 +89,18 @@ impl Runner {
             closed: AtomicBool::new(false),
             admitted: AtomicU64::new(0),
             waited_us: AtomicU64::new(0),
+            observers: Arc::default(),
         })
+    }
+
+    /// Report every request from now on to `observer` too (metrics, a log line).
+    pub fn observe_with(&self, observer: Arc<dyn Observer>) {
+        self.observers.add(observer);
+    }
+
+    /// Start watching a request for the observers.
+    fn watch(&self, trigger: &'static str, job: &Checked) -> Watch {
+        self.observers.watch(trigger, job.language())
     }
 
     /// Jobs admitted since start-up, and the seconds they waited for a slot together.
@@ -158,52 +176,87 @@ impl Runner {
     }
 
     /// Compile (if needed) and run once with fixed stdin.
-    pub async fn execute(&self, job: Checked, stdin: Vec<u8>) -> Result<Outcome, EngineError> {
-        let admission = self.admit().await?;
-        self.blocking(admission, move |engine| {
-            engine.execute(&job, Interaction::with_stdin(stdin))
-        })
-        .await
+    pub async fn execute(&self, trigger: &'static str, job: Checked, stdin: Vec<u8>) -> Result<Outcome, EngineError> {
+        let watch = self.watch(trigger, &job);
+        let result = async {
+            let admission = self.admit().await?;
+            self.blocking(admission, move |engine| {
+                engine.execute(&job, Interaction::with_stdin(stdin))
+            })
+            .await
+        }
+        .await;
+        watch.done(result.as_ref());
+        result
     }
 
     /// Compile once, then run `runs` times with the same stdin, each in a fresh sandbox
     /// (Judge0's `number_of_runs`). The outcome's `run` is the last run.
     pub async fn execute_runs(
         &self,
+        trigger: &'static str,
         job: Checked,
         stdin: Vec<u8>,
         runs: usize,
     ) -> Result<(Outcome, Vec<StageOutcome>), EngineError> {
-        crate::check_runs(runs)?;
-        let admission = self.admit().await?;
-        self.blocking(admission, move |engine| engine.execute_runs(&job, &stdin, runs))
-            .await
+        let watch = self.watch(trigger, &job);
+        let result = async {
+            crate::check_runs(runs)?;
+            let admission = self.admit().await?;
+            self.blocking(admission, move |engine| engine.execute_runs(&job, &stdin, runs))
+                .await
+        }
+        .await;
+        watch.done(result.as_ref().map(|(outcome, _)| outcome));
+        result
     }
 
-    /// Compile once and run every test case in a fresh sandbox. The outcome carries the
-    /// compile stage (and `compile_error`); with a successful compile its status is `ok`.
+    /// Compile once, run every test case in a fresh sandbox, and grade them ([`Graded`]: a
+    /// verdict per test, after a compile error too, and the score; hidden tests' runs left
+    /// out). The outcome carries the compile stage (and `compile_error`); with a successful
+    /// compile its status is `ok`.
     pub async fn execute_tests(
         &self,
+        trigger: &'static str,
         job: Checked,
         tests: Vec<TestCase>,
-    ) -> Result<(Outcome, Vec<TestResult>), EngineError> {
-        crate::check_tests(&tests)?;
-        let admission = self.admit().await?;
-        self.blocking(admission, move |engine| engine.execute_tests(&job, tests))
-            .await
+    ) -> Result<Graded, EngineError> {
+        let watch = self.watch(trigger, &job);
+        let result = async {
+            crate::check_tests(&tests)?;
+            let admission = self.admit().await?;
+            self.blocking(admission, move |engine| engine.execute_tests(&job, tests))
+                .await
+        }
+        .await;
+        watch.done(result.as_ref().map(|graded| &graded.outcome));
+        result
     }
 
     /// Start an interactive run: output streams as events, stdin and signals reach the
-    /// program while it runs. The slot is held until the session ends.
-    pub async fn start_session(&self, job: Checked) -> Result<Session, EngineError> {
+    /// program while it runs. The slot is held until the session ends; the observers hear of
+    /// it when it ends, however it ends (a client that leaves kills the program).
+    pub async fn start_session(&self, trigger: &'static str, job: Checked) -> Result<Session, EngineError> {
+        let watch = self.watch(trigger, &job);
         let runtime = job.runtime();
         let (language, version) = (runtime.name.clone(), runtime.version.clone().unwrap_or_default());
         let compiled = runtime.compiled();
-        let admission = self.admit().await?;
-        let (stdin_read, stdin_write) = sandbox::stdin_pipe()?;
-        let (controller, control) = sandbox::control_channel()?;
-        let stdin = tokio::net::unix::pipe::Sender::from_owned_fd(stdin_write)
-            .map_err(|e| EngineError::Internal(format!("stdin pipe: {e}")))?;
+        let started = async {
+            let admission = self.admit().await?;
+            let (stdin_read, stdin_write) = sandbox::stdin_pipe()?;
+            let (controller, control) = sandbox::control_channel()?;
+            let stdin = tokio::net::unix::pipe::Sender::from_owned_fd(stdin_write)
+                .map_err(|e| EngineError::Internal(format!("stdin pipe: {e}")))?;
+            Ok((admission, stdin_read, stdin, controller, control))
+        }
+        .await;
+        let (admission, stdin_read, stdin, controller, control) = match started {
+            Ok(started) => started,
+            Err(e) => {
+                watch.done(Err(&e));
+                return Err(e);
+            }
+        };
         let outbox = Arc::new(Outbox::default());
         let events = Arc::clone(&outbox);
         let engine = Arc::clone(&self.engine);
@@ -218,6 +271,7 @@ impl Runner {
             let prepared = match engine.prepare(&job) {
                 Ok(p) => p,
                 Err(e) => {
+                    watch.done(Err(&e));
                     send(Event::Error(public_message(&e)));
                     return;
                 }
@@ -240,6 +294,7 @@ impl Runner {
                 });
             }
             if !prepared.runnable() {
+                watch.done(Ok(&prepared.outcome));
                 send(Event::Done(Box::new(prepared.outcome)));
                 return;
             }
@@ -255,8 +310,11 @@ impl Runner {
             match engine.run_prepared(&prepared, io) {
                 Ok(run) => {
                     let mut outcome = prepared.outcome;
+                    outcome.usage.add(&run);
                     outcome.status = run.status;
                     outcome.run = Some(run.clone());
+                    // Observed before the client hears of the end.
+                    watch.done(Ok(&outcome));
                     send(Event::Exit {
                         phase: Phase::Run,
                         result: run,
@@ -264,6 +322,7 @@ impl Runner {
                     send(Event::Done(Box::new(outcome)));
                 }
                 Err(e) => {
+                    watch.done(Err(&e));
                     send(Event::Error(public_message(&e)));
                 }
             }

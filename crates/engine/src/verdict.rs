@@ -1,10 +1,13 @@
 //! Test cases: compile once, run each input in a fresh sandbox, compare with the expected
 //! output, give a verdict per test and a score.
+//!
+//! Grading exists here once. Every API takes its verdicts, its score and its hidden-test rule
+//! from this module and only renames them: the native run with tests and the exercises'
+//! submit ([`Graded`]), and Judge0's `expected_output` ([`Verdict::judge`]).
 
 use sandbox::Status;
-use serde::Serialize;
 
-use crate::StageOutcome;
+use crate::{Outcome, StageOutcome};
 
 /// Most test cases one job may carry.
 pub const MAX_TESTS: usize = 64;
@@ -20,40 +23,142 @@ pub struct TestCase {
 }
 
 /// The verdict of one test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     Accepted,
     WrongAnswer,
-    /// The run did not end normally: its status (time_limit, runtime_error, ...).
-    #[serde(untagged)]
+    /// The run did not end normally (time_limit, runtime_error, ...), or — `compile_error` —
+    /// there was nothing to run.
     Failed(Status),
 }
 
 impl Verdict {
-    /// Accepted when the run was ok and the output matches.
-    pub fn of(run: &StageOutcome, expected: &[u8]) -> Verdict {
-        match run.status {
-            Status::Ok if outputs_match(expected, &run.stdout) => Verdict::Accepted,
-            Status::Ok => Verdict::WrongAnswer,
-            other => Verdict::Failed(other),
+    /// The verdict of a run that ended with `status` and printed `output`: how it ended, and
+    /// for a run that ended ok, whether `output` is what was `expected` (trailing whitespace
+    /// of each line and trailing blank lines do not count). With nothing expected (Judge0
+    /// without `expected_output`), a run that ended ok is accepted.
+    pub fn judge(status: Status, output: &[u8], expected: Option<&[u8]>) -> Verdict {
+        match (status, expected) {
+            (Status::Ok, Some(expected)) if !outputs_match(expected, output) => Verdict::WrongAnswer,
+            (Status::Ok, _) => Verdict::Accepted,
+            (other, _) => Verdict::Failed(other),
+        }
+    }
+
+    /// The name of the verdict: `accepted`, `wrong_answer`, or the status's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Accepted => "accepted",
+            Verdict::WrongAnswer => "wrong_answer",
+            Verdict::Failed(status) => status.as_str(),
         }
     }
 }
 
-/// The result of one test case.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The result of one test case. Made only here, so the hidden-test rule holds for every API:
+/// a hidden test's run (its output, and with it anything of its input the program echoed) is
+/// never in it, and neither its input nor its expected output ever is.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TestResult {
-    pub name: Option<String>,
-    pub hidden: bool,
-    pub verdict: Verdict,
-    /// The run (stdout, time, memory); `None` for a hidden test.
-    pub run: Option<StageOutcome>,
+    name: Option<String>,
+    hidden: bool,
+    verdict: Verdict,
+    run: Option<StageOutcome>,
+}
+
+impl TestResult {
+    /// A test that ran: its verdict, and its run unless it is hidden. Every
+    /// [`crate::Executor`]'s `execute_tests` judges with it, so the rule is kept once.
+    pub fn judged(test: TestCase, run: StageOutcome) -> TestResult {
+        let verdict = Verdict::judge(run.status, &run.stdout, Some(&test.expected_output));
+        TestResult {
+            name: test.name,
+            hidden: test.hidden,
+            verdict,
+            run: (!test.hidden).then_some(run),
+        }
+    }
+
+    /// A test of a program that did not compile: nothing ran.
+    pub(crate) fn not_compiled(test: TestCase) -> TestResult {
+        TestResult {
+            name: test.name,
+            hidden: test.hidden,
+            verdict: Verdict::Failed(Status::CompileError),
+            run: None,
+        }
+    }
+
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    pub fn hidden(&self) -> bool {
+        self.hidden
+    }
+
+    pub fn verdict(&self) -> Verdict {
+        self.verdict
+    }
+
+    /// The run (output, time, memory); `None` for a hidden test and after a compile error.
+    pub fn run(&self) -> Option<&StageOutcome> {
+        self.run.as_ref()
+    }
+
+    /// The label, whether hidden, the verdict and the run, to be rendered by an API.
+    pub fn into_parts(self) -> (Option<String>, bool, Verdict, Option<StageOutcome>) {
+        (self.name, self.hidden, self.verdict, self.run)
+    }
+}
+
+/// A job graded against its test cases.
+#[derive(Debug, Clone, Default)]
+pub struct Graded {
+    /// The compile stage; the status is `ok` when the tests were judged (whatever their
+    /// verdicts), `compile_error` when the program did not compile. No run stage.
+    pub outcome: Outcome,
+    /// One per test case, in the order given, after a compile error too (each `compile_error`).
+    pub tests: Vec<TestResult>,
+}
+
+impl Graded {
+    /// Grade a program that did not compile: every test `compile_error`.
+    pub fn not_compiled(outcome: Outcome, tests: Vec<TestCase>) -> Graded {
+        Graded {
+            outcome,
+            tests: tests.into_iter().map(TestResult::not_compiled).collect(),
+        }
+    }
+
+    /// Tests accepted.
+    pub fn passed(&self) -> usize {
+        self.tests.iter().filter(|t| t.verdict == Verdict::Accepted).count()
+    }
+
+    /// Tests given.
+    pub fn total(&self) -> usize {
+        self.tests.len()
+    }
+
+    /// `passed / total`, a fraction from 0 to 1 (0 without tests).
+    pub fn score(&self) -> f64 {
+        match self.total() {
+            0 => 0.0,
+            total => self.passed() as f64 / total as f64,
+        }
+    }
 }
 
 /// Compare outputs the way Judge0 does: trailing whitespace of each line and trailing blank
-/// lines do not count.
-pub fn outputs_match(expected: &[u8], actual: &[u8]) -> bool {
+/// lines do not count. Only [`Verdict::judge`] compares.
+fn outputs_match(expected: &[u8], actual: &[u8]) -> bool {
     normalized(expected).eq(normalized(actual))
 }
 
@@ -77,26 +182,75 @@ mod tests {
         assert!(!outputs_match(b"1", b"2"));
     }
 
-    #[test]
-    fn verdicts() {
-        let run = |status, out: &str| StageOutcome {
+    fn run(status: Status, out: &str) -> StageOutcome {
+        StageOutcome {
             status,
             stdout: out.as_bytes().to_vec(),
             ..Default::default()
+        }
+    }
+
+    fn case(name: &str, expected: &str, hidden: bool) -> TestCase {
+        TestCase {
+            name: Some(name.into()),
+            stdin: b"secret input".to_vec(),
+            expected_output: expected.as_bytes().to_vec(),
+            hidden,
+        }
+    }
+
+    #[test]
+    fn verdicts() {
+        let judge = |status, out: &str, expected: Option<&str>| {
+            Verdict::judge(status, out.as_bytes(), expected.map(str::as_bytes))
         };
-        assert_eq!(Verdict::of(&run(Status::Ok, "3\n"), b"3"), Verdict::Accepted);
-        assert_eq!(Verdict::of(&run(Status::Ok, "4\n"), b"3"), Verdict::WrongAnswer);
+        assert_eq!(judge(Status::Ok, "3\n", Some("3")), Verdict::Accepted);
+        assert_eq!(judge(Status::Ok, "4\n", Some("3")), Verdict::WrongAnswer);
+        assert_eq!(judge(Status::Ok, "4\n", None), Verdict::Accepted, "nothing expected");
         assert_eq!(
-            Verdict::of(&run(Status::TimeLimit, "3"), b"3"),
+            judge(Status::TimeLimit, "3", Some("3")),
             Verdict::Failed(Status::TimeLimit)
         );
-        assert_eq!(
-            serde_json::to_string(&Verdict::Failed(Status::TimeLimit)).unwrap(),
-            "\"time_limit\""
+        assert_eq!(Verdict::Failed(Status::TimeLimit).as_str(), "time_limit");
+        assert_eq!(Verdict::WrongAnswer.to_string(), "wrong_answer");
+        assert_eq!(Verdict::Accepted.as_str(), "accepted");
+    }
+
+    #[test]
+    fn a_hidden_test_keeps_only_its_name_and_verdict() {
+        let shown = TestResult::judged(case("seen", "hi", false), run(Status::Ok, "hi\n"));
+        assert_eq!(shown.verdict(), Verdict::Accepted);
+        assert_eq!(shown.run().map(|r| r.stdout.as_slice()), Some(&b"hi\n"[..]));
+        let hidden = TestResult::judged(
+            case("kept", "secret expected", true),
+            run(Status::Ok, "secret program output"),
         );
-        assert_eq!(
-            serde_json::to_string(&Verdict::WrongAnswer).unwrap(),
-            "\"wrong_answer\""
-        );
+        assert_eq!(hidden.verdict(), Verdict::WrongAnswer);
+        assert!(hidden.run().is_none());
+        assert_eq!((hidden.name(), hidden.hidden()), (Some("kept"), true));
+        let shown = format!("{hidden:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+    }
+
+    #[test]
+    fn the_score_counts_every_test_after_a_compile_error_too() {
+        let graded = Graded {
+            outcome: Outcome::default(),
+            tests: vec![
+                TestResult::judged(case("a", "1", false), run(Status::Ok, "1")),
+                TestResult::judged(case("b", "1", true), run(Status::Ok, "2")),
+                TestResult::judged(case("c", "1", false), run(Status::TimeLimit, "1")),
+                TestResult::judged(case("d", "1", true), run(Status::Ok, "1\n\n")),
+            ],
+        };
+        assert_eq!((graded.passed(), graded.total(), graded.score()), (2, 4, 0.5));
+        let failed = Graded::not_compiled(Outcome::default(), vec![case("a", "1", false), case("b", "1", true)]);
+        assert_eq!((failed.passed(), failed.total(), failed.score()), (0, 2, 0.0));
+        assert!(failed
+            .tests
+            .iter()
+            .all(|t| t.verdict() == Verdict::Failed(Status::CompileError) && t.run().is_none()));
+        assert_eq!(failed.tests[1].name(), Some("b"));
+        assert_eq!(Graded::default().score(), 0.0);
     }
 }

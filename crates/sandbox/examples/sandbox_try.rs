@@ -22,7 +22,7 @@ fn main() {
         Ok(r) => {
             println!(
                 "status={} exit={:?} signal={:?} cpu={}ms wall={}ms mem={}KiB {:?}",
-                r.status, r.exit_code, r.signal, r.cpu_ms, r.wall_ms, r.memory_kb, r.message
+                r.status, r.exit_code, r.signal, r.cpu_time_ms, r.wall_time_ms, r.memory_kb, r.message
             );
             println!(
                 "--stdout--\n{}--stderr--\n{}",

@@ -19,8 +19,10 @@ pub struct RunResult {
     /// Empty when output was streamed.
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
-    pub cpu_ms: u64,
-    pub wall_ms: u64,
+    /// CPU time used by the whole tree (a measurement; the limit is `Limits::cpu_ms`).
+    pub cpu_time_ms: u64,
+    /// Wall-clock time from start to end (the limit is `Limits::wall_ms`).
+    pub wall_time_ms: u64,
     pub memory_kb: u64,
     /// Files read back when [`crate::RunSpec::collect`] asked for them.
     pub files: Vec<OutputFile>,
@@ -102,7 +104,7 @@ pub(crate) struct Verdict<'a> {
 impl Verdict<'_> {
     pub(crate) fn into_result(self) -> Result<RunResult, SandboxError> {
         let report = self.report.filter(|r| r.kind == REPORT_EXITED);
-        let (cpu_ms, memory_kb, oom) = match (self.stats, report) {
+        let (cpu_time_ms, memory_kb, oom) = match (self.stats, report) {
             (Some(s), _) => (s.cpu_usage_ns / 1_000_000, s.memory_peak_bytes / 1024, s.oom_kills > 0),
             (None, Some(r)) => (r.cpu_us / 1000, r.maxrss_kb, false),
             (None, None) => (0, 0, false),
@@ -113,7 +115,7 @@ impl Verdict<'_> {
             _ => (None, None),
         };
         let l = self.limits;
-        let over_cpu = cpu_ms > l.cpu_ms;
+        let over_cpu = cpu_time_ms > l.cpu_ms;
         let mut start_failure = None;
         let (status, message) = if self.output_over || self.killed_for_output {
             (
@@ -169,8 +171,8 @@ impl Verdict<'_> {
             signal,
             stdout: Vec::new(),
             stderr: Vec::new(),
-            cpu_ms,
-            wall_ms: self.wall.as_millis() as u64,
+            cpu_time_ms,
+            wall_time_ms: self.wall.as_millis() as u64,
             memory_kb,
             files: Vec::new(),
             message,

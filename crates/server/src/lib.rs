@@ -6,15 +6,16 @@
 //! the background workers of asynchronous (Judge0) submissions.
 //! Must never: hold run logic. Every dialect is a thin adapter: it translates its request into
 //! one `engine::Job`, has the engine check it (`Engine::check`, before any run slot is taken),
-//! calls [`AppState::execute`] (or a session) with the checked job, and renders the `Outcome`
-//! in its own shape. Limits, statuses, verdicts and streaming live in the engine once.
+//! hands the checked job to the `engine::Runner` (naming itself as the trigger), and renders
+//! the `Outcome` in its own shape. Limits, statuses, verdicts and streaming live in the engine
+//! once, and every run is counted once, by the runner reporting it to [`Metrics`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use engine::{Checked, EngineError, Outcome, Runner};
+use engine::Runner;
 use store::{Store, WorkQueue};
 
 mod auth;
@@ -115,11 +116,14 @@ impl AppState {
     pub fn new(runner: Arc<Runner>, store: Store, config: ServerConfig) -> AppState {
         let queue = Arc::new(WorkQueue::new(config.max_queue_size.max(1)));
         let limiter = auth::RateLimiter::new(config.rate_limit_per_minute);
+        let metrics = Metrics::new();
+        // The one place runs are counted: the runner reports each request it is given.
+        runner.observe_with(Arc::new(metrics.clone()));
         AppState(Arc::new(Inner {
             runner,
             store,
             queue,
-            metrics: Metrics::new(),
+            metrics,
             limiter,
             config,
             started: Instant::now(),
@@ -148,16 +152,6 @@ impl AppState {
 
     pub fn uptime(&self) -> Duration {
         self.0.started.elapsed()
-    }
-
-    /// Run a checked job with fixed stdin and record it in the metrics. `trigger` names the
-    /// API (`native`, `piston`, `judge0`) for the metrics only.
-    pub async fn execute(&self, trigger: &'static str, job: Checked, stdin: Vec<u8>) -> Result<Outcome, EngineError> {
-        let started = Instant::now();
-        let language = job.language().to_owned();
-        let result = self.0.runner.execute(job, stdin).await;
-        self.0.metrics.record(trigger, &language, &result, started.elapsed());
-        result
     }
 }
 

@@ -1,9 +1,8 @@
 //! Prometheus metrics, named after the OpenTelemetry FaaS conventions.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use engine::{BuildCacheStats, EngineError, Outcome, PoolStats};
+use engine::{BuildCacheStats, EngineError, Observation, Observer, PoolStats};
 use prometheus::{
     Counter, Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
@@ -16,6 +15,7 @@ pub struct Metrics {
     invocations: IntCounterVec,
     duration: HistogramVec,
     errors: IntCounterVec,
+    coldstarts: IntCounterVec,
     pub rate_limited: IntCounter,
     running: IntGauge,
     waiting: IntGauge,
@@ -73,6 +73,14 @@ impl Metrics {
             &["trigger", "runtime", "reason"],
         )
         .expect("valid metric");
+        let coldstarts = IntCounterVec::new(
+            Opts::new(
+                "faas_coldstarts_total",
+                "Jobs that started at least one sandbox cold (no warm instance fitted), by API and runtime",
+            ),
+            &["trigger", "runtime"],
+        )
+        .expect("valid metric");
         let rate_limited =
             IntCounter::new("tiderun_rate_limited_total", "Requests refused by the rate limit").expect("valid metric");
         let running = IntGauge::new("tiderun_runs_in_flight", "Jobs running now").expect("valid metric");
@@ -126,6 +134,7 @@ impl Metrics {
             Box::new(invocations.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(duration.clone()),
             Box::new(errors.clone()),
+            Box::new(coldstarts.clone()),
             Box::new(rate_limited.clone()),
             Box::new(running.clone()),
             Box::new(waiting.clone()),
@@ -148,6 +157,7 @@ impl Metrics {
             invocations,
             duration,
             errors,
+            coldstarts,
             rate_limited,
             running,
             waiting,
@@ -160,29 +170,6 @@ impl Metrics {
             admission_wait,
             build_cache,
             scrape: Arc::new(Mutex::new(())),
-        }
-    }
-
-    /// One job's result.
-    pub fn record(&self, trigger: &str, language: &str, result: &Result<Outcome, EngineError>, took: Duration) {
-        match result {
-            Ok(outcome) => {
-                self.invocations
-                    .with_label_values(&[trigger, &outcome.language, outcome.status.as_str()])
-                    .inc();
-                self.duration
-                    .with_label_values(&[trigger, &outcome.language])
-                    .observe(took.as_secs_f64());
-            }
-            Err(e) => {
-                let reason = match e {
-                    EngineError::Busy { .. } => "busy",
-                    EngineError::ShuttingDown => "shutting_down",
-                    e if e.is_caller_mistake() => "bad_request",
-                    _ => "internal",
-                };
-                self.errors.with_label_values(&[trigger, language, reason]).inc();
-            }
         }
     }
 
@@ -233,5 +220,35 @@ impl Metrics {
         let mut buf = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         String::from_utf8_lossy(&buf).into_owned()
+    }
+}
+
+/// Every request the runner is given, whatever its API, is counted here once: the runner
+/// reports it when it ends. No handler records a run itself.
+impl Observer for Metrics {
+    fn observe(&self, run: &Observation<'_>) {
+        let (trigger, runtime) = (run.trigger, run.runtime);
+        match run.result {
+            Ok(outcome) => {
+                self.invocations
+                    .with_label_values(&[trigger, runtime, outcome.status.as_str()])
+                    .inc();
+                self.duration
+                    .with_label_values(&[trigger, runtime])
+                    .observe(run.took.as_secs_f64());
+                if outcome.usage.cold_starts > 0 {
+                    self.coldstarts.with_label_values(&[trigger, runtime]).inc();
+                }
+            }
+            Err(e) => {
+                let reason = match e {
+                    EngineError::Busy { .. } => "busy",
+                    EngineError::ShuttingDown => "shutting_down",
+                    e if e.is_caller_mistake() => "bad_request",
+                    _ => "internal",
+                };
+                self.errors.with_label_values(&[trigger, runtime, reason]).inc();
+            }
+        }
     }
 }

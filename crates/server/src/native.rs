@@ -8,14 +8,12 @@
 //! 4xx with `{"error": "..."}` saying what is wrong; a limit out of range is worded as the
 //! engine words it (its limit names are this API's fields: `wall_ms`, `memory_mb`...).
 
-use std::time::Instant;
-
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use engine::{Outcome, OutputHold};
+use engine::OutputHold;
 use utoipa::OpenApi;
 
 use crate::body::JsonBody;
@@ -30,9 +28,12 @@ pub use snippets::{SnippetRequest, SnippetResponse};
 
 pub use wire::{
     Encoding, ErrorBody, FileRequest, ImageResponse, LimitValues, LimitsRequest, NativeJob, RequestError,
-    RunOrTestsResponse, RunRequest, RunResponse, RunStatus, RuntimeExample, RuntimeInfo, RuntimeLimits, StageResponse,
-    TestReport, TestRequest, TestVerdict, TestsResponse,
+    RunOrTestsResponse, RunRequest, RunResponse, RunStatus, RuntimeExample, RuntimeInfo, RuntimeLimits, SessionRequest,
+    StageEnd, StageResponse, TestReport, TestRequest, TestVerdict, TestsResponse,
 };
+
+/// This dialect's name for the runner's observers (the metrics' `trigger` label).
+const TRIGGER: &str = "native";
 
 /// `POST /api/v1/run`, `GET /api/v1/runtimes`, `GET /api/v1/ws`, `GET /api/v1/openapi.json`,
 /// snippets and exercises.
@@ -107,28 +108,14 @@ async fn run_native(state: &AppState, request: RunRequest) -> Result<(RunOrTests
     let job = state.runner().engine().check(native.job)?;
     match native.tests {
         None => {
-            let mut outcome = state
-                .execute("native", job, native.stdin)
-                .await
-                .map_err(ApiError::from)?;
+            let mut outcome = state.runner().execute(TRIGGER, job, native.stdin).await?;
             let hold = std::mem::take(&mut outcome.hold);
             Ok((RunOrTestsResponse::Run(outcome.into()), hold))
         }
         Some(tests) => {
-            let given = tests.iter().map(|t| (t.name.clone(), t.hidden)).collect();
-            let language = job.language().to_owned();
-            let started = Instant::now();
-            let (outcome, results) = match state.runner().execute_tests(job, tests).await {
-                Ok((outcome, results)) => (Ok(outcome), results),
-                Err(e) => (Err(e), Vec::new()),
-            };
-            state.metrics().record("native", &language, &outcome, started.elapsed());
-            let mut outcome: Outcome = outcome.map_err(ApiError::from)?;
-            let hold = std::mem::take(&mut outcome.hold);
-            Ok((
-                RunOrTestsResponse::Tests(TestsResponse::new(outcome, results, given)),
-                hold,
-            ))
+            let mut graded = state.runner().execute_tests(TRIGGER, job, tests).await?;
+            let hold = std::mem::take(&mut graded.outcome.hold);
+            Ok((RunOrTestsResponse::Tests(graded.into()), hold))
         }
     }
 }
@@ -158,9 +145,15 @@ async fn runtimes(State(state): State<AppState>) -> Json<Vec<RuntimeInfo>> {
 
 /// An interactive run over WebSocket.
 ///
-/// Messages are JSON objects with a `type`, Piston's `/connect` vocabulary (`init`, `data` on
-/// `stdin`/`stdout`/`stderr`, `signal`, `stage`, `exit`, `error`) plus `eof` (close the
-/// program's stdin) and `kill`; output streams as it is produced.
+/// Messages are JSON objects with a `type`, in this API's names. Client: `init` (the fields of
+/// `POST /api/v1/run` but `stdin` and `tests`: `language`, `version`, `code` or `files`,
+/// `args`, `limits` with `wall_ms`, `cpu_ms`, `memory_mb`...), `data` `{stream: "stdin", data}`,
+/// `signal` `{signal: "SIGTERM"}`, `eof` (close the program's stdin), `kill`. Server: `runtime`
+/// `{language, version}`, `stage` `{stage: "compile"|"run"}`, `data` `{stream, data}` as the
+/// program writes, `exit` when a stage ends (a stage of the run response without its output:
+/// `stage`, `status`, `exit_code`, `signal`, `cpu_time_ms`, `wall_time_ms`, `memory_kb`,
+/// `message`, `cached`, `files`), `error` `{message}` (then close code 4002). A finished job
+/// closes with 4999.
 #[utoipa::path(
     get,
     path = "/api/v1/ws",

@@ -1,14 +1,24 @@
 //! Interactive runs over WebSocket: one bridge between an engine session and a socket, with
-//! two vocabularies — Piston's `/api/v2/connect` and the native `/api/v1/ws` (Piston's
-//! messages plus `eof` and `kill`).
+//! two vocabularies — Piston's on `/api/v2/connect`, the native API's on `/api/v1/ws`.
 //!
-//! Client → server: `init` (the fields of Piston's execute; it must come within
-//! [`INIT_TIMEOUT`]; its `stdin` is ignored, as in Piston), `data` `{stream: "stdin", data}`,
-//! `signal` `{signal: "SIGTERM"}`; native only: `eof` (close the program's stdin) and `kill`.
-//! Server → client: `runtime` `{language, version}`, `stage` `{stage}`, `data` `{stream,
-//! data}`, `exit` `{stage, code, signal, status, message}`, `error` `{message}`. Close codes
-//! as Piston's: 4000 already initialised, 4001 no init in time, 4002 an error was notified,
-//! 4003 not initialised, 4004 can only write to stdin, 4005 invalid signal, 4999 job completed.
+//! Both: client → server `init` (it must come within [`INIT_TIMEOUT`]), `data` `{stream:
+//! "stdin", data}`, `signal` `{signal: "SIGTERM"}`; server → client `runtime` `{language,
+//! version}`, `stage` `{stage}`, `data` `{stream, data}`, `exit` (a stage ended), `error`
+//! `{message}`. Close codes as Piston's: 4000 already initialised, 4001 no init in time, 4002 an
+//! error was notified, 4003 not initialised, 4004 can only write to stdin, 4005 invalid signal,
+//! 4999 job completed.
+//!
+//! - Piston (`/api/v2/connect`): `init` has the fields of Piston's execute (`run_timeout`,
+//!   `compile_memory_limit`...; its `stdin` is ignored, as in Piston); `exit` is `{stage, code,
+//!   signal: "SIGKILL", status: "TO"|"SG"|..., message}`; errors in Piston's words; unknown
+//!   message types are ignored, as Piston does.
+//! - Native (`/api/v1/ws`): `init` has the fields of `POST /api/v1/run` but `stdin` and
+//!   `tests` (`code` or `files`, `args`, `limits.wall_ms`, `cpu_ms`, `memory_mb`...;
+//!   [`crate::native::SessionRequest`]); `exit` is a stage of the run response without its
+//!   output (`{stage, status: "time_limit"|..., exit_code, signal: 9, cpu_time_ms, wall_time_ms,
+//!   memory_kb, message, cached?, files?}`, [`crate::native::StageEnd`]); errors in the native
+//!   API's words; plus `eof` (close the program's stdin) and `kill`; an unknown message type is
+//!   an error.
 //!
 //! Output is forwarded as the engine produces it (decoded as UTF-8 without splitting a
 //! character across messages) and is capped by the run's output limit; output a slow client
@@ -19,17 +29,17 @@
 //! Piston's own, signals work and output is bounded.
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use engine::{Event, Phase, Session, StageOutcome};
+use engine::{EngineError, Event, Job, Phase, Session, StageOutcome};
 use sandbox::StreamKind;
 use serde::{Deserialize, Serialize};
 
-use crate::native::ImageResponse;
+use crate::native::{SessionRequest, StageEnd};
 use crate::piston::wire::PistonStatus;
 use crate::piston::{signal, ExecuteRequest, PistonError, PistonJob, StageResult};
 use crate::{ApiError, AppState};
@@ -72,12 +82,13 @@ enum Vocabulary {
     /// `/api/v2/connect`: Piston's messages, Piston's stage statuses (`TO`, `RE`...), a
     /// required `version`; unknown message types are ignored, as Piston does.
     Piston,
-    /// `/api/v1/ws`: plus `eof` and `kill`, the native statuses (`time_limit`...), `version`
-    /// optional; an unknown message type is an error.
+    /// `/api/v1/ws`: the native API's `init` (`limits.wall_ms`...), statuses (`time_limit`...)
+    /// and error wording, plus `eof` and `kill`; an unknown message type is an error.
     Native,
 }
 
 impl Vocabulary {
+    /// The socket's name for the runner's observers (the metrics' `trigger` label).
     fn trigger(self) -> &'static str {
         match self {
             Vocabulary::Piston => "piston_ws",
@@ -120,41 +131,46 @@ fn upgrade(ws: WebSocketUpgrade, state: AppState, vocabulary: Vocabulary) -> Res
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 enum ServerMessage {
-    Runtime {
-        language: String,
-        version: String,
-    },
-    Stage {
-        stage: &'static str,
-    },
-    Data {
-        stream: &'static str,
-        data: String,
-    },
-    Exit {
-        stage: &'static str,
-        code: Option<i32>,
-        signal: Option<String>,
-        status: Option<String>,
-        message: Option<String>,
-        /// Native only (Piston's message has no such fields): the stage's measurements and,
-        /// for the run stage, its images.
-        #[serde(flatten, skip_serializing_if = "Option::is_none")]
-        measured: Option<Measured>,
-    },
-    Error {
-        message: String,
-    },
+    Runtime { language: String, version: String },
+    Stage { stage: &'static str },
+    Data { stream: &'static str, data: String },
+    Exit(Exit),
+    Error { message: String },
 }
 
-/// What the native `exit` message adds to Piston's: time, memory and images.
+/// A stage ended, in a vocabulary's words.
 #[derive(Debug, Serialize)]
-struct Measured {
-    cpu_time_ms: u64,
-    wall_time_ms: u64,
-    memory_kb: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    files: Option<Vec<ImageResponse>>,
+#[serde(untagged)]
+enum Exit {
+    Piston(PistonExit),
+    Native(StageEnd),
+}
+
+/// Piston's `exit`.
+#[derive(Debug, Serialize)]
+struct PistonExit {
+    stage: &'static str,
+    code: Option<i32>,
+    signal: Option<String>,
+    status: Option<String>,
+    message: Option<String>,
+}
+
+/// How a vocabulary words an engine error that ends a socket before its session starts.
+enum Words {
+    /// Piston's words, which name the runtime as it was asked for.
+    Piston { language: String, version: String },
+    /// The native API's words (`POST /api/v1/run` answers the same).
+    Native,
+}
+
+impl Words {
+    fn say(&self, e: EngineError) -> End {
+        match self {
+            Words::Piston { language, version } => notify(PistonError::from_engine(e, language, version).0.message()),
+            Words::Native => notify(ApiError::from(e).message()),
+        }
+    }
 }
 
 /// The kind of a client message; its other fields are read once the kind is allowed.
@@ -275,14 +291,9 @@ impl Bridge {
     /// The whole conversation: `init` within the deadline, then the session until its end.
     async fn serve(&mut self) -> Result<(), End> {
         let init = self.wait_for_init().await?;
-        let started = Instant::now();
         let mut session = self.start(&init).await?;
-        let outcome = self.drive(&mut session).await?;
-        let result: Result<engine::Outcome, engine::EngineError> = Ok(outcome);
-        let trigger = self.vocabulary.trigger();
-        self.state
-            .metrics()
-            .record(trigger, &session.language, &result, started.elapsed());
+        // The runner reports the session to the metrics when it ends, however it ends.
+        self.drive(&mut session).await?;
         Ok(())
     }
 
@@ -307,19 +318,30 @@ impl Bridge {
 
     /// Translate `init` into a job and start its session.
     async fn start(&mut self, init: &str) -> Result<Session, End> {
-        let mut request: ExecuteRequest = parse(init)?;
-        if self.vocabulary == Vocabulary::Native && request.version.as_deref().is_none_or(str::is_empty) {
-            request.version = Some("*".into());
-        }
-        let language = request.language.clone().unwrap_or_default();
-        let version = request.version.clone().unwrap_or_default();
-        let engine_error = |e| notify(PistonError::from_engine(e, &language, &version).0.message());
-        let PistonJob { mut job, stdin: _ } = PistonJob::try_from(request).map_err(|e| notify(e.message()))?;
-        // The classroom page shows a run's plots; Piston's vocabulary has no place for them.
-        job.images = self.vocabulary == Vocabulary::Native;
+        let (job, words) = match self.vocabulary {
+            Vocabulary::Piston => {
+                let request: ExecuteRequest = parse(init)?;
+                let words = Words::Piston {
+                    language: request.language.clone().unwrap_or_default(),
+                    version: request.version.clone().unwrap_or_default(),
+                };
+                let PistonJob { job, stdin: _ } = PistonJob::try_from(request).map_err(|e| notify(e.message()))?;
+                (job, words)
+            }
+            Vocabulary::Native => {
+                let request: SessionRequest = parse(init)?;
+                let job = Job::try_from(request).map_err(|e| notify(e.to_string()))?;
+                (job, Words::Native)
+            }
+        };
         // The one check, before the session takes a run slot: the same answer under load.
-        let job = self.state.runner().engine().check(job).map_err(engine_error)?;
-        let session = self.state.runner().start_session(job).await.map_err(engine_error)?;
+        let job = self.state.runner().engine().check(job).map_err(|e| words.say(e))?;
+        let session = self
+            .state
+            .runner()
+            .start_session(self.vocabulary.trigger(), job)
+            .await
+            .map_err(|e| words.say(e))?;
         self.send(&ServerMessage::Runtime {
             language: session.language.clone(),
             version: session.version.clone(),
@@ -329,7 +351,7 @@ impl Bridge {
     }
 
     /// Forward events and client messages until the job is done.
-    async fn drive(&mut self, session: &mut Session) -> Result<engine::Outcome, End> {
+    async fn drive(&mut self, session: &mut Session) -> Result<(), End> {
         let mut stdout = Utf8Stream::default();
         let mut stderr = Utf8Stream::default();
         let mut stdin = PendingStdin::default();
@@ -404,7 +426,7 @@ impl Bridge {
                         let exit = self.exit_message(phase, result);
                         self.send(&exit).await?;
                     }
-                    Some(Event::Done(outcome)) => return Ok(*outcome),
+                    Some(Event::Done(_)) => return Ok(()),
                     Some(Event::Error(message)) => return Err(End::Notify(message)),
                 }
             }
@@ -484,32 +506,20 @@ impl Bridge {
     }
 
     fn exit_message(&self, phase: Phase, result: StageOutcome) -> ServerMessage {
-        let (signal, message, status, measured) = match self.vocabulary {
+        let stage = phase.as_str();
+        ServerMessage::Exit(match self.vocabulary {
             Vocabulary::Piston => {
                 let (signal, message) = StageResult::signal_and_message(&result);
-                let status = PistonStatus::of(&result).map(|s| s.as_str().to_string());
-                (signal, message, status, None)
+                Exit::Piston(PistonExit {
+                    stage,
+                    code: result.exit_code,
+                    signal,
+                    status: PistonStatus::of(&result).map(|s| s.as_str().to_string()),
+                    message,
+                })
             }
-            Vocabulary::Native => (
-                result.signal.map(signal::name),
-                result.message.clone(),
-                Some(result.status.as_str().to_string()),
-                Some(Measured {
-                    cpu_time_ms: result.cpu_time_ms,
-                    wall_time_ms: result.wall_time_ms,
-                    memory_kb: result.memory_kb,
-                    files: result.files.map(|files| files.into_iter().map(Into::into).collect()),
-                }),
-            ),
-        };
-        ServerMessage::Exit {
-            stage: phase.as_str(),
-            code: result.exit_code,
-            signal,
-            status,
-            message,
-            measured,
-        }
+            Vocabulary::Native => Exit::Native(StageEnd::new(stage, result)),
+        })
     }
 
     /// The next text message; pings and pongs are answered by axum and skipped here.
@@ -643,20 +653,37 @@ mod tests {
     }
 
     #[test]
-    fn server_messages_have_pistons_shape() {
-        let m = serde_json::to_value(ServerMessage::Exit {
+    fn server_messages_speak_each_vocabulary() {
+        let m = serde_json::to_value(ServerMessage::Exit(Exit::Piston(PistonExit {
             stage: "run",
             code: None,
             signal: Some("SIGKILL".into()),
             status: Some("TO".into()),
             message: None,
-            measured: None,
-        })
+        })))
         .unwrap();
-        assert_eq!(m["type"], "exit");
-        assert_eq!(m["stage"], "run");
-        assert_eq!(m["signal"], "SIGKILL");
-        assert!(m["code"].is_null());
+        assert_eq!(
+            m,
+            serde_json::json!({"type": "exit", "stage": "run", "code": null, "signal": "SIGKILL",
+                               "status": "TO", "message": null})
+        );
+        let killed = StageOutcome {
+            status: sandbox::Status::TimeLimit,
+            stdout: b"streamed already".to_vec(),
+            signal: Some(9),
+            cpu_time_ms: 1001,
+            wall_time_ms: 1010,
+            memory_kb: 640,
+            message: Some("cpu time exceeded 1000 ms".into()),
+            ..StageOutcome::default()
+        };
+        let m = serde_json::to_value(ServerMessage::Exit(Exit::Native(StageEnd::new("run", killed)))).unwrap();
+        assert_eq!(
+            m,
+            serde_json::json!({"type": "exit", "stage": "run", "status": "time_limit", "exit_code": null,
+                               "signal": 9, "cpu_time_ms": 1001, "wall_time_ms": 1010, "memory_kb": 640,
+                               "message": "cpu time exceeded 1000 ms"})
+        );
         let m = serde_json::to_value(ServerMessage::Data {
             stream: "stdout",
             data: "hi".into(),

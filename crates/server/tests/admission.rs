@@ -121,6 +121,11 @@ async fn refusals(server: &common::TestServer) -> Vec<(&'static str, Answer)> {
         body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
         body
     };
+    let native_init = |limits: Value| {
+        let mut body = native(limits);
+        body["type"] = json!("init");
+        body
+    };
     let ws_init = |extra: Value| {
         let mut body = piston(extra);
         body["type"] = json!("init");
@@ -220,7 +225,7 @@ async fn refusals(server: &common::TestServer) -> Vec<(&'static str, Answer)> {
         ),
         (
             "native ws: a run longer than a request",
-            init(&ws, "/api/v1/ws", &ws_init(json!({"run_timeout": 15_000}))).await,
+            init(&ws, "/api/v1/ws", &native_init(json!({"wall_ms": 15_000}))).await,
         ),
     ]
 }
@@ -263,7 +268,8 @@ fn assert_refused(answers: &[(&'static str, Answer)]) {
     let ws = [
         "run_memory_limit cannot exceed the configured limit of 2147483648",
         "run_timeout cannot exceed the configured limit of 10000",
-        "run_timeout cannot exceed the configured limit of 10000",
+        // The native socket in the native API's words.
+        "wall_ms = 15000 is more than this server lets one request run (10000 ms for its compile and runs together)",
     ];
     for ((case, answer), text) in answers[10..].iter().zip(ws) {
         assert_eq!((answer.status, &answer.body), (4002, &json!(text)), "{case}");
@@ -284,7 +290,7 @@ async fn a_bad_limit_gets_the_same_answer_idle_and_under_load() {
         .expect("connect");
     // Holds the slot until its stdin closes (the socket is dropped).
     let hold = "# stdout: holding\n# stdin";
-    let init = json!({"type": "init", "language": "python", "files": [{"content": hold}], "run_timeout": 10_000});
+    let init = json!({"type": "init", "language": "python", "code": hold, "limits": {"wall_ms": 10_000}});
     holder.send(Message::text(init.to_string())).await.expect("send init");
     loop {
         let message = tokio::time::timeout(ANSWER_TIMEOUT, holder.next())

@@ -171,8 +171,8 @@ async fn idle_keep_alive_connections_are_closed_and_busy_ones_are_not() {
     // Nor is a WebSocket that is quiet for longer.
     let ws_url = format!("{}/api/v1/ws", server.ws_base());
     let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
-    let init = json!({"type": "init", "language": "bash", "version": "*",
-        "files": [{"content": "# stdin"}], "run_timeout": 20000});
+    let init = json!({"type": "init", "language": "bash",
+        "code": "# stdin", "limits": {"wall_ms": 20000}});
     ws.send(tokio_tungstenite::tungstenite::Message::text(init.to_string()))
         .await
         .unwrap();

@@ -161,8 +161,28 @@ impl Client {
     }
 }
 
-fn init(language: &str, code: &str) -> Value {
-    json!({"type": "init", "language": language, "version": "*", "files": [{"content": code}], "run_timeout": 20000})
+/// `init` in the socket's vocabulary, with a wall time of 20 s.
+fn init(path: &str, language: &str, code: &str) -> Value {
+    match path {
+        PISTON => {
+            json!({"type": "init", "language": language, "version": "*", "files": [{"content": code}], "run_timeout": 20000})
+        }
+        _ => json!({"type": "init", "language": language, "code": code, "limits": {"wall_ms": 20000}}),
+    }
+}
+
+/// An `exit` message's exit code and signal: Piston's `code` and signal name, the native
+/// `exit_code` and signal number.
+fn ended(path: &str, exit: &Value) -> (Value, Value) {
+    match path {
+        PISTON => (exit["code"].clone(), exit["signal"].clone()),
+        _ => (
+            exit["exit_code"].clone(),
+            exit["signal"]
+                .as_i64()
+                .map_or(Value::Null, |n| json!(format!("signal {n}"))),
+        ),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -172,7 +192,7 @@ async fn interactive_prompt_then_answer() {
         let code = "name = input('你叫什么名字? ')\nprint(f'你好, {name}!')\nage = input('age? ')\nprint(int(age) + 1)";
         for path in [PISTON, NATIVE] {
             let mut c = Client::connect(&server, path).await;
-            c.send(init("python", code)).await;
+            c.send(init(path, "python", code)).await;
             let runtime = c.until("runtime").await;
             assert_eq!(runtime["language"], "python");
             assert!(runtime["version"].as_str().unwrap().starts_with("3."));
@@ -187,10 +207,8 @@ async fn interactive_prompt_then_answer() {
             c.send(json!({"type": "data", "stream": "stdin", "data": "1\n"})).await;
             c.stdout_until("42\n").await;
             let exit = c.until("exit").await;
-            assert_eq!(
-                (&exit["stage"], &exit["code"], &exit["signal"]),
-                (&json!("run"), &json!(0), &Value::Null)
-            );
+            assert_eq!(exit["stage"], "run", "{path}: {exit}");
+            assert_eq!(ended(path, &exit), (json!(0), Value::Null), "{path}: {exit}");
             assert_eq!(c.close_code().await, 4999, "{path}");
         }
         server
@@ -204,7 +222,7 @@ async fn compiled_language_has_both_stages() {
     each_backend("compiled_language_has_both_stages", |server| async move {
         let code = "#include <stdio.h>\nint main(void) { char s[64]; printf(\"? \"); fflush(stdout); if (scanf(\"%63s\", s) == 1) printf(\"[%s]\\n\", s); return 0; }";
         let mut c = Client::connect(&server, PISTON).await;
-        c.send(init("c", code)).await;
+        c.send(init(PISTON, "c", code)).await;
         assert_eq!(c.until("stage").await["stage"], "compile");
         let exit = c.until("exit").await;
         assert_eq!((&exit["stage"], &exit["code"]), (&json!("compile"), &json!(0)));
@@ -217,7 +235,7 @@ async fn compiled_language_has_both_stages() {
 
         // A compile error: the compile stage's exit, then the end.
         let mut c = Client::connect(&server, PISTON).await;
-        c.send(init("c", "int main( {")).await;
+        c.send(init(PISTON, "c", "int main( {")).await;
         let exit = c.until("exit").await;
         assert_eq!(exit["stage"], "compile");
         assert_ne!(exit["code"], 0);
@@ -245,17 +263,13 @@ async fn signals_reach_the_program() {
             signal.signal(signal.SIGTERM, bye)\nprint('ready', flush=True)\ntime.sleep(60)";
         for path in [PISTON, NATIVE] {
             let mut c = Client::connect(&server, path).await;
-            c.send(init("python", handles_term)).await;
+            c.send(init(path, "python", handles_term)).await;
             c.stdout_until("ready").await;
             let sent = Instant::now();
             c.send(json!({"type": "signal", "signal": "SIGTERM"})).await;
             c.stdout_until("got 15").await;
             let exit = c.until("exit").await;
-            assert_eq!(
-                (&exit["code"], &exit["signal"]),
-                (&json!(7), &Value::Null),
-                "{path}: {exit}"
-            );
+            assert_eq!(ended(path, &exit), (json!(7), Value::Null), "{path}: {exit}");
             assert!(sent.elapsed() < Duration::from_secs(10));
             assert_eq!(c.close_code().await, 4999);
         }
@@ -267,13 +281,17 @@ async fn signals_reach_the_program() {
             (NATIVE, json!({"type": "kill"})),
         ] {
             let mut c = Client::connect(&server, path).await;
-            c.send(init("python", spin)).await;
+            c.send(init(path, "python", spin)).await;
             c.stdout_until("spinning").await;
             let sent = Instant::now();
             c.send(stop.clone()).await;
             let exit = c.until("exit").await;
-            assert!(exit["code"].is_null(), "{path} {stop}: {exit}");
-            assert_eq!(exit["signal"], "SIGKILL", "{path} {stop}: {exit}");
+            let killed = if path == PISTON { "SIGKILL" } else { "signal 9" };
+            assert_eq!(
+                ended(path, &exit),
+                (Value::Null, json!(killed)),
+                "{path} {stop}: {exit}"
+            );
             assert!(
                 sent.elapsed() < Duration::from_secs(10),
                 "killed at once, not at the time limit"
@@ -290,7 +308,7 @@ async fn signals_reach_the_program() {
 async fn eof_ends_cat() {
     each_backend("eof_ends_cat", |server| async move {
         let mut c = Client::connect(&server, NATIVE).await;
-        c.send(init("bash", "cat; echo done")).await;
+        c.send(init(NATIVE, "bash", "cat; echo done")).await;
         c.until("stage").await;
         c.send(json!({"type": "data", "stream": "stdin", "data": "line one\n"}))
             .await;
@@ -301,13 +319,13 @@ async fn eof_ends_cat() {
         let out = c.stdout_until("done\n").await;
         assert!(out.contains("tail without newline"), "{out:?}");
         let exit = c.until("exit").await;
-        assert_eq!(exit["code"], 0);
+        assert_eq!(exit["exit_code"], 0);
         assert_eq!(exit["status"], "ok", "native statuses: {exit}");
         assert_eq!(c.close_code().await, 4999);
 
         // Data after eof is a mistake the client hears about.
         let mut c = Client::connect(&server, NATIVE).await;
-        c.send(init("bash", "echo ready; sleep 10")).await;
+        c.send(init(NATIVE, "bash", "echo ready; sleep 10")).await;
         c.stdout_until("ready").await;
         c.send(json!({"type": "eof"})).await;
         c.send(json!({"type": "data", "stream": "stdin", "data": "late"})).await;
@@ -317,7 +335,8 @@ async fn eof_ends_cat() {
 
         // Big input passes through a program that reads it all (more than a pipe holds).
         let mut c = Client::connect(&server, NATIVE).await;
-        c.send(init("python", "import sys\nprint(len(sys.stdin.read()))")).await;
+        c.send(init(NATIVE, "python", "import sys\nprint(len(sys.stdin.read()))"))
+            .await;
         c.until("stage").await;
         let chunk = "x".repeat(60_000);
         for _ in 0..10 {
@@ -340,20 +359,24 @@ async fn unread_stdin_neither_blocks_output_nor_grows_without_bound() {
         let talks = "import time\nprint('start', flush=True)\ntime.sleep(0.3)\n\
             for i in range(300): print(i, flush=True)\nprint('end', flush=True)";
         let mut c = Client::connect(&server, NATIVE).await;
-        c.send(init("python", talks)).await;
+        c.send(init(NATIVE, "python", talks)).await;
         c.stdout_until("start").await;
         let chunk = "y".repeat(60_000);
         for _ in 0..4 {
             c.send(json!({"type": "data", "stream": "stdin", "data": chunk})).await;
         }
         c.stdout_until("299\nend\n").await;
-        assert_eq!(c.until("exit").await["code"], 0);
+        assert_eq!(c.until("exit").await["exit_code"], 0);
         assert_eq!(c.close_code().await, 4999);
 
         // Past the bound of waiting stdin: told, and closed.
         let mut c = Client::connect(&server, NATIVE).await;
-        c.send(init("python", "import time\nprint('deaf', flush=True)\ntime.sleep(15)"))
-            .await;
+        c.send(init(
+            NATIVE,
+            "python",
+            "import time\nprint('deaf', flush=True)\ntime.sleep(15)",
+        ))
+        .await;
         c.stdout_until("deaf").await;
         for _ in 0..20 {
             c.send(json!({"type": "data", "stream": "stdin", "data": chunk})).await;
@@ -375,13 +398,14 @@ async fn messages_and_stages_have_each_dialects_shape() {
             (NATIVE, "# stdout: ? \n# stdin\n# stderr: done"),
         ] {
             let mut c = Client::connect(&server, path).await;
-            c.send(init("c", compiled)).await;
+            c.send(init(path, "c", compiled)).await;
             let runtime = c.until("runtime").await;
             assert_eq!(runtime["language"], "c", "{path}: {runtime}");
             assert!(runtime["version"].is_string(), "{runtime}");
             assert_eq!(c.until("stage").await["stage"], "compile");
             let compile = c.until("exit").await;
-            assert_eq!((&compile["stage"], &compile["code"]), (&json!("compile"), &json!(0)));
+            assert_eq!(compile["stage"], "compile", "{path}: {compile}");
+            assert_eq!(ended(path, &compile), (json!(0), Value::Null), "{path}: {compile}");
             assert_eq!(c.until("stage").await["stage"], "run");
             c.stdout_until("? \n").await;
             if path == NATIVE {
@@ -396,11 +420,8 @@ async fn messages_and_stages_have_each_dialects_shape() {
                 "{path}"
             );
             let exit = c.until("exit").await;
-            assert_eq!(
-                (&exit["stage"], &exit["code"], &exit["signal"]),
-                (&json!("run"), &json!(0), &Value::Null),
-                "{path}: {exit}"
-            );
+            assert_eq!(exit["stage"], "run", "{path}: {exit}");
+            assert_eq!(ended(path, &exit), (json!(0), Value::Null), "{path}: {exit}");
             // The native exit carries the run's numbers and status; Piston's keeps Piston's shape.
             for key in ["cpu_time_ms", "wall_time_ms", "memory_kb"] {
                 assert_eq!(exit.get(key).is_some(), path == NATIVE, "{path}: {key} in {exit}");
@@ -424,18 +445,15 @@ async fn messages_and_stages_have_each_dialects_shape() {
 
             // A compile error: the compile stage's output and exit, then the end — no run stage.
             let mut c = Client::connect(&server, path).await;
-            c.send(init("c", "# compile: error")).await;
+            c.send(init(path, "c", "# compile: error")).await;
             let data = c.until("data").await;
             assert_eq!(
                 (&data["stream"], &data["data"]),
                 (&json!("stderr"), &json!(common::fake::COMPILE_ERROR))
             );
             let exit = c.until("exit").await;
-            assert_eq!(
-                (&exit["stage"], &exit["code"]),
-                (&json!("compile"), &json!(1)),
-                "{path}: {exit}"
-            );
+            assert_eq!(exit["stage"], "compile", "{path}: {exit}");
+            assert_eq!(ended(path, &exit).0, json!(1), "{path}: {exit}");
             assert_eq!(c.close_code().await, 4999);
             let stages: Vec<&Value> = c
                 .log
@@ -467,9 +485,9 @@ async fn close_codes_follow_piston() {
 
         // A second init.
         let mut c = Client::connect(&server, PISTON).await;
-        c.send(init("python", "# stdin")).await;
+        c.send(init(PISTON, "python", "# stdin")).await;
         c.until("runtime").await;
-        c.send(init("python", "# stdin")).await;
+        c.send(init(PISTON, "python", "# stdin")).await;
         assert_eq!(c.close_code().await, 4000);
 
         // Data or a signal before init.
@@ -482,12 +500,12 @@ async fn close_codes_follow_piston() {
 
         // Writing anywhere but stdin; an invalid signal.
         let mut c = Client::connect(&server, PISTON).await;
-        c.send(init("python", "# stdin")).await;
+        c.send(init(PISTON, "python", "# stdin")).await;
         c.until("runtime").await;
         c.send(json!({"type": "data", "stream": "stdout", "data": "x"})).await;
         assert_eq!(c.close_code().await, 4004);
         let mut c = Client::connect(&server, PISTON).await;
-        c.send(init("python", "# stdin")).await;
+        c.send(init(PISTON, "python", "# stdin")).await;
         c.until("runtime").await;
         c.send(json!({"type": "signal", "signal": "SIGBOGUS"})).await;
         assert_eq!(c.close_code().await, 4005);
@@ -521,7 +539,7 @@ async fn close_codes_follow_piston() {
         // Piston ignores unknown types; a plain GET is not an upgrade.
         let mut c = Client::connect(&server, PISTON).await;
         c.send(json!({"type": "hello"})).await;
-        c.send(init("python", "# stdout: still fine")).await;
+        c.send(init(PISTON, "python", "# stdout: still fine")).await;
         c.stdout_until("still fine").await;
         assert_eq!(c.close_code().await, 4999);
         let response = reqwest::get(format!("{}{PISTON}", server.base)).await.expect("get");
@@ -538,7 +556,7 @@ async fn close_codes_follow_piston() {
 async fn a_client_that_leaves_takes_its_program() {
     each_backend("a_client_that_leaves_takes_its_program", |server| async move {
         let mut c = Client::connect(&server, NATIVE).await;
-        c.send(init("python", "print('busy', flush=True)\nwhile True: pass"))
+        c.send(init(NATIVE, "python", "print('busy', flush=True)\nwhile True: pass"))
             .await;
         c.stdout_until("busy").await;
         assert_eq!(server.state.runner().running(), 1);
@@ -564,7 +582,7 @@ async fn native_exit_has_time_memory_and_images() {
             + chunk(b'IDAT', zlib.compress(rows)) + chunk(b'IEND', b'')\n\
             open('plot.png', 'wb').write(png)\nprint(len(png))";
         let mut c = Client::connect(&server, NATIVE).await;
-        c.send(init("python", code)).await;
+        c.send(init(NATIVE, "python", code)).await;
         let size = c.stdout_until("\n").await;
         let exit = c.until("exit").await;
         assert_eq!(
@@ -590,7 +608,7 @@ async fn native_exit_has_time_memory_and_images() {
 
         // A compiled language: its compile stage's exit has the numbers but no files.
         let mut c = Client::connect(&server, NATIVE).await;
-        c.send(init("c", "int main(void) { return 0; }")).await;
+        c.send(init(NATIVE, "c", "int main(void) { return 0; }")).await;
         let compile = c.until("exit").await;
         assert_eq!(compile["stage"], "compile");
         assert!(
@@ -602,11 +620,101 @@ async fn native_exit_has_time_memory_and_images() {
 
         // Piston's exit message keeps Piston's shape.
         let mut c = Client::connect(&server, PISTON).await;
-        c.send(init("python", code)).await;
+        c.send(init(PISTON, "python", code)).await;
         let exit = c.until("exit").await;
         for key in ["cpu_time_ms", "wall_time_ms", "memory_kb", "files"] {
             assert!(exit.get(key).is_none(), "{key} in Piston's exit: {exit}");
         }
+        server
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_socket_speaks_its_own_apis_vocabulary() {
+    each_backend("each_socket_speaks_its_own_apis_vocabulary", |server| async move {
+        let http = reqwest::Client::new();
+        let answer = |path: &'static str, body: Value| {
+            let request = http.post(format!("{}{path}", server.base)).body(body.to_string());
+            async move {
+                let response = request.send().await.expect("request");
+                let status = response.status().as_u16();
+                (status, response.json::<Value>().await.expect("a JSON answer"))
+            }
+        };
+        let refused = |path: &'static str, init: Value| {
+            let server = &server;
+            async move {
+                let mut c = Client::connect(server, path).await;
+                c.send(init).await;
+                let m = c.until("error").await;
+                assert_eq!(c.close_code().await, 4002, "{path}");
+                m["message"].as_str().expect("a message").to_owned()
+            }
+        };
+
+        // A limit past its maximum, and an unknown language: each socket words them as its
+        // HTTP API does.
+        let too_long = json!({"language": "python", "code": "print(1)", "limits": {"wall_ms": 999_999_999}});
+        let (status, http_error) = answer("/api/v1/run", too_long.clone()).await;
+        assert_eq!(status, 400, "{http_error}");
+        let mut init = too_long;
+        init["type"] = json!("init");
+        assert_eq!(refused(NATIVE, init).await, http_error["error"].as_str().unwrap());
+        let unknown = json!({"language": "cobol", "code": "x"});
+        let (_, http_error) = answer("/api/v1/run", unknown.clone()).await;
+        let mut init = unknown;
+        init["type"] = json!("init");
+        assert_eq!(refused(NATIVE, init).await, http_error["error"].as_str().unwrap());
+        let piston =
+            json!({"language": "python", "version": "*", "files": [{"content": "x"}], "run_timeout": 999_999_999});
+        let (status, http_error) = answer("/api/v2/execute", piston.clone()).await;
+        assert_eq!(status, 400, "{http_error}");
+        let mut init = piston;
+        init["type"] = json!("init");
+        assert_eq!(refused(PISTON, init).await, http_error["message"].as_str().unwrap());
+
+        // Piston's names are not the native socket's.
+        let message = refused(
+            NATIVE,
+            json!({"type": "init", "language": "python", "code": "x", "run_timeout": 1000}),
+        )
+        .await;
+        assert!(message.contains("unknown field `run_timeout`"), "{message}");
+        let message = refused(
+            NATIVE,
+            json!({"type": "init", "language": "python", "code": "x", "limits": {"cpu_ms": -1}}),
+        )
+        .await;
+        assert!(message.contains("limits.cpu_ms"), "{message}");
+
+        // A run past its CPU limit: the native status and signal number, Piston's `TO` and name.
+        let spin = "while True: pass";
+        let mut c = Client::connect(&server, NATIVE).await;
+        c.send(json!({"type": "init", "language": "python", "code": spin, "limits": {"cpu_ms": 300}}))
+            .await;
+        let exit = c.until("exit").await;
+        assert_eq!(
+            (&exit["status"], &exit["exit_code"], &exit["signal"]),
+            (&json!("time_limit"), &Value::Null, &json!(9)),
+            "{exit}"
+        );
+        assert!(exit["cpu_time_ms"].as_u64().unwrap() >= 300, "{exit}");
+        assert!(exit.get("code").is_none(), "{exit}");
+        assert_eq!(c.close_code().await, 4999);
+        let mut c = Client::connect(&server, PISTON).await;
+        c.send(
+            json!({"type": "init", "language": "python", "version": "*", "files": [{"content": spin}],
+                      "run_cpu_time": 300}),
+        )
+        .await;
+        let exit = c.until("exit").await;
+        assert_eq!(
+            (&exit["status"], &exit["code"], &exit["signal"]),
+            (&json!("TO"), &Value::Null, &json!("SIGKILL")),
+            "{exit}"
+        );
+        assert_eq!(c.close_code().await, 4999);
         server
     })
     .await;

@@ -147,14 +147,20 @@ async fn a_signal_flood_during_a_compile_does_not_stall_the_server() {
         // through both vocabularies.
         let mut flooders = Vec::new();
         for tag in 0..=SERVER_WORKERS {
-            let path = if tag % 2 == 0 { "/api/v2/connect" } else { "/api/v1/ws" };
+            let (path, init) = if tag % 2 == 0 {
+                (
+                    "/api/v2/connect",
+                    json!({"type": "init", "language": "c++", "version": "*",
+                           "files": [{"content": slow_compile(tag)}], "run_timeout": 10000}),
+                )
+            } else {
+                (
+                    "/api/v1/ws",
+                    json!({"type": "init", "language": "c++", "code": slow_compile(tag), "limits": {"wall_ms": 10000}}),
+                )
+            };
             let mut ws = connect(&server, path).await;
-            send(
-                &mut ws,
-                json!({"type": "init", "language": "c++", "version": "*",
-                       "files": [{"content": slow_compile(tag)}], "run_timeout": 10000}),
-            )
-            .await;
+            send(&mut ws, init).await;
             let stage = until(&mut ws, "stage", MESSAGE_TIMEOUT).await;
             assert_eq!(stage["stage"], "compile", "{stage}");
             flooders.push(tokio::spawn(async move {
@@ -178,7 +184,7 @@ async fn a_signal_flood_during_a_compile_does_not_stall_the_server() {
         let mut probe = connect(&server, "/api/v1/ws").await;
         send(
             &mut probe,
-            json!({"type": "init", "language": "bash", "files": [{"content": "echo alive"}]}),
+            json!({"type": "init", "language": "bash", "code": "echo alive"}),
         )
         .await;
         let runtime_message = tokio::time::timeout(ANSWER_WITHIN, until(&mut probe, "runtime", MESSAGE_TIMEOUT)).await;
@@ -202,19 +208,21 @@ async fn a_signal_flood_during_a_compile_does_not_stall_the_server() {
 
         // The flooded sessions go on: their programs compile, run (the signals were
         // coalesced, not queued by the thousand) and end normally.
-        for flooder in flooders {
+        for (tag, flooder) in flooders.into_iter().enumerate() {
             let mut ws = tokio::time::timeout(MESSAGE_TIMEOUT, flooder)
                 .await
                 .expect("a flood is sent")
                 .expect("flood task");
+            // Piston's exit code is `code`, the native one `exit_code`.
+            let code = if tag % 2 == 0 { "code" } else { "exit_code" };
             let compiled = until(&mut ws, "exit", MESSAGE_TIMEOUT).await;
             assert_eq!(
-                (&compiled["stage"], &compiled["code"]),
+                (&compiled["stage"], &compiled[code]),
                 (&json!("compile"), &json!(0)),
                 "{compiled}"
             );
             let ran = until(&mut ws, "exit", MESSAGE_TIMEOUT).await;
-            assert_eq!((&ran["stage"], &ran["code"]), (&json!("run"), &json!(0)), "{ran}");
+            assert_eq!((&ran["stage"], &ran[code]), (&json!("run"), &json!(0)), "{ran}");
         }
         runtime.handle().spawn(server.stop()).await.expect("stop the server");
     }
@@ -287,12 +295,12 @@ async fn a_client_that_stops_reading_does_not_stretch_the_cpu_limit() {
         .expect("upgrade");
         send(
             &mut ws,
-            json!({"type": "init", "language": "c", "files": [{"content": SPIN_AND_PRINT}],
-                   "run_cpu_time": SLOW_READER_CPU_MS, "run_timeout": SLOW_READER_WALL_MS}),
+            json!({"type": "init", "language": "c", "code": SPIN_AND_PRINT,
+                   "limits": {"cpu_ms": SLOW_READER_CPU_MS, "wall_ms": SLOW_READER_WALL_MS}}),
         )
         .await;
         let compiled = until(&mut ws, "exit", MESSAGE_TIMEOUT).await;
-        assert_eq!(compiled["code"], 0, "{compiled}");
+        assert_eq!(compiled["exit_code"], 0, "{compiled}");
         until(&mut ws, "stage", MESSAGE_TIMEOUT).await; // run
                                                         // Stop reading while the program prints and spins.
         tokio::time::sleep(SLOW_READER_PAUSE).await;

@@ -38,7 +38,8 @@ pub struct RunArgs {
     /// Cap on stdout + stderr bytes.
     #[arg(long)]
     max_output_bytes: Option<u64>,
-    /// Print one JSON object (status, compile, run) instead of the program's output.
+    /// Print one JSON object instead of the program's output: the answer `POST /api/v1/run`
+    /// gives (status, language, version, compile, run).
     #[arg(long)]
     json: bool,
     /// Source files; the first is the main one.
@@ -75,6 +76,9 @@ pub fn main(runtimes_dir: Option<&Path>, a: RunArgs) -> anyhow::Result<ExitCode>
             },
             ..LimitRequest::default()
         },
+        // As `POST /api/v1/run`: the images a run leaves (a plot) come back in the JSON answer;
+        // without `--json` there is nowhere to show them.
+        images: a.json,
         ..Job::default()
     };
     let catalog = crate::load_catalog(runtimes_dir)?;
@@ -87,11 +91,12 @@ pub fn main(runtimes_dir: Option<&Path>, a: RunArgs) -> anyhow::Result<ExitCode>
 
     if a.json {
         let outcome = engine.execute(&job, Interaction::with_stdin(stdin.unwrap_or_default()))?;
-        println!("{}", serde_json::to_string_pretty(&outcome)?);
-        return Ok(exit_code(
-            outcome.status,
-            outcome.run.as_ref().and_then(|r| r.exit_code),
-        ));
+        let code = exit_code(outcome.status, outcome.run.as_ref().and_then(|r| r.exit_code));
+        // The engine has no wire format: this is the native API's answer, as
+        // `POST /api/v1/run` gives it.
+        let answer = server::native::RunResponse::from(outcome);
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+        return Ok(code);
     }
 
     let stdin = match stdin {

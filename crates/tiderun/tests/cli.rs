@@ -597,3 +597,114 @@ fn serve_checks_the_edge_settings() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("\"bad\" is not an address"));
 }
+
+/// Every field path of a JSON value (`run.stdout`, `compile.cached`...), objects recursed into.
+fn field_paths(value: &serde_json::Value, prefix: &str, paths: &mut std::collections::BTreeSet<String>) {
+    if let serde_json::Value::Object(fields) = value {
+        for (name, inner) in fields {
+            let path = format!("{prefix}{name}");
+            field_paths(inner, &format!("{path}."), paths);
+            paths.insert(path);
+        }
+    }
+}
+
+/// The value without what is measured (times and memory differ from run to run).
+fn unmeasured(mut value: serde_json::Value) -> serde_json::Value {
+    for stage in ["compile", "run"] {
+        if let Some(fields) = value[stage].as_object_mut() {
+            for measured in ["cpu_time_ms", "wall_time_ms", "memory_kb"] {
+                fields.remove(measured);
+            }
+        }
+    }
+    value
+}
+
+/// A `tiderun serve` child on a free loopback port, killed when dropped.
+struct Serve {
+    child: std::process::Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn serve() -> Serve {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = tiderun()
+        .arg("serve")
+        .arg(format!("--addr=127.0.0.1:{port}"))
+        .arg(format!("--data-dir={}", dir.path().join("data").display()))
+        .args(["--rate-limit=0", "--no-warm-pools"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tiderun serve starts");
+    let server = Serve {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        _dir: dir,
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Ok(r) = reqwest::get(format!("{}/healthz", server.base)).await {
+            if r.status().is_success() {
+                return server;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "the server did not start");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// `tiderun run --json` prints the native API's answer: the same fields at every level as
+/// `POST /api/v1/run` gives for the same program, and the same values but for the measurements.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
+async fn run_json_is_the_answer_of_the_native_api() {
+    if !testkit::root_or_skip("the full sandbox") {
+        return;
+    }
+    let source = "#include <stdio.h>\nint main(void){puts(\"out\");fputs(\"err\\n\", stderr);return 3;}";
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "main.c", source);
+    let out = tiderun()
+        .args(["run", "--json", "-l", "c"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let cli = json(&out);
+
+    let server = serve().await;
+    let api: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/api/v1/run", server.base))
+        .body(serde_json::json!({"language": "c", "code": source}).to_string())
+        .send()
+        .await
+        .expect("POST /api/v1/run")
+        .json()
+        .await
+        .expect("a JSON answer");
+
+    let (mut cli_fields, mut api_fields) = (Default::default(), Default::default());
+    field_paths(&cli, "", &mut cli_fields);
+    field_paths(&api, "", &mut api_fields);
+    assert_eq!(cli_fields, api_fields, "cli: {cli}\napi: {api}");
+    for field in ["status", "run.exit_code", "run.stdout", "run.stderr", "compile.status"] {
+        assert!(cli_fields.contains(field), "{field}: {cli}");
+    }
+    assert_eq!(unmeasured(cli), unmeasured(api));
+}

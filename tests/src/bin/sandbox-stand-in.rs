@@ -39,5 +39,5 @@ fn main() {
     );
     assert_nothing_left();
     std::io::stdout().write_all(&r.stdout).expect("write stdout");
-    eprintln!("status {} wall_ms {}", r.status, r.wall_ms);
+    eprintln!("status {} wall_ms {}", r.status, r.wall_time_ms);
 }

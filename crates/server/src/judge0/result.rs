@@ -1,7 +1,8 @@
 //! Judge0's statuses, and an engine `Outcome` rendered as a Judge0 result. No run logic: the
-//! statuses come from the engine, the output comparison is `engine::outputs_match`.
+//! statuses come from the engine, `expected_output` is judged by the engine's
+//! `Verdict::judge` (the one comparison of every API).
 
-use engine::{outputs_match, Outcome, StageOutcome};
+use engine::{Outcome, StageOutcome, Verdict};
 use sandbox::{StartFailureKind, Status};
 
 use super::wire::{decimal, StoredRequest, StoredResult};
@@ -124,9 +125,9 @@ pub fn internal_error(message: &str) -> (i32, StoredResult) {
 /// max_file_size, so too much output is SIGXFSZ there).
 fn run_status(run: &StageOutcome, expected: Option<&[u8]>, stdout: &[u8]) -> i32 {
     match run.status {
-        Status::Ok => match expected {
-            Some(expected) if !outputs_match(expected, stdout) => WRONG_ANSWER,
-            _ => ACCEPTED,
+        Status::Ok => match Verdict::judge(run.status, stdout, expected) {
+            Verdict::WrongAnswer => WRONG_ANSWER,
+            Verdict::Accepted | Verdict::Failed(_) => ACCEPTED,
         },
         Status::TimeLimit | Status::WallTimeLimit => TIME_LIMIT_EXCEEDED,
         Status::Signal => match run.signal {

@@ -1,9 +1,9 @@
 //! Running submissions: the one path from a stored request to a stored result (used by the
 //! background workers and by `wait=true`), the workers, and recovery after a restart.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use engine::{EngineError, Outcome, OutputHold};
+use engine::{EngineError, OutputHold};
 use store::PushError;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -23,7 +23,7 @@ const RECOVERY_PUSH_RETRY: Duration = Duration::from_millis(200);
 /// claimed submission and its result are kept meanwhile, not dropped; each attempt also waits
 /// up to the store's own acquire timeout).
 const STORE_RETRY: Duration = Duration::from_secs(1);
-/// The metrics label of this dialect.
+/// This dialect's name for the runner's observers (the metrics' `trigger` label).
 const TRIGGER: &str = "judge0";
 
 /// Why a claimed submission was not finished now. It stays claimed (status 2) and is queued
@@ -269,32 +269,12 @@ async fn execute(state: &AppState, request: &StoredRequest) -> Result<(i32, Stor
     let stdin = request.stdin.clone().unwrap_or_default();
     let runs = request.number_of_runs.max(1) as usize;
     if runs == 1 {
-        let outcome = state.execute(TRIGGER, job, stdin).await?;
+        let outcome = state.runner().execute(TRIGGER, job, stdin).await?;
         let run: Vec<_> = outcome.run.iter().cloned().collect();
         let (status, result) = result::from_outcome(request, &outcome, &run);
         return Ok((status, result, outcome.hold));
     }
-    let started = Instant::now();
-    let language = job.language().to_owned();
-    let done = state.runner().execute_runs(job, stdin, runs).await;
-    state
-        .metrics()
-        .record(TRIGGER, &language, &metrics_view(&done), started.elapsed());
-    let (outcome, all) = done?;
+    let (outcome, all) = state.runner().execute_runs(TRIGGER, job, stdin, runs).await?;
     let (status, result) = result::from_outcome(request, &outcome, &all);
     Ok((status, result, outcome.hold))
-}
-
-/// What the metrics need of an `execute_runs` result (`Metrics::record` takes a single
-/// outcome): the outcome, or an error of the same kind.
-fn metrics_view(done: &Result<(Outcome, Vec<engine::StageOutcome>), EngineError>) -> Result<Outcome, EngineError> {
-    match done {
-        Ok((outcome, _)) => Ok(outcome.clone()),
-        Err(EngineError::Busy { retry_after_s }) => Err(EngineError::Busy {
-            retry_after_s: *retry_after_s,
-        }),
-        Err(EngineError::ShuttingDown) => Err(EngineError::ShuttingDown),
-        Err(e) if e.is_caller_mistake() => Err(EngineError::BadRequest(String::new())),
-        Err(_) => Err(EngineError::Internal(String::new())),
-    }
 }

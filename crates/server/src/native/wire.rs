@@ -1,11 +1,12 @@
-//! The native API's wire types, apart from the engine's: requests convert into an
-//! [`engine::Job`] with `TryFrom`, engine results convert into responses with `From`.
-//!
-//! The run response has exactly the shape of `tiderun run --json` (the engine's `Outcome`
-//! serialized); a unit test holds the two together.
+//! The native API's wire types, apart from the engine's (which has no wire format): requests
+//! convert into an [`engine::Job`] with `TryFrom`, engine results convert into responses with
+//! `From`. `tiderun run --json` prints [`RunResponse`], so the command line and
+//! `POST /api/v1/run` answer with one shape.
 
 use base64::Engine as _;
-use engine::{Job, LimitRequest, Outcome, PhaseRequest, SourceFile, StageOutcome, TestCase, TestResult, Verdict};
+use engine::{
+    Graded, Job, LimitRequest, Outcome, PhaseRequest, SourceFile, StageOutcome, TestCase, TestResult, Verdict,
+};
 use sandbox::Status;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
@@ -434,7 +435,85 @@ fn lossy(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
-/// The result of a run without tests: the shape of `tiderun run --json`.
+/// `init` on the native WebSocket (`/api/v1/ws`): a program, its arguments and limits, in the
+/// names of `POST /api/v1/run` (`code` or `files`, `limits.wall_ms`...). No `stdin`: the
+/// program's input is sent as `data` messages while it runs; no `tests`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionRequest {
+    /// `init`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub language: String,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub files: Option<Vec<FileRequest>>,
+    #[serde(default)]
+    pub args: Option<Vec<String>>,
+    #[serde(default)]
+    pub limits: Option<LimitsRequest>,
+}
+
+impl TryFrom<SessionRequest> for Job {
+    type Error = RequestError;
+
+    /// The same translation as a run request's (and its images, shown beside the output).
+    fn try_from(r: SessionRequest) -> Result<Self, Self::Error> {
+        let run = RunRequest {
+            language: r.language,
+            version: r.version,
+            code: r.code,
+            files: r.files,
+            stdin: None,
+            args: r.args,
+            limits: r.limits,
+            tests: None,
+        };
+        Ok(NativeJob::try_from(run)?.job)
+    }
+}
+
+/// `exit` on the native WebSocket: a stage ended. The fields of a stage of `POST /api/v1/run`
+/// but its output, which was streamed as `data` messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StageEnd {
+    /// `compile` or `run`.
+    pub stage: &'static str,
+    pub status: RunStatus,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub cpu_time_ms: u64,
+    pub wall_time_ms: u64,
+    pub memory_kb: u64,
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cached: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<ImageResponse>>,
+}
+
+impl StageEnd {
+    pub fn new(stage: &'static str, outcome: StageOutcome) -> StageEnd {
+        let s = StageResponse::from(outcome);
+        StageEnd {
+            stage,
+            status: s.status,
+            exit_code: s.exit_code,
+            signal: s.signal,
+            cpu_time_ms: s.cpu_time_ms,
+            wall_time_ms: s.wall_time_ms,
+            memory_kb: s.memory_kb,
+            message: s.message,
+            cached: s.cached,
+            files: s.files,
+        }
+    }
+}
+
+/// The result of a run without tests; `tiderun run --json` prints it too.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct RunResponse {
     /// `compile_error` when the compile stage failed, otherwise the run stage's status.
@@ -514,12 +593,13 @@ pub struct TestReport {
 
 impl From<TestResult> for TestReport {
     fn from(t: TestResult) -> Self {
+        // The engine made the result: a hidden test's run is not in it.
+        let (name, hidden, verdict, run) = t.into_parts();
         TestReport {
-            name: t.name,
-            hidden: t.hidden,
-            verdict: t.verdict.into(),
-            // The engine already leaves a hidden test's run out; never rely on it alone.
-            run: if t.hidden { None } else { t.run.map(Into::into) },
+            name,
+            hidden,
+            verdict: verdict.into(),
+            run: run.map(Into::into),
         }
     }
 }
@@ -547,32 +627,17 @@ pub struct TestsResponse {
     pub score: f64,
 }
 
-impl TestsResponse {
-    /// `given` are the tests as asked for (name, hidden): after a compile error the engine
-    /// ran none, and each is reported with the verdict `compile_error`.
-    pub fn new(outcome: Outcome, results: Vec<TestResult>, given: Vec<(Option<String>, bool)>) -> Self {
-        let total = given.len().max(results.len());
-        let tests: Vec<TestReport> = if outcome.status == Status::CompileError {
-            given
-                .into_iter()
-                .map(|(name, hidden)| TestReport {
-                    name,
-                    hidden,
-                    verdict: TestVerdict::CompileError,
-                    run: None,
-                })
-                .collect()
-        } else {
-            results.into_iter().map(TestReport::from).collect()
-        };
-        let passed = tests.iter().filter(|t| t.verdict == TestVerdict::Accepted).count();
-        let score = if total == 0 { 0.0 } else { passed as f64 / total as f64 };
+impl From<Graded> for TestsResponse {
+    /// Verdicts, score and the hidden tests' redaction are the engine's; this only renames.
+    fn from(graded: Graded) -> Self {
+        let (passed, total, score) = (graded.passed(), graded.total(), graded.score());
+        let outcome = graded.outcome;
         TestsResponse {
             status: outcome.status.into(),
             language: outcome.language,
             version: outcome.version,
             compile: outcome.compile.map(Into::into),
-            tests,
+            tests: graded.tests.into_iter().map(TestReport::from).collect(),
             passed,
             total,
             score,
@@ -688,6 +753,7 @@ impl From<&runtimes::Runtime> for RuntimeInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{json, Value};
 
     fn parse(json: &str) -> Result<NativeJob, String> {
         let r: RunRequest = crate::body::parse_json(json.as_bytes()).map_err(|e| e.to_string())?;
@@ -822,6 +888,7 @@ mod tests {
             start_failure: None,
             cached: false,
             files: None,
+            start: None,
         }
     }
 
@@ -837,93 +904,63 @@ mod tests {
     }
 
     #[test]
-    fn run_response_has_the_shape_of_the_cli_json() {
-        for status in [
-            Status::Ok,
-            Status::TimeLimit,
-            Status::CompileError,
-            Status::InternalError,
-        ] {
-            let mut o = outcome(status);
-            if let Some(run) = o.run.as_mut() {
-                run.files = Some(vec![engine::Image {
-                    name: "plot.png".into(),
-                    mime: "image/png",
-                    size: 3,
-                    content: Some(b"png".to_vec()),
-                    skipped: None,
-                }]);
-            }
-            let engine_json = serde_json::to_value(&o).unwrap();
-            let wire_json = serde_json::to_value(RunResponse::from(o)).unwrap();
-            assert_eq!(engine_json, wire_json);
+    fn a_run_response_renames_the_outcome() {
+        let mut o = outcome(Status::TimeLimit);
+        if let Some(compile) = o.compile.as_mut() {
+            compile.cached = true;
         }
-    }
-
-    #[test]
-    fn hidden_tests_show_only_their_verdict() {
-        let cases = [
-            TestCase {
-                name: Some("seen".into()),
-                stdin: b"secret in".to_vec(),
-                expected_output: b"hi".to_vec(),
-                hidden: false,
-            },
-            TestCase {
-                name: None,
-                stdin: b"secret in".to_vec(),
-                expected_output: b"secret out".to_vec(),
-                hidden: true,
-            },
-        ];
-        let results = vec![
-            TestResult {
-                name: Some("seen".into()),
-                hidden: false,
-                verdict: Verdict::Accepted,
-                run: Some(stage(Status::Ok, "hi\n")),
-            },
-            TestResult {
-                name: None,
-                hidden: true,
-                verdict: Verdict::WrongAnswer,
-                // Even if the engine handed the run back, it is not shown.
-                run: Some(stage(Status::Ok, "secret program output")),
-            },
-        ];
-        let mut o = outcome(Status::Ok);
-        o.run = None;
-        let given = || cases.iter().map(|t| (t.name.clone(), t.hidden)).collect();
-        let r = TestsResponse::new(o, results, given());
-        assert_eq!((r.passed, r.total, r.score), (1, 2, 0.5));
-        let json = serde_json::to_string(&r).unwrap();
-        assert!(!json.contains("secret"), "{json}");
-        assert!(json.contains(r#""verdict":"wrong_answer""#), "{json}");
-        assert!(!json.contains(r#""run":null"#), "{json}");
-
+        if let Some(run) = o.run.as_mut() {
+            run.message = Some("cpu time exceeded 100 ms".into());
+            run.files = Some(vec![engine::Image {
+                name: "plot.png".into(),
+                mime: "image/png",
+                size: 3,
+                content: Some(b"png".to_vec()),
+                skipped: None,
+            }]);
+        }
+        let stage = |status: &str| {
+            json!({"status": status, "stdout": "", "stderr": "\u{fffd}e", "exit_code": 0, "signal": null,
+                   "cpu_time_ms": 3, "wall_time_ms": 4, "memory_kb": 5, "message": null})
+        };
+        let mut compile = stage("ok");
+        compile["cached"] = json!(true);
+        let mut run = stage("time_limit");
+        run["stdout"] = json!("hi\n");
+        run["message"] = json!("cpu time exceeded 100 ms");
+        run["files"] = json!([{"name": "plot.png", "mime": "image/png", "size": 3, "content_base64": "cG5n"}]);
+        assert_eq!(
+            serde_json::to_value(RunResponse::from(o)).unwrap(),
+            json!({"status": "time_limit", "language": "c", "version": "12.2.0", "compile": compile, "run": run})
+        );
         let mut failed = outcome(Status::CompileError);
         failed.run = None;
-        let r = TestsResponse::new(failed, Vec::new(), given());
-        assert_eq!((r.passed, r.total, r.score), (0, 2, 0.0));
-        assert!(r
-            .tests
-            .iter()
-            .all(|t| t.verdict == TestVerdict::CompileError && t.run.is_none()));
+        let failed = serde_json::to_value(RunResponse::from(failed)).unwrap();
+        assert_eq!(
+            (&failed["status"], &failed["run"]),
+            (&json!("compile_error"), &Value::Null)
+        );
     }
 
     #[test]
-    fn verdicts_use_the_status_names() {
-        for (v, s) in [
-            (Verdict::Accepted, "accepted"),
-            (Verdict::WrongAnswer, "wrong_answer"),
-            (Verdict::Failed(Status::TimeLimit), "time_limit"),
-            (Verdict::Failed(Status::MemoryLimit), "memory_limit"),
-        ] {
-            assert_eq!(
-                serde_json::to_value(v).unwrap(),
-                serde_json::to_value(TestVerdict::from(v)).unwrap()
-            );
-            assert_eq!(serde_json::to_value(TestVerdict::from(v)).unwrap(), s);
+    fn verdicts_keep_the_engines_names() {
+        let statuses = [
+            Status::Ok,
+            Status::RuntimeError,
+            Status::Signal,
+            Status::TimeLimit,
+            Status::WallTimeLimit,
+            Status::MemoryLimit,
+            Status::OutputLimit,
+            Status::FileSizeLimit,
+            Status::CompileError,
+            Status::InternalError,
+        ];
+        for v in [Verdict::Accepted, Verdict::WrongAnswer]
+            .into_iter()
+            .chain(statuses.into_iter().filter(|s| *s != Status::Ok).map(Verdict::Failed))
+        {
+            assert_eq!(serde_json::to_value(TestVerdict::from(v)).unwrap(), v.as_str());
         }
     }
 }

@@ -31,7 +31,7 @@ const PREFIXES: [&str; 2] = ["/api/v2", "/api/v2/piston"];
 /// The Piston release whose API this adapter speaks.
 const PISTON_VERSION: &str = "3.1.1";
 
-/// Metrics label of this dialect.
+/// This dialect's name for the runner's observers (the metrics' `trigger` label).
 const TRIGGER: &str = "piston";
 
 pub fn router() -> Router<AppState> {
@@ -183,7 +183,11 @@ async fn execute(
     let engine_error = |e| PistonError::from_engine(e, &language, &version);
     // The one check, before the job takes a run slot: the same answer under load.
     let job = state.runner().engine().check(job).map_err(engine_error)?;
-    let mut outcome = state.execute(TRIGGER, job, stdin).await.map_err(engine_error)?;
+    let mut outcome = state
+        .runner()
+        .execute(TRIGGER, job, stdin)
+        .await
+        .map_err(engine_error)?;
     let hold = std::mem::take(&mut outcome.hold);
     Ok(crate::body::held_json(
         StatusCode::OK,

@@ -31,8 +31,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use engine::{
-    Checked, EngineError, Executor, Interaction, Outcome, Prepared, RequestLimits, Runner, RunnerConfig, StageOutcome,
-    TestCase, TestResult, Verdict,
+    Checked, EngineError, Executor, Graded, Interaction, Outcome, Prepared, RequestLimits, Runner, RunnerConfig,
+    StageOutcome, TestCase, TestResult,
 };
 use runtimes::Catalog;
 use sandbox::{Output, StartFailure, StartFailureKind, Status, Stdin, StreamKind};
@@ -186,27 +186,23 @@ impl Executor for FakeExecutor {
         Ok((outcome, all))
     }
 
-    /// As the engine: a verdict per test, a hidden test's run not given back, `ok` once compiled.
-    fn execute_tests(&self, job: &Checked, tests: Vec<TestCase>) -> Result<(Outcome, Vec<TestResult>), EngineError> {
+    /// As the engine: graded by the engine's own rule ([`TestResult::judged`]), `ok` once
+    /// compiled, every test `compile_error` otherwise.
+    fn execute_tests(&self, job: &Checked, tests: Vec<TestCase>) -> Result<Graded, EngineError> {
         let prepared = self.prepare(job)?;
         let mut outcome = prepared.outcome.clone();
         if !prepared.runnable() {
-            return Ok((outcome, Vec::new()));
+            return Ok(Graded::not_compiled(outcome, tests));
         }
-        let results = tests
+        let tests = tests
             .into_iter()
-            .map(|test| {
-                let run = self.run(&prepared, Interaction::with_stdin(test.stdin));
-                TestResult {
-                    name: test.name,
-                    hidden: test.hidden,
-                    verdict: Verdict::of(&run, &test.expected_output),
-                    run: (!test.hidden).then_some(run),
-                }
+            .map(|mut test| {
+                let stdin = std::mem::take(&mut test.stdin);
+                TestResult::judged(test, self.run(&prepared, Interaction::with_stdin(stdin)))
             })
             .collect();
         outcome.status = Status::Ok;
-        Ok((outcome, results))
+        Ok(Graded { outcome, tests })
     }
 
     fn prepare(&self, job: &Checked) -> Result<Prepared, EngineError> {

@@ -1,0 +1,205 @@
+//! Watching runs: every request the [`crate::Runner`] is given — a run, runs, tests or an
+//! interactive session, from any API — is reported once, when it ends, to the observers
+//! registered with [`crate::Runner::observe_with`] (the server's metrics; a per-run log line).
+//! No API records a run by hand.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::{EngineError, Outcome, StageOutcome};
+
+/// Something that watches runs. Called on the run's own thread or task, once per request,
+/// after its outcome is known and before the caller gets it: keep it short and never block.
+pub trait Observer: Send + Sync {
+    fn observe(&self, run: &Observation<'_>);
+}
+
+/// One request to the runner, as it ended.
+#[derive(Debug)]
+pub struct Observation<'a> {
+    /// Who asked: a label the caller gave (the server's API: `native`, `piston`, `judge0`,
+    /// `native_ws`...), for observers only.
+    pub trigger: &'static str,
+    /// The runtime's name (not the alias asked for).
+    pub runtime: &'a str,
+    /// The outcome (for tests: the graded outcome, `ok` or `compile_error`; its
+    /// [`Outcome::usage`] counts every sandbox it started), or why there was none (refused at
+    /// admission, a bad request, a failure of tiderun).
+    pub result: Result<&'a Outcome, &'a EngineError>,
+    /// From the runner being asked to the end: the wait for a run slot included.
+    pub took: Duration,
+}
+
+/// How a stage's sandbox started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// A prepared sandbox (or zygote) from a warm pool.
+    Warm,
+    /// Made for this run.
+    Cold,
+}
+
+/// What a job used, over every sandbox it started (a hidden test's run too). Not part of
+/// what an outcome says to its caller: for observers (metrics, a log line, metering).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Sandboxes started from a warm pool.
+    pub warm_starts: u32,
+    /// Sandboxes made for the job.
+    pub cold_starts: u32,
+    /// CPU time of every stage together.
+    pub cpu_time_ms: u64,
+    /// The largest peak memory of a stage.
+    pub memory_kb: u64,
+}
+
+impl Usage {
+    /// Count a stage (a cached compile or a run not started counts no start and no time).
+    pub(crate) fn add(&mut self, stage: &StageOutcome) {
+        match stage.start {
+            Some(Start::Warm) => self.warm_starts += 1,
+            Some(Start::Cold) => self.cold_starts += 1,
+            None => {}
+        }
+        self.cpu_time_ms = self.cpu_time_ms.saturating_add(stage.cpu_time_ms);
+        self.memory_kb = self.memory_kb.max(stage.memory_kb);
+    }
+}
+
+/// The observers of one runner.
+#[derive(Default)]
+pub(crate) struct Observers(RwLock<Vec<Arc<dyn Observer>>>);
+
+impl std::fmt::Debug for Observers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Observers({})", self.read().len())
+    }
+}
+
+impl Observers {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<Arc<dyn Observer>>> {
+        self.0.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn add(&self, observer: Arc<dyn Observer>) {
+        self.0.write().unwrap_or_else(|p| p.into_inner()).push(observer);
+    }
+
+    /// Start watching a request.
+    pub(crate) fn watch(self: &Arc<Self>, trigger: &'static str, runtime: &str) -> Watch {
+        Watch {
+            observers: Some(Arc::clone(self)),
+            trigger,
+            runtime: runtime.to_owned(),
+            started: Instant::now(),
+        }
+    }
+}
+
+/// One request being watched: reported exactly once, by [`Watch::done`] or — if the request
+/// ended without a result (its task died) — when dropped.
+#[derive(Debug)]
+pub(crate) struct Watch {
+    observers: Option<Arc<Observers>>,
+    trigger: &'static str,
+    runtime: String,
+    started: Instant,
+}
+
+impl Watch {
+    pub(crate) fn done(mut self, result: Result<&Outcome, &EngineError>) {
+        self.report(result);
+    }
+
+    fn report(&mut self, result: Result<&Outcome, &EngineError>) {
+        let Some(observers) = self.observers.take() else {
+            return;
+        };
+        let observation = Observation {
+            trigger: self.trigger,
+            runtime: &self.runtime,
+            result,
+            took: self.started.elapsed(),
+        };
+        for observer in observers.read().iter() {
+            observer.observe(&observation);
+        }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        if self.observers.is_some() {
+            self.report(Err(&EngineError::Internal("the run ended without a result".into())));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Seen(Mutex<Vec<String>>);
+
+    impl Observer for Seen {
+        fn observe(&self, run: &Observation<'_>) {
+            let what = match run.result {
+                Ok(o) => o.status.to_string(),
+                Err(e) => e.to_string(),
+            };
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("{} {} {what}", run.trigger, run.runtime));
+        }
+    }
+
+    #[test]
+    fn a_request_is_reported_once_even_when_it_dies() {
+        let observers = Arc::new(Observers::default());
+        let seen = Arc::new(Seen::default());
+        observers.add(seen.clone());
+        let ok = Outcome {
+            status: sandbox::Status::Ok,
+            ..Outcome::default()
+        };
+        observers.watch("native", "python").done(Ok(&ok));
+        drop(observers.watch("piston", "c"));
+        assert_eq!(
+            *seen.0.lock().unwrap(),
+            [
+                "native python ok".to_string(),
+                "piston c internal error: the run ended without a result".to_string()
+            ]
+        );
+    }
+
+    #[test]
+    fn usage_counts_starts_time_and_peak_memory() {
+        let stage = |start, cpu, memory| StageOutcome {
+            start,
+            cpu_time_ms: cpu,
+            memory_kb: memory,
+            ..StageOutcome::default()
+        };
+        let mut usage = Usage::default();
+        for s in [
+            stage(Some(Start::Cold), 10, 300),
+            stage(Some(Start::Warm), 5, 900),
+            stage(None, 0, 0),
+        ] {
+            usage.add(&s);
+        }
+        assert_eq!(
+            usage,
+            Usage {
+                warm_starts: 1,
+                cold_starts: 1,
+                cpu_time_ms: 15,
+                memory_kb: 900
+            }
+        );
+    }
+}
