@@ -4,7 +4,10 @@
 // that the checks catch it: a validator that accepts everything fails them.
 
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
 import path from "node:path";
+import { parseAllDocuments } from "yaml";
 import { test } from "node:test";
 
 import { render } from "./render.js";
@@ -41,6 +44,23 @@ for (const dir of INSTALLATIONS) {
   test(`${dir}: what tiderun needs (names, probes, drain, budgets, sandbox, scaling split)`, () => {
     const objects = render(path.join(K8S, dir));
     assert.deepEqual(tiderunRules(objects, { containerPort: imagePort() }), []);
+  });
+}
+
+// The renderer is the tests' own: check it against kustomize (kubectl kustomize, installed by
+// scripts/deploy-tests) on every kustomization. Same objects, same fields, same values.
+for (const dir of DIRS) {
+  test(`${dir}: the tests' renderer gives what kustomize gives`, () => {
+    const kubectl = [process.env.TIDERUN_KUBECTL, path.join(ROOT, "target/deploy-venv/bin/kubectl")].find((c) => c && fs.existsSync(c));
+    assert.ok(kubectl, "kubectl is not installed: scripts/deploy-tests installs it (target/deploy-venv)");
+    const r = spawnSync(kubectl, ["kustomize", path.join(K8S, dir)], { encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    const canon = (objects) =>
+      objects
+        .map((o) => JSON.stringify(o, (_, v) => (v && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort()) : v)))
+        .sort();
+    const theirs = parseAllDocuments(r.stdout).map((d) => d.toJS()).filter(Boolean);
+    assert.deepEqual(canon(render(path.join(K8S, dir))), canon(theirs));
   });
 }
 

