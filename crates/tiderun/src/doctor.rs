@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use sandbox::{RunIo, RunSpec, Sandbox, SandboxOptions, Status};
+use sandbox::{RunIo, RunSpec, Sandbox, Status};
 
 pub fn main(runtimes_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     let mut healthy = true;
@@ -51,7 +51,7 @@ pub fn main(runtimes_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
     let (ok, detail) = core_pattern_verdict(read_trimmed(CORE_PATTERN).as_deref());
     line(ok, "core_pattern", detail);
 
-    match Sandbox::new(SandboxOptions::default()) {
+    match Sandbox::new(crate::sandbox_options()) {
         Ok(sb) => {
             let caps = sb.capabilities();
             line(true, "running as root", caps.privileged.to_string());

@@ -22,6 +22,14 @@ struct Cli {
     /// A directory of runtime files (*.toml) that add to or replace the built-in ones.
     #[arg(long, global = true, env = "TIDERUN_RUNTIMES_DIR")]
     runtimes_dir: Option<PathBuf>,
+    /// As root: the first host uid of the sandbox's slots (one per concurrent run; the runs'
+    /// init is this minus one). In a container with its own user namespace (Kubernetes'
+    /// `hostUsers: false`: ids 0-65535) it must leave every slot inside the mapped range,
+    /// e.g. 60000. Ignored without root, where every run is the caller's uid.
+    #[arg(long, global = true, env = "TIDERUN_SANDBOX_UID_BASE",
+          default_value_t = sandbox::DEFAULT_UID_BASE,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_SANDBOX_UID_BASE)))]
+    sandbox_uid_base: u32,
     #[command(subcommand)]
     command: Command,
 }
@@ -112,6 +120,23 @@ struct E2eArgs {
     server_args: Vec<String>,
 }
 
+/// The highest `--sandbox-uid-base`: its last slot stays below 2^32 - 1, which the kernel
+/// reserves for "no id".
+const MAX_SANDBOX_UID_BASE: u32 = u32::MAX - sandbox::DEFAULT_SLOTS - 1;
+
+/// The sandbox's host-wide settings from the global flags, set once before a command runs.
+/// (A static rather than a parameter of every command's `main`: `run`, `serve` and `doctor`
+/// each make their sandbox deep inside, and only this one value comes from the command line.)
+static SANDBOX_UID_BASE: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+
+/// The options every command makes its sandbox with.
+fn sandbox_options() -> sandbox::SandboxOptions {
+    sandbox::SandboxOptions {
+        uid_base: SANDBOX_UID_BASE.get().copied().unwrap_or(sandbox::DEFAULT_UID_BASE),
+        ..sandbox::SandboxOptions::default()
+    }
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TIDERUN_LOG").unwrap_or_else(|_| "warn".into()))
@@ -119,6 +144,9 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
+    SANDBOX_UID_BASE
+        .set(cli.sandbox_uid_base)
+        .expect("set once, before any command runs");
     let result = match cli.command {
         Command::Run(args) => run::main(cli.runtimes_dir.as_deref(), *args),
         Command::Serve(args) => serve::main(cli.runtimes_dir.as_deref(), *args),

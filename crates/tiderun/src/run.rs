@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::Args;
 use engine::{Checked, Engine, Interaction, Job, LimitRequest, PhaseRequest, RequestLimits, SourceFile};
-use sandbox::{Output, Sandbox, SandboxOptions, Status, Stdin, StreamKind};
+use sandbox::{Output, Sandbox, Status, Stdin, StreamKind};
 
 /// Largest source file read from disk.
 const MAX_SOURCE_BYTES: u64 = 16 << 20;
@@ -85,7 +85,7 @@ pub fn main(runtimes_dir: Option<&Path>, a: RunArgs) -> anyhow::Result<ExitCode>
     // The engine's one check (the same as the server's), before paying for the sandbox
     // set-up: a bad language or limit gets the same one line whatever this host enforces.
     let job = Checked::new(job, &catalog, RequestLimits::default())?;
-    let sandbox = Sandbox::new(SandboxOptions::default()).context("cannot start the sandbox")?;
+    let sandbox = Sandbox::new(crate::sandbox_options()).context("cannot start the sandbox")?;
     warn_unenforced(&sandbox);
     let engine = Engine::new(catalog, sandbox).with_request_limits(RequestLimits::default());
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use engine::{BuildCache, Engine, PoolConfig, RequestLimits, Runner, RunnerConfig};
-use sandbox::{Sandbox, SandboxOptions};
+use sandbox::Sandbox;
 use server::{AppState, ServerConfig};
 
 #[derive(Debug, Args)]
@@ -135,7 +135,7 @@ pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCod
     let build_cache = BuildCache::new(a.build_cache_mb).context("--build-cache-mb")?;
     let request_limits = request_limits(a.request_output_mb, a.request_wall_s)?;
     let catalog = crate::load_catalog(runtimes_dir)?;
-    let sandbox = Sandbox::new(SandboxOptions::default()).context("cannot start the sandbox")?;
+    let sandbox = Sandbox::new(crate::sandbox_options()).context("cannot start the sandbox")?;
     for what in sandbox.capabilities().unenforced() {
         tracing::warn!("not enforced on this host: {what}");
     }

@@ -708,3 +708,62 @@ async fn run_json_is_the_answer_of_the_native_api() {
     }
     assert_eq!(unmeasured(cli), unmeasured(api));
 }
+
+#[test]
+fn the_sandbox_uid_base_is_checked() {
+    let max = u32::MAX - sandbox::DEFAULT_SLOTS - 1;
+    for value in ["0".to_string(), (u64::from(max) + 1).to_string(), "x".to_string()] {
+        for via_env in [false, true] {
+            let mut cmd = tiderun();
+            if via_env {
+                cmd.env("TIDERUN_SANDBOX_UID_BASE", &value);
+            } else {
+                cmd.args(["--sandbox-uid-base", &value]);
+            }
+            let out = cmd.arg("runtimes").output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{value}: {stderr}");
+            assert!(
+                stderr.contains(&format!("invalid value '{value}' for '--sandbox-uid-base")),
+                "{stderr}"
+            );
+            assert!(!stderr.contains("panicked"), "{stderr}");
+        }
+    }
+}
+
+/// The uid map a program sees (`inside outside count`, `outside` in the host's user namespace)
+/// follows `--sandbox-uid-base` and `TIDERUN_SANDBOX_UID_BASE`.
+#[test]
+#[ignore = "needs root: the full sandbox"]
+fn runs_take_their_host_uids_from_the_sandbox_uid_base() {
+    if !testkit::root_or_skip("the full sandbox") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let program = write(dir.path(), "map.sh", "cat /proc/self/uid_map");
+    for (base, via_env) in [(60_000u32, false), (123_456, true), (2_000_000_000, false)] {
+        let mut cmd = tiderun();
+        if via_env {
+            cmd.env("TIDERUN_SANDBOX_UID_BASE", base.to_string());
+        } else if base != 2_000_000_000 {
+            cmd.args(["--sandbox-uid-base", &base.to_string()]);
+        }
+        let out = cmd.args(["run", "-l", "bash"]).arg(&program).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        // `0 <init's id> 1` (the run's init, root inside) and `1000 <slot's id> 1` (the program).
+        let lines: Vec<Vec<u64>> = stdout
+            .lines()
+            .map(|l| l.split_whitespace().map(|f| f.parse().unwrap()).collect())
+            .collect();
+        assert_eq!(lines.len(), 2, "{stdout}");
+        assert_eq!(lines[0], [0, u64::from(base) - 1, 1], "base {base}: {stdout}");
+        let slots = u64::from(sandbox::DEFAULT_SLOTS);
+        assert_eq!((lines[1][0], lines[1][2]), (1000, 1), "{stdout}");
+        assert!(
+            (u64::from(base)..u64::from(base) + slots).contains(&lines[1][1]),
+            "base {base}: {stdout}"
+        );
+    }
+}
