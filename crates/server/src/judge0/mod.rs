@@ -36,6 +36,7 @@ use axum::{Json, Router};
 use crate::body::BodyRejection;
 use crate::{ApiError, AppState};
 
+mod archive;
 mod callback;
 mod info;
 mod result;
@@ -67,6 +68,8 @@ pub fn router() -> Router<AppState> {
         .route("/config_info", get(info::config_info))
         .route("/about", get(info::about))
         .route("/version", get(info::version))
+        .route("/isolate", get(info::isolate))
+        .route("/license", get(info::license))
         .route("/system_info", get(info::system_info))
         .route("/workers", get(info::workers))
         .route("/statistics", get(info::statistics))
@@ -131,6 +134,8 @@ async fn method_not_allowed(method: Method) -> Judge0Error {
         info::config_info,
         info::about,
         info::version,
+        info::isolate,
+        info::license,
         info::system_info,
         info::workers,
         info::statistics,
