@@ -1207,25 +1207,27 @@ fn python_with_pip() -> Option<String> {
         })
 }
 
-/// The official SDK (PyPI `judge0`, the version the reference describes) in
-/// `target/pyclients`, installed when missing.
+/// The official SDK (PyPI `judge0`, the version the reference describes).
 const SDK_REQUIREMENT: &str = "judge0==0.0.8";
-/// The whole SDK script, at most.
-const SDK_TEST_TIMEOUT_S: u64 = 300;
+/// judge0-client (PyPI), its newest version; it brings httpx2 and pydantic.
+const JUDGE0_CLIENT_REQUIREMENT: &str = "judge0-client==0.4.0";
+/// judge0api (PyPI), its newest version; it brings requests.
+const JUDGE0API_REQUIREMENT: &str = "judge0api==0.1.20";
+/// One client script, at most.
+const CLIENT_TEST_TIMEOUT_S: u64 = 300;
 
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs root: the full sandbox"]
-async fn official_python_sdk() {
-    if !testkit::root_or_skip("the full sandbox") {
-        return;
-    }
+/// A real Python client against a real server on each backend: `requirement` installed once
+/// with pip into `target/<dir>` (kept; `marker` is a file it installs), then
+/// `tests/clients/<script> BASE_URL` run with it on `PYTHONPATH`; the script prints its checks
+/// and exits non-zero on a failed one.
+async fn python_client(requirement: &str, dir: &str, marker: &str, script: &str) {
     let Some(py) = python_with_pip() else {
         testkit::skip("no python3 with pip");
         return;
     };
-    let dir = target_dir().join("pyclients");
-    if !dir.join("judge0/__init__.py").exists() {
-        let (py, dir) = (py.clone(), dir.clone());
+    let dir = target_dir().join(dir);
+    if !dir.join(marker).exists() {
+        let (py, dir, wanted) = (py.clone(), dir.clone(), requirement.to_owned());
         let out = tokio::task::spawn_blocking(move || {
             std::process::Command::new(py)
                 .args([
@@ -1237,7 +1239,7 @@ async fn official_python_sdk() {
                     "--target",
                 ])
                 .arg(dir)
-                .arg(SDK_REQUIREMENT)
+                .arg(wanted)
                 .output()
         })
         .await
@@ -1245,20 +1247,20 @@ async fn official_python_sdk() {
         .expect("pip");
         if !out.status.success() {
             testkit::skip(format_args!(
-                "cannot install {SDK_REQUIREMENT}: {}",
+                "cannot install {requirement}: {}",
                 String::from_utf8_lossy(&out.stderr)
             ));
             return;
         }
     }
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/clients/judge0_sdk_test.py");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/clients").join(script);
     for backend in common::backends() {
         let server = start_real(ServerConfig::default(), backend).await;
         let (py, dir, script, base) = (py.clone(), dir.clone(), script.clone(), server.base.clone());
         // coreutils `timeout` ends a hung client; the SDK polls forever otherwise.
         let out = tokio::task::spawn_blocking(move || {
             std::process::Command::new("timeout")
-                .arg(SDK_TEST_TIMEOUT_S.to_string())
+                .arg(CLIENT_TEST_TIMEOUT_S.to_string())
                 .arg(py)
                 .arg(script)
                 .arg(base)
@@ -1267,16 +1269,58 @@ async fn official_python_sdk() {
                 .output()
         })
         .await
-        .expect("sdk task")
+        .expect("client task")
         .expect("python runs");
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        println!("{backend:?}:\n{stdout}{stderr}");
+        println!("{requirement} on {backend:?}:\n{stdout}{stderr}");
         assert!(
             out.status.success(),
-            "the SDK test failed on {backend:?}:\n{stdout}\n{stderr}"
+            "{requirement} failed on {backend:?}:\n{stdout}\n{stderr}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
+async fn official_python_sdk() {
+    if !testkit::root_or_skip("the full sandbox") {
+        return;
+    }
+    python_client(SDK_REQUIREMENT, "pyclients", "judge0/__init__.py", "judge0_sdk_test.py").await;
+}
+
+/// judge0-client: single-file and multi-file submissions (additional_files, language 89),
+/// `/about`, `/workers`, `/isolate`, `/license`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
+async fn judge0_client() {
+    if !testkit::root_or_skip("the full sandbox") {
+        return;
+    }
+    python_client(
+        JUDGE0_CLIENT_REQUIREMENT,
+        "pyclients-judge0-client",
+        "judge0_client/__init__.py",
+        "judge0_client_test.py",
+    )
+    .await;
+}
+
+/// judge0api: submit with wait and without, load, get (with trailing slashes).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
+async fn judge0api_client() {
+    if !testkit::root_or_skip("the full sandbox") {
+        return;
+    }
+    python_client(
+        JUDGE0API_REQUIREMENT,
+        "pyclients-judge0api",
+        "judge0api/__init__.py",
+        "judge0api_test.py",
+    )
+    .await;
 }
 
 /// A zip of `(name, content)` files, deflated as judge0-client makes them.
