@@ -303,7 +303,17 @@ hello = "echo 'Hello, world!'"
     fn embedded_catalog_parses_with_every_language() {
         let catalog = Catalog::embedded().expect("embedded runtime files are valid");
         let names: Vec<&str> = catalog.iter().map(|r| r.name.as_str()).collect();
-        for want in ["bash", "c", "c++", "java", "javascript", "multi-file", "perl", "python", "rust"] {
+        for want in [
+            "bash",
+            "c",
+            "c++",
+            "java",
+            "javascript",
+            "multi-file",
+            "perl",
+            "python",
+            "rust",
+        ] {
             assert!(names.contains(&want), "{want} missing from {names:?}");
         }
         for (id, name) in [
@@ -359,14 +369,26 @@ hello = "echo 'Hello, world!'"
             ("rust", "main.rs"),
             ("multi-file", "run"),
         ] {
-            assert_eq!(catalog.get(language).map(Runtime::judge0_file), Some(file), "{language}");
+            assert_eq!(
+                catalog.get(language).map(Runtime::judge0_file),
+                Some(file),
+                "{language}"
+            );
         }
-        assert_eq!(catalog.get("python").map(|r| r.file.as_str()), Some("main.py"), "other APIs keep file");
+        assert_eq!(
+            catalog.get("python").map(|r| r.file.as_str()),
+            Some("main.py"),
+            "other APIs keep file"
+        );
         assert_eq!(catalog.by_judge0_id(89).map(|r| r.name.as_str()), Some("multi-file"));
 
         let dup = SHELL.replace("judge0_ids = [1001, 1002]", "judge0_ids = [1002, 1001, 1002]");
         let rt = Catalog::from_files([("s.toml", dup)]).expect("valid");
-        assert_eq!(rt.get("shell").expect("shell").judge0_ids, vec![1002, 1001], "deduplicated, in order");
+        assert_eq!(
+            rt.get("shell").expect("shell").judge0_ids,
+            vec![1002, 1001],
+            "deduplicated, in order"
+        );
 
         let cases = [
             (

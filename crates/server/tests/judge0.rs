@@ -1253,7 +1253,9 @@ async fn python_client(requirement: &str, dir: &str, marker: &str, script: &str)
             return;
         }
     }
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/clients").join(script);
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/clients")
+        .join(script);
     for backend in common::backends() {
         let server = start_real(ServerConfig::default(), backend).await;
         let (py, dir, script, base) = (py.clone(), dir.clone(), script.clone(), server.base.clone());
@@ -1356,9 +1358,16 @@ async fn about_isolate_and_license_answer_as_judge0() {
     }
     let http = reqwest::Client::new();
     for (path, want) in [("/isolate", "does not use isolate"), ("/license", "Apache-2.0")] {
-        let resp = http.get(format!("{}{path}", server.base)).send().await.expect("request");
+        let resp = http
+            .get(format!("{}{path}", server.base))
+            .send()
+            .await
+            .expect("request");
         assert_eq!(resp.status(), StatusCode::OK, "{path}");
-        let content_type = resp.headers()[reqwest::header::CONTENT_TYPE].to_str().unwrap().to_owned();
+        let content_type = resp.headers()[reqwest::header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .to_owned();
         assert!(content_type.starts_with("text/plain"), "{path}: {content_type}");
         let text = resp.text().await.expect("body");
         assert!(text.contains(want), "{path}: {text}");
@@ -1375,7 +1384,10 @@ async fn command_line_arguments_split_as_a_shell_would() {
     body["command_line_arguments"] = json!(r#"a 'b c' "d e" f\ g $HOME;rm `id` *.py"#);
     let r = api.run("", body).await;
     assert_eq!(status_id(&r), 3, "{r}");
-    assert_eq!(r["stdout"], "[\"a\", \"b c\", \"d e\", \"f g\", \"HOMErm\", \"id\", \"*.py\"]\n");
+    assert_eq!(
+        r["stdout"],
+        "[\"a\", \"b c\", \"d e\", \"f g\", \"HOMErm\", \"id\", \"*.py\"]\n"
+    );
 
     for bad in ["a 'b c", "say \"hi", "trailing\\"] {
         let mut body = python("# args");
@@ -1418,10 +1430,17 @@ async fn every_advertised_default_and_maximum_is_accepted() {
     ];
     for (default, max) in pairs {
         let (d, m) = (config[default].as_f64(), config[max].as_f64());
-        assert!(d.is_some() && m.is_some() && d <= m, "{default} {d:?} > {max} {m:?}: {config}");
+        assert!(
+            d.is_some() && m.is_some() && d <= m,
+            "{default} {d:?} > {max} {m:?}: {config}"
+        );
     }
     assert_eq!(
-        (config["cpu_time_limit"].as_f64(), config["wall_time_limit"].as_f64(), config["max_file_size"].as_u64()),
+        (
+            config["cpu_time_limit"].as_f64(),
+            config["wall_time_limit"].as_f64(),
+            config["max_file_size"].as_u64()
+        ),
         (Some(5.0), Some(10.0), Some(1024)),
         "Judge0 1.13.1's defaults"
     );
@@ -1451,12 +1470,20 @@ async fn every_advertised_default_and_maximum_is_accepted() {
             }
             let (status, answer) = api.post("/submissions", &body).await;
             let which = ["defaults", "maxima"][column];
-            assert_eq!(status, StatusCode::CREATED, "{which} for {language}: {body} -> {answer}");
+            assert_eq!(
+                status,
+                StatusCode::CREATED,
+                "{which} for {language}: {body} -> {answer}"
+            );
         }
         let token = api.submit(json!({ "source_code": "# stdout: hi", "language_id": id, "additional_files": b64(&zip_of(&[("run", b"")])) })).await;
         let s = api.finished(&token).await;
         assert_eq!(
-            (s["cpu_time_limit"].clone(), s["wall_time_limit"].clone(), s["max_file_size"].clone()),
+            (
+                s["cpu_time_limit"].clone(),
+                s["wall_time_limit"].clone(),
+                s["max_file_size"].clone()
+            ),
             (json!("5.0"), json!("10.0"), json!(1024)),
             "{language}: {s}"
         );
@@ -1471,13 +1498,31 @@ async fn languages_have_distinct_names_and_judge0_file_names() {
     let api = Api::of(&server);
     for path in ["/languages", "/languages/all"] {
         let (_, list) = api.get(path).await;
-        let names: Vec<&str> = list.as_array().unwrap().iter().map(|l| l["name"].as_str().unwrap()).collect();
+        let names: Vec<&str> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["name"].as_str().unwrap())
+            .collect();
         let mut unique = names.clone();
         unique.sort_unstable();
         unique.dedup();
         assert_eq!(unique.len(), names.len(), "{path}: {names:?}");
-        let ids: Vec<i64> = list.as_array().unwrap().iter().map(|l| l["id"].as_i64().unwrap()).collect();
-        for (id, listed) in [(50, true), (48, false), (49, false), (75, false), (52, true), (54, false), (89, true)] {
+        let ids: Vec<i64> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["id"].as_i64().unwrap())
+            .collect();
+        for (id, listed) in [
+            (50, true),
+            (48, false),
+            (49, false),
+            (75, false),
+            (52, true),
+            (54, false),
+            (89, true),
+        ] {
             assert_eq!(ids.contains(&id), listed, "{path}: id {id} in {ids:?}");
         }
     }
@@ -1487,12 +1532,27 @@ async fn languages_have_distinct_names_and_judge0_file_names() {
         let (status, other) = api.get(&format!("/languages/{id}")).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(other["name"], c50["name"], "{id} is the same toolchain");
-        let r = api.run("", json!({ "source_code": "# stdout: ok", "language_id": id })).await;
+        let r = api
+            .run("", json!({ "source_code": "# stdout: ok", "language_id": id }))
+            .await;
         assert_eq!(status_id(&r), 3, "id {id} still runs: {r}");
     }
     let (_, multi) = api.get("/languages/89").await;
-    assert!(multi["name"].as_str().unwrap().starts_with("Multi-file program"), "{multi}");
-    for (id, file) in [(71, "script.py"), (63, "script.js"), (46, "script.sh"), (85, "script.pl"), (50, "main.c"), (54, "main.cpp"), (62, "Main.java"), (73, "main.rs"), (89, "run")] {
+    assert!(
+        multi["name"].as_str().unwrap().starts_with("Multi-file program"),
+        "{multi}"
+    );
+    for (id, file) in [
+        (71, "script.py"),
+        (63, "script.js"),
+        (46, "script.sh"),
+        (85, "script.pl"),
+        (50, "main.c"),
+        (54, "main.cpp"),
+        (62, "Main.java"),
+        (73, "main.rs"),
+        (89, "run"),
+    ] {
         let (_, language) = api.get(&format!("/languages/{id}")).await;
         assert_eq!(language["source_file"], file, "{language}");
         if id != 89 {
@@ -1511,7 +1571,10 @@ async fn additional_files_are_unpacked_beside_the_program() {
         let api = Api::of(&server);
         let (_, config) = api.get("/config_info").await;
         assert_eq!(config["enable_additional_files"], true);
-        assert_eq!(config["max_extract_size"], (server::DEFAULT_MAX_BODY_BYTES / 1024) as u64);
+        assert_eq!(
+            config["max_extract_size"],
+            (server::DEFAULT_MAX_BODY_BYTES / 1024) as u64
+        );
 
         let zip = zip_of(&[
             ("./data/in.txt", b"hello"),
@@ -1529,8 +1592,14 @@ async fn additional_files_are_unpacked_beside_the_program() {
         assert_eq!(unb64(&r["additional_files"]), zip, "always base64, as in Judge0");
 
         // Language 89: no source code; `run` (and `compile`) come from the zip.
-        let zip = zip_of(&[("run", b"# stdout: multi\n# main\n# files"), ("compile", b"gcc *.c"), ("a.c", b"int a;")]);
-        let token = api.submit(json!({ "language_id": 89, "additional_files": b64(&zip) })).await;
+        let zip = zip_of(&[
+            ("run", b"# stdout: multi\n# main\n# files"),
+            ("compile", b"gcc *.c"),
+            ("a.c", b"int a;"),
+        ]);
+        let token = api
+            .submit(json!({ "language_id": 89, "additional_files": b64(&zip) }))
+            .await;
         let s = api.finished(&token).await;
         assert_eq!(status_id(&s), 3, "{s}");
         assert_eq!(s["stdout"], "multi\nrun\ncompile: gcc *.c\na.c: int a;\n", "{s}");
@@ -1578,13 +1647,37 @@ async fn hostile_archives_are_refused_with_a_field_error() {
         .map(|i| b"0123456789abcdef"[(i.wrapping_mul(2_654_435_761) >> 28) as usize])
         .collect();
     let cases: Vec<(&str, String, &str)> = vec![
-        ("zip slip", b64(&zip_of(&[("../../etc/cron.d/x", b"x")])), "leaves the work directory"),
-        ("absolute path", b64(&zip_of(&[("/etc/passwd", b"x")])), "is an absolute path"),
+        (
+            "zip slip",
+            b64(&zip_of(&[("../../etc/cron.d/x", b"x")])),
+            "leaves the work directory",
+        ),
+        (
+            "absolute path",
+            b64(&zip_of(&[("/etc/passwd", b"x")])),
+            "is an absolute path",
+        ),
         ("symlink", b64(&symlink), "is a symbolic link"),
-        ("device", b64(&with_unix_mode(zip_of(&[("null", b"")]), 0o020_666)), "is a device, fifo or socket"),
-        ("bomb", b64(&zip_of(&[("zeros", &vec![0u8; 8 << 20])])), "times its compressed size"),
-        ("huge entry count", b64(&zip_of(&many)), "entries, more than the limit of 1024"),
-        ("past the input limit", b64(&zip_of(&[("big.txt", &hex)])), "unpacks to more than"),
+        (
+            "device",
+            b64(&with_unix_mode(zip_of(&[("null", b"")]), 0o020_666)),
+            "is a device, fifo or socket",
+        ),
+        (
+            "bomb",
+            b64(&zip_of(&[("zeros", &vec![0u8; 8 << 20])])),
+            "times its compressed size",
+        ),
+        (
+            "huge entry count",
+            b64(&zip_of(&many)),
+            "entries, more than the limit of 1024",
+        ),
+        (
+            "past the input limit",
+            b64(&zip_of(&[("big.txt", &hex)])),
+            "unpacks to more than",
+        ),
         ("not a zip", b64(b"just text"), "is not a valid zip archive"),
         ("not base64", "%%%".to_owned(), "is not valid base64"),
     ];

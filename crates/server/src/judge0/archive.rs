@@ -87,9 +87,7 @@ pub enum ArchiveError {
 pub fn unpack(zip: &[u8], max_bytes: u64) -> Result<Vec<ArchiveFile>, ArchiveError> {
     let mut archive = ZipArchive::new(Cursor::new(zip)).map_err(|_| ArchiveError::NotZip)?;
     if archive.len() > MAX_ARCHIVE_ENTRIES {
-        return Err(ArchiveError::TooManyEntries {
-            entries: archive.len(),
-        });
+        return Err(ArchiveError::TooManyEntries { entries: archive.len() });
     }
     // First the central directory alone: names, kinds, methods, declared sizes.
     let mut planned: Vec<(usize, String, u64)> = Vec::new();
@@ -126,7 +124,10 @@ pub fn unpack(zip: &[u8], max_bytes: u64) -> Result<Vec<ArchiveFile>, ArchiveErr
         if entry.encrypted() {
             return Err(ArchiveError::Encrypted { path: raw });
         }
-        if !matches!(entry.compression(), CompressionMethod::Stored | CompressionMethod::Deflated) {
+        if !matches!(
+            entry.compression(),
+            CompressionMethod::Stored | CompressionMethod::Deflated
+        ) {
             return Err(ArchiveError::Compression { path: raw });
         }
         let size = entry.size();
@@ -283,12 +284,24 @@ mod tests {
             );
         }
         let deep = vec!["d"; MAX_PATH_DEPTH + 1].join("/");
-        assert!(matches!(unpack(&zip_of(&[(&deep, b"x")]), BUDGET), Err(ArchiveError::TooDeep { .. })));
+        assert!(matches!(
+            unpack(&zip_of(&[(&deep, b"x")]), BUDGET),
+            Err(ArchiveError::TooDeep { .. })
+        ));
         let ok = vec!["d"; MAX_PATH_DEPTH].join("/");
-        assert!(unpack(&zip_of(&[(&ok, b"x")]), BUDGET).is_ok(), "{MAX_PATH_DEPTH} deep is allowed");
+        assert!(
+            unpack(&zip_of(&[(&ok, b"x")]), BUDGET).is_ok(),
+            "{MAX_PATH_DEPTH} deep is allowed"
+        );
         let long = "n".repeat(MAX_PATH_BYTES + 1);
-        assert!(matches!(unpack(&zip_of(&[(&long, b"x")]), BUDGET), Err(ArchiveError::NameTooLong { .. })));
-        assert!(matches!(unpack(&zip_of(&[("a\nb", b"x")]), BUDGET), Err(ArchiveError::BadName { .. })));
+        assert!(matches!(
+            unpack(&zip_of(&[(&long, b"x")]), BUDGET),
+            Err(ArchiveError::NameTooLong { .. })
+        ));
+        assert!(matches!(
+            unpack(&zip_of(&[("a\nb", b"x")]), BUDGET),
+            Err(ArchiveError::BadName { .. })
+        ));
     }
 
     #[test]
@@ -296,15 +309,27 @@ mod tests {
         let mut w = ZipWriter::new(Cursor::new(Vec::new()));
         w.add_symlink("passwd", "/etc/passwd", stored()).expect("symlink");
         let zip = w.finish().expect("finish").into_inner();
-        assert_eq!(unpack(&zip, BUDGET), Err(ArchiveError::Symlink { path: "passwd".into() }));
+        assert_eq!(
+            unpack(&zip, BUDGET),
+            Err(ArchiveError::Symlink { path: "passwd".into() })
+        );
     }
 
     #[test]
     fn devices_fifos_and_sockets_are_refused() {
-        for (kind, mode) in [("char device", 0o020_666), ("block device", 0o060_666), ("fifo", 0o010_644), ("socket", 0o140_644)] {
+        for (kind, mode) in [
+            ("char device", 0o020_666),
+            ("block device", 0o060_666),
+            ("fifo", 0o010_644),
+            ("socket", 0o140_644),
+        ] {
             let zip = zip_of(&[("node", b"")]);
             let zip = with_unix_mode(zip, mode);
-            assert_eq!(unpack(&zip, BUDGET), Err(ArchiveError::Special { path: "node".into() }), "{kind}");
+            assert_eq!(
+                unpack(&zip, BUDGET),
+                Err(ArchiveError::Special { path: "node".into() }),
+                "{kind}"
+            );
         }
         // The same with a regular file's mode is fine.
         assert!(unpack(&with_unix_mode(zip_of(&[("node", b"")]), 0o100_644), BUDGET).is_ok());
@@ -328,8 +353,15 @@ mod tests {
             w.finish().expect("finish").into_inner()
         };
         assert!(matches!(unpack(&zip, BUDGET), Err(ArchiveError::Ratio { .. })));
-        assert_eq!(unpack(&stored_zip, BUDGET), Err(ArchiveError::TooLarge { limit: BUDGET }));
-        assert_eq!(unpack(&stored_zip, 3 << 20).map(|f| f.len()), Ok(3), "exactly the budget fits");
+        assert_eq!(
+            unpack(&stored_zip, BUDGET),
+            Err(ArchiveError::TooLarge { limit: BUDGET })
+        );
+        assert_eq!(
+            unpack(&stored_zip, 3 << 20).map(|f| f.len()),
+            Ok(3),
+            "exactly the budget fits"
+        );
     }
 
     /// An entry that declares less than it holds is cut one byte past the budget.
@@ -346,7 +378,10 @@ mod tests {
         let zip = patch_sizes(zip, 10);
         let got = unpack(&zip, 1000);
         assert!(
-            matches!(got, Err(ArchiveError::Corrupt { .. }) | Err(ArchiveError::TooLarge { .. })),
+            matches!(
+                got,
+                Err(ArchiveError::Corrupt { .. }) | Err(ArchiveError::TooLarge { .. })
+            ),
             "{got:?}"
         );
     }
@@ -368,7 +403,10 @@ mod tests {
         let names: Vec<String> = (0..=MAX_ARCHIVE_FILES).map(|i| format!("f{i}")).collect();
         let files: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b""[..])).collect();
         assert_eq!(unpack(&zip_of(&files), BUDGET), Err(ArchiveError::TooManyFiles));
-        assert_eq!(unpack(&zip_of(&files[1..]), BUDGET).map(|f| f.len()), Ok(MAX_ARCHIVE_FILES));
+        assert_eq!(
+            unpack(&zip_of(&files[1..]), BUDGET).map(|f| f.len()),
+            Ok(MAX_ARCHIVE_FILES)
+        );
     }
 
     #[test]
@@ -388,7 +426,10 @@ mod tests {
         let zip = zip_of(&[("f", b"hello")]);
         // Method 12 (bzip2) in both headers (local +8, central +10).
         let zip = patch_method(zip, 12);
-        assert_eq!(unpack(&zip, BUDGET), Err(ArchiveError::Compression { path: "f".into() }));
+        assert_eq!(
+            unpack(&zip, BUDGET),
+            Err(ArchiveError::Compression { path: "f".into() })
+        );
     }
 
     /// Offsets of the local and central headers of a one-entry archive.

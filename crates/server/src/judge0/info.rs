@@ -282,11 +282,7 @@ const HOMEPAGE: &str = if env!("CARGO_PKG_HOMEPAGE").is_empty() {
 /// name, version and licence of the source this server was built from.
 fn source_code() -> String {
     match env!("CARGO_PKG_REPOSITORY") {
-        "" => format!(
-            "tiderun {} ({})",
-            env!("CARGO_PKG_VERSION"),
-            env!("CARGO_PKG_LICENSE")
-        ),
+        "" => format!("tiderun {} ({})", env!("CARGO_PKG_VERSION"), env!("CARGO_PKG_LICENSE")),
         url => url.to_owned(),
     }
 }
@@ -296,10 +292,7 @@ fn source_code() -> String {
 #[utoipa::path(get, path = "/isolate", tag = "judge0",
     responses((status = 200, description = "What sandboxes the runs", body = String, content_type = "text/plain")))]
 pub async fn isolate() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        ISOLATE_TEXT,
-    )
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], ISOLATE_TEXT)
 }
 
 /// The text of `/isolate`.
@@ -317,10 +310,7 @@ const ISOLATE_TEXT: &str = concat!(
 #[utoipa::path(get, path = "/license", tag = "judge0",
     responses((status = 200, description = "The licence", body = String, content_type = "text/plain")))]
 pub async fn license() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        LICENSE_TEXT,
-    )
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], LICENSE_TEXT)
 }
 
 /// The text of `/license`.

@@ -131,3 +131,88 @@ fn lower_f(a: Range<f64>, b: Range<f64>) -> Range<f64> {
         max: a.max.min(b.max),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn runtime(limits: &str) -> Catalog {
+        let text = format!(
+            "name = \"x\"\ndisplay_name = \"X\"\njudge0_ids = [1]\nfile = \"x\"\nrun = [\"/bin/sh\", \"{{file}}\"]\n\
+             detect = [\"/bin/sh\", \"-c\", \"echo 1.0\"]\n{limits}\n[example]\nhello = \"echo\"\n"
+        );
+        let mut c = Catalog::from_files([("x.toml", text)]).expect("runtime file");
+        c.detect();
+        c
+    }
+
+    /// Judge0's defaults where the runtime allows them, its maxima lowered to the runtime's.
+    #[test]
+    fn judge0_defaults_within_each_runtimes_maxima() {
+        let c = runtime("");
+        let r = Ranges::of(c.get("x").expect("x"), RequestLimits::default());
+        assert_eq!((r.cpu_time_limit.default, r.cpu_time_limit.max), (5.0, 15.0));
+        assert_eq!((r.wall_time_limit.default, r.wall_time_limit.max), (10.0, 20.0));
+        assert_eq!((r.max_file_size.default, r.max_file_size.max), (1024, 4096));
+        assert_eq!((r.memory_limit.default, r.memory_limit.max), (256 * 1024, 512_000));
+        assert_eq!(
+            (
+                r.max_processes_and_or_threads.default,
+                r.max_processes_and_or_threads.max
+            ),
+            (32, 120)
+        );
+        assert_eq!((r.stack_limit.default, r.stack_limit.max), (64 * 1024, 128_000));
+        assert_eq!(Ranges::common(&c, RequestLimits::default()), r, "one runtime: the same");
+
+        // A runtime that allows less lowers both; one that needs more keeps its default.
+        let small = runtime(
+            "[limits.run]\nmemory_mib = 600\nmax_processes = 200\n[limits.run_max]\ncpu_ms = 2000\nwall_ms = 4000\nmax_file_size_bytes = 524288\nmemory_mib = 700\nmax_processes = 200",
+        );
+        let r = Ranges::of(small.get("x").expect("x"), RequestLimits::default());
+        assert_eq!((r.cpu_time_limit.default, r.cpu_time_limit.max), (2.0, 2.0));
+        assert_eq!((r.wall_time_limit.default, r.wall_time_limit.max), (4.0, 4.0));
+        assert_eq!((r.max_file_size.default, r.max_file_size.max), (512, 512));
+        assert_eq!((r.memory_limit.default, r.memory_limit.max), (600 * 1024, 600 * 1024));
+        assert_eq!(
+            (
+                r.max_processes_and_or_threads.default,
+                r.max_processes_and_or_threads.max
+            ),
+            (200, 200)
+        );
+
+        // A whole request's wall time bounds a run's.
+        let request = RequestLimits::new(1 << 20, Duration::from_secs(3)).expect("limits");
+        let r = Ranges::of(c.get("x").expect("x"), request);
+        assert_eq!((r.wall_time_limit.default, r.wall_time_limit.max), (3.0, 3.0));
+
+        // Nothing installed: the built-in runtime limits.
+        let none = Catalog::from_files(Vec::<(&str, &str)>::new()).expect("empty");
+        assert_eq!(
+            Ranges::common(&none, RequestLimits::default()),
+            Ranges::of(c.get("x").expect("x"), RequestLimits::default())
+        );
+    }
+
+    /// `/config_info` shows what every listed language accepts: the embedded catalog's.
+    #[test]
+    fn common_ranges_of_the_embedded_catalog() {
+        let mut c = Catalog::embedded().expect("embedded");
+        c.detect();
+        if !c.iter().any(|r| r.installed) {
+            testkit::skip("no runtime installed here");
+            return;
+        }
+        let r = Ranges::common(&c, RequestLimits::default());
+        assert_eq!((r.cpu_time_limit.default, r.wall_time_limit.default), (5.0, 10.0));
+        assert_eq!((r.max_file_size.default, r.max_file_size.max), (1024, 4096));
+        assert!(r.memory_limit.default <= r.memory_limit.max && r.stack_limit.default <= r.stack_limit.max);
+        let java = c.get("java").expect("java");
+        let j = Ranges::of(java, RequestLimits::default());
+        assert_eq!(j.memory_limit.default, 512 * 1024, "the JVM's own default...");
+        assert!(j.memory_limit.max >= j.memory_limit.default, "...is always accepted");
+    }
+}

@@ -253,7 +253,8 @@ pub fn validate(req: &SubmissionRequest, base64: bool, ctx: &Context<'_>) -> Res
         None => Ranges::common(ctx.catalog, ctx.request),
     };
     let memory_max = (MAX_MEMORY_LIMIT_KB as u64).max(ranges.memory_limit.default) as i64;
-    let processes_max = (MAX_MAX_PROCESSES_AND_OR_THREADS as u64).max(ranges.max_processes_and_or_threads.default) as i64;
+    let processes_max =
+        (MAX_MAX_PROCESSES_AND_OR_THREADS as u64).max(ranges.max_processes_and_or_threads.default) as i64;
 
     let cpu_time_limit = c.number("cpu_time_limit", &req.cpu_time_limit);
     c.range_f("cpu_time_limit", cpu_time_limit, 0.0, "0", MAX_CPU_TIME_LIMIT_S, "15.0");
@@ -360,8 +361,9 @@ impl StoredRequest {
         let main = runtime.judge0_file();
         let mut extra: Vec<ArchiveFile> = match &self.additional_files {
             // Checked when it was stored; unpacked again with room for anything it holds.
-            Some(zip) => archive::unpack(zip, u64::MAX)
-                .map_err(|e| EngineError::BadRequest(format!("additional_files {e}")))?,
+            Some(zip) => {
+                archive::unpack(zip, u64::MAX).map_err(|e| EngineError::BadRequest(format!("additional_files {e}")))?
+            }
             None => Vec::new(),
         };
         let from_archive = extra.iter().position(|f| f.path == main);
@@ -683,18 +685,39 @@ mod tests {
     fn options_split_as_bash_would_never_by_a_shell() {
         let words = |s: &str| shell_words(s).expect(s);
         assert_eq!(words("a 'b c'"), ["a", "b c"]);
-        assert_eq!(words(r#" -O2  "-DNAME=a b" x\ y 'it''s'"#), ["-O2", "-DNAME=a b", "x y", "its"]);
-        assert_eq!(words(r#""say \"hi\"" 'no $expansion' "#), [r#"say "hi""#, "no expansion"]);
-        assert_eq!(words("-DX=1;rm -rf / && `id` $(id) | cat > out"), ["-DX=1rm", "-rf", "/", "id", "(id)", "cat", "out"]);
-        assert_eq!(words("*.c ~ {a,b}"), ["*.c", "~", "{a,b}"], "no globbing, tilde or brace expansion");
-        assert_eq!(words("one\ntwo\tthree"), ["one", "two", "three"], "newlines and tabs separate words");
+        assert_eq!(
+            words(r#" -O2  "-DNAME=a b" x\ y 'it''s'"#),
+            ["-O2", "-DNAME=a b", "x y", "its"]
+        );
+        assert_eq!(
+            words(r#""say \"hi\"" 'no $expansion' "#),
+            [r#"say "hi""#, "no expansion"]
+        );
+        assert_eq!(
+            words("-DX=1;rm -rf / && `id` $(id) | cat > out"),
+            ["-DX=1rm", "-rf", "/", "id", "(id)", "cat", "out"]
+        );
+        assert_eq!(
+            words("*.c ~ {a,b}"),
+            ["*.c", "~", "{a,b}"],
+            "no globbing, tilde or brace expansion"
+        );
+        assert_eq!(
+            words("one\ntwo\tthree"),
+            ["one", "two", "three"],
+            "newlines and tabs separate words"
+        );
         assert_eq!(words(r"a\\b"), [r"a\b"], "an escaped backslash");
         assert!(words("   ").is_empty());
         for unbalanced in ["'a", "a \"b", "a\\"] {
             assert_eq!(shell_words(unbalanced), None, "{unbalanced}");
         }
         assert_eq!(split_options(Some("a 'b c'")), ["a", "b c"]);
-        assert_eq!(split_options(Some("stored 'before")), ["stored", "'before"], "legacy text");
+        assert_eq!(
+            split_options(Some("stored 'before")),
+            ["stored", "'before"],
+            "legacy text"
+        );
         assert!(split_options(None).is_empty());
 
         let c = catalog();
