@@ -11,7 +11,7 @@ on any mismatch. Run by crates/server/tests/judge0.rs (official_python_sdk).
 import sys
 
 import judge0
-from judge0 import LanguageAlias, MaxWaitTime, Status, Submission
+from judge0 import File, Filesystem, LanguageAlias, MaxWaitTime, Status, Submission
 
 PYTHON = 71
 
@@ -31,7 +31,7 @@ def main(base_url):
     check("python listed", client.is_language_supported(PYTHON), client.languages)
     check("alias by /about version", client.get_language_id(LanguageAlias.PYTHON) == PYTHON, client.version)
     check("statuses", len(client.get_statuses()) == 14)
-    check("language 71", client.get_language(PYTHON).source_file == "main.py")
+    check("language 71: script.py", client.get_language(PYTHON).source_file == "script.py")
 
     # run: a single submission (created async, polled with fields=*, base64).
     s = judge0.run(client=client, source_code='print("hello, world")', language=LanguageAlias.PYTHON)
@@ -76,6 +76,34 @@ def main(base_url):
     # A runtime error with its exit code.
     s = judge0.run(client=client, source_code="import sys\nsys.exit(3)", language=PYTHON)
     check("runtime error", s.status == Status.RUNTIME_ERROR_NZEC and s.exit_code == 3, s)
+
+    # Filesystem: files beside the program (the README's example, which reads one back).
+    fs = Filesystem(content=[File(name="./my_dir1/my_file1.txt", content="hello from my_file.txt")])
+    source_code = """
+cat ./my_dir1/my_file1.txt
+mkdir my_dir2
+echo "hello, world" > ./my_dir2/my_file2.txt
+cat ./my_dir2/my_file2.txt
+"""
+    s = judge0.run(
+        client=client, submissions=Submission(source_code=source_code, language=LanguageAlias.BASH, additional_files=fs)
+    )
+    check("filesystem: accepted", s.status == Status.ACCEPTED, s)
+    check("filesystem: the files", s.stdout == "hello from my_file.txthello, world\n", repr(s.stdout))
+
+    # A multi-file program (89): its run script comes in the filesystem, no source code.
+    fs = Filesystem(
+        content=[
+            File(name="run", content="python3 main.py"),
+            File(name="main.py", content="import helper\nprint(helper.greet())"),
+            File(name="helper.py", content="def greet():\n    return 'hello from two files'"),
+        ]
+    )
+    s = judge0.run(
+        client=client, submissions=Submission(source_code="", language=LanguageAlias.MULTI_FILE, additional_files=fs)
+    )
+    check("multi-file: accepted", s.status == Status.ACCEPTED, s)
+    check("multi-file: stdout", s.stdout == "hello from two files\n", repr(s.stdout))
 
     if failures:
         print(f"{len(failures)} check(s) failed: {', '.join(failures)}")

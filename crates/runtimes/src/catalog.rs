@@ -300,10 +300,20 @@ hello = "echo 'Hello, world!'"
     }
 
     #[test]
-    fn embedded_catalog_parses_with_the_eight_languages() {
+    fn embedded_catalog_parses_with_every_language() {
         let catalog = Catalog::embedded().expect("embedded runtime files are valid");
         let names: Vec<&str> = catalog.iter().map(|r| r.name.as_str()).collect();
-        for want in ["bash", "c", "c++", "java", "javascript", "perl", "python", "rust"] {
+        for want in [
+            "bash",
+            "c",
+            "c++",
+            "java",
+            "javascript",
+            "multi-file",
+            "perl",
+            "python",
+            "rust",
+        ] {
             assert!(names.contains(&want), "{want} missing from {names:?}");
         }
         for (id, name) in [
@@ -337,6 +347,66 @@ hello = "echo 'Hello, world!'"
         assert!(!catalog.get("python").is_some_and(Runtime::compiled));
         // Nothing detected yet.
         assert!(catalog.iter().all(|r| !r.installed && r.missing.is_some()));
+    }
+
+    #[test]
+    fn judge0_ids_keep_their_order_and_judge0_file_is_checked() {
+        let catalog = Catalog::embedded().expect("embedded");
+        // The first id is the one Judge0's list shows: the official SDK's aliases.
+        let c = catalog.get("c").expect("c");
+        assert_eq!(c.judge0_listed_id(), Some(50));
+        assert!(c.judge0_ids.contains(&48) && c.judge0_ids.contains(&75));
+        assert_eq!(catalog.get("c++").and_then(Runtime::judge0_listed_id), Some(52));
+        // Judge0 1.13.1's source file names.
+        for (language, file) in [
+            ("python", "script.py"),
+            ("javascript", "script.js"),
+            ("bash", "script.sh"),
+            ("perl", "script.pl"),
+            ("c", "main.c"),
+            ("c++", "main.cpp"),
+            ("java", "Main.java"),
+            ("rust", "main.rs"),
+            ("multi-file", "run"),
+        ] {
+            assert_eq!(
+                catalog.get(language).map(Runtime::judge0_file),
+                Some(file),
+                "{language}"
+            );
+        }
+        assert_eq!(
+            catalog.get("python").map(|r| r.file.as_str()),
+            Some("main.py"),
+            "other APIs keep file"
+        );
+        assert_eq!(catalog.by_judge0_id(89).map(|r| r.name.as_str()), Some("multi-file"));
+
+        let dup = SHELL.replace("judge0_ids = [1001, 1002]", "judge0_ids = [1002, 1001, 1002]");
+        let rt = Catalog::from_files([("s.toml", dup)]).expect("valid");
+        assert_eq!(
+            rt.get("shell").expect("shell").judge0_ids,
+            vec![1002, 1001],
+            "deduplicated, in order"
+        );
+
+        let cases = [
+            (
+                SHELL.replace("file = \"main.sh\"", "file = \"main.sh\"\njudge0_file = \"../x.sh\""),
+                "must not contain ..",
+            ),
+            (
+                SHELL
+                    .replace("judge0_ids = [1001, 1002]", "")
+                    .replace("file = \"main.sh\"", "file = \"main.sh\"\njudge0_file = \"script.sh\""),
+                "judge0_file: needs judge0_ids",
+            ),
+        ];
+        for (text, want) in cases {
+            let err = Catalog::from_files([("bad.toml", text)]).expect_err(want);
+            let msg = chain(&err);
+            assert!(msg.contains(want), "{msg} should contain {want:?}");
+        }
     }
 
     #[test]

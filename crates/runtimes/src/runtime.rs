@@ -37,8 +37,12 @@ pub struct Runtime {
     pub display_name: String,
     /// Other names a request may use (`py`, `python3`), lower case, without `name`.
     pub aliases: Vec<String>,
-    /// Judge0 CE language ids this runtime answers to, sorted.
+    /// Judge0 CE language ids this runtime answers to, in the order of its file: the first is
+    /// the one Judge0's language list shows, the others are accepted by id.
     pub judge0_ids: Vec<u32>,
+    /// The main file name of Judge0 submissions when it differs from `file` (Judge0 names
+    /// Python's `script.py`); see [`Runtime::judge0_file`].
+    pub judge0_file: Option<String>,
     /// Default main file name (`main.py`, `Main.java`).
     pub file: String,
     /// Whether the sandbox keeps networking (default false).
@@ -77,6 +81,7 @@ pub(crate) struct Parts {
     pub(crate) display_name: String,
     pub(crate) aliases: Vec<String>,
     pub(crate) judge0_ids: Vec<u32>,
+    pub(crate) judge0_file: Option<String>,
     pub(crate) file: String,
     pub(crate) network: bool,
     pub(crate) warm: Warm,
@@ -139,6 +144,7 @@ impl Runtime {
             display_name: p.display_name,
             aliases: p.aliases,
             judge0_ids: p.judge0_ids,
+            judge0_file: p.judge0_file,
             file: p.file,
             network: p.network,
             warm: p.warm,
@@ -164,6 +170,17 @@ impl Runtime {
     /// Resolved limits of both phases.
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// The main file name Judge0 gives a submission's source (`script.py`): `judge0_file`, or
+    /// `file` when the runtime file does not set it.
+    pub fn judge0_file(&self) -> &str {
+        self.judge0_file.as_deref().unwrap_or(&self.file)
+    }
+
+    /// The Judge0 id its language list shows (the first of `judge0_ids`).
+    pub fn judge0_listed_id(&self) -> Option<u32> {
+        self.judge0_ids.first().copied()
     }
 
     /// True when the runtime has a compile step.

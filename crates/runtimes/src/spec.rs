@@ -25,6 +25,8 @@ struct RuntimeFile {
     aliases: Vec<String>,
     #[serde(default)]
     judge0_ids: Vec<u32>,
+    #[serde(default)]
+    judge0_file: Option<String>,
     file: String,
     #[serde(default)]
     compile: Option<Vec<String>>,
@@ -136,13 +138,29 @@ fn build(path: &Path, f: RuntimeFile) -> Result<Runtime, SpecError> {
             aliases.push(alias);
         }
     }
-    let mut judge0_ids = f.judge0_ids;
-    judge0_ids.sort_unstable();
-    judge0_ids.dedup();
+    // In the order written: the first is the one Judge0's language list shows.
+    let mut judge0_ids: Vec<u32> = Vec::with_capacity(f.judge0_ids.len());
+    for id in f.judge0_ids {
+        if !judge0_ids.contains(&id) {
+            judge0_ids.push(id);
+        }
+    }
     check_main_file(&f.file).map_err(|problem| SpecError::BadFile {
         value: f.file.clone(),
         problem,
     })?;
+    if let Some(judge0_file) = &f.judge0_file {
+        check_main_file(judge0_file).map_err(|problem| SpecError::BadFile {
+            value: judge0_file.clone(),
+            problem,
+        })?;
+        if judge0_ids.is_empty() {
+            return Err(SpecError::Invalid {
+                field: "judge0_file".to_owned(),
+                reason: "needs judge0_ids (it is the file name of Judge0 submissions)".to_owned(),
+            });
+        }
+    }
 
     for (name, argv) in &f.vars {
         let valid = !name.is_empty()
@@ -231,6 +249,7 @@ fn build(path: &Path, f: RuntimeFile) -> Result<Runtime, SpecError> {
         display_name: f.display_name,
         aliases,
         judge0_ids,
+        judge0_file: f.judge0_file,
         file: f.file,
         network: f.network,
         warm: f.warm,

@@ -494,8 +494,8 @@ async fn verdicts_and_run_options() {
             .run("", with("# args", json!({ "command_line_arguments": " a  b;c $(x) " })))
             .await;
         assert_eq!(
-            r["stdout"], "[\"a\", \"b;c\", \"$(x)\"]\n",
-            "split on whitespace, no shell"
+            r["stdout"], "[\"a\", \"bc\", \"(x)\"]\n",
+            "Judge0's characters deleted, split as a shell would, never run by one"
         );
         let r = api
             .run(
@@ -769,9 +769,9 @@ async fn informational_endpoints() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         (one["source_file"].clone(), one["is_archived"].clone()),
-        (json!("main.py"), json!(false))
+        (json!("script.py"), json!(false))
     );
-    assert!(one["compile_cmd"].is_null() && one["run_cmd"].as_str().unwrap().contains("main.py"));
+    assert!(one["compile_cmd"].is_null() && one["run_cmd"].as_str().unwrap().contains("script.py"));
     let (_, c) = api.get("/languages/50").await;
     assert!(c["compile_cmd"].as_str().unwrap().contains("gcc"), "{c}");
     for missing in ["/languages/99999", "/languages/abc"] {
@@ -912,7 +912,7 @@ async fn caller_mistakes_get_judge0_errors() {
         (
             json!({ "additional_files": "UEsDBA==" }),
             "additional_files",
-            "setting additional files is not allowed",
+            "is not a valid zip archive",
         ),
         (
             json!({ "compiler_options": "-O2" }),
@@ -1207,25 +1207,27 @@ fn python_with_pip() -> Option<String> {
         })
 }
 
-/// The official SDK (PyPI `judge0`, the version the reference describes) in
-/// `target/pyclients`, installed when missing.
+/// The official SDK (PyPI `judge0`, the version the reference describes).
 const SDK_REQUIREMENT: &str = "judge0==0.0.8";
-/// The whole SDK script, at most.
-const SDK_TEST_TIMEOUT_S: u64 = 300;
+/// judge0-client (PyPI), its newest version; it brings httpx2 and pydantic.
+const JUDGE0_CLIENT_REQUIREMENT: &str = "judge0-client==0.4.0";
+/// judge0api (PyPI), its newest version; it brings requests.
+const JUDGE0API_REQUIREMENT: &str = "judge0api==0.1.20";
+/// One client script, at most.
+const CLIENT_TEST_TIMEOUT_S: u64 = 300;
 
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs root: the full sandbox"]
-async fn official_python_sdk() {
-    if !testkit::root_or_skip("the full sandbox") {
-        return;
-    }
+/// A real Python client against a real server on each backend: `requirement` installed once
+/// with pip into `target/<dir>` (kept; `marker` is a file it installs), then
+/// `tests/clients/<script> BASE_URL` run with it on `PYTHONPATH`; the script prints its checks
+/// and exits non-zero on a failed one.
+async fn python_client(requirement: &str, dir: &str, marker: &str, script: &str) {
     let Some(py) = python_with_pip() else {
         testkit::skip("no python3 with pip");
         return;
     };
-    let dir = target_dir().join("pyclients");
-    if !dir.join("judge0/__init__.py").exists() {
-        let (py, dir) = (py.clone(), dir.clone());
+    let dir = target_dir().join(dir);
+    if !dir.join(marker).exists() {
+        let (py, dir, wanted) = (py.clone(), dir.clone(), requirement.to_owned());
         let out = tokio::task::spawn_blocking(move || {
             std::process::Command::new(py)
                 .args([
@@ -1237,7 +1239,7 @@ async fn official_python_sdk() {
                     "--target",
                 ])
                 .arg(dir)
-                .arg(SDK_REQUIREMENT)
+                .arg(wanted)
                 .output()
         })
         .await
@@ -1245,20 +1247,22 @@ async fn official_python_sdk() {
         .expect("pip");
         if !out.status.success() {
             testkit::skip(format_args!(
-                "cannot install {SDK_REQUIREMENT}: {}",
+                "cannot install {requirement}: {}",
                 String::from_utf8_lossy(&out.stderr)
             ));
             return;
         }
     }
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/clients/judge0_sdk_test.py");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/clients")
+        .join(script);
     for backend in common::backends() {
         let server = start_real(ServerConfig::default(), backend).await;
         let (py, dir, script, base) = (py.clone(), dir.clone(), script.clone(), server.base.clone());
         // coreutils `timeout` ends a hung client; the SDK polls forever otherwise.
         let out = tokio::task::spawn_blocking(move || {
             std::process::Command::new("timeout")
-                .arg(SDK_TEST_TIMEOUT_S.to_string())
+                .arg(CLIENT_TEST_TIMEOUT_S.to_string())
                 .arg(py)
                 .arg(script)
                 .arg(base)
@@ -1267,14 +1271,428 @@ async fn official_python_sdk() {
                 .output()
         })
         .await
-        .expect("sdk task")
+        .expect("client task")
         .expect("python runs");
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        println!("{backend:?}:\n{stdout}{stderr}");
+        println!("{requirement} on {backend:?}:\n{stdout}{stderr}");
         assert!(
             out.status.success(),
-            "the SDK test failed on {backend:?}:\n{stdout}\n{stderr}"
+            "{requirement} failed on {backend:?}:\n{stdout}\n{stderr}"
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
+async fn official_python_sdk() {
+    if !testkit::root_or_skip("the full sandbox") {
+        return;
+    }
+    python_client(SDK_REQUIREMENT, "pyclients", "judge0/__init__.py", "judge0_sdk_test.py").await;
+}
+
+/// judge0-client: single-file and multi-file submissions (additional_files, language 89),
+/// `/about`, `/workers`, `/isolate`, `/license`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
+async fn judge0_client() {
+    if !testkit::root_or_skip("the full sandbox") {
+        return;
+    }
+    python_client(
+        JUDGE0_CLIENT_REQUIREMENT,
+        "pyclients-judge0-client",
+        "judge0_client/__init__.py",
+        "judge0_client_test.py",
+    )
+    .await;
+}
+
+/// judge0api: submit with wait and without, load, get (with trailing slashes).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
+async fn judge0api_client() {
+    if !testkit::root_or_skip("the full sandbox") {
+        return;
+    }
+    python_client(
+        JUDGE0API_REQUIREMENT,
+        "pyclients-judge0api",
+        "judge0api/__init__.py",
+        "judge0api_test.py",
+    )
+    .await;
+}
+
+/// A zip of `(name, content)` files, deflated as judge0-client makes them.
+fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    for (name, content) in files {
+        w.start_file(*name, options).expect("zip entry");
+        w.write_all(content).expect("zip write");
+    }
+    w.finish().expect("zip").into_inner()
+}
+
+/// An entry's unix mode set in a one-entry zip (a device node, say: the zip crate writes
+/// only files, directories and links).
+fn with_unix_mode(mut zip: Vec<u8>, mode: u32) -> Vec<u8> {
+    let central = zip.windows(4).position(|w| w == b"PK\x01\x02").expect("central header");
+    zip[central + 5] = 3;
+    zip[central + 38..central + 42].copy_from_slice(&(mode << 16).to_le_bytes());
+    zip
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn about_isolate_and_license_answer_as_judge0() {
+    let server = start(ServerConfig::default(), Backend::Sqlite).await;
+    let api = Api::of(&server);
+    let (status, about) = api.get("/about").await;
+    assert_eq!(status, StatusCode::OK);
+    // judge0-client's AboutResponse: four strings, none null.
+    for key in ["version", "homepage", "source_code", "maintainer"] {
+        assert!(about[key].as_str().is_some_and(|s| !s.is_empty()), "{key}: {about}");
+    }
+    let http = reqwest::Client::new();
+    for (path, want) in [("/isolate", "does not use isolate"), ("/license", "Apache-2.0")] {
+        let resp = http
+            .get(format!("{}{path}", server.base))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+        let content_type = resp.headers()[reqwest::header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(content_type.starts_with("text/plain"), "{path}: {content_type}");
+        let text = resp.text().await.expect("body");
+        assert!(text.contains(want), "{path}: {text}");
+    }
+}
+
+/// Judge0 deletes `$&;<>|` and the backquote and lets bash split the rest: quotes group
+/// words, a backslash escapes; nothing is run by a shell here.
+#[tokio::test(flavor = "multi_thread")]
+async fn command_line_arguments_split_as_a_shell_would() {
+    let server = start(ServerConfig::default(), Backend::Sqlite).await;
+    let api = Api::of(&server);
+    let mut body = python("# args");
+    body["command_line_arguments"] = json!(r#"a 'b c' "d e" f\ g $HOME;rm `id` *.py"#);
+    let r = api.run("", body).await;
+    assert_eq!(status_id(&r), 3, "{r}");
+    assert_eq!(
+        r["stdout"],
+        "[\"a\", \"b c\", \"d e\", \"f g\", \"HOMErm\", \"id\", \"*.py\"]\n"
+    );
+
+    for bad in ["a 'b c", "say \"hi", "trailing\\"] {
+        let mut body = python("# args");
+        body["command_line_arguments"] = json!(bad);
+        let (status, errors) = api.post("/submissions?wait=true", &body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {errors}");
+        assert_eq!(
+            errors,
+            json!({ "command_line_arguments": ["cannot be split into arguments: a quote is not closed, or a backslash ends it"] })
+        );
+    }
+    let (status, errors) = api
+        .post(
+            "/submissions",
+            &json!({ "source_code": "int main;", "language_id": C, "compiler_options": "-DX='1" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{errors}");
+    assert!(errors["compiler_options"].is_array(), "{errors}");
+}
+
+/// Every default `/config_info` advertises is at most its maximum, and a submission that
+/// sends every advertised default back — or every advertised maximum — is accepted, in every
+/// listed language. A submission that sends none gets Judge0's 5 s CPU, 10 s wall and
+/// 1024 KB file size.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_advertised_default_and_maximum_is_accepted() {
+    let server = start(ServerConfig::default(), Backend::Sqlite).await;
+    let api = Api::of(&server);
+    let (_, config) = api.get("/config_info").await;
+    let pairs = [
+        ("cpu_time_limit", "max_cpu_time_limit"),
+        ("cpu_extra_time", "max_cpu_extra_time"),
+        ("wall_time_limit", "max_wall_time_limit"),
+        ("memory_limit", "max_memory_limit"),
+        ("stack_limit", "max_stack_limit"),
+        ("max_processes_and_or_threads", "max_max_processes_and_or_threads"),
+        ("max_file_size", "max_max_file_size"),
+        ("number_of_runs", "max_number_of_runs"),
+    ];
+    for (default, max) in pairs {
+        let (d, m) = (config[default].as_f64(), config[max].as_f64());
+        assert!(
+            d.is_some() && m.is_some() && d <= m,
+            "{default} {d:?} > {max} {m:?}: {config}"
+        );
+    }
+    assert_eq!(
+        (
+            config["cpu_time_limit"].as_f64(),
+            config["wall_time_limit"].as_f64(),
+            config["max_file_size"].as_u64()
+        ),
+        (Some(5.0), Some(10.0), Some(1024)),
+        "Judge0 1.13.1's defaults"
+    );
+    let flags = [
+        "enable_per_process_and_thread_time_limit",
+        "enable_per_process_and_thread_memory_limit",
+        "redirect_stderr_to_stdout",
+        "enable_network",
+    ];
+    let (_, languages) = api.get("/languages").await;
+    let languages = languages.as_array().expect("list");
+    assert!(languages.len() >= 8, "{languages:?}");
+    for language in languages {
+        let id = &language["id"];
+        for column in [0, 1] {
+            let mut body = json!({ "source_code": "# stdout: hi", "language_id": id });
+            for pair in pairs {
+                let key = [pair.0, pair.1][column];
+                body[pair.0] = config[key].clone();
+            }
+            for flag in flags {
+                body[flag] = config[flag].clone();
+            }
+            if id == 89 {
+                body["additional_files"] = json!(b64(&zip_of(&[("run", b"# stdout: hi")])));
+                body.as_object_mut().unwrap().remove("source_code");
+            }
+            let (status, answer) = api.post("/submissions", &body).await;
+            let which = ["defaults", "maxima"][column];
+            assert_eq!(
+                status,
+                StatusCode::CREATED,
+                "{which} for {language}: {body} -> {answer}"
+            );
+        }
+        let token = api.submit(json!({ "source_code": "# stdout: hi", "language_id": id, "additional_files": b64(&zip_of(&[("run", b"")])) })).await;
+        let s = api.finished(&token).await;
+        assert_eq!(
+            (
+                s["cpu_time_limit"].clone(),
+                s["wall_time_limit"].clone(),
+                s["max_file_size"].clone()
+            ),
+            (json!("5.0"), json!("10.0"), json!(1024)),
+            "{language}: {s}"
+        );
+    }
+}
+
+/// One entry per toolchain, Judge0's names with the version installed here; the other ids of
+/// a toolchain answer by id; the source file is Judge0's (`script.py`).
+#[tokio::test(flavor = "multi_thread")]
+async fn languages_have_distinct_names_and_judge0_file_names() {
+    let server = start(ServerConfig::default(), Backend::Sqlite).await;
+    let api = Api::of(&server);
+    for path in ["/languages", "/languages/all"] {
+        let (_, list) = api.get(path).await;
+        let names: Vec<&str> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["name"].as_str().unwrap())
+            .collect();
+        let mut unique = names.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len(), "{path}: {names:?}");
+        let ids: Vec<i64> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["id"].as_i64().unwrap())
+            .collect();
+        for (id, listed) in [
+            (50, true),
+            (48, false),
+            (49, false),
+            (75, false),
+            (52, true),
+            (54, false),
+            (89, true),
+        ] {
+            assert_eq!(ids.contains(&id), listed, "{path}: id {id} in {ids:?}");
+        }
+    }
+    let (_, c50) = api.get("/languages/50").await;
+    assert!(c50["name"].as_str().unwrap().starts_with("C (GCC "), "{c50}");
+    for id in [48, 49, 75] {
+        let (status, other) = api.get(&format!("/languages/{id}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(other["name"], c50["name"], "{id} is the same toolchain");
+        let r = api
+            .run("", json!({ "source_code": "# stdout: ok", "language_id": id }))
+            .await;
+        assert_eq!(status_id(&r), 3, "id {id} still runs: {r}");
+    }
+    let (_, multi) = api.get("/languages/89").await;
+    assert!(
+        multi["name"].as_str().unwrap().starts_with("Multi-file program"),
+        "{multi}"
+    );
+    for (id, file) in [
+        (71, "script.py"),
+        (63, "script.js"),
+        (46, "script.sh"),
+        (85, "script.pl"),
+        (50, "main.c"),
+        (54, "main.cpp"),
+        (62, "Main.java"),
+        (73, "main.rs"),
+        (89, "run"),
+    ] {
+        let (_, language) = api.get(&format!("/languages/{id}")).await;
+        assert_eq!(language["source_file"], file, "{language}");
+        if id != 89 {
+            let r = api.run("", json!({ "source_code": "# main", "language_id": id })).await;
+            assert_eq!(r["stdout"], format!("{file}\n"), "the program is named {file}: {r}");
+        }
+    }
+}
+
+/// `additional_files`: a base64 zip, unpacked beside the program; language 89 takes its
+/// program (`run`) from it.
+#[tokio::test(flavor = "multi_thread")]
+async fn additional_files_are_unpacked_beside_the_program() {
+    for backend in common::backends() {
+        let server = start(ServerConfig::default(), backend).await;
+        let api = Api::of(&server);
+        let (_, config) = api.get("/config_info").await;
+        assert_eq!(config["enable_additional_files"], true);
+        assert_eq!(
+            config["max_extract_size"],
+            (server::DEFAULT_MAX_BODY_BYTES / 1024) as u64
+        );
+
+        let zip = zip_of(&[
+            ("./data/in.txt", b"hello"),
+            ("script.py", b"# stdout: the zip's copy"),
+            ("lib/helper.py", b"x = 1\n"),
+        ]);
+        let mut body = python("# main\n# files");
+        body["additional_files"] = json!(b64(&zip));
+        let r = api.run("fields=*", body).await;
+        assert_eq!(status_id(&r), 3, "{r}");
+        assert_eq!(
+            r["stdout"], "script.py\ndata/in.txt: hello\nlib/helper.py: x = 1\\n\n",
+            "the source code wins over the zip's script.py, as Judge0's unzip -n: {r}"
+        );
+        assert_eq!(unb64(&r["additional_files"]), zip, "always base64, as in Judge0");
+
+        // Language 89: no source code; `run` (and `compile`) come from the zip.
+        let zip = zip_of(&[
+            ("run", b"# stdout: multi\n# main\n# files"),
+            ("compile", b"gcc *.c"),
+            ("a.c", b"int a;"),
+        ]);
+        let token = api
+            .submit(json!({ "language_id": 89, "additional_files": b64(&zip) }))
+            .await;
+        let s = api.finished(&token).await;
+        assert_eq!(status_id(&s), 3, "{s}");
+        assert_eq!(s["stdout"], "multi\nrun\ncompile: gcc *.c\na.c: int a;\n", "{s}");
+        assert_eq!(s["source_code"], Value::Null, "{s}");
+        assert_eq!(s["language"]["id"], 89);
+
+        // Blank source code without the program in the zip.
+        let (status, errors) = api
+            .post(
+                "/submissions",
+                &json!({ "language_id": 89, "source_code": "", "additional_files": b64(&zip_of(&[("main.sh", b"")])) }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            errors,
+            json!({ "additional_files": ["has no \"run\" and source_code is blank: one of them must be the program"] })
+        );
+        let (status, errors) = api.post("/submissions", &json!({ "language_id": 89 })).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(errors, json!({ "source_code": ["can't be blank"] }));
+    }
+}
+
+/// Hostile archives are the normal case: each is a 422 on `additional_files`, never a 5xx,
+/// and nothing is stored or run.
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_archives_are_refused_with_a_field_error() {
+    let config = ServerConfig {
+        max_body_bytes: 256 << 10,
+        ..ServerConfig::default()
+    };
+    let server = start(config, Backend::Sqlite).await;
+    let api = Api::of(&server);
+    let symlink = {
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        w.add_symlink("passwd", "/etc/passwd", zip::write::SimpleFileOptions::default())
+            .expect("symlink");
+        w.finish().expect("zip").into_inner()
+    };
+    let many: Vec<String> = (0..=1024).map(|i| format!("f{i}")).collect();
+    let many: Vec<(&str, &[u8])> = many.iter().map(|n| (n.as_str(), &b""[..])).collect();
+    // Hex digits compress about 2:1: well within the ratio, but more than the input limit.
+    let hex: Vec<u8> = (0..300_000u32)
+        .map(|i| b"0123456789abcdef"[(i.wrapping_mul(2_654_435_761) >> 28) as usize])
+        .collect();
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "zip slip",
+            b64(&zip_of(&[("../../etc/cron.d/x", b"x")])),
+            "leaves the work directory",
+        ),
+        (
+            "absolute path",
+            b64(&zip_of(&[("/etc/passwd", b"x")])),
+            "is an absolute path",
+        ),
+        ("symlink", b64(&symlink), "is a symbolic link"),
+        (
+            "device",
+            b64(&with_unix_mode(zip_of(&[("null", b"")]), 0o020_666)),
+            "is a device, fifo or socket",
+        ),
+        (
+            "bomb",
+            b64(&zip_of(&[("zeros", &vec![0u8; 8 << 20])])),
+            "times its compressed size",
+        ),
+        (
+            "huge entry count",
+            b64(&zip_of(&many)),
+            "entries, more than the limit of 1024",
+        ),
+        (
+            "past the input limit",
+            b64(&zip_of(&[("big.txt", &hex)])),
+            "unpacks to more than",
+        ),
+        ("not a zip", b64(b"just text"), "is not a valid zip archive"),
+        ("not base64", "%%%".to_owned(), "is not valid base64"),
+    ];
+    for (what, files, want) in cases {
+        let mut body = python("# stdout: hi");
+        body["additional_files"] = json!(files);
+        let (status, errors) = api.post("/submissions", &body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{what}: {errors}");
+        let message = errors["additional_files"][0].as_str().unwrap_or_default();
+        assert!(message.contains(want), "{what}: {errors}");
+        assert_eq!(errors.as_object().map(|o| o.len()), Some(1), "{what}: {errors}");
+    }
+    let (status, page) = api.get("/submissions").await;
+    assert!(status == StatusCode::OK || status == StatusCode::UNAUTHORIZED, "{page}");
+    if status == StatusCode::OK {
+        assert_eq!(page["meta"]["total_count"], 0, "nothing stored: {page}");
     }
 }

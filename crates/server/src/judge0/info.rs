@@ -1,6 +1,11 @@
 //! Judge0's informational endpoints: languages (from the catalog's `judge0_ids`), statuses,
 //! `config_info` (every key of Judge0 1.13.1, which the Python SDK's `Config` requires),
-//! about/version, system info, workers, statistics, and the token checks.
+//! about/version/isolate/license, system info, workers, statistics, and the token checks.
+//!
+//! Several Judge0 ids may name one toolchain (48, 49, 50 and 75 are all this server's gcc):
+//! the language lists show each runtime once, under the first id of its file (the official
+//! SDK's alias, 50 for C), so no two entries have the same name; every id is still accepted
+//! by `POST /submissions` and `GET /languages/{id}`.
 
 use std::collections::BTreeMap;
 
@@ -8,7 +13,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
-use runtimes::{Catalog, Runtime, DEFAULT_RUN};
+use runtimes::{Catalog, Runtime};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -66,8 +71,10 @@ pub struct WorkerQueue {
     pub failed: usize,
 }
 
-/// `GET /config_info`: Judge0 1.13.1's keys with tiderun's values. Default limits are the
-/// built-in runtime defaults (a runtime file may set its own); maxima are Judge0's ranges.
+/// `GET /config_info`: Judge0 1.13.1's keys with tiderun's values. Each limit's default and
+/// maximum are what every listed language accepts (`wire::Ranges::common`): Judge0's 5 s CPU,
+/// 10 s wall and 1024 KB file size, the runtimes' memory and processes, Judge0's maxima —
+/// each lowered where a runtime or the request's wall time allows less.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ConfigInfo {
     pub maintenance_mode: bool,
@@ -88,20 +95,21 @@ pub struct ConfigInfo {
     pub wall_time_limit: f64,
     pub max_wall_time_limit: f64,
     pub memory_limit: u64,
-    pub max_memory_limit: i64,
+    pub max_memory_limit: u64,
     pub stack_limit: u64,
-    pub max_stack_limit: i64,
+    pub max_stack_limit: u64,
     pub max_processes_and_or_threads: u64,
-    pub max_max_processes_and_or_threads: i64,
+    pub max_max_processes_and_or_threads: u64,
     pub enable_per_process_and_thread_time_limit: bool,
     pub allow_enable_per_process_and_thread_time_limit: bool,
     pub enable_per_process_and_thread_memory_limit: bool,
     pub allow_enable_per_process_and_thread_memory_limit: bool,
     pub max_file_size: u64,
-    pub max_max_file_size: i64,
+    pub max_max_file_size: u64,
     pub number_of_runs: u32,
-    pub max_number_of_runs: i64,
+    pub max_number_of_runs: u64,
     pub redirect_stderr_to_stdout: bool,
+    /// KB: `additional_files` unpacked, with the source code.
     pub max_extract_size: u64,
     pub enable_batched_submissions: bool,
     pub max_submission_batch_size: usize,
@@ -115,18 +123,19 @@ fn catalog(state: &AppState) -> &Catalog {
     state.runner().engine().catalog()
 }
 
-/// Every (id, runtime) pair, sorted by name then id as Judge0 lists them.
+/// Each runtime once, under its listed id (the first of its `judge0_ids`), sorted by name then
+/// id as Judge0 lists them.
 fn ids(catalog: &Catalog, installed_only: bool) -> Vec<(u32, &Runtime)> {
     let mut all: Vec<(u32, &Runtime, String)> = catalog
         .iter()
         .filter(|rt| rt.installed || !installed_only)
-        .flat_map(|rt| rt.judge0_ids.iter().map(move |id| (*id, rt, language_name(rt))))
+        .filter_map(|rt| rt.judge0_listed_id().map(|id| (id, rt, language_name(rt))))
         .collect();
     all.sort_by(|a, b| a.2.cmp(&b.2).then(a.0.cmp(&b.0)));
     all.into_iter().map(|(id, rt, _)| (id, rt)).collect()
 }
 
-/// The languages that can be used (installed toolchains).
+/// The languages that can be used (installed toolchains), each toolchain once.
 #[utoipa::path(get, path = "/languages", tag = "judge0",
     responses((status = 200, description = "Active languages", body = [LanguageJson])))]
 pub async fn languages(State(state): State<AppState>) -> Json<Vec<LanguageJson>> {
@@ -140,7 +149,8 @@ pub async fn languages(State(state): State<AppState>) -> Json<Vec<LanguageJson>>
     Json(list)
 }
 
-/// Every language of the catalog; those not installed here are "archived".
+/// Every language of the catalog, each toolchain once; those not installed here are
+/// "archived".
 #[utoipa::path(get, path = "/languages/all", tag = "judge0",
     responses((status = 200, description = "All languages", body = [LanguageAllJson])))]
 pub async fn all_languages(State(state): State<AppState>) -> Json<Vec<LanguageAllJson>> {
@@ -169,12 +179,12 @@ pub async fn language(
     let not_found = || Judge0Error::Api(ApiError::NotFound(format!("language with id {id} doesn't exist")));
     let n: u32 = id.trim().parse().map_err(|_| not_found())?;
     let rt = catalog(&state).by_judge0_id(n).ok_or_else(not_found)?;
-    let plan = rt.plan(&rt.file, &[]).ok();
+    let plan = rt.plan(rt.judge0_file(), &[]).ok();
     Ok(Json(LanguageDetail {
         id: n,
         name: language_name(rt),
         is_archived: !rt.installed,
-        source_file: rt.file.clone(),
+        source_file: rt.judge0_file().to_owned(),
         compile_cmd: plan.as_ref().and_then(|p| p.compile.as_ref()).map(|c| c.argv.join(" ")),
         run_cmd: plan.map(|p| p.run.argv.join(" ")),
     }))
@@ -200,8 +210,8 @@ pub async fn statuses() -> Json<Vec<StatusJson>> {
     responses((status = 200, description = "Configuration", body = ConfigInfo)))]
 pub async fn config_info(State(state): State<AppState>) -> Json<ConfigInfo> {
     let config = state.config();
-    let d = DEFAULT_RUN;
-    let stack_kb = engine::LimitRequest::default().stack_bytes(d.memory_mib).unwrap_or(0) / 1024;
+    let engine = state.runner().engine();
+    let r = wire::Ranges::common(engine.catalog(), engine.request_limits());
     Json(ConfigInfo {
         maintenance_mode: false,
         enable_wait_result: true,
@@ -212,32 +222,32 @@ pub async fn config_info(State(state): State<AppState>) -> Json<ConfigInfo> {
         enable_callbacks: true,
         callbacks_max_tries: CALLBACK_TRIES,
         callbacks_timeout: CALLBACK_TIMEOUT.as_secs_f64(),
-        enable_additional_files: false,
+        enable_additional_files: true,
         max_queue_size: config.max_queue_size,
-        cpu_time_limit: d.cpu_ms as f64 / 1000.0,
-        max_cpu_time_limit: wire::MAX_CPU_TIME_LIMIT_S,
+        cpu_time_limit: r.cpu_time_limit.default,
+        max_cpu_time_limit: r.cpu_time_limit.max,
         // Accepted for compatibility, never granted.
         cpu_extra_time: 0.0,
         max_cpu_extra_time: wire::MAX_CPU_EXTRA_TIME_S,
-        wall_time_limit: d.wall_ms as f64 / 1000.0,
-        max_wall_time_limit: wire::MAX_WALL_TIME_LIMIT_S,
-        memory_limit: d.memory_mib * 1024,
-        max_memory_limit: wire::MAX_MEMORY_LIMIT_KB,
-        stack_limit: stack_kb,
-        max_stack_limit: wire::MAX_STACK_LIMIT_KB,
-        max_processes_and_or_threads: d.max_processes,
-        max_max_processes_and_or_threads: wire::MAX_MAX_PROCESSES_AND_OR_THREADS,
+        wall_time_limit: r.wall_time_limit.default,
+        max_wall_time_limit: r.wall_time_limit.max,
+        memory_limit: r.memory_limit.default,
+        max_memory_limit: r.memory_limit.max,
+        stack_limit: r.stack_limit.default,
+        max_stack_limit: r.stack_limit.max,
+        max_processes_and_or_threads: r.max_processes_and_or_threads.default,
+        max_max_processes_and_or_threads: r.max_processes_and_or_threads.max,
         enable_per_process_and_thread_time_limit: false,
         allow_enable_per_process_and_thread_time_limit: false,
         enable_per_process_and_thread_memory_limit: false,
         allow_enable_per_process_and_thread_memory_limit: false,
-        max_file_size: d.max_file_size_bytes / 1024,
-        max_max_file_size: wire::MAX_MAX_FILE_SIZE_KB,
+        max_file_size: r.max_file_size.default,
+        max_max_file_size: r.max_file_size.max,
         number_of_runs: 1,
-        max_number_of_runs: wire::MAX_NUMBER_OF_RUNS,
+        max_number_of_runs: wire::MAX_NUMBER_OF_RUNS as u64,
         redirect_stderr_to_stdout: false,
-        // No additional files, so nothing is extracted.
-        max_extract_size: 0,
+        // additional_files and the source code together: the request's input limit.
+        max_extract_size: config.max_body_bytes as u64 / 1024,
         enable_batched_submissions: true,
         max_submission_batch_size: wire::MAX_BATCH_SIZE,
         // Results are read from the store on every request.
@@ -254,11 +264,66 @@ pub async fn config_info(State(state): State<AppState>) -> Json<ConfigInfo> {
 pub async fn about() -> Json<About> {
     Json(About {
         version: JUDGE0_VERSION_TEXT.to_owned(),
-        homepage: None,
-        source_code: None,
+        homepage: Some(HOMEPAGE.to_owned()),
+        source_code: Some(source_code()),
         maintainer: format!("tiderun {}", env!("CARGO_PKG_VERSION")),
     })
 }
+
+/// `/about`'s `homepage`: the workspace's `homepage` when the build sets one, else the
+/// classroom page this server serves at its root (a URL relative to the API's base).
+const HOMEPAGE: &str = if env!("CARGO_PKG_HOMEPAGE").is_empty() {
+    "/"
+} else {
+    env!("CARGO_PKG_HOMEPAGE")
+};
+
+/// `/about`'s `source_code`: the workspace's `repository` when the build sets one, else the
+/// name, version and licence of the source this server was built from.
+fn source_code() -> String {
+    match env!("CARGO_PKG_REPOSITORY") {
+        "" => format!("tiderun {} ({})", env!("CARGO_PKG_VERSION"), env!("CARGO_PKG_LICENSE")),
+        url => url.to_owned(),
+    }
+}
+
+/// `GET /isolate`: Judge0 answers with `isolate --version`; tiderun has no isolate, so this
+/// says what isolates a run instead.
+#[utoipa::path(get, path = "/isolate", tag = "judge0",
+    responses((status = 200, description = "What sandboxes the runs", body = String, content_type = "text/plain")))]
+pub async fn isolate() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], ISOLATE_TEXT)
+}
+
+/// The text of `/isolate`.
+const ISOLATE_TEXT: &str = concat!(
+    "tiderun ",
+    env!("CARGO_PKG_VERSION"),
+    " does not use isolate.\n",
+    "Each run has its own sandbox, made by tiderun itself (crates/sandbox): new user, pid, mount,\n",
+    "network, ipc, uts and cgroup namespaces; a new read-only root with a size-limited tmpfs work\n",
+    "directory; a seccomp filter; cgroup (v1 or v2) limits on memory, processes and CPU time;\n",
+    "rlimits; no capabilities, no_new_privs, an unprivileged user and no network.\n",
+);
+
+/// `GET /license`: this server's licence (Judge0 answers with its own LICENSE file).
+#[utoipa::path(get, path = "/license", tag = "judge0",
+    responses((status = 200, description = "The licence", body = String, content_type = "text/plain")))]
+pub async fn license() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], LICENSE_TEXT)
+}
+
+/// The text of `/license`.
+const LICENSE_TEXT: &str = concat!(
+    "tiderun ",
+    env!("CARGO_PKG_VERSION"),
+    " is licensed under the ",
+    env!("CARGO_PKG_LICENSE"),
+    " licence (SPDX identifier): https://spdx.org/licenses/",
+    env!("CARGO_PKG_LICENSE"),
+    ".html\n",
+    "It speaks the API of Judge0 CE 1.13.1 but contains no Judge0 code.\n",
+);
 
 /// The Judge0 version, as plain text.
 #[utoipa::path(get, path = "/version", tag = "judge0",

@@ -11,9 +11,17 @@
 //! id go back to the store, and `callback_url` gets a PUT. Synchronous ones (`wait=true`) are
 //! stored too, so their token can be fetched later as in Judge0.
 //!
+//! `additional_files` (a base64 zip) is unpacked by [`archive`] into the run's input files,
+//! beside the program; language 89 ("Multi-file program") is `runtimes/multi-file.toml`, whose
+//! program is the zip's `run` script (a runtime whose source file the zip holds needs no
+//! `source_code`). `compiler_options` and `command_line_arguments` lose Judge0's stripped
+//! characters and are split as bash would split them (`shlex`), never by a shell.
+//!
 //! Where tiderun differs from Judge0, by choice:
-//! - limits a request does not set come from the runtime file (tuned per language), not from
-//!   Judge0's global defaults; `/config_info` shows the built-in runtime defaults;
+//! - limits a request does not set: Judge0's 5 s CPU, 10 s wall and 1024 KB file size, but the
+//!   runtime file's memory, processes and stack (tuned per language); each lowered to what the
+//!   runtime and the request's wall time allow (`wire::Ranges`). `/config_info` shows what
+//!   every listed language accepts;
 //! - `cpu_time_limit = 0` (isolate: no CPU limit) is the runtime's maximum CPU time;
 //! - a memory-limit kill is 12 "Runtime Error (Other)" (Judge0's OOM kill is a SIGKILL); the
 //!   output cap is 8 (Judge0's stdout is a file bounded by max_file_size, so SIGXFSZ); a program
@@ -22,8 +30,16 @@
 //!   request (`--request-output-mb`, `--request-wall-s`), and the submissions of one batch
 //!   share one output budget: the run that passes it is cut and reported (8 for output, 5 for
 //!   time) with a message naming the request's limit, the runs after it are not run;
-//! - `cpu_extra_time` is validated but not granted; per-process limits, `enable_network` and
-//!   `additional_files` are refused with Judge0's own "not allowed" messages;
+//! - `cpu_extra_time` is validated but not granted; per-process limits and `enable_network`
+//!   are refused with Judge0's own "not allowed" messages;
+//! - the arguments are never expanded (no globs, `~`, braces or variables), and a quote left
+//!   open is a 422 (bash would fail the run);
+//! - a hostile `additional_files` (links, devices, `..`, bombs) is a 422 before anything is
+//!   stored, and with the source code it is held to the request's input limit (the body
+//!   limit), not Judge0's separate `MAX_EXTRACT_SIZE`; empty directories and file modes of the
+//!   zip are not kept;
+//! - each toolchain is listed once (`/languages`, `/languages/all`) under the first id of its
+//!   runtime file; its other ids still work by id;
 //! - `wait=true` takes no queue slot (no 503), but the engine's admission may answer 429;
 //! - `/languages/all` marks runtimes whose toolchain is not installed as archived;
 //! - results are not cached (`submission_cache_duration` 0).
@@ -36,6 +52,7 @@ use axum::{Json, Router};
 use crate::body::BodyRejection;
 use crate::{ApiError, AppState};
 
+mod archive;
 mod callback;
 mod info;
 mod result;
@@ -67,6 +84,8 @@ pub fn router() -> Router<AppState> {
         .route("/config_info", get(info::config_info))
         .route("/about", get(info::about))
         .route("/version", get(info::version))
+        .route("/isolate", get(info::isolate))
+        .route("/license", get(info::license))
         .route("/system_info", get(info::system_info))
         .route("/workers", get(info::workers))
         .route("/statistics", get(info::statistics))
@@ -131,6 +150,8 @@ async fn method_not_allowed(method: Method) -> Judge0Error {
         info::config_info,
         info::about,
         info::version,
+        info::isolate,
+        info::license,
         info::system_info,
         info::workers,
         info::statistics,

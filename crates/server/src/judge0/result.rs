@@ -208,6 +208,7 @@ mod tests {
             max_file_size: 1024,
             redirect_stderr_to_stdout: false,
             callback_url: None,
+            additional_files: None,
             output_share: None,
         }
     }

@@ -151,7 +151,13 @@ fn fields(param: &Option<String>) -> Result<Fields, Judge0Error> {
 /// refused (422) before it is stored, queued or run, whether the node is idle or full.
 fn validate(state: &AppState, req: &SubmissionRequest, base64: bool) -> Result<StoredRequest, FieldErrors> {
     let engine = state.runner().engine();
-    let stored = wire::validate(req, base64, engine.catalog(), state.config().allow_callbacks)?;
+    let ctx = wire::Context {
+        catalog: engine.catalog(),
+        request: engine.request_limits(),
+        allow_private_callbacks: state.config().allow_callbacks,
+        max_input_bytes: state.config().max_body_bytes as u64,
+    };
+    let stored = wire::validate(req, base64, &ctx)?;
     stored.check(engine).map_err(|e| wire::field_errors(&e))?;
     Ok(stored)
 }

@@ -3,18 +3,19 @@
 //! the response with `fields` selection and Ruby-style base64.
 //!
 //! - [`request`]: `SubmissionRequest`, `validate`, `StoredRequest` and its engine job;
+//! - [`defaults`]: the limits a submission gets where it names none, and its maxima;
 //! - [`response`]: `StoredResult`, `Fields`, `Record::render`, Rails' decimals and times;
 //! - [`ruby_base64`]: Ruby's `encode64`/`decode64`, and plain base64 for the stored forms.
 
+mod defaults;
 mod request;
 mod response;
 mod ruby_base64;
 
+pub use defaults::Ranges;
 pub use request::{
-    field_errors, validate, FieldErrors, StoredRequest, SubmissionRequest, DEFAULT_PER_PAGE, MAX_BATCH_SIZE,
-    MAX_CALLBACK_URL_BYTES, MAX_CPU_EXTRA_TIME_S, MAX_CPU_TIME_LIMIT_S, MAX_MAX_FILE_SIZE_KB,
-    MAX_MAX_PROCESSES_AND_OR_THREADS, MAX_MEMORY_LIMIT_KB, MAX_NUMBER_OF_RUNS, MAX_STACK_LIMIT_KB,
-    MAX_WALL_TIME_LIMIT_S,
+    field_errors, validate, Context, FieldErrors, StoredRequest, SubmissionRequest, DEFAULT_PER_PAGE, MAX_BATCH_SIZE,
+    MAX_CALLBACK_URL_BYTES, MAX_CPU_EXTRA_TIME_S, MAX_NUMBER_OF_RUNS,
 };
 pub use response::{
     decimal, language_name, timestamp, Fields, LanguageJson, Record, RenderError, StatusJson, StoredResult,

@@ -4,14 +4,18 @@
 
 use std::collections::BTreeMap;
 
-use engine::{Bound, Checked, EngineError, Executor, Job, Limit, LimitRequest, Phase, PhaseRequest, SourceFile};
+use engine::{
+    Bound, Checked, EngineError, Executor, Job, Limit, LimitRequest, Phase, PhaseRequest, RequestLimits, SourceFile,
+};
 use runtimes::{Catalog, Runtime};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use super::defaults::Ranges;
 use super::response::decimal;
 use super::ruby_base64::{b64, b64_opt, decode_base64};
+use crate::judge0::archive::{self, ArchiveFile};
 use crate::judge0::callback;
 
 /// Judge0's documented ranges (the v1.13.1 defaults of its `MAX_*` settings); a request
@@ -30,6 +34,9 @@ pub const MAX_MAX_FILE_SIZE_KB: i64 = 4096;
 pub const MAX_NUMBER_OF_RUNS: i64 = engine::MAX_RUNS as i64;
 /// Judge0's limit on `compiler_options` and `command_line_arguments`.
 pub const MAX_OPTIONS_CHARS: usize = 512;
+/// The characters Judge0 deletes from `compiler_options` and `command_line_arguments` before
+/// bash splits them (`gsub(/[$&;<>|`]/, "")`).
+pub const STRIPPED_OPTION_CHARS: [char; 7] = ['$', '&', ';', '<', '>', '|', '`'];
 /// A callback URL longer than this is refused (Judge0 stores it in a string column).
 pub const MAX_CALLBACK_URL_BYTES: usize = 2048;
 /// Judge0's MAX_SUBMISSION_BATCH_SIZE: submissions per batch create or batch show.
@@ -43,16 +50,19 @@ pub const DEFAULT_PER_PAGE: u32 = 20;
 /// given", unknown keys are ignored.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct SubmissionRequest {
-    /// The program (base64 when `base64_encoded=true`). Required.
+    /// The program (base64 when `base64_encoded=true`). Required, unless `additional_files`
+    /// holds the language's source file (`run` for 89, "Multi-file program").
     #[schema(value_type = Option<String>)]
     pub source_code: Option<Value>,
     /// A Judge0 language id (`GET /languages`). Required.
     #[schema(value_type = Option<u32>, example = 71)]
     pub language_id: Option<Value>,
-    /// Extra compiler arguments, split on whitespace (never a shell); compiled languages only.
+    /// Extra compiler arguments; compiled languages only. Split as bash would split them
+    /// (quotes, backslashes) once Judge0's `$&;<>|` and backquote are deleted, but never run by
+    /// a shell: no expansion of any kind.
     #[schema(value_type = Option<String>)]
     pub compiler_options: Option<Value>,
-    /// Program arguments, split on whitespace (never a shell).
+    /// Program arguments, split like `compiler_options`: `a 'b c'` is `a` and `b c`.
     #[schema(value_type = Option<String>)]
     pub command_line_arguments: Option<Value>,
     /// base64 when `base64_encoded=true`.
@@ -62,16 +72,18 @@ pub struct SubmissionRequest {
     /// trailing whitespace of lines and trailing blank lines ignored.
     #[schema(value_type = Option<String>)]
     pub expected_output: Option<Value>,
-    /// Seconds, 0 to 15 (0: no CPU limit of its own, the runtime's maximum applies).
+    /// Seconds, 0 to 15; 5 when not given (0: no CPU limit of its own, the runtime's maximum
+    /// applies).
     #[schema(value_type = Option<f64>)]
     pub cpu_time_limit: Option<Value>,
     /// Seconds, 0 to 5. Accepted for compatibility; tiderun grants no extra time.
     #[schema(value_type = Option<f64>)]
     pub cpu_extra_time: Option<Value>,
-    /// Seconds, 1 to 20.
+    /// Seconds, 1 to 20; 10 when not given.
     #[schema(value_type = Option<f64>)]
     pub wall_time_limit: Option<Value>,
-    /// KB, 2048 to 512000.
+    /// KB, 2048 to 512000 (or the runtime's default, when higher); the runtime's default when
+    /// not given.
     #[schema(value_type = Option<u64>)]
     pub memory_limit: Option<Value>,
     /// KB, 0 to 128000 (0: the default).
@@ -86,7 +98,7 @@ pub struct SubmissionRequest {
     /// Must be false: limits always apply to the whole process tree.
     #[schema(value_type = Option<bool>)]
     pub enable_per_process_and_thread_memory_limit: Option<Value>,
-    /// KB, 0 to 4096: the largest file the program may write.
+    /// KB, 0 to 4096: the largest file the program may write; 1024 when not given.
     #[schema(value_type = Option<u64>)]
     pub max_file_size: Option<Value>,
     /// stdout and stderr interleaved as `stdout`.
@@ -101,7 +113,9 @@ pub struct SubmissionRequest {
     /// The result is PUT here when the submission finishes (3 tries, 5 s timeout each).
     #[schema(value_type = Option<String>)]
     pub callback_url: Option<Value>,
-    /// Not supported (Judge0's "setting additional files is not allowed").
+    /// A zip archive, base64 (whatever `base64_encoded` says), unpacked into the work
+    /// directory beside the program; with the source code it counts against the request's
+    /// input limit. Symbolic links, devices, absolute paths and `..` are refused.
     #[schema(value_type = Option<String>)]
     pub additional_files: Option<Value>,
 }
@@ -132,6 +146,9 @@ pub struct StoredRequest {
     pub max_file_size: u64,
     pub redirect_stderr_to_stdout: bool,
     pub callback_url: Option<String>,
+    /// The zip of `additional_files`, as sent (checked by [`archive::unpack`]).
+    #[serde(default, with = "b64_opt", skip_serializing_if = "Option::is_none")]
+    pub additional_files: Option<Vec<u8>>,
     /// This submission's part of its batch's output budget (`POST /submissions/batch`: the
     /// server's per-request budget shared by the batch's submissions); `None` for a single
     /// submission, which has the whole budget.
@@ -139,32 +156,35 @@ pub struct StoredRequest {
     pub output_share: Option<u64>,
 }
 
-/// Check a request the way Judge0 does (its own ranges) and fill in the defaults (the
-/// runtime's, in Judge0's units). `base64` decodes `source_code`, `stdin` and
-/// `expected_output`. What the engine refuses (the runtime's maxima, the sandbox's minima, the
-/// request's wall time) is [`StoredRequest::check`]'s.
-pub fn validate(
-    req: &SubmissionRequest,
-    base64: bool,
-    catalog: &Catalog,
-    allow_private_callbacks: bool,
-) -> Result<StoredRequest, FieldErrors> {
+/// What [`validate`] checks a request against besides the request itself.
+#[derive(Clone, Copy)]
+pub struct Context<'a> {
+    pub catalog: &'a Catalog,
+    /// The server's limits on one request (the wall time bounds `wall_time_limit`).
+    pub request: RequestLimits,
+    /// Callback URLs may point at private addresses.
+    pub allow_private_callbacks: bool,
+    /// The most the program and its `additional_files` may hold together, in bytes: the
+    /// request's input limit (the server's body limit), which a plain source file is held to.
+    pub max_input_bytes: u64,
+}
+
+/// Check a request the way Judge0 does (its own ranges) and fill in the defaults
+/// ([`Ranges::of`]: Judge0's for time and file size, the runtime's for memory and processes).
+/// `base64` decodes `source_code`, `stdin` and `expected_output`. What the engine refuses (the
+/// runtime's maxima, the sandbox's minima, the request's wall time) is
+/// [`StoredRequest::check`]'s.
+pub fn validate(req: &SubmissionRequest, base64: bool, ctx: &Context<'_>) -> Result<StoredRequest, FieldErrors> {
     let mut c = Checker::default();
 
     let source_code = c.bytes("source_code", &req.source_code, base64);
-    let blank = source_code
-        .as_ref()
-        .is_none_or(|s| s.iter().all(u8::is_ascii_whitespace));
-    if blank && !c.has("source_code") {
-        c.add("source_code", "can't be blank");
-    }
     let runtime = match c.integer("language_id", &req.language_id) {
         None if !c.has("language_id") => {
             c.add("language_id", "can't be blank");
             None
         }
         None => None,
-        Some(id) => match u32::try_from(id).ok().and_then(|id| catalog.by_judge0_id(id)) {
+        Some(id) => match u32::try_from(id).ok().and_then(|id| ctx.catalog.by_judge0_id(id)) {
             None => {
                 c.add("language_id", format!("language with id {id} doesn't exist"));
                 None
@@ -182,6 +202,40 @@ pub fn validate(
     let stdin = c.bytes("stdin", &req.stdin, base64);
     let expected_output = c.bytes("expected_output", &req.expected_output, base64);
 
+    // Always base64, as in Judge0; unpacked here to refuse a bad archive before it is stored.
+    let additional_files = c
+        .bytes("additional_files", &req.additional_files, true)
+        .filter(|zip| !zip.is_empty());
+    let source_len = source_code.as_ref().map_or(0, Vec::len) as u64;
+    let unpacked = additional_files.as_ref().and_then(|zip| {
+        match archive::unpack(zip, ctx.max_input_bytes.saturating_sub(source_len)) {
+            Ok(files) => Some(files),
+            Err(e) => {
+                c.add("additional_files", e.to_string());
+                None
+            }
+        }
+    });
+    let blank = source_code
+        .as_ref()
+        .is_none_or(|s| s.iter().all(u8::is_ascii_whitespace));
+    if blank && !c.has("source_code") {
+        // Without source code the program is the archive's file of the language's name (the
+        // `run` script of a multi-file program).
+        match (&runtime, &unpacked) {
+            (Some((_, rt)), Some(files)) if !files.iter().any(|f| f.path == rt.judge0_file()) => c.add(
+                "additional_files",
+                format!(
+                    "has no {:?} and source_code is blank: one of them must be the program",
+                    rt.judge0_file()
+                ),
+            ),
+            (_, Some(_)) => {}
+            _ if c.has("additional_files") => {}
+            _ => c.add("source_code", "can't be blank"),
+        }
+    }
+
     let compiler_options = c.options("compiler_options", &req.compiler_options);
     if let (Some(_), Some((_, rt))) = (&compiler_options, &runtime) {
         if !rt.compiled() {
@@ -192,6 +246,15 @@ pub fn validate(
         }
     }
     let command_line_arguments = c.options("command_line_arguments", &req.command_line_arguments);
+
+    // The runtime's defaults and maxima; an unknown language is checked against Judge0's.
+    let ranges = match &runtime {
+        Some((_, rt)) => Ranges::of(rt, ctx.request),
+        None => Ranges::common(ctx.catalog, ctx.request),
+    };
+    let memory_max = (MAX_MEMORY_LIMIT_KB as u64).max(ranges.memory_limit.default) as i64;
+    let processes_max =
+        (MAX_MAX_PROCESSES_AND_OR_THREADS as u64).max(ranges.max_processes_and_or_threads.default) as i64;
 
     let cpu_time_limit = c.number("cpu_time_limit", &req.cpu_time_limit);
     c.range_f("cpu_time_limit", cpu_time_limit, 0.0, "0", MAX_CPU_TIME_LIMIT_S, "15.0");
@@ -207,15 +270,11 @@ pub fn validate(
         "20.0",
     );
     let memory_limit = c.integer("memory_limit", &req.memory_limit);
-    c.range_i("memory_limit", memory_limit, MIN_MEMORY_LIMIT_KB, MAX_MEMORY_LIMIT_KB);
+    c.range_i("memory_limit", memory_limit, MIN_MEMORY_LIMIT_KB, memory_max);
     let stack_limit = c.integer("stack_limit", &req.stack_limit);
     c.range_i("stack_limit", stack_limit, 0, MAX_STACK_LIMIT_KB);
     let max_processes = c.integer("max_processes_and_or_threads", &req.max_processes_and_or_threads);
-    c.positive(
-        "max_processes_and_or_threads",
-        max_processes,
-        MAX_MAX_PROCESSES_AND_OR_THREADS,
-    );
+    c.positive("max_processes_and_or_threads", max_processes, processes_max);
     let max_file_size = c.integer("max_file_size", &req.max_file_size);
     c.range_i("max_file_size", max_file_size, 0, MAX_MAX_FILE_SIZE_KB);
     let number_of_runs = c.integer("number_of_runs", &req.number_of_runs);
@@ -239,36 +298,30 @@ pub fn validate(
         c.add("enable_network", "enabling network is not allowed");
     }
     let redirect_stderr_to_stdout = c.boolean("redirect_stderr_to_stdout", &req.redirect_stderr_to_stdout);
-    if c.text("additional_files", &req.additional_files)
-        .is_some_and(|s| !s.trim().is_empty())
-    {
-        c.add("additional_files", "setting additional files is not allowed");
-    }
     let callback_url = c
         .text("callback_url", &req.callback_url)
         .filter(|s| !s.trim().is_empty());
     if let Some(url) = &callback_url {
-        if let Err(problem) = callback::check_url(url, allow_private_callbacks) {
+        if let Err(problem) = callback::check_url(url, ctx.allow_private_callbacks) {
             c.add("callback_url", problem);
         }
     }
 
-    let (Some(source_code), Some((language_id, runtime)), true) = (source_code, runtime, c.errors.is_empty()) else {
+    let (Some((language_id, _)), true) = (runtime, c.errors.is_empty()) else {
         return Err(c.errors);
     };
-    let defaults = &runtime.limits().run.defaults;
-    let memory_limit = memory_limit.map_or(defaults.memory_mib * 1024, |kb| kb as u64);
+    let memory_limit = memory_limit.map_or(ranges.memory_limit.default, |kb| kb as u64);
     let stored = StoredRequest {
         language_id,
-        source_code,
+        source_code: source_code.unwrap_or_default(),
         stdin,
         expected_output,
         compiler_options,
         command_line_arguments,
         number_of_runs: number_of_runs.map_or(1, |n| n as u32),
-        cpu_time_limit: cpu_time_limit.unwrap_or(defaults.cpu_ms as f64 / 1000.0),
+        cpu_time_limit: cpu_time_limit.unwrap_or(ranges.cpu_time_limit.default),
         cpu_extra_time: cpu_extra_time.unwrap_or(0.0),
-        wall_time_limit: wall_time_limit.unwrap_or(defaults.wall_ms as f64 / 1000.0),
+        wall_time_limit: wall_time_limit.unwrap_or(ranges.wall_time_limit.default),
         memory_limit,
         stack_limit: match stack_limit {
             Some(kb) => kb as u64,
@@ -279,10 +332,11 @@ pub fn validate(
                     / 1024
             }
         },
-        max_processes_and_or_threads: max_processes.map_or(defaults.max_processes, |n| n as u64),
-        max_file_size: max_file_size.map_or(defaults.max_file_size_bytes / 1024, |kb| kb as u64),
+        max_processes_and_or_threads: max_processes.map_or(ranges.max_processes_and_or_threads.default, |n| n as u64),
+        max_file_size: max_file_size.map_or(ranges.max_file_size.default, |kb| kb as u64),
         redirect_stderr_to_stdout: redirect_stderr_to_stdout.unwrap_or(false),
         callback_url,
+        additional_files,
         output_share: None,
     };
     Ok(stored)
@@ -297,24 +351,49 @@ impl StoredRequest {
             .catalog()
             .by_judge0_id(self.language_id)
             .ok_or_else(|| EngineError::BadRequest(format!("language with id {} doesn't exist", self.language_id)))?;
-        engine.check(self.job(runtime))
+        engine.check(self.job(runtime)?)
     }
 
-    /// The engine job of this submission.
-    pub fn job(&self, runtime: &Runtime) -> Job {
-        Job {
+    /// The engine job of this submission: the program under the language's Judge0 file name
+    /// (`script.py`), then the files of `additional_files` (one with the program's name is
+    /// left out, as Judge0's `unzip -n` leaves it; without source code it is the program).
+    pub fn job(&self, runtime: &Runtime) -> Result<Job, EngineError> {
+        let main = runtime.judge0_file();
+        let mut extra: Vec<ArchiveFile> = match &self.additional_files {
+            // Checked when it was stored; unpacked again with room for anything it holds.
+            Some(zip) => {
+                archive::unpack(zip, u64::MAX).map_err(|e| EngineError::BadRequest(format!("additional_files {e}")))?
+            }
+            None => Vec::new(),
+        };
+        let from_archive = extra.iter().position(|f| f.path == main);
+        let blank = self.source_code.iter().all(u8::is_ascii_whitespace);
+        let program = match from_archive {
+            Some(i) if blank => extra.remove(i).content,
+            Some(i) => {
+                extra.remove(i);
+                self.source_code.clone()
+            }
+            None => self.source_code.clone(),
+        };
+        let mut files = vec![SourceFile {
+            name: Some(main.to_owned()),
+            content: program,
+        }];
+        files.extend(extra.into_iter().map(|f| SourceFile {
+            name: Some(f.path),
+            content: f.content,
+        }));
+        Ok(Job {
             language: runtime.name.clone(),
             version: None,
-            files: vec![SourceFile {
-                name: None,
-                content: self.source_code.clone(),
-            }],
+            files,
             args: split_options(self.command_line_arguments.as_deref()),
             compile_args: split_options(self.compiler_options.as_deref()),
             limits: self.limits(runtime),
             images: false,
             output_share: self.output_share,
-        }
+        })
     }
 
     /// Judge0's limits in the engine's units. `cpu_time_limit = 0` is "no CPU limit" in Judge0
@@ -340,11 +419,22 @@ impl StoredRequest {
     }
 }
 
-/// Arguments from Judge0's option strings: split on whitespace, never a shell.
+/// Arguments from Judge0's option strings, as Judge0's bash would have them: its stripped
+/// characters deleted, then split as a POSIX shell splits words (quotes, backslashes, a `#`
+/// starting a word ends the line) — by `shlex`, never by a shell, so nothing is expanded.
+/// `None` when a quote is not closed or a backslash ends the text.
+pub fn shell_words(text: &str) -> Option<Vec<String>> {
+    let kept: String = text.chars().filter(|c| !STRIPPED_OPTION_CHARS.contains(c)).collect();
+    shlex::split(&kept)
+}
+
+/// The arguments of a stored option string; one stored before options were split as a
+/// shell does (and so never checked) falls back to whitespace.
 fn split_options(options: Option<&str>) -> Vec<String> {
-    options
-        .map(|s| s.split_whitespace().map(str::to_owned).collect())
-        .unwrap_or_default()
+    let Some(text) = options else {
+        return Vec::new();
+    };
+    shell_words(text).unwrap_or_else(|| text.split_whitespace().map(str::to_owned).collect())
 }
 
 /// Seconds (Judge0) to milliseconds (engine); a positive limit is at least 1 ms.
@@ -446,13 +536,21 @@ impl Checker {
         }
     }
 
-    /// `compiler_options` / `command_line_arguments`: at most 512 characters; blank is none.
+    /// `compiler_options` / `command_line_arguments`: at most 512 characters, splittable as a
+    /// shell would split them ([`shell_words`]); blank is none.
     fn options(&mut self, field: &str, value: &Option<Value>) -> Option<String> {
         let text = self.text(field, value)?;
         if text.chars().count() > MAX_OPTIONS_CHARS {
             self.add(
                 field,
                 format!("is too long (maximum is {MAX_OPTIONS_CHARS} characters)"),
+            );
+            return None;
+        }
+        if shell_words(&text).is_none() {
+            self.add(
+                field,
+                "cannot be split into arguments: a quote is not closed, or a backslash ends it",
             );
             return None;
         }
@@ -540,22 +638,33 @@ mod tests {
         serde_json::from_value(body).expect("request")
     }
 
+    fn context(c: &Catalog) -> Context<'_> {
+        Context {
+            catalog: c,
+            request: RequestLimits::default(),
+            allow_private_callbacks: true,
+            max_input_bytes: 2 << 20,
+        }
+    }
+
+    fn check(c: &Catalog, body: serde_json::Value) -> Result<StoredRequest, FieldErrors> {
+        validate(&request(body), false, &context(c))
+    }
+
     #[test]
     fn validation_speaks_judge0() {
         let c = catalog();
-        let errors = validate(&request(serde_json::json!({})), false, &c, true).unwrap_err();
+        let errors = check(&c, serde_json::json!({})).unwrap_err();
         assert_eq!(errors["source_code"], vec!["can't be blank"]);
         assert_eq!(errors["language_id"], vec!["can't be blank"]);
-        let errors = validate(
-            &request(serde_json::json!({
+        let errors = check(
+            &c,
+            serde_json::json!({
                 "source_code": "x", "language_id": 9999, "cpu_time_limit": 16,
                 "wall_time_limit": "0.5", "memory_limit": 1000, "number_of_runs": 0,
                 "enable_network": true, "max_processes_and_or_threads": "abc",
                 "enable_per_process_and_thread_time_limit": true,
-            })),
-            false,
-            &c,
-            true,
+            }),
         )
         .unwrap_err();
         assert_eq!(errors["language_id"], vec!["language with id 9999 doesn't exist"]);
@@ -571,10 +680,63 @@ mod tests {
         );
     }
 
+    /// Judge0 deletes `$&;<>|` and the backquote, then bash splits the rest into words.
     #[test]
-    fn options_split_on_whitespace_never_a_shell() {
-        assert_eq!(split_options(Some(" -O2  -DX=1;rm ")), vec!["-O2", "-DX=1;rm"]);
+    fn options_split_as_bash_would_never_by_a_shell() {
+        let words = |s: &str| shell_words(s).expect(s);
+        assert_eq!(words("a 'b c'"), ["a", "b c"]);
+        assert_eq!(
+            words(r#" -O2  "-DNAME=a b" x\ y 'it''s'"#),
+            ["-O2", "-DNAME=a b", "x y", "its"]
+        );
+        assert_eq!(
+            words(r#""say \"hi\"" 'no $expansion' "#),
+            [r#"say "hi""#, "no expansion"]
+        );
+        assert_eq!(
+            words("-DX=1;rm -rf / && `id` $(id) | cat > out"),
+            ["-DX=1rm", "-rf", "/", "id", "(id)", "cat", "out"]
+        );
+        assert_eq!(
+            words("*.c ~ {a,b}"),
+            ["*.c", "~", "{a,b}"],
+            "no globbing, tilde or brace expansion"
+        );
+        assert_eq!(
+            words("one\ntwo\tthree"),
+            ["one", "two", "three"],
+            "newlines and tabs separate words"
+        );
+        assert_eq!(words(r"a\\b"), [r"a\b"], "an escaped backslash");
+        assert!(words("   ").is_empty());
+        for unbalanced in ["'a", "a \"b", "a\\"] {
+            assert_eq!(shell_words(unbalanced), None, "{unbalanced}");
+        }
+        assert_eq!(split_options(Some("a 'b c'")), ["a", "b c"]);
+        assert_eq!(
+            split_options(Some("stored 'before")),
+            ["stored", "'before"],
+            "legacy text"
+        );
         assert!(split_options(None).is_empty());
+
+        let c = catalog();
+        let errors = check(
+            &c,
+            serde_json::json!({ "source_code": "x", "language_id": 71, "command_line_arguments": "a 'b" }),
+        )
+        .unwrap_err();
+        assert_eq!(
+            errors["command_line_arguments"],
+            ["cannot be split into arguments: a quote is not closed, or a backslash ends it"]
+        );
+        let ok = check(
+            &c,
+            serde_json::json!({ "source_code": "x", "language_id": 71, "command_line_arguments": "a 'b c'" }),
+        )
+        .expect("valid");
+        let job = ok.job(c.by_judge0_id(71).expect("python")).expect("job");
+        assert_eq!(job.args, ["a", "b c"]);
     }
 
     #[test]

@@ -256,7 +256,8 @@ impl Record {
         let result = self.result.clone().unwrap_or_default();
         let req = &self.request;
         let json = SubmissionJson {
-            source_code: text("source_code", Some(&req.source_code))?,
+            // A multi-file program has none (its program came in `additional_files`).
+            source_code: text("source_code", Some(&req.source_code).filter(|s| !s.is_empty()))?,
             language_id: req.language_id,
             stdin: text("stdin", req.stdin.as_ref())?,
             expected_output: text("expected_output", req.expected_output.as_ref())?,
@@ -291,7 +292,12 @@ impl Record {
             command_line_arguments: req.command_line_arguments.clone(),
             redirect_stderr_to_stdout: req.redirect_stderr_to_stdout,
             callback_url: req.callback_url.clone(),
-            additional_files: None,
+            // Always base64, as Judge0 renders this binary column.
+            additional_files: req
+                .additional_files
+                .as_ref()
+                .filter(|_| fields.contains("additional_files"))
+                .map(|zip| encode64(zip)),
             enable_network: false,
             status: StatusJson {
                 id: self.status_id,
@@ -393,6 +399,7 @@ mod tests {
                 max_file_size: 1024,
                 redirect_stderr_to_stdout: false,
                 callback_url: None,
+                additional_files: None,
                 output_share: None,
             },
             result: None,
