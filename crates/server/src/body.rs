@@ -2,8 +2,8 @@
 //! Content-Type says (Piston's npm client labels its JSON `text/plain`, curl's `-d` labels it a
 //! form, some clients send none), bounded in size and time, with one typed rejection
 //! ([`BodyRejection`]) that says where the body is wrong and that each dialect words in its own
-//! shape — a body that is not JSON and was not sent as JSON is [`BodyRejection::NotJson`], which
-//! Piston answers with its 415; and JSON answers that keep a run's output counted in the node's
+//! shape — a body that is not JSON and was sent as something else is [`BodyRejection::NotJson`],
+//! which Piston answers with its 415; and JSON answers that keep a run's output counted in the node's
 //! memory budget until they are sent.
 
 use std::marker::PhantomData;
@@ -29,8 +29,8 @@ use crate::{ApiError, AppState};
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A request body that is one JSON object of type `T`, read by every dialect the same way:
-/// whatever the Content-Type (a failure of a body that is not JSON at all, sent as something
-/// else than JSON, is [`BodyRejection::NotJson`]); at most `--max-body-bytes` (a Content-Length past it is refused
+/// whatever the Content-Type (a failure of a body that is not JSON at all and was sent as
+/// something else, a form, is [`BodyRejection::NotJson`]); at most `--max-body-bytes` (a Content-Length past it is refused
 /// before a byte is read, a body without one when the bytes read pass it); within
 /// [`BODY_READ_TIMEOUT`] in total and [`crate::BODY_IDLE_TIMEOUT`] between chunks; an object
 /// (serde would take an array for a struct, field by field); errors naming the failing field's
@@ -84,12 +84,12 @@ pub enum BodyRejection {
     /// Not JSON, or not of the request's type; `path` names the field (empty: the whole body).
     #[error("invalid JSON body{}: {message}", if path.is_empty() { String::new() } else { format!(" at {path}") })]
     Invalid { path: String, message: String },
-    /// `cause`, for a body that is not JSON at all and whose Content-Type does not say JSON
-    /// either (`None`: it has none): a form, text... Piston answers it with 415, the other
-    /// dialects with `cause`'s 400.
-    #[error("{cause}{}", content_type.as_ref().map(|t| format!(" (sent as {t}, not application/json)")).unwrap_or_default())]
+    /// `cause`, for a body that is not JSON at all and that was sent as something else: a
+    /// form, text... Piston answers it with 415, the other dialects with `cause`'s 400. (A body
+    /// without a Content-Type is taken for JSON, so its error is `cause` itself.)
+    #[error("{cause} (sent as {content_type}, not application/json)")]
     NotJson {
-        content_type: Option<String>,
+        content_type: String,
         cause: Box<BodyRejection>,
     },
 }
@@ -142,13 +142,17 @@ fn stalled(rejection: &BytesRejection) -> bool {
 }
 
 /// `e`, the failure to parse `body`, as [`BodyRejection::NotJson`] when the body is not JSON at
-/// all (it would not parse as any JSON value) and `content_type` does not say JSON.
+/// all (it would not parse as any JSON value) and `content_type` names something else. Without
+/// a Content-Type the body was meant as JSON (clients that send none send JSON), so `e` stays.
 fn not_json(e: BodyRejection, content_type: Option<&HeaderValue>, body: &[u8]) -> BodyRejection {
-    if content_type.is_some_and(says_json) || serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() {
+    let Some(content_type) = content_type.filter(|t| !says_json(t)) else {
+        return e;
+    };
+    if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() {
         return e;
     }
     BodyRejection::NotJson {
-        content_type: content_type.map(|t| String::from_utf8_lossy(t.as_bytes()).into_owned()),
+        content_type: String::from_utf8_lossy(content_type.as_bytes()).into_owned(),
         cause: Box::new(e),
     }
 }
@@ -274,11 +278,9 @@ mod tests {
             "the request body must be a JSON object (sent as application/x-www-form-urlencoded, not application/json)"
         );
         assert!(matches!(classify(b"", Some(&text)), BodyRejection::NotJson { .. }));
-        assert!(matches!(
-            classify(b"{a: 1}", None),
-            BodyRejection::NotJson { content_type: None, .. }
-        ));
-        assert_eq!(classify(b"{a: 1}", None).to_string(), error::<T>(b"{a: 1}"));
+        // No Content-Type: meant as JSON, so the JSON error.
+        assert!(matches!(classify(b"{a: 1}", None), BodyRejection::Invalid { .. }));
+        assert!(matches!(classify(b"a=1", None), BodyRejection::NotAnObject));
         // Sent as JSON: the parse error itself.
         assert!(matches!(
             classify(b"{a: 1}", Some(&json)),

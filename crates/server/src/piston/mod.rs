@@ -4,8 +4,9 @@
 //! `Outcome` is rendered in Piston's shape. Errors are Piston's `{"message": ...}` with a 4xx
 //! for the caller's mistakes. Differences from Piston itself, on purpose: a JSON body is read
 //! whatever its Content-Type (Piston answers 415 without `application/json`, and its npm client
-//! labels its JSON `text/plain`); a body that is not JSON, sent as something else (a form), gets
-//! Piston's 415 and words. An unknown file encoding is refused instead of read as utf8, the interactive `connect` delivers
+//! labels its JSON `text/plain`); a body that is not JSON and was sent as something else (a
+//! form) gets Piston's 415 and words, one without a Content-Type a 400 saying what is wrong
+//! with it as JSON (Piston: 415). An unknown file encoding is refused instead of read as utf8, the interactive `connect` delivers
 //! signals and caps output (Piston's does neither), and the output limit is tiderun's (stdout and
 //! stderr together, 1 MiB by default) rather than Piston's 1024 bytes per stream, and a request's
 //! output and time are bounded as a whole by the server's per-request limits.
@@ -178,7 +179,7 @@ async fn runtimes(State(state): State<AppState>) -> Json<Vec<RuntimeInfo>> {
         (status = 400, description = "Unknown runtime, missing field, limit past the maximum...", body = ErrorMessage),
         (status = 408, description = "The request body took too long to arrive", body = ErrorMessage),
         (status = 413, description = "Body too large", body = ErrorMessage),
-        (status = 415, description = "The body is not JSON and was not sent as JSON (a form)", body = ErrorMessage),
+        (status = 415, description = "The body is not JSON and was sent as something else (a form)", body = ErrorMessage),
         (status = 429, description = "At capacity; see Retry-After", body = ErrorMessage),
     ))]
 async fn execute(
