@@ -3,9 +3,10 @@
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
@@ -14,7 +15,7 @@ use governor::nanos::Nanos;
 use governor::state::keyed::{DashMapStateStore, ShrinkableKeyedStateStore};
 use governor::state::StateStore;
 use governor::Quota;
-use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
 
 use crate::{edge, forwarded, ApiError, AppState};
 
@@ -145,19 +146,27 @@ fn peer_addr(request: &Request) -> Option<IpAddr> {
     }
 }
 
-/// The API token of a request: `X-Auth-Token` (Judge0) or `Authorization: Bearer` (the scheme
-/// name in any case, as RFC 7235 has it).
+/// The API token of a request: `X-Auth-Token` (Judge0), `Authorization: Bearer TOKEN` (the
+/// scheme name in any case, as RFC 7235 has it), or a bare `Authorization: TOKEN` (what Piston
+/// clients send for a key: ultra-piston, piston_rspy). Another scheme (`Basic ...`) is no token.
 pub fn token(headers: &HeaderMap) -> Option<&str> {
     if let Some(v) = headers.get("x-auth-token").and_then(|v| v.to_str().ok()) {
         return Some(v.trim());
     }
-    let value = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    let value = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())?.trim();
+    match value.split_once(' ') {
+        Some((scheme, token)) => scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()),
+        None => Some(value).filter(|v| !v.is_empty()),
+    }
 }
 
-/// Authentication and rate limiting for every API route.
-pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// Authentication and rate limiting for every API route; `E` is the dialect's error, so a 401
+/// or 429 comes in the shape of the API that was called (Piston `{"message"}`, native and
+/// Judge0 `{"error"}`).
+pub async fn guard<E>(State(state): State<AppState>, request: Request, next: Next) -> Response
+where
+    E: From<ApiError> + IntoResponse,
+{
     if request.method() == Method::OPTIONS {
         return next.run(request).await;
     }
@@ -179,10 +188,10 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     // Checked before authentication too, so guessing tokens is rate limited per IP.
     if let Err(retry_after_s) = state.0.limiter.check(&key) {
         state.metrics().rate_limited.inc();
-        return ApiError::TooManyRequests { retry_after_s }.into_response();
+        return E::from(ApiError::TooManyRequests { retry_after_s }).into_response();
     }
     if !tokens.is_empty() && known.is_none() {
-        return ApiError::Unauthorized.into_response();
+        return E::from(ApiError::Unauthorized).into_response();
     }
     next.run(request).await
 }
@@ -192,14 +201,117 @@ fn constant_time_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// CORS: none (same origin) by default, a list, or `*`.
-pub fn cors(origins: &[String]) -> CorsLayer {
-    let layer = CorsLayer::new().allow_methods(Any).allow_headers(Any);
-    if origins.iter().any(|o| o == "*") {
-        return layer.allow_origin(Any);
+/// How long a browser may keep a preflight's answer (Judge0's rack-cors default; Chrome keeps
+/// one 2 h at most, so a longer value would buy nothing).
+pub const CORS_MAX_AGE: Duration = Duration::from_secs(7200);
+
+/// Which pages may call the API from a browser on another origin (CORS). Never with
+/// credentials: `Access-Control-Allow-Credentials` is not sent, so browsers attach no cookies
+/// to such calls (and refuse `credentials: "include"`); API tokens travel in headers a foreign
+/// page does not know. The server README argues why `*` is the default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// `*`, the default: Judge0's `ALLOW_ORIGIN` defaults to it, and the Judge0 IDE and other
+    /// front ends are pages on their own origins.
+    #[default]
+    Any,
+    /// These origins only, as browsers send them (`https://class.example`, no path).
+    Only(Vec<HeaderValue>),
+    /// `none`: no CORS headers; only pages of the server's own origin can read its answers.
+    Off,
+}
+
+/// A `--cors-origin` value that is not `*`, `none` or a list of origins.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CorsOriginError {
+    #[error("{value:?} is not an origin such as https://class.example or http://localhost:5173: {why}")]
+    NotAnOrigin { value: String, why: &'static str },
+    #[error("`{word}` cannot be combined with other origins")]
+    Combined { word: String },
+    #[error("an empty origin: use *, none or a list of origins")]
+    Empty,
+}
+
+impl CorsOrigins {
+    /// `*`, `none`, or origins (each `scheme://host[:port]`; a trailing `/` and a default
+    /// port are dropped and the whole is lower-cased, since browsers send origins that way and
+    /// one written otherwise would never match).
+    pub fn parse<S: AsRef<str>>(values: &[S]) -> Result<CorsOrigins, CorsOriginError> {
+        let values: Vec<&str> = values.iter().map(|v| v.as_ref().trim()).collect();
+        if values.is_empty() || values.contains(&"") {
+            return Err(CorsOriginError::Empty);
+        }
+        for (word, origins) in [("*", CorsOrigins::Any), ("none", CorsOrigins::Off)] {
+            if values.iter().any(|v| v.eq_ignore_ascii_case(word)) {
+                if values.len() > 1 {
+                    return Err(CorsOriginError::Combined { word: word.into() });
+                }
+                return Ok(origins);
+            }
+        }
+        values
+            .into_iter()
+            .map(parse_origin)
+            .collect::<Result<_, _>>()
+            .map(CorsOrigins::Only)
     }
-    let list: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
-    layer.allow_origin(AllowOrigin::list(list))
+
+    /// The layer answering preflights and marking answers; `None` for [`CorsOrigins::Off`].
+    pub fn layer(&self) -> Option<CorsLayer> {
+        let origins = match self {
+            CorsOrigins::Any => AllowOrigin::any(),
+            CorsOrigins::Only(list) => AllowOrigin::list(list.clone()),
+            CorsOrigins::Off => return None,
+        };
+        Some(
+            CorsLayer::new()
+                .allow_origin(origins)
+                // Mirrored rather than `*`: the Fetch standard does not let `*` cover
+                // `Authorization` (the Judge0 IDE's key), and older browsers know no `*`.
+                .allow_methods(AllowMethods::mirror_request())
+                .allow_headers(AllowHeaders::mirror_request())
+                // What a page needs to read to back off or to report a request.
+                .expose_headers([header::RETRY_AFTER, HeaderName::from_static("x-request-id")])
+                .max_age(CORS_MAX_AGE),
+        )
+    }
+}
+
+/// One origin as a browser sends it in `Origin`.
+fn parse_origin(value: &str) -> Result<HeaderValue, CorsOriginError> {
+    let refuse = |why| {
+        Err(CorsOriginError::NotAnOrigin {
+            value: value.to_owned(),
+            why,
+        })
+    };
+    if value.eq_ignore_ascii_case("null") {
+        return refuse("`null` is the origin of every sandboxed page and file: URL; it cannot be allowed");
+    }
+    let Ok(uri) = value.parse::<Uri>() else {
+        return refuse("not a URL");
+    };
+    let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+        return refuse("an origin is a scheme and a host");
+    };
+    if authority.as_str().contains('@') {
+        return refuse("an origin has no user name");
+    }
+    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+        return refuse("an origin has no path");
+    }
+    let scheme = scheme.to_ascii_lowercase();
+    let host = authority.host().to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    };
+    let origin = match authority.port_u16() {
+        Some(port) if Some(port) != default_port => format!("{scheme}://{host}:{port}"),
+        _ => format!("{scheme}://{host}"),
+    };
+    HeaderValue::from_str(&origin).or_else(|_| refuse("not a header value"))
 }
 
 #[cfg(test)]
@@ -216,9 +328,70 @@ mod tests {
         assert_eq!(token(&h), Some("abc"));
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer abc"));
         assert_eq!(token(&h), Some("abc"));
+        // A bare key, as Piston clients send it.
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("abc"));
+        assert_eq!(token(&h), Some("abc"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static(" "));
+        assert_eq!(token(&h), None);
         h.insert("x-auth-token", HeaderValue::from_static("xyz"));
         assert_eq!(token(&h), Some("xyz"));
         assert!(constant_time_eq("abc", "abc") && !constant_time_eq("abc", "abd") && !constant_time_eq("a", "ab"));
+    }
+
+    #[test]
+    fn cors_origins_are_any_none_or_origins_as_browsers_send_them() {
+        assert_eq!(CorsOrigins::default(), CorsOrigins::Any);
+        assert_eq!(CorsOrigins::parse(&["*"]), Ok(CorsOrigins::Any));
+        assert_eq!(CorsOrigins::parse(&[" none "]), Ok(CorsOrigins::Off));
+        assert_eq!(CorsOrigins::parse(&["NONE"]), Ok(CorsOrigins::Off));
+        let only =
+            |list: &[&'static str]| CorsOrigins::Only(list.iter().map(|o| HeaderValue::from_static(o)).collect());
+        assert_eq!(
+            CorsOrigins::parse(&[
+                "https://Class.Example/",
+                "http://localhost:5173",
+                "https://a.example:443"
+            ]),
+            Ok(only(&[
+                "https://class.example",
+                "http://localhost:5173",
+                "https://a.example"
+            ]))
+        );
+        assert_eq!(
+            CorsOrigins::parse(&["http://[::1]:8080"]),
+            Ok(only(&["http://[::1]:8080"]))
+        );
+        assert_eq!(
+            CorsOrigins::parse(&["*", "https://a.example"]),
+            Err(CorsOriginError::Combined { word: "*".into() })
+        );
+        assert_eq!(
+            CorsOrigins::parse(&["https://a.example", "none"]),
+            Err(CorsOriginError::Combined { word: "none".into() })
+        );
+        assert_eq!(CorsOrigins::parse::<&str>(&[]), Err(CorsOriginError::Empty));
+        assert_eq!(CorsOrigins::parse(&[""]), Err(CorsOriginError::Empty));
+        assert_eq!(
+            CorsOrigins::parse(&["https://a.example", " "]),
+            Err(CorsOriginError::Empty)
+        );
+        for bad in [
+            "class.example",
+            "https://a.example/ide",
+            "https://u@a.example",
+            "null",
+            "https://a.example?x=1",
+        ] {
+            let e = CorsOrigins::parse(&[bad]).unwrap_err();
+            assert!(matches!(e, CorsOriginError::NotAnOrigin { .. }), "{bad}: {e}");
+            assert!(
+                e.to_string().contains("is not an origin such as https://class.example"),
+                "{e}"
+            );
+        }
+        assert!(CorsOrigins::Off.layer().is_none());
+        assert!(CorsOrigins::Any.layer().is_some());
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! JSON bodies: one extractor for every dialect ([`JsonBody`]), accepted whatever the
-//! Content-Type says (Piston's npm client sends none), bounded in size and time, with one typed
-//! rejection ([`BodyRejection`]) that says where the body is wrong and that each dialect words
-//! in its own shape; and JSON answers that keep a run's output counted in the node's memory
-//! budget until they are sent.
+//! Content-Type says (Piston's npm client labels its JSON `text/plain`, curl's `-d` labels it a
+//! form, some clients send none), bounded in size and time, with one typed rejection
+//! ([`BodyRejection`]) that says where the body is wrong and that each dialect words in its own
+//! shape — a body that is not JSON and was sent as something else is [`BodyRejection::NotJson`],
+//! which Piston answers with its 415; and JSON answers that keep a run's output counted in the node's
+//! memory budget until they are sent.
 
 use std::marker::PhantomData;
 use std::pin::Pin;
@@ -12,7 +14,7 @@ use std::time::Duration;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Request};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use engine::OutputHold;
@@ -27,7 +29,8 @@ use crate::{ApiError, AppState};
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A request body that is one JSON object of type `T`, read by every dialect the same way:
-/// whatever the Content-Type; at most `--max-body-bytes` (a Content-Length past it is refused
+/// whatever the Content-Type (a failure of a body that is not JSON at all and was sent as
+/// something else, a form, is [`BodyRejection::NotJson`]); at most `--max-body-bytes` (a Content-Length past it is refused
 /// before a byte is read, a body without one when the bytes read pass it); within
 /// [`BODY_READ_TIMEOUT`] in total and [`crate::BODY_IDLE_TIMEOUT`] between chunks; an object
 /// (serde would take an array for a struct, field by field); errors naming the failing field's
@@ -48,8 +51,12 @@ where
     type Rejection = E;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, E> {
+        let content_type = request.headers().get(header::CONTENT_TYPE).cloned();
         let body = read_body(request, state.config().max_body_bytes).await?;
-        Ok(JsonBody(parse_object(&body)?, PhantomData))
+        match parse_object(&body) {
+            Ok(value) => Ok(JsonBody(value, PhantomData)),
+            Err(e) => Err(not_json(e, content_type.as_ref(), &body).into()),
+        }
     }
 }
 
@@ -77,6 +84,14 @@ pub enum BodyRejection {
     /// Not JSON, or not of the request's type; `path` names the field (empty: the whole body).
     #[error("invalid JSON body{}: {message}", if path.is_empty() { String::new() } else { format!(" at {path}") })]
     Invalid { path: String, message: String },
+    /// `cause`, for a body that is not JSON at all and that was sent as something else: a
+    /// form, text... Piston answers it with 415, the other dialects with `cause`'s 400. (A body
+    /// without a Content-Type is taken for JSON, so its error is `cause` itself.)
+    #[error("{cause} (sent as {content_type}, not application/json)")]
+    NotJson {
+        content_type: String,
+        cause: Box<BodyRejection>,
+    },
 }
 
 impl From<BodyRejection> for ApiError {
@@ -88,7 +103,8 @@ impl From<BodyRejection> for ApiError {
             | BodyRejection::Empty
             | BodyRejection::NotUtf8 { .. }
             | BodyRejection::NotAnObject
-            | BodyRejection::Invalid { .. } => ApiError::BadRequest(e.to_string()),
+            | BodyRejection::Invalid { .. }
+            | BodyRejection::NotJson { .. } => ApiError::BadRequest(e.to_string()),
         }
     }
 }
@@ -123,6 +139,30 @@ fn stalled(rejection: &BytesRejection) -> bool {
         source = e.source();
     }
     false
+}
+
+/// `e`, the failure to parse `body`, as [`BodyRejection::NotJson`] when the body is not JSON at
+/// all (it would not parse as any JSON value) and `content_type` names something else. Without
+/// a Content-Type the body was meant as JSON (clients that send none send JSON), so `e` stays.
+fn not_json(e: BodyRejection, content_type: Option<&HeaderValue>, body: &[u8]) -> BodyRejection {
+    let Some(content_type) = content_type.filter(|t| !says_json(t)) else {
+        return e;
+    };
+    if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() {
+        return e;
+    }
+    BodyRejection::NotJson {
+        content_type: String::from_utf8_lossy(content_type.as_bytes()).into_owned(),
+        cause: Box::new(e),
+    }
+}
+
+/// `application/json` or a `+json` type (`application/problem+json`), parameters aside. A few
+/// lines rather than the `mime` crate: the only question asked is this one.
+fn says_json(content_type: &HeaderValue) -> bool {
+    let Ok(value) = content_type.to_str() else { return false };
+    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// A body that must be one JSON object of type `T`.
@@ -220,6 +260,43 @@ mod tests {
         assert!(e.contains("at b[0]"), "{e}");
         assert!(error::<T>(b"{}").starts_with("invalid JSON body: missing field `a`"));
         assert_eq!(parse_object::<T>(br#"{"a": 1, "b": ["x"]}"#).unwrap().a, 1);
+    }
+
+    #[test]
+    fn a_body_that_is_not_json_nor_sent_as_json_is_not_json() {
+        let form = HeaderValue::from_static("application/x-www-form-urlencoded");
+        let text = HeaderValue::from_static("text/plain;charset=UTF-8");
+        let json = HeaderValue::from_static("Application/JSON; charset=utf-8");
+        let problem = HeaderValue::from_static("application/problem+json");
+        let classify = |body: &[u8], content_type: Option<&HeaderValue>| {
+            not_json(parse_object::<T>(body).unwrap_err(), content_type, body)
+        };
+        let e = classify(b"language=python&version=3", Some(&form));
+        assert!(matches!(e, BodyRejection::NotJson { .. }), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "the request body must be a JSON object (sent as application/x-www-form-urlencoded, not application/json)"
+        );
+        assert!(matches!(classify(b"", Some(&text)), BodyRejection::NotJson { .. }));
+        // No Content-Type: meant as JSON, so the JSON error.
+        assert!(matches!(classify(b"{a: 1}", None), BodyRejection::Invalid { .. }));
+        assert!(matches!(classify(b"a=1", None), BodyRejection::NotAnObject));
+        // Sent as JSON: the parse error itself.
+        assert!(matches!(
+            classify(b"{a: 1}", Some(&json)),
+            BodyRejection::Invalid { .. }
+        ));
+        assert!(matches!(classify(b"", Some(&problem)), BodyRejection::Empty));
+        // JSON, whatever the label: the error is about its shape.
+        assert!(matches!(classify(b"[1]", Some(&form)), BodyRejection::NotAnObject));
+        assert!(matches!(
+            classify(br#"{"a": "x"}"#, Some(&text)),
+            BodyRejection::Invalid { .. }
+        ));
+        assert_eq!(
+            ApiError::from(classify(b"a=1", Some(&form))).status(),
+            StatusCode::BAD_REQUEST
+        );
     }
 
     #[test]

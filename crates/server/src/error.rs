@@ -25,7 +25,7 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     Unprocessable(String),
-    #[error("authentication required: send X-Auth-Token or Authorization: Bearer")]
+    #[error("authentication required: send X-Auth-Token: TOKEN, Authorization: Bearer TOKEN or Authorization: TOKEN")]
     Unauthorized,
     #[error("{0}")]
     Forbidden(String),
@@ -42,6 +42,10 @@ pub enum ApiError {
     /// The request body is past `--max-body-bytes` (`body::BodyRejection` quotes the limit).
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// The body is not of a media type the API reads (Piston's answer to a body that is not
+    /// JSON).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     #[error("too many requests; retry in {retry_after_s} s")]
     TooManyRequests { retry_after_s: u64 },
     #[error("{message}")]
@@ -68,6 +72,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,

@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use engine::Runner;
 use store::{Store, WorkQueue};
+use tower::Layer;
+use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
 
 mod auth;
 mod body;
@@ -33,6 +35,7 @@ mod page;
 pub mod piston;
 mod ws;
 
+pub use auth::{CorsOriginError, CorsOrigins, CORS_MAX_AGE};
 pub use body::BODY_READ_TIMEOUT;
 pub use edge::EdgeConfig;
 pub use error::{ApiError, STORE_FULL, STORE_UNAVAILABLE};
@@ -63,8 +66,9 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Requests per minute per token (or per IP without one); 0 disables the limit.
     pub rate_limit_per_minute: u32,
-    /// Allowed CORS origins; empty means same-origin only, `*` any.
-    pub cors_origins: Vec<String>,
+    /// Which pages on other origins may call the API from a browser: any (the default, as in
+    /// Judge0), a list, or none; never with credentials.
+    pub cors: CorsOrigins,
     /// Judge0: queued submissions beyond this get 503 `{"error":"queue is full"}`.
     pub max_queue_size: usize,
     /// Judge0: background workers running queued submissions.
@@ -87,7 +91,7 @@ impl Default for ServerConfig {
             auth_tokens: Vec::new(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             rate_limit_per_minute: DEFAULT_RATE_LIMIT_PER_MINUTE,
-            cors_origins: Vec::new(),
+            cors: CorsOrigins::Any,
             max_queue_size: 100,
             workers: 2,
             enable_submission_delete: false,
@@ -155,13 +159,21 @@ impl AppState {
     }
 }
 
-/// The whole service as one router (tests drive it with `tower::ServiceExt::oneshot`).
+/// The whole service as one router. It does not trim a trailing slash: that must happen
+/// before routing, so [`serve_on`] wraps the router in [`NormalizePath`] (see [`service`]).
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .merge(native::router())
-        .merge(piston::router())
-        .merge(judge0::router())
-        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::guard));
+    use axum::middleware::from_fn_with_state;
+    // The guard of each dialect answers 401 and 429 in that dialect's shape.
+    let mut api = Router::new()
+        .merge(native::router().layer(from_fn_with_state(state.clone(), auth::guard::<ApiError>)))
+        .merge(piston::router().layer(from_fn_with_state(state.clone(), auth::guard::<piston::PistonError>)))
+        .merge(judge0::router().layer(from_fn_with_state(state.clone(), auth::guard::<judge0::Judge0Error>)));
+    // Outside the guard: a preflight needs no token (browsers send none with it), and a 401
+    // or 429 carries the CORS headers, so a page on another origin can read why. Only the
+    // APIs: the page, health and metrics are for their own origin and for probes.
+    if let Some(cors) = state.config().cors.layer() {
+        api = api.layer(cors);
+    }
     Router::new()
         .merge(health::router())
         .merge(page::router())
@@ -173,13 +185,20 @@ pub fn router(state: AppState) -> Router {
         // past the limit in the dialect's shape; this bounds the bytes it reads.
         .layer(axum::extract::DefaultBodyLimit::max(state.config().max_body_bytes))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(BODY_IDLE_TIMEOUT))
-        .layer(auth::cors(&state.config().cors_origins))
         .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())
         .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
         .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(
             tower_http::request_id::MakeRequestUuid,
         ))
         .with_state(state)
+}
+
+/// The service [`serve_on`] serves: the [`router`], with each connection's activity tracked
+/// (`edge::track`), behind [`NormalizePath`], which trims a trailing slash (`/submissions/`
+/// is `/submissions`, as Rails and Express route it; `/` stays) before the router picks a
+/// route — a layer added with `Router::layer` would run only after routing.
+pub fn service(state: AppState) -> NormalizePath<Router> {
+    NormalizePathLayer::trim_trailing_slash().layer(router(state).layer(axum::middleware::from_fn(edge::track)))
 }
 
 /// One span per request, named by its `X-Request-Id` (the caller's, or a new UUID), which the
@@ -211,9 +230,9 @@ pub async fn serve_on(
     use std::future::IntoFuture;
     let workers = judge0::start_workers(state.clone());
     let listener = edge::EdgeListener::new(listener, &state.config().edge);
-    let app = router(state.clone())
-        .layer(axum::middleware::from_fn(edge::track))
-        .into_make_service_with_connect_info::<edge::Peer>();
+    let app = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<edge::Peer>(service(
+        state.clone(),
+    ));
     let (stopping_tx, mut stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let signal = async move {
         shutdown.await;

@@ -14,8 +14,8 @@ pub fn document() -> OpenApi {
                 .description(Some(
                     "Run untrusted code in fresh sandboxes: native (`/api/v1`), Piston v2 (`/api/v2`) and \
                      Judge0 CE 1.13.1 (at the root) APIs. Every mistake in a request is answered with a 4xx \
-                     that says what is wrong. When the server has API tokens, send one as `X-Auth-Token` or \
-                     `Authorization: Bearer`.",
+                     that says what is wrong. When the server has API tokens, send one as `X-Auth-Token`, \
+                     `Authorization: Bearer TOKEN` or a bare `Authorization: TOKEN` (Piston clients).",
                 ))
                 .build(),
         )
@@ -39,10 +39,18 @@ fn add_security(doc: &mut OpenApi) {
         ))),
     );
     components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    components.add_security_scheme(
+        "key",
+        SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+            "Authorization",
+            "An API token of the server as the whole header, without a scheme (what Piston clients send)",
+        ))),
+    );
     doc.security = Some(vec![
         SecurityRequirement::default(),
         SecurityRequirement::new("token", Vec::<String>::new()),
         SecurityRequirement::new("bearer", Vec::<String>::new()),
+        SecurityRequirement::new("key", Vec::<String>::new()),
     ]);
 }
 

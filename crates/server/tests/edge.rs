@@ -379,3 +379,131 @@ async fn callbacks_to_nat64_forms_of_internal_addresses_are_refused() {
     }
     stop(server).await;
 }
+
+/// `method path` with an optional JSON body: status, Content-Type and body (JSON, or text).
+async fn call(server: &TestServer, method: &str, path: &str, body: Option<Value>) -> (u16, String, Value) {
+    let client = reqwest::Client::new();
+    let url = format!("{}{path}", server.base);
+    let request = match body {
+        Some(body) => client
+            .request(method.parse().unwrap(), url)
+            .header("content-type", "application/json")
+            .body(body.to_string()),
+        None => client.request(method.parse().unwrap(), url),
+    };
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, content_type, body)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trailing_slash_is_the_route_without_it_in_every_dialect() {
+    let _serial = SERIAL.lock().await;
+    let server = common::fake::start(ServerConfig::default(), Backend::Sqlite).await;
+    // Reads: the same answer with and without the slash.
+    for path in [
+        "/api/v1/runtimes",
+        "/api/v2/runtimes",
+        "/api/v2/piston/runtimes",
+        "/api/v2",
+        "/languages",
+        "/languages/71",
+        "/statuses",
+        "/config_info",
+        "/healthz",
+    ] {
+        let (status, _, without) = call(&server, "GET", path, None).await;
+        assert_eq!(status, 200, "{path}: {without}");
+        let slashed = format!("{path}/");
+        let (status, _, with) = call(&server, "GET", &slashed, None).await;
+        assert_eq!((status, &with), (200, &without), "{slashed}");
+    }
+    let (status, _, about) = call(&server, "GET", "/about/", None).await;
+    assert_eq!(status, 200, "{about}");
+    assert!(about["version"].is_string(), "{about}");
+    // Runs, with the query string kept: native, Piston, Judge0 waiting and queued.
+    let program = "# stdout: hi";
+    let (status, _, body) = call(
+        &server,
+        "POST",
+        "/api/v1/run/",
+        Some(json!({"language": "python", "code": program})),
+    )
+    .await;
+    assert_eq!((status, body["run"]["stdout"].as_str()), (200, Some("hi\n")), "{body}");
+    for path in ["/api/v2/execute/", "/api/v2/piston/execute/"] {
+        let execute = json!({"language": "python", "version": "*", "files": [{"content": program}]});
+        let (status, _, body) = call(&server, "POST", path, Some(execute)).await;
+        assert_eq!(
+            (status, body["run"]["stdout"].as_str()),
+            (200, Some("hi\n")),
+            "{path}: {body}"
+        );
+    }
+    let submission = json!({"language_id": 71, "source_code": "IyBzdGRvdXQ6IGhp"});
+    let (status, _, body) = call(
+        &server,
+        "POST",
+        "/submissions/?base64_encoded=true&wait=true",
+        Some(submission.clone()),
+    )
+    .await;
+    assert_eq!((status, body["stdout"].as_str()), (201, Some("aGkK\n")), "{body}");
+    let (status, _, created) = call(&server, "POST", "/submissions/?base64_encoded=true", Some(submission)).await;
+    assert_eq!(status, 201, "{created}");
+    let token = created["token"].as_str().unwrap().to_owned();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let path = format!("/submissions/{token}/?base64_encoded=true&fields=token,stdout,status_id");
+        let (status, _, body) = call(&server, "GET", &path, None).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert_eq!(body["token"], token.as_str(), "{body}");
+        if body["status_id"].as_u64().is_some_and(|id| id > 2) {
+            assert_eq!(body["stdout"], "aGkK\n", "{body}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still queued: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Piston's WebSocket too.
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("{}/api/v2/connect/", server.ws_base()))
+        .await
+        .expect("the WebSocket upgrade on /api/v2/connect/");
+    let init = json!({"type": "init", "language": "python", "version": "*", "files": [{"content": program}]});
+    ws.send(tokio_tungstenite::tungstenite::Message::text(init.to_string()))
+        .await
+        .unwrap();
+    let first = tokio::time::timeout(PATIENCE, ws.next()).await;
+    let Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text)))) = first else {
+        panic!("no answer on the WebSocket: {first:?}");
+    };
+    assert!(text.as_str().contains(r#""type":"runtime""#), "{text}");
+    // The page: `/` stays itself, its files with a slash are found.
+    let (status, content_type, _) = call(&server, "GET", "/", None).await;
+    assert_eq!(status, 200);
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    let (status, content_type, _) = call(&server, "GET", "/favicon.svg/", None).await;
+    assert_eq!(status, 200);
+    assert!(content_type.starts_with("image/svg+xml"), "{content_type}");
+    // Unknown paths are still 404 with a JSON body in the dialect's shape, slash or not.
+    for (path, key) in [
+        ("/nope/", "error"),
+        ("/nope", "error"),
+        ("/api/v1/nope/", "error"),
+        ("/api/v2/nope/", "message"),
+        ("/submissions/no-such-token/", "error"),
+    ] {
+        let (status, content_type, body) = call(&server, "GET", path, None).await;
+        assert_eq!(status, 404, "{path}: {body}");
+        assert!(content_type.starts_with("application/json"), "{path}: {content_type}");
+        assert!(body[key].is_string(), "{path}: {body}");
+    }
+    stop(server).await;
+}

@@ -200,8 +200,9 @@ async fn a_body_that_is_not_one_json_object_is_refused_in_every_dialect() {
             let response = client
                 .post(format!("{}{path}", server.base))
                 .header("x-auth-token", "t")
-                // Any Content-Type: the body is read as JSON whatever it says.
-                .header("content-type", "text/plain")
+                // A JSON body is read as JSON whatever the Content-Type says (the next test);
+                // here it says JSON.
+                .header("content-type", "application/json")
                 .body(body)
                 .send()
                 .await
@@ -258,6 +259,107 @@ async fn a_body_that_is_not_one_json_object_is_refused_in_every_dialect() {
         let status = response.status().as_u16();
         let answer: Value = response.json().await.expect("JSON");
         assert_json_error(path, status, 400, "application/json", &answer, key, says);
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_body_not_sent_as_json_is_read_as_json_and_a_form_gets_pistons_415() {
+    let server = start().await;
+    let client = reqwest::Client::new();
+    let post = |path: &str, content_type: Option<&str>, body: String| {
+        let mut request = client
+            .post(format!("{}{path}", server.base))
+            .header("x-auth-token", "t")
+            .body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        async move {
+            let response = request.send().await.expect("send");
+            let status = response.status().as_u16();
+            let content_type = response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            let text = response.text().await.unwrap_or_default();
+            (
+                status,
+                content_type,
+                serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            )
+        }
+    };
+    // What pistonapi sends (`requests.post(url, payload)`: a form), and a multipart form.
+    let form = "language=python&version=%2A&files=print%28%22hi%22%29&stdin=&timeout=10000".to_owned();
+    let multipart = "--b\r\nContent-Disposition: form-data; name=\"language\"\r\n\r\npython\r\n--b--\r\n".to_owned();
+    for path in ["/api/v2/execute", "/api/v2/piston/execute"] {
+        for (content_type, body) in [
+            (Some("application/x-www-form-urlencoded"), form.clone()),
+            (Some("multipart/form-data; boundary=b"), multipart.clone()),
+            (Some("text/plain"), "print('hi')".to_owned()),
+            (Some("application/x-www-form-urlencoded"), String::new()),
+        ] {
+            let (status, got_type, body) = post(path, content_type, body).await;
+            assert_json_error(
+                &format!("{path} as {content_type:?}"),
+                status,
+                415,
+                &got_type,
+                &body,
+                "message",
+                "",
+            );
+            assert_eq!(body, json!({"message": "requests must be of type application/json"}));
+        }
+        // Sent as JSON, or without a Content-Type (meant as JSON), but broken: 400 saying why
+        // (Piston: 400 for the first, 415 for the second).
+        for content_type in [Some("application/json"), None] {
+            let (status, got_type, body) = post(path, content_type, "{language: python}".into()).await;
+            assert_json_error(path, status, 400, &got_type, &body, "message", "invalid JSON");
+        }
+    }
+    // The other dialects read only JSON too, and say so with a 400 (Judge0 1.13.1, a Rails
+    // app, would read a form's fields; see the server README).
+    for (path, key) in BODY_PATHS.into_iter().filter(|(_, key)| *key == "error") {
+        let (status, got_type, body) = post(path, Some("application/x-www-form-urlencoded"), form.clone()).await;
+        assert_json_error(
+            path,
+            status,
+            400,
+            &got_type,
+            &body,
+            key,
+            "must be a JSON object (sent as application/x-www-form-urlencoded, not application/json)",
+        );
+    }
+    // A JSON body is read whatever it is sent as: piston-client's node-fetch labels it
+    // text/plain, curl's -d a form; some clients send no Content-Type. The validation error
+    // proves the body was read as JSON (the engine never runs here).
+    let execute = json!({"language": "python", "version": "*", "files": "main.py"}).to_string();
+    let run = json!({"language": "python", "code": 1}).to_string();
+    for content_type in [
+        Some("text/plain;charset=UTF-8"),
+        Some("application/x-www-form-urlencoded"),
+        None,
+    ] {
+        for (path, key, body, says) in [
+            ("/api/v2/execute", "message", &execute, "at files"),
+            ("/api/v1/run", "error", &run, "at code"),
+        ] {
+            let (status, got_type, answer) = post(path, content_type, body.clone()).await;
+            assert_json_error(
+                &format!("{path} as {content_type:?}"),
+                status,
+                400,
+                &got_type,
+                &answer,
+                key,
+                says,
+            );
+        }
     }
     server.stop().await;
 }

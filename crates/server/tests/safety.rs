@@ -54,7 +54,8 @@ async fn tokens_are_required_when_configured_and_health_stays_open() {
         ("x-auth-token", "wrong"),
         ("authorization", "Bearer wrong"),
         ("authorization", "Basic s3cret"),
-        ("authorization", "s3cret"),
+        ("authorization", "wrong"),
+        ("authorization", "s3cret2"),
     ] {
         let response = client().get(&url).header(header, value).send().await.unwrap();
         assert_eq!(response.status().as_u16(), 401, "{header}: {value}");
@@ -63,9 +64,36 @@ async fn tokens_are_required_when_configured_and_health_stays_open() {
         ("x-auth-token", "s3cret"),
         ("authorization", "Bearer s3cret"),
         ("authorization", "bearer other"),
+        // A bare key, as Piston clients (ultra-piston, piston_rspy) send it.
+        ("authorization", "s3cret"),
+        ("authorization", " other "),
     ] {
         let response = client().get(&url).header(header, value).send().await.unwrap();
         assert_eq!(response.status().as_u16(), 200, "{header}: {value}");
+    }
+    // Every dialect: the bare key works, a wrong one is a 401 in the dialect's shape.
+    for (path, key) in [
+        ("/api/v1/runtimes", "error"),
+        ("/api/v2/runtimes", "message"),
+        ("/api/v2/piston/runtimes", "message"),
+        ("/languages", "error"),
+    ] {
+        let url = format!("{}{path}", server.base);
+        let response = client()
+            .get(&url)
+            .header("authorization", "s3cret")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        for value in ["wrong", "Bearer wrong"] {
+            let (status, body) = json_of(client().get(&url).header("authorization", value).send().await.unwrap()).await;
+            assert_eq!(status, 401, "{path}: {value}");
+            let says = body[key]
+                .as_str()
+                .unwrap_or_else(|| panic!("{path}: no {key:?} in {body}"));
+            assert!(says.contains("Authorization: TOKEN"), "{path}: {says}");
+        }
     }
     // A run without a token never reaches the engine.
     let response = client()
@@ -256,11 +284,136 @@ async fn a_stalled_body_gets_408() {
     stop(server).await;
 }
 
+/// An `OPTIONS` preflight as a browser sends it before the Judge0 IDE's POST (its JSON
+/// Content-Type, its key and Judge0's headers make the POST a non-simple request).
+async fn preflight(base: &str, path: &str, origin: &str, method: &str) -> reqwest::Response {
+    client()
+        .request(reqwest::Method::OPTIONS, format!("{base}{path}"))
+        .header("origin", origin)
+        .header("access-control-request-method", method)
+        .header(
+            "access-control-request-headers",
+            "content-type,authorization,x-auth-token,x-auth-user",
+        )
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A header of `response` as text ("" when missing).
+fn header(response: &reqwest::Response, name: &str) -> String {
+    response
+        .headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn cors_allows_any_origin_by_default_without_credentials() {
+    let _serial = SERIAL.lock().await;
+    let server = fake::start(ServerConfig::default(), Backend::Sqlite).await;
+    let ide = "https://ide.example";
+    // Each dialect's routes: the preflight allows the method and every header asked for (the
+    // Fetch standard does not let `*` stand for Authorization), never with credentials.
+    for (path, method) in [
+        ("/submissions?base64_encoded=true&wait=false", "POST"),
+        ("/submissions/batch", "POST"),
+        ("/languages", "GET"),
+        ("/api/v2/execute", "POST"),
+        ("/api/v2/piston/execute", "POST"),
+        ("/api/v1/run", "POST"),
+        ("/api/v1/snippets", "POST"),
+    ] {
+        let ok = preflight(&server.base, path, ide, method).await;
+        assert!(ok.status().is_success(), "{path}: {}", ok.status());
+        assert_eq!(header(&ok, "access-control-allow-origin"), "*", "{path}");
+        let methods = header(&ok, "access-control-allow-methods");
+        assert!(methods.contains(method), "{path}: allow-methods {methods:?}");
+        let allowed = header(&ok, "access-control-allow-headers").to_ascii_lowercase();
+        for asked in ["content-type", "authorization", "x-auth-token", "x-auth-user"] {
+            assert!(
+                allowed.split(',').any(|h| h.trim() == asked),
+                "{path}: {asked} not in {allowed:?}"
+            );
+        }
+        assert!(!ok.headers().contains_key("access-control-allow-credentials"), "{path}");
+        assert_eq!(
+            header(&ok, "access-control-max-age"),
+            server::CORS_MAX_AGE.as_secs().to_string()
+        );
+    }
+    // The answers themselves: readable from any origin, never with credentials, and the
+    // headers a page needs to back off exposed.
+    for path in ["/languages", "/api/v2/runtimes", "/api/v1/runtimes"] {
+        let response = client()
+            .get(format!("{}{path}", server.base))
+            .header("origin", ide)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        assert_eq!(header(&response, "access-control-allow-origin"), "*", "{path}");
+        assert!(!response.headers().contains_key("access-control-allow-credentials"));
+        let exposed = header(&response, "access-control-expose-headers").to_ascii_lowercase();
+        assert!(
+            exposed.contains("retry-after") && exposed.contains("x-request-id"),
+            "{exposed:?}"
+        );
+    }
+    let response = client()
+        .post(format!("{}/submissions?base64_encoded=true&wait=true", server.base))
+        .header("origin", ide)
+        .header("content-type", "application/json")
+        .body(json!({"language_id": 71, "source_code": "IyBzdGRvdXQ6IGhp"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&response, "access-control-allow-origin"), "*");
+    let (status, body) = json_of(response).await;
+    assert_eq!((status, body["stdout"].as_str()), (201, Some("aGkK\n")), "{body}");
+    // The page, health and metrics are for their own origin and for probes.
+    for path in ["/", "/healthz", "/metrics"] {
+        let response = client()
+            .get(format!("{}{path}", server.base))
+            .header("origin", ide)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            !response.headers().contains_key("access-control-allow-origin"),
+            "{path}"
+        );
+    }
+    stop(server).await;
+
+    // With tokens, the preflight needs none (browsers send none with it), and a 401 or 429 is
+    // readable by the page, so it can say why.
+    let config = ServerConfig {
+        auth_tokens: vec!["t".into()],
+        ..ServerConfig::default()
+    };
+    let server = fake::start(config, Backend::Sqlite).await;
+    let ok = preflight(&server.base, "/submissions", ide, "POST").await;
+    assert!(ok.status().is_success(), "{}", ok.status());
+    for path in ["/languages", "/api/v2/runtimes", "/api/v1/runtimes"] {
+        let response = client()
+            .get(format!("{}{path}", server.base))
+            .header("origin", ide)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 401, "{path}");
+        assert_eq!(header(&response, "access-control-allow-origin"), "*", "{path}");
+    }
+    stop(server).await;
+}
+
 #[tokio::test]
 async fn cors_answers_configured_origins_only() {
     let _serial = SERIAL.lock().await;
     let config = ServerConfig {
-        cors_origins: vec!["https://class.example".into()],
+        cors: server::CorsOrigins::parse(&["https://class.example"]).unwrap(),
         auth_tokens: vec!["t".into()],
         ..ServerConfig::default()
     };
@@ -287,31 +440,37 @@ async fn cors_answers_configured_origins_only() {
         .unwrap();
     assert!(!other.headers().contains_key("access-control-allow-origin"));
     // A preflight needs no token (browsers send none) and names the allowed origin only.
-    let preflight = |origin: &'static str| {
-        client()
-            .request(reqwest::Method::OPTIONS, format!("{}/api/v1/run", server.base))
-            .header("origin", origin)
-            .header("access-control-request-method", "POST")
-            .header("access-control-request-headers", "content-type, x-auth-token")
-            .send()
-    };
-    let ok = preflight("https://class.example").await.unwrap();
+    let ok = preflight(&server.base, "/api/v1/run", "https://class.example", "POST").await;
     assert!(ok.status().is_success(), "{}", ok.status());
     assert_eq!(ok.headers()["access-control-allow-origin"], "https://class.example");
     assert!(ok.headers().contains_key("access-control-allow-methods"));
-    let refused = preflight("https://evil.example").await.unwrap();
+    assert!(!ok.headers().contains_key("access-control-allow-credentials"));
+    let refused = preflight(&server.base, "/api/v1/run", "https://evil.example", "POST").await;
     assert!(!refused.headers().contains_key("access-control-allow-origin"));
     stop(server).await;
 
-    // No origins configured: same origin only, no CORS headers for anyone.
-    let server = fake::start(ServerConfig::default(), Backend::Sqlite).await;
+    // `none`: same origin only, no CORS headers for anyone; a preflight is not answered as one.
+    let config = ServerConfig {
+        cors: server::CorsOrigins::parse(&["none"]).unwrap(),
+        ..ServerConfig::default()
+    };
+    let server = fake::start(config, Backend::Sqlite).await;
     let response = client()
         .get(format!("{}/api/v1/runtimes", server.base))
         .header("origin", "https://class.example")
         .send()
         .await
         .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
     assert!(!response.headers().contains_key("access-control-allow-origin"));
+    for path in ["/submissions", "/api/v2/execute", "/api/v1/run"] {
+        let refused = preflight(&server.base, path, "https://class.example", "POST").await;
+        assert!(!refused.headers().contains_key("access-control-allow-origin"), "{path}");
+        assert!(
+            !refused.headers().contains_key("access-control-allow-methods"),
+            "{path}"
+        );
+    }
     stop(server).await;
 }
 

@@ -65,8 +65,16 @@ pub struct ServeArgs {
     /// Largest request body in bytes.
     #[arg(long, env = "TIDERUN_MAX_BODY_BYTES", default_value_t = server::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
-    /// Allowed CORS origins (comma-separated; `*` for any).
-    #[arg(long = "cors-origin", env = "TIDERUN_CORS_ORIGINS", value_delimiter = ',')]
+    /// Which web pages on other origins may call the APIs from a browser (CORS): `*` any (as
+    /// Judge0's ALLOW_ORIGIN; the Judge0 IDE needs it), origins (repeat or comma-separate
+    /// them: https://class.example,http://localhost:5173), or `none` (only pages the server
+    /// serves itself). Never with credentials: browsers send no cookies with such calls.
+    #[arg(
+        long = "cors-origin",
+        env = "TIDERUN_CORS_ORIGINS",
+        value_delimiter = ',',
+        default_value = "*"
+    )]
     cors_origins: Vec<String>,
     /// Allow Judge0's DELETE /submissions/{token}.
     #[arg(long, env = "TIDERUN_ENABLE_SUBMISSION_DELETE")]
@@ -132,6 +140,7 @@ pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCod
     };
     edge.check()
         .context("--header-read-timeout-s, --idle-timeout-s or --max-connections")?;
+    let cors = server::CorsOrigins::parse(&a.cors_origins).context("--cors-origin")?;
     let build_cache = BuildCache::new(a.build_cache_mb).context("--build-cache-mb")?;
     let request_limits = request_limits(a.request_output_mb, a.request_wall_s)?;
     let catalog = crate::load_catalog(runtimes_dir)?;
@@ -179,7 +188,7 @@ pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCod
         auth_tokens: a.auth_tokens.into_iter().filter(|t| !t.is_empty()).collect(),
         max_body_bytes: a.max_body_bytes,
         rate_limit_per_minute: a.rate_limit,
-        cors_origins: a.cors_origins,
+        cors,
         max_queue_size: a.max_queue,
         workers: a.workers,
         enable_submission_delete: a.enable_submission_delete,

@@ -598,6 +598,81 @@ fn serve_checks_the_edge_settings() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("\"bad\" is not an address"));
 }
 
+/// `tiderun serve ARGS` on a free port: the output of a start that stops by itself (a bad
+/// setting), or a failure if it is still serving after a while.
+fn serve_refused(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut child = tiderun()
+        .args(["serve", "--addr", "127.0.0.1:0", "--no-warm-pools"])
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "tiderun serve {args:?} {env:?} started: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn serve_allows_any_origin_by_default_and_checks_cors_origins() {
+    let help = tiderun().args(["serve", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    let cors = help
+        .split("--cors-origin")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no --cors-origin in {help}"));
+    let cors = &cors[..cors.find("\n      --").unwrap_or(cors.len())];
+    for needle in [
+        "[default: *]",
+        "`none`",
+        "Never with credentials",
+        "TIDERUN_CORS_ORIGINS",
+    ] {
+        assert!(
+            cors.contains(needle),
+            "{needle:?} not in the help of --cors-origin: {cors}"
+        );
+    }
+    for (args, env, needle) in [
+        (
+            &["--cors-origin", "https://class.example/ide"][..],
+            &[][..],
+            "\"https://class.example/ide\" is not an origin such as https://class.example",
+        ),
+        (
+            &["--cors-origin", "*,https://a.example"],
+            &[],
+            "`*` cannot be combined with other origins",
+        ),
+        (
+            &["--cors-origin", "null"],
+            &[],
+            "`null` is the origin of every sandboxed page",
+        ),
+        (
+            &[],
+            &[("TIDERUN_CORS_ORIGINS", "https://a.example,none")],
+            "`none` cannot be combined",
+        ),
+    ] {
+        let out = serve_refused(args, env);
+        assert_one_line_error(&out, needle);
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--cors-origin"));
+    }
+}
+
 /// Every field path of a JSON value (`run.stdout`, `compile.cached`...), objects recursed into.
 fn field_paths(value: &serde_json::Value, prefix: &str, paths: &mut std::collections::BTreeSet<String>) {
     if let serde_json::Value::Object(fields) = value {

@@ -2,9 +2,11 @@
 //!
 //! A thin adapter: the request becomes one `engine::Job` ([`wire`]), the engine runs it, the
 //! `Outcome` is rendered in Piston's shape. Errors are Piston's `{"message": ...}` with a 4xx
-//! for the caller's mistakes. Differences from Piston itself, on purpose: any Content-Type is
-//! accepted (Piston answers 415 without `application/json`, and its npm client sends none), an
-//! unknown file encoding is refused instead of read as utf8, the interactive `connect` delivers
+//! for the caller's mistakes. Differences from Piston itself, on purpose: a JSON body is read
+//! whatever its Content-Type (Piston answers 415 without `application/json`, and its npm client
+//! labels its JSON `text/plain`); a body that is not JSON and was sent as something else (a
+//! form) gets Piston's 415 and words, one without a Content-Type a 400 saying what is wrong
+//! with it as JSON (Piston: 415). An unknown file encoding is refused instead of read as utf8, the interactive `connect` delivers
 //! signals and caps output (Piston's does neither), and the output limit is tiderun's (stdout and
 //! stderr together, 1 MiB by default) rather than Piston's 1024 bytes per stream, and a request's
 //! output and time are bounded as a whole by the server's per-request limits.
@@ -80,9 +82,15 @@ impl From<ApiError> for PistonError {
     }
 }
 
+/// Piston's answer (415) to a request body not sent as JSON (its `api/v2.js`).
+pub const NOT_JSON: &str = "requests must be of type application/json";
+
 impl From<BodyRejection> for PistonError {
     fn from(e: BodyRejection) -> Self {
-        PistonError(e.into())
+        match e {
+            BodyRejection::NotJson { .. } => PistonError(ApiError::UnsupportedMediaType(NOT_JSON.into())),
+            e => PistonError(e.into()),
+        }
     }
 }
 
@@ -163,7 +171,7 @@ async fn runtimes(State(state): State<AppState>) -> Json<Vec<RuntimeInfo>> {
 }
 
 /// Compile (if needed) and run a program with fixed stdin. The body is JSON whatever the
-/// Content-Type says.
+/// Content-Type says; one that is not JSON, sent as something else, gets Piston's 415.
 #[utoipa::path(post, path = "/api/v2/execute", tag = "piston",
     request_body(content = ExecuteRequest, content_type = "application/json"),
     responses(
@@ -171,6 +179,7 @@ async fn runtimes(State(state): State<AppState>) -> Json<Vec<RuntimeInfo>> {
         (status = 400, description = "Unknown runtime, missing field, limit past the maximum...", body = ErrorMessage),
         (status = 408, description = "The request body took too long to arrive", body = ErrorMessage),
         (status = 413, description = "Body too large", body = ErrorMessage),
+        (status = 415, description = "The body is not JSON and was sent as something else (a form)", body = ErrorMessage),
         (status = 429, description = "At capacity; see Retry-After", body = ErrorMessage),
     ))]
 async fn execute(
