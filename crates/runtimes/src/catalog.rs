@@ -609,7 +609,9 @@ hello = "echo 'Hello, world!'"
                 "notes.txt",
                 "extra.s",
                 "z.c",
-                "lib/add.c"
+                "lib/add.c",
+                "./z.c",
+                "lib//add.c",
             ])),
             ["main.c", "lib/add.c", "extra.s", "z.c"]
         );

@@ -249,11 +249,15 @@ impl Runtime {
     /// What `{sources}` expands to for `files` (see [`Runtime::plan_files`]).
     fn sources_of<S: AsRef<str>>(&self, files: &[S]) -> Vec<String> {
         let mut names: Vec<&str> = Vec::with_capacity(files.len());
+        let mut seen: Vec<Vec<&str>> = Vec::with_capacity(files.len());
         for (i, file) in files.iter().map(AsRef::as_ref).enumerate() {
-            let base = file.rsplit('/').next().unwrap_or(file);
+            // `add.c`, `./add.c` and `.//add.c` are one file: passed once.
+            let path: Vec<&str> = file.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+            let base = path.last().copied().unwrap_or(file);
             let source = i == 0 || self.sources.iter().any(|p| pattern_matches(p, base));
-            if source && !names.contains(&file) {
+            if source && !seen.contains(&path) {
                 names.push(file);
+                seen.push(path);
             }
         }
         names.into_iter().map(not_an_option).collect()
