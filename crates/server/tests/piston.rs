@@ -638,7 +638,7 @@ async fn bad_requests_get_a_message() {
         assert!(m.contains("files"), "{m}");
         let m = refused(
             &server,
-            json!({"language": "python", "version": "*", "files": [], "args": [1]}),
+            json!({"language": "python", "version": "*", "files": [], "args": [{"a": 1}]}),
         )
         .await;
         assert!(m.contains("args[0]"), "{m}");
