@@ -414,6 +414,13 @@ mod tests {
             ..file("main.c", "x")
         };
         assert_ne!(base, key_of(&["cc", "main.c"], &[], &[exec], &l));
+        // Every file is in the key, not only the main one: a second file, and its content.
+        let two = key_of(&["cc", "main.c"], &[], &[file("main.c", "x"), file("add.c", "a")], &l);
+        assert_ne!(base, two);
+        assert_ne!(
+            two,
+            key_of(&["cc", "main.c"], &[], &[file("main.c", "x"), file("add.c", "b")], &l)
+        );
         let mut more = l;
         more.memory_mib += 1;
         assert_ne!(base, key_of(&["cc", "main.c"], &[], &[file("main.c", "x")], &more));

@@ -55,7 +55,8 @@ impl Checked {
             )));
         }
         let files = input_files(runtime, job.files)?;
-        let plan = runtime.plan(&files[0].path, &job.args)?;
+        let names: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        let plan = runtime.plan_files(&names, &job.args)?;
         Ok(Checked {
             language: job.language,
             runtime: runtime.clone(),
@@ -150,7 +151,23 @@ detect = ["/bin/sh", "-c", "echo 'compiled 2.0.0'"]
 [example]
 hello = "echo hi"
 "#;
-        let mut c = Catalog::from_files([("script.toml", script), ("compiled.toml", compiled)]).expect("catalog");
+        let sources = r#"
+name = "sources"
+display_name = "Several sources"
+file = "main.sh"
+compile = ["/bin/sh", "-n", "{sources}"]
+sources = ["*.sh"]
+run = ["/bin/sh", "{file}"]
+detect = ["/bin/sh", "-c", "echo 'sources 3.0.0'"]
+[example]
+hello = "echo hi"
+"#;
+        let mut c = Catalog::from_files([
+            ("script.toml", script),
+            ("compiled.toml", compiled),
+            ("sources.toml", sources),
+        ])
+        .expect("catalog");
         c.detect();
         c
     }
@@ -312,5 +329,38 @@ hello = "echo hi"
         let mut j = job("script");
         j.args = vec!["nul\0".into()];
         assert!(matches!(check(j), Err(EngineError::Plan(_))));
+    }
+
+    #[test]
+    fn every_source_file_is_compiled_and_none_is_an_option() {
+        let mut j = job("sources");
+        for name in ["lib.sh", "-o.sh", "@opts.sh", "-o", "util.h", "sub/more.sh"] {
+            j.files.push(SourceFile {
+                name: Some(name.into()),
+                content: b"true".to_vec(),
+            });
+        }
+        let checked = check(j).expect("checked");
+        let compile = checked.plan.compile.as_ref().expect("compiled");
+        assert_eq!(
+            compile.argv,
+            [
+                "/bin/sh",
+                "-n",
+                "main.sh",
+                "lib.sh",
+                "./-o.sh",
+                "./@opts.sh",
+                "sub/more.sh"
+            ]
+        );
+        assert_eq!(checked.plan.run.argv, ["/bin/sh", "main.sh"]);
+        assert_eq!(checked.files.len(), 7, "every file is written, passed or not");
+        // A main file that would be read as an option or a response file is refused.
+        for main in ["-o.sh", "@opts.sh"] {
+            let mut j = job("sources");
+            j.files[0].name = Some(main.into());
+            assert!(matches!(check(j), Err(EngineError::Plan(_))), "{main}");
+        }
     }
 }

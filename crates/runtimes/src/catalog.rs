@@ -633,6 +633,163 @@ hello = "echo 'Hello, world!'"
     }
 
     #[test]
+    fn compiled_languages_compile_every_source_file() {
+        let catalog = Catalog::embedded().expect("embedded");
+        let compile = |language: &str, files: &[&str]| {
+            let rt = catalog.get(language).expect(language);
+            rt.plan_files(files, &[]).expect("plan").compile.expect("compiled").argv
+        };
+        let c = compile("c", &["main.c", "add.h", "add.c", "-o", "input.txt"]);
+        assert!(c.ends_with(&["main.c".into(), "add.c".into(), "-lm".into()]), "{c:?}");
+        let cpp = compile("c++", &["main.cpp", "add.hpp", "add.cpp", "util.cc"]);
+        assert!(
+            cpp.ends_with(&["main.cpp".into(), "add.cpp".into(), "util.cc".into()]),
+            "{cpp:?}"
+        );
+        let java = compile("java", &["Main.java", "Util.java", "data.txt"]);
+        assert!(java.ends_with(&["Main.java".into(), "Util.java".into()]), "{java:?}");
+    }
+
+    /// A compiled runtime that passes every `*.c` and the file `extra.s` besides the main file.
+    fn sources_runtime() -> Catalog {
+        let text = SHELL
+            .replace(
+                "compile = [\"{shell}\", \"-n\", \"{file}\"]",
+                "compile = [\"{shell}\", \"-o\", \"main\", \"{sources}\", \"-lm\"]\nsources = [\"*.c\", \"extra.s\"]",
+            )
+            .replace("file = \"main.sh\"", "file = \"main.c\"");
+        let mut catalog = Catalog::from_files([("shell.toml", text)]).expect("valid");
+        catalog.detect();
+        catalog
+    }
+
+    #[test]
+    fn sources_expand_to_the_main_file_then_every_matching_file() {
+        let catalog = sources_runtime();
+        let rt = catalog.get("shell").expect("shell");
+        let compile = |files: &[&str]| rt.plan_files(files, &[]).expect("plan").compile.expect("compiled").argv;
+        let tail = |argv: Vec<String>| argv[3..argv.len() - 1].to_vec();
+        // The main file first even when it comes later in the order it matches; headers, data
+        // and a second copy of a name are not passed; subdirectories are matched by file name.
+        assert_eq!(
+            tail(compile(&[
+                "main.c",
+                "add.h",
+                "lib/add.c",
+                "notes.txt",
+                "extra.s",
+                "z.c",
+                "lib/add.c",
+                "./z.c",
+                "lib//add.c",
+            ])),
+            ["main.c", "lib/add.c", "extra.s", "z.c"]
+        );
+        assert_eq!(tail(compile(&["prog.c"])), ["prog.c"]);
+        assert_eq!(
+            rt.plan("main.c", &[]).expect("plan").compile.expect("compiled").argv,
+            ["/bin/sh", "-o", "main", "main.c", "-lm"],
+            "plan is the main file alone"
+        );
+        // A name from a request never becomes an option or a response file.
+        assert_eq!(
+            tail(compile(&[
+                "main.c",
+                "-o.c",
+                "-fplugin=evil.c",
+                "@opts.c",
+                "+x.c",
+                " a.c",
+                "été.c",
+                "_u.c",
+                ".h.c"
+            ])),
+            [
+                "main.c",
+                "./-o.c",
+                "./-fplugin=evil.c",
+                "./@opts.c",
+                "./+x.c",
+                "./ a.c",
+                "été.c",
+                "_u.c",
+                ".h.c"
+            ]
+        );
+        // The main file itself may not look like one.
+        for bad in ["-o.c", "@opts.c"] {
+            assert!(
+                matches!(rt.plan_files(&[bad, "main.c"], &[]), Err(PlanError::BadMainFile { .. })),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            rt.plan_files::<&str>(&[], &[]),
+            Err(PlanError::BadMainFile { .. })
+        ));
+    }
+
+    #[test]
+    fn sources_and_its_placeholder_go_together() {
+        let with_sources = |compile: &str, sources: &str| {
+            let text = SHELL.replace(
+                "compile = [\"{shell}\", \"-n\", \"{file}\"]",
+                &format!("compile = {compile}\n{sources}"),
+            );
+            Catalog::from_files([("bad.toml", text)])
+                .map(|_| ())
+                .map_err(|e| chain(&e))
+        };
+        assert_eq!(
+            with_sources(r#"["{shell}", "{sources}"]"#, r#"sources = ["*.c"]"#),
+            Ok(())
+        );
+        let cases = [
+            (r#"["{shell}", "{sources}"]"#, "", "list the names of source files"),
+            (
+                r#"["{shell}", "{file}"]"#,
+                r#"sources = ["*.c"]"#,
+                "neither compile nor run uses {sources}",
+            ),
+            (
+                r#"["{shell}", "-I{sources}"]"#,
+                r#"sources = ["*.c"]"#,
+                "whole argument of its own",
+            ),
+            (
+                r#"["{shell}", "{sources}"]"#,
+                r#"sources = ["*.c*"]"#,
+                "must be *SUFFIX",
+            ),
+            (
+                r#"["{shell}", "{sources}"]"#,
+                r#"sources = ["src/*.c"]"#,
+                "must be *SUFFIX",
+            ),
+            (r#"["{shell}", "{sources}"]"#, r#"sources = ["*"]"#, "must be *SUFFIX"),
+            (
+                r#"["{shell}", "{sources}"]"#,
+                r#"sources = ["a?.c"]"#,
+                "must be *SUFFIX",
+            ),
+        ];
+        for (compile, sources, want) in cases {
+            let err = with_sources(compile, sources).expect_err(want);
+            assert!(err.contains(want), "{err} should contain {want:?}");
+        }
+        let err = Catalog::from_files([(
+            "bad.toml",
+            SHELL.replace("binds = [\"{tmp}\"]", "binds = [\"{sources}\"]"),
+        )])
+        .expect_err("sources in binds");
+        assert!(
+            chain(&err).contains("only allowed in compile and run"),
+            "{}",
+            chain(&err)
+        );
+    }
+
+    #[test]
     fn plan_before_detection_reports_the_unresolved_var() {
         let catalog = Catalog::from_files([("shell.toml", SHELL)]).expect("valid");
         let err = catalog

@@ -119,9 +119,12 @@ pub enum TemplateError {
     /// A `{name}` that is neither `file`, `stem` nor a declared var.
     #[error("unknown placeholder {{{name}}} in {value:?}")]
     Unknown { name: String, value: String },
-    /// `{file}` or `{stem}` where no file is known (detect, binds, env, vars).
+    /// `{file}`, `{stem}` or `{sources}` where no file is known (detect, binds, env, vars).
     #[error("placeholder {{{name}}} is only allowed in compile and run, found in {value:?}")]
     NotAllowed { name: String, value: String },
+    /// `{sources}` with other text in one argument: it expands to several arguments.
+    #[error("{{sources}} must be a whole argument of its own (it expands to one per source file), found in {value:?}")]
+    SourcesNotAlone { value: String },
 }
 
 /// Why a main file name is refused.
@@ -143,6 +146,9 @@ pub enum MainFileProblem {
     ParentDir,
     /// A path component is `.` or empty (`a//b`, trailing `/`).
     EmptyOrDotComponent,
+    /// The name starts with `@`: compilers and the java launcher read `@FILE` as a file of
+    /// options.
+    LeadingAt,
 }
 
 impl fmt::Display for MainFileProblem {
@@ -156,6 +162,7 @@ impl fmt::Display for MainFileProblem {
             Self::LeadingDash => "it must not start with -",
             Self::ParentDir => "it must not contain ..",
             Self::EmptyOrDotComponent => "it must not contain empty or . components",
+            Self::LeadingAt => "it must not start with @",
         };
         f.write_str(text)
     }

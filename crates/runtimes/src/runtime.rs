@@ -67,6 +67,8 @@ pub struct Runtime {
     limits: Limits,
     compile: Option<Vec<Template>>,
     run: Vec<Template>,
+    /// Patterns of the files `{sources}` passes besides the main file (`*.c`, or a name).
+    sources: Vec<String>,
     detect: Vec<Template>,
     var_commands: BTreeMap<String, Vec<String>>,
     vars: BTreeMap<String, String>,
@@ -91,6 +93,7 @@ pub(crate) struct Parts {
     pub(crate) limits: Limits,
     pub(crate) compile: Option<Vec<Template>>,
     pub(crate) run: Vec<Template>,
+    pub(crate) sources: Vec<String>,
     pub(crate) detect: Vec<Template>,
     pub(crate) var_commands: BTreeMap<String, Vec<String>>,
     pub(crate) env: Vec<(String, Template)>,
@@ -158,6 +161,7 @@ impl Runtime {
             limits: p.limits,
             compile: p.compile,
             run: p.run,
+            sources: p.sources,
             detect: p.detect,
             var_commands: p.var_commands,
             vars: BTreeMap::new(),
@@ -203,6 +207,7 @@ impl Runtime {
         let ctx = Context {
             file: None,
             stem: None,
+            sources: None,
             vars: &self.vars,
         };
         self.render_all(&self.detect, &ctx)
@@ -210,7 +215,20 @@ impl Runtime {
 
     /// The compile and run commands for a program whose main file is `main_file` (a plain
     /// relative path, usually [`Runtime::file`]); `args` are appended to the run argv verbatim.
+    /// `{sources}` is the main file alone: see [`Runtime::plan_files`].
     pub fn plan(&self, main_file: &str, args: &[String]) -> Result<Plan, PlanError> {
+        self.plan_files(&[main_file], args)
+    }
+
+    /// The compile and run commands for a program of several files, `files[0]` the main one
+    /// (the others are relative paths, checked by the caller: the sandbox writes them).
+    /// `{sources}` expands to the main file, then every other file whose last path component
+    /// matches the runtime's `sources` patterns, in the order given, each once; a name that
+    /// does not start with a letter, a digit, `_` or `.` is passed as `./name`, so a file named
+    /// `-o` or `@opts` can never be read as an option. The rest of the work dir (headers, data)
+    /// is written but not passed.
+    pub fn plan_files<S: AsRef<str>>(&self, files: &[S], args: &[String]) -> Result<Plan, PlanError> {
+        let main_file = files.first().map_or("", AsRef::as_ref);
         check_main_file(main_file).map_err(|problem| PlanError::BadMainFile {
             file: main_file.to_owned(),
             problem,
@@ -222,9 +240,11 @@ impl Runtime {
             .file_stem()
             .and_then(|s| s.to_str())
             .unwrap_or(main_file);
+        let sources = self.sources_of(files);
         let ctx = Context {
             file: Some(main_file),
             stem: Some(stem),
+            sources: Some(&sources),
             vars: &self.vars,
         };
         let env = self.render_env(&ctx)?;
@@ -243,8 +263,33 @@ impl Runtime {
         })
     }
 
+    /// What `{sources}` expands to for `files` (see [`Runtime::plan_files`]).
+    fn sources_of<S: AsRef<str>>(&self, files: &[S]) -> Vec<String> {
+        let mut names: Vec<&str> = Vec::with_capacity(files.len());
+        let mut seen: Vec<Vec<&str>> = Vec::with_capacity(files.len());
+        for (i, file) in files.iter().map(AsRef::as_ref).enumerate() {
+            // `add.c`, `./add.c` and `.//add.c` are one file: passed once.
+            let path: Vec<&str> = file.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+            let base = path.last().copied().unwrap_or(file);
+            let source = i == 0 || self.sources.iter().any(|p| pattern_matches(p, base));
+            if source && !seen.contains(&path) {
+                names.push(file);
+                seen.push(path);
+            }
+        }
+        names.into_iter().map(not_an_option).collect()
+    }
+
+    /// Every argument of an argv (`{sources}` may stand for several).
     fn render_all(&self, templates: &[Template], ctx: &Context<'_>) -> Result<Vec<String>, PlanError> {
-        templates.iter().map(|t| self.render(t, ctx)).collect()
+        let mut out = Vec::with_capacity(templates.len());
+        for t in templates {
+            out.extend(t.expand(ctx).map_err(|name| PlanError::Unresolved {
+                runtime: self.name.clone(),
+                name,
+            })?);
+        }
+        Ok(out)
     }
 
     fn render(&self, t: &Template, ctx: &Context<'_>) -> Result<String, PlanError> {
@@ -281,6 +326,7 @@ impl Runtime {
         let ctx = Context {
             file: None,
             stem: None,
+            sources: None,
             vars: &vars,
         };
         let rendered = |t: &Template| t.render(&ctx).map_err(|name| format!("{{{name}}} has no value"));
@@ -327,6 +373,7 @@ impl Runtime {
         let env = match self.render_env(&Context {
             file: None,
             stem: None,
+            sources: None,
             vars: &vars,
         }) {
             Ok(env) => env,
@@ -381,8 +428,29 @@ impl Runtime {
     }
 }
 
+/// A `sources` pattern against a file's last path component: `*SUFFIX` matches every name
+/// that ends in SUFFIX, anything else the name itself. (Patterns are checked to have no other
+/// wildcard when the runtime file loads; one suffix test needs no glob library.)
+fn pattern_matches(pattern: &str, name: &str) -> bool {
+    match pattern.strip_prefix('*') {
+        Some(suffix) => name.ends_with(suffix),
+        None => name == pattern,
+    }
+}
+
+/// A file name as an argument that no program reads as an option (`-o`), a response file
+/// (`@opts`) or anything else but a path: `./` before a name that does not start with a
+/// letter, a digit, `_` or `.`.
+fn not_an_option(name: &str) -> String {
+    match name.chars().next() {
+        Some(c) if c.is_alphanumeric() || c == '_' || c == '.' => name.to_owned(),
+        _ => format!("./{name}"),
+    }
+}
+
 /// Checks that `name` is a plain relative path: not empty, not absolute, no `..`, `.` or empty
-/// components, no NUL or control characters, no leading `-`, at most [`MAX_MAIN_FILE_BYTES`].
+/// components, no NUL or control characters, no leading `-` or `@` (an option or a compiler's
+/// response file), at most [`MAX_MAIN_FILE_BYTES`].
 pub(crate) fn check_main_file(name: &str) -> Result<(), MainFileProblem> {
     if name.is_empty() {
         return Err(MainFileProblem::Empty);
@@ -401,6 +469,9 @@ pub(crate) fn check_main_file(name: &str) -> Result<(), MainFileProblem> {
     }
     if name.starts_with('-') {
         return Err(MainFileProblem::LeadingDash);
+    }
+    if name.starts_with('@') {
+        return Err(MainFileProblem::LeadingAt);
     }
     for component in name.split('/') {
         match component {
@@ -429,6 +500,7 @@ mod tests {
             ("a\0b", MainFileProblem::Nul),
             ("a\nb", MainFileProblem::ControlCharacter),
             ("-c", MainFileProblem::LeadingDash),
+            ("@opts.c", MainFileProblem::LeadingAt),
             ("./main.py", MainFileProblem::EmptyOrDotComponent),
             ("dir/", MainFileProblem::EmptyOrDotComponent),
             ("a//b", MainFileProblem::EmptyOrDotComponent),

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{CatalogError, SpecError};
 use crate::limits::LimitsSpec;
 use crate::runtime::{check_main_file, Runtime};
-use crate::template::{Scope, Template, FILE, STEM};
+use crate::template::{Scope, Template, FILE, SOURCES, STEM};
 
 /// The longest language name or alias.
 const MAX_NAME_CHARS: usize = 64;
@@ -31,6 +31,10 @@ struct RuntimeFile {
     #[serde(default)]
     compile: Option<Vec<String>>,
     run: Vec<String>,
+    /// Which of a program's files `{sources}` passes besides the main file: `*.c` (every
+    /// name ending in `.c`) or an exact name.
+    #[serde(default)]
+    sources: Vec<String>,
     detect: Vec<String>,
     #[serde(default)]
     vars: BTreeMap<String, Vec<String>>,
@@ -166,6 +170,7 @@ fn build(path: &Path, f: RuntimeFile) -> Result<Runtime, SpecError> {
         let valid = !name.is_empty()
             && name != FILE
             && name != STEM
+            && name != SOURCES
             && name
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
@@ -191,6 +196,7 @@ fn build(path: &Path, f: RuntimeFile) -> Result<Runtime, SpecError> {
     };
     let run = parse_argv("run", &f.run, &f.vars, Scope::VarsAndFile, compile.is_some())?;
     let detect = parse_argv("detect", &f.detect, &f.vars, Scope::Vars, false)?;
+    check_sources(&f.sources, compile.iter().flatten().chain(&run))?;
 
     let mut binds = Vec::new();
     for (i, value) in f.binds.iter().enumerate() {
@@ -259,11 +265,46 @@ fn build(path: &Path, f: RuntimeFile) -> Result<Runtime, SpecError> {
         limits,
         compile,
         run,
+        sources: f.sources,
         detect,
         var_commands: f.vars,
         env,
         bind_templates: binds,
     }))
+}
+
+/// Most patterns in `sources`.
+const MAX_SOURCE_PATTERNS: usize = 16;
+
+/// `sources` and `{sources}` go together, and each pattern is `*SUFFIX` or an exact file name
+/// (no other wildcard, no `/`: it is matched against a file's last path component).
+fn check_sources<'a>(patterns: &[String], argv: impl Iterator<Item = &'a Template>) -> Result<(), SpecError> {
+    let invalid = |reason: String| SpecError::Invalid {
+        field: "sources".to_owned(),
+        reason,
+    };
+    let used = argv.into_iter().any(Template::is_sources);
+    match (used, patterns.is_empty()) {
+        (true, true) => {
+            return Err(invalid(
+                "compile or run uses {sources}: list the names of source files, e.g. [\"*.c\"]".to_owned(),
+            ))
+        }
+        (false, false) => return Err(invalid("neither compile nor run uses {sources}".to_owned())),
+        _ => {}
+    }
+    if patterns.len() > MAX_SOURCE_PATTERNS {
+        return Err(invalid(format!("more than {MAX_SOURCE_PATTERNS} patterns")));
+    }
+    for pattern in patterns {
+        let rest = pattern.strip_prefix('*').unwrap_or(pattern);
+        if rest.is_empty() || rest.contains(['*', '?', '[', '/', '\0']) {
+            return Err(invalid(format!(
+                "{pattern:?} must be *SUFFIX (\"*.c\") or a file name, without other wildcards or /"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn check_name(field: &'static str, value: &str) -> Result<(), SpecError> {

@@ -1,6 +1,8 @@
-//! Strings with placeholders: `{file}`, `{stem}` and `{var}` for every name in `[vars]`.
+//! Strings with placeholders: `{file}`, `{stem}`, `{sources}` and `{var}` for every name in
+//! `[vars]`.
 //!
-//! `{{` and `}}` stand for literal braces. Templates are parsed once when a runtime file is
+//! `{sources}` stands for a list of file names, so it is a whole argument of its own and expands
+//! to as many arguments as the program has source files. `{{` and `}}` stand for literal braces. Templates are parsed once when a runtime file is
 //! loaded, so an unknown placeholder is an error naming the file, never a surprise at run time.
 
 use std::collections::BTreeMap;
@@ -11,12 +13,15 @@ use crate::error::TemplateError;
 pub(crate) const FILE: &str = "file";
 /// Placeholder for the main file name without its extension.
 pub(crate) const STEM: &str = "stem";
+/// Placeholder for every source file of the program (an argument of its own).
+pub(crate) const SOURCES: &str = "sources";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Part {
     Text(String),
     File,
     Stem,
+    Sources,
     Var(String),
 }
 
@@ -25,7 +30,7 @@ enum Part {
 pub(crate) enum Scope {
     /// Host-derived vars only (detect, binds, env, a program path).
     Vars,
-    /// Vars plus `{file}` and `{stem}` (compile and run arguments).
+    /// Vars plus `{file}`, `{stem}` and `{sources}` (compile and run arguments).
     VarsAndFile,
 }
 
@@ -39,6 +44,8 @@ pub(crate) struct Template {
 pub(crate) struct Context<'a> {
     pub(crate) file: Option<&'a str>,
     pub(crate) stem: Option<&'a str>,
+    /// What `{sources}` expands to: the main file first, then the other source files.
+    pub(crate) sources: Option<&'a [String]>,
     pub(crate) vars: &'a BTreeMap<String, String>,
 }
 
@@ -77,7 +84,7 @@ impl Template {
                         }
                     }
                     let part = match name.as_str() {
-                        FILE | STEM if scope == Scope::Vars => {
+                        FILE | STEM | SOURCES if scope == Scope::Vars => {
                             return Err(TemplateError::NotAllowed {
                                 name,
                                 value: value.to_owned(),
@@ -85,6 +92,7 @@ impl Template {
                         }
                         FILE => Part::File,
                         STEM => Part::Stem,
+                        SOURCES => Part::Sources,
                         _ if vars.contains_key(&name) => Part::Var(name),
                         _ => {
                             return Err(TemplateError::Unknown {
@@ -104,12 +112,25 @@ impl Template {
         if !text.is_empty() {
             parts.push(Part::Text(text));
         }
+        if parts.contains(&Part::Sources) && parts.len() > 1 {
+            return Err(TemplateError::SourcesNotAlone {
+                value: value.to_owned(),
+            });
+        }
         Ok(Self { parts })
+    }
+
+    /// True when the template is `{sources}` (it expands to a list, see [`Template::expand`]).
+    pub(crate) fn is_sources(&self) -> bool {
+        self.parts == [Part::Sources]
     }
 
     /// True when the template begins with a placeholder (a var standing for an absolute path).
     pub(crate) fn starts_with_placeholder(&self) -> bool {
-        matches!(self.parts.first(), Some(Part::Var(_) | Part::File | Part::Stem))
+        matches!(
+            self.parts.first(),
+            Some(Part::Var(_) | Part::File | Part::Stem | Part::Sources)
+        )
     }
 
     /// The literal text before the first placeholder.
@@ -128,10 +149,21 @@ impl Template {
                 Part::Text(t) => out.push_str(t),
                 Part::File => out.push_str(ctx.file.ok_or_else(|| FILE.to_owned())?),
                 Part::Stem => out.push_str(ctx.stem.ok_or_else(|| STEM.to_owned())?),
+                // Only ever alone (checked by `parse`): `expand` gives its list.
+                Part::Sources => return Err(SOURCES.to_owned()),
                 Part::Var(name) => out.push_str(ctx.vars.get(name).ok_or_else(|| name.clone())?),
             }
         }
         Ok(out)
+    }
+
+    /// The arguments the template stands for: `{sources}` gives one per source file, any
+    /// other template the one string [`Template::render`] makes.
+    pub(crate) fn expand(&self, ctx: &Context<'_>) -> Result<Vec<String>, String> {
+        if self.is_sources() {
+            return ctx.sources.map(<[String]>::to_vec).ok_or_else(|| SOURCES.to_owned());
+        }
+        self.render(ctx).map(|one| vec![one])
     }
 }
 
@@ -150,6 +182,7 @@ mod tests {
         let ctx = Context {
             file: Some("Main.java"),
             stem: Some("Main"),
+            sources: None,
             vars: &vars,
         };
         assert_eq!(t.render(&ctx).expect("all known"), "/opt/rust/bin/Main.{x}-Main.java");
@@ -175,6 +208,38 @@ mod tests {
             Template::parse("{file}", Scope::Vars, &vars),
             Err(TemplateError::NotAllowed { .. })
         ));
+        assert!(matches!(
+            Template::parse("{sources}", Scope::Vars, &vars),
+            Err(TemplateError::NotAllowed { .. })
+        ));
+        for glued in ["-I{sources}", "{sources}.o", "{sources}{file}"] {
+            assert!(
+                matches!(
+                    Template::parse(glued, Scope::VarsAndFile, &vars),
+                    Err(TemplateError::SourcesNotAlone { .. })
+                ),
+                "{glued}"
+            );
+        }
+    }
+
+    #[test]
+    fn sources_expand_to_one_argument_per_file() {
+        let vars = vars();
+        let sources = vec!["main.c".to_owned(), "add.c".to_owned(), "./-o.c".to_owned()];
+        let ctx = Context {
+            file: Some("main.c"),
+            stem: Some("main"),
+            sources: Some(&sources),
+            vars: &vars,
+        };
+        let t = Template::parse("{sources}", Scope::VarsAndFile, &vars).expect("valid");
+        assert!(t.is_sources());
+        assert_eq!(t.expand(&ctx).expect("known"), sources);
+        let one = Template::parse("-o{stem}", Scope::VarsAndFile, &vars).expect("valid");
+        assert_eq!(one.expand(&ctx).expect("known"), ["-omain"]);
+        let without = Context { sources: None, ..ctx };
+        assert_eq!(t.expand(&without), Err("sources".to_owned()));
     }
 
     #[test]
@@ -185,6 +250,7 @@ mod tests {
         let ctx = Context {
             file: None,
             stem: None,
+            sources: None,
             vars: &empty,
         };
         assert_eq!(t.render(&ctx), Err("sysroot".to_owned()));

@@ -111,6 +111,41 @@ async fn hello_world_in_python_and_c_from_the_runtime_examples() {
 }
 
 #[tokio::test]
+#[ignore = "needs root: the full sandbox"]
+async fn every_source_file_is_compiled_and_linked() {
+    if !testkit::root_or_skip("the full sandbox") {
+        return;
+    }
+    let _serial = SERIAL.lock().await;
+    let server = start(Backend::Sqlite).await;
+    // main.c, a header and two more sources, one in a directory and one named like an
+    // option: all sources compiled and linked, the header only written.
+    let (status, body) = run(
+        &server,
+        json!({"language": "c", "files": [
+            {"name": "main.c", "content": "#include <stdio.h>\n#include \"calc.h\"\nint main(void) { printf(\"%d %d\\n\", add(2, 3), neg(4)); return 0; }\n"},
+            {"name": "calc.h", "content": "int add(int a, int b);\nint neg(int a);\n"},
+            {"name": "lib/add.c", "content": "int add(int a, int b) { return a + b; }\n"},
+            {"name": "-neg.c", "content": "int neg(int a) { return -a; }\n"},
+        ]}),
+    )
+    .await;
+    assert_eq!(ok_run(status, &body)["stdout"], "5 -4\n", "{body}");
+    assert_eq!(body["compile"]["status"], "ok", "{body}");
+    // A C++ program of two sources.
+    let (status, body) = run(
+        &server,
+        json!({"language": "cpp", "files": [
+            {"name": "main.cpp", "content": "#include <iostream>\nint twice(int);\nint main() { std::cout << twice(21) << std::endl; }\n"},
+            {"name": "twice.cc", "content": "int twice(int x) { return 2 * x; }\n"},
+        ]}),
+    )
+    .await;
+    assert_eq!(ok_run(status, &body)["stdout"], "42\n", "{body}");
+    stop(server).await;
+}
+
+#[tokio::test]
 async fn stdin_args_and_files_reach_the_program() {
     let server = start_fake(Backend::Sqlite).await;
     let (status, body) = run(

@@ -284,6 +284,133 @@ async fn stages_have_pistons_shape_and_statuses() {
     .await;
 }
 
+/// `GET`/`POST`/`DELETE` with a JSON body: (status, body).
+async fn send(server: &TestServer, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut request = reqwest::Client::new().request(method, format!("{}{path}", server.base));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"));
+    (status, value)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn packages_are_the_runtimes_and_installing_says_how() {
+    each_backend_fake(|server| async move {
+        let catalog = server.state.runner().engine().catalog().clone();
+        for prefix in ["/api/v2", "/api/v2/piston"] {
+            let (status, list) = get(&server, &format!("{prefix}/packages")).await;
+            assert_eq!(status, 200, "{list}");
+            let list = list.as_array().expect("an array");
+            assert_eq!(list.len(), catalog.len(), "every runtime, installed or not: {list:?}");
+            for (package, rt) in list.iter().zip(catalog.iter()) {
+                let keys: Vec<&String> = package.as_object().expect("an object").keys().collect();
+                assert_eq!(
+                    keys,
+                    ["installed", "language", "language_version"],
+                    "Piston's shape: {package}"
+                );
+                assert_eq!(package["language"], rt.name.as_str());
+                assert_eq!(package["installed"], rt.installed);
+                let version = if rt.installed {
+                    rt.version.clone().unwrap_or_default()
+                } else {
+                    String::new()
+                };
+                assert_eq!(package["language_version"], version.as_str(), "{package}");
+            }
+            assert!(list.iter().any(|p| p["language"] == "python" && p["installed"] == true));
+
+            // Installing and removing are an operator's job: 403, Piston's shape, what to do.
+            let python = json!({"language": "python", "version": "*"});
+            let (status, r) = send(
+                &server,
+                reqwest::Method::POST,
+                &format!("{prefix}/packages"),
+                Some(python.clone()),
+            )
+            .await;
+            assert_eq!(status, 403, "{r}");
+            let message = r["message"].as_str().expect("a message");
+            assert!(
+                message.starts_with("python 3.") && message.contains("is installed already"),
+                "{message}"
+            );
+            assert!(
+                message.contains("tiderun does not install runtimes over its API: an operator installs"),
+                "{message}"
+            );
+            let (status, r) = send(
+                &server,
+                reqwest::Method::DELETE,
+                &format!("{prefix}/packages"),
+                Some(python),
+            )
+            .await;
+            assert_eq!(status, 403, "{r}");
+            assert!(
+                r["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("tiderun does not remove runtimes over its API"),
+                "{r}"
+            );
+            let cobol = json!({"language": "cobol", "version": "3.1.2"});
+            let (status, r) = send(
+                &server,
+                reqwest::Method::POST,
+                &format!("{prefix}/packages"),
+                Some(cobol),
+            )
+            .await;
+            assert_eq!(status, 403, "{r}");
+            assert!(
+                r["message"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("this server has no runtime cobol-3.1.2; "),
+                "{r}"
+            );
+            // No body, or one that is not JSON: the same answer without the language's part.
+            for body in [None, Some(json!("not an object"))] {
+                let (status, r) = send(&server, reqwest::Method::POST, &format!("{prefix}/packages"), body).await;
+                assert_eq!(status, 403, "{r}");
+                assert!(
+                    r["message"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("tiderun does not install runtimes"),
+                    "{r}"
+                );
+            }
+            let (status, r) = send(&server, reqwest::Method::PUT, &format!("{prefix}/packages"), None).await;
+            assert_eq!(status, 405, "{r}");
+        }
+        server
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn numeric_args_are_their_text_as_in_piston() {
+    each_backend_fake(|server| async move {
+        // The Piston CLI sends `piston run python a.py 1 two 3.5` with numbers in `args`.
+        let body = json!({"language": "python", "version": "*", "files": [{"name": "a.py", "content": "# args"}],
+            "args": [1, "two", 3.5]});
+        let r = execute(&server, body).await;
+        assert_eq!(r["run"]["stdout"], "[\"1\", \"two\", \"3.5\"]\n", "{r}");
+        let bad = json!({"language": "python", "version": "*", "files": [{"content": "x"}], "args": [[1]]});
+        assert!(refused(&server, bad)
+            .await
+            .contains("args[0] must be a string, not an array"));
+        server
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn c_compiles_and_compile_errors_copy_into_run() {
     each_backend_fake(|server| async move {
@@ -511,7 +638,7 @@ async fn bad_requests_get_a_message() {
         assert!(m.contains("files"), "{m}");
         let m = refused(
             &server,
-            json!({"language": "python", "version": "*", "files": [], "args": [1]}),
+            json!({"language": "python", "version": "*", "files": [], "args": [{"a": 1}]}),
         )
         .await;
         assert!(m.contains("args[0]"), "{m}");

@@ -141,6 +141,37 @@ fn live_stdin_reaches_the_program() {
 
 #[test]
 #[ignore = "needs root: the full sandbox"]
+fn every_c_file_given_is_compiled_and_linked() {
+    if !testkit::root_or_skip("the full sandbox") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let main = write(
+        dir.path(),
+        "main.c",
+        "#include <stdio.h>\n#include \"add.h\"\nint main(void) { printf(\"%d\\n\", add(40, 2)); return 0; }\n",
+    );
+    let header = write(dir.path(), "add.h", "int add(int a, int b);\n");
+    let add = write(
+        dir.path(),
+        "add.c",
+        "#include \"add.h\"\nint add(int a, int b) { return a + b; }\n",
+    );
+    let out = tiderun()
+        .args(["run", "-l", "c"])
+        .args([&main, &add, &header])
+        .output()
+        .unwrap();
+    assert_eq!(
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).as_ref()),
+        (Some(0), "42\n"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+#[ignore = "needs root: the full sandbox"]
 fn compile_error_comes_back_with_the_compiler_message() {
     if !testkit::root_or_skip("the full sandbox") {
         return;

@@ -1,4 +1,5 @@
-//! Piston v2 (`/api/v2/...` and `/api/v2/piston/...`): runtimes, execute, WebSocket connect.
+//! Piston v2 (`/api/v2/...` and `/api/v2/piston/...`): runtimes, execute, WebSocket connect,
+//! and the package list (installing over the API is refused with what an operator does).
 //!
 //! A thin adapter: the request becomes one `engine::Job` ([`wire`]), the engine runs it, the
 //! `Outcome` is rendered in Piston's shape. Errors are Piston's `{"message": ...}` with a 4xx
@@ -21,10 +22,13 @@ use engine::{Bound, EngineError, Limit, Phase};
 use crate::body::{BodyRejection, JsonBody};
 use crate::{ApiError, AppState};
 
+mod packages;
 pub mod signal;
 pub mod wire;
 
-pub use wire::{ErrorMessage, ExecuteRequest, ExecuteResponse, PistonFile, PistonJob, RuntimeInfo, StageResult};
+pub use wire::{
+    ErrorMessage, ExecuteRequest, ExecuteResponse, PackageInfo, PistonFile, PistonJob, RuntimeInfo, StageResult,
+};
 
 /// Where the dialect is served: Piston's own path, and the one of its public instance
 /// (emkc.org), which clients hard-code.
@@ -45,6 +49,10 @@ pub fn router() -> Router<AppState> {
             .route(&format!("{prefix}/runtimes"), get(runtimes))
             .route(&format!("{prefix}/execute"), post(execute))
             .route(&format!("{prefix}/connect"), get(crate::ws::piston))
+            .route(
+                &format!("{prefix}/packages"),
+                get(packages::list).post(packages::install).delete(packages::uninstall),
+            )
             .route(&format!("{prefix}/{{*rest}}"), any(not_found));
     }
     router.method_not_allowed_fallback(method_not_allowed)
@@ -58,7 +66,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(index, runtimes, execute),
+    paths(index, runtimes, execute, packages::list, packages::install, packages::uninstall),
     components(schemas(
         ExecuteRequest,
         PistonFile,
@@ -66,6 +74,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         StageResult,
         wire::PistonStatus,
         RuntimeInfo,
+        PackageInfo,
         ErrorMessage
     )),
     tags((name = "piston", description = "Piston v2 compatible API; every path is also served under /api/v2/piston"))

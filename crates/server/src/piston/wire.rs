@@ -35,7 +35,9 @@ pub struct ExecuteRequest {
     /// Standard input; a trailing newline is added when missing (as Piston does). Ignored on
     /// the WebSocket, where stdin is sent with `data` messages.
     pub stdin: Option<String>,
-    /// Arguments for the program.
+    /// Arguments for the program. A number or a boolean is taken as its text (`1` is `"1"`):
+    /// Piston passes them on as strings, and its CLI sends numeric arguments as numbers.
+    #[serde(default, deserialize_with = "arguments")]
     pub args: Option<Vec<String>>,
     /// Wall-clock limit of the compile stage, ms.
     #[serde(default, deserialize_with = "limit")]
@@ -88,6 +90,30 @@ fn limit<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
             json_kind(&other)
         ))),
     }
+}
+
+/// The program's arguments: strings, or numbers and booleans as their JSON text (Piston hands
+/// every argument to the program as a string, and the Piston CLI, whose argument parser turns
+/// `1` into a number, sends `"args":[1,"two"]`); `null` is no arguments.
+fn arguments<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    use serde::de::Error;
+    let Some(values) = Option::<Vec<serde_json::Value>>::deserialize(d)? else {
+        return Ok(None);
+    };
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| match v {
+            serde_json::Value::String(s) => Ok(s),
+            serde_json::Value::Number(n) => Ok(n.to_string()),
+            serde_json::Value::Bool(b) => Ok(b.to_string()),
+            other => Err(D::Error::custom(format_args!(
+                "args[{i}] must be a string, not {}",
+                json_kind(&other)
+            ))),
+        })
+        .collect::<Result<Vec<String>, D::Error>>()
+        .map(Some)
 }
 
 fn json_kind(v: &serde_json::Value) -> &'static str {
@@ -282,6 +308,29 @@ impl From<&runtimes::Runtime> for RuntimeInfo {
     }
 }
 
+/// `GET /api/v2/packages`: one runtime of this server, in Piston's package shape.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PackageInfo {
+    #[schema(example = "python")]
+    pub language: String,
+    /// The installed toolchain's version; empty when it is not installed (tiderun knows a
+    /// version only by asking the toolchain).
+    #[schema(example = "3.11.2")]
+    pub language_version: String,
+    /// Whether the toolchain is installed on this server (runs can use it).
+    pub installed: bool,
+}
+
+impl From<&runtimes::Runtime> for PackageInfo {
+    fn from(rt: &runtimes::Runtime) -> Self {
+        PackageInfo {
+            language: rt.name.clone(),
+            language_version: rt.version.clone().filter(|_| rt.installed).unwrap_or_default(),
+            installed: rt.installed,
+        }
+    }
+}
+
 /// The answer of `POST /api/v2/execute`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ExecuteResponse {
@@ -461,6 +510,26 @@ mod tests {
         let e = request(serde_json::json!({"language": "py", "version": "*", "files": [], "run_timeout": "x"}))
             .unwrap_err();
         assert!(e.contains("run_timeout") && e.contains("must be a number"), "{e}");
+        let e = request(serde_json::json!({"language": "py", "version": "*", "files": [], "args": ["a", {"b": 1}]}))
+            .unwrap_err();
+        assert!(e.contains("args[1] must be a string, not an object"), "{e}");
+        let e = request(serde_json::json!({"language": "py", "version": "*", "files": [], "args": "a b"})).unwrap_err();
+        assert!(e.contains("at args"), "{e}");
+    }
+
+    #[test]
+    fn numbers_and_booleans_in_args_are_their_text() {
+        // What the Piston CLI sends for `piston run python a.py 1 two 3.5`.
+        let j = request(
+            serde_json::json!({"language": "py", "version": "*", "files": [{"content": "x"}],
+            "args": [1, "two", 3.5, -7, true]}),
+        )
+        .unwrap();
+        assert_eq!(j.job.args, ["1", "two", "3.5", "-7", "true"]);
+        let j =
+            request(serde_json::json!({"language": "py", "version": "*", "files": [{"content": "x"}], "args": null}))
+                .unwrap();
+        assert!(j.job.args.is_empty());
     }
 
     #[test]
