@@ -45,7 +45,6 @@ pub fn router() -> Router<AppState> {
     for prefix in PREFIXES {
         router = router
             .route(prefix, get(index))
-            .route(&format!("{prefix}/"), get(index))
             .route(&format!("{prefix}/runtimes"), get(runtimes))
             .route(&format!("{prefix}/execute"), post(execute))
             .route(&format!("{prefix}/connect"), get(crate::ws::piston))
