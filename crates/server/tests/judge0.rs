@@ -8,7 +8,6 @@ extern crate tiderun_server as server;
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
@@ -1187,26 +1186,6 @@ async fn unfinished_submissions_survive_a_restart() {
     }
 }
 
-/// `target/` of the workspace (where the SDK is installed once and kept).
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"))
-}
-
-/// A Python with pip: `python3` on PATH (pyenv's, on these machines), else Debian's.
-fn python_with_pip() -> Option<String> {
-    ["python3", "/usr/bin/python3"]
-        .into_iter()
-        .map(str::to_owned)
-        .find(|py| {
-            std::process::Command::new(py)
-                .args(["-m", "pip", "--version"])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-}
-
 /// The official SDK (PyPI `judge0`, the version the reference describes).
 const SDK_REQUIREMENT: &str = "judge0==0.0.8";
 /// judge0-client (PyPI), its newest version; it brings httpx2 and pydantic.
@@ -1221,65 +1200,14 @@ const CLIENT_TEST_TIMEOUT_S: u64 = 300;
 /// `tests/clients/<script> BASE_URL` run with it on `PYTHONPATH`; the script prints its checks
 /// and exits non-zero on a failed one.
 async fn python_client(requirement: &str, dir: &str, marker: &str, script: &str) {
-    let Some(py) = python_with_pip() else {
-        testkit::skip("no python3 with pip");
+    let Some((py, dir)) = common::clients::pip_installed(dir, &[requirement], &[marker]).await else {
         return;
     };
-    let dir = target_dir().join(dir);
-    if !dir.join(marker).exists() {
-        let (py, dir, wanted) = (py.clone(), dir.clone(), requirement.to_owned());
-        let out = tokio::task::spawn_blocking(move || {
-            std::process::Command::new(py)
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    "--target",
-                ])
-                .arg(dir)
-                .arg(wanted)
-                .output()
-        })
-        .await
-        .expect("pip task")
-        .expect("pip");
-        if !out.status.success() {
-            testkit::skip(format_args!(
-                "cannot install {requirement}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
-            return;
-        }
-    }
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/clients")
-        .join(script);
     for backend in common::backends() {
         let server = start_real(ServerConfig::default(), backend).await;
-        let (py, dir, script, base) = (py.clone(), dir.clone(), script.clone(), server.base.clone());
-        // coreutils `timeout` ends a hung client; the SDK polls forever otherwise.
-        let out = tokio::task::spawn_blocking(move || {
-            std::process::Command::new("timeout")
-                .arg(CLIENT_TEST_TIMEOUT_S.to_string())
-                .arg(py)
-                .arg(script)
-                .arg(base)
-                .env("PYTHONPATH", dir)
-                .env("PYTHONDONTWRITEBYTECODE", "1")
-                .output()
-        })
-        .await
-        .expect("client task")
-        .expect("python runs");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        println!("{requirement} on {backend:?}:\n{stdout}{stderr}");
-        assert!(
-            out.status.success(),
-            "{requirement} failed on {backend:?}:\n{stdout}\n{stderr}"
-        );
+        let label = format!("{requirement} on {backend:?}");
+        common::clients::run_python_client(&py, &dir, script, &server.base, CLIENT_TEST_TIMEOUT_S, &label).await;
+        server.stop().await;
     }
 }
 

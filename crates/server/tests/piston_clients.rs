@@ -11,8 +11,6 @@ extern crate tiderun_server as server;
 
 mod common;
 
-use std::path::PathBuf;
-
 use common::TestServer;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -34,105 +32,21 @@ const CLI_HEADERS: [(&str, &str); 3] = [
     ("user-agent", "axios/0.21.2"),
 ];
 
-/// `target/` of the workspace (where the clients are installed once and kept).
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"))
-}
-
-fn clients_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/clients")
-}
-
-/// A Python with pip: `python3` on PATH (pyenv's, on these machines), else Debian's.
-fn python_with_pip() -> Option<String> {
-    ["python3", "/usr/bin/python3"]
-        .into_iter()
-        .map(str::to_owned)
-        .find(|py| {
-            std::process::Command::new(py)
-                .args(["-m", "pip", "--version"])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-}
-
-/// The Python clients in `target/pyclients-piston`, installed when missing; None (a skip) when
-/// they cannot be.
-async fn python_clients() -> Option<(String, PathBuf)> {
-    let Some(py) = python_with_pip() else {
-        testkit::skip("no python3 with pip");
-        return None;
-    };
-    let dir = target_dir().join("pyclients-piston");
-    let installed = ["pyston/client.py", "ultra_piston/piston.py"]
-        .iter()
-        .all(|f| dir.join(f).exists());
-    if !installed {
-        let (py, dir) = (py.clone(), dir.clone());
-        let out = tokio::task::spawn_blocking(move || {
-            std::process::Command::new(py)
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    "--target",
-                ])
-                .arg(dir)
-                .args(PYTHON_CLIENTS)
-                .output()
-        })
-        .await
-        .expect("pip task")
-        .expect("pip");
-        if !out.status.success() {
-            testkit::skip(format_args!(
-                "cannot install {PYTHON_CLIENTS:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
-            return None;
-        }
-    }
-    Some((py, dir))
-}
-
 /// Run `tests/clients/<script>` against a real server on every backend; it prints a line per
 /// check and fails on any.
 async fn python_client(script: &str) {
     if !testkit::root_or_skip("the full sandbox") {
         return;
     }
-    let Some((py, dir)) = python_clients().await else {
+    let markers = ["pyston/client.py", "ultra_piston/piston.py"];
+    let Some((py, dir)) = common::clients::pip_installed("pyclients-piston", &PYTHON_CLIENTS, &markers).await else {
         return;
     };
     let _serial = SERIAL.lock().await;
     for backend in common::backends() {
         let server = common::start(ServerConfig::default(), backend).await;
-        let (py, dir, script_path, base) = (py.clone(), dir.clone(), clients_dir().join(script), server.base.clone());
-        // coreutils `timeout` ends a hung client.
-        let out = tokio::task::spawn_blocking(move || {
-            std::process::Command::new("timeout")
-                .arg(CLIENT_TIMEOUT_S.to_string())
-                .arg(py)
-                .arg(script_path)
-                .arg(base)
-                .env("PYTHONPATH", dir)
-                .env("PYTHONDONTWRITEBYTECODE", "1")
-                .output()
-        })
-        .await
-        .expect("client task")
-        .expect("python runs");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        println!("{script} ({backend:?}):\n{stdout}{stderr}");
-        assert!(
-            out.status.success(),
-            "{script} failed on {backend:?}:\n{stdout}\n{stderr}"
-        );
+        let label = format!("{backend:?}");
+        common::clients::run_python_client(&py, &dir, script, &server.base, CLIENT_TIMEOUT_S, &label).await;
         server.stop().await;
     }
 }

@@ -2,6 +2,7 @@
 //! `TIDERUN_TEST_POSTGRES_URL` is set, as `./x test` does) a fresh Postgres database.
 #![allow(dead_code)]
 
+pub mod clients;
 pub mod fake;
 
 use std::sync::Arc;
