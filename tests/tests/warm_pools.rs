@@ -457,10 +457,11 @@ fn python_zygote_serves_other_limits_warm_and_enforces_them() {
 
 /// A process limit below what a zygote's interpreter already holds (Node starts about seven
 /// threads) cannot be given to it: the run starts cold (and is counted so), with exactly the
-/// limit it asked for — as a run on a server without pools does.
+/// limit it asked for — as a run on a server without pools does. Nor can a larger stack than
+/// the interpreter was started with.
 #[test]
 #[ignore = "needs root: warm pools are root's"]
-fn a_zygote_holding_more_than_the_run_allows_is_not_used() {
+fn runs_a_zygote_cannot_take_start_cold_and_are_counted() {
     if !testkit::root_or_skip("warm pools are root's") {
         return;
     }
@@ -504,6 +505,37 @@ fn a_zygote_holding_more_than_the_run_allows_is_not_used() {
         },
     );
     assert_eq!((r.status, stdout(&r)), (Status::Ok, "started\n".into()), "{r:?}");
+
+    // The interpreter's memory mappings were placed below its (default, 64 MiB) stack.
+    run(&engine, "python", "print(0)", "");
+    wait_ready(&engine, "python");
+    let (warm, cold) = (warm_starts(&engine, "python"), cold_starts(&engine, "python"));
+    let job = Job {
+        language: "python".into(),
+        files: vec![SourceFile {
+            name: None,
+            content: b"import resource\nprint(resource.getrlimit(resource.RLIMIT_STACK))\n".to_vec(),
+        }],
+        limits: LimitRequest {
+            run: memory(512),
+            stack_bytes: Some(128 << 20),
+            ..LimitRequest::default()
+        },
+        ..Job::default()
+    };
+    let job = engine.check(job).expect("the job passes the check");
+    let r = engine
+        .execute(&job, Interaction::default())
+        .expect("runs")
+        .run
+        .expect("a run stage");
+    assert_eq!(r.start, Some(Start::Cold), "{r:?}");
+    assert_eq!(stdout(&r), format!("({0}, {0})\n", 128 << 20), "{r:?}");
+    assert_eq!(
+        (warm_starts(&engine, "python"), cold_starts(&engine, "python")),
+        (warm, cold + 1),
+        "counted as a cold start of python"
+    );
 }
 
 /// What the C test runs (`spin MS`, `fill`, `fill-ignore`, `hold MIB`): each limit is met

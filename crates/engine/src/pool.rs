@@ -286,6 +286,14 @@ impl Pools {
             } else {
                 pool.cold_starts += 1;
             }
+        } else if let Some(pool) = state
+            .pools
+            .iter_mut()
+            .find(|p| p.spec.runtime == runtime && p.spec.phase == phase)
+        {
+            // Its instances cannot serve this run (a limit fixed when they are made differs):
+            // a cold start of the runtime, not an arrival the pool should grow for.
+            pool.cold_starts += 1;
         }
         // A taken instance left `ready`: its memory now counts as running. Free warm instances
         // (of any pool) until the run fits in the node's budget.
