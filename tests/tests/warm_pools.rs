@@ -4,7 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use engine::{Engine, Interaction, Job, Phase, PoolConfig, SourceFile};
+use engine::{
+    Engine, Interaction, Job, LimitRequest, Phase, PhaseRequest, PoolConfig, SourceFile, StageOutcome, Start,
+};
 use sandbox::{Sandbox, SandboxOptions, Status};
 use tiderun_tests::uid_base;
 
@@ -58,6 +60,55 @@ fn warm_starts(engine: &Engine, runtime: &str) -> u64 {
         .filter(|p| p.runtime == runtime && p.phase == Phase::Run)
         .map(|p| p.warm_starts)
         .sum()
+}
+
+fn cold_starts(engine: &Engine, runtime: &str) -> u64 {
+    engine
+        .pool_stats()
+        .iter()
+        .filter(|p| p.runtime == runtime && p.phase == Phase::Run)
+        .map(|p| p.cold_starts)
+        .sum()
+}
+
+/// Run `code` with the run limits `limits` (the rest the runtime's defaults) and `args`.
+fn run_limited(engine: &Engine, language: &str, code: &str, args: &[&str], limits: PhaseRequest) -> StageOutcome {
+    let job = Job {
+        language: language.into(),
+        files: vec![SourceFile {
+            name: None,
+            content: code.as_bytes().to_vec(),
+        }],
+        args: args.iter().map(|a| a.to_string()).collect(),
+        limits: LimitRequest {
+            run: limits,
+            ..LimitRequest::default()
+        },
+        ..Job::default()
+    };
+    let job = engine.check(job).expect("the job passes the check");
+    let outcome = engine
+        .execute(&job, Interaction::default())
+        .expect("the engine runs the job");
+    outcome.run.expect("a run stage")
+}
+
+/// [`run_limited`] in a warm instance made for the runtime's default limits: waits for one,
+/// and proves the run took it (the pool's counter and the stage's start).
+fn run_warm_limited(engine: &Engine, language: &str, code: &str, args: &[&str], limits: PhaseRequest) -> StageOutcome {
+    wait_ready(engine, language);
+    let before = warm_starts(engine, language);
+    let run = run_limited(engine, language, code, args, limits);
+    assert_eq!(
+        (run.start, warm_starts(engine, language)),
+        (Some(Start::Warm), before + 1),
+        "the run with limits {limits:?} used a warm instance: {run:?}"
+    );
+    run
+}
+
+fn stdout(run: &StageOutcome) -> String {
+    String::from_utf8_lossy(&run.stdout).into_owned()
 }
 
 /// Wait until the pool of `runtime` has an instance ready (the autoscaler saw an arrival).
@@ -292,4 +343,328 @@ fn pools_drain_to_zero_when_idle() {
     }
     assert!(engine.sandbox().wait_idle(Duration::from_secs(5)));
     tiderun_tests::assert_nothing_left();
+}
+
+/// The runtime files' run defaults the pools' instances are made with (`runtimes/README.md`):
+/// 3 s of CPU, 16 MiB files, 256 MiB of memory. Each test below asks for less and for more.
+const DEFAULT_CPU_MS: u64 = 3_000;
+const DEFAULT_FILE_SIZE_BYTES: u64 = 16 << 20;
+
+/// A Python program that writes one file until the write fails (Python ignores SIGXFSZ, so
+/// the write past RLIMIT_FSIZE fails with EFBIG) and prints the errno and where it stopped.
+const PY_FILL_FILE: &str = r#"
+import os
+fd = os.open("big", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+chunk = b"f" * 65536
+try:
+    while True:
+        os.write(fd, chunk)
+except OSError as e:
+    print(e.errno, os.fstat(fd).st_size)
+"#;
+
+/// Spins until its own CPU time passes `argv[1]` seconds, then says so.
+const PY_SPIN: &str = r#"
+import sys, time
+until = float(sys.argv[1])
+while time.process_time() < until:
+    pass
+print("done", sys.argv[1])
+"#;
+
+/// Holds `argv[1]` MiB of touched memory.
+const PY_HOLD: &str = r#"
+import sys
+blob = b"m" * (int(sys.argv[1]) << 20)
+print("held", len(blob) >> 20)
+"#;
+
+fn cpu(cpu_ms: u64) -> PhaseRequest {
+    PhaseRequest {
+        cpu_ms: Some(cpu_ms),
+        // Far enough that only the CPU limit can end the spin, on a busy machine too.
+        wall_ms: Some(30_000),
+        ..PhaseRequest::default()
+    }
+}
+
+fn file_size(bytes: u64) -> PhaseRequest {
+    PhaseRequest {
+        max_file_size_bytes: Some(bytes),
+        ..PhaseRequest::default()
+    }
+}
+
+fn memory(mib: u64) -> PhaseRequest {
+    PhaseRequest {
+        memory_mib: Some(mib),
+        ..PhaseRequest::default()
+    }
+}
+
+/// Judge0's defaults for a submission that names no limits, and a teacher's per-exercise
+/// limits: a zygote made for the runtime file's defaults serves them warm, and each limit is
+/// the run's own — a tighter and a looser one than the zygote was made with.
+#[test]
+#[ignore = "needs root: warm pools are root's"]
+fn python_zygote_serves_other_limits_warm_and_enforces_them() {
+    if !testkit::root_or_skip("warm pools are root's") {
+        return;
+    }
+    let engine = engine();
+    run(&engine, "python", "print(0)", "");
+
+    // CPU, tighter: killed at its own second, not at the zygote's three.
+    let r = run_warm_limited(&engine, "python", PY_SPIN, &["100"], cpu(1_000));
+    assert_eq!(r.status, Status::TimeLimit, "{r:?}");
+    assert!(
+        (1_000..DEFAULT_CPU_MS).contains(&r.cpu_time_ms),
+        "killed at its own 1000 ms: {r:?}"
+    );
+    // CPU, looser: 4.5 s is past the zygote's cgroup limit (3 s) and its RLIMIT_CPU (4 s).
+    let r = run_warm_limited(&engine, "python", PY_SPIN, &["4.5"], cpu(6_000));
+    assert_eq!((r.status, stdout(&r)), (Status::Ok, "done 4.5\n".into()), "{r:?}");
+
+    // File size, tighter and looser than the zygote's 16 MiB: the file stops at exactly the
+    // run's limit (EFBIG = 27).
+    for limit in [1_000_000, 40 << 20] {
+        let r = run_warm_limited(&engine, "python", PY_FILL_FILE, &[], file_size(limit));
+        assert_eq!((r.status, stdout(&r)), (Status::Ok, format!("27 {limit}\n")), "{r:?}");
+        assert_ne!(limit, DEFAULT_FILE_SIZE_BYTES);
+    }
+
+    // Memory, tighter (100 MiB does not fit in 64) and looser (300 MiB fits in 512, not in
+    // the zygote's 256).
+    let r = run_warm_limited(&engine, "python", PY_HOLD, &["100"], memory(64));
+    assert_eq!(r.status, Status::MemoryLimit, "{r:?}");
+    let r = run_warm_limited(&engine, "python", PY_HOLD, &["300"], memory(512));
+    assert_eq!((r.status, stdout(&r)), (Status::Ok, "held 300\n".into()), "{r:?}");
+
+    // All of them at once, as a Judge0 submission without limits asks (5 s, 10 s, 1024 KB).
+    let judge0 = PhaseRequest {
+        cpu_ms: Some(5_000),
+        wall_ms: Some(10_000),
+        max_file_size_bytes: Some(1024 * 1024),
+        ..PhaseRequest::default()
+    };
+    let r = run_warm_limited(&engine, "python", PY_FILL_FILE, &[], judge0);
+    assert_eq!(
+        (r.status, stdout(&r)),
+        (Status::Ok, format!("27 {}\n", 1024 * 1024)),
+        "{r:?}"
+    );
+}
+
+/// A process limit below what a zygote's interpreter already holds (Node starts about seven
+/// threads) cannot be given to it: the run starts cold (and is counted so), with exactly the
+/// limit it asked for — as a run on a server without pools does. Nor can a larger stack than
+/// the interpreter was started with.
+#[test]
+#[ignore = "needs root: warm pools are root's"]
+fn runs_a_zygote_cannot_take_start_cold_and_are_counted() {
+    if !testkit::root_or_skip("warm pools are root's") {
+        return;
+    }
+    let engine = engine();
+    run(&engine, "javascript", "console.log(0)", "");
+    wait_ready(&engine, "javascript");
+    let (warm, cold) = (warm_starts(&engine, "javascript"), cold_starts(&engine, "javascript"));
+    let few = PhaseRequest {
+        max_processes: Some(4),
+        ..PhaseRequest::default()
+    };
+    let code = "console.log('started')";
+    let r = run_limited(&engine, "javascript", code, &[], few);
+    assert_eq!(r.start, Some(Start::Cold), "{r:?}");
+    assert_eq!(
+        (warm_starts(&engine, "javascript"), cold_starts(&engine, "javascript")),
+        (warm, cold + 1),
+        "counted as a cold start"
+    );
+    let mut catalog = runtimes::Catalog::load(None).expect("catalog");
+    catalog.detect();
+    // Above the pooled engine's slots, inside this test process's uid range.
+    let sandbox = Sandbox::new(SandboxOptions {
+        uid_base: uid_base() + 1040,
+        slots: 32,
+        ..SandboxOptions::default()
+    })
+    .expect("sandbox");
+    let no_pools = Engine::new(catalog, sandbox);
+    let alone = run_limited(&no_pools, "javascript", code, &[], few);
+    assert_eq!((r.status, r.signal), (alone.status, alone.signal), "{r:?}\n{alone:?}");
+    // Enough for it: warm again.
+    let r = run_warm_limited(
+        &engine,
+        "javascript",
+        code,
+        &[],
+        PhaseRequest {
+            max_processes: Some(24),
+            ..PhaseRequest::default()
+        },
+    );
+    assert_eq!((r.status, stdout(&r)), (Status::Ok, "started\n".into()), "{r:?}");
+
+    // The interpreter's memory mappings were placed below its (default, 64 MiB) stack.
+    run(&engine, "python", "print(0)", "");
+    wait_ready(&engine, "python");
+    let (warm, cold) = (warm_starts(&engine, "python"), cold_starts(&engine, "python"));
+    let job = Job {
+        language: "python".into(),
+        files: vec![SourceFile {
+            name: None,
+            content: b"import resource\nprint(resource.getrlimit(resource.RLIMIT_STACK))\n".to_vec(),
+        }],
+        limits: LimitRequest {
+            run: memory(512),
+            stack_bytes: Some(128 << 20),
+            ..LimitRequest::default()
+        },
+        ..Job::default()
+    };
+    let job = engine.check(job).expect("the job passes the check");
+    let r = engine
+        .execute(&job, Interaction::default())
+        .expect("runs")
+        .run
+        .expect("a run stage");
+    assert_eq!(r.start, Some(Start::Cold), "{r:?}");
+    assert_eq!(stdout(&r), format!("({0}, {0})\n", 128 << 20), "{r:?}");
+    assert_eq!(
+        (warm_starts(&engine, "python"), cold_starts(&engine, "python")),
+        (warm, cold + 1),
+        "counted as a cold start of python"
+    );
+}
+
+/// What the C test runs (`spin MS`, `fill`, `fill-ignore`, `hold MIB`): each limit is met
+/// the way a student's program meets it.
+const C_LIMITS: &str = r#"
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <errno.h>
+
+int main(int argc, char **argv) {
+    if (argc < 3) return 2;
+    long n = atol(argv[2]);
+    if (!strcmp(argv[1], "spin")) {
+        while ((double)clock() / CLOCKS_PER_SEC < (double)n / 1000) {}
+        printf("done %ld\n", n);
+    } else if (!strcmp(argv[1], "fill") || !strcmp(argv[1], "fill-ignore")) {
+        if (!strcmp(argv[1], "fill-ignore")) signal(SIGXFSZ, SIG_IGN);
+        static char chunk[65536];
+        memset(chunk, 'f', sizeof chunk);
+        int fd = open("big", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        while (write(fd, chunk, sizeof chunk) > 0) {}
+        int err = errno;
+        struct stat st;
+        fstat(fd, &st);
+        printf("%d %lld\n", err, (long long)st.st_size);
+    } else if (!strcmp(argv[1], "hold")) {
+        char *p = malloc((size_t)n << 20);
+        if (!p) return 3;
+        memset(p, 'm', (size_t)n << 20);
+        printf("held %ld\n", n);
+    }
+    return 0;
+}
+"#;
+
+/// A compiled program in a prepared sandbox made for the runtime's defaults: CPU, file size
+/// (SIGXFSZ at its own size) and memory are the run's, tighter and looser.
+#[test]
+#[ignore = "needs root: warm pools are root's"]
+fn prepared_sandbox_serves_other_limits_warm_and_enforces_them() {
+    if !testkit::root_or_skip("warm pools are root's") {
+        return;
+    }
+    let engine = engine();
+    // The first run compiles (the next ones are build cache hits) and fills the pool.
+    let first = run_limited(&engine, "c", C_LIMITS, &["spin", "0"], PhaseRequest::default());
+    assert_eq!(
+        (first.status, stdout(&first)),
+        (Status::Ok, "done 0\n".into()),
+        "{first:?}"
+    );
+
+    let r = run_warm_limited(&engine, "c", C_LIMITS, &["spin", "100000"], cpu(1_000));
+    assert_eq!(r.status, Status::TimeLimit, "{r:?}");
+    assert!(
+        (1_000..DEFAULT_CPU_MS).contains(&r.cpu_time_ms),
+        "killed at its own 1000 ms: {r:?}"
+    );
+    let r = run_warm_limited(&engine, "c", C_LIMITS, &["spin", "4500"], cpu(6_000));
+    assert_eq!((r.status, stdout(&r)), (Status::Ok, "done 4500\n".into()), "{r:?}");
+
+    for limit in [1_000_000, 40 << 20] {
+        // SIGXFSZ at the run's own size...
+        let r = run_warm_limited(&engine, "c", C_LIMITS, &["fill", "0"], file_size(limit));
+        assert_eq!(r.status, Status::FileSizeLimit, "{r:?}");
+        // ... which is exactly where the file stops (EFBIG = 27).
+        let r = run_warm_limited(&engine, "c", C_LIMITS, &["fill-ignore", "0"], file_size(limit));
+        assert_eq!((r.status, stdout(&r)), (Status::Ok, format!("27 {limit}\n")), "{r:?}");
+    }
+
+    let r = run_warm_limited(&engine, "c", C_LIMITS, &["hold", "100"], memory(64));
+    assert_eq!(r.status, Status::MemoryLimit, "{r:?}");
+    let r = run_warm_limited(&engine, "c", C_LIMITS, &["hold", "300"], memory(512));
+    assert_eq!((r.status, stdout(&r)), (Status::Ok, "held 300\n".into()), "{r:?}");
+}
+
+/// A program in a warm instance made for looser limits than its run's cannot raise its
+/// rlimits back to the instance's (or anything above its run's), on itself or on its parent,
+/// and its file stops at the run's limit: a zygote, whose interpreter was started with the
+/// runtime's defaults and given the run's from the host, and a prepared sandbox.
+#[test]
+#[ignore = "needs root: warm pools are root's"]
+fn a_warm_program_cannot_raise_its_rlimits_above_its_runs() {
+    if !testkit::root_or_skip("warm pools are root's") {
+        return;
+    }
+    tiderun_tests::preflight();
+    let engine = engine();
+    let fixture = |name: &str| std::fs::read_to_string(tiderun_tests::fixtures().join(name)).expect("fixture");
+    let tight = PhaseRequest {
+        cpu_ms: Some(1_000),
+        max_file_size_bytes: Some(1_000_000),
+        ..PhaseRequest::default()
+    };
+    run(&engine, "python", "print(0)", "");
+    let py = run_warm_limited(&engine, "python", &fixture("warm_raise_rlimits.py"), &[], tight);
+    let c_code = fixture("warm_raise_rlimits.c");
+    run_limited(&engine, "c", &c_code, &[], tight);
+    let c = run_warm_limited(&engine, "c", &c_code, &[], tight);
+    for (r, prlimit_self) in [(&py, true), (&c, false)] {
+        assert_eq!(r.status, Status::Ok, "{r:?}");
+        let out = stdout(r);
+        let mut want = Vec::new();
+        // RLIMIT_CPU is the backstop: one second past the run's limit, hard one more.
+        for (name, soft, hard) in [("RLIMIT_FSIZE", 1_000_000, 1_000_000), ("RLIMIT_CPU", 2, 3)] {
+            want.push(format!("{name} {soft} {hard}"));
+            let refused = if prlimit_self { "ValueError" } else { "EPERM" };
+            want.push(format!("raise-hard {name} {refused}"));
+            want.push(format!(
+                "raise-soft {name} {}",
+                if prlimit_self { "ValueError" } else { "EINVAL" }
+            ));
+            want.push(format!("unlimited {name} {refused}"));
+            if prlimit_self {
+                want.push(format!("prlimit-self {name} PermissionError"));
+            }
+            want.push(format!(
+                "prlimit-parent {name} {}",
+                if prlimit_self { "PermissionError" } else { "EPERM" }
+            ));
+            want.push(format!("now {name} {soft} {hard}"));
+        }
+        want.push("write stopped 27 1000000".into());
+        assert_eq!(out.lines().collect::<Vec<_>>(), want, "{r:?}");
+    }
 }

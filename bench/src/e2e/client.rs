@@ -102,6 +102,55 @@ impl Client {
         }
     }
 
+    /// `POST /submissions?base64_encoded=false&wait=true` with a prepared body (Judge0's API):
+    /// a success is HTTP 201 with status 3 (Accepted).
+    pub async fn judge0_wait(&self, body: &str) -> Reply {
+        let started = Instant::now();
+        let sent = self
+            .http
+            .post(format!("{}/submissions?base64_encoded=false&wait=true", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await;
+        let answer = match sent {
+            Ok(r) => {
+                let status = r.status();
+                r.bytes().await.map(|b| (status, b))
+            }
+            Err(e) => Err(e),
+        };
+        let took = started.elapsed();
+        let fail = |error: String| Reply {
+            took,
+            error: Some(error),
+            stdout: String::new(),
+            cached: false,
+        };
+        let (status, bytes) = match answer {
+            Ok(a) => a,
+            Err(e) => return fail(format!("request failed: {}", root_cause(&e))),
+        };
+        let Ok(v) = serde_json::from_slice::<Value>(&bytes) else {
+            return fail(format!("HTTP {status}: not JSON"));
+        };
+        if status.as_u16() != 201 {
+            return fail(format!("HTTP {status}: {}", v["error"].as_str().unwrap_or("?")));
+        }
+        let judge0_status = v["status"]["id"].as_u64().unwrap_or(0);
+        Reply {
+            took,
+            error: (judge0_status != 3).then(|| format!("Judge0 status {judge0_status}")),
+            stdout: v["stdout"].as_str().unwrap_or_default().to_string(),
+            cached: false,
+        }
+    }
+
+    /// The body of a Judge0 submission of `code` in language `id`, naming no limit.
+    pub fn judge0_body(id: u64, code: &str) -> String {
+        serde_json::json!({ "language_id": id, "source_code": code }).to_string()
+    }
+
     /// `GET /api/v1/runtimes`.
     pub async fn languages(&self) -> anyhow::Result<Vec<Language>> {
         let bytes = self
@@ -129,6 +178,12 @@ impl Client {
     /// The sum of every sample of an unlabelled or labelled metric, `None` when the server
     /// does not export it.
     pub async fn metric_sum(&self, name: &str) -> anyhow::Result<Option<f64>> {
+        self.metric_sum_with(name, &[]).await
+    }
+
+    /// [`Client::metric_sum`] over the samples that carry every one of `labels`
+    /// (`start="warm"`).
+    pub async fn metric_sum_with(&self, name: &str, labels: &[&str]) -> anyhow::Result<Option<f64>> {
         let text = self
             .http
             .get(format!("{}/metrics", self.base))
@@ -137,20 +192,28 @@ impl Client {
             .error_for_status()?
             .text()
             .await?;
-        Ok(metric_sum(&text, name))
+        Ok(metric_sum_with(&text, name, labels))
     }
 }
 
 /// Sum of the samples of `name` in Prometheus text (`name 3`, `name{a="b"} 4`).
 pub fn metric_sum(text: &str, name: &str) -> Option<f64> {
+    metric_sum_with(text, name, &[])
+}
+
+/// Sum of the samples of `name` whose labels include each of `labels` (`key="value"`).
+pub fn metric_sum_with(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
     let mut found = None;
     for line in text.lines() {
         let Some(rest) = line.strip_prefix(name) else {
             continue;
         };
         let value = match rest.chars().next() {
-            Some(' ') => rest,
-            Some('{') => rest.rsplit_once('}').map_or("", |(_, v)| v),
+            Some(' ') if labels.is_empty() => rest,
+            Some('{') => match rest.split_once('}') {
+                Some((set, v)) if labels.iter().all(|l| set[1..].split(',').any(|kv| kv == *l)) => v,
+                _ => continue,
+            },
             _ => continue,
         };
         if let Ok(v) = value.trim().parse::<f64>() {
@@ -182,5 +245,22 @@ mod tests {
         assert_eq!(metric_sum(text, "tiderun_pool_instances"), Some(5.0));
         assert_eq!(metric_sum(text, "up"), Some(1.0));
         assert_eq!(metric_sum(text, "absent"), None);
+        let starts = "tiderun_starts_total{phase=\"run\",runtime=\"python\",start=\"warm\"} 9\n\
+                      tiderun_starts_total{phase=\"run\",runtime=\"python\",start=\"cold\"} 2\n\
+                      tiderun_starts_total{phase=\"run\",runtime=\"c\",start=\"warm\"} 4\n";
+        let warm = metric_sum_with(
+            starts,
+            "tiderun_starts_total",
+            &["runtime=\"python\"", "start=\"warm\""],
+        );
+        assert_eq!(warm, Some(9.0));
+        assert_eq!(
+            metric_sum_with(starts, "tiderun_starts_total", &["start=\"warm\""]),
+            Some(13.0)
+        );
+        assert_eq!(
+            metric_sum_with(starts, "tiderun_starts_total", &["start=\"none\""]),
+            None
+        );
     }
 }

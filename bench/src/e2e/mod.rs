@@ -1,6 +1,7 @@
 //! `tiderun bench e2e`: the whole service measured from outside, in one run. The harness
 //! starts `tiderun serve` as a child process and measures, through `POST /api/v1/run`:
 //! 1. sequential hello world per language against the bare process started by the harness;
+//!    then (1b) Python's through Judge0's `wait=true`, no limit named;
 //! 2. Python hello world at several concurrencies (runs/s, p50, p99, errors);
 //! 3. a burst of runs released at once after the warm pools drained to zero;
 //! 4. the server's resident memory when idle after scale-to-zero.
@@ -37,11 +38,13 @@ pub const MAX_BURST: usize = 1024;
 /// What to measure.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// The `tiderun` binary to start as `tiderun serve`.
+    /// The `tiderun` binary to start as `tiderun serve` (this one, or another build to compare).
     pub server_exe: PathBuf,
     /// More `serve` arguments (`--max-concurrent=16`); they win over the harness's own.
     pub server_args: Vec<String>,
     pub runs: usize,
+    /// Judge0 `wait=true` runs in scenario 1b.
+    pub judge0_runs: usize,
     pub duration: Duration,
     pub concurrency: Vec<usize>,
     pub burst: usize,
@@ -54,6 +57,10 @@ impl Options {
     pub fn check(&self) -> anyhow::Result<()> {
         let secs = self.duration.as_secs_f64();
         anyhow::ensure!((1..=MAX_RUNS).contains(&self.runs), "--runs must be 1 to {MAX_RUNS}");
+        anyhow::ensure!(
+            (1..=MAX_RUNS).contains(&self.judge0_runs),
+            "--judge0-runs must be 1 to {MAX_RUNS}"
+        );
         anyhow::ensure!(
             secs > 0.0 && secs <= MAX_DURATION_S,
             "--duration-s must be above 0 and at most {MAX_DURATION_S}"
@@ -93,6 +100,7 @@ async fn measure(opts: &Options) -> anyhow::Result<Report> {
         .iter()
         .find(|l| l.name == "python" && l.installed)
         .context("scenarios 2 and 3 need Python, which the server does not have")?;
+    let judge0 = scenarios::judge0(&client, &python.hello, opts.judge0_runs).await;
     let body = client::Client::run_body(&python.name, &python.hello);
     let levels = scenarios::concurrency(&client, &body, &opts.concurrency, opts.duration).await;
     let idle = scenarios::wait_idle(&client, &server).await;
@@ -109,6 +117,7 @@ async fn measure(opts: &Options) -> anyhow::Result<Report> {
         load_at_end: crate::machine::load_average(),
         sequential,
         skipped,
+        judge0,
         levels,
         burst,
         rss_at_start_kib,

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::scenarios::{Burst, IdleWait, Level, SequentialRow};
+use super::scenarios::{Burst, IdleWait, Judge0Row, Level, SequentialRow};
 use crate::machine::Machine;
 use crate::stats::ms;
 
@@ -30,6 +30,7 @@ pub struct Report {
     pub sequential: Vec<SequentialRow>,
     /// Languages of scenario 1 left out, with why.
     pub skipped: Vec<String>,
+    pub judge0: Judge0Row,
     pub levels: Vec<Level>,
     pub burst: Burst,
     pub rss_at_start_kib: u64,
@@ -165,6 +166,37 @@ impl Report {
             if let Some(e) = &row.errors.first {
                 let _ = writeln!(o, "First error of {}: {e}.", row.language);
             }
+        }
+
+        let j = &self.judge0;
+        let _ = writeln!(
+            o,
+            "\n### 1b. Judge0 `wait=true`: Python hello world, no limit named (Judge0's defaults)\n"
+        );
+        let _ = writeln!(
+            o,
+            "`POST /submissions?base64_encoded=false&wait=true` with `language_id` 71, back to back; \
+             the first {} not recorded (the first arrival fills the pool).\n",
+            j.warm_up
+        );
+        let count = |v: Option<f64>| v.map_or("—".into(), |v| format!("{v:.0}"));
+        let _ = writeln!(
+            o,
+            "| runs | errors | p50 ms | p99 ms | warm starts | jobs started cold |"
+        );
+        let _ = writeln!(o, "|---|---|---|---|---|---|");
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} |",
+            j.latency.n,
+            j.errors.count,
+            ms(j.latency.p50),
+            ms(j.latency.p99),
+            count(j.warm),
+            count(j.cold)
+        );
+        if let Some(e) = &j.errors.first {
+            let _ = writeln!(o, "\nFirst error: {e}.");
         }
 
         let _ = writeln!(o, "\n### 2. Python hello world under concurrency\n");

@@ -138,6 +138,69 @@ pub async fn sequential(
     Ok((rows, skipped))
 }
 
+/// Scenario 1b's result.
+#[derive(Debug, Clone)]
+pub struct Judge0Row {
+    /// Recorded runs (after the warm-up).
+    pub latency: Summary,
+    pub errors: Errors,
+    /// Runs sent before recording: the first arrival fills the pool.
+    pub warm_up: usize,
+    /// Over the recorded runs: Python run starts from a pool (`tiderun_starts_total`), and
+    /// Python jobs that started a sandbox cold (`faas_coldstarts_total`); `None` when the
+    /// server does not export it.
+    pub warm: Option<f64>,
+    pub cold: Option<f64>,
+}
+
+/// Judge0's id of Python 3 (`language_id` 71).
+const JUDGE0_PYTHON: u64 = 71;
+/// The counter of run starts, labelled `start="warm|cold"`.
+const STARTS: &str = "tiderun_starts_total";
+/// The counter of jobs that started a sandbox cold, whichever API and pool.
+const COLD_JOBS: &str = "faas_coldstarts_total";
+
+/// Scenario 1b: Python's hello world through Judge0's `POST /submissions?wait=true`, naming no
+/// limit (so Judge0 1.13.1's defaults apply: 5 s CPU, 10 s wall, 1024 KB files), `runs` times
+/// back to back. The first tenth is a warm-up, not recorded; the server's counters of warm
+/// starts and of cold-started jobs say which the recorded runs were.
+pub async fn judge0(client: &Client, hello: &str, runs: usize) -> Judge0Row {
+    eprintln!("bench e2e: judge0 wait=true python");
+    let body = Client::judge0_body(JUDGE0_PYTHON, hello);
+    let warm_up = (runs / WARM_UP_FRACTION as usize).max(1);
+    for _ in 0..warm_up {
+        client.judge0_wait(&body).await;
+    }
+    let counts = || async {
+        let warm = ["phase=\"run\"", "runtime=\"python\"", "start=\"warm\""];
+        let warm = client.metric_sum_with(STARTS, &warm).await.ok().flatten();
+        let cold = client
+            .metric_sum_with(COLD_JOBS, &["runtime=\"python\""])
+            .await
+            .ok()
+            .flatten();
+        (warm, cold)
+    };
+    let (warm0, cold0) = counts().await;
+    let (mut took, mut errors) = (Vec::with_capacity(runs), Errors::default());
+    for _ in 0..runs {
+        let reply = client.judge0_wait(&body).await;
+        match reply.error {
+            Some(e) => errors.add(e),
+            None if reply.stdout != "Hello, world!\n" => errors.add(format!("printed {:?}", reply.stdout)),
+            None => took.push(reply.took),
+        }
+    }
+    let (warm1, cold1) = counts().await;
+    Judge0Row {
+        latency: Summary::of(&took),
+        errors,
+        warm_up,
+        warm: warm0.zip(warm1).map(|(a, b)| b - a),
+        cold: cold0.zip(cold1).map(|(a, b)| b - a),
+    }
+}
+
 /// One concurrency level of scenario 2.
 #[derive(Debug, Clone)]
 pub struct Level {

@@ -524,10 +524,20 @@ impl Engine {
         spec: &RunSpec,
         io: RunIo<'_>,
     ) -> Result<(sandbox::RunResult, Start), EngineError> {
-        let (flight, instance) = self.pools.begin(&runtime.name, phase, spec).map_err(|o| {
+        let (mut flight, instance) = self.pools.begin(&runtime.name, phase, spec).map_err(|o| {
             tracing::warn!(budget_bytes = o.budget_bytes, "node memory budget exhausted");
             EngineError::Busy { retry_after_s: 1 }
         })?;
+        // The run's own limits, set in the instance before anything of the run is in it; an
+        // instance that cannot take them is torn down and the run starts cold.
+        let instance = instance.and_then(|i| match self.sandbox.fit_prepared(i, spec) {
+            Ok(i) => Some(i),
+            Err(e) => {
+                tracing::debug!(error = %e, runtime = %runtime.name, "warm instance unfit; starting cold");
+                flight.starts_cold();
+                None
+            }
+        });
         let (result, start) = match instance {
             Some(instance) => (self.sandbox.run_prepared(instance, spec, io), Start::Warm),
             None => (self.sandbox.run(spec, io), Start::Cold),

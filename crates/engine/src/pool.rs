@@ -2,9 +2,12 @@
 //! where the runtime has one) made before the request, as many as the arrival rate calls for,
 //! none after an idle period.
 //!
-//! An instance serves one run and is destroyed after it (see `sandbox::Instance`). Only runs
-//! with the runtime's default limits can use one (the limits shape the instance's root and
-//! cgroup); others start cold, as every run does when its pool is empty.
+//! An instance serves one run and is destroyed after it (see `sandbox::Instance`). It is made
+//! for the runtime's default limits and serves a run with other limits as well: what was fixed
+//! when it was made (its tmpfs; a zygote's stack and open files) must be the run's, the rest is
+//! set to the run's when the run takes it (`sandbox::Sandbox::fit_prepared`; a run whose
+//! memory or process limit is below what the instance already used starts cold). Runs with
+//! other fixed limits start cold, as every run does when its pool is empty.
 //!
 //! How many instances a pool holds is the sizing policy's (`pool/policy.rs`: a stable and a
 //! panic window, drained after an idle period, within the node's memory budget); this file
@@ -138,11 +141,7 @@ impl Pool {
     }
 
     fn fits(&self, spec: &RunSpec) -> bool {
-        let i = &self.spec.instance;
-        i.limits == spec.limits
-            && i.binds == spec.binds
-            && i.network == spec.network
-            && i.zygote.as_ref().is_none_or(|z| z.env == spec.env)
+        self.spec.instance.serves(spec)
     }
 
     fn kind(&self) -> &'static str {
@@ -186,6 +185,17 @@ pub(crate) struct Flight {
 impl Flight {
     pub(crate) fn bytes(&self) -> u64 {
         self.bytes
+    }
+
+    /// The warm instance this run was handed could not take its limits: the run starts cold
+    /// after all, and is counted so.
+    pub(crate) fn starts_cold(&mut self) {
+        let Some(i) = self.pool else { return };
+        let mut state = self.pools.lock();
+        let pool = &mut state.pools[i];
+        pool.warm_starts = pool.warm_starts.saturating_sub(1);
+        pool.cold_starts += 1;
+        self.cold_since = Some(Instant::now());
     }
 }
 
@@ -276,6 +286,14 @@ impl Pools {
             } else {
                 pool.cold_starts += 1;
             }
+        } else if let Some(pool) = state
+            .pools
+            .iter_mut()
+            .find(|p| p.spec.runtime == runtime && p.spec.phase == phase)
+        {
+            // Its instances cannot serve this run (a limit fixed when they are made differs):
+            // a cold start of the runtime, not an arrival the pool should grow for.
+            pool.cold_starts += 1;
         }
         // A taken instance left `ready`: its memory now counts as running. Free warm instances
         // (of any pool) until the run fits in the node's budget.

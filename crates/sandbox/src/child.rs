@@ -22,7 +22,8 @@ pub(crate) const MAX_BIND_SOURCES: usize = 64;
 pub(crate) const REPORT_SETUP_ERROR: u32 = 1;
 pub(crate) const REPORT_EXITED: u32 = 2;
 /// A prepared sandbox's init has built its root and waits for its program (or, for a zygote,
-/// has started it): the parent may now write the run's files into `/work`.
+/// has started it: its interpreter has exec'ed): the parent may now write the run's files into
+/// `/work`, and set a zygote's rlimits.
 pub(crate) const REPORT_READY: u32 = 3;
 
 /// Most rlimits set on a program (`launch::rlimits` sets up to 11).
@@ -179,7 +180,8 @@ pub(crate) struct ChildPlan<'a> {
     pub seccomp: &'a [libc::sock_filter],
     /// The program's argv, env and rlimits (read only when the program starts).
     pub launch: *const LaunchParams,
-    /// Prepared sandboxes: report [`REPORT_READY`] once the root is built.
+    /// Prepared sandboxes: report [`REPORT_READY`] once the root is built (a zygote: once its
+    /// interpreter has exec'ed).
     pub announce_ready: bool,
     /// Prepared sandboxes without a zygote: wait for the go byte before starting the program.
     pub wait_go: bool,
@@ -378,14 +380,12 @@ pub(crate) unsafe fn init_main(plan: &ChildPlan) -> ! {
         // the server may have held when it cloned us). Every signal is blocked across the
         // clone so that no handler inherited from the server runs in the shared memory before
         // the program has reset them.
-        if plan.announce_ready {
-            write_report(
-                plan.report_write,
-                &Report {
-                    kind: REPORT_READY,
-                    ..Report::default()
-                },
-            );
+        let ready = Report {
+            kind: REPORT_READY,
+            ..Report::default()
+        };
+        if plan.announce_ready && plan.wait_go {
+            write_report(plan.report_write, &ready);
         }
         if plan.wait_go {
             // A prepared sandbox: the parent writes the run's files and launch parameters,
@@ -416,6 +416,12 @@ pub(crate) unsafe fn init_main(plan: &ChildPlan) -> ! {
         }
         if libc::sigprocmask(libc::SIG_SETMASK, &saved, std::ptr::null_mut()) != 0 {
             fail(SetupStep::Signals);
+        }
+        if plan.announce_ready && !plan.wait_go {
+            // A zygote is ready once its interpreter has exec'ed (the clone returns only then,
+            // or when it died first): its rlimits are set and nothing here touches them again,
+            // so the parent may now set the run's (see `instance::fit`).
+            write_report(plan.report_write, &ready);
         }
         let program = pid as libc::pid_t;
         libc::close(exec_pipe[1]);

@@ -79,6 +79,26 @@ pub enum SandboxError {
     },
     #[error("the sandbox init ended without a report")]
     NoReport,
+    #[error("the prepared sandbox cannot take the run's limits: {0}")]
+    Unfit(#[from] Unfit),
+}
+
+/// Why a prepared sandbox (or zygote) cannot be given a run's limits; the run starts cold
+/// instead, and the instance is torn down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Unfit {
+    /// Its memory use since it was made already went past the run's memory limit.
+    #[error("its memory peaked at {peak_bytes} bytes, more than the run's limit")]
+    Memory { peak_bytes: u64 },
+    /// It holds more processes and threads than the run's limit allows.
+    #[error("it holds {tasks} processes and threads, more than the run's limit")]
+    Tasks { tasks: u64 },
+    /// A zygote without a cgroup: its interpreter cannot be found safely to set its rlimits.
+    #[error("a zygote without a cgroup keeps the limits it was made for")]
+    NoCgroup,
+    /// A zygote's interpreter is no longer there.
+    #[error("the zygote's interpreter has ended")]
+    Gone,
 }
 
 impl SandboxError {

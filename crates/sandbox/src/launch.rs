@@ -231,6 +231,29 @@ pub(crate) fn rlimits(l: &Limits, cgroup_enforced: bool, privileged: bool) -> Ve
     v.into_iter().map(|(r, s, h)| (r as u32, s, h)).collect()
 }
 
+/// A zygote's rlimits from its start until a run takes it, when the run's own can be set then
+/// (`instance::fit`, which finds the interpreter through its cgroup): the run's limits, but no
+/// file size or CPU time limit, the two a run may ask for more of than the runtime's defaults.
+/// The host can lower a hard rlimit of a sandbox's process (it owns the sandbox's user
+/// namespace) but not raise one: that needs `CAP_SYS_RESOURCE` in the host's user namespace,
+/// which a server under the systemd unit or in a container does not have. Until its run takes
+/// it, the zygote runs only the runtime file's own code, idle in a read of its request.
+pub(crate) fn zygote_rlimits(l: &Limits, cgroup_enforced: bool, privileged: bool) -> Vec<(u32, u64, u64)> {
+    // The resource type is u32 on glibc and i32 on musl (as in `rlimits`).
+    #[allow(clippy::unnecessary_cast)]
+    let open = [libc::RLIMIT_FSIZE as u32, libc::RLIMIT_CPU as u32];
+    rlimits(l, cgroup_enforced, privileged)
+        .into_iter()
+        .map(|(r, soft, hard)| {
+            if open.contains(&r) {
+                (r, libc::RLIM_INFINITY, libc::RLIM_INFINITY)
+            } else {
+                (r, soft, hard)
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,6 +291,23 @@ mod tests {
         assert_eq!(read_array(params.candidates), ["/work/main"]);
         assert_eq!(params.nrlimits, 2);
         assert_eq!(params.rlimits[1].soft, 5);
+    }
+
+    #[test]
+    fn a_zygote_waits_without_a_file_size_or_cpu_limit_only() {
+        let l = Limits::default();
+        let run = rlimits(&l, true, true);
+        let zygote = zygote_rlimits(&l, true, true);
+        assert_eq!(run.len(), zygote.len());
+        for (r, z) in run.iter().zip(&zygote) {
+            #[allow(clippy::unnecessary_cast)]
+            let open = [libc::RLIMIT_FSIZE as u32, libc::RLIMIT_CPU as u32].contains(&r.0);
+            if open {
+                assert_eq!((z.1, z.2), (libc::RLIM_INFINITY, libc::RLIM_INFINITY), "{r:?}");
+            } else {
+                assert_eq!(r, z, "the rest are the run's");
+            }
+        }
     }
 
     #[test]

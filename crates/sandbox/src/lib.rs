@@ -38,7 +38,7 @@ pub use config::{
     MAX_WALL_MS, MIN_MEMORY_BYTES, MIN_OPEN_FILES, MIN_PROCESSES,
 };
 pub use control::{control_channel, ControlReceiver, Controller, MAX_SIGNAL};
-pub use error::{SandboxError, SetupStep};
+pub use error::{SandboxError, SetupStep, Unfit};
 pub use instance::{Instance, InstanceSpec, ZygoteSpec};
 pub use launch::MAX_LAUNCH_BYTES;
 pub use layout::{validate_relative, ETC_PATHS, PROGRAM_UID, SYSTEM_PATHS};

@@ -19,7 +19,7 @@ use crate::child::{self, ChildPlan, Report, INSIDE_ID};
 use crate::cleanup::Cleanup;
 use crate::config::{InputFile, Limits, RunSpec, Stdin};
 use crate::error::{SandboxError, SetupStep};
-use crate::launch::{environment, exec_candidates, rlimits, LaunchArea};
+use crate::launch::{environment, exec_candidates, rlimits, zygote_rlimits, LaunchArea};
 use crate::layout::{self, cstring};
 use crate::Sandbox;
 
@@ -71,12 +71,18 @@ pub(crate) struct Started {
     /// A zygote's request pipe.
     pub request: Option<OwnedFd>,
     pub launch: LaunchArea,
-    /// What the sandbox was made for: a prepared one runs only a spec with the same.
+    /// The limits in force: those it was made with, or, once a prepared sandbox was given its
+    /// run's (`instance::fit`), the run's. A prepared one runs only a spec with the same.
     pub limits: Limits,
     pub binds: Vec<PathBuf>,
     pub network: bool,
     pub zygote_env: Option<Vec<(String, String)>>,
+    /// The rlimits a zygote's interpreter has now, as `(resource, soft, hard)`: those it was
+    /// started with, then its run's.
+    pub zygote_rlimits: Option<Vec<(u32, u64, u64)>>,
     pub created: Instant,
+    /// A prepared sandbox's READY report has been read ([`wait_ready`]).
+    pub ready: bool,
 }
 
 impl std::fmt::Debug for Started {
@@ -111,6 +117,7 @@ pub(crate) fn start(sb: &Sandbox, start: StartSpec<'_>) -> Result<Started, Sandb
     let (work_dirs, work_files) = layout::work_files(files)?;
     let mut launch = LaunchArea::new()?;
     let mut zygote_env = None;
+    let mut zygote_rlimits_now = None;
     match &start.mode {
         StartMode::Now { spec, .. } => {
             let argv_c: Vec<CString> = spec.argv.iter().map(cstring).collect::<Result<_, _>>()?;
@@ -126,13 +133,16 @@ pub(crate) fn start(sb: &Sandbox, start: StartSpec<'_>) -> Result<Started, Sandb
                 return Err(SandboxError::InvalidSpec("the zygote's argv is empty".into()));
             }
             let argv_c: Vec<CString> = argv.iter().map(cstring).collect::<Result<_, _>>()?;
-            launch.fill(
-                &argv_c,
-                &environment(env)?,
-                &exec_candidates(&argv[0])?,
-                &rlimits(start.limits, sb.cgroups_enforced(), sb.privileged),
-            )?;
+            // With a cgroup to find its interpreter by, a run sets its own rlimits there
+            // (`instance::fit`); without, the zygote serves runs with these only.
+            let limits = if sb.cgroups_enforced() {
+                zygote_rlimits(start.limits, sb.cgroups_enforced(), sb.privileged)
+            } else {
+                rlimits(start.limits, sb.cgroups_enforced(), sb.privileged)
+            };
+            launch.fill(&argv_c, &environment(env)?, &exec_candidates(&argv[0])?, &limits)?;
             zygote_env = Some(env.to_vec());
+            zygote_rlimits_now = Some(limits);
         }
         StartMode::OnGo => {}
     }
@@ -307,7 +317,9 @@ pub(crate) fn start(sb: &Sandbox, start: StartSpec<'_>) -> Result<Started, Sandb
         binds: start.binds.to_vec(),
         network: start.network,
         zygote_env,
+        zygote_rlimits: zygote_rlimits_now,
         created: Instant::now(),
+        ready: false,
     })
 }
 

@@ -14,8 +14,8 @@ use crate::error::SandboxError;
 use crate::launch::{environment, exec_candidates, rlimits};
 use crate::layout::{self, cstring};
 use crate::result::RunResult;
-use crate::start::{start, wait_ready, StartMode, StartSpec, Started};
-use crate::validate::{validate, validate_prepared};
+use crate::start::{start, StartMode, StartSpec, Started};
+use crate::validate::validate;
 use crate::watch::{finish, StdinFeed};
 use crate::Sandbox;
 
@@ -51,9 +51,9 @@ pub(crate) fn run_prepared(
     mut io: RunIo<'_>,
 ) -> Result<RunResult, SandboxError> {
     validate(spec)?;
-    validate_prepared(spec, &started)?;
     let _span = tracing::debug_span!("sandbox", pid = started.pid).entered();
-    wait_ready(&started.report)?;
+    // The run's limits, unless the caller has already fitted the instance.
+    crate::instance::fit(sb, &mut started, spec)?;
     let (work_dirs, work_files) = layout::work_files(&spec.files)?;
     if sb.privileged {
         normal_priority(&started);

@@ -1,5 +1,5 @@
 //! The checks a run spec passes before anything is made for it, and those a run passes before
-//! it takes a prepared sandbox (made for exactly its limits, binds, network and environment).
+//! it takes a prepared sandbox (made for its binds, network, environment and fixed limits).
 
 use crate::config::RunSpec;
 use crate::error::SandboxError;
@@ -43,12 +43,17 @@ pub(crate) fn validate(spec: &RunSpec) -> Result<(), SandboxError> {
     Ok(())
 }
 
-/// A prepared sandbox (or zygote) runs only a spec it was made for: its limits, binds and
-/// network shaped its root, tmpfs and cgroup, and a zygote's interpreter has its environment.
+/// A prepared sandbox (or zygote) runs only a spec whose binds, network and environment (a
+/// zygote's) are the ones it was made with, and whose limits differ only in what can still be
+/// set when its run starts (see [`crate::InstanceSpec::serves`]).
 pub(crate) fn validate_prepared(spec: &RunSpec, started: &Started) -> Result<(), SandboxError> {
-    if spec.limits != started.limits || spec.binds != started.binds || spec.network != started.network {
+    let zygote = started.zygote_env.is_some();
+    if spec.binds != started.binds
+        || spec.network != started.network
+        || !crate::instance::fixed_limits_match(&started.limits, &spec.limits, zygote)
+    {
         return Err(SandboxError::InvalidSpec(
-            "the prepared sandbox was made for other limits, binds or network".into(),
+            "the prepared sandbox was made for other binds, network or fixed limits".into(),
         ));
     }
     if let Some(env) = &started.zygote_env {

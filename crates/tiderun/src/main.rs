@@ -103,6 +103,12 @@ struct E2eArgs {
     /// Runs of each language in the sequential comparison.
     #[arg(long, default_value_t = bench::e2e::DEFAULT_RUNS)]
     runs: usize,
+    /// Judge0 `wait=true` Python runs (no limit named); default: `--runs`.
+    #[arg(long)]
+    judge0_runs: Option<usize>,
+    /// The `tiderun` binary to measure (default: this one), e.g. an earlier build to compare.
+    #[arg(long)]
+    server_exe: Option<PathBuf>,
     /// Seconds of each concurrency level.
     #[arg(long, default_value_t = bench::e2e::DEFAULT_DURATION_S)]
     duration_s: f64,
@@ -198,10 +204,15 @@ fn bench_e2e(runtimes_dir: Option<&std::path::Path>, mut a: E2eArgs) -> anyhow::
     if let Some(dir) = runtimes_dir {
         a.server_args.insert(0, format!("--runtimes-dir={}", dir.display()));
     }
+    let server_exe = match a.server_exe {
+        Some(exe) => exe,
+        None => std::env::current_exe().context("cannot find this executable")?,
+    };
     let opts = bench::e2e::Options {
-        server_exe: std::env::current_exe().context("cannot find this executable")?,
+        server_exe,
         server_args: a.server_args,
         runs: a.runs,
+        judge0_runs: a.judge0_runs.unwrap_or(a.runs),
         duration: std::time::Duration::from_secs_f64(a.duration_s),
         concurrency: a.concurrency,
         burst: a.burst,

@@ -546,6 +546,7 @@ fn bench_e2e_measures_every_scenario_without_errors() {
     assert_eq!(std::fs::read_to_string(&out_file).unwrap().trim(), stdout.trim());
     for heading in [
         "### 1.",
+        "### 1b.",
         "### 2.",
         "### 3.",
         "### 4.",
@@ -565,7 +566,9 @@ fn bench_e2e_measures_every_scenario_without_errors() {
     assert_eq!(column(&stdout, "clients"), ["1", "4"], "{stdout}");
     assert_eq!(column(&stdout, "runs released at once"), ["8"], "{stdout}");
     let errors = column(&stdout, "errors");
-    assert_eq!(errors.len(), languages.len() + 2 + 1, "{stdout}");
+    // The languages, Judge0's row, two levels, the burst.
+    assert_eq!(errors.len(), languages.len() + 1 + 2 + 1, "{stdout}");
+    assert_eq!(column(&stdout, "warm starts").len(), 1, "{stdout}");
     assert!(errors.iter().all(|e| *e == "0"), "errors in:\n{stdout}");
     assert!(
         stdout.contains("Build cache: 3 of 3 resubmissions of c were hits"),

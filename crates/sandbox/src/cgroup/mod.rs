@@ -72,6 +72,8 @@ pub trait CgroupManager {
     fn remove(&self) -> Result<(), CgroupError>;
     /// Every thread in the cgroup (host tids): v1's `tasks`, v2's `cgroup.threads`.
     fn threads(&self) -> Result<Vec<i32>, CgroupError>;
+    /// Every process in the cgroup (host pids): `cgroup.procs` (v1: the memory controller's).
+    fn processes(&self) -> Result<Vec<i32>, CgroupError>;
 }
 
 /// The host's cgroup setup, detected once.
@@ -205,5 +207,8 @@ impl CgroupManager for Cgroup {
     }
     fn threads(&self) -> Result<Vec<i32>, CgroupError> {
         self.inner().threads()
+    }
+    fn processes(&self) -> Result<Vec<i32>, CgroupError> {
+        self.inner().processes()
     }
 }

@@ -322,6 +322,13 @@ impl CgroupManager for Manager {
         self.list_threads()
     }
 
+    fn processes(&self) -> Result<Vec<i32>, CgroupError> {
+        let dir = &self.memory;
+        let content = read_all_at(dir.fd(), "cgroup.procs")
+            .map_err(|e| CgroupError::new("list processes", &dir.path.join("cgroup.procs"), e))?;
+        Ok(parse_pids(&content).map(|p| p.as_raw_nonzero().get()).collect())
+    }
+
     fn remove(&self) -> Result<(), CgroupError> {
         let mut first_error = None;
         for controller in self.controllers() {
@@ -433,6 +440,7 @@ mod tests {
         assert_eq!(read(&dir("pids").join("pids.max")), "32");
 
         m.add_task(4242).expect("add task");
+        assert_eq!(m.processes().expect("list processes"), [4242]);
         for c in ["memory", "pids", "cpuacct", "freezer"] {
             assert_eq!(read(&dir(c).join("cgroup.procs")), "4242", "{c}");
             touch(&dir(c).join("cgroup.procs"), ""); // kill below must not signal a real 4242

@@ -313,6 +313,12 @@ impl CgroupManager for Manager {
             .map_err(|e| CgroupError::new("list threads", &self.path.join("cgroup.threads"), e))?;
         Ok(parse_pids(&content).map(|p| p.as_raw_nonzero().get()).collect())
     }
+
+    fn processes(&self) -> Result<Vec<i32>, CgroupError> {
+        let content = read_all_at(self.dir.as_fd(), "cgroup.procs")
+            .map_err(|e| CgroupError::new("list processes", &self.path.join("cgroup.procs"), e))?;
+        Ok(parse_pids(&content).map(|p| p.as_raw_nonzero().get()).collect())
+    }
 }
 
 // ---- cgroupfs helpers, shared with v1 ----
@@ -764,6 +770,7 @@ mod tests {
 
         m.add_task(4242).expect("add task");
         assert_eq!(read(&dir.join("cgroup.procs")), "4242");
+        assert_eq!(m.processes().expect("list processes"), [4242]);
         assert!(m.add_task(0).is_err(), "pid 0 would move the supervisor");
         assert!(m.add_task(-1).is_err());
         touch(&dir.join("cgroup.procs"), ""); // kill below must not signal a real pid 4242
