@@ -21,6 +21,17 @@ pub struct Reply {
     pub cached: bool,
 }
 
+impl Reply {
+    fn failed(took: Duration, error: String) -> Reply {
+        Reply {
+            took,
+            error: Some(error),
+            stdout: String::new(),
+            cached: false,
+        }
+    }
+}
+
 /// A language as the server describes it.
 #[derive(Debug, Clone)]
 pub struct Language {
@@ -61,37 +72,13 @@ impl Client {
 
     /// `POST /api/v1/run` with a prepared body.
     pub async fn run(&self, body: &str) -> Reply {
-        let started = Instant::now();
-        let sent = self
-            .http
-            .post(format!("{}/api/v1/run", self.base))
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-            .await;
-        let answer = match sent {
-            Ok(r) => {
-                let status = r.status();
-                r.bytes().await.map(|b| (status, b))
-            }
-            Err(e) => Err(e),
-        };
-        let took = started.elapsed();
-        let fail = |error: String| Reply {
-            took,
-            error: Some(error),
-            stdout: String::new(),
-            cached: false,
-        };
-        let (status, bytes) = match answer {
+        let (took, answer) = self.post_json("/api/v1/run", body).await;
+        let (status, v) = match answer {
             Ok(a) => a,
-            Err(e) => return fail(format!("request failed: {}", root_cause(&e))),
-        };
-        let Ok(v) = serde_json::from_slice::<Value>(&bytes) else {
-            return fail(format!("HTTP {status}: not JSON"));
+            Err(error) => return Reply::failed(took, error),
         };
         if !status.is_success() {
-            return fail(format!("HTTP {status}: {}", v["error"].as_str().unwrap_or("?")));
+            return Reply::failed(took, format!("HTTP {status}: {}", v["error"].as_str().unwrap_or("?")));
         }
         let run_status = v["status"].as_str().unwrap_or("?");
         Reply {
@@ -105,10 +92,32 @@ impl Client {
     /// `POST /submissions?base64_encoded=false&wait=true` with a prepared body (Judge0's API):
     /// a success is HTTP 201 with status 3 (Accepted).
     pub async fn judge0_wait(&self, body: &str) -> Reply {
+        let (took, answer) = self
+            .post_json("/submissions?base64_encoded=false&wait=true", body)
+            .await;
+        let (status, v) = match answer {
+            Ok(a) => a,
+            Err(error) => return Reply::failed(took, error),
+        };
+        if status.as_u16() != 201 {
+            return Reply::failed(took, format!("HTTP {status}: {}", v["error"].as_str().unwrap_or("?")));
+        }
+        let judge0_status = v["status"]["id"].as_u64().unwrap_or(0);
+        Reply {
+            took,
+            error: (judge0_status != 3).then(|| format!("Judge0 status {judge0_status}")),
+            stdout: v["stdout"].as_str().unwrap_or_default().to_string(),
+            cached: false,
+        }
+    }
+
+    /// POST a prepared JSON body to `path`: the time from just before sending to the last byte
+    /// of the answer, and the answer's status and JSON (or what went wrong).
+    async fn post_json(&self, path: &str, body: &str) -> (Duration, Result<(reqwest::StatusCode, Value), String>) {
         let started = Instant::now();
         let sent = self
             .http
-            .post(format!("{}/submissions?base64_encoded=false&wait=true", self.base))
+            .post(format!("{}{path}", self.base))
             .header("content-type", "application/json")
             .body(body.to_string())
             .send()
@@ -121,29 +130,13 @@ impl Client {
             Err(e) => Err(e),
         };
         let took = started.elapsed();
-        let fail = |error: String| Reply {
-            took,
-            error: Some(error),
-            stdout: String::new(),
-            cached: false,
+        let answer = match answer {
+            Ok((status, bytes)) => serde_json::from_slice::<Value>(&bytes)
+                .map(|v| (status, v))
+                .map_err(|_| format!("HTTP {status}: not JSON")),
+            Err(e) => Err(format!("request failed: {}", root_cause(&e))),
         };
-        let (status, bytes) = match answer {
-            Ok(a) => a,
-            Err(e) => return fail(format!("request failed: {}", root_cause(&e))),
-        };
-        let Ok(v) = serde_json::from_slice::<Value>(&bytes) else {
-            return fail(format!("HTTP {status}: not JSON"));
-        };
-        if status.as_u16() != 201 {
-            return fail(format!("HTTP {status}: {}", v["error"].as_str().unwrap_or("?")));
-        }
-        let judge0_status = v["status"]["id"].as_u64().unwrap_or(0);
-        Reply {
-            took,
-            error: (judge0_status != 3).then(|| format!("Judge0 status {judge0_status}")),
-            stdout: v["stdout"].as_str().unwrap_or_default().to_string(),
-            cached: false,
-        }
+        (took, answer)
     }
 
     /// The body of a Judge0 submission of `code` in language `id`, naming no limit.
