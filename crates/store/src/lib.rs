@@ -28,20 +28,27 @@
 //! # Ok(()) }
 //! ```
 
+mod claims;
 mod error;
 mod exercises;
+mod jetstream;
 mod queue;
 mod snippets;
 mod store;
 mod submissions;
 mod time;
 
+pub use claims::{Claim, NodeLock};
 pub use error::{Failure, StoreError};
 pub use exercises::{
     ExerciseSummary, PutOutcome, StoredExercise, MAX_EXERCISE_BYTES, MAX_EXERCISE_ID_BYTES, MAX_EXERCISE_SUMMARY_BYTES,
     MAX_STORED_EXERCISES,
 };
-pub use queue::{PushError, Queue, WorkQueue};
+pub use jetstream::{
+    JetStreamNames, JetStreamOptions, JetStreamQueue, QueueError, CONNECT_TIMEOUT as QUEUE_CONNECT_TIMEOUT, CONSUMER,
+    MAX_DELIVER, MAX_MESSAGE_AGE, PUBLISH_TIMEOUT, STREAM, SUBJECT,
+};
+pub use queue::{Acker, Delivery, Popped, PushError, Queue, WorkQueue};
 pub use snippets::{Snippet, MAX_SNIPPET_BYTES, MAX_SNIPPET_LANGUAGE_BYTES, SNIPPET_ID_LEN};
 pub use store::{default_sqlite_url, Store};
 pub use submissions::{
