@@ -110,7 +110,7 @@ impl Node {
                 .build()
                 .expect("runtime");
             let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
-            let task = rt.block_on(async {
+            let (listener, state) = rt.block_on(async {
                 let store = store::Store::connect(&url).await.expect("store");
                 let runner = common::fake::runner(engine::RunnerConfig::default());
                 let state = match queue {
@@ -123,13 +123,13 @@ impl Node {
                     }
                 };
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-                let base = format!("http://{}", listener.local_addr().expect("addr"));
-                let task = tokio::spawn(server::serve_on(listener, state.clone(), async {
-                    let _ = shutdown_rx.await;
-                }));
-                let _ = ready_tx.send((base, state));
-                task
+                (listener, state)
             });
+            let base = format!("http://{}", listener.local_addr().expect("addr"));
+            let task = rt.spawn(server::serve_on(listener, state.clone(), async {
+                let _ = shutdown_rx.await;
+            }));
+            let _ = ready_tx.send((base, state));
             match control_rx.recv() {
                 Ok(Control::Stop) => {
                     let _ = shutdown_tx.send(());
