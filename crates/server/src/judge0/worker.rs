@@ -438,7 +438,9 @@ pub async fn run_claimed(state: &AppState, claim: &Claim, request: &StoredReques
     let done = kept_alive(state, None, Some(claim), async {
         let (status, result, _hold) = run(state, request).await?;
         tracing::info!(token = %claim.token, attempt = claim.attempt, node = %state.node_id(), status, "judge0: run completed");
-        finish_claimed(state, claim, status, &result, request.callback_url.as_deref()).await
+        let record = finish_claimed(state, claim, status, &result, request.callback_url.as_deref()).await?;
+        tracing::info!(token = %claim.token, attempt = claim.attempt, node = %state.node_id(), "judge0: result stored");
+        Ok(record)
     })
     .await;
     state.node().unhold(claim);
