@@ -746,7 +746,7 @@ async fn suite(setup: Setup) {
                 run_twice_by_the_kill += 1;
             }
             // A run the killed node finished and stored but whose log line the kill cut off.
-            0 => assert!(stored.get(t).is_none(), "{t} stored without a run"),
+            0 => assert!(!stored.contains_key(t), "{t} stored without a run"),
             n => panic!("{t} run to completion {n} times: {c:?}"),
         }
     }
