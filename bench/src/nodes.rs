@@ -23,6 +23,9 @@ use crate::stats::{ms, Summary};
 
 /// Submissions measured per scenario.
 pub const DEFAULT_SUBMISSIONS: usize = 300;
+/// Submissions sent one at a time (each after the previous one's result): the latency of an
+/// empty queue.
+const ONE_AT_A_TIME: usize = 50;
 /// Submissions in flight from the client at once.
 pub const DEFAULT_CLIENTS: usize = 16;
 /// Workers (and run slots) of all nodes together in every scenario.
@@ -58,7 +61,10 @@ impl Options {
             (1..=MAX_SUBMISSIONS).contains(&self.submissions),
             "--submissions must be 1 to {MAX_SUBMISSIONS}"
         );
-        anyhow::ensure!((1..=MAX_CLIENTS).contains(&self.clients), "--clients must be 1 to {MAX_CLIENTS}");
+        anyhow::ensure!(
+            (1..=MAX_CLIENTS).contains(&self.clients),
+            "--clients must be 1 to {MAX_CLIENTS}"
+        );
         anyhow::ensure!(
             (3..=MAX_WORKERS).contains(&self.workers) && self.workers % 3 == 0,
             "--workers must be a multiple of 3 from 3 to {MAX_WORKERS} (three nodes share them)"
@@ -82,6 +88,8 @@ pub struct Row {
     pub errors: usize,
     pub per_second: f64,
     pub latency: Summary,
+    /// One submission at a time.
+    pub alone: Summary,
 }
 
 /// The whole report.
@@ -92,6 +100,7 @@ pub struct Report {
     pub load_at_start: String,
     pub load_at_end: String,
     pub nats_version: String,
+    pub clients: usize,
     pub rows: Vec<Row>,
 }
 
@@ -104,11 +113,13 @@ impl Report {
             self.load_at_start, self.load_at_end, self.nats_version
         ));
         out.push_str(&format!("Command:\n\n```\n{}\n```\n\n", self.command));
-        out.push_str("| scenario | nodes × workers | submissions | errors | submissions/s | p50 ms | p99 ms | max ms |\n");
-        out.push_str("|---|---|---|---|---|---|---|---|\n");
+        out.push_str(
+            "| scenario | nodes × workers | submissions | errors | submissions/s | p50 ms | p99 ms | max ms | alone: p50 ms | alone: p99 ms |\n",
+        );
+        out.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
         for r in &self.rows {
             out.push_str(&format!(
-                "| {} | {} × {} | {} | {} | {:.1} | {} | {} | {} |\n",
+                "| {} | {} × {} | {} | {} | {:.1} | {} | {} | {} | {} | {} |\n",
                 r.name,
                 r.nodes,
                 r.workers_per_node,
@@ -117,13 +128,18 @@ impl Report {
                 r.per_second,
                 ms(r.latency.p50),
                 ms(r.latency.p99),
-                ms(r.latency.max)
+                ms(r.latency.max),
+                ms(r.alone.p50),
+                ms(r.alone.p99)
             ));
         }
-        out.push_str(
+        out.push_str(&format!(
             "\nLatency: from just before a submission's POST to the arrival of its result's callback \
-             (stored, then sent). Same workers and run slots in total in every row, on the same cores.\n",
-        );
+             (stored, then sent), with the submissions sent as fast as the client can ({} at a time), \
+             and \"alone\": {ONE_AT_A_TIME} sent one at a time, each after the previous result (an empty queue). \
+             Same workers and run slots in total in every row, on the same cores.\n",
+            self.clients
+        ));
         out
     }
 }
@@ -178,6 +194,7 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
         load_at_start,
         load_at_end: crate::machine::load_average(),
         nats_version,
+        clients: opts.clients,
         rows,
     })
 }
@@ -215,11 +232,7 @@ impl Nats {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        Ok(Nats {
-            child,
-            port,
-            _dir: dir,
-        })
+        Ok(Nats { child, port, _dir: dir })
     }
 }
 
@@ -241,17 +254,23 @@ async fn callback_listener() -> anyhow::Result<(String, Arrivals, tokio::task::J
     let app = axum::Router::new()
         .route(
             "/done",
-            axum::routing::put(|axum::extract::State(arrivals): axum::extract::State<Arrivals>, body: axum::body::Bytes| async move {
-                let at = Instant::now();
-                if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) {
-                    if let Some(token) = v["token"].as_str() {
-                        // Judge0's default fields in base64: stdout `hi\n` is `aGkK`.
-                        let right = v["status"]["id"].as_i64() == Some(3) && v["stdout"].as_str().map(str::trim) == Some("aGkK");
-                        arrivals.lock().unwrap_or_else(|p| p.into_inner()).insert(token.to_owned(), (at, right));
+            axum::routing::put(
+                |axum::extract::State(arrivals): axum::extract::State<Arrivals>, body: axum::body::Bytes| async move {
+                    let at = Instant::now();
+                    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) {
+                        if let Some(token) = v["token"].as_str() {
+                            // Judge0's default fields in base64: stdout `hi\n` is `aGkK`.
+                            let right = v["status"]["id"].as_i64() == Some(3)
+                                && v["stdout"].as_str().map(str::trim) == Some("aGkK");
+                            arrivals
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .insert(token.to_owned(), (at, right));
+                        }
                     }
-                }
-                axum::http::StatusCode::OK
-            }),
+                    axum::http::StatusCode::OK
+                },
+            ),
         )
         .with_state(arrivals.clone());
     let task = tokio::spawn(async move {
@@ -261,7 +280,11 @@ async fn callback_listener() -> anyhow::Result<(String, Arrivals, tokio::task::J
 }
 
 async fn scenario(opts: &Options, nats_exe: &Path, s: &Scenario) -> anyhow::Result<Row> {
-    let nats = if s.jetstream { Some(Nats::start(nats_exe)?) } else { None };
+    let nats = if s.jetstream {
+        Some(Nats::start(nats_exe)?)
+    } else {
+        None
+    };
     let per_node = opts.workers / s.nodes;
     let mut nodes = Vec::new();
     for n in 0..s.nodes {
@@ -295,7 +318,11 @@ async fn scenario(opts: &Options, nats_exe: &Path, s: &Scenario) -> anyhow::Resu
     .to_string();
     // Warm-up: the pools of every node, the build of the stream and the consumer.
     let warm = batch(&http, &bases, &body, opts.workers * 4, opts.clients).await;
-    wait_all(&arrivals, &warm.iter().filter_map(|(t, _)| t.clone()).collect::<Vec<_>>()).await;
+    wait_all(
+        &arrivals,
+        &warm.iter().filter_map(|(t, _)| t.clone()).collect::<Vec<_>>(),
+    )
+    .await;
     let start = Instant::now();
     let sent = batch(&http, &bases, &body, opts.submissions, opts.clients).await;
     let tokens: Vec<String> = sent.iter().filter_map(|(t, _)| t.clone()).collect();
@@ -316,6 +343,21 @@ async fn scenario(opts: &Options, nats_exe: &Path, s: &Scenario) -> anyhow::Resu
             None => errors += 1,
         }
     }
+    // One at a time, round-robin over the nodes.
+    let mut alone = Vec::new();
+    for i in 0..ONE_AT_A_TIME {
+        let one = batch(&http, &bases[i % bases.len()..=i % bases.len()], &body, 1, 1).await;
+        if let Some((Some(token), posted)) = one.first() {
+            wait_all(&arrivals, std::slice::from_ref(token)).await;
+            let got = arrivals.lock().unwrap_or_else(|p| p.into_inner()).get(token).copied();
+            match got {
+                Some((at, true)) => alone.push(at.duration_since(*posted)),
+                _ => errors += 1,
+            }
+        } else {
+            errors += 1;
+        }
+    }
     listener.abort();
     for node in nodes {
         node.stop()?;
@@ -329,6 +371,7 @@ async fn scenario(opts: &Options, nats_exe: &Path, s: &Scenario) -> anyhow::Resu
         errors,
         per_second: latencies.len() as f64 / last.duration_since(start).as_secs_f64().max(1e-9),
         latency: Summary::of(&latencies),
+        alone: Summary::of(&alone),
     })
 }
 
@@ -345,7 +388,11 @@ async fn batch(
     let mut all = tokio::task::JoinSet::new();
     for i in 0..n {
         let permit = limit.clone().acquire_owned().await.expect("never closed");
-        let (http, url, body) = (http.clone(), format!("{}/submissions", bases[i % bases.len()]), body.to_owned());
+        let (http, url, body) = (
+            http.clone(),
+            format!("{}/submissions", bases[i % bases.len()]),
+            body.to_owned(),
+        );
         all.spawn(async move {
             let posted = Instant::now();
             let token = match http

@@ -259,6 +259,28 @@ impl JetStreamQueue {
     }
 }
 
+impl JetStreamQueue {
+    async fn publish(&self, token: String, message_id: String) -> Result<(), PushError> {
+        let message = jetstream::message::PublishMessage::build()
+            .payload(token.clone().into())
+            .message_id(message_id);
+        let sent = match self.js.send_publish(self.subject.clone(), message).await {
+            Ok(ack) => ack.await,
+            Err(e) => Err(e),
+        };
+        match sent {
+            Ok(_) => Ok(()),
+            Err(e) if is_full(&e) => Err(PushError::Full {
+                capacity: self.capacity,
+            }),
+            Err(e) => {
+                tracing::warn!(%token, error = %e, "queue: publish failed");
+                Err(PushError::Unavailable)
+            }
+        }
+    }
+}
+
 /// Keep `waiting` at the consumer's count of undelivered messages.
 async fn refresh_waiting(consumer: consumer::PullConsumer, waiting: Arc<AtomicUsize>) {
     let mut tick = tokio::time::interval(LEN_REFRESH);
@@ -288,23 +310,15 @@ impl Queue for JetStreamQueue {
     /// Publish the token (its own message id, so a publish the client repeats after a
     /// reconnect is stored once). Pushing goes on while the node drains: another node takes it.
     async fn push(&self, token: String) -> Result<(), PushError> {
-        let message = jetstream::message::PublishMessage::build()
-            .payload(token.clone().into())
-            .message_id(&token);
-        let sent = match self.js.send_publish(self.subject.clone(), message).await {
-            Ok(ack) => ack.await,
-            Err(e) => Err(e),
-        };
-        match sent {
-            Ok(_) => Ok(()),
-            Err(e) if is_full(&e) => Err(PushError::Full {
-                capacity: self.capacity,
-            }),
-            Err(e) => {
-                tracing::warn!(%token, error = %e, "queue: publish failed");
-                Err(PushError::Unavailable)
-            }
-        }
+        let id = token.clone();
+        self.publish(token, id).await
+    }
+
+    /// Publish the token under a new message id: the stream's duplicate window (two minutes)
+    /// would drop it as a repeat of its first publish.
+    async fn push_again(&self, token: String) -> Result<(), PushError> {
+        let id = format!("{token}.{}", uuid::Uuid::new_v4());
+        self.publish(token, id).await
     }
 
     /// Pull one message, waiting up to `wait` (at least a second: the server's shortest useful

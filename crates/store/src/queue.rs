@@ -134,6 +134,11 @@ pub enum Popped {
 pub trait Queue: Send + Sync {
     /// Queue a token for some worker.
     async fn push(&self, token: String) -> Result<(), PushError>;
+    /// Queue a token again: its submission went back to queued (its node stopped mid-run).
+    /// Unlike a repeated [`push`](Queue::push), never taken for a duplicate of the first.
+    async fn push_again(&self, token: String) -> Result<(), PushError> {
+        self.push(token).await
+    }
     /// The next delivery, waiting up to `wait` for one.
     async fn pop(&self, wait: Duration) -> Popped;
     /// Tokens waiting for a worker (not the ones being run); for a shared queue as last seen.

@@ -275,3 +275,20 @@ async fn a_restarted_server_is_found_again_and_keeps_what_was_queued() {
     }
     assert_eq!(seen.first().map(String::as_str), Some("before"), "{seen:?}");
 }
+
+#[tokio::test]
+async fn a_repeated_push_is_dropped_but_a_push_again_is_delivered() {
+    let Some(url) = shared_url() else { return };
+    let n = names();
+    let q = connect(&url, &n, 10, Duration::from_secs(30)).await;
+    q.push("t".into()).await.unwrap();
+    next(&q).await.ack().await;
+    // The client repeating a publish (within the stream's duplicate window): stored once.
+    q.push("t".into()).await.unwrap();
+    nothing_for(&q, Duration::from_secs(2)).await;
+    // Queued again after its node stopped: delivered.
+    q.push_again("t".into()).await.unwrap();
+    let d = next(&q).await;
+    assert_eq!((d.token(), d.delivered()), ("t", 1));
+    d.ack().await;
+}

@@ -140,7 +140,7 @@ async fn watch_leases(state: AppState) {
         );
         for token in tokens {
             // Best effort: a token the queue does not take is still found by an idle worker.
-            if let Err(e) = state.queue().push(token.clone()).await {
+            if let Err(e) = state.queue().push_again(token.clone()).await {
                 tracing::debug!(%token, error = %e, "judge0: not queued again; an idle worker will find it");
             }
         }
