@@ -66,7 +66,7 @@ impl Options {
             "--clients must be 1 to {MAX_CLIENTS}"
         );
         anyhow::ensure!(
-            (3..=MAX_WORKERS).contains(&self.workers) && self.workers % 3 == 0,
+            (3..=MAX_WORKERS).contains(&self.workers) && self.workers.is_multiple_of(3),
             "--workers must be a multiple of 3 from 3 to {MAX_WORKERS} (three nodes share them)"
         );
         anyhow::ensure!(
@@ -427,11 +427,13 @@ async fn batch(
 async fn wait_all(arrivals: &Arrivals, tokens: &[String]) {
     let deadline = Instant::now() + SCENARIO_TIMEOUT;
     while Instant::now() < deadline {
-        let got = arrivals.lock().unwrap_or_else(|p| p.into_inner());
-        if tokens.iter().all(|t| got.contains_key(t)) {
+        let all_came = {
+            let got = arrivals.lock().unwrap_or_else(|p| p.into_inner());
+            tokens.iter().all(|t| got.contains_key(t))
+        };
+        if all_came {
             return;
         }
-        drop(got);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
