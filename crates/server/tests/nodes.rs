@@ -274,15 +274,20 @@ async fn three_nodes_one_crash(url: &str, queue: Option<(String, JetStreamNames)
             "{s}"
         );
     }
-    // Each submission stored once: by exactly one node's worker...
+    // Each submission stored once (every one finished right above; a result is stored only
+    // with the current claim). The crashed node's count may miss a result it stored in the
+    // instant before it died, one per worker at most.
     let stored_total: u64 = nodes.iter().map(|n| stored(&n.state)).sum::<u64>() + stored(&crashed);
-    assert_eq!(stored_total, 90, "results stored");
-    // ...and run to completion once, but for a run the crashed node finished and could not
-    // store (it died between the two): at most one per worker of it.
+    assert!((88..=90).contains(&stored_total), "results stored: {stored_total}");
+    // Run to completion once, but for a run the crashed node finished and could not store (it
+    // died between the two): at most one per worker of it.
     let runs: u64 = nodes.iter().map(|n| judge0_runs(&n.state)).sum::<u64>() + judge0_runs(&crashed);
     let unstored_on_crashed = judge0_runs(&crashed) - stored(&crashed);
     assert!(unstored_on_crashed <= 2, "{unstored_on_crashed}");
-    assert_eq!(runs, 90 + unstored_on_crashed, "runs completed");
+    assert!(
+        (90..=90 + unstored_on_crashed).contains(&runs),
+        "runs completed: {runs}, {unstored_on_crashed} on the crashed node not counted as stored"
+    );
     println!(
         "runs: {runs}; stored by node-a {}, node-b (crashed) {}, node-c {}; run by the crashed node but not stored: {unstored_on_crashed}",
         stored(&nodes[0].state),
