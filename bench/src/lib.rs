@@ -4,6 +4,7 @@
 
 pub mod e2e;
 pub mod machine;
+pub mod nodes;
 pub mod sandbox_overhead;
 pub mod soak;
 pub mod stats;

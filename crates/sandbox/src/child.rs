@@ -514,7 +514,14 @@ unsafe fn supervise_program(program: libc::pid_t, sigfd: c_int, control: RawFd) 
                     if libc::kill(-program, sig) != 0 {
                         libc::kill(program, sig);
                     }
-                } else if n <= 0 {
+                } else if n == 0 {
+                    // End of file: the supervisor holds the other end until the program has
+                    // ended, so it is gone (the server was killed). Nothing may outlive it
+                    // with no one enforcing the limits: kill every process of the namespace,
+                    // then reap the program below as usual.
+                    libc::kill(-1, libc::SIGKILL);
+                    nfds = 1;
+                } else if errno() != libc::EINTR {
                     nfds = 1;
                 }
             }

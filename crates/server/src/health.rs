@@ -20,15 +20,23 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
-/// Ready for work: the store answers and new jobs are admitted.
+/// Ready for work: the store answers and the node is not draining (after SIGTERM it answers
+/// 503 first, so a load balancer stops sending before the listener closes). The queue's
+/// connection is reported but does not decide: a node that cannot reach NATS still runs
+/// synchronous requests (its asynchronous submissions get 503 meanwhile).
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let store_ok = state.store().ping().await.is_ok();
+    let draining = state.is_draining();
     let body = serde_json::json!({
         "store": if store_ok { "ok" } else { "unavailable" },
         "running": state.runner().running(),
         "waiting": state.runner().waiting(),
+        "node": state.node_id(),
+        "draining": draining,
+        "queue": state.queue().kind(),
+        "queue_connected": state.queue().is_connected(),
     });
-    let status = if store_ok {
+    let status = if store_ok && !draining {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE

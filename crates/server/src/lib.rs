@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use engine::Runner;
-use store::{Store, WorkQueue};
+use store::{Queue, Store, WorkQueue};
 use tower::Layer;
 use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
 
@@ -30,6 +30,7 @@ mod health;
 pub mod judge0;
 mod metrics;
 pub mod native;
+pub mod node;
 pub mod openapi;
 mod page;
 pub mod piston;
@@ -50,8 +51,6 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 2 << 20;
 /// protects the node, so this only stops one runaway client: 100 requests a second is a run
 /// every 10 s for each of 1000 students behind one address.
 pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 6000;
-/// How long a graceful shutdown waits for in-flight requests and running jobs.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// A request body that stalls this long between two chunks is dropped: the client is gone, or
 /// trickles bytes to hold a connection. (The body extractor also bounds its total time:
 /// [`BODY_READ_TIMEOUT`].)
@@ -83,6 +82,13 @@ pub struct ServerConfig {
     pub exercises: Arc<exercise_spec::ExerciseDir>,
     /// Trusted proxies, header and idle timeouts, the connection cap.
     pub edge: EdgeConfig,
+    /// This node's name among several (`/workers`, `/metrics`, the lease on what it runs).
+    pub node_id: String,
+    /// How long a claim on a submission lasts without renewal ([`node::DEFAULT_LEASE`]).
+    pub lease: Duration,
+    /// How long running jobs may finish after the shutdown signal
+    /// ([`node::DEFAULT_DRAIN_TIMEOUT`]).
+    pub drain_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -98,6 +104,9 @@ impl Default for ServerConfig {
             allow_callbacks: false,
             exercises: Arc::default(),
             edge: EdgeConfig::default(),
+            node_id: node::default_node_id(),
+            lease: node::DEFAULT_LEASE,
+            drain_timeout: node::DEFAULT_DRAIN_TIMEOUT,
         }
     }
 }
@@ -109,7 +118,8 @@ pub struct AppState(Arc<Inner>);
 struct Inner {
     runner: Arc<Runner>,
     store: Store,
-    queue: Arc<WorkQueue>,
+    queue: Arc<dyn Queue>,
+    node: node::NodeState,
     config: ServerConfig,
     metrics: Metrics,
     limiter: auth::RateLimiter,
@@ -117,16 +127,23 @@ struct Inner {
 }
 
 impl AppState {
+    /// A node with the in-process queue (`--max-queue` tokens).
     pub fn new(runner: Arc<Runner>, store: Store, config: ServerConfig) -> AppState {
         let queue = Arc::new(WorkQueue::new(config.max_queue_size.max(1)));
+        AppState::with_queue(runner, store, config, queue)
+    }
+
+    /// A node on the given queue (JetStream, shared by several nodes).
+    pub fn with_queue(runner: Arc<Runner>, store: Store, config: ServerConfig, queue: Arc<dyn Queue>) -> AppState {
         let limiter = auth::RateLimiter::new(config.rate_limit_per_minute);
-        let metrics = Metrics::new();
+        let metrics = Metrics::new(&config.node_id);
         // The one place runs are counted: the runner reports each request it is given.
         runner.observe_with(Arc::new(metrics.clone()));
         AppState(Arc::new(Inner {
             runner,
             store,
             queue,
+            node: node::NodeState::default(),
             metrics,
             limiter,
             config,
@@ -142,8 +159,29 @@ impl AppState {
         &self.0.store
     }
 
-    pub fn queue(&self) -> &Arc<WorkQueue> {
+    pub fn queue(&self) -> &Arc<dyn Queue> {
         &self.0.queue
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> &str {
+        &self.0.config.node_id
+    }
+
+    /// True once the node drains (SIGTERM): `/readyz` answers 503, queued work is left to
+    /// other nodes.
+    pub fn is_draining(&self) -> bool {
+        self.0.node.is_draining()
+    }
+
+    /// Start draining: readiness false first, then no more queued work for this node.
+    pub fn start_drain(&self) {
+        self.0.node.start_drain();
+        self.0.queue.close();
+    }
+
+    pub(crate) fn node(&self) -> &node::NodeState {
+        &self.0.node
     }
 
     pub fn config(&self) -> &ServerConfig {
@@ -220,8 +258,11 @@ pub async fn serve(addr: SocketAddr, state: AppState) -> std::io::Result<()> {
     serve_on(listener, state, shutdown_signal()).await
 }
 
-/// Serve on a bound listener until `shutdown` completes (tests use port 0). Then: no new
-/// connections, in-flight requests finish, all within [`SHUTDOWN_GRACE`] of the signal.
+/// Serve on a bound listener until `shutdown` completes (tests use port 0). Then the node
+/// drains: `/readyz` answers 503 and no queued work is taken any more, no new connections,
+/// in-flight requests and runs finish — all within the drain timeout of the signal — and the
+/// claims still held are given back (queued again for the other nodes; their queue messages
+/// are left unacked).
 pub async fn serve_on(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -234,8 +275,10 @@ pub async fn serve_on(
         state.clone(),
     ));
     let (stopping_tx, mut stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let draining = state.clone();
     let signal = async move {
         shutdown.await;
+        draining.start_drain();
         let _ = stopping_tx.send(());
     };
     let mut server = std::pin::pin!(axum::serve(listener, app).with_graceful_shutdown(signal).into_future());
@@ -248,27 +291,30 @@ pub async fn serve_on(
     };
     // A client that keeps its connection busy (a stalled body, an endless request) must not
     // hold the shutdown forever.
-    let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+    let grace = state.config().drain_timeout;
+    let deadline = tokio::time::Instant::now() + grace;
+    state.start_drain();
     if !finished {
         match tokio::time::timeout_at(deadline, &mut server).await {
             Ok(result) => result?,
-            Err(_) => tracing::warn!("connections still open {SHUTDOWN_GRACE:?} after the signal; leaving them"),
+            Err(_) => tracing::warn!("connections still open {grace:?} after the signal; leaving them"),
         }
     }
     tracing::info!("shutting down: no new jobs; waiting for running ones");
     state.runner().close();
     state.runner().engine().shutdown_pools();
-    state.queue().close();
-    if !state
-        .runner()
-        .drain(deadline.saturating_duration_since(tokio::time::Instant::now()))
-        .await
+    // Workers finish what they run (and store its result), then stop; past the deadline
+    // what is left is given back.
+    let workers_done = workers.finish(deadline).await;
+    if !workers_done
+        || !state
+            .runner()
+            .drain(deadline.saturating_duration_since(tokio::time::Instant::now()))
+            .await
     {
-        tracing::warn!("running jobs did not finish within {SHUTDOWN_GRACE:?}");
+        tracing::warn!("running jobs did not finish within {grace:?}");
     }
-    for w in workers {
-        w.abort();
-    }
+    judge0::give_back(&state).await;
     Ok(())
 }
 

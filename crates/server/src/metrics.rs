@@ -27,6 +27,7 @@ pub struct Metrics {
     admitted: IntCounter,
     admission_wait: Counter,
     build_cache: BuildCacheMetrics,
+    deliveries: IntCounterVec,
     /// Serializes scrapes: counters copied from the engine only move forward by the difference
     /// to the engine's count, which two scrapes at once would both add.
     scrape: Arc<Mutex<()>>,
@@ -49,13 +50,31 @@ impl std::fmt::Debug for Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        Self::new()
+        Self::new(&crate::node::default_node_id())
     }
 }
 
 impl Metrics {
-    pub fn new() -> Metrics {
+    /// The metrics of the node `node_id` (its `tiderun_node_info` gauge).
+    pub fn new(node_id: &str) -> Metrics {
         let registry = Registry::new();
+        let node_info = IntGaugeVec::new(
+            Opts::new("tiderun_node_info", "This node: 1, labelled with its node id"),
+            &["node"],
+        )
+        .expect("valid metric");
+        node_info.with_label_values(&[node_id]).set(1);
+        let deliveries = IntCounterVec::new(
+            Opts::new(
+                "tiderun_queue_deliveries_total",
+                "Queued submissions this node took, by what became of them: stored (run, result stored), \
+                 gave_up (too many runs cut short: a final Internal Error stored), duplicate (delivered again \
+                 but finished or run elsewhere: dropped), discarded (run, but its claim was taken over), \
+                 released (given back while draining)",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
         let invocations = IntCounterVec::new(
             Opts::new("faas_invocations_total", "Jobs run, by API, runtime and status"),
             &["trigger", "runtime", "status"],
@@ -149,6 +168,8 @@ impl Metrics {
             Box::new(build_cache.misses.clone()),
             Box::new(build_cache.bytes.clone()),
             Box::new(build_cache.entries.clone()),
+            Box::new(node_info),
+            Box::new(deliveries.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
         }
@@ -169,8 +190,14 @@ impl Metrics {
             admitted,
             admission_wait,
             build_cache,
+            deliveries,
             scrape: Arc::new(Mutex::new(())),
         }
+    }
+
+    /// One queued submission this node took ended so (see `tiderun_queue_deliveries_total`).
+    pub fn delivery(&self, outcome: &str) {
+        self.deliveries.with_label_values(&[outcome]).inc();
     }
 
     pub fn set_gauges(&self, running: usize, waiting: usize, queued: usize) {

@@ -1162,9 +1162,14 @@ async fn unfinished_submissions_survive_a_restart() {
         assert_eq!(status, StatusCode::CREATED);
         first.stop().await;
         let store = store::Store::connect(&url).await.unwrap();
+        // Simulate a crash mid-run: claimed by a node that then stopped renewing its lease.
         assert!(
-            store.claim_submission(&interrupted).await.unwrap(),
-            "simulate a crash mid-run"
+            store
+                .claim_submission(&interrupted, "gone", Duration::from_secs(1))
+                .await
+                .unwrap()
+                .is_some(),
+            "claimed"
         );
         assert_eq!(store.get_submission(&interrupted).await.unwrap().unwrap().status, 2);
         store.close().await;

@@ -94,6 +94,16 @@ pub enum StoreError {
     /// Every random snippet id tried was taken (practically impossible with 48 random bits).
     #[error("no free snippet id after {tries} tries")]
     NoFreeSnippetId { tries: u32 },
+    /// Another process holds the SQLite file's node lock: SQLite serves one node.
+    #[error("another tiderun process{holder} serves this SQLite database (lock file {path}); SQLite serves one node: use Postgres for several", holder = holder.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    NodeLocked { path: PathBuf, holder: Option<u32> },
+    /// The SQLite file's node lock could not be opened or taken.
+    #[error("cannot lock {path}")]
+    NodeLock {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl StoreError {

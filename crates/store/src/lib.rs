@@ -3,9 +3,10 @@
 //! **Owns:** async submissions (token, request JSON, status, result JSON, owner, times) and
 //! snippets (shared programs) and exercises posted by teachers, in SQLite — one file under the data dir, nothing else to start —
 //! or Postgres when the URL says `postgres://`, through **one** code path: sqlx's `Any` driver,
-//! the same SQL strings on both backends, one set of embedded migrations. Also the queue of
-//! submission tokens waiting for a worker ([`WorkQueue`], in-process, behind the [`Queue`]
-//! trait that a NATS JetStream queue will implement).
+//! the same SQL strings on both backends, one set of embedded migrations. Also the claims and
+//! leases that let several nodes share one database ([`Claim`]), and the queue of submission
+//! tokens waiting for a worker, behind the [`Queue`] trait: [`WorkQueue`] (in-process) or
+//! [`JetStreamQueue`] (NATS JetStream, shared by every node).
 //!
 //! **Never:** knows an API dialect — requests and results are opaque JSON text, statuses plain
 //! integers (1 queued, 2 processing, ≥ 3 finished); runs programs; imports `sandbox`,
@@ -21,27 +22,35 @@
 //! store
 //!     .insert_submission(&NewSubmission { token: token.clone(), request: r#"{"source_code":"…"}"#.into(), owner: None })
 //!     .await?;
-//! if store.claim_submission(&token).await? {
-//!     // … run it …
-//!     store.finish_submission(&token, 3, r#"{"stdout":"hi\n"}"#).await?;
+//! let lease = std::time::Duration::from_secs(30);
+//! if let Some(claim) = store.claim_submission(&token, "node-1", lease).await? {
+//!     // … run it, renewing the lease every third of it …
+//!     store.finish_claimed(&claim, 3, r#"{"stdout":"hi\n"}"#).await?;
 //! }
 //! # Ok(()) }
 //! ```
 
+mod claims;
 mod error;
 mod exercises;
+mod jetstream;
 mod queue;
 mod snippets;
 mod store;
 mod submissions;
 mod time;
 
+pub use claims::{Claim, NodeLock};
 pub use error::{Failure, StoreError};
 pub use exercises::{
     ExerciseSummary, PutOutcome, StoredExercise, MAX_EXERCISE_BYTES, MAX_EXERCISE_ID_BYTES, MAX_EXERCISE_SUMMARY_BYTES,
     MAX_STORED_EXERCISES,
 };
-pub use queue::{PushError, Queue, WorkQueue};
+pub use jetstream::{
+    JetStreamNames, JetStreamOptions, JetStreamQueue, QueueError, CONNECT_TIMEOUT as QUEUE_CONNECT_TIMEOUT, CONSUMER,
+    MAX_DELIVER, MAX_MESSAGE_AGE, PUBLISH_TIMEOUT, STREAM, SUBJECT,
+};
+pub use queue::{Acker, Delivery, Popped, PushError, Queue, WorkQueue};
 pub use snippets::{Snippet, MAX_SNIPPET_BYTES, MAX_SNIPPET_LANGUAGE_BYTES, SNIPPET_ID_LEN};
 pub use store::{default_sqlite_url, Store};
 pub use submissions::{

@@ -1,11 +1,13 @@
 //! The queue of submission tokens waiting for a worker.
 //!
 //! The queue carries tokens only; the submission itself is in the [`Store`](crate::Store). A
-//! worker pops a token, claims it ([`Store::claim_submission`](crate::Store::claim_submission),
-//! which makes a token delivered twice run once), runs it, stores the result, then acks.
+//! worker pops a [`Delivery`], claims its token
+//! ([`Store::claim_submission`](crate::Store::claim_submission), which makes a token delivered
+//! twice run once), runs it, stores the result, then acks the delivery.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::Notify;
@@ -17,50 +19,145 @@ pub enum PushError {
     /// The queue holds `capacity` tokens already (Judge0 answers 503 "queue is full").
     #[error("queue is full ({capacity} waiting)")]
     Full { capacity: usize },
-    /// The queue was closed (the server is shutting down); the submission stays stored and is
-    /// queued again at the next start.
+    /// The queue was closed (the node is shutting down); the submission stays stored, and a
+    /// worker looking for work no queue holds finds it.
     #[error("queue is closed")]
+    Closed,
+    /// The queue's server did not take the token in time (NATS is down or restarting).
+    #[error("the queue is unavailable")]
+    Unavailable,
+}
+
+/// What a worker does with a delivery it has claimed or given up on. Each queue supplies its
+/// own; the in-process queue has nothing to acknowledge.
+#[async_trait]
+pub trait Acker: Send + Sync {
+    /// The token needs no more work (its result is stored, or it is someone else's): it must
+    /// not be delivered again.
+    async fn ack(&self);
+    /// Still working on it: do not deliver it elsewhere yet (JetStream's `+WPI`).
+    async fn progress(&self);
+    /// Deliver it to another worker now (a node that drains gives back what it has not
+    /// started).
+    async fn release(&self);
+}
+
+/// A token handed to one worker. Dropping it without [`ack`](Delivery::ack) or
+/// [`release`](Delivery::release) leaves it pending: a queue that redelivers delivers it again
+/// once its ack wait has passed.
+pub struct Delivery {
+    token: String,
+    delivered: u64,
+    acker: Option<Box<dyn Acker>>,
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("token", &self.token)
+            .field("delivered", &self.delivered)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Delivery {
+    /// A delivery of `token`, the `delivered`-th of it, acknowledged through `acker` (`None`:
+    /// nothing to acknowledge).
+    pub fn new(token: String, delivered: u64, acker: Option<Box<dyn Acker>>) -> Delivery {
+        Delivery {
+            token,
+            delivered,
+            acker,
+        }
+    }
+
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// How many times the token was delivered, this time included (1 the first time).
+    pub fn delivered(&self) -> u64 {
+        self.delivered
+    }
+
+    /// Done with it: never deliver it again.
+    pub async fn ack(self) {
+        if let Some(a) = &self.acker {
+            a.ack().await;
+        }
+    }
+
+    /// Still working on it.
+    pub async fn progress(&self) {
+        if let Some(a) = &self.acker {
+            a.progress().await;
+        }
+    }
+
+    /// Hand it to another worker now.
+    pub async fn release(self) {
+        if let Some(a) = &self.acker {
+            a.release().await;
+        }
+    }
+}
+
+/// What [`Queue::pop`] found.
+#[derive(Debug)]
+pub enum Popped {
+    Delivery(Delivery),
+    /// Nothing within the wait (or the queue's server is out of reach for now).
+    Empty,
+    /// Closed: no more deliveries to this node.
     Closed,
 }
 
-/// A queue of submission tokens, in-process ([`WorkQueue`]) or, later, NATS JetStream.
+/// A queue of submission tokens: in-process ([`WorkQueue`]) or NATS JetStream
+/// ([`JetStreamQueue`](crate::JetStreamQueue)).
 ///
-/// The contract, which a JetStream implementation keeps as follows:
-/// - [`push`](Queue::push) publishes to a work-queue stream (one subject, `WorkQueue`
-///   retention, `max_msgs` as the capacity with `discard new`, so a full stream refuses the
-///   publish → [`PushError::Full`]).
-/// - [`pop`](Queue::pop) fetches from a durable pull consumer shared by every node, with
-///   explicit acks; the message stays pending, keyed by its token, until
-///   [`ack`](Queue::ack).
-/// - [`ack`](Queue::ack) is called *after* the result is stored. A node that dies before
-///   acking never acks: JetStream redelivers the token after `ack_wait` to another node, whose
-///   claim fails if the submission did finish (so nothing runs twice to completion), or
-///   succeeds if the first node died mid-run and the row was put back to queued. Runs longer
-///   than `ack_wait` send progress acks (`+WPI`) meanwhile; deliveries are capped by
-///   `max_deliver`.
-/// - [`close`](Queue::close) stops fetching; what is pending stays in the stream.
+/// The contract:
+/// - [`push`](Queue::push) queues a token (the submission is stored first), or refuses when
+///   the queue holds its capacity ([`PushError::Full`]).
+/// - [`pop`](Queue::pop) hands a token to one worker. The worker claims it in the store, runs
+///   it, stores the result, and only then acks the delivery. While it works it calls
+///   [`Delivery::progress`] (at least every third of the ack wait); a claim that fails
+///   (finished, or someone else's) is acked and dropped.
+/// - A worker that dies never acks: a redelivering queue (JetStream) delivers the token again
+///   after its ack wait, to any node, up to a capped number of deliveries. The store's lease
+///   decides whether the half-run submission may be claimed again.
+/// - [`close`](Queue::close) stops deliveries to this node; what is pending stays.
 ///
-/// The in-process queue has nothing to redeliver after a crash: the store is its memory
-/// ([`Store::requeue_processing`](crate::Store::requeue_processing) then
-/// [`Store::unfinished_submissions`](crate::Store::unfinished_submissions) at start-up), and
-/// its `ack` does nothing.
+/// The in-process queue has nothing to redeliver after a crash: the store is its memory, and
+/// idle workers look there for work no queue holds
+/// ([`Store::claim_next`](crate::Store::claim_next)).
 #[async_trait]
 pub trait Queue: Send + Sync {
     /// Queue a token for some worker.
     async fn push(&self, token: String) -> Result<(), PushError>;
-    /// The next token, waiting while the queue is empty; `None` once it is closed and empty.
-    async fn pop(&self) -> Option<String>;
-    /// The token's result is stored: it must not be delivered again.
-    async fn ack(&self, token: &str);
-    /// Tokens waiting (not the ones being run).
+    /// Queue a token again: its submission went back to queued (its node stopped mid-run).
+    /// Unlike a repeated [`push`](Queue::push), never taken for a duplicate of the first.
+    async fn push_again(&self, token: String) -> Result<(), PushError> {
+        self.push(token).await
+    }
+    /// The next delivery, waiting up to `wait` for one.
+    async fn pop(&self, wait: Duration) -> Popped;
+    /// Tokens waiting for a worker (not the ones being run); for a shared queue as last seen.
     fn len(&self) -> usize;
     /// True when no token is waiting.
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// Refuse new tokens; [`pop`](Queue::pop) still hands out those already queued, then
-    /// answers `None`.
+    /// Stop deliveries to this node (it drains); [`pop`](Queue::pop) answers
+    /// [`Popped::Closed`] from then on.
     fn close(&self);
+    /// True once [`close`](Queue::close) was called.
+    fn is_closed(&self) -> bool;
+    /// `"in-process"` or `"jetstream"`.
+    fn kind(&self) -> &'static str;
+    /// Whether the queue's server is reachable now (always true in-process).
+    fn is_connected(&self) -> bool {
+        true
+    }
 }
 
 /// A bounded in-process FIFO of tokens, shared by every worker of this node.
@@ -174,11 +271,18 @@ impl Queue for WorkQueue {
         self.try_push(token)
     }
 
-    async fn pop(&self) -> Option<String> {
-        WorkQueue::pop(self).await
+    /// Like [`WorkQueue::pop`], but waits at most `wait`; once closed, [`Popped::Closed`] (what
+    /// is still queued stays in the store for the workers of this or another node).
+    async fn pop(&self, wait: Duration) -> Popped {
+        if self.is_closed() {
+            return Popped::Closed;
+        }
+        match tokio::time::timeout(wait, WorkQueue::pop(self)).await {
+            Ok(Some(token)) => Popped::Delivery(Delivery::new(token, 1, None)),
+            Ok(None) => Popped::Closed,
+            Err(_) => Popped::Empty,
+        }
     }
-
-    async fn ack(&self, _token: &str) {}
 
     fn len(&self) -> usize {
         WorkQueue::len(self)
@@ -186,5 +290,13 @@ impl Queue for WorkQueue {
 
     fn close(&self) {
         WorkQueue::close(self)
+    }
+
+    fn is_closed(&self) -> bool {
+        WorkQueue::is_closed(self)
+    }
+
+    fn kind(&self) -> &'static str {
+        "in-process"
     }
 }

@@ -48,13 +48,35 @@ impl Backend {
             Backend::Postgres => "postgres",
         }
     }
+
+    /// The database's clock as BIGINT microseconds since the epoch, in SQL. Leases are set and
+    /// compared on this one clock, so the clocks of the nodes sharing a database never decide
+    /// whether a lease ran out. (The only SQL that differs between the backends, with
+    /// [`Backend::skip_locked`].)
+    pub(crate) fn now_sql(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)",
+            Backend::Postgres => "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)",
+        }
+    }
+
+    /// The clause that makes concurrent claimers on Postgres take different rows instead of
+    /// waiting for each other's locks; SQLite has one writer at a time and no row locks.
+    pub(crate) fn skip_locked(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        }
+    }
 }
 
 /// Submissions and snippets in SQLite or Postgres. Cheap to clone (a connection pool).
 #[derive(Debug, Clone)]
 pub struct Store {
     pub(crate) pool: AnyPool,
-    backend: Backend,
+    pub(crate) backend: Backend,
+    /// The SQLite file (absolute), for the node lock; `None` for Postgres and in-memory SQLite.
+    pub(crate) sqlite_path: Option<PathBuf>,
 }
 
 /// The default database of a node: `sqlite://DATA_DIR/tiderun.db`.
@@ -93,6 +115,7 @@ impl Store {
             source,
         };
         let in_memory = is_sqlite_memory(url);
+        let mut sqlite_path = None;
         // `Any` rebuilds the SQLite options from a URL on every connect, so the URL carries what
         // must hold for every connection; the per-connection settings are pragmas run by
         // `after_connect`.
@@ -108,7 +131,9 @@ impl Store {
             }
             let path = absolute_with_parent(options.get_filename())?;
             let params = url.split_once('?').map_or("mode=rwc", |(_, params)| params);
-            format!("sqlite://{}?{params}", percent_encode_path(&path))
+            let any_url = format!("sqlite://{}?{params}", percent_encode_path(&path));
+            sqlite_path = Some(path);
+            any_url
         };
         let any_options = AnyConnectOptions::from_str(&any_url).map_err(invalid)?;
         let pool_options = AnyPoolOptions::new()
@@ -145,7 +170,7 @@ impl Store {
                 .await
                 .map_err(query("connect"))?;
         }
-        Self::finish_connect(pool, backend).await
+        Self::finish_connect(pool, backend, sqlite_path).await
     }
 
     async fn connect_postgres(url: &str) -> Result<Store, StoreError> {
@@ -163,16 +188,24 @@ impl Store {
                 backend: backend.as_str(),
                 source,
             })?;
-        Self::finish_connect(pool, backend).await
+        Self::finish_connect(pool, backend, None).await
     }
 
-    async fn finish_connect(pool: AnyPool, backend: Backend) -> Result<Store, StoreError> {
+    async fn finish_connect(
+        pool: AnyPool,
+        backend: Backend,
+        sqlite_path: Option<PathBuf>,
+    ) -> Result<Store, StoreError> {
         MIGRATOR.run(&pool).await.map_err(|source| StoreError::Migrate {
             backend: backend.as_str(),
             source,
         })?;
         info!(backend = backend.as_str(), "store connected");
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            sqlite_path,
+        })
     }
 
     /// `"sqlite"` or `"postgres"`.

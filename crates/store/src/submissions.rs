@@ -248,22 +248,9 @@ impl Store {
         })
     }
 
-    /// Take a queued submission for this worker: atomically 1 → 2. False when it was not
-    /// queued (another worker has it, it is finished, or it does not exist), so a token that
-    /// reaches two workers runs once.
-    pub async fn claim_submission(&self, token: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE submissions SET status = $1 WHERE token = $2 AND status = $3")
-            .bind(STATUS_PROCESSING)
-            .bind(token)
-            .bind(STATUS_QUEUED)
-            .execute(&self.pool)
-            .await
-            .map_err(query("claim_submission"))?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// Store the result: the final `status` (≥ [`FIRST_FINISHED_STATUS`]), the result JSON and
-    /// the finish time.
+    /// Store the result whatever the submission's state: the final `status` (≥
+    /// [`FIRST_FINISHED_STATUS`]), the result JSON and the finish time. A worker stores its
+    /// result with [`Store::finish_claimed`] instead, which only the current claim can.
     pub async fn finish_submission(&self, token: &str, status: i32, result_json: &str) -> Result<(), StoreError> {
         if status < FIRST_FINISHED_STATUS {
             return Err(StoreError::NotAFinishedStatus { status });
@@ -316,9 +303,7 @@ impl Store {
         })
     }
 
-    /// Tokens of queued and processing submissions, oldest first: what to queue again after a
-    /// restart (call [`Store::requeue_processing`] first, so a run cut short by a crash is
-    /// claimable again).
+    /// Tokens of queued and processing submissions, oldest first.
     pub async fn unfinished_submissions(&self) -> Result<Vec<String>, StoreError> {
         sqlx::query_scalar("SELECT token FROM submissions WHERE status IN ($1, $2) ORDER BY created_at, token")
             .bind(STATUS_QUEUED)
@@ -326,18 +311,6 @@ impl Store {
             .fetch_all(&self.pool)
             .await
             .map_err(query("unfinished_submissions"))
-    }
-
-    /// Put every processing submission back to queued; returns how many. Only at start-up of
-    /// a single node (or when no worker of any node runs): a live worker's claim would be lost.
-    pub async fn requeue_processing(&self) -> Result<u64, StoreError> {
-        let done = sqlx::query("UPDATE submissions SET status = $1 WHERE status = $2")
-            .bind(STATUS_QUEUED)
-            .bind(STATUS_PROCESSING)
-            .execute(&self.pool)
-            .await
-            .map_err(query("requeue_processing"))?;
-        Ok(done.rows_affected())
     }
 
     /// How many submissions have each status (for metrics); statuses with none are absent.
@@ -357,7 +330,7 @@ impl Store {
     }
 }
 
-fn check_submission(new: &NewSubmission) -> Result<(), StoreError> {
+pub(crate) fn check_submission(new: &NewSubmission) -> Result<(), StoreError> {
     check_text("token", &new.token)?;
     check_text("request", &new.request)?;
     if let Some(owner) = &new.owner {
@@ -378,16 +351,18 @@ where
         .bind(created_at)
         .execute(executor)
         .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::DuplicateToken {
-                token: new.token.clone(),
-            },
-            _ => StoreError::Query {
-                op: "insert_submission",
-                source: e,
-            },
-        })?;
+        .map_err(|e| insert_error(e, &new.token, "insert_submission"))?;
     Ok(())
+}
+
+/// An insert's error: a token stored already is [`StoreError::DuplicateToken`].
+pub(crate) fn insert_error(e: sqlx::Error, token: &str, op: &'static str) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::DuplicateToken {
+            token: token.to_owned(),
+        },
+        _ => StoreError::Query { op, source: e },
+    }
 }
 
 fn submission_from_row(row: &AnyRow, op: &'static str) -> Result<Submission, StoreError> {

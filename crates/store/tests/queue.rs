@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use store::{PushError, Queue, WorkQueue};
+use store::{Popped, PushError, Queue, WorkQueue};
 
 /// Long enough for a woken task to run on a loaded machine; only ever waited on when the test
 /// is about to fail.
@@ -127,20 +127,32 @@ async fn a_cancelled_pop_takes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn behind_the_trait() {
     let q: Arc<dyn Queue> = Arc::new(WorkQueue::new(2));
+    assert_eq!(q.kind(), "in-process");
+    assert!(q.is_connected());
     let waiting = tokio::spawn({
         let q = Arc::clone(&q);
-        async move { q.pop().await }
+        async move { q.pop(WAKE_TIMEOUT).await }
     });
     tokio::time::sleep(Duration::from_millis(20)).await;
     q.push(t(7)).await.unwrap();
-    let token = tokio::time::timeout(WAKE_TIMEOUT, waiting)
+    let popped = tokio::time::timeout(WAKE_TIMEOUT, waiting)
         .await
         .expect("woken")
         .unwrap();
-    assert_eq!(token, Some(t(7)));
-    q.ack(&t(7)).await;
+    let Popped::Delivery(d) = popped else {
+        panic!("expected a delivery, got {popped:?}")
+    };
+    // Delivered once; nothing to acknowledge in-process.
+    assert_eq!((d.token(), d.delivered()), ("token-7", 1));
+    d.progress().await;
+    d.ack().await;
     assert!(q.is_empty());
+    // Nothing within the wait: empty, not closed.
+    assert!(matches!(q.pop(Duration::from_millis(20)).await, Popped::Empty));
+    q.push(t(8)).await.unwrap();
     q.close();
-    assert_eq!(q.push(t(8)).await, Err(PushError::Closed));
-    assert_eq!(q.pop().await, None);
+    assert!(q.is_closed());
+    assert_eq!(q.push(t(9)).await, Err(PushError::Closed));
+    // Closed: this node takes nothing more (what is queued stays in the store for others).
+    assert!(matches!(q.pop(WAKE_TIMEOUT).await, Popped::Closed));
 }

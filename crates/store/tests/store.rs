@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::Utc;
 use sqlx::{Connection, Executor};
 use store::{
-    DeleteOutcome, NewSubmission, PutOutcome, Store, StoreError, MAX_EXERCISE_BYTES, MAX_EXERCISE_ID_BYTES,
+    Claim, DeleteOutcome, NewSubmission, PutOutcome, Store, StoreError, MAX_EXERCISE_BYTES, MAX_EXERCISE_ID_BYTES,
     MAX_EXERCISE_SUMMARY_BYTES, MAX_PER_PAGE, MAX_SNIPPET_BYTES, MAX_SNIPPET_LANGUAGE_BYTES, MAX_STORED_EXERCISES,
     SNIPPET_ID_LEN,
 };
@@ -110,10 +110,27 @@ on_both_backends!(
     snippet_round_trip_and_limits,
     exercise_put_get_list_delete,
     exercise_limits,
+    a_lease_fences_the_result_and_runs_out,
+    claim_next_takes_what_no_queue_holds,
+    concurrent_claimers_take_different_rows,
+    requeue_expired_hands_each_row_to_one_node,
+    give_back_and_refused_submissions,
 );
 
 async fn connect(url: &str) -> Store {
     Store::connect(url).await.expect("connect")
+}
+
+/// A lease far longer than any test.
+const LONG_LEASE: Duration = Duration::from_secs(300);
+
+/// Claim for "node-a" with a long lease.
+async fn claim(store: &Store, token: &str) -> Option<Claim> {
+    claim_as(store, token, "node-a").await
+}
+
+async fn claim_as(store: &Store, token: &str, node: &str) -> Option<Claim> {
+    store.claim_submission(token, node, LONG_LEASE).await.unwrap()
 }
 
 fn new(request: &str) -> NewSubmission {
@@ -234,8 +251,8 @@ async fn claim_race_has_one_winner(url: String) {
         store.insert_submission(&s).await.unwrap();
         let (a, b) = (store.clone(), store.clone());
         let (ta, tb) = (s.token.clone(), s.token.clone());
-        let first = tokio::spawn(async move { a.claim_submission(&ta).await.unwrap() });
-        let second = tokio::spawn(async move { b.claim_submission(&tb).await.unwrap() });
+        let first = tokio::spawn(async move { claim_as(&a, &ta, "node-a").await.is_some() });
+        let second = tokio::spawn(async move { claim_as(&b, &tb, "node-b").await.is_some() });
         let (first, second) = (first.await.unwrap(), second.await.unwrap());
         assert!(first ^ second, "exactly one claim wins: {first} {second}");
         assert_eq!(
@@ -243,13 +260,13 @@ async fn claim_race_has_one_winner(url: String) {
             store::STATUS_PROCESSING
         );
     }
-    assert!(!store.claim_submission("unknown").await.unwrap());
+    assert!(claim(&store, "unknown").await.is_none());
     let s = new("{}");
     store.insert_submission(&s).await.unwrap();
-    assert!(store.claim_submission(&s.token).await.unwrap());
+    assert!(claim(&store, &s.token).await.is_some());
     store.finish_submission(&s.token, 3, "{}").await.unwrap();
     assert!(
-        !store.claim_submission(&s.token).await.unwrap(),
+        claim(&store, &s.token).await.is_none(),
         "a finished submission is not claimable"
     );
 }
@@ -258,7 +275,7 @@ async fn finish_stores_the_result(url: String) {
     let store = connect(&url).await;
     let s = new("{}");
     store.insert_submission(&s).await.unwrap();
-    assert!(store.claim_submission(&s.token).await.unwrap());
+    assert!(claim(&store, &s.token).await.is_some());
     store
         .finish_submission(&s.token, 6, r#"{"stdout":"hi\n","status":"compile_error"}"#)
         .await
@@ -327,7 +344,7 @@ async fn reads_are_bounded_before_loading(url: String) {
     for s in [&a, &b] {
         store.insert_submission(s).await.unwrap();
     }
-    store.claim_submission(&a.token).await.unwrap();
+    claim(&store, &a.token).await.unwrap();
     store
         .finish_submission(&a.token, 3, &format!("{{\"o\":\"{}\"}}", "b".repeat(500)))
         .await
@@ -360,8 +377,8 @@ async fn delete_rules(url: String) {
     for s in [&queued, &processing, &finished] {
         store.insert_submission(s).await.unwrap();
     }
-    assert!(store.claim_submission(&processing.token).await.unwrap());
-    assert!(store.claim_submission(&finished.token).await.unwrap());
+    assert!(claim(&store, &processing.token).await.is_some());
+    assert!(claim(&store, &finished.token).await.is_some());
     store
         .finish_submission(&finished.token, 3, "{\"ok\":true}")
         .await
@@ -404,8 +421,8 @@ async fn restart_recovery(url: String) {
             .await
             .unwrap();
         store.insert_submission(&d).await.unwrap();
-        assert!(store.claim_submission(&b.token).await.unwrap());
-        assert!(store.claim_submission(&c.token).await.unwrap());
+        assert!(claim(&store, &b.token).await.is_some());
+        assert!(claim(&store, &c.token).await.is_some());
         store.finish_submission(&c.token, 4, "{}").await.unwrap();
         // b was being run when the process "died".
         store.close().await;
@@ -415,10 +432,18 @@ async fn restart_recovery(url: String) {
         store.unfinished_submissions().await.unwrap(),
         [a.token.clone(), b.token.clone(), d.token.clone()]
     );
-    assert_eq!(store.requeue_processing().await.unwrap(), 1);
-    assert_eq!(store.get_submission(&b.token).await.unwrap().unwrap().status, 1);
-    assert_eq!(store.requeue_processing().await.unwrap(), 0);
-    assert!(store.claim_submission(&b.token).await.unwrap(), "claimable again");
+    // Only the process that holds the SQLite file's node lock may put every processing
+    // submission back at once; on Postgres nodes wait for the lease.
+    match store.lock_single_node().unwrap() {
+        Some(lock) => {
+            assert_eq!(store.requeue_processing(&lock).await.unwrap(), 1);
+            assert_eq!(store.get_submission(&b.token).await.unwrap().unwrap().status, 1);
+            assert_eq!(store.requeue_processing(&lock).await.unwrap(), 0);
+            let again = claim(&store, &b.token).await.expect("claimable again");
+            assert_eq!(again.attempt, 2, "the cut-short run counts");
+        }
+        None => assert_eq!(store.backend(), "postgres"),
+    }
     assert_eq!(store.get_submission(&c.token).await.unwrap().unwrap().status, 4);
 }
 
@@ -428,10 +453,10 @@ async fn count_by_status(url: String) {
     let subs: Vec<NewSubmission> = (0..6).map(|_| new("{}")).collect();
     store.insert_submissions(&subs).await.unwrap();
     for (s, status) in subs[..3].iter().zip([3, 3, 11]) {
-        assert!(store.claim_submission(&s.token).await.unwrap());
+        assert!(claim(&store, &s.token).await.is_some());
         store.finish_submission(&s.token, status, "{}").await.unwrap();
     }
-    assert!(store.claim_submission(&subs[3].token).await.unwrap());
+    assert!(claim(&store, &subs[3].token).await.is_some());
     let counts = store.count_by_status().await.unwrap();
     assert_eq!(
         counts.into_iter().collect::<Vec<_>>(),
@@ -732,4 +757,223 @@ fn chain(err: &dyn std::error::Error) -> String {
         cur = e.source();
     }
     s
+}
+
+/// Short enough to wait out in a test; long enough that a loaded machine renews in time.
+const SHORT_LEASE: Duration = Duration::from_millis(1500);
+
+/// Until a lease of [`SHORT_LEASE`] taken now has surely run out (on the database's clock).
+async fn past_short_lease() {
+    tokio::time::sleep(SHORT_LEASE + Duration::from_millis(700)).await;
+}
+
+async fn a_lease_fences_the_result_and_runs_out(url: String) {
+    let store = connect(&url).await;
+    let s = new("{}");
+    store.insert_submission(&s).await.unwrap();
+    let a = store
+        .claim_submission(&s.token, "node-a", SHORT_LEASE)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((a.owner.as_str(), a.attempt), ("node-a", 1));
+    // While node-a renews, nobody else may claim it.
+    for _ in 0..3 {
+        tokio::time::sleep(SHORT_LEASE / 3).await;
+        assert!(store.renew_lease(&a, SHORT_LEASE).await.unwrap());
+        assert_eq!(claim_as(&store, &s.token, "node-b").await, None);
+    }
+    // node-a stops renewing (it died, or stalled): once the lease ran out node-b takes it.
+    past_short_lease().await;
+    let b = claim_as(&store, &s.token, "node-b")
+        .await
+        .expect("claimable after the lease ran out");
+    assert_eq!(b.attempt, 2);
+    let row = store.get_submission(&s.token).await.unwrap().unwrap();
+    assert_eq!(row.status, store::STATUS_PROCESSING);
+    // node-a comes back: its claim is no longer current; it can neither renew nor store.
+    assert!(!store.renew_lease(&a, SHORT_LEASE).await.unwrap());
+    assert!(!store.finish_claimed(&a, 3, r#"{"by":"a"}"#).await.unwrap());
+    assert!(!store.release_claim(&a).await.unwrap());
+    assert!(store.finish_claimed(&b, 3, r#"{"by":"b"}"#).await.unwrap());
+    // One result, node-b's; storing it twice is refused too.
+    assert!(!store.finish_claimed(&b, 3, r#"{"by":"b2"}"#).await.unwrap());
+    let row = store.get_submission(&s.token).await.unwrap().unwrap();
+    assert_eq!((row.status, row.result.as_deref()), (3, Some(r#"{"by":"b"}"#)));
+    assert_eq!(
+        claim_as(&store, &s.token, "node-c").await,
+        None,
+        "finished: not claimable"
+    );
+    let err = store.finish_claimed(&b, 2, "{}").await.unwrap_err();
+    assert!(matches!(err, StoreError::NotAFinishedStatus { status: 2 }), "{err:?}");
+    // Stored already claimed (wait=true): nobody else takes it while the lease is live.
+    let w = new("{}");
+    let mine = store.insert_claimed(&w, "node-a", LONG_LEASE).await.unwrap();
+    assert_eq!(mine.attempt, 1);
+    assert_eq!(claim_as(&store, &w.token, "node-b").await, None);
+    assert_eq!(
+        store.claim_next("node-b", LONG_LEASE, Duration::ZERO).await.unwrap(),
+        None
+    );
+    assert!(store.finish_claimed(&mine, 4, "{}").await.unwrap());
+    let dup = store.insert_claimed(&w, "node-a", LONG_LEASE).await.unwrap_err();
+    assert!(matches!(dup, StoreError::DuplicateToken { .. }), "{dup:?}");
+}
+
+async fn claim_next_takes_what_no_queue_holds(url: String) {
+    let store = connect(&url).await;
+    let grace = Duration::from_secs(60);
+    assert_eq!(store.claim_next("n", LONG_LEASE, grace).await.unwrap(), None);
+    let (old, young, live, dead) = (new("{}"), new("{}"), new("{}"), new("{}"));
+    store
+        .insert_submissions(&[old.clone(), live.clone(), dead.clone()])
+        .await
+        .unwrap();
+    claim_as(&store, &live.token, "alive").await.unwrap();
+    store
+        .claim_submission(&dead.token, "dead", SHORT_LEASE)
+        .await
+        .unwrap()
+        .unwrap();
+    // Every row is younger than the grace: the queued ones are left to their queue; the dead
+    // node's is not expired yet.
+    assert_eq!(store.claim_next("n", LONG_LEASE, grace).await.unwrap(), None);
+    past_short_lease().await;
+    store.insert_submission(&young).await.unwrap();
+    // The half-run row of the dead node: claimable, its second attempt.
+    let first = store.claim_next("n", LONG_LEASE, grace).await.unwrap().unwrap();
+    assert_eq!((first.token.as_str(), first.attempt), (dead.token.as_str(), 2));
+    assert_eq!(store.claim_next("n", LONG_LEASE, grace).await.unwrap(), None);
+    // Past the grace (0 here): the oldest queued first, then the next; never the live one.
+    let next = store
+        .claim_next("n", LONG_LEASE, Duration::ZERO)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((next.token.as_str(), next.attempt), (old.token.as_str(), 1));
+    let next = store
+        .claim_next("n", LONG_LEASE, Duration::ZERO)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.token, young.token);
+    assert_eq!(store.claim_next("n", LONG_LEASE, Duration::ZERO).await.unwrap(), None);
+}
+
+async fn concurrent_claimers_take_different_rows(url: String) {
+    let subs: Vec<NewSubmission> = (0..16).map(|_| new("{}")).collect();
+    connect(&url).await.insert_submissions(&subs).await.unwrap();
+    // Eight nodes, each with its own connections, claim until nothing is left.
+    let mut nodes = Vec::new();
+    for n in 0..8 {
+        let store = connect(&url).await;
+        nodes.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            while let Some(c) = store
+                .claim_next(&format!("node-{n}"), LONG_LEASE, Duration::ZERO)
+                .await
+                .unwrap()
+            {
+                mine.push(c.token);
+            }
+            mine
+        }));
+    }
+    let mut all = Vec::new();
+    for n in nodes {
+        all.extend(n.await.unwrap());
+    }
+    all.sort();
+    let mut expected: Vec<String> = subs.iter().map(|s| s.token.clone()).collect();
+    expected.sort();
+    assert_eq!(all, expected, "each submission claimed exactly once");
+}
+
+async fn requeue_expired_hands_each_row_to_one_node(url: String) {
+    let store = connect(&url).await;
+    let subs: Vec<NewSubmission> = (0..6).map(|_| new("{}")).collect();
+    store.insert_submissions(&subs).await.unwrap();
+    for s in &subs[..4] {
+        store
+            .claim_submission(&s.token, "dead", SHORT_LEASE)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let live = claim_as(&store, &subs[4].token, "alive").await.unwrap();
+    assert!(store.requeue_expired().await.unwrap().is_empty(), "nothing expired yet");
+    past_short_lease().await;
+    let (a, b) = (connect(&url).await, connect(&url).await);
+    let (x, y) = tokio::join!(a.requeue_expired(), b.requeue_expired());
+    let (x, y) = (x.unwrap(), y.unwrap());
+    assert!(x.iter().all(|t| !y.contains(t)), "a row requeued twice: {x:?} {y:?}");
+    let mut got: Vec<String> = x.into_iter().chain(y).collect();
+    got.sort();
+    let mut expected: Vec<String> = subs[..4].iter().map(|s| s.token.clone()).collect();
+    expected.sort();
+    assert_eq!(got, expected);
+    for s in &subs[..4] {
+        assert_eq!(store.get_submission(&s.token).await.unwrap().unwrap().status, 1);
+    }
+    assert!(
+        store.renew_lease(&live, LONG_LEASE).await.unwrap(),
+        "the live claim is untouched"
+    );
+}
+
+async fn give_back_and_refused_submissions(url: String) {
+    let store = connect(&url).await;
+    let s = new("{}");
+    store.insert_submission(&s).await.unwrap();
+    let c = claim(&store, &s.token).await.unwrap();
+    // A draining node gives it back: queued again at once, the attempt not counted.
+    assert!(store.release_claim(&c).await.unwrap());
+    assert!(!store.release_claim(&c).await.unwrap());
+    assert_eq!(store.get_submission(&s.token).await.unwrap().unwrap().status, 1);
+    let again = claim_as(&store, &s.token, "node-b").await.unwrap();
+    assert_eq!(again.attempt, 1);
+    // Refused by the queue: only a still-queued submission is deleted or finished.
+    assert!(!store.delete_queued(&s.token).await.unwrap(), "claimed: it runs");
+    assert!(!store.finish_queued(&s.token, 13, "{}").await.unwrap());
+    let q = new("{}");
+    store.insert_submission(&q).await.unwrap();
+    assert!(store
+        .finish_queued(&q.token, 13, r#"{"m":"queue is full"}"#)
+        .await
+        .unwrap());
+    assert_eq!(store.get_submission(&q.token).await.unwrap().unwrap().status, 13);
+    let r = new("{}");
+    store.insert_submission(&r).await.unwrap();
+    assert!(store.delete_queued(&r.token).await.unwrap());
+    assert_eq!(store.get_submission(&r.token).await.unwrap(), None);
+    assert!(!store.delete_queued("unknown").await.unwrap());
+}
+
+#[tokio::test]
+async fn a_second_process_on_one_sqlite_file_is_refused() {
+    let db = TestDb::sqlite();
+    let store = connect(&db.url).await;
+    let lock = store.lock_single_node().unwrap().expect("SQLite has a node lock");
+    assert!(lock.path().to_string_lossy().ends_with("tiderun.db-node.lock"));
+    // Another store on the same file (another process, as flock sees a second open file).
+    let other = connect(&db.url).await;
+    let err = other.lock_single_node().unwrap_err();
+    assert!(
+        matches!(&err, StoreError::NodeLocked { holder: Some(pid), .. } if *pid == std::process::id()),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("SQLite serves one node: use Postgres for several"),
+        "{message}"
+    );
+    drop(lock);
+    assert!(
+        other.lock_single_node().unwrap().is_some(),
+        "free once the holder is gone"
+    );
+    // In memory: nothing to share, no lock.
+    let memory = connect("sqlite::memory:").await;
+    assert!(memory.lock_single_node().unwrap().is_none());
 }

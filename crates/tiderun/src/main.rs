@@ -77,6 +77,32 @@ enum BenchWhat {
     /// then its bounds checked: no undocumented 5xx, bounded memory, no leaked descriptors,
     /// threads, processes, cgroups, mounts or network namespaces. Fails when one is violated.
     Soak(SoakArgs),
+    /// Asynchronous Judge0 submissions through one node and through three on this machine
+    /// (the same workers in total): submissions per second and the latency from submit to
+    /// result, p50 and p99. Needs Postgres (`--database-url`) and `nats-server`.
+    Nodes(NodesArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct NodesArgs {
+    /// The Postgres the nodes share (`postgres://USER@HOST:PORT/DB`).
+    #[arg(long)]
+    database_url: String,
+    /// Submissions measured per scenario.
+    #[arg(long, default_value_t = bench::nodes::DEFAULT_SUBMISSIONS)]
+    submissions: usize,
+    /// Submissions in flight from the client at once.
+    #[arg(long, default_value_t = bench::nodes::DEFAULT_CLIENTS)]
+    clients: usize,
+    /// Workers (and run slots) of all nodes together, a multiple of 3.
+    #[arg(long, default_value_t = bench::nodes::DEFAULT_WORKERS)]
+    workers: usize,
+    /// The nats-server binary (default: from PATH or /usr/sbin).
+    #[arg(long)]
+    nats_server: Option<PathBuf>,
+    /// Also write the markdown report to this file.
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -170,6 +196,9 @@ fn main() -> ExitCode {
         Command::Bench {
             what: BenchWhat::Soak(args),
         } => bench_soak(cli.runtimes_dir.as_deref(), args),
+        Command::Bench {
+            what: BenchWhat::Nodes(args),
+        } => bench_nodes(args),
     };
     match result {
         Ok(code) => code,
@@ -260,4 +289,24 @@ fn bench_soak(runtimes_dir: Option<&std::path::Path>, mut a: SoakArgs) -> anyhow
         }
         Ok(ExitCode::from(1))
     }
+}
+
+/// `tiderun bench nodes`: this very binary is every node.
+fn bench_nodes(a: NodesArgs) -> anyhow::Result<ExitCode> {
+    use anyhow::Context;
+    let opts = bench::nodes::Options {
+        server_exe: std::env::current_exe().context("cannot find this executable")?,
+        database_url: a.database_url,
+        nats_server: a.nats_server,
+        submissions: a.submissions,
+        clients: a.clients,
+        workers: a.workers,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+    };
+    let report = bench::nodes::run(&opts)?.markdown();
+    println!("{report}");
+    if let Some(path) = &a.out {
+        std::fs::write(path, &report).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -117,6 +117,24 @@ pub struct ServeArgs {
     /// it). Default: `exercises` in the current directory, when there is one.
     #[arg(long, env = "TIDERUN_EXERCISES_DIR")]
     exercises_dir: Option<PathBuf>,
+    /// The NATS server whose JetStream holds the queue of asynchronous submissions, shared by
+    /// every node (`nats://HOST:PORT`, several comma-separated). None: an in-process queue.
+    #[arg(long, env = "TIDERUN_QUEUE_URL")]
+    queue_url: Option<String>,
+    /// This node's name among several: in Judge0's /workers, the metrics' tiderun_node_info and
+    /// the lease on what it runs (letters, digits, '.', '-', '_'). Default: the host name (a
+    /// pod's name in Kubernetes).
+    #[arg(long, env = "TIDERUN_NODE_ID")]
+    node_id: Option<String>,
+    /// Seconds running jobs may finish after SIGTERM (at most 600); then what is left is given
+    /// back to the other nodes.
+    #[arg(long, env = "TIDERUN_DRAIN_TIMEOUT_S", default_value_t = server::node::DEFAULT_DRAIN_TIMEOUT.as_secs())]
+    drain_timeout_s: u64,
+    /// Seconds a claim on a submission lasts without renewal (2 to 600): a node that stops is
+    /// replaced this long after its last renewal. With --queue-url the queue's ack wait is twice
+    /// this (the last node started sets it).
+    #[arg(long, env = "TIDERUN_LEASE_S", default_value_t = server::node::DEFAULT_LEASE.as_secs())]
+    lease_s: u64,
 }
 
 /// Read when no --exercises-dir is given and it exists.
@@ -141,6 +159,7 @@ pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCod
     edge.check()
         .context("--header-read-timeout-s, --idle-timeout-s or --max-connections")?;
     let cors = server::CorsOrigins::parse(&a.cors_origins).context("--cors-origin")?;
+    let node = node_settings(a.node_id.as_deref(), a.lease_s, a.drain_timeout_s)?;
     let build_cache = BuildCache::new(a.build_cache_mb).context("--build-cache-mb")?;
     let request_limits = request_limits(a.request_output_mb, a.request_wall_s)?;
     let catalog = crate::load_catalog(runtimes_dir)?;
@@ -195,13 +214,48 @@ pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCod
         allow_callbacks: a.allow_private_callbacks,
         exercises: std::sync::Arc::new(exercises),
         edge,
+        node_id: node.id.clone(),
+        lease: node.lease,
+        drain_timeout: node.drain_timeout,
     };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let store = store::Store::connect(&url)
             .await
             .with_context(|| format!("cannot open the database {}", redact(&url)))?;
-        let state = AppState::new(runner, store, config);
+        // SQLite serves one node: a second process on the same file is refused. Holding the
+        // lock proves no other process runs what the previous one left half run, so it is
+        // queued again now rather than when its lease runs out.
+        let _node_lock = match store.lock_single_node()? {
+            Some(lock) => {
+                let n = store.requeue_processing(&lock).await?;
+                if n > 0 {
+                    tracing::info!(
+                        submissions = n,
+                        "judge0: submissions the previous process left running are queued again"
+                    );
+                }
+                Some(lock)
+            }
+            None => None,
+        };
+        let state = match &a.queue_url {
+            None => AppState::new(runner, store, config),
+            Some(queue_url) => {
+                let options = store::JetStreamOptions {
+                    names: store::JetStreamNames::default(),
+                    capacity: config.max_queue_size,
+                    ack_wait: node.lease * 2,
+                    max_deliver: store::MAX_DELIVER,
+                    client_name: node.id.clone(),
+                };
+                let queue = store::JetStreamQueue::connect(queue_url, options)
+                    .await
+                    .with_context(|| format!("cannot set up the queue at {}", redact(queue_url)))?;
+                tracing::info!(node = %node.id, stream = store::STREAM, consumer = store::CONSUMER, "queue: JetStream");
+                AppState::with_queue(runner, store, config, std::sync::Arc::new(queue))
+            }
+        };
         server::serve(a.addr, state)
             .await
             .with_context(|| format!("cannot serve on {}", a.addr))
@@ -225,7 +279,40 @@ fn request_limits(output_mb: u64, wall_s: u64) -> anyhow::Result<RequestLimits> 
     Ok(RequestLimits::new(output_mb << 20, Duration::from_secs(wall_s))?)
 }
 
-/// A database URL without its password, for messages.
+/// This node's id, lease and drain timeout from their flags; out of bounds stops the start.
+struct NodeSettings {
+    id: String,
+    lease: Duration,
+    drain_timeout: Duration,
+}
+
+fn node_settings(id: Option<&str>, lease_s: u64, drain_timeout_s: u64) -> anyhow::Result<NodeSettings> {
+    use server::node::{MAX_DRAIN_TIMEOUT, MAX_LEASE, MIN_LEASE};
+    let id = match id {
+        Some(id) => {
+            server::node::check_node_id(id).map_err(|e| anyhow::anyhow!("--node-id: {e}"))?;
+            id.to_owned()
+        }
+        None => server::node::default_node_id(),
+    };
+    let (min, max) = (MIN_LEASE.as_secs(), MAX_LEASE.as_secs());
+    if !(min..=max).contains(&lease_s) {
+        anyhow::bail!("--lease-s must be between {min} and {max}, not {lease_s}");
+    }
+    if drain_timeout_s > MAX_DRAIN_TIMEOUT.as_secs() {
+        anyhow::bail!(
+            "--drain-timeout-s must be at most {}, not {drain_timeout_s}",
+            MAX_DRAIN_TIMEOUT.as_secs()
+        );
+    }
+    Ok(NodeSettings {
+        id,
+        lease: Duration::from_secs(lease_s),
+        drain_timeout: Duration::from_secs(drain_timeout_s),
+    })
+}
+
+/// A database or queue URL without its password, for messages.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {

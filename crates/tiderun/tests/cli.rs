@@ -876,3 +876,181 @@ fn runs_take_their_host_uids_from_the_sandbox_uid_base() {
         );
     }
 }
+
+#[test]
+fn serve_checks_the_node_settings() {
+    for (args, needle) in [
+        (vec!["--lease-s", "1"], "--lease-s must be between 2 and 600, not 1"),
+        (vec!["--lease-s", "601"], "--lease-s must be between 2 and 600, not 601"),
+        (
+            vec!["--drain-timeout-s", "601"],
+            "--drain-timeout-s must be at most 600, not 601",
+        ),
+        (
+            vec!["--node-id", "a b"],
+            "--node-id: a node id is letters, digits, '.', '-' and '_' only, not ' '",
+        ),
+        (
+            vec!["--node-id", ""],
+            "--node-id: a node id is 1 to 253 characters, not 0",
+        ),
+    ] {
+        let out = tiderun()
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_one_line_error(&out, needle);
+    }
+    for (args, needle) in [
+        (
+            vec!["--workers", "4"],
+            "--workers must be a multiple of 3 from 3 to 256",
+        ),
+        (vec!["--submissions", "0"], "--submissions must be 1 to 100000"),
+        (vec!["--clients", "0"], "--clients must be 1 to 1024"),
+    ] {
+        let out = tiderun()
+            .args(["bench", "nodes", "--database-url", "postgres://nobody@127.0.0.1:1/x"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_one_line_error(&out, needle);
+    }
+    let out = tiderun()
+        .args(["bench", "nodes", "--database-url", "sqlite://x.db"])
+        .output()
+        .unwrap();
+    assert_one_line_error(
+        &out,
+        "--database-url must be a postgres:// URL (several nodes share it)",
+    );
+}
+
+/// Exit code 2 and the error on the last line of stderr, no panic (a server that got as far
+/// as its sandbox may have warned before).
+fn assert_fails_with(out: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let last = stderr.trim_end().lines().last().unwrap_or_default();
+    assert!(last.contains(needle), "{needle:?} not in the last line {last:?}");
+}
+
+/// A `tiderun serve` child, killed when dropped.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_second_node_on_one_sqlite_file_and_an_unreachable_queue_stop_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut first = Child(
+        tiderun()
+            .args(["serve", "--no-warm-pools", "--addr"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(&data)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(first.0.try_wait().unwrap().is_none(), "the first node exited");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the first node did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = tiderun()
+        .args(["serve", "--no-warm-pools", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert_fails_with(
+        &out,
+        &format!(
+            "another tiderun process (pid {}) serves this SQLite database",
+            first.0.id()
+        ),
+    );
+    assert_fails_with(&out, "SQLite serves one node: use Postgres for several");
+    drop(first);
+    // Nobody listens on port 1: the queue is refused at start-up, named without its password.
+    let out = tiderun()
+        .args(["serve", "--no-warm-pools", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .args(["--queue-url", "nats://user:secret@127.0.0.1:1"])
+        .output()
+        .unwrap();
+    assert_fails_with(
+        &out,
+        "cannot set up the queue at nats://user:***@127.0.0.1:1: cannot connect to the NATS server",
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("secret"));
+}
+
+#[test]
+#[ignore = "needs root: the full sandbox"]
+fn bench_nodes_measures_every_scenario_without_errors() {
+    if !testkit::root_or_skip("the full sandbox") {
+        return;
+    }
+    let Ok(database) = std::env::var("TIDERUN_TEST_POSTGRES_URL") else {
+        testkit::skip("TIDERUN_TEST_POSTGRES_URL is not set (scripts/test-postgres starts a server)");
+        return;
+    };
+    if !["/usr/sbin/nats-server", "/usr/bin/nats-server"]
+        .iter()
+        .any(|p| Path::new(p).exists())
+    {
+        testkit::skip("no nats-server (scripts/test-nats installs it)");
+        return;
+    }
+    let out = tiderun()
+        .args([
+            "bench",
+            "nodes",
+            "--submissions",
+            "6",
+            "--clients",
+            "2",
+            "--workers",
+            "3",
+        ])
+        .args(["--database-url", &database])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        column(&stdout, "scenario"),
+        ["1 node, in-process queue", "1 node, JetStream", "3 nodes, JetStream"],
+        "{stdout}"
+    );
+    assert_eq!(
+        column(&stdout, "nodes × workers"),
+        ["1 × 3", "1 × 3", "3 × 1"],
+        "{stdout}"
+    );
+    assert_eq!(column(&stdout, "errors"), ["0", "0", "0"], "{stdout}");
+    assert!(stdout.contains("nats-server: v"), "{stdout}");
+}

@@ -60,6 +60,8 @@ pub struct About {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WorkerQueue {
     pub queue: String,
+    /// The node that answers (`--node-id`); `available` and `idle` are its workers.
+    pub node: String,
     /// Submissions waiting.
     pub size: u64,
     /// Workers of this node.
@@ -375,6 +377,7 @@ pub async fn workers(State(state): State<AppState>) -> Result<Json<Vec<WorkerQue
     let working = count(PROCESSING);
     Ok(Json(vec![WorkerQueue {
         queue: JUDGE0_VERSION_TEXT.to_owned(),
+        node: state.node_id().to_owned(),
         size: count(IN_QUEUE),
         available,
         idle: available.saturating_sub(usize::try_from(working).unwrap_or(usize::MAX)),

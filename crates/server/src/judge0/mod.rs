@@ -60,7 +60,7 @@ mod submissions;
 mod wire;
 mod worker;
 
-pub use worker::start_workers;
+pub use worker::{give_back, start_workers, Workers, MAX_RUN_ATTEMPTS, ORPHAN_GRACE};
 
 /// The Judge0 version this dialect speaks (`/about`, `/version`; the SDK keys its language
 /// aliases on it).

@@ -31,9 +31,11 @@ const NOT_UTF8_ONE: &str =
 /// The same for a listing or a batch.
 const NOT_UTF8_MANY: &str =
     "some attributes for one or more submissions cannot be converted to UTF-8, use base64_encoded=true query parameter";
-/// How long `wait=true` waits for a submission a worker took first (only possible while
-/// recovery queues unfinished work at start-up).
+/// How long `wait=true` waits for the result of a submission another node took over (its
+/// claim ran out while it ran here: only when this node could not renew it for a whole lease).
 const FOREIGN_RUN_WAIT: Duration = Duration::from_secs(120);
+/// Retry-After of a 503 while the queue's server is out of reach (NATS restarting).
+const QUEUE_RETRY_AFTER_S: u64 = 5;
 /// Polling interval of that wait.
 const FOREIGN_RUN_POLL: Duration = Duration::from_millis(50);
 
@@ -223,14 +225,19 @@ pub async fn create(
     check_queue(&state, 1)?;
     let new = new_submission(&request);
     state.store().insert_submission(&new).await?;
-    match state.queue().try_push(new.token.clone()) {
-        Ok(()) | Err(PushError::Closed) => {}
-        // Filled up since the check: take it back and refuse, as the check would have.
-        Err(_) => {
-            let (status, result) = result::internal_error("queue is full");
-            let _ = worker::finish(&state, &new.token, status, &result, None).await;
-            let _ = state.store().delete_submission(&new.token).await;
-            return Err(queue_full());
+    if let Err(e) = state.queue().push(new.token.clone()).await {
+        // Filled up since the check, or the queue's server is out of reach: take it back and
+        // refuse — unless a worker took it meanwhile (a publish that did arrive), then it runs.
+        if let Some(why) = worker::refused(&e) {
+            if state.store().delete_queued(&new.token).await.unwrap_or(false) {
+                return Err(match e {
+                    PushError::Full { .. } => queue_full(),
+                    _ => Judge0Error::Api(ApiError::Unavailable {
+                        message: why.into(),
+                        retry_after_s: Some(QUEUE_RETRY_AFTER_S),
+                    }),
+                });
+            }
         }
     }
     Ok((StatusCode::CREATED, Json(TokenJson { token: new.token })).into_response())
@@ -245,48 +252,52 @@ async fn create_and_wait(
 ) -> Result<Response, Judge0Error> {
     let new = new_submission(request);
     let store = state.store();
-    if let Err(e) = store.insert_submission(&new).await {
-        if e.is_caller_mistake() || e.failure() == store::Failure::Internal {
-            return Err(e.into());
-        }
-        // The database is unavailable or full: the run does not need it. Its token is not
-        // stored, so no later request finds it.
-        tracing::warn!(error = ?e, "judge0: cannot store a wait=true submission; running it unstored");
-        let record = match worker::run_unstored(state, new.token, request).await {
-            Ok(record) => record,
-            Err(Deferred::Busy { retry_after_s }) => return Err(ApiError::TooManyRequests { retry_after_s }.into()),
-            Err(_) => {
-                return Err(ApiError::Unavailable {
-                    message: "the server is shutting down".into(),
-                    retry_after_s: Some(5),
+    let config = state.config();
+    // Stored already claimed by this node: no other worker takes it while it runs here.
+    let claim = match store.insert_claimed(&new, state.node_id(), config.lease).await {
+        Ok(claim) => claim,
+        Err(e) => {
+            if e.is_caller_mistake() || e.failure() == store::Failure::Internal {
+                return Err(e.into());
+            }
+            // The database is unavailable or full: the run does not need it. Its token is not
+            // stored, so no later request finds it.
+            tracing::warn!(error = ?e, "judge0: cannot store a wait=true submission; running it unstored");
+            let record = match worker::run_unstored(state, new.token, request).await {
+                Ok(record) => record,
+                Err(Deferred::Busy { retry_after_s }) => return Err(ApiError::TooManyRequests { retry_after_s }.into()),
+                Err(_) => {
+                    return Err(ApiError::Unavailable {
+                        message: "the server is shutting down".into(),
+                        retry_after_s: Some(5),
+                    }
+                    .into())
                 }
-                .into())
-            }
-        };
-        return respond_created(state, &record, fields, base64);
-    }
-    let token = new.token;
-    let record = if store.claim_submission(&token).await? {
-        let span = tracing::info_span!("judge0_wait", token = %token);
-        match worker::run_claimed(state, &token, request).instrument(span).await {
-            Ok(record) => record,
-            Err(Deferred::Busy { retry_after_s }) => {
-                let (status, result) = result::internal_error("the server is at capacity");
-                let _ = worker::finish(state, &token, status, &result, None).await;
-                return Err(ApiError::TooManyRequests { retry_after_s }.into());
-            }
-            Err(Deferred::ShuttingDown) => {
-                return Err(ApiError::Unavailable {
-                    message: "the server is shutting down; the submission runs after the restart".into(),
-                    retry_after_s: Some(5),
-                }
-                .into())
-            }
-            Err(Deferred::Store(e)) => return Err(e.into()),
-            Err(Deferred::Gone) => return Err(ApiError::NotFound("the submission was deleted".into()).into()),
+            };
+            return respond_created(state, &record, fields, base64);
         }
-    } else {
-        wait_for_foreign_run(state, &token).await?
+    };
+    let token = claim.token.clone();
+    let span = tracing::info_span!("judge0_wait", token = %token);
+    let record = match worker::run_claimed(state, &claim, request).instrument(span).await {
+        Ok(record) => record,
+        Err(Deferred::Busy { retry_after_s }) => {
+            let (status, result) = result::internal_error("the server is at capacity");
+            let _ = worker::finish_claimed(state, &claim, status, &result, None).await;
+            return Err(ApiError::TooManyRequests { retry_after_s }.into());
+        }
+        Err(Deferred::ShuttingDown) => {
+            // Given back: another node (or this one after its restart) runs it.
+            let _ = store.release_claim(&claim).await;
+            return Err(ApiError::Unavailable {
+                message: "the server is shutting down; the submission runs on another node or after the restart".into(),
+                retry_after_s: Some(5),
+            }
+            .into());
+        }
+        Err(Deferred::Store(e)) => return Err(e.into()),
+        Err(Deferred::Gone) => return Err(ApiError::NotFound("the submission was deleted".into()).into()),
+        Err(Deferred::TakenOver) => wait_for_foreign_run(state, &token).await?,
     };
     respond_created(state, &record, fields, base64)
 }
@@ -303,7 +314,7 @@ fn respond_created(state: &AppState, record: &Record, fields: &Fields, base64: b
     }
 }
 
-/// A worker took our submission first (start-up recovery queued it): wait for its result.
+/// Another node took our submission over (our claim ran out while it ran): wait for its result.
 async fn wait_for_foreign_run(state: &AppState, token: &str) -> Result<Record, Judge0Error> {
     let deadline = tokio::time::Instant::now() + FOREIGN_RUN_WAIT;
     loop {
@@ -505,10 +516,13 @@ pub async fn batch_create(
     let valid: Vec<NewSubmission> = checked.iter().filter_map(|c| c.as_ref().ok().cloned()).collect();
     state.store().insert_submissions(&valid).await?;
     for new in &valid {
-        if let Err(PushError::Full { .. }) = state.queue().try_push(new.token.clone()) {
-            // Filled up since the check: it is answered (its token is shown) as failed.
-            let (status, result) = result::internal_error("queue is full");
-            let _ = worker::finish(&state, &new.token, status, &result, None).await;
+        if let Err(e) = state.queue().push(new.token.clone()).await {
+            // Filled up since the check, or the queue is out of reach: it is answered (its
+            // token is shown) as failed, unless a worker took it meanwhile.
+            if let Some(why) = worker::refused(&e) {
+                let (status, result) = result::internal_error(why);
+                worker::finish_unclaimed(&state, &new.token, status, &result).await;
+            }
         }
     }
     let answer: Vec<Value> = checked
