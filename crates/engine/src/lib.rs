@@ -531,7 +531,10 @@ impl Engine {
         // The run's own limits, set in the instance before anything of the run is in it; an
         // instance that cannot take them is torn down and the run starts cold.
         let instance = instance.and_then(|i| match self.sandbox.fit_prepared(i, spec) {
-            Ok(i) => Some(i),
+            Ok(i) => {
+                flight.starts_warm();
+                Some(i)
+            }
             Err(e) => {
                 tracing::debug!(error = %e, runtime = %runtime.name, "warm instance unfit; starting cold");
                 flight.starts_cold();

@@ -187,15 +187,29 @@ impl Flight {
         self.bytes
     }
 
+    /// The warm instance this run was handed took its limits: the run starts warm. Counted
+    /// only now, once, so the warm-start counter never goes down (Prometheus would read a
+    /// drop as a restart).
+    pub(crate) fn starts_warm(&mut self) {
+        self.count(true);
+    }
+
     /// The warm instance this run was handed could not take its limits: the run starts cold
     /// after all, and is counted so.
     pub(crate) fn starts_cold(&mut self) {
+        self.count(false);
+        self.cold_since = Some(Instant::now());
+    }
+
+    fn count(&mut self, warm: bool) {
         let Some(i) = self.pool else { return };
         let mut state = self.pools.lock();
         let pool = &mut state.pools[i];
-        pool.warm_starts = pool.warm_starts.saturating_sub(1);
-        pool.cold_starts += 1;
-        self.cold_since = Some(Instant::now());
+        if warm {
+            pool.warm_starts += 1;
+        } else {
+            pool.cold_starts += 1;
+        }
     }
 }
 
@@ -281,9 +295,9 @@ impl Pools {
                 }
                 discarded.push(candidate);
             }
-            if instance.is_some() {
-                pool.warm_starts += 1;
-            } else {
+            // A run handed an instance is counted warm or cold once it is known whether the
+            // instance takes its limits (`Flight::starts_warm`, `Flight::starts_cold`).
+            if instance.is_none() {
                 pool.cold_starts += 1;
             }
         } else if let Some(pool) = state
