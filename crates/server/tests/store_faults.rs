@@ -15,8 +15,20 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use server::{AppState, ServerConfig};
 
-/// The first port tried for this test's own Postgres (the shared one is on 55432).
+/// The ports tried for this test's own Postgres start here (the shared one is on 55432).
 const FAULT_PG_FIRST_PORT: u16 = 56432;
+/// Each cluster starts its search at its own offset from [`FAULT_PG_FIRST_PORT`] (by process
+/// and by cluster), so suites and tests started at once do not race for the same first free
+/// port between the script's check and the server's bind.
+const FAULT_PG_PORT_SPREAD: u32 = 2000;
+
+/// Where the next cluster of this process starts looking for a free port.
+fn first_port() -> u16 {
+    static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let offset = (std::process::id().wrapping_mul(7) + n * 101) % FAULT_PG_PORT_SPREAD;
+    FAULT_PG_FIRST_PORT + offset as u16
+}
 /// How long a submission accepted before an outage may take to finish after it.
 const RECOVERY_TIMEOUT: Duration = Duration::from_secs(90);
 /// A tmpfs this small fills up at once; the SQLite file and its WAL fit in it.
@@ -163,7 +175,7 @@ impl Cluster {
             .prefix("tiderun-fault-pg-")
             .tempdir()
             .expect("tempdir");
-        let url = Self::script(dir.path(), FAULT_PG_FIRST_PORT, false);
+        let url = Self::script(dir.path(), first_port(), false);
         let port = url
             .rsplit_once(':')
             .and_then(|(_, rest)| rest.split('/').next()?.parse().ok())
