@@ -43,7 +43,7 @@ pub use executor::Executor;
 pub use images::{mime, Image, IMAGE_SUFFIXES, MAX_IMAGE_BYTES, MAX_IMAGE_FILES, MAX_SKIPPED_IMAGES};
 pub use job::{Interaction, Job, SourceFile};
 pub use limits::{Bound, Limit, LimitRequest, Phase, PhaseRequest};
-pub use observe::{Observation, Observer, Start, Usage};
+pub use observe::{Observation, Observer, Start, Trigger, Usage};
 pub use outcome::{Outcome, StageOutcome};
 pub use pool::{
     default_memory_budget, PoolConfig, PoolStats, DEFAULT_MAX_AGE, DEFAULT_POOL_IDLE, MAX_POOL_IDLE, PANIC_WINDOW,

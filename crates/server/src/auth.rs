@@ -3,6 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -160,10 +161,25 @@ pub fn token(headers: &HeaderMap) -> Option<&str> {
     }
 }
 
+/// Who made a request, as [`guard`] found it: in the extensions of every API request, for the
+/// handlers (ownership, roles) and the runner's observers (metrics, the run log, metering).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Caller {
+    /// The name of the caller's key; `None` when it gave none (a server that requires none).
+    pub key: Option<Arc<str>>,
+}
+
+impl Caller {
+    /// The runner's [`engine::Trigger`] for a request of this caller through `api`.
+    pub fn trigger(&self, api: &'static str) -> engine::Trigger {
+        engine::Trigger::new(api).with_key(self.key.clone())
+    }
+}
+
 /// Authentication and rate limiting for every API route; `E` is the dialect's error, so a 401
 /// or 429 comes in the shape of the API that was called (Piston `{"message"}`, native and
 /// Judge0 `{"error"}`).
-pub async fn guard<E>(State(state): State<AppState>, request: Request, next: Next) -> Response
+pub async fn guard<E>(State(state): State<AppState>, mut request: Request, next: Next) -> Response
 where
     E: From<ApiError> + IntoResponse,
 {
@@ -193,6 +209,7 @@ where
     if !tokens.is_empty() && known.is_none() {
         return E::from(ApiError::Unauthorized).into_response();
     }
+    request.extensions_mut().insert(Caller::default());
     next.run(request).await
 }
 

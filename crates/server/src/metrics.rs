@@ -254,7 +254,7 @@ impl Metrics {
 /// reports it when it ends. No handler records a run itself.
 impl Observer for Metrics {
     fn observe(&self, run: &Observation<'_>) {
-        let (trigger, runtime) = (run.trigger, run.runtime);
+        let (trigger, runtime) = (run.trigger.api, run.runtime);
         match run.result {
             Ok(outcome) => {
                 self.invocations
