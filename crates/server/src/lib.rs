@@ -36,7 +36,7 @@ mod page;
 pub mod piston;
 mod ws;
 
-pub use auth::{Caller, CorsOriginError, CorsOrigins, CORS_MAX_AGE};
+pub use auth::{Admin, Caller, CorsOriginError, CorsOrigins, CORS_MAX_AGE};
 pub use body::BODY_READ_TIMEOUT;
 pub use edge::EdgeConfig;
 pub use error::{ApiError, STORE_FULL, STORE_UNAVAILABLE};
