@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use std::time::Duration;
-use store::Role;
+use store::{Quotas, Role};
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, Uri};
@@ -172,6 +172,8 @@ pub struct Caller {
     /// What it may do. A caller without a key, on a server that requires none, is a
     /// [`Role::Caller`]: what it could do before there were keys, nothing that needs an admin.
     pub role: Role,
+    /// Its key's quotas (none for `--auth-token`s and callers without a key).
+    pub quotas: Quotas,
 }
 
 impl Caller {
@@ -180,6 +182,7 @@ impl Caller {
         Caller {
             key: None,
             role: Role::Caller,
+            quotas: Quotas::default(),
         }
     }
 
@@ -253,6 +256,7 @@ where
         Some(_) => Caller {
             key: Some(Arc::from(AUTH_TOKEN_KEY)),
             role: Role::Admin,
+            quotas: Quotas::default(),
         },
         None => Caller::anonymous(),
     };

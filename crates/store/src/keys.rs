@@ -35,6 +35,15 @@ impl std::fmt::Display for Role {
     }
 }
 
+/// A key's quotas; `None`: no quota of that kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Quotas {
+    /// Runs started per minute (a sliding minute).
+    pub runs_per_minute: Option<u32>,
+    /// CPU-seconds per UTC day, over every run of the key.
+    pub cpu_s_per_day: Option<u32>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,7 +51,7 @@ pub use jetstream::{
     JetStreamNames, JetStreamOptions, JetStreamQueue, QueueError, CONNECT_TIMEOUT as QUEUE_CONNECT_TIMEOUT, CONSUMER,
     MAX_DELIVER, MAX_MESSAGE_AGE, PUBLISH_TIMEOUT, STREAM, SUBJECT,
 };
-pub use keys::Role;
+pub use keys::{Quotas, Role};
 pub use queue::{Acker, Delivery, Popped, PushError, Queue, WorkQueue};
 pub use snippets::{Snippet, MAX_SNIPPET_BYTES, MAX_SNIPPET_LANGUAGE_BYTES, SNIPPET_ID_LEN};
 pub use store::{default_sqlite_url, Store};
