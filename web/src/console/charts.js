@@ -5,8 +5,8 @@
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 
-/** Seconds of history the charts keep (one point a second). */
-export const HISTORY_S = 300;
+/** Seconds of history the charts keep and show (one point a second). */
+export const HISTORY_S = 180;
 
 /** Series colours, readable on the light and the dark background. */
 export const PALETTE = ['#2f7fd8', '#e0792b', '#2fa36b', '#c2417a', '#8a63d2', '#b49a1a', '#3aa5b5', '#d14b3b'];
@@ -46,14 +46,32 @@ export class LiveChart {
     const axis = { stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
     const labels = this.labels();
     const unit = this.unit;
+    const clock = new Intl.DateTimeFormat(document.documentElement.lang || undefined, {
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+      hour12: false,
+    });
     this.plot = new uPlot(
       {
         ...this.size(),
-        legend: { show: true, live: true },
+        // Labels only: values under the cursor would make the legend jump every second.
+        legend: { show: true, live: false },
         cursor: { drag: { x: false, y: false } },
-        scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.15)] } },
+        // The last HISTORY_S seconds, scrolling: a fresh chart does not zoom into a second.
+        scales: {
+          x: {
+            time: true,
+            range: (u, min, max) => {
+              const end = max ?? Date.now() / 1000;
+              return [end - HISTORY_S, end];
+            },
+          },
+          y: { range: (u, min, max) => [0, Math.max(1, max * 1.15)] },
+        },
         axes: [
-          { ...axis, space: 60 },
+          // Clock times only (the date would repeat on every chart).
+          { ...axis, space: 70, values: (u, ticks) => ticks.map((v) => clock.format(new Date(v * 1000))) },
           { ...axis, size: 52, values: (u, ticks) => ticks.map((v) => `${+v.toFixed(2)}${unit}`) },
         ],
         series: [
@@ -63,7 +81,6 @@ export class LiveChart {
             stroke: PALETTE[i % PALETTE.length],
             width: 2,
             fill: this.fill ? `${PALETTE[i % PALETTE.length]}22` : undefined,
-            points: { show: false },
             value: (u, v) => (v == null ? '–' : `${+v.toFixed(2)}${unit}`),
           })),
         ],

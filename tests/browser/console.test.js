@@ -1,0 +1,190 @@
+// The operator console (/console) on a server with an --auth-token (an admin token): the key
+// entered once, live figures that move while runs go through the API, the charts, the run
+// log and usage (the run log and usage only when the server has them: GET /api/v1/runs and
+// /api/v1/usage answering 200 — otherwise the page must say so instead of failing), zh and
+// en, laptop and phone widths, and an accessibility scan.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import AxeBuilder from '@axe-core/playwright';
+import { startServer, launchBrowser, screenshot, RUN_MS } from './harness.js';
+
+const TOKEN = 'console-browser-admin';
+/** Runs driven through the API while the console watches. */
+const LOAD_RUNS = 40;
+/** Runs in flight at once while driving the load. */
+const LOAD_CONCURRENCY = 4;
+/** How long the figures may take to show the load (events come every second). */
+const FIGURES_MS = 20_000;
+const LAPTOP = { width: 1280, height: 800 };
+const PHONE = { width: 390, height: 844 };
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startServer(['--auth-token', TOKEN]);
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+async function openConsole(url, { locale = 'en-US', viewport = LAPTOP } = {}) {
+  const context = await browser.newContext({ locale, viewport });
+  const page = await context.newPage();
+  page.errors = [];
+  page.on('pageerror', (e) => page.errors.push(e.message));
+  await page.goto(`${url}/console`);
+  await page.waitForSelector('#login:not([hidden])');
+  return page;
+}
+
+async function signIn(page, token = TOKEN) {
+  await page.fill('#token', token);
+  await page.click('#login-form button[type=submit]');
+}
+
+/** Runs through the native API, a few at a time. */
+async function load(n = LOAD_RUNS) {
+  let next = 0;
+  const worker = async () => {
+    while (next < n) {
+      const i = next++;
+      const r = await fetch(`${server.url}/api/v1/run`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+        body: JSON.stringify({ language: 'python', code: `print(${i})` }),
+      });
+      assert.equal(r.status, 200, await r.text());
+    }
+  };
+  await Promise.all(Array.from({ length: LOAD_CONCURRENCY }, worker));
+}
+
+async function answers(path) {
+  const r = await fetch(`${server.url}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  return r.status;
+}
+
+const number = (text) => Number.parseFloat(String(text).replace(/[^\d.]/g, '')) || 0;
+
+async function violations(page) {
+  const results = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']).analyze();
+  return results.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+}
+
+test('a wrong key is refused on the page, and the page asks again', async () => {
+  const page = await openConsole(server.url);
+  await signIn(page, 'not-the-token');
+  await page.waitForSelector('#login:not([hidden])');
+  await page.waitForFunction(() => document.querySelector('#login-error').textContent.length > 0);
+  assert.match(await page.textContent('#login-error'), /not accepted/);
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('tiderun.console.token')), null, 'a refused key is not kept');
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+test('the live figures move under load; charts, run log and usage are shown', { timeout: 4 * RUN_MS }, async () => {
+  const page = await openConsole(server.url);
+  await signIn(page);
+  await page.waitForSelector('#live-state[data-state="on"]', { timeout: FIGURES_MS });
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('tiderun.console.token')), TOKEN);
+  assert.equal(number(await page.textContent('#tile-runs')), 0, 'nothing ran yet');
+
+  // Watch the runs-per-second tile while the load goes: the largest value it shows.
+  await page.evaluate(() => {
+    window.maxRuns = 0;
+    window.maxCold = 0;
+    new MutationObserver(() => {
+      window.maxRuns = Math.max(window.maxRuns, Number.parseFloat(document.querySelector('#tile-runs').textContent) || 0);
+    }).observe(document.querySelector('#tile-runs'), { childList: true, characterData: true, subtree: true });
+  });
+  await load();
+  await page.waitForFunction(() => window.maxRuns > 0, null, { timeout: FIGURES_MS });
+  // p50 and p99 are over the last minute: still there after the load.
+  await page.waitForFunction(() => Number.parseFloat(document.querySelector('#tile-p99').textContent) > 0, null, { timeout: FIGURES_MS });
+  assert.ok(number(await page.textContent('#tile-p50')) > 0);
+  assert.ok(await page.evaluate(() => window.maxRuns) > 0, 'runs per second moved');
+  // Every chart is drawn.
+  assert.equal(await page.locator('.chart canvas').count(), 6);
+  assert.match(await page.textContent('#node'), /\S/, 'the node names itself');
+
+  // The run log and usage: shown when the server has them, else a message says it has not.
+  const runs = await answers('/api/v1/runs');
+  if (runs === 200) {
+    await page.click('#run-filters button[type=submit]');
+    await page.waitForFunction(() => Number(document.querySelector('#runs-table').dataset.rows) > 0, null, { timeout: FIGURES_MS });
+    assert.match(await page.textContent('#runs-table tbody'), /python/);
+    await page.fill('#f-runtime', 'no-such-runtime');
+    await page.click('#run-filters button[type=submit]');
+    await page.waitForFunction(() => document.querySelector('#runs-table').hidden, null, { timeout: FIGURES_MS });
+    await page.fill('#f-runtime', '');
+    await page.click('#run-filters button[type=submit]');
+  } else {
+    console.log(`SKIPPED (run log rows): GET /api/v1/runs answers ${runs} on this server; the page's message is checked instead`);
+    await page.waitForFunction(() => document.querySelector('#runs-message').textContent.length > 0);
+    assert.match(await page.textContent('#runs-message'), new RegExp(`keeps no run log.*${runs}`));
+  }
+  const usage = await answers('/api/v1/usage');
+  if (usage === 200) {
+    await page.selectOption('#usage-days', '30');
+    await page.waitForSelector('#usage .usage-row', { timeout: FIGURES_MS });
+  } else {
+    console.log(`SKIPPED (usage bars): GET /api/v1/usage answers ${usage} on this server; the page's message is checked instead`);
+    await page.waitForFunction(() => document.querySelector('#usage-message').textContent.length > 0);
+    assert.match(await page.textContent('#usage-message'), new RegExp(`keeps no usage.*${usage}`));
+  }
+  await screenshot(page, 'console-en-laptop');
+  assert.deepEqual(await violations(page), []);
+
+  // The key is kept for the tab: a reload goes straight to the figures.
+  await page.reload();
+  await page.waitForSelector('#live-state[data-state="on"]', { timeout: FIGURES_MS });
+  assert.ok(await page.isHidden('#login'));
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+test('Chinese and phone-sized: the console reads and fits', { timeout: 4 * RUN_MS }, async () => {
+  for (const [locale, viewport, name] of [
+    ['zh-CN', LAPTOP, 'console-zh-laptop'],
+    ['zh-CN', PHONE, 'console-zh-phone'],
+    ['en-US', PHONE, 'console-en-phone'],
+  ]) {
+    const page = await openConsole(server.url, { locale, viewport });
+    if (locale === 'zh-CN') {
+      assert.equal(await page.getAttribute('html', 'lang'), 'zh-CN');
+      assert.match(await page.textContent('#login-heading'), /管理员密钥/);
+    }
+    await screenshot(page, `${name}-key`);
+    await signIn(page);
+    await page.waitForSelector('#live-state[data-state="on"]', { timeout: FIGURES_MS });
+    await load(8);
+    await page.waitForFunction(() => Number.parseFloat(document.querySelector('#tile-p99').textContent) > 0, null, { timeout: FIGURES_MS });
+    if (locale === 'zh-CN') assert.match(await page.textContent('#live-state'), /实时/);
+    // Nothing wider than the screen but the run table, which scrolls in its own box.
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `${name}: the page is ${overflow}px wider than the screen`);
+    await screenshot(page, name);
+    assert.deepEqual(page.errors, []);
+    await page.context().close();
+  }
+});
+
+test('an open server has no admin: the console says the key is not an admin key', async () => {
+  const open = await startServer();
+  try {
+    const page = await openConsole(open.url);
+    await signIn(page, 'anything');
+    await page.waitForFunction(() => document.querySelector('#login-error').textContent.length > 0, null, { timeout: FIGURES_MS });
+    assert.match(await page.textContent('#login-error'), /not an admin key/);
+    assert.deepEqual(page.errors, []);
+    await page.context().close();
+  } finally {
+    await open.stop();
+  }
+});
