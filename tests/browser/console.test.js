@@ -175,6 +175,81 @@ test('Chinese and phone-sized: the console reads and fits', { timeout: 4 * RUN_M
   }
 });
 
+/** Answers in the contract's shapes (ISSUE 12), for the page's rendering whatever the server has. */
+function contractRuns(n) {
+  const statuses = ['ok', 'ok', 'runtime_error', 'ok', 'internal_error', 'time_limit'];
+  return {
+    runs: Array.from({ length: n }, (_, i) => ({
+      id: `run-${1000 - i}`,
+      at: new Date(Date.UTC(2026, 11, 4, 10, 0, 0) - i * 7000).toISOString(),
+      node: i % 3 ? 'web-1' : 'worker-7',
+      key: i % 4 ? `class-${(i % 3) + 1}` : null,
+      api: ['native', 'piston', 'judge0', 'native_ws'][i % 4],
+      runtime: ['python', 'c', 'java'][i % 3],
+      status: statuses[i % statuses.length],
+      cpu_ms: 12 + i,
+      wall_ms: 40 + 3 * i,
+      memory_kb: 9000 + 100 * i,
+      memory_limit_mb: 256,
+      start: i % 2 ? 'warm' : 'cold',
+    })),
+  };
+}
+
+function contractUsage(from, to) {
+  const rows = [];
+  const day = (d) => new Date(Date.parse(`${to}T00:00:00Z`) - d * 86400_000).toISOString().slice(0, 10);
+  for (let d = 0; d < 7; d++) {
+    for (const [key, scale] of [['class-1', 40], ['class-2', 15], [null, 3]]) {
+      const runs = Math.round(scale * (1 + Math.sin(d)) + 2);
+      rows.push({ day: day(d), key, runtime: 'python', runs, errors: d % 3, limits_hit: 1, cpu_s: runs * 0.05, wall_s: runs * 0.2, gb_s: runs * 0.05 });
+    }
+  }
+  return { from, to, rows, totals: {} };
+}
+
+test('with answers in the contract\'s shapes the run log filters and pages, and usage is drawn as bars', async () => {
+  const page = await openConsole(server.url);
+  const asked = [];
+  await page.route('**/api/v1/runs?*', (route) => {
+    const url = new URL(route.request().url());
+    asked.push(url.search);
+    const runs = contractRuns(url.searchParams.get('before') ? 10 : 50);
+    if (url.searchParams.get('runtime')) runs.runs = runs.runs.filter((r) => r.runtime === url.searchParams.get('runtime'));
+    route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(runs) });
+  });
+  await page.route('**/api/v1/usage?*', (route) => {
+    const url = new URL(route.request().url());
+    route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(contractUsage(url.searchParams.get('from'), url.searchParams.get('to'))) });
+  });
+  await signIn(page);
+  await page.waitForFunction(() => Number(document.querySelector('#runs-table').dataset.rows) === 50);
+  assert.match(await page.textContent('#runs-table tbody tr:first-child'), /python.*ok.*cold/s);
+  await page.click('#runs-more');
+  await page.waitForFunction(() => Number(document.querySelector('#runs-table').dataset.rows) === 60);
+  assert.ok(asked.some((q) => q.includes('before=run-951')), `the next page starts before the last run shown: ${asked}`);
+  await page.selectOption('#f-status', 'ok');
+  await page.fill('#f-runtime', 'c');
+  await page.click('#run-filters button[type=submit]');
+  await page.waitForFunction(() => Number(document.querySelector('#runs-table').dataset.rows) < 50);
+  assert.ok(asked.at(-1).includes('runtime=c') && asked.at(-1).includes('status=ok'), asked.at(-1));
+  await page.waitForSelector('#usage .usage-row');
+  assert.equal(await page.locator('#usage .usage-row').count(), 3, 'a row of bars per key (and one for runs without a key)');
+  assert.equal(await page.locator('#usage .usage-row:first-child .usage-bar').count(), 7, 'a bar per day');
+  assert.match(await page.textContent('#usage .usage-row:first-child'), /class-1/);
+  await page.fill('#f-runtime', '');
+  await page.selectOption('#f-status', '');
+  await page.click('#run-filters button[type=submit]');
+  await page.waitForFunction(() => Number(document.querySelector('#runs-table').dataset.rows) === 50);
+  await screenshot(page, 'console-en-contract');
+  assert.deepEqual(await violations(page), []);
+  await page.setViewportSize(PHONE);
+  await page.click('#locale');
+  await screenshot(page, 'console-zh-phone-contract');
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
 test('an open server has no admin: the console says the key is not an admin key', async () => {
   const open = await startServer();
   try {

@@ -34,7 +34,7 @@ export function appendRuns(tbody, runs) {
   for (const r of runs) {
     const tr = document.createElement('tr');
     const at = new Date(r.at);
-    cell(tr, Number.isNaN(at.getTime()) ? String(r.at ?? '') : at.toLocaleString());
+    cell(tr, Number.isNaN(at.getTime()) ? String(r.at ?? '') : at.toLocaleString(document.documentElement.lang || undefined));
     cell(tr, r.node ?? '');
     cell(tr, r.key ?? t('con.noKey'), r.key ? '' : 'muted');
     cell(tr, r.api ?? '');
