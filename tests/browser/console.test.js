@@ -1,8 +1,9 @@
 // The operator console (/console) on a server with an --auth-token (an admin token): the key
 // entered once, live figures that move while runs go through the API, the charts, the run
-// log and usage (the run log and usage only when the server has them: GET /api/v1/runs and
-// /api/v1/usage answering 200 — otherwise the page must say so instead of failing), zh and
-// en, laptop and phone widths, and an accessibility scan.
+// log and usage — from the server when it has GET /api/v1/runs and /api/v1/usage (skipped,
+// and counted so, when it has not), and from answers in the contract's shapes stubbed in the
+// browser (rendering, filters, paging, bars, and errors) —, zh and en, laptop and phone
+// widths, and an accessibility scan.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import AxeBuilder from '@axe-core/playwright';
@@ -88,7 +89,7 @@ test('a wrong key is refused on the page, and the page asks again', async () => 
   await page.context().close();
 });
 
-test('the live figures move under load; charts, run log and usage are shown', { timeout: 4 * RUN_MS }, async () => {
+test('the live figures move under load, and the charts are drawn', { timeout: 4 * RUN_MS }, async () => {
   const page = await openConsole(server.url);
   await signIn(page);
   await page.waitForSelector('#live-state[data-state="on"]', { timeout: FIGURES_MS });
@@ -113,31 +114,6 @@ test('the live figures move under load; charts, run log and usage are shown', { 
   assert.equal(await page.locator('.chart canvas').count(), 6);
   assert.match(await page.textContent('#node'), /\S/, 'the node names itself');
 
-  // The run log and usage: shown when the server has them, else a message says it has not.
-  const runs = await answers('/api/v1/runs');
-  if (runs === 200) {
-    await page.click('#run-filters button[type=submit]');
-    await page.waitForFunction(() => Number(document.querySelector('#runs-table').dataset.rows) > 0, null, { timeout: FIGURES_MS });
-    assert.match(await page.textContent('#runs-table tbody'), /python/);
-    await page.fill('#f-runtime', 'no-such-runtime');
-    await page.click('#run-filters button[type=submit]');
-    await page.waitForFunction(() => document.querySelector('#runs-table').hidden, null, { timeout: FIGURES_MS });
-    await page.fill('#f-runtime', '');
-    await page.click('#run-filters button[type=submit]');
-  } else {
-    console.log(`SKIPPED (run log rows): GET /api/v1/runs answers ${runs} on this server; the page's message is checked instead`);
-    await page.waitForFunction(() => document.querySelector('#runs-message').textContent.length > 0);
-    assert.match(await page.textContent('#runs-message'), new RegExp(`keeps no run log.*${runs}`));
-  }
-  const usage = await answers('/api/v1/usage');
-  if (usage === 200) {
-    await page.selectOption('#usage-days', '30');
-    await page.waitForSelector('#usage .usage-row', { timeout: FIGURES_MS });
-  } else {
-    console.log(`SKIPPED (usage bars): GET /api/v1/usage answers ${usage} on this server; the page's message is checked instead`);
-    await page.waitForFunction(() => document.querySelector('#usage-message').textContent.length > 0);
-    assert.match(await page.textContent('#usage-message'), new RegExp(`keeps no usage.*${usage}`));
-  }
   await screenshot(page, 'console-en-laptop');
   assert.deepEqual(await violations(page), []);
 
@@ -145,6 +121,42 @@ test('the live figures move under load; charts, run log and usage are shown', { 
   await page.reload();
   await page.waitForSelector('#live-state[data-state="on"]', { timeout: FIGURES_MS });
   assert.ok(await page.isHidden('#login'));
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+test('the server\'s own run log and usage are shown (once it has GET /api/v1/runs and /api/v1/usage)', async (t) => {
+  const [runs, usage] = [await answers('/api/v1/runs'), await answers('/api/v1/usage')];
+  if (runs !== 200 || usage !== 200) {
+    // Until the metering lands (its own branch), the page's handling of a 404 is tested with
+    // stubbed answers below.
+    t.skip(`SKIPPED: GET /api/v1/runs answers ${runs} and GET /api/v1/usage ${usage} on this server`);
+    return;
+  }
+  await load(5);
+  const page = await openConsole(server.url);
+  await signIn(page);
+  await page.waitForFunction(() => Number(document.querySelector('#runs-table').dataset.rows) > 0, null, { timeout: FIGURES_MS });
+  assert.match(await page.textContent('#runs-table tbody'), /python/);
+  await page.fill('#f-runtime', 'no-such-runtime');
+  await page.click('#run-filters button[type=submit]');
+  await page.waitForFunction(() => document.querySelector('#runs-table').hidden, null, { timeout: FIGURES_MS });
+  await page.waitForSelector('#usage .usage-row', { timeout: FIGURES_MS });
+  await screenshot(page, 'console-en-server-runs');
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+test('a server without a run log or usage: the page says so', async () => {
+  const page = await openConsole(server.url);
+  await page.route('**/api/v1/runs?*', (route) => route.fulfill({ status: 404, contentType: 'application/json', body: '{"error":"no such route"}' }));
+  await page.route('**/api/v1/usage?*', (route) => route.fulfill({ status: 503, contentType: 'application/json', body: '{"error":"the store is unavailable"}' }));
+  await signIn(page);
+  await page.waitForFunction(() => document.querySelector('#runs-message').textContent.length > 0 && document.querySelector('#usage-message').textContent.length > 0);
+  assert.match(await page.textContent('#runs-message'), /keeps no run log.*404/);
+  assert.match(await page.textContent('#usage-message'), /could not be read: the store is unavailable/);
+  assert.ok(await page.isHidden('#runs-table'));
+  await page.waitForSelector('#live-state[data-state="on"]', { timeout: FIGURES_MS });
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });

@@ -11,8 +11,8 @@
 use runtimes::Catalog;
 
 use crate::{
-    BuildCacheStats, Checked, EngineError, Graded, Interaction, Job, MemoryStats, Outcome, PoolStats, Prepared, RequestLimits,
-    StageOutcome, TestCase,
+    BuildCacheStats, Checked, EngineError, Graded, Interaction, Job, MemoryStats, Outcome, PoolStats, Prepared,
+    RequestLimits, StageOutcome, TestCase,
 };
 
 /// The blocking work of a checked job. Every method but the accessors may block for as long as

@@ -46,8 +46,8 @@ pub use limits::{Bound, Limit, LimitRequest, Phase, PhaseRequest};
 pub use observe::{Observation, Observer, Start, Trigger, Usage};
 pub use outcome::{Outcome, StageOutcome};
 pub use pool::{
-    default_memory_budget, MemoryStats, PoolConfig, PoolStats, DEFAULT_MAX_AGE, DEFAULT_POOL_IDLE, MAX_POOL_IDLE, PANIC_WINDOW,
-    STABLE_WINDOW,
+    default_memory_budget, MemoryStats, PoolConfig, PoolStats, DEFAULT_MAX_AGE, DEFAULT_POOL_IDLE, MAX_POOL_IDLE,
+    PANIC_WINDOW, STABLE_WINDOW,
 };
 pub use runner::{public_message, Event, Runner, RunnerConfig, Session};
 pub use verdict::{Graded, TestCase, TestResult, Verdict, MAX_TESTS};

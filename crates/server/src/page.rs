@@ -215,8 +215,13 @@ mod tests {
             );
         }
         assert!(index.contains("/assets/"), "the page loads its assets from /assets/");
-        let console = String::from_utf8(Bundle::get(CONSOLE).expect("web/dist/console.html is embedded").data.into_owned())
-            .unwrap();
+        let console = String::from_utf8(
+            Bundle::get(CONSOLE)
+                .expect("web/dist/console.html is embedded")
+                .data
+                .into_owned(),
+        )
+        .unwrap();
         assert!(console.contains("/assets/console-"), "the console loads its own entry");
     }
 }

@@ -163,7 +163,10 @@ async fn the_console_page_is_served_and_its_data_needs_an_admin() {
     assert_eq!(header(&response, header::CONTENT_TYPE), "text/html; charset=utf-8");
     assert_eq!(header(&response, header::CACHE_CONTROL), "no-cache");
     assert_eq!(response.text().await.unwrap(), console);
-    let assets: Vec<&str> = console.split(['"', '\'']).filter(|s| s.starts_with("/assets/")).collect();
+    let assets: Vec<&str> = console
+        .split(['"', '\''])
+        .filter(|s| s.starts_with("/assets/"))
+        .collect();
     assert!(assets.iter().any(|a| a.contains("console-")), "{console}");
     for asset in assets {
         assert_eq!(fetch(&server, asset).await.status(), 200, "{asset}");
