@@ -3,8 +3,8 @@
 // scripts/deploy-tests), the house's rules for an alert (a `for:`, a severity, a summary that
 // says what to do), the PrometheusRule in deploy/kubernetes/monitoring holding the same
 // groups, every dashboard query parsed by promtool too — and every metric a rule or a panel
-// names is one the real server exports: read from /metrics of `target/debug/tiderun serve`
-// (built by `cargo build`, as `./x test` does first) after a run and a refused run, never
+// names is one the real server exports: read from /metrics of `tiderun serve` (the debug
+// binary scripts/deploy-tests builds, or TIDERUN_BIN) after a run and a refused run, never
 // from a list written here.
 
 import assert from "node:assert/strict";
@@ -22,7 +22,8 @@ const RULES = path.join(ROOT, "deploy/prometheus/tiderun-alerts.yaml");
 const RULE_TESTS = path.join(ROOT, "deploy/prometheus/tiderun-alerts.test.yaml");
 const PROMETHEUS_RULE = path.join(ROOT, "deploy/kubernetes/monitoring/prometheusrule.yaml");
 const DASHBOARD = path.join(ROOT, "deploy/grafana/tiderun.json");
-const BINARY = path.join(ROOT, "target/debug/tiderun");
+// scripts/deploy-tests builds it (or TIDERUN_BIN names one).
+const BINARY = process.env.TIDERUN_BIN || path.join(ROOT, "target/debug/tiderun");
 const SEVERITIES = ["warning", "critical"];
 
 function promtool(args, cwd) {
@@ -168,7 +169,7 @@ function freePort() {
 
 /** The metric names the real server exports once it has run a program and refused one. */
 async function exported(t) {
-  assert.ok(fs.existsSync(BINARY), `${BINARY} is missing: run cargo build first (./x test does)`);
+  assert.ok(fs.existsSync(BINARY), `${BINARY} is missing: scripts/deploy-tests builds it (cargo build -p tiderun)`);
   const dir = scratch();
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
