@@ -1,7 +1,8 @@
 import { defineConfig } from 'vite';
 
-// The page is embedded in the tiderun binary and served at `/`; in development the Vite
-// server forwards the API and the WebSocket to a running `tiderun serve`.
+// The pages are embedded in the tiderun binary: the classroom page served at `/`, the
+// operator console at `/console`; in development the Vite server forwards the API and the
+// WebSocket to a running `tiderun serve`.
 const target = process.env.TIDERUN_URL || 'http://127.0.0.1:8080';
 
 export default defineConfig({
@@ -10,6 +11,12 @@ export default defineConfig({
     outDir: 'dist',
     assetsDir: 'assets',
     emptyOutDir: true,
+    rollupOptions: {
+      input: {
+        main: 'index.html',
+        console: 'console.html',
+      },
+    },
   },
   server: {
     proxy: {

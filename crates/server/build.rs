@@ -16,6 +16,7 @@ const SOURCES: &[&str] = &[
     "src",
     "public",
     "index.html",
+    "console.html",
     "package.json",
     "package-lock.json",
     "vite.config.js",

@@ -70,7 +70,7 @@ test("the example overlay has every part: nodes, service, budgets, autoscaling, 
     "Namespace/tiderun", "RuntimeClass/tiderun", "ConfigMap/tiderun", "Secret/tiderun",
     "Deployment/tiderun-web", "Deployment/tiderun-worker", "Service/tiderun",
     "PodDisruptionBudget/tiderun-web", "PodDisruptionBudget/tiderun-worker",
-    "ScaledObject/tiderun-web", "ScaledObject/tiderun-worker", "PodMonitor/tiderun",
+    "ScaledObject/tiderun-web", "ScaledObject/tiderun-worker", "PodMonitor/tiderun", "PrometheusRule/tiderun",
   ]) {
     assert.ok(kinds.includes(want), `${want} missing from ${kinds.join(", ")}`);
   }

@@ -183,6 +183,11 @@ const STRINGS = {
 
 export const LOCALES = Object.keys(STRINGS);
 
+/** More strings, per locale (another page of the bundle, e.g. the operator console's). */
+export function addStrings(more) {
+  for (const l of LOCALES) Object.assign(STRINGS[l], more[l] || {});
+}
+
 let current = pickLocale();
 const listeners = [];
 
@@ -230,7 +235,8 @@ export function onLocaleChange(fn) {
  */
 export function applyStatic(root = document) {
   document.documentElement.lang = current === 'zh' ? 'zh-CN' : 'en';
-  document.title = t('app.title');
+  // A page names its own title's key (`<body data-title="...">`); the classroom page's by default.
+  document.title = t(document.body?.dataset.title || 'app.title');
   for (const el of root.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
   for (const el of root.querySelectorAll('[data-i18n-attr]')) {
     for (const pair of el.dataset.i18nAttr.split(';')) {

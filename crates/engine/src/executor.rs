@@ -11,8 +11,8 @@
 use runtimes::Catalog;
 
 use crate::{
-    BuildCacheStats, Checked, EngineError, Graded, Interaction, Job, Outcome, PoolStats, Prepared, RequestLimits,
-    StageOutcome, TestCase,
+    BuildCacheStats, Checked, EngineError, Graded, Interaction, Job, MemoryStats, Outcome, PoolStats, Prepared,
+    RequestLimits, StageOutcome, TestCase,
 };
 
 /// The blocking work of a checked job. Every method but the accessors may block for as long as
@@ -49,6 +49,11 @@ pub trait Executor: Send + Sync + std::fmt::Debug + 'static {
     /// The warm pools, for metrics (none by default).
     fn pool_stats(&self) -> Vec<PoolStats> {
         Vec::new()
+    }
+
+    /// The node's memory budget and what holds it, for metrics (all zero by default).
+    fn memory_stats(&self) -> MemoryStats {
+        MemoryStats::default()
     }
 
     /// The build cache's counters, for metrics (an empty cache by default).
@@ -115,6 +120,10 @@ impl Executor for crate::Engine {
 
     fn build_cache_stats(&self) -> BuildCacheStats {
         self.build_cache().stats()
+    }
+
+    fn memory_stats(&self) -> MemoryStats {
+        crate::Engine::memory_stats(self)
     }
 
     fn shutdown_pools(&self) {

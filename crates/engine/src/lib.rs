@@ -43,11 +43,11 @@ pub use executor::Executor;
 pub use images::{mime, Image, IMAGE_SUFFIXES, MAX_IMAGE_BYTES, MAX_IMAGE_FILES, MAX_SKIPPED_IMAGES};
 pub use job::{Interaction, Job, SourceFile};
 pub use limits::{Bound, Limit, LimitRequest, Phase, PhaseRequest};
-pub use observe::{Observation, Observer, Start, Usage};
+pub use observe::{Observation, Observer, Start, Trigger, Usage};
 pub use outcome::{Outcome, StageOutcome};
 pub use pool::{
-    default_memory_budget, PoolConfig, PoolStats, DEFAULT_MAX_AGE, DEFAULT_POOL_IDLE, MAX_POOL_IDLE, PANIC_WINDOW,
-    STABLE_WINDOW,
+    default_memory_budget, MemoryStats, PoolConfig, PoolStats, DEFAULT_MAX_AGE, DEFAULT_POOL_IDLE, MAX_POOL_IDLE,
+    PANIC_WINDOW, STABLE_WINDOW,
 };
 pub use runner::{public_message, Event, Runner, RunnerConfig, Session};
 pub use verdict::{Graded, TestCase, TestResult, Verdict, MAX_TESTS};
@@ -198,6 +198,11 @@ impl Engine {
     /// The warm pools, for metrics.
     pub fn pool_stats(&self) -> Vec<PoolStats> {
         self.pools.stats()
+    }
+
+    /// The node's memory budget and what holds it, for metrics.
+    pub fn memory_stats(&self) -> MemoryStats {
+        self.pools.memory()
     }
 
     /// Warm instances made since start-up.

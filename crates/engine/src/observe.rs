@@ -14,12 +14,40 @@ pub trait Observer: Send + Sync {
     fn observe(&self, run: &Observation<'_>);
 }
 
+/// Who asked for a request, for observers only (metrics, the run log, metering): the API it
+/// came through and, on a server with API keys, the name of the key that made it. Nothing of
+/// it reaches the program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trigger {
+    /// A label the caller gave (the server's API: `native`, `piston`, `judge0`, `native_ws`...).
+    pub api: &'static str,
+    /// The caller's key (its name), if it gave one.
+    pub key: Option<Arc<str>>,
+}
+
+impl Trigger {
+    /// A request through `api` with no key.
+    pub fn new(api: &'static str) -> Trigger {
+        Trigger { api, key: None }
+    }
+
+    /// The same request, made with `key`.
+    pub fn with_key(self, key: Option<Arc<str>>) -> Trigger {
+        Trigger { key, ..self }
+    }
+}
+
+impl From<&'static str> for Trigger {
+    fn from(api: &'static str) -> Trigger {
+        Trigger::new(api)
+    }
+}
+
 /// One request to the runner, as it ended.
 #[derive(Debug)]
 pub struct Observation<'a> {
-    /// Who asked: a label the caller gave (the server's API: `native`, `piston`, `judge0`,
-    /// `native_ws`...), for observers only.
-    pub trigger: &'static str,
+    /// Who asked.
+    pub trigger: &'a Trigger,
     /// The runtime's name (not the alias asked for).
     pub runtime: &'a str,
     /// The outcome (for tests: the graded outcome, `ok` or `compile_error`; its
@@ -86,7 +114,7 @@ impl Observers {
     }
 
     /// Start watching a request.
-    pub(crate) fn watch(self: &Arc<Self>, trigger: &'static str, runtime: &str) -> Watch {
+    pub(crate) fn watch(self: &Arc<Self>, trigger: Trigger, runtime: &str) -> Watch {
         Watch {
             observers: Some(Arc::clone(self)),
             trigger,
@@ -101,7 +129,7 @@ impl Observers {
 #[derive(Debug)]
 pub(crate) struct Watch {
     observers: Option<Arc<Observers>>,
-    trigger: &'static str,
+    trigger: Trigger,
     runtime: String,
     started: Instant,
 }
@@ -116,7 +144,7 @@ impl Watch {
             return;
         };
         let observation = Observation {
-            trigger: self.trigger,
+            trigger: &self.trigger,
             runtime: &self.runtime,
             result,
             took: self.started.elapsed(),
@@ -152,7 +180,7 @@ mod tests {
             self.0
                 .lock()
                 .unwrap()
-                .push(format!("{} {} {what}", run.trigger, run.runtime));
+                .push(format!("{} {} {what}", run.trigger.api, run.runtime));
         }
     }
 
@@ -165,8 +193,8 @@ mod tests {
             status: sandbox::Status::Ok,
             ..Outcome::default()
         };
-        observers.watch("native", "python").done(Ok(&ok));
-        drop(observers.watch("piston", "c"));
+        observers.watch("native".into(), "python").done(Ok(&ok));
+        drop(observers.watch("piston".into(), "c"));
         assert_eq!(
             *seen.0.lock().unwrap(),
             [

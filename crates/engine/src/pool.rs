@@ -169,6 +169,19 @@ pub(crate) struct Pools {
     state: Mutex<State>,
     wake: Condvar,
     makes: AtomicU64,
+    /// Runs and output holds refused because the node's memory budget was taken.
+    refusals: AtomicU64,
+}
+
+/// The node's memory budget as seen from outside (metrics): its size, what running runs and
+/// requests' output hold, what warm instances hold (freed first when a run needs room), and
+/// how many runs it has refused since start-up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemoryStats {
+    pub budget_bytes: u64,
+    pub running_bytes: u64,
+    pub warm_bytes: u64,
+    pub refusals: u64,
 }
 
 /// A run in progress (or a request's output, with no pool): counted in its pool's concurrency
@@ -251,6 +264,7 @@ impl Pools {
             }),
             wake: Condvar::new(),
             makes: AtomicU64::new(0),
+            refusals: AtomicU64::new(0),
         });
         if enabled {
             let weak = Arc::downgrade(&pools);
@@ -321,6 +335,7 @@ impl Pools {
                 discarded.push(inst);
             }
             drop(discarded);
+            self.refusals.fetch_add(1, Ordering::Relaxed);
             return Err(OverBudget { budget_bytes: budget });
         }
         state.running_bytes += bytes;
@@ -347,6 +362,7 @@ impl Pools {
         if !make_room(&mut state, bytes, budget, &mut discarded) {
             drop(state);
             drop(discarded);
+            self.refusals.fetch_add(1, Ordering::Relaxed);
             return Err(OverBudget { budget_bytes: budget });
         }
         state.running_bytes += bytes;
@@ -379,6 +395,17 @@ impl Pools {
                 cold_starts: p.cold_starts,
             })
             .collect()
+    }
+
+    /// The node's memory budget and what holds it now.
+    pub(crate) fn memory(&self) -> MemoryStats {
+        let state = self.lock();
+        MemoryStats {
+            budget_bytes: self.config.memory_budget_bytes,
+            running_bytes: state.running_bytes,
+            warm_bytes: warm_bytes(&state.pools),
+            refusals: self.refusals.load(Ordering::Relaxed),
+        }
     }
 
     /// Instances made so far (tests).

@@ -11,7 +11,7 @@ use sandbox::{Output, Stdin, StreamKind};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
-use crate::observe::{Observers, Watch};
+use crate::observe::{Observers, Trigger, Watch};
 use crate::{
     Checked, Engine, EngineError, Executor, Graded, Interaction, Observer, Outcome, Phase, StageOutcome, TestCase,
 };
@@ -99,8 +99,8 @@ impl Runner {
     }
 
     /// Start watching a request for the observers.
-    fn watch(&self, trigger: &'static str, job: &Checked) -> Watch {
-        self.observers.watch(trigger, job.language())
+    fn watch(&self, trigger: impl Into<Trigger>, job: &Checked) -> Watch {
+        self.observers.watch(trigger.into(), job.language())
     }
 
     /// Jobs admitted since start-up, and the seconds they waited for a slot together.
@@ -176,7 +176,12 @@ impl Runner {
     }
 
     /// Compile (if needed) and run once with fixed stdin.
-    pub async fn execute(&self, trigger: &'static str, job: Checked, stdin: Vec<u8>) -> Result<Outcome, EngineError> {
+    pub async fn execute(
+        &self,
+        trigger: impl Into<Trigger>,
+        job: Checked,
+        stdin: Vec<u8>,
+    ) -> Result<Outcome, EngineError> {
         let watch = self.watch(trigger, &job);
         let result = async {
             let admission = self.admit().await?;
@@ -194,7 +199,7 @@ impl Runner {
     /// (Judge0's `number_of_runs`). The outcome's `run` is the last run.
     pub async fn execute_runs(
         &self,
-        trigger: &'static str,
+        trigger: impl Into<Trigger>,
         job: Checked,
         stdin: Vec<u8>,
         runs: usize,
@@ -217,7 +222,7 @@ impl Runner {
     /// compile its status is `ok`.
     pub async fn execute_tests(
         &self,
-        trigger: &'static str,
+        trigger: impl Into<Trigger>,
         job: Checked,
         tests: Vec<TestCase>,
     ) -> Result<Graded, EngineError> {
@@ -236,7 +241,7 @@ impl Runner {
     /// Start an interactive run: output streams as events, stdin and signals reach the
     /// program while it runs. The slot is held until the session ends; the observers hear of
     /// it when it ends, however it ends (a client that leaves kills the program).
-    pub async fn start_session(&self, trigger: &'static str, job: Checked) -> Result<Session, EngineError> {
+    pub async fn start_session(&self, trigger: impl Into<Trigger>, job: Checked) -> Result<Session, EngineError> {
         let watch = self.watch(trigger, &job);
         let runtime = job.runtime();
         let (language, version) = (runtime.name.clone(), runtime.version.clone().unwrap_or_default());

@@ -3,7 +3,10 @@
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use std::time::Duration;
+use store::{Quotas, Role};
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, Uri};
@@ -160,10 +163,65 @@ pub fn token(headers: &HeaderMap) -> Option<&str> {
     }
 }
 
+/// Who made a request, as [`guard`] found it: in the extensions of every API request, for the
+/// handlers (ownership, roles) and the runner's observers (metrics, the run log, metering).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The name of the caller's key; `None` when it gave none (a server that requires none).
+    pub key: Option<Arc<str>>,
+    /// What it may do. A caller without a key, on a server that requires none, is a
+    /// [`Role::Caller`]: what it could do before there were keys, nothing that needs an admin.
+    pub role: Role,
+    /// Its key's quotas (none for `--auth-token`s and callers without a key).
+    pub quotas: Quotas,
+}
+
+impl Caller {
+    /// A caller without a key (a server that requires none).
+    pub fn anonymous() -> Caller {
+        Caller {
+            key: None,
+            role: Role::Caller,
+            quotas: Quotas::default(),
+        }
+    }
+
+    /// The runner's [`engine::Trigger`] for a request of this caller through `api`.
+    pub fn trigger(&self, api: &'static str) -> engine::Trigger {
+        engine::Trigger::new(api).with_key(self.key.clone())
+    }
+}
+
+/// The key name of requests made with an `--auth-token` (metering, the run log).
+pub const AUTH_TOKEN_KEY: &str = "auth-token";
+
+/// A request of an admin (an admin key or an `--auth-token`); anyone else gets 403. The
+/// handlers of the keys, the usage, the run log and the console take it.
+#[derive(Debug, Clone)]
+pub struct Admin(pub Caller);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Admin, ApiError> {
+        match parts.extensions.get::<Caller>() {
+            Some(caller) if caller.role == Role::Admin => Ok(Admin(caller.clone())),
+            Some(caller) => Err(ApiError::Forbidden(format!(
+                "this needs an admin key; {} cannot",
+                match &caller.key {
+                    Some(key) => format!("the key {key:?} is a {} key and", caller.role),
+                    None => "a request without a key".to_owned(),
+                }
+            ))),
+            None => Err(ApiError::Forbidden("this needs an admin key".into())),
+        }
+    }
+}
+
 /// Authentication and rate limiting for every API route; `E` is the dialect's error, so a 401
 /// or 429 comes in the shape of the API that was called (Piston `{"message"}`, native and
 /// Judge0 `{"error"}`).
-pub async fn guard<E>(State(state): State<AppState>, request: Request, next: Next) -> Response
+pub async fn guard<E>(State(state): State<AppState>, mut request: Request, next: Next) -> Response
 where
     E: From<ApiError> + IntoResponse,
 {
@@ -193,6 +251,16 @@ where
     if !tokens.is_empty() && known.is_none() {
         return E::from(ApiError::Unauthorized).into_response();
     }
+    let caller = match known {
+        // `--auth-token`s are admin tokens.
+        Some(_) => Caller {
+            key: Some(Arc::from(AUTH_TOKEN_KEY)),
+            role: Role::Admin,
+            quotas: Quotas::default(),
+        },
+        None => Caller::anonymous(),
+    };
+    request.extensions_mut().insert(caller);
     next.run(request).await
 }
 

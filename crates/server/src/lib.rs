@@ -22,6 +22,7 @@ use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
 
 mod auth;
 mod body;
+pub mod console;
 pub mod edge;
 mod error;
 pub mod exercise_spec;
@@ -36,7 +37,7 @@ mod page;
 pub mod piston;
 mod ws;
 
-pub use auth::{CorsOriginError, CorsOrigins, CORS_MAX_AGE};
+pub use auth::{Admin, Caller, CorsOriginError, CorsOrigins, CORS_MAX_AGE};
 pub use body::BODY_READ_TIMEOUT;
 pub use edge::EdgeConfig;
 pub use error::{ApiError, STORE_FULL, STORE_UNAVAILABLE};
@@ -122,6 +123,7 @@ struct Inner {
     node: node::NodeState,
     config: ServerConfig,
     metrics: Metrics,
+    live: console::Live,
     limiter: auth::RateLimiter,
     started: Instant,
 }
@@ -139,12 +141,16 @@ impl AppState {
         let metrics = Metrics::new(&config.node_id);
         // The one place runs are counted: the runner reports each request it is given.
         runner.observe_with(Arc::new(metrics.clone()));
+        // The console's live figures watch the same reports.
+        let live = console::Live::default();
+        runner.observe_with(Arc::new(live.clone()));
         AppState(Arc::new(Inner {
             runner,
             store,
             queue,
             node: node::NodeState::default(),
             metrics,
+            live,
             limiter,
             config,
             started: Instant::now(),
@@ -192,6 +198,11 @@ impl AppState {
         &self.0.metrics
     }
 
+    /// What the console's live figures are made of.
+    pub(crate) fn live(&self) -> &console::Live {
+        &self.0.live
+    }
+
     pub fn uptime(&self) -> Duration {
         self.0.started.elapsed()
     }
@@ -204,6 +215,7 @@ pub fn router(state: AppState) -> Router {
     // The guard of each dialect answers 401 and 429 in that dialect's shape.
     let mut api = Router::new()
         .merge(native::router().layer(from_fn_with_state(state.clone(), auth::guard::<ApiError>)))
+        .merge(console::router().layer(from_fn_with_state(state.clone(), auth::guard::<ApiError>)))
         .merge(piston::router().layer(from_fn_with_state(state.clone(), auth::guard::<piston::PistonError>)))
         .merge(judge0::router().layer(from_fn_with_state(state.clone(), auth::guard::<judge0::Judge0Error>)));
     // Outside the guard: a preflight needs no token (browsers send none with it), and a 401

@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use engine::{BuildCacheStats, EngineError, Observation, Observer, PoolStats};
+use engine::{BuildCacheStats, EngineError, MemoryStats, Observation, Observer, PoolStats};
 use prometheus::{
     Counter, Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
@@ -27,6 +27,7 @@ pub struct Metrics {
     admitted: IntCounter,
     admission_wait: Counter,
     build_cache: BuildCacheMetrics,
+    memory: MemoryMetrics,
     deliveries: IntCounterVec,
     /// Serializes scrapes: counters copied from the engine only move forward by the difference
     /// to the engine's count, which two scrapes at once would both add.
@@ -40,6 +41,16 @@ struct BuildCacheMetrics {
     misses: IntCounter,
     bytes: IntGauge,
     entries: IntGauge,
+}
+
+/// The node's memory budget (`--memory-budget-mb`) and what holds it, copied in at each
+/// scrape: an alert compares what running runs hold with the budget, and counts refusals.
+#[derive(Clone)]
+struct MemoryMetrics {
+    budget: IntGauge,
+    running: IntGauge,
+    warm: IntGauge,
+    refusals: IntCounter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -149,6 +160,28 @@ impl Metrics {
             entries: IntGauge::new("tiderun_build_cache_entries", "Builds held by the build cache")
                 .expect("valid metric"),
         };
+        let memory = MemoryMetrics {
+            budget: IntGauge::new(
+                "tiderun_memory_budget_bytes",
+                "The node's memory budget for running and warm instances and held output (--memory-budget-mb)",
+            )
+            .expect("valid metric"),
+            running: IntGauge::new(
+                "tiderun_memory_running_bytes",
+                "Memory limits of the runs in progress and output held for answers, within the budget",
+            )
+            .expect("valid metric"),
+            warm: IntGauge::new(
+                "tiderun_memory_warm_bytes",
+                "Memory limits of the warm instances waiting, within the budget (freed first when a run needs room)",
+            )
+            .expect("valid metric"),
+            refusals: IntCounter::new(
+                "tiderun_memory_budget_refusals_total",
+                "Runs refused with 429 because the memory budget was taken by running ones",
+            )
+            .expect("valid metric"),
+        };
         for c in [
             Box::new(invocations.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(duration.clone()),
@@ -168,6 +201,10 @@ impl Metrics {
             Box::new(build_cache.misses.clone()),
             Box::new(build_cache.bytes.clone()),
             Box::new(build_cache.entries.clone()),
+            Box::new(memory.budget.clone()),
+            Box::new(memory.running.clone()),
+            Box::new(memory.warm.clone()),
+            Box::new(memory.refusals.clone()),
             Box::new(node_info),
             Box::new(deliveries.clone()),
         ] {
@@ -190,6 +227,7 @@ impl Metrics {
             admitted,
             admission_wait,
             build_cache,
+            memory,
             deliveries,
             scrape: Arc::new(Mutex::new(())),
         }
@@ -243,6 +281,16 @@ impl Metrics {
         m.entries.set(s.entries as i64);
     }
 
+    /// The node's memory budget and what holds it, at scrape time.
+    pub fn set_memory(&self, s: MemoryStats) {
+        let m = &self.memory;
+        let _one_at_a_time = self.scrape.lock().unwrap_or_else(|p| p.into_inner());
+        m.budget.set(s.budget_bytes as i64);
+        m.running.set(s.running_bytes as i64);
+        m.warm.set(s.warm_bytes as i64);
+        m.refusals.inc_by(s.refusals.saturating_sub(m.refusals.get()));
+    }
+
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
@@ -254,7 +302,7 @@ impl Metrics {
 /// reports it when it ends. No handler records a run itself.
 impl Observer for Metrics {
     fn observe(&self, run: &Observation<'_>) {
-        let (trigger, runtime) = (run.trigger, run.runtime);
+        let (trigger, runtime) = (run.trigger.api, run.runtime);
         match run.result {
             Ok(outcome) => {
                 self.invocations

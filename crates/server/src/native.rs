@@ -12,12 +12,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use engine::OutputHold;
 use utoipa::OpenApi;
 
 use crate::body::JsonBody;
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, Caller};
 
 mod exercise_routes;
 mod snippets;
@@ -95,25 +95,39 @@ struct NativeApi;
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
-async fn run(State(state): State<AppState>, JsonBody(request, ..): JsonBody<RunRequest>) -> Result<Response, ApiError> {
-    let (answer, hold) = run_native(&state, request).await?;
+async fn run(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    JsonBody(request, ..): JsonBody<RunRequest>,
+) -> Result<Response, ApiError> {
+    let (answer, hold) = run_native(&state, &caller, request).await?;
     Ok(crate::body::held_json(StatusCode::OK, &answer, hold))
 }
 
 /// Run a request of the native shape (also what an exercise submission becomes). The hold
 /// keeps the output counted in the node's memory until the answer is sent.
-async fn run_native(state: &AppState, request: RunRequest) -> Result<(RunOrTestsResponse, OutputHold), ApiError> {
+async fn run_native(
+    state: &AppState,
+    caller: &Caller,
+    request: RunRequest,
+) -> Result<(RunOrTestsResponse, OutputHold), ApiError> {
     let native = NativeJob::try_from(request).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     // The one check, before the job takes a run slot: the same answer under load.
     let job = state.runner().engine().check(native.job)?;
     match native.tests {
         None => {
-            let mut outcome = state.runner().execute(TRIGGER, job, native.stdin).await?;
+            let mut outcome = state
+                .runner()
+                .execute(caller.trigger(TRIGGER), job, native.stdin)
+                .await?;
             let hold = std::mem::take(&mut outcome.hold);
             Ok((RunOrTestsResponse::Run(outcome.into()), hold))
         }
         Some(tests) => {
-            let mut graded = state.runner().execute_tests(TRIGGER, job, tests).await?;
+            let mut graded = state
+                .runner()
+                .execute_tests(caller.trigger(TRIGGER), job, tests)
+                .await?;
             let hold = std::mem::take(&mut graded.outcome.hold);
             Ok((RunOrTestsResponse::Tests(graded.into()), hold))
         }

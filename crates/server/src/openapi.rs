@@ -24,6 +24,7 @@ pub fn document() -> OpenApi {
     doc.merge(crate::piston::openapi());
     doc.merge(crate::judge0::openapi());
     doc.merge(crate::page::openapi());
+    doc.merge(crate::console::openapi());
     add_security(&mut doc);
     doc
 }

@@ -1,6 +1,10 @@
 //! The classroom page: the bundle built from `web/` (see `build.rs`), embedded in the binary
 //! and served at `/` (also `/index.html` and a share link `/s/{id}`), `/assets/*` and the
-//! few other files at the top of the bundle (`/favicon.svg`).
+//! few other files at the top of the bundle (`/favicon.svg`). The operator console, a second
+//! page of the same bundle, is at `/console`: the page itself holds no data (like the
+//! classroom page's, anyone may load it); everything it shows comes from admin-only API
+//! calls, made with the admin key entered on the page (a browser navigating to `/console`
+//! cannot send one).
 //!
 //! Only those paths: Judge0's API also lives at the root (`/submissions`, `/languages`...),
 //! and the page must not shadow it. Served outside authentication and rate limits (a page
@@ -27,6 +31,8 @@ struct Bundle;
 
 /// The page itself.
 const INDEX: &str = "index.html";
+/// The operator console's page.
+const CONSOLE: &str = "console.html";
 /// Where Vite puts the hashed assets.
 const ASSETS_DIR: &str = "assets/";
 /// Hashed file names: a changed file has a new name.
@@ -43,6 +49,7 @@ pub fn router() -> Router<AppState> {
         .route("/", get(index))
         .route("/index.html", get(index))
         .route("/s/{id}", get(share))
+        .route("/console", get(console))
         .route("/assets/{*path}", get(asset));
     // The other top-level files of the bundle (favicon.svg...), each by its own name.
     for name in Bundle::iter().filter(|n| !n.contains('/') && n != INDEX) {
@@ -63,7 +70,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(index_doc, share_doc, asset_doc),
+    paths(index_doc, share_doc, console_doc, asset_doc),
     tags((name = "page", description = "The classroom page (needs no API token and counts against no rate limit)"))
 )]
 struct PageDoc;
@@ -97,6 +104,21 @@ fn index_doc() {}
 #[allow(dead_code)] // Documentation only: the handler is `share`.
 fn share_doc() {}
 
+/// The operator console: live figures, the run log and usage, read with an admin key entered
+/// on the page (the page itself holds no data).
+#[utoipa::path(
+    get,
+    path = "/console",
+    tag = "page",
+    security(()),
+    responses(
+        (status = 200, description = "The page", content_type = "text/html"),
+        (status = 304, description = "Not modified (If-None-Match)"),
+    )
+)]
+#[allow(dead_code)] // Documentation only: the handler is `console`.
+fn console_doc() {}
+
 /// A file of the page's bundle; its name has a content hash, so it is cached for a year.
 #[utoipa::path(
     get,
@@ -115,6 +137,10 @@ fn asset_doc() {}
 
 async fn index(headers: HeaderMap) -> Response {
     serve(INDEX, REVALIDATE, &headers)
+}
+
+async fn console(headers: HeaderMap) -> Response {
+    serve(CONSOLE, REVALIDATE, &headers)
 }
 
 /// A share link opens the page, which reads the id from its address and loads the snippet.
@@ -189,5 +215,13 @@ mod tests {
             );
         }
         assert!(index.contains("/assets/"), "the page loads its assets from /assets/");
+        let console = String::from_utf8(
+            Bundle::get(CONSOLE)
+                .expect("web/dist/console.html is embedded")
+                .data
+                .into_owned(),
+        )
+        .unwrap();
+        assert!(console.contains("/assets/console-"), "the console loads its own entry");
     }
 }

@@ -35,6 +35,7 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use engine::{EngineError, Event, Job, Phase, Session, StageOutcome};
 use sandbox::StreamKind;
 use serde::{Deserialize, Serialize};
@@ -42,7 +43,7 @@ use serde::{Deserialize, Serialize};
 use crate::native::{SessionRequest, StageEnd};
 use crate::piston::wire::PistonStatus;
 use crate::piston::{signal, ExecuteRequest, PistonError, PistonJob, StageResult};
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, Caller};
 
 /// Piston closes a socket that has not sent `init` within a second.
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -101,9 +102,10 @@ impl Vocabulary {
 pub async fn native(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
 ) -> Response {
     match ws {
-        Ok(ws) => upgrade(ws, state, Vocabulary::Native),
+        Ok(ws) => upgrade(ws, state, caller, Vocabulary::Native),
         Err(rejection) => ApiError::BadRequest(rejection.body_text()).into_response(),
     }
 }
@@ -112,19 +114,20 @@ pub async fn native(
 pub async fn piston(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
 ) -> Response {
     match ws {
-        Ok(ws) => upgrade(ws, state, Vocabulary::Piston),
+        Ok(ws) => upgrade(ws, state, caller, Vocabulary::Piston),
         Err(rejection) => PistonError(ApiError::BadRequest(rejection.body_text())).into_response(),
     }
 }
 
-fn upgrade(ws: WebSocketUpgrade, state: AppState, vocabulary: Vocabulary) -> Response {
+fn upgrade(ws: WebSocketUpgrade, state: AppState, caller: Caller, vocabulary: Vocabulary) -> Response {
     // `init` carries the source files: it may be as large as an execute request's body.
     let max = state.config().max_body_bytes;
     ws.max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| async move { Bridge::new(socket, state, vocabulary).run().await })
+        .on_upgrade(move |socket| async move { Bridge::new(socket, state, caller, vocabulary).run().await })
 }
 
 /// What the server sends.
@@ -260,14 +263,17 @@ struct PendingStdin {
 struct Bridge {
     socket: WebSocket,
     state: AppState,
+    /// Who opened the socket.
+    caller: Caller,
     vocabulary: Vocabulary,
 }
 
 impl Bridge {
-    fn new(socket: WebSocket, state: AppState, vocabulary: Vocabulary) -> Bridge {
+    fn new(socket: WebSocket, state: AppState, caller: Caller, vocabulary: Vocabulary) -> Bridge {
         Bridge {
             socket,
             state,
+            caller,
             vocabulary,
         }
     }
@@ -339,7 +345,7 @@ impl Bridge {
         let session = self
             .state
             .runner()
-            .start_session(self.vocabulary.trigger(), job)
+            .start_session(self.caller.trigger(self.vocabulary.trigger()), job)
             .await
             .map_err(|e| words.say(e))?;
         self.send(&ServerMessage::Runtime {

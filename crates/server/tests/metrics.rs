@@ -201,3 +201,43 @@ async fn every_entry_point_counts_a_run_exactly_once() {
     }
     server.stop().await;
 }
+
+/// The node's memory budget is exported, and a run refused because running ones took it is
+/// counted: what the "memory budget exhausted" alert in deploy/ reads. The run is refused
+/// before any sandbox starts (its memory limit alone is past the budget).
+#[tokio::test]
+async fn the_memory_budget_and_its_refusals_are_exported() {
+    let budget = 1u64 << 20;
+    let runner = common::runner_with_pools(
+        engine::RunnerConfig::default(),
+        engine::PoolConfig {
+            memory_budget_bytes: budget,
+            ..engine::PoolConfig::disabled()
+        },
+    );
+    let server = common::start_with_runner(ServerConfig::default(), runner, common::Backend::Sqlite).await;
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/run", server.base))
+        .json(&json!({"language": "python", "code": "print(1)"}))
+        .send()
+        .await
+        .expect("run");
+    assert_eq!(r.status(), 429);
+    let text = reqwest::get(format!("{}/metrics", server.base))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    let sample = |name: &str| {
+        text.lines()
+            .find(|l| l.split(' ').next() == Some(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    assert_eq!(sample("tiderun_memory_budget_bytes"), Some(budget as f64), "{text}");
+    assert_eq!(sample("tiderun_memory_running_bytes"), Some(0.0), "{text}");
+    assert_eq!(sample("tiderun_memory_warm_bytes"), Some(0.0), "{text}");
+    assert_eq!(sample("tiderun_memory_budget_refusals_total"), Some(1.0), "{text}");
+    server.stop().await;
+}

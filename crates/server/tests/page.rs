@@ -147,3 +147,30 @@ async fn the_page_needs_no_token_and_spends_no_quota() {
     assert_eq!(response.status(), 200);
     server.stop().await;
 }
+
+/// The operator console's page is served at `/console` like the classroom page (it holds no
+/// data); what it shows needs an admin key, which a page load does not have.
+#[tokio::test]
+async fn the_console_page_is_served_and_its_data_needs_an_admin() {
+    let config = ServerConfig {
+        auth_tokens: vec!["secret".into()],
+        ..ServerConfig::default()
+    };
+    let server = common::fake::start(config, Backend::Sqlite).await;
+    let console = std::fs::read_to_string(dist().join("console.html")).expect("web/dist/console.html");
+    let response = fetch(&server, "/console").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, header::CONTENT_TYPE), "text/html; charset=utf-8");
+    assert_eq!(header(&response, header::CACHE_CONTROL), "no-cache");
+    assert_eq!(response.text().await.unwrap(), console);
+    let assets: Vec<&str> = console
+        .split(['"', '\''])
+        .filter(|s| s.starts_with("/assets/"))
+        .collect();
+    assert!(assets.iter().any(|a| a.contains("console-")), "{console}");
+    for asset in assets {
+        assert_eq!(fetch(&server, asset).await.status(), 200, "{asset}");
+    }
+    assert_eq!(fetch(&server, "/api/v1/console/live").await.status(), 401);
+    server.stop().await;
+}

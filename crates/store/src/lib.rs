@@ -34,6 +34,7 @@ mod claims;
 mod error;
 mod exercises;
 mod jetstream;
+mod keys;
 mod queue;
 mod snippets;
 mod store;
@@ -50,6 +51,7 @@ pub use jetstream::{
     JetStreamNames, JetStreamOptions, JetStreamQueue, QueueError, CONNECT_TIMEOUT as QUEUE_CONNECT_TIMEOUT, CONSUMER,
     MAX_DELIVER, MAX_MESSAGE_AGE, PUBLISH_TIMEOUT, STREAM, SUBJECT,
 };
+pub use keys::{Quotas, Role};
 pub use queue::{Acker, Delivery, Popped, PushError, Queue, WorkQueue};
 pub use snippets::{Snippet, MAX_SNIPPET_BYTES, MAX_SNIPPET_LANGUAGE_BYTES, SNIPPET_ID_LEN};
 pub use store::{default_sqlite_url, Store};

@@ -12,14 +12,14 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
 use super::{run_native, ErrorBody, RunRequest, TestRequest, TestsResponse};
 use crate::body::JsonBody;
 use crate::exercise_spec::{check_id, Exercise, ExerciseTest};
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, Caller};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -218,6 +218,7 @@ async fn open(State(state): State<AppState>, Path(id): Path<String>) -> Result<J
 )]
 async fn submit(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Result<JsonBody<SubmitRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
@@ -244,7 +245,7 @@ async fn submit(
         limits: None,
         tests: Some(tests),
     };
-    let (answer, hold) = run_native(&state, run).await?;
+    let (answer, hold) = run_native(&state, &caller, run).await?;
     Ok(crate::body::held_json(StatusCode::OK, &answer, hold))
 }
 

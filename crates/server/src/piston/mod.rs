@@ -16,11 +16,11 @@ use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use engine::{Bound, EngineError, Limit, Phase};
 
 use crate::body::{BodyRejection, JsonBody};
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, Caller};
 
 mod packages;
 pub mod signal;
@@ -192,6 +192,7 @@ async fn runtimes(State(state): State<AppState>) -> Json<Vec<RuntimeInfo>> {
     ))]
 async fn execute(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     JsonBody(request, ..): JsonBody<ExecuteRequest, PistonError>,
 ) -> Result<Response, PistonError> {
     let language = request.language.clone().unwrap_or_default();
@@ -202,7 +203,7 @@ async fn execute(
     let job = state.runner().engine().check(job).map_err(engine_error)?;
     let mut outcome = state
         .runner()
-        .execute(TRIGGER, job, stdin)
+        .execute(caller.trigger(TRIGGER), job, stdin)
         .await
         .map_err(engine_error)?;
     let hold = std::mem::take(&mut outcome.hold);
