@@ -201,6 +201,7 @@ async fn execute(
     let engine_error = |e| PistonError::from_engine(e, &language, &version);
     // The one check, before the job takes a run slot: the same answer under load.
     let job = state.runner().engine().check(job).map_err(engine_error)?;
+    crate::quota::admit(&state, &caller, 1).await?;
     let mut outcome = state
         .runner()
         .execute(caller.trigger(TRIGGER), job, stdin)
