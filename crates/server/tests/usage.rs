@@ -381,11 +381,23 @@ mod tests {
     }
 
     pub async fn the_ledger_is_written_when_the_node_stops(backend: Backend) {
-        let server = common::fake::start(ServerConfig::default(), backend).await;
-        let store = server.state.store().clone();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = common::database_url(backend, dir.path()).await;
+        let store = store::Store::connect(&url).await.unwrap();
+        let state = AppState::new(
+            common::fake::runner(engine::RunnerConfig::default()),
+            store.clone(),
+            ServerConfig::default(),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(server::serve_on(listener, state, async {
+            let _ = stopped.await;
+        }));
         for _ in 0..3 {
             let response = reqwest::Client::new()
-                .post(format!("{}/api/v1/run", server.base))
+                .post(format!("{base}/api/v1/run"))
                 .json(&json!({"language": "python", "code": "# stdout: hi"}))
                 .send()
                 .await
@@ -393,7 +405,8 @@ mod tests {
             assert_eq!(response.status(), 200);
         }
         // Stopped at once: what the ledger held is written while the node drains.
-        server.stop().await;
+        stop.send(()).unwrap();
+        serving.await.unwrap().unwrap();
         let today = chrono::Utc::now().date_naive();
         let rows = store
             .usage(&store::UsageQuery {
