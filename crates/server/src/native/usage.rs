@@ -142,38 +142,48 @@ async fn usage(
     State(state): State<AppState>,
     query: Result<Query<UsageParams>, QueryRejection>,
 ) -> Result<Json<UsageResponse>, ApiError> {
-    let q = params(query)?;
-    let to = match given(q.to) {
-        Some(to) => day("to", &to)?,
+    Ok(Json(read_usage(state.store(), params(query)?).await?))
+}
+
+/// The days a usage read covers: `from` and `to` as given (`YYYY-MM-DD`, inclusive), by default
+/// the last [`DEFAULT_USAGE_DAYS`] days to today (UTC); at most [`MAX_USAGE_DAYS`].
+pub fn usage_days(from: Option<&str>, to: Option<&str>) -> Result<(NaiveDate, NaiveDate), ApiError> {
+    let to = match to.filter(|v| !v.is_empty()) {
+        Some(to) => day("to", to)?,
         None => Utc::now().date_naive(),
     };
-    let from = match given(q.from) {
-        Some(from) => day("from", &from)?,
+    let from = match from.filter(|v| !v.is_empty()) {
+        Some(from) => day("from", from)?,
         None => to - Days::days(DEFAULT_USAGE_DAYS - 1),
     };
     if from > to {
         return Err(ApiError::BadRequest(format!("from ({from}) is after to ({to})")));
     }
-    if (to - from).num_days() + 1 > MAX_USAGE_DAYS {
+    let days = (to - from).num_days() + 1;
+    if days > MAX_USAGE_DAYS {
         return Err(ApiError::BadRequest(format!(
-            "from {from} to {to} is {} days; at most {MAX_USAGE_DAYS} at a time",
-            (to - from).num_days() + 1
+            "from {from} to {to} is {days} days; at most {MAX_USAGE_DAYS} at a time"
         )));
     }
-    let rows = state
-        .store()
+    Ok((from, to))
+}
+
+/// The usage `params` ask for, as `GET /api/v1/usage` answers it (and `tiderun usage` prints).
+pub async fn read_usage(store: &store::Store, params: UsageParams) -> Result<UsageResponse, ApiError> {
+    let (from, to) = usage_days(params.from.as_deref(), params.to.as_deref())?;
+    let rows = store
         .usage(&UsageQuery {
             from,
             to,
-            key: given(q.key),
-            runtime: given(q.runtime),
+            key: given(params.key),
+            runtime: given(params.runtime),
         })
         .await?;
     let mut totals = UsageTotals::default();
     for row in &rows {
         totals.add(&row.totals);
     }
-    Ok(Json(UsageResponse {
+    Ok(UsageResponse {
         from: from.to_string(),
         to: to.to_string(),
         rows: rows
@@ -186,7 +196,7 @@ async fn usage(
             })
             .collect(),
         totals: (&totals).into(),
-    }))
+    })
 }
 
 /// `GET /api/v1/runs`'s query.
