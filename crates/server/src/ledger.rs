@@ -262,7 +262,9 @@ fn cpu_per_key(rows: &[RunRecord]) -> HashMap<KeyDay, u64> {
     let mut per_key: HashMap<KeyDay, u64> = HashMap::new();
     for row in rows {
         if let Some(key) = &row.key {
-            *per_key.entry((Arc::from(key.as_str()), row.at.date_naive())).or_default() += row.cpu_ms;
+            *per_key
+                .entry((Arc::from(key.as_str()), row.at.date_naive()))
+                .or_default() += row.cpu_ms;
         }
     }
     per_key
@@ -306,7 +308,11 @@ pub fn record(node: &str, run: &Observation<'_>) -> RunRecord {
     let limit_hit = run.result.is_ok_and(|o| {
         matches!(
             o.status,
-            Status::TimeLimit | Status::WallTimeLimit | Status::MemoryLimit | Status::OutputLimit | Status::FileSizeLimit
+            Status::TimeLimit
+                | Status::WallTimeLimit
+                | Status::MemoryLimit
+                | Status::OutputLimit
+                | Status::FileSizeLimit
         )
     });
     RunRecord {
@@ -334,7 +340,10 @@ impl Observer for Ledger {
     fn observe(&self, run: &Observation<'_>) {
         let row = record(&self.0.node, run);
         log_line(&row);
-        let cpu = row.key.as_deref().map(|k| ((Arc::from(k), row.at.date_naive()), row.cpu_ms));
+        let cpu = row
+            .key
+            .as_deref()
+            .map(|k| ((Arc::from(k), row.at.date_naive()), row.cpu_ms));
         match self.0.tx.try_send(row) {
             Ok(()) => {
                 if let Some((k, ms)) = cpu {

@@ -163,9 +163,11 @@ impl Metrics {
             "Run ledger rows (usage, run log) dropped: its channel was full, or its backlog while the store was down",
         )
         .expect("valid metric");
-        let ledger_rows_written =
-            IntCounter::new("tiderun_ledger_rows_written_total", "Run ledger rows written to the store")
-                .expect("valid metric");
+        let ledger_rows_written = IntCounter::new(
+            "tiderun_ledger_rows_written_total",
+            "Run ledger rows written to the store",
+        )
+        .expect("valid metric");
         let ledger_backlog = IntGauge::new(
             "tiderun_ledger_backlog_rows",
             "Run ledger rows waiting to be written to the store",

@@ -62,7 +62,11 @@ impl RunLimiters {
                     message: format!(
                         "quota exceeded: the key {key:?} may start {per_minute} runs per minute ({RUNS_PER_MINUTE}); \
                          the next {} allowed in {} s",
-                        if runs.get() == 1 { "run is".to_owned() } else { format!("{runs} runs are") },
+                        if runs.get() == 1 {
+                            "run is".to_owned()
+                        } else {
+                            format!("{runs} runs are")
+                        },
                         secs.max(1)
                     ),
                     retry_after_s: secs.max(1),
@@ -106,10 +110,7 @@ pub async fn admit(state: &AppState, caller: &Caller, runs: u32) -> Result<(), A
             });
         }
     }
-    if let (Some(per_minute), Some(runs)) = (
-        quotas.runs_per_minute.and_then(NonZeroU32::new),
-        NonZeroU32::new(runs),
-    ) {
+    if let (Some(per_minute), Some(runs)) = (quotas.runs_per_minute.and_then(NonZeroU32::new), NonZeroU32::new(runs)) {
         if let Err(e) = state.run_limiters().take(key, per_minute, runs) {
             state.metrics().quota_refused(RUNS_PER_MINUTE);
             return Err(e);
@@ -134,7 +135,11 @@ mod tests {
         let e = limiters.take(&key, three, one).unwrap_err();
         let retry = e.retry_after().unwrap();
         assert!((19..=20).contains(&retry), "{retry}");
-        assert!(e.message().contains("3 runs per minute (runs_per_minute)"), "{}", e.message());
+        assert!(
+            e.message().contains("3 runs per minute (runs_per_minute)"),
+            "{}",
+            e.message()
+        );
         // Another key has its own minute; a request past the whole quota is refused outright.
         limiters.take(&Arc::from("other"), three, one).unwrap();
         let e = limiters

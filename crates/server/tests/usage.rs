@@ -173,18 +173,33 @@ mod tests {
         assert_eq!(status, 200);
         let usage = usage_of(&server, "class-a", 3).await;
         let today = chrono::Utc::now().date_naive().to_string();
-        assert_eq!(usage["from"], (chrono::Utc::now().date_naive() - chrono::Duration::days(6)).to_string());
+        assert_eq!(
+            usage["from"],
+            (chrono::Utc::now().date_naive() - chrono::Duration::days(6)).to_string()
+        );
         assert_eq!(usage["to"], today);
         let rows = usage["rows"].as_array().expect("rows");
         assert_eq!(rows.len(), 1, "{usage}");
         let row = &rows[0];
-        assert_eq!((row["day"].as_str(), row["key"].as_str()), (Some(today.as_str()), Some("class-a")));
+        assert_eq!(
+            (row["day"].as_str(), row["key"].as_str()),
+            (Some(today.as_str()), Some("class-a"))
+        );
         assert_eq!(row["runtime"], "python");
-        assert_eq!((row["runs"].as_u64(), row["errors"].as_u64(), row["limits_hit"].as_u64()), (Some(3), Some(0), Some(1)));
+        assert_eq!(
+            (row["runs"].as_u64(), row["errors"].as_u64(), row["limits_hit"].as_u64()),
+            (Some(3), Some(0), Some(1))
+        );
         let cpu_ms = 2 * 40 + common::fake::CPU_MS;
-        assert!((row["cpu_s"].as_f64().unwrap() - cpu_ms as f64 / 1000.0).abs() < 1e-9, "{row}");
+        assert!(
+            (row["cpu_s"].as_f64().unwrap() - cpu_ms as f64 / 1000.0).abs() < 1e-9,
+            "{row}"
+        );
         let wall_ms = 3 * common::fake::WALL_MS;
-        assert!((row["wall_s"].as_f64().unwrap() - wall_ms as f64 / 1000.0).abs() < 1e-9, "{row}");
+        assert!(
+            (row["wall_s"].as_f64().unwrap() - wall_ms as f64 / 1000.0).abs() < 1e-9,
+            "{row}"
+        );
         // The stand-in's python runs with python's default memory limit.
         let (_, runtimes) = get(&server, "/api/v1/runtimes", "class-a caller").await;
         let memory_mb = runtimes
@@ -217,7 +232,10 @@ mod tests {
         for field in ["cpu_ms", "wall_ms", "memory_kb", "memory_limit_mb"] {
             assert!(newest[field].is_u64(), "{field}: {newest}");
         }
-        assert_eq!((newest["api"].as_str(), newest["start"].as_str()), (Some("native"), Some("cold")));
+        assert_eq!(
+            (newest["api"].as_str(), newest["start"].as_str()),
+            (Some("native"), Some("cold"))
+        );
         assert_eq!(newest["memory_limit_mb"], memory_mb);
         assert_eq!(newest["node"], server.state.node_id());
         assert!(chrono::DateTime::parse_from_rfc3339(newest["at"].as_str().unwrap()).is_ok());
@@ -226,10 +244,18 @@ mod tests {
         // The next page, and filters.
         let (_, older) = get(&server, &format!("/api/v1/runs?before={}", ids[2]), "admin admin").await;
         assert_eq!(older["runs"].as_array().unwrap().len(), 1, "{older}");
-        let (_, limited) = get(&server, "/api/v1/runs?status=time_limit&key=class-a&runtime=python", "admin admin").await;
+        let (_, limited) = get(
+            &server,
+            "/api/v1/runs?status=time_limit&key=class-a&runtime=python",
+            "admin admin",
+        )
+        .await;
         assert_eq!(limited["runs"].as_array().unwrap().len(), 1, "{limited}");
         let (_, all) = get(&server, "/api/v1/runs", "admin admin").await;
-        assert!(!all.to_string().contains(MARKER), "the run log holds no code, input or output: {all}");
+        assert!(
+            !all.to_string().contains(MARKER),
+            "the run log holds no code, input or output: {all}"
+        );
         assert!(!usage.to_string().contains(MARKER));
     }
 
@@ -244,7 +270,10 @@ mod tests {
             assert_eq!(get(&server, path, "admin admin").await.0, 200);
         }
         for (query, words) in [
-            ("/api/v1/usage?from=2026-13-01", "from: expected a UTC day as YYYY-MM-DD"),
+            (
+                "/api/v1/usage?from=2026-13-01",
+                "from: expected a UTC day as YYYY-MM-DD",
+            ),
             ("/api/v1/usage?to=yesterday", "to: expected a UTC day as YYYY-MM-DD"),
             ("/api/v1/usage?from=2026-12-05&to=2026-12-04", "is after to"),
             ("/api/v1/usage?from=2025-01-01&to=2026-01-02", "at most 366"),
@@ -258,7 +287,10 @@ mod tests {
         }
         let (status, body) = get(&server, "/api/v1/usage?from=2025-01-01&to=2026-01-01", "admin admin").await;
         assert_eq!(status, 200, "366 days are allowed: {body}");
-        assert_eq!((body["from"].as_str(), body["to"].as_str()), (Some("2025-01-01"), Some("2026-01-01")));
+        assert_eq!(
+            (body["from"].as_str(), body["to"].as_str()),
+            (Some("2025-01-01"), Some("2026-01-01"))
+        );
         assert_eq!(get(&server, "/api/v1/runs?limit=500", "admin admin").await.0, 200);
         // Both are in the OpenAPI document.
         let (_, doc) = get(&server, "/api/v1/openapi.json", "admin admin").await;
@@ -285,10 +317,20 @@ mod tests {
         let retry_after = refused(status, retry_after, &body, "3 runs per minute (runs_per_minute)");
         // GCRA: the quota comes back one run every 60 s / 3.
         assert!((19..=20).contains(&retry_after), "Retry-After {retry_after}");
-        assert!(body["error"].as_str().unwrap().contains(&format!("in {retry_after} s")), "{body}");
+        assert!(
+            body["error"].as_str().unwrap().contains(&format!("in {retry_after} s")),
+            "{body}"
+        );
         // Every other path that runs code is refused as well, each in its shape.
         let piston = json!({"language": "python", "version": "*", "files": [{"content": "# stdout: hi"}]});
-        let (status, retry, body) = send(&server, reqwest::Method::POST, "/api/v2/execute", key, Some(piston.clone())).await;
+        let (status, retry, body) = send(
+            &server,
+            reqwest::Method::POST,
+            "/api/v2/execute",
+            key,
+            Some(piston.clone()),
+        )
+        .await;
         refused(status, retry, &body, "runs_per_minute");
         assert!(body["message"].is_string(), "Piston's shape: {body}");
         let judge0 = json!({"source_code": "# stdout: hi", "language_id": 71});
@@ -310,7 +352,10 @@ mod tests {
         // An unknown exercise is a 404 before any run: the quota is not asked.
         assert_eq!(status, 404, "{body} {retry:?}");
         for (path, init) in [
-            ("/api/v1/ws", json!({"type": "init", "language": "python", "code": "# stdout: hi"})),
+            (
+                "/api/v1/ws",
+                json!({"type": "init", "language": "python", "code": "# stdout: hi"}),
+            ),
             (
                 "/api/v2/connect",
                 json!({"type": "init", "language": "python", "version": "*", "files": [{"content": "# stdout: hi"}]}),
@@ -335,16 +380,43 @@ mod tests {
         // A Judge0 request's `number_of_runs` counts each run: 2 fit a fresh quota of 3, 2 more do not.
         let key = "judge caller 3 -";
         let twice = json!({"source_code": "# stdout: hi", "language_id": 71, "number_of_runs": 2});
-        let (status, _, body) = send(&server, reqwest::Method::POST, "/submissions?wait=true", key, Some(twice.clone())).await;
+        let (status, _, body) = send(
+            &server,
+            reqwest::Method::POST,
+            "/submissions?wait=true",
+            key,
+            Some(twice.clone()),
+        )
+        .await;
         assert_eq!(status, 201, "{body}");
-        let (status, retry, body) = send(&server, reqwest::Method::POST, "/submissions?wait=true", key, Some(twice)).await;
+        let (status, retry, body) = send(
+            &server,
+            reqwest::Method::POST,
+            "/submissions?wait=true",
+            key,
+            Some(twice),
+        )
+        .await;
         refused(status, retry, &body, "runs_per_minute");
         let five = json!({"source_code": "# stdout: hi", "language_id": 71, "number_of_runs": 5});
-        let (status, retry, body) = send(&server, reqwest::Method::POST, "/submissions", "wide caller 3 -", Some(five)).await;
+        let (status, retry, body) = send(
+            &server,
+            reqwest::Method::POST,
+            "/submissions",
+            "wide caller 3 -",
+            Some(five),
+        )
+        .await;
         assert!(refused(status, retry, &body, "asks for 5 runs") >= 1);
-        let text = reqwest::get(format!("{}/metrics", server.base)).await.unwrap().text().await.unwrap();
+        let text = reqwest::get(format!("{}/metrics", server.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert!(
-            text.lines().any(|l| l.starts_with("tiderun_quota_refusals_total{quota=\"runs_per_minute\"}")),
+            text.lines()
+                .any(|l| l.starts_with("tiderun_quota_refusals_total{quota=\"runs_per_minute\"}")),
             "{text}"
         );
     }
@@ -364,9 +436,15 @@ mod tests {
         assert!(body["error"].as_str().unwrap().contains("(cpu_s_per_day)"), "{body}");
         assert!(body["error"].as_str().unwrap().contains("used 3.0"), "{body}");
         let now = chrono::Utc::now();
-        let midnight = (now.date_naive() + chrono::Duration::days(1)).and_hms_opt(0, 0, 0).unwrap().and_utc();
+        let midnight = (now.date_naive() + chrono::Duration::days(1))
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+            .and_utc();
         let to_midnight = (midnight - now).num_seconds() as u64;
-        assert!(retry_after.abs_diff(to_midnight) <= 2, "Retry-After {retry_after}, midnight in {to_midnight} s");
+        assert!(
+            retry_after.abs_diff(to_midnight) <= 2,
+            "Retry-After {retry_after}, midnight in {to_midnight} s"
+        );
         // Piston and Judge0 too; another key runs on.
         let piston = json!({"language": "python", "version": "*", "files": [{"content": "# stdout: hi"}]});
         let (status, retry, body) = send(&server, reqwest::Method::POST, "/api/v2/execute", key, Some(piston)).await;

@@ -77,7 +77,10 @@ pub enum StoreError {
     AnswerTooLarge { chars: u64, max: u64 },
     /// A usage read whose days are out of order or span more than [`crate::MAX_USAGE_DAYS`].
     #[error("from {from} to {to} is not a range of 1 to {max} days", max = crate::MAX_USAGE_DAYS)]
-    InvalidUsageRange { from: chrono::NaiveDate, to: chrono::NaiveDate },
+    InvalidUsageRange {
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    },
     /// A usage read that would return more rows than one answer holds.
     #[error("more than {max} usage rows: narrow the days, or ask for one key or runtime")]
     UsageTooLarge { max: i64 },

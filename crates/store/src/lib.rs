@@ -58,11 +58,11 @@ pub use keys::{Quotas, Role};
 pub use queue::{Acker, Delivery, Popped, PushError, Queue, WorkQueue};
 pub use snippets::{Snippet, MAX_SNIPPET_BYTES, MAX_SNIPPET_LANGUAGE_BYTES, SNIPPET_ID_LEN};
 pub use store::{default_sqlite_url, Store};
-pub use usage::{
-    RunRecord, RunsQuery, UsageQuery, UsageRow, UsageTotals, MAX_RUNS_PER_PAGE, MAX_USAGE_DAYS, MAX_USAGE_ROWS,
-    RUN_LOG_MAX_AGE, RUN_LOG_MAX_ROWS,
-};
 pub use submissions::{
     DeleteOutcome, NewSubmission, Page, Submission, FIRST_FINISHED_STATUS, MAX_PER_PAGE, STATUS_PROCESSING,
     STATUS_QUEUED,
+};
+pub use usage::{
+    RunRecord, RunsQuery, UsageQuery, UsageRow, UsageTotals, MAX_RUNS_PER_PAGE, MAX_USAGE_DAYS, MAX_USAGE_ROWS,
+    RUN_LOG_MAX_AGE, RUN_LOG_MAX_ROWS,
 };

@@ -249,10 +249,7 @@ impl Store {
         const OP: &str = "usage";
         let days = (q.to - q.from).num_days() + 1;
         if !(1..=MAX_USAGE_DAYS).contains(&days) {
-            return Err(StoreError::InvalidUsageRange {
-                from: q.from,
-                to: q.to,
-            });
+            return Err(StoreError::InvalidUsageRange { from: q.from, to: q.to });
         }
         let from = q.from.format("%Y-%m-%d").to_string();
         let to = q.to.format("%Y-%m-%d").to_string();
@@ -307,11 +304,11 @@ impl Store {
         let row = sqlx::query(
             "SELECT CAST(COALESCE(SUM(cpu_ms), 0) AS BIGINT) FROM usage_daily WHERE day = $1 AND key_name = $2",
         )
-            .bind(day.format("%Y-%m-%d").to_string())
-            .bind(key)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(query(OP))?;
+        .bind(day.format("%Y-%m-%d").to_string())
+        .bind(key)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(query(OP))?;
         let sum: i64 = row.try_get(0).map_err(query(OP))?;
         Ok(to_u64(sum))
     }

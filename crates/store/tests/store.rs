@@ -7,9 +7,9 @@ use std::time::Duration;
 use chrono::Utc;
 use sqlx::{Connection, Executor};
 use store::{
-    Claim, DeleteOutcome, NewSubmission, PutOutcome, Store, StoreError, MAX_EXERCISE_BYTES, MAX_EXERCISE_ID_BYTES,
-    MAX_EXERCISE_SUMMARY_BYTES, MAX_PER_PAGE, MAX_RUNS_PER_PAGE, MAX_SNIPPET_BYTES, MAX_SNIPPET_LANGUAGE_BYTES, MAX_STORED_EXERCISES,
-    SNIPPET_ID_LEN, RunRecord, RunsQuery, UsageQuery,
+    Claim, DeleteOutcome, NewSubmission, PutOutcome, RunRecord, RunsQuery, Store, StoreError, UsageQuery,
+    MAX_EXERCISE_BYTES, MAX_EXERCISE_ID_BYTES, MAX_EXERCISE_SUMMARY_BYTES, MAX_PER_PAGE, MAX_RUNS_PER_PAGE,
+    MAX_SNIPPET_BYTES, MAX_SNIPPET_LANGUAGE_BYTES, MAX_STORED_EXERCISES, SNIPPET_ID_LEN,
 };
 
 const POSTGRES_ENV: &str = "TIDERUN_TEST_POSTGRES_URL";
@@ -1031,7 +1031,9 @@ async fn usage_adds_up_across_batches_and_nodes(url: String) {
         })
         .await
         .unwrap();
-    let summary: Vec<(String, Option<String>, String, u64, u64, u64, u64)> = all
+    /// Day, key, runtime, runs, errors, limits hit, CPU ms.
+    type Summary = (String, Option<String>, String, u64, u64, u64, u64);
+    let summary: Vec<Summary> = all
         .iter()
         .map(|r| {
             (
@@ -1050,8 +1052,24 @@ async fn usage_adds_up_across_batches_and_nodes(url: String) {
         [
             ("2026-12-04".into(), None, "python".into(), 1, 0, 0, 10),
             ("2026-12-04".into(), Some("class-a".into()), "c".into(), 1, 0, 0, 10),
-            ("2026-12-04".into(), Some("class-a".into()), "python".into(), 3, 1, 1, 30),
-            ("2026-12-05".into(), Some("class-a".into()), "python".into(), 1, 0, 0, 10),
+            (
+                "2026-12-04".into(),
+                Some("class-a".into()),
+                "python".into(),
+                3,
+                1,
+                1,
+                30
+            ),
+            (
+                "2026-12-05".into(),
+                Some("class-a".into()),
+                "python".into(),
+                1,
+                0,
+                0,
+                10
+            ),
         ]
     );
     assert_eq!(all[2].totals.wall_ms, 60);
@@ -1081,7 +1099,10 @@ async fn usage_reads_are_checked(url: String) {
         runtime: None,
     };
     assert!(store.usage(&q(day, day + chrono::Duration::days(365))).await.is_ok());
-    for (from, to) in [(day, day + chrono::Duration::days(366)), (day, day - chrono::Duration::days(1))] {
+    for (from, to) in [
+        (day, day + chrono::Duration::days(366)),
+        (day, day - chrono::Duration::days(1)),
+    ] {
         let e = store.usage(&q(from, to)).await.unwrap_err();
         assert!(e.is_caller_mistake(), "{e}");
         assert!(e.to_string().contains("366 days"), "{e}");
@@ -1091,7 +1112,11 @@ async fn usage_reads_are_checked(url: String) {
         ..RunsQuery::default()
     };
     assert!(store.recent_runs(&runs(MAX_RUNS_PER_PAGE)).await.is_ok());
-    assert!(store.recent_runs(&runs(MAX_RUNS_PER_PAGE + 1)).await.unwrap_err().is_caller_mistake());
+    assert!(store
+        .recent_runs(&runs(MAX_RUNS_PER_PAGE + 1))
+        .await
+        .unwrap_err()
+        .is_caller_mistake());
     assert!(store.recent_runs(&runs(0)).await.unwrap_err().is_caller_mistake());
 }
 
@@ -1158,7 +1183,10 @@ async fn recent_runs_page_filter_and_prune(url: String) {
     );
     let first = store.recent_runs(&q(1)).await.unwrap().remove(0);
     assert_eq!(first.key, None);
-    assert_eq!((first.cpu_ms, first.memory_limit_mb, first.start.as_str()), (10, 256, "cold"));
+    assert_eq!(
+        (first.cpu_ms, first.memory_limit_mb, first.start.as_str()),
+        (10, 256, "cold")
+    );
     assert_eq!(first.at.timestamp_micros(), now.timestamp_micros());
     // Pruned to a count, newest kept; then by age.
     assert_eq!(store.prune_runs(4, Duration::from_secs(3600)).await.unwrap(), 6);

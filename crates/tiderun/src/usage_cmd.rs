@@ -47,7 +47,9 @@ pub fn main(a: UsageArgs) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let usage = rt.block_on(async {
         let store = store::Store::connect(&url).await.context("cannot open the store")?;
-        let usage = read_usage(&store, params).await.map_err(|e| anyhow::anyhow!(e.message()));
+        let usage = read_usage(&store, params)
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message()));
         store.close().await;
         usage
     })?;
@@ -61,7 +63,9 @@ pub fn main(a: UsageArgs) -> anyhow::Result<ExitCode> {
 
 /// One line per row and a total, in aligned columns.
 fn table(usage: &UsageResponse) -> String {
-    let header = ["day", "key", "runtime", "runs", "errors", "limits", "cpu_s", "wall_s", "gb_s"];
+    let header = [
+        "day", "key", "runtime", "runs", "errors", "limits", "cpu_s", "wall_s", "gb_s",
+    ];
     let mut lines: Vec<[String; 9]> = vec![header.map(str::to_owned)];
     let numbers = |t: &server::native::usage::UsageTotalsJson| {
         [
@@ -108,7 +112,13 @@ fn table(usage: &UsageResponse) -> String {
             .iter()
             .enumerate()
             // Text left, numbers right.
-            .map(|(i, cell)| if i < 3 { format!("{cell:<w$}", w = widths[i]) } else { format!("{cell:>w$}", w = widths[i]) })
+            .map(|(i, cell)| {
+                if i < 3 {
+                    format!("{cell:<w$}", w = widths[i])
+                } else {
+                    format!("{cell:>w$}", w = widths[i])
+                }
+            })
             .collect();
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');

@@ -91,7 +91,10 @@ async fn one_json_line_per_run_without_the_program_and_usage_prints_it() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let log = std::fs::read_to_string(&log_path).unwrap();
-    assert!(!log.contains(MARKER), "the log holds the program's source, input or output:\n{log}");
+    assert!(
+        !log.contains(MARKER),
+        "the log holds the program's source, input or output:\n{log}"
+    );
     let lines: Vec<Value> = log
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
@@ -127,7 +130,10 @@ async fn one_json_line_per_run_without_the_program_and_usage_prints_it() {
     let text = String::from_utf8_lossy(&table.stdout);
     assert!(table.status.success());
     assert!(text.starts_with("day"), "{text}");
-    assert!(text.lines().any(|l| l.contains("auth-token") && l.contains("python")), "{text}");
+    assert!(
+        text.lines().any(|l| l.contains("auth-token") && l.contains("python")),
+        "{text}"
+    );
 }
 
 #[test]
@@ -154,5 +160,8 @@ fn usage_reads_an_empty_store_and_says_what_is_wrong() {
     }
     let out = tiderun().args(["--log-format=xml", "usage"]).output().unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("text"), "names the choices");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("text"),
+        "names the choices"
+    );
 }

@@ -275,7 +275,9 @@ async fn runs(
             .ok()
             .filter(|n| (1..=MAX_RUNS_PER_PAGE).contains(n))
             .ok_or_else(|| {
-                ApiError::BadRequest(format!("limit: expected a number from 1 to {MAX_RUNS_PER_PAGE}, got {text:?}"))
+                ApiError::BadRequest(format!(
+                    "limit: expected a number from 1 to {MAX_RUNS_PER_PAGE}, got {text:?}"
+                ))
             })?,
     };
     let runs = state

@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use engine::{
     Checked, EngineError, Executor, Graded, Interaction, Outcome, Prepared, RequestLimits, Runner, RunnerConfig,
-    Start, StageOutcome, TestCase, TestResult,
+    StageOutcome, Start, TestCase, TestResult,
 };
 use runtimes::Catalog;
 use sandbox::{Output, StartFailure, StartFailureKind, Status, Stdin, StreamKind};
