@@ -68,6 +68,8 @@ struct Inner {
     /// Batches written: a total read while one was written is not cached (it may or may not
     /// hold the batch, which has left `unwritten`).
     writes: AtomicU64,
+    /// Rows kept at most while the store cannot take them.
+    backlog_rows: usize,
     stop: Notify,
     done: Notify,
     stopped: std::sync::atomic::AtomicBool,
@@ -82,7 +84,12 @@ impl std::fmt::Debug for Ledger {
 impl Ledger {
     /// A ledger of the node `node`; nothing is written until [`Ledger::start`].
     pub fn new(node: &str, metrics: Metrics) -> Ledger {
-        let (tx, rx) = mpsc::channel(LEDGER_CHANNEL_ROWS);
+        Ledger::with_bounds(node, metrics, LEDGER_CHANNEL_ROWS, LEDGER_BACKLOG_ROWS)
+    }
+
+    /// A ledger whose channel holds `channel_rows` and whose backlog `backlog_rows`.
+    fn with_bounds(node: &str, metrics: Metrics, channel_rows: usize, backlog_rows: usize) -> Ledger {
+        let (tx, rx) = mpsc::channel(channel_rows.max(1));
         Ledger(Arc::new(Inner {
             node: node.to_owned(),
             tx,
@@ -91,6 +98,7 @@ impl Ledger {
             unwritten: Mutex::default(),
             stored: Mutex::default(),
             writes: AtomicU64::new(0),
+            backlog_rows,
             stop: Notify::new(),
             done: Notify::new(),
             stopped: std::sync::atomic::AtomicBool::new(false),
@@ -210,7 +218,7 @@ impl Ledger {
 
     /// Keep at most [`LEDGER_BACKLOG_ROWS`]: the oldest go, counted.
     fn bound(&self, backlog: &mut Vec<RunRecord>) {
-        let excess = backlog.len().saturating_sub(LEDGER_BACKLOG_ROWS);
+        let excess = backlog.len().saturating_sub(self.0.backlog_rows);
         if excess > 0 {
             let dropped: Vec<RunRecord> = backlog.drain(..excess).collect();
             self.forget_unwritten(&dropped);
@@ -372,4 +380,108 @@ fn log_line(row: &RunRecord) {
         node = %row.node,
         "run"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engine::{Outcome, RunId, Trigger, Usage};
+
+    fn observe(ledger: &Ledger, key: &str, cpu_ms: u64) {
+        let outcome = Outcome {
+            status: Status::TimeLimit,
+            usage: Usage {
+                cold_starts: 1,
+                cpu_time_ms: cpu_ms,
+                ..Usage::default()
+            },
+            ..Outcome::default()
+        };
+        let trigger = Trigger::new("native").with_key(Some(Arc::from(key)));
+        ledger.observe(&Observation {
+            id: &RunId::new(),
+            trigger: &trigger,
+            runtime: "python",
+            result: Ok(&outcome),
+            took: Duration::from_millis(1),
+        });
+    }
+
+    /// A full channel drops rows (counted) instead of waiting; a store that is down keeps a
+    /// bounded backlog (the oldest dropped, counted); the CPU of unwritten runs counts for
+    /// the key's quota, of dropped ones not.
+    #[tokio::test]
+    async fn never_waits_and_keeps_a_bounded_backlog_while_the_store_is_down() {
+        let store = Store::connect("sqlite::memory:").await.unwrap();
+        let metrics = Metrics::new("n");
+        let ledger = Ledger::with_bounds("n", metrics.clone(), 4, 2);
+        for _ in 0..10 {
+            observe(&ledger, "k", 100);
+        }
+        assert_eq!(metrics.ledger_dropped.get(), 6, "the channel holds 4");
+        let key: Arc<str> = Arc::from("k");
+        assert_eq!(ledger.cpu_ms_today(&store, &key).await, 400);
+        store.close().await;
+        ledger.start(store.clone());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while metrics.ledger_dropped.get() < 8 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(metrics.ledger_dropped.get(), 8, "the backlog holds 2");
+        assert_eq!(metrics.ledger_backlog.get(), 2);
+        assert_eq!(metrics.ledger_rows_written.get(), 0);
+        assert_eq!(
+            ledger.cpu_ms_today(&store, &key).await,
+            200,
+            "the backlog's CPU, not the dropped rows'"
+        );
+        assert!(
+            !ledger.close(Duration::from_secs(5)).await,
+            "not everything could be written"
+        );
+    }
+
+    #[test]
+    fn rows_count_errors_and_limits_and_name_the_start() {
+        let trigger = Trigger::new("piston");
+        let row = |result: Result<&Outcome, &EngineError>| {
+            record(
+                "n",
+                &Observation {
+                    id: &RunId::new(),
+                    trigger: &trigger,
+                    runtime: "c",
+                    result,
+                    took: Duration::ZERO,
+                },
+            )
+        };
+        let limit = Outcome {
+            status: Status::MemoryLimit,
+            usage: Usage {
+                warm_starts: 2,
+                wall_time_ms: 30,
+                memory_limit_mb: 256,
+                memory_mb_ms: 256 * 30,
+                ..Usage::default()
+            },
+            ..Outcome::default()
+        };
+        let r = row(Ok(&limit));
+        assert_eq!(
+            (r.status.as_str(), r.error, r.limit_hit, r.start.as_str()),
+            ("memory_limit", false, true, "warm")
+        );
+        assert_eq!(
+            (r.wall_ms, r.memory_limit_mb, r.mb_ms, r.key),
+            (30, 256, 256 * 30, None)
+        );
+        let busy = row(Err(&EngineError::Busy { retry_after_s: 1 }));
+        assert_eq!(
+            (busy.status.as_str(), busy.error, busy.limit_hit, busy.start.as_str()),
+            ("busy", true, false, "none")
+        );
+        let bad = row(Err(&EngineError::BadRequest("no".into())));
+        assert_eq!((bad.status.as_str(), bad.error), ("bad_request", false));
+    }
 }

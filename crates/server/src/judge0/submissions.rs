@@ -205,7 +205,7 @@ fn new_submission(request: &StoredRequest) -> NewSubmission {
         (status = 408, description = "The request body took too long to arrive", body = ErrorJson),
         (status = 413, description = "The request body is too large", body = ErrorJson),
         (status = 422, description = "Invalid submission", body = FieldErrorsJson),
-        (status = 429, description = "No run slot free (wait=true)", body = ErrorJson),
+        (status = 429, description = "No run slot free (wait=true), or past the key's quota", body = ErrorJson),
         (status = 503, description = "Queue is full", body = ErrorJson),
     )
 )]
@@ -475,6 +475,7 @@ pub async fn destroy(
         (status = 408, description = "The request body took too long to arrive", body = ErrorJson),
         (status = 413, description = "The request body is too large", body = ErrorJson),
         (status = 422, description = "Every submission is invalid: their field errors", body = [FieldErrorsJson]),
+        (status = 429, description = "The batch's runs together are past the key's quota", body = ErrorJson),
         (status = 503, description = "Queue is full", body = ErrorJson),
     )
 )]
