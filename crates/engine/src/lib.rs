@@ -43,7 +43,7 @@ pub use executor::Executor;
 pub use images::{mime, Image, IMAGE_SUFFIXES, MAX_IMAGE_BYTES, MAX_IMAGE_FILES, MAX_SKIPPED_IMAGES};
 pub use job::{Interaction, Job, SourceFile};
 pub use limits::{Bound, Limit, LimitRequest, Phase, PhaseRequest};
-pub use observe::{Observation, Observer, Start, Trigger, Usage};
+pub use observe::{Observation, Observer, RunId, Start, Trigger, Usage};
 pub use outcome::{Outcome, StageOutcome};
 pub use pool::{
     default_memory_budget, MemoryStats, PoolConfig, PoolStats, DEFAULT_MAX_AGE, DEFAULT_POOL_IDLE, MAX_POOL_IDLE,
@@ -152,6 +152,11 @@ impl Prepared {
     /// The files each run gets: the job's own, or its build's.
     pub fn files(&self) -> &[InputFile] {
         &self.files
+    }
+
+    /// The limits of each run.
+    pub fn limits(&self) -> &LimitSet {
+        &self.limits
     }
 }
 
@@ -299,10 +304,9 @@ impl Engine {
                 read_only: true,
             })
             .collect();
-        Ok(build_cache::Build {
-            files,
-            compile: StageOutcome::from_run(result, captured, start),
-        })
+        let mut compile = StageOutcome::from_run(result, captured, start);
+        compile.memory_limit_mb = limits.memory_mib;
+        Ok(build_cache::Build { files, compile })
     }
 
     /// Run a prepared job once, in a fresh sandbox.
@@ -360,6 +364,7 @@ impl Engine {
         )?;
         let files = std::mem::take(&mut result.files);
         let mut stage = StageOutcome::from_run(result, captured, start);
+        stage.memory_limit_mb = limits.memory_mib;
         if prepared.images {
             stage.files = Some(images::from_outputs(files, &spec.files));
         }

@@ -43,9 +43,36 @@ impl From<&'static str> for Trigger {
     }
 }
 
+/// The id of one request to the runner: a UUID v7 (the `uuid` crate) — 48 bits of Unix
+/// milliseconds, then random bits —, written lower-case hyphenated, so ids made on any node
+/// are unique and sort (as text too) in the order the requests started, to the millisecond.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RunId(uuid::Uuid);
+
+impl RunId {
+    /// A fresh id, for a request starting now.
+    pub fn new() -> RunId {
+        RunId(uuid::Uuid::now_v7())
+    }
+}
+
+impl Default for RunId {
+    fn default() -> RunId {
+        RunId::new()
+    }
+}
+
+impl std::fmt::Display for RunId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
 /// One request to the runner, as it ended.
 #[derive(Debug)]
 pub struct Observation<'a> {
+    /// This request's id (unique; ids sort by the time requests started).
+    pub id: &'a RunId,
     /// Who asked.
     pub trigger: &'a Trigger,
     /// The runtime's name (not the alias asked for).
@@ -79,18 +106,30 @@ pub struct Usage {
     pub cpu_time_ms: u64,
     /// The largest peak memory of a stage.
     pub memory_kb: u64,
+    /// Wall time of every stage that started, together.
+    pub wall_time_ms: u64,
+    /// The largest memory limit of a stage that started, MiB.
+    pub memory_limit_mb: u64,
+    /// Each started stage's memory limit × its wall time, together, in MiB·ms: what cloud
+    /// functions bill (GB-seconds = this / 1024 / 1000).
+    pub memory_mb_ms: u64,
 }
 
 impl Usage {
     /// Count a stage (a cached compile or a run not started counts no start and no time).
-    pub(crate) fn add(&mut self, stage: &StageOutcome) {
+    pub fn add(&mut self, stage: &StageOutcome) {
         match stage.start {
             Some(Start::Warm) => self.warm_starts += 1,
             Some(Start::Cold) => self.cold_starts += 1,
-            None => {}
+            None => return,
         }
         self.cpu_time_ms = self.cpu_time_ms.saturating_add(stage.cpu_time_ms);
         self.memory_kb = self.memory_kb.max(stage.memory_kb);
+        self.wall_time_ms = self.wall_time_ms.saturating_add(stage.wall_time_ms);
+        self.memory_limit_mb = self.memory_limit_mb.max(stage.memory_limit_mb);
+        self.memory_mb_ms = self
+            .memory_mb_ms
+            .saturating_add(stage.memory_limit_mb.saturating_mul(stage.wall_time_ms));
     }
 }
 
@@ -116,6 +155,7 @@ impl Observers {
     /// Start watching a request.
     pub(crate) fn watch(self: &Arc<Self>, trigger: Trigger, runtime: &str) -> Watch {
         Watch {
+            id: RunId::new(),
             observers: Some(Arc::clone(self)),
             trigger,
             runtime: runtime.to_owned(),
@@ -128,6 +168,7 @@ impl Observers {
 /// ended without a result (its task died) — when dropped.
 #[derive(Debug)]
 pub(crate) struct Watch {
+    id: RunId,
     observers: Option<Arc<Observers>>,
     trigger: Trigger,
     runtime: String,
@@ -144,6 +185,7 @@ impl Watch {
             return;
         };
         let observation = Observation {
+            id: &self.id,
             trigger: &self.trigger,
             runtime: &self.runtime,
             result,
@@ -185,6 +227,17 @@ mod tests {
     }
 
     #[test]
+    fn run_ids_are_unique_and_sort_by_time() {
+        let ids: Vec<String> = (0..1000).map(|_| RunId::new().to_string()).collect();
+        let unique: std::collections::HashSet<&String> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len());
+        let earlier = RunId::new().to_string();
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(RunId::new().to_string() > earlier, "a later id sorts after");
+        assert_eq!(earlier.len(), 36);
+    }
+
+    #[test]
     fn a_request_is_reported_once_even_when_it_dies() {
         let observers = Arc::new(Observers::default());
         let seen = Arc::new(Seen::default());
@@ -206,17 +259,20 @@ mod tests {
 
     #[test]
     fn usage_counts_starts_time_and_peak_memory() {
-        let stage = |start, cpu, memory| StageOutcome {
+        let stage = |start, cpu, memory, wall, limit| StageOutcome {
             start,
             cpu_time_ms: cpu,
             memory_kb: memory,
+            wall_time_ms: wall,
+            memory_limit_mb: limit,
             ..StageOutcome::default()
         };
         let mut usage = Usage::default();
         for s in [
-            stage(Some(Start::Cold), 10, 300),
-            stage(Some(Start::Warm), 5, 900),
-            stage(None, 0, 0),
+            stage(Some(Start::Cold), 10, 300, 40, 256),
+            stage(Some(Start::Warm), 5, 900, 20, 512),
+            // A cached compile: nothing started, nothing billed.
+            stage(None, 7, 100, 1000, 1024),
         ] {
             usage.add(&s);
         }
@@ -226,7 +282,10 @@ mod tests {
                 warm_starts: 1,
                 cold_starts: 1,
                 cpu_time_ms: 15,
-                memory_kb: 900
+                memory_kb: 900,
+                wall_time_ms: 60,
+                memory_limit_mb: 512,
+                memory_mb_ms: 256 * 40 + 512 * 20,
             }
         );
     }

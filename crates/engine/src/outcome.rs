@@ -49,6 +49,9 @@ pub struct StageOutcome {
     pub cpu_time_ms: u64,
     pub wall_time_ms: u64,
     pub memory_kb: u64,
+    /// The stage's memory limit, MiB (what it was given, not what it used): metering bills a
+    /// stage's memory limit × its wall time, as cloud functions do.
+    pub memory_limit_mb: u64,
     /// Which limit ended the stage, or why it could not start.
     pub message: Option<String>,
     /// Why the stage's program could not be started, as a type (the status is then
@@ -83,6 +86,7 @@ impl StageOutcome {
             cpu_time_ms: r.cpu_time_ms,
             wall_time_ms: r.wall_time_ms,
             memory_kb: r.memory_kb,
+            memory_limit_mb: 0,
             message: r.message,
             start_failure: r.start_failure,
             cached: false,

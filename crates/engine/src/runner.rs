@@ -100,7 +100,7 @@ impl Runner {
 
     /// Start watching a request for the observers.
     fn watch(&self, trigger: impl Into<Trigger>, job: &Checked) -> Watch {
-        self.observers.watch(trigger.into(), job.language())
+        self.observers.watch(trigger.into(), &job.runtime().name)
     }
 
     /// Jobs admitted since start-up, and the seconds they waited for a slot together.

@@ -48,6 +48,10 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("too many requests; retry in {retry_after_s} s")]
     TooManyRequests { retry_after_s: u64 },
+    /// Past a key's quota (`quota.rs`): the message names the quota, its limit and when it
+    /// resets.
+    #[error("{message}")]
+    QuotaExceeded { message: String, retry_after_s: u64 },
     #[error("{message}")]
     Unavailable {
         message: String,
@@ -73,7 +77,7 @@ impl ApiError {
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyRequests { .. } | ApiError::QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -88,7 +92,9 @@ impl ApiError {
     /// Seconds for a `Retry-After` header.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            ApiError::TooManyRequests { retry_after_s } => Some(*retry_after_s),
+            ApiError::TooManyRequests { retry_after_s } | ApiError::QuotaExceeded { retry_after_s, .. } => {
+                Some(*retry_after_s)
+            }
             ApiError::Unavailable { retry_after_s, .. } => *retry_after_s,
             _ => None,
         }

@@ -29,12 +29,14 @@ pub mod exercise_spec;
 mod forwarded;
 mod health;
 pub mod judge0;
+pub mod ledger;
 mod metrics;
 pub mod native;
 pub mod node;
 pub mod openapi;
 mod page;
 pub mod piston;
+pub mod quota;
 mod ws;
 
 pub use auth::{Admin, Caller, CorsOriginError, CorsOrigins, CORS_MAX_AGE};
@@ -56,6 +58,8 @@ pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 6000;
 /// trickles bytes to hold a connection. (The body extractor also bounds its total time:
 /// [`BODY_READ_TIMEOUT`].)
 pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a stopping node tries to write the run ledger's last rows.
+pub const LEDGER_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Everything configurable about the service (the binary fills it from flags and
 /// `TIDERUN_*` variables).
@@ -125,6 +129,8 @@ struct Inner {
     metrics: Metrics,
     live: console::Live,
     limiter: auth::RateLimiter,
+    ledger: ledger::Ledger,
+    run_limiters: quota::RunLimiters,
     started: Instant,
 }
 
@@ -144,6 +150,12 @@ impl AppState {
         // The console's live figures watch the same reports.
         let live = console::Live::default();
         runner.observe_with(Arc::new(live.clone()));
+        // The usage, the run log and the run log line: the same reports.
+        let ledger = ledger::Ledger::new(&config.node_id, metrics.clone());
+        runner.observe_with(Arc::new(ledger.clone()));
+        if tokio::runtime::Handle::try_current().is_ok() {
+            ledger.start(store.clone());
+        }
         AppState(Arc::new(Inner {
             runner,
             store,
@@ -152,6 +164,8 @@ impl AppState {
             metrics,
             live,
             limiter,
+            ledger,
+            run_limiters: quota::RunLimiters::default(),
             config,
             started: Instant::now(),
         }))
@@ -201,6 +215,15 @@ impl AppState {
     /// What the console's live figures are made of.
     pub(crate) fn live(&self) -> &console::Live {
         &self.0.live
+    }
+
+    /// The run ledger (usage, run log, the CPU used per key today).
+    pub fn ledger(&self) -> &ledger::Ledger {
+        &self.0.ledger
+    }
+
+    pub(crate) fn run_limiters(&self) -> &quota::RunLimiters {
+        &self.0.run_limiters
     }
 
     pub fn uptime(&self) -> Duration {
@@ -327,6 +350,11 @@ pub async fn serve_on(
         tracing::warn!("running jobs did not finish within {grace:?}");
     }
     judge0::give_back(&state).await;
+    // Every run has ended: what the ledger holds goes to the store (bounded: a store that is
+    // down does not hold the shutdown).
+    if !state.ledger().close(LEDGER_CLOSE_TIMEOUT).await {
+        tracing::warn!("the run ledger could not write everything before shutdown");
+    }
     Ok(())
 }
 

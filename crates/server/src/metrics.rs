@@ -29,6 +29,15 @@ pub struct Metrics {
     build_cache: BuildCacheMetrics,
     memory: MemoryMetrics,
     deliveries: IntCounterVec,
+    /// Run ledger rows dropped: the channel to its writer was full, or its backlog while the
+    /// store was down.
+    pub ledger_dropped: IntCounter,
+    /// Run ledger rows written to the store.
+    pub ledger_rows_written: IntCounter,
+    /// Run ledger rows waiting to be written.
+    pub ledger_backlog: IntGauge,
+    /// Requests refused by a key's quota, by quota.
+    quota_refusals: IntCounterVec,
     /// Serializes scrapes: counters copied from the engine only move forward by the difference
     /// to the engine's count, which two scrapes at once would both add.
     scrape: Arc<Mutex<()>>,
@@ -182,8 +191,35 @@ impl Metrics {
             )
             .expect("valid metric"),
         };
+        let ledger_dropped = IntCounter::new(
+            "tiderun_ledger_rows_dropped_total",
+            "Run ledger rows (usage, run log) dropped: its channel was full, or its backlog while the store was down",
+        )
+        .expect("valid metric");
+        let ledger_rows_written = IntCounter::new(
+            "tiderun_ledger_rows_written_total",
+            "Run ledger rows written to the store",
+        )
+        .expect("valid metric");
+        let ledger_backlog = IntGauge::new(
+            "tiderun_ledger_backlog_rows",
+            "Run ledger rows waiting to be written to the store",
+        )
+        .expect("valid metric");
+        let quota_refusals = IntCounterVec::new(
+            Opts::new(
+                "tiderun_quota_refusals_total",
+                "Requests refused by their key's quota, by quota (runs_per_minute, cpu_s_per_day)",
+            ),
+            &["quota"],
+        )
+        .expect("valid metric");
         for c in [
             Box::new(invocations.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(ledger_dropped.clone()),
+            Box::new(ledger_rows_written.clone()),
+            Box::new(ledger_backlog.clone()),
+            Box::new(quota_refusals.clone()),
             Box::new(duration.clone()),
             Box::new(errors.clone()),
             Box::new(coldstarts.clone()),
@@ -229,8 +265,17 @@ impl Metrics {
             build_cache,
             memory,
             deliveries,
+            ledger_dropped,
+            ledger_rows_written,
+            ledger_backlog,
+            quota_refusals,
             scrape: Arc::new(Mutex::new(())),
         }
+    }
+
+    /// A request refused by its key's quota `quota`.
+    pub fn quota_refused(&self, quota: &str) {
+        self.quota_refusals.with_label_values(&[quota]).inc();
     }
 
     /// One queued submission this node took ended so (see `tiderun_queue_deliveries_total`).

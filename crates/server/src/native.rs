@@ -21,6 +21,7 @@ use crate::{ApiError, AppState, Caller};
 
 mod exercise_routes;
 mod snippets;
+pub mod usage;
 mod wire;
 
 pub use exercise_routes::{ExerciseSummary, ExerciseView, SubmitRequest, TestView};
@@ -45,6 +46,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/openapi.json", get(openapi_json))
         .merge(snippets::router())
         .merge(exercise_routes::router())
+        .merge(usage::router())
         .method_not_allowed_fallback(crate::error::method_not_allowed)
 }
 
@@ -53,6 +55,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = NativeApi::openapi();
     doc.merge(snippets::openapi());
     doc.merge(exercise_routes::openapi());
+    doc.merge(usage::openapi());
     doc
 }
 
@@ -89,7 +92,7 @@ struct NativeApi;
         (status = 401, description = "An API token is required", body = ErrorBody),
         (status = 408, description = "The request body took too long to arrive", body = ErrorBody),
         (status = 413, description = "The request body is too large", body = ErrorBody),
-        (status = 429, description = "Rate limit or run capacity reached", body = ErrorBody,
+        (status = 429, description = "Rate limit, run capacity or the key's quota reached", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "The server is shutting down", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
@@ -114,6 +117,7 @@ async fn run_native(
     let native = NativeJob::try_from(request).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     // The one check, before the job takes a run slot: the same answer under load.
     let job = state.runner().engine().check(native.job)?;
+    crate::quota::admit(state, caller, 1).await?;
     match native.tests {
         None => {
             let mut outcome = state

@@ -342,6 +342,9 @@ impl Bridge {
         };
         // The one check, before the session takes a run slot: the same answer under load.
         let job = self.state.runner().engine().check(job).map_err(|e| words.say(e))?;
+        crate::quota::admit(&self.state, &self.caller, 1)
+            .await
+            .map_err(|e| notify(e.message()))?;
         let session = self
             .state
             .runner()

@@ -75,6 +75,15 @@ pub enum StoreError {
     /// The submissions asked for at once hold more text than the caller lets one answer hold.
     #[error("these submissions hold {chars} characters of requests and results, more than one answer may hold ({max}): ask for fewer at a time")]
     AnswerTooLarge { chars: u64, max: u64 },
+    /// A usage read whose days are out of order or span more than [`crate::MAX_USAGE_DAYS`].
+    #[error("from {from} to {to} is not a range of 1 to {max} days", max = crate::MAX_USAGE_DAYS)]
+    InvalidUsageRange {
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    },
+    /// A usage read that would return more rows than one answer holds.
+    #[error("more than {max} usage rows: narrow the days, or ask for one key or runtime")]
+    UsageTooLarge { max: i64 },
     #[error("snippet is {size} bytes, more than the limit of {limit} bytes", limit = crate::MAX_SNIPPET_BYTES)]
     SnippetTooLarge { size: usize },
     #[error("snippet language is {size} bytes, more than the limit of {limit} bytes", limit = crate::MAX_SNIPPET_LANGUAGE_BYTES)]
@@ -121,6 +130,8 @@ impl StoreError {
                 | StoreError::ExerciseTooLarge { .. }
                 | StoreError::ExerciseSummaryTooLarge { .. }
                 | StoreError::TooManyExercises
+                | StoreError::InvalidUsageRange { .. }
+                | StoreError::UsageTooLarge { .. }
         )
     }
 }

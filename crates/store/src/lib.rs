@@ -1,6 +1,8 @@
 //! Persistence and the work queue of tiderun.
 //!
-//! **Owns:** async submissions (token, request JSON, status, result JSON, owner, times) and
+//! **Owns:** metering (per key, UTC day and runtime: runs, errors, limits hit, CPU, wall and
+//! memory-limit × wall time, added up by every node) and the recent runs' log (never code,
+//! input or output); async submissions (token, request JSON, status, result JSON, owner, times) and
 //! snippets (shared programs) and exercises posted by teachers, in SQLite — one file under the data dir, nothing else to start —
 //! or Postgres when the URL says `postgres://`, through **one** code path: sqlx's `Any` driver,
 //! the same SQL strings on both backends, one set of embedded migrations. Also the claims and
@@ -40,6 +42,7 @@ mod snippets;
 mod store;
 mod submissions;
 mod time;
+mod usage;
 
 pub use claims::{Claim, NodeLock};
 pub use error::{Failure, StoreError};
@@ -58,4 +61,8 @@ pub use store::{default_sqlite_url, Store};
 pub use submissions::{
     DeleteOutcome, NewSubmission, Page, Submission, FIRST_FINISHED_STATUS, MAX_PER_PAGE, STATUS_PROCESSING,
     STATUS_QUEUED,
+};
+pub use usage::{
+    RunRecord, RunsQuery, UsageQuery, UsageRow, UsageTotals, MAX_RUNS_PER_PAGE, MAX_USAGE_DAYS, MAX_USAGE_ROWS,
+    RUN_LOG_MAX_AGE, RUN_LOG_MAX_ROWS,
 };

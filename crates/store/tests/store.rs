@@ -7,9 +7,9 @@ use std::time::Duration;
 use chrono::Utc;
 use sqlx::{Connection, Executor};
 use store::{
-    Claim, DeleteOutcome, NewSubmission, PutOutcome, Store, StoreError, MAX_EXERCISE_BYTES, MAX_EXERCISE_ID_BYTES,
-    MAX_EXERCISE_SUMMARY_BYTES, MAX_PER_PAGE, MAX_SNIPPET_BYTES, MAX_SNIPPET_LANGUAGE_BYTES, MAX_STORED_EXERCISES,
-    SNIPPET_ID_LEN,
+    Claim, DeleteOutcome, NewSubmission, PutOutcome, RunRecord, RunsQuery, Store, StoreError, UsageQuery,
+    MAX_EXERCISE_BYTES, MAX_EXERCISE_ID_BYTES, MAX_EXERCISE_SUMMARY_BYTES, MAX_PER_PAGE, MAX_RUNS_PER_PAGE,
+    MAX_SNIPPET_BYTES, MAX_SNIPPET_LANGUAGE_BYTES, MAX_STORED_EXERCISES, SNIPPET_ID_LEN,
 };
 
 const POSTGRES_ENV: &str = "TIDERUN_TEST_POSTGRES_URL";
@@ -115,6 +115,9 @@ on_both_backends!(
     concurrent_claimers_take_different_rows,
     requeue_expired_hands_each_row_to_one_node,
     give_back_and_refused_submissions,
+    usage_adds_up_across_batches_and_nodes,
+    usage_reads_are_checked,
+    recent_runs_page_filter_and_prune,
 );
 
 async fn connect(url: &str) -> Store {
@@ -976,4 +979,221 @@ async fn a_second_process_on_one_sqlite_file_is_refused() {
     // In memory: nothing to share, no lock.
     let memory = connect("sqlite::memory:").await;
     assert!(memory.lock_single_node().unwrap().is_none());
+}
+
+fn run_record(id: &str, at: chrono::DateTime<Utc>, key: Option<&str>, runtime: &str, status: &str) -> RunRecord {
+    RunRecord {
+        id: id.to_owned(),
+        at,
+        node: "node-a".into(),
+        key: key.map(str::to_owned),
+        api: "native".into(),
+        runtime: runtime.to_owned(),
+        status: status.to_owned(),
+        cpu_ms: 10,
+        wall_ms: 20,
+        memory_kb: 3000,
+        memory_limit_mb: 256,
+        start: "cold".into(),
+        mb_ms: 256 * 20,
+        error: status == "internal",
+        limit_hit: status == "time_limit",
+    }
+}
+
+async fn usage_adds_up_across_batches_and_nodes(url: String) {
+    let a = connect(&url).await;
+    // A second node on the same database (Postgres; on SQLite a second pool on the file).
+    let b = connect(&url).await;
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 4).unwrap();
+    let at = day.and_hms_opt(10, 0, 0).unwrap().and_utc();
+    let next = at + chrono::Duration::days(1);
+    a.record_runs(&[
+        run_record("0001", at, Some("class-a"), "python", "ok"),
+        run_record("0002", at, Some("class-a"), "python", "time_limit"),
+        run_record("0003", at, None, "python", "ok"),
+    ])
+    .await
+    .unwrap();
+    b.record_runs(&[
+        run_record("0004", at, Some("class-a"), "python", "internal"),
+        run_record("0005", at, Some("class-a"), "c", "ok"),
+        run_record("0006", next, Some("class-a"), "python", "ok"),
+    ])
+    .await
+    .unwrap();
+    let all = a
+        .usage(&UsageQuery {
+            from: day,
+            to: day + chrono::Duration::days(1),
+            key: None,
+            runtime: None,
+        })
+        .await
+        .unwrap();
+    /// Day, key, runtime, runs, errors, limits hit, CPU ms.
+    type Summary = (String, Option<String>, String, u64, u64, u64, u64);
+    let summary: Vec<Summary> = all
+        .iter()
+        .map(|r| {
+            (
+                r.day.to_string(),
+                r.key.clone(),
+                r.runtime.clone(),
+                r.totals.runs,
+                r.totals.errors,
+                r.totals.limits_hit,
+                r.totals.cpu_ms,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("2026-12-04".into(), None, "python".into(), 1, 0, 0, 10),
+            ("2026-12-04".into(), Some("class-a".into()), "c".into(), 1, 0, 0, 10),
+            (
+                "2026-12-04".into(),
+                Some("class-a".into()),
+                "python".into(),
+                3,
+                1,
+                1,
+                30
+            ),
+            (
+                "2026-12-05".into(),
+                Some("class-a".into()),
+                "python".into(),
+                1,
+                0,
+                0,
+                10
+            ),
+        ]
+    );
+    assert_eq!(all[2].totals.wall_ms, 60);
+    assert_eq!(all[2].totals.mb_ms, 3 * 256 * 20);
+    let one = b
+        .usage(&UsageQuery {
+            from: day,
+            to: day,
+            key: Some("class-a".into()),
+            runtime: Some("python".into()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].totals.runs, 3);
+    assert_eq!(a.key_cpu_ms("class-a", day).await.unwrap(), 40);
+    assert_eq!(a.key_cpu_ms("nobody", day).await.unwrap(), 0);
+}
+
+async fn usage_reads_are_checked(url: String) {
+    let store = connect(&url).await;
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+    let q = |from, to| UsageQuery {
+        from,
+        to,
+        key: None,
+        runtime: None,
+    };
+    assert!(store.usage(&q(day, day + chrono::Duration::days(365))).await.is_ok());
+    for (from, to) in [
+        (day, day + chrono::Duration::days(366)),
+        (day, day - chrono::Duration::days(1)),
+    ] {
+        let e = store.usage(&q(from, to)).await.unwrap_err();
+        assert!(e.is_caller_mistake(), "{e}");
+        assert!(e.to_string().contains("366 days"), "{e}");
+    }
+    let runs = |limit| RunsQuery {
+        limit,
+        ..RunsQuery::default()
+    };
+    assert!(store.recent_runs(&runs(MAX_RUNS_PER_PAGE)).await.is_ok());
+    assert!(store
+        .recent_runs(&runs(MAX_RUNS_PER_PAGE + 1))
+        .await
+        .unwrap_err()
+        .is_caller_mistake());
+    assert!(store.recent_runs(&runs(0)).await.unwrap_err().is_caller_mistake());
+}
+
+async fn recent_runs_page_filter_and_prune(url: String) {
+    let store = connect(&url).await;
+    let now = Utc::now();
+    let records: Vec<RunRecord> = (0..10)
+        .map(|i| {
+            let mut r = run_record(
+                &format!("id-{i:02}"),
+                now,
+                (i % 2 == 0).then_some("even"),
+                if i < 5 { "python" } else { "c" },
+                "ok",
+            );
+            r.node = format!("node-{}", i % 3);
+            r
+        })
+        .collect();
+    store.record_runs(&records).await.unwrap();
+    // Recorded twice (a retried batch): the log keeps one row per id.
+    store.record_runs(&records[..2]).await.unwrap();
+    let page = |q: RunsQuery| {
+        let store = store.clone();
+        async move {
+            store
+                .recent_runs(&q)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    let q = |limit| RunsQuery {
+        limit,
+        ..RunsQuery::default()
+    };
+    assert_eq!(page(q(3)).await, ["id-09", "id-08", "id-07"]);
+    assert_eq!(
+        page(RunsQuery {
+            before: Some("id-07".into()),
+            ..q(3)
+        })
+        .await,
+        ["id-06", "id-05", "id-04"]
+    );
+    assert_eq!(
+        page(RunsQuery {
+            key: Some("even".into()),
+            runtime: Some("python".into()),
+            ..q(50)
+        })
+        .await,
+        ["id-04", "id-02", "id-00"]
+    );
+    assert_eq!(
+        page(RunsQuery {
+            node: Some("node-0".into()),
+            ..q(50)
+        })
+        .await,
+        ["id-09", "id-06", "id-03", "id-00"]
+    );
+    let first = store.recent_runs(&q(1)).await.unwrap().remove(0);
+    assert_eq!(first.key, None);
+    assert_eq!(
+        (first.cpu_ms, first.memory_limit_mb, first.start.as_str()),
+        (10, 256, "cold")
+    );
+    assert_eq!(first.at.timestamp_micros(), now.timestamp_micros());
+    // Pruned to a count, newest kept; then by age.
+    assert_eq!(store.prune_runs(4, Duration::from_secs(3600)).await.unwrap(), 6);
+    assert_eq!(page(q(50)).await, ["id-09", "id-08", "id-07", "id-06"]);
+    let mut old = run_record("id-00", now - chrono::Duration::hours(2), None, "c", "ok");
+    old.id = "id-05".into();
+    store.record_runs(&[old]).await.unwrap();
+    assert_eq!(store.prune_runs(100, Duration::from_secs(3600)).await.unwrap(), 1);
+    assert_eq!(page(q(50)).await.len(), 4);
 }

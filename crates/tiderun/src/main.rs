@@ -11,6 +11,7 @@ mod doctor;
 mod run;
 mod runtimes_cmd;
 mod serve;
+mod usage_cmd;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -30,9 +31,25 @@ struct Cli {
           default_value_t = sandbox::DEFAULT_UID_BASE,
           value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_SANDBOX_UID_BASE)))]
     sandbox_uid_base: u32,
+    /// How log lines are written to stderr: `text` (for people) or `json` (one JSON object per
+    /// line, for a log collector). Levels and targets: TIDERUN_LOG (default
+    /// `warn,tiderun::run=info`: warnings, and the one line per run).
+    #[arg(long, global = true, env = "TIDERUN_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The log filter when TIDERUN_LOG is not set: warnings, and the run log line (INFO, target
+/// `tiderun::run`, one per run).
+const DEFAULT_LOG_FILTER: &str = "warn,tiderun::run=info";
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -54,6 +71,9 @@ enum Command {
     },
     /// Show what this kernel and host let the sandbox enforce.
     Doctor,
+    /// Print the usage per UTC day, key and runtime from the store (what `GET /api/v1/usage`
+    /// answers): runs, errors, limits hit, CPU-, wall- and GB-seconds.
+    Usage(usage_cmd::UsageArgs),
     /// Measure tiderun against the bare process and print a markdown table.
     Bench {
         #[command(subcommand)]
@@ -170,12 +190,20 @@ fn sandbox_options() -> sandbox::SandboxOptions {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TIDERUN_LOG").unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let cli = Cli::parse();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("TIDERUN_LOG").unwrap_or_else(|_| DEFAULT_LOG_FILTER.into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        // One object per line: the event's fields at the top level (`run_id`, `key`...), its
+        // spans' fields in `spans`.
+        LogFormat::Json => logs.json().flatten_event(true).with_current_span(false).init(),
+    }
     SANDBOX_UID_BASE
         .set(cli.sandbox_uid_base)
         .expect("set once, before any command runs");
@@ -184,6 +212,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::main(cli.runtimes_dir.as_deref(), *args),
         Command::Runtimes { json } => runtimes_cmd::main(cli.runtimes_dir.as_deref(), json),
         Command::Doctor => doctor::main(cli.runtimes_dir.as_deref()),
+        Command::Usage(args) => usage_cmd::main(args),
         Command::Bench {
             what: BenchWhat::Sandbox { runs },
         } => bench::sandbox_overhead::run(runs).map(|report| {

@@ -8,7 +8,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use store::{DeleteOutcome, NewSubmission, PushError, Store, MAX_PER_PAGE};
@@ -23,7 +23,7 @@ use super::wire::{
 use super::worker::{self, Deferred};
 use super::Judge0Error;
 use crate::body::JsonBody;
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, Caller};
 
 /// Judge0's answer when a requested text field is not UTF-8 (one submission).
 const NOT_UTF8_ONE: &str =
@@ -205,12 +205,13 @@ fn new_submission(request: &StoredRequest) -> NewSubmission {
         (status = 408, description = "The request body took too long to arrive", body = ErrorJson),
         (status = 413, description = "The request body is too large", body = ErrorJson),
         (status = 422, description = "Invalid submission", body = FieldErrorsJson),
-        (status = 429, description = "No run slot free (wait=true)", body = ErrorJson),
+        (status = 429, description = "No run slot free (wait=true), or past the key's quota", body = ErrorJson),
         (status = 503, description = "Queue is full", body = ErrorJson),
     )
 )]
 pub async fn create(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     query: Result<Query<CreateParams>, QueryRejection>,
     body: Result<JsonBody<SubmissionRequest, Judge0Error>, Judge0Error>,
 ) -> Result<Response, Judge0Error> {
@@ -219,6 +220,7 @@ pub async fn create(
     let base64 = is_true(&q.base64_encoded);
     let JsonBody(req, ..) = body?;
     let request = validate(&state, &req, base64).map_err(Judge0Error::Invalid)?;
+    crate::quota::admit(&state, &caller, request.number_of_runs).await?;
     if is_true(&q.wait) {
         return create_and_wait(&state, &request, &fields, base64).await;
     }
@@ -473,11 +475,13 @@ pub async fn destroy(
         (status = 408, description = "The request body took too long to arrive", body = ErrorJson),
         (status = 413, description = "The request body is too large", body = ErrorJson),
         (status = 422, description = "Every submission is invalid: their field errors", body = [FieldErrorsJson]),
+        (status = 429, description = "The batch's runs together are past the key's quota", body = ErrorJson),
         (status = 503, description = "Queue is full", body = ErrorJson),
     )
 )]
 pub async fn batch_create(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     query: Result<Query<BatchCreateParams>, QueryRejection>,
     body: Result<JsonBody<Value, Judge0Error>, Judge0Error>,
 ) -> Result<Response, Judge0Error> {
@@ -499,6 +503,7 @@ pub async fn batch_create(
     check_queue(&state, items.len())?;
     // One request, one output budget: each submission of the batch gets its part.
     let share = state.runner().engine().request_limits().output_bytes / items.len() as u64;
+    let mut runs = 0u32;
     let checked: Vec<Result<NewSubmission, FieldErrors>> = items
         .iter()
         .map(|item| {
@@ -506,6 +511,7 @@ pub async fn batch_create(
                 FieldErrors::from([("submission".to_owned(), vec!["must be a JSON object".to_owned()])])
             })?;
             validate(&state, &req, base64).map(|r| {
+                runs = runs.saturating_add(r.number_of_runs);
                 new_submission(&StoredRequest {
                     output_share: Some(share),
                     ..r
@@ -513,6 +519,8 @@ pub async fn batch_create(
             })
         })
         .collect();
+    // The batch's runs together, before any is stored: all of it fits the key's quotas, or none.
+    crate::quota::admit(&state, &caller, runs).await?;
     let valid: Vec<NewSubmission> = checked.iter().filter_map(|c| c.as_ref().ok().cloned()).collect();
     state.store().insert_submissions(&valid).await?;
     for new in &valid {

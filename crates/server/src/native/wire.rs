@@ -884,6 +884,7 @@ mod tests {
             cpu_time_ms: 3,
             wall_time_ms: 4,
             memory_kb: 5,
+            memory_limit_mb: 256,
             message: None,
             start_failure: None,
             cached: false,

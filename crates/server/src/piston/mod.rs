@@ -188,7 +188,7 @@ async fn runtimes(State(state): State<AppState>) -> Json<Vec<RuntimeInfo>> {
         (status = 408, description = "The request body took too long to arrive", body = ErrorMessage),
         (status = 413, description = "Body too large", body = ErrorMessage),
         (status = 415, description = "The body is not JSON and was sent as something else (a form)", body = ErrorMessage),
-        (status = 429, description = "At capacity; see Retry-After", body = ErrorMessage),
+        (status = 429, description = "At capacity, or past the key's quota; see Retry-After", body = ErrorMessage),
     ))]
 async fn execute(
     State(state): State<AppState>,
@@ -201,6 +201,7 @@ async fn execute(
     let engine_error = |e| PistonError::from_engine(e, &language, &version);
     // The one check, before the job takes a run slot: the same answer under load.
     let job = state.runner().engine().check(job).map_err(engine_error)?;
+    crate::quota::admit(&state, &caller, 1).await?;
     let mut outcome = state
         .runner()
         .execute(caller.trigger(TRIGGER), job, stdin)

@@ -22,7 +22,8 @@
 //! started — `not_found`, `not_executable`, `exec_format`, `text_busy`, `other`, `setup`), else
 //! `ok`. A compiled runtime's compile stage succeeds (its
 //! stdout names the compiler arguments, if any) unless the program says `compile: error`.
-//! Every stage takes [`CPU_MS`] of CPU, [`WALL_MS`] (plus its sleeps) and [`MEMORY_KB`].
+//! Every stage takes [`CPU_MS`] of CPU (a run: `cpu: MS` says otherwise), [`WALL_MS`] (plus
+//! its sleeps) and [`MEMORY_KB`], starts cold, and has its phase's memory limit.
 //! Signals from a session's client are not seen: a session ends when its stdin closes.
 #![allow(dead_code)]
 
@@ -32,7 +33,7 @@ use std::time::Duration;
 
 use engine::{
     Checked, EngineError, Executor, Graded, Interaction, Outcome, Prepared, RequestLimits, Runner, RunnerConfig,
-    StageOutcome, TestCase, TestResult,
+    StageOutcome, Start, TestCase, TestResult,
 };
 use runtimes::Catalog;
 use sandbox::{Output, StartFailure, StartFailureKind, Status, Stdin, StreamKind};
@@ -120,6 +121,10 @@ impl FakeExecutor {
         }
         let mut stage = program.end.stage();
         stage.wall_time_ms += slept.as_millis() as u64;
+        stage.memory_limit_mb = prepared.limits().memory_mib;
+        if let Some(cpu_ms) = program.cpu_ms {
+            stage.cpu_time_ms = cpu_ms;
+        }
         out.into_stage(stage)
     }
 
@@ -159,6 +164,7 @@ impl Executor for FakeExecutor {
         let mut outcome = prepared.outcome.clone();
         if prepared.runnable() {
             let run = self.run(&prepared, io);
+            outcome.usage.add(&run);
             outcome.status = run.status;
             outcome.run = Some(run);
         }
@@ -179,6 +185,9 @@ impl Executor for FakeExecutor {
                 all.push(self.run(&prepared, Interaction::with_stdin(stdin.to_vec())));
             }
         }
+        for run in &all {
+            outcome.usage.add(run);
+        }
         if let Some(last) = all.last() {
             outcome.status = last.status;
             outcome.run = Some(last.clone());
@@ -198,7 +207,9 @@ impl Executor for FakeExecutor {
             .into_iter()
             .map(|mut test| {
                 let stdin = std::mem::take(&mut test.stdin);
-                TestResult::judged(test, self.run(&prepared, Interaction::with_stdin(stdin)))
+                let run = self.run(&prepared, Interaction::with_stdin(stdin));
+                outcome.usage.add(&run);
+                TestResult::judged(test, run)
             })
             .collect();
         outcome.status = Status::Ok;
@@ -221,6 +232,8 @@ struct Program {
     steps: Vec<Step>,
     end: End,
     compile_error: bool,
+    /// `cpu: MS`: the CPU time of each run.
+    cpu_ms: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -266,6 +279,7 @@ impl End {
                 cpu_time_ms: CPU_MS,
                 wall_time_ms: WALL_MS,
                 memory_kb: MEMORY_KB,
+                start: Some(Start::Cold),
                 ..StageOutcome::default()
             };
         }
@@ -299,6 +313,7 @@ impl End {
             cpu_time_ms: CPU_MS,
             wall_time_ms: WALL_MS,
             memory_kb: MEMORY_KB,
+            start: Some(Start::Cold),
             ..StageOutcome::default()
         }
     }
@@ -359,6 +374,11 @@ impl Program {
                         _ => StartFailureKind::Other,
                     };
                     program.end = End::StartFailure(kind);
+                    directives += 1;
+                    continue;
+                }
+                "cpu" => {
+                    program.cpu_ms = Some(value.trim().parse().expect("cpu: ms"));
                     directives += 1;
                     continue;
                 }
