@@ -32,11 +32,16 @@ mod metrics;
 pub mod native;
 pub mod node;
 pub mod openapi;
+mod keys;
 mod page;
 pub mod piston;
+pub mod session;
 mod ws;
 
-pub use auth::{Admin, Caller, CorsOriginError, CorsOrigins, CORS_MAX_AGE};
+pub use auth::{
+    required_role, Admin, Caller, CorsOriginError, CorsOrigins, CORS_MAX_AGE, KEY_CACHE_MAX_ENTRIES, KEY_CACHE_TTL,
+    WS_AUTH_PROTOCOL_PREFIX, WS_PROTOCOL,
+};
 pub use body::BODY_READ_TIMEOUT;
 pub use edge::EdgeConfig;
 pub use error::{ApiError, STORE_FULL, STORE_UNAVAILABLE};
@@ -60,8 +65,11 @@ pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// `TIDERUN_*` variables).
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// API tokens; empty means no authentication (a single-machine classroom).
+    /// API tokens (admins); with any, every API request needs a token or a key.
     pub auth_tokens: Vec<String>,
+    /// Every API request needs a key (`--require-keys`), also without `--auth-token`s. Off,
+    /// and without tokens, a request without a key is [`Caller::anonymous`].
+    pub require_keys: bool,
     pub max_body_bytes: usize,
     /// Requests per minute per token (or per IP without one); 0 disables the limit.
     pub rate_limit_per_minute: u32,
@@ -91,10 +99,18 @@ pub struct ServerConfig {
     pub drain_timeout: Duration,
 }
 
+impl ServerConfig {
+    /// Whether an API request without a token or key is refused (401).
+    pub fn requires_keys(&self) -> bool {
+        self.require_keys || !self.auth_tokens.is_empty()
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             auth_tokens: Vec::new(),
+            require_keys: false,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             rate_limit_per_minute: DEFAULT_RATE_LIMIT_PER_MINUTE,
             cors: CorsOrigins::Any,
@@ -123,6 +139,9 @@ struct Inner {
     config: ServerConfig,
     metrics: Metrics,
     limiter: auth::RateLimiter,
+    keys: auth::KeyCache,
+    /// The page sessions' signing secret, read from (or made in) the store on first use.
+    session_secret: tokio::sync::OnceCell<[u8; 32]>,
     started: Instant,
 }
 
@@ -146,6 +165,8 @@ impl AppState {
             node: node::NodeState::default(),
             metrics,
             limiter,
+            keys: auth::KeyCache::new(auth::KEY_CACHE_TTL),
+            session_secret: tokio::sync::OnceCell::new(),
             config,
             started: Instant::now(),
         }))
@@ -190,6 +211,21 @@ impl AppState {
 
     pub fn metrics(&self) -> &Metrics {
         &self.0.metrics
+    }
+
+    /// The secret page sessions are signed with, the same on every node of the store.
+    pub(crate) async fn session_secret(&self) -> Result<[u8; 32], ApiError> {
+        let secret = self
+            .0
+            .session_secret
+            .get_or_try_init(|| self.0.store.shared_secret(session::SESSION_SECRET_NAME))
+            .await?;
+        Ok(*secret)
+    }
+
+    /// Forget the keys this node looked up (after a revocation here).
+    pub(crate) fn forget_keys(&self) {
+        self.0.keys.clear();
     }
 
     pub fn uptime(&self) -> Duration {

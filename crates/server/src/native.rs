@@ -45,6 +45,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/openapi.json", get(openapi_json))
         .merge(snippets::router())
         .merge(exercise_routes::router())
+        .merge(crate::keys::router())
         .method_not_allowed_fallback(crate::error::method_not_allowed)
 }
 

@@ -93,7 +93,7 @@ pub enum StoreError {
     ExerciseRace { id: String },
     /// A key name that is not 1 to 64 of `[A-Za-z0-9._-]` (the name, cut short, is the
     /// caller's own text, never a secret).
-    #[error("{name:?} is not a key name: 1 to {max} of A-Z a-z 0-9 . _ -", max = crate::MAX_KEY_NAME_BYTES)]
+    #[error("{name:?} is not a key name: 1 to {max} of A-Z a-z 0-9 . _ - (and not {reserved:?})", max = crate::MAX_KEY_NAME_BYTES, reserved = crate::RESERVED_KEY_NAME)]
     BadKeyName { name: String },
     /// A quota or expiry out of its range.
     #[error("{field} is {value}: it must be 1 to {max}")]

@@ -29,6 +29,9 @@ pub const MAX_RUNS_PER_MINUTE: u32 = 1_000_000;
 pub const MAX_CPU_S_PER_DAY: u32 = 86_400_000;
 /// The longest expiry of a key, in days (10 years): a key that should never expire has none.
 pub const MAX_KEY_EXPIRY_DAYS: u32 = 3650;
+/// The one name no stored key may have: the server names requests made with an
+/// `--auth-token` so (metering, the run log).
+pub const RESERVED_KEY_NAME: &str = "auth-token";
 /// What every key starts with.
 pub const KEY_MARK: &str = "tr_";
 /// Hex digits of a key's prefix (32 random bits, shown in listings).
@@ -220,7 +223,7 @@ macro_rules! key_columns {
 }
 
 fn check_new_key(new: &NewKey) -> Result<(), StoreError> {
-    if !valid_key_name(&new.name) {
+    if !valid_key_name(&new.name) || new.name == RESERVED_KEY_NAME {
         return Err(StoreError::BadKeyName {
             name: new.name.chars().take(MAX_KEY_NAME_BYTES + 8).collect(),
         });

@@ -55,7 +55,7 @@ pub use jetstream::{
 pub use keys::{
     key_hash, looks_like_key, random_bytes, valid_key_name, ApiKey, CreatedKey, KeySecret, KeyState, NewKey, Quotas,
     RevokeOutcome, Role, KEY_LEN, KEY_MARK, MAX_CPU_S_PER_DAY, MAX_KEYS, MAX_KEY_EXPIRY_DAYS, MAX_KEY_NAME_BYTES,
-    MAX_RUNS_PER_MINUTE,
+    MAX_RUNS_PER_MINUTE, RESERVED_KEY_NAME,
 };
 pub use queue::{Acker, Delivery, Popped, PushError, Queue, WorkQueue};
 pub use snippets::{Snippet, MAX_SNIPPET_BYTES, MAX_SNIPPET_LANGUAGE_BYTES, SNIPPET_ID_LEN};
