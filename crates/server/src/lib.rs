@@ -283,7 +283,38 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-");
-    tracing::info_span!("request", method = %request.method(), uri = %request.uri(), request_id = %id)
+    let uri = redact_key_param(request.uri());
+    tracing::info_span!("request", method = %request.method(), uri = %uri, request_id = %id)
+}
+
+/// A URI as logged: the value of a `key` query parameter (a class link, `/?key=tr_…`) is
+/// left out, so a key never reaches a log.
+fn redact_key_param(uri: &axum::http::Uri) -> String {
+    let Some(query) = uri.query() else {
+        return uri.to_string();
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if name == "key" => format!("{name}=[redacted]"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{}?{}", uri.path(), query.join("&"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_in_a_link_is_not_logged() {
+        let uri: axum::http::Uri = "/?lang=python&key=tr_0011aabb_ffff&x=1".parse().unwrap();
+        assert_eq!(redact_key_param(&uri), "/?lang=python&key=[redacted]&x=1");
+        let uri: axum::http::Uri = "/submissions?wait=true".parse().unwrap();
+        assert_eq!(redact_key_param(&uri), "/submissions?wait=true");
+        assert_eq!(redact_key_param(&"/s/abc".parse().unwrap()), "/s/abc");
+    }
 }
 
 /// Serve until SIGTERM/SIGINT, then stop accepting, let running jobs finish (bounded) and
