@@ -254,7 +254,11 @@ impl KeyCache {
         }
     }
 
-    fn get(map: &std::sync::Mutex<lru::LruCache<String, (std::time::Instant, Option<ApiKey>)>>, k: &str, ttl: Duration) -> Lookup {
+    fn get(
+        map: &std::sync::Mutex<lru::LruCache<String, (std::time::Instant, Option<ApiKey>)>>,
+        k: &str,
+        ttl: Duration,
+    ) -> Lookup {
         let mut map = map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         match map.get(k) {
             Some((at, found)) if at.elapsed() < ttl => Some(found.clone()),
@@ -262,7 +266,11 @@ impl KeyCache {
         }
     }
 
-    fn put(map: &std::sync::Mutex<lru::LruCache<String, (std::time::Instant, Option<ApiKey>)>>, k: String, found: Option<ApiKey>) {
+    fn put(
+        map: &std::sync::Mutex<lru::LruCache<String, (std::time::Instant, Option<ApiKey>)>>,
+        k: String,
+        found: Option<ApiKey>,
+    ) {
         let mut map = map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         map.put(k, (std::time::Instant::now(), found));
     }
@@ -492,17 +500,17 @@ pub fn required_role(method: &Method, path: &str) -> Role {
     }
     let read = *method == Method::GET || *method == Method::HEAD;
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let classroom = match (read, *method == Method::POST, segments.as_slice()) {
+    let classroom = matches!(
+        (read, *method == Method::POST, segments.as_slice()),
         (true, _, ["api", "v1", "runtimes" | "ws" | "openapi.json" | "exercises"])
-        | (true, _, ["api", "v1", "exercises" | "snippets", _])
-        | (_, true, ["api", "v1", "run" | "snippets" | "session"])
-        | (_, true, ["api", "v1", "exercises", _, "submit"])
-        | (true, _, ["api", "v2", "runtimes" | "connect"])
-        | (true, _, ["api", "v2", "piston", "runtimes" | "connect"])
-        | (true, _, ["languages"])
-        | (true, _, ["languages", _]) => true,
-        _ => false,
-    };
+            | (true, _, ["api", "v1", "exercises" | "snippets", _])
+            | (_, true, ["api", "v1", "run" | "snippets" | "session"])
+            | (_, true, ["api", "v1", "exercises", _, "submit"])
+            | (true, _, ["api", "v2", "runtimes" | "connect"])
+            | (true, _, ["api", "v2", "piston", "runtimes" | "connect"])
+            | (true, _, ["languages"])
+            | (true, _, ["languages", _])
+    );
     if classroom {
         Role::Classroom
     } else {

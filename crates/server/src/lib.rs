@@ -28,11 +28,11 @@ pub mod exercise_spec;
 mod forwarded;
 mod health;
 pub mod judge0;
+mod keys;
 mod metrics;
 pub mod native;
 pub mod node;
 pub mod openapi;
-mod keys;
 mod page;
 pub mod piston;
 pub mod session;
@@ -303,20 +303,6 @@ fn redact_key_param(uri: &axum::http::Uri) -> String {
     format!("{}?{}", uri.path(), query.join("&"))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_key_in_a_link_is_not_logged() {
-        let uri: axum::http::Uri = "/?lang=python&key=tr_0011aabb_ffff&x=1".parse().unwrap();
-        assert_eq!(redact_key_param(&uri), "/?lang=python&key=[redacted]&x=1");
-        let uri: axum::http::Uri = "/submissions?wait=true".parse().unwrap();
-        assert_eq!(redact_key_param(&uri), "/submissions?wait=true");
-        assert_eq!(redact_key_param(&"/s/abc".parse().unwrap()), "/s/abc");
-    }
-}
-
 /// Serve until SIGTERM/SIGINT, then stop accepting, let running jobs finish (bounded) and
 /// leave queued submissions in the store for the next start.
 pub async fn serve(addr: SocketAddr, state: AppState) -> std::io::Result<()> {
@@ -397,5 +383,19 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_in_a_link_is_not_logged() {
+        let uri: axum::http::Uri = "/?lang=python&key=tr_0011aabb_ffff&x=1".parse().unwrap();
+        assert_eq!(redact_key_param(&uri), "/?lang=python&key=[redacted]&x=1");
+        let uri: axum::http::Uri = "/submissions?wait=true".parse().unwrap();
+        assert_eq!(redact_key_param(&uri), "/submissions?wait=true");
+        assert_eq!(redact_key_param(&"/s/abc".parse().unwrap()), "/s/abc");
     }
 }

@@ -37,7 +37,9 @@ async fn call(server: &TestServer, method: &str, path: &str, token: Option<&str>
         request = request.header("authorization", format!("Bearer {token}"));
     }
     if let Some(body) = body {
-        request = request.header("content-type", "application/json").body(body.to_string());
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_string());
     }
     let response = request.send().await.expect("request");
     let status = response.status().as_u16();
@@ -89,11 +91,26 @@ async fn admins_create_list_and_revoke_keys() {
             (json!({"name": "", "role": "caller"}), "is not a key name"),
             (json!({"name": "auth-token", "role": "caller"}), "is not a key name"),
             (json!({"name": "x".repeat(65), "role": "caller"}), "is not a key name"),
-            (json!({"name": "k", "role": "teacher"}), "is not one of admin, caller, classroom"),
-            (json!({"name": "k", "role": "caller", "runs_per_minute": 0}), "runs_per_minute is 0"),
-            (json!({"name": "k", "role": "caller", "cpu_s_per_day": 86_400_001}), "cpu_s_per_day is 86400001"),
-            (json!({"name": "k", "role": "caller", "expires_in_days": 3651}), "expires_in_days is 3651"),
-            (json!({"name": "k", "role": "caller", "expires_in_days": -1}), "expires_in_days"),
+            (
+                json!({"name": "k", "role": "teacher"}),
+                "is not one of admin, caller, classroom",
+            ),
+            (
+                json!({"name": "k", "role": "caller", "runs_per_minute": 0}),
+                "runs_per_minute is 0",
+            ),
+            (
+                json!({"name": "k", "role": "caller", "cpu_s_per_day": 86_400_001}),
+                "cpu_s_per_day is 86400001",
+            ),
+            (
+                json!({"name": "k", "role": "caller", "expires_in_days": 3651}),
+                "expires_in_days is 3651",
+            ),
+            (
+                json!({"name": "k", "role": "caller", "expires_in_days": -1}),
+                "expires_in_days",
+            ),
             (json!({"name": "k", "role": "caller", "colour": "red"}), "colour"),
             (json!({"role": "caller"}), "name"),
         ];
@@ -122,10 +139,17 @@ async fn admins_create_list_and_revoke_keys() {
 
         // Only admins; a stored admin key is one.
         let caller = create_key(&server, "ide", "caller").await;
-        for (method, path) in [("GET", "/api/v1/keys"), ("POST", "/api/v1/keys"), ("DELETE", "/api/v1/keys/ide")] {
+        for (method, path) in [
+            ("GET", "/api/v1/keys"),
+            ("POST", "/api/v1/keys"),
+            ("DELETE", "/api/v1/keys/ide"),
+        ] {
             let (status, answer) = call(&server, method, path, Some(&caller), Some(json!({}))).await;
             assert_eq!(status, 403, "{method} {path}: {answer}");
-            assert!(answer["error"].as_str().unwrap().contains("needs an admin key"), "{answer}");
+            assert!(
+                answer["error"].as_str().unwrap().contains("needs an admin key"),
+                "{answer}"
+            );
         }
         let ops = create_key(&server, "ops", "admin").await;
         let (status, _) = call(&server, "GET", "/api/v1/keys", Some(&ops), None).await;
@@ -213,10 +237,24 @@ async fn an_open_server_knows_keys_and_require_keys_closes_it() {
             .unwrap();
         let secret = key.secret.expose();
         // Without a key: an anonymous caller, as before keys.
-        let (status, _) = call(&open, "POST", "/api/v2/execute", None, Some(json!({"language": "python", "version": "*", "files": [{"content": "# stdout: hi"}]}))).await;
+        let (status, _) = call(
+            &open,
+            "POST",
+            "/api/v2/execute",
+            None,
+            Some(json!({"language": "python", "version": "*", "files": [{"content": "# stdout: hi"}]})),
+        )
+        .await;
         assert_eq!(status, 200);
         // With one: that key's caller, with its role.
-        let (status, body) = call(&open, "POST", "/api/v2/execute", Some(secret), Some(json!({"language": "python", "version": "*", "files": [{"content": "# stdout: hi"}]}))).await;
+        let (status, body) = call(
+            &open,
+            "POST",
+            "/api/v2/execute",
+            Some(secret),
+            Some(json!({"language": "python", "version": "*", "files": [{"content": "# stdout: hi"}]})),
+        )
+        .await;
         assert_eq!(status, 403, "{body}");
         // Unknown tokens stay anonymous on an open server.
         let (status, _) = call(&open, "GET", "/api/v1/runtimes", Some("whatever"), None).await;
@@ -270,13 +308,18 @@ async fn roles_decide_what_a_key_may_do() {
         let caller = create_key(&server, "ide", "caller").await;
         let execute = json!({"language": "python", "version": "*", "files": [{"content": "# stdout: hi"}]});
         let submission = json!({"language_id": 71, "source_code": "# stdout: hi"});
-        let exercise = json!({"id": "e1", "title": "t", "statement": "s", "tests": [{"stdin": "", "expected_output": ""}]});
+        let exercise =
+            json!({"id": "e1", "title": "t", "statement": "s", "tests": [{"stdin": "", "expected_output": ""}]});
         // What a classroom key may do.
         for (method, path, body) in [
             ("POST", "/api/v1/run", Some(run_body())),
             ("GET", "/api/v1/runtimes", None),
             ("GET", "/api/v1/exercises", None),
-            ("POST", "/api/v1/snippets", Some(json!({"language": "python", "code": "print(1)"}))),
+            (
+                "POST",
+                "/api/v1/snippets",
+                Some(json!({"language": "python", "code": "print(1)"})),
+            ),
             ("GET", "/api/v2/runtimes", None),
             ("GET", "/api/v2/piston/runtimes", None),
             ("GET", "/languages", None),
@@ -300,7 +343,10 @@ async fn roles_decide_what_a_key_may_do() {
             assert_eq!(status, 403, "classroom {method} {path}: {answer}");
             let text = answer[field].as_str().unwrap_or_default();
             assert!(text.contains("classroom key"), "{method} {path}: {answer}");
-            assert!(text.contains("needs a caller or admin key") || text.contains("needs an admin key"), "{answer}");
+            assert!(
+                text.contains("needs a caller or admin key") || text.contains("needs an admin key"),
+                "{answer}"
+            );
         }
         // A caller key may use every API but the admin-only ones.
         for (method, path, body) in [
@@ -325,7 +371,10 @@ struct Triggers(Mutex<Vec<(String, Option<String>)>>);
 impl engine::Observer for Triggers {
     fn observe(&self, run: &engine::Observation<'_>) {
         let t = run.trigger;
-        self.0.lock().unwrap().push((t.api.to_owned(), t.key.as_deref().map(str::to_owned)));
+        self.0
+            .lock()
+            .unwrap()
+            .push((t.api.to_owned(), t.key.as_deref().map(str::to_owned)));
     }
 }
 
@@ -354,21 +403,50 @@ async fn judge0_submissions_belong_to_their_key() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         assert!(
-            triggers.0.lock().unwrap().contains(&("judge0".into(), Some("a".into()))),
+            triggers
+                .0
+                .lock()
+                .unwrap()
+                .contains(&("judge0".into(), Some("a".into()))),
             "{:?}",
             triggers.0.lock().unwrap()
         );
         // wait=true is counted to its key too.
-        let (status, _) = call(&server, "POST", "/submissions?wait=true", Some(&b), Some(submission.clone())).await;
+        let (status, _) = call(
+            &server,
+            "POST",
+            "/submissions?wait=true",
+            Some(&b),
+            Some(submission.clone()),
+        )
+        .await;
         assert_eq!(status, 201);
-        assert!(triggers.0.lock().unwrap().contains(&("judge0".into(), Some("b".into()))));
+        assert!(triggers
+            .0
+            .lock()
+            .unwrap()
+            .contains(&("judge0".into(), Some("b".into()))));
 
         // Another key: unknown (404, null), never listed, not deleted.
         let (status, body) = call(&server, "GET", &path, Some(&b), None).await;
         assert_eq!(status, 404, "{body}");
-        let (_, batch) = call(&server, "GET", &format!("/submissions/batch?tokens={token}"), Some(&b), None).await;
+        let (_, batch) = call(
+            &server,
+            "GET",
+            &format!("/submissions/batch?tokens={token}"),
+            Some(&b),
+            None,
+        )
+        .await;
         assert_eq!(batch["submissions"], json!([null]));
-        let (_, batch) = call(&server, "GET", &format!("/submissions/batch?tokens={token}"), Some(&a), None).await;
+        let (_, batch) = call(
+            &server,
+            "GET",
+            &format!("/submissions/batch?tokens={token}"),
+            Some(&a),
+            None,
+        )
+        .await;
         assert_eq!(batch["submissions"][0]["token"], token.as_str());
         let (_, list) = call(&server, "GET", "/submissions", Some(&b), None).await;
         assert_eq!(list["meta"]["total_count"], 1, "{list}");
@@ -412,7 +490,14 @@ async fn page_sessions_work_over_fetch_and_the_websocket() {
         let token = session["token"].as_str().unwrap().to_owned();
         let (status, body) = call(&server, "POST", "/api/v1/run", Some(&token), Some(run_body())).await;
         assert_eq!(status, 200, "{body}");
-        let (status, body) = call(&server, "POST", "/submissions?wait=true", Some(&token), Some(json!({"language_id": 71, "source_code": "x"}))).await;
+        let (status, body) = call(
+            &server,
+            "POST",
+            "/submissions?wait=true",
+            Some(&token),
+            Some(json!({"language_id": 71, "source_code": "x"})),
+        )
+        .await;
         assert_eq!(status, 403, "{body}");
         // Another node of the same database accepts it.
         let other = common::fake::start_on(config(&[], true), &server).await;
@@ -432,9 +517,11 @@ async fn page_sessions_work_over_fetch_and_the_websocket() {
         );
         let (mut ws, response) = tokio_tungstenite::connect_async(request).await.expect("connect");
         assert_eq!(response.headers()["sec-websocket-protocol"], "tiderun.v1");
-        ws.send(Message::text(json!({"type": "init", "language": "python", "code": "# stdout: hi"}).to_string()))
-            .await
-            .unwrap();
+        ws.send(Message::text(
+            json!({"type": "init", "language": "python", "code": "# stdout: hi"}).to_string(),
+        ))
+        .await
+        .unwrap();
         let mut exit = None;
         while let Ok(Some(Ok(message))) = tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
             if let Message::Text(text) = message {
@@ -461,7 +548,10 @@ async fn page_sessions_work_over_fetch_and_the_websocket() {
                 assert!(body["error"].as_str().unwrap().contains("revoked"), "{body}");
                 break;
             }
-            assert!(tokio::time::Instant::now() < deadline, "the session outlived the key's revocation");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the session outlived the key's revocation"
+            );
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
         server.stop().await;

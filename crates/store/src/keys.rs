@@ -89,13 +89,17 @@ pub struct Quotas {
 pub fn valid_key_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_KEY_NAME_BYTES
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// Whether `token` has the shape of a key (`tr_` + 8 hex + `_` + 64 hex). Anything else is not
 /// looked up.
 pub fn looks_like_key(token: &str) -> bool {
-    let Some(rest) = token.strip_prefix(KEY_MARK) else { return false };
+    let Some(rest) = token.strip_prefix(KEY_MARK) else {
+        return false;
+    };
     let b = rest.as_bytes();
     b.len() == KEY_PREFIX_LEN + 1 + KEY_SECRET_LEN
         && b[KEY_PREFIX_LEN] == b'_'
@@ -266,10 +270,7 @@ impl Store {
         const OP: &str = "create_key";
         check_new_key(new)?;
         let prefix = format!("{KEY_MARK}{}", hex(&random_bytes::<{ KEY_PREFIX_LEN / 2 }>()?));
-        let secret = KeySecret(format!(
-            "{prefix}_{}",
-            hex(&random_bytes::<{ KEY_SECRET_LEN / 2 }>()?)
-        ));
+        let secret = KeySecret(format!("{prefix}_{}", hex(&random_bytes::<{ KEY_SECRET_LEN / 2 }>()?)));
         let created_at = now_us();
         let expires_at = new
             .expires_in_days
@@ -306,9 +307,9 @@ impl Store {
                 secret,
             }),
             // The name (the hash of 256 random bits cannot collide).
-            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => Err(StoreError::DuplicateKeyName {
-                name: new.name.clone(),
-            }),
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                Err(StoreError::DuplicateKeyName { name: new.name.clone() })
+            }
             Err(e) => Err(StoreError::Query { op: OP, source: e }),
         }
     }
@@ -384,13 +385,15 @@ impl Store {
     pub async fn shared_secret(&self, name: &str) -> Result<[u8; 32], StoreError> {
         const OP: &str = "shared_secret";
         let fresh = hex(&random_bytes::<32>()?);
-        sqlx::query("INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
-            .bind(name)
-            .bind(fresh.as_str())
-            .bind(now_us())
-            .execute(&self.pool)
-            .await
-            .map_err(query(OP))?;
+        sqlx::query(
+            "INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(fresh.as_str())
+        .bind(now_us())
+        .execute(&self.pool)
+        .await
+        .map_err(query(OP))?;
         let value: String = sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")
             .bind(name)
             .fetch_one(&self.pool)
@@ -483,7 +486,10 @@ mod tests {
         assert!(!looks_like_key(&key.replace("tr_", "xx_")));
         assert!(!looks_like_key(&key.to_uppercase()));
         assert!(!looks_like_key("secret-token"));
-        assert_eq!(key_hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            key_hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         assert_eq!(format!("{:?}", KeySecret(key)), "KeySecret(..)");
     }
 }

@@ -1060,7 +1060,10 @@ async fn key_limits_and_names_for_ever(url: String) {
     let store = connect(&url).await;
     for bad in ["", "a b", "é", &"x".repeat(65), "auth-token"] {
         let e = store.create_key(&key(bad, Role::Caller)).await.unwrap_err();
-        assert!(matches!(e, StoreError::BadKeyName { .. }) && e.is_caller_mistake(), "{e:?}");
+        assert!(
+            matches!(e, StoreError::BadKeyName { .. }) && e.is_caller_mistake(),
+            "{e:?}"
+        );
     }
     let cases = [
         (Some(0), None, None, "runs_per_minute"),
@@ -1099,7 +1102,10 @@ async fn key_limits_and_names_for_ever(url: String) {
         .unwrap();
     store.create_key(&key("ide", Role::Caller)).await.unwrap();
     let e = store.create_key(&key("ide", Role::Admin)).await.unwrap_err();
-    assert!(matches!(e, StoreError::DuplicateKeyName { .. }) && e.is_caller_mistake(), "{e:?}");
+    assert!(
+        matches!(e, StoreError::DuplicateKeyName { .. }) && e.is_caller_mistake(),
+        "{e:?}"
+    );
     // A revoked key's name stays taken.
     store.revoke_key("ide").await.unwrap();
     let e = store.create_key(&key("ide", Role::Caller)).await.unwrap_err();
@@ -1145,7 +1151,14 @@ async fn submissions_listed_by_owner(url: String) {
     let page = store.list_submissions_of(None, 1, 10, u64::MAX).await.unwrap();
     assert_eq!(page.total_count, 1);
     assert_eq!(page.items[0].token, nobody.token);
-    assert_eq!(store.list_submissions_of(Some("x"), 1, 10, u64::MAX).await.unwrap().total_count, 0);
+    assert_eq!(
+        store
+            .list_submissions_of(Some("x"), 1, 10, u64::MAX)
+            .await
+            .unwrap()
+            .total_count,
+        0
+    );
     assert_eq!(store.list_submissions(1, 10, u64::MAX).await.unwrap().total_count, 5);
     // The text bound holds for one owner's page too.
     assert!(matches!(

@@ -95,7 +95,9 @@ async fn run(store: &Store, command: KeysCommand) -> anyhow::Result<ExitCode> {
                 "created the {} key {:?}{}; it is shown this once:",
                 k.role,
                 k.name,
-                k.expires_at.map(|t| format!(", valid until {}", t.to_rfc3339())).unwrap_or_default()
+                k.expires_at
+                    .map(|t| format!(", valid until {}", t.to_rfc3339()))
+                    .unwrap_or_default()
             );
             println!("{}", created.secret.expose());
             Ok(ExitCode::SUCCESS)
@@ -120,7 +122,10 @@ async fn run(store: &Store, command: KeysCommand) -> anyhow::Result<ExitCode> {
                         })
                     })
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "keys": list }))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({ "keys": list }))?
+                );
                 return Ok(ExitCode::SUCCESS);
             }
             let opt = |v: Option<u32>| v.map_or("-".to_owned(), |v| v.to_string());
@@ -137,7 +142,8 @@ async fn run(store: &Store, command: KeysCommand) -> anyhow::Result<ExitCode> {
                     k.state(now).as_str(),
                     opt(k.quotas.runs_per_minute),
                     opt(k.quotas.cpu_s_per_day),
-                    k.expires_at.map_or("never".to_owned(), |t| t.format("%Y-%m-%d").to_string())
+                    k.expires_at
+                        .map_or("never".to_owned(), |t| t.format("%Y-%m-%d").to_string())
                 );
             }
             Ok(ExitCode::SUCCESS)

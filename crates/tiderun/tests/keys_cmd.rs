@@ -25,7 +25,16 @@ fn text(out: &Output) -> (String, String) {
 fn exercise(store: &[String]) {
     let out = tiderun(
         store,
-        &["create", "class-3b", "--role", "classroom", "--runs-per-minute", "30", "--expires-in-days", "90"],
+        &[
+            "create",
+            "class-3b",
+            "--role",
+            "classroom",
+            "--runs-per-minute",
+            "30",
+            "--expires-in-days",
+            "90",
+        ],
     );
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
@@ -44,14 +53,23 @@ fn exercise(store: &[String]) {
     assert!(key.starts_with(list["keys"][0]["prefix"].as_str().unwrap()));
     assert!(!stdout.contains(&key[12..]), "the secret is never listed");
     let (table, _) = text(&tiderun(store, &["list"]));
-    assert!(table.contains("class-3b") && table.contains("classroom") && !table.contains(&key[12..]), "{table}");
+    assert!(
+        table.contains("class-3b") && table.contains("classroom") && !table.contains(&key[12..]),
+        "{table}"
+    );
 
     // Names are never reused; bad values are one-line errors.
     for (args, says) in [
         (vec!["create", "class-3b", "--role", "caller"], "never reused"),
         (vec!["create", "bad name", "--role", "caller"], "is not a key name"),
-        (vec!["create", "k", "--role", "caller", "--expires-in-days", "0"], "expires_in_days is 0"),
-        (vec!["create", "k", "--role", "caller", "--cpu-s-per-day", "86400001"], "cpu_s_per_day is 86400001"),
+        (
+            vec!["create", "k", "--role", "caller", "--expires-in-days", "0"],
+            "expires_in_days is 0",
+        ),
+        (
+            vec!["create", "k", "--role", "caller", "--cpu-s-per-day", "86400001"],
+            "cpu_s_per_day is 86400001",
+        ),
     ] {
         let out = tiderun(store, &args);
         let (_, stderr) = text(&out);
@@ -91,6 +109,10 @@ async fn keys_on_postgres() {
     let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap();
     let url = format!("{base}/{name}");
     let store_args = vec!["--database-url".to_owned(), url];
-    tokio::task::spawn_blocking(move || exercise(&store_args)).await.unwrap();
-    conn.execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str()).await.unwrap();
+    tokio::task::spawn_blocking(move || exercise(&store_args))
+        .await
+        .unwrap();
+    conn.execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
+        .await
+        .unwrap();
 }

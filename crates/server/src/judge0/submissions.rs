@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::Extension;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -291,7 +291,10 @@ async fn create_and_wait(
     };
     let token = claim.token.clone();
     let span = tracing::info_span!("judge0_wait", token = %token);
-    let record = match worker::run_claimed(state, &claim, request, owner).instrument(span).await {
+    let record = match worker::run_claimed(state, &claim, request, owner)
+        .instrument(span)
+        .await
+    {
         Ok(record) => record,
         Err(Deferred::Busy { retry_after_s }) => {
             let (status, result) = result::internal_error("the server is at capacity");
@@ -399,7 +402,10 @@ pub async fn index(
     let per_page = page_number("per_page", q.per_page.as_deref(), DEFAULT_PER_PAGE, MAX_PER_PAGE)?;
     // An admin lists every submission, anyone else those of its own key.
     let listed = if caller.role == store::Role::Admin {
-        state.store().list_submissions(page, per_page, read_budget(&state)).await?
+        state
+            .store()
+            .list_submissions(page, per_page, read_budget(&state))
+            .await?
     } else {
         state
             .store()
@@ -609,10 +615,12 @@ pub async fn batch_show(
     let found = state.store().get_submissions(&tokens, read_budget(&state)).await?;
     let submissions = found
         .into_iter()
-        .map(|s| match s.filter(|s| visible(&caller, s)).and_then(Record::from_store) {
-            Some(record) => render(&state, &record, &fields, base64),
-            None => Ok(Value::Null),
-        })
+        .map(
+            |s| match s.filter(|s| visible(&caller, s)).and_then(Record::from_store) {
+                Some(record) => render(&state, &record, &fields, base64),
+                None => Ok(Value::Null),
+            },
+        )
         .collect::<Result<Vec<Value>, _>>()
         .map_err(|_| bad(NOT_UTF8_MANY))?;
     Ok(Json(json!({ "submissions": submissions })).into_response())

@@ -438,5 +438,11 @@ pub async fn start_with(config: ServerConfig, runner_config: RunnerConfig, backe
 
 /// Another node with the stand-in, on the database of `first`.
 pub async fn start_on(config: ServerConfig, first: &TestServer) -> TestServer {
-    super::start_on_url(config, runner(RunnerConfig::default()), first.backend, first.url.clone()).await
+    super::start_on_url(
+        config,
+        runner(RunnerConfig::default()),
+        first.backend,
+        first.url.clone(),
+    )
+    .await
 }
