@@ -128,3 +128,16 @@ test('a key that is revoked is refused with its reason when the page is opened a
   assert.ok(!page.url().includes(doomed));
   await page.context().close();
 });
+
+test('a page whose key is revoked while it is open asks for a key again, saying why', async () => {
+  const soon = createKey(server, 'soon-revoked', 'classroom');
+  const page = await freshPage(`${server.url}/#key=${soon}`);
+  await ready(page);
+  revokeKey(server, 'soon-revoked');
+  // Every node forgets the key within its cache's lifetime (10 s): a request after it is refused.
+  await new Promise((r) => setTimeout(r, 11_000));
+  await page.click('#exercises-button');
+  await page.waitForSelector('#key-dialog[open]', { timeout: 10_000 });
+  assert.match(await page.textContent('#key-message'), /revoked/);
+  await page.context().close();
+});

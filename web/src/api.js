@@ -30,6 +30,14 @@ async function request(method, path, body) {
   } catch {
     data = null;
   }
+  if (response.status === 401) {
+    // No key, or the page session ended (expired, or its key revoked): the page asks again,
+    // saying why when a session ended.
+    const ended = auth.hasSession();
+    auth.forget();
+    const why = ended ? (data && data.error) || null : null;
+    window.dispatchEvent(new CustomEvent('tiderun:key-needed', { detail: why }));
+  }
   if (!response.ok) {
     const retry = Number.parseInt(response.headers.get('Retry-After') || '', 10);
     const message = (data && data.error) || text || response.statusText;

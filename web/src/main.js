@@ -330,6 +330,8 @@ ui.keyForm.addEventListener('submit', async (event) => {
     start();
   }
 });
+// A request refused for want of a key (a session that ended while the page was open).
+window.addEventListener('tiderun:key-needed', (event) => askForKey(event.detail));
 // The page is of no use without a key: Esc does not close the question.
 ui.keyDialog.addEventListener('cancel', (event) => event.preventDefault());
 
@@ -340,10 +342,8 @@ async function loadRuntimes() {
     const list = await api.runtimes();
     state.runtimes = new Map(list.map((r) => [r.language, r]));
   } catch (e) {
-    if (e.status === 401) {
-      askForKey(auth.hasSession() ? e.message : null);
-      return false;
-    }
+    // 401: the key dialog is open already (`tiderun:key-needed`).
+    if (e.status === 401) return false;
     showStatus(() => ({ kind: 'error', text: describeRefusal(e) }));
     setTimeout(start, 1000 * (e.retryAfter || 5));
     return false;
