@@ -38,7 +38,8 @@ function freePort() {
 }
 
 /**
- * `TIDERUN_BROWSER_KEYS=1`: every test's server requires keys (`--require-keys`), and every
+ * `TIDERUN_BROWSER_KEYS=1` (the `keys_mode_*.test.js` files set it and run a classroom
+ * page test file again): every test's server requires keys (`--require-keys`), and every
  * page opens with a classroom key in its address (`/#key=tr_…`, a teacher's class link), so
  * the whole suite checks the page on a server that requires keys.
  */
