@@ -1,7 +1,7 @@
 // Shared by the browser tests: a real `tiderun serve` on a free loopback port with a temp data
 // directory, Debian's chromium driven by playwright-core, and small helpers that act as a
 // student would (paste code, press Run, type into the input line).
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -38,10 +38,45 @@ function freePort() {
 }
 
 /**
+ * `TIDERUN_BROWSER_KEYS=1` (the `keys_mode_*.test.js` files set it and run a classroom
+ * page test file again): every test's server requires keys (`--require-keys`), and every
+ * page opens with a classroom key in its address (`/#key=tr_…`, a teacher's class link), so
+ * the whole suite checks the page on a server that requires keys.
+ */
+export const KEYS_MODE = process.env.TIDERUN_BROWSER_KEYS === '1';
+/** The classroom key of the last server started in keys mode. */
+let classKey = null;
+
+/** Create a key in a server's store with `tiderun keys create`; the key. */
+export function createKey(server, name, role) {
+  const out = execFileSync(binary(), ['keys', 'create', name, '--role', role, '--data-dir', server.dataDir], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return out.trim();
+}
+
+/** Revoke a key with `tiderun keys revoke`. */
+export function revokeKey(server, name) {
+  execFileSync(binary(), ['keys', 'revoke', name, '--data-dir', server.dataDir], { cwd: ROOT, stdio: 'ignore' });
+}
+
+/**
  * Start `tiderun serve` with the repo's exercises and a fresh SQLite database; `args` adds
- * flags (e.g. `--rate-limit 3`). Returns `{ url, stop, log }`.
+ * flags (e.g. `--rate-limit 3`). Returns `{ url, stop, log, dataDir }` (and in keys mode
+ * `key`, a classroom key).
  */
 export async function startServer(args = []) {
+  const server = await startPlainServer(KEYS_MODE ? ['--require-keys', ...args] : args);
+  if (KEYS_MODE && server.dataDir) {
+    server.key = createKey(server, `class-${Date.now()}`, 'classroom');
+    classKey = server.key;
+  }
+  return server;
+}
+
+async function startPlainServer(args) {
   // For development: a server (or `vite` dev server) already running; nothing to start.
   if (process.env.TIDERUN_TEST_URL && !args.length) {
     return { url: process.env.TIDERUN_TEST_URL.replace(/\/$/, ''), log: () => '', stop: async () => {} };
@@ -75,6 +110,7 @@ export async function startServer(args = []) {
   }
   return {
     url,
+    dataDir,
     log: () => log,
     async stop() {
       if (child.exitCode === null) {
@@ -105,7 +141,8 @@ export async function openPage(browser, url, { locale = 'en-US', viewport = { wi
   const page = await context.newPage();
   page.errors = [];
   page.on('pageerror', (e) => page.errors.push(e.message));
-  await page.goto(url);
+  // In keys mode a page opens as a class link does: the classroom key in its fragment.
+  await page.goto(KEYS_MODE && classKey && !url.includes('#') ? `${url}#key=${classKey}` : url);
   await ready(page);
   return page;
 }

@@ -1,5 +1,6 @@
 // The service's native API (`/api/v1`) and its WebSocket, and nothing else: the page never
 // decides what the engine decides (statuses, verdicts, limits come from the server).
+import * as auth from './auth.js';
 
 /** A refused or failed request: the HTTP status, the server's message, and for 429/503 the
  * seconds to wait (Retry-After). `status` 0 means the server could not be reached. */
@@ -16,7 +17,7 @@ async function request(method, path, body) {
   try {
     response = await fetch(path, {
       method,
-      headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+      headers: { ...auth.headers(), ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (e) {
@@ -28,6 +29,14 @@ async function request(method, path, body) {
     data = text ? JSON.parse(text) : null;
   } catch {
     data = null;
+  }
+  if (response.status === 401) {
+    // No key, or the page session ended (expired, or its key revoked): the page asks again,
+    // saying why when a session ended.
+    const ended = auth.hasSession();
+    auth.forget();
+    const why = ended ? (data && data.error) || null : null;
+    window.dispatchEvent(new CustomEvent('tiderun:key-needed', { detail: why }));
   }
   if (!response.ok) {
     const retry = Number.parseInt(response.headers.get('Retry-After') || '', 10);
@@ -78,7 +87,8 @@ export class RunSession {
     this.failed = false;
     this.finished = false;
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    this.socket = new WebSocket(`${scheme}//${location.host}/api/v1/ws`);
+    // The page session goes as a subprotocol: a browser cannot set a WebSocket's headers.
+    this.socket = new WebSocket(`${scheme}//${location.host}/api/v1/ws`, auth.protocols());
     // The server closes a socket that has not sent `init` within a second: send it at once.
     this.socket.addEventListener('open', () => {
       this.opened = true;

@@ -1,6 +1,7 @@
 // The classroom page: wires the editor, the console, runs, exercises and share links.
 import './style.css';
 import * as api from './api.js';
+import * as auth from './auth.js';
 import { t, locale, setLocale, applyStatic, onLocaleChange } from './i18n.js';
 import { prefs, loadCode, saveCode } from './storage.js';
 import { initTheme, toggleTheme, isDark } from './theme.js';
@@ -36,6 +37,10 @@ const ui = {
   exerciseClose: $('exercise-close'),
   shareDialog: $('share-dialog'),
   shareCopy: $('share-copy'),
+  keyDialog: $('key-dialog'),
+  keyForm: $('key-form'),
+  keyInput: $('key-input'),
+  keyMessage: $('key-message'),
 };
 
 /** Languages this page falls back to, in order, when nothing was chosen before. */
@@ -292,6 +297,44 @@ window.addEventListener(
   true,
 );
 
+// ---- the class key ----
+
+/** Ask for the class key: the server refused the page without one (or its session ended). */
+function askForKey(message = null) {
+  auth.forget();
+  showStatus(() => ({ kind: 'error', text: t('key.needed') }));
+  ui.keyMessage.textContent = message ?? t('key.needed');
+  if (!ui.keyDialog.open) ui.keyDialog.showModal();
+  ui.keyInput.focus();
+}
+
+/** Trade `key` for a page session; false (and the dialog asks again) when it is refused. */
+async function useKey(key) {
+  showStatus(() => ({ kind: 'busy', text: t('key.checking') }));
+  try {
+    await auth.exchange(key);
+    return true;
+  } catch (e) {
+    askForKey(e.status === 0 ? t('status.unreachable') : t('key.refused', { message: e.message }));
+    return false;
+  }
+}
+
+ui.keyForm.addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const key = ui.keyInput.value.trim();
+  if (!key) return;
+  ui.keyInput.value = '';
+  if (await useKey(key)) {
+    ui.keyDialog.close();
+    start();
+  }
+});
+// A request refused for want of a key (a session that ended while the page was open).
+window.addEventListener('tiderun:key-needed', (event) => askForKey(event.detail));
+// The page is of no use without a key: Esc does not close the question.
+ui.keyDialog.addEventListener('cancel', (event) => event.preventDefault());
+
 // ---- start ----
 
 async function loadRuntimes() {
@@ -299,6 +342,8 @@ async function loadRuntimes() {
     const list = await api.runtimes();
     state.runtimes = new Map(list.map((r) => [r.language, r]));
   } catch (e) {
+    // 401: the key dialog is open already (`tiderun:key-needed`).
+    if (e.status === 401) return false;
     showStatus(() => ({ kind: 'error', text: describeRefusal(e) }));
     setTimeout(start, 1000 * (e.retryAfter || 5));
     return false;
@@ -337,4 +382,7 @@ async function start() {
 
 updateToggles();
 showStatus(state.status);
-start();
+// A class link's key is traded for a session (and leaves the address bar) before anything else.
+const linkKey = auth.takeKeyFromAddress();
+if (linkKey) useKey(linkKey).then((ok) => ok && start());
+else start();

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use std::time::Duration;
-use store::{Quotas, Role};
+use store::{ApiKey, KeyState, Quotas, Role};
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, Uri};
@@ -20,7 +20,7 @@ use governor::state::StateStore;
 use governor::Quota;
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer};
 
-use crate::{edge, forwarded, ApiError, AppState};
+use crate::{edge, forwarded, session, ApiError, AppState};
 
 /// Distinct keys (API tokens, client addresses) the rate limiter holds at most, about 100
 /// bytes each (~10 MB). Past it, a key the limiter does not hold shares one quota with every
@@ -193,7 +193,7 @@ impl Caller {
 }
 
 /// The key name of requests made with an `--auth-token` (metering, the run log).
-pub const AUTH_TOKEN_KEY: &str = "auth-token";
+pub const AUTH_TOKEN_KEY: &str = store::RESERVED_KEY_NAME;
 
 /// A request of an admin (an admin key or an `--auth-token`); anyone else gets 403. The
 /// handlers of the keys, the usage, the run log and the console take it.
@@ -218,9 +218,200 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Admin {
     }
 }
 
-/// Authentication and rate limiting for every API route; `E` is the dialect's error, so a 401
-/// or 429 comes in the shape of the API that was called (Piston `{"message"}`, native and
-/// Judge0 `{"error"}`).
+/// How long a node trusts what it looked up about a key (or a token that is no key): a key
+/// revoked on any node stops working on every node within this time, and an unknown token
+/// costs at most one database query per this time per node (and is rate limited per client
+/// address before that query).
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(10);
+/// Tokens and key names the cache holds at most (about 300 bytes each, ~3 MB): past it the
+/// least recently used are forgotten.
+pub const KEY_CACHE_MAX_ENTRIES: usize = 10_000;
+
+/// Stored keys as recently looked up, by the hash of their secret (a request's key) and by
+/// name (a page session's key); `None` for a token that is no key.
+pub(crate) struct KeyCache {
+    by_hash: std::sync::Mutex<lru::LruCache<String, (std::time::Instant, Option<ApiKey>)>>,
+    by_name: std::sync::Mutex<lru::LruCache<String, (std::time::Instant, Option<ApiKey>)>>,
+    ttl: Duration,
+}
+
+impl std::fmt::Debug for KeyCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyCache")
+    }
+}
+
+/// A fresh entry of one of the cache's maps: `Some(found)` or `None` (not cached or stale).
+type Lookup = Option<Option<ApiKey>>;
+
+impl KeyCache {
+    pub(crate) fn new(ttl: Duration) -> KeyCache {
+        let cap = std::num::NonZeroUsize::new(KEY_CACHE_MAX_ENTRIES).expect("not zero");
+        KeyCache {
+            by_hash: std::sync::Mutex::new(lru::LruCache::new(cap)),
+            by_name: std::sync::Mutex::new(lru::LruCache::new(cap)),
+            ttl,
+        }
+    }
+
+    fn get(
+        map: &std::sync::Mutex<lru::LruCache<String, (std::time::Instant, Option<ApiKey>)>>,
+        k: &str,
+        ttl: Duration,
+    ) -> Lookup {
+        let mut map = map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match map.get(k) {
+            Some((at, found)) if at.elapsed() < ttl => Some(found.clone()),
+            _ => None,
+        }
+    }
+
+    fn put(
+        map: &std::sync::Mutex<lru::LruCache<String, (std::time::Instant, Option<ApiKey>)>>,
+        k: String,
+        found: Option<ApiKey>,
+    ) {
+        let mut map = map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.put(k, (std::time::Instant::now(), found));
+    }
+
+    /// Forget everything (this node learns of a revocation at once; others within the TTL).
+    pub(crate) fn clear(&self) {
+        for map in [&self.by_hash, &self.by_name] {
+            map.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+        }
+    }
+}
+
+/// Who a request's token names, once looked up.
+enum Found {
+    /// An `--auth-token`.
+    AuthToken,
+    /// A caller with a working key or page session.
+    Caller(Caller),
+    /// A key (or the key of a page session) that exists but does not work: why, for the 401.
+    Refused(String),
+    /// No token, or one that is none of the above.
+    Nobody,
+}
+
+/// The token of a request: its headers' ([`token`]) or, for a WebSocket handshake from a
+/// browser (which cannot set headers), the subprotocol `tiderun.auth.TOKEN` it offers
+/// beside `tiderun.v1`.
+fn request_token(headers: &HeaderMap) -> Option<&str> {
+    token(headers).or_else(|| {
+        headers
+            .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .find_map(|p| p.trim().strip_prefix(WS_AUTH_PROTOCOL_PREFIX))
+            .filter(|t| !t.is_empty())
+    })
+}
+
+/// The subprotocol a browser's WebSocket carries its token in: `tiderun.auth.<token>`.
+pub const WS_AUTH_PROTOCOL_PREFIX: &str = "tiderun.auth.";
+/// The subprotocol the server answers a WebSocket that offered it (with the token).
+pub const WS_PROTOCOL: &str = "tiderun.v1";
+
+/// The rate limit key of a request without a token the server knows: its client's address.
+fn client_key(state: &AppState, request: &Request) -> String {
+    match peer_addr(request) {
+        Some(peer) => address_key(forwarded::client_ip(
+            peer,
+            request.headers(),
+            &state.config().edge.trusted_proxies,
+        )),
+        None => "ip:unknown".to_string(),
+    }
+}
+
+/// A rate-limit refusal, counted.
+fn limited(state: &AppState, key: &str) -> Result<(), ApiError> {
+    state.0.limiter.check(key).map_err(|retry_after_s| {
+        state.metrics().rate_limited.inc();
+        ApiError::TooManyRequests { retry_after_s }
+    })
+}
+
+/// The caller of a stored key, or why it does not work.
+fn key_caller(key: &ApiKey, role: Role) -> Found {
+    match key.state(chrono::Utc::now()) {
+        KeyState::Active => Found::Caller(Caller {
+            key: Some(Arc::from(key.name.as_str())),
+            role,
+            quotas: key.quotas,
+        }),
+        KeyState::Expired => Found::Refused(format!(
+            "the key {:?} expired at {}; ask for a new one",
+            key.name,
+            key.expires_at.map(|t| t.to_rfc3339()).unwrap_or_default()
+        )),
+        KeyState::Revoked => Found::Refused(format!("the key {:?} was revoked; ask for a new one", key.name)),
+    }
+}
+
+/// Look up a token that is not an `--auth-token`. A lookup the cache cannot answer is rate
+/// limited by client address first, so sprayed tokens cost at most the limiter's quota of
+/// queries; `charged` is set when it was.
+async fn find(state: &AppState, client: &str, token: &str, charged: &mut bool) -> Result<Found, ApiError> {
+    let cache = &state.0.keys;
+    if token.starts_with(session::SESSION_MARK) {
+        let secret = state.session_secret().await?;
+        let session = match session::verify(&secret, token, chrono::Utc::now()) {
+            Ok(s) => s,
+            Err(session::Refused::Expired) => {
+                return Ok(Found::Refused(
+                    "the page session expired; open the class link again".into(),
+                ))
+            }
+            Err(session::Refused::Invalid) => return Ok(Found::Nobody),
+        };
+        let found = match KeyCache::get(&cache.by_name, &session.key, cache.ttl) {
+            Some(found) => found,
+            None => {
+                *charged = true;
+                limited(state, client)?;
+                let found = state.store().get_key(&session.key).await?;
+                KeyCache::put(&cache.by_name, session.key.clone(), found.clone());
+                found
+            }
+        };
+        return Ok(match found {
+            Some(key) => key_caller(&key, session::SESSION_ROLE),
+            None => Found::Nobody,
+        });
+    }
+    if !store::looks_like_key(token) {
+        return Ok(Found::Nobody);
+    }
+    let hash = store::key_hash(token);
+    let found = match KeyCache::get(&cache.by_hash, &hash, cache.ttl) {
+        Some(found) => found,
+        None => {
+            *charged = true;
+            limited(state, client)?;
+            let found = state.store().find_key(token).await?;
+            KeyCache::put(&cache.by_hash, hash, found.clone());
+            found
+        }
+    };
+    Ok(match found {
+        Some(key) => key_caller(&key, key.role),
+        None => Found::Nobody,
+    })
+}
+
+/// Authentication, rate limiting and roles for every API route; `E` is the dialect's error,
+/// so a 401, 403 or 429 comes in the shape of the API that was called (Piston `{"message"}`,
+/// native and Judge0 `{"error"}`).
+///
+/// A request's token is an `--auth-token` (an admin), a stored key (its role), or a page
+/// session (its key, as a classroom). A key is required when `--auth-token`s are set or with
+/// `--require-keys`; otherwise a request without one is [`Caller::anonymous`], and one with a
+/// key is still that key's caller (roles and metering hold on an open server too). A key
+/// that expired or was revoked is a 401 that says so, required or not.
 pub async fn guard<E>(State(state): State<AppState>, mut request: Request, next: Next) -> Response
 where
     E: From<ApiError> + IntoResponse,
@@ -228,42 +419,135 @@ where
     if request.method() == Method::OPTIONS {
         return next.run(request).await;
     }
-    let tokens = &state.config().auth_tokens;
-    // Only a configured token names a quota of its own: a made-up one must not buy a fresh
-    // quota (nor a new entry in the limiter's table) per request.
-    let known = token(request.headers()).filter(|t| tokens.iter().any(|k| constant_time_eq(k, t)));
-    let key = match known {
-        Some(t) => format!("token:{t}"),
-        None => match peer_addr(&request) {
-            Some(peer) => address_key(forwarded::client_ip(
-                peer,
-                request.headers(),
-                &state.config().edge.trusted_proxies,
-            )),
-            None => "ip:unknown".to_string(),
-        },
+    // The request's body is not `Sync`: what authentication needs is taken out first.
+    let client = client_key(&state, &request);
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let preset = request.extensions().get::<Caller>().cloned();
+    match authenticate(&state, request.headers(), preset, &client, &method, &path).await {
+        Ok(caller) => {
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
+        Err(e) => E::from(e).into_response(),
+    }
+}
+
+async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    preset: Option<Caller>,
+    client: &str,
+    method: &Method,
+    path: &str,
+) -> Result<Caller, ApiError> {
+    let config = state.config();
+    let tokens = &config.auth_tokens;
+    let token = request_token(headers);
+    // Whether this request was counted against its client's address already.
+    let mut charged = false;
+    let found = match token {
+        // Only a configured token names a quota of its own: a made-up one must not buy a
+        // fresh quota (nor a new entry in the limiter's table) per request.
+        Some(t) if tokens.iter().any(|k| constant_time_eq(k, t)) => {
+            limited(state, &format!("token:{t}"))?;
+            Found::AuthToken
+        }
+        Some(t) => find(state, client, t, &mut charged).await?,
+        None => Found::Nobody,
     };
-    // Checked before authentication too, so guessing tokens is rate limited per IP.
-    if let Err(retry_after_s) = state.0.limiter.check(&key) {
-        state.metrics().rate_limited.inc();
-        return E::from(ApiError::TooManyRequests { retry_after_s }).into_response();
+    // A caller put there by a layer around the router (an embedding, a test): only code can.
+    if let (Found::Nobody, Some(caller)) = (&found, preset) {
+        allowed(&caller, method, path)?;
+        return Ok(caller);
     }
-    if !tokens.is_empty() && known.is_none() {
-        return E::from(ApiError::Unauthorized).into_response();
-    }
-    let caller = match (known, request.extensions().get::<Caller>()) {
-        // Put there by a layer around the router (an embedding, a test): only code can.
-        (None, Some(caller)) => caller.clone(),
-        // `--auth-token`s are admin tokens.
-        (Some(_), _) => Caller {
+    let caller = match found {
+        Found::AuthToken => Caller {
             key: Some(Arc::from(AUTH_TOKEN_KEY)),
             role: Role::Admin,
             quotas: Quotas::default(),
         },
-        (None, None) => Caller::anonymous(),
+        Found::Caller(caller) => {
+            // A key's requests are counted to the key, wherever they come from.
+            let name = caller.key.as_deref().unwrap_or_default();
+            limited(state, &format!("key:{name}"))?;
+            caller
+        }
+        Found::Refused(why) => {
+            if !charged {
+                limited(state, client)?;
+            }
+            return Err(ApiError::KeyRefused(why));
+        }
+        Found::Nobody => {
+            // Checked before refusing too, so guessing tokens is rate limited per address.
+            if !charged {
+                limited(state, client)?;
+            }
+            if config.requires_keys() {
+                return Err(ApiError::Unauthorized);
+            }
+            Caller::anonymous()
+        }
     };
-    request.extensions_mut().insert(caller);
-    next.run(request).await
+    allowed(&caller, method, path)?;
+    Ok(caller)
+}
+
+/// The least role a route needs. The one table of who may do what: `classroom` may run code
+/// (the native run and both WebSockets), read the runtimes (also Piston's and Judge0's
+/// lists), open, list and submit to exercises, save and open snippets, and make a page
+/// session; the keys, usage, run log and console are for admins; everything else (Piston's
+/// execute, Judge0's submissions and system endpoints, posting and deleting exercises) needs
+/// a `caller`.
+pub fn required_role(method: &Method, path: &str) -> Role {
+    const ADMIN_PREFIXES: [&str; 4] = ["/api/v1/keys", "/api/v1/usage", "/api/v1/runs", "/api/v1/console"];
+    let under = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
+    if ADMIN_PREFIXES.iter().any(|p| under(p)) {
+        return Role::Admin;
+    }
+    let read = *method == Method::GET || *method == Method::HEAD;
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let classroom = matches!(
+        (read, *method == Method::POST, segments.as_slice()),
+        (true, _, ["api", "v1", "runtimes" | "ws" | "openapi.json" | "exercises"])
+            | (true, _, ["api", "v1", "exercises" | "snippets", _])
+            | (_, true, ["api", "v1", "run" | "snippets" | "session"])
+            | (_, true, ["api", "v1", "exercises", _, "submit"])
+            | (true, _, ["api", "v2", "runtimes" | "connect"])
+            | (true, _, ["api", "v2", "piston", "runtimes" | "connect"])
+            | (true, _, ["languages"])
+            | (true, _, ["languages", _])
+    );
+    if classroom {
+        Role::Classroom
+    } else {
+        Role::Caller
+    }
+}
+
+/// Whether a role includes another's rights (admin ⊃ caller ⊃ classroom).
+fn rank(role: Role) -> u8 {
+    match role {
+        Role::Classroom => 0,
+        Role::Caller => 1,
+        Role::Admin => 2,
+    }
+}
+
+/// 403 when the caller's role is less than the route needs ([`required_role`]).
+fn allowed(caller: &Caller, method: &Method, path: &str) -> Result<(), ApiError> {
+    let needed = required_role(method, path);
+    if rank(caller.role) >= rank(needed) {
+        return Ok(());
+    }
+    let who = match &caller.key {
+        Some(key) => format!("the key {key:?} is a {} key", caller.role),
+        None => "a request without a key cannot".to_owned(),
+    };
+    Err(ApiError::Forbidden(match needed {
+        Role::Admin => format!("this needs an admin key; {who}"),
+        _ => format!("this needs a caller or admin key; {who}, which may only run code, read runtimes, open exercises and save snippets"),
+    }))
 }
 
 /// Compare without leaking the position of the first difference through timing.

@@ -27,6 +27,9 @@ pub enum ApiError {
     Unprocessable(String),
     #[error("authentication required: send X-Auth-Token: TOKEN, Authorization: Bearer TOKEN or Authorization: TOKEN")]
     Unauthorized,
+    /// A key (or page session) that exists but does not work: expired or revoked.
+    #[error("{0}")]
+    KeyRefused(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -69,7 +72,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::KeyRefused(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -121,7 +124,9 @@ impl From<store::StoreError> for ApiError {
     fn from(e: store::StoreError) -> Self {
         if e.is_caller_mistake() {
             return match e {
-                store::StoreError::TooManyExercises => ApiError::Conflict(e.to_string()),
+                store::StoreError::TooManyExercises
+                | store::StoreError::TooManyKeys
+                | store::StoreError::DuplicateKeyName { .. } => ApiError::Conflict(e.to_string()),
                 e => ApiError::BadRequest(e.to_string()),
             };
         }

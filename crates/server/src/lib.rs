@@ -29,6 +29,7 @@ pub mod exercise_spec;
 mod forwarded;
 mod health;
 pub mod judge0;
+mod keys;
 pub mod ledger;
 mod metrics;
 pub mod native;
@@ -37,9 +38,13 @@ pub mod openapi;
 mod page;
 pub mod piston;
 pub mod quota;
+pub mod session;
 mod ws;
 
-pub use auth::{Admin, Caller, CorsOriginError, CorsOrigins, CORS_MAX_AGE};
+pub use auth::{
+    required_role, Admin, Caller, CorsOriginError, CorsOrigins, CORS_MAX_AGE, KEY_CACHE_MAX_ENTRIES, KEY_CACHE_TTL,
+    WS_AUTH_PROTOCOL_PREFIX, WS_PROTOCOL,
+};
 pub use body::BODY_READ_TIMEOUT;
 pub use edge::EdgeConfig;
 pub use error::{ApiError, STORE_FULL, STORE_UNAVAILABLE};
@@ -65,8 +70,11 @@ pub const LEDGER_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// `TIDERUN_*` variables).
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// API tokens; empty means no authentication (a single-machine classroom).
+    /// API tokens (admins); with any, every API request needs a token or a key.
     pub auth_tokens: Vec<String>,
+    /// Every API request needs a key (`--require-keys`), also without `--auth-token`s. Off,
+    /// and without tokens, a request without a key is [`Caller::anonymous`].
+    pub require_keys: bool,
     pub max_body_bytes: usize,
     /// Requests per minute per token (or per IP without one); 0 disables the limit.
     pub rate_limit_per_minute: u32,
@@ -96,10 +104,18 @@ pub struct ServerConfig {
     pub drain_timeout: Duration,
 }
 
+impl ServerConfig {
+    /// Whether an API request without a token or key is refused (401).
+    pub fn requires_keys(&self) -> bool {
+        self.require_keys || !self.auth_tokens.is_empty()
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             auth_tokens: Vec::new(),
+            require_keys: false,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             rate_limit_per_minute: DEFAULT_RATE_LIMIT_PER_MINUTE,
             cors: CorsOrigins::Any,
@@ -131,6 +147,9 @@ struct Inner {
     limiter: auth::RateLimiter,
     ledger: ledger::Ledger,
     run_limiters: quota::RunLimiters,
+    keys: auth::KeyCache,
+    /// The page sessions' signing secret, read from (or made in) the store on first use.
+    session_secret: tokio::sync::OnceCell<[u8; 32]>,
     started: Instant,
 }
 
@@ -166,6 +185,8 @@ impl AppState {
             limiter,
             ledger,
             run_limiters: quota::RunLimiters::default(),
+            keys: auth::KeyCache::new(auth::KEY_CACHE_TTL),
+            session_secret: tokio::sync::OnceCell::new(),
             config,
             started: Instant::now(),
         }))
@@ -226,6 +247,21 @@ impl AppState {
         &self.0.run_limiters
     }
 
+    /// The secret page sessions are signed with, the same on every node of the store.
+    pub(crate) async fn session_secret(&self) -> Result<[u8; 32], ApiError> {
+        let secret = self
+            .0
+            .session_secret
+            .get_or_try_init(|| self.0.store.shared_secret(session::SESSION_SECRET_NAME))
+            .await?;
+        Ok(*secret)
+    }
+
+    /// Forget the keys this node looked up (after a revocation here).
+    pub(crate) fn forget_keys(&self) {
+        self.0.keys.clear();
+    }
+
     pub fn uptime(&self) -> Duration {
         self.0.started.elapsed()
     }
@@ -282,7 +318,24 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-");
-    tracing::info_span!("request", method = %request.method(), uri = %request.uri(), request_id = %id)
+    let uri = redact_key_param(request.uri());
+    tracing::info_span!("request", method = %request.method(), uri = %uri, request_id = %id)
+}
+
+/// A URI as logged: the value of a `key` query parameter (a class link, `/?key=tr_…`) is
+/// left out, so a key never reaches a log.
+fn redact_key_param(uri: &axum::http::Uri) -> String {
+    let Some(query) = uri.query() else {
+        return uri.to_string();
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if name == "key" => format!("{name}=[redacted]"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{}?{}", uri.path(), query.join("&"))
 }
 
 /// Serve until SIGTERM/SIGINT, then stop accepting, let running jobs finish (bounded) and
@@ -370,5 +423,19 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_in_a_link_is_not_logged() {
+        let uri: axum::http::Uri = "/?lang=python&key=tr_0011aabb_ffff&x=1".parse().unwrap();
+        assert_eq!(redact_key_param(&uri), "/?lang=python&key=[redacted]&x=1");
+        let uri: axum::http::Uri = "/submissions?wait=true".parse().unwrap();
+        assert_eq!(redact_key_param(&uri), "/submissions?wait=true");
+        assert_eq!(redact_key_param(&"/s/abc".parse().unwrap()), "/s/abc");
     }
 }

@@ -47,6 +47,7 @@ pub fn router() -> Router<AppState> {
         .merge(snippets::router())
         .merge(exercise_routes::router())
         .merge(usage::router())
+        .merge(crate::keys::router())
         .method_not_allowed_fallback(crate::error::method_not_allowed)
 }
 

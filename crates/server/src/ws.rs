@@ -127,6 +127,9 @@ fn upgrade(ws: WebSocketUpgrade, state: AppState, caller: Caller, vocabulary: Vo
     let max = state.config().max_body_bytes;
     ws.max_message_size(max)
         .max_frame_size(max)
+        // A browser's page carries its token in a second subprotocol (`tiderun.auth.TOKEN`,
+        // read by `auth::guard`); the answer names only this one, never the token.
+        .protocols([crate::WS_PROTOCOL])
         .on_upgrade(move |socket| async move { Bridge::new(socket, state, caller, vocabulary).run().await })
 }
 

@@ -100,6 +100,22 @@ pub enum StoreError {
     /// Inserted and deleted by others between each of `put_exercise`'s attempts.
     #[error("exercise {id} was changed by other requests while it was stored")]
     ExerciseRace { id: String },
+    /// A key name that is not 1 to 64 of `[A-Za-z0-9._-]` (the name, cut short, is the
+    /// caller's own text, never a secret).
+    #[error("{name:?} is not a key name: 1 to {max} of A-Z a-z 0-9 . _ - (and not {reserved:?})", max = crate::MAX_KEY_NAME_BYTES, reserved = crate::RESERVED_KEY_NAME)]
+    BadKeyName { name: String },
+    /// A quota or expiry out of its range.
+    #[error("{field} is {value}: it must be 1 to {max}")]
+    BadKeyLimit { field: &'static str, value: u64, max: u64 },
+    /// A key name used before (names are never reused, not even a revoked key's).
+    #[error("a key named {name:?} exists or existed: names are never reused, pick another")]
+    DuplicateKeyName { name: String },
+    /// [`crate::MAX_KEYS`] keys are stored (revoked ones count: their names stay taken).
+    #[error("{max} keys are stored already (revoked ones included), the most there may be", max = crate::MAX_KEYS)]
+    TooManyKeys,
+    /// The operating system's random generator failed.
+    #[error("no randomness from the operating system (os error {code:?})")]
+    NoRandomness { code: Option<i32> },
     /// Every random snippet id tried was taken (practically impossible with 48 random bits).
     #[error("no free snippet id after {tries} tries")]
     NoFreeSnippetId { tries: u32 },
@@ -132,6 +148,10 @@ impl StoreError {
                 | StoreError::TooManyExercises
                 | StoreError::InvalidUsageRange { .. }
                 | StoreError::UsageTooLarge { .. }
+                | StoreError::BadKeyName { .. }
+                | StoreError::BadKeyLimit { .. }
+                | StoreError::DuplicateKeyName { .. }
+                | StoreError::TooManyKeys
         )
     }
 }

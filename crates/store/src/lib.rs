@@ -2,7 +2,8 @@
 //!
 //! **Owns:** metering (per key, UTC day and runtime: runs, errors, limits hit, CPU, wall and
 //! memory-limit × wall time, added up by every node) and the recent runs' log (never code,
-//! input or output); async submissions (token, request JSON, status, result JSON, owner, times) and
+//! input or output); API keys (names, roles, quotas, expiry; only a hash of each secret) and
+//! the secrets every node shares; async submissions (token, request JSON, status, result JSON, owner, times) and
 //! snippets (shared programs) and exercises posted by teachers, in SQLite — one file under the data dir, nothing else to start —
 //! or Postgres when the URL says `postgres://`, through **one** code path: sqlx's `Any` driver,
 //! the same SQL strings on both backends, one set of embedded migrations. Also the claims and
@@ -54,7 +55,11 @@ pub use jetstream::{
     JetStreamNames, JetStreamOptions, JetStreamQueue, QueueError, CONNECT_TIMEOUT as QUEUE_CONNECT_TIMEOUT, CONSUMER,
     MAX_DELIVER, MAX_MESSAGE_AGE, PUBLISH_TIMEOUT, STREAM, SUBJECT,
 };
-pub use keys::{Quotas, Role};
+pub use keys::{
+    key_hash, looks_like_key, random_bytes, valid_key_name, ApiKey, CreatedKey, KeySecret, KeyState, NewKey, Quotas,
+    RevokeOutcome, Role, KEY_LEN, KEY_MARK, MAX_CPU_S_PER_DAY, MAX_KEYS, MAX_KEY_EXPIRY_DAYS, MAX_KEY_NAME_BYTES,
+    MAX_RUNS_PER_MINUTE, RESERVED_KEY_NAME,
+};
 pub use queue::{Acker, Delivery, Popped, PushError, Queue, WorkQueue};
 pub use snippets::{Snippet, MAX_SNIPPET_BYTES, MAX_SNIPPET_LANGUAGE_BYTES, SNIPPET_ID_LEN};
 pub use store::{default_sqlite_url, Store};

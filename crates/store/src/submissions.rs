@@ -43,7 +43,8 @@ pub struct NewSubmission {
     pub token: String,
     /// The request as JSON text.
     pub request: String,
-    /// The API token that made it, if the server has tokens.
+    /// The name of the API key that made it (`None`: made without a key). Only that key (or
+    /// an admin) may read, list or delete it.
     pub owner: Option<String>,
 }
 
@@ -204,38 +205,68 @@ impl Store {
         per_page: u32,
         max_text: u64,
     ) -> Result<Page<Submission>, StoreError> {
+        self.list_page(None, page, per_page, max_text).await
+    }
+
+    /// [`Store::list_submissions`] of one owner only: `Some(key)` the submissions made with
+    /// that key, `None` those made without one.
+    pub async fn list_submissions_of(
+        &self,
+        owner: Option<&str>,
+        page: u32,
+        per_page: u32,
+        max_text: u64,
+    ) -> Result<Page<Submission>, StoreError> {
+        self.list_page(Some(owner), page, per_page, max_text).await
+    }
+
+    async fn list_page(
+        &self,
+        owner: Option<Option<&str>>,
+        page: u32,
+        per_page: u32,
+        max_text: u64,
+    ) -> Result<Page<Submission>, StoreError> {
         const OP: &str = "list_submissions";
         if page == 0 || per_page == 0 || per_page > MAX_PER_PAGE {
             return Err(StoreError::InvalidPage { page, per_page });
         }
+        // The owner is bound last ($3), after LIMIT and OFFSET; the count binds it alone ($1).
+        let (filter, count_filter) = match owner {
+            None => ("", ""),
+            Some(None) => (" WHERE owner IS NULL", " WHERE owner IS NULL"),
+            Some(Some(_)) => (" WHERE owner = $3", " WHERE owner = $1"),
+        };
+        let key = owner.flatten();
         let offset = i64::from(page - 1) * i64::from(per_page);
-        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM submissions")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(query(OP))?;
-        let chars: i64 = sqlx::query_scalar(&format!(
-            "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM (SELECT {TEXT_SIZE} AS size FROM submissions \
+        let sql = format!("SELECT COUNT(*) FROM submissions{count_filter}");
+        let mut count = sqlx::query_scalar(&sql);
+        if let Some(key) = key {
+            count = count.bind(key);
+        }
+        let total: i64 = count.fetch_one(&self.pool).await.map_err(query(OP))?;
+        let sql = format!(
+            "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM (SELECT {TEXT_SIZE} AS size FROM submissions{filter} \
              ORDER BY created_at DESC, token DESC LIMIT $1 OFFSET $2) AS page"
-        ))
-        .bind(i64::from(per_page))
-        .bind(offset)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(query(OP))?;
+        );
+        let mut sum = sqlx::query_scalar(&sql).bind(i64::from(per_page)).bind(offset);
+        if let Some(key) = key {
+            sum = sum.bind(key);
+        }
+        let chars: i64 = sum.fetch_one(&self.pool).await.map_err(query(OP))?;
         let chars = u64::try_from(chars).unwrap_or(0);
         if chars > max_text {
             return Err(StoreError::AnswerTooLarge { chars, max: max_text });
         }
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            columns!(),
-            " FROM submissions ORDER BY created_at DESC, token DESC LIMIT $1 OFFSET $2"
-        ))
-        .bind(i64::from(per_page))
-        .bind(offset)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(query(OP))?;
+        let sql = format!(
+            "SELECT {} FROM submissions{filter} ORDER BY created_at DESC, token DESC LIMIT $1 OFFSET $2",
+            columns!()
+        );
+        let mut rows = sqlx::query(&sql).bind(i64::from(per_page)).bind(offset);
+        if let Some(key) = key {
+            rows = rows.bind(key);
+        }
+        let rows = rows.fetch_all(&self.pool).await.map_err(query(OP))?;
         let items = rows
             .iter()
             .map(|r| submission_from_row(r, OP))

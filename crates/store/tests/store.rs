@@ -7,8 +7,9 @@ use std::time::Duration;
 use chrono::Utc;
 use sqlx::{Connection, Executor};
 use store::{
-    Claim, DeleteOutcome, NewSubmission, PutOutcome, RunRecord, RunsQuery, Store, StoreError, UsageQuery,
-    MAX_EXERCISE_BYTES, MAX_EXERCISE_ID_BYTES, MAX_EXERCISE_SUMMARY_BYTES, MAX_PER_PAGE, MAX_RUNS_PER_PAGE,
+    ApiKey, Claim, DeleteOutcome, KeyState, NewKey, NewSubmission, PutOutcome, Quotas, RevokeOutcome, Role, RunRecord,
+    RunsQuery, Store, StoreError, UsageQuery, KEY_LEN, MAX_CPU_S_PER_DAY, MAX_EXERCISE_BYTES, MAX_EXERCISE_ID_BYTES,
+    MAX_EXERCISE_SUMMARY_BYTES, MAX_KEY_EXPIRY_DAYS, MAX_PER_PAGE, MAX_RUNS_PER_MINUTE, MAX_RUNS_PER_PAGE,
     MAX_SNIPPET_BYTES, MAX_SNIPPET_LANGUAGE_BYTES, MAX_STORED_EXERCISES, SNIPPET_ID_LEN,
 };
 
@@ -118,6 +119,10 @@ on_both_backends!(
     usage_adds_up_across_batches_and_nodes,
     usage_reads_are_checked,
     recent_runs_page_filter_and_prune,
+    keys_create_find_list_revoke,
+    key_limits_and_names_for_ever,
+    shared_secret_is_made_once,
+    submissions_listed_by_owner,
 );
 
 async fn connect(url: &str) -> Store {
@@ -1196,4 +1201,185 @@ async fn recent_runs_page_filter_and_prune(url: String) {
     store.record_runs(&[old]).await.unwrap();
     assert_eq!(store.prune_runs(100, Duration::from_secs(3600)).await.unwrap(), 1);
     assert_eq!(page(q(50)).await.len(), 4);
+}
+
+fn key(name: &str, role: Role) -> NewKey {
+    NewKey {
+        name: name.to_owned(),
+        role,
+        quotas: Quotas::default(),
+        expires_in_days: None,
+    }
+}
+
+async fn keys_create_find_list_revoke(url: String) {
+    let store = connect(&url).await;
+    assert!(store.list_keys().await.unwrap().is_empty());
+    let created = store
+        .create_key(&NewKey {
+            quotas: Quotas {
+                runs_per_minute: Some(30),
+                cpu_s_per_day: Some(600),
+            },
+            expires_in_days: Some(30),
+            ..key("class-3b", Role::Classroom)
+        })
+        .await
+        .unwrap();
+    let secret = created.secret.expose().to_owned();
+    assert_eq!(secret.len(), KEY_LEN);
+    assert!(secret.starts_with(&format!("{}_", created.key.prefix)), "{secret}");
+    assert!(created.key.prefix.starts_with("tr_") && created.key.prefix.len() == 11);
+    // The secret is not in the key's Debug, nor in the database.
+    assert!(!format!("{created:?}").contains(&secret[12..]));
+    let days = (created.key.expires_at.unwrap() - created.key.created_at).num_days();
+    assert_eq!(days, 30);
+
+    let found: ApiKey = store.find_key(&secret).await.unwrap().expect("found by its secret");
+    assert_eq!(found, created.key);
+    assert_eq!(found.role, Role::Classroom);
+    assert_eq!(found.quotas.runs_per_minute, Some(30));
+    assert_eq!(found.state(Utc::now()), KeyState::Active);
+    assert_eq!(found.state(Utc::now() + chrono::Duration::days(31)), KeyState::Expired);
+    // A wrong secret with the right prefix, or something else entirely, finds nothing.
+    let mut wrong = secret.clone();
+    wrong.replace_range(KEY_LEN - 1.., if secret.ends_with('0') { "1" } else { "0" });
+    assert_eq!(store.find_key(&wrong).await.unwrap(), None);
+    assert_eq!(store.find_key("tr_nope").await.unwrap(), None);
+    assert_eq!(store.find_key("a\0b").await.unwrap(), None);
+
+    let admin = store.create_key(&key("ops", Role::Admin)).await.unwrap();
+    assert_ne!(admin.secret, created.secret);
+    let listed = store.list_keys().await.unwrap();
+    let names: Vec<&str> = listed.iter().map(|k| k.name.as_str()).collect();
+    assert_eq!(names, ["class-3b", "ops"]);
+    assert_eq!(listed[1].expires_at, None);
+    assert_eq!(store.get_key("ops").await.unwrap().unwrap().role, Role::Admin);
+    assert_eq!(store.get_key("nobody").await.unwrap(), None);
+
+    let RevokeOutcome::Revoked(revoked) = store.revoke_key("class-3b").await.unwrap() else {
+        panic!("revoked")
+    };
+    assert_eq!(revoked.state(Utc::now()), KeyState::Revoked);
+    assert!(matches!(
+        store.revoke_key("class-3b").await.unwrap(),
+        RevokeOutcome::AlreadyRevoked(_)
+    ));
+    assert_eq!(store.revoke_key("nobody").await.unwrap(), RevokeOutcome::NotFound);
+    assert_eq!(store.revoke_key("bad name").await.unwrap(), RevokeOutcome::NotFound);
+    // Found still (so the server can say "revoked"), listed still.
+    let found = store.find_key(&secret).await.unwrap().unwrap();
+    assert_eq!(found.state(Utc::now()), KeyState::Revoked);
+    assert_eq!(store.list_keys().await.unwrap().len(), 2);
+}
+
+async fn key_limits_and_names_for_ever(url: String) {
+    let store = connect(&url).await;
+    for bad in ["", "a b", "é", &"x".repeat(65), "auth-token"] {
+        let e = store.create_key(&key(bad, Role::Caller)).await.unwrap_err();
+        assert!(
+            matches!(e, StoreError::BadKeyName { .. }) && e.is_caller_mistake(),
+            "{e:?}"
+        );
+    }
+    let cases = [
+        (Some(0), None, None, "runs_per_minute"),
+        (Some(MAX_RUNS_PER_MINUTE + 1), None, None, "runs_per_minute"),
+        (None, Some(0), None, "cpu_s_per_day"),
+        (None, Some(MAX_CPU_S_PER_DAY + 1), None, "cpu_s_per_day"),
+        (None, None, Some(0), "expires_in_days"),
+        (None, None, Some(MAX_KEY_EXPIRY_DAYS + 1), "expires_in_days"),
+    ];
+    for (runs, cpu, days, field) in cases {
+        let e = store
+            .create_key(&NewKey {
+                quotas: Quotas {
+                    runs_per_minute: runs,
+                    cpu_s_per_day: cpu,
+                },
+                expires_in_days: days,
+                ..key("k", Role::Caller)
+            })
+            .await
+            .unwrap_err();
+        assert!(e.is_caller_mistake(), "{e:?}");
+        assert!(e.to_string().starts_with(field), "{e}");
+    }
+    // At the maxima: fine.
+    store
+        .create_key(&NewKey {
+            quotas: Quotas {
+                runs_per_minute: Some(MAX_RUNS_PER_MINUTE),
+                cpu_s_per_day: Some(MAX_CPU_S_PER_DAY),
+            },
+            expires_in_days: Some(MAX_KEY_EXPIRY_DAYS),
+            ..key(&"x".repeat(64), Role::Caller)
+        })
+        .await
+        .unwrap();
+    store.create_key(&key("ide", Role::Caller)).await.unwrap();
+    let e = store.create_key(&key("ide", Role::Admin)).await.unwrap_err();
+    assert!(
+        matches!(e, StoreError::DuplicateKeyName { .. }) && e.is_caller_mistake(),
+        "{e:?}"
+    );
+    // A revoked key's name stays taken.
+    store.revoke_key("ide").await.unwrap();
+    let e = store.create_key(&key("ide", Role::Caller)).await.unwrap_err();
+    assert!(matches!(e, StoreError::DuplicateKeyName { .. }), "{e:?}");
+}
+
+async fn shared_secret_is_made_once(url: String) {
+    let store = connect(&url).await;
+    let a = store.shared_secret("page-session").await.unwrap();
+    // Another node on the same database gets the same one.
+    let other = connect(&url).await;
+    assert_eq!(other.shared_secret("page-session").await.unwrap(), a);
+    assert_ne!(store.shared_secret("other").await.unwrap(), a);
+    assert_ne!(a, [0u8; 32]);
+}
+
+async fn submissions_listed_by_owner(url: String) {
+    let store = connect(&url).await;
+    let mut mine = Vec::new();
+    for i in 0..3 {
+        let s = NewSubmission {
+            owner: Some("ide".into()),
+            ..new(&format!("{{\"n\":{i}}}"))
+        };
+        store.insert_submission(&s).await.unwrap();
+        mine.push(s.token);
+    }
+    let theirs = NewSubmission {
+        owner: Some("other".into()),
+        ..new("{}")
+    };
+    store.insert_submission(&theirs).await.unwrap();
+    let nobody = new("{}");
+    store.insert_submission(&nobody).await.unwrap();
+
+    let page = store.list_submissions_of(Some("ide"), 1, 2, u64::MAX).await.unwrap();
+    assert_eq!(page.total_count, 3);
+    let tokens: Vec<&str> = page.items.iter().map(|s| s.token.as_str()).collect();
+    assert_eq!(tokens, [mine[2].as_str(), mine[1].as_str()]);
+    assert!(page.items.iter().all(|s| s.owner.as_deref() == Some("ide")));
+    let page = store.list_submissions_of(Some("ide"), 2, 2, u64::MAX).await.unwrap();
+    assert_eq!(page.items.len(), 1);
+    let page = store.list_submissions_of(None, 1, 10, u64::MAX).await.unwrap();
+    assert_eq!(page.total_count, 1);
+    assert_eq!(page.items[0].token, nobody.token);
+    assert_eq!(
+        store
+            .list_submissions_of(Some("x"), 1, 10, u64::MAX)
+            .await
+            .unwrap()
+            .total_count,
+        0
+    );
+    assert_eq!(store.list_submissions(1, 10, u64::MAX).await.unwrap().total_count, 5);
+    // The text bound holds for one owner's page too.
+    assert!(matches!(
+        store.list_submissions_of(Some("ide"), 1, 10, 3).await.unwrap_err(),
+        StoreError::AnswerTooLarge { .. }
+    ));
 }

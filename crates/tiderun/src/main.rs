@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod doctor;
+mod keys_cmd;
 mod run;
 mod runtimes_cmd;
 mod serve;
@@ -63,6 +64,8 @@ enum Command {
     /// from --exercises-dir (one TOML file each) and, when API tokens are set, from
     /// POST /api/v1/exercises.
     Serve(Box<serve::ServeArgs>),
+    /// API keys of the server's store: create (prints the key once), list, revoke.
+    Keys(keys_cmd::KeysArgs),
     /// List the languages, their versions and whether they are installed.
     Runtimes {
         /// Print JSON instead of a table.
@@ -210,6 +213,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::main(cli.runtimes_dir.as_deref(), *args),
         Command::Serve(args) => serve::main(cli.runtimes_dir.as_deref(), *args),
+        Command::Keys(args) => keys_cmd::main(args),
         Command::Runtimes { json } => runtimes_cmd::main(cli.runtimes_dir.as_deref(), json),
         Command::Doctor => doctor::main(cli.runtimes_dir.as_deref()),
         Command::Usage(args) => usage_cmd::main(args),

@@ -24,9 +24,15 @@ pub struct ServeArgs {
     /// `sqlite://PATH` or `postgres://USER@HOST:PORT/DB`.
     #[arg(long, env = "TIDERUN_DATABASE_URL")]
     database_url: Option<String>,
-    /// An API token (repeat for several; comma-separated in the variable). None: no auth.
+    /// An admin API token (repeat for several; comma-separated in the variable). With any,
+    /// every API request needs a token or a key (`tiderun keys create`).
     #[arg(long = "auth-token", env = "TIDERUN_AUTH_TOKENS", value_delimiter = ',')]
     auth_tokens: Vec<String>,
+    /// Every API request needs a key (`tiderun keys create`) or an --auth-token; without
+    /// either flag a request without one runs as an anonymous caller. Recommended for any
+    /// server reachable from the internet.
+    #[arg(long, env = "TIDERUN_REQUIRE_KEYS")]
+    require_keys: bool,
     /// Jobs running at once (default: 4 per core).
     #[arg(long, env = "TIDERUN_MAX_CONCURRENT")]
     max_concurrent: Option<usize>,
@@ -205,6 +211,7 @@ pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCod
     };
     let config = ServerConfig {
         auth_tokens: a.auth_tokens.into_iter().filter(|t| !t.is_empty()).collect(),
+        require_keys: a.require_keys,
         max_body_bytes: a.max_body_bytes,
         rate_limit_per_minute: a.rate_limit,
         cors,
@@ -313,7 +320,7 @@ fn node_settings(id: Option<&str>, lease_s: u64, drain_timeout_s: u64) -> anyhow
 }
 
 /// A database or queue URL without its password, for messages.
-fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let userinfo = &url[scheme + 3..at];

@@ -183,13 +183,21 @@ fn render(state: &AppState, record: &Record, fields: &Fields, base64: bool) -> R
     record.render(fields, base64, state.runner().engine().catalog())
 }
 
-fn new_submission(request: &StoredRequest) -> NewSubmission {
+/// A submission of `caller`'s: it belongs to its key (none without one).
+fn new_submission(request: &StoredRequest, caller: &Caller) -> NewSubmission {
     NewSubmission {
         token: Store::new_token(),
         // Plain data: serializing it cannot fail.
         request: serde_json::to_string(request).unwrap_or_default(),
-        owner: None,
+        owner: caller.key.as_deref().map(str::to_owned),
     }
+}
+
+/// Whether `caller` may see a submission: an admin any, anyone else only those of its own key
+/// (a caller without a key those made without one). Another's is answered as unknown (404,
+/// null), so its existence is not revealed.
+fn visible(caller: &Caller, submission: &store::Submission) -> bool {
+    caller.role == store::Role::Admin || submission.owner.as_deref() == caller.key.as_deref()
 }
 
 /// Create a submission.
@@ -222,10 +230,10 @@ pub async fn create(
     let request = validate(&state, &req, base64).map_err(Judge0Error::Invalid)?;
     crate::quota::admit(&state, &caller, request.number_of_runs).await?;
     if is_true(&q.wait) {
-        return create_and_wait(&state, &request, &fields, base64).await;
+        return create_and_wait(&state, &caller, &request, &fields, base64).await;
     }
     check_queue(&state, 1)?;
-    let new = new_submission(&request);
+    let new = new_submission(&request, &caller);
     state.store().insert_submission(&new).await?;
     if let Err(e) = state.queue().push(new.token.clone()).await {
         // Filled up since the check, or the queue's server is out of reach: take it back and
@@ -248,11 +256,13 @@ pub async fn create(
 /// `wait=true`: stored like any submission (its token works afterwards), run now.
 async fn create_and_wait(
     state: &AppState,
+    caller: &Caller,
     request: &StoredRequest,
     fields: &Fields,
     base64: bool,
 ) -> Result<Response, Judge0Error> {
-    let new = new_submission(request);
+    let new = new_submission(request, caller);
+    let owner = caller.key.clone();
     let store = state.store();
     let config = state.config();
     // Stored already claimed by this node: no other worker takes it while it runs here.
@@ -265,7 +275,7 @@ async fn create_and_wait(
             // The database is unavailable or full: the run does not need it. Its token is not
             // stored, so no later request finds it.
             tracing::warn!(error = ?e, "judge0: cannot store a wait=true submission; running it unstored");
-            let record = match worker::run_unstored(state, new.token, request).await {
+            let record = match worker::run_unstored(state, new.token, request, owner).await {
                 Ok(record) => record,
                 Err(Deferred::Busy { retry_after_s }) => return Err(ApiError::TooManyRequests { retry_after_s }.into()),
                 Err(_) => {
@@ -281,7 +291,10 @@ async fn create_and_wait(
     };
     let token = claim.token.clone();
     let span = tracing::info_span!("judge0_wait", token = %token);
-    let record = match worker::run_claimed(state, &claim, request).instrument(span).await {
+    let record = match worker::run_claimed(state, &claim, request, owner)
+        .instrument(span)
+        .await
+    {
         Ok(record) => record,
         Err(Deferred::Busy { retry_after_s }) => {
             let (status, result) = result::internal_error("the server is at capacity");
@@ -346,6 +359,7 @@ async fn wait_for_foreign_run(state: &AppState, token: &str) -> Result<Record, J
 )]
 pub async fn show(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(token): Path<String>,
     query: Result<Query<ShowParams>, QueryRejection>,
 ) -> Result<Response, Judge0Error> {
@@ -355,6 +369,7 @@ pub async fn show(
         .store()
         .get_submission(&token)
         .await?
+        .filter(|s| visible(&caller, s))
         .ok_or_else(|| not_found(&token))
         .and_then(|s| Record::from_store(s).ok_or(Judge0Error::Api(ApiError::Internal)))?;
     let json = render(&state, &record, &fields, is_true(&q.base64_encoded)).map_err(|_| bad(NOT_UTF8_ONE))?;
@@ -378,16 +393,25 @@ fn not_found(token: &str) -> Judge0Error {
 )]
 pub async fn index(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     query: Result<Query<IndexParams>, QueryRejection>,
 ) -> Result<Response, Judge0Error> {
     let q = params(query)?;
     let fields = fields(&q.fields)?;
     let page = page_number("page", q.page.as_deref(), 1, u32::MAX)?;
     let per_page = page_number("per_page", q.per_page.as_deref(), DEFAULT_PER_PAGE, MAX_PER_PAGE)?;
-    let listed = state
-        .store()
-        .list_submissions(page, per_page, read_budget(&state))
-        .await?;
+    // An admin lists every submission, anyone else those of its own key.
+    let listed = if caller.role == store::Role::Admin {
+        state
+            .store()
+            .list_submissions(page, per_page, read_budget(&state))
+            .await?
+    } else {
+        state
+            .store()
+            .list_submissions_of(caller.key.as_deref(), page, per_page, read_budget(&state))
+            .await?
+    };
     let base64 = is_true(&q.base64_encoded);
     let submissions = listed
         .items
@@ -440,6 +464,7 @@ fn page_number(name: &str, param: Option<&str>, default: u32, max: u32) -> Resul
 )]
 pub async fn destroy(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(token): Path<String>,
     query: Result<Query<ShowParams>, QueryRejection>,
 ) -> Result<Response, Judge0Error> {
@@ -447,6 +472,11 @@ pub async fn destroy(
     let fields = fields(&q.fields)?;
     if !state.config().enable_submission_delete {
         return Err(bad("delete not allowed"));
+    }
+    // A submission's owner never changes: checked once, before the delete.
+    match state.store().get_submission(&token).await? {
+        Some(s) if visible(&caller, &s) => {}
+        _ => return Err(not_found(&token)),
     }
     match state.store().delete_submission(&token).await? {
         DeleteOutcome::NotFound => Err(not_found(&token)),
@@ -512,10 +542,13 @@ pub async fn batch_create(
             })?;
             validate(&state, &req, base64).map(|r| {
                 runs = runs.saturating_add(r.number_of_runs);
-                new_submission(&StoredRequest {
-                    output_share: Some(share),
-                    ..r
-                })
+                new_submission(
+                    &StoredRequest {
+                        output_share: Some(share),
+                        ..r
+                    },
+                    &caller,
+                )
             })
         })
         .collect();
@@ -561,6 +594,7 @@ pub async fn batch_create(
 )]
 pub async fn batch_show(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     query: Result<Query<BatchShowParams>, QueryRejection>,
 ) -> Result<Response, Judge0Error> {
     let q = params(query)?;
@@ -586,10 +620,12 @@ pub async fn batch_show(
     let found = state.store().get_submissions(&tokens, read_budget(&state)).await?;
     let submissions = found
         .into_iter()
-        .map(|s| match s.and_then(Record::from_store) {
-            Some(record) => render(&state, &record, &fields, base64),
-            None => Ok(Value::Null),
-        })
+        .map(
+            |s| match s.filter(|s| visible(&caller, s)).and_then(Record::from_store) {
+                Some(record) => render(&state, &record, &fields, base64),
+                None => Ok(Value::Null),
+            },
+        )
         .collect::<Result<Vec<Value>, _>>()
         .map_err(|_| bad(NOT_UTF8_MANY))?;
     Ok(Json(json!({ "submissions": submissions })).into_response())

@@ -15,6 +15,7 @@
 //! (`Store::claim_next`: left in a dead node's in-process queue, never published, or half
 //! run).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use engine::{EngineError, OutputHold};
@@ -330,11 +331,13 @@ async fn run_claim(state: &AppState, claim: Claim, delivery: Option<Delivery>) {
         })
         .await
         {
-            Some(Some(s)) => serde_json::from_str::<StoredRequest>(&s.request).map_err(|e| e.to_string()),
+            Some(Some(s)) => serde_json::from_str::<StoredRequest>(&s.request)
+                .map(|r| (r, s.owner.map(Arc::<str>::from)))
+                .map_err(|e| e.to_string()),
             // Deleted meanwhile, or the store failed for good.
             Some(None) | None => return None,
         };
-        let request = match request {
+        let (request, owner) = match request {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(%token, error = %e, "judge0: stored request unreadable");
@@ -343,7 +346,7 @@ async fn run_claim(state: &AppState, claim: Claim, delivery: Option<Delivery>) {
             }
         };
         loop {
-            match run(state, &request).await {
+            match run(state, &request, owner.clone()).await {
                 Ok((status, result, hold)) => return Some((Some(request), status, result, hold)),
                 Err(Deferred::Busy { retry_after_s }) => {
                     tokio::time::sleep(BUSY_RETRY.max(Duration::from_secs(retry_after_s.min(5)))).await;
@@ -418,8 +421,13 @@ async fn run_claim(state: &AppState, claim: Claim, delivery: Option<Delivery>) {
 
 /// Run a request: the Judge0 status id and result, or why it did not run now.
 /// The hold keeps the output counted in the node's memory until it is stored (or sent).
-async fn run(state: &AppState, request: &StoredRequest) -> Result<(i32, StoredResult, OutputHold), Deferred> {
-    match execute(state, request).await {
+/// `owner` is the submission's key: its runs are counted to it (metering, quotas, the run log).
+async fn run(
+    state: &AppState,
+    request: &StoredRequest,
+    owner: Option<Arc<str>>,
+) -> Result<(i32, StoredResult, OutputHold), Deferred> {
+    match execute(state, request, owner).await {
         Ok(done) => Ok(done),
         Err(EngineError::Busy { retry_after_s }) => Err(Deferred::Busy { retry_after_s }),
         Err(EngineError::ShuttingDown) => Err(Deferred::ShuttingDown),
@@ -433,10 +441,15 @@ async fn run(state: &AppState, request: &StoredRequest) -> Result<(i32, StoredRe
 /// Run a claimed submission now (`wait=true`), store its result and send its callback; the
 /// stored record. The lease is renewed while it runs. Deferred: the claim stays held (the
 /// caller finishes or gives it back).
-pub async fn run_claimed(state: &AppState, claim: &Claim, request: &StoredRequest) -> Result<Record, Deferred> {
+pub async fn run_claimed(
+    state: &AppState,
+    claim: &Claim,
+    request: &StoredRequest,
+    owner: Option<Arc<str>>,
+) -> Result<Record, Deferred> {
     state.node().hold(claim);
     let done = kept_alive(state, None, Some(claim), async {
-        let (status, result, _hold) = run(state, request).await?;
+        let (status, result, _hold) = run(state, request, owner).await?;
         tracing::info!(token = %claim.token, attempt = claim.attempt, node = %state.node_id(), status, "judge0: run completed");
         let record = finish_claimed(state, claim, status, &result, request.callback_url.as_deref()).await?;
         tracing::info!(token = %claim.token, attempt = claim.attempt, node = %state.node_id(), "judge0: result stored");
@@ -450,9 +463,14 @@ pub async fn run_claimed(state: &AppState, claim: &Claim, request: &StoredReques
 /// Run a submission the store could not take (`wait=true` while the database is unavailable
 /// or full): the record as it would have been stored, under `token`, which no later request
 /// finds. Its callback is sent as for a stored one.
-pub async fn run_unstored(state: &AppState, token: String, request: &StoredRequest) -> Result<Record, Deferred> {
+pub async fn run_unstored(
+    state: &AppState,
+    token: String,
+    request: &StoredRequest,
+    owner: Option<Arc<str>>,
+) -> Result<Record, Deferred> {
     let created_at = chrono::Utc::now();
-    let (status, result, _hold) = run(state, request).await?;
+    let (status, result, _hold) = run(state, request, owner).await?;
     let record = Record {
         token,
         status_id: status,
@@ -530,17 +548,22 @@ pub fn refused(e: &PushError) -> Option<&'static str> {
 
 /// Translate, run through the engine, translate back: the Judge0 status id and result, and
 /// the node memory held for the output.
-async fn execute(state: &AppState, request: &StoredRequest) -> Result<(i32, StoredResult, OutputHold), EngineError> {
+async fn execute(
+    state: &AppState,
+    request: &StoredRequest,
+    owner: Option<Arc<str>>,
+) -> Result<(i32, StoredResult, OutputHold), EngineError> {
     let job = request.check(state.runner().engine())?;
+    let trigger = engine::Trigger::new(TRIGGER).with_key(owner);
     let stdin = request.stdin.clone().unwrap_or_default();
     let runs = request.number_of_runs.max(1) as usize;
     if runs == 1 {
-        let outcome = state.runner().execute(TRIGGER, job, stdin).await?;
+        let outcome = state.runner().execute(trigger, job, stdin).await?;
         let run: Vec<_> = outcome.run.iter().cloned().collect();
         let (status, result) = result::from_outcome(request, &outcome, &run);
         return Ok((status, result, outcome.hold));
     }
-    let (outcome, all) = state.runner().execute_runs(TRIGGER, job, stdin, runs).await?;
+    let (outcome, all) = state.runner().execute_runs(trigger, job, stdin, runs).await?;
     let (status, result) = result::from_outcome(request, &outcome, &all);
     Ok((status, result, outcome.hold))
 }

@@ -249,13 +249,15 @@ async fn submit(
     Ok(crate::body::held_json(StatusCode::OK, &answer, hold))
 }
 
-/// Adding or removing exercises needs the server to have API tokens (the guard has already
-/// checked the caller's): without any, anyone could.
-fn teacher_only(state: &AppState) -> Result<(), ApiError> {
-    if state.config().auth_tokens.is_empty() {
+/// Adding or removing exercises needs a key (a caller or admin one: the guard's role table
+/// has checked the role) or an API token: a request without one, on a server that requires
+/// none, may not.
+fn teacher_only(caller: &Caller) -> Result<(), ApiError> {
+    if caller.key.is_none() {
         return Err(ApiError::Forbidden(
-            "adding or removing exercises needs an API token: start the server with --auth-token TOKEN \
-             (or TIDERUN_AUTH_TOKENS) and send it as X-Auth-Token or Authorization: Bearer; \
+            "adding or removing exercises needs an API key or token: create a caller key \
+             (tiderun keys create NAME --role caller) or start the server with --auth-token TOKEN \
+             (or TIDERUN_AUTH_TOKENS), and send it as X-Auth-Token or Authorization: Bearer; \
              or put the exercise in the exercises directory"
                 .into(),
         ));
@@ -298,10 +300,11 @@ fn not_from_the_directory(state: &AppState, id: &str) -> Result<(), ApiError> {
 )]
 async fn create(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     body: Result<JsonBody<Exercise>, ApiError>,
 ) -> Result<(StatusCode, Json<Exercise>), ApiError> {
-    // Without tokens nobody may post, whatever the body.
-    teacher_only(&state)?;
+    // Without a key nobody may post, whatever the body.
+    teacher_only(&caller)?;
     let JsonBody(exercise, ..) = body?;
     if exercise.id.is_empty() {
         return Err(ApiError::BadRequest("`id` is required".into()));
@@ -341,8 +344,12 @@ async fn create(
         (status = 429, description = "Rate limit reached", body = ErrorBody),
     )
 )]
-async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    teacher_only(&state)?;
+async fn remove(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    teacher_only(&caller)?;
     let unknown = || ApiError::NotFound(format!("no posted exercise with id {id:?}"));
     check_id(&id).map_err(|_| unknown())?;
     not_from_the_directory(&state, &id)?;

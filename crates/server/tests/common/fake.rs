@@ -455,3 +455,14 @@ pub async fn start(config: ServerConfig, backend: Backend) -> TestServer {
 pub async fn start_with(config: ServerConfig, runner_config: RunnerConfig, backend: Backend) -> TestServer {
     super::start_with_runner(config, runner(runner_config), backend).await
 }
+
+/// Another node with the stand-in, on the database of `first`.
+pub async fn start_on(config: ServerConfig, first: &TestServer) -> TestServer {
+    super::start_on_url(
+        config,
+        runner(RunnerConfig::default()),
+        first.backend,
+        first.url.clone(),
+    )
+    .await
+}

@@ -35,6 +35,8 @@ pub struct TestServer {
     pub base: String,
     pub state: AppState,
     pub backend: Backend,
+    /// The database's URL (another node may share it).
+    pub url: String,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _dir: tempfile::TempDir,
@@ -150,6 +152,21 @@ pub async fn start_with(config: ServerConfig, runner_config: RunnerConfig, backe
 pub async fn start_with_runner(config: ServerConfig, runner: Arc<Runner>, backend: Backend) -> TestServer {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = database_url(backend, dir.path()).await;
+    start_in(config, runner, backend, url, dir).await
+}
+
+/// A server on an existing database (another node).
+pub async fn start_on_url(config: ServerConfig, runner: Arc<Runner>, backend: Backend, url: String) -> TestServer {
+    start_in(config, runner, backend, url, tempfile::tempdir().expect("tempdir")).await
+}
+
+async fn start_in(
+    config: ServerConfig,
+    runner: Arc<Runner>,
+    backend: Backend,
+    url: String,
+    dir: tempfile::TempDir,
+) -> TestServer {
     let store = store::Store::connect(&url).await.expect("store");
     let state = AppState::new(runner, store, config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -162,6 +179,7 @@ pub async fn start_with_runner(config: ServerConfig, runner: Arc<Runner>, backen
         base,
         state,
         backend,
+        url,
         shutdown: Some(tx),
         task: Some(task),
         _dir: dir,
