@@ -11,8 +11,10 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use store::{ApiKey, NewKey, Quotas, RevokeOutcome, Role};
+use utoipa::{OpenApi, ToSchema};
 
 use crate::body::JsonBody;
+use crate::native::ErrorBody;
 use crate::{session, Admin, ApiError, AppState, Caller};
 
 pub fn router() -> Router<AppState> {
@@ -22,8 +24,20 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/session", post(start_session))
 }
 
+/// The keys' and the page session's part of the native API's OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    KeysApi::openapi()
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(list, create, revoke, start_session),
+    components(schemas(CreateKey, KeyView, CreatedView, KeyList, SessionView))
+)]
+struct KeysApi;
+
 /// `POST /api/v1/keys`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
     /// 1 to 64 of `[A-Za-z0-9._-]`, never used before.
@@ -36,7 +50,7 @@ pub struct CreateKey {
 }
 
 /// A key as listed: never its secret.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct KeyView {
     pub name: String,
     /// `tr_xxxxxxxx`: how the key begins, to tell keys apart.
@@ -68,7 +82,7 @@ impl From<&ApiKey> for KeyView {
 }
 
 /// A new key: the listing's fields and, this once, the key itself.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CreatedView {
     #[serde(flatten)]
     pub view: KeyView,
@@ -76,11 +90,23 @@ pub struct CreatedView {
     pub key: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct KeyList {
     pub keys: Vec<KeyView>,
 }
 
+/// Every key, active, expired or revoked: never a secret. Admin keys only.
+#[utoipa::path(
+    get,
+    path = "/api/v1/keys",
+    tag = "operate",
+    responses(
+        (status = 200, description = "The keys", body = KeyList),
+        (status = 401, description = "An API token is required", body = ErrorBody),
+        (status = 403, description = "Not an admin key", body = ErrorBody),
+        (status = 503, description = "The database is unavailable", body = ErrorBody),
+    )
+)]
 async fn list(_: Admin, State(state): State<AppState>) -> Result<Json<KeyList>, ApiError> {
     let keys = state.store().list_keys().await?;
     Ok(Json(KeyList {
@@ -88,6 +114,22 @@ async fn list(_: Admin, State(state): State<AppState>) -> Result<Json<KeyList>, 
     }))
 }
 
+/// Make a key. The answer holds the key itself, this once; the store keeps only its hash.
+/// Admin keys only.
+#[utoipa::path(
+    post,
+    path = "/api/v1/keys",
+    tag = "operate",
+    request_body = CreateKey,
+    responses(
+        (status = 201, description = "The key, with its secret (shown once)", body = CreatedView),
+        (status = 400, description = "A name, role, quota or expiry out of its range", body = ErrorBody),
+        (status = 401, description = "An API token is required", body = ErrorBody),
+        (status = 403, description = "Not an admin key", body = ErrorBody),
+        (status = 409, description = "The name was used before, or the key table is full", body = ErrorBody),
+        (status = 503, description = "The database is unavailable", body = ErrorBody),
+    )
+)]
 async fn create(
     Admin(admin): Admin,
     State(state): State<AppState>,
@@ -121,6 +163,20 @@ async fn create(
     ))
 }
 
+/// Revoke a key: refused on every node within the key cache's life (10 s). Admin keys only.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/keys/{name}",
+    tag = "operate",
+    params(("name" = String, Path, description = "The key's name")),
+    responses(
+        (status = 200, description = "The key, revoked", body = KeyView),
+        (status = 401, description = "An API token is required", body = ErrorBody),
+        (status = 403, description = "Not an admin key", body = ErrorBody),
+        (status = 404, description = "No key of that name", body = ErrorBody),
+        (status = 503, description = "The database is unavailable", body = ErrorBody),
+    )
+)]
 async fn revoke(
     Admin(admin): Admin,
     State(state): State<AppState>,
@@ -145,7 +201,7 @@ async fn revoke(
 }
 
 /// `POST /api/v1/session`: a page session.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct SessionView {
     /// Send it as `Authorization: Bearer TOKEN`, or on a WebSocket as the subprotocol
     /// `tiderun.auth.TOKEN` beside `tiderun.v1`.
@@ -157,6 +213,19 @@ pub struct SessionView {
     pub role: &'static str,
 }
 
+/// A page session for the classroom page, made from the API key the request carries: a
+/// signed token with the `classroom` role, valid for 12 hours and only while its key is.
+#[utoipa::path(
+    post,
+    path = "/api/v1/session",
+    tag = "native",
+    responses(
+        (status = 200, description = "The page session", body = SessionView),
+        (status = 400, description = "The request carried no API key", body = ErrorBody),
+        (status = 401, description = "A key that is unknown, expired or revoked", body = ErrorBody),
+        (status = 503, description = "The database is unavailable", body = ErrorBody),
+    )
+)]
 async fn start_session(
     axum::Extension(caller): axum::Extension<Caller>,
     State(state): State<AppState>,

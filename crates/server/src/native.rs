@@ -57,6 +57,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(snippets::openapi());
     doc.merge(exercise_routes::openapi());
     doc.merge(usage::openapi());
+    doc.merge(crate::keys::openapi());
     doc
 }
 

@@ -448,6 +448,21 @@ async fn the_openapi_document_is_served_and_names_served_routes() {
     assert_eq!(status, 200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     assert!(doc["paths"]["/api/v1/run"]["post"].is_object());
+    // The operators' routes are documented too.
+    for (path, method) in [
+        ("/api/v1/keys", "get"),
+        ("/api/v1/keys", "post"),
+        ("/api/v1/keys/{name}", "delete"),
+        ("/api/v1/session", "post"),
+        ("/api/v1/usage", "get"),
+        ("/api/v1/runs", "get"),
+        ("/api/v1/console/live", "get"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} is not documented"
+        );
+    }
     let client = reqwest::Client::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         // Path parameters filled with something plausible.
