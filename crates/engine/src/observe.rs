@@ -85,6 +85,20 @@ pub struct Observation<'a> {
     pub took: Duration,
 }
 
+impl Observation<'_> {
+    /// Whether the request failed for tiderun's reasons rather than the caller's or its
+    /// program's: refused for capacity, a failure of tiderun, or a run that ended
+    /// `internal_error`. A node shutting down is not an error. The one definition the run
+    /// ledger and the console count by.
+    pub fn is_error(&self) -> bool {
+        match self.result {
+            Ok(outcome) => outcome.status == sandbox::Status::InternalError,
+            Err(EngineError::ShuttingDown) => false,
+            Err(e) => !e.is_caller_mistake(),
+        }
+    }
+}
+
 /// How a stage's sandbox started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Start {
@@ -255,6 +269,31 @@ mod tests {
                 "piston c internal error: the run ended without a result".to_string()
             ]
         );
+    }
+
+    #[test]
+    fn an_error_is_tiderun_s_failure_not_the_caller_s_or_the_program_s() {
+        fn seen(result: Result<&Outcome, &EngineError>) -> bool {
+            Observation {
+                id: &RunId::new(),
+                trigger: &Trigger::new("native"),
+                runtime: "python",
+                result,
+                took: Duration::ZERO,
+            }
+            .is_error()
+        }
+        let outcome = |status| Outcome {
+            status,
+            ..Outcome::default()
+        };
+        assert!(seen(Ok(&outcome(sandbox::Status::InternalError))));
+        assert!(!seen(Ok(&outcome(sandbox::Status::RuntimeError))));
+        assert!(!seen(Ok(&outcome(sandbox::Status::TimeLimit))));
+        assert!(seen(Err(&EngineError::Busy { retry_after_s: 1 })));
+        assert!(seen(Err(&EngineError::Internal("x".into()))));
+        assert!(!seen(Err(&EngineError::ShuttingDown)));
+        assert!(!seen(Err(&EngineError::BadRequest("no code".into()))));
     }
 
     #[test]

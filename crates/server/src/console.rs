@@ -20,7 +20,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use engine::{EngineError, Observation, Observer, PoolStats};
+use engine::{Observation, Observer, PoolStats};
 use serde::Serialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -108,25 +108,18 @@ pub struct PoolFigure {
 impl Observer for Live {
     fn observe(&self, run: &Observation<'_>) {
         let inner = &self.0;
-        match run.result {
-            Ok(outcome) => {
-                inner.runs.fetch_add(1, Ordering::Relaxed);
-                inner
-                    .warm_starts
-                    .fetch_add(u64::from(outcome.usage.warm_starts), Ordering::Relaxed);
-                inner
-                    .cold_starts
-                    .fetch_add(u64::from(outcome.usage.cold_starts), Ordering::Relaxed);
-                if outcome.status == sandbox::Status::InternalError {
-                    inner.errors.fetch_add(1, Ordering::Relaxed);
-                }
-                self.latency(Instant::now(), run.took.as_secs_f64() * 1000.0);
-            }
-            Err(e) if e.is_caller_mistake() => {}
-            Err(EngineError::ShuttingDown) => {}
-            Err(_) => {
-                inner.errors.fetch_add(1, Ordering::Relaxed);
-            }
+        if let Ok(outcome) = run.result {
+            inner.runs.fetch_add(1, Ordering::Relaxed);
+            inner
+                .warm_starts
+                .fetch_add(u64::from(outcome.usage.warm_starts), Ordering::Relaxed);
+            inner
+                .cold_starts
+                .fetch_add(u64::from(outcome.usage.cold_starts), Ordering::Relaxed);
+            self.latency(Instant::now(), run.took.as_secs_f64() * 1000.0);
+        }
+        if run.is_error() {
+            inner.errors.fetch_add(1, Ordering::Relaxed);
         }
     }
 }

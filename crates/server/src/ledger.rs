@@ -309,10 +309,7 @@ fn start_word(usage: &engine::Usage) -> &'static str {
 pub fn record(node: &str, run: &Observation<'_>) -> RunRecord {
     let usage = run.result.map(|o| o.usage).unwrap_or_default();
     let status = status_word(run.result);
-    let error = match run.result {
-        Ok(outcome) => outcome.status == Status::InternalError,
-        Err(e) => !e.is_caller_mistake(),
-    };
+    let error = run.is_error();
     let limit_hit = run.result.is_ok_and(|o| {
         matches!(
             o.status,
