@@ -270,6 +270,11 @@ pub fn put_fork_server(server: sandbox::ForkServer) {
 fn run_forked(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResult, sandbox::SandboxError> {
     let mut server = take_fork_server(sb, spec);
     let result = sb.fork_run(&mut server, spec).and_then(|f| sb.run_forked(f, spec, io));
+    println!(
+        "FORK SERVER: run {} of fork server {}",
+        server.runs(),
+        server.init_pid()
+    );
     put_fork_server(server);
     result
 }
