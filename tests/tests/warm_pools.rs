@@ -988,3 +988,77 @@ fn crashed_killed_and_limited_runs_leave_the_fork_server_serving_and_are_measure
     assert_eq!(seen(&hello), (Status::Ok, Some(0), "hello\n".into(), String::new()));
     tiderun_tests::put_fork_server(server);
 }
+
+/// Runs forked so far from the fork servers of `runtime`, and how many are idle.
+fn fork_stats(engine: &Engine, runtime: &str) -> (u64, usize) {
+    engine
+        .fork_server_stats()
+        .into_iter()
+        .find(|(r, _, _)| r == runtime)
+        .map_or((0, 0), |(_, runs, idle)| (runs, idle))
+}
+
+#[test]
+#[ignore = "needs root: fork servers are root's"]
+fn the_engine_runs_python_in_fork_server_children_each_with_its_own_limits() {
+    if !testkit::root_or_skip("fork servers are root's") {
+        return;
+    }
+    tiderun_tests::preflight();
+    let mut catalog = runtimes::Catalog::load(None).expect("catalog");
+    catalog.detect();
+    let sandbox = Sandbox::new(SandboxOptions {
+        uid_base: uid_base(),
+        ..SandboxOptions::default()
+    })
+    .expect("sandbox");
+    let engine = Engine::with_pools(
+        catalog,
+        sandbox,
+        PoolConfig {
+            forks: engine::ForkConfig {
+                servers: 1,
+                max_runs: 4,
+                ..engine::ForkConfig::default()
+            },
+            ..PoolConfig::default()
+        },
+    );
+    let wait_idle_server = || {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while fork_stats(&engine, "python").1 == 0 {
+            assert!(Instant::now() < deadline, "no fork server within 30 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_idle_server();
+    let (status, out, err) = run(&engine, "python", "print(input())", "hi\n");
+    assert_eq!((status, out.as_str(), err.as_str()), (Status::Ok, "hi\n", ""));
+    assert_eq!(fork_stats(&engine, "python").0, 1, "the run was forked");
+    // Limits other than the runtime's defaults are the run's own (its cgroup and rlimits).
+    wait_idle_server();
+    let spin = run_limited(&engine, "python", "while True:\n    pass\n", &[], cpu(300));
+    assert_eq!(
+        (spin.status, spin.start),
+        (Status::TimeLimit, Some(Start::Warm)),
+        "{spin:?}"
+    );
+    assert!(spin.cpu_time_ms >= 300, "{spin:?}");
+    wait_idle_server();
+    let hog = run_limited(&engine, "python", "x = bytearray(200 << 20)\n", &[], memory(64));
+    assert_eq!(
+        (hog.status, hog.start),
+        (Status::MemoryLimit, Some(Start::Warm)),
+        "{hog:?}"
+    );
+    wait_idle_server();
+    // The file stops at exactly the run's limit (EFBIG = 27), as in a cold run.
+    let big = run_limited(&engine, "python", PY_FILL_FILE, &[], file_size(10000));
+    assert_eq!((big.status, stdout(&big)), (Status::Ok, "27 10000\n".into()), "{big:?}");
+    assert_eq!(fork_stats(&engine, "python").0, 4);
+    // Past its runs, the fork server is replaced, and the next run is served by the new one.
+    wait_idle_server();
+    let (status, out, _) = run(&engine, "python", "print('again')", "");
+    assert_eq!((status, out.as_str()), (Status::Ok, "again\n"));
+    assert_eq!(fork_stats(&engine, "python").0, 5);
+}
