@@ -758,6 +758,12 @@ fn python_fork_server_runs_like_a_cold_python() {
             "import threading\nt = threading.Thread(target=print, args=('thread',))\nt.start()\nt.join()\n",
             "",
         ),
+        // A forked run ends without tearing the interpreter down, but as a cold one ends:
+        // non-daemon threads joined, exit handlers, flushes, the exit status or signal.
+        ("import threading, time\ndef late():\n    time.sleep(0.1)\n    print('late')\nthreading.Thread(target=late).start()\nprint('main done')\n", ""),
+        ("raise KeyboardInterrupt\n", ""),
+        ("import sys\nsys.exit(300)\n", ""),
+        ("import sys\nprint('unflushed', end='')\nsys.stdout = open('/dev/null', 'w')\n", ""),
     ] {
         let spec = py_spec(code, stdin, sandbox::Limits::default());
         let (cold, warm) = (cold(&spec), forked(&mut server, &spec));

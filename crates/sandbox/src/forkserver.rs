@@ -233,6 +233,16 @@ impl ForkServer {
                 .is_some_and(|pidfd| !exited(pidfd))
     }
 
+    /// CPU time its own cgroup has used (the fork server, and each forked run until it was
+    /// moved into its run's cgroup), for measurements; 0 without a cgroup.
+    pub fn cpu_usage_ns(&self) -> u64 {
+        self.started
+            .as_ref()
+            .and_then(|s| s.cleanup.cgroup.as_ref())
+            .and_then(|c| c.cpu_usage_ns().ok())
+            .unwrap_or(0)
+    }
+
     /// What it (or a run's init, before its program) wrote to its stderr so far, up to
     /// `max` bytes, without waiting: its own errors, for the log.
     pub fn stderr(&self, max: usize) -> Vec<u8> {
