@@ -281,11 +281,7 @@ fn run_forked(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResult, 
 
 /// Whether [`hostile`] runs `spec` in a fork-server child.
 fn forks(spec: &RunSpec) -> bool {
-    fork()
-        && !spec.network
-        && spec.collect.is_none()
-        && spec.files.iter().all(|f| !f.read_only)
-        && fork_server_for(&spec.argv[0]).is_some()
+    fork() && !spec.network && spec.files.iter().all(|f| !f.read_only) && fork_server_for(&spec.argv[0]).is_some()
 }
 
 /// Run a hostile program and check that no harm was done afterwards.

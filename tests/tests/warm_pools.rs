@@ -945,6 +945,12 @@ fn a_run_cannot_signal_trace_or_write_to_its_fork_server() {
     assert!(status.contains("TracerPid:\t0\n"), "{status}");
     let hello = forked(&mut server, &py_spec("print('hello')", "", sandbox::Limits::default()));
     assert_eq!(seen(&hello).2, "hello\n");
+    // Files a run leaves are read back as from a cold run (the classroom's images).
+    let mut drew = py_spec("open('plot.png', 'wb').write(b'PNG')", "", sandbox::Limits::default());
+    drew.0.collect = Some(sandbox::Collect::all(4, 1 << 20));
+    let r = forked(&mut server, &drew);
+    let files: Vec<(String, Vec<u8>)> = r.files.into_iter().map(|f| (f.path, f.content)).collect();
+    assert!(files.contains(&("plot.png".into(), b"PNG".to_vec())), "{files:?}");
     tiderun_tests::put_fork_server(server);
 }
 

@@ -262,12 +262,12 @@ impl ForkServer {
     }
 
     /// Whether it can serve `spec`: what it was made with (binds, environment, tmpfs, stack no
-    /// larger and the same open files, as for a zygote), no network, no files kept from the
-    /// run, no read-only input files. Memory, processes, CPU, wall time and output are the
-    /// run's own: its cgroup is made for it.
+    /// larger and the same open files, as for a zygote), no network, no read-only input files.
+    /// Memory, processes, CPU, wall time and output are the run's own: its cgroup is made for
+    /// it. Files a run leaves (`spec.collect`) are read as from a cold run: its init stays
+    /// until the supervisor has them.
     pub fn serves(&self, spec: &RunSpec) -> bool {
         !spec.network
-            && spec.collect.is_none()
             && spec.files.iter().all(|f| !f.read_only)
             && self.spec.binds == spec.binds
             && self.spec.zygote.as_ref().is_some_and(|z| z.env == spec.env)

@@ -124,7 +124,16 @@ impl ForkServers {
         let mut server = {
             let mut state = self.lock();
             let entry = state.entries.iter_mut().find(|e| e.spec.runtime == runtime)?;
-            let i = entry.idle.iter().rposition(|s| s.serves(spec))?;
+            let Some(i) = entry.idle.iter().rposition(|s| s.serves(spec)) else {
+                tracing::debug!(
+                    runtime,
+                    idle = entry.idle.len(),
+                    run = ?(&spec.limits, &spec.env, &spec.binds, spec.network),
+                    made = ?(&entry.spec.instance.limits, &entry.spec.instance.zygote.as_ref().map(|z| &z.env), &entry.spec.instance.binds),
+                    "no idle fork server serves the run"
+                );
+                return None;
+            };
             entry.idle.swap_remove(i)
         };
         match self.sandbox.fork_run(&mut server, spec) {
@@ -186,10 +195,12 @@ impl ForkServers {
 
 /// The keeper: start missing fork servers, retire idle ones that are too old or dead. It
 /// holds a weak reference and ends with the engine.
+///
+/// Unlike the pools' autoscaler it does not lower its priority: a fork server and the first
+/// fork of each run (its namespaces and mounts, before the run's init is raised to the normal
+/// priority) inherit it, and at nice 19 they wait behind every other process of the node. A
+/// fork server starts once per `max_runs` runs, and idles at no cost.
 fn keep(weak: Weak<ForkServers>) {
-    if let Some(servers) = weak.upgrade() {
-        servers.sandbox.make_instances_in_background();
-    }
     loop {
         let Some(servers) = weak.upgrade() else { return };
         let mut retired = Vec::new();
