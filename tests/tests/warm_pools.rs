@@ -954,6 +954,116 @@ fn a_run_cannot_signal_trace_or_write_to_its_fork_server() {
     tiderun_tests::put_fork_server(server);
 }
 
+/// The host pids of `pid`'s children.
+fn children_of(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+fn link(path: String) -> String {
+    std::fs::read_link(path).map_or_else(|_| String::new(), |l| l.to_string_lossy().into_owned())
+}
+
+/// What `pid`'s open descriptors refer to (`pipe:[..]`, `socket:[..]`, paths).
+fn descriptors_of(pid: u32) -> Vec<String> {
+    let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| link(e.path().to_string_lossy().into_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    fds.sort();
+    fds
+}
+
+#[test]
+#[ignore = "needs root: fork servers are root's"]
+fn the_next_runs_child_is_made_ahead_and_holds_nothing_of_any_run() {
+    if !testkit::root_or_skip("fork servers are root's") {
+        return;
+    }
+    let mut server = python_fork_server(sandbox::Limits::default());
+    let init = server.init_pid() as u32;
+    let fork_server = children_of(init)[0];
+    let ns = |pid: u32, kind: &str| link(format!("/proc/{pid}/ns/{kind}"));
+    // The children of the fork server in namespaces of their own (made ahead, or a run's init).
+    let ahead = || -> Vec<u32> {
+        children_of(fork_server)
+            .into_iter()
+            .filter(|&c| {
+                ["pid", "mnt", "net", "ipc", "uts"]
+                    .iter()
+                    .all(|k| !ns(c, k).is_empty() && ns(c, k) != ns(fork_server, k))
+            })
+            .collect()
+    };
+    let mut previous = 0;
+    for _ in 0..3 {
+        // Idle, the fork server has made the next run's child: one, not the last run's.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let child = loop {
+            let now = ahead();
+            if now.len() == 1 && now[0] != previous {
+                break now[0];
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no child made ahead of the next run: {now:?} (the last run's: {previous})"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        // It holds what the fork server holds but its request socket, and a socket of its
+        // own: nothing of any run.
+        let (ours, its) = (descriptors_of(fork_server), descriptors_of(child));
+        let new: Vec<&String> = its.iter().filter(|t| !ours.contains(t)).collect();
+        assert!(
+            new.len() == 1 && new[0].starts_with("socket:") && its.len() < ours.len(),
+            "the child made ahead holds {its:?}; the fork server {ours:?}"
+        );
+        let status = std::fs::read_to_string(format!("/proc/{child}/status")).unwrap_or_default();
+        assert!(
+            status.contains("NSpid:") && status.lines().any(|l| l.starts_with("NSpid:") && l.ends_with("\t1")),
+            "{status}"
+        );
+        // The next run takes it: its pid 1 is that child.
+        let r = forked(
+            &mut server,
+            &py_spec("import os\nprint(os.getppid())\n", "", sandbox::Limits::default()),
+        );
+        assert_eq!(seen(&r), (Status::Ok, Some(0), "1\n".into(), String::new()));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::path::Path::new(&format!("/proc/{child}")).exists() {
+            assert!(Instant::now() < deadline, "the run's init {child} outlived its run");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        previous = child;
+    }
+    // A child made ahead that ends while it waits is replaced before a run needs it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let child = loop {
+        let now = ahead();
+        if now.len() == 1 && now[0] != previous {
+            break now[0];
+        }
+        assert!(Instant::now() < deadline, "no child made ahead: {now:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // SAFETY: kill(2) on the host pid of the fork server's idle child.
+    assert_eq!(unsafe { libc::kill(child as i32, libc::SIGKILL) }, 0);
+    while ahead().contains(&child) {
+        assert!(Instant::now() < deadline, "the killed child {child} stays");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let hello = forked(&mut server, &py_spec("print('hello')", "", sandbox::Limits::default()));
+    assert_eq!(seen(&hello), (Status::Ok, Some(0), "hello\n".into(), String::new()));
+    assert!(server.alive());
+    tiderun_tests::put_fork_server(server);
+}
+
 #[test]
 #[ignore = "needs root: fork servers are root's"]
 fn crashed_killed_and_limited_runs_leave_the_fork_server_serving_and_are_measured() {

@@ -4,15 +4,21 @@
 //! in a sandbox of its own, like a zygote, except that it keeps the root of that sandbox's user
 //! namespace (an unprivileged host id; see `child.rs`) and no seccomp filter. It initialises
 //! itself and then waits on descriptor 3, a `SOCK_SEQPACKET` socket. It never runs a student's
-//! code: per run it forks, and the child gives itself everything a cold sandbox gets before it
-//! runs anything of the run's:
+//! code: it forks the next run's child *ahead*, at start and again as soon as it has handed
+//! a run to the child made for it, while it holds no run's descriptors, and that child gives
+//! itself everything a cold sandbox gets before it learns anything of a run:
 //!
-//! 1. the child enters new mount, pid, ipc, uts and network namespaces (`unshare`) and forks
-//!    again: the grandchild is pid 1 of the run's pid namespace (the run's *init*), reparented
-//!    to the fork server (a subreaper ignoring SIGCHLD: the kernel reaps it);
-//! 2. the init mounts the run's own tmpfs on `/work` and `/tmp` (the run's size and inode
-//!    limits), a fresh `/proc` (`hidepid`), brings the loopback up, and sends the supervisor a
-//!    pidfd of itself with READY;
+//! 1. the child (non-dumpable) enters new mount, pid, ipc, uts and network namespaces
+//!    (`unshare`) and forks again: the grandchild is pid 1 of the run's pid namespace (the
+//!    run's *init*), reparented to the fork server (a subreaper ignoring SIGCHLD: the kernel
+//!    reaps it);
+//! 2. the init mounts the run's own tmpfs on `/work` and `/tmp` (the size and inode limits the
+//!    fork server was made with), a fresh `/proc` (`hidepid`), brings the loopback up, and
+//!    waits on a socket of its own (the fork server keeps the other end) for its run; one that
+//!    ends while it waits is replaced. A request (`R`, below) is passed to it as it came, with
+//!    its descriptors, and the fork server closes its copies before it forks the next child.
+//!    Only then does the init send the supervisor, on the run's socket, a pidfd of itself with
+//!    READY (or the error of a step above, as a setup-error report);
 //! 3. the supervisor moves the init into the run's own cgroup (memory, pids, CPU: made for this
 //!    run), raises it to the normal priority, writes the run's files into its `/work` (through
 //!    `/proc/<init>/root`, as for a prepared sandbox), and sends go;
@@ -32,6 +38,9 @@
 //! concurrent runs is the one of cold sandboxes); what follows a run on the same fork server
 //! finds none of its processes (its pid namespace ended with its init), files (its tmpfs went
 //! with its mount namespace), IPC objects, sockets or hostname (their namespaces too).
+//! The child made ahead for the next run exists while a run runs, but in namespaces of its own
+//! (the run cannot see its pid or reach its `/work`), non-dumpable, and holding nothing of
+//! that run (nor of any other).
 //!
 //! What a run shares with the other runs of its fork server is the fork server's memory as it
 //! was before any run (its address-space layout, the interpreter's str hash seed, what it
@@ -44,7 +53,9 @@
 //!   program (8-byte `sock_filter`s to the end);
 //! - supervisor → server, per run: `R`, u32 count, count × (u32 resource, u64 soft, u64 hard),
 //!   then the program's argv as NUL-terminated strings; with it (`SCM_RIGHTS`) the run's
-//!   socket, stdin, stdout, stderr and control descriptors;
+//!   socket, stdin, stdout, stderr and control descriptors; server → the child made ahead,
+//!   on that child's own socket: the same message and descriptors, once (end of file instead
+//!   when the fork server ends);
 //! - run's init → supervisor, on the run's socket: `READY` with a pidfd of itself, or a setup
 //!   error [`Report`](crate::child::Report); after `G`, the exit report; then it waits for end of file.
 
