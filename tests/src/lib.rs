@@ -215,6 +215,75 @@ fn run_warm(spec: &RunSpec, io: RunIo<'_>) -> Result<RunResult, sandbox::Sandbox
     sandbox().run_prepared(instance, spec, io)
 }
 
+/// Set (to anything) to run every Python program in a child of a fork server (the runtime
+/// file's `warm.fork_server`) instead of a cold sandbox; the fork servers of this process are
+/// kept between its runs, so a program follows others on the same one.
+pub const FORK_ENV: &str = "TIDERUN_TEST_FORK";
+
+/// Whether this test process runs Python programs in fork-server children.
+pub fn fork() -> bool {
+    std::env::var_os(FORK_ENV).is_some()
+}
+
+/// The fork server the catalog defines for this interpreter, if any.
+pub fn fork_server_for(argv0: &str) -> Option<Vec<String>> {
+    static SERVERS: OnceLock<Vec<Vec<String>>> = OnceLock::new();
+    SERVERS
+        .get_or_init(|| {
+            let catalog = runtimes::Catalog::embedded().expect("the embedded catalog loads");
+            catalog.iter().filter_map(|r| r.warm.fork_server.clone()).collect()
+        })
+        .iter()
+        .find(|z| z[0] == argv0)
+        .cloned()
+}
+
+/// The idle fork servers of this process (of [`sandbox`]).
+static FORK_SERVERS: Mutex<Vec<sandbox::ForkServer>> = Mutex::new(Vec::new());
+
+/// A fork server that serves `spec`: an idle one of this process, or a new one.
+pub fn take_fork_server(sb: &Sandbox, spec: &RunSpec) -> sandbox::ForkServer {
+    let argv = fork_server_for(&spec.argv[0]).expect("a fork server for this interpreter");
+    let mut idle = FORK_SERVERS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(i) = idle.iter().position(|s| s.alive() && s.serves(spec)) {
+        return idle.swap_remove(i);
+    }
+    drop(idle);
+    sb.start_fork_server(&sandbox::InstanceSpec {
+        limits: spec.limits,
+        binds: spec.binds.clone(),
+        network: false,
+        zygote: Some(sandbox::ZygoteSpec {
+            argv,
+            env: spec.env.clone(),
+        }),
+    })
+    .expect("a fork server starts")
+}
+
+/// Give a fork server back for the next run of this process.
+pub fn put_fork_server(server: sandbox::ForkServer) {
+    FORK_SERVERS.lock().unwrap_or_else(|p| p.into_inner()).push(server);
+}
+
+/// Run in a child of a fork server of this process.
+fn run_forked(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> Result<RunResult, sandbox::SandboxError> {
+    let mut server = take_fork_server(sb, spec);
+    let result = sb.fork_run(&mut server, spec).and_then(|f| sb.run_forked(f, spec, io));
+    println!(
+        "FORK SERVER: run {} of fork server {}",
+        server.runs(),
+        server.init_pid()
+    );
+    put_fork_server(server);
+    result
+}
+
+/// Whether [`hostile`] runs `spec` in a fork-server child.
+fn forks(spec: &RunSpec) -> bool {
+    fork() && !spec.network && spec.files.iter().all(|f| !f.read_only) && fork_server_for(&spec.argv[0]).is_some()
+}
+
 /// Run a hostile program and check that no harm was done afterwards.
 pub fn hostile(spec: &RunSpec, io: RunIo<'_>) -> RunResult {
     hostile_in(sandbox(), spec, io)
@@ -225,12 +294,14 @@ pub fn hostile(spec: &RunSpec, io: RunIo<'_>) -> RunResult {
 pub fn hostile_in(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> RunResult {
     preflight();
     assert!(
-        !(warm() && without_root()),
-        "{WARM_ENV} needs root: prepared sandboxes are root's (without root every run starts cold)"
+        !((warm() || fork()) && without_root()),
+        "{WARM_ENV} and {FORK_ENV} need root: prepared sandboxes and fork servers are root's (without root every run starts cold)"
     );
     *active_runs() += 1;
     let shared = std::ptr::eq(sb, sandbox());
-    let result = if warm() && shared {
+    let result = if forks(spec) && shared {
+        run_forked(sb, spec, io)
+    } else if warm() && shared {
         run_warm(spec, io)
     } else {
         sb.run(spec, io)
@@ -244,6 +315,9 @@ pub fn hostile_in(sb: &Sandbox, spec: &RunSpec, io: RunIo<'_>) -> RunResult {
     let result = result.expect("the sandbox ran the program (a hostile program is not an internal error)");
     assert_no_secret_leak(&result);
     if let Some(_no_new_runs) = last {
+        // The fork servers are this process's own, not a run's: end them first, then check
+        // that each run left nothing, and neither did they.
+        FORK_SERVERS.lock().unwrap_or_else(|p| p.into_inner()).clear();
         // Runs return before their init is reaped and their cgroup removed (a reaper thread
         // does that): wait for it, then check.
         assert!(

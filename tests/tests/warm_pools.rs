@@ -668,3 +668,519 @@ fn a_warm_program_cannot_raise_its_rlimits_above_its_runs() {
         assert_eq!(out.lines().collect::<Vec<_>>(), want, "{r:?}");
     }
 }
+
+// Fork servers (the runtime file's `warm.fork_server`, `sandbox::ForkServer`): one interpreter
+// start serves many runs, each in a child that enters its own namespaces and cgroup and drops
+// every privilege before the run's code. These run the sandbox directly, on fork servers of
+// this test process (`tiderun_tests::take_fork_server`), so every run below follows others on
+// the same fork server.
+
+/// A Python run of `code` (as `main.py`, with one argument), as the engine makes it.
+fn py_spec(code: &str, stdin: &str, limits: sandbox::Limits) -> (sandbox::RunSpec, Vec<u8>) {
+    let mut spec = sandbox::RunSpec::new(vec!["/usr/bin/python3".into(), "main.py".into(), "first arg".into()]);
+    spec.env = vec![
+        ("PYTHONUNBUFFERED".into(), "1".into()),
+        ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
+    ];
+    spec.files.push(sandbox::InputFile {
+        path: "main.py".into(),
+        content: code.as_bytes().to_vec(),
+        executable: false,
+        read_only: false,
+    });
+    spec.limits = limits;
+    (spec, stdin.as_bytes().to_vec())
+}
+
+/// Run `spec` in a child of `server`.
+fn forked(server: &mut sandbox::ForkServer, spec: &(sandbox::RunSpec, Vec<u8>)) -> sandbox::RunResult {
+    let sb = tiderun_tests::sandbox();
+    let runs = server.runs();
+    let child = sb.fork_run(server, &spec.0).expect("the fork server forks the run");
+    assert_eq!(server.runs(), runs + 1);
+    let io = sandbox::RunIo {
+        stdin: sandbox::Stdin::Bytes(spec.1.clone()),
+        ..sandbox::RunIo::default()
+    };
+    let r = sb.run_forked(child, &spec.0, io);
+    r.unwrap_or_else(|e| {
+        panic!(
+            "the forked run failed: {e:?}; fork server's stderr: {}",
+            String::from_utf8_lossy(&server.stderr(65536))
+        )
+    })
+}
+
+fn cold(spec: &(sandbox::RunSpec, Vec<u8>)) -> sandbox::RunResult {
+    let io = sandbox::RunIo {
+        stdin: sandbox::Stdin::Bytes(spec.1.clone()),
+        ..sandbox::RunIo::default()
+    };
+    tiderun_tests::sandbox().run(&spec.0, io).expect("the cold run runs")
+}
+
+fn seen(r: &sandbox::RunResult) -> (Status, Option<i32>, String, String) {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (r.status, r.exit_code, text(&r.stdout), text(&r.stderr))
+}
+
+/// A fork server for Python runs with `limits`, after the harness's preflight.
+fn python_fork_server(limits: sandbox::Limits) -> sandbox::ForkServer {
+    tiderun_tests::preflight();
+    tiderun_tests::take_fork_server(tiderun_tests::sandbox(), &py_spec("", "", limits).0)
+}
+
+const PY_EXIT_HANDLERS: &str = r#"
+import atexit, sys
+atexit.register(lambda: print("exit handler", flush=False))
+sys.stdout.write("no newline at the end")
+"#;
+
+#[test]
+#[ignore = "needs root: fork servers are root's"]
+fn python_fork_server_runs_like_a_cold_python() {
+    if !testkit::root_or_skip("fork servers are root's") {
+        return;
+    }
+    let mut server = python_fork_server(sandbox::Limits::default());
+    for (code, stdin) in [
+        (PY_BEHAVES_AS_COLD, "你好\n"),
+        ("def f():\n    return 1 / 0\nf()\n", ""),
+        ("x = (\n", ""),
+        ("import sys\nsys.exit(7)\n", ""),
+        ("raise SystemExit('bye')\n", ""),
+        (PY_EXIT_HANDLERS, ""),
+        (
+            "import subprocess\nprint(subprocess.run(['/bin/echo', 'child'], capture_output=True).stdout)\n",
+            "",
+        ),
+        (
+            "import threading\nt = threading.Thread(target=print, args=('thread',))\nt.start()\nt.join()\n",
+            "",
+        ),
+        // A forked run ends without tearing the interpreter down, but as a cold one ends:
+        // non-daemon threads joined, exit handlers, flushes, the exit status or signal.
+        ("import threading, time\ndef late():\n    time.sleep(0.1)\n    print('late')\nthreading.Thread(target=late).start()\nprint('main done')\n", ""),
+        ("raise KeyboardInterrupt\n", ""),
+        ("import sys\nsys.exit(300)\n", ""),
+        ("import sys\nprint('unflushed', end='')\nsys.stdout = open('/dev/null', 'w')\n", ""),
+    ] {
+        let spec = py_spec(code, stdin, sandbox::Limits::default());
+        let (cold, warm) = (cold(&spec), forked(&mut server, &spec));
+        assert_eq!(
+            seen(&warm),
+            seen(&cold),
+            "a forked run must look like a cold one: {code}"
+        );
+    }
+    let spec = py_spec(PY_BEHAVES_AS_COLD, "你好\n", sandbox::Limits::default());
+    let out = seen(&forked(&mut server, &spec)).2;
+    assert!(
+        out.starts_with("__main__ /work/main.py ['main.py', 'first arg'] /work /work\n你好\n"),
+        "{out}"
+    );
+    let crash = py_spec("def f():\n    return 1 / 0\nf()\n", "", sandbox::Limits::default());
+    let r = forked(&mut server, &crash);
+    assert_eq!(r.status, Status::RuntimeError);
+    assert!(
+        String::from_utf8_lossy(&r.stderr)
+            .starts_with("Traceback (most recent call last):\n  File \"/work/main.py\", line 3"),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    tiderun_tests::put_fork_server(server);
+}
+
+/// What a run leaves in the memory it shares with its fork server, its namespaces and the
+/// uid the fork server's runs share.
+const PY_LEAVE_MORE_TRACES: &str = r#"
+import ctypes, os, socket, subprocess, random
+open("/work/left.txt", "w").write("secret")
+open("/tmp/left.txt", "w").write("secret")
+subprocess.Popen(["/bin/sleep", "30"], start_new_session=True)
+if os.fork() == 0:
+    os.setsid()
+    os.execv("/bin/sleep", ["sleep", "31"])
+os.environ["LEFT"] = "secret"
+socket.LEFT = "secret"  # a module the fork server imported
+libc = ctypes.CDLL(None, use_errno=True)
+print("shm", libc.shmget(0x7469, 4096, 0o1000 | 0o666) >= 0)  # IPC_CREAT
+abstract = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+abstract.bind(b"\0tiderun-left")
+abstract.listen()
+print(random.random())
+"#;
+
+const PY_LOOK_FOR_MORE_TRACES: &str = r#"
+import ctypes, os, socket, sys, random
+found = []
+for p in ["/work/left.txt", "/tmp/left.txt"]:
+    if os.path.exists(p):
+        found.append(p)
+if "LEFT" in os.environ:
+    found.append("env")
+if hasattr(socket, "LEFT"):
+    found.append("memory")
+if "subprocess" in sys.modules:
+    found.append("modules")
+for p in os.listdir("/proc"):
+    if p.isdigit() and p != str(os.getpid()):
+        found.append("process " + p)
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.shmget(0x7469, 0, 0) >= 0:
+    found.append("shm")
+try:
+    socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).connect(b"\0tiderun-left")
+    found.append("socket")
+except OSError:
+    pass
+print(sorted(os.listdir("/work")), sorted(os.listdir("/tmp")), found)
+print(random.random())
+"#;
+
+#[test]
+#[ignore = "needs root: fork servers are root's"]
+fn a_run_cannot_see_or_change_the_next_one_from_the_same_fork_server() {
+    if !testkit::root_or_skip("fork servers are root's") {
+        return;
+    }
+    let mut server = python_fork_server(sandbox::Limits::default());
+    let mut randoms = std::collections::HashSet::new();
+    for _ in 0..3 {
+        let first = forked(
+            &mut server,
+            &py_spec(PY_LEAVE_MORE_TRACES, "", sandbox::Limits::default()),
+        );
+        let first = seen(&first);
+        assert_eq!(first.0, Status::Ok, "{first:?}");
+        assert!(first.2.starts_with("shm True\n"), "{first:?}");
+        let second = forked(
+            &mut server,
+            &py_spec(PY_LOOK_FOR_MORE_TRACES, "", sandbox::Limits::default()),
+        );
+        let second = seen(&second);
+        assert_eq!(second.0, Status::Ok, "{second:?}");
+        let mut lines = second.2.lines();
+        assert_eq!(lines.next(), Some("['main.py'] [] []"), "{second:?}");
+        // random is seeded afresh in every run (the fork server's memory is shared).
+        for r in [
+            first.2.lines().nth(1).unwrap_or_default(),
+            lines.next().unwrap_or_default(),
+        ] {
+            assert!(randoms.insert(r.to_string()), "random state repeated: {r}");
+        }
+    }
+    tiderun_tests::put_fork_server(server);
+}
+
+/// From a run: every process it can see and signal, every descriptor it holds, and whether it
+/// can trace or write to anything of its fork server.
+const PY_REACH_FOR_THE_SERVER: &str = r#"
+import ctypes, os, signal
+me = os.getpid()
+visible = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+signalled = []
+for pid in range(1, 64):
+    if pid == me:
+        continue
+    try:
+        os.kill(pid, signal.SIGKILL)
+        signalled.append(pid)
+    except OSError:
+        pass
+def is_open(fd):
+    try:
+        os.fstat(fd)
+        return True
+    except OSError:
+        return False
+fds = [fd for fd in range(4096) if is_open(fd)]
+libc = ctypes.CDLL(None, use_errno=True)
+traced = libc.ptrace(16, 1, 0, 0)  # PTRACE_ATTACH to the run's init
+mem = []
+for p in ["/proc/1/mem", "/proc/1/environ", "/proc/1/root/work"]:
+    try:
+        open(p, "rb").close()
+        mem.append(p)
+    except OSError:
+        pass
+print(me, visible, signalled, fds, traced, mem, os.getuid(), os.geteuid())
+print(open("/proc/self/status").read().split("CapEff:")[1].split()[0])
+"#;
+
+#[test]
+#[ignore = "needs root: fork servers are root's"]
+fn a_run_cannot_signal_trace_or_write_to_its_fork_server() {
+    if !testkit::root_or_skip("fork servers are root's") {
+        return;
+    }
+    let mut server = python_fork_server(sandbox::Limits::default());
+    let init = server.init_pid();
+    // The fork server is its sandbox's init's only child.
+    let fork_server_pid = || -> u32 {
+        let children = std::fs::read_to_string(format!("/proc/{init}/task/{init}/children")).expect("children");
+        children
+            .split_whitespace()
+            .next()
+            .expect("the fork server")
+            .parse()
+            .expect("a pid")
+    };
+    let before = fork_server_pid();
+    let r = forked(
+        &mut server,
+        &py_spec(PY_REACH_FOR_THE_SERVER, "", sandbox::Limits::default()),
+    );
+    let out = seen(&r);
+    assert_eq!(out.0, Status::Ok, "{out:?}");
+    // Only itself in its pid namespace (its init is hidden), nothing signalled, only stdio,
+    // no tracing, nothing of its init readable, uid 1000 and no capability.
+    assert_eq!(
+        out.2, "2 [2] [] [0, 1, 2] -1 [] 1000 1000\n0000000000000000\n",
+        "{out:?}"
+    );
+    assert!(server.alive(), "the fork server survived the run");
+    assert_eq!(fork_server_pid(), before, "the same fork server");
+    let status = std::fs::read_to_string(format!("/proc/{before}/status")).expect("status");
+    assert!(status.contains("TracerPid:\t0\n"), "{status}");
+    let hello = forked(&mut server, &py_spec("print('hello')", "", sandbox::Limits::default()));
+    assert_eq!(seen(&hello).2, "hello\n");
+    // Files a run leaves are read back as from a cold run (the classroom's images).
+    let mut drew = py_spec("open('plot.png', 'wb').write(b'PNG')", "", sandbox::Limits::default());
+    drew.0.collect = Some(sandbox::Collect::all(4, 1 << 20));
+    let r = forked(&mut server, &drew);
+    let files: Vec<(String, Vec<u8>)> = r.files.into_iter().map(|f| (f.path, f.content)).collect();
+    assert!(files.contains(&("plot.png".into(), b"PNG".to_vec())), "{files:?}");
+    tiderun_tests::put_fork_server(server);
+}
+
+/// The host pids of `pid`'s children.
+fn children_of(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+fn link(path: String) -> String {
+    std::fs::read_link(path).map_or_else(|_| String::new(), |l| l.to_string_lossy().into_owned())
+}
+
+/// What `pid`'s open descriptors refer to (`pipe:[..]`, `socket:[..]`, paths).
+fn descriptors_of(pid: u32) -> Vec<String> {
+    let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| link(e.path().to_string_lossy().into_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    fds.sort();
+    fds
+}
+
+#[test]
+#[ignore = "needs root: fork servers are root's"]
+fn the_next_runs_child_is_made_ahead_and_holds_nothing_of_any_run() {
+    if !testkit::root_or_skip("fork servers are root's") {
+        return;
+    }
+    let mut server = python_fork_server(sandbox::Limits::default());
+    let init = server.init_pid() as u32;
+    let fork_server = children_of(init)[0];
+    let ns = |pid: u32, kind: &str| link(format!("/proc/{pid}/ns/{kind}"));
+    // The children of the fork server in namespaces of their own (made ahead, or a run's init).
+    let ahead = || -> Vec<u32> {
+        children_of(fork_server)
+            .into_iter()
+            .filter(|&c| {
+                ["pid", "mnt", "net", "ipc", "uts"]
+                    .iter()
+                    .all(|k| !ns(c, k).is_empty() && ns(c, k) != ns(fork_server, k))
+            })
+            .collect()
+    };
+    let mut previous = 0;
+    for _ in 0..3 {
+        // Idle, the fork server has made the next run's child: one, not the last run's.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let child = loop {
+            let now = ahead();
+            if now.len() == 1 && now[0] != previous {
+                break now[0];
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no child made ahead of the next run: {now:?} (the last run's: {previous})"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        // It holds what the fork server holds but its request socket, and a socket of its
+        // own: nothing of any run.
+        let (ours, its) = (descriptors_of(fork_server), descriptors_of(child));
+        let new: Vec<&String> = its.iter().filter(|t| !ours.contains(t)).collect();
+        assert!(
+            new.len() == 1 && new[0].starts_with("socket:") && its.len() < ours.len(),
+            "the child made ahead holds {its:?}; the fork server {ours:?}"
+        );
+        let status = std::fs::read_to_string(format!("/proc/{child}/status")).unwrap_or_default();
+        assert!(
+            status.contains("NSpid:") && status.lines().any(|l| l.starts_with("NSpid:") && l.ends_with("\t1")),
+            "{status}"
+        );
+        // The next run takes it: its pid 1 is that child.
+        let r = forked(
+            &mut server,
+            &py_spec("import os\nprint(os.getppid())\n", "", sandbox::Limits::default()),
+        );
+        assert_eq!(seen(&r), (Status::Ok, Some(0), "1\n".into(), String::new()));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::path::Path::new(&format!("/proc/{child}")).exists() {
+            assert!(Instant::now() < deadline, "the run's init {child} outlived its run");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        previous = child;
+    }
+    // A child made ahead that ends while it waits is replaced before a run needs it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let child = loop {
+        let now = ahead();
+        if now.len() == 1 && now[0] != previous {
+            break now[0];
+        }
+        assert!(Instant::now() < deadline, "no child made ahead: {now:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // SAFETY: kill(2) on the host pid of the fork server's idle child.
+    assert_eq!(unsafe { libc::kill(child as i32, libc::SIGKILL) }, 0);
+    while ahead().contains(&child) {
+        assert!(Instant::now() < deadline, "the killed child {child} stays");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let hello = forked(&mut server, &py_spec("print('hello')", "", sandbox::Limits::default()));
+    assert_eq!(seen(&hello), (Status::Ok, Some(0), "hello\n".into(), String::new()));
+    assert!(server.alive());
+    tiderun_tests::put_fork_server(server);
+}
+
+#[test]
+#[ignore = "needs root: fork servers are root's"]
+fn crashed_killed_and_limited_runs_leave_the_fork_server_serving_and_are_measured() {
+    if !testkit::root_or_skip("fork servers are root's") {
+        return;
+    }
+    let limits = tiderun_tests::tight_limits();
+    let mut server = python_fork_server(limits);
+    let spec = |code: &str| py_spec(code, "", limits);
+    let abort = forked(&mut server, &spec("import os\nos.abort()\n"));
+    assert_eq!(abort.status, Status::Signal, "{}", tiderun_tests::describe(&abort));
+    let cpu = forked(&mut server, &spec("while True:\n    pass\n"));
+    assert_eq!(cpu.status, Status::TimeLimit, "{}", tiderun_tests::describe(&cpu));
+    assert!(cpu.cpu_time_ms >= limits.cpu_ms, "{}", tiderun_tests::describe(&cpu));
+    let memory = forked(&mut server, &spec("x = bytearray(1 << 30)\n"));
+    assert_eq!(
+        memory.status,
+        Status::MemoryLimit,
+        "{}",
+        tiderun_tests::describe(&memory)
+    );
+    // The memory a run touches is charged to its own cgroup and measured.
+    let used = forked(&mut server, &spec("x = bytearray(40 << 20)\nprint(len(x))\n"));
+    assert_eq!(used.status, Status::Ok, "{}", tiderun_tests::describe(&used));
+    assert!(
+        used.memory_kb >= 40 << 10 && used.memory_kb < limits.memory_bytes >> 10,
+        "{}",
+        tiderun_tests::describe(&used)
+    );
+    // At most max_processes tasks: the fork bomb stops there and is killed at the wall time.
+    let bomb = forked(
+        &mut server,
+        &spec("import os\nn = 0\nwhile True:\n    try:\n        os.fork()\n        n += 1\n    except OSError:\n        print('refused after', n, flush=True)\n        os._exit(0)\n"),
+    );
+    assert!(
+        String::from_utf8_lossy(&bomb.stdout).contains("refused after"),
+        "{}",
+        tiderun_tests::describe(&bomb)
+    );
+    let init = forked(&mut server, &spec("import os, signal\ntry:\n    os.kill(1, signal.SIGKILL)\nexcept OSError as e:\n    print(e.errno)\nprint('alive')\n"));
+    assert_eq!(seen(&init).2, "1\nalive\n", "{}", tiderun_tests::describe(&init));
+    assert!(server.alive());
+    let hello = forked(&mut server, &spec("print('hello')"));
+    assert_eq!(seen(&hello), (Status::Ok, Some(0), "hello\n".into(), String::new()));
+    tiderun_tests::put_fork_server(server);
+}
+
+/// Runs forked so far from the fork servers of `runtime`, and how many are idle.
+fn fork_stats(engine: &Engine, runtime: &str) -> (u64, usize) {
+    engine
+        .fork_server_stats()
+        .into_iter()
+        .find(|(r, _, _)| r == runtime)
+        .map_or((0, 0), |(_, runs, idle)| (runs, idle))
+}
+
+#[test]
+#[ignore = "needs root: fork servers are root's"]
+fn the_engine_runs_python_in_fork_server_children_each_with_its_own_limits() {
+    if !testkit::root_or_skip("fork servers are root's") {
+        return;
+    }
+    tiderun_tests::preflight();
+    let mut catalog = runtimes::Catalog::load(None).expect("catalog");
+    catalog.detect();
+    let sandbox = Sandbox::new(SandboxOptions {
+        uid_base: uid_base(),
+        ..SandboxOptions::default()
+    })
+    .expect("sandbox");
+    let engine = Engine::with_pools(
+        catalog,
+        sandbox,
+        PoolConfig {
+            forks: engine::ForkConfig {
+                servers: 1,
+                max_runs: 4,
+                ..engine::ForkConfig::default()
+            },
+            ..PoolConfig::default()
+        },
+    );
+    let wait_idle_server = || {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while fork_stats(&engine, "python").1 == 0 {
+            assert!(Instant::now() < deadline, "no fork server within 30 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_idle_server();
+    let (status, out, err) = run(&engine, "python", "print(input())", "hi\n");
+    assert_eq!((status, out.as_str(), err.as_str()), (Status::Ok, "hi\n", ""));
+    assert_eq!(fork_stats(&engine, "python").0, 1, "the run was forked");
+    // Limits other than the runtime's defaults are the run's own (its cgroup and rlimits).
+    wait_idle_server();
+    let spin = run_limited(&engine, "python", "while True:\n    pass\n", &[], cpu(300));
+    assert_eq!(
+        (spin.status, spin.start),
+        (Status::TimeLimit, Some(Start::Warm)),
+        "{spin:?}"
+    );
+    assert!(spin.cpu_time_ms >= 300, "{spin:?}");
+    wait_idle_server();
+    let hog = run_limited(&engine, "python", "x = bytearray(200 << 20)\n", &[], memory(64));
+    assert_eq!(
+        (hog.status, hog.start),
+        (Status::MemoryLimit, Some(Start::Warm)),
+        "{hog:?}"
+    );
+    wait_idle_server();
+    // The file stops at exactly the run's limit (EFBIG = 27), as in a cold run.
+    let big = run_limited(&engine, "python", PY_FILL_FILE, &[], file_size(10000));
+    assert_eq!((big.status, stdout(&big)), (Status::Ok, "27 10000\n".into()), "{big:?}");
+    assert_eq!(fork_stats(&engine, "python").0, 4);
+    // Past its runs, the fork server is replaced, and the next run is served by the new one.
+    wait_idle_server();
+    let (status, out, _) = run(&engine, "python", "print('again')", "");
+    assert_eq!((status, out.as_str()), (Status::Ok, "again\n"));
+    assert_eq!(fork_stats(&engine, "python").0, 5);
+}

@@ -46,8 +46,9 @@ pub use limits::{Bound, Limit, LimitRequest, Phase, PhaseRequest};
 pub use observe::{Observation, Observer, RunId, Start, Trigger, Usage};
 pub use outcome::{Outcome, StageOutcome};
 pub use pool::{
-    default_memory_budget, MemoryStats, PoolConfig, PoolStats, DEFAULT_MAX_AGE, DEFAULT_POOL_IDLE, MAX_POOL_IDLE,
-    PANIC_WINDOW, STABLE_WINDOW,
+    default_memory_budget, ForkConfig, MemoryStats, PoolConfig, PoolStats, DEFAULT_FORK_SERVERS,
+    DEFAULT_FORK_SERVER_MAX_AGE, DEFAULT_FORK_SERVER_MAX_RUNS, DEFAULT_MAX_AGE, DEFAULT_POOL_IDLE, MAX_FORK_SERVERS,
+    MAX_FORK_SERVER_MAX_AGE, MAX_FORK_SERVER_MAX_RUNS, MAX_POOL_IDLE, PANIC_WINDOW, STABLE_WINDOW,
 };
 pub use runner::{public_message, Event, Runner, RunnerConfig, Session};
 pub use verdict::{Graded, TestCase, TestResult, Verdict, MAX_TESTS};
@@ -78,6 +79,7 @@ pub struct Engine {
     catalog: Catalog,
     sandbox: Arc<Sandbox>,
     pools: Arc<pool::Pools>,
+    forks: Arc<pool::forks::ForkServers>,
     build_cache: BuildCache,
     request_limits: RequestLimits,
 }
@@ -87,6 +89,7 @@ impl Drop for Engine {
     /// exits, which would leave their cgroups behind).
     fn drop(&mut self) {
         self.pools.shutdown();
+        self.forks.shutdown();
         if !self.sandbox.wait_idle(std::time::Duration::from_secs(5)) {
             tracing::warn!("warm instances still being torn down");
         }
@@ -178,13 +181,27 @@ impl Engine {
             tracing::warn!("warm pools need root; every run starts cold");
             config.enabled = false;
         }
-        let specs = catalog.iter().filter(|r| r.installed).flat_map(pool_specs).collect();
+        let forking = config.enabled && config.forks.servers > 0;
+        let fork_specs: Vec<pool::forks::ForkSpec> = if forking {
+            catalog.iter().filter(|r| r.installed).filter_map(fork_spec).collect()
+        } else {
+            Vec::new()
+        };
+        let specs = catalog
+            .iter()
+            .filter(|r| r.installed)
+            .flat_map(pool_specs)
+            // A runtime with fork servers has no zygote pool for its runs.
+            .filter(|s| !(s.phase == Phase::Run && fork_specs.iter().any(|f| f.runtime == s.runtime)))
+            .collect();
         let sandbox = Arc::new(sandbox);
+        let forks = pool::forks::ForkServers::start(config.forks, Arc::clone(&sandbox), fork_specs);
         let pools = pool::Pools::start(config, Arc::clone(&sandbox), specs);
         Engine {
             catalog,
             sandbox,
             pools,
+            forks,
             build_cache: BuildCache::default(),
             request_limits: RequestLimits::default(),
         }
@@ -210,6 +227,11 @@ impl Engine {
         self.pools.memory()
     }
 
+    /// Runs forked from fork servers so far, and fork servers idle now, per runtime.
+    pub fn fork_server_stats(&self) -> Vec<(String, u64, usize)> {
+        self.forks.runs()
+    }
+
     /// Warm instances made since start-up.
     pub fn instances_made(&self) -> u64 {
         self.pools.made()
@@ -218,6 +240,7 @@ impl Engine {
     /// Drop every warm instance and stop the autoscaler (graceful shutdown).
     pub fn shutdown_pools(&self) {
         self.pools.shutdown();
+        self.forks.shutdown();
     }
 
     /// Replace the build cache (another size, or off).
@@ -538,6 +561,15 @@ impl Engine {
             tracing::warn!(budget_bytes = o.budget_bytes, "node memory budget exhausted");
             EngineError::Busy { retry_after_s: 1 }
         })?;
+        if phase == Phase::Run && instance.is_none() {
+            // A child of a fork server, when one is idle and serves this run.
+            if let Some((server, forked)) = self.forks.fork(&runtime.name, spec) {
+                let result = self.sandbox.run_forked(forked, spec, io);
+                self.forks.give_back(&runtime.name, server);
+                drop(flight);
+                return Ok((result?, Start::Warm));
+            }
+        }
         // The run's own limits, set in the instance before anything of the run is in it; an
         // instance that cannot take them is torn down and the run starts cold.
         let instance = instance.and_then(|i| match self.sandbox.fit_prepared(i, spec) {
@@ -623,6 +655,36 @@ fn pool_specs(runtime: &Runtime) -> Vec<pool::PoolSpec> {
         });
     }
     specs
+}
+
+/// The fork servers of a runtime whose file declares one, made for its run's default limits.
+fn fork_spec(runtime: &Runtime) -> Option<pool::forks::ForkSpec> {
+    let argv = runtime.warm.fork_server.as_ref()?;
+    let plan = runtime.plan(&runtime.file, &[]).ok()?;
+    let limits = runtime.limits().run.defaults;
+    let spec = spec_for(
+        runtime,
+        &plan.run.argv,
+        &plan.run.env,
+        &limits,
+        default_stack(limits.memory_mib),
+    );
+    if spec.network {
+        tracing::warn!(runtime = %runtime.name, "a runtime with network gets no fork servers");
+        return None;
+    }
+    Some(pool::forks::ForkSpec {
+        runtime: runtime.name.clone(),
+        instance: sandbox::InstanceSpec {
+            limits: spec.limits,
+            binds: spec.binds,
+            network: false,
+            zygote: Some(sandbox::ZygoteSpec {
+                argv: argv.clone(),
+                env: spec.env,
+            }),
+        },
+    })
 }
 
 /// The stack limit when the job does not ask for one.

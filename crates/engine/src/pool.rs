@@ -14,6 +14,7 @@
 //! keeps the instances, counts the runs for the policy, and makes and tears down what it
 //! decides.
 
+pub(crate) mod forks;
 mod policy;
 
 use std::collections::VecDeque;
@@ -24,6 +25,10 @@ use std::time::{Duration, Instant};
 use sandbox::{Instance, InstanceSpec, RunSpec, Sandbox};
 
 use crate::Phase;
+pub use forks::{
+    ForkConfig, DEFAULT_FORK_SERVERS, DEFAULT_FORK_SERVER_MAX_AGE, DEFAULT_FORK_SERVER_MAX_RUNS, MAX_FORK_SERVERS,
+    MAX_FORK_SERVER_MAX_AGE, MAX_FORK_SERVER_MAX_RUNS,
+};
 use policy::{Bounds, NodeRoom, Tide};
 pub use policy::{PANIC_WINDOW, STABLE_WINDOW};
 
@@ -51,6 +56,8 @@ pub struct PoolConfig {
     pub memory_budget_bytes: u64,
     /// Most warm instances on the node, all runtimes together.
     pub max_instances: usize,
+    /// Fork servers (`forks.rs`) for the runtimes that declare one.
+    pub forks: ForkConfig,
 }
 
 impl PoolConfig {
@@ -71,6 +78,7 @@ impl Default for PoolConfig {
             max_age: DEFAULT_MAX_AGE,
             memory_budget_bytes: default_memory_budget(),
             max_instances: cores * 16,
+            forks: ForkConfig::default(),
         }
     }
 }

@@ -833,4 +833,25 @@ hello = "echo 'Hello, world!'"
             assert!(reason.contains(want), "{reason:?} should contain {want:?}");
         }
     }
+
+    #[test]
+    fn a_fork_server_must_name_an_absolute_program() {
+        let with = |argv: &str| format!("{FAKE}[warm]\nfork_server = {argv}\n");
+        let err = parse_runtime(Path::new("cobol.toml"), &with(r#"["python3", "-c", "pass"]"#))
+            .expect_err("a relative program is refused");
+        assert!(chain(&err).contains("warm.fork_server"), "{}", chain(&err));
+        let rt = parse_runtime(Path::new("cobol.toml"), &with(r#"["/usr/bin/python3", "-c", "pass"]"#))
+            .expect("an absolute program is taken");
+        assert_eq!(
+            rt.warm.fork_server.as_deref().map(|a| a[0].as_str()),
+            Some("/usr/bin/python3")
+        );
+    }
+
+    #[test]
+    fn python_declares_a_fork_server() {
+        let catalog = Catalog::embedded().expect("the embedded catalog loads");
+        let python = catalog.iter().find(|r| r.name == "python").expect("python");
+        assert!(python.warm.fork_server.is_some());
+    }
 }

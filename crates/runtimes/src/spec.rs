@@ -77,6 +77,12 @@ pub struct Warm {
     /// from descriptor 3 (NUL-terminated, up to EOF) and then behaves as that argv run cold.
     #[serde(default)]
     pub zygote: Option<Vec<String>>,
+    /// A fork server: an interpreter started once in a sandbox of its own that forks a child
+    /// per run, which enters fresh namespaces, its run's cgroup and drops every privilege
+    /// before the run's code (the protocol is `sandbox`'s, `forkserver.rs`). Single-threaded
+    /// interpreters only. Used when the server is started with fork servers on.
+    #[serde(default)]
+    pub fork_server: Option<Vec<String>>,
 }
 
 impl Default for Warm {
@@ -85,6 +91,7 @@ impl Default for Warm {
             min_instances: 0,
             max_instances: DEFAULT_MAX_WARM_INSTANCES,
             zygote: None,
+            fork_server: None,
         }
     }
 }
@@ -235,10 +242,16 @@ fn build(path: &Path, f: RuntimeFile) -> Result<Runtime, SpecError> {
             ),
         });
     }
-    if let Some(zygote) = &f.warm.zygote {
-        if zygote.first().is_none_or(|a| !a.starts_with('/')) {
+    for (field, argv) in [
+        ("warm.zygote", &f.warm.zygote),
+        ("warm.fork_server", &f.warm.fork_server),
+    ] {
+        if argv
+            .as_ref()
+            .is_some_and(|argv| argv.first().is_none_or(|a| !a.starts_with('/')))
+        {
             return Err(SpecError::Invalid {
-                field: "warm.zygote".to_owned(),
+                field: field.to_owned(),
                 reason: "must start with an absolute program path".to_owned(),
             });
         }

@@ -189,6 +189,9 @@ pub(crate) struct ChildPlan<'a> {
     pub request_fd: RawFd,
     /// A detached mount of the slot's `/dev` for [`Step::AttachDevices`], or -1.
     pub devices: RawFd,
+    /// The program is a fork server (`forkserver.rs`): it keeps the namespace's root (see
+    /// `program_main`).
+    pub fork_server: bool,
 }
 
 /// Entry point of the cloned child. Never returns.
@@ -586,6 +589,24 @@ extern "C" fn program_entry(arg: *mut libc::c_void) -> c_int {
     }
 }
 
+/// Exec the program's first candidate path that exists; returns only when none could be.
+///
+/// # Safety
+/// Only in the program child, with `launch` filled by the parent.
+unsafe fn exec_program(launch: &LaunchParams) {
+    // SAFETY: NULL-terminated arrays of C strings in the launch mapping.
+    unsafe {
+        let mut candidate = launch.candidates;
+        while !(*candidate).is_null() {
+            libc::execve(*candidate, launch.argv, launch.envp);
+            if errno() != libc::ENOENT {
+                break;
+            }
+            candidate = candidate.add(1);
+        }
+    }
+}
+
 /// The program: stdio, rlimits, no privileges, seccomp, exec.
 ///
 /// It shares the init's memory until exec (see `init_main`): it writes nothing there but its
@@ -664,6 +685,18 @@ unsafe fn program_main(plan: &ChildPlan, exec_err: RawFd) -> ! {
                 die(SetupStep::ProgramSetup);
             }
         }
+        if plan.fork_server {
+            // A fork server (`forkserver.rs`): trusted code that never runs a student's, and
+            // needs the namespace's root to give each forked run namespaces and mounts of its
+            // own. It keeps root of this (unprivileged) user namespace and no seccomp filter;
+            // each run it forks drops to the program's id, no capabilities, `no_new_privs`
+            // and the seccomp filter itself before any of the run's code.
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+                die(SetupStep::ProgramSetup);
+            }
+            exec_program(launch);
+            die(SetupStep::Exec)
+        }
         drop_bounding_caps();
         if plan.init_is_root && set_ids(INSIDE_ID, false) != 0 {
             die(SetupStep::ProgramSetup);
@@ -689,14 +722,7 @@ unsafe fn program_main(plan: &ChildPlan, exec_err: RawFd) -> ! {
         {
             die(SetupStep::ProgramSetup);
         }
-        let mut candidate = launch.candidates;
-        while !(*candidate).is_null() {
-            libc::execve(*candidate, launch.argv, launch.envp);
-            if errno() != libc::ENOENT {
-                break;
-            }
-            candidate = candidate.add(1);
-        }
+        exec_program(launch);
         die(SetupStep::Exec)
     }
 }

@@ -213,10 +213,7 @@ pub(crate) fn run_steps(t: &RootTemplate, extra_binds: &[PathBuf], limits: &Limi
     // /work and /tmp: each its own tmpfs with the size and inode limits. Their pages are
     // charged to the run's memory cgroup, which bounds both together. (One tmpfs shared
     // through binds would need an unmount, and every unmount waits for an RCU grace period.)
-    let options = cstring(format!(
-        "size={},nr_inodes={},mode=755",
-        limits.tmpfs_bytes, limits.tmpfs_inodes
-    ))?;
+    let options = cstring(tmpfs_options(limits))?;
     for (dir, mode) in [("/work", 0o755), ("/tmp", 0o1777)] {
         let path = b.inside(Path::new(dir))?;
         b.steps.push(Step::Tmpfs {
@@ -233,6 +230,11 @@ pub(crate) fn run_steps(t: &RootTemplate, extra_binds: &[PathBuf], limits: &Limi
         steps: b.steps,
         sources: b.sources,
     })
+}
+
+/// The mount options of a run's `/work` and `/tmp` (each its own tmpfs).
+pub(crate) fn tmpfs_options(limits: &Limits) -> String {
+    format!("size={},nr_inodes={},mode=755", limits.tmpfs_bytes, limits.tmpfs_inodes)
 }
 
 struct Builder<'a> {

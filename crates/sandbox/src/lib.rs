@@ -20,6 +20,7 @@ mod config;
 mod control;
 mod devices;
 mod error;
+mod forkserver;
 mod instance;
 mod launch;
 mod layout;
@@ -39,6 +40,7 @@ pub use config::{
 };
 pub use control::{control_channel, ControlReceiver, Controller, MAX_SIGNAL};
 pub use error::{SandboxError, SetupStep, Unfit};
+pub use forkserver::{ForkServer, Forked};
 pub use instance::{Instance, InstanceSpec, ZygoteSpec};
 pub use launch::MAX_LAUNCH_BYTES;
 pub use layout::{validate_relative, ETC_PATHS, PROGRAM_UID, SYSTEM_PATHS};

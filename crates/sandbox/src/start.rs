@@ -47,6 +47,12 @@ pub(crate) enum StartMode<'a> {
         argv: &'a [String],
         env: &'a [(String, String)],
     },
+    /// A fork server (`forkserver.rs`): like a zygote, but its request channel is a socket
+    /// (runs arrive with their descriptors) and it keeps the namespace's root.
+    ForkServer {
+        argv: &'a [String],
+        env: &'a [(String, String)],
+    },
 }
 
 /// A sandbox from its clone until its program is watched: the init and the parent's ends of
@@ -68,7 +74,7 @@ pub(crate) struct Started {
     pub stdin_bytes: Vec<u8>,
     /// A cold run's stdin pipe from the caller, relayed (without root; see [`stdio_pair`]).
     pub stdin_relay: Option<OwnedFd>,
-    /// A zygote's request pipe.
+    /// A zygote's request pipe (a fork server's socket).
     pub request: Option<OwnedFd>,
     pub launch: LaunchArea,
     /// The limits in force: those it was made with, or, once a prepared sandbox was given its
@@ -128,7 +134,7 @@ pub(crate) fn start(sb: &Sandbox, start: StartSpec<'_>) -> Result<Started, Sandb
                 &rlimits(start.limits, sb.cgroups_enforced(), sb.privileged),
             )?;
         }
-        StartMode::Zygote { argv, env } => {
+        StartMode::Zygote { argv, env } | StartMode::ForkServer { argv, env } => {
             if argv.is_empty() || argv[0].is_empty() {
                 return Err(SandboxError::InvalidSpec("the zygote's argv is empty".into()));
             }
@@ -174,6 +180,10 @@ pub(crate) fn start(sb: &Sandbox, start: StartSpec<'_>) -> Result<Started, Sandb
     let (request_r, request_w) = match &start.mode {
         StartMode::Zygote { .. } => {
             let (r, w) = pipe()?;
+            (Some(r), Some(w))
+        }
+        StartMode::ForkServer { .. } => {
+            let (r, w) = crate::forkserver::socket_pair()?;
             (Some(r), Some(w))
         }
         _ => (None, None),
@@ -233,6 +243,7 @@ pub(crate) fn start(sb: &Sandbox, start: StartSpec<'_>) -> Result<Started, Sandb
         wait_go: matches!(start.mode, StartMode::OnGo),
         request_fd: request_r.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
         devices: devices.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
+        fork_server: matches!(start.mode, StartMode::ForkServer { .. }),
     };
 
     let mut flags =
@@ -409,7 +420,7 @@ fn start_child(pid: i32, maps: &IdMaps, cgroup: Option<&Cgroup>) -> Result<(), S
     Ok(())
 }
 
-fn pipe() -> Result<(OwnedFd, OwnedFd), SandboxError> {
+pub(crate) fn pipe() -> Result<(OwnedFd, OwnedFd), SandboxError> {
     let (r, w) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC).map_err(SandboxError::os("create pipe"))?;
     // The program's descriptors are dup2'ed onto 0-2; keep ours clear of those numbers so a
     // server started with closed stdio cannot get them mixed up.
@@ -424,7 +435,7 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), SandboxError> {
 /// supervisor blocked in read(), enforcing nothing), the write end of the pipe its caller
 /// feeds stdin through. A socket cannot be opened through /proc at all (ENXIO), so without
 /// root stdio are socket pairs.
-fn stdio_pair(sb: &Sandbox) -> Result<(OwnedFd, OwnedFd), SandboxError> {
+pub(crate) fn stdio_pair(sb: &Sandbox) -> Result<(OwnedFd, OwnedFd), SandboxError> {
     if sb.privileged {
         return pipe();
     }
@@ -435,7 +446,7 @@ fn stdio_pair(sb: &Sandbox) -> Result<(OwnedFd, OwnedFd), SandboxError> {
     Ok((above_stdio(a.into())?, above_stdio(b.into())?))
 }
 
-fn above_stdio(fd: OwnedFd) -> Result<OwnedFd, SandboxError> {
+pub(crate) fn above_stdio(fd: OwnedFd) -> Result<OwnedFd, SandboxError> {
     if fd.as_raw_fd() > 2 {
         return Ok(fd);
     }

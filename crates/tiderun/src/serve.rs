@@ -101,6 +101,16 @@ pub struct ServeArgs {
     /// (default: three quarters of the machine's memory).
     #[arg(long, env = "TIDERUN_MEMORY_BUDGET_MB")]
     memory_budget_mb: Option<u64>,
+    /// Fork servers per runtime whose file declares one (Python): each an interpreter started
+    /// once that forks a child per run (0: none; runs use zygotes). At most 64.
+    #[arg(long, env = "TIDERUN_FORK_SERVERS", default_value_t = engine::DEFAULT_FORK_SERVERS)]
+    fork_servers: usize,
+    /// Runs a fork server forks before it is replaced (at most 100000).
+    #[arg(long, env = "TIDERUN_FORK_SERVER_MAX_RUNS", default_value_t = engine::DEFAULT_FORK_SERVER_MAX_RUNS)]
+    fork_server_max_runs: u64,
+    /// Seconds a fork server serves before it is replaced (at most 3600).
+    #[arg(long, env = "TIDERUN_FORK_SERVER_MAX_AGE_S", default_value_t = engine::DEFAULT_FORK_SERVER_MAX_AGE.as_secs())]
+    fork_server_max_age_s: u64,
     /// Start every run cold: no warm pools, no zygotes.
     #[arg(long, env = "TIDERUN_NO_WARM_POOLS")]
     no_warm_pools: bool,
@@ -156,6 +166,17 @@ pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCod
     if a.pool_max_age_s == 0 || a.memory_budget_mb == Some(0) {
         anyhow::bail!("--pool-max-age-s and --memory-budget-mb must be at least 1");
     }
+    if a.fork_servers > engine::MAX_FORK_SERVERS
+        || !(1..=engine::MAX_FORK_SERVER_MAX_RUNS).contains(&a.fork_server_max_runs)
+        || !(1..=engine::MAX_FORK_SERVER_MAX_AGE.as_secs()).contains(&a.fork_server_max_age_s)
+    {
+        anyhow::bail!(
+            "--fork-servers must be at most {}, --fork-server-max-runs between 1 and {}, --fork-server-max-age-s between 1 and {}",
+            engine::MAX_FORK_SERVERS,
+            engine::MAX_FORK_SERVER_MAX_RUNS,
+            engine::MAX_FORK_SERVER_MAX_AGE.as_secs()
+        );
+    }
     let edge = server::EdgeConfig {
         trusted_proxies: a.trusted_proxies,
         header_read_timeout: Duration::from_secs(a.header_read_timeout_s),
@@ -197,6 +218,11 @@ pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCod
         memory_budget_bytes: a
             .memory_budget_mb
             .map_or_else(engine::default_memory_budget, |mb| mb << 20),
+        forks: engine::ForkConfig {
+            servers: a.fork_servers,
+            max_runs: a.fork_server_max_runs,
+            max_age: Duration::from_secs(a.fork_server_max_age_s),
+        },
         ..PoolConfig::default()
     };
     let runner = Runner::new(

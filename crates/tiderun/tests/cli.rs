@@ -317,6 +317,15 @@ fn bad_input_gets_one_line_and_exit_2() {
             ["--request-wall-s", "3601"],
             "--request-wall-s must be between 1 and 3600, not 3601",
         ),
+        (["--fork-servers", "65"], "--fork-servers must be at most 64"),
+        (
+            ["--fork-server-max-runs", "0"],
+            "--fork-server-max-runs between 1 and 100000",
+        ),
+        (
+            ["--fork-server-max-age-s", "3601"],
+            "--fork-server-max-age-s between 1 and 3600",
+        ),
     ] {
         let out = tiderun()
             .args(["serve", "--addr", "127.0.0.1:0"])
