@@ -673,61 +673,55 @@ fn a_warm_program_cannot_raise_its_rlimits_above_its_runs() {
 // start serves many runs, each in a child that enters its own namespaces and cgroup and drops
 // every privilege before the run's code. These run the sandbox directly, on fork servers of
 // this test process (`tiderun_tests::take_fork_server`), so every run below follows others on
-// the same fork server.
+// the same fork server. Each test runs for every runtime whose file declares a fork server,
+// from the table of [`Probe`]s: the same attacks and checks, written in each language.
 
-/// A Python run of `code` (as `main.py`, with one argument), as the engine makes it.
-fn py_spec(code: &str, stdin: &str, limits: sandbox::Limits) -> (sandbox::RunSpec, Vec<u8>) {
-    let mut spec = sandbox::RunSpec::new(vec!["/usr/bin/python3".into(), "main.py".into(), "first arg".into()]);
-    spec.env = vec![
-        ("PYTHONUNBUFFERED".into(), "1".into()),
-        ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
-    ];
-    spec.files.push(sandbox::InputFile {
-        path: "main.py".into(),
-        content: code.as_bytes().to_vec(),
-        executable: false,
-        read_only: false,
-    });
-    spec.limits = limits;
-    (spec, stdin.as_bytes().to_vec())
-}
-
-/// Run `spec` in a child of `server`.
-fn forked(server: &mut sandbox::ForkServer, spec: &(sandbox::RunSpec, Vec<u8>)) -> sandbox::RunResult {
-    let sb = tiderun_tests::sandbox();
-    let runs = server.runs();
-    let child = sb.fork_run(server, &spec.0).expect("the fork server forks the run");
-    assert_eq!(server.runs(), runs + 1);
-    let io = sandbox::RunIo {
-        stdin: sandbox::Stdin::Bytes(spec.1.clone()),
-        ..sandbox::RunIo::default()
-    };
-    let r = sb.run_forked(child, &spec.0, io);
-    r.unwrap_or_else(|e| {
-        panic!(
-            "the forked run failed: {e:?}; fork server's stderr: {}",
-            String::from_utf8_lossy(&server.stderr(65536))
-        )
-    })
-}
-
-fn cold(spec: &(sandbox::RunSpec, Vec<u8>)) -> sandbox::RunResult {
-    let io = sandbox::RunIo {
-        stdin: sandbox::Stdin::Bytes(spec.1.clone()),
-        ..sandbox::RunIo::default()
-    };
-    tiderun_tests::sandbox().run(&spec.0, io).expect("the cold run runs")
-}
-
-fn seen(r: &sandbox::RunResult) -> (Status, Option<i32>, String, String) {
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    (r.status, r.exit_code, text(&r.stdout), text(&r.stderr))
-}
-
-/// A fork server for Python runs with `limits`, after the harness's preflight.
-fn python_fork_server(limits: sandbox::Limits) -> sandbox::ForkServer {
-    tiderun_tests::preflight();
-    tiderun_tests::take_fork_server(tiderun_tests::sandbox(), &py_spec("", "", limits).0)
+/// One language's programs for the fork-server tests. Each prints what the tests check in the
+/// same words in every language (Python's list syntax), so the checks are written once.
+struct Probe {
+    runtime: &'static str,
+    /// Compared with a cold run of the same program and stdin, one after another on the same
+    /// fork server.
+    as_cold: &'static [(&'static str, &'static str)],
+    /// What the first of `as_cold` prints first: the run's own idea of itself.
+    as_cold_starts: &'static str,
+    /// A program that fails, and the start of its stderr.
+    crash: (&'static str, &'static str),
+    /// Leaves everything it can behind (files in /work and /tmp, two processes in sessions of
+    /// their own, an environment variable, a variable of a module the fork server loaded,
+    /// a SysV shared memory segment, a listening abstract socket, a module loaded); prints
+    /// `shm true`, then a random number.
+    leave_traces: &'static str,
+    /// Looks for each of those: prints `[files in /work] [files in /tmp] [what it found]`,
+    /// then a random number.
+    look_for_traces: &'static str,
+    /// Prints its pid, the pids it sees, those it could SIGKILL, its descriptors, what
+    /// PTRACE_ATTACH to pid 1 returned, which of pid 1's `mem`, `environ` and root it could
+    /// open, its uid and euid; then its effective capabilities.
+    reach_for_the_server: &'static str,
+    /// Prints `hello`.
+    hello: &'static str,
+    /// Prints its parent's pid.
+    parent: &'static str,
+    /// Prints what it reads from stdin (one line).
+    echo: &'static str,
+    /// Ends on SIGABRT.
+    abort: &'static str,
+    /// Spins forever.
+    spin: &'static str,
+    /// Touches 1 GiB.
+    hog: &'static str,
+    /// Touches 40 MiB and prints how many bytes.
+    hold_40_mib: &'static str,
+    /// Forks until refused, then prints `refused after N`.
+    fork_bomb: &'static str,
+    /// SIGKILLs pid 1 (its init) and prints the errno, then `alive`.
+    kill_init: &'static str,
+    /// Writes one file until a write fails (SIGXFSZ ignored), then prints the errno and the
+    /// file's size.
+    fill_file: &'static str,
+    /// Writes `plot.png` (`PNG`).
+    draw: &'static str,
 }
 
 const PY_EXIT_HANDLERS: &str = r#"
@@ -735,61 +729,6 @@ import atexit, sys
 atexit.register(lambda: print("exit handler", flush=False))
 sys.stdout.write("no newline at the end")
 "#;
-
-#[test]
-#[ignore = "needs root: fork servers are root's"]
-fn python_fork_server_runs_like_a_cold_python() {
-    if !testkit::root_or_skip("fork servers are root's") {
-        return;
-    }
-    let mut server = python_fork_server(sandbox::Limits::default());
-    for (code, stdin) in [
-        (PY_BEHAVES_AS_COLD, "你好\n"),
-        ("def f():\n    return 1 / 0\nf()\n", ""),
-        ("x = (\n", ""),
-        ("import sys\nsys.exit(7)\n", ""),
-        ("raise SystemExit('bye')\n", ""),
-        (PY_EXIT_HANDLERS, ""),
-        (
-            "import subprocess\nprint(subprocess.run(['/bin/echo', 'child'], capture_output=True).stdout)\n",
-            "",
-        ),
-        (
-            "import threading\nt = threading.Thread(target=print, args=('thread',))\nt.start()\nt.join()\n",
-            "",
-        ),
-        // A forked run ends without tearing the interpreter down, but as a cold one ends:
-        // non-daemon threads joined, exit handlers, flushes, the exit status or signal.
-        ("import threading, time\ndef late():\n    time.sleep(0.1)\n    print('late')\nthreading.Thread(target=late).start()\nprint('main done')\n", ""),
-        ("raise KeyboardInterrupt\n", ""),
-        ("import sys\nsys.exit(300)\n", ""),
-        ("import sys\nprint('unflushed', end='')\nsys.stdout = open('/dev/null', 'w')\n", ""),
-    ] {
-        let spec = py_spec(code, stdin, sandbox::Limits::default());
-        let (cold, warm) = (cold(&spec), forked(&mut server, &spec));
-        assert_eq!(
-            seen(&warm),
-            seen(&cold),
-            "a forked run must look like a cold one: {code}"
-        );
-    }
-    let spec = py_spec(PY_BEHAVES_AS_COLD, "你好\n", sandbox::Limits::default());
-    let out = seen(&forked(&mut server, &spec)).2;
-    assert!(
-        out.starts_with("__main__ /work/main.py ['main.py', 'first arg'] /work /work\n你好\n"),
-        "{out}"
-    );
-    let crash = py_spec("def f():\n    return 1 / 0\nf()\n", "", sandbox::Limits::default());
-    let r = forked(&mut server, &crash);
-    assert_eq!(r.status, Status::RuntimeError);
-    assert!(
-        String::from_utf8_lossy(&r.stderr)
-            .starts_with("Traceback (most recent call last):\n  File \"/work/main.py\", line 3"),
-        "{}",
-        String::from_utf8_lossy(&r.stderr)
-    );
-    tiderun_tests::put_fork_server(server);
-}
 
 /// What a run leaves in the memory it shares with its fork server, its namespaces and the
 /// uid the fork server's runs share.
@@ -804,7 +743,7 @@ if os.fork() == 0:
 os.environ["LEFT"] = "secret"
 socket.LEFT = "secret"  # a module the fork server imported
 libc = ctypes.CDLL(None, use_errno=True)
-print("shm", libc.shmget(0x7469, 4096, 0o1000 | 0o666) >= 0)  # IPC_CREAT
+print("shm", str(libc.shmget(0x7469, 4096, 0o1000 | 0o666) >= 0).lower())  # IPC_CREAT
 abstract = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 abstract.bind(b"\0tiderun-left")
 abstract.listen()
@@ -838,41 +777,6 @@ print(sorted(os.listdir("/work")), sorted(os.listdir("/tmp")), found)
 print(random.random())
 "#;
 
-#[test]
-#[ignore = "needs root: fork servers are root's"]
-fn a_run_cannot_see_or_change_the_next_one_from_the_same_fork_server() {
-    if !testkit::root_or_skip("fork servers are root's") {
-        return;
-    }
-    let mut server = python_fork_server(sandbox::Limits::default());
-    let mut randoms = std::collections::HashSet::new();
-    for _ in 0..3 {
-        let first = forked(
-            &mut server,
-            &py_spec(PY_LEAVE_MORE_TRACES, "", sandbox::Limits::default()),
-        );
-        let first = seen(&first);
-        assert_eq!(first.0, Status::Ok, "{first:?}");
-        assert!(first.2.starts_with("shm True\n"), "{first:?}");
-        let second = forked(
-            &mut server,
-            &py_spec(PY_LOOK_FOR_MORE_TRACES, "", sandbox::Limits::default()),
-        );
-        let second = seen(&second);
-        assert_eq!(second.0, Status::Ok, "{second:?}");
-        let mut lines = second.2.lines();
-        assert_eq!(lines.next(), Some("['main.py'] [] []"), "{second:?}");
-        // random is seeded afresh in every run (the fork server's memory is shared).
-        for r in [
-            first.2.lines().nth(1).unwrap_or_default(),
-            lines.next().unwrap_or_default(),
-        ] {
-            assert!(randoms.insert(r.to_string()), "random state repeated: {r}");
-        }
-    }
-    tiderun_tests::put_fork_server(server);
-}
-
 /// From a run: every process it can see and signal, every descriptor it holds, and whether it
 /// can trace or write to anything of its fork server.
 const PY_REACH_FOR_THE_SERVER: &str = r#"
@@ -898,15 +802,406 @@ fds = [fd for fd in range(4096) if is_open(fd)]
 libc = ctypes.CDLL(None, use_errno=True)
 traced = libc.ptrace(16, 1, 0, 0)  # PTRACE_ATTACH to the run's init
 mem = []
-for p in ["/proc/1/mem", "/proc/1/environ", "/proc/1/root/work"]:
+for p in ["/proc/1/mem", "/proc/1/environ"]:
     try:
         open(p, "rb").close()
         mem.append(p)
     except OSError:
         pass
+try:
+    os.listdir("/proc/1/root/work")
+    mem.append("/proc/1/root/work")
+except OSError:
+    pass
 print(me, visible, signalled, fds, traced, mem, os.getuid(), os.geteuid())
 print(open("/proc/self/status").read().split("CapEff:")[1].split()[0])
 "#;
+
+const PYTHON: Probe = Probe {
+    runtime: "python",
+    as_cold: &[
+        (PY_BEHAVES_AS_COLD, "你好\n"),
+        ("def f():\n    return 1 / 0\nf()\n", ""),
+        ("x = (\n", ""),
+        ("import sys\nsys.exit(7)\n", ""),
+        ("raise SystemExit('bye')\n", ""),
+        (PY_EXIT_HANDLERS, ""),
+        (
+            "import subprocess\nprint(subprocess.run(['/bin/echo', 'child'], capture_output=True).stdout)\n",
+            "",
+        ),
+        (
+            "import threading\nt = threading.Thread(target=print, args=('thread',))\nt.start()\nt.join()\n",
+            "",
+        ),
+        // A forked run ends without tearing the interpreter down, but as a cold one ends:
+        // non-daemon threads joined, exit handlers, flushes, the exit status or signal.
+        ("import threading, time\ndef late():\n    time.sleep(0.1)\n    print('late')\nthreading.Thread(target=late).start()\nprint('main done')\n", ""),
+        ("raise KeyboardInterrupt\n", ""),
+        ("import sys\nsys.exit(300)\n", ""),
+        ("import sys\nprint('unflushed', end='')\nsys.stdout = open('/dev/null', 'w')\n", ""),
+    ],
+    as_cold_starts: "__main__ /work/main.py ['main.py', 'first arg'] /work /work\n你好\n",
+    crash: (
+        "def f():\n    return 1 / 0\nf()\n",
+        "Traceback (most recent call last):\n  File \"/work/main.py\", line 3",
+    ),
+    leave_traces: PY_LEAVE_MORE_TRACES,
+    look_for_traces: PY_LOOK_FOR_MORE_TRACES,
+    reach_for_the_server: PY_REACH_FOR_THE_SERVER,
+    hello: "print('hello')",
+    parent: "import os\nprint(os.getppid())\n",
+    echo: "print(input())",
+    abort: "import os\nos.abort()\n",
+    spin: "while True:\n    pass\n",
+    hog: "x = bytearray(1 << 30)\n",
+    hold_40_mib: "x = bytearray(40 << 20)\nprint(len(x))\n",
+    fork_bomb: "import os\nn = 0\nwhile True:\n    try:\n        os.fork()\n        n += 1\n    except OSError:\n        print('refused after', n, flush=True)\n        os._exit(0)\n",
+    kill_init: "import os, signal\ntry:\n    os.kill(1, signal.SIGKILL)\nexcept OSError as e:\n    print(e.errno)\nprint('alive')\n",
+    fill_file: PY_FILL_FILE,
+    draw: "open('plot.png', 'wb').write(b'PNG')",
+};
+
+/// What a Perl run is told about itself: its name, arguments, file, caller, stdin, ids,
+/// times, @INC and %INC, environment, signal handlers, what ps shows, the topic and context.
+const PL_BEHAVES_AS_COLD: &str = r#"use strict;
+use warnings;
+my @c = caller;
+print "$0 [@ARGV] ", __FILE__, ' ', __LINE__, ' ', __PACKAGE__, ' ', scalar(@c), "\n";
+print scalar(<STDIN>);
+print "$$ ", getppid(), " $< $> $( $) $^X ", (time - $^T < 5 ? 'now' : 'old'), " $^W\n";
+print join(',', grep { ref } @INC), ' ', (exists $INC{'main.pl'} ? 'main.pl' : ''), "\n";
+print "$_=$ENV{$_}\n" for sort keys %ENV;
+print join(',', grep { defined $SIG{$_} } sort keys %SIG), "\n";
+for my $f ('cmdline', 'comm', 'environ') {
+    open(my $fh, '<', "/proc/self/$f") or die;
+    local $/;
+    (my $s = <$fh>) =~ s/\0/|/g;
+    print "$f: $s\n";
+}
+print defined $_ ? 'topic' : 'no topic', ' ', scalar(@_), ' ', defined(wantarray) ? 'context' : 'no context', "\n";
+print rand() < 1 ? "rand\n" : "no rand\n";
+"#;
+
+const PL_CARP: &str = r#"use Carp qw(confess croak cluck);
+sub g { cluck "clucked" }
+sub f { g(@_) }
+f(1, "two");
+sub h { croak "croaked" }
+eval { h() }; print "caught: $@";
+sub k { confess "confessed" }
+k(3);
+"#;
+
+const PL_DESTROY: &str = r#"package Foo; sub new { bless {n => $_[1]}, $_[0] } sub DESTROY { print "destroyed $_[0]{n}\n" }
+package main;
+my $obj = Foo->new(1);
+our $g = Foo->new(2);
+END { print "end\n" }
+print "body\n";
+"#;
+
+const PL_LEAVE_TRACES: &str = r#"use POSIX ();
+use Socket;
+open(my $f, '>', '/work/left.txt') or die; print $f 'secret'; close $f;
+open($f, '>', '/tmp/left.txt') or die; print $f 'secret'; close $f;
+for my $t (30, 31) {
+    next if fork;
+    POSIX::setsid();
+    exec '/bin/sleep', $t;
+    POSIX::_exit(1);
+}
+$ENV{LEFT} = 'secret';
+$List::Util::LEFT = 'secret';    # a module the fork server loaded
+print 'shm ', (defined shmget(0x7469, 4096, 01000 | 0666) ? 'true' : 'false'), "\n";    # IPC_CREAT
+socket(my $s, AF_UNIX, SOCK_STREAM, 0) or die;
+bind($s, pack_sockaddr_un("\0tiderun-left")) or die "bind: $!";
+listen($s, 1) or die;
+print rand(), "\n";
+"#;
+
+const PL_LOOK_FOR_TRACES: &str = r#"my @found;
+-e $_ and push @found, $_ for '/work/left.txt', '/tmp/left.txt';
+push @found, 'env' if exists $ENV{LEFT};
+push @found, 'memory' if defined $List::Util::LEFT;
+push @found, 'modules' if exists $INC{'Socket.pm'};
+opendir(my $d, '/proc') or die;
+push @found, map { "process $_" } grep { /^\d+$/ && $_ != $$ } readdir $d;
+push @found, 'shm' if defined shmget(0x7469, 0, 0);
+require Socket;
+socket(my $s, Socket::AF_UNIX(), Socket::SOCK_STREAM(), 0) or die;
+push @found, 'socket' if connect($s, Socket::pack_sockaddr_un("\0tiderun-left"));
+sub names {
+    opendir(my $h, $_[0]) or die;
+    '[' . join(', ', map { "'$_'" } sort grep { !/^\.\.?$/ } readdir $h) . ']';
+}
+print names('/work'), ' ', names('/tmp'), ' [', join(', ', map { "'$_'" } @found), "]\n";
+print rand(), "\n";
+"#;
+
+const PL_REACH_FOR_THE_SERVER: &str = r#"use Config;
+my $me = $$;
+opendir(my $d, '/proc') or die;
+my @visible = sort { $a <=> $b } grep { /^\d+$/ } readdir $d;
+closedir $d;
+my @signalled = grep { $_ != $me && kill('KILL', $_) } 1 .. 63;
+my @fds = grep { -l "/proc/self/fd/$_" } 0 .. 4095;
+my $traced = syscall($Config{archname} =~ /^aarch64/ ? 117 : 101, 16, 1, 0, 0);    # PTRACE_ATTACH to the run's init
+my @opened = grep { open(my $h, '<', $_) } '/proc/1/mem', '/proc/1/environ';
+push @opened, '/proc/1/root/work' if opendir(my $w, '/proc/1/root/work');
+print "$me [", join(', ', @visible), '] [', join(', ', @signalled), '] [', join(', ', @fds), "] $traced [",
+    join(', ', map { "'$_'" } @opened), "] $< $>\n";
+open(my $st, '<', '/proc/self/status') or die;
+print map { /^CapEff:\s*(\S+)/ ? "$1\n" : () } <$st>;
+"#;
+
+const PERL: Probe = Probe {
+    runtime: "perl",
+    as_cold: &[
+        (PL_BEHAVES_AS_COLD, "你好\n"),
+        // A die's message and status: 255, or the errno, or $? >> 8, as perl picks it.
+        ("print \"before\\n\";\nsub f { die \"boom\" }\nf();\n", ""),
+        ("open(my $f, '<', '/nope') or die \"cannot: $!\";\n", ""),
+        ("$? = 3 << 8;\ndie \"with status\";\n", ""),
+        ("$SIG{__DIE__} = sub { print \"handler: $_[0]\" };\ndie \"handled\\n\";\n", ""),
+        ("package E; use overload '\"\"' => sub { \"E object\\n\" };\npackage main;\ndie bless {}, 'E';\n", ""),
+        // exit, END blocks, output flushed at the end.
+        ("END { print \"end block, status $?\\n\" }\nprint \"no newline\";\nexit 7;\n", ""),
+        ("END { print \"end1\\n\" }\nEND { die \"in end\\n\" }\nprint \"main\\n\";\n", ""),
+        ("eval { exit 4 }; print \"not reached\\n\";\n", ""),
+        // stdin, and a die's "<STDIN> line 2".
+        ("my $n = 0;\nwhile (my $l = <STDIN>) { chomp $l; $n++; print \"got [$l]\\n\" }\nprint \"lines $n, last $.\\n\";\ndie \"after reading\";\n", "one\ntwo\n"),
+        // Compile errors, as perl reports them for the file it runs.
+        ("print \"a\\n\";\nmy $x = ;\nmy $y = ;\n", ""),
+        ("use strict;\nuse warnings;\n$x = 1;\n", ""),
+        ("use NoSuchModuleHere;\n", ""),
+        ("print \"abc;\n", ""),
+        ("my $x = ;\nuse strict;\nBEGIN { print \"begin\\n\" }\n", ""),
+        ("#!/usr/bin/perl -w\nmy $x; print \"v\" . $x . \"\\n\"; print \"W=$^W\\n\";\n", ""),
+        ("use warnings;\nmy $u;\nprint \"x\" . $u, \"\\n\";\nwarn \"careful\";\nwarn \"with newline\\n\";\n", ""),
+        // The file's text after __END__ and __DATA__.
+        ("while (<DATA>) { print \"data: $_\" }\nprint tell(DATA) > 0 ? \"pos\\n\" : \"zero\\n\";\n__END__\none\ntwo\n", ""),
+        ("package Foo;\nwhile (<DATA>) { print \"data: $_\" }\n__DATA__\nalpha\n", ""),
+        ("use utf8;\nbinmode STDOUT, ':utf8';\nwhile (<DATA>) { print length($_), \"\\n\" }\n__END__\nné\n", ""),
+        ("seek(DATA, 0, 0); my @l = <DATA>; print scalar(@l), \" lines, first: $l[0]\";\n__DATA__\nx\n", ""),
+        // caller: the file has none; a backtrace ends at it.
+        (PL_CARP, ""),
+        ("package Main;\nsub run { print \"ran with @ARGV\\n\" }\nrun() unless caller;\n", ""),
+        ("sub f { my @c = caller(0); print \"@c[0..3]\\n\"; my @d = caller(1); print scalar(@d), \"\\n\"; print scalar(caller), \"\\n\" }\nf();\nsub g { f() } g();\n", ""),
+        (PL_DESTROY, ""),
+        ("use v5.36;\nsay \"hi\";\nmy sub f ($x) { $x * 2 } say f(21);\n", ""),
+        ("$| = 1;\nmy $pid = fork;\nif ($pid == 0) { print \"child\\n\"; exit 3 }\nwaitpid($pid, 0); print \"child status \", $? >> 8, \"\\n\";\nprint `echo from backticks`;\nsystem(\"echo\", \"from system\"); print \"sys $?\\n\";\n", ""),
+        ("$| = 1; print \"x\\n\"; kill 'TERM', $$; sleep 1; print \"not reached\\n\";\n", ""),
+        ("our ($name, $val) = (\"alpha\", 42);\nformat STDOUT =\n@<<<<<<<< @>>>>\n$name,    $val\n.\nwrite;\n", ""),
+        ("use Test::More tests => 2;\nok(1, \"one\");\nis(2, 3, \"two\");\n", ""),
+        ("open(my $o, '>', 'out.txt') or die; print $o \"hello\\n\"; close $o;\nopen(my $i, '<', 'out.txt') or die; my $l = <$i>; print \"read $l\";\ndie \"after read\";\n", ""),
+        ("$0 = 'renamed';\nfor my $f ('cmdline', 'comm') { open(my $h, '<', \"/proc/self/$f\") or die; local $/; (my $s = <$h>) =~ s/\\0/|/g; print \"$f: $s\\n\" }\n", ""),
+    ],
+    as_cold_starts: "main.pl [first arg] main.pl 4 main 0\n你好\n2 1 1000 1000 ",
+    crash: ("sub f { die 'boom' }\nf();\n", "boom at main.pl line 1.\n"),
+    leave_traces: PL_LEAVE_TRACES,
+    look_for_traces: PL_LOOK_FOR_TRACES,
+    reach_for_the_server: PL_REACH_FOR_THE_SERVER,
+    hello: "print \"hello\\n\";",
+    parent: "print getppid(), \"\\n\";",
+    echo: "print scalar(<STDIN>);",
+    abort: "use POSIX ();\nPOSIX::abort();\n",
+    spin: "1 while 1;\n",
+    hog: "my $x = 'x' x (1 << 30);\n",
+    hold_40_mib: "vec(my $x, (40 << 20) - 1, 8) = 1;\nprint length($x), \"\\n\";\n",
+    fork_bomb: "use POSIX ();\nmy $n = 0;\nwhile (1) {\n    if (defined fork) { $n++ } else { $| = 1; print \"refused after $n\\n\"; POSIX::_exit(0) }\n}\n",
+    kill_init: "if (kill 'KILL', 1) { print \"killed\\n\" } else { print $! + 0, \"\\n\" }\nprint \"alive\\n\";\n",
+    fill_file: "$SIG{XFSZ} = 'IGNORE';\nopen(my $f, '>', 'big') or die;\nmy $chunk = 'f' x 65536;\n1 while syswrite($f, $chunk);\nprint $! + 0, ' ', -s $f, \"\\n\";\n",
+    draw: "open(my $f, '>', 'plot.png') or die; print $f 'PNG';\n",
+};
+
+/// The embedded catalog (the runtime files the tests' fork servers come from).
+fn catalog() -> &'static runtimes::Catalog {
+    static CATALOG: std::sync::OnceLock<runtimes::Catalog> = std::sync::OnceLock::new();
+    CATALOG.get_or_init(|| runtimes::Catalog::embedded().expect("the embedded catalog loads"))
+}
+
+/// The probes of the runtimes whose files declare a fork server, each installed here (else
+/// counted as skipped). A runtime file that declares one without a probe in this table (or a
+/// probe of a runtime that declares none) fails every test below.
+fn probes() -> Vec<&'static Probe> {
+    let table: [&'static Probe; 2] = [&PYTHON, &PERL];
+    let mut declared: Vec<&str> = catalog()
+        .iter()
+        .filter(|r| r.warm.fork_server.is_some())
+        .map(|r| r.name.as_str())
+        .collect();
+    let mut probed: Vec<&str> = table.iter().map(|p| p.runtime).collect();
+    declared.sort_unstable();
+    probed.sort_unstable();
+    assert_eq!(
+        declared, probed,
+        "the runtimes that declare a fork server, and the probes of these tests"
+    );
+    table
+        .into_iter()
+        .filter(|p| {
+            let argv = catalog().get(p.runtime).and_then(|r| r.warm.fork_server.clone());
+            let installed = argv.is_some_and(|a| std::path::Path::new(&a[0]).exists());
+            if !installed {
+                testkit::skip(&format!(
+                    "{}'s fork server: its interpreter is not installed",
+                    p.runtime
+                ));
+            }
+            installed
+        })
+        .collect()
+}
+
+/// A run of `code` (as the runtime's main file, with one argument) of `probe`'s runtime, as
+/// the engine makes it (the runtime file's argv and environment).
+fn spec(probe: &Probe, code: &str, stdin: &str, limits: sandbox::Limits) -> (sandbox::RunSpec, Vec<u8>) {
+    let runtime = catalog().get(probe.runtime).expect("the probe's runtime");
+    let plan = runtime
+        .plan(&runtime.file, &["first arg".to_string()])
+        .expect("the runtime's run plan");
+    let mut spec = sandbox::RunSpec::new(plan.run.argv);
+    spec.env = plan.run.env;
+    spec.files.push(sandbox::InputFile {
+        path: runtime.file.clone(),
+        content: code.as_bytes().to_vec(),
+        executable: false,
+        read_only: false,
+    });
+    spec.limits = limits;
+    (spec, stdin.as_bytes().to_vec())
+}
+
+/// Run `spec` in a child of `server`.
+fn forked(server: &mut sandbox::ForkServer, spec: &(sandbox::RunSpec, Vec<u8>)) -> sandbox::RunResult {
+    let sb = tiderun_tests::sandbox();
+    let runs = server.runs();
+    let child = sb.fork_run(server, &spec.0).unwrap_or_else(|e| {
+        panic!(
+            "the {} fork server did not fork the run: {e:?}; its stderr: {}",
+            spec.0.argv[0],
+            String::from_utf8_lossy(&server.stderr(65536))
+        )
+    });
+    assert_eq!(server.runs(), runs + 1);
+    let io = sandbox::RunIo {
+        stdin: sandbox::Stdin::Bytes(spec.1.clone()),
+        ..sandbox::RunIo::default()
+    };
+    let r = sb.run_forked(child, &spec.0, io);
+    r.unwrap_or_else(|e| {
+        panic!(
+            "the forked {} run failed: {e:?}; fork server's stderr: {}",
+            spec.0.argv[0],
+            String::from_utf8_lossy(&server.stderr(65536))
+        )
+    })
+}
+
+fn cold(spec: &(sandbox::RunSpec, Vec<u8>)) -> sandbox::RunResult {
+    let io = sandbox::RunIo {
+        stdin: sandbox::Stdin::Bytes(spec.1.clone()),
+        ..sandbox::RunIo::default()
+    };
+    tiderun_tests::sandbox().run(&spec.0, io).expect("the cold run runs")
+}
+
+fn seen(r: &sandbox::RunResult) -> (Status, Option<i32>, String, String) {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (r.status, r.exit_code, text(&r.stdout), text(&r.stderr))
+}
+
+/// A fork server for `probe`'s runs with `limits`, after the harness's preflight.
+fn fork_server(probe: &Probe, limits: sandbox::Limits) -> sandbox::ForkServer {
+    tiderun_tests::preflight();
+    tiderun_tests::take_fork_server(tiderun_tests::sandbox(), &spec(probe, "", "", limits).0)
+}
+
+#[test]
+#[ignore = "needs root: fork servers are root's"]
+fn a_fork_server_runs_a_program_like_a_cold_interpreter() {
+    if !testkit::root_or_skip("fork servers are root's") {
+        return;
+    }
+    for probe in probes() {
+        let mut server = fork_server(probe, sandbox::Limits::default());
+        for (code, stdin) in probe.as_cold {
+            let spec = spec(probe, code, stdin, sandbox::Limits::default());
+            let (cold, warm) = (cold(&spec), forked(&mut server, &spec));
+            assert_eq!(
+                seen(&warm),
+                seen(&cold),
+                "a forked {} run must look like a cold one: {code}",
+                probe.runtime
+            );
+        }
+        let first = spec(
+            probe,
+            probe.as_cold[0].0,
+            probe.as_cold[0].1,
+            sandbox::Limits::default(),
+        );
+        let out = seen(&forked(&mut server, &first)).2;
+        assert!(out.starts_with(probe.as_cold_starts), "{}: {out}", probe.runtime);
+        let r = forked(&mut server, &spec(probe, probe.crash.0, "", sandbox::Limits::default()));
+        assert_eq!(r.status, Status::RuntimeError, "{}", tiderun_tests::describe(&r));
+        assert!(
+            String::from_utf8_lossy(&r.stderr).starts_with(probe.crash.1),
+            "{}",
+            tiderun_tests::describe(&r)
+        );
+        tiderun_tests::put_fork_server(server);
+    }
+}
+
+#[test]
+#[ignore = "needs root: fork servers are root's"]
+fn a_run_cannot_see_or_change_the_next_one_from_the_same_fork_server() {
+    if !testkit::root_or_skip("fork servers are root's") {
+        return;
+    }
+    for probe in probes() {
+        let mut server = fork_server(probe, sandbox::Limits::default());
+        let mut randoms = std::collections::HashSet::new();
+        let file = &catalog().get(probe.runtime).expect("runtime").file;
+        for _ in 0..3 {
+            let first = forked(
+                &mut server,
+                &spec(probe, probe.leave_traces, "", sandbox::Limits::default()),
+            );
+            let first = seen(&first);
+            assert_eq!(first.0, Status::Ok, "{}: {first:?}", probe.runtime);
+            assert!(first.2.starts_with("shm true\n"), "{}: {first:?}", probe.runtime);
+            let second = forked(
+                &mut server,
+                &spec(probe, probe.look_for_traces, "", sandbox::Limits::default()),
+            );
+            let second = seen(&second);
+            assert_eq!(second.0, Status::Ok, "{}: {second:?}", probe.runtime);
+            let mut lines = second.2.lines();
+            assert_eq!(
+                lines.next(),
+                Some(format!("['{file}'] [] []").as_str()),
+                "{}: {second:?}",
+                probe.runtime
+            );
+            // The random generator is seeded afresh in every run (the fork server's memory is
+            // shared).
+            for r in [
+                first.2.lines().nth(1).unwrap_or_default(),
+                lines.next().unwrap_or_default(),
+            ] {
+                assert!(
+                    randoms.insert(r.to_string()),
+                    "{}: random state repeated: {r}",
+                    probe.runtime
+                );
+            }
+        }
+        tiderun_tests::put_fork_server(server);
+    }
+}
 
 #[test]
 #[ignore = "needs root: fork servers are root's"]
@@ -914,44 +1209,51 @@ fn a_run_cannot_signal_trace_or_write_to_its_fork_server() {
     if !testkit::root_or_skip("fork servers are root's") {
         return;
     }
-    let mut server = python_fork_server(sandbox::Limits::default());
-    let init = server.init_pid();
-    // The fork server is its sandbox's init's only child.
-    let fork_server_pid = || -> u32 {
-        let children = std::fs::read_to_string(format!("/proc/{init}/task/{init}/children")).expect("children");
-        children
-            .split_whitespace()
-            .next()
-            .expect("the fork server")
-            .parse()
-            .expect("a pid")
-    };
-    let before = fork_server_pid();
-    let r = forked(
-        &mut server,
-        &py_spec(PY_REACH_FOR_THE_SERVER, "", sandbox::Limits::default()),
-    );
-    let out = seen(&r);
-    assert_eq!(out.0, Status::Ok, "{out:?}");
-    // Only itself in its pid namespace (its init is hidden), nothing signalled, only stdio,
-    // no tracing, nothing of its init readable, uid 1000 and no capability.
-    assert_eq!(
-        out.2, "2 [2] [] [0, 1, 2] -1 [] 1000 1000\n0000000000000000\n",
-        "{out:?}"
-    );
-    assert!(server.alive(), "the fork server survived the run");
-    assert_eq!(fork_server_pid(), before, "the same fork server");
-    let status = std::fs::read_to_string(format!("/proc/{before}/status")).expect("status");
-    assert!(status.contains("TracerPid:\t0\n"), "{status}");
-    let hello = forked(&mut server, &py_spec("print('hello')", "", sandbox::Limits::default()));
-    assert_eq!(seen(&hello).2, "hello\n");
-    // Files a run leaves are read back as from a cold run (the classroom's images).
-    let mut drew = py_spec("open('plot.png', 'wb').write(b'PNG')", "", sandbox::Limits::default());
-    drew.0.collect = Some(sandbox::Collect::all(4, 1 << 20));
-    let r = forked(&mut server, &drew);
-    let files: Vec<(String, Vec<u8>)> = r.files.into_iter().map(|f| (f.path, f.content)).collect();
-    assert!(files.contains(&("plot.png".into(), b"PNG".to_vec())), "{files:?}");
-    tiderun_tests::put_fork_server(server);
+    for probe in probes() {
+        let mut server = fork_server(probe, sandbox::Limits::default());
+        let init = server.init_pid();
+        // The fork server is its sandbox's init's only child.
+        let fork_server_pid = || -> u32 {
+            let children = std::fs::read_to_string(format!("/proc/{init}/task/{init}/children")).expect("children");
+            children
+                .split_whitespace()
+                .next()
+                .expect("the fork server")
+                .parse()
+                .expect("a pid")
+        };
+        let before = fork_server_pid();
+        let r = forked(
+            &mut server,
+            &spec(probe, probe.reach_for_the_server, "", sandbox::Limits::default()),
+        );
+        let out = seen(&r);
+        assert_eq!(out.0, Status::Ok, "{}: {out:?}", probe.runtime);
+        // Only itself in its pid namespace (its init is hidden), nothing signalled, only
+        // stdio, no tracing, nothing of its init readable, uid 1000 and no capability.
+        assert_eq!(
+            out.2, "2 [2] [] [0, 1, 2] -1 [] 1000 1000\n0000000000000000\n",
+            "{}: {out:?}",
+            probe.runtime
+        );
+        assert!(server.alive(), "the {} fork server survived the run", probe.runtime);
+        assert_eq!(fork_server_pid(), before, "the same fork server");
+        let status = std::fs::read_to_string(format!("/proc/{before}/status")).expect("status");
+        assert!(status.contains("TracerPid:\t0\n"), "{status}");
+        let hello = forked(&mut server, &spec(probe, probe.hello, "", sandbox::Limits::default()));
+        assert_eq!(seen(&hello).2, "hello\n", "{}", probe.runtime);
+        // Files a run leaves are read back as from a cold run (the classroom's images).
+        let mut drew = spec(probe, probe.draw, "", sandbox::Limits::default());
+        drew.0.collect = Some(sandbox::Collect::all(4, 1 << 20));
+        let r = forked(&mut server, &drew);
+        let files: Vec<(String, Vec<u8>)> = r.files.into_iter().map(|f| (f.path, f.content)).collect();
+        assert!(
+            files.contains(&("plot.png".into(), b"PNG".to_vec())),
+            "{}: {files:?}",
+            probe.runtime
+        );
+        tiderun_tests::put_fork_server(server);
+    }
 }
 
 /// The host pids of `pid`'s children.
@@ -986,82 +1288,94 @@ fn the_next_runs_child_is_made_ahead_and_holds_nothing_of_any_run() {
     if !testkit::root_or_skip("fork servers are root's") {
         return;
     }
-    let mut server = python_fork_server(sandbox::Limits::default());
-    let init = server.init_pid() as u32;
-    let fork_server = children_of(init)[0];
-    let ns = |pid: u32, kind: &str| link(format!("/proc/{pid}/ns/{kind}"));
-    // The children of the fork server in namespaces of their own (made ahead, or a run's init).
-    let ahead = || -> Vec<u32> {
-        children_of(fork_server)
-            .into_iter()
-            .filter(|&c| {
-                ["pid", "mnt", "net", "ipc", "uts"]
-                    .iter()
-                    .all(|k| !ns(c, k).is_empty() && ns(c, k) != ns(fork_server, k))
-            })
-            .collect()
-    };
-    let mut previous = 0;
-    for _ in 0..3 {
-        // Idle, the fork server has made the next run's child: one, not the last run's.
+    for probe in probes() {
+        let mut server = fork_server(probe, sandbox::Limits::default());
+        let init = server.init_pid() as u32;
+        let fork_server = children_of(init)[0];
+        let ns = |pid: u32, kind: &str| link(format!("/proc/{pid}/ns/{kind}"));
+        // The children of the fork server in namespaces of their own (made ahead, or a run's
+        // init).
+        let ahead = || -> Vec<u32> {
+            children_of(fork_server)
+                .into_iter()
+                .filter(|&c| {
+                    ["pid", "mnt", "net", "ipc", "uts"]
+                        .iter()
+                        .all(|k| !ns(c, k).is_empty() && ns(c, k) != ns(fork_server, k))
+                })
+                .collect()
+        };
+        let mut previous = 0;
+        for _ in 0..3 {
+            // Idle, the fork server has made the next run's child: one, not the last run's.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let child = loop {
+                let now = ahead();
+                if now.len() == 1 && now[0] != previous {
+                    break now[0];
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{}: no child made ahead of the next run: {now:?} (the last run's: {previous})",
+                    probe.runtime
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            };
+            // It holds what the fork server holds but its request socket, and a socket of its
+            // own: nothing of any run.
+            let (ours, its) = (descriptors_of(fork_server), descriptors_of(child));
+            let new: Vec<&String> = its.iter().filter(|t| !ours.contains(t)).collect();
+            assert!(
+                new.len() == 1 && new[0].starts_with("socket:") && its.len() < ours.len(),
+                "{}: the child made ahead holds {its:?}; the fork server {ours:?}",
+                probe.runtime
+            );
+            let status = std::fs::read_to_string(format!("/proc/{child}/status")).unwrap_or_default();
+            assert!(
+                status.contains("NSpid:") && status.lines().any(|l| l.starts_with("NSpid:") && l.ends_with("\t1")),
+                "{status}"
+            );
+            // The next run takes it: its pid 1 is that child.
+            let r = forked(&mut server, &spec(probe, probe.parent, "", sandbox::Limits::default()));
+            assert_eq!(
+                seen(&r),
+                (Status::Ok, Some(0), "1\n".into(), String::new()),
+                "{}",
+                probe.runtime
+            );
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while std::path::Path::new(&format!("/proc/{child}")).exists() {
+                assert!(Instant::now() < deadline, "the run's init {child} outlived its run");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            previous = child;
+        }
+        // A child made ahead that ends while it waits is replaced before a run needs it.
         let deadline = Instant::now() + Duration::from_secs(10);
         let child = loop {
             let now = ahead();
             if now.len() == 1 && now[0] != previous {
                 break now[0];
             }
-            assert!(
-                Instant::now() < deadline,
-                "no child made ahead of the next run: {now:?} (the last run's: {previous})"
-            );
+            assert!(Instant::now() < deadline, "no child made ahead: {now:?}");
             std::thread::sleep(Duration::from_millis(20));
         };
-        // It holds what the fork server holds but its request socket, and a socket of its
-        // own: nothing of any run.
-        let (ours, its) = (descriptors_of(fork_server), descriptors_of(child));
-        let new: Vec<&String> = its.iter().filter(|t| !ours.contains(t)).collect();
-        assert!(
-            new.len() == 1 && new[0].starts_with("socket:") && its.len() < ours.len(),
-            "the child made ahead holds {its:?}; the fork server {ours:?}"
-        );
-        let status = std::fs::read_to_string(format!("/proc/{child}/status")).unwrap_or_default();
-        assert!(
-            status.contains("NSpid:") && status.lines().any(|l| l.starts_with("NSpid:") && l.ends_with("\t1")),
-            "{status}"
-        );
-        // The next run takes it: its pid 1 is that child.
-        let r = forked(
-            &mut server,
-            &py_spec("import os\nprint(os.getppid())\n", "", sandbox::Limits::default()),
-        );
-        assert_eq!(seen(&r), (Status::Ok, Some(0), "1\n".into(), String::new()));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::path::Path::new(&format!("/proc/{child}")).exists() {
-            assert!(Instant::now() < deadline, "the run's init {child} outlived its run");
+        // SAFETY: kill(2) on the host pid of the fork server's idle child.
+        assert_eq!(unsafe { libc::kill(child as i32, libc::SIGKILL) }, 0);
+        while ahead().contains(&child) {
+            assert!(Instant::now() < deadline, "the killed child {child} stays");
             std::thread::sleep(Duration::from_millis(20));
         }
-        previous = child;
+        let hello = forked(&mut server, &spec(probe, probe.hello, "", sandbox::Limits::default()));
+        assert_eq!(
+            seen(&hello),
+            (Status::Ok, Some(0), "hello\n".into(), String::new()),
+            "{}",
+            probe.runtime
+        );
+        assert!(server.alive());
+        tiderun_tests::put_fork_server(server);
     }
-    // A child made ahead that ends while it waits is replaced before a run needs it.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let child = loop {
-        let now = ahead();
-        if now.len() == 1 && now[0] != previous {
-            break now[0];
-        }
-        assert!(Instant::now() < deadline, "no child made ahead: {now:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    // SAFETY: kill(2) on the host pid of the fork server's idle child.
-    assert_eq!(unsafe { libc::kill(child as i32, libc::SIGKILL) }, 0);
-    while ahead().contains(&child) {
-        assert!(Instant::now() < deadline, "the killed child {child} stays");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let hello = forked(&mut server, &py_spec("print('hello')", "", sandbox::Limits::default()));
-    assert_eq!(seen(&hello), (Status::Ok, Some(0), "hello\n".into(), String::new()));
-    assert!(server.alive());
-    tiderun_tests::put_fork_server(server);
 }
 
 #[test]
@@ -1071,44 +1385,58 @@ fn crashed_killed_and_limited_runs_leave_the_fork_server_serving_and_are_measure
         return;
     }
     let limits = tiderun_tests::tight_limits();
-    let mut server = python_fork_server(limits);
-    let spec = |code: &str| py_spec(code, "", limits);
-    let abort = forked(&mut server, &spec("import os\nos.abort()\n"));
-    assert_eq!(abort.status, Status::Signal, "{}", tiderun_tests::describe(&abort));
-    let cpu = forked(&mut server, &spec("while True:\n    pass\n"));
-    assert_eq!(cpu.status, Status::TimeLimit, "{}", tiderun_tests::describe(&cpu));
-    assert!(cpu.cpu_time_ms >= limits.cpu_ms, "{}", tiderun_tests::describe(&cpu));
-    let memory = forked(&mut server, &spec("x = bytearray(1 << 30)\n"));
-    assert_eq!(
-        memory.status,
-        Status::MemoryLimit,
-        "{}",
-        tiderun_tests::describe(&memory)
-    );
-    // The memory a run touches is charged to its own cgroup and measured.
-    let used = forked(&mut server, &spec("x = bytearray(40 << 20)\nprint(len(x))\n"));
-    assert_eq!(used.status, Status::Ok, "{}", tiderun_tests::describe(&used));
-    assert!(
-        used.memory_kb >= 40 << 10 && used.memory_kb < limits.memory_bytes >> 10,
-        "{}",
-        tiderun_tests::describe(&used)
-    );
-    // At most max_processes tasks: the fork bomb stops there and is killed at the wall time.
-    let bomb = forked(
-        &mut server,
-        &spec("import os\nn = 0\nwhile True:\n    try:\n        os.fork()\n        n += 1\n    except OSError:\n        print('refused after', n, flush=True)\n        os._exit(0)\n"),
-    );
-    assert!(
-        String::from_utf8_lossy(&bomb.stdout).contains("refused after"),
-        "{}",
-        tiderun_tests::describe(&bomb)
-    );
-    let init = forked(&mut server, &spec("import os, signal\ntry:\n    os.kill(1, signal.SIGKILL)\nexcept OSError as e:\n    print(e.errno)\nprint('alive')\n"));
-    assert_eq!(seen(&init).2, "1\nalive\n", "{}", tiderun_tests::describe(&init));
-    assert!(server.alive());
-    let hello = forked(&mut server, &spec("print('hello')"));
-    assert_eq!(seen(&hello), (Status::Ok, Some(0), "hello\n".into(), String::new()));
-    tiderun_tests::put_fork_server(server);
+    for probe in probes() {
+        let mut server = fork_server(probe, limits);
+        let run = |server: &mut sandbox::ForkServer, code: &str| forked(server, &spec(probe, code, "", limits));
+        let abort = run(&mut server, probe.abort);
+        assert_eq!(abort.status, Status::Signal, "{}", tiderun_tests::describe(&abort));
+        // Far enough that only the CPU limit can end the spin, on a busy machine too.
+        let spin = spec(
+            probe,
+            probe.spin,
+            "",
+            sandbox::Limits {
+                wall_ms: 30_000,
+                ..limits
+            },
+        );
+        let cpu = forked(&mut server, &spin);
+        assert_eq!(cpu.status, Status::TimeLimit, "{}", tiderun_tests::describe(&cpu));
+        assert!(cpu.cpu_time_ms >= limits.cpu_ms, "{}", tiderun_tests::describe(&cpu));
+        let memory = run(&mut server, probe.hog);
+        assert_eq!(
+            memory.status,
+            Status::MemoryLimit,
+            "{}",
+            tiderun_tests::describe(&memory)
+        );
+        // The memory a run touches is charged to its own cgroup and measured.
+        let used = run(&mut server, probe.hold_40_mib);
+        assert_eq!(used.status, Status::Ok, "{}", tiderun_tests::describe(&used));
+        assert!(
+            used.memory_kb >= 40 << 10 && used.memory_kb < limits.memory_bytes >> 10,
+            "{}",
+            tiderun_tests::describe(&used)
+        );
+        // At most max_processes tasks: the fork bomb stops there and is killed at the wall time.
+        let bomb = run(&mut server, probe.fork_bomb);
+        assert!(
+            String::from_utf8_lossy(&bomb.stdout).contains("refused after"),
+            "{}",
+            tiderun_tests::describe(&bomb)
+        );
+        let init = run(&mut server, probe.kill_init);
+        assert_eq!(seen(&init).2, "1\nalive\n", "{}", tiderun_tests::describe(&init));
+        assert!(server.alive(), "the {} fork server serves on", probe.runtime);
+        let hello = run(&mut server, probe.hello);
+        assert_eq!(
+            seen(&hello),
+            (Status::Ok, Some(0), "hello\n".into(), String::new()),
+            "{}",
+            probe.runtime
+        );
+        tiderun_tests::put_fork_server(server);
+    }
 }
 
 /// Runs forked so far from the fork servers of `runtime`, and how many are idle.
@@ -1122,7 +1450,7 @@ fn fork_stats(engine: &Engine, runtime: &str) -> (u64, usize) {
 
 #[test]
 #[ignore = "needs root: fork servers are root's"]
-fn the_engine_runs_python_in_fork_server_children_each_with_its_own_limits() {
+fn the_engine_runs_each_fork_server_runtime_in_its_children_each_with_its_own_limits() {
     if !testkit::root_or_skip("fork servers are root's") {
         return;
     }
@@ -1146,41 +1474,48 @@ fn the_engine_runs_python_in_fork_server_children_each_with_its_own_limits() {
             ..PoolConfig::default()
         },
     );
-    let wait_idle_server = || {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while fork_stats(&engine, "python").1 == 0 {
-            assert!(Instant::now() < deadline, "no fork server within 30 s");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    };
-    wait_idle_server();
-    let (status, out, err) = run(&engine, "python", "print(input())", "hi\n");
-    assert_eq!((status, out.as_str(), err.as_str()), (Status::Ok, "hi\n", ""));
-    assert_eq!(fork_stats(&engine, "python").0, 1, "the run was forked");
-    // Limits other than the runtime's defaults are the run's own (its cgroup and rlimits).
-    wait_idle_server();
-    let spin = run_limited(&engine, "python", "while True:\n    pass\n", &[], cpu(300));
-    assert_eq!(
-        (spin.status, spin.start),
-        (Status::TimeLimit, Some(Start::Warm)),
-        "{spin:?}"
-    );
-    assert!(spin.cpu_time_ms >= 300, "{spin:?}");
-    wait_idle_server();
-    let hog = run_limited(&engine, "python", "x = bytearray(200 << 20)\n", &[], memory(64));
-    assert_eq!(
-        (hog.status, hog.start),
-        (Status::MemoryLimit, Some(Start::Warm)),
-        "{hog:?}"
-    );
-    wait_idle_server();
-    // The file stops at exactly the run's limit (EFBIG = 27), as in a cold run.
-    let big = run_limited(&engine, "python", PY_FILL_FILE, &[], file_size(10000));
-    assert_eq!((big.status, stdout(&big)), (Status::Ok, "27 10000\n".into()), "{big:?}");
-    assert_eq!(fork_stats(&engine, "python").0, 4);
-    // Past its runs, the fork server is replaced, and the next run is served by the new one.
-    wait_idle_server();
-    let (status, out, _) = run(&engine, "python", "print('again')", "");
-    assert_eq!((status, out.as_str()), (Status::Ok, "again\n"));
-    assert_eq!(fork_stats(&engine, "python").0, 5);
+    for probe in probes() {
+        let runtime = probe.runtime;
+        let wait_idle_server = || {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while fork_stats(&engine, runtime).1 == 0 {
+                assert!(Instant::now() < deadline, "no {runtime} fork server within 30 s");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        };
+        wait_idle_server();
+        let (status, out, err) = run(&engine, runtime, probe.echo, "hi\n");
+        assert_eq!(
+            (status, out.as_str(), err.as_str()),
+            (Status::Ok, "hi\n", ""),
+            "{runtime}"
+        );
+        assert_eq!(fork_stats(&engine, runtime).0, 1, "the {runtime} run was forked");
+        // Limits other than the runtime's defaults are the run's own (its cgroup and rlimits).
+        wait_idle_server();
+        let spin = run_limited(&engine, runtime, probe.spin, &[], cpu(300));
+        assert_eq!(
+            (spin.status, spin.start),
+            (Status::TimeLimit, Some(Start::Warm)),
+            "{spin:?}"
+        );
+        assert!(spin.cpu_time_ms >= 300, "{spin:?}");
+        wait_idle_server();
+        let hog = run_limited(&engine, runtime, probe.hog, &[], memory(64));
+        assert_eq!(
+            (hog.status, hog.start),
+            (Status::MemoryLimit, Some(Start::Warm)),
+            "{hog:?}"
+        );
+        wait_idle_server();
+        // The file stops at exactly the run's limit (EFBIG = 27), as in a cold run.
+        let big = run_limited(&engine, runtime, probe.fill_file, &[], file_size(10000));
+        assert_eq!((big.status, stdout(&big)), (Status::Ok, "27 10000\n".into()), "{big:?}");
+        assert_eq!(fork_stats(&engine, runtime).0, 4);
+        // Past its runs, the fork server is replaced, and the next run is served by the new one.
+        wait_idle_server();
+        let (status, out, _) = run(&engine, runtime, probe.hello, "");
+        assert_eq!((status, out.as_str()), (Status::Ok, "hello\n"), "{runtime}");
+        assert_eq!(fork_stats(&engine, runtime).0, 5);
+    }
 }
