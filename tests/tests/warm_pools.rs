@@ -978,6 +978,11 @@ const PERL: Probe = Probe {
         ("print \"abc;\n", ""),
         ("my $x = ;\nuse strict;\nBEGIN { print \"begin\\n\" }\n", ""),
         ("#!/usr/bin/perl -w\nmy $x; print \"v\" . $x . \"\\n\"; print \"W=$^W\\n\";\n", ""),
+        // Other switches on the #! line, or another interpreter there: perl itself, exec'ed.
+        ("#!/usr/bin/perl -l\nprint \"a\"; print \"b\";\n", ""),
+        ("#!/usr/bin/perl -w -l\nprint \"W=$^W\";\n", ""),
+        ("#!/bin/sh\necho shell \"$0\" \"$1\" $$\n", ""),
+        ("  #!/usr/bin/perl -w\r\nmy $x; print \"v\" . $x . \"\\n\";\r\n", ""),
         ("use warnings;\nmy $u;\nprint \"x\" . $u, \"\\n\";\nwarn \"careful\";\nwarn \"with newline\\n\";\n", ""),
         // The file's text after __END__ and __DATA__.
         ("while (<DATA>) { print \"data: $_\" }\nprint tell(DATA) > 0 ? \"pos\\n\" : \"zero\\n\";\n__END__\none\ntwo\n", ""),
