@@ -1,9 +1,9 @@
-//! CPU and latency of one Python hello world: cold sandbox against a fork server's child, run
-//! back to back in this process (root only). CPU per run counts everything: this process (the
-//! supervisor), its reaped children (a cold run's init and program), the runs' cgroups and
-//! the fork server's own cgroup.
+//! CPU and latency of one hello world (Python's, or RUNTIME's): cold sandbox against a fork
+//! server's child, run back to back in this process (root only). CPU per run counts
+//! everything: this process (the supervisor), its reaped children (a cold run's init and
+//! program), the runs' cgroups and the fork server's own cgroup.
 //!
-//! `cargo run --release -p tiderun-tests --example fork_cpu -- [RUNS]`
+//! `cargo run --release -p tiderun-tests --example fork_cpu -- [RUNS] [RUNTIME]`
 
 use std::time::{Duration, Instant};
 
@@ -27,18 +27,18 @@ fn percentile(v: &mut [Duration], p: f64) -> f64 {
 
 fn main() {
     let runs: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(200);
+    let name = std::env::args().nth(2).unwrap_or_else(|| "python".into());
     let catalog = runtimes::Catalog::embedded().expect("catalog");
-    let python = catalog.iter().find(|r| r.name == "python").expect("python");
-    let server_argv = python.warm.fork_server.clone().expect("python has a fork server");
+    let runtime = catalog.get(&name).expect("a runtime of the catalog");
+    let server_argv = runtime.warm.fork_server.clone().expect("the runtime has a fork server");
     let sb = Sandbox::new(SandboxOptions::default()).expect("sandbox");
-    let mut spec = RunSpec::new(vec!["/usr/bin/python3".into(), "main.py".into()]);
-    spec.env = vec![
-        ("PYTHONUNBUFFERED".into(), "1".into()),
-        ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
-    ];
+    // The run as the engine makes it: the runtime file's argv and environment, its hello world.
+    let plan = runtime.plan(&runtime.file, &[]).expect("a run plan");
+    let mut spec = RunSpec::new(plan.run.argv);
+    spec.env = plan.run.env;
     spec.files.push(InputFile {
-        path: "main.py".into(),
-        content: b"print('Hello, world!')\n".to_vec(),
+        path: runtime.file.clone(),
+        content: runtime.example.hello.as_bytes().to_vec(),
         executable: false,
         read_only: false,
     });

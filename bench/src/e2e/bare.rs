@@ -46,6 +46,11 @@ const RECIPES: &[Recipe] = &[
         compile: None,
         run: &["/bin/bash", "{file}"],
     },
+    Recipe {
+        language: "perl",
+        compile: None,
+        run: &["/usr/bin/perl", "{file}"],
+    },
 ];
 
 /// The languages compared, in order.

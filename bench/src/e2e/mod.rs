@@ -2,8 +2,9 @@
 //! starts `tiderun serve` as a child process and measures, through `POST /api/v1/run`:
 //! 1. sequential hello world per language against the bare process started by the harness;
 //!    then (1b) Python's through Judge0's `wait=true`, no limit named;
-//! 2. Python hello world at several concurrencies (runs/s, p50, p99, errors);
-//! 3. a burst of runs released at once after the warm pools drained to zero;
+//! 2. a hello world (Python's, or `--language`'s) at several concurrencies (runs/s, p50, p99,
+//!    errors);
+//! 3. a burst of its runs released at once after the warm pools drained to zero;
 //! 4. the server's resident memory when idle after scale-to-zero.
 //!
 //! The report is markdown with the machine, the command and a target column per table.
@@ -48,6 +49,8 @@ pub struct Options {
     pub duration: Duration,
     pub concurrency: Vec<usize>,
     pub burst: usize,
+    /// The runtime of scenarios 2 and 3 (`python`).
+    pub language: String,
     /// The command line, for the report.
     pub command: String,
 }
@@ -99,9 +102,18 @@ async fn measure(opts: &Options) -> anyhow::Result<Report> {
     let python = languages
         .iter()
         .find(|l| l.name == "python" && l.installed)
-        .context("scenarios 2 and 3 need Python, which the server does not have")?;
+        .context("scenario 1b needs Python, which the server does not have")?;
     let judge0 = scenarios::judge0(&client, &python.hello, opts.judge0_runs).await;
-    let body = client::Client::run_body(&python.name, &python.hello);
+    let loaded = languages
+        .iter()
+        .find(|l| l.name == opts.language && l.installed)
+        .with_context(|| {
+            format!(
+                "scenarios 2 and 3 run {}, which the server does not have",
+                opts.language
+            )
+        })?;
+    let body = client::Client::run_body(&loaded.name, &loaded.hello);
     let levels = scenarios::concurrency(&client, &body, &opts.concurrency, opts.duration).await;
     let idle = scenarios::wait_idle(&client, &server).await;
     let burst = scenarios::burst(&client, &body, opts.burst, idle).await;
@@ -118,6 +130,7 @@ async fn measure(opts: &Options) -> anyhow::Result<Report> {
         sequential,
         skipped,
         judge0,
+        language: loaded.name.clone(),
         levels,
         burst,
         rss_at_start_kib,

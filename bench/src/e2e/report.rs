@@ -31,6 +31,8 @@ pub struct Report {
     /// Languages of scenario 1 left out, with why.
     pub skipped: Vec<String>,
     pub judge0: Judge0Row,
+    /// The runtime of scenarios 2 and 3.
+    pub language: String,
     pub levels: Vec<Level>,
     pub burst: Burst,
     pub rss_at_start_kib: u64,
@@ -199,7 +201,7 @@ impl Report {
             let _ = writeln!(o, "\nFirst error: {e}.");
         }
 
-        let _ = writeln!(o, "\n### 2. Python hello world under concurrency\n");
+        let _ = writeln!(o, "\n### 2. {} hello world under concurrency\n", self.language);
         let _ = writeln!(
             o,
             "Each level sends back to back from N clients; its first tenth is a warm-up, not recorded.\n"

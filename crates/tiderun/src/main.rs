@@ -167,6 +167,9 @@ struct E2eArgs {
     /// Runs released at once after the pools drained.
     #[arg(long, default_value_t = bench::e2e::DEFAULT_BURST)]
     burst: usize,
+    /// The runtime whose hello world the concurrency levels and the burst run.
+    #[arg(long, default_value = "python")]
+    language: String,
     /// Also write the markdown report to this file.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -278,6 +281,7 @@ fn bench_e2e(runtimes_dir: Option<&std::path::Path>, mut a: E2eArgs) -> anyhow::
         duration: std::time::Duration::from_secs_f64(a.duration_s),
         concurrency: a.concurrency,
         burst: a.burst,
+        language: a.language,
         command: std::env::args().collect::<Vec<_>>().join(" "),
     };
     let report = bench::e2e::run(&opts)?.markdown();
