@@ -1,9 +1,11 @@
-//! CPU and latency of one hello world (Python's, or RUNTIME's): cold sandbox against a fork
-//! server's child, run back to back in this process (root only). CPU per run counts
-//! everything: this process (the supervisor), its reaped children (a cold run's init and
-//! program), the runs' cgroups and the fork server's own cgroup.
+//! CPU and latency of one hello world (Python's, or RUNTIME's, or the program in FILE, which
+//! must print `Hello, world!`): cold sandbox against a fork server's child, run back to back
+//! in this process (root only). CPU per run counts everything: this process (the supervisor),
+//! its reaped children (a cold run's init and program), the runs' cgroups and the fork
+//! server's own cgroup.
 //!
-//! `cargo run --release -p tiderun-tests --example fork_cpu -- [RUNS] [RUNTIME]`
+//! `cargo run --release -p tiderun-tests --example fork_cpu -- [RUNS] [RUNTIME] [FILE]` (with
+//! `FORK_ONLY=1`, the fork server's runs alone, to profile them)
 
 use std::time::{Duration, Instant};
 
@@ -38,7 +40,10 @@ fn main() {
     spec.env = plan.run.env;
     spec.files.push(InputFile {
         path: runtime.file.clone(),
-        content: runtime.example.hello.as_bytes().to_vec(),
+        content: match std::env::args().nth(3) {
+            Some(file) => std::fs::read(file).expect("the program file"),
+            None => runtime.example.hello.as_bytes().to_vec(),
+        },
         executable: false,
         read_only: false,
     });
@@ -53,7 +58,13 @@ fn main() {
             }),
         })
         .expect("fork server");
-    for kind in ["cold", "fork server"] {
+    // FORK_ONLY=1: the fork server's runs alone (to profile them).
+    let kinds = if std::env::var_os("FORK_ONLY").is_some() {
+        &["fork server"][..]
+    } else {
+        &["cold", "fork server"][..]
+    };
+    for &kind in kinds {
         let (self0, children0, server0) = (
             rusage_ns(libc::RUSAGE_SELF),
             rusage_ns(libc::RUSAGE_CHILDREN),

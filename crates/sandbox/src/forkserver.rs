@@ -11,7 +11,8 @@
 //! 1. the child (non-dumpable) enters new mount, pid, ipc, uts and network namespaces
 //!    (`unshare`) and forks again: the grandchild is pid 1 of the run's pid namespace (the
 //!    run's *init*), reparented to the fork server (a subreaper ignoring SIGCHLD: the kernel
-//!    reaps it);
+//!    reaps it) — or the child is cloned straight into those namespaces and is the init itself
+//!    (Perl's: one process fewer per run);
 //! 2. the init mounts the run's own tmpfs on `/work` and `/tmp` (the size and inode limits the
 //!    fork server was made with), a fresh `/proc` (`hidepid`), brings the loopback up, and
 //!    waits on a socket of its own (the fork server keeps the other end) for its run; one that
