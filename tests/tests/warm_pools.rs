@@ -998,7 +998,7 @@ const PERL: Probe = Probe {
         (PL_DESTROY, ""),
         // How a program ends: a piped open's child waited for, an AUTOLOAD called for DESTROY
         // in global destruction, $? set by an END block, a handle never closed.
-        ("open(my $p, '|-', 'sort') or die; print $p \"b\\na\\n\"; print \"main\\n\";\n", ""),
+        ("open(P, '|-', '/bin/sh', '-c', 'sleep 0.2; cat') or die; print P \"piped\\n\"; print \"main\\n\";\n", ""),
         ("package Foo; our $AUTOLOAD; sub AUTOLOAD { print \"autoload $AUTOLOAD\\n\" }\npackage main; our $x = bless {}, 'Foo';\n", ""),
         ("END { $? = 3 }\nprint \"x\";\n", ""),
         ("our $fh; open($fh, '>', 'x.txt') or die; print $fh 'data'; print STDERR \"to stderr\";\n", ""),
