@@ -1057,10 +1057,7 @@ fn probes() -> Vec<&'static Probe> {
             let argv = catalog().get(p.runtime).and_then(|r| r.warm.fork_server.clone());
             let installed = argv.is_some_and(|a| std::path::Path::new(&a[0]).exists());
             if !installed {
-                testkit::skip(&format!(
-                    "{}'s fork server: its interpreter is not installed",
-                    p.runtime
-                ));
+                testkit::skip(format!("{}'s fork server: its interpreter is not installed", p.runtime));
             }
             installed
         })
