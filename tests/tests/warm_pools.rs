@@ -18,7 +18,15 @@ fn engine() -> Engine {
         ..SandboxOptions::default()
     })
     .expect("sandbox");
-    Engine::with_pools(catalog, sandbox, PoolConfig::default())
+    // Zygotes: the fork servers (on by default) have tests of their own below.
+    Engine::with_pools(
+        catalog,
+        sandbox,
+        PoolConfig {
+            forks: engine::ForkConfig::off(),
+            ..PoolConfig::default()
+        },
+    )
 }
 
 fn job(language: &str, code: &str, stdin: &str) -> (Job, Vec<u8>) {
@@ -321,6 +329,7 @@ fn pools_drain_to_zero_when_idle() {
         sandbox,
         PoolConfig {
             idle_after: Duration::from_secs(1),
+            forks: engine::ForkConfig::off(),
             ..PoolConfig::default()
         },
     );

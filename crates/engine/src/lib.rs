@@ -47,8 +47,9 @@ pub use observe::{Observation, Observer, RunId, Start, Trigger, Usage};
 pub use outcome::{Outcome, StageOutcome};
 pub use pool::{
     default_memory_budget, ForkConfig, MemoryStats, PoolConfig, PoolStats, DEFAULT_FORK_SERVERS,
-    DEFAULT_FORK_SERVER_MAX_AGE, DEFAULT_FORK_SERVER_MAX_RUNS, DEFAULT_MAX_AGE, DEFAULT_POOL_IDLE, MAX_FORK_SERVERS,
-    MAX_FORK_SERVER_MAX_AGE, MAX_FORK_SERVER_MAX_RUNS, MAX_POOL_IDLE, PANIC_WINDOW, STABLE_WINDOW,
+    DEFAULT_FORK_SERVERS_MIN, DEFAULT_FORK_SERVER_MAX_AGE, DEFAULT_FORK_SERVER_MAX_RUNS, DEFAULT_MAX_AGE,
+    DEFAULT_POOL_IDLE, MAX_FORK_SERVERS, MAX_FORK_SERVER_MAX_AGE, MAX_FORK_SERVER_MAX_RUNS, MAX_POOL_IDLE,
+    PANIC_WINDOW, STABLE_WINDOW,
 };
 pub use runner::{public_message, Event, Runner, RunnerConfig, Session};
 pub use verdict::{Graded, TestCase, TestResult, Verdict, MAX_TESTS};
@@ -195,8 +196,15 @@ impl Engine {
             .filter(|s| !(s.phase == Phase::Run && fork_specs.iter().any(|f| f.runtime == s.runtime)))
             .collect();
         let sandbox = Arc::new(sandbox);
-        let forks = pool::forks::ForkServers::start(config.forks, Arc::clone(&sandbox), fork_specs);
+        let (forking, idle_after) = (config.forks, config.idle_after);
         let pools = pool::Pools::start(config, Arc::clone(&sandbox), specs);
+        let forks = pool::forks::ForkServers::start(
+            forking,
+            idle_after,
+            Arc::clone(&sandbox),
+            Arc::clone(&pools),
+            fork_specs,
+        );
         Engine {
             catalog,
             sandbox,
@@ -219,7 +227,9 @@ impl Engine {
 
     /// The warm pools, for metrics.
     pub fn pool_stats(&self) -> Vec<PoolStats> {
-        self.pools.stats()
+        let mut stats = self.pools.stats();
+        stats.extend(self.forks.stats());
+        stats
     }
 
     /// The node's memory budget and what holds it, for metrics.
@@ -561,13 +571,19 @@ impl Engine {
             tracing::warn!(budget_bytes = o.budget_bytes, "node memory budget exhausted");
             EngineError::Busy { retry_after_s: 1 }
         })?;
+        // A child of a fork server, when one is idle and serves this run; a run its fork
+        // servers could serve but found none idle stays counted in their tide while it runs.
+        let mut _cold_claim = None;
         if phase == Phase::Run && instance.is_none() {
-            // A child of a fork server, when one is idle and serves this run.
-            if let Some((server, forked)) = self.forks.fork(&runtime.name, spec) {
-                let result = self.sandbox.run_forked(forked, spec, io);
-                self.forks.give_back(&runtime.name, server);
-                drop(flight);
-                return Ok((result?, Start::Warm));
+            match self.forks.claim(&runtime.name, spec) {
+                pool::forks::Forking::Forked(claim, forked) => {
+                    let result = self.sandbox.run_forked(forked, spec, io);
+                    drop(claim);
+                    drop(flight);
+                    return Ok((result?, Start::Warm));
+                }
+                pool::forks::Forking::Cold(claim) => _cold_claim = Some(claim),
+                pool::forks::Forking::NotServed => {}
             }
         }
         // The run's own limits, set in the instance before anything of the run is in it; an

@@ -33,6 +33,26 @@ fn sample(metrics: &str, prefix: &str) -> Option<f64> {
 #[tokio::test]
 #[ignore = "needs root: the full sandbox"]
 async fn python_runs_come_from_zygotes_and_metrics_show_the_pools() {
+    python_runs_come_from("zygote", engine::ForkConfig::off()).await;
+}
+
+#[tokio::test]
+#[ignore = "needs root: the full sandbox"]
+async fn python_runs_come_from_fork_servers_sized_by_the_tide_and_metrics_show_them() {
+    // None kept while idle: the first run starts cold and the tide starts one.
+    python_runs_come_from(
+        "fork_server",
+        engine::ForkConfig {
+            min: 0,
+            ..engine::ForkConfig::default()
+        },
+    )
+    .await;
+}
+
+/// Python runs start warm from `kind` instances, which the metrics show, and drain to none
+/// when the node is idle.
+async fn python_runs_come_from(kind: &str, forks: engine::ForkConfig) {
     if !testkit::root_or_skip("the full sandbox") {
         return;
     }
@@ -40,6 +60,7 @@ async fn python_runs_come_from_zygotes_and_metrics_show_the_pools() {
         RunnerConfig::default(),
         PoolConfig {
             idle_after: Duration::from_secs(3),
+            forks,
             ..PoolConfig::default()
         },
     );
@@ -58,10 +79,10 @@ async fn python_runs_come_from_zygotes_and_metrics_show_the_pools() {
         assert_eq!(r["run"]["stdout"], "__main__ ['main.py', 'x']\n", "{r}");
     };
     run().await;
-    let ready = r#"tiderun_pool_instances{kind="zygote",phase="run",runtime="python"}"#;
+    let ready = format!(r#"tiderun_pool_instances{{kind="{kind}",phase="run",runtime="python"}}"#);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while sample(&metrics(&server.base).await, ready).unwrap_or(0.0) < 1.0 {
-        assert!(Instant::now() < deadline, "no warm python zygote");
+    while sample(&metrics(&server.base).await, &ready).unwrap_or(0.0) < 1.0 {
+        assert!(Instant::now() < deadline, "no warm python {kind}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -79,7 +100,7 @@ async fn python_runs_come_from_zygotes_and_metrics_show_the_pools() {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let m = metrics(&server.base).await;
-        if sample(&m, ready) == Some(0.0)
+        if sample(&m, &ready) == Some(0.0)
             && sample(&m, r#"tiderun_pool_target{phase="run",runtime="python"}"#) == Some(0.0)
         {
             break;

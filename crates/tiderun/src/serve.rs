@@ -101,10 +101,14 @@ pub struct ServeArgs {
     /// (default: three quarters of the machine's memory).
     #[arg(long, env = "TIDERUN_MEMORY_BUDGET_MB")]
     memory_budget_mb: Option<u64>,
-    /// Fork servers per runtime whose file declares one (Python): each an interpreter started
-    /// once that forks a child per run (0: none; runs use zygotes). At most 64.
+    /// Most fork servers per runtime whose file declares one (Python): each an interpreter
+    /// started once that forks a child per run, one run at a time; their number follows the
+    /// runs in flight (0: none; runs use zygotes). At most 64.
     #[arg(long, env = "TIDERUN_FORK_SERVERS", default_value_t = engine::DEFAULT_FORK_SERVERS)]
     fork_servers: usize,
+    /// Fork servers kept per runtime while the node is idle (at most --fork-servers).
+    #[arg(long, env = "TIDERUN_FORK_SERVERS_MIN", default_value_t = engine::DEFAULT_FORK_SERVERS_MIN)]
+    fork_servers_min: usize,
     /// Runs a fork server forks before it is replaced (at most 100000).
     #[arg(long, env = "TIDERUN_FORK_SERVER_MAX_RUNS", default_value_t = engine::DEFAULT_FORK_SERVER_MAX_RUNS)]
     fork_server_max_runs: u64,
@@ -167,11 +171,12 @@ pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCod
         anyhow::bail!("--pool-max-age-s and --memory-budget-mb must be at least 1");
     }
     if a.fork_servers > engine::MAX_FORK_SERVERS
+        || a.fork_servers_min > a.fork_servers
         || !(1..=engine::MAX_FORK_SERVER_MAX_RUNS).contains(&a.fork_server_max_runs)
         || !(1..=engine::MAX_FORK_SERVER_MAX_AGE.as_secs()).contains(&a.fork_server_max_age_s)
     {
         anyhow::bail!(
-            "--fork-servers must be at most {}, --fork-server-max-runs between 1 and {}, --fork-server-max-age-s between 1 and {}",
+            "--fork-servers must be at most {} and at least --fork-servers-min, --fork-server-max-runs between 1 and {}, --fork-server-max-age-s between 1 and {}",
             engine::MAX_FORK_SERVERS,
             engine::MAX_FORK_SERVER_MAX_RUNS,
             engine::MAX_FORK_SERVER_MAX_AGE.as_secs()
@@ -220,6 +225,7 @@ pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCod
             .map_or_else(engine::default_memory_budget, |mb| mb << 20),
         forks: engine::ForkConfig {
             servers: a.fork_servers,
+            min: a.fork_servers_min,
             max_runs: a.fork_server_max_runs,
             max_age: Duration::from_secs(a.fork_server_max_age_s),
         },
