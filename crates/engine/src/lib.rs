@@ -577,7 +577,7 @@ impl Engine {
         if phase == Phase::Run && instance.is_none() {
             match self.forks.claim(&runtime.name, spec) {
                 pool::forks::Forking::Forked(claim, forked) => {
-                    let result = self.sandbox.run_forked(forked, spec, io);
+                    let result = self.sandbox.run_forked(*forked, spec, io);
                     drop(claim);
                     drop(flight);
                     return Ok((result?, Start::Warm));

@@ -143,7 +143,7 @@ pub(crate) enum Forking {
     /// claim is dropped.
     Cold(Claim),
     /// Forked: run it, then drop the claim.
-    Forked(Claim, Forked),
+    Forked(Claim, Box<Forked>),
 }
 
 impl ForkServers {
@@ -241,7 +241,7 @@ impl ForkServers {
         match self.sandbox.fork_run(&mut held.server, spec) {
             Ok(forked) => {
                 claim.held = Some(held);
-                Forking::Forked(claim, forked)
+                Forking::Forked(claim, Box::new(forked))
             }
             Err(e) => {
                 tracing::debug!(error = %e, runtime, "fork server could not fork the run");
