@@ -689,10 +689,15 @@ fn fork_spec(runtime: &Runtime) -> Option<pool::forks::ForkSpec> {
         tracing::warn!(runtime = %runtime.name, "a runtime with network gets no fork servers");
         return None;
     }
+    // The fork server's own cgroup holds the interpreter and the next run's child until it is
+    // moved into its run's cgroup, which has the run's memory limit: its own is smaller, and
+    // that is what it holds of the node's memory budget.
+    let mut own = spec.limits;
+    own.memory_bytes = own.memory_bytes.min(pool::forks::FORK_SERVER_MEMORY_BYTES);
     Some(pool::forks::ForkSpec {
         runtime: runtime.name.clone(),
         instance: sandbox::InstanceSpec {
-            limits: spec.limits,
+            limits: own,
             binds: spec.binds,
             network: false,
             zygote: Some(sandbox::ZygoteSpec {

@@ -28,6 +28,11 @@ pub const MAX_FORK_SERVERS: usize = 64;
 /// Fork servers kept per runtime when the node is idle: the first run of the morning is
 /// forked, not cold. An idle fork server costs an interpreter's memory and no CPU.
 pub const DEFAULT_FORK_SERVERS_MIN: usize = 1;
+/// Memory limit of a fork server's own cgroup (an interpreter with what its runtime file
+/// imports, and the next run's child until it moves into its run's cgroup), when the
+/// runtime's run limit is larger. It is what each fork server holds of the node's memory
+/// budget; a fork server past it is killed and replaced.
+pub(crate) const FORK_SERVER_MEMORY_BYTES: u64 = 128 << 20;
 /// Runs a fork server forks before it is replaced: the address-space layout and hash seed its
 /// runs share are those of at most this many runs.
 pub const DEFAULT_FORK_SERVER_MAX_RUNS: u64 = 1000;
