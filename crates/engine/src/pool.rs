@@ -99,7 +99,7 @@ pub fn default_memory_budget() -> u64 {
 pub struct PoolStats {
     pub runtime: String,
     pub phase: Phase,
-    /// `zygote` or `prepared`.
+    /// `zygote`, `prepared`, or `fork_server` (a runtime's fork servers, `ready` the idle ones).
     pub kind: &'static str,
     pub ready: usize,
     pub target: usize,

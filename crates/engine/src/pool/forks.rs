@@ -15,6 +15,9 @@ use std::time::Duration;
 
 use sandbox::{ForkServer, Forked, InstanceSpec, RunSpec, Sandbox};
 
+use super::PoolStats;
+use crate::Phase;
+
 /// Fork servers per runtime that declares one: off unless the operator asks (today's zygotes
 /// stay the default).
 pub const DEFAULT_FORK_SERVERS: usize = 0;
@@ -65,6 +68,11 @@ struct Entry {
     /// Idle and lent out together.
     live: usize,
     runs: u64,
+    /// Runs of the runtime forked from a fork server, and runs that found none idle (or
+    /// whose fork failed) and started cold: its run phase has no pool of zygotes, so these
+    /// are its starts (`tiderun_starts_total`), interactive sessions' as any run's.
+    warm_starts: u64,
+    cold_starts: u64,
 }
 
 #[derive(Debug)]
@@ -95,6 +103,8 @@ impl ForkServers {
                         idle: Vec::new(),
                         live: 0,
                         runs: 0,
+                        warm_starts: 0,
+                        cold_starts: 0,
                     })
                     .collect(),
                 stopping: false,
@@ -119,8 +129,21 @@ impl ForkServers {
 
     /// Fork `spec` from an idle fork server of `runtime`: the server (to give back with
     /// [`ForkServers::give_back`] after the run) and the run, ready for go. None when none is
-    /// idle, none serves `spec`, or the fork failed (the run goes another way).
+    /// idle, none serves `spec`, or the fork failed: the run starts cold (a runtime with fork
+    /// servers has no zygotes for its runs), and is counted so.
     pub(crate) fn fork(&self, runtime: &str, spec: &RunSpec) -> Option<(ForkServer, Forked)> {
+        let forked = self.try_fork(runtime, spec);
+        let mut state = self.lock();
+        if let Some(entry) = state.entries.iter_mut().find(|e| e.spec.runtime == runtime) {
+            match forked {
+                Some(_) => entry.warm_starts += 1,
+                None => entry.cold_starts += 1,
+            }
+        }
+        forked
+    }
+
+    fn try_fork(&self, runtime: &str, spec: &RunSpec) -> Option<(ForkServer, Forked)> {
         let mut server = {
             let mut state = self.lock();
             let entry = state.entries.iter_mut().find(|e| e.spec.runtime == runtime)?;
@@ -179,6 +202,26 @@ impl ForkServers {
             .entries
             .iter()
             .map(|e| (e.spec.runtime.clone(), e.runs, e.idle.len()))
+            .collect()
+    }
+
+    /// The fork servers of each runtime as a pool of its run phase (metrics, the console):
+    /// idle fork servers are its ready instances, the configured number its target, and
+    /// its starts are its runs forked or started cold for want of one.
+    pub(crate) fn stats(&self) -> Vec<PoolStats> {
+        self.lock()
+            .entries
+            .iter()
+            .map(|e| PoolStats {
+                runtime: e.spec.runtime.clone(),
+                phase: Phase::Run,
+                kind: "fork_server",
+                ready: e.idle.len(),
+                target: self.config.servers,
+                panicking: false,
+                warm_starts: e.warm_starts,
+                cold_starts: e.cold_starts,
+            })
             .collect()
     }
 
