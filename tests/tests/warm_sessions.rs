@@ -38,7 +38,10 @@ fn runner(forks: ForkConfig) -> (Arc<Engine>, Arc<Runner>) {
             ..PoolConfig::default()
         },
     ));
-    let runner = Runner::with_executor(Arc::clone(&engine) as Arc<dyn engine::Executor>, RunnerConfig::default());
+    let runner = Runner::with_executor(
+        Arc::clone(&engine) as Arc<dyn engine::Executor>,
+        RunnerConfig::default(),
+    );
     (engine, runner)
 }
 
@@ -78,7 +81,10 @@ fn python_pool(r: &Runner) -> (usize, u64, u64) {
 async fn wait_ready(r: &Runner) {
     let deadline = Instant::now() + READY_WITHIN;
     while python_pool(r).0 == 0 {
-        assert!(Instant::now() < deadline, "nothing warm for python within {READY_WITHIN:?}");
+        assert!(
+            Instant::now() < deadline,
+            "nothing warm for python within {READY_WITHIN:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // A zygote's interpreter comes up after its sandbox: let it, as between two students.
@@ -88,7 +94,10 @@ async fn wait_ready(r: &Runner) {
 /// Run the page's greeter as a session: answer its prompt once it is shown, and return the
 /// output and the outcome.
 async fn greet(r: &Runner, answer: &str) -> (String, Outcome) {
-    let job = r.engine().check(page_job(GREETER)).expect("the page's job passes the check");
+    let job = r
+        .engine()
+        .check(page_job(GREETER))
+        .expect("the page's job passes the check");
     let mut session = r.start_session("test", job).await.expect("the session starts");
     let mut stdout = String::new();
     let mut answered = false;

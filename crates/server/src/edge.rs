@@ -462,7 +462,10 @@ mod tests {
         let client = TcpStream::connect(addr);
         let ((io, _), client) = tokio::join!(axum::serve::Listener::accept(&mut edge), client);
         let _client = client.expect("connect");
-        assert!(io.stream.nodelay().expect("read TCP_NODELAY"), "Nagle's algorithm is off");
+        assert!(
+            io.stream.nodelay().expect("read TCP_NODELAY"),
+            "Nagle's algorithm is off"
+        );
     }
 
     #[test]
