@@ -225,7 +225,7 @@ impl Engine {
         self.request_limits
     }
 
-    /// The warm pools, for metrics.
+    /// The warm pools, for metrics: a runtime's fork servers count as the pool of its runs.
     pub fn pool_stats(&self) -> Vec<PoolStats> {
         let mut stats = self.pools.stats();
         stats.extend(self.forks.stats());

@@ -128,7 +128,7 @@ impl Metrics {
         let pool_instances = IntGaugeVec::new(
             Opts::new(
                 "tiderun_pool_instances",
-                "Warm instances ready, by runtime, phase and kind",
+                "Warm instances ready, by runtime, phase and kind (prepared, zygote; fork_server: fork servers idle)",
             ),
             &["runtime", "phase", "kind"],
         )
@@ -147,7 +147,10 @@ impl Metrics {
         )
         .expect("valid metric");
         let starts = IntCounterVec::new(
-            Opts::new("tiderun_starts_total", "Sandbox starts, warm (from a pool) or cold"),
+            Opts::new(
+                "tiderun_starts_total",
+                "Sandbox starts, warm (from a pool or a fork server) or cold",
+            ),
             &["runtime", "phase", "start"],
         )
         .expect("valid metric");
