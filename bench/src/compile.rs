@@ -260,9 +260,9 @@ async fn level(
         for reply in t.await.context("a client task failed")? {
             done += 1;
             cached += usize::from(reply.cached);
-            let error = reply.error.or_else(|| {
-                (reply.stdout != "Hello, world!\n").then(|| format!("printed {:?}", reply.stdout))
-            });
+            let error = reply
+                .error
+                .or_else(|| (reply.stdout != "Hello, world!\n").then(|| format!("printed {:?}", reply.stdout)));
             match error {
                 Some(e) => {
                     errors += 1;
@@ -424,10 +424,22 @@ mod tests {
         };
         assert!(ok.check().is_ok());
         for bad in [
-            Options { requests: 0, ..ok.clone() },
-            Options { clients: vec![], ..ok.clone() },
-            Options { clients: vec![0], ..ok.clone() },
-            Options { rounds: MAX_ROUNDS + 1, ..ok.clone() },
+            Options {
+                requests: 0,
+                ..ok.clone()
+            },
+            Options {
+                clients: vec![],
+                ..ok.clone()
+            },
+            Options {
+                clients: vec![0],
+                ..ok.clone()
+            },
+            Options {
+                rounds: MAX_ROUNDS + 1,
+                ..ok.clone()
+            },
         ] {
             assert!(bad.check().is_err(), "{bad:?}");
         }

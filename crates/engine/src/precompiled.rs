@@ -883,21 +883,23 @@ hello = "int main() {{}}"
             |files: &[InputFile], args: &[String]| precompiled.flags_for(&rt, files, args).map(|(_, f)| f.to_vec());
         let hello = file("main.cpp", "#include <iostream>\nint main() {}\n");
         let want = vec![format!("-I{}", entry.dir.display()), "-Winvalid-pch".to_owned()];
-        assert_eq!(flags(&[hello.clone()], &[]), Some(want.clone()));
+        assert_eq!(flags(std::slice::from_ref(&hello), &[]), Some(want.clone()));
         assert_eq!(precompiled.bind("cxx"), Some(entry.dir.as_path()));
         // The request's own compiler options: the header may not be valid for them.
-        assert_eq!(flags(&[hello.clone()], &["-O0".to_owned()]), None);
+        assert_eq!(flags(std::slice::from_ref(&hello), &["-O0".to_owned()]), None);
         // A comment first, another source file, another runtime.
         assert_eq!(flags(&[file("main.cpp", "// hi\n#include <iostream>\n")], &[]), None);
         assert_eq!(flags(&[hello.clone(), file("add.cpp", "int add;")], &[]), None);
         let mut other = rt.clone();
         other.name = "other".to_owned();
-        assert!(precompiled.flags_for(&other, &[hello.clone()], &[]).is_none());
+        assert!(precompiled
+            .flags_for(&other, std::slice::from_ref(&hello), &[])
+            .is_none());
         assert_eq!(precompiled.bind("other"), None);
         // The toolchain changed: no flags, and the worker is asked to build again, once.
         touch(&dir.path().join("cc"), 5_000_000);
-        assert_eq!(flags(&[hello.clone()], &[]), None);
-        assert_eq!(flags(&[hello.clone()], &[]), None);
+        assert_eq!(flags(std::slice::from_ref(&hello), &[]), None);
+        assert_eq!(flags(std::slice::from_ref(&hello), &[]), None);
         let asked = rx.try_recv().expect("a rebuild was asked for");
         assert!(Arc::ptr_eq(&asked, &entry));
         assert!(rx.try_recv().is_err(), "asked once");
