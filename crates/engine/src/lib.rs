@@ -13,6 +13,7 @@
 //! renders an [`Outcome`] in its own shape), touch the kernel directly (that is `sandbox`), or
 //! know a language by name (that is the catalog's data).
 
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use runtimes::{Catalog, LimitSet, Runtime};
@@ -29,6 +30,7 @@ mod limits;
 mod observe;
 mod outcome;
 mod pool;
+mod precompiled;
 mod runner;
 mod verdict;
 
@@ -51,6 +53,7 @@ pub use pool::{
     DEFAULT_POOL_IDLE, MAX_FORK_SERVERS, MAX_FORK_SERVER_MAX_AGE, MAX_FORK_SERVER_MAX_RUNS, MAX_POOL_IDLE,
     PANIC_WINDOW, STABLE_WINDOW,
 };
+pub use precompiled::{PrecompiledConfig, PrecompiledStats, MAX_PRECOMPILED_BYTES};
 pub use runner::{public_message, Event, Runner, RunnerConfig, Session};
 pub use verdict::{Graded, TestCase, TestResult, Verdict, MAX_TESTS};
 
@@ -83,6 +86,7 @@ pub struct Engine {
     forks: Arc<pool::forks::ForkServers>,
     build_cache: BuildCache,
     request_limits: RequestLimits,
+    precompiled: precompiled::Precompiled,
 }
 
 impl Drop for Engine {
@@ -177,7 +181,15 @@ impl Engine {
     ///
     /// Without root there are no pools: the parent could not write a prepared sandbox's files
     /// (its init is not dumpable and not ours to trace), so every run starts cold.
-    pub fn with_pools(catalog: Catalog, sandbox: Sandbox, mut config: PoolConfig) -> Self {
+    pub fn with_pools(catalog: Catalog, sandbox: Sandbox, config: PoolConfig) -> Self {
+        Engine::start(catalog, sandbox, config, &PrecompiledConfig::default())
+    }
+
+    /// An engine with warm pools (see [`Engine::with_pools`]) and precompiled headers: the
+    /// headers of every installed runtime that lists some are built (in the background, in
+    /// sandboxes) into `precompiled.dir`, and a compile whose program allows it uses them.
+    /// Without root, or without a directory, compiles go without.
+    pub fn start(catalog: Catalog, sandbox: Sandbox, mut config: PoolConfig, precompiled: &PrecompiledConfig) -> Self {
         if config.enabled && !sandbox.capabilities().privileged {
             tracing::warn!("warm pools need root; every run starts cold");
             config.enabled = false;
@@ -188,7 +200,7 @@ impl Engine {
         } else {
             Vec::new()
         };
-        let specs = catalog
+        let specs: Vec<pool::PoolSpec> = catalog
             .iter()
             .filter(|r| r.installed)
             .flat_map(pool_specs)
@@ -196,6 +208,18 @@ impl Engine {
             .filter(|s| !(s.phase == Phase::Run && fork_specs.iter().any(|f| f.runtime == s.runtime)))
             .collect();
         let sandbox = Arc::new(sandbox);
+        let precompiled = precompiled::Precompiled::start(precompiled, catalog.iter(), &sandbox);
+        let specs = specs
+            .into_iter()
+            .map(|mut s: pool::PoolSpec| {
+                if s.phase == Phase::Compile {
+                    s.instance
+                        .binds
+                        .extend(precompiled.bind(&s.runtime).map(Path::to_path_buf));
+                }
+                s
+            })
+            .collect();
         let (forking, idle_after) = (config.forks, config.idle_after);
         let pools = pool::Pools::start(config, Arc::clone(&sandbox), specs);
         let forks = pool::forks::ForkServers::start(
@@ -212,6 +236,7 @@ impl Engine {
             forks,
             build_cache: BuildCache::default(),
             request_limits: RequestLimits::default(),
+            precompiled,
         }
     }
 
@@ -253,6 +278,16 @@ impl Engine {
         self.forks.shutdown();
     }
 
+    /// Each runtime's precompiled headers: how many are ready, builds, compiles that used one.
+    pub fn precompiled_stats(&self) -> Vec<PrecompiledStats> {
+        self.precompiled.stats()
+    }
+
+    /// Wait until no precompiled header is being built, at most `timeout`; true when none is.
+    pub fn wait_precompiled(&self, timeout: std::time::Duration) -> bool {
+        self.precompiled.wait_built(timeout)
+    }
+
     /// Replace the build cache (another size, or off).
     pub fn with_build_cache(mut self, cache: BuildCache) -> Self {
         self.build_cache = cache;
@@ -288,6 +323,11 @@ impl Engine {
             return Ok(Prepared::new(job, job.files.clone(), None));
         };
         let mut argv = compile.argv.clone();
+        // A precompiled header, when the program allows it: its flags after the compiler's name.
+        let precompiled = self.precompiled.flags_for(runtime, &job.files, &job.compile_args);
+        if let Some((_, flags)) = precompiled {
+            argv.splice(1..1, flags.iter().cloned());
+        }
         argv.extend(job.compile_args.iter().cloned());
         let key = self.build_cache.key(&build_cache::KeyInput {
             runtime,
@@ -298,6 +338,9 @@ impl Engine {
             limits: &job.compile,
         });
         let (build, cached) = self.build_cache.get_or_build(key, || {
+            if let Some((entry, _)) = precompiled {
+                entry.count_compile();
+            }
             self.compile(runtime, &argv, &compile.env, &job.compile, job.files.clone())
         })?;
         let build = Arc::try_unwrap(build).unwrap_or_else(|shared| (*shared).clone());
@@ -324,6 +367,9 @@ impl Engine {
         files: Vec<InputFile>,
     ) -> Result<build_cache::Build, EngineError> {
         let mut spec = spec_for(runtime, argv, env, limits, default_stack(limits.memory_mib));
+        // Read-only, as every bind: a compile cannot change the headers.
+        spec.binds
+            .extend(self.precompiled.bind(&runtime.name).map(Path::to_path_buf));
         spec.files = files;
         spec.collect = Some(Collect::all(MAX_BUILD_OUTPUT_FILES, MAX_BUILD_OUTPUT_BYTES));
         let mut captured = outcome::Captured::default();

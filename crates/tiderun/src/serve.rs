@@ -122,6 +122,16 @@ pub struct ServeArgs {
     /// (0: no cache).
     #[arg(long, env = "TIDERUN_BUILD_CACHE_MB", default_value_t = engine::DEFAULT_BUILD_CACHE_MIB)]
     build_cache_mb: u64,
+    /// Precompile the standard headers runtime files list (C++: <bits/stdc++.h>, <iostream>)
+    /// once per toolchain, in the background at start-up, and compile a program whose first
+    /// line includes one against it (`false`: every compile parses its headers). Needs root.
+    #[arg(long, env = "TIDERUN_PRECOMPILED_HEADERS", default_value_t = true, action = clap::ArgAction::Set)]
+    precompiled_headers: bool,
+    /// Where precompiled headers are kept, one directory per runtime, bound read-only into
+    /// compiles: not below /tmp, /work, /proc or /dev, which the sandbox mounts itself (default:
+    /// `precompiled` in --data-dir, when that is allowed).
+    #[arg(long, env = "TIDERUN_PRECOMPILED_HEADERS_DIR")]
+    precompiled_headers_dir: Option<PathBuf>,
     /// MiB of output one request may make the server hold, counted as the JSON text of its
     /// runs' stdout and stderr (a control character is six bytes, `\u0001`); past it a run is
     /// cut (`output_limit`) and the runs not started get `output_limit` with "not run:". A
@@ -231,8 +241,9 @@ pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCod
         },
         ..PoolConfig::default()
     };
+    let precompiled = precompiled_config(a.precompiled_headers, a.precompiled_headers_dir.as_deref(), &a.data_dir)?;
     let runner = Runner::new(
-        Engine::with_pools(catalog, sandbox, pools)
+        Engine::start(catalog, sandbox, pools, &precompiled)
             .with_build_cache(build_cache)
             .with_request_limits(request_limits),
         runner_config,
@@ -300,6 +311,45 @@ pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCod
             .with_context(|| format!("cannot serve on {}", a.addr))
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Name of the directory of precompiled headers in --data-dir.
+const PRECOMPILED_IN_DATA_DIR: &str = "precompiled";
+
+/// Where precompiled headers go: the flag's directory, which must be one a sandbox can bind
+/// (else start-up stops), or `precompiled` in the data dir, when that is (else a warning, and
+/// none). Made here, so its real path (symlinks resolved) is what compiles bind.
+fn precompiled_config(on: bool, dir: Option<&Path>, data_dir: &Path) -> anyhow::Result<engine::PrecompiledConfig> {
+    if !on {
+        return Ok(engine::PrecompiledConfig::default());
+    }
+    let (path, named) = match dir {
+        Some(d) => (d.to_path_buf(), true),
+        None => (data_dir.join(PRECOMPILED_IN_DATA_DIR), false),
+    };
+    // Checked before it is made (nothing is left in /tmp), and again once symlinks are resolved.
+    let bindable = |p: &Path| sandbox::check_bind(p).map_err(|e| anyhow::anyhow!("a sandbox cannot bind it: {e}"));
+    let usable = std::path::absolute(&path)
+        .map_err(anyhow::Error::from)
+        .and_then(|abs| bindable(&abs).map(|()| abs))
+        .and_then(|abs| {
+            std::fs::create_dir_all(&abs)
+                .and_then(|()| std::fs::canonicalize(&abs))
+                .map_err(|e| anyhow::anyhow!("cannot make {}: {e}", abs.display()))
+        })
+        .and_then(|real| bindable(&real).map(|()| real));
+    match usable {
+        Ok(real) => Ok(engine::PrecompiledConfig { dir: Some(real) }),
+        Err(e) if named => Err(e.context(format!("--precompiled-headers-dir {}", path.display()))),
+        Err(e) => {
+            tracing::warn!(
+                dir = %path.display(),
+                error = %e,
+                "no precompiled headers (name another --precompiled-headers-dir)"
+            );
+            Ok(engine::PrecompiledConfig::default())
+        }
+    }
 }
 
 /// The per-request limits from their flags; out of bounds stops the start with the bounds.
