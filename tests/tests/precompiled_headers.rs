@@ -2,8 +2,8 @@
 //! precompiled header compiles against it (proved: the header's text is replaced by an
 //! `#error` in the directory the compiler searches first, and the compile still succeeds), one
 //! whose includes do not allow it compiles the old way, a compile error reads the same with
-//! and without, and neither a compile (through the compiler's own `-wrapper`) nor a program
-//! can change the headers.
+//! and without, a header built for other compiler options is never used, and neither a compile
+//! (through the compiler's own `-wrapper`) nor a program can change the headers.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -30,8 +30,13 @@ fn headers_dir() -> tempfile::TempDir {
 /// An engine without warm pools, with precompiled headers in `dir` (built before it returns),
 /// or without any; `None` when C++ is not installed (the test is then skipped).
 fn engine(dir: Option<&Path>) -> Option<Engine> {
+    engine_with(None, dir)
+}
+
+/// [`engine`] with the runtime files of `runtimes_dir` over the embedded ones.
+fn engine_with(runtimes_dir: Option<&Path>, dir: Option<&Path>) -> Option<Engine> {
     preflight();
-    let mut catalog = runtimes::Catalog::load(None).expect("catalog");
+    let mut catalog = runtimes::Catalog::load(runtimes_dir).expect("catalog");
     catalog.detect();
     if !catalog.get("c++").is_some_and(|r| r.installed) {
         testkit::skip("c++ (g++) is not installed");
@@ -334,5 +339,36 @@ fn no_compile_or_program_can_change_the_precompiled_headers() {
     );
 
     assert!(contents(&dir) == before, "the precompiled headers changed");
+    no_harm_done(&engine);
+}
+
+#[test]
+#[ignore = "needs root: the full sandbox"]
+fn a_header_built_for_other_options_is_never_used() {
+    if !testkit::root_or_skip("the full sandbox") {
+        return;
+    }
+    // C++ whose headers are built with -O0 while it compiles with -O2: each probe compile
+    // warns (-Winvalid-pch: "not used because `__NO_INLINE__' not defined").
+    let shipped = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../runtimes/c++.toml"))
+        .expect("runtimes/c++.toml");
+    let build = "\"-std=gnu++17\", \"-O2\", \"-pipe\", \"-Wall\", \"-x\", \"c++-header\"";
+    assert!(shipped.contains(build), "the shipped build command changed: {shipped}");
+    let other = shipped.replace(build, &build.replace("-O2", "-O0"));
+    let runtimes = tempfile::tempdir().expect("temp dir");
+    std::fs::write(runtimes.path().join("c++.toml"), other).expect("write");
+    let root = headers_dir();
+    let Some(engine) = engine_with(Some(runtimes.path()), Some(root.path())) else {
+        return;
+    };
+    let s = cpp(&engine.precompiled_stats());
+    assert_eq!((s.headers, s.ready, s.building, s.builds), (2, 0, false, 1), "{s:?}");
+    for gone in ["iostream.gch", "bits/stdc++.h.gch"] {
+        assert!(!s.dir.join(gone).exists(), "{gone} was left for a compiler to find");
+    }
+    // Programs compile as without them, and nothing warns.
+    let hello = "#include <iostream>\nint main() { std::cout << \"no header\" << std::endl; }\n";
+    assert_eq!(ok_stdout(&run(&engine, job(None, hello))), "no header\n");
+    assert_eq!(cpp(&engine.precompiled_stats()).compiles, 0);
     no_harm_done(&engine);
 }
