@@ -847,6 +847,68 @@ print(sorted(os.listdir("/work")), sorted(os.listdir("/tmp")), found)
 print(random.random())
 "#;
 
+/// Scans the run's own writable memory for `tiderun-leak-` followed by 32 hex digits whose
+/// SHA-256 is the one on stdin (the digits themselves are never in this program's memory).
+const PY_SCAN_FOR_ARGV: &str = r#"
+import hashlib, re, sys
+want = sys.stdin.readline().strip()
+found = 0
+with open("/proc/self/maps") as maps, open("/proc/self/mem", "rb", 0) as mem:
+    for line in maps:
+        fields = line.split()
+        if "w" not in fields[1]:
+            continue
+        lo, hi = (int(x, 16) for x in fields[0].split("-"))
+        try:
+            mem.seek(lo)
+            data = mem.read(hi - lo)
+        except OSError:
+            continue
+        for m in re.finditer(rb"tiderun-leak-([0-9a-f]{32})", data):
+            if hashlib.sha256(m.group(1)).hexdigest() == want:
+                found += 1
+print("found", found)
+"#;
+
+#[test]
+#[ignore = "needs root: fork servers are root's"]
+fn a_runs_arguments_are_not_in_the_memory_of_the_next_run_from_the_same_fork_server() {
+    if !testkit::root_or_skip("fork servers are root's") {
+        return;
+    }
+    let mut server = python_fork_server(sandbox::Limits::default());
+    let secret = format!(
+        "{:032x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+            * 7919
+    );
+    let digest = {
+        use sha2::Digest;
+        let d = sha2::Sha256::digest(secret.as_bytes());
+        d.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    let mut first = py_spec("import sys\nprint(len(sys.argv))\n", "", sandbox::Limits::default());
+    first.0.argv.push(format!("tiderun-leak-{secret}"));
+    let first = seen(&forked(&mut server, &first));
+    assert_eq!((first.0, first.2.as_str()), (Status::Ok, "3\n"), "{first:?}");
+    // The scan itself works: it finds the secret in the run that was given it.
+    let mut own = py_spec(PY_SCAN_FOR_ARGV, &format!("{digest}\n"), sandbox::Limits::default());
+    own.0.argv.push(format!("tiderun-leak-{secret}"));
+    let own = seen(&forked(&mut server, &own));
+    assert!(own.2.starts_with("found ") && own.2 != "found 0\n", "{own:?}");
+    for _ in 0..2 {
+        let next = seen(&forked(
+            &mut server,
+            &py_spec(PY_SCAN_FOR_ARGV, &format!("{digest}\n"), sandbox::Limits::default()),
+        ));
+        assert_eq!((next.0, next.2.as_str()), (Status::Ok, "found 0\n"), "{next:?}");
+    }
+    tiderun_tests::put_fork_server(server);
+}
+
 #[test]
 #[ignore = "needs root: fork servers are root's"]
 fn a_run_cannot_see_or_change_the_next_one_from_the_same_fork_server() {
