@@ -1038,6 +1038,19 @@ fn link(path: String) -> String {
     std::fs::read_link(path).map_or_else(|_| String::new(), |l| l.to_string_lossy().into_owned())
 }
 
+/// x86-64 system call numbers of recvfrom and recvmsg, and of poll and ppoll.
+const RECEIVE: &[u32] = &[45, 47];
+const POLL: &[u32] = &[7, 271];
+
+/// Whether `pid` is blocked in one of `calls` (per /proc/PID/syscall; root reads it).
+fn waits_in(pid: u32, calls: &[u32]) -> bool {
+    let now = std::fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
+    now.split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .is_some_and(|n| calls.contains(&n))
+}
+
 /// What `pid`'s open descriptors refer to (`pipe:[..]`, `socket:[..]`, paths).
 fn descriptors_of(pid: u32) -> Vec<String> {
     let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
@@ -1076,9 +1089,10 @@ fn the_next_runs_child_is_made_ahead_and_holds_nothing_of_any_run() {
     for _ in 0..3 {
         // Idle, the fork server has made the next run's child: one, not the last run's.
         let deadline = Instant::now() + Duration::from_secs(10);
+        // Both settled: the child waits for its run, the fork server for a request.
         let child = loop {
             let now = ahead();
-            if now.len() == 1 && now[0] != previous {
+            if now.len() == 1 && now[0] != previous && waits_in(now[0], RECEIVE) && waits_in(fork_server, POLL) {
                 break now[0];
             }
             assert!(
@@ -1125,8 +1139,17 @@ fn the_next_runs_child_is_made_ahead_and_holds_nothing_of_any_run() {
     };
     // SAFETY: kill(2) on the host pid of the fork server's idle child.
     assert_eq!(unsafe { libc::kill(child as i32, libc::SIGKILL) }, 0);
-    while ahead().contains(&child) {
-        assert!(Instant::now() < deadline, "the killed child {child} stays");
+    // Replaced once the fork server sees its socket close: only then may a run come (a run
+    // sent to a child that dies first is answered by end of file, and the engine runs it cold).
+    loop {
+        let now = ahead();
+        if now.len() == 1 && now[0] != child {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the killed child {child} is not replaced: {now:?}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let hello = forked(&mut server, &py_spec("print('hello')", "", sandbox::Limits::default()));
