@@ -2,6 +2,7 @@
 //! machine (tiderun vs the bare process, interleaved), reported as medians and p99 — never
 //! asserted in tests. Owns measuring; must never be linked into the request path.
 
+pub mod compile;
 pub mod e2e;
 pub mod machine;
 pub mod nodes;

@@ -173,8 +173,9 @@ async function exported(t) {
   const dir = scratch();
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  // A budget the runtime's default memory limit fits in, and a run asking for more does not.
-  const server = spawn(BINARY, ["serve", "--addr", `127.0.0.1:${port}`, "--data-dir", dir, "--memory-budget-mb", "400"], {
+  // A budget a run at the runtime's default memory limit (256 MiB, with its request's 32 MiB
+  // output hold) fits in beside a fork server (128 MiB), and a run asking for 512 MiB does not.
+  const server = spawn(BINARY, ["serve", "--addr", `127.0.0.1:${port}`, "--data-dir", dir, "--memory-budget-mb", "480"], {
     stdio: ["ignore", "ignore", "pipe"],
     env: { ...process.env, RUST_LOG: "warn" },
   });
@@ -192,13 +193,16 @@ async function exported(t) {
     assert.ok(Date.now() < deadline && server.exitCode === null, `the server did not start: ${stderr}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  const run = async (limits) => {
-    const r = await fetch(`${base}/api/v1/run`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ language: "python", code: "print(1)", limits }) });
+  const run = async (limits, language = "python", code = "print(1)") => {
+    const r = await fetch(`${base}/api/v1/run`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ language, code, limits }) });
     return [r.status, await r.text()];
   };
   const [ok, okBody] = await run(undefined);
   assert.equal(ok, 200, okBody);
   assert.equal(JSON.parse(okBody).run.status, "ok", okBody);
+  // Python's first run may be forked from the fork server kept ready; bash's first starts cold.
+  const [cold, coldBody] = await run(undefined, "bash", "echo 1");
+  assert.equal(cold, 200, coldBody);
   const [refused, refusedBody] = await run({ memory_mb: 512 });
   assert.equal(refused, 429, refusedBody);
   const text = await (await fetch(`${base}/metrics`)).text();

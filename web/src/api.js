@@ -76,9 +76,48 @@ async function whyNoSocket() {
 }
 
 /**
- * One interactive run over `/api/v1/ws`. `handlers`: `runtime({language, version})`,
- * `stage(name)`, `data(stream, text)`, `exit(message)` (per stage), `error(ApiError)` (the
- * run could not start or the server refused it), `close()` (always last).
+ * How long a socket opened ahead of a run (on the Run button's press, before its click) waits
+ * for its run. The server closes a socket that has not sent `init` within a second from its
+ * upgrade; the page gives up on it well before, so a run never takes a socket about to close.
+ */
+export const SOCKET_AHEAD_MS = 500;
+
+function openSocket() {
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  // The page session goes as a subprotocol: a browser cannot set a WebSocket's headers.
+  return new WebSocket(`${scheme}//${location.host}/api/v1/ws`, auth.protocols());
+}
+
+/** The socket opened ahead of the next run, if any: `{socket, timer}`. */
+let ahead = null;
+
+/**
+ * Open the next run's WebSocket now, as the Run button is pressed: its handshake (a TCP
+ * connection and an HTTP upgrade, two round trips, more with TLS) then overlaps the press,
+ * and the click sends `init` on an open socket. One not taken within SOCKET_AHEAD_MS is
+ * closed unused (the server starts nothing for a socket without `init`).
+ */
+export function openSocketAhead() {
+  if (ahead) return;
+  const socket = openSocket();
+  ahead = { socket, timer: setTimeout(() => takeSocketAhead()?.close(1000), SOCKET_AHEAD_MS) };
+}
+
+/** The socket opened ahead, if it is still opening or open (it is the caller's now). */
+function takeSocketAhead() {
+  const taken = ahead;
+  ahead = null;
+  if (!taken) return null;
+  clearTimeout(taken.timer);
+  if (taken.socket.readyState === WebSocket.CONNECTING || taken.socket.readyState === WebSocket.OPEN) return taken.socket;
+  return null;
+}
+
+/**
+ * One interactive run over `/api/v1/ws`, on the socket opened ahead when there is one, else a
+ * new one. `handlers`: `runtime({language, version})`, `stage(name)`, `data(stream, text)`,
+ * `exit(message)` (per stage), `error(ApiError)` (the run could not start or the server
+ * refused it), `close()` (always last).
  */
 export class RunSession {
   constructor(init, handlers) {
@@ -86,14 +125,14 @@ export class RunSession {
     this.opened = false;
     this.failed = false;
     this.finished = false;
-    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    // The page session goes as a subprotocol: a browser cannot set a WebSocket's headers.
-    this.socket = new WebSocket(`${scheme}//${location.host}/api/v1/ws`, auth.protocols());
+    this.socket = takeSocketAhead() ?? openSocket();
     // The server closes a socket that has not sent `init` within a second: send it at once.
-    this.socket.addEventListener('open', () => {
+    const start = () => {
       this.opened = true;
       this.send({ type: 'init', ...init });
-    });
+    };
+    if (this.socket.readyState === WebSocket.OPEN) start();
+    else this.socket.addEventListener('open', start);
     this.socket.addEventListener('message', (event) => this.onMessage(event.data));
     this.socket.addEventListener('close', (event) => this.onClose(event));
   }

@@ -241,6 +241,10 @@ async function submitExercise() {
 
 // ---- events ----
 
+// The run's socket is opened as the button goes down; the click (on release) uses it.
+ui.run.addEventListener('pointerdown', (event) => {
+  if (event.button === 0 && !ui.run.disabled && !runner.running) api.openSocketAhead();
+});
 ui.run.addEventListener('click', run);
 ui.stop.addEventListener('click', () => runner.stop());
 ui.language.addEventListener('change', () => selectLanguage(ui.language.value));

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-use crate::e2e::client::{metric_sum, Client};
+use crate::e2e::client::{metric_sum, metric_sum_with, Client};
 use crate::e2e::server::Server;
 
 mod host;
@@ -64,6 +64,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(90);
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// The gauge of warm instances.
 const POOL_GAUGE: &str = "tiderun_pool_instances";
+/// The label of fork servers in [`POOL_GAUGE`].
+const FORK_SERVERS: &str = r#"kind="fork_server""#;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -311,8 +313,10 @@ async fn healthz(probe: &reqwest::Client, base: &str, tally: &Tally, deadline: I
     }
 }
 
-/// Wait until the warm pools hold no instance (servers without pools: at once). Whether they
-/// drained within [`DRAIN_TIMEOUT`], and how long it took.
+/// Wait until the warm pools hold no instance (servers without pools: at once). Fork servers
+/// are left out: each runtime keeps its minimum (`--fork-servers-min`) while idle, and the
+/// baseline is read with it. Whether they drained within [`DRAIN_TIMEOUT`], and how long it
+/// took.
 async fn drain(probe: &reqwest::Client, base: &str) -> (bool, Duration) {
     let started = Instant::now();
     loop {
@@ -320,7 +324,8 @@ async fn drain(probe: &reqwest::Client, base: &str) -> (bool, Duration) {
             Ok(r) => r.text().await.unwrap_or_default(),
             Err(_) => String::new(),
         };
-        match metric_sum(&text, POOL_GAUGE) {
+        let forks = metric_sum_with(&text, POOL_GAUGE, &[FORK_SERVERS]).unwrap_or(0.0);
+        match metric_sum(&text, POOL_GAUGE).map(|all| all - forks) {
             None => return (true, started.elapsed()),
             Some(0.0) => return (true, started.elapsed()),
             Some(_) if started.elapsed() > DRAIN_TIMEOUT => return (false, started.elapsed()),

@@ -11,8 +11,8 @@
 use runtimes::Catalog;
 
 use crate::{
-    BuildCacheStats, Checked, EngineError, Graded, Interaction, Job, MemoryStats, Outcome, PoolStats, Prepared,
-    RequestLimits, StageOutcome, TestCase,
+    BuildCacheStats, Checked, EngineError, Graded, Interaction, Job, MemoryStats, Outcome, PoolStats, PrecompiledStats,
+    Prepared, RequestLimits, StageOutcome, TestCase,
 };
 
 /// The blocking work of a checked job. Every method but the accessors may block for as long as
@@ -59,6 +59,11 @@ pub trait Executor: Send + Sync + std::fmt::Debug + 'static {
     /// The build cache's counters, for metrics (an empty cache by default).
     fn build_cache_stats(&self) -> BuildCacheStats {
         BuildCacheStats::default()
+    }
+
+    /// Each runtime's precompiled headers, for metrics (none by default).
+    fn precompiled_stats(&self) -> Vec<PrecompiledStats> {
+        Vec::new()
     }
 
     /// Drop warm instances (graceful shutdown); nothing by default.
@@ -124,6 +129,10 @@ impl Executor for crate::Engine {
 
     fn memory_stats(&self) -> MemoryStats {
         crate::Engine::memory_stats(self)
+    }
+
+    fn precompiled_stats(&self) -> Vec<PrecompiledStats> {
+        crate::Engine::precompiled_stats(self)
     }
 
     fn shutdown_pools(&self) {

@@ -13,6 +13,7 @@
 //! renders an [`Outcome`] in its own shape), touch the kernel directly (that is `sandbox`), or
 //! know a language by name (that is the catalog's data).
 
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use runtimes::{Catalog, LimitSet, Runtime};
@@ -29,6 +30,7 @@ mod limits;
 mod observe;
 mod outcome;
 mod pool;
+mod precompiled;
 mod runner;
 mod verdict;
 
@@ -47,9 +49,11 @@ pub use observe::{Observation, Observer, RunId, Start, Trigger, Usage};
 pub use outcome::{Outcome, StageOutcome};
 pub use pool::{
     default_memory_budget, ForkConfig, MemoryStats, PoolConfig, PoolStats, DEFAULT_FORK_SERVERS,
-    DEFAULT_FORK_SERVER_MAX_AGE, DEFAULT_FORK_SERVER_MAX_RUNS, DEFAULT_MAX_AGE, DEFAULT_POOL_IDLE, MAX_FORK_SERVERS,
-    MAX_FORK_SERVER_MAX_AGE, MAX_FORK_SERVER_MAX_RUNS, MAX_POOL_IDLE, PANIC_WINDOW, STABLE_WINDOW,
+    DEFAULT_FORK_SERVERS_MIN, DEFAULT_FORK_SERVER_MAX_AGE, DEFAULT_FORK_SERVER_MAX_RUNS, DEFAULT_MAX_AGE,
+    DEFAULT_POOL_IDLE, MAX_FORK_SERVERS, MAX_FORK_SERVER_MAX_AGE, MAX_FORK_SERVER_MAX_RUNS, MAX_POOL_IDLE,
+    PANIC_WINDOW, STABLE_WINDOW,
 };
+pub use precompiled::{PrecompiledConfig, PrecompiledStats, MAX_PRECOMPILED_BYTES};
 pub use runner::{public_message, Event, Runner, RunnerConfig, Session};
 pub use verdict::{Graded, TestCase, TestResult, Verdict, MAX_TESTS};
 
@@ -82,6 +86,7 @@ pub struct Engine {
     forks: Arc<pool::forks::ForkServers>,
     build_cache: BuildCache,
     request_limits: RequestLimits,
+    precompiled: precompiled::Precompiled,
 }
 
 impl Drop for Engine {
@@ -176,7 +181,15 @@ impl Engine {
     ///
     /// Without root there are no pools: the parent could not write a prepared sandbox's files
     /// (its init is not dumpable and not ours to trace), so every run starts cold.
-    pub fn with_pools(catalog: Catalog, sandbox: Sandbox, mut config: PoolConfig) -> Self {
+    pub fn with_pools(catalog: Catalog, sandbox: Sandbox, config: PoolConfig) -> Self {
+        Engine::start(catalog, sandbox, config, &PrecompiledConfig::default())
+    }
+
+    /// An engine with warm pools (see [`Engine::with_pools`]) and precompiled headers: the
+    /// headers of every installed runtime that lists some are built (in the background, in
+    /// sandboxes) into `precompiled.dir`, and a compile whose program allows it uses them.
+    /// Without root, or without a directory, compiles go without.
+    pub fn start(catalog: Catalog, sandbox: Sandbox, mut config: PoolConfig, precompiled: &PrecompiledConfig) -> Self {
         if config.enabled && !sandbox.capabilities().privileged {
             tracing::warn!("warm pools need root; every run starts cold");
             config.enabled = false;
@@ -187,7 +200,7 @@ impl Engine {
         } else {
             Vec::new()
         };
-        let specs = catalog
+        let specs: Vec<pool::PoolSpec> = catalog
             .iter()
             .filter(|r| r.installed)
             .flat_map(pool_specs)
@@ -195,8 +208,27 @@ impl Engine {
             .filter(|s| !(s.phase == Phase::Run && fork_specs.iter().any(|f| f.runtime == s.runtime)))
             .collect();
         let sandbox = Arc::new(sandbox);
-        let forks = pool::forks::ForkServers::start(config.forks, Arc::clone(&sandbox), fork_specs);
+        let precompiled = precompiled::Precompiled::start(precompiled, catalog.iter(), &sandbox);
+        let specs = specs
+            .into_iter()
+            .map(|mut s: pool::PoolSpec| {
+                if s.phase == Phase::Compile {
+                    s.instance
+                        .binds
+                        .extend(precompiled.bind(&s.runtime).map(Path::to_path_buf));
+                }
+                s
+            })
+            .collect();
+        let (forking, idle_after) = (config.forks, config.idle_after);
         let pools = pool::Pools::start(config, Arc::clone(&sandbox), specs);
+        let forks = pool::forks::ForkServers::start(
+            forking,
+            idle_after,
+            Arc::clone(&sandbox),
+            Arc::clone(&pools),
+            fork_specs,
+        );
         Engine {
             catalog,
             sandbox,
@@ -204,6 +236,7 @@ impl Engine {
             forks,
             build_cache: BuildCache::default(),
             request_limits: RequestLimits::default(),
+            precompiled,
         }
     }
 
@@ -217,9 +250,11 @@ impl Engine {
         self.request_limits
     }
 
-    /// The warm pools, for metrics.
+    /// The warm pools, for metrics: a runtime's fork servers count as the pool of its runs.
     pub fn pool_stats(&self) -> Vec<PoolStats> {
-        self.pools.stats()
+        let mut stats = self.pools.stats();
+        stats.extend(self.forks.stats());
+        stats
     }
 
     /// The node's memory budget and what holds it, for metrics.
@@ -241,6 +276,16 @@ impl Engine {
     pub fn shutdown_pools(&self) {
         self.pools.shutdown();
         self.forks.shutdown();
+    }
+
+    /// Each runtime's precompiled headers: how many are ready, builds, compiles that used one.
+    pub fn precompiled_stats(&self) -> Vec<PrecompiledStats> {
+        self.precompiled.stats()
+    }
+
+    /// Wait until no precompiled header is being built, at most `timeout`; true when none is.
+    pub fn wait_precompiled(&self, timeout: std::time::Duration) -> bool {
+        self.precompiled.wait_built(timeout)
     }
 
     /// Replace the build cache (another size, or off).
@@ -278,6 +323,11 @@ impl Engine {
             return Ok(Prepared::new(job, job.files.clone(), None));
         };
         let mut argv = compile.argv.clone();
+        // A precompiled header, when the program allows it: its flags after the compiler's name.
+        let precompiled = self.precompiled.flags_for(runtime, &job.files, &job.compile_args);
+        if let Some((_, flags)) = precompiled {
+            argv.splice(1..1, flags.iter().cloned());
+        }
         argv.extend(job.compile_args.iter().cloned());
         let key = self.build_cache.key(&build_cache::KeyInput {
             runtime,
@@ -288,6 +338,9 @@ impl Engine {
             limits: &job.compile,
         });
         let (build, cached) = self.build_cache.get_or_build(key, || {
+            if let Some((entry, _)) = precompiled {
+                entry.count_compile();
+            }
             self.compile(runtime, &argv, &compile.env, &job.compile, job.files.clone())
         })?;
         let build = Arc::try_unwrap(build).unwrap_or_else(|shared| (*shared).clone());
@@ -314,6 +367,9 @@ impl Engine {
         files: Vec<InputFile>,
     ) -> Result<build_cache::Build, EngineError> {
         let mut spec = spec_for(runtime, argv, env, limits, default_stack(limits.memory_mib));
+        // Read-only, as every bind: a compile cannot change the headers.
+        spec.binds
+            .extend(self.precompiled.bind(&runtime.name).map(Path::to_path_buf));
         spec.files = files;
         spec.collect = Some(Collect::all(MAX_BUILD_OUTPUT_FILES, MAX_BUILD_OUTPUT_BYTES));
         let mut captured = outcome::Captured::default();
@@ -561,13 +617,19 @@ impl Engine {
             tracing::warn!(budget_bytes = o.budget_bytes, "node memory budget exhausted");
             EngineError::Busy { retry_after_s: 1 }
         })?;
+        // A child of a fork server, when one is idle and serves this run; a run its fork
+        // servers could serve but found none idle stays counted in their tide while it runs.
+        let mut _cold_claim = None;
         if phase == Phase::Run && instance.is_none() {
-            // A child of a fork server, when one is idle and serves this run.
-            if let Some((server, forked)) = self.forks.fork(&runtime.name, spec) {
-                let result = self.sandbox.run_forked(forked, spec, io);
-                self.forks.give_back(&runtime.name, server);
-                drop(flight);
-                return Ok((result?, Start::Warm));
+            match self.forks.claim(&runtime.name, spec) {
+                pool::forks::Forking::Forked(claim, forked) => {
+                    let result = self.sandbox.run_forked(*forked, spec, io);
+                    drop(claim);
+                    drop(flight);
+                    return Ok((result?, Start::Warm));
+                }
+                pool::forks::Forking::Cold(claim) => _cold_claim = Some(claim),
+                pool::forks::Forking::NotServed => {}
             }
         }
         // The run's own limits, set in the instance before anything of the run is in it; an
@@ -673,10 +735,15 @@ fn fork_spec(runtime: &Runtime) -> Option<pool::forks::ForkSpec> {
         tracing::warn!(runtime = %runtime.name, "a runtime with network gets no fork servers");
         return None;
     }
+    // The fork server's own cgroup holds the interpreter and the next run's child until it is
+    // moved into its run's cgroup, which has the run's memory limit: its own is smaller, and
+    // that is what it holds of the node's memory budget.
+    let mut own = spec.limits;
+    own.memory_bytes = own.memory_bytes.min(pool::forks::FORK_SERVER_MEMORY_BYTES);
     Some(pool::forks::ForkSpec {
         runtime: runtime.name.clone(),
         instance: sandbox::InstanceSpec {
-            limits: spec.limits,
+            limits: own,
             binds: spec.binds,
             network: false,
             zygote: Some(sandbox::ZygoteSpec {

@@ -26,8 +26,8 @@ use sandbox::{Instance, InstanceSpec, RunSpec, Sandbox};
 
 use crate::Phase;
 pub use forks::{
-    ForkConfig, DEFAULT_FORK_SERVERS, DEFAULT_FORK_SERVER_MAX_AGE, DEFAULT_FORK_SERVER_MAX_RUNS, MAX_FORK_SERVERS,
-    MAX_FORK_SERVER_MAX_AGE, MAX_FORK_SERVER_MAX_RUNS,
+    ForkConfig, DEFAULT_FORK_SERVERS, DEFAULT_FORK_SERVERS_MIN, DEFAULT_FORK_SERVER_MAX_AGE,
+    DEFAULT_FORK_SERVER_MAX_RUNS, MAX_FORK_SERVERS, MAX_FORK_SERVER_MAX_AGE, MAX_FORK_SERVER_MAX_RUNS,
 };
 use policy::{Bounds, NodeRoom, Tide};
 pub use policy::{PANIC_WINDOW, STABLE_WINDOW};
@@ -99,7 +99,7 @@ pub fn default_memory_budget() -> u64 {
 pub struct PoolStats {
     pub runtime: String,
     pub phase: Phase,
-    /// `zygote` or `prepared`.
+    /// `zygote`, `prepared` or `fork_server`.
     pub kind: &'static str,
     pub ready: usize,
     pub target: usize,

@@ -8,6 +8,7 @@ use semver::Version;
 use crate::detect::{self, Env, DETECT_TIMEOUT};
 use crate::error::{MainFileProblem, PlanError};
 use crate::limits::Limits;
+use crate::precompiled::{first_line_include, Precompiled, DIR};
 use crate::spec::{Example, Install, Warm};
 use crate::template::{Context, Template};
 use crate::version::{parse_version, to_semver};
@@ -74,6 +75,7 @@ pub struct Runtime {
     vars: BTreeMap<String, String>,
     env: Vec<(String, Template)>,
     bind_templates: Vec<Template>,
+    precompiled: Option<Precompiled>,
     semver: Option<Version>,
 }
 
@@ -98,6 +100,7 @@ pub(crate) struct Parts {
     pub(crate) var_commands: BTreeMap<String, Vec<String>>,
     pub(crate) env: Vec<(String, Template)>,
     pub(crate) bind_templates: Vec<Template>,
+    pub(crate) precompiled: Option<Precompiled>,
 }
 
 /// A program to execute: the complete argv and the complete environment.
@@ -119,6 +122,18 @@ pub struct Plan {
     pub compile: Option<Command>,
     /// The run step; request arguments are already appended.
     pub run: Command,
+}
+
+/// How to precompile one header of a runtime's `[precompiled]` table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Precompile {
+    /// The build command, run in a work dir holding only `file`; it leaves one `*.gch` file.
+    pub command: Command,
+    /// The file it compiles: named as the runtime's main file, so that a diagnostic pointing
+    /// into the header says "included from" the same file as a compile without it.
+    pub file: String,
+    /// `#include <NAME>` on the first line, nothing else.
+    pub content: Vec<u8>,
 }
 
 /// Result of detecting one runtime, applied with [`Runtime::apply`].
@@ -167,6 +182,7 @@ impl Runtime {
             vars: BTreeMap::new(),
             env: p.env,
             bind_templates: p.bind_templates,
+            precompiled: p.precompiled,
             semver: None,
         }
     }
@@ -261,6 +277,67 @@ impl Runtime {
             compile,
             run: Command { argv: run, env },
         })
+    }
+
+    /// The headers of the runtime's `[precompiled]` table (none without one).
+    pub fn precompiled_headers(&self) -> &[String] {
+        self.precompiled.as_ref().map_or(&[], |p| &p.headers)
+    }
+
+    /// How to precompile `header`, one of [`Runtime::precompiled_headers`]; `None` for any other.
+    pub fn precompile(&self, header: &str) -> Result<Option<Precompile>, PlanError> {
+        let Some(p) = &self.precompiled else {
+            return Ok(None);
+        };
+        if !p.headers.iter().any(|h| h == header) {
+            return Ok(None);
+        }
+        let ctx = Context {
+            file: Some(&self.file),
+            stem: Path::new(&self.file).file_stem().and_then(|s| s.to_str()),
+            sources: None,
+            vars: &self.vars,
+        };
+        Ok(Some(Precompile {
+            command: Command {
+                argv: self.render_all(&p.build, &ctx)?,
+                env: self.render_env(&ctx)?,
+            },
+            file: self.file.clone(),
+            content: format!("#include <{header}>\n").into_bytes(),
+        }))
+    }
+
+    /// The arguments a compile gets, right after its program, to use the headers built into
+    /// `dir` (the `precompiled.use` of the runtime file); empty without a `[precompiled]` table.
+    pub fn precompiled_flags(&self, dir: &str) -> Result<Vec<String>, PlanError> {
+        let Some(p) = &self.precompiled else {
+            return Ok(Vec::new());
+        };
+        let mut vars = self.vars.clone();
+        vars.insert(DIR.to_owned(), dir.to_owned());
+        let ctx = Context {
+            file: None,
+            stem: None,
+            sources: None,
+            vars: &vars,
+        };
+        self.render_all(&p.use_flags, &ctx)
+    }
+
+    /// The precompiled header a program of `files` (`files[0]` the main one, as for
+    /// [`Runtime::plan_files`]) whose main file holds `main` may use: the runtime has one for
+    /// the `#include <NAME>` that is the whole first line of the main file, the main file is
+    /// named as the runtime's (what the header was built as), and no other file is a source
+    /// (another source's first include would take the header too, with a file name that is
+    /// not the one it was built with). `None`: compile as without precompiled headers.
+    pub fn precompiled_header_for<S: AsRef<str>>(&self, files: &[S], main: &[u8]) -> Option<&str> {
+        let p = self.precompiled.as_ref()?;
+        if files.first().map(AsRef::as_ref) != Some(self.file.as_str()) || self.sources_of(files).len() != 1 {
+            return None;
+        }
+        let name = first_line_include(main)?;
+        p.headers.iter().find(|h| *h == name).map(String::as_str)
     }
 
     /// What `{sources}` expands to for `files` (see [`Runtime::plan_files`]).

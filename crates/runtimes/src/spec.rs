@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{CatalogError, SpecError};
 use crate::limits::LimitsSpec;
+use crate::precompiled::PrecompiledFile;
 use crate::runtime::{check_main_file, Runtime};
 use crate::template::{Scope, Template, FILE, SOURCES, STEM};
 
@@ -46,6 +47,8 @@ struct RuntimeFile {
     network: bool,
     #[serde(default)]
     warm: Warm,
+    #[serde(default)]
+    precompiled: Option<PrecompiledFile>,
     #[serde(default)]
     limits: LimitsSpec,
     example: Example,
@@ -262,6 +265,12 @@ fn build(path: &Path, f: RuntimeFile) -> Result<Runtime, SpecError> {
         });
     }
     let limits = f.limits.resolve()?;
+    let precompiled = match f.precompiled {
+        Some(table) => Some(table.validate(&f.vars, compile.is_some(), |field, argv, scope| {
+            parse_argv(field, argv, &f.vars, scope, false)
+        })?),
+        None => None,
+    };
 
     Ok(Runtime::new(crate::runtime::Parts {
         name: f.name,
@@ -283,6 +292,7 @@ fn build(path: &Path, f: RuntimeFile) -> Result<Runtime, SpecError> {
         var_commands: f.vars,
         env,
         bind_templates: binds,
+        precompiled,
     }))
 }
 

@@ -125,6 +125,16 @@ impl Template {
         self.parts == [Part::Sources]
     }
 
+    /// True when the template uses `{file}`.
+    pub(crate) fn uses_file(&self) -> bool {
+        self.parts.contains(&Part::File)
+    }
+
+    /// True when the template uses the var `name`.
+    pub(crate) fn uses_var(&self, name: &str) -> bool {
+        self.parts.iter().any(|p| matches!(p, Part::Var(v) if v == name))
+    }
+
     /// True when the template begins with a placeholder (a var standing for an absolute path).
     pub(crate) fn starts_with_placeholder(&self) -> bool {
         matches!(

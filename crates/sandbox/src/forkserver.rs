@@ -255,8 +255,9 @@ impl ForkServer {
             .unwrap_or(0)
     }
 
-    /// What it (or a run's init, before its program) wrote to its stderr so far, up to
-    /// `max` bytes, without waiting: its own errors, for the log.
+    /// What it (or a run's init, before its program) wrote to its stderr since last read, up
+    /// to `max` bytes, without waiting: its own errors and warnings, for the log (read while
+    /// it is idle too, so that a fork server that warns never fills the pipe and blocks).
     pub fn stderr(&self, max: usize) -> Vec<u8> {
         let mut out = vec![0u8; max];
         let Some(started) = self.started.as_ref() else {
@@ -279,11 +280,18 @@ impl ForkServer {
     /// it. Files a run leaves (`spec.collect`) are read as from a cold run: its init stays
     /// until the supervisor has them.
     pub fn serves(&self, spec: &RunSpec) -> bool {
+        self.spec.forks(spec)
+    }
+}
+
+impl InstanceSpec {
+    /// Whether fork servers made for this spec serve `spec` ([`ForkServer::serves`]).
+    pub fn forks(&self, spec: &RunSpec) -> bool {
         !spec.network
             && spec.files.iter().all(|f| !f.read_only)
-            && self.spec.binds == spec.binds
-            && self.spec.zygote.as_ref().is_some_and(|z| z.env == spec.env)
-            && fixed_limits_match(&self.spec.limits, &spec.limits, true)
+            && self.binds == spec.binds
+            && self.zygote.as_ref().is_some_and(|z| z.env == spec.env)
+            && fixed_limits_match(&self.limits, &spec.limits, true)
     }
 }
 

@@ -195,18 +195,7 @@ pub(crate) fn run_steps(t: &RootTemplate, extra_binds: &[PathBuf], limits: &Limi
         },
     };
     for p in extra_binds {
-        if !p.is_absolute() || p.components().any(|c| c == Component::ParentDir) {
-            return Err(SandboxError::InvalidSpec(format!(
-                "bind path {} is not a clean absolute path",
-                p.display()
-            )));
-        }
-        if p == Path::new("/") || RESERVED_PATHS.iter().any(|r| p.starts_with(r)) {
-            return Err(SandboxError::InvalidSpec(format!(
-                "bind path {} is reserved by the sandbox",
-                p.display()
-            )));
-        }
+        check_bind(p)?;
         b.expose(p)?;
     }
 
@@ -230,6 +219,25 @@ pub(crate) fn run_steps(t: &RootTemplate, extra_binds: &[PathBuf], limits: &Limi
         steps: b.steps,
         sources: b.sources,
     })
+}
+
+/// Whether a sandbox can bind the host path `p` (at the same path, read-only; see
+/// [`crate::RunSpec::binds`]): a clean absolute path, not `/` and not below a path the sandbox
+/// mounts itself (`/tmp`, `/work`, `/proc`, `/dev`...). Whether it exists is seen at the run.
+pub fn check_bind(p: &Path) -> Result<(), SandboxError> {
+    if !p.is_absolute() || p.components().any(|c| c == Component::ParentDir) {
+        return Err(SandboxError::InvalidSpec(format!(
+            "bind path {} is not a clean absolute path",
+            p.display()
+        )));
+    }
+    if p == Path::new("/") || RESERVED_PATHS.iter().any(|r| p.starts_with(r)) {
+        return Err(SandboxError::InvalidSpec(format!(
+            "bind path {} is reserved by the sandbox",
+            p.display()
+        )));
+    }
+    Ok(())
 }
 
 /// The mount options of a run's `/work` and `/tmp` (each its own tmpfs).
@@ -500,8 +508,10 @@ mod tests {
     fn binds_over_sandbox_paths_are_refused() {
         for bad in ["/tmp/toolchain", "/work", "/proc/1", "relative", "/usr/../etc", "/"] {
             assert!(all_steps(&[PathBuf::from(bad)]).is_err(), "{bad} accepted");
+            assert!(check_bind(Path::new(bad)).is_err(), "{bad} accepted by check_bind");
         }
         assert!(all_steps(&[PathBuf::from("/opt/x")]).is_ok());
+        assert!(check_bind(Path::new("/var/lib/tiderun/precompiled/c++")).is_ok());
     }
 
     #[test]

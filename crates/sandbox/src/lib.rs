@@ -43,7 +43,7 @@ pub use error::{SandboxError, SetupStep, Unfit};
 pub use forkserver::{ForkServer, Forked};
 pub use instance::{Instance, InstanceSpec, ZygoteSpec};
 pub use launch::MAX_LAUNCH_BYTES;
-pub use layout::{validate_relative, ETC_PATHS, PROGRAM_UID, SYSTEM_PATHS};
+pub use layout::{check_bind, validate_relative, ETC_PATHS, PROGRAM_UID, SYSTEM_PATHS};
 pub use result::{RunResult, StartFailure, StartFailureKind};
 pub use status::Status;
 

@@ -56,6 +56,9 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         .metrics()
         .set_build_cache(state.runner().engine().build_cache_stats());
     state.metrics().set_memory(state.runner().engine().memory_stats());
+    state
+        .metrics()
+        .set_precompiled(&state.runner().engine().precompiled_stats());
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics().render(),

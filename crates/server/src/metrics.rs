@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use engine::{BuildCacheStats, EngineError, MemoryStats, Observation, Observer, PoolStats};
+use engine::{BuildCacheStats, EngineError, MemoryStats, Observation, Observer, PoolStats, PrecompiledStats};
 use prometheus::{
     Counter, Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
@@ -27,6 +27,7 @@ pub struct Metrics {
     admitted: IntCounter,
     admission_wait: Counter,
     build_cache: BuildCacheMetrics,
+    precompiled: PrecompiledMetrics,
     memory: MemoryMetrics,
     deliveries: IntCounterVec,
     /// Run ledger rows dropped: the channel to its writer was full, or its backlog while the
@@ -50,6 +51,14 @@ struct BuildCacheMetrics {
     misses: IntCounter,
     bytes: IntGauge,
     entries: IntGauge,
+}
+
+/// Each runtime's precompiled headers, copied in at each scrape.
+#[derive(Clone)]
+struct PrecompiledMetrics {
+    ready: IntGaugeVec,
+    building: IntGaugeVec,
+    compiles: IntCounterVec,
 }
 
 /// The node's memory budget (`--memory-budget-mb`) and what holds it, copied in at each
@@ -128,7 +137,7 @@ impl Metrics {
         let pool_instances = IntGaugeVec::new(
             Opts::new(
                 "tiderun_pool_instances",
-                "Warm instances ready, by runtime, phase and kind",
+                "Warm instances ready, by runtime, phase and kind (prepared, zygote; fork_server: fork servers idle)",
             ),
             &["runtime", "phase", "kind"],
         )
@@ -147,7 +156,10 @@ impl Metrics {
         )
         .expect("valid metric");
         let starts = IntCounterVec::new(
-            Opts::new("tiderun_starts_total", "Sandbox starts, warm (from a pool) or cold"),
+            Opts::new(
+                "tiderun_starts_total",
+                "Sandbox starts, warm (from a pool or a fork server) or cold",
+            ),
             &["runtime", "phase", "start"],
         )
         .expect("valid metric");
@@ -168,6 +180,32 @@ impl Metrics {
             bytes: IntGauge::new("tiderun_build_cache_bytes", "Bytes held by the build cache").expect("valid metric"),
             entries: IntGauge::new("tiderun_build_cache_entries", "Builds held by the build cache")
                 .expect("valid metric"),
+        };
+        let precompiled = PrecompiledMetrics {
+            ready: IntGaugeVec::new(
+                Opts::new(
+                    "tiderun_precompiled_headers_ready",
+                    "Precompiled headers built for the toolchain and used by compiles that allow them",
+                ),
+                &["runtime"],
+            )
+            .expect("valid metric"),
+            building: IntGaugeVec::new(
+                Opts::new(
+                    "tiderun_precompiled_headers_building",
+                    "1 while a runtime's precompiled headers are being built (start-up, a changed toolchain)",
+                ),
+                &["runtime"],
+            )
+            .expect("valid metric"),
+            compiles: IntCounterVec::new(
+                Opts::new(
+                    "tiderun_precompiled_header_compiles_total",
+                    "Compiles that used a precompiled header",
+                ),
+                &["runtime"],
+            )
+            .expect("valid metric"),
         };
         let memory = MemoryMetrics {
             budget: IntGauge::new(
@@ -237,6 +275,9 @@ impl Metrics {
             Box::new(build_cache.misses.clone()),
             Box::new(build_cache.bytes.clone()),
             Box::new(build_cache.entries.clone()),
+            Box::new(precompiled.ready.clone()),
+            Box::new(precompiled.building.clone()),
+            Box::new(precompiled.compiles.clone()),
             Box::new(memory.budget.clone()),
             Box::new(memory.running.clone()),
             Box::new(memory.warm.clone()),
@@ -263,6 +304,7 @@ impl Metrics {
             admitted,
             admission_wait,
             build_cache,
+            precompiled,
             memory,
             deliveries,
             ledger_dropped,
@@ -324,6 +366,20 @@ impl Metrics {
         m.misses.inc_by(s.misses.saturating_sub(m.misses.get()));
         m.bytes.set(s.bytes as i64);
         m.entries.set(s.entries as i64);
+    }
+
+    /// Each runtime's precompiled headers (ready, building, compiles that used one), at
+    /// scrape time.
+    pub fn set_precompiled(&self, all: &[PrecompiledStats]) {
+        let m = &self.precompiled;
+        let _one_at_a_time = self.scrape.lock().unwrap_or_else(|p| p.into_inner());
+        for s in all {
+            let runtime = [s.runtime.as_str()];
+            m.ready.with_label_values(&runtime).set(s.ready as i64);
+            m.building.with_label_values(&runtime).set(i64::from(s.building));
+            let c = m.compiles.with_label_values(&runtime);
+            c.inc_by(s.compiles.saturating_sub(c.get()));
+        }
     }
 
     /// The node's memory budget and what holds it, at scrape time.

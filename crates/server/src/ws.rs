@@ -213,8 +213,11 @@ enum End {
     Close(u16, &'static str),
     /// Send an `error` message, then close with 4002.
     Notify(String),
-    /// The client is gone (closed, errored, or too slow): nothing more to send.
+    /// The client is gone (errored, or too slow): nothing more to send.
     Gone,
+    /// The client sent a close frame: the reply it waits for (queued when its frame was
+    /// read) is sent, and nothing else.
+    ClientClosed,
 }
 
 fn notify(message: impl Into<String>) -> End {
@@ -294,6 +297,10 @@ impl Bridge {
                 }
             }
             End::Gone => {}
+            End::ClientClosed => {
+                // Without the reply the client sees its clean close as abnormal (1006).
+                let _ = tokio::time::timeout(CLOSE_GRACE, futures_util::SinkExt::flush(&mut self.socket)).await;
+            }
         }
     }
 
@@ -538,7 +545,8 @@ impl Bridge {
     async fn recv(&mut self) -> Result<String, End> {
         loop {
             match self.socket.recv().await {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Err(End::Gone),
+                None | Some(Err(_)) => return Err(End::Gone),
+                Some(Ok(Message::Close(_))) => return Err(End::ClientClosed),
                 Some(Ok(Message::Text(text))) => return Ok(text.as_str().to_owned()),
                 Some(Ok(Message::Binary(bytes))) => {
                     return String::from_utf8(bytes.to_vec()).map_err(|_| notify("a binary message must be UTF-8 JSON"))

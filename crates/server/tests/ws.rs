@@ -551,6 +551,30 @@ async fn close_codes_follow_piston() {
     .await;
 }
 
+/// A client that closes its socket (the classroom page closes one it opened ahead of a run
+/// and did not use) gets the close frame it waits for, so its close is clean, not 1006 —
+/// before `init` and during a session alike.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_close_is_answered() {
+    each_backend_fake(|server| async move {
+        for (path, started) in [(NATIVE, false), (PISTON, false), (NATIVE, true)] {
+            let mut c = Client::connect(&server, path).await;
+            if started {
+                c.send(init(NATIVE, "python", "# stdout: waiting\n# stdin")).await;
+                c.stdout_until("waiting").await;
+            }
+            let normal = tokio_tungstenite::tungstenite::protocol::CloseFrame {
+                code: tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode::Normal,
+                reason: "".into(),
+            };
+            c.ws.close(Some(normal)).await.expect("send a close frame");
+            assert_eq!(c.close_code().await, 1000, "{path}, started: {started}");
+        }
+        server
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs root: the full sandbox"]
 async fn a_client_that_leaves_takes_its_program() {

@@ -176,12 +176,15 @@ async fn a_signal_flood_during_a_compile_does_not_stall_the_server() {
         tokio::time::sleep(Duration::from_secs(1)).await;
 
         // The server still answers at once: a health check and a new session.
-        let asked = Instant::now();
         let health = tokio::time::timeout(ANSWER_WITHIN, http.get(format!("{}/healthz", server.base)).send()).await;
         let health =
             health.unwrap_or_else(|_| panic!("/healthz did not answer within {ANSWER_WITHIN:?} during a signal flood"));
         assert!(health.expect("healthz").status().is_success());
-        let mut probe = connect(&server, "/api/v1/ws").await;
+        let mut probe = tokio::time::timeout(ANSWER_WITHIN, connect(&server, "/api/v1/ws"))
+            .await
+            .unwrap_or_else(|_| {
+                panic!("a new WebSocket was not accepted within {ANSWER_WITHIN:?} during a signal flood")
+            });
         send(
             &mut probe,
             json!({"type": "init", "language": "bash", "code": "echo alive"}),
@@ -192,7 +195,6 @@ async fn a_signal_flood_during_a_compile_does_not_stall_the_server() {
             runtime_message.is_ok(),
             "a new session was not answered within {ANSWER_WITHIN:?} during a signal flood"
         );
-        assert!(asked.elapsed() < 2 * ANSWER_WITHIN, "{:?}", asked.elapsed());
         let mut stdout = String::new();
         let exit = loop {
             let v = next_json(&mut probe, MESSAGE_TIMEOUT)

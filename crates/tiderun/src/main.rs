@@ -96,6 +96,10 @@ enum BenchWhat {
     /// language against the bare process, throughput under concurrency, a burst from idle
     /// and the idle server's memory.
     E2e(E2eArgs),
+    /// An edited C++ hello world (`<bits/stdc++.h>`, `<iostream>`) compiled and run through the
+    /// service, with precompiled headers off and on, alternating servers: p50, p99, CPU per
+    /// request at each client level. Needs root (precompiled headers do).
+    Compile(CompileArgs),
     /// The service under mixed load and hostile clients for a while (10 minutes by default),
     /// then its bounds checked: no undocumented 5xx, bounded memory, no leaked descriptors,
     /// threads, processes, cgroups, mounts or network namespaces. Fails when one is violated.
@@ -104,6 +108,31 @@ enum BenchWhat {
     /// (the same workers in total): submissions per second and the latency from submit to
     /// result, p50 and p99. Needs Postgres (`--database-url`) and `nats-server`.
     Nodes(NodesArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct CompileArgs {
+    /// Requests of each program at each client level (shared out among the clients).
+    #[arg(long, default_value_t = bench::compile::DEFAULT_REQUESTS)]
+    requests: usize,
+    /// Client levels (comma-separated).
+    #[arg(long, value_delimiter = ',', default_values_t = bench::compile::DEFAULT_CLIENTS.to_vec())]
+    clients: Vec<usize>,
+    /// Rounds of one server without precompiled headers, then one with.
+    #[arg(long, default_value_t = bench::compile::DEFAULT_ROUNDS)]
+    rounds: usize,
+    /// Where the servers keep precompiled headers (default: a temporary directory in /var/cache).
+    #[arg(long)]
+    headers_dir: Option<PathBuf>,
+    /// The `tiderun` binary to measure (default: this one).
+    #[arg(long)]
+    server_exe: Option<PathBuf>,
+    /// Also write the markdown report to this file.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// An argument for `tiderun serve` (repeat).
+    #[arg(long = "server-arg", allow_hyphen_values = true)]
+    server_args: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -235,6 +264,9 @@ fn main() -> ExitCode {
         Command::Bench {
             what: BenchWhat::Nodes(args),
         } => bench_nodes(args),
+        Command::Bench {
+            what: BenchWhat::Compile(args),
+        } => bench_compile(cli.runtimes_dir.as_deref(), args),
     };
     match result {
         Ok(code) => code,
@@ -285,6 +317,34 @@ fn bench_e2e(runtimes_dir: Option<&std::path::Path>, mut a: E2eArgs) -> anyhow::
         command: std::env::args().collect::<Vec<_>>().join(" "),
     };
     let report = bench::e2e::run(&opts)?.markdown();
+    println!("{report}");
+    if let Some(path) = &a.out {
+        std::fs::write(path, &report).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `tiderun bench compile`: this very binary is the server under test, with and without
+/// precompiled headers.
+fn bench_compile(runtimes_dir: Option<&std::path::Path>, mut a: CompileArgs) -> anyhow::Result<ExitCode> {
+    use anyhow::Context;
+    if let Some(dir) = runtimes_dir {
+        a.server_args.insert(0, format!("--runtimes-dir={}", dir.display()));
+    }
+    let server_exe = match a.server_exe {
+        Some(exe) => exe,
+        None => std::env::current_exe().context("cannot find this executable")?,
+    };
+    let opts = bench::compile::Options {
+        server_exe,
+        server_args: a.server_args,
+        requests: a.requests,
+        clients: a.clients,
+        rounds: a.rounds,
+        headers_dir: a.headers_dir,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+    };
+    let report = bench::compile::run(&opts)?.markdown();
     println!("{report}");
     if let Some(path) = &a.out {
         std::fs::write(path, &report).with_context(|| format!("cannot write {}", path.display()))?;

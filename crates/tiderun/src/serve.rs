@@ -101,10 +101,14 @@ pub struct ServeArgs {
     /// (default: three quarters of the machine's memory).
     #[arg(long, env = "TIDERUN_MEMORY_BUDGET_MB")]
     memory_budget_mb: Option<u64>,
-    /// Fork servers per runtime whose file declares one (Python): each an interpreter started
-    /// once that forks a child per run (0: none; runs use zygotes). At most 64.
+    /// Most fork servers per runtime whose file declares one (Python): each an interpreter
+    /// started once that forks a child per run, one run at a time; their number follows the
+    /// runs in flight (0: none; runs use zygotes). At most 64.
     #[arg(long, env = "TIDERUN_FORK_SERVERS", default_value_t = engine::DEFAULT_FORK_SERVERS)]
     fork_servers: usize,
+    /// Fork servers kept per runtime while the node is idle (at most --fork-servers).
+    #[arg(long, env = "TIDERUN_FORK_SERVERS_MIN", default_value_t = engine::DEFAULT_FORK_SERVERS_MIN)]
+    fork_servers_min: usize,
     /// Runs a fork server forks before it is replaced (at most 100000).
     #[arg(long, env = "TIDERUN_FORK_SERVER_MAX_RUNS", default_value_t = engine::DEFAULT_FORK_SERVER_MAX_RUNS)]
     fork_server_max_runs: u64,
@@ -118,6 +122,16 @@ pub struct ServeArgs {
     /// (0: no cache).
     #[arg(long, env = "TIDERUN_BUILD_CACHE_MB", default_value_t = engine::DEFAULT_BUILD_CACHE_MIB)]
     build_cache_mb: u64,
+    /// Precompile the standard headers runtime files list (C++: <bits/stdc++.h>, <iostream>)
+    /// once per toolchain, in the background at start-up, and compile a program whose first
+    /// line includes one against it (`false`: every compile parses its headers). Needs root.
+    #[arg(long, env = "TIDERUN_PRECOMPILED_HEADERS", default_value_t = true, action = clap::ArgAction::Set)]
+    precompiled_headers: bool,
+    /// Where precompiled headers are kept, one directory per runtime, bound read-only into
+    /// compiles: not below /tmp, /work, /proc or /dev, which the sandbox mounts itself (default:
+    /// `precompiled` in --data-dir, when that is allowed).
+    #[arg(long, env = "TIDERUN_PRECOMPILED_HEADERS_DIR")]
+    precompiled_headers_dir: Option<PathBuf>,
     /// MiB of output one request may make the server hold, counted as the JSON text of its
     /// runs' stdout and stderr (a control character is six bytes, `\u0001`); past it a run is
     /// cut (`output_limit`) and the runs not started get `output_limit` with "not run:". A
@@ -167,11 +181,12 @@ pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCod
         anyhow::bail!("--pool-max-age-s and --memory-budget-mb must be at least 1");
     }
     if a.fork_servers > engine::MAX_FORK_SERVERS
+        || a.fork_servers_min > a.fork_servers
         || !(1..=engine::MAX_FORK_SERVER_MAX_RUNS).contains(&a.fork_server_max_runs)
         || !(1..=engine::MAX_FORK_SERVER_MAX_AGE.as_secs()).contains(&a.fork_server_max_age_s)
     {
         anyhow::bail!(
-            "--fork-servers must be at most {}, --fork-server-max-runs between 1 and {}, --fork-server-max-age-s between 1 and {}",
+            "--fork-servers must be at most {} and at least --fork-servers-min, --fork-server-max-runs between 1 and {}, --fork-server-max-age-s between 1 and {}",
             engine::MAX_FORK_SERVERS,
             engine::MAX_FORK_SERVER_MAX_RUNS,
             engine::MAX_FORK_SERVER_MAX_AGE.as_secs()
@@ -220,13 +235,15 @@ pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCod
             .map_or_else(engine::default_memory_budget, |mb| mb << 20),
         forks: engine::ForkConfig {
             servers: a.fork_servers,
+            min: a.fork_servers_min,
             max_runs: a.fork_server_max_runs,
             max_age: Duration::from_secs(a.fork_server_max_age_s),
         },
         ..PoolConfig::default()
     };
+    let precompiled = precompiled_config(a.precompiled_headers, a.precompiled_headers_dir.as_deref(), &a.data_dir)?;
     let runner = Runner::new(
-        Engine::with_pools(catalog, sandbox, pools)
+        Engine::start(catalog, sandbox, pools, &precompiled)
             .with_build_cache(build_cache)
             .with_request_limits(request_limits),
         runner_config,
@@ -294,6 +311,45 @@ pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCod
             .with_context(|| format!("cannot serve on {}", a.addr))
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Name of the directory of precompiled headers in --data-dir.
+const PRECOMPILED_IN_DATA_DIR: &str = "precompiled";
+
+/// Where precompiled headers go: the flag's directory, which must be one a sandbox can bind
+/// (else start-up stops), or `precompiled` in the data dir, when that is (else a warning, and
+/// none). Made here, so its real path (symlinks resolved) is what compiles bind.
+fn precompiled_config(on: bool, dir: Option<&Path>, data_dir: &Path) -> anyhow::Result<engine::PrecompiledConfig> {
+    if !on {
+        return Ok(engine::PrecompiledConfig::default());
+    }
+    let (path, named) = match dir {
+        Some(d) => (d.to_path_buf(), true),
+        None => (data_dir.join(PRECOMPILED_IN_DATA_DIR), false),
+    };
+    // Checked before it is made (nothing is left in /tmp), and again once symlinks are resolved.
+    let bindable = |p: &Path| sandbox::check_bind(p).map_err(|e| anyhow::anyhow!("a sandbox cannot bind it: {e}"));
+    let usable = std::path::absolute(&path)
+        .map_err(anyhow::Error::from)
+        .and_then(|abs| bindable(&abs).map(|()| abs))
+        .and_then(|abs| {
+            std::fs::create_dir_all(&abs)
+                .and_then(|()| std::fs::canonicalize(&abs))
+                .map_err(|e| anyhow::anyhow!("cannot make {}: {e}", abs.display()))
+        })
+        .and_then(|real| bindable(&real).map(|()| real));
+    match usable {
+        Ok(real) => Ok(engine::PrecompiledConfig { dir: Some(real) }),
+        Err(e) if named => Err(e.context(format!("--precompiled-headers-dir {}", path.display()))),
+        Err(e) => {
+            tracing::warn!(
+                dir = %path.display(),
+                error = %e,
+                "no precompiled headers (name another --precompiled-headers-dir)"
+            );
+            Ok(engine::PrecompiledConfig::default())
+        }
+    }
 }
 
 /// The per-request limits from their flags; out of bounds stops the start with the bounds.

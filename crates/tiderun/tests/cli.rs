@@ -641,6 +641,28 @@ fn serve_checks_the_edge_settings() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("\"bad\" is not an address"));
 }
 
+#[test]
+fn serve_refuses_a_precompiled_headers_dir_no_sandbox_can_bind() {
+    for dir in ["/tmp/tiderun-precompiled", "/proc/x", "/"] {
+        let out = serve_refused(&["--precompiled-headers-dir", dir], &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(stderr.contains(&format!("--precompiled-headers-dir {dir}")), "{stderr}");
+        assert!(stderr.contains("reserved by the sandbox"), "{stderr}");
+    }
+    assert!(
+        !std::path::Path::new("/tmp/tiderun-precompiled").exists(),
+        "nothing was made"
+    );
+    let out = serve_refused(&["--precompiled-headers", "maybe"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let help = tiderun().args(["serve", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("--precompiled-headers <PRECOMPILED_HEADERS>"), "{help}");
+    assert!(help.contains("[default: true]"), "{help}");
+    assert!(help.contains("TIDERUN_PRECOMPILED_HEADERS_DIR"), "{help}");
+}
+
 /// `tiderun serve ARGS` on a free port: the output of a start that stops by itself (a bad
 /// setting), or a failure if it is still serving after a while.
 fn serve_refused(args: &[&str], env: &[(&str, &str)]) -> Output {
