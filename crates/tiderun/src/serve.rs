@@ -101,7 +101,7 @@ pub struct ServeArgs {
     /// (default: three quarters of the machine's memory).
     #[arg(long, env = "TIDERUN_MEMORY_BUDGET_MB")]
     memory_budget_mb: Option<u64>,
-    /// Most fork servers per runtime whose file declares one (Python): each an interpreter
+    /// Most fork servers per runtime whose file declares one (Python, Perl): each an interpreter
     /// started once that forks a child per run, one run at a time; their number follows the
     /// runs in flight (0: none; runs use zygotes). At most 64.
     #[arg(long, env = "TIDERUN_FORK_SERVERS", default_value_t = engine::DEFAULT_FORK_SERVERS)]
