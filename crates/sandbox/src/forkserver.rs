@@ -8,11 +8,11 @@
 //! a run to the child made for it, while it holds no run's descriptors, and that child gives
 //! itself everything a cold sandbox gets before it learns anything of a run:
 //!
-//! 1. the child (non-dumpable) enters new mount, pid, ipc, uts and network namespaces
-//!    (`unshare`) and forks again: the grandchild is pid 1 of the run's pid namespace (the
-//!    run's *init*), reparented to the fork server (a subreaper ignoring SIGCHLD: the kernel
-//!    reaps it) — or the child is cloned straight into those namespaces and is the init itself
-//!    (Perl's: one process fewer per run);
+//! 1. the child (non-dumpable) is pid 1 of a new pid namespace, the run's *init*, made in one
+//!    fork: cloned straight into new mount, pid, ipc, uts and network namespaces (Perl's), or
+//!    forked after the fork server `unshare`d a pid namespace for its next child (and set its
+//!    own back after), then `unshare`ing the other four itself (Python's). The fork server
+//!    ignores SIGCHLD: the kernel reaps each init;
 //! 2. the init mounts the run's own tmpfs on `/work` and `/tmp` (the size and inode limits the
 //!    fork server was made with), a fresh `/proc` (`hidepid`), brings the loopback up, and
 //!    waits on a socket of its own (the fork server keeps the other end) for its run; one that
