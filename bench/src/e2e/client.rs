@@ -177,6 +177,15 @@ impl Client {
     /// [`Client::metric_sum`] over the samples that carry every one of `labels`
     /// (`start="warm"`).
     pub async fn metric_sum_with(&self, name: &str, labels: &[&str]) -> anyhow::Result<Option<f64>> {
+        Ok(metric_sum_with(&self.metrics().await?, name, labels))
+    }
+
+    /// [`pooled_but_fork_servers`] of the server's `/metrics`.
+    pub async fn pooled_but_fork_servers(&self) -> anyhow::Result<Option<f64>> {
+        Ok(pooled_but_fork_servers(&self.metrics().await?))
+    }
+
+    async fn metrics(&self) -> anyhow::Result<String> {
         let text = self
             .http
             .get(format!("{}/metrics", self.base))
@@ -185,8 +194,18 @@ impl Client {
             .error_for_status()?
             .text()
             .await?;
-        Ok(metric_sum_with(&text, name, labels))
+        Ok(text)
     }
+}
+
+/// The gauge of warm instances.
+pub const POOL_GAUGE: &str = "tiderun_pool_instances";
+
+/// The warm instances in Prometheus text but fork servers, which an idle server keeps at
+/// `--fork-servers-min` by design: [`POOL_GAUGE`] less its `kind="fork_server"` samples.
+pub fn pooled_but_fork_servers(text: &str) -> Option<f64> {
+    let forks = metric_sum_with(text, POOL_GAUGE, &[r#"kind="fork_server""#]).unwrap_or(0.0);
+    metric_sum(text, POOL_GAUGE).map(|all| all - forks)
 }
 
 /// Sum of the samples of `name` in Prometheus text (`name 3`, `name{a="b"} 4`).
@@ -255,5 +274,16 @@ mod tests {
             metric_sum_with(starts, "tiderun_starts_total", &["start=\"none\""]),
             None
         );
+    }
+
+    #[test]
+    fn fork_servers_kept_idle_are_not_counted_as_pooled() {
+        let text = "tiderun_pool_instances{kind=\"fork_server\",phase=\"run\",runtime=\"python\"} 1\n\
+                    tiderun_pool_instances{kind=\"fork_server\",phase=\"run\",runtime=\"perl\"} 1\n\
+                    tiderun_pool_instances{kind=\"zygote\",phase=\"run\",runtime=\"javascript\"} 0\n";
+        assert_eq!(pooled_but_fork_servers(text), Some(0.0));
+        let more = format!("{text}tiderun_pool_instances{{kind=\"prepared\",phase=\"run\",runtime=\"c\"}} 2\n");
+        assert_eq!(pooled_but_fork_servers(&more), Some(2.0));
+        assert_eq!(pooled_but_fork_servers("up 1\n"), None);
     }
 }

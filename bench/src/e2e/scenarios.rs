@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::bare::{self, Bare};
-use super::client::{Client, Language, Reply};
+use super::client::{Client, Language, Reply, POOL_GAUGE};
 use super::server::Server;
 use crate::stats::Summary;
 
@@ -21,9 +21,6 @@ const POOL_POLL: Duration = Duration::from_millis(250);
 /// The share of each concurrency level's duration not recorded: connections open, pools
 /// grow, then the measurement starts.
 const WARM_UP_FRACTION: u32 = 10;
-/// The gauge of warm instances per runtime and kind, summed over its labels.
-const POOL_GAUGE: &str = "tiderun_pool_instances";
-
 /// Errors of a set of runs: how many, and the first one's words.
 #[derive(Debug, Clone, Default)]
 pub struct Errors {
@@ -323,7 +320,10 @@ impl IdleWait {
         let s = |d: &Duration| format!("{:.1} s", d.as_secs_f64());
         match self {
             IdleWait::NoPools(d) => format!("the server has no warm pools (no `--pool-idle-s`); settled {}", s(d)),
-            IdleWait::Drained(d) => format!("pools drained to zero (sum of `{POOL_GAUGE}` = 0) after {}", s(d)),
+            IdleWait::Drained(d) => format!(
+                "pools drained to zero (sum of `{POOL_GAUGE}` = 0 but the fork servers kept idle) after {}",
+                s(d)
+            ),
             IdleWait::IdleTime(d) => format!("no `{POOL_GAUGE}` gauge; waited the pools' idle time, {}", s(d)),
             IdleWait::NotDrained { after, left } => {
                 format!("pools NOT drained after {}: `{POOL_GAUGE}` still {left}", s(after))
@@ -344,7 +344,7 @@ pub async fn wait_idle(client: &Client, server: &Server) -> IdleWait {
     let deadline = started + Duration::from_secs(idle_s) + POOL_DRAIN_TIMEOUT;
     loop {
         // A failed scrape counts as "not drained yet".
-        let left = match client.metric_sum(POOL_GAUGE).await {
+        let left = match client.pooled_but_fork_servers().await {
             Ok(None) => return IdleWait::IdleTime(started.elapsed()),
             Ok(Some(n)) if n <= 0.0 => return IdleWait::Drained(started.elapsed()),
             Ok(Some(n)) => n,

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-use crate::e2e::client::{metric_sum, metric_sum_with, Client};
+use crate::e2e::client::{pooled_but_fork_servers, Client};
 use crate::e2e::server::Server;
 
 mod host;
@@ -62,11 +62,6 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(90);
 /// ...and then descriptors, threads and the rest to come back to the baseline (idle tokio
 /// blocking threads exit after 10 s).
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
-/// The gauge of warm instances.
-const POOL_GAUGE: &str = "tiderun_pool_instances";
-/// The label of fork servers in [`POOL_GAUGE`].
-const FORK_SERVERS: &str = r#"kind="fork_server""#;
-
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -324,8 +319,7 @@ async fn drain(probe: &reqwest::Client, base: &str) -> (bool, Duration) {
             Ok(r) => r.text().await.unwrap_or_default(),
             Err(_) => String::new(),
         };
-        let forks = metric_sum_with(&text, POOL_GAUGE, &[FORK_SERVERS]).unwrap_or(0.0);
-        match metric_sum(&text, POOL_GAUGE).map(|all| all - forks) {
+        match pooled_but_fork_servers(&text) {
             None => return (true, started.elapsed()),
             Some(0.0) => return (true, started.elapsed()),
             Some(_) if started.elapsed() > DRAIN_TIMEOUT => return (false, started.elapsed()),

@@ -106,9 +106,10 @@ pub struct ServeArgs {
     /// runs in flight (0: none; runs use zygotes). At most 64.
     #[arg(long, env = "TIDERUN_FORK_SERVERS", default_value_t = engine::DEFAULT_FORK_SERVERS)]
     fork_servers: usize,
-    /// Fork servers kept per runtime while the node is idle (at most --fork-servers).
-    #[arg(long, env = "TIDERUN_FORK_SERVERS_MIN", default_value_t = engine::DEFAULT_FORK_SERVERS_MIN)]
-    fork_servers_min: usize,
+    /// Fork servers kept per runtime while the node is idle (at most --fork-servers; default
+    /// 1, or 0 with --fork-servers 0).
+    #[arg(long, env = "TIDERUN_FORK_SERVERS_MIN")]
+    fork_servers_min: Option<usize>,
     /// Runs a fork server forks before it is replaced (at most 100000).
     #[arg(long, env = "TIDERUN_FORK_SERVER_MAX_RUNS", default_value_t = engine::DEFAULT_FORK_SERVER_MAX_RUNS)]
     fork_server_max_runs: u64,
@@ -180,8 +181,11 @@ pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCod
     if a.pool_max_age_s == 0 || a.memory_budget_mb == Some(0) {
         anyhow::bail!("--pool-max-age-s and --memory-budget-mb must be at least 1");
     }
+    let fork_servers_min = a
+        .fork_servers_min
+        .unwrap_or(engine::DEFAULT_FORK_SERVERS_MIN.min(a.fork_servers));
     if a.fork_servers > engine::MAX_FORK_SERVERS
-        || a.fork_servers_min > a.fork_servers
+        || fork_servers_min > a.fork_servers
         || !(1..=engine::MAX_FORK_SERVER_MAX_RUNS).contains(&a.fork_server_max_runs)
         || !(1..=engine::MAX_FORK_SERVER_MAX_AGE.as_secs()).contains(&a.fork_server_max_age_s)
     {
@@ -235,7 +239,7 @@ pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCod
             .map_or_else(engine::default_memory_budget, |mb| mb << 20),
         forks: engine::ForkConfig {
             servers: a.fork_servers,
-            min: a.fork_servers_min,
+            min: fork_servers_min,
             max_runs: a.fork_server_max_runs,
             max_age: Duration::from_secs(a.fork_server_max_age_s),
         },

@@ -776,6 +776,10 @@ impl Drop for Serve {
 }
 
 async fn serve() -> Serve {
+    serve_with(&[]).await
+}
+
+async fn serve_with(args: &[&str]) -> Serve {
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -787,6 +791,7 @@ async fn serve() -> Serve {
         .arg(format!("--addr=127.0.0.1:{port}"))
         .arg(format!("--data-dir={}", dir.path().join("data").display()))
         .args(["--rate-limit=0", "--no-warm-pools"])
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -807,6 +812,21 @@ async fn serve() -> Serve {
         assert!(std::time::Instant::now() < deadline, "the server did not start");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+/// `--fork-servers 0` turns fork servers off on its own (the idle minimum follows it down); a
+/// minimum above the maximum, given, is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn fork_servers_off_needs_no_other_flag() {
+    let server = serve_with(&["--fork-servers", "0"]).await;
+    drop(server);
+    let out = serve_refused(&["--fork-servers", "2", "--fork-servers-min", "3"], &[]);
+    assert_one_line_error(
+        &out,
+        "--fork-servers must be at most 64 and at least --fork-servers-min",
+    );
+    let out = serve_refused(&["--fork-servers", "0", "--fork-servers-min", "1"], &[]);
+    assert_one_line_error(&out, "at least --fork-servers-min");
 }
 
 /// `tiderun run --json` prints the native API's answer: the same fields at every level as
