@@ -3,6 +3,7 @@
 //! asserted in tests. Owns measuring; must never be linked into the request path.
 
 pub mod compile;
+pub mod cpu;
 pub mod e2e;
 pub mod machine;
 pub mod nodes;

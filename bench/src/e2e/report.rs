@@ -206,21 +206,39 @@ impl Report {
             o,
             "Each level sends back to back from N clients; its first tenth is a warm-up, not recorded.\n"
         );
+        // A bare run's CPU, for the server's CPU per run against it.
+        let bare_cpu = self
+            .sequential
+            .iter()
+            .find(|r| r.language == self.language && r.variant.is_none())
+            .and_then(|r| r.bare_cpu);
         let _ = writeln!(
             o,
-            "| clients | runs | errors | runs/s | p50 ms | p99 ms | target: ≥ {THROUGHPUT_TARGET_PER_S} runs/s, p99 < {THROUGHPUT_P99_TARGET_MS} ms |"
+            "CPU per run: the machine's busy time over the recorded part less the harness's own, per run answered — the server, its sandboxes and the runs; meaningful only on an otherwise quiet machine (see the load above). Bare: the mean CPU of one bare run in table 1{}.\n",
+            bare_cpu.map_or(String::new(), |d| format!(" ({} ms)", ms(d)))
         );
-        let _ = writeln!(o, "|---|---|---|---|---|---|---|");
+        let _ = writeln!(
+            o,
+            "| clients | runs | errors | runs/s | p50 ms | p99 ms | CPU per run ms | ÷ bare CPU | target: ≥ {THROUGHPUT_TARGET_PER_S} runs/s, p99 < {THROUGHPUT_P99_TARGET_MS} ms |"
+        );
+        let _ = writeln!(o, "|---|---|---|---|---|---|---|---|---|");
         for l in &self.levels {
             let _ = writeln!(
                 o,
-                "| {} | {} | {} | {:.0} | {} | {} | **{}** |",
+                "| {} | {} | {} | {:.0} | {} | {} | {} | {} | **{}** |",
                 l.concurrency,
                 l.latency.n,
                 l.errors.count,
                 l.runs_per_s,
                 ms(l.latency.p50),
                 ms(l.latency.p99),
+                l.cpu_per_run.map_or("—".into(), ms),
+                l.cpu_per_run
+                    .zip(bare_cpu.filter(|b| !b.is_zero()))
+                    .map_or("—".into(), |(c, b)| format!(
+                        "{:.2}",
+                        c.as_secs_f64() / b.as_secs_f64()
+                    )),
                 if Self::level_pass(l) { "pass" } else { "miss" }
             );
         }

@@ -50,6 +50,8 @@ pub struct SequentialRow {
     pub variant: Option<&'static str>,
     pub tiderun: Summary,
     pub bare: Option<Summary>,
+    /// Mean CPU time of one bare run (user and system, the harness's reaped child).
+    pub bare_cpu: Option<Duration>,
     pub bare_command: String,
     pub errors: Errors,
     /// Runs whose compile stage was a build cache hit (compiled languages).
@@ -95,6 +97,7 @@ pub async fn sequential(
                 variant: Some("first submission: compile and run"),
                 tiderun: Summary::of(&[first.took]),
                 bare: None,
+                bare_cpu: None,
                 bare_command: bare.command(),
                 errors,
                 cache_hits: usize::from(first.cached),
@@ -103,6 +106,18 @@ pub async fn sequential(
         let (mut ours, mut theirs) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
         let mut errors = Errors::default();
         let mut cache_hits = 0;
+        // The bare runs' CPU: the harness's reaped children's time (the server, its other
+        // child, is reaped only at the end).
+        let mut bare_cpu = Some(Duration::ZERO);
+        let mut run_bare = |theirs: &mut Vec<Duration>| -> anyhow::Result<()> {
+            let before = crate::cpu::own_and_children().map(|c| c.1);
+            theirs.push(bare.run_once()?.0);
+            let after = crate::cpu::own_and_children().map(|c| c.1);
+            bare_cpu = bare_cpu
+                .zip(before.zip(after))
+                .map(|(sum, (b, a))| sum + a.saturating_sub(b));
+            Ok(())
+        };
         let started = Instant::now();
         for i in 0..runs {
             if started.elapsed() > SEQUENTIAL_BUDGET {
@@ -110,7 +125,7 @@ pub async fn sequential(
             }
             // Alternate which goes first, so neither always follows the other's teardown.
             if i % 2 == 1 {
-                theirs.push(bare.run_once()?.0);
+                run_bare(&mut theirs)?;
             }
             let reply = client.run(&body).await;
             match check(&reply) {
@@ -119,14 +134,18 @@ pub async fn sequential(
             }
             cache_hits += usize::from(reply.cached);
             if i % 2 == 0 {
-                theirs.push(bare.run_once()?.0);
+                run_bare(&mut theirs)?;
             }
         }
+        let bare_cpu = bare_cpu
+            .filter(|_| !theirs.is_empty())
+            .map(|sum| sum / theirs.len() as u32);
         rows.push(SequentialRow {
             language: name.to_string(),
             variant: lang.compiled.then_some("resubmitted: build cache hit"),
             tiderun: Summary::of(&ours),
             bare: Some(Summary::of(&theirs)),
+            bare_cpu,
             bare_command: bare.command(),
             errors,
             cache_hits,
@@ -205,6 +224,9 @@ pub struct Level {
     pub latency: Summary,
     pub errors: Errors,
     pub runs_per_s: f64,
+    /// The machine's busy CPU time over the recorded part less the harness's own, per run
+    /// answered: the server's whole cost on a quiet machine (see [`crate::cpu`]).
+    pub cpu_per_run: Option<Duration>,
 }
 
 /// Scenario 2: `concurrency` clients each sending the run back to back for `duration`; the
@@ -236,6 +258,8 @@ pub async fn concurrency(client: &Client, body: &str, levels: &[usize], duration
                 })
             })
             .collect();
+        tokio::time::sleep_until(record_from.into()).await;
+        let cpu = crate::cpu::Window::start();
         let (mut took, mut errors) = (Vec::new(), Errors::default());
         for t in tasks {
             match t.await {
@@ -247,7 +271,9 @@ pub async fn concurrency(client: &Client, body: &str, levels: &[usize], duration
             }
         }
         let window = record_from.elapsed().as_secs_f64();
+        let answered = (took.len() + errors.count).max(1) as u32;
         out.push(Level {
+            cpu_per_run: cpu.and_then(|w| w.others()).map(|d| d / answered),
             concurrency: c,
             // Successful runs only: a server that fails fast must not look fast.
             runs_per_s: took.len() as f64 / window.max(1e-9),
