@@ -547,6 +547,50 @@ compile_error = "if"
     }
 
     #[test]
+    fn install_lists_only_package_names() {
+        let with = |apt: &str, npm: &str| format!("{SHELL}[install]\napt = [{apt}]\nnpm = [{npm}]\n");
+        let good = with(
+            "\"g++\", \"libc6-dev\", \"openjdk-17-jdk-headless\", \"r-base-core\"",
+            "\"typescript\", \"@types/node\", \"ts-node@10.9.2\", \"lodash.merge\"",
+        );
+        let catalog = Catalog::from_files([("shell.toml", good)]).expect("package names");
+        assert_eq!(catalog.get("shell").expect("shell").install.npm.len(), 4);
+        for (apt, npm, want) in [
+            (
+                "\"-o=APT::x\"",
+                "",
+                "install.apt: \"-o=APT::x\" is not a Debian package name",
+            ),
+            ("\"Python3\"", "", "install.apt: \"Python3\""),
+            ("\"gcc=4:12.2.0-3\"", "", "install.apt"),
+            ("\"./local.deb\"", "", "install.apt"),
+            ("\"a\"", "", "install.apt"),
+            ("\"gcc libc6-dev\"", "", "install.apt"),
+            (
+                "",
+                "\"--prefix=/\"",
+                "install.npm: \"--prefix=/\" is not an npm package name",
+            ),
+            ("", "\"-g\"", "install.npm"),
+            ("", "\"TypeScript\"", "install.npm"),
+            ("", "\"https://example.com/x.tgz\"", "install.npm"),
+            ("", "\"github:user/repo\"", "install.npm"),
+            ("", "\"@scope\"", "install.npm"),
+            ("", "\"x@^1\"", "install.npm"),
+            ("", "\"x@\"", "install.npm"),
+            ("", "\"../x\"", "install.npm"),
+        ] {
+            let err = Catalog::from_files([("bad.toml", with(apt, npm))]).expect_err(want);
+            let msg = chain(&err);
+            assert!(msg.starts_with("invalid runtime file bad.toml"), "{msg}");
+            assert!(msg.contains(want), "{msg} should contain {want:?}");
+        }
+        let many: Vec<String> = (0..=crate::MAX_PACKAGES).map(|i| format!("\"p{i}\"")).collect();
+        let msg = chain(&Catalog::from_files([("bad.toml", with(&many.join(","), ""))]).expect_err("too many"));
+        assert!(msg.contains("more than 64 packages"), "{msg}");
+    }
+
+    #[test]
     fn an_example_program_may_be_several_files_main_first() {
         let text = SHELL.replace(
             "compile_error = \"if\"",

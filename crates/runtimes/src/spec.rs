@@ -367,6 +367,7 @@ fn build(path: &Path, f: RuntimeFile) -> Result<Runtime, SpecError> {
             })
         }
     }
+    check_install(&f.install)?;
     let limits = f.limits.resolve()?;
     let precompiled = match f.precompiled {
         Some(table) => Some(table.validate(&f.vars, compile.is_some(), |field, argv, scope| {
@@ -397,6 +398,86 @@ fn build(path: &Path, f: RuntimeFile) -> Result<Runtime, SpecError> {
         bind_templates: binds,
         precompiled,
     }))
+}
+
+/// The longest package name `install.apt` or `install.npm` may hold (npm's own limit is 214
+/// characters; Debian's names are shorter).
+pub const MAX_PACKAGE_NAME_CHARS: usize = 214;
+/// Most packages one `install.apt` or `install.npm` may list.
+pub const MAX_PACKAGES: usize = 64;
+
+/// `install.apt` and `install.npm` hold package names only, checked here so that
+/// `tiderun runtimes install` passes nothing else to apt-get or npm (no option, no version
+/// pin, no path or URL): Debian's rule for names, and npm's (a scope, then lower-case letters,
+/// digits and `. _ ~ -`, not starting with `.`, `_` or `-`), with an optional exact
+/// `@VERSION` of letters, digits and `. + -`.
+fn check_install(install: &Install) -> Result<(), SpecError> {
+    for (field, names, check) in [
+        ("install.apt", &install.apt, debian_package as fn(&str) -> bool),
+        ("install.npm", &install.npm, npm_package as fn(&str) -> bool),
+    ] {
+        if names.len() > MAX_PACKAGES {
+            return Err(SpecError::Invalid {
+                field: field.to_owned(),
+                reason: format!("more than {MAX_PACKAGES} packages"),
+            });
+        }
+        for name in names {
+            if name.chars().count() > MAX_PACKAGE_NAME_CHARS || !check(name) {
+                let rule = if field == "install.apt" {
+                    "a Debian package name: [a-z0-9][a-z0-9+.-]+"
+                } else {
+                    "an npm package name: [@scope/]name[@version], lower-case letters, digits and . _ ~ -"
+                };
+                return Err(SpecError::Invalid {
+                    field: field.to_owned(),
+                    reason: format!("{name:?} is not {rule}"),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Debian policy 5.6.1: at least two characters, lower-case letters, digits, `+ - .`, starting
+/// with a letter or digit.
+fn debian_package(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name.len() >= 2
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+.-".contains(c))
+}
+
+/// npm's package names (validate-npm-package-name for new packages), scoped or not, with an
+/// optional exact version after `@`.
+fn npm_package(spec: &str) -> bool {
+    let part = |s: &str| {
+        let mut chars = s.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '~')
+            && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._~-".contains(c))
+    };
+    let (scope, rest) = match spec.strip_prefix('@') {
+        Some(scoped) => match scoped.split_once('/') {
+            Some((scope, rest)) => (Some(scope), rest),
+            None => return false,
+        },
+        None => (None, spec),
+    };
+    let (name, version) = match rest.split_once('@') {
+        Some((name, version)) => (name, Some(version)),
+        None => (rest, None),
+    };
+    scope.is_none_or(part)
+        && part(name)
+        && version.is_none_or(|v| {
+            !v.is_empty()
+                && v.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+                && v.chars().all(|c| c.is_ascii_alphanumeric() || ".+-".contains(c))
+        })
 }
 
 /// Most patterns in `sources`.

@@ -67,10 +67,15 @@ enum Command {
     /// API keys of the server's store: create (prints the key once), list, revoke.
     Keys(keys_cmd::KeysArgs),
     /// List the languages, their versions and whether they are installed.
+    ///
+    /// `tiderun runtimes install NAME... | --all` installs the packages the runtime files list
+    /// (apt-get, npm; as root), then lists them again.
     Runtimes {
         /// Print JSON instead of a table.
-        #[arg(long)]
+        #[arg(long, global = true)]
         json: bool,
+        #[command(subcommand)]
+        action: Option<RuntimesAction>,
     },
     /// Show what this kernel and host let the sandbox enforce.
     Doctor,
@@ -82,6 +87,14 @@ enum Command {
         #[command(subcommand)]
         what: BenchWhat,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum RuntimesAction {
+    /// Install runtimes' toolchains: the packages their runtime files list under [install]
+    /// (apt-get install --no-install-recommends after apt-get update; npm install -g), and only
+    /// those. Needs root. Then detects again and prints the table.
+    Install(runtimes_cmd::InstallArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -246,7 +259,11 @@ fn main() -> ExitCode {
         Command::Run(args) => run::main(cli.runtimes_dir.as_deref(), *args),
         Command::Serve(args) => serve::main(cli.runtimes_dir.as_deref(), *args),
         Command::Keys(args) => keys_cmd::main(args),
-        Command::Runtimes { json } => runtimes_cmd::main(cli.runtimes_dir.as_deref(), json),
+        Command::Runtimes { json, action: None } => runtimes_cmd::main(cli.runtimes_dir.as_deref(), json),
+        Command::Runtimes {
+            json,
+            action: Some(RuntimesAction::Install(args)),
+        } => runtimes_cmd::install(cli.runtimes_dir.as_deref(), json, args),
         Command::Doctor => doctor::main(cli.runtimes_dir.as_deref()),
         Command::Usage(args) => usage_cmd::main(args),
         Command::Bench {

@@ -438,6 +438,118 @@ fn a_runtime_whose_toolchain_is_missing_is_listed_not_fatal() {
     assert_one_line_error(&out, "cobol is not installed");
 }
 
+/// `tiderun runtimes install ...` with a runtimes dir, as the caller is.
+fn install(dir: Option<&Path>, args: &[&str]) -> Output {
+    let mut cmd = tiderun();
+    cmd.args(["runtimes", "install"]).args(args);
+    if let Some(dir) = dir {
+        cmd.arg("--runtimes-dir").arg(dir);
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn runtimes_install_dry_run_prints_the_commands_of_the_runtime_files() {
+    // Names or aliases, each runtime once, each package once, in the order asked.
+    let out = install(None, &["--dry-run", "bash", "py", "c", "gcc", "sh"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "apt-get update\napt-get install -y --no-install-recommends bash python3 gcc libc6-dev\n"
+    );
+    // --all: every runtime file's packages.
+    let out = install(None, &["--all", "--dry-run"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    for package in [
+        "bash",
+        "gcc",
+        "g++",
+        "openjdk-17-jdk-headless",
+        "nodejs",
+        "perl",
+        "python3",
+    ] {
+        assert!(lines[1].split(' ').any(|p| p == package), "{package} not in {text}");
+    }
+    // npm packages after the apt packages (npm itself may be one of those); a runtime with
+    // nothing to install adds no command.
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "ts.toml",
+        "name = \"ts\"\ndisplay_name = \"TS\"\nfile = \"main.ts\"\nrun = [\"/nonexistent/tsx\", \"{file}\"]\n\
+         detect = [\"/nonexistent/tsx\", \"--version\"]\n[example]\nhello = 'x'\necho = 'x'\nruntime_error = 'x'\n\
+         [install]\napt = [\"nodejs\", \"npm\"]\nnpm = [\"typescript\", \"@types/node\", \"tsx@4.19.2\"]\n",
+    );
+    write(
+        dir.path(),
+        "bare.toml",
+        "name = \"bare\"\ndisplay_name = \"Bare\"\nfile = \"main.b\"\nrun = [\"/nonexistent/b\", \"{file}\"]\n\
+         detect = [\"/nonexistent/b\"]\n[example]\nhello = 'x'\necho = 'x'\nruntime_error = 'x'\n\
+         [install]\nnote = \"build it from source\"\n",
+    );
+    let out = install(Some(dir.path()), &["--dry-run", "bare", "ts", "javascript"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "apt-get update\napt-get install -y --no-install-recommends nodejs npm\n\
+         npm install -g typescript @types/node tsx@4.19.2\n"
+    );
+    assert!(install(Some(dir.path()), &["--dry-run", "bare"]).stdout.is_empty());
+}
+
+#[test]
+fn runtimes_install_refuses_bad_input_with_one_line_and_exit_2() {
+    let out = install(None, &["--dry-run", "bash", "cobol"]);
+    assert_one_line_error(&out, "unknown runtime \"cobol\"; the runtimes are: bash, c, c++, java");
+    // Nothing asked, or both ways of asking.
+    for args in [&["--dry-run"][..], &["--all", "bash"]] {
+        let out = install(None, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    }
+    // Only package names come from runtime files: anything else is the file's error.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(
+        dir.path(),
+        "evil.toml",
+        "name = \"evil\"\ndisplay_name = \"Evil\"\nfile = \"main.e\"\nrun = [\"/nonexistent/e\", \"{file}\"]\n\
+         detect = [\"/nonexistent/e\"]\n[example]\nhello = 'x'\necho = 'x'\nruntime_error = 'x'\n\
+         [install]\napt = [\"-o=Dpkg::Pre-Invoke::=touch /tmp/pwned\"]\n",
+    );
+    let out = install(Some(dir.path()), &["--dry-run", "bash"]);
+    assert_one_line_error(&out, &format!("invalid runtime file {}", bad.display()));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a Debian package name"));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn runtimes_install_needs_root() {
+    // As root, the check is made as an ordinary user (nobody); the binary is readable by all.
+    let mut cmd = tiderun();
+    if testkit::is_root() {
+        std::os::unix::process::CommandExt::uid(&mut cmd, 65534);
+        std::os::unix::process::CommandExt::gid(&mut cmd, 65534);
+    }
+    let out = cmd
+        .current_dir("/")
+        .args(["runtimes", "install", "bash"])
+        .output()
+        .unwrap();
+    assert_one_line_error(
+        &out,
+        "installing runtimes needs root: run `tiderun runtimes install` as root (or with sudo)",
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "nothing ran: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
 #[test]
 fn doctor_reports_the_host() {
     let out = tiderun().arg("doctor").output().unwrap();
