@@ -953,7 +953,10 @@ compile_error = "if"
         assert_eq!(rt.version, None);
         assert_eq!(rt.missing.as_deref(), Some("/nonexistent/bin/cobc does not exist"));
         let err = catalog.resolve("cobol", Some("*")).expect_err("not installed");
-        assert_eq!(err.to_string(), "cobol is not installed on this server");
+        assert_eq!(
+            err.to_string(),
+            "cobol is not installed on this server: an operator installs it with `tiderun runtimes install cobol`"
+        );
     }
 
     #[test]

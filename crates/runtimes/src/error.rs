@@ -174,8 +174,10 @@ pub enum ResolveError {
     /// No runtime has this name or alias.
     #[error("unknown language {language:?}")]
     UnknownLanguage { language: String },
-    /// The runtime exists in the catalog but its toolchain is missing on this server.
-    #[error("{language} is not installed on this server")]
+    /// The runtime exists in the catalog but its toolchain is missing on this server. Its
+    /// message is the one wording of every API (and of Piston's packages endpoint): it names
+    /// the command that installs it.
+    #[error("{language} is not installed on this server: an operator installs it with `tiderun runtimes install {language}`")]
     NotInstalled { language: String },
     /// The version selector is not a valid semver range.
     #[error("invalid version selector {selector:?}")]

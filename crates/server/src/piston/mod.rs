@@ -111,9 +111,12 @@ impl IntoResponse for PistonError {
 
 impl PistonError {
     /// An engine error with Piston's wording where Piston has one: unknown runtimes and
-    /// limits out of range, named by Piston's fields in Piston's units.
+    /// limits out of range, named by Piston's fields in Piston's units. A runtime this server
+    /// knows but has no toolchain for (Piston has no such state) keeps the engine's words,
+    /// which say how an operator installs it.
     pub fn from_engine(e: EngineError, language: &str, version: &str) -> PistonError {
         let message = match &e {
+            EngineError::Resolve(runtimes::ResolveError::NotInstalled { .. }) => return PistonError(e.into()),
             EngineError::Resolve(_) => format!("{language}-{version} runtime is unknown"),
             EngineError::Limit { limit, bound, .. } => match piston_limit(*limit) {
                 Some((field, unit)) => match *bound {
@@ -262,6 +265,18 @@ mod tests {
             "5.0.0",
         );
         assert_eq!(e.0.message(), "html-5.0.0 runtime is unknown");
+        assert_eq!(e.0.status(), StatusCode::BAD_REQUEST);
+        let e = PistonError::from_engine(
+            EngineError::Resolve(runtimes::ResolveError::NotInstalled {
+                language: "cobol".into(),
+            }),
+            "COBOL",
+            "*",
+        );
+        assert_eq!(
+            e.0.message(),
+            "cobol is not installed on this server: an operator installs it with `tiderun runtimes install cobol`"
+        );
         assert_eq!(e.0.status(), StatusCode::BAD_REQUEST);
         let e = PistonError::from_engine(EngineError::Busy { retry_after_s: 3 }, "c", "*");
         assert_eq!(e.0.status(), StatusCode::TOO_MANY_REQUESTS);

@@ -28,9 +28,10 @@ pub(super) struct PackageRequest {
 }
 
 /// What an operator does instead of an API call, whatever the language.
-const HOW: &str = "an operator installs a language's toolchain on the server's host (the \
-packages its runtime file lists under [install]; `tiderun runtimes` shows what is installed), adds \
-a runtime file to --runtimes-dir for a language tiderun does not ship, and restarts `tiderun serve`";
+const HOW: &str = "an operator installs a language's toolchain on the server's host (`tiderun \
+runtimes install NAME` installs the packages its runtime file lists under [install]; `tiderun \
+runtimes` shows what is installed), adds a runtime file to --runtimes-dir for a language tiderun \
+does not ship, and restarts `tiderun serve`";
 
 /// The runtimes this server knows, installed or not, as Piston's packages.
 #[utoipa::path(get, path = "/api/v2/packages", tag = "piston",
@@ -92,10 +93,12 @@ fn message(catalog: &Catalog, method: &Method, request: &PackageRequest) -> Stri
              --runtimes-dir that replaces it) and a restart; {general}",
             rt.name
         ),
+        // The engine's words for a run of it (one wording), and what that command runs.
         (_, false, _) => format!(
-            "{} is not installed: an operator installs it on the server's host ({}) and restarts \
-             `tiderun serve`; tiderun does not {verb} runtimes over its API",
-            rt.name,
+            "{} ({}) and restarts `tiderun serve`; tiderun does not {verb} runtimes over its API",
+            runtimes::ResolveError::NotInstalled {
+                language: rt.name.clone()
+            },
             install_hint(rt)
         ),
     }
@@ -180,9 +183,9 @@ note = "or build it"
         );
         assert_eq!(
             message(&c, &Method::POST, &asked(Some("cobol"))),
-            "cobol is not installed: an operator installs it on the server's host (apt-get install \
-             gnucobol; or build it) and restarts `tiderun serve`; tiderun does not install runtimes \
-             over its API"
+            "cobol is not installed on this server: an operator installs it with `tiderun runtimes \
+             install cobol` (apt-get install gnucobol; or build it) and restarts `tiderun serve`; \
+             tiderun does not install runtimes over its API"
         );
         assert_eq!(
             message(&c, &Method::POST, &asked(Some("fortran"))),

@@ -189,10 +189,17 @@ pub fn validate(req: &SubmissionRequest, base64: bool, ctx: &Context<'_>) -> Res
                 c.add("language_id", format!("language with id {id} doesn't exist"));
                 None
             }
+            // Judge0's words for an archived language (its `/languages` lists this one so),
+            // then the one wording of every API, which says how an operator installs it.
             Some(rt) if !rt.installed => {
                 c.add(
                     "language_id",
-                    format!("language with id {id} is archived and cannot be used anymore"),
+                    format!(
+                        "language with id {id} is archived and cannot be used anymore: {}",
+                        runtimes::ResolveError::NotInstalled {
+                            language: rt.name.clone()
+                        }
+                    ),
                 );
                 None
             }
