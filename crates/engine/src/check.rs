@@ -140,6 +140,8 @@ run = ["/bin/sh", "{file}"]
 detect = ["/bin/sh", "-c", "echo 'script 1.0.0'"]
 [example]
 hello = "echo hi"
+echo = "cat"
+runtime_error = "exit 1"
 "#;
         let compiled = r#"
 name = "compiled"
@@ -150,6 +152,9 @@ run = ["/bin/sh", "{file}"]
 detect = ["/bin/sh", "-c", "echo 'compiled 2.0.0'"]
 [example]
 hello = "echo hi"
+echo = "cat"
+runtime_error = "exit 1"
+compile_error = "if"
 "#;
         let sources = r#"
 name = "sources"
@@ -161,6 +166,9 @@ run = ["/bin/sh", "{file}"]
 detect = ["/bin/sh", "-c", "echo 'sources 3.0.0'"]
 [example]
 hello = "echo hi"
+echo = "cat"
+runtime_error = "exit 1"
+compile_error = "if"
 "#;
         let mut c = Catalog::from_files([
             ("script.toml", script),

@@ -215,6 +215,8 @@ run = ["/bin/sh", "{file}"]
 detect = ["/bin/sh", "-c", "echo 'script 1.0.0'"]
 [example]
 hello = "echo hi"
+echo = "cat"
+runtime_error = "exit 1"
 "#;
         let mut catalog = Catalog::from_files([("script.toml", script)]).expect("catalog");
         catalog.detect();

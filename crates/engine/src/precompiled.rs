@@ -713,6 +713,9 @@ build = ["{{cc}}", "-O2", "-x", "c++-header", "{{file}}", "-o", "{{file}}.gch"]
 use = ["-I{{dir}}", "-Winvalid-pch"]
 [example]
 hello = "int main() {{}}"
+echo = "cat"
+runtime_error = "exit 1"
+compile_error = "if"
 "#,
             cc.display()
         );

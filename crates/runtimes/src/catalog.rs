@@ -259,6 +259,9 @@ run = ["./main"]
 detect = ["/nonexistent/bin/cobc", "--version"]
 [example]
 hello = "DISPLAY 'Hello, world!'."
+echo = "ACCEPT X."
+runtime_error = "STOP RUN RETURNING 1."
+compile_error = "DISPLAY"
 "#;
 
     /// A runtime that exists on every Linux box: /bin/sh with a host-derived var.
@@ -282,6 +285,9 @@ PATH = "/bin"
 memory_mb = 64
 [example]
 hello = "echo 'Hello, world!'"
+echo = "cat"
+runtime_error = "exit 1"
+compile_error = "if"
 "#;
 
     fn chain(err: &dyn std::error::Error) -> String {
@@ -479,6 +485,98 @@ hello = "echo 'Hello, world!'"
             let msg = chain(&err);
             assert!(msg.starts_with("invalid runtime file bad.toml"), "{msg}");
             assert!(msg.contains(want), "{msg} should contain {want:?}");
+        }
+    }
+
+    #[test]
+    fn example_programs_are_checked_and_name_the_file() {
+        // A missing required program is a parse error naming the file and the field.
+        let no_echo = SHELL.replace("echo = \"cat\"\n", "");
+        let err = Catalog::from_files([("shell.toml", no_echo)]).expect_err("no echo");
+        let msg = chain(&err);
+        assert!(
+            matches!(&err, CatalogError::Parse { path, .. } if path.ends_with("shell.toml")),
+            "{msg}"
+        );
+        assert!(msg.contains("missing field `echo`"), "{msg}");
+        let no_error = SHELL.replace("runtime_error = \"exit 1\"\n", "");
+        let msg = chain(&Catalog::from_files([("shell.toml", no_error)]).expect_err("no runtime_error"));
+        assert!(msg.contains("missing field `runtime_error`"), "{msg}");
+
+        let interpreted = SHELL.replace("compile = [\"{shell}\", \"-n\", \"{file}\"]\n", "");
+        let cases = [
+            // A compiled runtime must show a program its compiler rejects...
+            (
+                SHELL.replace("compile_error = \"if\"\n", ""),
+                "example.compile_error: required with compile",
+            ),
+            // ...and an interpreted one has no compiler to reject anything.
+            (
+                interpreted.clone(),
+                "example.compile_error: only for a runtime with compile",
+            ),
+            (
+                SHELL.replace("echo = \"cat\"", "echo = \" \""),
+                "example.echo must not be empty",
+            ),
+            (
+                SHELL.replace("runtime_error = \"exit 1\"", "runtime_error = \"\""),
+                "example.runtime_error must not be empty",
+            ),
+            (
+                SHELL.replace("compile_error = \"if\"", "compile_error = { \"other.sh\" = \"if\" }"),
+                "example.compile_error: the files must include the main file \"main.sh\"",
+            ),
+            (
+                SHELL.replace(
+                    "echo = \"cat\"",
+                    "echo = { \"main.sh\" = \"cat\", \"../up.sh\" = \"x\" }",
+                ),
+                "example.echo: file \"../up.sh\"",
+            ),
+        ];
+        for (text, want) in cases {
+            let err = Catalog::from_files([("bad.toml", text)]).expect_err(want);
+            let msg = chain(&err);
+            assert!(msg.starts_with("invalid runtime file bad.toml"), "{msg}");
+            assert!(msg.contains(want), "{msg} should contain {want:?}");
+        }
+        let fine = interpreted.replace("compile_error = \"if\"\n", "");
+        let catalog = Catalog::from_files([("shell.toml", fine)]).expect("no compile, no compile_error");
+        assert_eq!(catalog.get("shell").expect("shell").example.compile_error, None);
+    }
+
+    #[test]
+    fn an_example_program_may_be_several_files_main_first() {
+        let text = SHELL.replace(
+            "compile_error = \"if\"",
+            "[example.compile_error]\n\"b.sh\" = \"b\"\n\"main.sh\" = \"main\"\n\"a.sh\" = \"a\"",
+        );
+        let catalog = Catalog::from_files([("shell.toml", text)]).expect("valid");
+        let example = &catalog.get("shell").expect("shell").example;
+        let program = example.compile_error.as_ref().expect("compile_error");
+        assert_eq!(
+            program.files("main.sh"),
+            [("main.sh", "main"), ("a.sh", "a"), ("b.sh", "b")]
+        );
+        assert_eq!(program.main_text("main.sh"), Some("main"));
+        assert_eq!(example.echo.files("main.sh"), [("main.sh", "cat")]);
+        // Judge0's multi-file program fails to compile through its `compile` script.
+        let embedded = Catalog::embedded().expect("embedded");
+        let multi = embedded.get("multi-file").expect("multi-file");
+        let names: Vec<&str> = multi
+            .example
+            .compile_error
+            .as_ref()
+            .expect("compile_error")
+            .files("run")
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        assert_eq!(names, ["run", "compile"]);
+        // Every shipped runtime shows its failures; compile_error exactly where it compiles.
+        for rt in &embedded {
+            assert_eq!(rt.example.compile_error.is_some(), rt.compiled(), "{}", rt.name);
         }
     }
 

@@ -36,5 +36,5 @@ pub use error::{CatalogError, MainFileProblem, PlanError, ResolveError, SpecErro
 pub use limits::*;
 pub use precompiled::{MAX_HEADER_NAME_BYTES, MAX_PRECOMPILED_HEADERS};
 pub use runtime::{Command, Plan, Precompile, Runtime, BASE_LANG, BASE_PATH, MAX_MAIN_FILE_BYTES};
-pub use spec::{Example, Install, Warm, DEFAULT_MAX_WARM_INSTANCES, MAX_WARM_INSTANCES};
+pub use spec::{Example, Install, Program, Warm, DEFAULT_MAX_WARM_INSTANCES, MAX_EXAMPLE_FILES, MAX_WARM_INSTANCES};
 pub use version::parse_version;

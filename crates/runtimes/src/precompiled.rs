@@ -181,6 +181,9 @@ build = ["{cc}", "-O2", "-x", "c++-header", "{file}", "-o", "{file}.gch"]
 use = ["-I{dir}", "-Winvalid-pch"]
 [example]
 hello = "int main() {}"
+echo = "cat"
+runtime_error = "exit 1"
+compile_error = "if"
 "#;
 
     fn cxx() -> Catalog {
@@ -222,7 +225,8 @@ hello = "int main() {}"
         // A runtime without the table has nothing of it.
         let plain = Catalog::from_files([(
             "p.toml",
-            CXX.split("[precompiled]").next().unwrap().to_owned() + "[example]\nhello = \"x\"\n",
+            CXX.split("[precompiled]").next().unwrap().to_owned()
+                + "[example]\nhello = \"x\"\necho = \"x\"\nruntime_error = \"x\"\ncompile_error = \"x\"\n",
         )])
         .expect("valid");
         let plain = plain.get("cxx").expect("cxx");
@@ -264,7 +268,8 @@ hello = "int main() {}"
             (
                 CXX.replace("compile = [", "#")
                     .replace("run = [\"./main\"]", "run = [\"/bin/sh\"]")
-                    .replace("sources = [\"*.cpp\"]", ""),
+                    .replace("sources = [\"*.cpp\"]", "")
+                    .replace("compile_error = \"if\"\n", ""),
                 "only a runtime with a compile step",
             ),
             (

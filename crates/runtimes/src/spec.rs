@@ -99,15 +99,100 @@ impl Default for Warm {
     }
 }
 
-/// Example programs, used by `tiderun doctor`, the classroom page and tests.
+/// Example programs, used by `tiderun doctor`, the classroom page and tests (the language
+/// shelf's table-driven test runs every one of them through the Piston API).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Example {
     /// A program that prints exactly `Hello, world!` and a newline.
     pub hello: String,
+    /// A program that copies all of stdin to stdout unchanged, byte for byte.
+    pub echo: Program,
+    /// A program that is accepted (it compiles) but fails when it runs: an uncaught
+    /// exception or error, or a non-zero exit.
+    pub runtime_error: Program,
+    /// A program the compiler rejects. Required exactly when the runtime has `compile`.
+    #[serde(default)]
+    pub compile_error: Option<Program>,
     /// A program that reads a name from stdin and greets it (contains the name in its output).
     #[serde(default)]
     pub interactive: Option<String>,
+}
+
+/// Most files of one example program.
+pub const MAX_EXAMPLE_FILES: usize = 8;
+
+/// One example program: the main file's text, or several files (a table of name → text, one
+/// of them named as the runtime's main `file`) where one file cannot show it — Judge0's
+/// multi-file program fails to compile only through a `compile` script beside its `run`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(
+    untagged,
+    expecting = "a program's text, or a table of its files (name = text; quote a name with a dot: \"util.c\")"
+)]
+pub enum Program {
+    /// The text of the runtime's main file.
+    Main(String),
+    /// Files by name; the runtime's main file among them.
+    Files(BTreeMap<String, String>),
+}
+
+impl Program {
+    /// The files to send, the main file (`main`, the runtime's `file`) first, then the others
+    /// in name order.
+    pub fn files<'a>(&'a self, main: &'a str) -> Vec<(&'a str, &'a str)> {
+        match self {
+            Program::Main(text) => vec![(main, text.as_str())],
+            Program::Files(files) => {
+                let mut out: Vec<(&str, &str)> = files
+                    .get_key_value(main)
+                    .map(|(name, text)| (name.as_str(), text.as_str()))
+                    .into_iter()
+                    .collect();
+                out.extend(
+                    files
+                        .iter()
+                        .filter(|(name, _)| name.as_str() != main)
+                        .map(|(name, text)| (name.as_str(), text.as_str())),
+                );
+                out
+            }
+        }
+    }
+
+    /// The main file's text.
+    pub fn main_text<'a>(&'a self, main: &str) -> Option<&'a str> {
+        match self {
+            Program::Main(text) => Some(text),
+            Program::Files(files) => files.get(main).map(String::as_str),
+        }
+    }
+}
+
+/// An example program's main file is not empty; a table of files has at most
+/// [`MAX_EXAMPLE_FILES`] plain relative names, the runtime's main file among them.
+fn check_program(field: &str, program: &Program, main: &str) -> Result<(), SpecError> {
+    let invalid = |reason: String| SpecError::Invalid {
+        field: field.to_owned(),
+        reason,
+    };
+    if let Program::Files(files) = program {
+        if files.len() > MAX_EXAMPLE_FILES {
+            return Err(invalid(format!("more than {MAX_EXAMPLE_FILES} files")));
+        }
+        for name in files.keys() {
+            check_main_file(name).map_err(|problem| invalid(format!("file {name:?}: {problem}")))?;
+        }
+        if !files.contains_key(main) {
+            return Err(invalid(format!("the files must include the main file {main:?}")));
+        }
+    }
+    if program.main_text(main).is_none_or(|text| text.trim().is_empty()) {
+        return Err(SpecError::Empty {
+            field: field.to_owned(),
+        });
+    }
+    Ok(())
 }
 
 /// How an administrator installs the toolchain (shown by `tiderun doctor`).
@@ -263,6 +348,24 @@ fn build(path: &Path, f: RuntimeFile) -> Result<Runtime, SpecError> {
         return Err(SpecError::Empty {
             field: "example.hello".to_owned(),
         });
+    }
+    check_program("example.echo", &f.example.echo, &f.file)?;
+    check_program("example.runtime_error", &f.example.runtime_error, &f.file)?;
+    match (&f.example.compile_error, compile.is_some()) {
+        (Some(program), true) => check_program("example.compile_error", program, &f.file)?,
+        (None, false) => {}
+        (None, true) => {
+            return Err(SpecError::Invalid {
+                field: "example.compile_error".to_owned(),
+                reason: "required with compile: a program the compiler rejects".to_owned(),
+            })
+        }
+        (Some(_), false) => {
+            return Err(SpecError::Invalid {
+                field: "example.compile_error".to_owned(),
+                reason: "only for a runtime with compile (there is nothing to reject it)".to_owned(),
+            })
+        }
     }
     let limits = f.limits.resolve()?;
     let precompiled = match f.precompiled {

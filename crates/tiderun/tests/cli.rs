@@ -412,7 +412,7 @@ fn a_runtime_whose_toolchain_is_missing_is_listed_not_fatal() {
     write(
         dir.path(),
         "cobol.toml",
-        "name = \"cobol\"\ndisplay_name = \"COBOL\"\nfile = \"main.cob\"\nrun = [\"/nonexistent/cobc\", \"{file}\"]\ndetect = [\"/nonexistent/cobc\", \"--version\"]\n[example]\nhello = 'x'\n",
+        "name = \"cobol\"\ndisplay_name = \"COBOL\"\nfile = \"main.cob\"\nrun = [\"/nonexistent/cobc\", \"{file}\"]\ndetect = [\"/nonexistent/cobc\", \"--version\"]\n[example]\nhello = 'x'\necho = 'x'\nruntime_error = 'x'\n",
     );
     let out = tiderun()
         .args(["runtimes", "--json", "--runtimes-dir"])

@@ -133,6 +133,8 @@ run = ["/bin/sh", "{file}"]
 detect = ["/bin/sh", "-c", "echo 'shell 1.2.3'"]
 [example]
 hello = "echo hi"
+echo = "cat"
+runtime_error = "exit 1"
 "#;
         let absent = r#"
 name = "cobol"
@@ -142,6 +144,8 @@ run = ["/nonexistent/cobc", "{file}"]
 detect = ["/nonexistent/cobc", "--version"]
 [example]
 hello = "x"
+echo = "cat"
+runtime_error = "exit 1"
 [install]
 apt = ["gnucobol"]
 note = "or build it"

@@ -141,7 +141,7 @@ mod tests {
     fn runtime(limits: &str) -> Catalog {
         let text = format!(
             "name = \"x\"\ndisplay_name = \"X\"\njudge0_ids = [1]\nfile = \"x\"\nrun = [\"/bin/sh\", \"{{file}}\"]\n\
-             detect = [\"/bin/sh\", \"-c\", \"echo 1.0\"]\n{limits}\n[example]\nhello = \"echo\"\n"
+             detect = [\"/bin/sh\", \"-c\", \"echo 1.0\"]\n{limits}\n[example]\nhello = \"echo\"\necho = \"cat\"\nruntime_error = \"exit 1\"\n"
         );
         let mut c = Catalog::from_files([("x.toml", text)]).expect("runtime file");
         c.detect();
