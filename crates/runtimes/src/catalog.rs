@@ -249,14 +249,14 @@ mod tests {
     use crate::runtime::Command;
 
     const FAKE: &str = r#"
-name = "cobol"
-display_name = "COBOL"
-aliases = ["cob", "cobol-85"]
-judge0_ids = [77]
-file = "main.cob"
-compile = ["/nonexistent/bin/cobc", "-x", "-o", "main", "{file}"]
+name = "no-such-language"
+display_name = "No such language"
+aliases = ["nsl", "nsl-85"]
+judge0_ids = [999]
+file = "main.nsl"
+compile = ["/nonexistent/bin/nslc", "-x", "-o", "main", "{file}"]
 run = ["./main"]
-detect = ["/nonexistent/bin/cobc", "--version"]
+detect = ["/nonexistent/bin/nslc", "--version"]
 [example]
 hello = "DISPLAY 'Hello, world!'."
 echo = "ACCEPT X."
@@ -309,16 +309,44 @@ compile_error = "if"
     fn embedded_catalog_parses_with_every_language() {
         let catalog = Catalog::embedded().expect("embedded runtime files are valid");
         let names: Vec<&str> = catalog.iter().map(|r| r.name.as_str()).collect();
+        // The language shelf: at least 30 runtimes, the issue's list (or its substitutes).
+        assert!(catalog.len() >= 30, "{names:?}");
         for want in [
             "bash",
             "c",
             "c++",
+            "clojure",
+            "cobol",
+            "csharp",
+            "d",
+            "elixir",
+            "erlang",
+            "fortran",
+            "go",
+            "groovy",
+            "haskell",
             "java",
             "javascript",
+            "kotlin",
+            "lua",
             "multi-file",
+            "nasm64",
+            "nim",
+            "ocaml",
+            "octave",
+            "pascal",
             "perl",
+            "php",
+            "prolog",
             "python",
+            "racket",
+            "rscript",
+            "ruby",
             "rust",
+            "scala",
+            "sqlite3",
+            "tcl",
+            "typescript",
         ] {
             assert!(names.contains(&want), "{want} missing from {names:?}");
         }
@@ -333,6 +361,30 @@ compile_error = "if"
             (73, "rust"),
             (46, "bash"),
             (85, "perl"),
+            // Judge0 CE 1.13.1's ids of the languages added to the shelf.
+            (45, "nasm64"),
+            (51, "csharp"),
+            (56, "d"),
+            (57, "elixir"),
+            (58, "erlang"),
+            (59, "fortran"),
+            (60, "go"),
+            (61, "haskell"),
+            (64, "lua"),
+            (65, "ocaml"),
+            (66, "octave"),
+            (67, "pascal"),
+            (68, "php"),
+            (69, "prolog"),
+            (72, "ruby"),
+            (74, "typescript"),
+            (77, "cobol"),
+            (78, "kotlin"),
+            (80, "rscript"),
+            (81, "scala"),
+            (82, "sqlite3"),
+            (86, "clojure"),
+            (88, "groovy"),
         ] {
             assert_eq!(
                 catalog.by_judge0_id(id).map(|r| r.name.as_str()),
@@ -633,7 +685,7 @@ compile_error = "if"
             .replace("judge0_ids = [1001, 1002]", "judge0_ids = [71]")
             .replace("display_name = \"POSIX shell\"", "display_name = \"Python (site)\"");
         write(dir.path(), "python.toml", &python);
-        write(dir.path(), "cobol.toml", FAKE);
+        write(dir.path(), "no-such-language.toml", FAKE);
         write(dir.path(), "README.md", "not a runtime");
         let catalog = Catalog::load(Some(dir.path())).expect("valid override dir");
         let embedded = Catalog::embedded().expect("embedded");
@@ -645,7 +697,7 @@ compile_error = "if"
             catalog.get("python3").is_none(),
             "aliases come from the replacing file only"
         );
-        assert_eq!(catalog.get("cob").map(|r| r.name.as_str()), Some("cobol"));
+        assert_eq!(catalog.get("nsl").map(|r| r.name.as_str()), Some("no-such-language"));
         assert_eq!(
             catalog.by_judge0_id(71).map(|r| r.display_name.as_str()),
             Some("Python (site)")
@@ -657,24 +709,24 @@ compile_error = "if"
         let err = Catalog::from_files([("a.toml", FAKE), ("b.toml", FAKE)]).expect_err("duplicate");
         assert!(matches!(err, CatalogError::DuplicateName { .. }), "{err}");
         let other = FAKE
-            .replace("name = \"cobol\"", "name = \"cobol2\"")
-            .replace("judge0_ids = [77]", "");
+            .replace("name = \"no-such-language\"", "name = \"no-such-language-2\"")
+            .replace("judge0_ids = [999]", "");
         let err = Catalog::from_files([("a.toml", FAKE), ("b.toml", other.as_str())]).expect_err("alias taken");
         assert_eq!(
             err.to_string(),
-            "alias \"cob\" of runtime cobol2 is already taken by runtime cobol"
+            "alias \"nsl\" of runtime no-such-language-2 is already taken by runtime no-such-language"
         );
         let other = FAKE
-            .replace("name = \"cobol\"", "name = \"cobol2\"")
-            .replace("aliases = [\"cob\", \"cobol-85\"]", "");
+            .replace("name = \"no-such-language\"", "name = \"no-such-language-2\"")
+            .replace("aliases = [\"nsl\", \"nsl-85\"]", "");
         let err = Catalog::from_files([("a.toml", FAKE), ("b.toml", other.as_str())]).expect_err("id taken");
-        assert!(matches!(err, CatalogError::Judge0IdConflict { id: 77, .. }), "{err}");
+        assert!(matches!(err, CatalogError::Judge0IdConflict { id: 999, .. }), "{err}");
     }
 
     #[test]
     fn upper_case_alias_in_a_file_is_rejected() {
-        let upper = FAKE.replace("\"cobol-85\"", "\"COBOL-85\"");
-        let err = Catalog::from_files([("c.toml", upper)]).expect_err("COBOL-85 is upper case");
+        let upper = FAKE.replace("\"nsl-85\"", "\"NSL-85\"");
+        let err = Catalog::from_files([("c.toml", upper)]).expect_err("NSL-85 is upper case");
         assert!(
             matches!(
                 err,
@@ -707,8 +759,8 @@ compile_error = "if"
         }
         let err = catalog.resolve("shell", Some("2.x")).expect_err("no 2.x");
         assert_eq!(err.to_string(), "shell 2.x is not available; installed: 0.4.2");
-        let err = catalog.resolve("cobol", None).expect_err("unknown");
-        assert_eq!(err.to_string(), "unknown language \"cobol\"");
+        let err = catalog.resolve("no-such-language", None).expect_err("unknown");
+        assert_eq!(err.to_string(), "unknown language \"no-such-language\"");
         assert!(matches!(
             catalog.resolve("shell", Some("latest")),
             Err(ResolveError::BadSelector { .. })
@@ -945,17 +997,19 @@ compile_error = "if"
     #[test]
     fn missing_toolchain_is_not_installed_with_a_reason() {
         let dir = tempfile::tempdir().expect("temp dir");
-        write(dir.path(), "cobol.toml", FAKE);
+        write(dir.path(), "no-such-language.toml", FAKE);
         let mut catalog = Catalog::load(Some(dir.path())).expect("valid");
         catalog.detect();
-        let rt = catalog.get("COB").expect("cobol by alias");
+        let rt = catalog.get("NSL").expect("found by its alias");
         assert!(!rt.installed);
         assert_eq!(rt.version, None);
-        assert_eq!(rt.missing.as_deref(), Some("/nonexistent/bin/cobc does not exist"));
-        let err = catalog.resolve("cobol", Some("*")).expect_err("not installed");
+        assert_eq!(rt.missing.as_deref(), Some("/nonexistent/bin/nslc does not exist"));
+        let err = catalog
+            .resolve("no-such-language", Some("*"))
+            .expect_err("not installed");
         assert_eq!(
             err.to_string(),
-            "cobol is not installed on this server: an operator installs it with `tiderun runtimes install cobol`"
+            "no-such-language is not installed on this server: an operator installs it with `tiderun runtimes install no-such-language`"
         );
     }
 
@@ -982,11 +1036,17 @@ compile_error = "if"
     #[test]
     fn a_fork_server_must_name_an_absolute_program() {
         let with = |argv: &str| format!("{FAKE}[warm]\nfork_server = {argv}\n");
-        let err = parse_runtime(Path::new("cobol.toml"), &with(r#"["python3", "-c", "pass"]"#))
-            .expect_err("a relative program is refused");
+        let err = parse_runtime(
+            Path::new("no-such-language.toml"),
+            &with(r#"["python3", "-c", "pass"]"#),
+        )
+        .expect_err("a relative program is refused");
         assert!(chain(&err).contains("warm.fork_server"), "{}", chain(&err));
-        let rt = parse_runtime(Path::new("cobol.toml"), &with(r#"["/usr/bin/python3", "-c", "pass"]"#))
-            .expect("an absolute program is taken");
+        let rt = parse_runtime(
+            Path::new("no-such-language.toml"),
+            &with(r#"["/usr/bin/python3", "-c", "pass"]"#),
+        )
+        .expect("an absolute program is taken");
         assert_eq!(
             rt.warm.fork_server.as_deref().map(|a| a[0].as_str()),
             Some("/usr/bin/python3")
