@@ -65,8 +65,8 @@ check(
     broken,
 );
 
-const unknown = await client.execute("cobol", "DISPLAY 'HI'.", { version: "1.0.0" });
-check("an unknown language is a message", unknown.message === "cobol-1.0.0 runtime is unknown", unknown);
+const unknown = await client.execute("no-such-language", "x", { version: "1.0.0" });
+check("an unknown language is a message", unknown.message === "no-such-language-1.0.0 runtime is unknown", unknown);
 
 console.log(`piston-client checks: ${passed} ok, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);

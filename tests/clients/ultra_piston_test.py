@@ -75,7 +75,7 @@ def main(base_url):
     except BadRequestError:
         check("a base64 file alone raises", True)
     try:
-        client.post_execute(language="cobol", version="*", file=File(content="x"))
+        client.post_execute(language="no-such-language", version="*", file=File(content="x"))
         check("unknown runtime raises", False, "no exception")
     except BadRequestError:
         check("unknown runtime raises", True)

@@ -269,7 +269,7 @@ async fn a_signal_reaches_the_running_program() {
 async fn sessions_report_compile_stages_and_unknown_languages() {
     let r = runner(RunnerConfig::default());
     assert!(
-        r.engine().check(job("cobol", "x")).is_err(),
+        r.engine().check(job("no-such-language", "x")).is_err(),
         "refused before a session starts"
     );
     let mut s = r

@@ -489,7 +489,7 @@ pub async fn malformed(t: &Target, tally: &Tally, deadline: Instant) {
                 once.post_json("/api/v1/run", json!({"language": "python", "code": code}).to_string())
                     .await
             }),
-            2 => ("unknown language", t.post_json("/api/v1/run", r#"{"language": "cobol-9000", "code": "x"}"#).await),
+            2 => ("unknown language", t.post_json("/api/v1/run", r#"{"language": "no-such-language", "code": "x"}"#).await),
             3 => (
                 "limits past the maxima",
                 t.post_json(

@@ -308,7 +308,7 @@ compile_error = "if"
 
     #[test]
     fn what_prepare_used_to_refuse_is_refused_before() {
-        let unknown = check(job("cobol")).expect_err("unknown");
+        let unknown = check(job("no-such-language")).expect_err("unknown");
         assert!(matches!(unknown, EngineError::Resolve(_)), "{unknown:?}");
         let mut j = job("script");
         j.args = vec!["a".into(); MAX_ARGS + 1];

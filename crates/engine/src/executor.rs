@@ -235,7 +235,7 @@ runtime_error = "exit 1"
         );
         // The check is the engine's, against the executor's catalog.
         assert!(matches!(
-            runner.engine().check(job("cobol")),
+            runner.engine().check(job("no-such-language")),
             Err(EngineError::Resolve(_))
         ));
         let first = tokio::spawn({

@@ -338,9 +338,9 @@ mod tests {
         assert!(err(|e| e.statement_zh = Some("x".repeat(MAX_STATEMENT_BYTES + 1))).starts_with("`statement_zh` is"));
         assert_eq!(
             err(|e| {
-                e.starter.insert("cobol".into(), String::new());
+                e.starter.insert("no-such-language".into(), String::new());
             }),
-            "starter.cobol: unknown language \"cobol\""
+            "starter.no-such-language: unknown language \"no-such-language\""
         );
         assert!(err(|e| {
             e.starter.insert("python".into(), String::new());

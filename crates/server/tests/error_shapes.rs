@@ -413,7 +413,7 @@ async fn a_wrong_method_gets_405_with_a_json_body_and_allow_everywhere() {
 
 /// The message every dialect gives for a runtime this server knows but has no toolchain for.
 const NOT_INSTALLED: &str =
-    "cobol is not installed on this server: an operator installs it with `tiderun runtimes install cobol`";
+    "no-such-language is not installed on this server: an operator installs it with `tiderun runtimes install no-such-language`";
 
 /// A language of the catalog whose toolchain is missing gets a 4xx that says how an operator
 /// installs it, in each dialect's shape: native and Piston 400, Judge0 its 422 field errors
@@ -422,15 +422,15 @@ const NOT_INSTALLED: &str =
 async fn a_language_whose_toolchain_is_missing_says_how_to_install_it() {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(
-        dir.path().join("cobol.toml"),
-        "name = \"cobol\"\ndisplay_name = \"COBOL\"\naliases = [\"cob\"]\njudge0_ids = [77]\nfile = \"main.cob\"\n\
-         compile = [\"/nonexistent/cobc\", \"-x\", \"{file}\"]\nrun = [\"./main\"]\ndetect = [\"/nonexistent/cobc\", \"--version\"]\n\
-         [example]\nhello = 'x'\necho = 'x'\nruntime_error = 'x'\ncompile_error = 'x'\n[install]\napt = [\"gnucobol\"]\n",
+        dir.path().join("no-such-language.toml"),
+        "name = \"no-such-language\"\ndisplay_name = \"No such language\"\naliases = [\"nsl\"]\njudge0_ids = [999]\nfile = \"main.nsl\"\n\
+         compile = [\"/nonexistent/nslc\", \"-x\", \"{file}\"]\nrun = [\"./main\"]\ndetect = [\"/nonexistent/nslc\", \"--version\"]\n\
+         [example]\nhello = 'x'\necho = 'x'\nruntime_error = 'x'\ncompile_error = 'x'\n[install]\napt = [\"nsl-compiler\"]\n",
     )
-    .expect("write cobol.toml");
+    .expect("write no-such-language.toml");
     let mut catalog = runtimes::Catalog::load(Some(dir.path())).expect("catalog");
     catalog.detect();
-    assert!(!catalog.get("cobol").expect("cobol").installed);
+    assert!(!catalog.get("no-such-language").expect("no-such-language").installed);
     let runner = engine::Runner::with_executor(
         std::sync::Arc::new(common::fake::FakeExecutor::with_catalog(catalog)),
         engine::RunnerConfig::default(),
@@ -439,13 +439,13 @@ async fn a_language_whose_toolchain_is_missing_says_how_to_install_it() {
     let client = reqwest::Client::new();
     let post = |path: &str, body: Value| client.post(format!("{}{path}", server.base)).json(&body).send();
 
-    let r = post("/api/v1/run", json!({"language": "cobol", "code": "x"}))
+    let r = post("/api/v1/run", json!({"language": "no-such-language", "code": "x"}))
         .await
         .expect("native");
     assert_eq!(r.status(), 400);
     assert_eq!(r.json::<Value>().await.expect("json")["error"], NOT_INSTALLED);
     for path in ["/api/v2/execute", "/api/v2/piston/execute"] {
-        let body = json!({"language": "cob", "version": "*", "files": [{"content": "x"}]});
+        let body = json!({"language": "nsl", "version": "*", "files": [{"content": "x"}]});
         let r = post(path, body).await.expect("piston");
         assert_eq!(r.status(), 400, "{path}");
         assert_eq!(
@@ -455,29 +455,32 @@ async fn a_language_whose_toolchain_is_missing_says_how_to_install_it() {
         );
     }
     for path in ["/submissions?wait=true", "/submissions"] {
-        let r = post(path, json!({"source_code": "x", "language_id": 77}))
+        let r = post(path, json!({"source_code": "x", "language_id": 999}))
             .await
             .expect("judge0");
         assert_eq!(r.status(), 422, "{path}");
         assert_eq!(
             r.json::<Value>().await.expect("json")["language_id"],
             json!([format!(
-                "language with id 77 is archived and cannot be used anymore: {NOT_INSTALLED}"
+                "language with id 999 is archived and cannot be used anymore: {NOT_INSTALLED}"
             )]),
             "{path}"
         );
     }
     // Piston's packages endpoint words it the same, then says what the command runs.
-    let r = post("/api/v2/packages", json!({"language": "cobol", "version": "*"}))
-        .await
-        .expect("packages");
+    let r = post(
+        "/api/v2/packages",
+        json!({"language": "no-such-language", "version": "*"}),
+    )
+    .await
+    .expect("packages");
     assert_eq!(r.status(), 403);
     let message = r.json::<Value>().await.expect("json")["message"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
     assert!(
-        message.starts_with(&format!("{NOT_INSTALLED} (apt-get install gnucobol)")),
+        message.starts_with(&format!("{NOT_INSTALLED} (apt-get install nsl-compiler)")),
         "{message}"
     );
     // An installed language of the same catalog still runs.

@@ -207,7 +207,7 @@ async fn bad_submissions_get_a_4xx_that_says_what_is_wrong() {
         ("nope", json!({"language": "python", "code": "1"}), 404, "no exercise"),
         (
             "sum-two",
-            json!({"language": "cobol", "code": "1"}),
+            json!({"language": "no-such-language", "code": "1"}),
             400,
             "unknown language",
         ),
@@ -339,8 +339,8 @@ async fn a_teacher_posts_replaces_and_deletes_exercises() {
             ),
             (bad(|e| e["id"] = json!("Has Spaces")), "is not allowed"),
             (
-                bad(|e| e["starter"] = json!({"cobol": "x"})),
-                "starter.cobol: unknown language",
+                bad(|e| e["starter"] = json!({"no-such-language": "x"})),
+                "starter.no-such-language: unknown language",
             ),
             (bad(|e| e["tests"] = json!([])), "at least one test"),
             (bad(|e| e["title"] = json!("")), "`title` is empty"),

@@ -359,7 +359,7 @@ async fn every_bad_request_gets_a_4xx_that_says_what_is_wrong() {
         body.to_string().into_bytes()
     };
     let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
-        ("unknown language", br#"{"language":"cobol","code":"x"}"#.to_vec(), 400, "unknown language \"cobol\""),
+        ("unknown language", br#"{"language":"no-such-language","code":"x"}"#.to_vec(), 400, "unknown language \"no-such-language\""),
         ("empty language", br#"{"language":"","code":"x"}"#.to_vec(), 400, "unknown language"),
         ("bad version", py(json!({"version": "not a version"})), 400, "invalid version selector"),
         ("absent version", py(json!({"version": "1.x"})), 400, "is not available"),

@@ -358,12 +358,12 @@ async fn packages_are_the_runtimes_and_installing_says_how() {
                     .contains("tiderun does not remove runtimes over its API"),
                 "{r}"
             );
-            let cobol = json!({"language": "cobol", "version": "3.1.2"});
+            let unknown = json!({"language": "no-such-language", "version": "3.1.2"});
             let (status, r) = send(
                 &server,
                 reqwest::Method::POST,
                 &format!("{prefix}/packages"),
-                Some(cobol),
+                Some(unknown),
             )
             .await;
             assert_eq!(status, 403, "{r}");
@@ -371,7 +371,7 @@ async fn packages_are_the_runtimes_and_installing_says_how() {
                 r["message"]
                     .as_str()
                     .unwrap()
-                    .starts_with("this server has no runtime cobol-3.1.2; "),
+                    .starts_with("this server has no runtime no-such-language-3.1.2; "),
                 "{r}"
             );
             // No body, or one that is not JSON: the same answer without the language's part.

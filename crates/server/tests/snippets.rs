@@ -76,8 +76,8 @@ async fn bad_snippets_get_a_4xx_that_says_what_is_wrong() {
     let cases: Vec<(&str, String, &str)> = vec![
         (
             "unknown language",
-            json!({"language": "cobol", "code": "x"}).to_string(),
-            "unknown language \"cobol\"",
+            json!({"language": "no-such-language", "code": "x"}).to_string(),
+            "unknown language \"no-such-language\"",
         ),
         (
             "empty code",

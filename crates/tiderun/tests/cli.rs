@@ -248,8 +248,12 @@ fn limits_from_the_command_line_are_enforced() {
 fn bad_input_gets_one_line_and_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let ok = write(dir.path(), "ok.py", "print(1)");
-    let out = tiderun().args(["run", "-l", "cobol"]).arg(&ok).output().unwrap();
-    assert_one_line_error(&out, "unknown language \"cobol\"");
+    let out = tiderun()
+        .args(["run", "-l", "no-such-language"])
+        .arg(&ok)
+        .output()
+        .unwrap();
+    assert_one_line_error(&out, "unknown language \"no-such-language\"");
     let out = tiderun()
         .args(["run", "-l", "python", "/nonexistent/x.py"])
         .output()
@@ -411,8 +415,8 @@ fn a_runtime_whose_toolchain_is_missing_is_listed_not_fatal() {
     let dir = tempfile::tempdir().unwrap();
     write(
         dir.path(),
-        "cobol.toml",
-        "name = \"cobol\"\ndisplay_name = \"COBOL\"\nfile = \"main.cob\"\nrun = [\"/nonexistent/cobc\", \"{file}\"]\ndetect = [\"/nonexistent/cobc\", \"--version\"]\n[example]\nhello = 'x'\necho = 'x'\nruntime_error = 'x'\n",
+        "no-such-language.toml",
+        "name = \"no-such-language\"\ndisplay_name = \"No such language\"\nfile = \"main.nsl\"\nrun = [\"/nonexistent/nslc\", \"{file}\"]\ndetect = [\"/nonexistent/nslc\", \"--version\"]\n[example]\nhello = 'x'\necho = 'x'\nruntime_error = 'x'\n",
     );
     let out = tiderun()
         .args(["runtimes", "--json", "--runtimes-dir"])
@@ -421,21 +425,21 @@ fn a_runtime_whose_toolchain_is_missing_is_listed_not_fatal() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v = json(&out);
-    let cobol = v
+    let missing = v
         .as_array()
         .unwrap()
         .iter()
-        .find(|r| r["language"] == "cobol")
-        .expect("cobol listed");
-    assert_eq!(cobol["installed"], false);
-    let prog = write(dir.path(), "x.cob", "x");
+        .find(|r| r["language"] == "no-such-language")
+        .expect("no-such-language listed");
+    assert_eq!(missing["installed"], false);
+    let prog = write(dir.path(), "x.nsl", "x");
     let out = tiderun()
-        .args(["run", "-l", "cobol", "--runtimes-dir"])
+        .args(["run", "-l", "no-such-language", "--runtimes-dir"])
         .arg(dir.path())
         .arg(&prog)
         .output()
         .unwrap();
-    assert_one_line_error(&out, "cobol is not installed");
+    assert_one_line_error(&out, "no-such-language is not installed");
 }
 
 /// `tiderun runtimes install ...` with a runtimes dir, as the caller is.
@@ -462,7 +466,7 @@ fn runtimes_install_dry_run_prints_the_commands_of_the_runtime_files() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(lines.len(), 3, "{text}");
     for package in [
         "bash",
         "gcc",
@@ -474,13 +478,15 @@ fn runtimes_install_dry_run_prints_the_commands_of_the_runtime_files() {
     ] {
         assert!(lines[1].split(' ').any(|p| p == package), "{package} not in {text}");
     }
+    assert!(lines[2].starts_with("npm install -g "), "{text}");
+    assert!(lines[2].split(' ').any(|p| p == "typescript"), "{text}");
     // npm packages after the apt packages (npm itself may be one of those); a runtime with
     // nothing to install adds no command.
     let dir = tempfile::tempdir().unwrap();
     write(
         dir.path(),
-        "ts.toml",
-        "name = \"ts\"\ndisplay_name = \"TS\"\nfile = \"main.ts\"\nrun = [\"/nonexistent/tsx\", \"{file}\"]\n\
+        "tsx.toml",
+        "name = \"tsx\"\ndisplay_name = \"TSX\"\nfile = \"main.ts\"\nrun = [\"/nonexistent/tsx\", \"{file}\"]\n\
          detect = [\"/nonexistent/tsx\", \"--version\"]\n[example]\nhello = 'x'\necho = 'x'\nruntime_error = 'x'\n\
          [install]\napt = [\"nodejs\", \"npm\"]\nnpm = [\"typescript\", \"@types/node\", \"tsx@4.19.2\"]\n",
     );
@@ -491,7 +497,7 @@ fn runtimes_install_dry_run_prints_the_commands_of_the_runtime_files() {
          detect = [\"/nonexistent/b\"]\n[example]\nhello = 'x'\necho = 'x'\nruntime_error = 'x'\n\
          [install]\nnote = \"build it from source\"\n",
     );
-    let out = install(Some(dir.path()), &["--dry-run", "bare", "ts", "javascript"]);
+    let out = install(Some(dir.path()), &["--dry-run", "bare", "tsx", "javascript"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
@@ -503,8 +509,11 @@ fn runtimes_install_dry_run_prints_the_commands_of_the_runtime_files() {
 
 #[test]
 fn runtimes_install_refuses_bad_input_with_one_line_and_exit_2() {
-    let out = install(None, &["--dry-run", "bash", "cobol"]);
-    assert_one_line_error(&out, "unknown runtime \"cobol\"; the runtimes are: bash, c, c++, java");
+    let out = install(None, &["--dry-run", "bash", "no-such-language"]);
+    assert_one_line_error(
+        &out,
+        "unknown runtime \"no-such-language\"; the runtimes are: bash, c, c++, clojure",
+    );
     // Nothing asked, or both ways of asking.
     for args in [&["--dry-run"][..], &["--all", "bash"]] {
         let out = install(None, args);

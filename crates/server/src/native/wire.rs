@@ -657,7 +657,7 @@ pub enum RunOrTestsResponse {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ErrorBody {
     /// What is wrong, in words.
-    #[schema(example = "unknown language \"cobol\"")]
+    #[schema(example = "unknown language \"no-such-language\"")]
     pub error: String,
 }
 

@@ -268,14 +268,14 @@ mod tests {
         assert_eq!(e.0.status(), StatusCode::BAD_REQUEST);
         let e = PistonError::from_engine(
             EngineError::Resolve(runtimes::ResolveError::NotInstalled {
-                language: "cobol".into(),
+                language: "no-such-language".into(),
             }),
-            "COBOL",
+            "No such language",
             "*",
         );
         assert_eq!(
             e.0.message(),
-            "cobol is not installed on this server: an operator installs it with `tiderun runtimes install cobol`"
+            "no-such-language is not installed on this server: an operator installs it with `tiderun runtimes install no-such-language`"
         );
         assert_eq!(e.0.status(), StatusCode::BAD_REQUEST);
         let e = PistonError::from_engine(EngineError::Busy { retry_after_s: 3 }, "c", "*");

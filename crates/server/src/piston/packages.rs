@@ -140,20 +140,20 @@ echo = "cat"
 runtime_error = "exit 1"
 "#;
         let absent = r#"
-name = "cobol"
-display_name = "COBOL"
-file = "main.cob"
-run = ["/nonexistent/cobc", "{file}"]
-detect = ["/nonexistent/cobc", "--version"]
+name = "no-such-language"
+display_name = "No such language"
+file = "main.nsl"
+run = ["/nonexistent/nslc", "{file}"]
+detect = ["/nonexistent/nslc", "--version"]
 [example]
 hello = "x"
 echo = "cat"
 runtime_error = "exit 1"
 [install]
-apt = ["gnucobol"]
+apt = ["nsl-compiler"]
 note = "or build it"
 "#;
-        let mut c = Catalog::from_files([("shell.toml", present), ("cobol.toml", absent)]).expect("catalog");
+        let mut c = Catalog::from_files([("shell.toml", present), ("no-such-language.toml", absent)]).expect("catalog");
         c.detect();
         c
     }
@@ -182,9 +182,9 @@ note = "or build it"
             format!("shell 1.2.3 is installed already; {general}")
         );
         assert_eq!(
-            message(&c, &Method::POST, &asked(Some("cobol"))),
-            "cobol is not installed on this server: an operator installs it with `tiderun runtimes \
-             install cobol` (apt-get install gnucobol; or build it) and restarts `tiderun serve`; \
+            message(&c, &Method::POST, &asked(Some("no-such-language"))),
+            "no-such-language is not installed on this server: an operator installs it with `tiderun runtimes \
+             install no-such-language` (apt-get install nsl-compiler; or build it) and restarts `tiderun serve`; \
              tiderun does not install runtimes over its API"
         );
         assert_eq!(
