@@ -59,6 +59,17 @@ fn print(catalog: &Catalog, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// True when `program` is an executable file in a directory of `$PATH`.
+fn on_path(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(path) = std::env::var_os("PATH") else {
+        return false;
+    };
+    std::env::split_paths(&path).any(|dir| {
+        std::fs::metadata(dir.join(program)).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
+}
+
 /// `tiderun runtimes install`.
 #[derive(Debug, clap::Args)]
 pub struct InstallArgs {
@@ -84,7 +95,7 @@ const APT_INSTALL: [&str; 4] = ["apt-get", "install", "-y", "--no-install-recomm
 pub fn install(runtimes_dir: Option<&Path>, json: bool, args: InstallArgs) -> anyhow::Result<ExitCode> {
     let catalog = crate::load_catalog(runtimes_dir)?;
     let chosen = choose(&catalog, &args)?;
-    let commands = commands(&chosen);
+    let commands = commands(&chosen, on_path("npm"));
     let chosen: Vec<String> = chosen.iter().map(|rt| rt.name.clone()).collect();
     if args.dry_run {
         for argv in &commands {
@@ -155,9 +166,10 @@ fn choose<'a>(catalog: &'a Catalog, args: &InstallArgs) -> anyhow::Result<Vec<&'
 }
 
 /// The commands that install `chosen`: apt-get update and one apt-get install for every
-/// Debian package, then one npm install for every npm package (npm itself may come from apt),
-/// each package once.
-fn commands(chosen: &[&Runtime]) -> Vec<Vec<String>> {
+/// Debian package, then one npm install for every npm package, each package once. npm itself
+/// comes from Debian when the machine has none (`npm_found`): Debian's nodejs ships without
+/// it, while NodeSource's nodejs includes it and conflicts with Debian's npm package.
+fn commands(chosen: &[&Runtime], npm_found: bool) -> Vec<Vec<String>> {
     let mut apt: Vec<&str> = Vec::new();
     let mut npm: Vec<&str> = Vec::new();
     for rt in chosen {
@@ -168,6 +180,9 @@ fn commands(chosen: &[&Runtime]) -> Vec<Vec<String>> {
                 }
             }
         }
+    }
+    if !npm.is_empty() && !npm_found && !apt.contains(&"npm") {
+        apt.push("npm");
     }
     let mut commands = Vec::new();
     if !apt.is_empty() {

@@ -505,6 +505,28 @@ fn runtimes_install_dry_run_prints_the_commands_of_the_runtime_files() {
          npm install -g typescript @types/node tsx@4.19.2\n"
     );
     assert!(install(Some(dir.path()), &["--dry-run", "bare"]).stdout.is_empty());
+    // A machine without npm (Debian's nodejs has none) gets Debian's npm first; one that has
+    // it (NodeSource's nodejs, whose package conflicts with Debian's npm) does not.
+    let bin = tempfile::tempdir().unwrap();
+    let dry_run_with_path = |path: &Path| {
+        let mut cmd = tiderun();
+        cmd.args(["runtimes", "install", "--dry-run", "typescript"])
+            .env("PATH", path);
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let npm = "npm install -g typescript @types/node\n";
+    assert_eq!(
+        dry_run_with_path(bin.path()),
+        format!("apt-get update\napt-get install -y --no-install-recommends nodejs npm\n{npm}")
+    );
+    let fake = write(bin.path(), "npm", "#!/bin/sh\n");
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    assert_eq!(
+        dry_run_with_path(bin.path()),
+        format!("apt-get update\napt-get install -y --no-install-recommends nodejs\n{npm}")
+    );
 }
 
 #[test]
