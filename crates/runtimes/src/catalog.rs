@@ -181,6 +181,18 @@ impl Catalog {
         self.runtimes.iter()
     }
 
+    /// Puts the support files of runtime `name` at `dir` (see [`Runtime::set_support_dir`]);
+    /// false when there is no such runtime.
+    pub fn set_support_dir(&mut self, name: &str, dir: PathBuf) -> bool {
+        match self.runtimes.iter_mut().find(|r| r.name == name) {
+            Some(runtime) => {
+                runtime.set_support_dir(dir);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Number of runtimes.
     pub fn len(&self) -> usize {
         self.runtimes.len()
