@@ -35,7 +35,13 @@ pub(crate) fn install(catalog: &mut Catalog, privileged: bool) {
     let wanted: Vec<(String, PathBuf, BTreeMap<String, String>)> = catalog
         .iter()
         .filter(|r| r.installed)
-        .filter_map(|r| Some((r.name.clone(), r.support_dir()?.to_path_buf(), r.support_files().clone())))
+        .filter_map(|r| {
+            Some((
+                r.name.clone(),
+                r.support_dir()?.to_path_buf(),
+                r.support_files().clone(),
+            ))
+        })
         .collect();
     for (name, default, files) in wanted {
         let dir = if privileged {
@@ -53,16 +59,16 @@ pub(crate) fn install(catalog: &mut Catalog, privileged: bool) {
             Ok(()) => {
                 catalog.set_support_dir(&name, dir);
             }
-            Err(e) => tracing::error!(runtime = %name, dir = %dir.display(), error = %e, "cannot write the support files"),
+            Err(e) => {
+                tracing::error!(runtime = %name, dir = %dir.display(), error = %e, "cannot write the support files")
+            }
         }
     }
 }
 
 /// Makes `dir` hold exactly `files` (mode 0555, files 0444), reusing it when it does.
 pub(crate) fn ensure(dir: &Path, files: &BTreeMap<String, String>) -> Result<(), String> {
-    let parent = dir
-        .parent()
-        .ok_or_else(|| format!("{} has no parent", dir.display()))?;
+    let parent = dir.parent().ok_or_else(|| format!("{} has no parent", dir.display()))?;
     crate::precompiled::make_dir(parent)?;
     if std::fs::symlink_metadata(dir).is_ok() {
         if holds_exactly(dir, files) {
@@ -185,7 +191,11 @@ mod tests {
         assert_eq!(std::fs::read_to_string(dir.join("plot.py")).expect("read"), "x = 1\n");
         let inode = std::fs::metadata(&dir).expect("stat").ino();
         ensure(&dir, &files()).expect("reused");
-        assert_eq!(std::fs::metadata(&dir).expect("stat").ino(), inode, "the same directory");
+        assert_eq!(
+            std::fs::metadata(&dir).expect("stat").ino(),
+            inode,
+            "the same directory"
+        );
 
         // Changed behind the server's back (a file's text, an extra file, a symlink): written again.
         for tamper in [

@@ -305,9 +305,15 @@ compile_error = "if"
     #[test]
     fn support_files_name_their_directory_in_env_and_run_and_are_bound() {
         let text = SHELL
-            .replace("SHELL_HOME = \"{tmp}/home\"", "SHELL_HOME = \"{tmp}/home\"\nLIB = \"{support}\"")
+            .replace(
+                "SHELL_HOME = \"{tmp}/home\"",
+                "SHELL_HOME = \"{tmp}/home\"\nLIB = \"{support}\"",
+            )
             .replace("\"{{literal}}\"]", "\"{{literal}}\", \"--lib={support}/lib.sh\"]")
-            .replace("[limits.run]", "[support]\n\"lib.sh\" = \"greet() { echo hi; }\"\n[limits.run]");
+            .replace(
+                "[limits.run]",
+                "[support]\n\"lib.sh\" = \"greet() { echo hi; }\"\n[limits.run]",
+            );
         let mut catalog = Catalog::from_files([("s.toml", text)]).expect("valid");
         catalog.detect();
         let rt = catalog.get("shell").expect("shell");
@@ -319,7 +325,11 @@ compile_error = "if"
         let plan = rt.plan("main.sh", &[]).expect("plan");
         let lib = plan.run.env.iter().find(|(k, _)| k == "LIB").expect("LIB").1.clone();
         assert_eq!(lib, dir.to_string_lossy());
-        assert!(plan.run.argv.contains(&format!("--lib={}/lib.sh", dir.display())), "{:?}", plan.run.argv);
+        assert!(
+            plan.run.argv.contains(&format!("--lib={}/lib.sh", dir.display())),
+            "{:?}",
+            plan.run.argv
+        );
 
         // The engine may put the files elsewhere: the value and the bind follow.
         let mut moved = rt.clone();

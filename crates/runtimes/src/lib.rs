@@ -41,5 +41,7 @@ pub use spec::{
     Example, Install, Program, Warm, DEFAULT_MAX_WARM_INSTANCES, MAX_EXAMPLE_FILES, MAX_PACKAGES,
     MAX_PACKAGE_NAME_CHARS, MAX_WARM_INSTANCES,
 };
-pub use support::{digest as support_digest, MAX_SUPPORT_BYTES, MAX_SUPPORT_FILES, MAX_SUPPORT_NAME_CHARS, SUPPORT_ROOT};
+pub use support::{
+    digest as support_digest, MAX_SUPPORT_BYTES, MAX_SUPPORT_FILES, MAX_SUPPORT_NAME_CHARS, SUPPORT_ROOT,
+};
 pub use version::parse_version;

@@ -107,7 +107,11 @@ mod tests {
 
     #[test]
     fn plain_names_within_the_limits_pass() {
-        check(&files(&[("turtle.py", "x = 1\n"), ("tiderun_plot.py", "y\n")]), &no_vars()).expect("valid");
+        check(
+            &files(&[("turtle.py", "x = 1\n"), ("tiderun_plot.py", "y\n")]),
+            &no_vars(),
+        )
+        .expect("valid");
         check(&BTreeMap::new(), &BTreeMap::from([(SUPPORT.to_owned(), ())])).expect("no table, any vars");
     }
 
@@ -132,7 +136,9 @@ mod tests {
 
     #[test]
     fn count_bytes_empty_files_and_vars_support_are_bounded() {
-        let many: Vec<(String, String)> = (0..=MAX_SUPPORT_FILES).map(|i| (format!("f{i}.py"), "x".to_owned())).collect();
+        let many: Vec<(String, String)> = (0..=MAX_SUPPORT_FILES)
+            .map(|i| (format!("f{i}.py"), "x".to_owned()))
+            .collect();
         let many: BTreeMap<String, String> = many.into_iter().collect();
         let e = check(&many, &no_vars()).expect_err("too many").to_string();
         assert!(e.contains(&format!("more than {MAX_SUPPORT_FILES} files")), "{e}");
@@ -141,12 +147,16 @@ mod tests {
         check(&fit, &no_vars()).expect("at the limit");
 
         let big = "x".repeat(MAX_SUPPORT_BYTES / 2 + 1);
-        let e = check(&files(&[("a.py", &big), ("b.py", &big)]), &no_vars()).expect_err("too big").to_string();
+        let e = check(&files(&[("a.py", &big), ("b.py", &big)]), &no_vars())
+            .expect_err("too big")
+            .to_string();
         assert!(e.contains(&format!("more than {MAX_SUPPORT_BYTES}")), "{e}");
         let half = "x".repeat(MAX_SUPPORT_BYTES / 2);
         check(&files(&[("a.py", &half), ("b.py", &half)]), &no_vars()).expect("at the limit");
 
-        let e = check(&files(&[("a.py", "")]), &no_vars()).expect_err("empty").to_string();
+        let e = check(&files(&[("a.py", "")]), &no_vars())
+            .expect_err("empty")
+            .to_string();
         assert!(e.contains("is empty"), "{e}");
         let e = check(&files(&[("a.py", "x")]), &BTreeMap::from([(SUPPORT.to_owned(), ())]))
             .expect_err("vars.support")

@@ -12,10 +12,13 @@ use common::{Backend, TestServer};
 use serde_json::{json, Value};
 use server::ServerConfig;
 
-const SHOW: &str = "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [1, 4, 9])\nplt.title('squares')\nplt.show()\n\
+const SHOW: &str =
+    "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [1, 4, 9])\nplt.title('squares')\nplt.show()\n\
                     plt.figure()\nplt.bar(['a', 'b'], [3, 5])\nplt.show()\nprint('shown')\n";
-const SAVEFIG: &str = "import matplotlib.pyplot as plt\nplt.plot([0, 1], [1, 0])\nplt.savefig('plot.png')\nprint('saved')\n";
-const SQUARE: &str = "import turtle\nt = turtle.Turtle()\nfor _ in range(4):\n    t.forward(100)\n    t.left(90)\nturtle.done()\n";
+const SAVEFIG: &str =
+    "import matplotlib.pyplot as plt\nplt.plot([0, 1], [1, 0])\nplt.savefig('plot.png')\nprint('saved')\n";
+const SQUARE: &str =
+    "import turtle\nt = turtle.Turtle()\nfor _ in range(4):\n    t.forward(100)\n    t.left(90)\nturtle.done()\n";
 const NUMBERS: &str = "import numpy as np\nimport pandas as pd\n\
                        a = np.arange(12).reshape(3, 4)\nprint(int(a.sum()), a.shape)\n\
                        df = pd.DataFrame({'x': [1, 2, 3], 'y': [2.0, 4.0, 8.0]})\nprint(df['y'].mean(), len(df))\n";
@@ -80,24 +83,40 @@ fn png_size(bytes: &[u8]) -> (u32, u32) {
 
 async fn the_python_class(server: &TestServer, path: &str) {
     let body = python(server, SHOW).await;
-    assert_eq!((&body["status"], &body["run"]["stdout"]), (&json!("ok"), &json!("shown\n")), "{path}: {body}");
+    assert_eq!(
+        (&body["status"], &body["run"]["stdout"]),
+        (&json!("ok"), &json!("shown\n")),
+        "{path}: {body}"
+    );
     assert_eq!(body["run"]["stderr"], "", "{path}: nothing on stderr: {body}");
     let shown = images(&body);
     let mut names: Vec<&str> = shown.iter().map(|(n, _, _)| n.as_str()).collect();
     names.sort_unstable();
-    assert_eq!(names, ["figure-2.png", "figure.png"], "{path}: one PNG per figure shown");
+    assert_eq!(
+        names,
+        ["figure-2.png", "figure.png"],
+        "{path}: one PNG per figure shown"
+    );
     for (name, mime, bytes) in &shown {
         assert_eq!(mime, "image/png", "{path}: {name}");
         // matplotlib's default figure: 6.4 × 4.8 in at 100 dpi.
         assert_eq!(png_size(bytes), (640, 480), "{path}: {name}");
-        assert!(bytes.len() > 3_000, "{path}: {name} holds a plot: {} bytes", bytes.len());
+        assert!(
+            bytes.len() > 3_000,
+            "{path}: {name} holds a plot: {} bytes",
+            bytes.len()
+        );
     }
 
     let body = python(server, SAVEFIG).await;
     assert_eq!(body["status"], "ok", "{path}: {body}");
     let saved = images(&body);
     assert_eq!(saved.len(), 1, "{path}: {body}");
-    assert_eq!((saved[0].0.as_str(), saved[0].1.as_str()), ("plot.png", "image/png"), "{path}");
+    assert_eq!(
+        (saved[0].0.as_str(), saved[0].1.as_str()),
+        ("plot.png", "image/png"),
+        "{path}"
+    );
     assert_eq!(png_size(&saved[0].2), (640, 480), "{path}");
 
     let body = python(server, SQUARE).await;
@@ -105,17 +124,32 @@ async fn the_python_class(server: &TestServer, path: &str) {
     let drawn = images(&body);
     assert_eq!(drawn.len(), 1, "{path}: {body}");
     let (name, mime, svg) = &drawn[0];
-    assert_eq!((name.as_str(), mime.as_str()), ("turtle.svg", "image/svg+xml"), "{path}");
+    assert_eq!(
+        (name.as_str(), mime.as_str()),
+        ("turtle.svg", "image/svg+xml"),
+        "{path}"
+    );
     let svg = String::from_utf8(svg.clone()).expect("UTF-8");
-    assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""), "{path}: {svg}");
+    assert!(
+        svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""),
+        "{path}: {svg}"
+    );
     assert_eq!(svg.matches("<line ").count(), 4, "{path}: four sides: {svg}");
-    for corner in ["x2=\"100\" y2=\"0\"", "x2=\"100\" y2=\"-100\"", "x2=\"0\" y2=\"-100\"", "x2=\"0\" y2=\"0\""] {
+    for corner in [
+        "x2=\"100\" y2=\"0\"",
+        "x2=\"100\" y2=\"-100\"",
+        "x2=\"0\" y2=\"-100\"",
+        "x2=\"0\" y2=\"0\"",
+    ] {
         assert!(svg.contains(corner), "{path}: {corner} in {svg}");
     }
 
     let body = python(server, NUMBERS).await;
     assert_eq!(body["status"], "ok", "{path}: {body}");
-    assert_eq!(body["run"]["stdout"], "66 (3, 4)\n4.666666666666667 3\n", "{path}: {body}");
+    assert_eq!(
+        body["run"]["stdout"], "66 (3, 4)\n4.666666666666667 3\n",
+        "{path}: {body}"
+    );
 
     let body = python(server, TAMPER).await;
     assert_eq!(body["status"], "ok", "{path}: {body}");
