@@ -32,6 +32,7 @@ mod outcome;
 mod pool;
 mod precompiled;
 mod runner;
+mod support;
 mod verdict;
 
 pub use budget::{
@@ -189,7 +190,14 @@ impl Engine {
     /// headers of every installed runtime that lists some are built (in the background, in
     /// sandboxes) into `precompiled.dir`, and a compile whose program allows it uses them.
     /// Without root, or without a directory, compiles go without.
-    pub fn start(catalog: Catalog, sandbox: Sandbox, mut config: PoolConfig, precompiled: &PrecompiledConfig) -> Self {
+    pub fn start(
+        mut catalog: Catalog,
+        sandbox: Sandbox,
+        mut config: PoolConfig,
+        precompiled: &PrecompiledConfig,
+    ) -> Self {
+        // Before any spec is made: the support files' directory is one of the runtime's binds.
+        support::install(&mut catalog, sandbox.capabilities().privileged);
         if config.enabled && !sandbox.capabilities().privileged {
             tracing::warn!("warm pools need root; every run starts cold");
             config.enabled = false;

@@ -647,7 +647,7 @@ fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<u64, String> {
 
 /// Make `dir` and its missing parents; `dir` itself must be a directory (not a symlink) of
 /// this process's user, and is made mode 0755 (nobody else may write it).
-fn make_dir(dir: &Path) -> Result<(), String> {
+pub(crate) fn make_dir(dir: &Path) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot make {}: {e}", dir.display()))?;
     let m = std::fs::symlink_metadata(dir).map_err(|e| format!("cannot look at {}: {e}", dir.display()))?;
     if !m.is_dir() {

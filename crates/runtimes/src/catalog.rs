@@ -181,6 +181,18 @@ impl Catalog {
         self.runtimes.iter()
     }
 
+    /// Puts the support files of runtime `name` at `dir` (see [`Runtime::set_support_dir`]);
+    /// false when there is no such runtime.
+    pub fn set_support_dir(&mut self, name: &str, dir: PathBuf) -> bool {
+        match self.runtimes.iter_mut().find(|r| r.name == name) {
+            Some(runtime) => {
+                runtime.set_support_dir(dir);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Number of runtimes.
     pub fn len(&self) -> usize {
         self.runtimes.len()
@@ -289,6 +301,56 @@ echo = "cat"
 runtime_error = "exit 1"
 compile_error = "if"
 "#;
+
+    #[test]
+    fn support_files_name_their_directory_in_env_and_run_and_are_bound() {
+        let text = SHELL
+            .replace(
+                "SHELL_HOME = \"{tmp}/home\"",
+                "SHELL_HOME = \"{tmp}/home\"\nLIB = \"{support}\"",
+            )
+            .replace("\"{{literal}}\"]", "\"{{literal}}\", \"--lib={support}/lib.sh\"]")
+            .replace(
+                "[limits.run]",
+                "[support]\n\"lib.sh\" = \"greet() { echo hi; }\"\n[limits.run]",
+            );
+        let mut catalog = Catalog::from_files([("s.toml", text)]).expect("valid");
+        catalog.detect();
+        let rt = catalog.get("shell").expect("shell");
+        assert!(rt.installed, "{:?}", rt.missing);
+        let dir = rt.support_dir().expect("a support dir").to_path_buf();
+        assert!(dir.starts_with(crate::SUPPORT_ROOT), "{}", dir.display());
+        assert_eq!(rt.support_files().len(), 1);
+        assert!(rt.binds.contains(&dir), "bound: {:?}", rt.binds);
+        let plan = rt.plan("main.sh", &[]).expect("plan");
+        let lib = plan.run.env.iter().find(|(k, _)| k == "LIB").expect("LIB").1.clone();
+        assert_eq!(lib, dir.to_string_lossy());
+        assert!(
+            plan.run.argv.contains(&format!("--lib={}/lib.sh", dir.display())),
+            "{:?}",
+            plan.run.argv
+        );
+
+        // The engine may put the files elsewhere: the value and the bind follow.
+        let mut moved = rt.clone();
+        moved.set_support_dir(PathBuf::from("/srv/support/x"));
+        let plan = moved.plan("main.sh", &[]).expect("plan");
+        assert!(plan.run.env.contains(&("LIB".to_owned(), "/srv/support/x".to_owned())));
+        assert!(moved.binds.contains(&PathBuf::from("/srv/support/x")) && !moved.binds.contains(&dir));
+
+        // Without a [support] table, {support} is an unknown placeholder; vars.support is refused.
+        let without = SHELL.replace("PATH = \"/bin\"", "PATH = \"/bin\"\nLIB = \"{support}\"");
+        let msg = chain(&Catalog::from_files([("bad.toml", without)]).expect_err("no table"));
+        assert!(msg.contains("support"), "{msg}");
+        let shadow = SHELL
+            .replace("[vars]", "[vars]\nsupport = [\"/bin/sh\", \"-c\", \"echo /x\"]")
+            .replace("[limits.run]", "[support]\n\"a.sh\" = \"x\"\n[limits.run]");
+        let msg = chain(&Catalog::from_files([("bad.toml", shadow)]).expect_err("vars.support"));
+        assert!(msg.contains("rename vars.support"), "{msg}");
+        let bad = SHELL.replace("[limits.run]", "[support]\n\"../a.sh\" = \"x\"\n[limits.run]");
+        let msg = chain(&Catalog::from_files([("bad.toml", bad)]).expect_err("bad name"));
+        assert!(msg.contains("not a plain file name"), "{msg}");
+    }
 
     fn chain(err: &dyn std::error::Error) -> String {
         let mut text = err.to_string();

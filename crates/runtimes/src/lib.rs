@@ -27,6 +27,7 @@ mod limits;
 mod precompiled;
 mod runtime;
 mod spec;
+mod support;
 mod template;
 mod version;
 
@@ -39,5 +40,8 @@ pub use runtime::{Command, Plan, Precompile, Runtime, BASE_LANG, BASE_PATH, MAX_
 pub use spec::{
     Example, Install, Program, Warm, DEFAULT_MAX_WARM_INSTANCES, MAX_EXAMPLE_FILES, MAX_PACKAGES,
     MAX_PACKAGE_NAME_CHARS, MAX_WARM_INSTANCES,
+};
+pub use support::{
+    digest as support_digest, MAX_SUPPORT_BYTES, MAX_SUPPORT_FILES, MAX_SUPPORT_NAME_CHARS, SUPPORT_ROOT,
 };
 pub use version::parse_version;

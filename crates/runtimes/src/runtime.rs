@@ -76,6 +76,10 @@ pub struct Runtime {
     env: Vec<(String, Template)>,
     bind_templates: Vec<Template>,
     precompiled: Option<Precompiled>,
+    /// The `[support]` table: file name → text.
+    support: BTreeMap<String, String>,
+    /// Where the support files are bound (`{support}`); `None` without support files.
+    support_dir: Option<PathBuf>,
     semver: Option<Version>,
 }
 
@@ -101,6 +105,7 @@ pub(crate) struct Parts {
     pub(crate) env: Vec<(String, Template)>,
     pub(crate) bind_templates: Vec<Template>,
     pub(crate) precompiled: Option<Precompiled>,
+    pub(crate) support: BTreeMap<String, String>,
 }
 
 /// A program to execute: the complete argv and the complete environment.
@@ -157,6 +162,7 @@ impl Detection {
 
 impl Runtime {
     pub(crate) fn new(p: Parts) -> Self {
+        let support_dir = (!p.support.is_empty()).then(|| crate::support::default_dir(&p.name, &p.support));
         Self {
             name: p.name,
             display_name: p.display_name,
@@ -183,6 +189,8 @@ impl Runtime {
             env: p.env,
             bind_templates: p.bind_templates,
             precompiled: p.precompiled,
+            support_dir,
+            support: p.support,
             semver: None,
         }
     }
@@ -211,6 +219,34 @@ impl Runtime {
     /// The detected version as semver (`3.11` padded to 3.11.0), for matching and sorting.
     pub fn semver(&self) -> Option<&Version> {
         self.semver.as_ref()
+    }
+
+    /// The support files (name → text) of the runtime file's `[support]` table.
+    pub fn support_files(&self) -> &BTreeMap<String, String> {
+        &self.support
+    }
+
+    /// The directory `{support}` names and every sandbox of the runtime binds read-only:
+    /// `SUPPORT_ROOT/<name>-<digest of the files>` unless the engine set another; `None`
+    /// without support files.
+    pub fn support_dir(&self) -> Option<&Path> {
+        self.support_dir.as_deref()
+    }
+
+    /// Puts the support files at `dir` (where the engine wrote them): `{support}` and the
+    /// bind follow. Nothing happens for a runtime without support files.
+    pub fn set_support_dir(&mut self, dir: PathBuf) {
+        let Some(old) = self.support_dir.replace(dir.clone()) else {
+            self.support_dir = None;
+            return;
+        };
+        // Detected already: the value and the bind of the old directory are replaced.
+        if let Some(value) = self.vars.get_mut(crate::support::SUPPORT) {
+            *value = dir.to_string_lossy().into_owned();
+        }
+        for bind in self.binds.iter_mut().filter(|b| **b == old) {
+            bind.clone_from(&dir);
+        }
     }
 
     /// Values of the `[vars]` evaluated at detection (empty before).
@@ -400,6 +436,9 @@ impl Runtime {
                 Err(reason) => return Detection::failed(vars, reason),
             }
         }
+        if let Some(dir) = &self.support_dir {
+            vars.insert(crate::support::SUPPORT.to_owned(), dir.to_string_lossy().into_owned());
+        }
         let ctx = Context {
             file: None,
             stem: None,
@@ -491,6 +530,10 @@ impl Runtime {
         self.missing = d.missing;
         self.vars = d.vars;
         self.binds = d.binds;
+        // The support files' directory: not checked at detection (the engine writes it).
+        if let (Some(dir), None) = (&self.support_dir, &self.missing) {
+            self.binds.push(dir.clone());
+        }
         match (&self.missing, &self.version) {
             (Some(reason), _) => {
                 tracing::info!(runtime = %self.name, %reason, "runtime not installed")

@@ -49,6 +49,10 @@ struct RuntimeFile {
     warm: Warm,
     #[serde(default)]
     precompiled: Option<PrecompiledFile>,
+    /// Support files (name → text) written once by the engine into a read-only directory
+    /// bound into every sandbox of the runtime; `{support}` names it in `env` and `run`.
+    #[serde(default)]
+    support: BTreeMap<String, String>,
     #[serde(default)]
     limits: LimitsSpec,
     example: Example,
@@ -285,11 +289,18 @@ fn build(path: &Path, f: RuntimeFile) -> Result<Runtime, SpecError> {
         }
     }
 
+    crate::support::check(&f.support, &f.vars)?;
+    // `{support}` is one more var where the file has support files: in `compile`, `run` and
+    // `env` (not in `detect` or `binds`, which are checked before the directory is written).
+    let mut with_support = f.vars.clone();
+    if !f.support.is_empty() {
+        with_support.insert(crate::support::SUPPORT.to_owned(), Vec::new());
+    }
     let compile = match &f.compile {
-        Some(argv) => Some(parse_argv("compile", argv, &f.vars, Scope::VarsAndFile, false)?),
+        Some(argv) => Some(parse_argv("compile", argv, &with_support, Scope::VarsAndFile, false)?),
         None => None,
     };
-    let run = parse_argv("run", &f.run, &f.vars, Scope::VarsAndFile, compile.is_some())?;
+    let run = parse_argv("run", &f.run, &with_support, Scope::VarsAndFile, compile.is_some())?;
     let detect = parse_argv("detect", &f.detect, &f.vars, Scope::Vars, false)?;
     check_sources(&f.sources, compile.iter().flatten().chain(&run))?;
 
@@ -314,7 +325,7 @@ fn build(path: &Path, f: RuntimeFile) -> Result<Runtime, SpecError> {
         if name.is_empty() || name.contains(['=', '\0']) {
             return Err(SpecError::BadEnvName { name: name.clone() });
         }
-        let t = Template::parse(value, Scope::Vars, &f.vars).map_err(|source| SpecError::Template {
+        let t = Template::parse(value, Scope::Vars, &with_support).map_err(|source| SpecError::Template {
             field: format!("env.{name}"),
             source,
         })?;
@@ -397,6 +408,7 @@ fn build(path: &Path, f: RuntimeFile) -> Result<Runtime, SpecError> {
         env,
         bind_templates: binds,
         precompiled,
+        support: f.support,
     }))
 }
 
