@@ -37,7 +37,7 @@ pub use limits::*;
 pub use precompiled::{MAX_HEADER_NAME_BYTES, MAX_PRECOMPILED_HEADERS};
 pub use runtime::{Command, Plan, Precompile, Runtime, BASE_LANG, BASE_PATH, MAX_MAIN_FILE_BYTES};
 pub use spec::{
-    Example, Install, Program, Warm, DEFAULT_MAX_WARM_INSTANCES, MAX_EXAMPLE_FILES, MAX_PACKAGES,
-    MAX_PACKAGE_NAME_CHARS, MAX_WARM_INSTANCES,
+    Example, Install, Program, Warm, DEFAULT_MAX_WARM_INSTANCES, JUDGE0_CE_IDS, MAX_EXAMPLE_FILES,
+    MAX_HIGHLIGHT_CHARS, MAX_PACKAGES, MAX_PACKAGE_NAME_CHARS, MAX_WARM_INSTANCES, OWN_JUDGE0_IDS,
 };
 pub use version::parse_version;
