@@ -402,13 +402,20 @@ compile_error = "if"
                 if crate::OWN_JUDGE0_IDS.contains(&id) {
                     own.push((id, rt.name.as_str()));
                 } else {
-                    assert!(crate::JUDGE0_CE_IDS.contains(&id), "{}: {id} is not a Judge0 CE 1.13.1 id", rt.name);
+                    assert!(
+                        crate::JUDGE0_CE_IDS.contains(&id),
+                        "{}: {id} is not a Judge0 CE 1.13.1 id",
+                        rt.name
+                    );
                 }
             }
         }
         own.sort_unstable();
         assert_eq!(own, [(1000, "nim"), (1001, "racket"), (1002, "tcl")]);
-        let ce = catalog.iter().filter(|rt| rt.judge0_listed_id().is_some_and(|id| crate::JUDGE0_CE_IDS.contains(&id)));
+        let ce = catalog.iter().filter(|rt| {
+            rt.judge0_listed_id()
+                .is_some_and(|id| crate::JUDGE0_CE_IDS.contains(&id))
+        });
         assert_eq!(ce.count(), catalog.len() - 3, "the shelf's runtimes with Judge0 CE ids");
         let java = catalog.get("java").expect("java");
         assert_eq!(
@@ -518,9 +525,15 @@ compile_error = "if"
 
     #[test]
     fn highlight_names_an_editor_mode_or_none() {
-        let with = SHELL.replace("file = \"main.sh\"", "file = \"main.sh\"\nhighlight = \"shell_posix-2\"");
+        let with = SHELL.replace(
+            "file = \"main.sh\"",
+            "file = \"main.sh\"\nhighlight = \"shell_posix-2\"",
+        );
         let catalog = Catalog::from_files([("shell.toml", with.as_str())]).expect("valid");
-        assert_eq!(catalog.get("shell").and_then(|r| r.highlight.as_deref()), Some("shell_posix-2"));
+        assert_eq!(
+            catalog.get("shell").and_then(|r| r.highlight.as_deref()),
+            Some("shell_posix-2")
+        );
         let catalog = Catalog::from_files([("shell.toml", SHELL)]).expect("valid");
         assert_eq!(catalog.get("shell").and_then(|r| r.highlight.as_deref()), None);
         // The shelf: every runtime names its mode but the three the page has none for.
@@ -532,7 +545,10 @@ compile_error = "if"
             .collect();
         assert_eq!(plain, ["elixir", "nim", "prolog"]);
         assert_eq!(embedded.get("ruby").and_then(|r| r.highlight.as_deref()), Some("ruby"));
-        assert_eq!(embedded.get("racket").and_then(|r| r.highlight.as_deref()), Some("scheme"));
+        assert_eq!(
+            embedded.get("racket").and_then(|r| r.highlight.as_deref()),
+            Some("scheme")
+        );
     }
 
     #[test]
@@ -580,7 +596,10 @@ compile_error = "if"
                 "highlight: \"\" is not an editor mode name",
             ),
             (
-                SHELL.replace("file = \"main.sh\"", &format!("file = \"main.sh\"\nhighlight = \"{}\"", "x".repeat(33))),
+                SHELL.replace(
+                    "file = \"main.sh\"",
+                    &format!("file = \"main.sh\"\nhighlight = \"{}\"", "x".repeat(33)),
+                ),
                 "at most 32",
             ),
         ];

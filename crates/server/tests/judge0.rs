@@ -1530,7 +1530,13 @@ async fn languages_list_every_runtime_of_the_catalog_once() {
         let rt = catalog.iter().find(|rt| rt["language"] == name).expect(name);
         assert_eq!(rt["judge0_ids"], json!([id]), "{rt}");
         let (_, one) = api.get(&format!("/languages/{id}")).await;
-        assert!(one["name"].as_str().unwrap().starts_with(rt["display_name"].as_str().unwrap()), "{one}");
+        assert!(
+            one["name"]
+                .as_str()
+                .unwrap()
+                .starts_with(rt["display_name"].as_str().unwrap()),
+            "{one}"
+        );
     }
 }
 

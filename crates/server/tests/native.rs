@@ -432,7 +432,11 @@ async fn the_runtime_list_has_names_versions_and_limits() {
     assert_eq!(c["compiled"], true);
     // The page's editor mode, from the runtime file; null is plain text.
     assert_eq!(python["highlight"], "python");
-    let mode = |name: &str| list.iter().find(|r| r["language"] == name).map(|r| r["highlight"].clone());
+    let mode = |name: &str| {
+        list.iter()
+            .find(|r| r["language"] == name)
+            .map(|r| r["highlight"].clone())
+    };
     assert_eq!(mode("racket"), Some(json!("scheme")));
     assert_eq!(mode("prolog"), Some(Value::Null));
     for rt in list {
