@@ -1,6 +1,6 @@
-// The CodeMirror 6 editor: highlighting for the chosen language (each language pack is
-// loaded only when first chosen), light/dark styles, Ctrl/Cmd+Enter to run, and the
-// highlighted line of an error.
+// The CodeMirror 6 editor: highlighting in the mode the chosen language's runtime names
+// (`modes.js`: each mode is loaded only when first used), light/dark styles, Ctrl/Cmd+Enter
+// to run, and the highlighted line of an error.
 import { EditorState, Compartment, StateEffect, StateField } from '@codemirror/state';
 import {
   EditorView,
@@ -13,28 +13,8 @@ import {
   highlightSpecialChars,
 } from '@codemirror/view';
 import { defaultKeymap, history, historyKeymap, indentWithTab } from '@codemirror/commands';
-import {
-  syntaxHighlighting,
-  indentOnInput,
-  bracketMatching,
-  StreamLanguage,
-  indentUnit,
-} from '@codemirror/language';
+import { syntaxHighlighting, indentOnInput, bracketMatching, indentUnit } from '@codemirror/language';
 import { lightHighlight, darkHighlight, editorTheme } from './highlight.js';
-
-/** Each language's highlighting, loaded on first use (a separate chunk of the bundle). */
-const LANGUAGE_PACKS = {
-  python: () => import('@codemirror/lang-python').then((m) => m.python()),
-  javascript: () => import('@codemirror/lang-javascript').then((m) => m.javascript()),
-  typescript: () => import('@codemirror/lang-javascript').then((m) => m.javascript({ typescript: true })),
-  c: () => import('@codemirror/lang-cpp').then((m) => m.cpp()),
-  'c++': () => import('@codemirror/lang-cpp').then((m) => m.cpp()),
-  cpp: () => import('@codemirror/lang-cpp').then((m) => m.cpp()),
-  java: () => import('@codemirror/lang-java').then((m) => m.java()),
-  rust: () => import('@codemirror/lang-rust').then((m) => m.rust()),
-  bash: () => import('@codemirror/legacy-modes/mode/shell').then((m) => StreamLanguage.define(m.shell)),
-  perl: () => import('@codemirror/legacy-modes/mode/perl').then((m) => StreamLanguage.define(m.perl)),
-};
 
 const setErrorLine = StateEffect.define();
 const errorLineDecoration = Decoration.line({ class: 'cm-errorLine', attributes: { 'data-error-line': 'true' } });
@@ -111,21 +91,21 @@ export class Editor {
     this.onChange = onChange;
   }
 
-  /** Highlighting for `language`; unknown languages are plain text. */
-  async setLanguage(language) {
-    this.loaded = language;
-    const pack = LANGUAGE_PACKS[language];
-    let extension = [];
-    if (pack) {
-      try {
-        extension = await pack();
-      } catch {
-        extension = [];
-      }
+  /** Highlighting in `mode` (a runtime's `highlight`); none, or a mode the page lacks, is plain
+   * text. The editor's `data-mode` says which mode is in effect once it is. */
+  async setMode(mode) {
+    this.loaded = mode;
+    let extension = null;
+    try {
+      // The table of modes is a chunk of its own too: the page's first chunk stays as small.
+      extension = mode ? await import('./modes.js').then((m) => m.loadMode(mode)) : null;
+    } catch {
+      extension = null;
     }
-    // A later choice wins over a pack that arrived late.
-    if (this.loaded !== language) return;
-    this.view.dispatch({ effects: this.language.reconfigure(extension) });
+    // A later choice wins over a mode that arrived late.
+    if (this.loaded !== mode) return;
+    this.view.dispatch({ effects: this.language.reconfigure(extension || []) });
+    this.view.dom.dataset.mode = extension ? mode : '';
   }
 
   setDark(dark) {

@@ -156,7 +156,7 @@ async function selectLanguage(language, code = null) {
   editor.showErrorLine(null);
   ui.run.disabled = state.busy;
   ui.share.disabled = false;
-  await editor.setLanguage(language);
+  await editor.setMode(runtime.highlight || null);
 }
 
 /** On a phone the console is below the editor: bring it into view when there is news. */

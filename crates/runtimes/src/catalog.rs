@@ -455,6 +455,30 @@ compile_error = "if"
             );
         }
         assert!(catalog.by_judge0_id(9999).is_none());
+        // Every runtime has a Judge0 id, so Judge0's language list shows the whole shelf: Judge0
+        // CE 1.13.1's where it has the language, else one of tiderun's own range.
+        let mut own = Vec::new();
+        for rt in catalog.iter() {
+            assert!(!rt.judge0_ids.is_empty(), "{} has no Judge0 id", rt.name);
+            for &id in &rt.judge0_ids {
+                if crate::OWN_JUDGE0_IDS.contains(&id) {
+                    own.push((id, rt.name.as_str()));
+                } else {
+                    assert!(
+                        crate::JUDGE0_CE_IDS.contains(&id),
+                        "{}: {id} is not a Judge0 CE 1.13.1 id",
+                        rt.name
+                    );
+                }
+            }
+        }
+        own.sort_unstable();
+        assert_eq!(own, [(1000, "nim"), (1001, "racket"), (1002, "tcl")]);
+        let ce = catalog.iter().filter(|rt| {
+            rt.judge0_listed_id()
+                .is_some_and(|id| crate::JUDGE0_CE_IDS.contains(&id))
+        });
+        assert_eq!(ce.count(), catalog.len() - 3, "the shelf's runtimes with Judge0 CE ids");
         let java = catalog.get("java").expect("java");
         assert_eq!(
             (
@@ -562,6 +586,34 @@ compile_error = "if"
     }
 
     #[test]
+    fn highlight_names_an_editor_mode_or_none() {
+        let with = SHELL.replace(
+            "file = \"main.sh\"",
+            "file = \"main.sh\"\nhighlight = \"shell_posix-2\"",
+        );
+        let catalog = Catalog::from_files([("shell.toml", with.as_str())]).expect("valid");
+        assert_eq!(
+            catalog.get("shell").and_then(|r| r.highlight.as_deref()),
+            Some("shell_posix-2")
+        );
+        let catalog = Catalog::from_files([("shell.toml", SHELL)]).expect("valid");
+        assert_eq!(catalog.get("shell").and_then(|r| r.highlight.as_deref()), None);
+        // The shelf: every runtime names its mode but the three the page has none for.
+        let embedded = Catalog::embedded().expect("embedded");
+        let plain: Vec<&str> = embedded
+            .iter()
+            .filter(|r| r.highlight.is_none())
+            .map(|r| r.name.as_str())
+            .collect();
+        assert_eq!(plain, ["elixir", "nim", "prolog"]);
+        assert_eq!(embedded.get("ruby").and_then(|r| r.highlight.as_deref()), Some("ruby"));
+        assert_eq!(
+            embedded.get("racket").and_then(|r| r.highlight.as_deref()),
+            Some("scheme")
+        );
+    }
+
+    #[test]
     fn invalid_values_name_the_file_and_the_field() {
         let cases = [
             (
@@ -592,6 +644,25 @@ compile_error = "if"
             (
                 FAKE.replace("compile = [", "#"),
                 "build product but there is no compile step",
+            ),
+            (
+                SHELL.replace("file = \"main.sh\"", "file = \"main.sh\"\nhighlight = \"../lang-x\""),
+                "highlight: \"../lang-x\" is not an editor mode name",
+            ),
+            (
+                SHELL.replace("file = \"main.sh\"", "file = \"main.sh\"\nhighlight = \"Shell\""),
+                "highlight: \"Shell\" is not an editor mode name",
+            ),
+            (
+                SHELL.replace("file = \"main.sh\"", "file = \"main.sh\"\nhighlight = \"\""),
+                "highlight: \"\" is not an editor mode name",
+            ),
+            (
+                SHELL.replace(
+                    "file = \"main.sh\"",
+                    &format!("file = \"main.sh\"\nhighlight = \"{}\"", "x".repeat(33)),
+                ),
+                "at most 32",
             ),
         ];
         for (text, want) in cases {

@@ -44,6 +44,9 @@ pub struct Runtime {
     /// The main file name of Judge0 submissions when it differs from `file` (Judge0 names
     /// Python's `script.py`); see [`Runtime::judge0_file`].
     pub judge0_file: Option<String>,
+    /// The classroom page's editor mode for this language (`python`, `ruby`, `clike-csharp`):
+    /// a key of the page's table of modes; None, or a mode the page lacks, is plain text.
+    pub highlight: Option<String>,
     /// Default main file name (`main.py`, `Main.java`).
     pub file: String,
     /// Whether the sandbox keeps networking (default false).
@@ -90,6 +93,7 @@ pub(crate) struct Parts {
     pub(crate) aliases: Vec<String>,
     pub(crate) judge0_ids: Vec<u32>,
     pub(crate) judge0_file: Option<String>,
+    pub(crate) highlight: Option<String>,
     pub(crate) file: String,
     pub(crate) network: bool,
     pub(crate) warm: Warm,
@@ -169,6 +173,7 @@ impl Runtime {
             aliases: p.aliases,
             judge0_ids: p.judge0_ids,
             judge0_file: p.judge0_file,
+            highlight: p.highlight,
             file: p.file,
             network: p.network,
             warm: p.warm,

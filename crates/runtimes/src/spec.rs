@@ -3,6 +3,7 @@
 //! Every field is documented for authors in `runtimes/README.md`; keep the two in step.
 
 use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -12,6 +13,16 @@ use crate::limits::LimitsSpec;
 use crate::precompiled::PrecompiledFile;
 use crate::runtime::{check_main_file, Runtime};
 use crate::template::{Scope, Template, FILE, SOURCES, STEM};
+
+/// Judge0 CE 1.13.1's language ids (43 "Plain Text" to 89 "Multi-file program"; 1–42 are
+/// its archived ones). A runtime answers to these where Judge0 CE has its language.
+pub const JUDGE0_CE_IDS: RangeInclusive<u32> = 43..=89;
+
+/// Judge0 ids of tiderun's own, for languages Judge0 CE 1.13.1 does not have (Nim, Racket,
+/// Tcl), so that Judge0's `/languages` lists every runtime. Judge0 CE numbers its languages
+/// from 1 (later releases went on from 90, past 100), Judge0 Extra CE from 1 as well, both
+/// far below 1000: ids from 1000 collide with neither, nor with their next releases.
+pub const OWN_JUDGE0_IDS: RangeInclusive<u32> = 1000..=1999;
 
 /// The longest language name or alias.
 const MAX_NAME_CHARS: usize = 64;
@@ -28,6 +39,9 @@ struct RuntimeFile {
     judge0_ids: Vec<u32>,
     #[serde(default)]
     judge0_file: Option<String>,
+    /// The classroom page's editor mode (`python`, `ruby`); none is plain text.
+    #[serde(default)]
+    highlight: Option<String>,
     file: String,
     #[serde(default)]
     compile: Option<Vec<String>>,
@@ -265,6 +279,10 @@ fn build(path: &Path, f: RuntimeFile) -> Result<Runtime, SpecError> {
         }
     }
 
+    if let Some(mode) = &f.highlight {
+        check_highlight(mode)?;
+    }
+
     for (name, argv) in &f.vars {
         let valid = !name.is_empty()
             && name != FILE
@@ -393,6 +411,7 @@ fn build(path: &Path, f: RuntimeFile) -> Result<Runtime, SpecError> {
         aliases,
         judge0_ids,
         judge0_file: f.judge0_file,
+        highlight: f.highlight,
         file: f.file,
         network: f.network,
         warm: f.warm,
@@ -524,6 +543,28 @@ fn check_sources<'a>(patterns: &[String], argv: impl Iterator<Item = &'a Templat
         }
     }
     Ok(())
+}
+
+/// The longest editor mode name (`highlight`).
+pub const MAX_HIGHLIGHT_CHARS: usize = 32;
+
+/// `highlight` is a plain identifier (a lower-case letter, then lower-case letters, digits,
+/// `_` or `-`): a key of the page's table of modes, never a path or a module specifier.
+fn check_highlight(mode: &str) -> Result<(), SpecError> {
+    let mut chars = mode.chars();
+    let valid = mode.len() <= MAX_HIGHLIGHT_CHARS
+        && chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if valid {
+        Ok(())
+    } else {
+        Err(SpecError::Invalid {
+            field: "highlight".to_owned(),
+            reason: format!(
+                "{mode:?} is not an editor mode name: a lower-case letter, then lower-case letters, digits, _ or - (at most {MAX_HIGHLIGHT_CHARS})"
+            ),
+        })
+    }
 }
 
 fn check_name(field: &'static str, value: &str) -> Result<(), SpecError> {

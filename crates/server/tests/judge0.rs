@@ -1495,6 +1495,51 @@ async fn languages_have_distinct_names_and_judge0_file_names() {
     }
 }
 
+/// Judge0 clients see the whole shelf: `/languages` lists every installed runtime of the
+/// catalog (`GET /api/v1/runtimes`) exactly once, under the first of its Judge0 ids — those
+/// Judge0 CE lacks (Nim, Racket, Tcl) under an id of tiderun's own range —, and
+/// `/languages/all` every runtime, archived where not installed.
+#[tokio::test(flavor = "multi_thread")]
+async fn languages_list_every_runtime_of_the_catalog_once() {
+    let server = start(ServerConfig::default(), Backend::Sqlite).await;
+    let api = Api::of(&server);
+    let (status, catalog) = api.get("/api/v1/runtimes").await;
+    assert_eq!(status, StatusCode::OK);
+    let catalog = catalog.as_array().expect("runtimes");
+    assert!(catalog.len() >= 30, "the shelf: {}", catalog.len());
+    let (_, active) = api.get("/languages").await;
+    let (_, all) = api.get("/languages/all").await;
+    let (active, all) = (active.as_array().expect("list"), all.as_array().expect("list"));
+    let count = |list: &[Value], id: &Value| list.iter().filter(|l| &l["id"] == id).count();
+    for rt in catalog {
+        let name = rt["language"].as_str().unwrap();
+        let id = &rt["judge0_ids"][0];
+        assert!(id.is_u64(), "{name} has no Judge0 id: {rt}");
+        let installed = rt["installed"].as_bool().unwrap();
+        assert_eq!(count(active, id), usize::from(installed), "{name} ({id}) in /languages");
+        assert_eq!(count(all, id), 1, "{name} ({id}) in /languages/all");
+        let entry = all.iter().find(|l| &l["id"] == id).unwrap();
+        assert_eq!(entry["is_archived"], json!(!installed), "{entry}");
+        let (status, one) = api.get(&format!("/languages/{id}")).await;
+        assert_eq!((status, &one["name"]), (StatusCode::OK, &entry["name"]), "{one}");
+    }
+    let installed = catalog.iter().filter(|rt| rt["installed"] == true).count();
+    assert_eq!(active.len(), installed, "nothing but the catalog's installed runtimes");
+    assert_eq!(all.len(), catalog.len(), "nothing but the catalog's runtimes");
+    for (id, name) in [(1000, "nim"), (1001, "racket"), (1002, "tcl")] {
+        let rt = catalog.iter().find(|rt| rt["language"] == name).expect(name);
+        assert_eq!(rt["judge0_ids"], json!([id]), "{rt}");
+        let (_, one) = api.get(&format!("/languages/{id}")).await;
+        assert!(
+            one["name"]
+                .as_str()
+                .unwrap()
+                .starts_with(rt["display_name"].as_str().unwrap()),
+            "{one}"
+        );
+    }
+}
+
 /// `additional_files`: a base64 zip, unpacked beside the program; language 89 takes its
 /// program (`run`) from it.
 #[tokio::test(flavor = "multi_thread")]

@@ -430,7 +430,17 @@ async fn the_runtime_list_has_names_versions_and_limits() {
     assert_eq!(python["file"], "main.py");
     let c = list.iter().find(|r| r["language"] == "c").expect("c");
     assert_eq!(c["compiled"], true);
+    // The page's editor mode, from the runtime file; null is plain text.
+    assert_eq!(python["highlight"], "python");
+    let mode = |name: &str| {
+        list.iter()
+            .find(|r| r["language"] == name)
+            .map(|r| r["highlight"].clone())
+    };
+    assert_eq!(mode("racket"), Some(json!("scheme")));
+    assert_eq!(mode("prolog"), Some(Value::Null));
     for rt in list {
+        assert!(rt["highlight"].is_string() || rt["highlight"].is_null(), "{rt}");
         assert_eq!(rt["installed"].as_bool(), Some(rt["version"].is_string()), "{rt}");
         assert!(!rt["example"]["hello"].as_str().unwrap().is_empty());
         for limit in ["cpu_ms", "wall_ms", "memory_mb", "max_output_bytes", "max_processes"] {

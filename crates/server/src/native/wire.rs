@@ -721,6 +721,10 @@ pub struct RuntimeInfo {
     pub judge0_ids: Vec<u32>,
     /// The main file's default name.
     pub file: String,
+    /// The classroom page's editor mode for the language (its runtime file's `highlight`);
+    /// null, or a mode the page does not have, is plain text.
+    #[schema(required = true, example = "python")]
+    pub highlight: Option<String>,
     pub example: RuntimeExample,
     /// Limits of the run stage.
     pub limits: RuntimeLimits,
@@ -738,6 +742,7 @@ impl From<&runtimes::Runtime> for RuntimeInfo {
             compiled: r.compiled(),
             judge0_ids: r.judge0_ids.clone(),
             file: r.file.clone(),
+            highlight: r.highlight.clone(),
             example: RuntimeExample {
                 hello: r.example.hello.clone(),
                 interactive: r.example.interactive.clone(),
