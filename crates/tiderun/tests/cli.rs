@@ -459,7 +459,7 @@ fn runtimes_install_dry_run_prints_the_commands_of_the_runtime_files() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "apt-get update\napt-get install -y --no-install-recommends bash python3 gcc libc6-dev\n"
+        "apt-get update\napt-get install -y --no-install-recommends bash python3 python3-numpy python3-matplotlib python3-pandas gcc libc6-dev\n"
     );
     // --all: every runtime file's packages.
     let out = install(None, &["--all", "--dry-run"]);
