@@ -1085,7 +1085,14 @@ const PERL: Probe = Probe {
 /// The embedded catalog (the runtime files the tests' fork servers come from).
 fn catalog() -> &'static runtimes::Catalog {
     static CATALOG: std::sync::OnceLock<runtimes::Catalog> = std::sync::OnceLock::new();
-    CATALOG.get_or_init(|| runtimes::Catalog::embedded().expect("the embedded catalog loads"))
+    CATALOG.get_or_init(|| {
+        // Detected, with the support files written, as the engine has them: the runtime's
+        // plans name them (`{support}`) and its sandboxes bind them.
+        let mut catalog = runtimes::Catalog::embedded().expect("the embedded catalog loads");
+        catalog.detect();
+        engine::install_support_files(&mut catalog, rustix::process::geteuid().is_root());
+        catalog
+    })
 }
 
 /// The probes of the runtimes whose files declare a fork server, each installed here (else

@@ -29,9 +29,10 @@ fn unprivileged_root() -> Option<PathBuf> {
 }
 
 /// Writes the support files of every installed runtime that has some, and points the
-/// catalog at where they are. A runtime whose files cannot be written is logged; its runs
-/// then fail to start (the bind is missing), never run without them.
-pub(crate) fn install(catalog: &mut Catalog, privileged: bool) {
+/// catalog at where they are (the engine does at start; a caller that makes run specs from a
+/// catalog without an engine calls it after `detect`). A runtime whose files cannot be
+/// written is logged; its runs then fail to start (the bind is missing), never run without.
+pub fn install(catalog: &mut Catalog, privileged: bool) {
     let wanted: Vec<(String, PathBuf, BTreeMap<String, String>)> = catalog
         .iter()
         .filter(|r| r.installed)
