@@ -102,7 +102,9 @@ impl Options {
                 if self.languages.is_empty() {
                     rt.installed
                 } else {
-                    self.languages.iter().any(|n| catalog.get(n).is_some_and(|c| c.name == rt.name))
+                    self.languages
+                        .iter()
+                        .any(|n| catalog.get(n).is_some_and(|c| c.name == rt.name))
                 }
             })
             .collect()
@@ -179,10 +181,15 @@ pub struct Row {
 
 impl Row {
     pub fn errors(&self) -> usize {
-        [&self.tiderun_first, &self.tiderun_again, &self.bare_first, &self.bare_again]
-            .iter()
-            .map(|c| c.errors.count)
-            .sum()
+        [
+            &self.tiderun_first,
+            &self.tiderun_again,
+            &self.bare_first,
+            &self.bare_again,
+        ]
+        .iter()
+        .map(|c| c.errors.count)
+        .sum()
     }
 }
 
@@ -278,7 +285,11 @@ async fn measure_language(
     );
     let mut warm_up = Row::default();
     for round in 0..WARM_UP_ROUNDS {
-        let files = program(&runtime.file, &runtime.example.hello, &format!("{stamp} warm-up {round}"));
+        let files = program(
+            &runtime.file,
+            &runtime.example.hello,
+            &format!("{stamp} warm-up {round}"),
+        );
         one_round(client, runtime, bare, &files, work, round, &mut warm_up).await;
     }
     let rounds = opts.rounds(runtime.compiled());
@@ -374,7 +385,10 @@ impl Report {
     pub fn markdown(&self) -> String {
         let mut o = String::new();
         let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC");
-        let _ = writeln!(o, "## The shelf: each language's hello world end to end against its bare toolchain — {date}\n");
+        let _ = writeln!(
+            o,
+            "## The shelf: each language's hello world end to end against its bare toolchain — {date}\n"
+        );
         let _ = writeln!(o, "{}", self.machine.markdown());
         let _ = writeln!(
             o,
@@ -394,7 +408,7 @@ impl Report {
              unrecorded warm-up round(s); times in ms, p50 / p99; ratios of p50s.\n",
             self.server_args.join(" "),
             if self.private_tmp {
-                ", each compile with a fresh /tmp"
+                ", each compile with a fresh /tmp: a private mount namespace, whose set-up is part of its time"
             } else {
                 "; compiles shared the host's /tmp (not root)"
             },
@@ -498,7 +512,11 @@ mod tests {
         let b = program("main.c", "int main(){}", "x 2");
         assert_ne!(a, b, "a new nonce must make a new program");
         assert_eq!(a, program("main.c", "int main(){}", "x 1"));
-        assert_eq!(a[0], ("main.c".to_string(), "int main(){}".to_string()), "the main file first, unchanged");
+        assert_eq!(
+            a[0],
+            ("main.c".to_string(), "int main(){}".to_string()),
+            "the main file first, unchanged"
+        );
         assert_eq!(a[1].0, NONCE_FILE);
         let body: serde_json::Value = serde_json::from_str(&run_body("c", &a)).unwrap();
         assert_eq!(body["language"], "c");
@@ -539,13 +557,28 @@ mod tests {
         };
         ok.check(&catalog).expect("defaults and aliases are fine");
         let names: Vec<&str> = ok.selected(&catalog).iter().map(|r| r.name.as_str()).collect();
-        assert!(names.contains(&"python") && names.contains(&"c") && names.len() == 2, "{names:?}");
+        assert!(
+            names.contains(&"python") && names.contains(&"c") && names.len() == 2,
+            "{names:?}"
+        );
         assert_eq!(ok.rounds(true), DEFAULT_RUNS_COMPILED);
         assert_eq!(ok.rounds(false), DEFAULT_RUNS_INTERPRETED);
         let err = |o: Options| o.check(&catalog).unwrap_err().to_string();
-        assert!(err(Options { runs: Some(0), ..ok.clone() }).contains("--runs must be 1 to"));
-        assert!(err(Options { runs: Some(MAX_RUNS + 1), ..ok.clone() }).contains("--runs"));
-        assert!(err(Options { budget: Duration::ZERO, ..ok.clone() }).contains("--budget-s"));
+        assert!(err(Options {
+            runs: Some(0),
+            ..ok.clone()
+        })
+        .contains("--runs must be 1 to"));
+        assert!(err(Options {
+            runs: Some(MAX_RUNS + 1),
+            ..ok.clone()
+        })
+        .contains("--runs"));
+        assert!(err(Options {
+            budget: Duration::ZERO,
+            ..ok.clone()
+        })
+        .contains("--budget-s"));
         assert!(err(Options {
             budget: Duration::from_secs_f64(MAX_BUDGET_S + 1.0),
             ..ok.clone()
@@ -624,8 +657,14 @@ mod tests {
             table[3],
             "| ruby | ? | 2 | 80.00 / 80.00 | 80.00 / 80.00 | — | — | — | — | 4 |"
         );
-        assert!(md.contains("- ruby tiderun first: 1 error(s), the first: status runtime_error"), "{md}");
-        assert!(md.contains("- ruby bare first: 2 error(s), the first: bare printed \"\""), "{md}");
+        assert!(
+            md.contains("- ruby tiderun first: 1 error(s), the first: status runtime_error"),
+            "{md}"
+        );
+        assert!(
+            md.contains("- ruby bare first: 2 error(s), the first: bare printed \"\""),
+            "{md}"
+        );
         assert!(md.contains("- c: 1 resubmission(s) compiled again"), "{md}");
         assert!(md.contains("- cobol: not installed here"), "{md}");
         assert!(md.contains("- c: `/usr/bin/gcc main.c && ./main`"), "{md}");

@@ -68,9 +68,9 @@ impl Bare {
 
     /// The commands, for the report: `compile argv && run argv`.
     pub fn command(&self) -> String {
-        let run = self.run.argv.join(" ");
+        let run = shown(&self.run.argv);
         match &self.compile {
-            Some(c) => format!("{} && {run}", c.argv.join(" ")),
+            Some(c) => format!("{} && {run}", shown(&c.argv)),
             None => run,
         }
     }
@@ -189,7 +189,10 @@ impl Bare {
             }
             let _ = child.wait();
             exited?;
-            bail!("bare {step} did not end within {BARE_TIMEOUT:?}: {}", cmd.argv.join(" "));
+            bail!(
+                "bare {step} did not end within {BARE_TIMEOUT:?}: {}",
+                cmd.argv.join(" ")
+            );
         }
         let status = child.wait()?;
         Ok((started.elapsed(), status))
@@ -218,9 +221,45 @@ fn wait_exit(child: &std::process::Child, timeout: Duration) -> anyhow::Result<b
     }
 }
 
+/// An argv on one line: an argument with whitespace, quotes or a backslash in it quoted and
+/// escaped (`"-ldflags=-s -w"`, a script's newlines as `\n`), the others as they are.
+pub fn shown(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| {
+            let plain = !a.is_empty()
+                && !a
+                    .chars()
+                    .any(|c| c.is_whitespace() || matches!(c, '"' | '\'' | '\\' | '`'));
+            if plain {
+                a.clone()
+            } else {
+                format!("{a:?}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The last bytes of a file (a failed command's stderr), on one line.
 fn tail(path: &Path) -> String {
     let text = std::fs::read(path).unwrap_or_default();
     let text = String::from_utf8_lossy(&text[text.len().saturating_sub(STDERR_QUOTED_BYTES)..]).into_owned();
     text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_argv_is_shown_on_one_line() {
+        let argv: Vec<String> = ["/bin/sh", "-c", "a \"$1\"\nexec b", "-ldflags=-s -w", "", "main.c"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            shown(&argv),
+            r#"/bin/sh -c "a \"$1\"\nexec b" "-ldflags=-s -w" "" main.c"#
+        );
+    }
 }
