@@ -330,7 +330,8 @@ async fn one_round(
             None => Err("not run: its first submission failed".to_string()),
         });
     };
-    if round % 2 == 0 {
+    let bare_leads = round.is_multiple_of(2);
+    if bare_leads {
         bare_round(row);
     }
     let first = client.run(&body).await;
@@ -339,7 +340,7 @@ async fn one_round(
     let again = client.run(&body).await;
     row.again_compiled += usize::from(compiled && !again.cached && again.error.is_none());
     row.tiderun_again.record(checked_reply(&again));
-    if round % 2 == 1 {
+    if !bare_leads {
         bare_round(row);
     }
 }
