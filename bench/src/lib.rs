@@ -5,6 +5,7 @@
 pub mod compile;
 pub mod cpu;
 pub mod e2e;
+pub mod languages;
 pub mod machine;
 pub mod nodes;
 pub mod sandbox_overhead;

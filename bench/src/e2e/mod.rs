@@ -17,7 +17,7 @@ use anyhow::Context;
 mod bare;
 pub(crate) mod client;
 mod report;
-mod scenarios;
+pub(crate) mod scenarios;
 pub(crate) mod server;
 
 pub use report::Report;

@@ -29,7 +29,7 @@ pub struct Errors {
 }
 
 impl Errors {
-    fn add(&mut self, error: String) {
+    pub(crate) fn add(&mut self, error: String) {
         self.count += 1;
         self.first.get_or_insert(error);
     }

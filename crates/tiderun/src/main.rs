@@ -109,6 +109,10 @@ enum BenchWhat {
     /// language against the bare process, throughput under concurrency, a burst from idle
     /// and the idle server's memory.
     E2e(E2eArgs),
+    /// Every installed runtime's own hello world through the service — a first submission (a
+    /// compile, for compiled languages) and the same again (a build cache hit) — beside its
+    /// bare compile and run commands from the catalog, interleaved: one table, p50 and p99.
+    Languages(LanguagesArgs),
     /// An edited C++ hello world (`<bits/stdc++.h>`, `<iostream>`) compiled and run through the
     /// service, with precompiled headers off and on, alternating servers: p50, p99, CPU per
     /// request at each client level. Needs root (precompiled headers do).
@@ -220,6 +224,28 @@ struct E2eArgs {
     server_args: Vec<String>,
 }
 
+#[derive(Debug, clap::Args)]
+struct LanguagesArgs {
+    /// A runtime to measure, by name or alias (repeat; default: every installed runtime).
+    #[arg(long = "language")]
+    languages: Vec<String>,
+    /// Recorded rounds per language (default: 5 for compiled languages, 10 for interpreted).
+    #[arg(long)]
+    runs: Option<usize>,
+    /// Seconds one language's rounds may take; the round that passes it is its last.
+    #[arg(long, default_value_t = bench::languages::DEFAULT_BUDGET_S)]
+    budget_s: f64,
+    /// The `tiderun` binary to measure (default: this one).
+    #[arg(long)]
+    server_exe: Option<PathBuf>,
+    /// Also write the markdown report to this file.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// An argument for `tiderun serve` (repeat; `--server-arg=--max-concurrent=16`).
+    #[arg(long = "server-arg", allow_hyphen_values = true)]
+    server_args: Vec<String>,
+}
+
 /// The highest `--sandbox-uid-base`: its last slot stays below 2^32 - 1, which the kernel
 /// reserves for "no id".
 const MAX_SANDBOX_UID_BASE: u32 = u32::MAX - sandbox::DEFAULT_SLOTS - 1;
@@ -275,6 +301,9 @@ fn main() -> ExitCode {
         Command::Bench {
             what: BenchWhat::E2e(args),
         } => bench_e2e(cli.runtimes_dir.as_deref(), args),
+        Command::Bench {
+            what: BenchWhat::Languages(args),
+        } => bench_languages(cli.runtimes_dir.as_deref(), args),
         Command::Bench {
             what: BenchWhat::Soak(args),
         } => bench_soak(cli.runtimes_dir.as_deref(), args),
@@ -334,6 +363,40 @@ fn bench_e2e(runtimes_dir: Option<&std::path::Path>, mut a: E2eArgs) -> anyhow::
         command: std::env::args().collect::<Vec<_>>().join(" "),
     };
     let report = bench::e2e::run(&opts)?.markdown();
+    println!("{report}");
+    if let Some(path) = &a.out {
+        std::fs::write(path, &report).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `tiderun bench languages`: this very binary is the server under test; the catalog (the
+/// same runtime files the server loads) gives the hello worlds and the bare commands.
+fn bench_languages(runtimes_dir: Option<&std::path::Path>, mut a: LanguagesArgs) -> anyhow::Result<ExitCode> {
+    use anyhow::Context;
+    if !a.budget_s.is_finite() || a.budget_s <= 0.0 || a.budget_s > bench::languages::MAX_BUDGET_S {
+        anyhow::bail!(
+            "--budget-s must be above 0 and at most {}",
+            bench::languages::MAX_BUDGET_S
+        );
+    }
+    let catalog = load_catalog(runtimes_dir)?;
+    if let Some(dir) = runtimes_dir {
+        a.server_args.insert(0, format!("--runtimes-dir={}", dir.display()));
+    }
+    let server_exe = match a.server_exe {
+        Some(exe) => exe,
+        None => std::env::current_exe().context("cannot find this executable")?,
+    };
+    let opts = bench::languages::Options {
+        server_exe,
+        server_args: a.server_args,
+        languages: a.languages,
+        runs: a.runs,
+        budget: std::time::Duration::from_secs_f64(a.budget_s),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+    };
+    let report = bench::languages::run(&opts, &catalog)?.markdown();
     println!("{report}");
     if let Some(path) = &a.out {
         std::fs::write(path, &report).with_context(|| format!("cannot write {}", path.display()))?;
