@@ -335,6 +335,23 @@ fn load_catalog(dir: Option<&std::path::Path>) -> anyhow::Result<runtimes::Catal
     Ok(catalog)
 }
 
+/// The binary a bench harness starts as `tiderun serve` (`--server-exe`, else this one), with
+/// the caller's `--runtimes-dir` passed on first.
+fn server_under_test(
+    runtimes_dir: Option<&std::path::Path>,
+    exe: Option<std::path::PathBuf>,
+    server_args: &mut Vec<String>,
+) -> anyhow::Result<std::path::PathBuf> {
+    use anyhow::Context;
+    if let Some(dir) = runtimes_dir {
+        server_args.insert(0, format!("--runtimes-dir={}", dir.display()));
+    }
+    match exe {
+        Some(exe) => Ok(exe),
+        None => std::env::current_exe().context("cannot find this executable"),
+    }
+}
+
 /// `tiderun bench e2e`: this very binary is the server under test.
 fn bench_e2e(runtimes_dir: Option<&std::path::Path>, mut a: E2eArgs) -> anyhow::Result<ExitCode> {
     use anyhow::Context;
@@ -344,13 +361,7 @@ fn bench_e2e(runtimes_dir: Option<&std::path::Path>, mut a: E2eArgs) -> anyhow::
             bench::e2e::MAX_DURATION_S
         );
     }
-    if let Some(dir) = runtimes_dir {
-        a.server_args.insert(0, format!("--runtimes-dir={}", dir.display()));
-    }
-    let server_exe = match a.server_exe {
-        Some(exe) => exe,
-        None => std::env::current_exe().context("cannot find this executable")?,
-    };
+    let server_exe = server_under_test(runtimes_dir, a.server_exe, &mut a.server_args)?;
     let opts = bench::e2e::Options {
         server_exe,
         server_args: a.server_args,
@@ -381,13 +392,7 @@ fn bench_languages(runtimes_dir: Option<&std::path::Path>, mut a: LanguagesArgs)
         );
     }
     let catalog = load_catalog(runtimes_dir)?;
-    if let Some(dir) = runtimes_dir {
-        a.server_args.insert(0, format!("--runtimes-dir={}", dir.display()));
-    }
-    let server_exe = match a.server_exe {
-        Some(exe) => exe,
-        None => std::env::current_exe().context("cannot find this executable")?,
-    };
+    let server_exe = server_under_test(runtimes_dir, a.server_exe, &mut a.server_args)?;
     let opts = bench::languages::Options {
         server_exe,
         server_args: a.server_args,
@@ -408,13 +413,7 @@ fn bench_languages(runtimes_dir: Option<&std::path::Path>, mut a: LanguagesArgs)
 /// precompiled headers.
 fn bench_compile(runtimes_dir: Option<&std::path::Path>, mut a: CompileArgs) -> anyhow::Result<ExitCode> {
     use anyhow::Context;
-    if let Some(dir) = runtimes_dir {
-        a.server_args.insert(0, format!("--runtimes-dir={}", dir.display()));
-    }
-    let server_exe = match a.server_exe {
-        Some(exe) => exe,
-        None => std::env::current_exe().context("cannot find this executable")?,
-    };
+    let server_exe = server_under_test(runtimes_dir, a.server_exe, &mut a.server_args)?;
     let opts = bench::compile::Options {
         server_exe,
         server_args: a.server_args,
@@ -438,11 +437,8 @@ fn bench_soak(runtimes_dir: Option<&std::path::Path>, mut a: SoakArgs) -> anyhow
     if !a.duration_s.is_finite() {
         anyhow::bail!("--duration-s must be a number of seconds");
     }
-    if let Some(dir) = runtimes_dir {
-        a.server_args.insert(0, format!("--runtimes-dir={}", dir.display()));
-    }
     let opts = bench::soak::Options {
-        server_exe: std::env::current_exe().context("cannot find this executable")?,
+        server_exe: server_under_test(runtimes_dir, None, &mut a.server_args)?,
         server_args: a.server_args,
         duration: std::time::Duration::from_secs_f64(a.duration_s.max(0.0)),
         max_rss_mb: a.max_rss_mb,
