@@ -1,9 +1,8 @@
-// Shared by the browser tests: a real `tiderun serve` on a free loopback port with a temp data
+// Shared by the browser tests: a real `tiderun serve` on a loopback port it picks, with a temp data
 // directory, Debian's chromium driven by playwright-core, and small helpers that act as a
 // student would (paste code, press Run, type into the input line).
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,18 +22,6 @@ function binary() {
   const found = candidates.find((p) => p && existsSync(p));
   if (!found) throw new Error('no tiderun binary: build it (cargo build -p tiderun) or set TIDERUN_BIN');
   return found;
-}
-
-function freePort() {
-  return new Promise((ok, fail) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => ok(port));
-    });
-  });
 }
 
 /**
@@ -81,24 +68,28 @@ async function startPlainServer(args) {
   if (process.env.TIDERUN_TEST_URL && !args.length) {
     return { url: process.env.TIDERUN_TEST_URL.replace(/\/$/, ''), log: () => '', stop: async () => {} };
   }
-  const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'tiderun-browser-'));
-  const url = `http://127.0.0.1:${port}`;
+  // Port 0: the server picks a free port and names it on the first line it prints, so no port
+  // picked here can be taken by another test's server in between.
   const child = spawn(
     binary(),
-    ['serve', '--addr', `127.0.0.1:${port}`, '--data-dir', dataDir, '--exercises-dir', join(ROOT, 'exercises'), ...args],
+    ['serve', '--addr', '127.0.0.1:0', '--data-dir', dataDir, '--exercises-dir', join(ROOT, 'exercises'), ...args],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' } },
   );
   let log = '';
-  child.stdout.on('data', (d) => (log += d));
+  let url = null;
+  child.stdout.on('data', (d) => {
+    log += d;
+    url ??= /^tiderun serving on (\S+)$/m.exec(log)?.[1] ?? null;
+  });
   child.stderr.on('data', (d) => (log += d));
   const exited = new Promise((ok) => child.on('exit', (code, signal) => ok({ code, signal })));
   const deadline = Date.now() + SERVER_START_MS;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`tiderun serve exited (${child.exitCode}):\n${log}`);
     try {
-      const r = await fetch(`${url}/healthz`);
-      if (r.ok) break;
+      const r = url && (await fetch(`${url}/healthz`));
+      if (r && r.ok) break;
     } catch {
       // Not listening yet.
     }

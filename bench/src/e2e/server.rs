@@ -1,5 +1,6 @@
-//! `tiderun serve` as a child process of the harness: a free loopback port, a temporary data
-//! dir, settings that keep the rate limit and the admission queue out of the measurement, and
+//! `tiderun serve` as a child process of the harness: a loopback port the server picks (port 0,
+//! read back from the first line it prints; a build without that gets a free port picked here),
+//! a temporary data dir, settings that keep the rate limit and the admission queue out of the measurement, and
 //! a stop (SIGTERM, then SIGKILL) that also happens when the harness fails half-way.
 
 use std::path::{Path, PathBuf};
@@ -38,8 +39,12 @@ impl Server {
     /// over the harness's for the flags they name).
     pub fn start(exe: &Path, extra: &[String]) -> anyhow::Result<Server> {
         let dir = tempfile::Builder::new().prefix("tiderun-bench-").tempdir()?;
-        let port = free_port()?;
-        let has_pools = help(exe)?.contains("--pool-idle-s");
+        let help = help(exe)?;
+        let has_pools = help.contains("--pool-idle-s");
+        // A port picked here and released may be taken by another process before the server
+        // binds it (tests run in parallel): a server that says where it listens picks its own.
+        let prints_addr = help.contains("port 0");
+        let port = if prints_addr { 0 } else { free_port()? };
         let mut args = vec!["serve".to_string()];
         let mut set = |flag: &str, value: String| {
             let named = extra.iter().any(|a| a == flag || a.starts_with(&format!("{flag}=")));
@@ -57,13 +62,33 @@ impl Server {
         }
         args.extend(extra.iter().cloned());
         let log = dir.path().join("server.log");
-        let child = Command::new(exe)
+        let mut child = Command::new(exe)
             .args(&args)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log)?)
             .spawn()
             .with_context(|| format!("cannot start {}", exe.display()))?;
+        let banner = read_banner(child.stdout.take().expect("piped"));
+        let base = if prints_addr {
+            match banner.recv_timeout(START_TIMEOUT) {
+                Ok(line) => match line.strip_prefix("tiderun serving on ") {
+                    Some(url) => url.trim().to_owned(),
+                    None => bail!("the server's first line does not say where it listens: {line}"),
+                },
+                Err(_) => {
+                    let _ = child.kill();
+                    let status = child.wait()?;
+                    bail!("the server did not say where it listens ({status}): {}", tail(&log));
+                }
+            }
+        } else {
+            let named = args.iter().rev().find_map(|a| a.strip_prefix("--addr="));
+            format!(
+                "http://{}",
+                named.map_or_else(|| format!("127.0.0.1:{port}"), str::to_owned)
+            )
+        };
         let pool_idle_s = has_pools.then(|| {
             extra
                 .iter()
@@ -72,7 +97,7 @@ impl Server {
         });
         Ok(Server {
             child,
-            base: format!("http://127.0.0.1:{port}"),
+            base,
             args,
             pool_idle_s,
             log,
@@ -117,9 +142,7 @@ impl Server {
 
     /// The last lines the server wrote to stderr.
     pub fn stderr_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(5)..].join(" | ")
+        tail(&self.log)
     }
 
     /// SIGTERM (graceful shutdown), then SIGKILL after [`STOP_TIMEOUT`].
@@ -153,6 +176,28 @@ impl Drop for Server {
             let _ = self.child.wait();
         }
     }
+}
+
+/// The last lines of a log.
+fn tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(5)..].join(" | ")
+}
+
+/// The first line the server prints, sent once it comes; the rest of its stdout is read and
+/// dropped so the server never blocks on a full pipe.
+fn read_banner(stdout: std::process::ChildStdout) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        if let Some(Ok(first)) = lines.next() {
+            let _ = tx.send(first);
+        }
+        for _ in lines {}
+    });
+    rx
 }
 
 /// `exe serve --help`, to see which flags this build of the server has.

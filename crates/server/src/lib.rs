@@ -10,7 +10,6 @@
 //! the `Outcome` in its own shape. Limits, statuses, verdicts and streaming live in the engine
 //! once, and every run is counted once, by the runner reporting it to [`Metrics`].
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -338,10 +337,9 @@ fn redact_key_param(uri: &axum::http::Uri) -> String {
     format!("{}?{}", uri.path(), query.join("&"))
 }
 
-/// Serve until SIGTERM/SIGINT, then stop accepting, let running jobs finish (bounded) and
-/// leave queued submissions in the store for the next start.
-pub async fn serve(addr: SocketAddr, state: AppState) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+/// Serve on a bound listener until SIGTERM/SIGINT, then stop accepting, let running jobs
+/// finish (bounded) and leave queued submissions in the store for the next start.
+pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, "tiderun serving");
     serve_on(listener, state, shutdown_signal()).await
 }

@@ -116,6 +116,39 @@ pub fn root_or_skip_part(part: &str, why: &str) -> bool {
     }
 }
 
+/// What `tiderun serve --addr=127.0.0.1:0` prints at start, read from its stdout: the lines
+/// up to the `pools:` line that ends the banner, and the base URL its first line names (the
+/// port the system picked: no port chosen by a test can be taken by another in between). The
+/// rest of stdout is read and dropped, so the server never blocks on the pipe. Panics when
+/// nothing comes within `timeout` (the server did not start: its log says why).
+pub fn serve_banner(stdout: std::process::ChildStdout, timeout: std::time::Duration) -> (String, Vec<String>) {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut banner = Vec::new();
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        for line in lines.by_ref() {
+            let Ok(line) = line else { break };
+            let last = line.trim_start().starts_with("pools:");
+            banner.push(line);
+            if last {
+                break;
+            }
+        }
+        let _ = tx.send(banner);
+        for _ in lines {}
+    });
+    let banner = rx
+        .recv_timeout(timeout)
+        .expect("tiderun serve prints where it listens (else see its log)");
+    let base = banner
+        .first()
+        .and_then(|l| l.strip_prefix("tiderun serving on "))
+        .unwrap_or_else(|| panic!("the server did not start (its first lines: {banner:?}); see its log"))
+        .to_owned();
+    (base, banner)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,7 @@ use server::{AppState, ServerConfig};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
+    /// Address to listen on (port 0: one the system picks; the first line printed names it).
     #[arg(long, env = "TIDERUN_ADDR", default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
     /// Where the SQLite database lives (when no --database-url is given).
@@ -219,17 +219,8 @@ pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCod
     }
     runner_config.max_waiting = a.max_waiting;
     runner_config.max_wait = Duration::from_secs(a.max_wait_s);
-    let exercises_dir = match &a.exercises_dir {
-        Some(dir) => Some(dir.clone()),
-        None => Some(PathBuf::from(DEFAULT_EXERCISES_DIR)).filter(|d| d.is_dir()),
-    };
-    let exercises = match &exercises_dir {
-        Some(dir) => server::exercise_spec::ExerciseDir::load(dir, &catalog)?,
-        None => server::exercise_spec::ExerciseDir::default(),
-    };
-    if let Some(dir) = &exercises_dir {
-        tracing::info!(dir = %dir.display(), count = exercises.exercises.len(), "exercises loaded");
-    }
+    let (exercises, exercises_line) = load_exercises(a.exercises_dir.as_deref(), &catalog)?;
+    let runtimes_line = runtimes_line(&catalog);
     let pools = PoolConfig {
         enabled: !a.no_warm_pools,
         idle_after: Duration::from_secs(a.pool_idle_s),
@@ -245,6 +236,7 @@ pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCod
         },
         ..PoolConfig::default()
     };
+    let pools_line = pools_line(&pools);
     let precompiled = precompiled_config(a.precompiled_headers, a.precompiled_headers_dir.as_deref(), &a.data_dir)?;
     let runner = Runner::new(
         Engine::start(catalog, sandbox, pools, &precompiled)
@@ -310,11 +302,101 @@ pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCod
                 AppState::with_queue(runner, store, config, std::sync::Arc::new(queue))
             }
         };
-        server::serve(a.addr, state)
+        let listener = tokio::net::TcpListener::bind(a.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", a.addr))?;
+        print_banner(&Banner {
+            addr: listener.local_addr()?,
+            store: match &a.database_url {
+                Some(url) => redact(url),
+                None => format!("SQLite in {}", a.data_dir.display()),
+            },
+            queue: a.queue_url.as_deref().map(redact),
+            exercises: exercises_line,
+            runtimes: runtimes_line,
+            pools: pools_line,
+        });
+        server::serve(listener, state)
             .await
             .with_context(|| format!("cannot serve on {}", a.addr))
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The exercises of `--exercises-dir`, or of `./exercises` when that exists, and the banner's
+/// line about them. A directory named but missing is a warning and an empty list, so a typo
+/// is seen at start rather than as a class with no exercises.
+fn load_exercises(
+    named: Option<&Path>,
+    catalog: &runtimes::Catalog,
+) -> anyhow::Result<(server::exercise_spec::ExerciseDir, String)> {
+    let dir = match named {
+        Some(dir) if !dir.is_dir() => {
+            tracing::warn!(dir = %dir.display(), "the exercises directory does not exist: no exercises are served");
+            let line = format!("none: {} does not exist", dir.display());
+            return Ok((server::exercise_spec::ExerciseDir::default(), line));
+        }
+        Some(dir) => dir.to_owned(),
+        None if Path::new(DEFAULT_EXERCISES_DIR).is_dir() => PathBuf::from(DEFAULT_EXERCISES_DIR),
+        None => {
+            let line = format!("none (no ./{DEFAULT_EXERCISES_DIR} directory; --exercises-dir names one)");
+            return Ok((server::exercise_spec::ExerciseDir::default(), line));
+        }
+    };
+    let exercises = server::exercise_spec::ExerciseDir::load(&dir, catalog)?;
+    tracing::info!(dir = %dir.display(), count = exercises.exercises.len(), "exercises loaded");
+    let line = format!("{} from {}", exercises.exercises.len(), dir.display());
+    Ok((exercises, line))
+}
+
+/// `N of M installed: bash, c, …` for the banner (`tiderun runtimes` tells why one is missing).
+fn runtimes_line(catalog: &runtimes::Catalog) -> String {
+    let installed: Vec<&str> = catalog
+        .iter()
+        .filter(|r| r.installed)
+        .map(|r| r.name.as_str())
+        .collect();
+    format!(
+        "{} of {} installed: {}",
+        installed.len(),
+        catalog.iter().count(),
+        installed.join(", ")
+    )
+}
+
+/// The warm pools as the banner shows them.
+fn pools_line(pools: &PoolConfig) -> String {
+    if !pools.enabled {
+        return "off (--no-warm-pools): every run starts cold".to_owned();
+    }
+    format!(
+        "warm, emptied after {} s idle; {} fork servers at most",
+        pools.idle_after.as_secs(),
+        pools.forks.servers
+    )
+}
+
+/// What `serve` prints on stdout once it listens. The first line names the address (with
+/// `--addr` port 0, the port the system chose), so a script can read where to connect.
+struct Banner {
+    addr: std::net::SocketAddr,
+    store: String,
+    queue: Option<String>,
+    exercises: String,
+    runtimes: String,
+    pools: String,
+}
+
+fn print_banner(b: &Banner) {
+    use std::io::Write;
+    let queue = b.queue.as_deref().unwrap_or("in-process (one node)");
+    let text = format!(
+        "tiderun serving on http://{}\n  store:     {}\n  queue:     {queue}\n  exercises: {}\n  runtimes:  {}\n  pools:     {}\n",
+        b.addr, b.store, b.exercises, b.runtimes, b.pools
+    );
+    let mut out = std::io::stdout().lock();
+    // stdout closed or full is no reason not to serve.
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 /// Name of the directory of precompiled headers in --data-dir.

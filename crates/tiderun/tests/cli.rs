@@ -904,10 +904,12 @@ fn unmeasured(mut value: serde_json::Value) -> serde_json::Value {
     value
 }
 
-/// A `tiderun serve` child on a free loopback port, killed when dropped.
+/// A `tiderun serve` child on a loopback port it picked, killed when dropped.
 struct Serve {
     child: std::process::Child,
     base: String,
+    /// What it printed at start.
+    banner: Vec<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -922,27 +924,30 @@ async fn serve() -> Serve {
     serve_with(&[]).await
 }
 
+/// `tiderun serve` on a port it picks: the address comes from the lines it prints at start
+/// (kept in `banner`), so no port picked here can be taken by another test in between.
 async fn serve_with(args: &[&str]) -> Serve {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = tiderun()
+    let mut child = tiderun()
         .arg("serve")
-        .arg(format!("--addr=127.0.0.1:{port}"))
+        .arg("--addr=127.0.0.1:0")
         .arg(format!("--data-dir={}", dir.path().join("data").display()))
         .args(["--rate-limit=0", "--no-warm-pools"])
         .args(args)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("tiderun serve starts");
+    let stdout = child.stdout.take().unwrap();
+    let (base, banner) =
+        tokio::task::spawn_blocking(move || testkit::serve_banner(stdout, std::time::Duration::from_secs(60)))
+            .await
+            .unwrap();
     let server = Serve {
         child,
-        base: format!("http://127.0.0.1:{port}"),
+        base,
+        banner,
         _dir: dir,
     };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -955,6 +960,33 @@ async fn serve_with(args: &[&str]) -> Serve {
         assert!(std::time::Instant::now() < deadline, "the server did not start");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+/// At start `serve` prints where it listens (the port it picked for port 0) and what it
+/// serves; an exercises directory that is named but missing is said, not an empty silence.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_says_where_it_listens_and_what_it_serves() {
+    let server = serve_with(&["--exercises-dir", "/nonexistent/exercises"]).await;
+    let banner = server.banner.join("\n");
+    assert!(!server.base.ends_with(":0"), "{banner}");
+    assert!(banner.contains("store:     SQLite in "), "{banner}");
+    assert!(banner.contains("queue:     in-process"), "{banner}");
+    assert!(
+        banner.contains("exercises: none: /nonexistent/exercises does not exist"),
+        "{banner}"
+    );
+    let runtimes = server
+        .banner
+        .iter()
+        .find_map(|l| l.trim_start().strip_prefix("runtimes:  "));
+    let (counts, names) = runtimes.and_then(|r| r.split_once(" installed: ")).expect(&banner);
+    let (installed, of) = counts.split_once(" of ").expect(&banner);
+    assert!(
+        installed.parse::<usize>().unwrap() >= 1 && of.parse::<usize>().unwrap() >= 30,
+        "{banner}"
+    );
+    assert!(names.split(", ").any(|n| n == "bash"), "{banner}");
+    assert!(banner.contains("pools:     off (--no-warm-pools)"), "{banner}");
 }
 
 /// `--fork-servers 0` turns fork servers off on its own (the idle minimum follows it down); a
@@ -1204,7 +1236,7 @@ fn bench_nodes_measures_every_scenario_without_errors() {
     if !testkit::root_or_skip("the full sandbox") {
         return;
     }
-    let Ok(database) = std::env::var("TIDERUN_TEST_POSTGRES_URL") else {
+    let Ok(admin) = std::env::var("TIDERUN_TEST_POSTGRES_URL") else {
         testkit::skip("TIDERUN_TEST_POSTGRES_URL is not set (scripts/test-postgres starts a server)");
         return;
     };
@@ -1215,6 +1247,19 @@ fn bench_nodes_measures_every_scenario_without_errors() {
         testkit::skip("no nats-server (scripts/test-nats installs it)");
         return;
     }
+    // A database of its own: the other tests' servers share the Postgres server.
+    let name = format!("tiderun_bench_nodes_{}", std::process::id());
+    let postgres = |sql: String| {
+        use sqlx::{Connection, Executor};
+        let admin = admin.clone();
+        tokio::runtime::Runtime::new().unwrap().block_on(async move {
+            let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+            conn.execute(sql.as_str()).await.unwrap();
+        });
+    };
+    postgres(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    postgres(format!("CREATE DATABASE {name}"));
+    let database = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
     let out = tiderun()
         .args([
             "bench",
@@ -1247,4 +1292,5 @@ fn bench_nodes_measures_every_scenario_without_errors() {
     );
     assert_eq!(column(&stdout, "errors"), ["0", "0", "0"], "{stdout}");
     assert!(stdout.contains("nats-server: v"), "{stdout}");
+    postgres(format!("DROP DATABASE {name} WITH (FORCE)"));
 }

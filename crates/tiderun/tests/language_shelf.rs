@@ -68,28 +68,28 @@ impl Drop for Serve {
 impl Serve {
     async fn start(runtimes_dir: Option<&PathBuf>) -> Serve {
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
         let log = dir.path().join("serve.log");
         let mut cmd = tiderun();
         cmd.arg("serve")
-            .arg(format!("--addr=127.0.0.1:{port}"))
+            .arg("--addr=127.0.0.1:0")
             .arg(format!("--data-dir={}", dir.path().join("data").display()))
             .arg("--rate-limit=0");
         if let Some(runtimes) = runtimes_dir {
             cmd.arg("--runtimes-dir").arg(runtimes);
         }
-        let child = cmd
+        let mut child = cmd
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
             .expect("tiderun serve starts");
+        let stdout = child.stdout.take().expect("piped");
+        let (base, _) = tokio::task::spawn_blocking(move || testkit::serve_banner(stdout, START_TIMEOUT))
+            .await
+            .expect("banner");
         let server = Serve {
             child,
-            base: format!("http://127.0.0.1:{port}"),
+            base,
             log,
             _dir: dir,
         };

@@ -39,24 +39,22 @@ async fn one_json_line_per_run_without_the_program_and_usage_prints_it() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let log_path = dir.path().join("server.log");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let mut child = tiderun()
         .arg("serve")
-        .arg(format!("--addr=127.0.0.1:{port}"))
+        .arg("--addr=127.0.0.1:0")
         .arg(format!("--data-dir={}", data.display()))
         .args(["--no-warm-pools", "--auth-token=T", "--log-format=json"])
         .env_remove("TIDERUN_LOG")
         .env_remove("TIDERUN_DATABASE_URL")
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&log_path).unwrap())
         .spawn()
         .expect("tiderun serve starts");
-    let base = format!("http://127.0.0.1:{port}");
+    let stdout = child.stdout.take().unwrap();
+    let (base, _) = tokio::task::spawn_blocking(move || testkit::serve_banner(stdout, START_TIMEOUT))
+        .await
+        .unwrap();
     let http = reqwest::Client::new();
     let started = Instant::now();
     while !http

@@ -41,25 +41,24 @@ struct Server {
 impl Server {
     async fn start(extra: &[&str]) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_tiderun"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tiderun"))
             .arg("serve")
-            .arg(format!("--addr=127.0.0.1:{port}"))
+            .arg("--addr=127.0.0.1:0")
             .arg(format!("--data-dir={}", dir.path().join("data").display()))
             .args(["--rate-limit=0", "--no-warm-pools"])
             .args(extra)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(std::fs::File::create(dir.path().join("server.log")).unwrap())
             .spawn()
             .expect("tiderun serve starts");
+        let stdout = child.stdout.take().unwrap();
+        let (base, _) = tokio::task::spawn_blocking(move || testkit::serve_banner(stdout, START_TIMEOUT))
+            .await
+            .unwrap();
         let mut server = Server {
             child,
-            base: format!("http://127.0.0.1:{port}"),
+            base,
             http: reqwest::Client::new(),
             dir,
         };
