@@ -25,6 +25,7 @@ pub mod console;
 pub mod edge;
 mod error;
 pub mod exercise_spec;
+pub mod exercise_watch;
 mod forwarded;
 mod health;
 pub mod judge0;
@@ -90,7 +91,8 @@ pub struct ServerConfig {
     /// default, so a submission cannot make the server call into its own network (the lesson
     /// of Judge0's CVE-2024-29021); tests and single-machine setups turn it on.
     pub allow_callbacks: bool,
-    /// The teacher's exercises directory, read at start-up ([`exercise_spec::ExerciseDir::load`]).
+    /// The teacher's exercises directory, read at start-up ([`exercise_spec::ExerciseDir::load`])
+    /// and again when it changes while serving ([`exercise_watch`]).
     pub exercises: Arc<exercise_spec::ExerciseDir>,
     /// Trusted proxies, header and idle timeouts, the connection cap.
     pub edge: EdgeConfig,
@@ -147,6 +149,7 @@ struct Inner {
     ledger: ledger::Ledger,
     run_limiters: quota::RunLimiters,
     keys: auth::KeyCache,
+    exercises: exercise_watch::LiveExercises,
     /// The page sessions' signing secret, read from (or made in) the store on first use.
     session_secret: tokio::sync::OnceCell<[u8; 32]>,
     started: Instant,
@@ -185,6 +188,7 @@ impl AppState {
             ledger,
             run_limiters: quota::RunLimiters::default(),
             keys: auth::KeyCache::new(auth::KEY_CACHE_TTL),
+            exercises: exercise_watch::LiveExercises::new(config.exercises.clone()),
             session_secret: tokio::sync::OnceCell::new(),
             config,
             started: Instant::now(),
@@ -226,6 +230,15 @@ impl AppState {
 
     pub fn config(&self) -> &ServerConfig {
         &self.0.config
+    }
+
+    /// The exercises of the teacher's directory as they are now.
+    pub fn exercises(&self) -> Arc<exercise_spec::ExerciseDir> {
+        self.0.exercises.current()
+    }
+
+    pub(crate) fn live_exercises(&self) -> &exercise_watch::LiveExercises {
+        &self.0.exercises
     }
 
     pub fn metrics(&self) -> &Metrics {
@@ -356,6 +369,7 @@ pub async fn serve_on(
 ) -> std::io::Result<()> {
     use std::future::IntoFuture;
     let workers = judge0::start_workers(state.clone());
+    let exercises = tokio::spawn(exercise_watch::watch(state.clone(), exercise_watch::POLL));
     let listener = edge::EdgeListener::new(listener, &state.config().edge);
     let app = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<edge::Peer>(service(
         state.clone(),
@@ -387,6 +401,7 @@ pub async fn serve_on(
         }
     }
     tracing::info!("shutting down: no new jobs; waiting for running ones");
+    exercises.abort();
     state.runner().close();
     state.runner().engine().shutdown_pools();
     // Workers finish what they run (and store its result), then stop; past the deadline

@@ -989,6 +989,68 @@ async fn serve_says_where_it_listens_and_what_it_serves() {
     assert!(banner.contains("pools:     off (--no-warm-pools)"), "{banner}");
 }
 
+/// The exercises directory is read again when it changes: an exercise added, edited or removed
+/// shows at the next request without a restart; a broken file keeps what was there.
+#[tokio::test(flavor = "multi_thread")]
+async fn exercises_added_changed_and_removed_take_effect_without_a_restart() {
+    let exercises = tempfile::tempdir().unwrap();
+    let exercise = |title: &str| {
+        format!("title = \"{title}\"\nstatement = \"Print hi.\"\n[[tests]]\nexpected_output = \"hi\\n\"\n")
+    };
+    std::fs::write(exercises.path().join("one.toml"), exercise("One")).unwrap();
+    let server = serve_with(&["--exercises-dir", exercises.path().to_str().unwrap()]).await;
+    assert!(
+        server.banner.iter().any(|l| l.contains("exercises: 1 from ")),
+        "{:?}",
+        server.banner
+    );
+    let titles = || async {
+        let list: serde_json::Value = reqwest::get(format!("{}/api/v1/exercises", server.base))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut titles: Vec<String> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| format!("{}={}", e["id"].as_str().unwrap(), e["title"].as_str().unwrap()))
+            .collect();
+        titles.sort();
+        titles
+    };
+    // Within a few polls (2 s each) of the change.
+    let becomes = |want: &'static [&'static str]| {
+        let titles = &titles;
+        async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            loop {
+                let now = titles().await;
+                if now == want {
+                    return;
+                }
+                assert!(std::time::Instant::now() < deadline, "still {now:?}, not {want:?}");
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+    };
+    becomes(&["one=One"]).await;
+    std::fs::write(exercises.path().join("two.toml"), exercise("Two")).unwrap();
+    becomes(&["one=One", "two=Two"]).await;
+    std::fs::write(exercises.path().join("one.toml"), exercise("One, edited")).unwrap();
+    becomes(&["one=One, edited", "two=Two"]).await;
+    std::fs::remove_file(exercises.path().join("two.toml")).unwrap();
+    becomes(&["one=One, edited"]).await;
+    // A mistake while serving: what was loaded stays; fixing it is read again.
+    std::fs::write(exercises.path().join("one.toml"), "title = ").unwrap();
+    std::fs::write(exercises.path().join("three.toml"), exercise("Three")).unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    assert_eq!(titles().await, ["one=One, edited"]);
+    std::fs::write(exercises.path().join("one.toml"), exercise("One again")).unwrap();
+    becomes(&["one=One again", "three=Three"]).await;
+}
+
 /// `--fork-servers 0` turns fork servers off on its own (the idle minimum follows it down); a
 /// minimum above the maximum, given, is refused.
 #[tokio::test(flavor = "multi_thread")]

@@ -142,7 +142,7 @@ pub struct SubmitRequest {
     )
 )]
 async fn list(State(state): State<AppState>) -> Result<Json<Vec<ExerciseSummary>>, ApiError> {
-    let dir = &state.config().exercises;
+    let dir = state.exercises();
     let mut all: BTreeMap<String, ExerciseSummary> = BTreeMap::new();
     for stored in state.store().list_exercises().await? {
         match serde_json::from_str::<ExerciseSummary>(&stored.summary) {
@@ -166,7 +166,7 @@ async fn find(state: &AppState, id: &str) -> Result<Exercise, ApiError> {
     if check_id(id).is_err() {
         return Err(unknown());
     }
-    if let Some(exercise) = state.config().exercises.get(id) {
+    if let Some(exercise) = state.exercises().get(id) {
         return Ok(exercise.clone());
     }
     let stored = state.store().get_exercise(id).await?.ok_or_else(unknown)?;
@@ -267,7 +267,7 @@ fn teacher_only(caller: &Caller) -> Result<(), ApiError> {
 
 /// The directory's exercises cannot be replaced or removed through the API.
 fn not_from_the_directory(state: &AppState, id: &str) -> Result<(), ApiError> {
-    if state.config().exercises.get(id).is_some() {
+    if state.exercises().get(id).is_some() {
         return Err(ApiError::Conflict(format!(
             "exercise {id:?} is a file of the exercises directory; change the file instead"
         )));
