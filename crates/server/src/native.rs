@@ -29,7 +29,8 @@ pub use snippets::{SnippetRequest, SnippetResponse};
 
 pub use wire::{
     Encoding, ErrorBody, FileRequest, ImageResponse, LimitValues, LimitsRequest, NativeJob, RequestError,
-    RunOrTestsResponse, RunRequest, RunResponse, RunStatus, RuntimeExample, RuntimeInfo, RuntimeLimits, SessionRequest,
+    RunOrTestsResponse, RunRequest, RunResponse, RunStatus, RuntimeExample, RuntimeExampleText, RuntimeHint, RuntimeInfo, RuntimeLimits,
+    SessionRequest,
     StageEnd, StageResponse, TestReport, TestRequest, TestVerdict, TestsResponse,
 };
 
