@@ -49,6 +49,7 @@ test('a 200-character line wraps in the editor and the page does not scroll side
   assert.equal((await waitForEnd(page)).state, 'ok');
   assert.equal(await sideways(page), 0, 'nor with the line in the console');
   await screenshot(page, 'phone-long-line');
+  assert.equal(await page.$eval('#submit', (b) => b.offsetParent === null), true, 'no Run tests without an exercise');
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });
