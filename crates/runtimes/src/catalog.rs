@@ -800,7 +800,10 @@ compile_error = "if"
             py("IndentationError: expected an indented block after 'if' statement on line 1").as_deref(),
             Some("indentation")
         );
-        assert_eq!(py("NameError: name 'x' is not defined").as_deref(), Some("name-not-defined"));
+        assert_eq!(
+            py("NameError: name 'x' is not defined").as_deref(),
+            Some("name-not-defined")
+        );
         assert_eq!(py("ZeroDivisionError: division by zero"), None);
         assert_eq!(
             first("c", "main.c:2:2: error: expected ‘,’ or ‘;’ before ‘return’", "").as_deref(),
@@ -820,7 +823,10 @@ compile_error = "if"
         );
         // A JavaScript syntax error is about full-width punctuation only when the code has some.
         let js = "SyntaxError: Invalid or unexpected token";
-        assert_eq!(first("javascript", js, "console.log（1）").as_deref(), Some("full-width-punctuation"));
+        assert_eq!(
+            first("javascript", js, "console.log（1）").as_deref(),
+            Some("full-width-punctuation")
+        );
         assert_eq!(first("javascript", js, "console.log('1)"), None);
 
         let prompt = catalog

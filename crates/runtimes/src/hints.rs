@@ -70,7 +70,9 @@ impl Hint {
 }
 
 fn compile(pattern: &str) -> Result<regex::Regex, regex::Error> {
-    regex::RegexBuilder::new(pattern).size_limit(MAX_HINT_REGEX_BYTES).build()
+    regex::RegexBuilder::new(pattern)
+        .size_limit(MAX_HINT_REGEX_BYTES)
+        .build()
 }
 
 /// A table keyed by page locale: `en` present, no other key than [`PAGE_LOCALES`].
@@ -152,13 +154,18 @@ fn check_pattern(pattern: &str) -> Result<(), String> {
         ));
     }
     // What the page's engine reads differently: inline flags, named groups, Rust-only escapes.
-    if pattern.match_indices("(?").any(|(at, _)| !pattern[at..].starts_with("(?:")) {
+    if pattern
+        .match_indices("(?")
+        .any(|(at, _)| !pattern[at..].starts_with("(?:"))
+    {
         return Err("`(?` other than `(?:` (inline flags, named groups) is not read alike by the page".to_owned());
     }
     if ["\\A", "\\z", "\\Q"].iter().any(|e| pattern.contains(e)) {
         return Err("\\A, \\z and \\Q are not read alike by the page: use ^ and $".to_owned());
     }
-    compile(pattern).map(drop).map_err(|e| format!("not a valid regular expression: {e}"))
+    compile(pattern)
+        .map(drop)
+        .map_err(|e| format!("not a valid regular expression: {e}"))
 }
 
 #[cfg(test)]
@@ -187,7 +194,9 @@ mod tests {
     #[test]
     fn bad_hints_name_what_is_wrong() {
         let err = |h: Hint| check(&[h]).unwrap_err().to_string();
-        assert!(err(hint(Some("(unclosed"), None)).starts_with("hints[0] (\"h\"): match: not a valid regular expression"));
+        assert!(
+            err(hint(Some("(unclosed"), None)).starts_with("hints[0] (\"h\"): match: not a valid regular expression")
+        );
         assert!(err(hint(None, Some("(?i)x"))).contains("source_match: `(?`"));
         assert!(err(hint(None, Some("\\Ax"))).contains("\\A"));
         assert!(err(hint(Some(&"a".repeat(MAX_HINT_PATTERN_BYTES + 1)), None)).contains("more than the limit"));
@@ -214,7 +223,10 @@ mod tests {
                 ..hint(Some("x"), None)
             })
             .collect();
-        assert!(check(&many).unwrap_err().to_string().contains("more than the limit of 32"));
+        assert!(check(&many)
+            .unwrap_err()
+            .to_string()
+            .contains("more than the limit of 32"));
         assert!(check(&many[..MAX_HINTS]).is_ok());
     }
 }

@@ -104,7 +104,11 @@ async fn the_shipped_exercises_are_listed_and_hide_their_hidden_tests() {
     let languages: Vec<String> = serde_json::from_value(sum["languages"].clone()).unwrap();
     assert_eq!(languages.len(), installed.len(), "{languages:?}");
     let starters = ["c", "c++", "java", "javascript", "python"];
-    let first: Vec<&str> = languages.iter().map(String::as_str).filter(|l| starters.contains(l)).collect();
+    let first: Vec<&str> = languages
+        .iter()
+        .map(String::as_str)
+        .filter(|l| starters.contains(l))
+        .collect();
     assert_eq!(
         languages[..first.len()].iter().map(String::as_str).collect::<Vec<_>>(),
         first
@@ -114,7 +118,10 @@ async fn the_shipped_exercises_are_listed_and_hide_their_hidden_tests() {
     assert_eq!(status, 200);
     assert!(exercise["statement_zh"].as_str().unwrap().contains("两个整数"));
     assert!(exercise["starter"]["python"].as_str().unwrap().contains("input()"));
-    assert!(exercise["starter_zh"]["python"].as_str().unwrap().contains("输出 a 与 b 的和"));
+    assert!(exercise["starter_zh"]["python"]
+        .as_str()
+        .unwrap()
+        .contains("输出 a 与 b 的和"));
     assert_eq!(exercise["any_language"], true);
     let tests = exercise["tests"].as_array().unwrap();
     assert_eq!(

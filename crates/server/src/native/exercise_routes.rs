@@ -365,10 +365,11 @@ async fn create(
         .check(state.runner().engine().catalog())
         .map_err(|e| ApiError::BadRequest(e.0))?;
     not_from_the_directory(&state, &exercise.id)?;
-    let summary = serde_json::to_string(&ExerciseSummary::new(&exercise, state.runner().engine().catalog())).map_err(|e| {
-        tracing::error!(error = %e, "cannot encode an exercise summary");
-        ApiError::Internal
-    })?;
+    let summary =
+        serde_json::to_string(&ExerciseSummary::new(&exercise, state.runner().engine().catalog())).map_err(|e| {
+            tracing::error!(error = %e, "cannot encode an exercise summary");
+            ApiError::Internal
+        })?;
     let outcome = state
         .store()
         .put_exercise(&exercise.id, &exercise.to_json(), &summary)
