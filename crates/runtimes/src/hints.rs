@@ -201,6 +201,12 @@ mod tests {
         assert!(err(hint(None, Some("\\Ax"))).contains("\\A"));
         assert!(err(hint(Some(&"a".repeat(MAX_HINT_PATTERN_BYTES + 1)), None)).contains("more than the limit"));
         assert!(err(hint(None, None)).contains("needs `match`"));
+        // Short to write, costly to run: Unicode classes repeated past the compiled size limit.
+        let costly = err(hint(Some(r"\w{200}\w{200}\w{200}"), None));
+        assert!(
+            costly.contains("not a valid regular expression") && costly.contains("size limit"),
+            "{costly}"
+        );
         let mut h = hint(Some("x"), None);
         h.id = "Bad Id".into();
         assert!(err(h).contains("id must be"));
