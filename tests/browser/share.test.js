@@ -71,7 +71,9 @@ test('the last code of each language is kept in the browser', async () => {
   assert.equal(await editorText(page), 'print("kept python")\n');
   await chooseLanguage(page, 'javascript');
   assert.equal(await editorText(page), 'console.log("kept js");\n');
-  // The example button brings the language's example back.
+  // The example button brings the language's example back, once the student agrees to lose
+  // their code.
+  page.once('dialog', (dialog) => dialog.accept());
   await page.click('#reset');
   assert.equal(await editorText(page), jsExample);
   assert.deepEqual(page.errors, []);

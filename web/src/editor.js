@@ -1,6 +1,7 @@
 // The CodeMirror 6 editor: highlighting in the mode the chosen language's runtime names
 // (`modes.js`: each mode is loaded only when first used), light/dark styles, Ctrl/Cmd+Enter
-// to run, and the highlighted line of an error.
+// to run, the highlighted line of an error, and long lines wrapped on a narrow screen (a phone
+// scrolls the page, never a line sideways).
 import { EditorState, Compartment, StateEffect, StateField } from '@codemirror/state';
 import {
   EditorView,
@@ -35,6 +36,9 @@ const errorLineField = StateField.define({
   provide: (field) => EditorView.decorations.from(field),
 });
 
+/** Screens on which long lines wrap: the page's stacked (phone) layout, as style.css has it. */
+export const NARROW = '(max-width: 820px)';
+
 const lightTheme = syntaxHighlighting(lightHighlight);
 const darkTheme = syntaxHighlighting(darkHighlight);
 
@@ -44,6 +48,9 @@ export class Editor {
     this.language = new Compartment();
     this.theme = new Compartment();
     this.attrs = new Compartment();
+    this.wrap = new Compartment();
+    const narrow = window.matchMedia(NARROW);
+    const wrapping = () => (narrow.matches ? EditorView.lineWrapping : []);
     this.loaded = null;
     this.onChange = onChange;
     this.view = new EditorView({
@@ -71,12 +78,14 @@ export class Editor {
           this.language.of([]),
           this.theme.of(lightTheme),
           this.attrs.of(EditorView.contentAttributes.of({ 'aria-label': label })),
+          this.wrap.of(wrapping()),
           EditorView.updateListener.of((update) => {
             if (update.docChanged) this.onChange?.(this.code);
           }),
         ],
       }),
     });
+    narrow.addEventListener('change', () => this.view.dispatch({ effects: this.wrap.reconfigure(wrapping()) }));
   }
 
   get code() {

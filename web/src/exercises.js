@@ -71,8 +71,18 @@ export function renderExercise(exercise, { title, statement }) {
   }
 }
 
-/** The list in the exercises dialog. `onOpen(id)` is called with the chosen exercise. */
-export async function renderList(container, onOpen) {
+/** The languages an exercise accepts, as the student reads them (`runtimes`: by name). */
+function languagesText(item, runtimes) {
+  if (item.any_language) return t('ex.languages', { list: t('ex.allLanguages') });
+  const names = (item.languages || []).map((l) => runtimes?.get(l)?.display_name || l);
+  return t('ex.languages', { list: names.join(' · ') });
+}
+
+/**
+ * The list in the exercises dialog, in the teacher's order (the server's). `onOpen(id)` is
+ * called with the chosen exercise; `runtimes` (by name) gives the languages' names.
+ */
+export async function renderList(container, onOpen, runtimes = null) {
   container.replaceChildren(el('p', { text: t('ex.loading') }));
   let list;
   try {
@@ -88,10 +98,15 @@ export async function renderList(container, onOpen) {
   const ul = el('ul', { class: 'exercise-items' });
   for (const item of list) {
     const button = el('button', { type: 'button', class: 'exercise-item' });
-    button.append(
-      el('span', { class: 'exercise-item-title', text: localized(item, 'title') }),
-      el('span', { class: 'exercise-item-langs', text: (item.languages || []).join(' · ') }),
-    );
+    const title = el('span', { class: 'exercise-item-title', text: localized(item, 'title') });
+    // Done or not, once the server says so for this student (`done` in the list).
+    if (typeof item.done === 'boolean') {
+      button.dataset.done = String(item.done);
+      title.prepend(el('span', { class: 'exercise-item-done', text: item.done ? '✓ ' : '', title: t(item.done ? 'ex.done' : 'ex.notDone') }));
+    }
+    const langs = el('span', { class: 'exercise-item-langs', text: languagesText(item, runtimes) });
+    if (item.any_language) langs.title = (item.languages || []).map((l) => runtimes?.get(l)?.display_name || l).join(' · ');
+    button.append(title, langs);
     button.addEventListener('click', () => onOpen(item.id));
     ul.append(el('li', {}, button));
   }

@@ -96,6 +96,12 @@ const STRINGS = {
     'lang.notInstalled': '{name} (not installed)',
     'reset': 'Example',
     'reset.title': 'Replace the code with this language’s example',
+    'hint.label': 'Hint: ',
+    'reset.confirm': 'Replace your code with the example? Your code will be lost.',
+    'ex.languages': 'Languages: {list}',
+    'ex.allLanguages': 'any language',
+    'ex.done': 'Done',
+    'ex.notDone': 'Not done yet',
   },
   zh: {
     'app.title': 'tiderun — 运行你的代码',
@@ -190,6 +196,12 @@ const STRINGS = {
     'lang.notInstalled': '{name}（未安装）',
     'reset': '示例',
     'reset.title': '用该语言的示例替换当前代码',
+    'hint.label': '提示：',
+    'reset.confirm': '用示例替换你的代码吗？你写的代码会被覆盖。',
+    'ex.languages': '语言：{list}',
+    'ex.allLanguages': '任何语言',
+    'ex.done': '已完成',
+    'ex.notDone': '还没完成',
   },
 };
 

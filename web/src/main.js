@@ -5,12 +5,13 @@ import * as auth from './auth.js';
 import { t, locale, setLocale, applyStatic, onLocaleChange } from './i18n.js';
 import { prefs, loadCode, saveCode } from './storage.js';
 import { initTheme, toggleTheme, isDark } from './theme.js';
-import { Editor } from './editor.js';
+import { Editor, NARROW } from './editor.js';
 import { Console, measure } from './console.js';
 import { RunController } from './run.js';
 import { describeRefusal } from './status.js';
 import { renderExercise, renderList, renderResults } from './exercises.js';
 import { share, copyLink, sharedId } from './share.js';
+import { findHint, renderHint } from './hints.js';
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -41,6 +42,7 @@ const ui = {
   keyForm: $('key-form'),
   keyInput: $('key-input'),
   keyMessage: $('key-message'),
+  hint: $('hint'),
 };
 
 /** Languages this page falls back to, in order, when nothing was chosen before. */
@@ -52,6 +54,8 @@ const state = {
   exercise: null,
   /** The last graded result, shown again after a locale switch. */
   lastResult: null,
+  /** The beginner's hint shown for the last failed run, if any. */
+  hint: null,
   /** The current status as a function, so a locale switch can word it again. */
   status: () => ({ kind: 'idle', text: t('status.idle') }),
   busy: false,
@@ -89,7 +93,15 @@ const runner = new RunController({
     ui.stdin.placeholder = t(acceptsInput ? 'input.placeholder' : 'input.placeholderIdle');
     if (!acceptsInput && document.activeElement === ui.stdin) editor.focus();
   },
+  onEnd: ({ failed, stopped, stderr }) => {
+    if (failed && !stopped) showHint(findHint(currentRuntime()?.hints, { stderr, code: editor.code }));
+  },
 });
+
+function showHint(hint) {
+  state.hint = hint;
+  renderHint(ui.hint, hint);
+}
 
 function updateToggles() {
   ui.locale.textContent = t('locale.switch');
@@ -107,11 +119,17 @@ initTheme((dark) => {
 
 onLocaleChange(() => {
   editor.setLabel(t('editor.label'));
+  // An untouched example or starter follows the page's language; the student's code stays.
+  const runtime = currentRuntime();
+  if (runtime && untouchedTexts(runtime).includes(editor.code)) {
+    editor.setCode(state.exercise ? starterOf(state.exercise, runtime.language) : exampleOf(runtime));
+  }
   updateToggles();
   fillLanguages();
   showStatus(state.status);
   if (state.exercise) renderExercise(state.exercise, { title: ui.exerciseTitle, statement: ui.exerciseStatement });
   if (state.lastResult) renderResults(ui.results, state.lastResult, currentRuntime()?.file);
+  renderHint(ui.hint, state.hint);
   const empty = document.querySelector('.console-empty');
   if (empty) empty.textContent = t('console.empty');
 });
@@ -120,10 +138,33 @@ function currentRuntime() {
   return state.runtimes.get(state.language) || null;
 }
 
-/** The friendly first program of a language: the interactive example when it has one. */
-function exampleOf(runtime) {
+/** The page's language as the runtime files and exercises name it. */
+const FILE_LOCALE = { en: 'en', zh: 'zh-CN' };
+
+/** The friendly first program of a language in the page's language (`lang`): the interactive
+ * example when it has one. */
+function exampleOf(runtime, lang = locale()) {
   const example = runtime?.example || {};
-  return (example.interactive || example.hello || '').replace(/^\n+/, '');
+  const localized = example.localized?.[FILE_LOCALE[lang]] || {};
+  return (localized.interactive || example.interactive || localized.hello || example.hello || '').replace(/^\n+/, '');
+}
+
+/** An exercise's starter code for `language`, with its comments in the page's language. */
+function starterOf(exercise, language, lang = locale()) {
+  return (lang === 'zh' && exercise.starter_zh?.[language]) || exercise.starter?.[language] || '';
+}
+
+/** What the editor holds before the student wrote anything: the starter or example, in any
+ * of the page's languages. */
+function untouchedTexts(runtime) {
+  const exercise = state.exercise;
+  return ['en', 'zh'].map((lang) => (exercise ? starterOf(exercise, runtime.language, lang) : exampleOf(runtime, lang)));
+}
+
+/** Whether `language` is one a solution of the open exercise may be written in. */
+function accepted(language) {
+  const exercise = state.exercise;
+  return !exercise || exercise.any_language || (exercise.languages || []).includes(language);
 }
 
 function fillLanguages() {
@@ -132,7 +173,7 @@ function fillLanguages() {
     option.value = r.language;
     const name = r.version ? `${r.display_name} ${r.version}` : r.display_name;
     option.textContent = r.installed ? name : t('lang.notInstalled', { name: r.display_name });
-    option.disabled = !r.installed;
+    option.disabled = !r.installed || !accepted(r.language);
     return option;
   });
   ui.language.replaceChildren(...options);
@@ -150,26 +191,41 @@ async function selectLanguage(language, code = null) {
   const text =
     code ??
     (exercise
-      ? loadCode(language, exercise.id) ?? exercise.starter?.[language] ?? ''
+      ? loadCode(language, exercise.id) ?? starterOf(exercise, language)
       : loadCode(language) ?? exampleOf(runtime));
   editor.setCode(text);
   editor.showErrorLine(null);
+  showHint(null);
   ui.run.disabled = state.busy;
   ui.share.disabled = false;
   await editor.setMode(runtime.highlight || null);
 }
 
-/** On a phone the console is below the editor: bring it into view when there is news. */
-const stacked = window.matchMedia('(max-width: 820px)');
+/** On a phone the console is below the editor: bring it into view when there is news, just
+ * below the top bar, which stays on screen (sticky) with the Run and Run tests buttons. */
+const stacked = window.matchMedia(NARROW);
 function revealConsole() {
-  if (stacked.matches) document.querySelector('.console-pane').scrollIntoView({ block: 'start' });
+  if (!stacked.matches) return;
+  const pane = document.querySelector('.console-pane');
+  const bar = document.querySelector('.topbar').getBoundingClientRect().height;
+  window.scrollTo({ top: window.scrollY + pane.getBoundingClientRect().top - bar - 8 });
 }
+
+/** On a phone "Run tests" sits in the top bar beside Run (both stay reachable); on a wide
+ * screen, in the exercise's heading. */
+function placeSubmit() {
+  if (stacked.matches) ui.run.after(ui.submit);
+  else document.querySelector('.exercise-actions').prepend(ui.submit);
+  ui.submit.hidden = stacked.matches && !state.exercise;
+}
+stacked.addEventListener('change', placeSubmit);
 
 function run() {
   const runtime = currentRuntime();
   if (!runtime || runner.running) return;
   ui.results.hidden = true;
   state.lastResult = null;
+  showHint(null);
   runner.start(runtime, editor.code);
   revealConsole();
 }
@@ -191,8 +247,11 @@ async function openExercise(id) {
   renderExercise(exercise, { title: ui.exerciseTitle, statement: ui.exerciseStatement });
   ui.exercise.hidden = false;
   history.replaceState(null, '', `/?exercise=${encodeURIComponent(exercise.id)}`);
-  const starters = Object.keys(exercise.starter || {}).filter((l) => state.runtimes.get(l)?.installed);
-  const language = starters.includes(state.language) || !starters.length ? state.language : starters[0];
+  placeSubmit();
+  fillLanguages();
+  // The student's language when the exercise takes it, else its first (starter code first).
+  const languages = (exercise.languages || []).filter((l) => state.runtimes.get(l)?.installed);
+  const language = languages.includes(state.language) || !languages.length ? state.language : languages[0];
   await selectLanguage(language);
   ui.exerciseTitle.setAttribute('tabindex', '-1');
   ui.exerciseTitle.focus();
@@ -203,6 +262,8 @@ function closeExercise() {
   state.lastResult = null;
   ui.exercise.hidden = true;
   ui.results.hidden = true;
+  placeSubmit();
+  fillLanguages();
   history.replaceState(null, '', '/');
   selectLanguage(state.language);
   editor.focus();
@@ -215,15 +276,18 @@ async function submitExercise() {
   ui.submit.disabled = true;
   ui.run.disabled = true;
   editor.showErrorLine(null);
+  showHint(null);
   showStatus(() => ({ kind: 'busy', text: t('ex.submitting') }));
   revealConsole();
   try {
-    const result = await api.submit(exercise.id, runtime.language, editor.code);
+    const code = editor.code;
+    const result = await api.submit(exercise.id, runtime.language, code);
     state.lastResult = result;
     consoleView.reset();
     const where = renderResults(ui.results, result, runtime.file);
     if (where) editor.showErrorLine(where.line);
     if (result.compile && result.compile.status !== 'ok') consoleView.write('stderr', result.compile.stderr);
+    showHint(submissionHint(runtime, code, result));
     const all = result.total > 0 && result.passed === result.total;
     showStatus(() => ({
       kind: all ? 'ok' : 'error',
@@ -237,6 +301,17 @@ async function submitExercise() {
     ui.submit.disabled = false;
     ui.run.disabled = false;
   }
+}
+
+/** The hint for a graded submission: its compile error, a test's error, or every test failed. */
+function submissionHint(runtime, code, result) {
+  const failed = result.compile && result.compile.status !== 'ok' ? result.compile : result.tests.find((t) => t.verdict !== 'accepted' && t.run?.stderr)?.run;
+  const allFailed = result.total > 0 && result.passed === 0 && !(result.compile && result.compile.status !== 'ok');
+  return findHint(runtime.hints, {
+    stderr: failed?.stderr || '',
+    code,
+    allFailedOutputs: allFailed ? result.tests.filter((t) => t.run).map((t) => t.run.stdout || '') : null,
+  });
 }
 
 // ---- events ----
@@ -266,7 +341,10 @@ ui.clear.addEventListener('click', () => consoleView.clear());
 ui.reset.addEventListener('click', () => {
   const runtime = currentRuntime();
   if (!runtime) return;
-  editor.setCode(state.exercise?.starter?.[runtime.language] ?? exampleOf(runtime));
+  // The student's own code is not thrown away without asking.
+  const code = editor.code;
+  if (code.trim() && !untouchedTexts(runtime).includes(code) && !window.confirm(t('reset.confirm'))) return;
+  editor.setCode(state.exercise ? starterOf(state.exercise, runtime.language) : exampleOf(runtime));
   saveCode(runtime.language, editor.code, state.exercise?.id);
   editor.focus();
 });
@@ -283,7 +361,7 @@ ui.share.addEventListener('click', () => {
 ui.shareCopy.addEventListener('click', () => copyLink(ui.shareDialog));
 ui.exercisesButton.addEventListener('click', () => {
   ui.exercisesDialog.showModal();
-  renderList(ui.exerciseList, openExercise);
+  renderList(ui.exerciseList, openExercise, state.runtimes);
 });
 ui.submit.addEventListener('click', submitExercise);
 ui.exerciseClose.addEventListener('click', closeExercise);
@@ -385,6 +463,7 @@ async function start() {
 }
 
 updateToggles();
+placeSubmit();
 showStatus(state.status);
 // A class link's key is traded for a session (and leaves the address bar) before anything else.
 const linkKey = auth.takeKeyFromAddress();

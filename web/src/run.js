@@ -16,10 +16,12 @@ export const INTERACTIVE_WALL_MS = 60_000;
 export class RunController {
   /**
    * `view`: the Console; `editor`: the Editor; `status(fn)`: show a status (a function, so it
-   * can be worded again in another language); `state(running, acceptsInput)`.
+   * can be worded again in another language); `state(running, acceptsInput)`; `onEnd({failed,
+   * stopped, stderr})` when the program (or its compile) has ended.
    */
-  constructor({ view, editor, status, state }) {
+  constructor({ view, editor, status, state, onEnd = null }) {
     this.view = view;
+    this.onEnd = onEnd;
     this.editor = editor;
     this.status = status;
     this.state = state;
@@ -68,6 +70,7 @@ export class RunController {
         const stopped = this.stopped;
         this.status(() => ({ ...describeExit(exit, { stopped }), measure: measure(exit), line: where }));
         this.state(true, false);
+        this.onEnd?.({ failed, stopped, stderr });
       },
       error: (error) => {
         this.ended = true;

@@ -732,6 +732,112 @@ compile_error = "if"
     }
 
     #[test]
+    fn hints_load_with_the_catalog_and_a_bad_one_names_file_and_hint() {
+        let with = |hints: &str| SHELL.to_owned() + hints;
+        let good = with(
+            "[[hints]]\nid = \"typo\"\nmatch = \"not found\"\nsource_match = \"ec[^h]\"\n\
+             text.en = \"Check the spelling.\"\ntext.zh-CN = \"检查拼写。\"\n",
+        );
+        let catalog = Catalog::from_files([("shell.toml", good)]).expect("valid hints");
+        let hints = &catalog.get("shell").expect("shell").hints;
+        assert_eq!(hints.len(), 1);
+        assert_eq!(hints[0].text["zh-CN"], "检查拼写。");
+        assert!(hints[0].matches("sh: 1: ecko: not found", "ecko hi"));
+        assert!(!hints[0].matches("sh: 1: ecko: not found", "echo hi"));
+
+        let bad = with("[[hints]]\nid = \"typo\"\nmatch = \"not (found\"\ntext.en = \"x\"\n");
+        let msg = chain(&Catalog::from_files([("bad.toml", bad)]).expect_err("a bad regex"));
+        assert!(msg.starts_with("invalid runtime file bad.toml"), "{msg}");
+        assert!(
+            msg.contains("hints[0] (\"typo\"): match: not a valid regular expression"),
+            "{msg}"
+        );
+        let unknown = with("[[hints]]\nid = \"x\"\nmatch = \"x\"\ntext.en = \"x\"\nlevel = 1\n");
+        let msg = chain(&Catalog::from_files([("bad.toml", unknown)]).expect_err("an unknown field"));
+        assert!(msg.contains("unknown field `level`"), "{msg}");
+    }
+
+    #[test]
+    fn examples_may_be_localized_for_the_page() {
+        let zh = SHELL.replace(
+            "compile_error = \"if\"\n",
+            "compile_error = \"if\"\n[example.localized.zh-CN]\nhello = \"echo '你好'\"\n",
+        );
+        let catalog = Catalog::from_files([("shell.toml", zh.clone())]).expect("valid");
+        let example = &catalog.get("shell").expect("shell").example;
+        assert_eq!(example.localized["zh-CN"].hello.as_deref(), Some("echo '你好'"));
+        for (from, want) in [("zh-CN", "unknown locale \"fr\""), ("zh-CN", "example.localized.en")] {
+            let locale = if want.contains("fr") { "fr" } else { "en" };
+            let text = zh.replace(&format!("localized.{from}"), &format!("localized.{locale}"));
+            let msg = chain(&Catalog::from_files([("bad.toml", text)]).expect_err(want));
+            assert!(msg.contains(want), "{msg} should contain {want:?}");
+        }
+    }
+
+    /// The shipped hints catch the messages the page's students meet (as Python 3.11, GCC
+    /// and javac print them), and only those.
+    #[test]
+    fn shipped_hints_match_real_messages() {
+        let catalog = Catalog::load(None).expect("embedded catalog");
+        let first = |language: &str, stderr: &str, source: &str| {
+            let rt = catalog.get(language).expect(language);
+            rt.hints
+                .iter()
+                .find(|h| h.when == crate::HintWhen::Error && h.matches(stderr, source))
+                .map(|h| h.id.clone())
+        };
+        let py = |stderr: &str| first("python", stderr, "");
+        assert_eq!(
+            py("SyntaxError: invalid character '（' (U+FF08)").as_deref(),
+            Some("full-width-punctuation")
+        );
+        assert_eq!(
+            py("SyntaxError: invalid character '“' (U+201C)").as_deref(),
+            Some("full-width-punctuation")
+        );
+        assert_eq!(py("SyntaxError: expected ':'").as_deref(), Some("missing-colon"));
+        assert_eq!(
+            py("IndentationError: expected an indented block after 'if' statement on line 1").as_deref(),
+            Some("indentation")
+        );
+        assert_eq!(
+            py("NameError: name 'x' is not defined").as_deref(),
+            Some("name-not-defined")
+        );
+        assert_eq!(py("ZeroDivisionError: division by zero"), None);
+        assert_eq!(
+            first("c", "main.c:2:2: error: expected ‘,’ or ‘;’ before ‘return’", "").as_deref(),
+            Some("missing-semicolon")
+        );
+        assert_eq!(
+            first("c++", "main.cpp:2:27: error: expected ‘;’ before ‘return’", "").as_deref(),
+            Some("missing-semicolon")
+        );
+        assert_eq!(
+            first("java", "Main.java:1: error: ';' expected", "").as_deref(),
+            Some("missing-semicolon")
+        );
+        assert_eq!(
+            first("java", "Main.java:1: error: illegal character: '\\uff08'", "").as_deref(),
+            Some("full-width-punctuation")
+        );
+        // A JavaScript syntax error is about full-width punctuation only when the code has some.
+        let js = "SyntaxError: Invalid or unexpected token";
+        assert_eq!(
+            first("javascript", js, "console.log（1）").as_deref(),
+            Some("full-width-punctuation")
+        );
+        assert_eq!(first("javascript", js, "console.log('1)"), None);
+
+        let prompt = catalog
+            .get("python")
+            .and_then(|rt| rt.hints.iter().find(|h| h.when == crate::HintWhen::AllTestsFailed))
+            .expect("python's prompt hint");
+        assert!(prompt.matches("", "name = input(\"请输入你的名字：\")"));
+        assert!(!prompt.matches("", "name = input()"));
+    }
+
+    #[test]
     fn install_lists_only_package_names() {
         let with = |apt: &str, npm: &str| format!("{SHELL}[install]\napt = [{apt}]\nnpm = [{npm}]\n");
         let good = with(

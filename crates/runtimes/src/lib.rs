@@ -23,6 +23,7 @@
 mod catalog;
 mod detect;
 mod error;
+mod hints;
 mod limits;
 mod precompiled;
 mod runtime;
@@ -34,12 +35,15 @@ mod version;
 pub use catalog::Catalog;
 pub use detect::DETECT_TIMEOUT;
 pub use error::{CatalogError, MainFileProblem, PlanError, ResolveError, SpecError, TemplateError};
+pub use hints::{
+    Hint, HintWhen, MAX_HINTS, MAX_HINT_ID_CHARS, MAX_HINT_PATTERN_BYTES, MAX_HINT_TEXT_BYTES, PAGE_LOCALES,
+};
 pub use limits::*;
 pub use precompiled::{MAX_HEADER_NAME_BYTES, MAX_PRECOMPILED_HEADERS};
 pub use runtime::{Command, Plan, Precompile, Runtime, BASE_LANG, BASE_PATH, MAX_MAIN_FILE_BYTES};
 pub use spec::{
-    Example, Install, Program, Warm, DEFAULT_MAX_WARM_INSTANCES, JUDGE0_CE_IDS, MAX_EXAMPLE_FILES, MAX_HIGHLIGHT_CHARS,
-    MAX_PACKAGES, MAX_PACKAGE_NAME_CHARS, MAX_WARM_INSTANCES, OWN_JUDGE0_IDS,
+    Example, Install, LocalizedExample, Program, Warm, DEFAULT_MAX_WARM_INSTANCES, JUDGE0_CE_IDS, MAX_EXAMPLE_FILES,
+    MAX_HIGHLIGHT_CHARS, MAX_PACKAGES, MAX_PACKAGE_NAME_CHARS, MAX_WARM_INSTANCES, OWN_JUDGE0_IDS,
 };
 pub use support::{
     digest as support_digest, MAX_SUPPORT_BYTES, MAX_SUPPORT_FILES, MAX_SUPPORT_NAME_CHARS, SUPPORT_ROOT,

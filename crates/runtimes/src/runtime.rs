@@ -7,6 +7,7 @@ use semver::Version;
 
 use crate::detect::{self, Env, DETECT_TIMEOUT};
 use crate::error::{MainFileProblem, PlanError};
+use crate::hints::Hint;
 use crate::limits::Limits;
 use crate::precompiled::{first_line_include, Precompiled, DIR};
 use crate::spec::{Example, Install, Warm};
@@ -55,6 +56,8 @@ pub struct Runtime {
     pub warm: Warm,
     /// Example programs.
     pub example: Example,
+    /// Beginners' hints the classroom page matches against a failed run.
+    pub hints: Vec<Hint>,
     /// How to install the toolchain.
     pub install: Install,
     /// The file this runtime came from (`<embedded>/python.toml` or a path in the override dir).
@@ -98,6 +101,7 @@ pub(crate) struct Parts {
     pub(crate) network: bool,
     pub(crate) warm: Warm,
     pub(crate) example: Example,
+    pub(crate) hints: Vec<Hint>,
     pub(crate) install: Install,
     pub(crate) source: PathBuf,
     pub(crate) limits: Limits,
@@ -178,6 +182,7 @@ impl Runtime {
             network: p.network,
             warm: p.warm,
             example: p.example,
+            hints: p.hints,
             install: p.install,
             source: p.source,
             version: None,

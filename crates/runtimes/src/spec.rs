@@ -9,6 +9,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CatalogError, SpecError};
+use crate::hints::Hint;
 use crate::limits::LimitsSpec;
 use crate::precompiled::PrecompiledFile;
 use crate::runtime::{check_main_file, Runtime};
@@ -70,6 +71,9 @@ struct RuntimeFile {
     #[serde(default)]
     limits: LimitsSpec,
     example: Example,
+    /// Beginners' hints: a short explanation the page shows beside a matching error.
+    #[serde(default)]
+    hints: Vec<Hint>,
     #[serde(default)]
     install: Install,
 }
@@ -135,6 +139,41 @@ pub struct Example {
     /// A program that reads a name from stdin and greets it (contains the name in its output).
     #[serde(default)]
     pub interactive: Option<String>,
+    /// `hello` and `interactive` in another page language (`[example.localized.zh-CN]`):
+    /// the same program with its comments, prompts and strings translated.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub localized: BTreeMap<String, LocalizedExample>,
+}
+
+/// The page's example programs in one more language; an absent one is the default's.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalizedExample {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hello: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interactive: Option<String>,
+}
+
+/// `[example.localized.*]`: page locales other than `en` (the default programs are English),
+/// and no empty program.
+fn check_localized(localized: &BTreeMap<String, LocalizedExample>) -> Result<(), SpecError> {
+    crate::hints::check_locales("example.localized", localized, false)?;
+    for (locale, example) in localized {
+        let field = |name: &str| format!("example.localized.{locale}.{name}");
+        if locale == "en" {
+            return Err(SpecError::Invalid {
+                field: field("").trim_end_matches('.').to_owned(),
+                reason: "the default programs are the English ones".to_owned(),
+            });
+        }
+        for (name, text) in [("hello", &example.hello), ("interactive", &example.interactive)] {
+            if text.as_ref().is_some_and(|t| t.trim().is_empty()) {
+                return Err(SpecError::Empty { field: field(name) });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Most files of one example program.
@@ -379,6 +418,8 @@ fn build(path: &Path, f: RuntimeFile) -> Result<Runtime, SpecError> {
         });
     }
     check_program("example.echo", &f.example.echo, &f.file)?;
+    check_localized(&f.example.localized)?;
+    crate::hints::check(&f.hints)?;
     check_program("example.runtime_error", &f.example.runtime_error, &f.file)?;
     match (&f.example.compile_error, compile.is_some()) {
         (Some(program), true) => check_program("example.compile_error", program, &f.file)?,
@@ -416,6 +457,7 @@ fn build(path: &Path, f: RuntimeFile) -> Result<Runtime, SpecError> {
         network: f.network,
         warm: f.warm,
         example: f.example,
+        hints: f.hints,
         install: f.install,
         source: path.to_owned(),
         limits,

@@ -55,9 +55,20 @@ pub struct Exercise {
     pub statement: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub statement_zh: Option<String>,
+    /// Where the exercise comes in the list: lower first; exercises without one come after,
+    /// then by title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<i64>,
+    /// The languages a solution may be written in (names or aliases); absent or empty: every
+    /// installed language.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub languages: Vec<String>,
     /// Starter code by language name or alias (`python`, `c`, `java`...).
     #[serde(default)]
     pub starter: BTreeMap<String, String>,
+    /// Starter code for the page's Chinese interface (its comments translated), by language.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub starter_zh: BTreeMap<String, String>,
     /// At least one; the score is the fraction passed.
     #[schema(min_items = 1, max_items = 64)]
     pub tests: Vec<ExerciseTest>,
@@ -107,22 +118,20 @@ impl Exercise {
                 _ => {}
             }
         }
-        let mut starter = BTreeMap::new();
-        for (language, code) in std::mem::take(&mut self.starter) {
+        let mut languages: Vec<String> = Vec::new();
+        for language in std::mem::take(&mut self.languages) {
             let Some(runtime) = catalog.get(&language) else {
-                return bad(format!("starter.{language}: unknown language {language:?}"));
+                return bad(format!("languages: unknown language {language:?}"));
             };
-            if code.len() > MAX_STARTER_BYTES {
-                return bad(format!(
-                    "starter.{language} is {} bytes, more than the limit of {MAX_STARTER_BYTES}",
-                    code.len()
-                ));
-            }
-            if starter.insert(runtime.name.clone(), code).is_some() {
-                return bad(format!("starter.{language}: {} has two starters", runtime.name));
+            if !languages.contains(&runtime.name) {
+                languages.push(runtime.name.clone());
             }
         }
-        self.starter = starter;
+        self.languages = languages;
+        let starter = std::mem::take(&mut self.starter);
+        self.starter = self.check_starters("starter", starter, catalog)?;
+        let starter_zh = std::mem::take(&mut self.starter_zh);
+        self.starter_zh = self.check_starters("starter_zh", starter_zh, catalog)?;
         if self.tests.is_empty() {
             return bad("`tests` is empty: give at least one test".into());
         }
@@ -158,9 +167,55 @@ impl Exercise {
         serde_json::to_string(self).expect("an exercise is plain data and always serializes")
     }
 
-    /// The languages with starter code, by name.
-    pub fn languages(&self) -> Vec<String> {
-        self.starter.keys().cloned().collect()
+    /// Starter programs by catalog name, each within the limit, each for a language the
+    /// exercise accepts.
+    fn check_starters(
+        &self,
+        field: &str,
+        starters: BTreeMap<String, String>,
+        catalog: &Catalog,
+    ) -> Result<BTreeMap<String, String>, Invalid> {
+        let bad = |m: String| Err(Invalid(m));
+        let mut out = BTreeMap::new();
+        for (language, code) in starters {
+            let Some(runtime) = catalog.get(&language) else {
+                return bad(format!("{field}.{language}: unknown language {language:?}"));
+            };
+            if code.len() > MAX_STARTER_BYTES {
+                return bad(format!(
+                    "{field}.{language} is {} bytes, more than the limit of {MAX_STARTER_BYTES}",
+                    code.len()
+                ));
+            }
+            if !self.accepts(&runtime.name) {
+                return bad(format!(
+                    "{field}.{language}: {} is not one of the exercise's `languages`",
+                    runtime.name
+                ));
+            }
+            if out.insert(runtime.name.clone(), code).is_some() {
+                return bad(format!("{field}.{language}: {} has two starters", runtime.name));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether a solution may be written in `language` (a catalog name).
+    pub fn accepts(&self, language: &str) -> bool {
+        self.languages.is_empty() || self.languages.iter().any(|l| l == language)
+    }
+
+    /// The languages a solution may be written in, by name: the exercise's `languages`, else
+    /// every installed language of `catalog` (those with starter code first).
+    pub fn accepted_languages(&self, catalog: &Catalog) -> Vec<String> {
+        if !self.languages.is_empty() {
+            return self.languages.clone();
+        }
+        let installed = catalog.iter().filter(|r| r.installed).map(|r| r.name.clone());
+        let (mut with_starter, others): (Vec<String>, Vec<String>) =
+            installed.partition(|name| self.starter.contains_key(name));
+        with_starter.extend(others);
+        with_starter
     }
 }
 
@@ -297,7 +352,10 @@ mod tests {
             title_zh: Some("求和".into()),
             statement: "Add.".into(),
             statement_zh: None,
+            order: None,
+            languages: Vec::new(),
             starter: BTreeMap::from([("py".into(), "print()".into())]),
+            starter_zh: BTreeMap::new(),
             tests: vec![
                 ExerciseTest {
                     name: Some("small".into()),
@@ -318,8 +376,49 @@ mod tests {
     #[test]
     fn check_normalises_languages_and_test_names() {
         let e = exercise().check(&catalog()).unwrap();
-        assert_eq!(e.languages(), ["python"]);
+        assert_eq!(e.starter.keys().collect::<Vec<_>>(), ["python"]);
         assert_eq!(e.tests[1].name.as_deref(), Some("test 2"));
+    }
+
+    #[test]
+    fn languages_are_the_listed_ones_else_every_installed_one() {
+        let mut c = catalog();
+        c.detect();
+        let any = exercise().check(&c).unwrap();
+        let installed: Vec<String> = c.iter().filter(|r| r.installed).map(|r| r.name.clone()).collect();
+        let accepted = any.accepted_languages(&c);
+        assert_eq!(accepted.len(), installed.len(), "{accepted:?}");
+        if installed.contains(&"python".to_owned()) {
+            assert_eq!(accepted[0], "python", "the starter's language first");
+        }
+        assert!(any.accepts("java") && any.accepts("python"));
+
+        let mut listed = exercise();
+        listed.languages = vec!["py".into(), "c++".into(), "python3".into()];
+        listed.starter_zh = BTreeMap::from([("cpp".into(), "// 你好".into())]);
+        let listed = listed.check(&c).unwrap();
+        assert_eq!(listed.languages, ["python", "c++"], "names, once each");
+        assert_eq!(listed.accepted_languages(&c), ["python", "c++"]);
+        assert!(listed.accepts("c++") && !listed.accepts("java"));
+        assert_eq!(listed.starter_zh.keys().collect::<Vec<_>>(), ["c++"]);
+
+        let err = |f: fn(&mut Exercise)| {
+            let mut e = exercise();
+            f(&mut e);
+            e.check(&c).unwrap_err().0
+        };
+        assert_eq!(
+            err(|e| e.languages = vec!["klingon".into()]),
+            "languages: unknown language \"klingon\""
+        );
+        assert_eq!(
+            err(|e| e.languages = vec!["c".into()]),
+            "starter.py: python is not one of the exercise's `languages`"
+        );
+        assert!(err(|e| {
+            e.starter_zh.insert("c".into(), "x".repeat(MAX_STARTER_BYTES + 1));
+        })
+        .starts_with("starter_zh.c is"));
     }
 
     #[test]
@@ -432,6 +531,7 @@ mod tests {
                 e.id
             );
             assert!(e.tests.iter().any(|t| t.hidden), "{} has a hidden test", e.id);
+            assert!(e.order.is_some(), "{} has its place in the list", e.id);
             for language in ["python", "c", "java", "javascript"] {
                 assert!(e.starter.contains_key(language), "{} has a {language} starter", e.id);
             }

@@ -29,8 +29,9 @@ pub use snippets::{SnippetRequest, SnippetResponse};
 
 pub use wire::{
     Encoding, ErrorBody, FileRequest, ImageResponse, LimitValues, LimitsRequest, NativeJob, RequestError,
-    RunOrTestsResponse, RunRequest, RunResponse, RunStatus, RuntimeExample, RuntimeInfo, RuntimeLimits, SessionRequest,
-    StageEnd, StageResponse, TestReport, TestRequest, TestVerdict, TestsResponse,
+    RunOrTestsResponse, RunRequest, RunResponse, RunStatus, RuntimeExample, RuntimeExampleText, RuntimeHint,
+    RuntimeInfo, RuntimeLimits, SessionRequest, StageEnd, StageResponse, TestReport, TestRequest, TestVerdict,
+    TestsResponse,
 };
 
 /// This dialect's name for the runner's observers (the metrics' `trigger` label).

@@ -84,18 +84,45 @@ async fn the_shipped_exercises_are_listed_and_hide_their_hidden_tests() {
         .iter()
         .map(|e| e["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["fizzbuzz", "hello-name", "sum-two"]);
-    let sum = &list[2];
+    assert_eq!(ids, ["hello-name", "sum-two", "fizzbuzz"], "in the teacher's order");
+    let sum = &list[1];
     assert_eq!(
-        (&sum["title"], &sum["title_zh"]),
-        (&json!("Sum of two numbers"), &json!("两数之和"))
+        (&sum["title"], &sum["title_zh"], &sum["order"]),
+        (&json!("Sum of two numbers"), &json!("两数之和"), &json!(2))
     );
-    assert_eq!(sum["languages"], json!(["c", "c++", "java", "javascript", "python"]));
+    // Every installed language is accepted (it names none), those with starter code first.
+    assert_eq!(sum["any_language"], true);
+    let installed: Vec<String> = server
+        .state
+        .runner()
+        .engine()
+        .catalog()
+        .iter()
+        .filter(|r| r.installed)
+        .map(|r| r.name.clone())
+        .collect();
+    let languages: Vec<String> = serde_json::from_value(sum["languages"].clone()).unwrap();
+    assert_eq!(languages.len(), installed.len(), "{languages:?}");
+    let starters = ["c", "c++", "java", "javascript", "python"];
+    let first: Vec<&str> = languages
+        .iter()
+        .map(String::as_str)
+        .filter(|l| starters.contains(l))
+        .collect();
+    assert_eq!(
+        languages[..first.len()].iter().map(String::as_str).collect::<Vec<_>>(),
+        first
+    );
 
     let (status, exercise) = get(&server, "/api/v1/exercises/sum-two").await;
     assert_eq!(status, 200);
     assert!(exercise["statement_zh"].as_str().unwrap().contains("两个整数"));
     assert!(exercise["starter"]["python"].as_str().unwrap().contains("input()"));
+    assert!(exercise["starter_zh"]["python"]
+        .as_str()
+        .unwrap()
+        .contains("输出 a 与 b 的和"));
+    assert_eq!(exercise["any_language"], true);
     let tests = exercise["tests"].as_array().unwrap();
     assert_eq!(
         tests[0],
@@ -270,6 +297,7 @@ async fn a_teacher_posts_replaces_and_deletes_exercises() {
 
         let exercise = json!({
             "id": "double", "title": "Double it", "title_zh": "加倍", "statement": "Print 2n.",
+            "order": 0, "languages": ["py"],
             "starter": {"py": "n = int(input())\n"},
             "tests": [{"stdin": "2\n", "expected_output": "4\n"}, {"stdin": "-1\n", "expected_output": "-2\n", "hidden": true}]
         });
@@ -290,11 +318,16 @@ async fn a_teacher_posts_replaces_and_deletes_exercises() {
             .iter()
             .map(|e| e["id"].as_str().unwrap())
             .collect();
-        assert_eq!(ids, ["double", "fizzbuzz", "hello-name", "sum-two"]);
+        assert_eq!(ids, ["double", "hello-name", "sum-two", "fizzbuzz"]);
         assert_eq!(
             list[0],
-            json!({"id": "double", "title": "Double it", "title_zh": "加倍", "languages": ["python"]})
+            json!({"id": "double", "title": "Double it", "title_zh": "加倍", "order": 0,
+                   "languages": ["python"], "any_language": false})
         );
+        // Only in the languages it names.
+        let (status, answer) = submit(&server, "double", "c", "int main(void) { return 0; }").await;
+        assert_eq!(status, 400, "{answer}");
+        assert_eq!(answer["error"], "exercise \"double\" is solved in python, not c");
         let (status, view) = get(&server, "/api/v1/exercises/double").await;
         assert_eq!(status, 200);
         assert_eq!(view["tests"][1], json!({"name": "test 2", "hidden": true}));

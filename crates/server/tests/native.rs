@@ -439,7 +439,23 @@ async fn the_runtime_list_has_names_versions_and_limits() {
     };
     assert_eq!(mode("racket"), Some(json!("scheme")));
     assert_eq!(mode("prolog"), Some(Value::Null));
+    // Beginners' hints and localized examples, for the page (runtimes/python.toml).
+    let hint = python["hints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["id"] == "missing-colon")
+        .expect("python's missing-colon hint");
+    assert_eq!(hint["match"], "SyntaxError: expected ':'");
+    assert_eq!(hint["when"], "error");
+    assert!(hint["text"]["en"].as_str().unwrap().contains("colon"), "{hint}");
+    assert!(hint["text"]["zh-CN"].as_str().unwrap().contains("冒号"), "{hint}");
+    assert!(python["example"]["localized"]["zh-CN"]["interactive"]
+        .as_str()
+        .unwrap()
+        .contains("你好"));
     for rt in list {
+        assert!(rt["hints"].is_array(), "{rt}");
         assert!(rt["highlight"].is_string() || rt["highlight"].is_null(), "{rt}");
         assert_eq!(rt["installed"].as_bool(), Some(rt["version"].is_string()), "{rt}");
         assert!(!rt["example"]["hello"].as_str().unwrap().is_empty());

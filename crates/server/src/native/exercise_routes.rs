@@ -48,17 +48,32 @@ pub struct ExerciseSummary {
     pub title: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title_zh: Option<String>,
-    /// Languages with starter code (any installed language may be submitted).
+    /// The teacher's place for it in the list (the list is sorted by it, then by title).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<i64>,
+    /// Every language a solution may be written in, by name (those with starter code first).
+    #[serde(default)]
     pub languages: Vec<String>,
+    /// True when the exercise names no languages: every installed one is accepted.
+    #[serde(default)]
+    pub any_language: bool,
+    /// Whether the calling student has solved it; absent while submissions are not kept per
+    /// student (the page shows a mark when it is present).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub done: Option<bool>,
 }
 
-impl From<&Exercise> for ExerciseSummary {
-    fn from(e: &Exercise) -> Self {
+impl ExerciseSummary {
+    /// `e` in the list, its languages as `catalog` has them installed now.
+    pub fn new(e: &Exercise, catalog: &runtimes::Catalog) -> Self {
         ExerciseSummary {
             id: e.id.clone(),
             title: e.title.clone(),
             title_zh: e.title_zh.clone(),
-            languages: e.languages(),
+            order: e.order,
+            languages: e.accepted_languages(catalog),
+            any_language: e.languages.is_empty(),
+            done: None,
         }
     }
 }
@@ -73,8 +88,15 @@ pub struct ExerciseView {
     pub statement: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub statement_zh: Option<String>,
+    /// Every language a solution may be written in, by name (as in the list).
+    pub languages: Vec<String>,
+    /// True when the exercise names no languages: every installed one is accepted.
+    pub any_language: bool,
     /// Starter code by language name.
     pub starter: BTreeMap<String, String>,
+    /// Starter code for the Chinese interface, by language name (where the teacher gave one).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub starter_zh: BTreeMap<String, String>,
     /// In the order they are graded.
     pub tests: Vec<TestView>,
 }
@@ -92,8 +114,10 @@ pub struct TestView {
     pub hidden: bool,
 }
 
-impl From<Exercise> for ExerciseView {
-    fn from(e: Exercise) -> Self {
+impl ExerciseView {
+    fn new(e: Exercise, catalog: &runtimes::Catalog) -> Self {
+        let languages = e.accepted_languages(catalog);
+        let any_language = e.languages.is_empty();
         let tests = e
             .tests
             .into_iter()
@@ -110,7 +134,10 @@ impl From<Exercise> for ExerciseView {
             title_zh: e.title_zh,
             statement: e.statement,
             statement_zh: e.statement_zh,
+            languages,
+            any_language,
             starter: e.starter,
+            starter_zh: e.starter_zh,
             tests,
         }
     }
@@ -121,7 +148,8 @@ impl From<Exercise> for ExerciseView {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"language": "python", "code": "a, b = map(int, input().split())\nprint(a + b)"}))]
 pub struct SubmitRequest {
-    /// Any installed language name or alias, not only those with starter code.
+    /// A language name or alias the exercise accepts (any installed one unless it lists
+    /// `languages`), not only those with starter code.
     pub language: String,
     /// Semver selector of the language version; any when absent.
     #[serde(default)]
@@ -130,23 +158,29 @@ pub struct SubmitRequest {
     pub code: String,
 }
 
-/// Every exercise: the directory's and the posted ones, by id.
+/// Every exercise: the directory's and the posted ones, in the teacher's order (`order`, those
+/// without one after, then by title), each with the languages it accepts.
 #[utoipa::path(
     get,
     path = "/api/v1/exercises",
     tag = "exercises",
     responses(
-        (status = 200, description = "The exercises, by id", body = Vec<ExerciseSummary>),
+        (status = 200, description = "The exercises in the teacher's order (`order`, then title)", body = Vec<ExerciseSummary>),
         (status = 401, description = "An API token is required", body = ErrorBody),
         (status = 429, description = "Rate limit reached", body = ErrorBody),
     )
 )]
 async fn list(State(state): State<AppState>) -> Result<Json<Vec<ExerciseSummary>>, ApiError> {
     let dir = state.exercises();
+    let catalog = state.runner().engine().catalog();
     let mut all: BTreeMap<String, ExerciseSummary> = BTreeMap::new();
     for stored in state.store().list_exercises().await? {
         match serde_json::from_str::<ExerciseSummary>(&stored.summary) {
-            Ok(summary) => {
+            Ok(mut summary) => {
+                // "Any language" is what is installed now, not when it was posted.
+                if summary.any_language {
+                    summary.languages = catalog.iter().filter(|r| r.installed).map(|r| r.name.clone()).collect();
+                }
                 all.insert(stored.id, summary);
             }
             // Only this server writes the rows; one it cannot read is left out of the list
@@ -155,9 +189,15 @@ async fn list(State(state): State<AppState>) -> Result<Json<Vec<ExerciseSummary>
         }
     }
     for exercise in dir.exercises.values() {
-        all.insert(exercise.id.clone(), exercise.into());
+        all.insert(exercise.id.clone(), ExerciseSummary::new(exercise, catalog));
     }
-    Ok(Json(all.into_values().collect()))
+    // Done or not per student: set each summary's `done` here from the caller's stored
+    // submissions once they are kept.
+    let mut list: Vec<ExerciseSummary> = all.into_values().collect();
+    list.sort_by(|a, b| {
+        (a.order.is_none(), a.order, &a.title, &a.id).cmp(&(b.order.is_none(), b.order, &b.title, &b.id))
+    });
+    Ok(Json(list))
 }
 
 /// An exercise, by id (the directory's first, then the store's).
@@ -190,7 +230,8 @@ async fn find(state: &AppState, id: &str) -> Result<Exercise, ApiError> {
     )
 )]
 async fn open(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<ExerciseView>, ApiError> {
-    Ok(Json(find(&state, &id).await?.into()))
+    let exercise = find(&state, &id).await?;
+    Ok(Json(ExerciseView::new(exercise, state.runner().engine().catalog())))
 }
 
 /// Grade a solution: compile once, run every test of the exercise in a fresh sandbox.
@@ -225,6 +266,17 @@ async fn submit(
     // An unknown exercise is 404 whatever the body.
     let exercise = find(&state, &id).await?;
     let JsonBody(submission, ..) = body?;
+    // An unknown language is the run's own 400; a known one the exercise does not take, ours.
+    if let Some(runtime) = state.runner().engine().catalog().get(&submission.language) {
+        if !exercise.accepts(&runtime.name) {
+            return Err(ApiError::BadRequest(format!(
+                "exercise {:?} is solved in {}, not {}",
+                exercise.id,
+                exercise.languages.join(", "),
+                runtime.name
+            )));
+        }
+    }
     let tests = exercise
         .tests
         .into_iter()
@@ -313,10 +365,11 @@ async fn create(
         .check(state.runner().engine().catalog())
         .map_err(|e| ApiError::BadRequest(e.0))?;
     not_from_the_directory(&state, &exercise.id)?;
-    let summary = serde_json::to_string(&ExerciseSummary::from(&exercise)).map_err(|e| {
-        tracing::error!(error = %e, "cannot encode an exercise summary");
-        ApiError::Internal
-    })?;
+    let summary =
+        serde_json::to_string(&ExerciseSummary::new(&exercise, state.runner().engine().catalog())).map_err(|e| {
+            tracing::error!(error = %e, "cannot encode an exercise summary");
+            ApiError::Internal
+        })?;
     let outcome = state
         .store()
         .put_exercise(&exercise.id, &exercise.to_json(), &summary)

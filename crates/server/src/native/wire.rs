@@ -3,6 +3,8 @@
 //! `From`. `tiderun run --json` prints [`RunResponse`], so the command line and
 //! `POST /api/v1/run` answer with one shape.
 
+use std::collections::BTreeMap;
+
 use base64::Engine as _;
 use engine::{
     Graded, Job, LimitRequest, Outcome, PhaseRequest, SourceFile, StageOutcome, TestCase, TestResult, Verdict,
@@ -698,6 +700,59 @@ pub struct RuntimeExample {
     /// Asks for a name on stdin and greets it.
     #[schema(required = true)]
     pub interactive: Option<String>,
+    /// The same programs in another page language, by locale (`zh-CN`): comments, prompts
+    /// and strings translated. A missing one is the default's.
+    #[schema(example = json!({"zh-CN": {"interactive": "name = input(\"你叫什么名字？\")\nprint(f\"你好，{name}！\")\n"}}))]
+    pub localized: BTreeMap<String, RuntimeExampleText>,
+}
+
+/// `hello` and `interactive` in one more language.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct RuntimeExampleText {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hello: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interactive: Option<String>,
+}
+
+/// A beginner's hint of a runtime: the page shows `text` in the student's language beside a
+/// failed run's message when the patterns match (JavaScript regular expressions, `u` flag;
+/// with both, both must match; the first matching hint of the list is shown).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct RuntimeHint {
+    #[schema(example = "missing-colon")]
+    pub id: String,
+    /// Tested against the compiler's or interpreter's message (the failed stage's stderr).
+    #[serde(rename = "match", skip_serializing_if = "Option::is_none")]
+    #[schema(example = "SyntaxError: expected ':'")]
+    pub message_match: Option<String>,
+    /// Tested against the program's text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_match: Option<String>,
+    /// `error`: after a failed run or compile; `all_tests_failed`: after an exercise
+    /// submission whose every test failed, where the text `source_match`'s first capturing
+    /// group caught must also begin a failed test's output.
+    #[schema(example = "error")]
+    pub when: String,
+    /// By locale: `en` always, `zh-CN` when the file has it.
+    #[schema(example = json!({"en": "A colon : is missing at the end of the line.", "zh-CN": "这一行末尾少了英文冒号 : 。"}))]
+    pub text: BTreeMap<String, String>,
+}
+
+impl From<&runtimes::Hint> for RuntimeHint {
+    fn from(h: &runtimes::Hint) -> Self {
+        RuntimeHint {
+            id: h.id.clone(),
+            message_match: h.message_match.clone(),
+            source_match: h.source_match.clone(),
+            when: match h.when {
+                runtimes::HintWhen::Error => "error",
+                runtimes::HintWhen::AllTestsFailed => "all_tests_failed",
+            }
+            .to_owned(),
+            text: h.text.clone(),
+        }
+    }
 }
 
 /// One language of `GET /api/v1/runtimes`.
@@ -726,6 +781,8 @@ pub struct RuntimeInfo {
     #[schema(required = true, example = "python")]
     pub highlight: Option<String>,
     pub example: RuntimeExample,
+    /// Beginners' hints, in the order they are tried (the runtime file's `[[hints]]`).
+    pub hints: Vec<RuntimeHint>,
     /// Limits of the run stage.
     pub limits: RuntimeLimits,
 }
@@ -746,7 +803,20 @@ impl From<&runtimes::Runtime> for RuntimeInfo {
             example: RuntimeExample {
                 hello: r.example.hello.clone(),
                 interactive: r.example.interactive.clone(),
+                localized: r
+                    .example
+                    .localized
+                    .iter()
+                    .map(|(locale, e)| {
+                        let text = RuntimeExampleText {
+                            hello: e.hello.clone(),
+                            interactive: e.interactive.clone(),
+                        };
+                        (locale.clone(), text)
+                    })
+                    .collect(),
             },
+            hints: r.hints.iter().map(RuntimeHint::from).collect(),
             limits: RuntimeLimits {
                 defaults: (&run.defaults).into(),
                 max: (&run.max).into(),
