@@ -137,7 +137,7 @@ async fn create(
 ) -> Result<(StatusCode, Json<CreatedView>), ApiError> {
     let role = Role::parse(&request.role).ok_or_else(|| {
         ApiError::BadRequest(format!(
-            "role {:?} is not one of admin, caller, classroom",
+            "role {:?} is not one of admin, caller, classroom, teacher",
             request.role.chars().take(32).collect::<String>()
         ))
     })?;

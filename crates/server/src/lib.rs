@@ -22,10 +22,12 @@ use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
 
 mod auth;
 mod body;
+pub mod classes;
 pub mod console;
 pub mod edge;
 mod error;
 pub mod exercise_spec;
+pub mod gradebook;
 mod forwarded;
 mod health;
 pub mod judge0;
@@ -42,7 +44,7 @@ pub mod session;
 mod ws;
 
 pub use auth::{
-    required_role, Admin, Caller, CorsOriginError, CorsOrigins, CORS_MAX_AGE, KEY_CACHE_MAX_ENTRIES, KEY_CACHE_TTL,
+    required_role, Admin, Caller, StudentOf, CorsOriginError, CorsOrigins, CORS_MAX_AGE, KEY_CACHE_MAX_ENTRIES, KEY_CACHE_TTL,
     WS_AUTH_PROTOCOL_PREFIX, WS_PROTOCOL,
 };
 pub use body::BODY_READ_TIMEOUT;

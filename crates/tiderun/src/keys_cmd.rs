@@ -51,7 +51,7 @@ enum KeysCommand {
 }
 
 fn parse_role(text: &str) -> Result<Role, String> {
-    Role::parse(text).ok_or_else(|| format!("{text:?} is not a role: admin, caller or classroom"))
+    Role::parse(text).ok_or_else(|| format!("{text:?} is not a key role: admin, caller, classroom or teacher"))
 }
 
 pub fn main(args: KeysArgs) -> anyhow::Result<ExitCode> {

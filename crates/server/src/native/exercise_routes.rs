@@ -161,7 +161,7 @@ async fn list(State(state): State<AppState>) -> Result<Json<Vec<ExerciseSummary>
 }
 
 /// An exercise, by id (the directory's first, then the store's).
-async fn find(state: &AppState, id: &str) -> Result<Exercise, ApiError> {
+pub(crate) async fn find(state: &AppState, id: &str) -> Result<Exercise, ApiError> {
     let unknown = || ApiError::NotFound(format!("no exercise with id {id:?}"));
     if check_id(id).is_err() {
         return Err(unknown());
@@ -219,12 +219,17 @@ async fn open(State(state): State<AppState>, Path(id): Path<String>) -> Result<J
 async fn submit(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    student: Option<Extension<crate::auth::StudentOf>>,
     Path(id): Path<String>,
     body: Result<JsonBody<SubmitRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
     // An unknown exercise is 404 whatever the body.
     let exercise = find(&state, &id).await?;
     let JsonBody(submission, ..) = body?;
+    // A signed-in student's submission is stored (crate::classes).
+    let student = student.map(|Extension(s)| s);
+    crate::classes::check_code_size(student.as_ref(), &submission.code)?;
+    let stored = student.map(|s| (s, submission.language.clone(), submission.code.clone()));
     let tests = exercise
         .tests
         .into_iter()
@@ -246,6 +251,9 @@ async fn submit(
         tests: Some(tests),
     };
     let (answer, hold) = run_native(&state, &caller, run).await?;
+    if let (Some((student, language, code)), super::RunOrTestsResponse::Tests(graded)) = (&stored, &answer) {
+        crate::classes::record_submission(&state, student, &id, language, code, graded).await?;
+    }
     Ok(crate::body::held_json(StatusCode::OK, &answer, hold))
 }
 
