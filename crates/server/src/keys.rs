@@ -42,7 +42,7 @@ struct KeysApi;
 pub struct CreateKey {
     /// 1 to 64 of `[A-Za-z0-9._-]`, never used before.
     pub name: String,
-    /// `admin`, `caller` or `classroom`.
+    /// `admin`, `caller`, `classroom` or `teacher`.
     pub role: String,
     pub runs_per_minute: Option<u32>,
     pub cpu_s_per_day: Option<u32>,
