@@ -195,6 +195,18 @@ async fn a_class_from_join_to_gradebook() {
         assert_eq!(graded["passed"], 3);
         submit(&server, &han_token, "echo-two", FAILING).await;
         submit(&server, &han_token, "echo-one", PASSING).await;
+        // Past what a stored submission keeps: refused before it runs, with the limit.
+        let big = format!("{PASSING}\n#{}", "x".repeat(store::MAX_STORED_CODE_BYTES));
+        let (status, body) = call(
+            &server,
+            "POST",
+            "/api/v1/exercises/echo-two/submit",
+            Some(&lei_token),
+            Some(json!({"language": "python", "code": big})),
+        )
+        .await;
+        assert_eq!(status, 400, "{body}");
+        assert!(error_of(&body).contains(&format!("more than the {} bytes", store::MAX_STORED_CODE_BYTES)), "{body}");
         // A submission with a classroom key is graded, not stored (no student).
         submit(&server, &page, "echo-two", PASSING).await;
 
@@ -319,6 +331,20 @@ async fn a_class_from_join_to_gradebook() {
         assert_eq!(status, 404, "{body}");
         let (status, body) = call(&server, "DELETE", &format!("{base}/assignments/nope"), Some(&li), None).await;
         assert_eq!(status, 404, "{body}");
+        // Documented in the OpenAPI document.
+        let (_, doc) = call(&server, "GET", "/api/v1/openapi.json", Some(&li), None).await;
+        for (path, method) in [
+            ("/api/v1/classes", "post"),
+            ("/api/v1/classes/join", "post"),
+            ("/api/v1/classes/signin", "post"),
+            ("/api/v1/classes/me", "get"),
+            ("/api/v1/classes/{class}/assignments", "post"),
+            ("/api/v1/classes/{class}/gradebook", "get"),
+            ("/api/v1/classes/{class}/gradebook.csv", "get"),
+            ("/api/v1/classes/{class}/exercises/{exercise}/failures", "get"),
+        ] {
+            assert!(doc["paths"][path][method].is_object(), "{method} {path}");
+        }
         let _ = (week1, past, hidden);
         server.stop().await;
     }
