@@ -834,6 +834,13 @@ pub fn check_code_size(of: Option<&StudentOf>, code: &str) -> Result<(), ApiErro
     Ok(())
 }
 
+/// A graded submission's points (each test worth its weight) and the most there are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scored {
+    pub points: u32,
+    pub max_points: u32,
+}
+
 /// Store a signed-in student's graded submission (every one, late or not). A failure to
 /// store is the answer's failure: the student must not believe a submission counted that
 /// the teacher will never see.
@@ -844,6 +851,7 @@ pub async fn record_submission(
     language: &str,
     code: &str,
     graded: &TestsResponse,
+    scored: Scored,
 ) -> Result<(), ApiError> {
     let verdicts: Vec<StoredVerdict> = graded
         .tests
@@ -877,8 +885,8 @@ pub async fn record_submission(
             verdicts,
             passed: count(graded.passed),
             total: count(graded.total),
-            points: count(graded.passed),
-            max_points: count(graded.total),
+            points: scored.points,
+            max_points: scored.max_points,
         })
         .await?;
     Ok(())

@@ -207,6 +207,21 @@ async fn a_class_from_join_to_gradebook() {
         .await;
         assert_eq!(status, 400, "{body}");
         assert!(error_of(&body).contains(&format!("more than the {} bytes", store::MAX_STORED_CODE_BYTES)), "{body}");
+        // An exercise's grading rule and weights: case ignored, the first test worth 3 points.
+        let shout = json!({
+            "id": "shout", "title": "Shout", "statement": "Print it.",
+            "grading": {"ignore_case": true},
+            "tests": [
+                {"stdin": "x\n", "expected_output": "A\n", "weight": 3},
+                {"stdin": "y\n", "expected_output": "B\n"}
+            ]
+        });
+        let (status, body) = call(&server, "POST", "/api/v1/exercises", Some(ADMIN_TOKEN), Some(shout)).await;
+        assert_eq!(status, 201, "{body}");
+        let graded = submit(&server, &lei_token, "shout", "# stdout: a").await;
+        assert_eq!((&graded["passed"], &graded["score"]), (&json!(1), &json!(0.75)), "{graded}");
+        let (_, own) = call(&server, "GET", "/api/v1/classes/me/submissions?exercise=shout", Some(&lei_token), None).await;
+        assert_eq!((&own[0]["points"], &own[0]["max_points"], &own[0]["score"]), (&json!(3), &json!(4), &json!(0.75)), "{own}");
         // A submission with a classroom key is graded, not stored (no student).
         submit(&server, &page, "echo-two", PASSING).await;
 

@@ -16,7 +16,7 @@ use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
-use super::{run_native, ErrorBody, RunRequest, TestRequest, TestsResponse};
+use super::{run_native, ErrorBody, LimitsRequest, RunRequest, TestRequest, TestVerdict, TestsResponse};
 use crate::body::JsonBody;
 use crate::exercise_spec::{check_id, Exercise, ExerciseTest};
 use crate::{ApiError, AppState, Caller};
@@ -35,7 +35,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 #[derive(OpenApi)]
 #[openapi(
     paths(list, open, submit, create, remove),
-    components(schemas(ExerciseSummary, ExerciseView, TestView, SubmitRequest, Exercise, ExerciseTest)),
+    components(schemas(ExerciseSummary, ExerciseView, TestView, SubmitRequest, Exercise, ExerciseTest, crate::exercise_spec::Grading, crate::exercise_spec::ExerciseLimits)),
     tags((name = "exercises", description = "Exercises with test cases, some hidden: open one, submit a solution, get a score"))
 )]
 struct ExercisesApi;
@@ -230,16 +230,25 @@ async fn submit(
     let student = student.map(|Extension(s)| s);
     crate::classes::check_code_size(student.as_ref(), &submission.code)?;
     let stored = student.map(|s| (s, submission.language.clone(), submission.code.clone()));
+    // The exercise's grading rule, weights and limits.
+    let compare = exercise.grading.comparison();
     let tests = exercise
         .tests
-        .into_iter()
+        .iter()
         .map(|t| TestRequest {
-            name: t.name,
-            stdin: t.stdin,
-            expected_output: t.expected_output,
+            name: t.name.clone(),
+            stdin: t.stdin.clone(),
+            expected_output: t.expected_output.clone(),
             hidden: t.hidden,
+            compare,
         })
         .collect();
+    let limits = exercise.limits.map(|l| LimitsRequest {
+        cpu_ms: l.cpu_ms,
+        wall_ms: l.wall_ms,
+        memory_mb: l.memory_mb,
+        ..LimitsRequest::default()
+    });
     let run = RunRequest {
         language: submission.language,
         version: submission.version,
@@ -247,12 +256,19 @@ async fn submit(
         files: None,
         stdin: None,
         args: None,
-        limits: None,
+        limits,
         tests: Some(tests),
     };
-    let (answer, hold) = run_native(&state, &caller, run).await?;
-    if let (Some((student, language, code)), super::RunOrTestsResponse::Tests(graded)) = (&stored, &answer) {
-        crate::classes::record_submission(&state, student, &id, language, code, graded).await?;
+    let (mut answer, hold) = run_native(&state, &caller, run).await?;
+    if let super::RunOrTestsResponse::Tests(graded) = &mut answer {
+        let (points, max_points) = exercise.points(graded.tests.iter().map(|t| t.verdict == TestVerdict::Accepted));
+        if max_points > 0 {
+            graded.score = f64::from(points) / f64::from(max_points);
+        }
+        if let Some((student, language, code)) = &stored {
+            let scored = crate::classes::Scored { points, max_points };
+            crate::classes::record_submission(&state, student, &id, language, code, graded, scored).await?;
+        }
     }
     Ok(crate::body::held_json(StatusCode::OK, &answer, hold))
 }
