@@ -58,7 +58,8 @@ impl Comparison {
         if !self.ignore_trailing_whitespace {
             return self.same_text(expected, actual);
         }
-        let (expected, actual): (Vec<&[u8]>, Vec<&[u8]>) = (normalized(expected).collect(), normalized(actual).collect());
+        let (expected, actual): (Vec<&[u8]>, Vec<&[u8]>) =
+            (normalized(expected).collect(), normalized(actual).collect());
         expected.len() == actual.len()
             && expected.iter().zip(&actual).all(|(e, a)| match self.numeric_tolerance {
                 Some(tolerance) => self.same_words(e, a, tolerance),
@@ -300,7 +301,10 @@ mod tests {
         assert!(rule.matches(b"Hello, World\n", b"hello, WORLD  \n"));
         assert!(rule.matches("ÄÖ\n".as_bytes(), "äö\n".as_bytes()));
         assert!(!rule.matches(b"Hello\n", b"Hallo\n"));
-        assert!(!Comparison::default().matches(b"Hello\n", b"hello\n"), "case counts by default");
+        assert!(
+            !Comparison::default().matches(b"Hello\n", b"hello\n"),
+            "case counts by default"
+        );
     }
 
     #[test]
@@ -313,7 +317,10 @@ mod tests {
         assert!(rule.matches(b"area: 1e3\n", b"area: 1000.0005\n"));
         assert!(!rule.matches(b"3.14159\n", b"3.14\n"), "off by more than the tolerance");
         assert!(!rule.matches(b"1 2\n", b"1 2 3\n"), "word count");
-        assert!(!rule.matches(b"x 1\n", b"y 1\n"), "words that are not numbers compare as text");
+        assert!(
+            !rule.matches(b"x 1\n", b"y 1\n"),
+            "words that are not numbers compare as text"
+        );
         assert!(!rule.matches(b"1\n2\n", b"1 2\n"), "lines stay lines");
         assert!(!rule.matches(b"1\n", b"nan\n"));
         let both = Comparison {
@@ -326,9 +333,15 @@ mod tests {
     #[test]
     fn a_test_is_judged_by_its_own_rule() {
         let mut test = case("t", "YES\n", false);
-        assert_eq!(TestResult::judged(test.clone(), run(Status::Ok, "yes\n")).verdict(), Verdict::WrongAnswer);
+        assert_eq!(
+            TestResult::judged(test.clone(), run(Status::Ok, "yes\n")).verdict(),
+            Verdict::WrongAnswer
+        );
         test.compare.ignore_case = true;
-        assert_eq!(TestResult::judged(test.clone(), run(Status::Ok, "yes\n")).verdict(), Verdict::Accepted);
+        assert_eq!(
+            TestResult::judged(test.clone(), run(Status::Ok, "yes\n")).verdict(),
+            Verdict::Accepted
+        );
         assert_eq!(
             TestResult::judged(test, run(Status::RuntimeError, "yes\n")).verdict(),
             Verdict::Failed(Status::RuntimeError)

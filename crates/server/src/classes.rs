@@ -54,7 +54,10 @@ pub fn router() -> Router<AppState> {
             put(update_assignment).delete(delete_assignment),
         )
         .route("/api/v1/classes/{class}/gradebook", get(crate::gradebook::gradebook))
-        .route("/api/v1/classes/{class}/gradebook.csv", get(crate::gradebook::gradebook_csv))
+        .route(
+            "/api/v1/classes/{class}/gradebook.csv",
+            get(crate::gradebook::gradebook_csv),
+        )
         .route(
             "/api/v1/classes/{class}/exercises/{exercise}/failures",
             get(crate::gradebook::failures),
@@ -515,12 +518,14 @@ async fn remove_student(
 fn time(field: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
     value
         .map(|v| {
-            DateTime::parse_from_rfc3339(v).map(|t| t.with_timezone(&Utc)).map_err(|_| {
-                ApiError::BadRequest(format!(
-                    "{field} {:?} is not an RFC 3339 time such as 2026-09-07T23:59:00+08:00",
-                    cut(v)
-                ))
-            })
+            DateTime::parse_from_rfc3339(v)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| {
+                    ApiError::BadRequest(format!(
+                        "{field} {:?} is not an RFC 3339 time such as 2026-09-07T23:59:00+08:00",
+                        cut(v)
+                    ))
+                })
         })
         .transpose()
 }
@@ -528,7 +533,9 @@ fn time(field: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiEr
 /// A request's assignment, checked: existing exercises, at least one, each once, times in order.
 async fn new_assignment(state: &AppState, request: AssignmentRequest) -> Result<NewAssignment, ApiError> {
     if request.exercises.is_empty() {
-        return Err(ApiError::BadRequest("`exercises` is empty: give at least one exercise id".into()));
+        return Err(ApiError::BadRequest(
+            "`exercises` is empty: give at least one exercise id".into(),
+        ));
     }
     for (i, id) in request.exercises.iter().enumerate() {
         if request.exercises[..i].contains(id) {
@@ -716,7 +723,10 @@ async fn join(
         .get_class(&student.class_id)
         .await?
         .ok_or_else(|| ApiError::NotFound("the class was deleted".into()))?;
-    Ok((StatusCode::CREATED, Json(session_for(&state, student, class.name).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(session_for(&state, student, class.name).await?),
+    ))
 }
 
 /// Sign in again (another device, a new day) with the personal login code.
@@ -740,9 +750,7 @@ async fn sign_in(
         .store()
         .find_student_by_login(&request.login_code)
         .await?
-        .ok_or_else(|| {
-            ApiError::KeyRefused("no student has this login code: check it with your teacher".into())
-        })?;
+        .ok_or_else(|| ApiError::KeyRefused("no student has this login code: check it with your teacher".into()))?;
     let class = state
         .store()
         .get_class(&student.class_id)
@@ -762,10 +770,7 @@ async fn sign_in(
         (status = 403, description = "Not a student session", body = ErrorBody),
     )
 )]
-async fn my_class(
-    State(state): State<AppState>,
-    of: Option<Extension<StudentOf>>,
-) -> Result<Json<MyClass>, ApiError> {
+async fn my_class(State(state): State<AppState>, of: Option<Extension<StudentOf>>) -> Result<Json<MyClass>, ApiError> {
     let me = student(of)?;
     let store = state.store();
     let (Some(student), Some(class)) = (store.get_student(&me.id).await?, store.get_class(&me.class).await?) else {
@@ -784,7 +789,10 @@ async fn my_class(
                 .iter()
                 .map(|e| {
                     let tries: Vec<_> = mine.iter().filter(|s| &s.exercise_id == e).collect();
-                    let best = tries.iter().map(|s| s.score()).fold(None, |m: Option<f64>, s| Some(m.map_or(s, |m| m.max(s))));
+                    let best = tries
+                        .iter()
+                        .map(|s| s.score())
+                        .fold(None, |m: Option<f64>, s| Some(m.map_or(s, |m| m.max(s))));
                     MyExercise {
                         id: e.clone(),
                         done: tries.iter().any(|s| s.max_points > 0 && s.points == s.max_points),

@@ -236,7 +236,11 @@ impl Exercise {
             }
         }
         if let Some(limits) = self.limits {
-            for (field, value) in [("cpu_ms", limits.cpu_ms), ("wall_ms", limits.wall_ms), ("memory_mb", limits.memory_mb)] {
+            for (field, value) in [
+                ("cpu_ms", limits.cpu_ms),
+                ("wall_ms", limits.wall_ms),
+                ("memory_mb", limits.memory_mb),
+            ] {
                 if value == Some(0) {
                     return bad(format!("limits.{field} is 0: leave it out for the language's default"));
                 }
@@ -467,9 +471,16 @@ mod tests {
         assert!(bad(|e| e.tests[1].weight = Some(MAX_TEST_WEIGHT + 1)).contains("must be 1 to 1000"));
         assert!(bad(|e| e.grading.numeric_tolerance = Some(-1.0)).contains("numeric_tolerance is -1"));
         assert!(bad(|e| e.grading.numeric_tolerance = Some(f64::NAN)).contains("numeric_tolerance"));
-        assert!(bad(|e| e.limits = Some(ExerciseLimits { cpu_ms: Some(0), wall_ms: None, memory_mb: None }))
-            .contains("limits.cpu_ms is 0"));
-        assert!(toml::from_str::<Grading>("ignore_spaces = true").is_err(), "unknown options are refused");
+        assert!(bad(|e| e.limits = Some(ExerciseLimits {
+            cpu_ms: Some(0),
+            wall_ms: None,
+            memory_mb: None
+        }))
+        .contains("limits.cpu_ms is 0"));
+        assert!(
+            toml::from_str::<Grading>("ignore_spaces = true").is_err(),
+            "unknown options are refused"
+        );
     }
 
     #[test]

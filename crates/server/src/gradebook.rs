@@ -32,7 +32,14 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 #[openapi(
     paths(gradebook, gradebook_csv, student_submissions, failures, my_submissions),
     components(schemas(
-        Gradebook, GradebookColumn, GradebookRow, Cell, SubmissionView, StoredVerdict, Failures, TestFailures,
+        Gradebook,
+        GradebookColumn,
+        GradebookRow,
+        Cell,
+        SubmissionView,
+        StoredVerdict,
+        Failures,
+        TestFailures,
         WrongOutput
     ))
 )]
@@ -255,7 +262,11 @@ pub fn to_csv(book: &Gradebook) -> String {
             None => String::new(),
         }));
         let total: f64 = row.cells.iter().flatten().map(|c| c.best_score).sum();
-        let average = if row.cells.is_empty() { 0.0 } else { total / row.cells.len() as f64 };
+        let average = if row.cells.is_empty() {
+            0.0
+        } else {
+            total / row.cells.len() as f64
+        };
         fields.push(format!("{average:.2}"));
         line(fields);
     }
@@ -288,7 +299,10 @@ pub(crate) async fn gradebook_csv(
     let disposition = format!("attachment; filename=\"gradebook-{}.csv\"", book.class_id);
     Ok((
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            ),
             (
                 header::CONTENT_DISPOSITION,
                 HeaderValue::from_str(&disposition).unwrap_or(HeaderValue::from_static("attachment")),
@@ -552,10 +566,34 @@ mod tests {
     #[test]
     fn common_failures_count_tests_verdicts_and_wrong_outputs() {
         let list = [
-            submission("a", 1, &[("accepted", Some("3")), ("wrong_answer", Some("7")), ("wrong_answer", None)]),
-            submission("b", 1, &[("accepted", Some("3")), ("wrong_answer", Some("7")), ("runtime_error", None)]),
-            submission("b", 2, &[("accepted", Some("3")), ("wrong_answer", Some("8")), ("accepted", None)]),
-            submission("b", 3, &[("accepted", Some("3")), ("accepted", Some("5")), ("accepted", None)]),
+            submission(
+                "a",
+                1,
+                &[
+                    ("accepted", Some("3")),
+                    ("wrong_answer", Some("7")),
+                    ("wrong_answer", None),
+                ],
+            ),
+            submission(
+                "b",
+                1,
+                &[
+                    ("accepted", Some("3")),
+                    ("wrong_answer", Some("7")),
+                    ("runtime_error", None),
+                ],
+            ),
+            submission(
+                "b",
+                2,
+                &[("accepted", Some("3")), ("wrong_answer", Some("8")), ("accepted", None)],
+            ),
+            submission(
+                "b",
+                3,
+                &[("accepted", Some("3")), ("accepted", Some("5")), ("accepted", None)],
+            ),
         ];
         let f = common_failures("e", &list);
         assert_eq!((f.submissions, f.students, f.solved_by), (4, 2, 1));
@@ -565,7 +603,10 @@ mod tests {
         assert_eq!(f.tests[0].wrong_outputs[0].count, 2);
         assert_eq!(f.tests[1].name, "t2");
         assert_eq!(f.tests[1].verdicts.get("runtime_error"), Some(&1));
-        assert!(f.tests[1].wrong_outputs.is_empty(), "a hidden test's output is never kept");
+        assert!(
+            f.tests[1].wrong_outputs.is_empty(),
+            "a hidden test's output is never kept"
+        );
         assert_eq!(f.tests[2].failed, 0);
     }
 }

@@ -107,13 +107,34 @@ async fn a_class_from_join_to_gradebook() {
         post_echo_exercise(&server, "echo-one").await;
 
         // Only a teacher (or an admin) makes classes.
-        let (status, body) = call(&server, "POST", "/api/v1/classes", Some(&page), Some(json!({"name": "3B"}))).await;
+        let (status, body) = call(
+            &server,
+            "POST",
+            "/api/v1/classes",
+            Some(&page),
+            Some(json!({"name": "3B"})),
+        )
+        .await;
         assert_eq!(status, 403, "{body}");
         assert!(error_of(&body).contains("--role teacher"), "{body}");
-        let (status, body) = call(&server, "POST", "/api/v1/classes", Some(&li), Some(json!({"name": "  "}))).await;
+        let (status, body) = call(
+            &server,
+            "POST",
+            "/api/v1/classes",
+            Some(&li),
+            Some(json!({"name": "  "})),
+        )
+        .await;
         assert_eq!(status, 400, "{body}");
         assert!(error_of(&body).contains("name must be 1 to 100 characters"), "{body}");
-        let (status, class) = call(&server, "POST", "/api/v1/classes", Some(&li), Some(json!({"name": "Class 3B"}))).await;
+        let (status, class) = call(
+            &server,
+            "POST",
+            "/api/v1/classes",
+            Some(&li),
+            Some(json!({"name": "Class 3B"})),
+        )
+        .await;
         assert_eq!(status, 201, "{class}");
         let class_id = class["id"].as_str().unwrap().to_owned();
         let code = class["join_code"].as_str().unwrap().to_owned();
@@ -129,16 +150,32 @@ async fn a_class_from_join_to_gradebook() {
         };
         for (body, status, says) in [
             (json!({"title": "W", "exercises": []}), 400, "`exercises` is empty"),
-            (json!({"title": "W", "exercises": ["no-such"]}), 404, "no exercise with id"),
-            (json!({"title": "W", "exercises": ["echo-one", "echo-one"]}), 400, "listed twice"),
-            (json!({"title": "W", "exercises": ["echo-one"], "deadline": "friday"}), 400, "RFC 3339"),
+            (
+                json!({"title": "W", "exercises": ["no-such"]}),
+                404,
+                "no exercise with id",
+            ),
+            (
+                json!({"title": "W", "exercises": ["echo-one", "echo-one"]}),
+                400,
+                "listed twice",
+            ),
+            (
+                json!({"title": "W", "exercises": ["echo-one"], "deadline": "friday"}),
+                400,
+                "RFC 3339",
+            ),
             (
                 json!({"title": "W", "exercises": ["echo-one"], "publish_at": "2030-01-02T00:00:00Z", "deadline": "2030-01-01T00:00:00Z"}),
                 400,
                 "after `publish_at`",
             ),
             (json!({"title": "", "exercises": ["echo-one"]}), 400, "title must be"),
-            (json!({"title": "W", "exercises": ["echo-one"], "colour": 1}), 400, "colour"),
+            (
+                json!({"title": "W", "exercises": ["echo-one"], "colour": 1}),
+                400,
+                "colour",
+            ),
         ] {
             let (got, answer) = assignment(body.clone()).await;
             assert_eq!(got, status, "{body}: {answer}");
@@ -177,7 +214,10 @@ async fn a_class_from_join_to_gradebook() {
         assert_eq!(status, 201, "{han}");
         let (status, body) = join(code.clone(), "李雷").await;
         assert_eq!(status, 409, "{body}");
-        assert!(error_of(&body).contains("another student of this class is called"), "{body}");
+        assert!(
+            error_of(&body).contains("another student of this class is called"),
+            "{body}"
+        );
         let (status, body) = join("ZZZZZZZZ".into(), "Lucy").await;
         assert_eq!(status, 404, "{body}");
         let (status, body) = join(code.clone(), &"名".repeat(41)).await;
@@ -206,7 +246,10 @@ async fn a_class_from_join_to_gradebook() {
         )
         .await;
         assert_eq!(status, 400, "{body}");
-        assert!(error_of(&body).contains(&format!("more than the {} bytes", store::MAX_STORED_CODE_BYTES)), "{body}");
+        assert!(
+            error_of(&body).contains(&format!("more than the {} bytes", store::MAX_STORED_CODE_BYTES)),
+            "{body}"
+        );
         // An exercise's grading rule and weights: case ignored, the first test worth 3 points.
         let shout = json!({
             "id": "shout", "title": "Shout", "statement": "Print it.",
@@ -219,27 +262,75 @@ async fn a_class_from_join_to_gradebook() {
         let (status, body) = call(&server, "POST", "/api/v1/exercises", Some(ADMIN_TOKEN), Some(shout)).await;
         assert_eq!(status, 201, "{body}");
         let graded = submit(&server, &lei_token, "shout", "# stdout: a").await;
-        assert_eq!((&graded["passed"], &graded["score"]), (&json!(1), &json!(0.75)), "{graded}");
-        let (_, own) = call(&server, "GET", "/api/v1/classes/me/submissions?exercise=shout", Some(&lei_token), None).await;
-        assert_eq!((&own[0]["points"], &own[0]["max_points"], &own[0]["score"]), (&json!(3), &json!(4), &json!(0.75)), "{own}");
+        assert_eq!(
+            (&graded["passed"], &graded["score"]),
+            (&json!(1), &json!(0.75)),
+            "{graded}"
+        );
+        let (_, own) = call(
+            &server,
+            "GET",
+            "/api/v1/classes/me/submissions?exercise=shout",
+            Some(&lei_token),
+            None,
+        )
+        .await;
+        assert_eq!(
+            (&own[0]["points"], &own[0]["max_points"], &own[0]["score"]),
+            (&json!(3), &json!(4), &json!(0.75)),
+            "{own}"
+        );
         // A submission with a classroom key is graded, not stored (no student).
         submit(&server, &page, "echo-two", PASSING).await;
 
         // The student's own view: published assignments only, done or not.
         let (status, mine) = call(&server, "GET", "/api/v1/classes/me", Some(&lei_token), None).await;
         assert_eq!(status, 200, "{mine}");
-        let titles: Vec<&str> = mine["assignments"].as_array().unwrap().iter().map(|a| a["title"].as_str().unwrap()).collect();
+        let titles: Vec<&str> = mine["assignments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["title"].as_str().unwrap())
+            .collect();
         assert_eq!(titles, ["Week 1", "=Late week"], "not the unpublished one");
-        assert_eq!(mine["assignments"][0]["exercises"][0], json!({"id": "echo-two", "done": true, "best_score": 1.0, "submissions": 2}));
-        assert_eq!(mine["assignments"][1]["exercises"][0], json!({"id": "echo-one", "done": false, "submissions": 0}));
-        let (status, own) = call(&server, "GET", "/api/v1/classes/me/submissions?exercise=echo-two", Some(&lei_token), None).await;
+        assert_eq!(
+            mine["assignments"][0]["exercises"][0],
+            json!({"id": "echo-two", "done": true, "best_score": 1.0, "submissions": 2})
+        );
+        assert_eq!(
+            mine["assignments"][1]["exercises"][0],
+            json!({"id": "echo-one", "done": false, "submissions": 0})
+        );
+        let (status, own) = call(
+            &server,
+            "GET",
+            "/api/v1/classes/me/submissions?exercise=echo-two",
+            Some(&lei_token),
+            None,
+        )
+        .await;
         assert_eq!(status, 200, "{own}");
         let own = own.as_array().unwrap();
         assert_eq!(own.len(), 2);
         assert_eq!(own[0]["code"], FAILING);
-        assert_eq!(own[0]["verdicts"][0], json!({"name": "first", "hidden": false, "verdict": "wrong_answer", "output": "wrong\n"}));
-        assert_eq!(own[0]["verdicts"][2], json!({"name": "secret", "hidden": true, "verdict": "wrong_answer"}), "a hidden test's output is not kept");
-        assert_eq!((&own[1]["score"], &own[1]["points"], &own[1]["max_points"], &own[1]["late"]), (&json!(1.0), &json!(3), &json!(3), &json!(false)));
+        assert_eq!(
+            own[0]["verdicts"][0],
+            json!({"name": "first", "hidden": false, "verdict": "wrong_answer", "output": "wrong\n"})
+        );
+        assert_eq!(
+            own[0]["verdicts"][2],
+            json!({"name": "secret", "hidden": true, "verdict": "wrong_answer"}),
+            "a hidden test's output is not kept"
+        );
+        assert_eq!(
+            (
+                &own[1]["score"],
+                &own[1]["points"],
+                &own[1]["max_points"],
+                &own[1]["late"]
+            ),
+            (&json!(1.0), &json!(3), &json!(3), &json!(false))
+        );
 
         // A student sees neither the gradebook nor another student's work.
         for path in [
@@ -252,7 +343,10 @@ async fn a_class_from_join_to_gradebook() {
         ] {
             let (status, body) = call(&server, "GET", &path, Some(&lei_token), None).await;
             assert_eq!(status, 403, "{path}: {body}");
-            assert!(error_of(&body).contains("a student may see only their own work"), "{body}");
+            assert!(
+                error_of(&body).contains("a student may see only their own work"),
+                "{body}"
+            );
         }
         // Nor does another teacher; a teacher's key is no student.
         let (status, body) = call(&server, "GET", &format!("{base}/gradebook"), Some(&wang), None).await;
@@ -266,18 +360,33 @@ async fn a_class_from_join_to_gradebook() {
         // The gradebook: best and latest per student and exercise.
         let (status, book) = call(&server, "GET", &format!("{base}/gradebook"), Some(&li), None).await;
         assert_eq!(status, 200, "{book}");
-        let columns: Vec<&str> = book["columns"].as_array().unwrap().iter().map(|c| c["exercise_id"].as_str().unwrap()).collect();
+        let columns: Vec<&str> = book["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["exercise_id"].as_str().unwrap())
+            .collect();
         assert_eq!(columns, ["echo-two", "echo-one", "echo-one"]);
         let rows = book["rows"].as_array().unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0]["display_name"], "李雷");
         let cell = &rows[0]["cells"][0];
-        assert_eq!((&cell["best_score"], &cell["latest_score"], &cell["submissions"]), (&json!(1.0), &json!(1.0), &json!(2)));
+        assert_eq!(
+            (&cell["best_score"], &cell["latest_score"], &cell["submissions"]),
+            (&json!(1.0), &json!(1.0), &json!(2))
+        );
         assert_eq!(rows[0]["cells"][1], Value::Null);
         let cell = &rows[1]["cells"][0];
-        assert_eq!((&cell["best_score"], &cell["latest_score"], &cell["submissions"]), (&json!(0.0), &json!(0.0), &json!(1)));
+        assert_eq!(
+            (&cell["best_score"], &cell["latest_score"], &cell["submissions"]),
+            (&json!(0.0), &json!(0.0), &json!(1))
+        );
         let cell = &rows[1]["cells"][1];
-        assert_eq!((&cell["best_score"], &cell["latest_late"]), (&json!(1.0), &json!(true)), "late, and kept");
+        assert_eq!(
+            (&cell["best_score"], &cell["latest_late"]),
+            (&json!(1.0), &json!(true)),
+            "late, and kept"
+        );
 
         // The CSV says the same, quoted and safe from formulas.
         let (status, csv) = call_text(&server, "GET", &format!("{base}/gradebook.csv"), Some(&li), None).await;
@@ -294,16 +403,36 @@ async fn a_class_from_join_to_gradebook() {
         );
 
         // A cell's submissions, with code and verdicts.
-        let (status, cell) = call(&server, "GET", &format!("{base}/students/{lei_id}/submissions?exercise=echo-two"), Some(&li), None).await;
+        let (status, cell) = call(
+            &server,
+            "GET",
+            &format!("{base}/students/{lei_id}/submissions?exercise=echo-two"),
+            Some(&li),
+            None,
+        )
+        .await;
         assert_eq!(status, 200, "{cell}");
         assert_eq!(cell.as_array().unwrap().len(), 2);
         assert_eq!(cell[1]["code"], PASSING);
         // Common failures: both failing submissions printed `wrong`.
-        let (status, failures) = call(&server, "GET", &format!("{base}/exercises/echo-two/failures"), Some(&li), None).await;
+        let (status, failures) = call(
+            &server,
+            "GET",
+            &format!("{base}/exercises/echo-two/failures"),
+            Some(&li),
+            None,
+        )
+        .await;
         assert_eq!(status, 200, "{failures}");
-        assert_eq!((&failures["submissions"], &failures["students"], &failures["solved_by"]), (&json!(3), &json!(2), &json!(1)));
+        assert_eq!(
+            (&failures["submissions"], &failures["students"], &failures["solved_by"]),
+            (&json!(3), &json!(2), &json!(1))
+        );
         assert_eq!(failures["tests"][0]["failed"], 2);
-        assert_eq!(failures["tests"][0]["wrong_outputs"], json!([{"output": "wrong\n", "count": 2}]));
+        assert_eq!(
+            failures["tests"][0]["wrong_outputs"],
+            json!([{"output": "wrong\n", "count": 2}])
+        );
         assert_eq!(failures["tests"][2]["wrong_outputs"], json!([]), "hidden");
 
         // An admin sees every class.
@@ -315,17 +444,45 @@ async fn a_class_from_join_to_gradebook() {
         assert_eq!(status, 200, "{roster}");
         assert_eq!(roster[0]["login_code"], lei["login_code"]);
         let login = lei["login_code"].as_str().unwrap().to_lowercase();
-        let (status, again) = call(&server, "POST", "/api/v1/classes/signin", None, Some(json!({"login_code": login}))).await;
+        let (status, again) = call(
+            &server,
+            "POST",
+            "/api/v1/classes/signin",
+            None,
+            Some(json!({"login_code": login})),
+        )
+        .await;
         assert_eq!(status, 200, "{again}");
         let (status, _) = call(&server, "GET", "/api/v1/classes/me", again["token"].as_str(), None).await;
         assert_eq!(status, 200);
-        let (status, body) = call(&server, "POST", "/api/v1/classes/signin", None, Some(json!({"login_code": "2222222222"}))).await;
+        let (status, body) = call(
+            &server,
+            "POST",
+            "/api/v1/classes/signin",
+            None,
+            Some(json!({"login_code": "2222222222"})),
+        )
+        .await;
         assert_eq!(status, 401, "{body}");
 
         // Rename, rotate the join code, remove a student.
-        let (status, renamed) = call(&server, "PATCH", &format!("{base}/students/{lei_id}"), Some(&li), Some(json!({"display_name": "Li Lei"}))).await;
+        let (status, renamed) = call(
+            &server,
+            "PATCH",
+            &format!("{base}/students/{lei_id}"),
+            Some(&li),
+            Some(json!({"display_name": "Li Lei"})),
+        )
+        .await;
         assert_eq!((status, &renamed["display_name"]), (200, &json!("Li Lei")), "{renamed}");
-        let (status, body) = call(&server, "PATCH", &format!("{base}/students/{lei_id}"), Some(&li), Some(json!({"display_name": "=han, \"meimei\""}))).await;
+        let (status, body) = call(
+            &server,
+            "PATCH",
+            &format!("{base}/students/{lei_id}"),
+            Some(&li),
+            Some(json!({"display_name": "=han, \"meimei\""})),
+        )
+        .await;
         assert_eq!(status, 409, "{body}");
         let (status, rotated) = call(&server, "POST", &format!("{base}/join-code"), Some(&li), None).await;
         assert_eq!(status, 200);
@@ -336,13 +493,27 @@ async fn a_class_from_join_to_gradebook() {
         assert_eq!(status, 204);
         let (status, body) = call(&server, "GET", "/api/v1/classes/me", Some(&han_token), None).await;
         assert_eq!(status, 401, "{body}");
-        let (status, _) = call(&server, "POST", "/api/v1/classes/signin", None, Some(json!({"login_code": han["login_code"]}))).await;
+        let (status, _) = call(
+            &server,
+            "POST",
+            "/api/v1/classes/signin",
+            None,
+            Some(json!({"login_code": han["login_code"]})),
+        )
+        .await;
         assert_eq!(status, 401);
         let (_, book) = call(&server, "GET", &format!("{base}/gradebook"), Some(&li), None).await;
         assert_eq!(book["rows"].as_array().unwrap().len(), 1);
 
         // Unknown ids: 404 that says which.
-        let (status, body) = call(&server, "GET", "/api/v1/classes/0000000000000000/gradebook", Some(&li), None).await;
+        let (status, body) = call(
+            &server,
+            "GET",
+            "/api/v1/classes/0000000000000000/gradebook",
+            Some(&li),
+            None,
+        )
+        .await;
         assert_eq!(status, 404, "{body}");
         let (status, body) = call(&server, "DELETE", &format!("{base}/assignments/nope"), Some(&li), None).await;
         assert_eq!(status, 404, "{body}");

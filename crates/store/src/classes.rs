@@ -469,13 +469,14 @@ impl Store {
         if !valid_id(id) {
             return Ok(false);
         }
-        let done = sqlx::query("UPDATE students SET removed_at = $1 WHERE id = $2 AND class_id = $3 AND removed_at IS NULL")
-            .bind(now_us())
-            .bind(id)
-            .bind(class_id)
-            .execute(&self.pool)
-            .await
-            .map_err(query(OP))?;
+        let done =
+            sqlx::query("UPDATE students SET removed_at = $1 WHERE id = $2 AND class_id = $3 AND removed_at IS NULL")
+                .bind(now_us())
+                .bind(id)
+                .bind(class_id)
+                .execute(&self.pool)
+                .await
+                .map_err(query(OP))?;
         Ok(done.rows_affected() > 0)
     }
 

@@ -128,7 +128,11 @@ pub enum StoreError {
     NameTaken { name: String },
     /// A submission's stored part past its bound.
     #[error("{field} is {size} bytes, more than the {max} bytes a stored submission keeps")]
-    StoredTooLarge { field: &'static str, size: usize, max: usize },
+    StoredTooLarge {
+        field: &'static str,
+        size: usize,
+        max: usize,
+    },
     /// A submission of a student who is not (or no longer) in a class.
     #[error("no current student with id {id}")]
     UnknownStudent { id: String },

@@ -242,7 +242,9 @@ macro_rules! key_columns {
 
 fn check_new_key(new: &NewKey) -> Result<(), StoreError> {
     if !new.role.for_keys() {
-        return Err(StoreError::BadKeyRole { role: new.role.as_str() });
+        return Err(StoreError::BadKeyRole {
+            role: new.role.as_str(),
+        });
     }
     if !valid_key_name(&new.name) || new.name == RESERVED_KEY_NAME {
         return Err(StoreError::BadKeyName {

@@ -52,7 +52,9 @@ enum KeysCommand {
 }
 
 fn parse_role(text: &str) -> Result<Role, String> {
-    Role::parse(text).filter(|r| r.for_keys()).ok_or_else(|| format!("{text:?} is not a key role: admin, caller, classroom or teacher"))
+    Role::parse(text)
+        .filter(|r| r.for_keys())
+        .ok_or_else(|| format!("{text:?} is not a key role: admin, caller, classroom or teacher"))
 }
 
 pub fn main(args: KeysArgs) -> anyhow::Result<ExitCode> {
