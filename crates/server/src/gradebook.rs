@@ -507,7 +507,7 @@ pub fn common_failures(exercise: &str, submissions: &[ClassSubmission]) -> Failu
         })
         .collect();
     // Stable: tests failed equally often keep their order.
-    tests.sort_by(|a, b| b.failed.cmp(&a.failed));
+    tests.sort_by_key(|t| std::cmp::Reverse(t.failed));
     Failures {
         exercise_id: exercise.to_owned(),
         submissions: submissions.len() as u32,

@@ -230,6 +230,11 @@ async fn start_session(
     axum::Extension(caller): axum::Extension<Caller>,
     State(state): State<AppState>,
 ) -> Result<Json<SessionView>, ApiError> {
+    if caller.role == Role::Student {
+        return Err(ApiError::BadRequest(
+            "a student session is a session already: send it as Authorization: Bearer".into(),
+        ));
+    }
     let key = match caller.key.as_deref() {
         Some(key) if key != crate::auth::AUTH_TOKEN_KEY => key.to_owned(),
         _ => {

@@ -348,6 +348,8 @@ async fn a_class_from_join_to_gradebook() {
                 "{body}"
             );
         }
+        let (status, body) = call(&server, "POST", "/api/v1/session", Some(&lei_token), None).await;
+        assert_eq!(status, 400, "a student trades nothing for a key's session: {body}");
         // Nor does another teacher; a teacher's key is no student.
         let (status, body) = call(&server, "GET", &format!("{base}/gradebook"), Some(&wang), None).await;
         assert_eq!(status, 403, "{body}");
