@@ -394,7 +394,7 @@ async fn find(state: &AppState, client: &str, token: &str, charged: &mut bool) -
             }
         };
         return Ok(match found {
-            Some(key) => key_caller(&key, session::SESSION_ROLE),
+            Some(key) => key_caller(&key, session::session_role(key.role)),
             None => Found::Nobody,
         });
     }

@@ -209,7 +209,7 @@ pub struct SessionView {
     pub expires_at: String,
     /// The name of the key it was made from.
     pub key: String,
-    /// Always `classroom`.
+    /// `classroom`, or `teacher` for a teacher key's session.
     pub role: &'static str,
 }
 
@@ -249,6 +249,6 @@ async fn start_session(
         token,
         expires_at: expires_at.to_rfc3339(),
         key,
-        role: session::SESSION_ROLE.as_str(),
+        role: session::session_role(caller.role).as_str(),
     }))
 }

@@ -4,8 +4,8 @@
 //! short-lived token signed with HMAC-SHA-256 under a secret the store keeps
 //! (`Store::shared_secret`), so every node of a deployment accepts every node's tokens
 //! without asking the database. A token carries the key's name, the role
-//! [`Role::Classroom`] (whatever the key's role: the page needs no more, and a token kept in
-//! a browser's sessionStorage should be worth as little as possible) and its expiry. A
+//! [`Role::Classroom`] (whatever the key's role but a teacher's: the page needs no more, and a
+//! token kept in a browser's sessionStorage should be worth as little as possible) and its expiry. A
 //! request with one is its key's caller (quotas, metering, the run log), and stops working
 //! when the key is revoked or expires (checked through the same cache as keys).
 //!
@@ -38,8 +38,18 @@ pub const SESSION_SECRET_NAME: &str = "page-session-hmac";
 /// The longest token [`verify`] reads (a 64-byte key name and its signature fit well within).
 const MAX_SESSION_TOKEN_BYTES: usize = 256;
 
-/// The role every page session has.
+/// The role every page session has (but a teacher key's: [`session_role`]).
 pub const SESSION_ROLE: Role = Role::Classroom;
+
+/// The role of a page session made from a key of `key_role`: [`SESSION_ROLE`], except that a
+/// teacher key's session stays a teacher's, so the teacher's page can manage the teacher's
+/// classes (a teacher key may do no more than that and what the page may).
+pub fn session_role(key_role: Role) -> Role {
+    match key_role {
+        Role::Teacher => Role::Teacher,
+        _ => SESSION_ROLE,
+    }
+}
 
 /// What a valid token says.
 #[derive(Debug, Clone, PartialEq, Eq)]

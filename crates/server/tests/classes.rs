@@ -437,6 +437,33 @@ async fn a_class_from_join_to_gradebook() {
         );
         assert_eq!(failures["tests"][2]["wrong_outputs"], json!([]), "hidden");
 
+        // The teacher's page holds a page session: a teacher key's stays a teacher's.
+        let (status, page_session) = call(&server, "POST", "/api/v1/session", Some(&li), None).await;
+        assert_eq!(
+            (status, &page_session["role"]),
+            (200, &json!("teacher")),
+            "{page_session}"
+        );
+        let (status, _) = call(
+            &server,
+            "GET",
+            &format!("{base}/gradebook"),
+            page_session["token"].as_str(),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200);
+        let (_, classroom_session) = call(&server, "POST", "/api/v1/session", Some(&page), None).await;
+        assert_eq!(classroom_session["role"], "classroom");
+        let (status, _) = call(
+            &server,
+            "GET",
+            "/api/v1/classes",
+            classroom_session["token"].as_str(),
+            None,
+        )
+        .await;
+        assert_eq!(status, 403);
         // An admin sees every class.
         let (status, all) = call(&server, "GET", "/api/v1/classes", Some(ADMIN_TOKEN), None).await;
         assert_eq!((status, all.as_array().map(Vec::len)), (200, Some(1)));
