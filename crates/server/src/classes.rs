@@ -253,6 +253,9 @@ pub struct MyClass {
     pub student_id: String,
     pub display_name: String,
     pub assignments: Vec<MyAssignment>,
+    /// Every exercise the student submitted, in or out of an assignment, by id (for the
+    /// exercise list's done / not done).
+    pub exercises: Vec<MyExercise>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -784,35 +787,34 @@ async fn my_class(State(state): State<AppState>, of: Option<Extension<StudentOf>
         .into_iter()
         .filter(|a| a.published(now))
         .map(|a| MyAssignment {
-            exercises: a
-                .exercises
-                .iter()
-                .map(|e| {
-                    let tries: Vec<_> = mine.iter().filter(|s| &s.exercise_id == e).collect();
-                    let best = tries
-                        .iter()
-                        .map(|s| s.score())
-                        .fold(None, |m: Option<f64>, s| Some(m.map_or(s, |m| m.max(s))));
-                    MyExercise {
-                        id: e.clone(),
-                        done: tries.iter().any(|s| s.max_points > 0 && s.points == s.max_points),
-                        best_score: best,
-                        submissions: tries.len() as u32,
-                    }
-                })
-                .collect(),
+            exercises: a.exercises.iter().map(|e| my_exercise(e, &mine)).collect(),
             id: a.id,
             title: a.title,
             deadline: a.deadline.map(|t| t.to_rfc3339()),
         })
         .collect();
+    let mut submitted: Vec<&str> = mine.iter().map(|s| s.exercise_id.as_str()).collect();
+    submitted.sort_unstable();
+    submitted.dedup();
     Ok(Json(MyClass {
         class_id: class.id,
         class_name: class.name,
         student_id: student.id,
         display_name: student.display_name,
         assignments,
+        exercises: submitted.into_iter().map(|e| my_exercise(e, &mine)).collect(),
     }))
+}
+
+/// How the student has done `exercise`, from the student's submissions.
+fn my_exercise(exercise: &str, mine: &[store::ClassSubmission]) -> MyExercise {
+    let tries: Vec<_> = mine.iter().filter(|s| s.exercise_id == exercise).collect();
+    MyExercise {
+        id: exercise.to_owned(),
+        done: tries.iter().any(|s| s.max_points > 0 && s.points == s.max_points),
+        best_score: tries.iter().map(|s| s.score()).reduce(f64::max),
+        submissions: tries.len() as u32,
+    }
 }
 
 /// One test of a stored submission, as the server writes it into `verdicts`.
