@@ -560,6 +560,12 @@ async fn a_class_from_join_to_gradebook() {
         ] {
             assert!(doc["paths"][path][method].is_object(), "{method} {path}");
         }
+        // The class owner's key revoked: its students' sessions stop too.
+        let (status, _) = call(&server, "DELETE", "/api/v1/keys/teacher-li", Some(ADMIN_TOKEN), None).await;
+        assert_eq!(status, 200);
+        let (status, body) = call(&server, "GET", "/api/v1/classes/me", again["token"].as_str(), None).await;
+        assert_eq!(status, 401, "{body}");
+        assert!(error_of(&body).contains("teacher key no longer works"), "{body}");
         let _ = (week1, past, hidden);
         server.stop().await;
     }
