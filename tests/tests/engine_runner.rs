@@ -67,6 +67,7 @@ fn test(stdin: &str, expected: &str, hidden: bool) -> TestCase {
         stdin: stdin.into(),
         expected_output: expected.into(),
         hidden,
+        compare: Default::default(),
     }
 }
 

@@ -62,6 +62,7 @@ fn test(stdin: &str, hidden: bool) -> TestCase {
         stdin: stdin.into(),
         expected_output: Vec::new(),
         hidden,
+        compare: Default::default(),
     }
 }
 

@@ -57,7 +57,7 @@ pub use pool::{
 pub use precompiled::{PrecompiledConfig, PrecompiledStats, MAX_PRECOMPILED_BYTES};
 pub use runner::{public_message, Event, Runner, RunnerConfig, Session};
 pub use support::install as install_support_files;
-pub use verdict::{Graded, TestCase, TestResult, Verdict, MAX_TESTS};
+pub use verdict::{Comparison, Graded, TestCase, TestResult, Verdict, MAX_TESTS};
 
 /// Most files one job may carry.
 pub const MAX_FILES: usize = sandbox::MAX_INPUT_FILES;

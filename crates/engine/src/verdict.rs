@@ -20,6 +20,82 @@ pub struct TestCase {
     pub expected_output: Vec<u8>,
     /// A hidden test's input, expected output and the program's output are never shown.
     pub hidden: bool,
+    /// How its output is compared (the default: every API's rule).
+    pub compare: Comparison,
+}
+
+/// How a test's output is compared with the expected output. The default is the rule of every
+/// API (Judge0's): trailing whitespace of each line and trailing blank lines do not count. An
+/// exercise may choose otherwise (its `[grading]`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Comparison {
+    /// False: every byte counts (exact text).
+    pub ignore_trailing_whitespace: bool,
+    /// Letters compare without case (ASCII and Unicode simple case folding).
+    pub ignore_case: bool,
+    /// Words that are numbers on both sides match when they differ by at most this much
+    /// (absolute); the lines are then compared word by word, whatever the spaces between.
+    pub numeric_tolerance: Option<f64>,
+}
+
+impl Default for Comparison {
+    fn default() -> Self {
+        Comparison {
+            ignore_trailing_whitespace: true,
+            ignore_case: false,
+            numeric_tolerance: None,
+        }
+    }
+}
+
+// A tolerance is a finite number (an exercise's is checked when it is read), so equality is
+// reflexive.
+impl Eq for Comparison {}
+
+impl Comparison {
+    /// Whether `actual` is what was `expected`, under this rule.
+    pub fn matches(&self, expected: &[u8], actual: &[u8]) -> bool {
+        if !self.ignore_trailing_whitespace {
+            return self.same_text(expected, actual);
+        }
+        let (expected, actual): (Vec<&[u8]>, Vec<&[u8]>) =
+            (normalized(expected).collect(), normalized(actual).collect());
+        expected.len() == actual.len()
+            && expected.iter().zip(&actual).all(|(e, a)| match self.numeric_tolerance {
+                Some(tolerance) => self.same_words(e, a, tolerance),
+                None => self.same_text(e, a),
+            })
+    }
+
+    fn same_text(&self, expected: &[u8], actual: &[u8]) -> bool {
+        if !self.ignore_case {
+            return expected == actual;
+        }
+        let fold = |b: &[u8]| String::from_utf8_lossy(b).to_lowercase();
+        fold(expected) == fold(actual)
+    }
+
+    /// Word by word: numbers within `tolerance`, other words as text.
+    fn same_words(&self, expected: &[u8], actual: &[u8], tolerance: f64) -> bool {
+        let words = |b: &[u8]| {
+            b.split(u8::is_ascii_whitespace)
+                .filter(|w| !w.is_empty())
+                .map(<[u8]>::to_vec)
+                .collect::<Vec<_>>()
+        };
+        let number = |w: &[u8]| {
+            std::str::from_utf8(w)
+                .ok()
+                .and_then(|t| t.parse::<f64>().ok())
+                .filter(|n| n.is_finite())
+        };
+        let (expected, actual) = (words(expected), words(actual));
+        expected.len() == actual.len()
+            && expected.iter().zip(&actual).all(|(e, a)| match (number(e), number(a)) {
+                (Some(e), Some(a)) => (e - a).abs() <= tolerance,
+                _ => self.same_text(e, a),
+            })
+    }
 }
 
 /// The verdict of one test.
@@ -76,7 +152,11 @@ impl TestResult {
     /// A test that ran: its verdict, and its run unless it is hidden. Every
     /// [`crate::Executor`]'s `execute_tests` judges with it, so the rule is kept once.
     pub fn judged(test: TestCase, run: StageOutcome) -> TestResult {
-        let verdict = Verdict::judge(run.status, &run.stdout, Some(&test.expected_output));
+        let verdict = match run.status {
+            Status::Ok if !test.compare.matches(&test.expected_output, &run.stdout) => Verdict::WrongAnswer,
+            Status::Ok => Verdict::Accepted,
+            other => Verdict::Failed(other),
+        };
         TestResult {
             name: test.name,
             hidden: test.hidden,
@@ -159,7 +239,7 @@ impl Graded {
 /// Compare outputs the way Judge0 does: trailing whitespace of each line and trailing blank
 /// lines do not count. Only [`Verdict::judge`] compares.
 fn outputs_match(expected: &[u8], actual: &[u8]) -> bool {
-    normalized(expected).eq(normalized(actual))
+    Comparison::default().matches(expected, actual)
 }
 
 fn normalized(text: &[u8]) -> impl Iterator<Item = &[u8]> {
@@ -196,7 +276,76 @@ mod tests {
             stdin: b"secret input".to_vec(),
             expected_output: expected.as_bytes().to_vec(),
             hidden,
+            compare: Comparison::default(),
         }
+    }
+
+    #[test]
+    fn exact_text_counts_every_byte() {
+        let exact = Comparison {
+            ignore_trailing_whitespace: false,
+            ..Comparison::default()
+        };
+        assert!(exact.matches(b"a\nb\n", b"a\nb\n"));
+        assert!(!exact.matches(b"a\nb\n", b"a\nb"), "the last newline counts");
+        assert!(!exact.matches(b"a\n", b"a \n"), "a trailing space counts");
+        assert!(!exact.matches(b"a\n", b"A\n"));
+    }
+
+    #[test]
+    fn ignore_case_folds_letters_only() {
+        let rule = Comparison {
+            ignore_case: true,
+            ..Comparison::default()
+        };
+        assert!(rule.matches(b"Hello, World\n", b"hello, WORLD  \n"));
+        assert!(rule.matches("ÄÖ\n".as_bytes(), "äö\n".as_bytes()));
+        assert!(!rule.matches(b"Hello\n", b"Hallo\n"));
+        assert!(
+            !Comparison::default().matches(b"Hello\n", b"hello\n"),
+            "case counts by default"
+        );
+    }
+
+    #[test]
+    fn numbers_match_within_the_tolerance() {
+        let rule = Comparison {
+            numeric_tolerance: Some(0.001),
+            ..Comparison::default()
+        };
+        assert!(rule.matches(b"3.14159 2\n", b"3.1414   2.0\n"));
+        assert!(rule.matches(b"area: 1e3\n", b"area: 1000.0005\n"));
+        assert!(!rule.matches(b"3.14159\n", b"3.14\n"), "off by more than the tolerance");
+        assert!(!rule.matches(b"1 2\n", b"1 2 3\n"), "word count");
+        assert!(
+            !rule.matches(b"x 1\n", b"y 1\n"),
+            "words that are not numbers compare as text"
+        );
+        assert!(!rule.matches(b"1\n2\n", b"1 2\n"), "lines stay lines");
+        assert!(!rule.matches(b"1\n", b"nan\n"));
+        let both = Comparison {
+            ignore_case: true,
+            ..rule
+        };
+        assert!(both.matches(b"Sum 3.0\n", b"SUM 3\n"));
+    }
+
+    #[test]
+    fn a_test_is_judged_by_its_own_rule() {
+        let mut test = case("t", "YES\n", false);
+        assert_eq!(
+            TestResult::judged(test.clone(), run(Status::Ok, "yes\n")).verdict(),
+            Verdict::WrongAnswer
+        );
+        test.compare.ignore_case = true;
+        assert_eq!(
+            TestResult::judged(test.clone(), run(Status::Ok, "yes\n")).verdict(),
+            Verdict::Accepted
+        );
+        assert_eq!(
+            TestResult::judged(test, run(Status::RuntimeError, "yes\n")).verdict(),
+            Verdict::Failed(Status::RuntimeError)
+        );
     }
 
     #[test]

@@ -192,6 +192,16 @@ impl Caller {
     }
 }
 
+/// Who a request with a student session is: in the extensions of its request beside its
+/// [`Caller`] (whose role is then [`Role::Student`] and whose key is the class owner's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StudentOf {
+    /// The student's id.
+    pub id: Arc<str>,
+    /// The id of the student's class.
+    pub class: Arc<str>,
+}
+
 /// The key name of requests made with an `--auth-token` (metering, the run log).
 pub const AUTH_TOKEN_KEY: &str = store::RESERVED_KEY_NAME;
 
@@ -289,6 +299,8 @@ enum Found {
     AuthToken,
     /// A caller with a working key or page session.
     Caller(Caller),
+    /// A student with a working student session (a caller of the class owner's key).
+    Student(Caller, StudentOf),
     /// A key (or the key of a page session) that exists but does not work: why, for the 401.
     Refused(String),
     /// No token, or one that is none of the above.
@@ -357,6 +369,9 @@ fn key_caller(key: &ApiKey, role: Role) -> Found {
 /// queries; `charged` is set when it was.
 async fn find(state: &AppState, client: &str, token: &str, charged: &mut bool) -> Result<Found, ApiError> {
     let cache = &state.0.keys;
+    if token.starts_with(session::STUDENT_SESSION_MARK) {
+        return find_student(state, token).await;
+    }
     if token.starts_with(session::SESSION_MARK) {
         let secret = state.session_secret().await?;
         let session = match session::verify(&secret, token, chrono::Utc::now()) {
@@ -379,7 +394,7 @@ async fn find(state: &AppState, client: &str, token: &str, charged: &mut bool) -
             }
         };
         return Ok(match found {
-            Some(key) => key_caller(&key, session::SESSION_ROLE),
+            Some(key) => key_caller(&key, session::session_role(key.role)),
             None => Found::Nobody,
         });
     }
@@ -400,6 +415,58 @@ async fn find(state: &AppState, client: &str, token: &str, charged: &mut bool) -
     Ok(match found {
         Some(key) => key_caller(&key, key.role),
         None => Found::Nobody,
+    })
+}
+
+/// The student a student session names, as the caller of its class owner's key (quotas,
+/// metering). Looked up in the store on every request (a removed student stops at once);
+/// only a token this deployment signed gets that far, so the lookup is not charged to the
+/// client's address (a class behind one school address would share one quota).
+async fn find_student(state: &AppState, token: &str) -> Result<Found, ApiError> {
+    let secret = state.session_secret().await?;
+    let id = match session::verify_student(&secret, token, chrono::Utc::now()) {
+        Ok(id) => id,
+        Err(session::Refused::Expired) => {
+            return Ok(Found::Refused(
+                "the student session expired; sign in again with your login code".into(),
+            ))
+        }
+        Err(session::Refused::Invalid) => return Ok(Found::Nobody),
+    };
+    let store = state.store();
+    let Some(student) = store.get_student(&id).await? else {
+        return Ok(Found::Refused(
+            "this student is no longer in the class; ask the teacher".into(),
+        ));
+    };
+    let Some(class) = store.get_class(&student.class_id).await? else {
+        return Ok(Found::Nobody);
+    };
+    let student = StudentOf {
+        id: Arc::from(student.id.as_str()),
+        class: Arc::from(class.id.as_str()),
+    };
+    if class.owner == AUTH_TOKEN_KEY {
+        let caller = Caller {
+            key: Some(Arc::from(AUTH_TOKEN_KEY)),
+            role: Role::Student,
+            quotas: Quotas::default(),
+        };
+        return Ok(Found::Student(caller, student));
+    }
+    let cache = &state.0.keys;
+    let found = match KeyCache::get(&cache.by_name, &class.owner, cache.ttl) {
+        Some(found) => found,
+        None => {
+            let found = store.get_key(&class.owner).await?;
+            KeyCache::put(&cache.by_name, class.owner.clone(), found.clone());
+            found
+        }
+    };
+    Ok(match found.map(|key| key_caller(&key, Role::Student)) {
+        Some(Found::Caller(caller)) => Found::Student(caller, student),
+        Some(Found::Refused(_)) => Found::Refused("the class's teacher key no longer works; ask the teacher".into()),
+        _ => Found::Nobody,
     })
 }
 
@@ -424,8 +491,11 @@ where
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
     let preset = request.extensions().get::<Caller>().cloned();
     match authenticate(&state, request.headers(), preset, &client, &method, &path).await {
-        Ok(caller) => {
+        Ok((caller, student)) => {
             request.extensions_mut().insert(caller);
+            if let Some(student) = student {
+                request.extensions_mut().insert(student);
+            }
             next.run(request).await
         }
         Err(e) => E::from(e).into_response(),
@@ -439,7 +509,7 @@ async fn authenticate(
     client: &str,
     method: &Method,
     path: &str,
-) -> Result<Caller, ApiError> {
+) -> Result<(Caller, Option<StudentOf>), ApiError> {
     let config = state.config();
     let tokens = &config.auth_tokens;
     let token = request_token(headers);
@@ -458,8 +528,9 @@ async fn authenticate(
     // A caller put there by a layer around the router (an embedding, a test): only code can.
     if let (Found::Nobody, Some(caller)) = (&found, preset) {
         allowed(&caller, method, path)?;
-        return Ok(caller);
+        return Ok((caller, None));
     }
+    let mut student = None;
     let caller = match found {
         Found::AuthToken => Caller {
             key: Some(Arc::from(AUTH_TOKEN_KEY)),
@@ -470,6 +541,12 @@ async fn authenticate(
             // A key's requests are counted to the key, wherever they come from.
             let name = caller.key.as_deref().unwrap_or_default();
             limited(state, &format!("key:{name}"))?;
+            caller
+        }
+        Found::Student(caller, of) => {
+            // A student's requests are counted to the student (a class shares its key).
+            limited(state, &format!("student:{}", of.id))?;
+            student = Some(of);
             caller
         }
         Found::Refused(why) => {
@@ -483,14 +560,15 @@ async fn authenticate(
             if !charged {
                 limited(state, client)?;
             }
-            if config.requires_keys() {
+            // A class's join code or a student's login code is the credential of these.
+            if config.requires_keys() && !crate::classes::signs_in(method, path) {
                 return Err(ApiError::Unauthorized);
             }
             Caller::anonymous()
         }
     };
     allowed(&caller, method, path)?;
-    Ok(caller)
+    Ok((caller, student))
 }
 
 /// The least role a route needs. The one table of who may do what: `classroom` may run code
@@ -498,7 +576,8 @@ async fn authenticate(
 /// lists), open, list and submit to exercises, save and open snippets, and make a page
 /// session; the keys, usage, run log and console are for admins; everything else (Piston's
 /// execute, Judge0's submissions and system endpoints, posting and deleting exercises) needs
-/// a `caller`.
+/// a `caller`. Classes (`/api/v1/classes…`) check their own roles: a teacher's class for its
+/// owner and admins, a student's own submissions for the student.
 pub fn required_role(method: &Method, path: &str) -> Role {
     const ADMIN_PREFIXES: [&str; 4] = ["/api/v1/keys", "/api/v1/usage", "/api/v1/runs", "/api/v1/console"];
     let under = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
@@ -511,6 +590,7 @@ pub fn required_role(method: &Method, path: &str) -> Role {
         (read, *method == Method::POST, segments.as_slice()),
         (true, _, ["api", "v1", "runtimes" | "ws" | "openapi.json" | "exercises"])
             | (true, _, ["api", "v1", "exercises" | "snippets", _])
+            | (_, _, ["api", "v1", "classes", ..])
             | (_, true, ["api", "v1", "run" | "snippets" | "session"])
             | (_, true, ["api", "v1", "exercises", _, "submit"])
             | (true, _, ["api", "v2", "runtimes" | "connect"])
@@ -525,10 +605,11 @@ pub fn required_role(method: &Method, path: &str) -> Role {
     }
 }
 
-/// Whether a role includes another's rights (admin ⊃ caller ⊃ classroom).
+/// Whether a role includes another's rights (admin ⊃ caller ⊃ classroom; a teacher and a
+/// student have the classroom's rights besides their classes').
 fn rank(role: Role) -> u8 {
     match role {
-        Role::Classroom => 0,
+        Role::Classroom | Role::Teacher | Role::Student => 0,
         Role::Caller => 1,
         Role::Admin => 2,
     }

@@ -126,7 +126,9 @@ impl From<store::StoreError> for ApiError {
             return match e {
                 store::StoreError::TooManyExercises
                 | store::StoreError::TooManyKeys
-                | store::StoreError::DuplicateKeyName { .. } => ApiError::Conflict(e.to_string()),
+                | store::StoreError::DuplicateKeyName { .. }
+                | store::StoreError::NameTaken { .. }
+                | store::StoreError::ClassLimit { .. } => ApiError::Conflict(e.to_string()),
                 e => ApiError::BadRequest(e.to_string()),
             };
         }

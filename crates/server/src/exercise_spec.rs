@@ -5,7 +5,9 @@
 //! Both forms are the same [`Exercise`], checked once by [`Exercise::check`]: sizes within
 //! named limits, starter languages known to the catalog (aliases become names), at least one
 //! test. Neither HTTP (`native/exercise_routes.rs`) nor storage (the store's `exercises.rs`) is
-//! here, and neither is grading: a submission becomes an ordinary run with tests (`native.rs`).
+//! here, and neither is grading: a submission becomes an ordinary run with tests (`native.rs`),
+//! compared by the exercise's [`Grading`] rule (the engine's `Comparison`), its tests weighted
+//! by their `weight`, run within the exercise's `[limits]`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -29,6 +31,11 @@ pub const MAX_TEST_NAME_BYTES: usize = 100;
 pub const MAX_TESTS: usize = engine::MAX_TESTS;
 /// Largest exercise as a whole (its JSON form, or its TOML file): what the store keeps.
 pub const MAX_EXERCISE_BYTES: usize = store::MAX_EXERCISE_BYTES;
+/// The largest weight of one test (points are whole numbers: a test worth more than a
+/// thousand others is a mistake).
+pub const MAX_TEST_WEIGHT: u32 = 1000;
+/// The largest numeric tolerance: past it any two numbers of an answer are "equal".
+pub const MAX_NUMERIC_TOLERANCE: f64 = 1e6;
 /// Exercise files read from a directory: as many as the store may hold.
 pub const MAX_DIR_EXERCISES: usize = store::MAX_STORED_EXERCISES as usize;
 
@@ -72,6 +79,73 @@ pub struct Exercise {
     /// At least one; the score is the fraction passed.
     #[schema(min_items = 1, max_items = 64)]
     pub tests: Vec<ExerciseTest>,
+    /// How outputs are compared (`[grading]`); today's rule when absent.
+    #[serde(default, skip_serializing_if = "Grading::is_default")]
+    pub grading: Grading,
+    /// Limits of each test's run (`[limits]`), within the language's maxima; the language's
+    /// defaults when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<ExerciseLimits>,
+}
+
+/// How an exercise's outputs are compared with the expected ones. The default is the rule of
+/// every API: trailing whitespace of each line and trailing blank lines do not count, the rest
+/// is exact text.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Grading {
+    /// `false`: exact text, every byte counts (also a trailing space or the last newline).
+    pub ignore_trailing_whitespace: bool,
+    /// Letters compare without case (`YES` = `yes`).
+    pub ignore_case: bool,
+    /// Numbers match when they differ by at most this much (0 to 1e6); lines are then
+    /// compared word by word, whatever the spaces between words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub numeric_tolerance: Option<f64>,
+}
+
+impl Default for Grading {
+    fn default() -> Self {
+        let rule = engine::Comparison::default();
+        Grading {
+            ignore_trailing_whitespace: rule.ignore_trailing_whitespace,
+            ignore_case: rule.ignore_case,
+            numeric_tolerance: rule.numeric_tolerance,
+        }
+    }
+}
+
+// A tolerance is checked to be a finite number (`Exercise::check`), so equality is reflexive.
+impl Eq for Grading {}
+
+impl Grading {
+    fn is_default(&self) -> bool {
+        *self == Grading::default()
+    }
+
+    /// The engine's comparison of this rule.
+    pub fn comparison(&self) -> engine::Comparison {
+        engine::Comparison {
+            ignore_trailing_whitespace: self.ignore_trailing_whitespace,
+            ignore_case: self.ignore_case,
+            numeric_tolerance: self.numeric_tolerance,
+        }
+    }
+}
+
+/// An exercise's limits for each test's run (absent: the language's default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExerciseLimits {
+    /// CPU time, milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_ms: Option<u64>,
+    /// Wall-clock time, milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wall_ms: Option<u64>,
+    /// Memory, MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mb: Option<u64>,
 }
 
 /// One test case of an exercise.
@@ -91,6 +165,9 @@ pub struct ExerciseTest {
     /// the program's output.
     #[serde(default)]
     pub hidden: bool,
+    /// Points for passing it (1 to 1000; 1 when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
 }
 
 /// Why an exercise is refused: what is wrong, naming the field.
@@ -151,6 +228,31 @@ impl Exercise {
                     ))
                 }
                 Some(_) => {}
+            }
+        }
+        for (i, test) in self.tests.iter().enumerate() {
+            if let Some(w) = test.weight {
+                if w == 0 || w > MAX_TEST_WEIGHT {
+                    return bad(format!("tests[{i}].weight is {w}: it must be 1 to {MAX_TEST_WEIGHT}"));
+                }
+            }
+        }
+        if let Some(t) = self.grading.numeric_tolerance {
+            if !(0.0..=MAX_NUMERIC_TOLERANCE).contains(&t) {
+                return bad(format!(
+                    "grading.numeric_tolerance is {t}: it must be a number from 0 to {MAX_NUMERIC_TOLERANCE}"
+                ));
+            }
+        }
+        if let Some(limits) = self.limits {
+            for (field, value) in [
+                ("cpu_ms", limits.cpu_ms),
+                ("wall_ms", limits.wall_ms),
+                ("memory_mb", limits.memory_mb),
+            ] {
+                if value == Some(0) {
+                    return bad(format!("limits.{field} is 0: leave it out for the language's default"));
+                }
             }
         }
         let size = self.to_json().len();
@@ -216,6 +318,16 @@ impl Exercise {
             installed.partition(|name| self.starter.contains_key(name));
         with_starter.extend(others);
         with_starter
+    }
+
+    /// Points earned and the most there are, for the verdicts of its tests in order (accepted
+    /// or not): each test is worth its weight.
+    pub fn points(&self, accepted: impl IntoIterator<Item = bool>) -> (u32, u32) {
+        let weights = self.tests.iter().map(|t| t.weight.unwrap_or(1));
+        weights
+            .zip(accepted)
+            .fold((0, 0), |(got, max), (w, ok)| (got + if ok { w } else { 0 }, max + w))
+    }
     }
 }
 
@@ -362,15 +474,72 @@ mod tests {
                     stdin: "1 2".into(),
                     expected_output: "3".into(),
                     hidden: false,
+                    weight: None,
                 },
                 ExerciseTest {
                     name: None,
                     stdin: String::new(),
                     expected_output: "0".into(),
                     hidden: true,
+                    weight: None,
                 },
             ],
+            grading: Grading::default(),
+            limits: None,
         }
+    }
+
+    #[test]
+    fn grading_options_are_read_checked_and_passed_on() {
+        let toml = r#"
+            title = "Area"
+            statement = "Print the area."
+            [grading]
+            ignore_case = true
+            numeric_tolerance = 0.01
+            [limits]
+            cpu_ms = 500
+            [[tests]]
+            expected_output = "3.14"
+            weight = 3
+            [[tests]]
+            expected_output = "1"
+        "#;
+        let e: Exercise = toml::from_str(toml).unwrap();
+        let e = Exercise { id: "area".into(), ..e }.check(&catalog()).unwrap();
+        let rule = e.grading.comparison();
+        assert!(rule.ignore_case && rule.ignore_trailing_whitespace);
+        assert_eq!(rule.numeric_tolerance, Some(0.01));
+        assert_eq!(e.limits.and_then(|l| l.cpu_ms), Some(500));
+        assert_eq!(e.points([true, false]), (3, 4));
+        assert_eq!(e.points([false, true]), (1, 4));
+        // Kept through the store's JSON; the default rule is not written out.
+        let back: Exercise = serde_json::from_str(&e.to_json()).unwrap();
+        assert_eq!(back, e);
+        assert!(!exercise().to_json().contains("grading"));
+        assert_eq!(exercise().grading.comparison(), engine::Comparison::default());
+
+        let strict: Grading = toml::from_str("ignore_trailing_whitespace = false").unwrap();
+        assert!(!strict.comparison().ignore_trailing_whitespace);
+        let bad = |edit: fn(&mut Exercise)| {
+            let mut e = exercise();
+            edit(&mut e);
+            e.check(&catalog()).unwrap_err().0
+        };
+        assert!(bad(|e| e.tests[0].weight = Some(0)).contains("tests[0].weight is 0"));
+        assert!(bad(|e| e.tests[1].weight = Some(MAX_TEST_WEIGHT + 1)).contains("must be 1 to 1000"));
+        assert!(bad(|e| e.grading.numeric_tolerance = Some(-1.0)).contains("numeric_tolerance is -1"));
+        assert!(bad(|e| e.grading.numeric_tolerance = Some(f64::NAN)).contains("numeric_tolerance"));
+        assert!(bad(|e| e.limits = Some(ExerciseLimits {
+            cpu_ms: Some(0),
+            wall_ms: None,
+            memory_mb: None
+        }))
+        .contains("limits.cpu_ms is 0"));
+        assert!(
+            toml::from_str::<Grading>("ignore_spaces = true").is_err(),
+            "unknown options are refused"
+        );
     }
 
     #[test]

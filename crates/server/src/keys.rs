@@ -42,7 +42,7 @@ struct KeysApi;
 pub struct CreateKey {
     /// 1 to 64 of `[A-Za-z0-9._-]`, never used before.
     pub name: String,
-    /// `admin`, `caller` or `classroom`.
+    /// `admin`, `caller`, `classroom` or `teacher`.
     pub role: String,
     pub runs_per_minute: Option<u32>,
     pub cpu_s_per_day: Option<u32>,
@@ -137,7 +137,7 @@ async fn create(
 ) -> Result<(StatusCode, Json<CreatedView>), ApiError> {
     let role = Role::parse(&request.role).ok_or_else(|| {
         ApiError::BadRequest(format!(
-            "role {:?} is not one of admin, caller, classroom",
+            "role {:?} is not one of admin, caller, classroom, teacher",
             request.role.chars().take(32).collect::<String>()
         ))
     })?;
@@ -209,7 +209,7 @@ pub struct SessionView {
     pub expires_at: String,
     /// The name of the key it was made from.
     pub key: String,
-    /// Always `classroom`.
+    /// `classroom`, or `teacher` for a teacher key's session.
     pub role: &'static str,
 }
 
@@ -230,6 +230,11 @@ async fn start_session(
     axum::Extension(caller): axum::Extension<Caller>,
     State(state): State<AppState>,
 ) -> Result<Json<SessionView>, ApiError> {
+    if caller.role == Role::Student {
+        return Err(ApiError::BadRequest(
+            "a student session is a session already: send it as Authorization: Bearer".into(),
+        ));
+    }
     let key = match caller.key.as_deref() {
         Some(key) if key != crate::auth::AUTH_TOKEN_KEY => key.to_owned(),
         _ => {
@@ -244,6 +249,6 @@ async fn start_session(
         token,
         expires_at: expires_at.to_rfc3339(),
         key,
-        role: session::SESSION_ROLE.as_str(),
+        role: session::session_role(caller.role).as_str(),
     }))
 }

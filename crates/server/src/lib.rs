@@ -21,12 +21,14 @@ use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
 
 mod auth;
 mod body;
+pub mod classes;
 pub mod console;
 pub mod edge;
 mod error;
 pub mod exercise_spec;
 pub mod exercise_watch;
 mod forwarded;
+pub mod gradebook;
 mod health;
 pub mod judge0;
 mod keys;
@@ -42,8 +44,8 @@ pub mod session;
 mod ws;
 
 pub use auth::{
-    required_role, Admin, Caller, CorsOriginError, CorsOrigins, CORS_MAX_AGE, KEY_CACHE_MAX_ENTRIES, KEY_CACHE_TTL,
-    WS_AUTH_PROTOCOL_PREFIX, WS_PROTOCOL,
+    required_role, Admin, Caller, CorsOriginError, CorsOrigins, StudentOf, CORS_MAX_AGE, KEY_CACHE_MAX_ENTRIES,
+    KEY_CACHE_TTL, WS_AUTH_PROTOCOL_PREFIX, WS_PROTOCOL,
 };
 pub use body::BODY_READ_TIMEOUT;
 pub use edge::EdgeConfig;

@@ -24,6 +24,7 @@ mod snippets;
 pub mod usage;
 mod wire;
 
+pub(crate) use exercise_routes::find as find_exercise;
 pub use exercise_routes::{ExerciseSummary, ExerciseView, SubmitRequest, TestView};
 pub use snippets::{SnippetRequest, SnippetResponse};
 
@@ -49,6 +50,7 @@ pub fn router() -> Router<AppState> {
         .merge(exercise_routes::router())
         .merge(usage::router())
         .merge(crate::keys::router())
+        .merge(crate::classes::router())
         .method_not_allowed_fallback(crate::error::method_not_allowed)
 }
 
@@ -59,6 +61,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(exercise_routes::openapi());
     doc.merge(usage::openapi());
     doc.merge(crate::keys::openapi());
+    doc.merge(crate::classes::openapi());
     doc
 }
 

@@ -92,8 +92,12 @@ async fn admins_create_list_and_revoke_keys() {
             (json!({"name": "auth-token", "role": "caller"}), "is not a key name"),
             (json!({"name": "x".repeat(65), "role": "caller"}), "is not a key name"),
             (
-                json!({"name": "k", "role": "teacher"}),
-                "is not one of admin, caller, classroom",
+                json!({"name": "k", "role": "janitor"}),
+                "is not one of admin, caller, classroom, teacher",
+            ),
+            (
+                json!({"name": "k", "role": "student"}),
+                "a key cannot have the role student",
             ),
             (
                 json!({"name": "k", "role": "caller", "runs_per_minute": 0}),

@@ -107,12 +107,38 @@ pub enum StoreError {
     /// A quota or expiry out of its range.
     #[error("{field} is {value}: it must be 1 to {max}")]
     BadKeyLimit { field: &'static str, value: u64, max: u64 },
+    /// A role no key may have (`student`: students have sessions).
+    #[error("a key cannot have the role {role}: students sign in with their class's join code or their login code")]
+    BadKeyRole { role: &'static str },
     /// A key name used before (names are never reused, not even a revoked key's).
     #[error("a key named {name:?} exists or existed: names are never reused, pick another")]
     DuplicateKeyName { name: String },
     /// [`crate::MAX_KEYS`] keys are stored (revoked ones count: their names stay taken).
     #[error("{max} keys are stored already (revoked ones included), the most there may be", max = crate::MAX_KEYS)]
     TooManyKeys,
+    /// A class's, student's or assignment's text that is empty, too long or has control
+    /// characters.
+    #[error("{field} must be 1 to {max} characters, without control characters")]
+    BadClassText { field: &'static str, max: usize },
+    /// A class, its roster, assignments or stored submissions are at one of their bounds.
+    #[error("at most {max} {what}")]
+    ClassLimit { what: &'static str, max: u64 },
+    /// Another current student of the class has this display name.
+    #[error("another student of this class is called {name:?}: pick another name")]
+    NameTaken { name: String },
+    /// A submission's stored part past its bound.
+    #[error("{field} is {size} bytes, more than the {max} bytes a stored submission keeps")]
+    StoredTooLarge {
+        field: &'static str,
+        size: usize,
+        max: usize,
+    },
+    /// A submission of a student who is not (or no longer) in a class.
+    #[error("no current student with id {id}")]
+    UnknownStudent { id: String },
+    /// Every random join or login code tried was taken.
+    #[error("no free code after {tries} tries")]
+    NoFreeCode { tries: u32 },
     /// The operating system's random generator failed.
     #[error("no randomness from the operating system (os error {code:?})")]
     NoRandomness { code: Option<i32> },
@@ -150,8 +176,14 @@ impl StoreError {
                 | StoreError::UsageTooLarge { .. }
                 | StoreError::BadKeyName { .. }
                 | StoreError::BadKeyLimit { .. }
+                | StoreError::BadKeyRole { .. }
                 | StoreError::DuplicateKeyName { .. }
                 | StoreError::TooManyKeys
+                | StoreError::BadClassText { .. }
+                | StoreError::ClassLimit { .. }
+                | StoreError::NameTaken { .. }
+                | StoreError::StoredTooLarge { .. }
+                | StoreError::UnknownStudent { .. }
         )
     }
 }

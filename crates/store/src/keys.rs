@@ -51,20 +51,34 @@ pub enum Role {
     Caller,
     /// The classroom page: run code, load exercises, save snippets; nothing else.
     Classroom,
+    /// A teacher: what the classroom page may do, and its own classes (students,
+    /// assignments, gradebook).
+    Teacher,
+    /// A student of a class: never a key's role, only a student session's (made from the
+    /// class's join code or the student's login code). What the classroom page may do, and its
+    /// own submissions.
+    Student,
 }
 
 impl Role {
-    pub const ALL: [Role; 3] = [Role::Admin, Role::Caller, Role::Classroom];
+    pub const ALL: [Role; 5] = [Role::Admin, Role::Caller, Role::Classroom, Role::Teacher, Role::Student];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Admin => "admin",
             Role::Caller => "caller",
             Role::Classroom => "classroom",
+            Role::Teacher => "teacher",
+            Role::Student => "student",
         }
     }
 
-    /// The role named `name` (`admin`, `caller`, `classroom`).
+    /// Whether a key may have this role (a student has a session, never a key).
+    pub fn for_keys(self) -> bool {
+        self != Role::Student
+    }
+
+    /// The role named `name` (`admin`, `caller`, `classroom`, `teacher`, `student`).
     pub fn parse(name: &str) -> Option<Role> {
         Role::ALL.into_iter().find(|r| r.as_str() == name)
     }
@@ -227,6 +241,11 @@ macro_rules! key_columns {
 }
 
 fn check_new_key(new: &NewKey) -> Result<(), StoreError> {
+    if !new.role.for_keys() {
+        return Err(StoreError::BadKeyRole {
+            role: new.role.as_str(),
+        });
+    }
     if !valid_key_name(&new.name) || new.name == RESERVED_KEY_NAME {
         return Err(StoreError::BadKeyName {
             name: new.name.chars().take(MAX_KEY_NAME_BYTES + 8).collect(),

@@ -3,7 +3,8 @@
 //! **Owns:** metering (per key, UTC day and runtime: runs, errors, limits hit, CPU, wall and
 //! memory-limit × wall time, added up by every node) and the recent runs' log (never code,
 //! input or output); API keys (names, roles, quotas, expiry; only a hash of each secret) and
-//! the secrets every node shares; async submissions (token, request JSON, status, result JSON, owner, times) and
+//! the secrets every node shares; classes (a teacher's classes, students, assignments and every
+//! graded submission of a signed-in student); async submissions (token, request JSON, status, result JSON, owner, times) and
 //! snippets (shared programs) and exercises posted by teachers, in SQLite — one file under the data dir, nothing else to start —
 //! or Postgres when the URL says `postgres://`, through **one** code path: sqlx's `Any` driver,
 //! the same SQL strings on both backends, one set of embedded migrations. Also the claims and
@@ -34,6 +35,7 @@
 //! ```
 
 mod claims;
+mod classes;
 mod error;
 mod exercises;
 mod jetstream;
@@ -46,6 +48,13 @@ mod time;
 mod usage;
 
 pub use claims::{Claim, NodeLock};
+pub use classes::{
+    new_code, normalize_code, valid_id, Assignment, Class, ClassSubmission, JoinOutcome, NewAssignment,
+    NewClassSubmission, Student, CODE_ALPHABET, JOIN_CODE_LEN, LOGIN_CODE_LEN, MAX_ASSIGNMENTS_PER_CLASS,
+    MAX_ASSIGNMENT_TITLE_CHARS, MAX_CLASSES_LISTED, MAX_CLASSES_PER_OWNER, MAX_CLASS_NAME_CHARS,
+    MAX_DISPLAY_NAME_CHARS, MAX_EXERCISES_PER_ASSIGNMENT, MAX_STORED_CODE_BYTES, MAX_STORED_VERDICTS_BYTES,
+    MAX_STUDENTS_PER_CLASS, MAX_SUBMISSIONS_PER_EXERCISE, MAX_SUBMISSIONS_READ,
+};
 pub use error::{Failure, StoreError};
 pub use exercises::{
     ExerciseSummary, PutOutcome, StoredExercise, MAX_EXERCISE_BYTES, MAX_EXERCISE_ID_BYTES, MAX_EXERCISE_SUMMARY_BYTES,

@@ -123,6 +123,8 @@ on_both_backends!(
     key_limits_and_names_for_ever,
     shared_secret_is_made_once,
     submissions_listed_by_owner,
+    classes_roster_and_codes,
+    class_submissions_are_late_by_the_kindest_deadline_and_bounded,
 );
 
 async fn connect(url: &str) -> Store {
@@ -1382,4 +1384,255 @@ async fn submissions_listed_by_owner(url: String) {
         store.list_submissions_of(Some("ide"), 1, 10, 3).await.unwrap_err(),
         StoreError::AnswerTooLarge { .. }
     ));
+}
+
+async fn join(store: &Store, code: &str, name: &str) -> store::Student {
+    match store.join_class(code, name).await.expect("join") {
+        store::JoinOutcome::Joined(s) => s,
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn classes_roster_and_codes(url: String) {
+    let store = connect(&url).await;
+    let class = store.create_class("teacher-li", " Class 3B ").await.unwrap();
+    assert_eq!(class.name, "Class 3B");
+    assert_eq!(class.join_code.len(), store::JOIN_CODE_LEN);
+    let other = store.create_class("teacher-wang", "Class 4A").await.unwrap();
+    assert_eq!(
+        store.list_classes(Some("teacher-li")).await.unwrap(),
+        vec![class.clone()]
+    );
+    assert_eq!(store.list_classes(None).await.unwrap().len(), 2);
+    assert!(matches!(
+        store.create_class("teacher-li", "").await,
+        Err(StoreError::BadClassText { field: "name", .. })
+    ));
+
+    // Codes as typed: any case, a dash between the halves.
+    let typed = format!("{}-{}", &class.join_code[..4], &class.join_code[4..]).to_lowercase();
+    let lei = join(&store, &typed, "李雷").await;
+    assert_eq!(lei.class_id, class.id);
+    assert_eq!(lei.login_code.len(), store::LOGIN_CODE_LEN);
+    assert!(matches!(
+        store.join_class(&class.join_code, " 李雷 ").await,
+        Err(StoreError::NameTaken { .. })
+    ));
+    let _ = join(&store, &other.join_code, "李雷").await;
+    assert_eq!(
+        store.join_class("2345678", "x").await.unwrap(),
+        store::JoinOutcome::UnknownCode
+    );
+    let han = join(&store, &class.join_code, "Han").await;
+    assert!(matches!(
+        store.rename_student(&class.id, &lei.id, "han").await,
+        Err(StoreError::NameTaken { .. })
+    ));
+    assert_eq!(
+        store
+            .rename_student(&class.id, &lei.id, "Li Lei")
+            .await
+            .unwrap()
+            .unwrap()
+            .display_name,
+        "Li Lei"
+    );
+    assert_eq!(
+        store.rename_student(&other.id, &lei.id, "Li").await.unwrap(),
+        None,
+        "not of that class"
+    );
+    let found = store
+        .find_student_by_login(&lei.login_code.to_lowercase())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, lei.id);
+
+    // Removed: out of the roster, its login code and id stop working.
+    assert!(store.remove_student(&class.id, &han.id).await.unwrap());
+    assert!(!store.remove_student(&class.id, &han.id).await.unwrap());
+    assert_eq!(store.find_student_by_login(&han.login_code).await.unwrap(), None);
+    assert_eq!(store.get_student(&han.id).await.unwrap(), None);
+    let roster: Vec<String> = store
+        .list_students(&class.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.display_name)
+        .collect();
+    assert_eq!(roster, ["Li Lei"]);
+
+    // A new join code: the old one stops working.
+    let rotated = store.rotate_join_code(&class.id).await.unwrap().unwrap();
+    assert_ne!(rotated.join_code, class.join_code);
+    assert_eq!(
+        store.join_class(&class.join_code, "Lucy").await.unwrap(),
+        store::JoinOutcome::UnknownCode
+    );
+
+    // The bounds: classes per key, students per class (removed ones count).
+    for i in 1..store::MAX_CLASSES_PER_OWNER {
+        store.create_class("teacher-li", &format!("c{i}")).await.unwrap();
+    }
+    assert!(matches!(
+        store.create_class("teacher-li", "one more").await,
+        Err(StoreError::ClassLimit {
+            max: store::MAX_CLASSES_PER_OWNER,
+            ..
+        })
+    ));
+    for i in 2..store::MAX_STUDENTS_PER_CLASS {
+        join(&store, &rotated.join_code, &format!("s{i}")).await;
+    }
+    let e = store.join_class(&rotated.join_code, "one more").await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            StoreError::ClassLimit {
+                max: store::MAX_STUDENTS_PER_CLASS,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(e.is_caller_mistake());
+}
+
+fn graded(student: &str, exercise: &str, points: u32) -> store::NewClassSubmission {
+    store::NewClassSubmission {
+        student_id: student.into(),
+        exercise_id: exercise.into(),
+        language: "python".into(),
+        code: "print(1)\n".into(),
+        verdicts: "[]".into(),
+        passed: points,
+        total: 2,
+        points,
+        max_points: 2,
+    }
+}
+
+async fn class_submissions_are_late_by_the_kindest_deadline_and_bounded(url: String) {
+    let store = connect(&url).await;
+    let class = store.create_class("teacher-li", "3B").await.unwrap();
+    let lei = join(&store, &class.join_code, "Li Lei").await;
+    let day = chrono::Duration::days(1);
+    let now = Utc::now();
+    let assignment =
+        |title: &str, exercises: &[&str], publish: Option<chrono::DateTime<Utc>>, deadline| store::NewAssignment {
+            title: title.into(),
+            position: 0,
+            exercises: exercises.iter().map(|e| e.to_string()).collect(),
+            publish_at: publish,
+            deadline,
+        };
+    let past = store
+        .create_assignment(&class.id, &assignment("past", &["a", "b"], None, Some(now - day)))
+        .await
+        .unwrap();
+    store
+        .create_assignment(&class.id, &assignment("open", &["b"], None, None))
+        .await
+        .unwrap();
+    // Not published yet: its deadline does not count.
+    store
+        .create_assignment(
+            &class.id,
+            &assignment("later", &["a"], Some(now + day), Some(now + day + day)),
+        )
+        .await
+        .unwrap();
+    let a = store.record_class_submission(&graded(&lei.id, "a", 1)).await.unwrap();
+    assert!(a.late, "only the past deadline holds a");
+    assert_eq!(a.assignment_id.as_deref(), Some(past.id.as_str()));
+    let b = store.record_class_submission(&graded(&lei.id, "b", 2)).await.unwrap();
+    assert!(!b.late, "an assignment without a deadline still takes b");
+    let c = store.record_class_submission(&graded(&lei.id, "c", 0)).await.unwrap();
+    assert_eq!(
+        (c.late, c.assignment_id),
+        (false, None),
+        "in no assignment: stored all the same"
+    );
+    assert_eq!(b.score(), 1.0);
+
+    let listed = store
+        .list_class_submissions(&class.id, Some(&lei.id), Some("a"))
+        .await
+        .unwrap();
+    assert_eq!(listed, vec![a.clone()]);
+    let summaries = store.submission_summaries(&class.id).await.unwrap();
+    assert_eq!(summaries.len(), 3);
+    assert!(summaries.iter().all(|s| s.code.is_empty() && s.verdicts.is_empty()));
+    assert_eq!(
+        store.list_class_submissions(&class.id, None, None).await.unwrap().len(),
+        3
+    );
+    let assignments: Vec<String> = store
+        .list_assignments(&class.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.title)
+        .collect();
+    assert_eq!(assignments, ["past", "open", "later"]);
+
+    // Bounds: the code kept, the exercises of an assignment, submissions per exercise.
+    let mut big = graded(&lei.id, "a", 0);
+    big.code = "x".repeat(store::MAX_STORED_CODE_BYTES + 1);
+    assert!(matches!(
+        store.record_class_submission(&big).await,
+        Err(StoreError::StoredTooLarge { field: "code", .. })
+    ));
+    let many: Vec<String> = (0..=store::MAX_EXERCISES_PER_ASSIGNMENT)
+        .map(|i| format!("e{i}"))
+        .collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    assert!(matches!(
+        store
+            .create_assignment(&class.id, &assignment("many", &many, None, None))
+            .await,
+        Err(StoreError::ClassLimit { .. })
+    ));
+    for _ in 1..store::MAX_SUBMISSIONS_PER_EXERCISE {
+        store.record_class_submission(&graded(&lei.id, "b", 1)).await.unwrap();
+    }
+    let e = store
+        .record_class_submission(&graded(&lei.id, "b", 1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            StoreError::ClassLimit {
+                max: store::MAX_SUBMISSIONS_PER_EXERCISE,
+                ..
+            }
+        ),
+        "{e}"
+    );
+
+    // A removed student submits nothing more.
+    store.remove_student(&class.id, &lei.id).await.unwrap();
+    assert!(matches!(
+        store.record_class_submission(&graded(&lei.id, "a", 1)).await,
+        Err(StoreError::UnknownStudent { .. })
+    ));
+    // Assignments are replaced and deleted; their submissions stay.
+    let replaced = store
+        .update_assignment(&class.id, &past.id, &assignment("past!", &["a"], None, None))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((replaced.title.as_str(), replaced.deadline), ("past!", None));
+    assert!(store.delete_assignment(&class.id, &past.id).await.unwrap());
+    assert!(!store.delete_assignment(&class.id, &past.id).await.unwrap());
+    assert_eq!(
+        store
+            .list_class_submissions(&class.id, None, Some("a"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }

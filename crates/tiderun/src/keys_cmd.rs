@@ -27,7 +27,8 @@ enum KeysCommand {
         /// 1 to 64 of A-Z a-z 0-9 . _ - ; never used before (revoked keys keep their names).
         name: String,
         /// admin: everything; caller: every API but keys, usage, runs and the console;
-        /// classroom: run code, exercises, snippets (the classroom page).
+        /// classroom: run code, exercises, snippets (the classroom page); teacher: what
+        /// classroom may, and its own classes (students, assignments, gradebook).
         #[arg(long, value_parser = parse_role)]
         role: Role,
         /// Runs the key may start per minute (1 to 1000000; none: no quota).
@@ -51,7 +52,9 @@ enum KeysCommand {
 }
 
 fn parse_role(text: &str) -> Result<Role, String> {
-    Role::parse(text).ok_or_else(|| format!("{text:?} is not a role: admin, caller or classroom"))
+    Role::parse(text)
+        .filter(|r| r.for_keys())
+        .ok_or_else(|| format!("{text:?} is not a key role: admin, caller, classroom or teacher"))
 }
 
 pub fn main(args: KeysArgs) -> anyhow::Result<ExitCode> {

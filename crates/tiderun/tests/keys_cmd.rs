@@ -77,9 +77,13 @@ fn exercise(store: &[String]) {
         assert!(stderr.contains(says), "{args:?}: {stderr}");
         assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     }
-    let out = tiderun(store, &["create", "k", "--role", "teacher"]);
-    assert!(!out.status.success());
-    assert!(text(&out).1.contains("admin, caller or classroom"));
+    for role in ["janitor", "student"] {
+        let out = tiderun(store, &["create", "k", "--role", role]);
+        assert!(!out.status.success());
+        assert!(text(&out).1.contains("admin, caller, classroom or teacher"));
+    }
+    let out = tiderun(store, &["create", "teacher-li", "--role", "teacher"]);
+    assert!(out.status.success(), "{}", text(&out).1);
 
     let out = tiderun(store, &["revoke", "class-3b"]);
     assert!(out.status.success(), "{}", text(&out).1);

@@ -16,7 +16,7 @@ use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
-use super::{run_native, ErrorBody, RunRequest, TestRequest, TestsResponse};
+use super::{run_native, ErrorBody, LimitsRequest, RunRequest, TestRequest, TestVerdict, TestsResponse};
 use crate::body::JsonBody;
 use crate::exercise_spec::{check_id, Exercise, ExerciseTest};
 use crate::{ApiError, AppState, Caller};
@@ -35,7 +35,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 #[derive(OpenApi)]
 #[openapi(
     paths(list, open, submit, create, remove),
-    components(schemas(ExerciseSummary, ExerciseView, TestView, SubmitRequest, Exercise, ExerciseTest)),
+    components(schemas(ExerciseSummary, ExerciseView, TestView, SubmitRequest, Exercise, ExerciseTest, crate::exercise_spec::Grading, crate::exercise_spec::ExerciseLimits)),
     tags((name = "exercises", description = "Exercises with test cases, some hidden: open one, submit a solution, get a score"))
 )]
 struct ExercisesApi;
@@ -57,8 +57,8 @@ pub struct ExerciseSummary {
     /// True when the exercise names no languages: every installed one is accepted.
     #[serde(default)]
     pub any_language: bool,
-    /// Whether the calling student has solved it; absent while submissions are not kept per
-    /// student (the page shows a mark when it is present).
+    /// Whether the calling student has solved it (every test passed once); absent unless the
+    /// caller is a signed-in student (the page shows a mark when it is present).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub done: Option<bool>,
 }
@@ -170,7 +170,10 @@ pub struct SubmitRequest {
         (status = 429, description = "Rate limit reached", body = ErrorBody),
     )
 )]
-async fn list(State(state): State<AppState>) -> Result<Json<Vec<ExerciseSummary>>, ApiError> {
+async fn list(
+    State(state): State<AppState>,
+    student: Option<Extension<crate::auth::StudentOf>>,
+) -> Result<Json<Vec<ExerciseSummary>>, ApiError> {
     let dir = state.exercises();
     let catalog = state.runner().engine().catalog();
     let mut all: BTreeMap<String, ExerciseSummary> = BTreeMap::new();
@@ -191,8 +194,13 @@ async fn list(State(state): State<AppState>) -> Result<Json<Vec<ExerciseSummary>
     for exercise in dir.exercises.values() {
         all.insert(exercise.id.clone(), ExerciseSummary::new(exercise, catalog));
     }
-    // Done or not per student: set each summary's `done` here from the caller's stored
-    // submissions once they are kept.
+    // A signed-in student sees done or not per exercise, from their stored submissions.
+    if let Some(Extension(me)) = student {
+        let done = crate::classes::done_exercises(&state, &me).await?;
+        for (id, summary) in &mut all {
+            summary.done = Some(done.contains(id));
+        }
+    }
     let mut list: Vec<ExerciseSummary> = all.into_values().collect();
     list.sort_by(|a, b| {
         (a.order.is_none(), a.order, &a.title, &a.id).cmp(&(b.order.is_none(), b.order, &b.title, &b.id))
@@ -201,7 +209,7 @@ async fn list(State(state): State<AppState>) -> Result<Json<Vec<ExerciseSummary>
 }
 
 /// An exercise, by id (the directory's first, then the store's).
-async fn find(state: &AppState, id: &str) -> Result<Exercise, ApiError> {
+pub(crate) async fn find(state: &AppState, id: &str) -> Result<Exercise, ApiError> {
     let unknown = || ApiError::NotFound(format!("no exercise with id {id:?}"));
     if check_id(id).is_err() {
         return Err(unknown());
@@ -260,6 +268,7 @@ async fn open(State(state): State<AppState>, Path(id): Path<String>) -> Result<J
 async fn submit(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    student: Option<Extension<crate::auth::StudentOf>>,
     Path(id): Path<String>,
     body: Result<JsonBody<SubmitRequest>, ApiError>,
 ) -> Result<Response, ApiError> {
@@ -277,16 +286,29 @@ async fn submit(
             )));
         }
     }
+    // A signed-in student's submission is stored (crate::classes).
+    let student = student.map(|Extension(s)| s);
+    crate::classes::check_code_size(student.as_ref(), &submission.code)?;
+    let stored = student.map(|s| (s, submission.language.clone(), submission.code.clone()));
+    // The exercise's grading rule, weights and limits.
+    let compare = exercise.grading.comparison();
     let tests = exercise
         .tests
-        .into_iter()
+        .iter()
         .map(|t| TestRequest {
-            name: t.name,
-            stdin: t.stdin,
-            expected_output: t.expected_output,
+            name: t.name.clone(),
+            stdin: t.stdin.clone(),
+            expected_output: t.expected_output.clone(),
             hidden: t.hidden,
+            compare,
         })
         .collect();
+    let limits = exercise.limits.map(|l| LimitsRequest {
+        cpu_ms: l.cpu_ms,
+        wall_ms: l.wall_ms,
+        memory_mb: l.memory_mb,
+        ..LimitsRequest::default()
+    });
     let run = RunRequest {
         language: submission.language,
         version: submission.version,
@@ -294,10 +316,20 @@ async fn submit(
         files: None,
         stdin: None,
         args: None,
-        limits: None,
+        limits,
         tests: Some(tests),
     };
-    let (answer, hold) = run_native(&state, &caller, run).await?;
+    let (mut answer, hold) = run_native(&state, &caller, run).await?;
+    if let super::RunOrTestsResponse::Tests(graded) = &mut answer {
+        let (points, max_points) = exercise.points(graded.tests.iter().map(|t| t.verdict == TestVerdict::Accepted));
+        if max_points > 0 {
+            graded.score = f64::from(points) / f64::from(max_points);
+        }
+        if let Some((student, language, code)) = &stored {
+            let scored = crate::classes::Scored { points, max_points };
+            crate::classes::record_submission(&state, student, &id, language, code, graded, scored).await?;
+        }
+    }
     Ok(crate::body::held_json(StatusCode::OK, &answer, hold))
 }
 

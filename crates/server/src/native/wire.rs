@@ -125,6 +125,10 @@ pub struct TestRequest {
     /// its verdict.
     #[serde(default)]
     pub hidden: bool,
+    /// How the output is compared: not part of the API (an exercise's `[grading]` sets it).
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub compare: engine::Comparison,
 }
 
 /// A limit value: a whole number from 0 up, with an error that says so otherwise.
@@ -310,6 +314,7 @@ impl From<TestRequest> for TestCase {
             stdin: t.stdin.into_bytes(),
             expected_output: t.expected_output.into_bytes(),
             hidden: t.hidden,
+            compare: t.compare,
         }
     }
 }
@@ -624,7 +629,8 @@ pub struct TestsResponse {
     pub passed: usize,
     /// Tests given.
     pub total: usize,
-    /// `passed / total`, a fraction from 0 to 1.
+    /// `passed / total`, a fraction from 0 to 1 (an exercise's submission: the weights of the
+    /// tests passed over the weights of all).
     #[schema(minimum = 0.0, maximum = 1.0)]
     pub score: f64,
 }
