@@ -288,6 +288,7 @@ impl RequestBudget {
             stage.stderr.truncate(err_len);
             stage.output.truncate(out_len + err_len);
             stage.status = Status::OutputLimit;
+            stage.truncated = true;
             stage.message = Some(format!(
                 "output exceeded this request's budget of {} bytes (stdout and stderr of all its runs, as JSON text)",
                 self.output_bytes
@@ -442,6 +443,7 @@ mod tests {
             (&b"abcdef"[..], &b""[..])
         );
         assert_eq!(second.output, b"abcdef");
+        assert!(second.truncated && !first.truncated);
         assert!(second.message.unwrap().contains("budget of 20 bytes"));
         let skipped = b.not_run().expect("nothing more runs");
         assert_eq!(skipped.status, Status::OutputLimit);

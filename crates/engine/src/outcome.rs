@@ -60,6 +60,9 @@ pub struct StageOutcome {
     /// A compile stage answered by the build cache: nothing ran, times and memory are 0, the
     /// rest is the original compile's.
     pub cached: bool,
+    /// The output was cut at a limit (the run's output cap or the request's budget): stdout,
+    /// stderr and `output` end on a whole character, the rest was dropped.
+    pub truncated: bool,
     /// The images the run left in its work dir, when the job asked for them ([`crate::Job::images`];
     /// read only after the program exited by itself, not after a limit or a kill).
     pub files: Option<Vec<crate::Image>>,
@@ -71,11 +74,19 @@ pub struct StageOutcome {
 impl StageOutcome {
     /// The outcome of a sandbox run whose output was captured into these buffers.
     pub(crate) fn from_run(r: RunResult, captured: Captured, start: crate::Start) -> Self {
-        let (stdout, stderr, output) = if captured.used {
+        let (mut stdout, mut stderr, mut output) = if captured.used {
             (captured.stdout, captured.stderr, captured.combined)
         } else {
             (r.stdout, r.stderr, Vec::new())
         };
+        // The cap falls on a byte: the character it split is dropped whole, never shown as
+        // U+FFFD.
+        let truncated = r.status == Status::OutputLimit;
+        if truncated {
+            for bytes in [&mut stdout, &mut stderr, &mut output] {
+                bytes.truncate(whole_chars_len(bytes));
+            }
+        }
         StageOutcome {
             status: r.status,
             stdout,
@@ -90,6 +101,7 @@ impl StageOutcome {
             message: r.message,
             start_failure: r.start_failure,
             cached: false,
+            truncated,
             files: None,
             start: Some(start),
         }
@@ -103,4 +115,49 @@ pub(crate) struct Captured {
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
     pub combined: Vec<u8>,
+}
+
+/// The length of `bytes` without a character cut at its end: the start of a UTF-8 sequence
+/// whose remaining bytes are missing. Anything else (whole characters, bytes that are not
+/// UTF-8 at all) is left as it is.
+pub(crate) fn whole_chars_len(bytes: &[u8]) -> usize {
+    let len = bytes.len();
+    // A sequence is at most 4 bytes: its lead is among the last 3 when it is incomplete.
+    for back in 1..=len.min(3) {
+        let b = bytes[len - back];
+        if b & 0xc0 == 0x80 {
+            continue; // a continuation byte: the lead is further back
+        }
+        let needed = match b {
+            0xc0..=0xdf => 2,
+            0xe0..=0xef => 3,
+            0xf0..=0xf7 => 4,
+            _ => 1,
+        };
+        return if needed > back { len - back } else { len };
+    }
+    len
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cut_character_is_dropped_whole() {
+        let line = "第 75691 行".as_bytes();
+        for cut in 0..=line.len() {
+            let kept = whole_chars_len(&line[..cut]);
+            let text = std::str::from_utf8(&line[..kept]).expect("whole characters");
+            assert!(line.starts_with(text.as_bytes()));
+            assert!(cut - kept < 4, "at most one character dropped");
+        }
+        assert_eq!(whole_chars_len("行".as_bytes()), 3);
+        assert_eq!(whole_chars_len(&"行".as_bytes()[..2]), 0);
+        assert_eq!(whole_chars_len("🎉".as_bytes()), 4);
+        assert_eq!(whole_chars_len(&"🎉".as_bytes()[..3]), 0);
+        // Not UTF-8 to begin with: left alone, the API replaces it as before.
+        assert_eq!(whole_chars_len(b"ab\xff"), 3);
+        assert_eq!(whole_chars_len(b"a\x80\x80\x80"), 4);
+    }
 }

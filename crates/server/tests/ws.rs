@@ -218,6 +218,33 @@ async fn interactive_prompt_then_answer() {
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs root: the full sandbox"]
+async fn output_cut_at_the_cap_ends_on_a_whole_character() {
+    each_backend("output_cut_at_the_cap_ends_on_a_whole_character", |server| async move {
+        // `第 NNNNN 行\n` is 14 bytes: the cap falls 2 bytes into `第`.
+        let cap = 292 * 14 + 2;
+        let code = "for i in range(100000):\n    print(f'第 {i:05} 行')";
+        let mut c = Client::connect(&server, NATIVE).await;
+        c.send(json!({"type": "init", "language": "python", "code": code, "limits": {"max_output_bytes": cap}}))
+            .await;
+        let exit = loop {
+            match c.next().await {
+                Got::Json(v) if v["type"] == "data" => c.stdout.push_str(v["data"].as_str().unwrap()),
+                Got::Json(v) if v["type"] == "exit" => break v,
+                Got::Json(_) => {}
+                other => panic!("{other:?}; so far {:?}", c.log),
+            }
+        };
+        assert_eq!(exit["status"], "output_limit", "{exit}");
+        assert_eq!(exit["truncated"], true, "{exit}");
+        assert!(!c.stdout.contains('\u{fffd}'), "{:?}", &c.stdout[c.stdout.len() - 30..]);
+        assert!(c.stdout.ends_with("第 00291 行\n"), "{:?}", &c.stdout[c.stdout.len() - 30..]);
+        server
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
 async fn compiled_language_has_both_stages() {
     each_backend("compiled_language_has_both_stages", |server| async move {
         let code = "#include <stdio.h>\nint main(void) { char s[64]; printf(\"? \"); fflush(stdout); if (scanf(\"%63s\", s) == 1) printf(\"[%s]\\n\", s); return 0; }";

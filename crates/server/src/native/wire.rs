@@ -375,6 +375,12 @@ pub struct StageResponse {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     #[schema(default = false)]
     pub cached: bool,
+    /// Present (and true) when the output was cut at a limit (the run's `max_output_bytes`
+    /// or the request's output budget; `status` is then `output_limit`): `stdout` and `stderr`
+    /// end on a whole character, what came after was dropped.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[schema(default = false)]
+    pub truncated: bool,
     /// Run stage of a run without tests: the images the program left in its work directory
     /// (`.png .jpg .jpeg .gif .svg .webp`, sorted by name), read only when it exited by itself.
     /// At most 8 images and 4 MiB together; those past a limit are listed with `skipped`.
@@ -426,6 +432,7 @@ impl From<StageOutcome> for StageResponse {
             memory_kb: s.memory_kb,
             message: s.message,
             cached: s.cached,
+            truncated: s.truncated,
             files: s.files.map(|files| files.into_iter().map(Into::into).collect()),
         }
     }
@@ -491,6 +498,9 @@ pub struct StageEnd {
     pub message: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub cached: bool,
+    /// The streamed output was cut at the run's output cap (see [`StageResponse::truncated`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub files: Option<Vec<ImageResponse>>,
 }
@@ -508,6 +518,7 @@ impl StageEnd {
             memory_kb: s.memory_kb,
             message: s.message,
             cached: s.cached,
+            truncated: s.truncated,
             files: s.files,
         }
     }
@@ -893,6 +904,7 @@ mod tests {
             message: None,
             start_failure: None,
             cached: false,
+            truncated: false,
             files: None,
             start: None,
         }
