@@ -1,6 +1,6 @@
 // The console beside the editor: the program's output as it streams (stdout and stderr told
 // apart), what the student typed, images the program wrote, and the status line.
-import { t } from './i18n.js';
+import { onLocaleChange, t } from './i18n.js';
 
 /** Stick to the bottom while the student has not scrolled up to read. */
 const STICKY_PX = 24;
@@ -14,11 +14,17 @@ export class Console {
     this.last = null;
     this.pending = [];
     this.scheduled = false;
+    /** Notes worded by a function: worded again in another language. */
+    this.notes = [];
+    onLocaleChange(() => {
+      for (const { p, words } of this.notes) if (p.isConnected) p.textContent = words();
+    });
     this.clear();
   }
 
   clear() {
     this.pending = [];
+    this.notes = [];
     this.output.replaceChildren();
     this.last = null;
     const empty = document.createElement('p');
@@ -31,6 +37,7 @@ export class Console {
   /** Start a fresh run: nothing from before. */
   reset() {
     this.pending = [];
+    this.notes = [];
     this.output.replaceChildren();
     this.last = null;
   }
@@ -90,11 +97,19 @@ export class Console {
     if (stick) this.output.scrollTop = this.output.scrollHeight;
   }
 
-  /** A line from the page itself (not the program's output). */
+  /**
+   * A line from the page itself (not the program's output): its text, or a function that
+   * words it, called again when the page's language changes.
+   */
   note(text) {
     const p = document.createElement('p');
     p.className = 'console-note';
-    p.textContent = text;
+    if (typeof text === 'function') {
+      p.textContent = text();
+      this.notes.push({ p, words: text });
+    } else {
+      p.textContent = text;
+    }
     this.append(p);
   }
 

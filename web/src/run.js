@@ -3,7 +3,7 @@
 import { RunSession } from './api.js';
 import { t } from './i18n.js';
 import { measure } from './console.js';
-import { describeExit, describeRefusal } from './status.js';
+import { describeEnd, describeExit, describeRefusal } from './status.js';
 import { errorLine } from './errorline.js';
 
 /**
@@ -63,7 +63,10 @@ export class RunController {
         this.ended = true;
         const where = failed && !this.stopped ? errorLine(stderr, runtime.file) : null;
         if (where) this.editor.showErrorLine(where.line);
-        if (failed && exit.message && !this.stopped) view.note(exit.message);
+        // The limit in the page's language (worded again when it changes); output cut short
+        // says so even when the run then ended another way.
+        if (failed && !this.stopped && describeEnd(exit)) view.note(() => describeEnd(exit));
+        else if (exit.truncated) view.note(() => t('console.cut'));
         view.files(exit.files);
         const stopped = this.stopped;
         this.status(() => ({ ...describeExit(exit, { stopped }), measure: measure(exit), line: where }));

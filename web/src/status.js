@@ -57,6 +57,42 @@ export function describeExit(exit, { stopped = false } = {}) {
   return { kind: status === 'ok' ? 'ok' : 'error', text };
 }
 
+/** The limits the page words (`limit.name` without its `compile_` prefix). */
+const LIMITS = new Set([
+  'cpu_ms',
+  'wall_ms',
+  'memory_mb',
+  'max_output_bytes',
+  'max_file_size_bytes',
+  'request_output_bytes',
+  'request_wall_ms',
+]);
+
+/**
+ * The limit that ended a stage (the API's `limit: {name, value}`) in the page's language, or
+ * null when none did (or the page does not know it: the API's English `message` then).
+ */
+export function describeLimit(limit) {
+  if (!limit || typeof limit.name !== 'string') return null;
+  const name = limit.name.replace(/^compile_/, '');
+  if (!LIMITS.has(name)) return null;
+  const value = Number(limit.value);
+  return t(`limit.${name}`, {
+    value,
+    seconds: Number((value / 1000).toFixed(1)),
+    minutes: Math.round(value / 60_000),
+    kb: Math.round(value / 1024),
+  });
+}
+
+/** What the console says under a failed stage: its limit in words, else the API's message. */
+export function describeEnd(exit) {
+  const limit = describeLimit(exit.limit);
+  if (limit) return limit;
+  if (exit.truncated) return t('console.cut');
+  return exit.message || null;
+}
+
 /** A test's verdict in words. */
 export function describeVerdict(verdict) {
   return t(`verdict.${verdict}`);

@@ -47,7 +47,7 @@ pub use images::{mime, Image, IMAGE_SUFFIXES, MAX_IMAGE_BYTES, MAX_IMAGE_FILES, 
 pub use job::{Interaction, Job, SourceFile};
 pub use limits::{Bound, Limit, LimitRequest, Phase, PhaseRequest};
 pub use observe::{Observation, Observer, RunId, Start, Trigger, Usage};
-pub use outcome::{Outcome, StageOutcome};
+pub use outcome::{LimitHit, Outcome, StageOutcome};
 pub use pool::{
     default_memory_budget, ForkConfig, MemoryStats, PoolConfig, PoolStats, DEFAULT_FORK_SERVERS,
     DEFAULT_FORK_SERVERS_MIN, DEFAULT_FORK_SERVER_MAX_AGE, DEFAULT_FORK_SERVER_MAX_RUNS, DEFAULT_MAX_AGE,
@@ -394,6 +394,7 @@ impl Engine {
             .collect();
         let mut compile = StageOutcome::from_run(result, captured, start);
         compile.memory_limit_mb = limits.memory_mib;
+        compile.limit = LimitHit::of(compile.status, Phase::Compile, limits);
         Ok(build_cache::Build { files, compile })
     }
 
@@ -453,6 +454,7 @@ impl Engine {
         let files = std::mem::take(&mut result.files);
         let mut stage = StageOutcome::from_run(result, captured, start);
         stage.memory_limit_mb = limits.memory_mib;
+        stage.limit = LimitHit::of(stage.status, Phase::Run, limits);
         if prepared.images {
             stage.files = Some(images::from_outputs(files, &spec.files));
         }

@@ -1,8 +1,10 @@
 //! The result of a job. No wire format: each API (and `tiderun run --json`, which prints the
 //! native API's) renders it in its own shape.
 
-use runtimes::Runtime;
+use runtimes::{LimitSet, Runtime};
 use sandbox::{RunResult, StartFailure, Status};
+
+use crate::{Limit, Phase};
 
 /// The result of one job.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -52,8 +54,11 @@ pub struct StageOutcome {
     /// The stage's memory limit, MiB (what it was given, not what it used): metering bills a
     /// stage's memory limit × its wall time, as cloud functions do.
     pub memory_limit_mb: u64,
-    /// Which limit ended the stage, or why it could not start.
+    /// Which limit ended the stage, or why it could not start (stable English words).
     pub message: Option<String>,
+    /// The limit that ended the stage (or kept it from starting) and its value, for a caller
+    /// that words it in its own language; `None` when no limit did.
+    pub limit: Option<LimitHit>,
     /// Why the stage's program could not be started, as a type (the status is then
     /// `internal_error`; `message` says it in words); the APIs word it.
     pub start_failure: Option<StartFailure>,
@@ -99,12 +104,40 @@ impl StageOutcome {
             memory_kb: r.memory_kb,
             memory_limit_mb: 0,
             message: r.message,
+            limit: None,
             start_failure: r.start_failure,
             cached: false,
             truncated,
             files: None,
             start: Some(start),
         }
+    }
+}
+
+/// A limit that ended a stage, with the value it had, in the limit's unit ([`Limit::name`]
+/// says which: `cpu_ms`, `memory_mb`...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitHit {
+    pub limit: Limit,
+    pub value: u64,
+}
+
+impl LimitHit {
+    /// The limit of `phase` a sandbox status names, with the value the stage was given.
+    pub(crate) fn of(status: Status, phase: Phase, limits: &LimitSet) -> Option<LimitHit> {
+        let (limit, value) = match status {
+            Status::TimeLimit => (Limit::CpuMs(phase), limits.cpu_ms),
+            Status::WallTimeLimit => (Limit::WallMs(phase), limits.wall_ms),
+            Status::MemoryLimit => (Limit::MemoryMb(phase), limits.memory_mib),
+            Status::OutputLimit => (Limit::MaxOutputBytes(phase), limits.max_output_bytes),
+            Status::FileSizeLimit => (Limit::MaxFileSizeBytes(phase), limits.max_file_size_bytes),
+            Status::Ok
+            | Status::RuntimeError
+            | Status::Signal
+            | Status::CompileError
+            | Status::InternalError => return None,
+        };
+        Some(LimitHit { limit, value })
     }
 }
 

@@ -231,6 +231,11 @@ async fn limits_end_runs_with_their_status() {
         }
         if expected == "runtime_error" {
             assert_eq!(r["exit_code"], 3);
+            assert!(r.get("limit").is_none(), "no limit ended it: {body}");
+        } else {
+            // The limit that ended it, by name and value, for a page to word in its language.
+            let (name, value) = limits.as_object().unwrap().iter().next().unwrap();
+            assert_eq!(r["limit"], json!({"name": name, "value": value}), "{code}: {body}");
         }
     }
     stop(server).await;

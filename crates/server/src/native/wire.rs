@@ -375,6 +375,13 @@ pub struct StageResponse {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     #[schema(default = false)]
     pub cached: bool,
+    /// Present when a limit ended the stage (or kept a test from running): its name as in
+    /// `limits` (`cpu_ms`, `wall_ms`, `memory_mb`, `max_output_bytes`, `max_file_size_bytes`,
+    /// `compile_…` for the compile stage, `request_output_bytes`/`request_wall_ms` for the
+    /// request's own) and the value it had, in its unit. `message` says the same in English;
+    /// a page words it in its language from this.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<LimitReached>,
     /// Present (and true) when the output was cut at a limit (the run's `max_output_bytes`
     /// or the request's output budget; `status` is then `output_limit`): `stdout` and `stderr`
     /// end on a whole character, what came after was dropped.
@@ -386,6 +393,25 @@ pub struct StageResponse {
     /// At most 8 images and 4 MiB together; those past a limit are listed with `skipped`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub files: Option<Vec<ImageResponse>>,
+}
+
+/// A limit that ended a stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(example = json!({"name": "cpu_ms", "value": 3000}))]
+pub struct LimitReached {
+    /// The limit's name, as the field of `limits` that sets it.
+    pub name: &'static str,
+    /// Its value for this stage, in the limit's unit (ms, MiB, bytes).
+    pub value: u64,
+}
+
+impl From<engine::LimitHit> for LimitReached {
+    fn from(l: engine::LimitHit) -> Self {
+        LimitReached {
+            name: l.limit.name(),
+            value: l.value,
+        }
+    }
 }
 
 /// An image a run left in its work directory.
@@ -431,6 +457,7 @@ impl From<StageOutcome> for StageResponse {
             wall_time_ms: s.wall_time_ms,
             memory_kb: s.memory_kb,
             message: s.message,
+            limit: s.limit.map(Into::into),
             cached: s.cached,
             truncated: s.truncated,
             files: s.files.map(|files| files.into_iter().map(Into::into).collect()),
@@ -498,6 +525,9 @@ pub struct StageEnd {
     pub message: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub cached: bool,
+    /// The limit that ended the stage (see [`StageResponse::limit`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<LimitReached>,
     /// The streamed output was cut at the run's output cap (see [`StageResponse::truncated`]).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
@@ -517,6 +547,7 @@ impl StageEnd {
             wall_time_ms: s.wall_time_ms,
             memory_kb: s.memory_kb,
             message: s.message,
+            limit: s.limit,
             cached: s.cached,
             truncated: s.truncated,
             files: s.files,
@@ -902,6 +933,7 @@ mod tests {
             memory_kb: 5,
             memory_limit_mb: 256,
             message: None,
+            limit: None,
             start_failure: None,
             cached: false,
             truncated: false,

@@ -1,0 +1,54 @@
+// What the console shows of a run's end, in the page's language: output cut at the cap on a
+// whole character and said so, a limit worded in Chinese (never the API's English message).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launchBrowser, openPage, chooseLanguage, setCode, waitForEnd, consoleText, streamText, screenshot } from './harness.js';
+
+let server;
+let browser;
+let zh;
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+  zh = await openPage(browser, server.url, { locale: 'zh-CN' });
+  await chooseLanguage(zh, 'python');
+});
+
+after(async () => {
+  assert.deepEqual(zh?.errors ?? [], [], 'no errors in the page');
+  await browser?.close();
+  await server?.stop();
+});
+
+test('output past the cap is cut on a whole character and the console says so', async () => {
+  // `第 NNNNNN 行\n` is 15 bytes: the default cap (1 MiB = 15 × 69905 + 1) falls inside `第`.
+  await setCode(zh, "for i in range(200000):\n    print(f'第 {i:06} 行')\n");
+  await zh.click('#run');
+  const end = await waitForEnd(zh);
+  assert.equal(end.state, 'error', end.text);
+  assert.match(end.text, /输出过长/);
+  const stdout = await streamText(zh, 'stdout');
+  assert.ok(!stdout.includes('\uFFFD'), `a cut character shown as U+FFFD: ${JSON.stringify(stdout.slice(-30))}`);
+  assert.ok(stdout.endsWith('第 069904 行\n'), JSON.stringify(stdout.slice(-30)));
+  const notes = await zh.$$eval('#output .console-note', (ps) => ps.map((p) => p.textContent));
+  assert.ok(notes.includes('输出在 1024 KB 处截断，之后的内容未保留'), JSON.stringify(notes));
+  await screenshot(zh, 'output-cut-zh');
+});
+
+test('a limit is worded in Chinese, never in the API’s English', async () => {
+  await setCode(zh, 'while True:\n    pass\n');
+  await zh.click('#run');
+  const end = await waitForEnd(zh);
+  assert.equal(end.state, 'error', end.text);
+  assert.match(end.text, /CPU 时间/);
+  const text = await consoleText(zh);
+  assert.match(text, /CPU 时间超过 \d+ 毫秒/);
+  assert.doesNotMatch(text + end.text, /cpu time exceeded/i);
+  // Worded again when the student switches the page to English.
+  await zh.click('#locale');
+  const again = await consoleText(zh);
+  assert.match(again, /CPU time exceeded \d+ ms/);
+  await zh.click('#locale');
+  await screenshot(zh, 'limit-cpu-zh');
+});
