@@ -124,11 +124,12 @@ pub struct LimitHit {
 
 impl LimitHit {
     /// The limit of `phase` a sandbox status names, with the value the stage was given.
-    pub(crate) fn of(status: Status, phase: Phase, limits: &LimitSet) -> Option<LimitHit> {
+    pub(crate) fn of(status: Status, phase: Phase, limits: &LimitSet, input_wait_ms: Option<u64>) -> Option<LimitHit> {
         let (limit, value) = match status {
             Status::TimeLimit => (Limit::CpuMs(phase), limits.cpu_ms),
             Status::WallTimeLimit => (Limit::WallMs(phase), limits.wall_ms),
             Status::MemoryLimit => (Limit::MemoryMb(phase), limits.memory_mib),
+            Status::InputWaitLimit => (Limit::InputWaitMs, input_wait_ms?),
             Status::OutputLimit => (Limit::MaxOutputBytes(phase), limits.max_output_bytes),
             Status::FileSizeLimit => (Limit::MaxFileSizeBytes(phase), limits.max_file_size_bytes),
             Status::Ok

@@ -140,6 +140,9 @@ enum ServerMessage {
     Runtime { language: String, version: String },
     Stage { stage: &'static str },
     Data { stream: &'static str, data: String },
+    /// Native only: the program waits for input that was not sent (`waiting: true`, with how
+    /// long it may wait) or goes on (`false`).
+    Waiting { waiting: bool, input_wait_ms: u64 },
     Exit(Exit),
     Error { message: String },
 }
@@ -433,6 +436,12 @@ impl Bridge {
                         let data = decoder.push(&data);
                         if !data.is_empty() {
                             self.send(&ServerMessage::Data { stream: name, data }).await?;
+                        }
+                    }
+                    Some(Event::Waiting { waiting, input_wait_ms }) => {
+                        // Piston's clients know no such message.
+                        if self.vocabulary == Vocabulary::Native {
+                            self.send(&ServerMessage::Waiting { waiting, input_wait_ms }).await?;
                         }
                     }
                     Some(Event::Exit { phase, result }) => {

@@ -104,6 +104,12 @@ pub struct LimitsRequest {
     #[serde(default, deserialize_with = "limit")]
     #[schema(minimum = 0, value_type = Option<u64>)]
     pub max_processes: Option<u64>,
+    /// Interactive runs (`/api/v1/ws`): how long the program may wait at a time for input
+    /// that was not sent, milliseconds (default 300000, at most 2700000). Such waiting does
+    /// not count against `wall_ms`; past it the run ends `input_wait_limit`.
+    #[serde(default, deserialize_with = "limit")]
+    #[schema(minimum = 0, value_type = Option<u64>)]
+    pub input_wait_ms: Option<u64>,
 }
 
 /// One test case.
@@ -296,6 +302,7 @@ impl From<LimitsRequest> for LimitRequest {
                 max_output_bytes: l.max_output_bytes,
                 max_file_size_bytes: None,
             },
+            input_wait_ms: l.input_wait_ms,
             ..LimitRequest::default()
         }
     }
@@ -324,6 +331,8 @@ pub enum RunStatus {
     Signal,
     TimeLimit,
     WallTimeLimit,
+    /// An interactive run (`/api/v1/ws`) waited longer than `limits.input_wait_ms` for input.
+    InputWaitLimit,
     MemoryLimit,
     OutputLimit,
     FileSizeLimit,
@@ -339,6 +348,7 @@ impl From<Status> for RunStatus {
             Status::Signal => RunStatus::Signal,
             Status::TimeLimit => RunStatus::TimeLimit,
             Status::WallTimeLimit => RunStatus::WallTimeLimit,
+            Status::InputWaitLimit => RunStatus::InputWaitLimit,
             Status::MemoryLimit => RunStatus::MemoryLimit,
             Status::OutputLimit => RunStatus::OutputLimit,
             Status::FileSizeLimit => RunStatus::FileSizeLimit,
@@ -610,7 +620,8 @@ impl From<Verdict> for TestVerdict {
             Verdict::Failed(Status::RuntimeError) => TestVerdict::RuntimeError,
             Verdict::Failed(Status::Signal) => TestVerdict::Signal,
             Verdict::Failed(Status::TimeLimit) => TestVerdict::TimeLimit,
-            Verdict::Failed(Status::WallTimeLimit) => TestVerdict::WallTimeLimit,
+            // A test's input is given up front: it never waits for more, but it would be time.
+            Verdict::Failed(Status::WallTimeLimit | Status::InputWaitLimit) => TestVerdict::WallTimeLimit,
             Verdict::Failed(Status::MemoryLimit) => TestVerdict::MemoryLimit,
             Verdict::Failed(Status::OutputLimit) => TestVerdict::OutputLimit,
             Verdict::Failed(Status::FileSizeLimit) => TestVerdict::FileSizeLimit,
