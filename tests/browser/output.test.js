@@ -52,3 +52,51 @@ test('a limit is worded in Chinese, never in the API’s English', async () => {
   await zh.click('#locale');
   await screenshot(zh, 'limit-cpu-zh');
 });
+
+/** Every socket `init` of the page asks for a short wait for input (the default is 5 min). */
+async function shortInputWait(page, ms) {
+  await page.addInitScript((ms) => {
+    const send = WebSocket.prototype.send;
+    WebSocket.prototype.send = function (data) {
+      try {
+        const m = JSON.parse(data);
+        if (m.type === 'init') data = JSON.stringify({ ...m, limits: { ...m.limits, input_wait_ms: ms } });
+      } catch {
+        // not JSON: as it is
+      }
+      return send.call(this, data);
+    };
+  }, ms);
+  await page.reload();
+  await page.waitForSelector('#run:not([disabled])');
+}
+
+test('waiting for input says so, warns before its end, and ends in its own words', async () => {
+  const page = await openPage(browser, server.url, { locale: 'zh-CN' });
+  await shortInputWait(page, 4000);
+  await chooseLanguage(page, 'python');
+  // Answered after longer than nothing: the page shows that the program waits.
+  await setCode(page, "name = input('名字？')\nprint('你好', name)\n");
+  await page.click('#run');
+  await page.waitForFunction(() => document.querySelector('#status').textContent.includes('等待你的输入'));
+  await screenshot(page, 'input-waiting-zh');
+  await page.fill('#stdin', '小明');
+  await page.press('#stdin', 'Enter');
+  const answered = await waitForEnd(page);
+  assert.equal(answered.state, 'ok', answered.text);
+  assert.match(await streamText(page, 'stdout'), /你好 小明/);
+
+  // Never answered: a warning before the end, then "waited too long for input".
+  await page.click('#run');
+  await page.waitForFunction(() => document.querySelector('#status').dataset.state === 'warning', null, { timeout: 10_000 });
+  assert.match(await page.textContent('#status'), /秒后程序将结束/);
+  await screenshot(page, 'input-wait-warning-zh');
+  const end = await waitForEnd(page);
+  assert.equal(end.state, 'error', end.text);
+  assert.match(end.text, /等待输入时间过长/);
+  assert.doesNotMatch(end.text, /运行时间过长|ran too long/);
+  assert.match(await consoleText(page), /4 秒内没有收到输入/);
+  await screenshot(page, 'input-wait-ended-zh');
+  assert.deepEqual(page.errors, [], 'no errors in the page');
+  await page.context().close();
+});

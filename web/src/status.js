@@ -8,6 +8,7 @@ const KNOWN = new Set([
   'signal',
   'time_limit',
   'wall_time_limit',
+  'input_wait_limit',
   'memory_limit',
   'output_limit',
   'file_size_limit',
@@ -66,6 +67,7 @@ const LIMITS = new Set([
   'max_file_size_bytes',
   'request_output_bytes',
   'request_wall_ms',
+  'input_wait_ms',
 ]);
 
 /**
@@ -82,7 +84,14 @@ export function describeLimit(limit) {
     seconds: Number((value / 1000).toFixed(1)),
     minutes: Math.round(value / 60_000),
     kb: Math.round(value / 1024),
+    duration: duration(value),
   });
+}
+
+/** Milliseconds as whole minutes when they are, else seconds (`5 分钟`, `3 秒`). */
+export function duration(ms) {
+  if (ms >= 60_000 && ms % 60_000 === 0) return t('time.minutes', { n: ms / 60_000 });
+  return t('time.seconds', { n: Number((ms / 1000).toFixed(1)) });
 }
 
 /** What the console says under a failed stage: its limit in words, else the API's message. */
