@@ -53,27 +53,27 @@ test('a limit is worded in Chinese, never in the API’s English', async () => {
   await screenshot(zh, 'limit-cpu-zh');
 });
 
-/** Every socket `init` of the page asks for a short wait for input (the default is 5 min). */
-async function shortInputWait(page, ms) {
-  await page.addInitScript((ms) => {
+/** Every socket `init` of the page asks for these limits too (the page asks for none of them). */
+async function withLimits(page, limits) {
+  await page.addInitScript((limits) => {
     const send = WebSocket.prototype.send;
     WebSocket.prototype.send = function (data) {
       try {
         const m = JSON.parse(data);
-        if (m.type === 'init') data = JSON.stringify({ ...m, limits: { ...m.limits, input_wait_ms: ms } });
+        if (m.type === 'init') data = JSON.stringify({ ...m, limits: { ...m.limits, ...limits } });
       } catch {
         // not JSON: as it is
       }
       return send.call(this, data);
     };
-  }, ms);
+  }, limits);
   await page.reload();
   await page.waitForSelector('#run:not([disabled])');
 }
 
 test('waiting for input says so, warns before its end, and ends in its own words', async () => {
   const page = await openPage(browser, server.url, { locale: 'zh-CN' });
-  await shortInputWait(page, 4000);
+  await withLimits(page, { input_wait_ms: 4000 });
   await chooseLanguage(page, 'python');
   // Answered after longer than nothing: the page shows that the program waits.
   await setCode(page, "name = input('名字？')\nprint('你好', name)\n");
@@ -100,3 +100,79 @@ test('waiting for input says so, warns before its end, and ends in its own words
   assert.deepEqual(page.errors, [], 'no errors in the page');
   await page.context().close();
 });
+
+/** A run's numbers for the record: from Run to its end, and from its result to all of it shown. */
+async function timed(page, code) {
+  await setCode(page, code);
+  await page.evaluate(() => performance.clearMeasures());
+  const clicked = Date.now();
+  await page.click('#run');
+  const end = await waitForEnd(page, 120_000);
+  const runToEnd = Date.now() - clicked;
+  await page.waitForFunction(() => performance.getEntriesByName('run-rendered').length > 0);
+  const rendered = await page.evaluate(() => performance.getEntriesByName('run-rendered')[0].duration);
+  return { end, runToEnd, rendered };
+}
+
+for (const [name, code, last] of [
+  ['latin', "for i in range(100000):\n    print(f'line {i}')\n", 'line 99999'],
+  ['Chinese', "for i in range(100000):\n    print(f'第 {i} 行，你好')\n", '第 99999 行，你好'],
+]) {
+  test(`100,000 printed lines (${name}) all show and the page stays responsive`, async () => {
+    const page = await openPage(browser, server.url, { locale: 'zh-CN' });
+    // The longest the page's main thread was busy at a time while the output came.
+    await page.addInitScript(() => {
+      window.longestTask = 0;
+      new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) window.longestTask = Math.max(window.longestTask, e.duration);
+      }).observe({ type: 'longtask' });
+    });
+    await withLimits(page, { max_output_bytes: 8 << 20 });
+    await chooseLanguage(page, 'python');
+    const { end, runToEnd, rendered } = await timed(page, code);
+    assert.equal(end.state, 'ok', end.text);
+    // For the record (no tight bound: machines differ).
+    const longest = await page.evaluate(() => window.longestTask);
+    console.log(
+      `# 100k lines (${name}): Run to end ${runToEnd} ms, result to rendered ${rendered.toFixed(0)} ms, longest task ${longest.toFixed(0)} ms`,
+    );
+    assert.ok(rendered < 5000, `rendering took ${rendered} ms`);
+    assert.ok(longest < 2000, `the page was frozen for ${longest} ms at a time`);
+    // Shown in blocks of bounded size that the browser lays out only when in view.
+    const blocks = await page.$$eval('#output .out-block', (bs) =>
+      bs.map((b) => ({ lines: (b.textContent.match(/\n/g) || []).length, visibility: getComputedStyle(b).contentVisibility })),
+    );
+    assert.ok(blocks.length >= 100_000 / 1000, `${blocks.length} blocks`);
+    assert.ok(blocks.every((b) => b.lines <= 1000 && b.visibility === 'auto'), JSON.stringify(blocks.slice(0, 3)));
+    // Responsive: the page answers at once.
+    const t0 = Date.now();
+    await page.evaluate(() => 1);
+    assert.ok(Date.now() - t0 < 1000);
+    // Every line is there, the last one reachable by scrolling.
+    const text = await streamText(page, 'stdout');
+    assert.equal(text.split('\n').length - 1, 100_000);
+    assert.ok(text.endsWith(`${last}\n`), JSON.stringify(text.slice(-40)));
+    await page.$eval('#output', (o) => {
+      o.scrollTop = o.scrollHeight;
+    });
+    const visible = await page.evaluate((last) => {
+      const o = document.querySelector('#output');
+      const box = o.getBoundingClientRect();
+      const walker = document.createTreeWalker(o, NodeFilter.SHOW_TEXT);
+      let node;
+      let found = null;
+      while ((node = walker.nextNode())) if (node.data.includes(last)) found = node;
+      if (!found) return false;
+      const range = document.createRange();
+      const at = found.data.lastIndexOf(last);
+      range.setStart(found, at);
+      range.setEnd(found, at + last.length);
+      const r = range.getBoundingClientRect();
+      return r.height > 0 && r.top >= box.top - 1 && r.bottom <= box.bottom + 1;
+    }, last);
+    assert.ok(visible, 'the last line is in view after scrolling to the end');
+    await screenshot(page, `lines-100k-${name}`);
+    assert.deepEqual(page.errors, [], 'no errors in the page');
+    await page.context().close();
+  });
+}

@@ -63,6 +63,8 @@ export class RunController {
         const failed = exit.status !== 'ok';
         // A compile stage that went well is followed by the run: only its end is final.
         if (exit.stage === 'compile' && !failed) return;
+        // From the result to the console showing all of it (see the browser tests).
+        performance.mark('run-exit');
         this.ended = true;
         this.waiting({ waiting: false, ended: true });
         const where = failed && !this.stopped ? errorLine(stderr, runtime.file) : null;
@@ -75,6 +77,7 @@ export class RunController {
         const stopped = this.stopped;
         this.status(() => ({ ...describeExit(exit, { stopped }), measure: measure(exit), line: where }));
         this.state(true, false);
+        requestAnimationFrame(() => performance.measure('run-rendered', 'run-exit'));
       },
       error: (error) => {
         this.ended = true;
