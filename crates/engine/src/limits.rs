@@ -327,7 +327,10 @@ mod tests {
         assert_eq!(asked(None).input_wait_ms().unwrap(), 300_000);
         assert_eq!(asked(Some(MAX_INPUT_WAIT_MS)).input_wait_ms().unwrap(), 2_700_000);
         let err = asked(Some(MAX_INPUT_WAIT_MS + 1)).input_wait_ms().unwrap_err();
-        assert_eq!(err.to_string(), "input_wait_ms = 2700001 is out of range (at most 2700000)");
+        assert_eq!(
+            err.to_string(),
+            "input_wait_ms = 2700001 is out of range (at most 2700000)"
+        );
         assert!(err.is_caller_mistake());
         assert!(asked(Some(0)).input_wait_ms().is_err());
     }

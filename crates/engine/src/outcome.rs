@@ -132,11 +132,9 @@ impl LimitHit {
             Status::InputWaitLimit => (Limit::InputWaitMs, input_wait_ms?),
             Status::OutputLimit => (Limit::MaxOutputBytes(phase), limits.max_output_bytes),
             Status::FileSizeLimit => (Limit::MaxFileSizeBytes(phase), limits.max_file_size_bytes),
-            Status::Ok
-            | Status::RuntimeError
-            | Status::Signal
-            | Status::CompileError
-            | Status::InternalError => return None,
+            Status::Ok | Status::RuntimeError | Status::Signal | Status::CompileError | Status::InternalError => {
+                return None
+            }
         };
         Some(LimitHit { limit, value })
     }

@@ -24,7 +24,12 @@ const READS: [i64; 2] = [libc::SYS_read, libc::SYS_readv];
 pub(crate) type FileId = (u64, u64);
 
 pub(crate) fn file_id(fd: &impl std::os::fd::AsFd) -> Option<FileId> {
-    rustix::fs::fstat(fd).ok().map(|st| (st.st_dev as u64, st.st_ino as u64))
+    rustix::fs::fstat(fd).ok().map(|st| id(&st))
+}
+
+#[allow(clippy::unnecessary_cast)] // `dev_t` and `ino_t` are not u64 on every target
+fn id(st: &rustix::fs::Stat) -> FileId {
+    (st.st_dev as u64, st.st_ino as u64)
 }
 
 /// True when one of `tids` sleeps in a read of fd 0, and its fd 0 is `stdin`.
@@ -34,9 +39,7 @@ pub(crate) fn reading_stdin(proc_root: &Path, tids: &[i32], stdin: FileId) -> bo
         let Ok(syscall) = std::fs::read_to_string(dir.join("syscall")) else {
             return false;
         };
-        reads_fd0(&syscall)
-            && rustix::fs::stat(&dir.join("fd/0"))
-                .is_ok_and(|st| (st.st_dev as u64, st.st_ino as u64) == stdin)
+        reads_fd0(&syscall) && rustix::fs::stat(dir.join("fd/0")).is_ok_and(|st| id(&st) == stdin)
     })
 }
 
@@ -58,11 +61,19 @@ mod tests {
     #[test]
     fn only_a_read_of_fd_0_is_waiting_for_input() {
         let read = libc::SYS_read;
-        assert!(reads_fd0(&format!("{read} 0x0 0x5581 0x2000 0x0 0x0 0x0 0x7ffd 0x7f12\n")));
-        assert!(!reads_fd0(&format!("{read} 0x3 0x5581 0x2000 0x0 0x0 0x0 0x7ffd 0x7f12\n")), "another fd");
+        assert!(reads_fd0(&format!(
+            "{read} 0x0 0x5581 0x2000 0x0 0x0 0x0 0x7ffd 0x7f12\n"
+        )));
+        assert!(
+            !reads_fd0(&format!("{read} 0x3 0x5581 0x2000 0x0 0x0 0x0 0x7ffd 0x7f12\n")),
+            "another fd"
+        );
         assert!(!reads_fd0("running\n"));
         assert!(!reads_fd0("-1 0x7ffd 0x7f12\n"));
-        assert!(!reads_fd0(&format!("{} 0x0 0x0 0x0 0x0 0x0 0x0 0x0 0x0", libc::SYS_nanosleep)));
+        assert!(!reads_fd0(&format!(
+            "{} 0x0 0x0 0x0 0x0 0x0 0x0 0x0 0x0",
+            libc::SYS_nanosleep
+        )));
         assert!(!reads_fd0(""));
     }
 
@@ -79,6 +90,9 @@ mod tests {
         std::os::unix::fs::symlink(&fd0, task.join("fd/0")).unwrap();
         assert!(reading_stdin(dir.path(), &[42], file_id(&theirs).unwrap()));
         assert!(!reading_stdin(dir.path(), &[42], file_id(&ours).unwrap()));
-        assert!(!reading_stdin(dir.path(), &[43], file_id(&theirs).unwrap()), "no such thread");
+        assert!(
+            !reading_stdin(dir.path(), &[43], file_id(&theirs).unwrap()),
+            "no such thread"
+        );
     }
 }

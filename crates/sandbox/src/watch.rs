@@ -87,7 +87,16 @@ pub(crate) fn finish(
         killed: None,
         waiting,
     };
-    let watched = watch.run(report, stdout, stderr, stdin, stdin_id, user_control, control, &mut read_buf);
+    let watched = watch.run(
+        report,
+        stdout,
+        stderr,
+        stdin,
+        stdin_id,
+        user_control,
+        control,
+        &mut read_buf,
+    );
     drop((go, request));
     watched?;
     let wall = begun.elapsed();
@@ -234,7 +243,9 @@ impl Watch<'_, '_> {
             let timeout = if self.killed.is_some() || self.report.is_some() {
                 Duration::from_millis(100)
             } else {
-                let next = input_wait.as_ref().map_or(next_cpu_check, |w| w.next_check.min(next_cpu_check));
+                let next = input_wait
+                    .as_ref()
+                    .map_or(next_cpu_check, |w| w.next_check.min(next_cpu_check));
                 wall_deadline.min(next).saturating_duration_since(now)
             };
 
@@ -362,8 +373,17 @@ impl Watch<'_, '_> {
 
     /// Look whether the program waits for input: the wall time to give back (the time since
     /// the last look, when it waited at both), or `None` when it has waited too long.
-    fn check_input_wait(&mut self, wait: &mut InputWait, now: Instant, idle: bool) -> Result<Option<Duration>, SandboxError> {
-        let cgroup = self.cleanup.cgroup.as_ref().expect("input waits are watched with a cgroup");
+    fn check_input_wait(
+        &mut self,
+        wait: &mut InputWait,
+        now: Instant,
+        idle: bool,
+    ) -> Result<Option<Duration>, SandboxError> {
+        let cgroup = self
+            .cleanup
+            .cgroup
+            .as_ref()
+            .expect("input waits are watched with a cgroup");
         let cpu_ns = cgroup.cpu_usage_ns()?;
         let quiet = cpu_ns.saturating_sub(wait.last_cpu_ns) <= WAITING_CPU_NS;
         let waiting = idle

@@ -137,14 +137,27 @@ fn upgrade(ws: WebSocketUpgrade, state: AppState, caller: Caller, vocabulary: Vo
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 enum ServerMessage {
-    Runtime { language: String, version: String },
-    Stage { stage: &'static str },
-    Data { stream: &'static str, data: String },
+    Runtime {
+        language: String,
+        version: String,
+    },
+    Stage {
+        stage: &'static str,
+    },
+    Data {
+        stream: &'static str,
+        data: String,
+    },
     /// Native only: the program waits for input that was not sent (`waiting: true`, with how
     /// long it may wait) or goes on (`false`).
-    Waiting { waiting: bool, input_wait_ms: u64 },
+    Waiting {
+        waiting: bool,
+        input_wait_ms: u64,
+    },
     Exit(Exit),
-    Error { message: String },
+    Error {
+        message: String,
+    },
 }
 
 /// A stage ended, in a vocabulary's words.

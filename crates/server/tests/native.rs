@@ -255,12 +255,20 @@ async fn output_cut_at_the_cap_ends_on_a_whole_character_and_says_so() {
     let _serial = SERIAL.lock().await;
     let server = start(Backend::Sqlite).await;
     let limits = json!({"max_output_bytes": CUT_CAP});
-    let (status, body) = run(&server, json!({"language": "python", "code": CUT_PROGRAM, "limits": limits})).await;
+    let (status, body) = run(
+        &server,
+        json!({"language": "python", "code": CUT_PROGRAM, "limits": limits}),
+    )
+    .await;
     let r = ok_run(status, &body);
     assert_eq!(r["status"], "output_limit", "{body}");
     assert_eq!(r["truncated"], true, "{body}");
     let stdout = r["stdout"].as_str().unwrap();
-    assert!(!stdout.contains('\u{fffd}'), "a cut character shown as U+FFFD: {:?}", &stdout[stdout.len() - 30..]);
+    assert!(
+        !stdout.contains('\u{fffd}'),
+        "a cut character shown as U+FFFD: {:?}",
+        &stdout[stdout.len() - 30..]
+    );
     assert_eq!(stdout.len() as u64, CUT_CAP - 2, "the whole lines before the cut");
     assert!(stdout.ends_with("第 00291 行\n"), "{:?}", &stdout[stdout.len() - 30..]);
     // A run that was not cut does not say so.

@@ -237,7 +237,11 @@ async fn output_cut_at_the_cap_ends_on_a_whole_character() {
         assert_eq!(exit["status"], "output_limit", "{exit}");
         assert_eq!(exit["truncated"], true, "{exit}");
         assert!(!c.stdout.contains('\u{fffd}'), "{:?}", &c.stdout[c.stdout.len() - 30..]);
-        assert!(c.stdout.ends_with("第 00291 行\n"), "{:?}", &c.stdout[c.stdout.len() - 30..]);
+        assert!(
+            c.stdout.ends_with("第 00291 行\n"),
+            "{:?}",
+            &c.stdout[c.stdout.len() - 30..]
+        );
         server
     })
     .await;
@@ -246,46 +250,65 @@ async fn output_cut_at_the_cap_ends_on_a_whole_character() {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs root: the full sandbox"]
 async fn waiting_for_input_is_not_wall_time_and_has_its_own_limit() {
-    each_backend("waiting_for_input_is_not_wall_time_and_has_its_own_limit", |server| async move {
-        let code = "name = input('? ')\nprint('hi ' + name)";
-        let limits = json!({"wall_ms": 1000, "input_wait_ms": 4000});
-        let init = |code: &str| json!({"type": "init", "language": "python", "code": code, "limits": limits});
+    each_backend(
+        "waiting_for_input_is_not_wall_time_and_has_its_own_limit",
+        |server| async move {
+            let code = "name = input('? ')\nprint('hi ' + name)";
+            let limits = json!({"wall_ms": 1000, "input_wait_ms": 4000});
+            let init = |code: &str| json!({"type": "init", "language": "python", "code": code, "limits": limits});
 
-        // Answered after longer than the wall limit: the wait was the student's, not the program's.
-        let mut c = Client::connect(&server, NATIVE).await;
-        c.send(init(code)).await;
-        c.stdout_until("? ").await;
-        let waiting = c.until("waiting").await;
-        assert_eq!(waiting, json!({"type": "waiting", "waiting": true, "input_wait_ms": 4000}));
-        tokio::time::sleep(Duration::from_millis(2000)).await;
-        c.send(json!({"type": "data", "stream": "stdin", "data": "Ann\n"})).await;
-        let exit = c.until("exit").await;
-        assert_eq!(exit["status"], "ok", "{exit}");
-        let got = |m: Value| c.log.contains(&Got::Json(m));
-        assert!(got(json!({"type": "data", "stream": "stdout", "data": "hi Ann\n"})), "{:?}", c.log);
+            // Answered after longer than the wall limit: the wait was the student's, not the program's.
+            let mut c = Client::connect(&server, NATIVE).await;
+            c.send(init(code)).await;
+            c.stdout_until("? ").await;
+            let waiting = c.until("waiting").await;
+            assert_eq!(
+                waiting,
+                json!({"type": "waiting", "waiting": true, "input_wait_ms": 4000})
+            );
+            tokio::time::sleep(Duration::from_millis(2000)).await;
+            c.send(json!({"type": "data", "stream": "stdin", "data": "Ann\n"}))
+                .await;
+            let exit = c.until("exit").await;
+            assert_eq!(exit["status"], "ok", "{exit}");
+            let got = |m: Value| c.log.contains(&Got::Json(m));
+            assert!(
+                got(json!({"type": "data", "stream": "stdout", "data": "hi Ann\n"})),
+                "{:?}",
+                c.log
+            );
 
+            // Never answered: it ends at the input wait, in its own words.
+            let mut c = Client::connect(&server, NATIVE).await;
+            c.send(init(code)).await;
+            c.until("waiting").await;
+            let began = Instant::now();
+            let exit = c.until("exit").await;
+            let waited = began.elapsed();
+            assert_eq!(exit["status"], "input_wait_limit", "{exit}");
+            assert_eq!(exit["limit"], json!({"name": "input_wait_ms", "value": 4000}), "{exit}");
+            assert_eq!(exit["message"], "waited for input longer than 4000 ms", "{exit}");
+            assert!(
+                waited >= Duration::from_millis(3500) && waited < Duration::from_millis(6000),
+                "{waited:?}"
+            );
 
-        // Never answered: it ends at the input wait, in its own words.
-        let mut c = Client::connect(&server, NATIVE).await;
-        c.send(init(code)).await;
-        c.until("waiting").await;
-        let began = Instant::now();
-        let exit = c.until("exit").await;
-        let waited = began.elapsed();
-        assert_eq!(exit["status"], "input_wait_limit", "{exit}");
-        assert_eq!(exit["limit"], json!({"name": "input_wait_ms", "value": 4000}), "{exit}");
-        assert_eq!(exit["message"], "waited for input longer than 4000 ms", "{exit}");
-        assert!(waited >= Duration::from_millis(3500) && waited < Duration::from_millis(6000), "{waited:?}");
-
-        // Sleeping is not waiting for input: the wall limit holds.
-        let mut c = Client::connect(&server, NATIVE).await;
-        c.send(init("import time\ntime.sleep(10)")).await;
-        let exit = c.until("exit").await;
-        assert_eq!(exit["status"], "wall_time_limit", "{exit}");
-        assert_eq!(exit["limit"], json!({"name": "wall_ms", "value": 1000}), "{exit}");
-        assert!(!c.log.iter().any(|m| matches!(m, Got::Json(v) if v["type"] == "waiting")), "{:?}", c.log);
-        server
-    })
+            // Sleeping is not waiting for input: the wall limit holds.
+            let mut c = Client::connect(&server, NATIVE).await;
+            c.send(init("import time\ntime.sleep(10)")).await;
+            let exit = c.until("exit").await;
+            assert_eq!(exit["status"], "wall_time_limit", "{exit}");
+            assert_eq!(exit["limit"], json!({"name": "wall_ms", "value": 1000}), "{exit}");
+            assert!(
+                !c.log
+                    .iter()
+                    .any(|m| matches!(m, Got::Json(v) if v["type"] == "waiting")),
+                "{:?}",
+                c.log
+            );
+            server
+        },
+    )
     .await;
 }
 
