@@ -200,12 +200,13 @@ test('limits are told in plain words', async () => {
   let end = await waitForEnd(page);
   assert.equal(end.state, 'error');
   assert.match(end.text, /Output too long/);
-  assert.match(await consoleText(page), /output exceeded \d+ bytes/, "the server's detail is shown too");
+  assert.match(await consoleText(page), /Output cut at \d+ KB/, 'the limit is shown too, in the page’s words');
 
   await setCode(page, 'data = bytearray(1 << 30)\nprint(len(data))\n');
   await page.click('#run');
   end = await waitForEnd(page);
   assert.equal(end.state, 'error');
   assert.match(end.text, /Memory limit/);
+  assert.match(await consoleText(page), /Memory exceeded \d+ MB/);
   assert.deepEqual(await errorLines(page), [], 'a limit names no line');
 });

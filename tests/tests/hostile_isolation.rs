@@ -277,6 +277,7 @@ fn concurrent_runs_cannot_see_or_reach_each_other() {
                 stdin: Stdin::Pipe(stdin_r),
                 output: Output::Stream(&mut on_output),
                 control: None,
+                waiting: None,
             };
             hostile(&plant, io)
         };

@@ -102,6 +102,7 @@ fn start_streamed(
                 stdin: Stdin::Pipe(stdin_r),
                 output: Output::Stream(&mut on_output),
                 control: None,
+                waiting: None,
             };
             hostile_in(sb, &spec, io)
         };

@@ -177,6 +177,9 @@ export class RunSession {
       case 'exit':
         h.exit?.(message);
         break;
+      case 'waiting':
+        h.waiting?.(message);
+        break;
       case 'error':
         this.failed = true;
         h.error?.(errorFromMessage(message.message));

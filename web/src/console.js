@@ -1,11 +1,32 @@
 // The console beside the editor: the program's output as it streams (stdout and stderr told
 // apart), what the student typed, images the program wrote, and the status line.
-import { t } from './i18n.js';
+import { onLocaleChange, t } from './i18n.js';
 
 /** Stick to the bottom while the student has not scrolled up to read. */
 const STICKY_PX = 24;
 /** A hidden tab gets no animation frames: its output is still shown this often. */
 const FLUSH_HIDDEN_MS = 250;
+/** Lines of output per console block (one DOM element, laid out only while in view). */
+export const BLOCK_LINES = 500;
+/** The console's line height in em (style.css `.output`), a sealed block's size out of view. */
+const LINE_EM = 1.5;
+
+/** Lines ended in `text`. */
+function countLines(text) {
+  let n = 0;
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) n++;
+  return n;
+}
+
+/** Where the first `lines` lines of `text` end (all of it when it has fewer). */
+function endOfLines(text, lines) {
+  let at = -1;
+  for (let n = 0; n < lines; n++) {
+    at = text.indexOf('\n', at + 1);
+    if (at === -1) return text.length;
+  }
+  return at + 1;
+}
 
 export class Console {
   constructor({ output, status }) {
@@ -14,12 +35,19 @@ export class Console {
     this.last = null;
     this.pending = [];
     this.scheduled = false;
+    /** Notes worded by a function: worded again in another language. */
+    this.notes = [];
+    onLocaleChange(() => {
+      for (const { p, words } of this.notes) if (p.isConnected) p.textContent = words();
+    });
     this.clear();
   }
 
   clear() {
     this.pending = [];
+    this.notes = [];
     this.output.replaceChildren();
+    this.block = null;
     this.last = null;
     const empty = document.createElement('p');
     empty.className = 'console-empty';
@@ -31,7 +59,9 @@ export class Console {
   /** Start a fresh run: nothing from before. */
   reset() {
     this.pending = [];
+    this.notes = [];
     this.output.replaceChildren();
+    this.block = null;
     this.last = null;
   }
 
@@ -45,7 +75,8 @@ export class Console {
     const stick = this.atBottom();
     this.output.querySelector('.console-empty')?.remove();
     this.output.append(node);
-    // Output after this node starts a new span below it.
+    // Output after this node starts a new block below it.
+    this.block = null;
     this.last = null;
     if (stick) this.output.scrollTop = this.output.scrollHeight;
   }
@@ -68,33 +99,74 @@ export class Console {
     }
   }
 
-  /** Show the gathered output now (before anything that must come after it). */
+  /**
+   * Show the gathered output now (before anything that must come after it). Output goes into
+   * blocks of at most BLOCK_LINES lines; a full block is never touched again, and the browser
+   * lays out only the blocks in view (`content-visibility: auto`), so 100,000 lines cost what
+   * a screenful does. Within a block, one span per stream run, one text node per frame.
+   */
   flush() {
     this.scheduled = false;
     if (!this.pending.length) return;
     const stick = this.atBottom();
     this.output.querySelector('.console-empty')?.remove();
+    const added = document.createDocumentFragment();
     for (const { stream, text } of this.pending) {
-      if (this.last && this.last.dataset.stream === stream && this.last.isConnected) {
-        this.last.append(text);
-      } else {
-        const span = document.createElement('span');
-        span.className = `out out-${stream}`;
-        span.dataset.stream = stream;
-        span.textContent = text;
-        this.output.append(span);
-        this.last = span;
+      let rest = text;
+      while (rest) {
+        if (!this.block || this.blockLines >= BLOCK_LINES) this.newBlock(added);
+        const room = BLOCK_LINES - this.blockLines;
+        const cut = endOfLines(rest, room);
+        const piece = rest.slice(0, cut);
+        rest = rest.slice(cut);
+        this.blockLines += countLines(piece);
+        if (this.last && this.last.dataset.stream === stream && this.last.parentNode === this.block) {
+          this.last.append(piece);
+        } else {
+          const span = document.createElement('span');
+          span.className = `out out-${stream}`;
+          span.dataset.stream = stream;
+          span.textContent = piece;
+          this.block.append(span);
+          this.last = span;
+        }
+        if (this.blockLines >= BLOCK_LINES) this.sealBlock();
       }
     }
     this.pending = [];
+    if (added.childNodes.length) this.output.append(added);
     if (stick) this.output.scrollTop = this.output.scrollHeight;
   }
 
-  /** A line from the page itself (not the program's output). */
+  /** A new block for output, added with this frame's others. */
+  newBlock(into) {
+    this.block = document.createElement('div');
+    this.block.className = 'out-block';
+    this.blockLines = 0;
+    this.last = null;
+    into.append(this.block);
+  }
+
+  /** A full block: its size is known, so it can stand in for it while out of view. */
+  sealBlock() {
+    this.block.style.containIntrinsicBlockSize = `auto ${BLOCK_LINES * LINE_EM}em`;
+    this.block = null;
+    this.last = null;
+  }
+
+  /**
+   * A line from the page itself (not the program's output): its text, or a function that
+   * words it, called again when the page's language changes.
+   */
   note(text) {
     const p = document.createElement('p');
     p.className = 'console-note';
-    p.textContent = text;
+    if (typeof text === 'function') {
+      p.textContent = text();
+      this.notes.push({ p, words: text });
+    } else {
+      p.textContent = text;
+    }
     this.append(p);
   }
 

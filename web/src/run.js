@@ -3,7 +3,7 @@
 import { RunSession } from './api.js';
 import { t } from './i18n.js';
 import { measure } from './console.js';
-import { describeExit, describeRefusal } from './status.js';
+import { describeEnd, describeExit, describeRefusal } from './status.js';
 import { errorLine } from './errorline.js';
 
 /**
@@ -12,6 +12,8 @@ import { errorLine } from './errorline.js';
  * Never more than the runtime's maximum.
  */
 export const INTERACTIVE_WALL_MS = 60_000;
+/** How long before the end of a wait for input the student is warned (at most half the wait). */
+export const INPUT_WARN_BEFORE_MS = 30_000;
 
 export class RunController {
   /**
@@ -51,6 +53,7 @@ export class RunController {
         this.status(() => ({ kind: 'busy', text: t(compiling ? 'status.compiling' : 'status.running') }));
         this.state(true, !compiling);
       },
+      waiting: (message) => this.waiting(message),
       data: (stream, text) => {
         if (stream === 'stderr') stderr += text;
         view.write(stream === 'stderr' ? 'stderr' : 'stdout', text);
@@ -62,15 +65,22 @@ export class RunController {
         const failed = exit.status !== 'ok';
         // A compile stage that went well is followed by the run: only its end is final.
         if (exit.stage === 'compile' && !failed) return;
+        // From the result to the console showing all of it (see the browser tests).
+        performance.mark('run-exit');
         this.ended = true;
+        this.waiting({ waiting: false, ended: true });
         const where = failed && !this.stopped ? errorLine(stderr, runtime.file) : null;
         if (where) this.editor.showErrorLine(where.line);
-        if (failed && exit.message && !this.stopped) view.note(exit.message);
+        // The limit in the page's language (worded again when it changes); output cut short
+        // says so even when the run then ended another way.
+        if (failed && !this.stopped && describeEnd(exit)) view.note(() => describeEnd(exit));
+        else if (exit.truncated) view.note(() => t('console.cut'));
         view.files(exit.files);
         const stopped = this.stopped;
         this.status(() => ({ ...describeExit(exit, { stopped }), measure: measure(exit), line: where }));
         this.state(true, false);
         this.onEnd?.({ failed, stopped, stderr });
+        requestAnimationFrame(() => performance.measure('run-rendered', 'run-exit'));
       },
       error: (error) => {
         this.ended = true;
@@ -78,12 +88,40 @@ export class RunController {
       },
       close: () => {
         this.session = null;
+        this.waiting({ waiting: false, ended: true });
         if (!this.ended) {
           this.status(() => ({ kind: this.stopped ? 'stopped' : 'error', text: t(this.stopped ? 'status.stopped' : 'status.unreachable') }));
         }
         this.state(false, false);
       },
     });
+  }
+
+  /**
+   * The program waits for input that was not sent (`waiting`), or goes on: say so, and warn
+   * shortly before its wait for input ends (`input_wait_ms`, the server's limit).
+   */
+  waiting({ waiting, input_wait_ms: limit, ended = false }) {
+    clearTimeout(this.warnTimer);
+    clearInterval(this.countdown);
+    this.warnTimer = this.countdown = null;
+    if (ended) return;
+    if (!waiting) {
+      this.status(() => ({ kind: 'busy', text: t('status.running') }));
+      return;
+    }
+    this.status(() => ({ kind: 'busy', text: t('status.waiting') }));
+    if (!limit) return;
+    const ends = Date.now() + limit;
+    const warnIn = Math.max(0, limit - Math.min(INPUT_WARN_BEFORE_MS, limit / 2));
+    this.warnTimer = setTimeout(() => {
+      const show = () => {
+        const seconds = Math.max(0, Math.ceil((ends - Date.now()) / 1000));
+        this.status(() => ({ kind: 'warning', text: t('status.waitingEnds', { seconds }) }));
+      };
+      show();
+      this.countdown = setInterval(show, 1000);
+    }, warnIn);
   }
 
   stop() {

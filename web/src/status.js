@@ -8,6 +8,7 @@ const KNOWN = new Set([
   'signal',
   'time_limit',
   'wall_time_limit',
+  'input_wait_limit',
   'memory_limit',
   'output_limit',
   'file_size_limit',
@@ -55,6 +56,50 @@ export function describeExit(exit, { stopped = false } = {}) {
   const status = KNOWN.has(exit.status) ? exit.status : 'internal_error';
   const text = t(`status.${status}`, { code: exit.exit_code ?? '?', signal: signalName(exit.signal) });
   return { kind: status === 'ok' ? 'ok' : 'error', text };
+}
+
+/** The limits the page words (`limit.name` without its `compile_` prefix). */
+const LIMITS = new Set([
+  'cpu_ms',
+  'wall_ms',
+  'memory_mb',
+  'max_output_bytes',
+  'max_file_size_bytes',
+  'request_output_bytes',
+  'request_wall_ms',
+  'input_wait_ms',
+]);
+
+/**
+ * The limit that ended a stage (the API's `limit: {name, value}`) in the page's language, or
+ * null when none did (or the page does not know it: the API's English `message` then).
+ */
+export function describeLimit(limit) {
+  if (!limit || typeof limit.name !== 'string') return null;
+  const name = limit.name.replace(/^compile_/, '');
+  if (!LIMITS.has(name)) return null;
+  const value = Number(limit.value);
+  return t(`limit.${name}`, {
+    value,
+    seconds: Number((value / 1000).toFixed(1)),
+    minutes: Math.round(value / 60_000),
+    kb: Math.round(value / 1024),
+    duration: duration(value),
+  });
+}
+
+/** Milliseconds as whole minutes when they are, else seconds (`5 分钟`, `3 秒`). */
+export function duration(ms) {
+  if (ms >= 60_000 && ms % 60_000 === 0) return t('time.minutes', { n: ms / 60_000 });
+  return t('time.seconds', { n: Number((ms / 1000).toFixed(1)) });
+}
+
+/** What the console says under a failed stage: its limit in words, else the API's message. */
+export function describeEnd(exit) {
+  const limit = describeLimit(exit.limit);
+  if (limit) return limit;
+  if (exit.truncated) return t('console.cut');
+  return exit.message || null;
 }
 
 /** A test's verdict in words. */

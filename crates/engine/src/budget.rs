@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use runtimes::LimitSet;
 use sandbox::Status;
 
-use crate::{Bound, EngineError, Limit, Phase, StageOutcome};
+use crate::{Bound, EngineError, Limit, LimitHit, Phase, StageOutcome};
 
 /// Output one request may make the server hold, as JSON text. Twice the largest output a
 /// single run may ask for (16 MiB), so such a run of plain text comes back whole; 64 tests of a
@@ -232,13 +232,14 @@ impl RequestBudget {
 
     /// The stage of a run the request has no room for, or `None` when it may start.
     pub(crate) fn not_run(&self) -> Option<StageOutcome> {
-        let (status, message) = if self.time_left_ms() == 0 {
+        let (status, message, limit) = if self.time_left_ms() == 0 {
             (
                 Status::WallTimeLimit,
                 format!(
                     "not run: this request used up its wall time of {} ms (compile and runs together)",
                     self.wall_ms
                 ),
+                self.wall_limit(),
             )
         } else if self.exhausted || self.room() == 0 {
             (
@@ -247,6 +248,7 @@ impl RequestBudget {
                     "not run: this request's output reached its budget of {} bytes",
                     self.output_bytes
                 ),
+                self.output_limit(),
             )
         } else {
             return None;
@@ -254,6 +256,7 @@ impl RequestBudget {
         Some(StageOutcome {
             status,
             message: Some(message),
+            limit: Some(limit),
             ..StageOutcome::default()
         })
     }
@@ -288,12 +291,15 @@ impl RequestBudget {
             stage.stderr.truncate(err_len);
             stage.output.truncate(out_len + err_len);
             stage.status = Status::OutputLimit;
+            stage.truncated = true;
+            stage.limit = Some(self.output_limit());
             stage.message = Some(format!(
                 "output exceeded this request's budget of {} bytes (stdout and stderr of all its runs, as JSON text)",
                 self.output_bytes
             ));
             self.exhausted = true;
         } else if lowered.wall && stage.status == Status::WallTimeLimit {
+            stage.limit = Some(self.wall_limit());
             stage.message = Some(format!(
                 "wall time exceeded: this request may take {} ms (compile and runs together)",
                 self.wall_ms
@@ -302,6 +308,20 @@ impl RequestBudget {
         let cost = out_cost + err_cost;
         self.used += cost;
         cost
+    }
+
+    fn output_limit(&self) -> LimitHit {
+        LimitHit {
+            limit: Limit::RequestOutputBytes,
+            value: self.output_bytes,
+        }
+    }
+
+    fn wall_limit(&self) -> LimitHit {
+        LimitHit {
+            limit: Limit::RequestWallMs,
+            value: self.wall_ms,
+        }
     }
 
     /// A stage's output was dropped (a hidden test, once judged): the server no longer holds it.
@@ -442,6 +462,14 @@ mod tests {
             (&b"abcdef"[..], &b""[..])
         );
         assert_eq!(second.output, b"abcdef");
+        assert!(second.truncated && !first.truncated);
+        assert_eq!(
+            second.limit,
+            Some(LimitHit {
+                limit: Limit::RequestOutputBytes,
+                value: 20
+            })
+        );
         assert!(second.message.unwrap().contains("budget of 20 bytes"));
         let skipped = b.not_run().expect("nothing more runs");
         assert_eq!(skipped.status, Status::OutputLimit);

@@ -27,6 +27,8 @@ pub struct Checked {
     pub(crate) run: LimitSet,
     pub(crate) compile: LimitSet,
     pub(crate) stack_bytes: u64,
+    /// Applies when the run is interactive (its stdin a pipe).
+    pub(crate) input_wait_ms: u64,
     pub(crate) images: bool,
     pub(crate) output_share: Option<u64>,
 }
@@ -45,6 +47,7 @@ impl Checked {
         request.check_run_wall(job.limits.run.wall_ms)?;
         let compile = job.limits.compile.resolve(&limits.compile, Phase::Compile)?;
         let stack_bytes = job.limits.stack_bytes(run.memory_mib)?;
+        let input_wait_ms = job.limits.input_wait_ms()?;
         if job.args.len() > MAX_ARGS || job.compile_args.len() > MAX_ARGS {
             return Err(EngineError::BadRequest(format!("more than {MAX_ARGS} arguments")));
         }
@@ -66,6 +69,7 @@ impl Checked {
             run,
             compile,
             stack_bytes,
+            input_wait_ms,
             images: job.images,
             output_share: job.output_share,
         })

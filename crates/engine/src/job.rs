@@ -39,12 +39,24 @@ pub struct Job {
 
 /// Where the run stage's stdin comes from and where its output goes; the compile stage is
 /// always captured.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Interaction<'a> {
     pub stdin: Stdin,
     pub output: Output<'a>,
     /// Signals for the running program (see [`sandbox::control_channel`]).
     pub control: Option<sandbox::ControlReceiver>,
+    /// Told when an interactive run starts (`true`) and stops (`false`) waiting for input.
+    pub waiting: Option<&'a mut dyn FnMut(bool)>,
+}
+
+impl std::fmt::Debug for Interaction<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Interaction")
+            .field("stdin", &self.stdin)
+            .field("output", &self.output)
+            .field("waiting", &self.waiting.is_some())
+            .finish()
+    }
 }
 
 impl Interaction<'_> {

@@ -45,9 +45,9 @@ pub use error::EngineError;
 pub use executor::Executor;
 pub use images::{mime, Image, IMAGE_SUFFIXES, MAX_IMAGE_BYTES, MAX_IMAGE_FILES, MAX_SKIPPED_IMAGES};
 pub use job::{Interaction, Job, SourceFile};
-pub use limits::{Bound, Limit, LimitRequest, Phase, PhaseRequest};
+pub use limits::{Bound, Limit, LimitRequest, Phase, PhaseRequest, DEFAULT_INPUT_WAIT_MS, MAX_INPUT_WAIT_MS};
 pub use observe::{Observation, Observer, RunId, Start, Trigger, Usage};
-pub use outcome::{Outcome, StageOutcome};
+pub use outcome::{LimitHit, Outcome, StageOutcome};
 pub use pool::{
     default_memory_budget, ForkConfig, MemoryStats, PoolConfig, PoolStats, DEFAULT_FORK_SERVERS,
     DEFAULT_FORK_SERVERS_MIN, DEFAULT_FORK_SERVER_MAX_AGE, DEFAULT_FORK_SERVER_MAX_RUNS, DEFAULT_MAX_AGE,
@@ -112,6 +112,8 @@ pub struct Prepared {
     files: Vec<InputFile>,
     limits: LimitSet,
     stack_bytes: u64,
+    /// An interactive run's wait for input at a time ([`crate::Limit::InputWaitMs`]).
+    input_wait_ms: u64,
     /// Read back the images each run leaves in its work dir ([`Job::images`]).
     images: bool,
     /// The outcome so far: the compile stage, and `compile_error` if it failed.
@@ -139,6 +141,7 @@ impl Prepared {
             files,
             limits: job.run,
             stack_bytes: job.stack_bytes,
+            input_wait_ms: job.input_wait_ms,
             images: job.images,
             outcome,
         }
@@ -167,6 +170,11 @@ impl Prepared {
     /// The limits of each run.
     pub fn limits(&self) -> &LimitSet {
         &self.limits
+    }
+
+    /// How long an interactive run may wait for input at a time.
+    pub fn input_wait_ms(&self) -> u64 {
+        self.input_wait_ms
     }
 }
 
@@ -394,6 +402,7 @@ impl Engine {
             .collect();
         let mut compile = StageOutcome::from_run(result, captured, start);
         compile.memory_limit_mb = limits.memory_mib;
+        compile.limit = LimitHit::of(compile.status, Phase::Compile, limits, None);
         Ok(build_cache::Build { files, compile })
     }
 
@@ -438,6 +447,10 @@ impl Engine {
         if prepared.images {
             spec.collect = Some(images::collect());
         }
+        // Input typed while it runs: waiting for it is the student's time, not the program's.
+        if matches!(io.stdin, sandbox::Stdin::Pipe(_)) {
+            spec.limits.input_wait_ms = Some(prepared.input_wait_ms);
+        }
         let mut captured = outcome::Captured::default();
         let (mut result, start) = self.run_captured(
             &prepared.runtime,
@@ -447,12 +460,14 @@ impl Engine {
                 stdin: io.stdin,
                 output: io.output,
                 control: io.control,
+                waiting: io.waiting,
             },
             &mut captured,
         )?;
         let files = std::mem::take(&mut result.files);
         let mut stage = StageOutcome::from_run(result, captured, start);
         stage.memory_limit_mb = limits.memory_mib;
+        stage.limit = LimitHit::of(stage.status, Phase::Run, limits, spec.limits.input_wait_ms);
         if prepared.images {
             stage.files = Some(images::from_outputs(files, &spec.files));
         }
@@ -577,7 +592,12 @@ impl Engine {
         io: RunIo<'_>,
         captured: &mut outcome::Captured,
     ) -> Result<(sandbox::RunResult, Start), EngineError> {
-        let RunIo { stdin, output, control } = io;
+        let RunIo {
+            stdin,
+            output,
+            control,
+            mut waiting,
+        } = io;
         match output {
             Output::Capture => {
                 captured.used = true;
@@ -598,6 +618,7 @@ impl Engine {
                         stdin,
                         output: Output::Stream(&mut sink),
                         control,
+                        waiting: waiting.as_mut().map(|w| &mut **w as &mut dyn FnMut(bool)),
                     },
                 )
             }
@@ -609,6 +630,7 @@ impl Engine {
                     stdin,
                     output: stream,
                     control,
+                    waiting,
                 },
             ),
         }
@@ -790,6 +812,7 @@ fn spec_for(
         tmpfs_bytes: limits.tmpfs_mib << 20,
         tmpfs_inodes: (limits.tmpfs_mib * TMPFS_INODES_PER_MIB).max(256),
         stack_bytes,
+        input_wait_ms: None,
     };
     spec
 }

@@ -40,6 +40,9 @@ pub enum Limit {
     MaxFileSizeBytes(Phase),
     /// RLIMIT_STACK of the run, bytes.
     StackBytes,
+    /// How long an interactive run may wait at a time for input that was not sent,
+    /// milliseconds ([`DEFAULT_INPUT_WAIT_MS`], at most [`MAX_INPUT_WAIT_MS`]).
+    InputWaitMs,
     /// Runs of one job ([`crate::MAX_RUNS`], Judge0's `number_of_runs`).
     Runs,
     /// The operator's output budget of one request ([`crate::RequestLimits::output_bytes`]).
@@ -60,7 +63,7 @@ impl Limit {
             | Limit::MaxProcesses(p)
             | Limit::MaxOutputBytes(p)
             | Limit::MaxFileSizeBytes(p) => Some(p),
-            Limit::StackBytes => Some(Phase::Run),
+            Limit::StackBytes | Limit::InputWaitMs => Some(Phase::Run),
             Limit::Runs | Limit::RequestOutputBytes | Limit::RequestWallMs | Limit::BuildCacheMb => None,
         }
     }
@@ -83,6 +86,7 @@ impl Limit {
             Limit::MaxFileSizeBytes(Run) => "max_file_size_bytes",
             Limit::MaxFileSizeBytes(Compile) => "compile_max_file_size_bytes",
             Limit::StackBytes => "stack_bytes",
+            Limit::InputWaitMs => "input_wait_ms",
             Limit::Runs => "number_of_runs",
             Limit::RequestOutputBytes => "request_output_bytes",
             Limit::RequestWallMs => "request_wall_ms",
@@ -152,10 +156,20 @@ pub struct LimitRequest {
     pub compile: PhaseRequest,
     /// RLIMIT_STACK of the run; at most its memory limit.
     pub stack_bytes: Option<u64>,
+    /// An interactive run's wait for input, at a time; see [`Limit::InputWaitMs`].
+    pub input_wait_ms: Option<u64>,
 }
 
 /// The smallest stack a program can start with.
 const MIN_STACK_BYTES: u64 = 64 << 10;
+
+/// How long an interactive run may wait for the student's input at a time: time to read the
+/// question, think and type; a program left waiting past it holds a run slot for nobody.
+pub const DEFAULT_INPUT_WAIT_MS: u64 = 5 * 60 * 1000;
+/// The longest a request may ask for: one class period (45 min) with the program open.
+pub const MAX_INPUT_WAIT_MS: u64 = 45 * 60 * 1000;
+/// The shortest: anything less cannot be told from the time between two looks (0.1 s).
+const MIN_INPUT_WAIT_MS: u64 = 100;
 
 impl LimitRequest {
     /// The run's stack limit: asked for (within 64 KiB and the memory limit) or the default.
@@ -166,6 +180,17 @@ impl LimitRequest {
             crate::default_stack(memory_mib),
             memory_mib << 20,
             MIN_STACK_BYTES,
+        )
+    }
+
+    /// An interactive run's input wait: asked for (within its bounds) or the default.
+    pub fn input_wait_ms(&self) -> Result<u64, EngineError> {
+        pick(
+            Limit::InputWaitMs,
+            self.input_wait_ms,
+            DEFAULT_INPUT_WAIT_MS,
+            MAX_INPUT_WAIT_MS,
+            MIN_INPUT_WAIT_MS,
         )
     }
 }
@@ -294,9 +319,27 @@ mod tests {
     }
 
     #[test]
+    fn the_input_wait_has_a_default_and_bounds() {
+        let asked = |ms| LimitRequest {
+            input_wait_ms: ms,
+            ..Default::default()
+        };
+        assert_eq!(asked(None).input_wait_ms().unwrap(), 300_000);
+        assert_eq!(asked(Some(MAX_INPUT_WAIT_MS)).input_wait_ms().unwrap(), 2_700_000);
+        let err = asked(Some(MAX_INPUT_WAIT_MS + 1)).input_wait_ms().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "input_wait_ms = 2700001 is out of range (at most 2700000)"
+        );
+        assert!(err.is_caller_mistake());
+        assert!(asked(Some(0)).input_wait_ms().is_err());
+    }
+
+    #[test]
     fn every_limit_has_a_name_of_its_own() {
         let mut all = vec![
             Limit::StackBytes,
+            Limit::InputWaitMs,
             Limit::Runs,
             Limit::RequestOutputBytes,
             Limit::RequestWallMs,

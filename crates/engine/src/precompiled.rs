@@ -434,6 +434,7 @@ fn build(sandbox: &Sandbox, entry: &Entry, header: &str) -> Result<Vec<u8>, Stri
         tmpfs_bytes: MAX_PRECOMPILED_BYTES,
         tmpfs_inodes: BUILD_TMPFS_INODES,
         stack_bytes: crate::default_stack(BUILD_MEMORY_MIB),
+        input_wait_ms: None,
     };
     spec.collect = Some(Collect {
         max_files: 1,

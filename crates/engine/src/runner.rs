@@ -307,10 +307,13 @@ impl Runner {
             // Never waits for the client: the supervisor goes on enforcing the run's limits
             // while output waits in the outbox (bounded by the output cap).
             let mut sink = |stream: StreamKind, chunk: &[u8]| outbox.push_data(stream, chunk);
+            let input_wait_ms = prepared.input_wait_ms();
+            let mut waiting = |waiting: bool| outbox.push(Event::Waiting { waiting, input_wait_ms });
             let io = Interaction {
                 stdin: Stdin::Pipe(stdin_read),
                 output: Output::Stream(&mut sink),
                 control: Some(control),
+                waiting: Some(&mut waiting),
             };
             match engine.run_prepared(&prepared, io) {
                 Ok(run) => {
@@ -374,6 +377,9 @@ pub enum Event {
     Stage(Phase),
     /// Output of the current stage.
     Data { stream: StreamKind, data: Vec<u8> },
+    /// The program started (`waiting`) or stopped waiting for input that was not sent; it
+    /// may wait `input_wait_ms` at a time (that time is not counted as its wall time).
+    Waiting { waiting: bool, input_wait_ms: u64 },
     /// A phase ended (its output was already sent as `Data`).
     Exit { phase: Phase, result: StageOutcome },
     /// The job is over.

@@ -39,6 +39,10 @@ pub struct Limits {
     pub tmpfs_inodes: u64,
     /// RLIMIT_STACK.
     pub stack_bytes: u64,
+    /// An interactive run (its stdin a [`Stdin::Pipe`]): how long the program may wait at a
+    /// time for input that has not been sent. Such waiting does not count against `wall_ms`
+    /// (see `stdin_wait.rs` for how it is recognised). `None`: waiting is wall time.
+    pub input_wait_ms: Option<u64>,
 }
 
 impl Default for Limits {
@@ -54,6 +58,7 @@ impl Default for Limits {
             tmpfs_bytes: 64 << 20,
             tmpfs_inodes: 4096,
             stack_bytes: 64 << 20,
+            input_wait_ms: None,
         }
     }
 }
@@ -202,12 +207,25 @@ impl std::fmt::Debug for Output<'_> {
 }
 
 /// The I/O side of a run.
-#[derive(Debug)]
 pub struct RunIo<'a> {
     pub stdin: Stdin,
     pub output: Output<'a>,
     /// Signals for the program, from [`crate::control_channel`]. `SIGKILL` ends the whole tree.
     pub control: Option<crate::ControlReceiver>,
+    /// Told `true` when the program starts waiting for input (see [`Limits::input_wait_ms`]),
+    /// `false` when it goes on.
+    pub waiting: Option<&'a mut dyn FnMut(bool)>,
+}
+
+impl std::fmt::Debug for RunIo<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunIo")
+            .field("stdin", &self.stdin)
+            .field("output", &self.output)
+            .field("control", &self.control)
+            .field("waiting", &self.waiting.is_some())
+            .finish()
+    }
 }
 
 impl Default for RunIo<'_> {
@@ -216,6 +234,7 @@ impl Default for RunIo<'_> {
             stdin: Stdin::Empty,
             output: Output::Capture,
             control: None,
+            waiting: None,
         }
     }
 }

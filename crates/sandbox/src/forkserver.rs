@@ -422,6 +422,7 @@ impl Sandbox {
             return Err(Unfit::Gone.into());
         }
         server.runs += 1;
+        let stdin_id = crate::stdin_wait::file_id(&in_r);
         drop((theirs, in_r, out_w, err_w, control_r));
 
         let pidfd = wait_forked(&socket)?;
@@ -467,6 +468,7 @@ impl Sandbox {
             stdin: Some(in_w),
             stdin_bytes: Vec::new(),
             stdin_relay: None,
+            stdin_id,
             request: None,
             launch: LaunchArea::new()?,
             limits: spec.limits,

@@ -29,6 +29,7 @@ mod result;
 mod seccomp;
 mod start;
 mod status;
+mod stdin_wait;
 mod supervise;
 mod validate;
 mod watch;

@@ -96,6 +96,7 @@ pub(crate) struct Verdict<'a> {
     pub killed_for_output: bool,
     pub killed_for_wall: bool,
     pub killed_for_cpu: bool,
+    pub killed_for_input_wait: bool,
     pub killed_on_request: bool,
     pub stats: Option<CgroupStats>,
     pub wall: Duration,
@@ -129,6 +130,14 @@ impl Verdict<'_> {
                 Status::MemoryLimit,
                 Some(format!("memory exceeded {} MiB", l.memory_bytes >> 20)),
             )
+        } else if self.killed_for_input_wait {
+            (
+                Status::InputWaitLimit,
+                Some(format!(
+                    "waited for input longer than {} ms",
+                    l.input_wait_ms.unwrap_or_default()
+                )),
+            )
         } else if self.killed_for_wall {
             (
                 Status::WallTimeLimit,
@@ -158,6 +167,7 @@ impl Verdict<'_> {
         let (signal, exit_code) = if self.killed_for_output
             || self.killed_for_wall
             || self.killed_for_cpu
+            || self.killed_for_input_wait
             || self.killed_on_request
             || killed_without_report
         {
@@ -202,6 +212,7 @@ mod tests {
             killed_for_output: false,
             killed_for_wall: false,
             killed_for_cpu: false,
+            killed_for_input_wait: false,
             killed_on_request: false,
             stats: None,
             wall: Duration::from_millis(1),

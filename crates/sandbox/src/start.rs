@@ -74,6 +74,8 @@ pub(crate) struct Started {
     pub stdin_bytes: Vec<u8>,
     /// A cold run's stdin pipe from the caller, relayed (without root; see [`stdio_pair`]).
     pub stdin_relay: Option<OwnedFd>,
+    /// What the program's fd 0 is (see `stdin_wait.rs`).
+    pub stdin_id: Option<crate::stdin_wait::FileId>,
     /// A zygote's request pipe (a fork server's socket).
     pub request: Option<OwnedFd>,
     pub launch: LaunchArea,
@@ -207,6 +209,7 @@ pub(crate) fn start(sb: &Sandbox, start: StartSpec<'_>) -> Result<Started, Sandb
             (r, Some(w), Vec::new())
         }
     };
+    let stdin_id = crate::stdin_wait::file_id(&stdin_child);
     if let Some(w) = &stdin_w {
         rustix::io::ioctl_fionbio(w, true).map_err(SandboxError::os("set stdin nonblocking"))?;
     }
@@ -322,6 +325,7 @@ pub(crate) fn start(sb: &Sandbox, start: StartSpec<'_>) -> Result<Started, Sandb
         stdin: stdin_w,
         stdin_bytes,
         stdin_relay,
+        stdin_id,
         request: request_w,
         launch,
         limits: *start.limits,

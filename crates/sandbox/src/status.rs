@@ -16,6 +16,8 @@ pub enum Status {
     TimeLimit,
     /// Ran longer than the wall-clock limit (sleeping, blocked on input, ...).
     WallTimeLimit,
+    /// An interactive run waited for input longer than its input wait limit.
+    InputWaitLimit,
     /// The memory cgroup ran out and the OOM killer fired.
     MemoryLimit,
     /// stdout + stderr went past the byte cap.
@@ -39,6 +41,7 @@ impl Status {
             Status::Signal => "signal",
             Status::TimeLimit => "time_limit",
             Status::WallTimeLimit => "wall_time_limit",
+            Status::InputWaitLimit => "input_wait_limit",
             Status::MemoryLimit => "memory_limit",
             Status::OutputLimit => "output_limit",
             Status::FileSizeLimit => "file_size_limit",

@@ -19,6 +19,14 @@ use crate::Sandbox;
 /// How often CPU use is read from the cgroup at most / at least while the program runs.
 const CPU_POLL_MIN: Duration = Duration::from_millis(5);
 const CPU_POLL_MAX: Duration = Duration::from_millis(100);
+/// How often an interactive run is looked at for waiting for input: a wait shorter than this
+/// may count as wall time, which is what the student cannot notice anyway.
+const INPUT_POLL: Duration = Duration::from_millis(100);
+/// CPU time a waiting program may use between two looks (a runtime's timer threads, the
+/// interpreter's signal checks) and still count as waiting.
+const WAITING_CPU_NS: u64 = 2_000_000;
+/// Where the threads' state is read (see `stdin_wait.rs`).
+const PROC: &str = "/proc";
 /// Read buffer for program output (a full pipe).
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 
@@ -28,6 +36,7 @@ enum KillReason {
     Output,
     Wall,
     Cpu,
+    InputWait,
     Requested,
 }
 
@@ -51,6 +60,7 @@ pub(crate) fn finish(
         launch,
         go,
         request,
+        stdin_id,
         ..
     } = started;
     // Allocated here and never zeroed: from the clone until the init exits, every page this
@@ -61,6 +71,7 @@ pub(crate) fn finish(
     let RunIo {
         output,
         control: user_control,
+        waiting,
         ..
     } = io;
     let mut watch = Watch {
@@ -74,8 +85,18 @@ pub(crate) fn finish(
         output_over: false,
         report: None,
         killed: None,
+        waiting,
     };
-    let watched = watch.run(report, stdout, stderr, stdin, user_control, control, &mut read_buf);
+    let watched = watch.run(
+        report,
+        stdout,
+        stderr,
+        stdin,
+        stdin_id,
+        user_control,
+        control,
+        &mut read_buf,
+    );
     drop((go, request));
     watched?;
     let wall = begun.elapsed();
@@ -111,6 +132,7 @@ pub(crate) fn finish(
         killed_for_output: killed == Some(KillReason::Output),
         killed_for_wall: killed == Some(KillReason::Wall),
         killed_for_cpu: killed == Some(KillReason::Cpu),
+        killed_for_input_wait: killed == Some(KillReason::InputWait),
         killed_on_request: killed == Some(KillReason::Requested),
         stats,
         wall,
@@ -134,6 +156,19 @@ struct Watch<'s, 'o> {
     output_over: bool,
     report: Option<Report>,
     killed: Option<KillReason>,
+    waiting: Option<&'o mut dyn FnMut(bool)>,
+}
+
+/// An interactive run's waits for input (see `stdin_wait.rs`).
+struct InputWait {
+    limit: Duration,
+    /// The pipe the program reads its stdin from.
+    stdin: crate::stdin_wait::FileId,
+    next_check: Instant,
+    last_check: Instant,
+    last_cpu_ns: u64,
+    /// Since when the program has been waiting, while it is.
+    since: Option<Instant>,
 }
 
 impl Watch<'_, '_> {
@@ -144,12 +179,25 @@ impl Watch<'_, '_> {
         stdout: OwnedFd,
         stderr: OwnedFd,
         mut stdin: Option<StdinFeed>,
+        stdin_id: Option<crate::stdin_wait::FileId>,
         user_control: Option<crate::ControlReceiver>,
         control: OwnedFd,
         buf: &mut Vec<u8>,
     ) -> Result<(), SandboxError> {
         let limits = &self.spec.limits;
-        let wall_deadline = self.started + Duration::from_millis(limits.wall_ms);
+        // Moved on by the time an interactive program spends waiting for input.
+        let mut wall_deadline = self.started + Duration::from_millis(limits.wall_ms);
+        let mut input_wait = match (limits.input_wait_ms, stdin_id, &self.cleanup.cgroup) {
+            (Some(ms), Some(stdin), Some(_)) => Some(InputWait {
+                limit: Duration::from_millis(ms),
+                stdin,
+                next_check: self.started + INPUT_POLL,
+                last_check: self.started,
+                last_cpu_ns: 0,
+                since: None,
+            }),
+            _ => None,
+        };
         let cpu_limit_ns = limits.cpu_ms.saturating_mul(1_000_000);
         let mut open_out = [Some(stdout), Some(stderr)];
         let mut report_fd = Some(report);
@@ -180,11 +228,25 @@ impl Watch<'_, '_> {
                         next_cpu_check = wall_deadline;
                     }
                 }
+                if let Some(wait) = input_wait.as_mut().filter(|w| now >= w.next_check) {
+                    // Given to the program directly (no feed), or relayed with nothing held.
+                    let idle = stdin.as_ref().is_none_or(StdinFeed::idle);
+                    match self.check_input_wait(wait, now, idle)? {
+                        Some(credit) => wall_deadline += credit,
+                        None => {
+                            self.kill(KillReason::InputWait);
+                            continue;
+                        }
+                    }
+                }
             }
             let timeout = if self.killed.is_some() || self.report.is_some() {
                 Duration::from_millis(100)
             } else {
-                wall_deadline.min(next_cpu_check).saturating_duration_since(now)
+                let next = input_wait
+                    .as_ref()
+                    .map_or(next_cpu_check, |w| w.next_check.min(next_cpu_check));
+                wall_deadline.min(next).saturating_duration_since(now)
             };
 
             let mut fds: Vec<rustix::event::PollFd<'_>> = Vec::with_capacity(6);
@@ -309,6 +371,51 @@ impl Watch<'_, '_> {
         }
     }
 
+    /// Look whether the program waits for input: the wall time to give back (the time since
+    /// the last look, when it waited at both), or `None` when it has waited too long.
+    fn check_input_wait(
+        &mut self,
+        wait: &mut InputWait,
+        now: Instant,
+        idle: bool,
+    ) -> Result<Option<Duration>, SandboxError> {
+        let cgroup = self
+            .cleanup
+            .cgroup
+            .as_ref()
+            .expect("input waits are watched with a cgroup");
+        let cpu_ns = cgroup.cpu_usage_ns()?;
+        let quiet = cpu_ns.saturating_sub(wait.last_cpu_ns) <= WAITING_CPU_NS;
+        let waiting = idle
+            && quiet
+            && crate::stdin_wait::reading_stdin(std::path::Path::new(PROC), &cgroup.threads()?, wait.stdin);
+        let credit = match (waiting, wait.since) {
+            (true, Some(since)) if now.duration_since(since) >= wait.limit => return Ok(None),
+            (true, Some(_)) => now.duration_since(wait.last_check),
+            (true, None) => {
+                wait.since = Some(now);
+                if let Some(tell) = self.waiting.as_mut() {
+                    tell(true);
+                }
+                Duration::ZERO
+            }
+            (false, Some(_)) => {
+                wait.since = None;
+                if let Some(tell) = self.waiting.as_mut() {
+                    tell(false);
+                }
+                Duration::ZERO
+            }
+            (false, None) => Duration::ZERO,
+        };
+        wait.last_cpu_ns = cpu_ns;
+        wait.last_check = now;
+        // Near the end of a wait, look again just in time.
+        let end = wait.since.map_or(now + INPUT_POLL, |s| s + wait.limit);
+        wait.next_check = (now + INPUT_POLL).min(end.max(now + Duration::from_millis(1)));
+        Ok(Some(credit))
+    }
+
     fn kill(&mut self, why: KillReason) {
         if self.killed.is_none() {
             self.killed = Some(why);
@@ -354,6 +461,11 @@ impl StdinFeed {
             pos: 0,
             src: Some(src),
         }))
+    }
+
+    /// Nothing the caller sent is waiting to be written to the program.
+    fn idle(&self) -> bool {
+        self.pos >= self.pending.len()
     }
 
     /// The descriptor to poll, and for what.

@@ -328,7 +328,6 @@ impl Exercise {
             .zip(accepted)
             .fold((0, 0), |(got, max), (w, ok)| (got + if ok { w } else { 0 }, max + w))
     }
-    }
 }
 
 /// Ids appear in URLs and file names: a small alphabet, no case games.

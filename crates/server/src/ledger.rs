@@ -315,6 +315,7 @@ pub fn record(node: &str, run: &Observation<'_>) -> RunRecord {
             o.status,
             Status::TimeLimit
                 | Status::WallTimeLimit
+                | Status::InputWaitLimit
                 | Status::MemoryLimit
                 | Status::OutputLimit
                 | Status::FileSizeLimit

@@ -29,7 +29,7 @@ pub use exercise_routes::{ExerciseSummary, ExerciseView, SubmitRequest, TestView
 pub use snippets::{SnippetRequest, SnippetResponse};
 
 pub use wire::{
-    Encoding, ErrorBody, FileRequest, ImageResponse, LimitValues, LimitsRequest, NativeJob, RequestError,
+    Encoding, ErrorBody, FileRequest, ImageResponse, LimitReached, LimitValues, LimitsRequest, NativeJob, RequestError,
     RunOrTestsResponse, RunRequest, RunResponse, RunStatus, RuntimeExample, RuntimeExampleText, RuntimeHint,
     RuntimeInfo, RuntimeLimits, SessionRequest, StageEnd, StageResponse, TestReport, TestRequest, TestVerdict,
     TestsResponse,

@@ -88,6 +88,7 @@ mod tests {
             "RuntimeInfo",
             "ErrorBody",
             "ImageResponse",
+            "LimitReached",
             "SnippetRequest",
             "SnippetResponse",
             "Exercise",

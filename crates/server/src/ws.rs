@@ -137,11 +137,27 @@ fn upgrade(ws: WebSocketUpgrade, state: AppState, caller: Caller, vocabulary: Vo
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 enum ServerMessage {
-    Runtime { language: String, version: String },
-    Stage { stage: &'static str },
-    Data { stream: &'static str, data: String },
+    Runtime {
+        language: String,
+        version: String,
+    },
+    Stage {
+        stage: &'static str,
+    },
+    Data {
+        stream: &'static str,
+        data: String,
+    },
+    /// Native only: the program waits for input that was not sent (`waiting: true`, with how
+    /// long it may wait) or goes on (`false`).
+    Waiting {
+        waiting: bool,
+        input_wait_ms: u64,
+    },
     Exit(Exit),
-    Error { message: String },
+    Error {
+        message: String,
+    },
 }
 
 /// A stage ended, in a vocabulary's words.
@@ -435,9 +451,20 @@ impl Bridge {
                             self.send(&ServerMessage::Data { stream: name, data }).await?;
                         }
                     }
+                    Some(Event::Waiting { waiting, input_wait_ms }) => {
+                        // Piston's clients know no such message.
+                        if self.vocabulary == Vocabulary::Native {
+                            self.send(&ServerMessage::Waiting { waiting, input_wait_ms }).await?;
+                        }
+                    }
                     Some(Event::Exit { phase, result }) => {
                         for (decoder, name) in [(&mut stdout, "stdout"), (&mut stderr, "stderr")] {
-                            let data = decoder.finish();
+                            // Output cut at the cap: a character it split is dropped, not replaced.
+                            let data = if result.truncated {
+                                decoder.finish_cut()
+                            } else {
+                                decoder.finish()
+                            };
                             if !data.is_empty() {
                                 self.send(&ServerMessage::Data { stream: name, data }).await?;
                             }
@@ -635,6 +662,13 @@ impl Utf8Stream {
         self.pending.clear();
         out
     }
+
+    /// The end of a stream cut at a byte cap: the start of a character whose rest was cut
+    /// off is dropped.
+    fn finish_cut(&mut self) -> String {
+        self.pending.clear();
+        String::new()
+    }
 }
 
 #[cfg(test)]
@@ -658,6 +692,8 @@ mod tests {
         assert_eq!(d.push(&[0xa0, b'a', 0xff, b'b']), "你a\u{fffd}b");
         assert_eq!(d.push(&[0xe4]), "");
         assert_eq!(d.finish(), "\u{fffd}");
+        assert_eq!(d.push(&[b'x', 0xe8, 0xa1]), "x");
+        assert_eq!(d.finish_cut(), "", "a character cut at the cap is dropped");
         assert_eq!(d.finish(), "");
     }
 

@@ -231,8 +231,49 @@ async fn limits_end_runs_with_their_status() {
         }
         if expected == "runtime_error" {
             assert_eq!(r["exit_code"], 3);
+            assert!(r.get("limit").is_none(), "no limit ended it: {body}");
+        } else {
+            // The limit that ended it, by name and value, for a page to word in its language.
+            let (name, value) = limits.as_object().unwrap().iter().next().unwrap();
+            assert_eq!(r["limit"], json!({"name": name, "value": value}), "{code}: {body}");
         }
     }
+    stop(server).await;
+}
+
+/// `第 NNNNN 行\n` is 14 bytes: a cap of 292 lines and 2 bytes falls inside `第`.
+const CUT_LINE_BYTES: u64 = 14;
+const CUT_CAP: u64 = 292 * CUT_LINE_BYTES + 2;
+const CUT_PROGRAM: &str = "for i in range(100000):\n    print(f'第 {i:05} 行')";
+
+#[tokio::test]
+#[ignore = "needs root: the full sandbox"]
+async fn output_cut_at_the_cap_ends_on_a_whole_character_and_says_so() {
+    if !testkit::root_or_skip("the full sandbox") {
+        return;
+    }
+    let _serial = SERIAL.lock().await;
+    let server = start(Backend::Sqlite).await;
+    let limits = json!({"max_output_bytes": CUT_CAP});
+    let (status, body) = run(
+        &server,
+        json!({"language": "python", "code": CUT_PROGRAM, "limits": limits}),
+    )
+    .await;
+    let r = ok_run(status, &body);
+    assert_eq!(r["status"], "output_limit", "{body}");
+    assert_eq!(r["truncated"], true, "{body}");
+    let stdout = r["stdout"].as_str().unwrap();
+    assert!(
+        !stdout.contains('\u{fffd}'),
+        "a cut character shown as U+FFFD: {:?}",
+        &stdout[stdout.len() - 30..]
+    );
+    assert_eq!(stdout.len() as u64, CUT_CAP - 2, "the whole lines before the cut");
+    assert!(stdout.ends_with("第 00291 行\n"), "{:?}", &stdout[stdout.len() - 30..]);
+    // A run that was not cut does not say so.
+    let (status, body) = run(&server, json!({"language": "python", "code": "print('第 1 行')"})).await;
+    assert!(ok_run(status, &body).get("truncated").is_none(), "{body}");
     stop(server).await;
 }
 

@@ -218,6 +218,107 @@ async fn interactive_prompt_then_answer() {
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs root: the full sandbox"]
+async fn output_cut_at_the_cap_ends_on_a_whole_character() {
+    each_backend("output_cut_at_the_cap_ends_on_a_whole_character", |server| async move {
+        // `第 NNNNN 行\n` is 14 bytes: the cap falls 2 bytes into `第`.
+        let cap = 292 * 14 + 2;
+        let code = "for i in range(100000):\n    print(f'第 {i:05} 行')";
+        let mut c = Client::connect(&server, NATIVE).await;
+        c.send(json!({"type": "init", "language": "python", "code": code, "limits": {"max_output_bytes": cap}}))
+            .await;
+        let exit = loop {
+            match c.next().await {
+                Got::Json(v) if v["type"] == "data" => c.stdout.push_str(v["data"].as_str().unwrap()),
+                Got::Json(v) if v["type"] == "exit" => break v,
+                Got::Json(_) => {}
+                other => panic!("{other:?}; so far {:?}", c.log),
+            }
+        };
+        assert_eq!(exit["status"], "output_limit", "{exit}");
+        assert_eq!(exit["truncated"], true, "{exit}");
+        assert!(!c.stdout.contains('\u{fffd}'), "{:?}", &c.stdout[c.stdout.len() - 30..]);
+        assert!(
+            c.stdout.ends_with("第 00291 行\n"),
+            "{:?}",
+            &c.stdout[c.stdout.len() - 30..]
+        );
+        server
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
+async fn waiting_for_input_is_not_wall_time_and_has_its_own_limit() {
+    each_backend(
+        "waiting_for_input_is_not_wall_time_and_has_its_own_limit",
+        |server| async move {
+            let code = "name = input('? ')\nprint('hi ' + name)";
+            // A wall time with room for Python's start on a busy machine: the wait begins within it.
+            let limits = json!({"wall_ms": 2500, "input_wait_ms": 5000});
+            let init = |code: &str| json!({"type": "init", "language": "python", "code": code, "limits": limits});
+
+            // Answered after longer than the wall limit: the wait was the student's, not the program's.
+            let mut c = Client::connect(&server, NATIVE).await;
+            c.send(init(code)).await;
+            c.stdout_until("? ").await;
+            let waiting = c.until("waiting").await;
+            assert_eq!(
+                waiting,
+                json!({"type": "waiting", "waiting": true, "input_wait_ms": 5000})
+            );
+            tokio::time::sleep(Duration::from_millis(3500)).await;
+            c.send(json!({"type": "data", "stream": "stdin", "data": "Ann\n"}))
+                .await;
+            let exit = c.until("exit").await;
+            assert_eq!(exit["status"], "ok", "{exit}");
+            // Output may come in pieces.
+            let stdout: String = c
+                .log
+                .iter()
+                .filter_map(|m| match m {
+                    Got::Json(v) if v["type"] == "data" => v["data"].as_str(),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(stdout, "? hi Ann\n", "{:?}", c.log);
+
+            // Never answered: it ends at the input wait, in its own words.
+            let mut c = Client::connect(&server, NATIVE).await;
+            c.send(init(code)).await;
+            c.until("waiting").await;
+            let began = Instant::now();
+            let exit = c.until("exit").await;
+            let waited = began.elapsed();
+            assert_eq!(exit["status"], "input_wait_limit", "{exit}");
+            assert_eq!(exit["limit"], json!({"name": "input_wait_ms", "value": 5000}), "{exit}");
+            assert_eq!(exit["message"], "waited for input longer than 5000 ms", "{exit}");
+            assert!(
+                waited >= Duration::from_millis(4500) && waited < Duration::from_millis(8000),
+                "{waited:?}"
+            );
+
+            // Sleeping is not waiting for input: the wall limit holds.
+            let mut c = Client::connect(&server, NATIVE).await;
+            c.send(init("import time\ntime.sleep(10)")).await;
+            let exit = c.until("exit").await;
+            assert_eq!(exit["status"], "wall_time_limit", "{exit}");
+            assert_eq!(exit["limit"], json!({"name": "wall_ms", "value": 2500}), "{exit}");
+            assert!(
+                !c.log
+                    .iter()
+                    .any(|m| matches!(m, Got::Json(v) if v["type"] == "waiting")),
+                "{:?}",
+                c.log
+            );
+            server
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: the full sandbox"]
 async fn compiled_language_has_both_stages() {
     each_backend("compiled_language_has_both_stages", |server| async move {
         let code = "#include <stdio.h>\nint main(void) { char s[64]; printf(\"? \"); fflush(stdout); if (scanf(\"%63s\", s) == 1) printf(\"[%s]\\n\", s); return 0; }";

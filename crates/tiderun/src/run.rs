@@ -115,6 +115,7 @@ pub fn main(runtimes_dir: Option<&Path>, a: RunArgs) -> anyhow::Result<ExitCode>
         stdin,
         output: Output::Stream(&mut sink),
         control: None,
+        waiting: None,
     };
     let outcome = engine.execute(&job, io)?;
     if let Some(compile) = outcome

@@ -129,7 +129,8 @@ fn run_status(run: &StageOutcome, expected: Option<&[u8]>, stdout: &[u8]) -> i32
             Verdict::WrongAnswer => WRONG_ANSWER,
             Verdict::Accepted | Verdict::Failed(_) => ACCEPTED,
         },
-        Status::TimeLimit | Status::WallTimeLimit => TIME_LIMIT_EXCEEDED,
+        // Judge0's runs are never interactive; a wait for input is time all the same.
+        Status::TimeLimit | Status::WallTimeLimit | Status::InputWaitLimit => TIME_LIMIT_EXCEEDED,
         Status::Signal => match run.signal {
             Some(11) => SIGSEGV,
             Some(25) => SIGXFSZ,
@@ -167,7 +168,7 @@ fn message(run: &StageOutcome) -> Option<String> {
         // The request's limits (not isolate's) say so in their own words.
         _ if run.ended_by_request() => run.message.clone(),
         Status::TimeLimit => fixed("Time limit exceeded"),
-        Status::WallTimeLimit => fixed("Time limit exceeded (wall clock)"),
+        Status::WallTimeLimit | Status::InputWaitLimit => fixed("Time limit exceeded (wall clock)"),
         Status::MemoryLimit | Status::OutputLimit | Status::FileSizeLimit => {
             run.message.clone().or_else(|| fixed(run.status.as_str()))
         }

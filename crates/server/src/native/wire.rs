@@ -106,6 +106,12 @@ pub struct LimitsRequest {
     #[serde(default, deserialize_with = "limit")]
     #[schema(minimum = 0, value_type = Option<u64>)]
     pub max_processes: Option<u64>,
+    /// Interactive runs (`/api/v1/ws`): how long the program may wait at a time for input
+    /// that was not sent, milliseconds (default 300000, at most 2700000). Such waiting does
+    /// not count against `wall_ms`; past it the run ends `input_wait_limit`.
+    #[serde(default, deserialize_with = "limit")]
+    #[schema(minimum = 0, value_type = Option<u64>)]
+    pub input_wait_ms: Option<u64>,
 }
 
 /// One test case.
@@ -302,6 +308,7 @@ impl From<LimitsRequest> for LimitRequest {
                 max_output_bytes: l.max_output_bytes,
                 max_file_size_bytes: None,
             },
+            input_wait_ms: l.input_wait_ms,
             ..LimitRequest::default()
         }
     }
@@ -331,6 +338,8 @@ pub enum RunStatus {
     Signal,
     TimeLimit,
     WallTimeLimit,
+    /// An interactive run (`/api/v1/ws`) waited longer than `limits.input_wait_ms` for input.
+    InputWaitLimit,
     MemoryLimit,
     OutputLimit,
     FileSizeLimit,
@@ -346,6 +355,7 @@ impl From<Status> for RunStatus {
             Status::Signal => RunStatus::Signal,
             Status::TimeLimit => RunStatus::TimeLimit,
             Status::WallTimeLimit => RunStatus::WallTimeLimit,
+            Status::InputWaitLimit => RunStatus::InputWaitLimit,
             Status::MemoryLimit => RunStatus::MemoryLimit,
             Status::OutputLimit => RunStatus::OutputLimit,
             Status::FileSizeLimit => RunStatus::FileSizeLimit,
@@ -382,11 +392,43 @@ pub struct StageResponse {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     #[schema(default = false)]
     pub cached: bool,
+    /// Present when a limit ended the stage (or kept a test from running): its name as in
+    /// `limits` (`cpu_ms`, `wall_ms`, `memory_mb`, `max_output_bytes`, `max_file_size_bytes`,
+    /// `compile_…` for the compile stage, `request_output_bytes`/`request_wall_ms` for the
+    /// request's own) and the value it had, in its unit. `message` says the same in English;
+    /// a page words it in its language from this.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<LimitReached>,
+    /// Present (and true) when the output was cut at a limit (the run's `max_output_bytes`
+    /// or the request's output budget; `status` is then `output_limit`): `stdout` and `stderr`
+    /// end on a whole character, what came after was dropped.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[schema(default = false)]
+    pub truncated: bool,
     /// Run stage of a run without tests: the images the program left in its work directory
     /// (`.png .jpg .jpeg .gif .svg .webp`, sorted by name), read only when it exited by itself.
     /// At most 8 images and 4 MiB together; those past a limit are listed with `skipped`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub files: Option<Vec<ImageResponse>>,
+}
+
+/// A limit that ended a stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(example = json!({"name": "cpu_ms", "value": 3000}))]
+pub struct LimitReached {
+    /// The limit's name, as the field of `limits` that sets it.
+    pub name: &'static str,
+    /// Its value for this stage, in the limit's unit (ms, MiB, bytes).
+    pub value: u64,
+}
+
+impl From<engine::LimitHit> for LimitReached {
+    fn from(l: engine::LimitHit) -> Self {
+        LimitReached {
+            name: l.limit.name(),
+            value: l.value,
+        }
+    }
 }
 
 /// An image a run left in its work directory.
@@ -432,7 +474,9 @@ impl From<StageOutcome> for StageResponse {
             wall_time_ms: s.wall_time_ms,
             memory_kb: s.memory_kb,
             message: s.message,
+            limit: s.limit.map(Into::into),
             cached: s.cached,
+            truncated: s.truncated,
             files: s.files.map(|files| files.into_iter().map(Into::into).collect()),
         }
     }
@@ -498,6 +542,12 @@ pub struct StageEnd {
     pub message: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub cached: bool,
+    /// The limit that ended the stage (see [`StageResponse::limit`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<LimitReached>,
+    /// The streamed output was cut at the run's output cap (see [`StageResponse::truncated`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub files: Option<Vec<ImageResponse>>,
 }
@@ -514,7 +564,9 @@ impl StageEnd {
             wall_time_ms: s.wall_time_ms,
             memory_kb: s.memory_kb,
             message: s.message,
+            limit: s.limit,
             cached: s.cached,
+            truncated: s.truncated,
             files: s.files,
         }
     }
@@ -575,7 +627,8 @@ impl From<Verdict> for TestVerdict {
             Verdict::Failed(Status::RuntimeError) => TestVerdict::RuntimeError,
             Verdict::Failed(Status::Signal) => TestVerdict::Signal,
             Verdict::Failed(Status::TimeLimit) => TestVerdict::TimeLimit,
-            Verdict::Failed(Status::WallTimeLimit) => TestVerdict::WallTimeLimit,
+            // A test's input is given up front: it never waits for more, but it would be time.
+            Verdict::Failed(Status::WallTimeLimit | Status::InputWaitLimit) => TestVerdict::WallTimeLimit,
             Verdict::Failed(Status::MemoryLimit) => TestVerdict::MemoryLimit,
             Verdict::Failed(Status::OutputLimit) => TestVerdict::OutputLimit,
             Verdict::Failed(Status::FileSizeLimit) => TestVerdict::FileSizeLimit,
@@ -967,8 +1020,10 @@ mod tests {
             memory_kb: 5,
             memory_limit_mb: 256,
             message: None,
+            limit: None,
             start_failure: None,
             cached: false,
+            truncated: false,
             files: None,
             start: None,
         }

@@ -154,6 +154,7 @@ fn piston_limit(limit: Limit) -> Option<(&'static str, u64)> {
         | Limit::Runs
         | Limit::RequestOutputBytes
         | Limit::RequestWallMs
+        | Limit::InputWaitMs
         | Limit::BuildCacheMb => return None,
     })
 }

@@ -413,7 +413,7 @@ impl PistonStatus {
             Status::Ok => None,
             Status::RuntimeError | Status::CompileError => Some(PistonStatus::RuntimeError),
             Status::Signal | Status::MemoryLimit | Status::FileSizeLimit => Some(PistonStatus::Signal),
-            Status::TimeLimit | Status::WallTimeLimit => Some(PistonStatus::Timeout),
+            Status::TimeLimit | Status::WallTimeLimit | Status::InputWaitLimit => Some(PistonStatus::Timeout),
             // tiderun caps stdout and stderr together; name the stream that filled most of it.
             Status::OutputLimit if stage.stderr.len() > stage.stdout.len() => Some(PistonStatus::StderrLimit),
             Status::OutputLimit => Some(PistonStatus::StdoutLimit),

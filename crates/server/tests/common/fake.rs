@@ -292,6 +292,7 @@ impl End {
                 Status::RuntimeError => (status, Some(1), None, None),
                 Status::TimeLimit => (status, None, Some(9), Some("cpu time exceeded its limit".into())),
                 Status::WallTimeLimit => (status, None, Some(9), Some("wall time exceeded its limit".into())),
+                Status::InputWaitLimit => (status, None, Some(9), Some("waited for input too long".into())),
                 Status::MemoryLimit => (status, None, Some(9), Some("memory exceeded its limit".into())),
                 Status::OutputLimit => (status, None, Some(9), Some("output exceeded its limit".into())),
                 Status::FileSizeLimit => (status, None, Some(25), Some("a file exceeded its limit".into())),

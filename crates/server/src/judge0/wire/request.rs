@@ -422,6 +422,7 @@ impl StoredRequest {
             },
             compile: PhaseRequest::default(),
             stack_bytes: (self.stack_limit > 0).then_some(self.stack_limit * 1024),
+            input_wait_ms: None,
         }
     }
 }
@@ -486,6 +487,7 @@ fn limit_error(e: &EngineError) -> (&'static str, String) {
         | Limit::MaxFileSizeBytes(Compile)
         | Limit::RequestOutputBytes
         | Limit::RequestWallMs
+        | Limit::InputWaitMs
         | Limit::BuildCacheMb => return ("base", e.to_string()),
     };
     (field, format!("must be {relation} {value}"))
