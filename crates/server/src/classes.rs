@@ -812,7 +812,10 @@ pub(crate) async fn done_exercises(
     state: &AppState,
     me: &StudentOf,
 ) -> Result<std::collections::BTreeSet<String>, ApiError> {
-    let mine = state.store().list_class_submissions(&me.class, Some(&me.id), None).await?;
+    let mine = state
+        .store()
+        .list_class_submissions(&me.class, Some(&me.id), None)
+        .await?;
     Ok(mine
         .iter()
         .filter(|s| s.full_marks())

@@ -305,7 +305,11 @@ async fn a_class_from_join_to_gradebook() {
         let (status, list) = call(&server, "GET", "/api/v1/exercises", Some(&lei_token), None).await;
         assert_eq!(status, 200, "{list}");
         let done = |list: &Value, id: &str| {
-            list.as_array().unwrap().iter().find(|e| e["id"] == id).map(|e| e["done"].clone())
+            list.as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["id"] == id)
+                .map(|e| e["done"].clone())
         };
         assert_eq!(done(&list, "echo-two"), Some(json!(true)), "{list}");
         assert_eq!(done(&list, "echo-one"), Some(json!(false)), "{list}");

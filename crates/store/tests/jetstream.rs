@@ -261,11 +261,11 @@ impl Drop for OwnServer {
 async fn a_restarted_server_is_found_again_and_keeps_what_was_queued() {
     let Some(mut server) = OwnServer::start() else { return };
     let n = names();
-    let q = connect(&server.url(), &n, 100, Duration::from_secs(30)).await;
+    // A short ack wait: see the end.
+    let q = connect(&server.url(), &n, 100, Duration::from_secs(3)).await;
     q.push("before".into()).await.unwrap();
     // Stopped, not killed: nats-server acknowledges a publish before its file store has
-    // written it, so a SIGKILL a few milliseconds later may lose it (seen on a loaded
-    // machine). tiderun does not depend on that message: the submission is in the store, and
+    // flushed it, so a SIGKILL a few milliseconds later may lose it. tiderun does not depend on that message: the submission is in the store, and
     // an idle worker claims any queued submission no queue holds (`Store::claim_next`).
     server.stop();
     // While it is down a publish waits (the client buffers it) and fails after the timeout...
@@ -282,13 +282,16 @@ async fn a_restarted_server_is_found_again_and_keeps_what_was_queued() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     q.push("after".into()).await.unwrap();
+    // "before" may come after "after": a pull asked for while the server was down is sent on
+    // reconnecting, and the server may hand "before" to it after that pop gave up; it is
+    // delivered again once its ack wait has passed (a node's: twice the lease).
     let mut seen = Vec::new();
-    while !seen.contains(&"after".to_owned()) {
+    while !(seen.contains(&"after".to_owned()) && seen.contains(&"before".to_owned())) {
         let d = next(&q).await;
         seen.push(d.token().to_owned());
         d.ack().await;
     }
-    assert_eq!(seen.first().map(String::as_str), Some("before"), "{seen:?}");
+    assert!(!seen.contains(&"lost".to_owned()), "{seen:?}");
 }
 
 #[tokio::test]
