@@ -779,7 +779,7 @@ async fn my_class(State(state): State<AppState>, of: Option<Extension<StudentOf>
     let (Some(student), Some(class)) = (store.get_student(&me.id).await?, store.get_class(&me.class).await?) else {
         return Err(ApiError::NotFound("this student is no longer in the class".into()));
     };
-    let mine = store.list_class_submissions(&class.id, Some(&student.id), None).await?;
+    let mine = store.student_summaries(&class.id, &student.id).await?;
     let now = Utc::now();
     let assignments = store
         .list_assignments(&class.id)
@@ -812,10 +812,7 @@ pub(crate) async fn done_exercises(
     state: &AppState,
     me: &StudentOf,
 ) -> Result<std::collections::BTreeSet<String>, ApiError> {
-    let mine = state
-        .store()
-        .list_class_submissions(&me.class, Some(&me.id), None)
-        .await?;
+    let mine = state.store().student_summaries(&me.class, &me.id).await?;
     Ok(mine
         .iter()
         .filter(|s| s.full_marks())

@@ -715,6 +715,17 @@ impl Store {
             .await
     }
 
+    /// One student's submissions, oldest first, without code and verdicts (done or not, best
+    /// scores). At most [`MAX_SUBMISSIONS_READ`].
+    pub async fn student_summaries(
+        &self,
+        class_id: &str,
+        student_id: &str,
+    ) -> Result<Vec<ClassSubmission>, StoreError> {
+        self.read_submissions("student_summaries", "'', ''", class_id, Some(student_id), None)
+            .await
+    }
+
     async fn read_submissions(
         &self,
         op: &'static str,
