@@ -246,13 +246,14 @@ test('the login code signs the student in again in another browser, on a laptop 
   await page.waitForSelector('#exercise:not([hidden])');
   await submitAndWait(page, 'print(f"Hello, {input()}!")\n');
   assert.equal(await page.textContent('#results .saved-note'), 'Saved for your teacher.');
+  await screenshot(page, 'join-saved-laptop-en');
   await setCode(page, 'print("hi " + input())\n');
   await page.click('#run');
   await page.waitForSelector('#stdin:not([disabled])', { timeout: 30_000 });
   await page.fill('#stdin', 'Ada');
   await page.press('#stdin', 'Enter');
   await page.waitForSelector('#status[data-state="ok"]', { timeout: 30_000 });
-  await screenshot(page, 'join-saved-laptop-en');
+  assert.match(await page.textContent('#output'), /hi Ada/);
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });
