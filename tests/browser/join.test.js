@@ -19,6 +19,7 @@ const SUM_TWO = 'a, b = map(int, input().split())\nprint(a + b)\n';
 
 let server;
 let open;
+let limited;
 let browser;
 let teacher;
 let klass;
@@ -69,6 +70,7 @@ after(async () => {
   await browser?.close();
   await server?.stop();
   await open?.stop();
+  await limited?.stop();
 });
 
 async function freshPage(url, { locale = 'en-US', viewport = LAPTOP } = {}) {
@@ -303,6 +305,23 @@ test('on an open server the header signs a student in, in English on a phone', {
   await screenshot(page, 'join-myclass-phone-en');
   await page.keyboard.press('Escape');
   await screenshot(page, 'join-header-phone-en');
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+test('a join refused by the rate limit says how long to wait', async () => {
+  // Two requests a minute from one address without a session: the third join is refused.
+  limited = await startServer(['--rate-limit', '2']);
+  const page = await freshPage(`${limited.url}/#join=ZZZZZZZZ`, { locale: 'zh-CN' });
+  await joinAs(page, '小红');
+  let text = '';
+  for (let i = 0; i < 4 && !/尝试次数过多/.test(text); i++) {
+    await page.click('#join-submit');
+    await page.waitForFunction(() => document.querySelector('#join-message').dataset.kind === 'error');
+    text = await page.textContent('#join-message');
+  }
+  assert.match(text, /^尝试次数过多，请等待 \d+ 秒后再试。$/);
+  await screenshot(page, 'join-rate-limited-laptop-zh');
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });

@@ -49,12 +49,18 @@ export function renderAccount() {
 
 // ---- joining ----
 
+/** A refused join or sign-in that any request may meet: the rate limit, a restart, no network. */
+function refusal(error) {
+  if (error.status === 429) return t('join.tooMany', { seconds: error.retryAfter ?? 5 });
+  return describeRefusal(error);
+}
+
 /** Why a join was refused, in the student's language where the page knows the case. */
 function joinRefusal(error, name) {
   if (error.status === 404) return t('join.unknownCode');
   if (error.status === 409 && /another student/i.test(error.message)) return t('join.nameTaken', { name });
   if (error.status === 400 && /display_name/.test(error.message)) return t('join.badName');
-  if ([0, 429, 503].includes(error.status)) return describeRefusal(error);
+  if ([0, 429, 503].includes(error.status)) return refusal(error);
   return t('join.refused', { message: error.message });
 }
 
@@ -148,7 +154,7 @@ async function signIn(event) {
     renderAccount();
     changed(auth.student());
   } catch (e) {
-    say(message, e.status === 401 ? t('signin.unknown') : describeRefusal(e), 'error');
+    say(message, e.status === 401 ? t('signin.unknown') : refusal(e), 'error');
     input.focus();
     input.select();
   } finally {
