@@ -169,6 +169,7 @@ test('a student joins by the link on a phone in Chinese, submits, and the teache
   await submitAndWait(page, 'print(1)\n');
   assert.match(await page.textContent('#results .saved-note'), /^已提交给老师，标为迟交：截止时间是 /);
   assert.equal(await page.$eval('#results .saved-note', (p) => p.dataset.late), 'true');
+  await screenshot(page, 'join-late-phone-zh');
 
   // My class, refreshed: done, a best score.
   const after = await myClass(page);
@@ -233,6 +234,15 @@ test('the login code signs the student in again in another browser, on a laptop 
   assert.equal(mine[0].text, '✓ Done');
   assert.match(await page.textContent('#my-class .deadline'), /^Due /);
   await screenshot(page, 'join-myclass-laptop-en');
+  // The words built in code follow a switch of the page's language.
+  await page.keyboard.press('Escape');
+  await page.click('#locale');
+  assert.equal(await page.textContent('#account-who'), '已登录：小明 · 三年二班');
+  assert.equal(await page.textContent('#exercises-button'), '我的班级');
+  await page.click('#locale');
+  assert.equal(await page.textContent('#account-who'), 'Signed in as 小明 · 三年二班');
+  await page.click('#exercises-button');
+  await page.waitForSelector('#my-class:not([hidden]) .exercise-item');
 
   // The All exercises tab: the list, with done from the server.
   await page.click('#tab-all');
@@ -258,6 +268,31 @@ test('the login code signs the student in again in another browser, on a laptop 
   assert.match(await page.textContent('#output'), /hi Ada/);
   assert.deepEqual(page.errors, []);
   await page.context().close();
+});
+
+test('a student session the server no longer accepts asks for the login code again', async () => {
+  assert.ok(loginCode, 'the join test ran first');
+  const context = await browser.newContext({ locale: 'en-US', viewport: LAPTOP });
+  // A session kept in the tab that the server refuses (as an expired one is).
+  await context.addInitScript(() => {
+    const later = new Date(Date.now() + 3600_000).toISOString();
+    const session = { token: 'trst_bm90LmEudG9rZW4.bad', expires_at: later, role: 'student', display_name: '小明', class_name: '三年二班' };
+    if (!sessionStorage.getItem('tiderun.session')) sessionStorage.setItem('tiderun.session', JSON.stringify(session));
+  });
+  const page = await context.newPage();
+  page.errors = [];
+  page.on('pageerror', (e) => page.errors.push(e.message));
+  await page.goto(server.url);
+  await page.waitForSelector('#signin-dialog[open]');
+  assert.equal(await page.textContent('#signin-message'), 'Your session ended. Sign in again with your login code.');
+  assert.equal(await page.$('#key-dialog[open]'), null);
+  assert.ok(await page.isVisible('#signin-button'), 'the top bar no longer names the student');
+  await page.fill('#signin-code', loginCode);
+  await page.click('#signin-submit');
+  await ready(page);
+  assert.equal(await page.textContent('#account-who'), 'Signed in as 小明 · 三年二班');
+  assert.deepEqual(page.errors, []);
+  await context.close();
 });
 
 test('a wrong join code and a name taken in the class are refused in clear words', async () => {

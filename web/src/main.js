@@ -462,8 +462,11 @@ async function loadRuntimes() {
     const list = await api.runtimes();
     state.runtimes = new Map(list.map((r) => [r.language, r]));
   } catch (e) {
-    // 401: the key dialog is open already (`tiderun:key-needed`).
-    if (e.status === 401) return false;
+    // 401: the key (or sign-in) dialog is open already (`tiderun:key-needed`, `tiderun:signed-out`).
+    if (e.status === 401) {
+      state.needsKey = true;
+      return false;
+    }
     showStatus(() => ({ kind: 'error', text: describeRefusal(e) }));
     setTimeout(start, 1000 * (e.retryAfter || 5));
     return false;
