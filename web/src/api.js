@@ -31,12 +31,13 @@ async function request(method, path, body) {
     data = null;
   }
   if (response.status === 401) {
-    // No key, or the page session ended (expired, or its key revoked): the page asks again,
-    // saying why when a session ended.
+    // No key, or the session ended (expired, its key revoked, the student removed): the page
+    // asks again — a student for the login code — saying why when a session ended.
     const ended = auth.hasSession();
+    const student = Boolean(auth.student());
     auth.forget();
     const why = ended ? (data && data.error) || null : null;
-    window.dispatchEvent(new CustomEvent('tiderun:key-needed', { detail: why }));
+    window.dispatchEvent(new CustomEvent(student ? 'tiderun:signed-out' : 'tiderun:key-needed', { detail: why }));
   }
   if (!response.ok) {
     const retry = Number.parseInt(response.headers.get('Retry-After') || '', 10);
@@ -60,6 +61,10 @@ export const exercise = (id) => request('GET', `/api/v1/exercises/${encodeURICom
 /** Grade code against an exercise's tests: the run-with-tests shape (`tests`, `passed`, `total`, `score`). */
 export const submit = (id, language, code) =>
   request('POST', `/api/v1/exercises/${encodeURIComponent(id)}/submit`, { language, code });
+
+/** The signed-in student's class: `{class_name, display_name, assignments: [{id, title,
+ * deadline?, exercises: [{id, done, best_score?, submissions}]}], exercises}`. */
+export const myClass = () => request('GET', '/api/v1/classes/me');
 
 /**
  * Why a WebSocket could not be opened. A browser does not show a failed handshake's status,

@@ -5,6 +5,12 @@
 // never stored. The session lives in sessionStorage (this tab only) and goes with every
 // request as `Authorization: Bearer`, and with the WebSocket as its second subprotocol
 // (`tiderun.auth.TOKEN` beside `tiderun.v1`: a browser cannot set headers on a WebSocket).
+//
+// A student's session takes the same one slot: a class's join link (`/#join=CODE`, taken out of
+// the address like a key) and a display name, or the student's personal login code, are traded
+// for it at `POST /api/v1/classes/join` / `signin`. Runs, submissions and the WebSocket then
+// carry it as they carry a page session; the server stores a signed-in student's submissions.
+// sessionStorage on purpose: school computers are shared, and a closed tab signs the student out.
 
 const STORE_KEY = 'tiderun.session';
 /** A session this close to its expiry is treated as expired (the page asks again). */
@@ -32,9 +38,17 @@ function save(session) {
 
 let current = load();
 
-/** Forget the session (the server refused it). */
+/** Forget the session (the server refused it, or the student signed out). */
 export function forget() {
   save(null);
+}
+
+/**
+ * The signed-in student (`{student_id, display_name, class_id, class_name}`), or
+ * null when the session is none or a page session.
+ */
+export function student() {
+  return current && current.role === 'student' ? current : null;
 }
 
 /** Whether the page holds a session. */
@@ -53,30 +67,36 @@ export function protocols() {
 }
 
 /**
- * A key in the page's address (`#key=` or `?key=`), taken out of it: the history entry is
- * replaced, so the key is in neither the address bar nor the back button.
+ * The value of `name` in the page's address (`#name=` or `?name=`), taken out of it: the history
+ * entry is replaced, so it is in neither the address bar nor the back button.
  */
-export function takeKeyFromAddress() {
+function takeFromAddress(name) {
   const url = new URL(location.href);
   const hash = new URLSearchParams(url.hash.replace(/^#/, ''));
-  const key = hash.get('key') || url.searchParams.get('key');
-  if (!key) return null;
-  hash.delete('key');
-  url.searchParams.delete('key');
+  const value = hash.get(name) || url.searchParams.get(name);
+  if (!value) return null;
+  hash.delete(name);
+  url.searchParams.delete(name);
   const rest = hash.toString();
   url.hash = rest ? `#${rest}` : '';
   history.replaceState(history.state, '', url.pathname + url.search + url.hash);
-  return key.trim();
+  return value.trim();
 }
 
+/** A class link's key (`#key=` or `?key=`), taken out of the address. */
+export const takeKeyFromAddress = () => takeFromAddress('key');
+
+/** A class's join code (`#join=CODE`, the teacher's join link), taken out of the address. */
+export const takeJoinFromAddress = () => takeFromAddress('join');
+
 /**
- * Trade a key for a page session. Throws `{status, message}` when the server refuses it
- * (401: unknown, expired or revoked, in the server's words).
+ * POST to one of the routes that hand out a session, with no session of ours. The answer's
+ * JSON; throws `{status, message, retryAfter}` when refused, in the server's words.
  */
-export async function exchange(key) {
+async function post(path, init) {
   let response;
   try {
-    response = await fetch('/api/v1/session', { method: 'POST', headers: { Authorization: `Bearer ${key}` } });
+    response = await fetch(path, { method: 'POST', ...init });
   } catch (e) {
     throw { status: 0, message: String(e && e.message ? e.message : e) };
   }
@@ -86,7 +106,45 @@ export async function exchange(key) {
   } catch {
     data = null;
   }
-  if (!response.ok) throw { status: response.status, message: (data && data.error) || response.statusText };
+  if (!response.ok) {
+    const retry = Number.parseInt(response.headers.get('Retry-After') || '', 10);
+    throw {
+      status: response.status,
+      message: (data && data.error) || response.statusText,
+      retryAfter: Number.isFinite(retry) ? retry : null,
+    };
+  }
+  return data;
+}
+
+const json = (body) => ({ headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+
+/** Keep a student session (it replaces any page session: one slot). The login code is not
+ * kept: it is a credential, shown to the student once. */
+function saveStudent(data) {
+  const { token, expires_at, student_id, display_name, class_id, class_name } = data;
+  save({ token, expires_at, role: 'student', student_id, display_name, class_id, class_name });
+  return student();
+}
+
+/** Join a class with its join code and a display name: the student, signed in, with the
+ * personal login code (`login_code`) to show once. */
+export async function join(code, displayName) {
+  const data = await post('/api/v1/classes/join', json({ code, display_name: displayName }));
+  return { ...saveStudent(data), login_code: data.login_code };
+}
+
+/** Sign a student in again with the personal login code: the student. */
+export async function signIn(loginCode) {
+  return saveStudent(await post('/api/v1/classes/signin', json({ login_code: loginCode })));
+}
+
+/**
+ * Trade a key for a page session. Throws `{status, message}` when the server refuses it
+ * (401: unknown, expired or revoked, in the server's words).
+ */
+export async function exchange(key) {
+  const data = await post('/api/v1/session', { headers: { Authorization: `Bearer ${key}` } });
   save({ token: data.token, expires_at: data.expires_at, key: data.key });
   return data;
 }

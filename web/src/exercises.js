@@ -10,7 +10,8 @@ export function localized(item, field) {
   return (locale() === 'zh' && item[`${field}_zh`]) || item[field] || '';
 }
 
-function el(tag, props = {}, ...children) {
+/** An element with `props` (`class`, `text`, attributes) and children: text as text, never HTML. */
+export function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(props)) {
     if (k === 'class') node.className = v;

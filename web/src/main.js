@@ -9,9 +9,10 @@ import { Editor, NARROW } from './editor.js';
 import { Console, measure } from './console.js';
 import { RunController } from './run.js';
 import { describeRefusal } from './status.js';
-import { renderExercise, renderList, renderResults } from './exercises.js';
+import { renderExercise, renderResults } from './exercises.js';
 import { share, copyLink, sharedId } from './share.js';
 import { findHint, renderHint } from './hints.js';
+import * as classroom from './classroom.js';
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -54,6 +55,12 @@ const state = {
   exercise: null,
   /** The last graded result, shown again after a locale switch. */
   lastResult: null,
+  /** Whether the last graded result was stored for the teacher, and late (classroom.js). */
+  savedNote: null,
+  /** The runtimes are loaded: the page has started. */
+  started: false,
+  /** The server refused the page for want of a key (the key dialog is its way in). */
+  needsKey: false,
   /** The beginner's hint shown for the last failed run, if any. */
   hint: null,
   /** The current status as a function, so a locale switch can word it again. */
@@ -128,7 +135,11 @@ onLocaleChange(() => {
   fillLanguages();
   showStatus(state.status);
   if (state.exercise) renderExercise(state.exercise, { title: ui.exerciseTitle, statement: ui.exerciseStatement });
-  if (state.lastResult) renderResults(ui.results, state.lastResult, currentRuntime()?.file);
+  if (state.lastResult) {
+    renderResults(ui.results, state.lastResult, currentRuntime()?.file);
+    classroom.renderSaved(ui.results, state.savedNote);
+  }
+  classroom.relabel();
   renderHint(ui.hint, state.hint);
   const empty = document.querySelector('.console-empty');
   if (empty) empty.textContent = t('console.empty');
@@ -281,10 +292,14 @@ async function submitExercise() {
   revealConsole();
   try {
     const code = editor.code;
+    const at = Date.now();
     const result = await api.submit(exercise.id, runtime.language, code);
     state.lastResult = result;
+    // A signed-in student's submission is stored: say so (and whether it was late).
+    state.savedNote = await classroom.savedNote(exercise.id, at);
     consoleView.reset();
     const where = renderResults(ui.results, result, runtime.file);
+    classroom.renderSaved(ui.results, state.savedNote);
     if (where) editor.showErrorLine(where.line);
     if (result.compile && result.compile.status !== 'ok') consoleView.write('stderr', result.compile.stderr);
     showHint(submissionHint(runtime, code, result));
@@ -361,7 +376,7 @@ ui.share.addEventListener('click', () => {
 ui.shareCopy.addEventListener('click', () => copyLink(ui.shareDialog));
 ui.exercisesButton.addEventListener('click', () => {
   ui.exercisesDialog.showModal();
-  renderList(ui.exerciseList, openExercise, state.runtimes);
+  classroom.showExercises(openExercise, state.runtimes);
 });
 ui.submit.addEventListener('click', submitExercise);
 ui.exerciseClose.addEventListener('click', closeExercise);
@@ -384,6 +399,7 @@ window.addEventListener(
 /** Ask for the class key: the server refused the page without one (or its session ended). */
 function askForKey(message = null) {
   auth.forget();
+  state.needsKey = true;
   showStatus(() => ({ kind: 'error', text: t('key.needed') }));
   ui.keyMessage.textContent = message ?? t('key.needed');
   if (!ui.keyDialog.open) ui.keyDialog.showModal();
@@ -416,6 +432,28 @@ ui.keyForm.addEventListener('submit', async (event) => {
 window.addEventListener('tiderun:key-needed', (event) => askForKey(event.detail));
 // The page is of no use without a key: Esc does not close the question.
 ui.keyDialog.addEventListener('cancel', (event) => event.preventDefault());
+// A student signs in with the personal login code instead of a key.
+$('key-signin').addEventListener('click', () => {
+  ui.keyDialog.close();
+  classroom.askToSignIn();
+});
+$('signin-dialog').addEventListener('close', () => {
+  if (state.needsKey && !auth.hasSession()) askForKey();
+});
+
+// ---- the student ----
+
+classroom.initClassroom({
+  onChange: (student) => {
+    state.savedNote = null;
+    if (student && !state.started) {
+      if (ui.keyDialog.open) ui.keyDialog.close();
+      start();
+    }
+  },
+});
+// The server ended a student's session while the page was open.
+window.addEventListener('tiderun:signed-out', () => classroom.sessionEnded());
 
 // ---- start ----
 
@@ -424,8 +462,11 @@ async function loadRuntimes() {
     const list = await api.runtimes();
     state.runtimes = new Map(list.map((r) => [r.language, r]));
   } catch (e) {
-    // 401: the key dialog is open already (`tiderun:key-needed`).
-    if (e.status === 401) return false;
+    // 401: the key (or sign-in) dialog is open already (`tiderun:key-needed`, `tiderun:signed-out`).
+    if (e.status === 401) {
+      state.needsKey = true;
+      return false;
+    }
     showStatus(() => ({ kind: 'error', text: describeRefusal(e) }));
     setTimeout(start, 1000 * (e.retryAfter || 5));
     return false;
@@ -442,6 +483,8 @@ function firstLanguage() {
 
 async function start() {
   if (!(await loadRuntimes())) return;
+  state.started = true;
+  state.needsKey = false;
   fillLanguages();
   ui.language.disabled = false;
   showStatus(() => ({ kind: 'idle', text: t('status.idle') }));
@@ -465,7 +508,13 @@ async function start() {
 updateToggles();
 placeSubmit();
 showStatus(state.status);
-// A class link's key is traded for a session (and leaves the address bar) before anything else.
-const linkKey = auth.takeKeyFromAddress();
-if (linkKey) useKey(linkKey).then((ok) => ok && start());
-else start();
+// A class link's key is traded for a session (and leaves the address bar) before anything
+// else; a class's join link (`/#join=CODE`) asks the student's name and joins first.
+async function begin() {
+  const linkKey = auth.takeKeyFromAddress();
+  const joinCode = auth.takeJoinFromAddress();
+  if (linkKey && !(await useKey(linkKey))) return;
+  if (joinCode && (await classroom.askToJoin(joinCode))) return; // joining starts the page
+  start();
+}
+begin();
