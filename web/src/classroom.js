@@ -260,20 +260,20 @@ export function showExercises(onOpen, runtimes) {
 // ---- a stored submission ----
 
 /**
- * What became of a signed-in student's graded submission of `exercise`, sent at `at` (ms):
- * `{late, deadline}` — late when every published assignment with it had its deadline pass, as
- * the server marks it. Null when no student is signed in (nothing was stored).
+ * What became of a graded submission: `{late, deadline}` when the server stored it for the
+ * teacher (a signed-in student's: the answer's `stored`, which says whether it was late), null
+ * otherwise. The deadline shown is the one of the assignment it counts for.
  */
-export async function savedNote(exercise, at) {
-  if (!auth.student()) return null;
+export async function savedNote(result) {
+  const stored = result && result.stored;
+  if (!stored) return null;
   try {
     mine = await api.myClass();
   } catch {
-    // The last one known decides; the submission was stored all the same.
+    // The last one known names the deadline; the server has said late or not.
   }
-  const deadlines = (mine?.assignments || []).filter((a) => a.exercises.some((e) => e.id === exercise)).map((a) => a.deadline);
-  const late = deadlines.length > 0 && deadlines.every((d) => d && Date.parse(d) < at);
-  return { late, deadline: late ? deadlines.reduce((a, b) => (Date.parse(a) > Date.parse(b) ? a : b)) : null };
+  const assignment = (mine?.assignments || []).find((a) => a.id === stored.assignment_id);
+  return { late: Boolean(stored.late), deadline: assignment?.deadline || null };
 }
 
 /** The note under the score: saved for the teacher, or saved and late. */

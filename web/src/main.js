@@ -292,11 +292,10 @@ async function submitExercise() {
   revealConsole();
   try {
     const code = editor.code;
-    const at = Date.now();
     const result = await api.submit(exercise.id, runtime.language, code);
     state.lastResult = result;
     // A signed-in student's submission is stored: say so (and whether it was late).
-    state.savedNote = await classroom.savedNote(exercise.id, at);
+    state.savedNote = await classroom.savedNote(result);
     consoleView.reset();
     const where = renderResults(ui.results, result, runtime.file);
     classroom.renderSaved(ui.results, state.savedNote);

@@ -20,7 +20,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use crate::auth::StudentOf;
 use crate::body::JsonBody;
-use crate::native::{ErrorBody, TestsResponse};
+use crate::native::{ErrorBody, StoredSubmission, TestsResponse};
 use crate::{session, ApiError, AppState, Caller};
 
 /// The longest output of one test kept with a stored submission, in characters: enough to
@@ -876,7 +876,7 @@ pub async fn record_submission(
     code: &str,
     graded: &TestsResponse,
     scored: Scored,
-) -> Result<(), ApiError> {
+) -> Result<StoredSubmission, ApiError> {
     let verdicts: Vec<StoredVerdict> = graded
         .tests
         .iter()
@@ -899,7 +899,7 @@ pub async fn record_submission(
         ApiError::Internal
     })?;
     let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-    state
+    let stored = state
         .store()
         .record_class_submission(&store::NewClassSubmission {
             student_id: of.id.to_string(),
@@ -913,5 +913,10 @@ pub async fn record_submission(
             max_points: scored.max_points,
         })
         .await?;
-    Ok(())
+    Ok(StoredSubmission {
+        id: stored.id,
+        at: stored.at.to_rfc3339(),
+        late: stored.late,
+        assignment_id: stored.assignment_id,
+    })
 }

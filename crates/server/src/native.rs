@@ -31,8 +31,8 @@ pub use snippets::{SnippetRequest, SnippetResponse};
 pub use wire::{
     Encoding, ErrorBody, FileRequest, ImageResponse, LimitReached, LimitValues, LimitsRequest, NativeJob, RequestError,
     RunOrTestsResponse, RunRequest, RunResponse, RunStatus, RuntimeExample, RuntimeExampleText, RuntimeHint,
-    RuntimeInfo, RuntimeLimits, SessionRequest, StageEnd, StageResponse, TestReport, TestRequest, TestVerdict,
-    TestsResponse,
+    RuntimeInfo, RuntimeLimits, SessionRequest, StageEnd, StageResponse, StoredSubmission, TestReport, TestRequest,
+    TestVerdict, TestsResponse,
 };
 
 /// This dialect's name for the runner's observers (the metrics' `trigger` label).
@@ -68,7 +68,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 #[derive(OpenApi)]
 #[openapi(
     paths(run, runtimes, ws_doc, openapi_json),
-    components(schemas(ErrorBody, RunResponse, TestsResponse)),
+    components(schemas(ErrorBody, RunResponse, TestsResponse, StoredSubmission)),
     tags((name = "native", description = "tiderun's own API: run a program, with or without test cases"))
 )]
 struct NativeApi;

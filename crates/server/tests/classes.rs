@@ -233,8 +233,13 @@ async fn a_class_from_join_to_gradebook() {
         assert_eq!(graded["passed"], 0);
         let graded = submit(&server, &lei_token, "echo-two", PASSING).await;
         assert_eq!(graded["passed"], 3);
+        // The answer says it was stored, for which assignment, and whether late.
+        assert_eq!(graded["stored"]["late"], false, "{graded}");
+        assert_eq!(graded["stored"]["assignment_id"], week1["id"], "{graded}");
+        assert!(graded["stored"]["id"].is_string(), "{graded}");
         submit(&server, &han_token, "echo-two", FAILING).await;
-        submit(&server, &han_token, "echo-one", PASSING).await;
+        let graded = submit(&server, &han_token, "echo-one", PASSING).await;
+        assert_eq!(graded["stored"]["late"], true, "{graded}");
         // Past what a stored submission keeps: refused before it runs, with the limit.
         let big = format!("{PASSING}\n#{}", "x".repeat(store::MAX_STORED_CODE_BYTES));
         let (status, body) = call(
@@ -281,7 +286,8 @@ async fn a_class_from_join_to_gradebook() {
             "{own}"
         );
         // A submission with a classroom key is graded, not stored (no student).
-        submit(&server, &page, "echo-two", PASSING).await;
+        let graded = submit(&server, &page, "echo-two", PASSING).await;
+        assert!(graded.get("stored").is_none(), "{graded}");
 
         // The student's own view: published assignments only, done or not.
         let (status, mine) = call(&server, "GET", "/api/v1/classes/me", Some(&lei_token), None).await;

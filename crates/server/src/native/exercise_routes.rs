@@ -327,7 +327,8 @@ async fn submit(
         }
         if let Some((student, language, code)) = &stored {
             let scored = crate::classes::Scored { points, max_points };
-            crate::classes::record_submission(&state, student, &id, language, code, graded, scored).await?;
+            graded.stored =
+                Some(crate::classes::record_submission(&state, student, &id, language, code, graded, scored).await?);
         }
     }
     Ok(crate::body::held_json(StatusCode::OK, &answer, hold))

@@ -686,6 +686,24 @@ pub struct TestsResponse {
     /// tests passed over the weights of all).
     #[schema(minimum = 0.0, maximum = 1.0)]
     pub score: f64,
+    /// An exercise's submission by a signed-in student: it was stored for the teacher's
+    /// gradebook (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stored: Option<StoredSubmission>,
+}
+
+/// A graded submission stored for a class (see `GET /api/v1/classes/me/submissions`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct StoredSubmission {
+    pub id: String,
+    /// When it was stored (RFC 3339).
+    pub at: String,
+    /// After the deadline of every published assignment holding the exercise: stored all the
+    /// same, and marked late in the gradebook.
+    pub late: bool,
+    /// The assignment it counts for (absent: the exercise is in no published assignment).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assignment_id: Option<String>,
 }
 
 impl From<Graded> for TestsResponse {
@@ -702,6 +720,7 @@ impl From<Graded> for TestsResponse {
             passed,
             total,
             score,
+            stored: None,
         }
     }
 }
