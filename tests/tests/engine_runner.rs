@@ -350,8 +350,14 @@ async fn input_waits_share_one_budget_and_then_free_the_slot() {
         }
     };
     assert_eq!(outcome.status, Status::InputWaitLimit, "{outcome:?} {out:?}");
-    assert!(out.starts_with("got 0\n"), "more than one wait made up the budget: {out:?}");
-    assert!(!out.contains("stdin closed") && fed < ANSWERS, "ended before the answers did: {out:?}");
+    assert!(
+        out.starts_with("got 0\n"),
+        "more than one wait made up the budget: {out:?}"
+    );
+    assert!(
+        !out.contains("stdin closed") && fed < ANSWERS,
+        "ended before the answers did: {out:?}"
+    );
     // Wall time and waits together stay within both limits' sum (the margin: the supervisor
     // looks every 0.1 s, and the tear-down on a busy machine).
     let run = outcome.run.expect("the run stage");

@@ -459,7 +459,10 @@ fn answering_each_wait_just_in_time_ends_at_the_input_wait_budget() {
     summary(&r);
     assert_eq!(r.status, Status::InputWaitLimit, "{r:?}");
     let out = stdout(&r);
-    assert!(out.starts_with("read 0\n"), "more than one wait made up the budget: {out:?}");
+    assert!(
+        out.starts_with("read 0\n"),
+        "more than one wait made up the budget: {out:?}"
+    );
     assert!(!out.contains("stdin closed"), "ended before the answers did: {out:?}");
     // Its wall time and its waits together: never past both limits' sum (the margin is the
     // supervisor's look every 0.1 s and the tear-down on a busy machine).
@@ -468,7 +471,10 @@ fn answering_each_wait_just_in_time_ends_at_the_input_wait_budget() {
     // Each wait was told what is left of the one budget, less each time.
     let lefts: Vec<Duration> = waits.iter().filter(|(w, _)| *w).map(|(_, left)| *left).collect();
     assert!(lefts.len() >= 2, "{waits:?}");
-    assert!(lefts.windows(2).all(|p| p[1] <= p[0]) && lefts.last() < lefts.first(), "{waits:?}");
+    assert!(
+        lefts.windows(2).all(|p| p[1] <= p[0]) && lefts.last() < lefts.first(),
+        "{waits:?}"
+    );
     // The slot is free again: the next run starts and runs normally.
     assert_sandbox_usable();
 }

@@ -618,7 +618,9 @@ impl Engine {
                         stdin,
                         output: Output::Stream(&mut sink),
                         control,
-                        waiting: waiting.as_mut().map(|w| &mut **w as &mut dyn FnMut(bool, std::time::Duration)),
+                        waiting: waiting
+                            .as_mut()
+                            .map(|w| &mut **w as &mut dyn FnMut(bool, std::time::Duration)),
                     },
                 )
             }
