@@ -292,3 +292,87 @@ async fn sessions_report_compile_stages_and_unknown_languages() {
     assert_eq!(stages, [Phase::Compile]);
     assert_eq!(outcome.status, Status::CompileError);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs root: waits for input are recognised through the run's threads in /proc"]
+async fn input_waits_share_one_budget_and_then_free_the_slot() {
+    if !testkit::root_or_skip("reading the /proc syscall of the run's threads") {
+        return;
+    }
+    // One slot: the run after this one starts only if this one gave it back.
+    let r = runner(RunnerConfig {
+        max_concurrent: 1,
+        ..RunnerConfig::default()
+    });
+    // Reads line after line, computing a moment after each (so that its waits are seen apart);
+    // each wait is answered after FEED_EVERY, well within the budget (and, before the budget
+    // was a total, within the limit of one wait).
+    const FEED_EVERY: Duration = Duration::from_millis(400);
+    const ANSWERS: u32 = 25;
+    let code = "import sys\nfor n, line in enumerate(sys.stdin):\n    print('got', n, flush=True)\n    sum(range(1000000))\nprint('stdin closed', flush=True)";
+    let mut interactive = job("python", code);
+    interactive.limits.run.wall_ms = Some(3_000);
+    interactive.limits.input_wait_ms = Some(1_000);
+    let interactive = r.engine().check(interactive).expect("the job passes the check");
+    let mut s = r.start_session(TRIGGER, interactive).await.expect("session");
+
+    let began = std::time::Instant::now();
+    let (mut fed, mut out, mut lefts) = (0, String::new(), Vec::new());
+    let mut next_feed = tokio::time::Instant::now() + FEED_EVERY;
+    let outcome = loop {
+        assert!(began.elapsed() < Duration::from_secs(60), "the run went on: {out:?}");
+        match tokio::time::timeout_at(next_feed, s.next_event()).await {
+            Err(_) => {
+                if fed < ANSWERS {
+                    s.write_stdin(b"x\n").await.expect("stdin");
+                } else if fed == ANSWERS {
+                    s.close_stdin();
+                }
+                fed += 1;
+                next_feed += FEED_EVERY;
+            }
+            Ok(Some(Event::Waiting {
+                waiting: true,
+                input_wait_ms,
+                input_wait_left_ms,
+            })) => {
+                assert_eq!(input_wait_ms, 1_000);
+                lefts.push(input_wait_left_ms);
+            }
+            Ok(Some(Event::Data {
+                stream: StreamKind::Stdout,
+                data,
+            })) => out.push_str(&String::from_utf8_lossy(&data)),
+            Ok(Some(Event::Done(outcome))) => break *outcome,
+            Ok(Some(Event::Error(e))) => panic!("session error: {e}"),
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("session ended without an outcome; got {out:?}"),
+        }
+    };
+    assert_eq!(outcome.status, Status::InputWaitLimit, "{outcome:?} {out:?}");
+    assert!(
+        out.starts_with("got 0\n"),
+        "more than one wait made up the budget: {out:?}"
+    );
+    assert!(
+        !out.contains("stdin closed") && fed < ANSWERS,
+        "ended before the answers did: {out:?}"
+    );
+    // Wall time and waits together stay within both limits' sum (the margin: the supervisor
+    // looks every 0.1 s, and the tear-down on a busy machine).
+    let run = outcome.run.expect("the run stage");
+    assert!(run.wall_time_ms < 3_000 + 1_000 + 1_000, "{run:?}");
+    assert!(
+        lefts.windows(2).all(|p| p[1] <= p[0]) && lefts.len() >= 2 && lefts.last() < lefts.first(),
+        "each wait is told what is left of one budget: {lefts:?}"
+    );
+
+    let next = tokio::time::timeout(
+        Duration::from_secs(30),
+        r.execute(TRIGGER, checked(&r, "python", "print('next')"), Vec::new()),
+    )
+    .await
+    .expect("the next run starts")
+    .expect("the next run is admitted");
+    assert_eq!(next.status, Status::Ok);
+}

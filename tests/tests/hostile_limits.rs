@@ -422,6 +422,64 @@ fn blocking_on_an_open_stdin_is_a_wall_time_limit() {
 }
 
 #[test]
+#[ignore = "needs root: waits for input are recognised through the run's threads in /proc"]
+fn answering_each_wait_just_in_time_ends_at_the_input_wait_budget() {
+    if !testkit::root_or_skip("reading the /proc syscall of the run's threads") {
+        return;
+    }
+    // Each wait (about 0.3 s) is far below the budget, and waiting is not wall time: only the
+    // waits' total ends the run. Without it, the run lasts as long as the client answers.
+    let l = Limits {
+        input_wait_ms: Some(1_000),
+        ..limits()
+    };
+    let (read, write): (OwnedFd, OwnedFd) = sandbox::stdin_pipe().expect("stdin pipe");
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    const ANSWERS: u32 = 40;
+    let feeder = std::thread::spawn(move || {
+        for _ in 0..ANSWERS {
+            if stopped.recv_timeout(Duration::from_millis(300)) != Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+                return;
+            }
+            if rustix::io::write(&write, b"x").is_err() {
+                return; // the program is gone
+            }
+        }
+    });
+    let mut waits = Vec::new();
+    let mut waiting = |w: bool, left: Duration| waits.push((w, left));
+    let io = RunIo {
+        stdin: Stdin::Pipe(read),
+        waiting: Some(&mut waiting),
+        ..RunIo::default()
+    };
+    let r = hostile(&with_limits(c_spec("limits_input_wait_bursts.c", &[]), l), io);
+    drop(stop);
+    feeder.join().expect("feeder");
+    summary(&r);
+    assert_eq!(r.status, Status::InputWaitLimit, "{r:?}");
+    let out = stdout(&r);
+    assert!(
+        out.starts_with("read 0\n"),
+        "more than one wait made up the budget: {out:?}"
+    );
+    assert!(!out.contains("stdin closed"), "ended before the answers did: {out:?}");
+    // Its wall time and its waits together: never past both limits' sum (the margin is the
+    // supervisor's look every 0.1 s and the tear-down on a busy machine).
+    let budget = l.wall_ms + l.input_wait_ms.unwrap_or_default();
+    assert!(r.wall_time_ms < budget + 1_000, "{r:?}");
+    // Each wait was told what is left of the one budget, less each time.
+    let lefts: Vec<Duration> = waits.iter().filter(|(w, _)| *w).map(|(_, left)| *left).collect();
+    assert!(lefts.len() >= 2, "{waits:?}");
+    assert!(
+        lefts.windows(2).all(|p| p[1] <= p[0]) && lefts.last() < lefts.first(),
+        "{waits:?}"
+    );
+    // The slot is free again: the next run starts and runs normally.
+    assert_sandbox_usable();
+}
+
+#[test]
 fn stopped_program_is_a_wall_time_limit() {
     let l = Limits {
         wall_ms: 1_500,

@@ -12,7 +12,7 @@ import { errorLine } from './errorline.js';
  * Never more than the runtime's maximum.
  */
 export const INTERACTIVE_WALL_MS = 60_000;
-/** How long before the end of a wait for input the student is warned (at most half the wait). */
+/** How long before the time for input runs out the student is warned (at most half of it). */
 export const INPUT_WARN_BEFORE_MS = 30_000;
 
 export class RunController {
@@ -99,9 +99,10 @@ export class RunController {
 
   /**
    * The program waits for input that was not sent (`waiting`), or goes on: say so, and warn
-   * shortly before its wait for input ends (`input_wait_ms`, the server's limit).
+   * shortly before its time for input runs out. `input_wait_ms` is the server's budget for all
+   * the run's waits together, `input_wait_left_ms` what is left of it as this wait begins.
    */
-  waiting({ waiting, input_wait_ms: limit, ended = false }) {
+  waiting({ waiting, input_wait_ms: limit, input_wait_left_ms: left = limit, ended = false }) {
     clearTimeout(this.warnTimer);
     clearInterval(this.countdown);
     this.warnTimer = this.countdown = null;
@@ -112,8 +113,8 @@ export class RunController {
     }
     this.status(() => ({ kind: 'busy', text: t('status.waiting') }));
     if (!limit) return;
-    const ends = Date.now() + limit;
-    const warnIn = Math.max(0, limit - Math.min(INPUT_WARN_BEFORE_MS, limit / 2));
+    const ends = Date.now() + left;
+    const warnIn = Math.max(0, left - Math.min(INPUT_WARN_BEFORE_MS, limit / 2));
     this.warnTimer = setTimeout(() => {
       const show = () => {
         const seconds = Math.max(0, Math.ceil((ends - Date.now()) / 1000));

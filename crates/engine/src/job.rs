@@ -45,8 +45,9 @@ pub struct Interaction<'a> {
     pub output: Output<'a>,
     /// Signals for the running program (see [`sandbox::control_channel`]).
     pub control: Option<sandbox::ControlReceiver>,
-    /// Told when an interactive run starts (`true`) and stops (`false`) waiting for input.
-    pub waiting: Option<&'a mut dyn FnMut(bool)>,
+    /// Told when an interactive run starts (`true`) and stops (`false`) waiting for input,
+    /// with what is left of its budget of waiting (all waits together).
+    pub waiting: Option<&'a mut dyn FnMut(bool, std::time::Duration)>,
 }
 
 impl std::fmt::Debug for Interaction<'_> {

@@ -112,7 +112,7 @@ pub struct Prepared {
     files: Vec<InputFile>,
     limits: LimitSet,
     stack_bytes: u64,
-    /// An interactive run's wait for input at a time ([`crate::Limit::InputWaitMs`]).
+    /// An interactive run's waits for input, in total ([`crate::Limit::InputWaitMs`]).
     input_wait_ms: u64,
     /// Read back the images each run leaves in its work dir ([`Job::images`]).
     images: bool,
@@ -172,7 +172,7 @@ impl Prepared {
         &self.limits
     }
 
-    /// How long an interactive run may wait for input at a time.
+    /// How long an interactive run may wait for input, in total across all its waits.
     pub fn input_wait_ms(&self) -> u64 {
         self.input_wait_ms
     }
@@ -618,7 +618,9 @@ impl Engine {
                         stdin,
                         output: Output::Stream(&mut sink),
                         control,
-                        waiting: waiting.as_mut().map(|w| &mut **w as &mut dyn FnMut(bool)),
+                        waiting: waiting
+                            .as_mut()
+                            .map(|w| &mut **w as &mut dyn FnMut(bool, std::time::Duration)),
                     },
                 )
             }

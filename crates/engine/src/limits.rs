@@ -40,8 +40,9 @@ pub enum Limit {
     MaxFileSizeBytes(Phase),
     /// RLIMIT_STACK of the run, bytes.
     StackBytes,
-    /// How long an interactive run may wait at a time for input that was not sent,
-    /// milliseconds ([`DEFAULT_INPUT_WAIT_MS`], at most [`MAX_INPUT_WAIT_MS`]).
+    /// How long an interactive run may wait for input that was not sent, in total across all
+    /// its waits, milliseconds ([`DEFAULT_INPUT_WAIT_MS`], at most [`MAX_INPUT_WAIT_MS`]).
+    /// Waiting is not wall time, so a run lasts at most `wall_ms` plus this.
     InputWaitMs,
     /// Runs of one job ([`crate::MAX_RUNS`], Judge0's `number_of_runs`).
     Runs,
@@ -156,15 +157,17 @@ pub struct LimitRequest {
     pub compile: PhaseRequest,
     /// RLIMIT_STACK of the run; at most its memory limit.
     pub stack_bytes: Option<u64>,
-    /// An interactive run's wait for input, at a time; see [`Limit::InputWaitMs`].
+    /// An interactive run's waits for input, in total; see [`Limit::InputWaitMs`].
     pub input_wait_ms: Option<u64>,
 }
 
 /// The smallest stack a program can start with.
 const MIN_STACK_BYTES: u64 = 64 << 10;
 
-/// How long an interactive run may wait for the student's input at a time: time to read the
-/// question, think and type; a program left waiting past it holds a run slot for nobody.
+/// How long an interactive run may wait for the student's input, all its waits together: time
+/// to read the questions, think and type; a program left waiting past it holds a run slot for
+/// nobody. A total, not a limit per wait: a program (or client) that answers each wait just in
+/// time would otherwise hold its slot for ever.
 pub const DEFAULT_INPUT_WAIT_MS: u64 = 5 * 60 * 1000;
 /// The longest a request may ask for: one class period (45 min) with the program open.
 pub const MAX_INPUT_WAIT_MS: u64 = 45 * 60 * 1000;

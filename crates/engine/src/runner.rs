@@ -308,7 +308,13 @@ impl Runner {
             // while output waits in the outbox (bounded by the output cap).
             let mut sink = |stream: StreamKind, chunk: &[u8]| outbox.push_data(stream, chunk);
             let input_wait_ms = prepared.input_wait_ms();
-            let mut waiting = |waiting: bool| outbox.push(Event::Waiting { waiting, input_wait_ms });
+            let mut waiting = |waiting: bool, left: Duration| {
+                outbox.push(Event::Waiting {
+                    waiting,
+                    input_wait_ms,
+                    input_wait_left_ms: u64::try_from(left.as_millis()).unwrap_or(u64::MAX),
+                })
+            };
             let io = Interaction {
                 stdin: Stdin::Pipe(stdin_read),
                 output: Output::Stream(&mut sink),
@@ -378,8 +384,13 @@ pub enum Event {
     /// Output of the current stage.
     Data { stream: StreamKind, data: Vec<u8> },
     /// The program started (`waiting`) or stopped waiting for input that was not sent; it
-    /// may wait `input_wait_ms` at a time (that time is not counted as its wall time).
-    Waiting { waiting: bool, input_wait_ms: u64 },
+    /// may wait `input_wait_ms` in total across all its waits (that time is not counted as
+    /// its wall time), of which `input_wait_left_ms` is left.
+    Waiting {
+        waiting: bool,
+        input_wait_ms: u64,
+        input_wait_left_ms: u64,
+    },
     /// A phase ended (its output was already sent as `Data`).
     Exit { phase: Phase, result: StageOutcome },
     /// The job is over.

@@ -39,9 +39,10 @@ pub struct Limits {
     pub tmpfs_inodes: u64,
     /// RLIMIT_STACK.
     pub stack_bytes: u64,
-    /// An interactive run (its stdin a [`Stdin::Pipe`]): how long the program may wait at a
-    /// time for input that has not been sent. Such waiting does not count against `wall_ms`
-    /// (see `stdin_wait.rs` for how it is recognised). `None`: waiting is wall time.
+    /// An interactive run (its stdin a [`Stdin::Pipe`]): how long the program may wait for
+    /// input that has not been sent, in total, across all its waits. Such waiting does not
+    /// count against `wall_ms` (see `stdin_wait.rs` for how it is recognised), so a run lasts
+    /// at most `wall_ms + input_wait_ms`. `None`: waiting is wall time.
     pub input_wait_ms: Option<u64>,
 }
 
@@ -213,8 +214,8 @@ pub struct RunIo<'a> {
     /// Signals for the program, from [`crate::control_channel`]. `SIGKILL` ends the whole tree.
     pub control: Option<crate::ControlReceiver>,
     /// Told `true` when the program starts waiting for input (see [`Limits::input_wait_ms`]),
-    /// `false` when it goes on.
-    pub waiting: Option<&'a mut dyn FnMut(bool)>,
+    /// `false` when it goes on, with what is left of the run's budget of waiting.
+    pub waiting: Option<&'a mut dyn FnMut(bool, std::time::Duration)>,
 }
 
 impl std::fmt::Debug for RunIo<'_> {

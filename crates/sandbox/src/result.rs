@@ -134,7 +134,7 @@ impl Verdict<'_> {
             (
                 Status::InputWaitLimit,
                 Some(format!(
-                    "waited for input longer than {} ms",
+                    "waited for input longer than {} ms in total",
                     l.input_wait_ms.unwrap_or_default()
                 )),
             )

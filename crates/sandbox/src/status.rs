@@ -16,7 +16,7 @@ pub enum Status {
     TimeLimit,
     /// Ran longer than the wall-clock limit (sleeping, blocked on input, ...).
     WallTimeLimit,
-    /// An interactive run waited for input longer than its input wait limit.
+    /// An interactive run's waits for input together passed its input wait budget.
     InputWaitLimit,
     /// The memory cgroup ran out and the OOM killer fired.
     MemoryLimit,

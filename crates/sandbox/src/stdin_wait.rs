@@ -1,6 +1,6 @@
 //! Whether an interactive run's program is waiting for input the caller has not sent: time
-//! spent so is not the program's (it does not count against the wall limit), and has a limit
-//! of its own ([`crate::Limits::input_wait_ms`]).
+//! spent so is not the program's (it does not count against the wall limit), and has a budget
+//! of its own, for all the run's waits together ([`crate::Limits::input_wait_ms`]).
 //!
 //! A thread of the run's cgroup is waiting for input when the kernel shows it inside `read` or
 //! `readv` on fd 0 (`/proc/<tid>/syscall`: the syscall number and its first argument, only

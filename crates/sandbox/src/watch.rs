@@ -156,19 +156,22 @@ struct Watch<'s, 'o> {
     output_over: bool,
     report: Option<Report>,
     killed: Option<KillReason>,
-    waiting: Option<&'o mut dyn FnMut(bool)>,
+    waiting: Option<&'o mut dyn FnMut(bool, Duration)>,
 }
 
-/// An interactive run's waits for input (see `stdin_wait.rs`).
+/// An interactive run's waits for input (see `stdin_wait.rs`): one budget for all of them.
 struct InputWait {
+    /// The run's budget of waiting, all waits together ([`crate::Limits::input_wait_ms`]).
     limit: Duration,
+    /// Waited so far, all waits together: what was given back to the wall clock.
+    used: Duration,
     /// The pipe the program reads its stdin from.
     stdin: crate::stdin_wait::FileId,
     next_check: Instant,
     last_check: Instant,
     last_cpu_ns: u64,
-    /// Since when the program has been waiting, while it is.
-    since: Option<Instant>,
+    /// Whether the program was waiting at the last look.
+    waiting: bool,
 }
 
 impl Watch<'_, '_> {
@@ -190,11 +193,12 @@ impl Watch<'_, '_> {
         let mut input_wait = match (limits.input_wait_ms, stdin_id, &self.cleanup.cgroup) {
             (Some(ms), Some(stdin), Some(_)) => Some(InputWait {
                 limit: Duration::from_millis(ms),
+                used: Duration::ZERO,
                 stdin,
                 next_check: self.started + INPUT_POLL,
                 last_check: self.started,
                 last_cpu_ns: 0,
-                since: None,
+                waiting: false,
             }),
             _ => None,
         };
@@ -372,7 +376,10 @@ impl Watch<'_, '_> {
     }
 
     /// Look whether the program waits for input: the wall time to give back (the time since
-    /// the last look, when it waited at both), or `None` when it has waited too long.
+    /// the last look, when it waited at both), or `None` when its waits together have used
+    /// the whole budget. Only what is given back counts against the budget, so the run's
+    /// elapsed time (wall time plus waits) never passes `wall_ms + input_wait_ms`: a program
+    /// that alternates a moment of work with a wait cannot hold its slot for ever.
     fn check_input_wait(
         &mut self,
         wait: &mut InputWait,
@@ -389,30 +396,31 @@ impl Watch<'_, '_> {
         let waiting = idle
             && quiet
             && crate::stdin_wait::reading_stdin(std::path::Path::new(PROC), &cgroup.threads()?, wait.stdin);
-        let credit = match (waiting, wait.since) {
-            (true, Some(since)) if now.duration_since(since) >= wait.limit => return Ok(None),
-            (true, Some(_)) => now.duration_since(wait.last_check),
-            (true, None) => {
-                wait.since = Some(now);
-                if let Some(tell) = self.waiting.as_mut() {
-                    tell(true);
-                }
-                Duration::ZERO
-            }
-            (false, Some(_)) => {
-                wait.since = None;
-                if let Some(tell) = self.waiting.as_mut() {
-                    tell(false);
-                }
-                Duration::ZERO
-            }
-            (false, None) => Duration::ZERO,
+        // The time since the last look is the program's own unless it waited at both looks.
+        let credit = if waiting && wait.waiting {
+            now.duration_since(wait.last_check)
+        } else {
+            Duration::ZERO
         };
+        if wait.used + credit >= wait.limit {
+            return Ok(None);
+        }
+        wait.used += credit;
+        if waiting != wait.waiting {
+            wait.waiting = waiting;
+            if let Some(tell) = self.waiting.as_mut() {
+                tell(waiting, wait.limit - wait.used);
+            }
+        }
         wait.last_cpu_ns = cpu_ns;
         wait.last_check = now;
-        // Near the end of a wait, look again just in time.
-        let end = wait.since.map_or(now + INPUT_POLL, |s| s + wait.limit);
-        wait.next_check = (now + INPUT_POLL).min(end.max(now + Duration::from_millis(1)));
+        // While it waits, look again just in time for the end of the budget.
+        let next = now + INPUT_POLL;
+        wait.next_check = if waiting {
+            next.min(now + (wait.limit - wait.used).max(Duration::from_millis(1)))
+        } else {
+            next
+        };
         Ok(Some(credit))
     }
 

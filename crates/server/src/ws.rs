@@ -148,11 +148,12 @@ enum ServerMessage {
         stream: &'static str,
         data: String,
     },
-    /// Native only: the program waits for input that was not sent (`waiting: true`, with how
-    /// long it may wait) or goes on (`false`).
+    /// Native only: the program waits for input that was not sent (`waiting: true`) or goes
+    /// on (`false`), with the run's budget of waiting (all waits together) and what is left.
     Waiting {
         waiting: bool,
         input_wait_ms: u64,
+        input_wait_left_ms: u64,
     },
     Exit(Exit),
     Error {
@@ -451,10 +452,19 @@ impl Bridge {
                             self.send(&ServerMessage::Data { stream: name, data }).await?;
                         }
                     }
-                    Some(Event::Waiting { waiting, input_wait_ms }) => {
+                    Some(Event::Waiting {
+                        waiting,
+                        input_wait_ms,
+                        input_wait_left_ms,
+                    }) => {
                         // Piston's clients know no such message.
                         if self.vocabulary == Vocabulary::Native {
-                            self.send(&ServerMessage::Waiting { waiting, input_wait_ms }).await?;
+                            let message = ServerMessage::Waiting {
+                                waiting,
+                                input_wait_ms,
+                                input_wait_left_ms,
+                            };
+                            self.send(&message).await?;
                         }
                     }
                     Some(Event::Exit { phase, result }) => {

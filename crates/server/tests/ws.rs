@@ -249,26 +249,40 @@ async fn output_cut_at_the_cap_ends_on_a_whole_character() {
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs root: the full sandbox"]
-async fn waiting_for_input_is_not_wall_time_and_has_its_own_limit() {
+async fn waiting_for_input_is_not_wall_time_and_has_its_own_budget() {
     each_backend(
-        "waiting_for_input_is_not_wall_time_and_has_its_own_limit",
+        "waiting_for_input_is_not_wall_time_and_has_its_own_budget",
         |server| async move {
             let code = "name = input('? ')\nprint('hi ' + name)";
+            // Computing between the two questions sets the waits apart.
+            let two = "name = input('? ')\nprint('hi ' + name)\nsum(range(3000000))\nage = input('age? ')\nprint(name + ' is ' + age)";
             // A wall time with room for Python's start on a busy machine: the wait begins within it.
             let limits = json!({"wall_ms": 2500, "input_wait_ms": 5000});
             let init = |code: &str| json!({"type": "init", "language": "python", "code": code, "limits": limits});
 
-            // Answered after longer than the wall limit: the wait was the student's, not the program's.
+            // Answered after longer than the wall limit: the wait was the student's, not the
+            // program's. It used most of the budget, which is for all waits together: the
+            // second wait is told what is left.
             let mut c = Client::connect(&server, NATIVE).await;
-            c.send(init(code)).await;
+            c.send(init(two)).await;
             c.stdout_until("? ").await;
             let waiting = c.until("waiting").await;
             assert_eq!(
                 waiting,
-                json!({"type": "waiting", "waiting": true, "input_wait_ms": 5000})
+                json!({"type": "waiting", "waiting": true, "input_wait_ms": 5000, "input_wait_left_ms": 5000})
             );
             tokio::time::sleep(Duration::from_millis(3500)).await;
             c.send(json!({"type": "data", "stream": "stdin", "data": "Ann\n"}))
+                .await;
+            let going_on = c.until("waiting").await;
+            assert_eq!(going_on["waiting"], false, "{going_on}");
+            let second = c.until("waiting").await;
+            assert_eq!(second["waiting"], true, "{second}");
+            assert_eq!(second["input_wait_ms"], 5000, "{second}");
+            let left = second["input_wait_left_ms"].as_u64().expect("time left");
+            // About 1.5 s: 5 s less the 3.5 s waited, give or take the 0.1 s between looks.
+            assert!(left > 0 && left <= 2_000, "{second}");
+            c.send(json!({"type": "data", "stream": "stdin", "data": "12\n"}))
                 .await;
             let exit = c.until("exit").await;
             assert_eq!(exit["status"], "ok", "{exit}");
@@ -281,7 +295,7 @@ async fn waiting_for_input_is_not_wall_time_and_has_its_own_limit() {
                     _ => None,
                 })
                 .collect();
-            assert_eq!(stdout, "? hi Ann\n", "{:?}", c.log);
+            assert_eq!(stdout, "? hi Ann\nage? Ann is 12\n", "{:?}", c.log);
 
             // Never answered: it ends at the input wait, in its own words.
             let mut c = Client::connect(&server, NATIVE).await;
@@ -292,7 +306,7 @@ async fn waiting_for_input_is_not_wall_time_and_has_its_own_limit() {
             let waited = began.elapsed();
             assert_eq!(exit["status"], "input_wait_limit", "{exit}");
             assert_eq!(exit["limit"], json!({"name": "input_wait_ms", "value": 5000}), "{exit}");
-            assert_eq!(exit["message"], "waited for input longer than 5000 ms", "{exit}");
+            assert_eq!(exit["message"], "waited for input longer than 5000 ms in total", "{exit}");
             assert!(
                 waited >= Duration::from_millis(4500) && waited < Duration::from_millis(8000),
                 "{waited:?}"

@@ -106,9 +106,10 @@ pub struct LimitsRequest {
     #[serde(default, deserialize_with = "limit")]
     #[schema(minimum = 0, value_type = Option<u64>)]
     pub max_processes: Option<u64>,
-    /// Interactive runs (`/api/v1/ws`): how long the program may wait at a time for input
-    /// that was not sent, milliseconds (default 300000, at most 2700000). Such waiting does
-    /// not count against `wall_ms`; past it the run ends `input_wait_limit`.
+    /// Interactive runs (`/api/v1/ws`): how long the program may wait for input that was not
+    /// sent, in total, across all waits, milliseconds (default 300000, at most 2700000). Such
+    /// waiting does not count against `wall_ms`, so a run lasts at most `wall_ms` plus this;
+    /// past it the run ends `input_wait_limit`.
     #[serde(default, deserialize_with = "limit")]
     #[schema(minimum = 0, value_type = Option<u64>)]
     pub input_wait_ms: Option<u64>,
@@ -338,7 +339,8 @@ pub enum RunStatus {
     Signal,
     TimeLimit,
     WallTimeLimit,
-    /// An interactive run (`/api/v1/ws`) waited longer than `limits.input_wait_ms` for input.
+    /// An interactive run (`/api/v1/ws`) waited for input longer than `limits.input_wait_ms`
+    /// in total, across all its waits.
     InputWaitLimit,
     MemoryLimit,
     OutputLimit,
