@@ -134,16 +134,16 @@ export function render() {
 function verdictList(verdicts) {
   return el(
     'ol',
-    { class: 'verdicts' },
+    { class: 't-verdicts' },
     ...verdicts.map((v, i) =>
       el(
         'li',
         { class: v.verdict === 'accepted' ? 'pass' : 'fail' },
         el('span', { class: 'test-name', text: v.name || t('tch.testN', { n: i + 1 }) }),
         v.hidden ? el('span', { class: 'badge', text: t('tch.hidden') }) : null,
-        el('span', { class: 'verdict', text: verdictText(v.verdict) }),
+        el('span', { class: 't-verdict', text: verdictText(v.verdict) }),
         v.output !== undefined && v.output !== null && v.verdict !== 'accepted'
-          ? el('pre', { class: 'output' }, el('code', { text: v.output }))
+          ? el('pre', { class: 't-output' }, el('code', { text: v.output }))
           : null,
       ),
     ),
@@ -175,7 +175,7 @@ async function openSubmissions(row, col) {
           el('span', { class: 'muted', text: t('tch.passedOf', { passed: s.passed, total: s.total }) }),
         ),
         verdictList(s.verdicts || []),
-        el('pre', { class: 'code' }, el('code', { text: s.code })),
+        el('pre', { class: 't-code' }, el('code', { text: s.code })),
       ),
     ),
   );
@@ -217,7 +217,7 @@ async function openFailures(exercise) {
               ),
               x.wrong_outputs.length ? el('p', { class: 'small', text: t('tch.wrongOutputs') }) : null,
               ...x.wrong_outputs.map((w) =>
-                el('div', { class: 'wrong-output' }, el('span', { class: 'count', text: `× ${w.count}` }), el('pre', { class: 'output' }, el('code', { text: w.output }))),
+                el('div', { class: 'wrong-output' }, el('span', { class: 'count', text: `× ${w.count}` }), el('pre', { class: 't-output' }, el('code', { text: w.output }))),
               ),
             ),
           ),

@@ -16,7 +16,7 @@ import * as roster from './roster.js';
 
 addStrings(STRINGS);
 
-/** How long "Copied" stays beside the copy button. */
+/** How long "Copied" (or "new code") stays beside the buttons. */
 const COPIED_MS = 2500;
 
 const $ = (id) => document.getElementById(id);
@@ -168,6 +168,7 @@ function showTab(name) {
     $(tab.getAttribute('aria-controls')).hidden = !on;
   }
   if (name === 'gradebook') gradebook.reload();
+  if (name === 'roster') roster.reload();
 }
 
 ui.loginForm.addEventListener('submit', (e) => {
@@ -214,6 +215,7 @@ ui.rotate.addEventListener('click', async () => {
   state.classes = state.classes.map((x) => (x.id === c.id ? r.body : x));
   renderClass();
   ui.joinMessage.textContent = t('tch.rotated');
+  setTimeout(() => (ui.joinMessage.textContent = ''), COPIED_MS);
 });
 for (const tab of ui.tabs) {
   tab.addEventListener('click', () => showTab(tab.dataset.tab));

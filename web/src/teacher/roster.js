@@ -29,8 +29,9 @@ export async function open(c) {
   await reload();
 }
 
-async function reload() {
+export async function reload() {
   const c = current;
+  if (!c) return;
   const r = await get(classPath(c.id, '/students'));
   if (c !== current) return;
   students = r.ok ? r.body : { error: r.message };
