@@ -11,7 +11,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import AxeBuilder from '@axe-core/playwright';
-import { startServer, launchBrowser, screenshot, createKey, RUN_MS } from './harness.js';
+import { startServer, launchBrowser, screenshot, createKey, RUN_MS, SHOTS } from './harness.js';
 
 const LAPTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
@@ -136,6 +136,14 @@ test('a classroom key is refused with a clear message, and the key leaves the ad
   await page.fill('#key', 'tr_not-a-key');
   await page.click('#login-form button[type=submit]');
   await page.waitForFunction(() => /not accepted/.test(document.querySelector('#login-error').textContent));
+  // The classroom page's session in this tab: the teacher's page says it is not a teacher's,
+  // and leaves it to the classroom page.
+  await page.goto(`${server.url}/#key=${classroomKey}`);
+  await page.waitForFunction(() => sessionStorage.getItem('tiderun.session'));
+  await page.goto(`${server.url}/teacher`);
+  await page.waitForFunction(() => document.querySelector('#login-error').textContent.length > 0);
+  assert.match(await page.textContent('#login-error'), /needs a teacher key/);
+  assert.ok(await page.evaluate(() => sessionStorage.getItem('tiderun.session')), 'the classroom session is kept');
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });
@@ -278,7 +286,7 @@ test('a teacher makes a class and assignments; two students submit; the gradeboo
   assert.ok((await page.textContent('#roster tbody')).includes(made.students['李雷'].login_code));
   await page.uncheck('#show-codes');
   const hanRow = page.locator('#roster tbody tr', { hasText: '韩梅梅' });
-  await hanRow.locator('td.actions button').first().click();
+  await hanRow.locator('td.row-actions button').first().click();
   await page.fill('#roster .rename input', '韩梅梅 (B)');
   await page.click('#roster .rename button[type=submit]');
   await page.waitForFunction(() => document.querySelector('#roster tbody').textContent.includes('韩梅梅 (B)'));
@@ -316,6 +324,10 @@ test('in Chinese on a phone: the gradebook scrolls in its box, a cell opens, a h
   assert.equal(await page.textContent('#detail-title'), `${HOSTILE} · 按名字问好`);
   assert.match(await page.textContent('#detail-body'), /答案错误/);
   await screenshot(page, 'teacher-zh-phone-submission');
+  // The panel covers the phone's screen as it is seen (not only in a whole-page capture).
+  await page.screenshot({ path: `${SHOTS}/teacher-zh-phone-submission-view.png` });
+  const panel = await page.$eval('#detail', (d) => d.getBoundingClientRect().toJSON());
+  assert.ok(panel.top === 0 && panel.left === 0 && panel.width === 390, JSON.stringify(panel));
   await page.click('#detail-close');
   await showTab(page, 'assignments');
   assert.match(await page.textContent('#assignment-list'), /已截止/);
@@ -323,7 +335,7 @@ test('in Chinese on a phone: the gradebook scrolls in its box, a cell opens, a h
   await showTab(page, 'roster');
   await page.waitForSelector('#roster:not([hidden]) tbody tr');
   // Removing a student (confirmed): gone from the roster and the gradebook.
-  await page.locator('#roster tbody tr', { hasText: HOSTILE }).locator('td.actions button').nth(1).click();
+  await page.locator('#roster tbody tr', { hasText: HOSTILE }).locator('td.row-actions button').nth(1).click();
   await page.waitForFunction(() => document.querySelectorAll('#roster tbody tr').length === 2);
   await screenshot(page, 'teacher-zh-phone-roster');
   assert.deepEqual(await violations(page), []);

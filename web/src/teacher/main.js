@@ -19,6 +19,9 @@ addStrings(STRINGS);
 /** How long "Copied" (or "new code") stays beside the buttons. */
 const COPIED_MS = 2500;
 
+/** The class shown last in this tab (shown again after a reload). */
+const CLASS_KEY = 'tiderun.teacher.class';
+
 const $ = (id) => document.getElementById(id);
 const ui = {
   login: $('login'),
@@ -58,9 +61,14 @@ function labelPrefs() {
   ui.theme.setAttribute('aria-pressed', String(isDark()));
 }
 
-/** Back to the key form, with why. */
+/** Forget the session and go back to the key form, with why. */
 function signOut(message = '') {
   forget();
+  showLogin(message);
+}
+
+/** The key form, with why. */
+function showLogin(message = '') {
   state.classes = null;
   state.current = null;
   ui.app.hidden = true;
@@ -96,16 +104,24 @@ async function signIn(key) {
 async function openApp() {
   const r = await get('/api/v1/classes');
   if (!r.ok) {
-    signOut(refusal(r.status, r.message));
+    // A session of another role (the classroom page's, in this tab) is left to its page.
+    if (r.status === 403) showLogin(refusal(r.status, r.message));
+    else signOut(refusal(r.status, r.message));
     return;
   }
   ui.login.hidden = true;
   ui.app.hidden = false;
   ui.signOut.hidden = false;
   state.classes = r.body;
+  // The exercises' titles first: the gradebook and the assignments name them.
+  await assignments.loadExercises();
   renderClasses();
-  assignments.loadExercises();
-  const wanted = sessionStorage.getItem('tiderun.teacher.class');
+  let wanted = null;
+  try {
+    wanted = sessionStorage.getItem(CLASS_KEY);
+  } catch {
+    // No storage: the first class.
+  }
   const first = state.classes.find((c) => c.id === wanted) || state.classes[0];
   if (first) openClass(first);
   else ui.classView.hidden = true;
@@ -145,7 +161,7 @@ const joinLink = (c) => `${location.origin}/#join=${encodeURIComponent(c.join_co
 function openClass(c) {
   state.current = c;
   try {
-    sessionStorage.setItem('tiderun.teacher.class', c.id);
+    sessionStorage.setItem(CLASS_KEY, c.id);
   } catch {
     // No storage: the first class next time.
   }
@@ -246,4 +262,4 @@ labelPrefs();
 const key = takeKeyFromAddress();
 if (key) signIn(key);
 else if (hasSession()) openApp();
-else signOut();
+else showLogin();

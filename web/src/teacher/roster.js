@@ -102,7 +102,7 @@ export function render() {
         el('td', { class: 'login-code' }, show ? el('code', { text: s.login_code }) : el('span', { class: 'muted', text: '••••••' })),
         el(
           'td',
-          { class: 'actions' },
+          { class: 'row-actions' },
           el('button', { type: 'button', class: 'button small', text: t('tch.rename'), 'aria-label': t('tch.renameWho', { name: s.display_name }), onclick: () => ((renaming = s.id), render()) }),
           el('button', { type: 'button', class: 'button quiet small', text: t('tch.remove'), 'aria-label': t('tch.removeWho', { name: s.display_name }), onclick: () => remove(s) }),
         ),
