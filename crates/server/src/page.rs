@@ -254,6 +254,9 @@ mod tests {
                 .into_owned(),
         )
         .unwrap();
-        assert!(teacher.contains("/assets/teacher-"), "the teacher's page loads its own entry");
+        assert!(
+            teacher.contains("/assets/teacher-"),
+            "the teacher's page loads its own entry"
+        );
     }
 }
