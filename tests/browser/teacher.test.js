@@ -11,6 +11,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import AxeBuilder from '@axe-core/playwright';
+import { STRINGS } from '../../web/src/teacher/strings.js';
 import { startServer, launchBrowser, screenshot, createKey, RUN_MS, SHOTS } from './harness.js';
 
 const LAPTOP = { width: 1280, height: 800 };
@@ -125,6 +126,12 @@ async function waitForRows(page, n) {
   await page.click('#refresh-gradebook');
   await page.waitForFunction((n) => document.querySelectorAll('#gradebook tbody tr').length === n, n, { timeout: RUN_MS });
 }
+
+test('every text of the page is in English and Chinese', () => {
+  const en = Object.keys(STRINGS.en).sort();
+  assert.deepEqual(Object.keys(STRINGS.zh).sort(), en);
+  for (const key of en) assert.ok(STRINGS.zh[key].trim() && STRINGS.zh[key] !== STRINGS.en[key], key);
+});
 
 test('a classroom key is refused with a clear message, and the key leaves the address', async () => {
   const page = await openTeacher({ key: classroomKey });
@@ -314,6 +321,9 @@ test('in Chinese on a phone: the gradebook scrolls in its box, a cell opens, a h
   }));
   assert.ok(widths.page <= widths.view, `the page does not scroll sideways: ${JSON.stringify(widths)}`);
   assert.ok(widths.wrap <= widths.view);
+  // Names are not squeezed to a letter a line: the table scrolls instead.
+  const nameWidth = await page.$eval('#gradebook tbody th', (th) => th.getBoundingClientRect().width);
+  assert.ok(nameWidth >= 60, `the name column is ${nameWidth}px wide`);
   // The hostile name is shown as its text, in the table and the panel's title.
   const hostile = page.locator('#gradebook tbody tr', { hasText: HOSTILE });
   assert.equal(await hostile.locator('th').textContent(), HOSTILE);
@@ -346,6 +356,10 @@ test('in Chinese on a phone: the gradebook scrolls in its box, a cell opens, a h
   await page.waitForFunction(() => document.querySelectorAll('#gradebook tbody tr').length === 2);
   assert.match(await page.textContent('#gradebook thead'), /Student.*Average.*Greet by name/s);
   await screenshot(page, 'teacher-en-phone-gradebook');
+  await page.click('#theme');
+  assert.equal(await page.getAttribute('html', 'data-theme'), 'dark');
+  await screenshot(page, 'teacher-en-phone-gradebook-dark');
+  assert.deepEqual(await violations(page), []);
   assert.deepEqual(page.errors, []);
   assert.deepEqual(page.alerts, []);
   await page.context().close();
