@@ -1,7 +1,7 @@
 import { defineConfig } from 'vite';
 
 // The pages are embedded in the tiderun binary: the classroom page served at `/`, the
-// operator console at `/console`; in development the Vite server forwards the API and the
+// operator console at `/console`, the teacher's page at `/teacher`; in development the Vite server forwards the API and the
 // WebSocket to a running `tiderun serve`.
 const target = process.env.TIDERUN_URL || 'http://127.0.0.1:8080';
 
@@ -15,6 +15,7 @@ export default defineConfig({
       input: {
         main: 'index.html',
         console: 'console.html',
+        teacher: 'teacher.html',
       },
     },
   },

@@ -4,7 +4,9 @@
 //! page of the same bundle, is at `/console`: the page itself holds no data (like the
 //! classroom page's, anyone may load it); everything it shows comes from admin-only API
 //! calls, made with the admin key entered on the page (a browser navigating to `/console`
-//! cannot send one).
+//! cannot send one). The teacher's page, a third, is at `/teacher` in the same way: its classes,
+//! rosters, assignments and gradebooks come from teacher-only API calls made with the page
+//! session of a teacher key.
 //!
 //! Only those paths: Judge0's API also lives at the root (`/submissions`, `/languages`...),
 //! and the page must not shadow it. Served outside authentication and rate limits (a page
@@ -33,6 +35,8 @@ struct Bundle;
 const INDEX: &str = "index.html";
 /// The operator console's page.
 const CONSOLE: &str = "console.html";
+/// The teacher's page.
+const TEACHER: &str = "teacher.html";
 /// Where Vite puts the hashed assets.
 const ASSETS_DIR: &str = "assets/";
 /// Hashed file names: a changed file has a new name.
@@ -50,6 +54,7 @@ pub fn router() -> Router<AppState> {
         .route("/index.html", get(index))
         .route("/s/{id}", get(share))
         .route("/console", get(console))
+        .route("/teacher", get(teacher))
         .route("/assets/{*path}", get(asset));
     // The other top-level files of the bundle (favicon.svg...), each by its own name.
     for name in Bundle::iter().filter(|n| !n.contains('/') && n != INDEX) {
@@ -70,7 +75,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(index_doc, share_doc, console_doc, asset_doc),
+    paths(index_doc, share_doc, console_doc, teacher_doc, asset_doc),
     tags((name = "page", description = "The classroom page (needs no API token and counts against no rate limit)"))
 )]
 struct PageDoc;
@@ -119,6 +124,21 @@ fn share_doc() {}
 #[allow(dead_code)] // Documentation only: the handler is `console`.
 fn console_doc() {}
 
+/// The teacher's page: classes, rosters, assignments and the gradebook, read with a teacher
+/// key's page session (the page itself holds no data).
+#[utoipa::path(
+    get,
+    path = "/teacher",
+    tag = "page",
+    security(()),
+    responses(
+        (status = 200, description = "The page", content_type = "text/html"),
+        (status = 304, description = "Not modified (If-None-Match)"),
+    )
+)]
+#[allow(dead_code)] // Documentation only: the handler is `teacher`.
+fn teacher_doc() {}
+
 /// A file of the page's bundle; its name has a content hash, so it is cached for a year.
 #[utoipa::path(
     get,
@@ -141,6 +161,10 @@ async fn index(headers: HeaderMap) -> Response {
 
 async fn console(headers: HeaderMap) -> Response {
     serve(CONSOLE, REVALIDATE, &headers)
+}
+
+async fn teacher(headers: HeaderMap) -> Response {
+    serve(TEACHER, REVALIDATE, &headers)
 }
 
 /// A share link opens the page, which reads the id from its address and loads the snippet.
@@ -223,5 +247,16 @@ mod tests {
         )
         .unwrap();
         assert!(console.contains("/assets/console-"), "the console loads its own entry");
+        let teacher = String::from_utf8(
+            Bundle::get(TEACHER)
+                .expect("web/dist/teacher.html is embedded")
+                .data
+                .into_owned(),
+        )
+        .unwrap();
+        assert!(
+            teacher.contains("/assets/teacher-"),
+            "the teacher's page loads its own entry"
+        );
     }
 }

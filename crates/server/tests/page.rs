@@ -174,3 +174,38 @@ async fn the_console_page_is_served_and_its_data_needs_an_admin() {
     assert_eq!(fetch(&server, "/api/v1/console/live").await.status(), 401);
     server.stop().await;
 }
+
+/// The teacher's page is served at `/teacher` like the console (it holds no data); the classes
+/// it shows need a teacher's key, which a page load does not have.
+#[tokio::test]
+async fn the_teacher_page_is_served_and_its_data_needs_a_teacher() {
+    let config = ServerConfig {
+        auth_tokens: vec!["secret".into()],
+        ..ServerConfig::default()
+    };
+    let server = common::fake::start(config, Backend::Sqlite).await;
+    let teacher = std::fs::read_to_string(dist().join("teacher.html")).expect("web/dist/teacher.html");
+    let response = fetch(&server, "/teacher").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, header::CONTENT_TYPE), "text/html; charset=utf-8");
+    assert_eq!(header(&response, header::CACHE_CONTROL), "no-cache");
+    let etag = header(&response, header::ETAG).to_string();
+    assert_eq!(response.text().await.unwrap(), teacher);
+    let again = reqwest::Client::new()
+        .get(format!("{}/teacher", server.base))
+        .header(header::IF_NONE_MATCH, &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    let assets: Vec<&str> = teacher
+        .split(['"', '\''])
+        .filter(|s| s.starts_with("/assets/"))
+        .collect();
+    assert!(assets.iter().any(|a| a.contains("teacher-")), "{teacher}");
+    for asset in assets {
+        assert_eq!(fetch(&server, asset).await.status(), 200, "{asset}");
+    }
+    assert_eq!(fetch(&server, "/api/v1/classes").await.status(), 401);
+    server.stop().await;
+}
