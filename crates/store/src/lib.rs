@@ -57,7 +57,7 @@ pub use classes::{
 };
 pub use error::{Failure, StoreError};
 pub use exercises::{
-    ExerciseSummary, PutOutcome, StoredExercise, MAX_EXERCISE_BYTES, MAX_EXERCISE_ID_BYTES, MAX_EXERCISE_SUMMARY_BYTES,
+    ExerciseSummary, PutOutcome, StoredExercise, Writer, MAX_EXERCISE_BYTES, MAX_EXERCISE_ID_BYTES, MAX_EXERCISE_SUMMARY_BYTES,
     MAX_STORED_EXERCISES,
 };
 pub use jetstream::{
