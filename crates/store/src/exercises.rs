@@ -143,11 +143,12 @@ impl Store {
     /// An exercise by id.
     pub async fn get_exercise(&self, id: &str) -> Result<Option<StoredExercise>, StoreError> {
         const OP: &str = "get_exercise";
-        let Some(row) = sqlx::query("SELECT id, definition, created_at, updated_at, owner FROM exercises WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(query(OP))?
+        let Some(row) =
+            sqlx::query("SELECT id, definition, created_at, updated_at, owner FROM exercises WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(query(OP))?
         else {
             return Ok(None);
         };
@@ -190,10 +191,7 @@ impl Store {
                 .bind(id)
                 .bind(name),
         };
-        let deleted = delete
-            .execute(&self.pool)
-            .await
-            .map_err(query("delete_exercise"))?;
+        let deleted = delete.execute(&self.pool).await.map_err(query("delete_exercise"))?;
         Ok(deleted.rows_affected() > 0)
     }
 }

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use chrono::Utc;
 use sqlx::{Connection, Executor};
-use store::{Writer, 
+use store::{
     ApiKey, Claim, DeleteOutcome, KeyState, NewKey, NewSubmission, PutOutcome, Quotas, RevokeOutcome, Role, RunRecord,
-    RunsQuery, Store, StoreError, UsageQuery, KEY_LEN, MAX_CPU_S_PER_DAY, MAX_EXERCISE_BYTES, MAX_EXERCISE_ID_BYTES,
-    MAX_EXERCISE_SUMMARY_BYTES, MAX_KEY_EXPIRY_DAYS, MAX_PER_PAGE, MAX_RUNS_PER_MINUTE, MAX_RUNS_PER_PAGE,
-    MAX_SNIPPET_BYTES, MAX_SNIPPET_LANGUAGE_BYTES, MAX_STORED_EXERCISES, SNIPPET_ID_LEN,
+    RunsQuery, Store, StoreError, UsageQuery, Writer, KEY_LEN, MAX_CPU_S_PER_DAY, MAX_EXERCISE_BYTES,
+    MAX_EXERCISE_ID_BYTES, MAX_EXERCISE_SUMMARY_BYTES, MAX_KEY_EXPIRY_DAYS, MAX_PER_PAGE, MAX_RUNS_PER_MINUTE,
+    MAX_RUNS_PER_PAGE, MAX_SNIPPET_BYTES, MAX_SNIPPET_LANGUAGE_BYTES, MAX_STORED_EXERCISES, SNIPPET_ID_LEN,
 };
 
 const POSTGRES_ENV: &str = "TIDERUN_TEST_POSTGRES_URL";
@@ -595,7 +595,11 @@ async fn exercise_put_get_list_delete(url: String) {
     // Concurrent puts of one new id: one creates it, the others replace it.
     let puts = (0..8).map(|i| {
         let store = store.clone();
-        tokio::spawn(async move { store.put_exercise("race", &format!("{{\"n\":{i}}}"), "{}", Writer::Any).await })
+        tokio::spawn(async move {
+            store
+                .put_exercise("race", &format!("{{\"n\":{i}}}"), "{}", Writer::Any)
+                .await
+        })
     });
     let mut created = 0;
     for put in puts {
@@ -630,7 +634,10 @@ async fn exercise_limits(url: String) {
         let err = store.put_exercise(&id, "{}", "{}", Writer::Any).await.unwrap_err();
         assert!(matches!(err, StoreError::BadExerciseId { .. }), "{err:?}");
     }
-    let err = store.put_exercise("nul", "{\"a\":\"\0\"}", "{}", Writer::Any).await.unwrap_err();
+    let err = store
+        .put_exercise("nul", "{\"a\":\"\0\"}", "{}", Writer::Any)
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, StoreError::NulCharacter { field: "definition" }),
         "{err:?}"
@@ -638,9 +645,15 @@ async fn exercise_limits(url: String) {
 
     // The count limit: fill up to it, one more is refused, a replacement is not.
     for i in 1..MAX_STORED_EXERCISES {
-        store.put_exercise(&format!("e{i:04}"), "{}", "{}", Writer::Any).await.unwrap();
+        store
+            .put_exercise(&format!("e{i:04}"), "{}", "{}", Writer::Any)
+            .await
+            .unwrap();
     }
-    let err = store.put_exercise("one-more", "{}", "{}", Writer::Any).await.unwrap_err();
+    let err = store
+        .put_exercise("one-more", "{}", "{}", Writer::Any)
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, StoreError::TooManyExercises) && err.is_caller_mistake(),
         "{err:?}"
@@ -650,7 +663,10 @@ async fn exercise_limits(url: String) {
         format!("{MAX_STORED_EXERCISES} exercises are stored already, the most there may be; delete one first")
     );
     assert_eq!(
-        store.put_exercise("e0001", "{\"v\":2}", "{}", Writer::Any).await.unwrap(),
+        store
+            .put_exercise("e0001", "{\"v\":2}", "{}", Writer::Any)
+            .await
+            .unwrap(),
         PutOutcome::Replaced
     );
     assert_eq!(store.list_exercises().await.unwrap().len() as i64, MAX_STORED_EXERCISES);
@@ -660,25 +676,49 @@ async fn exercise_owners(url: String) {
     let store = connect(&url).await;
     let li = Writer::Owner("teacher-li");
     let wang = Writer::Owner("teacher-wang");
-    assert_eq!(store.put_exercise("li", "{}", "{}", li).await.unwrap(), PutOutcome::Created);
-    assert_eq!(store.put_exercise("api", "{}", "{}", Writer::Any).await.unwrap(), PutOutcome::Created);
+    assert_eq!(
+        store.put_exercise("li", "{}", "{}", li).await.unwrap(),
+        PutOutcome::Created
+    );
+    assert_eq!(
+        store.put_exercise("api", "{}", "{}", Writer::Any).await.unwrap(),
+        PutOutcome::Created
+    );
     let owners = |list: Vec<store::ExerciseSummary>| list.into_iter().map(|e| (e.id, e.owner)).collect::<Vec<_>>();
     assert_eq!(
         owners(store.list_exercises().await.unwrap()),
-        [("api".to_string(), None), ("li".to_string(), Some("teacher-li".to_string()))]
+        [
+            ("api".to_string(), None),
+            ("li".to_string(), Some("teacher-li".to_string()))
+        ]
     );
-    assert_eq!(store.get_exercise("li").await.unwrap().unwrap().owner.as_deref(), Some("teacher-li"));
+    assert_eq!(
+        store.get_exercise("li").await.unwrap().unwrap().owner.as_deref(),
+        Some("teacher-li")
+    );
     // A teacher replaces their own only: another's, or one of no owner, is left as it was.
-    assert_eq!(store.put_exercise("li", "{\"v\":2}", "{}", li).await.unwrap(), PutOutcome::Replaced);
+    assert_eq!(
+        store.put_exercise("li", "{\"v\":2}", "{}", li).await.unwrap(),
+        PutOutcome::Replaced
+    );
     for id in ["li", "api"] {
-        assert_eq!(store.put_exercise(id, "{\"w\":1}", "{}", wang).await.unwrap(), PutOutcome::NotYours);
+        assert_eq!(
+            store.put_exercise(id, "{\"w\":1}", "{}", wang).await.unwrap(),
+            PutOutcome::NotYours
+        );
         assert!(!store.delete_exercise(id, wang).await.unwrap());
     }
     assert_eq!(store.get_exercise("li").await.unwrap().unwrap().definition, "{\"v\":2}");
     assert_eq!(store.get_exercise("api").await.unwrap().unwrap().definition, "{}");
     // A caller or admin replaces any, and the owner stays.
-    assert_eq!(store.put_exercise("li", "{\"v\":3}", "{}", Writer::Any).await.unwrap(), PutOutcome::Replaced);
-    assert_eq!(store.get_exercise("li").await.unwrap().unwrap().owner.as_deref(), Some("teacher-li"));
+    assert_eq!(
+        store.put_exercise("li", "{\"v\":3}", "{}", Writer::Any).await.unwrap(),
+        PutOutcome::Replaced
+    );
+    assert_eq!(
+        store.get_exercise("li").await.unwrap().unwrap().owner.as_deref(),
+        Some("teacher-li")
+    );
     assert!(store.delete_exercise("li", li).await.unwrap());
     assert!(store.delete_exercise("api", Writer::Any).await.unwrap());
     assert_eq!(store.list_exercises().await.unwrap(), vec![]);
