@@ -574,8 +574,8 @@ async fn authenticate(
 /// The least role a route needs. The one table of who may do what: `classroom` may run code
 /// (the native run and both WebSockets), read the runtimes (also Piston's and Judge0's
 /// lists), open, list and submit to exercises, save and open snippets, and make a page
-/// session; posting and deleting exercises needs a `teacher`, `caller` or `admin` key (a
-/// teacher only its own exercises: `native/exercise_routes.rs`); the keys, usage, run log and
+/// session; posting, deleting and reading the full definition of exercises needs a
+/// `teacher`, `caller` or `admin` key (a teacher only its own: `native/exercise_routes.rs`); the keys, usage, run log and
 /// console are for admins; everything else (Piston's execute, Judge0's submissions and system
 /// endpoints) needs a `caller`. Classes (`/api/v1/classes…`) check their own roles: a
 /// teacher's class for its owner and admins, a student's own submissions for the student.
@@ -601,7 +601,9 @@ pub fn required_role(method: &Method, path: &str) -> Role {
     );
     let teacher = matches!(
         (method, segments.as_slice()),
-        (&Method::POST, ["api", "v1", "exercises"]) | (&Method::DELETE, ["api", "v1", "exercises", _])
+        (&Method::POST, ["api", "v1", "exercises"])
+            | (&Method::DELETE, ["api", "v1", "exercises", _])
+            | (&Method::GET, ["api", "v1", "exercises", _, "definition"])
     );
     if classroom {
         Role::Classroom

@@ -488,6 +488,16 @@ async fn a_teacher_changes_only_their_own_exercises() {
             get(&server, "/api/v1/exercises/sum-two").await.1["title"],
             "Sum of two numbers"
         );
+        // The owner reads it whole (hidden tests too) to edit it; another teacher may not.
+        let (status, body) = call_as(&server, &li, "GET", "/api/v1/exercises/li-echo/definition", None).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["tests"][1]["expected_output"], "a\n", "{body}");
+        assert_eq!(body["tests"][1]["hidden"], true, "{body}");
+        let (status, body) = call_as(&server, &wang, "GET", "/api/v1/exercises/li-echo/definition", None).await;
+        assert_eq!(status, 403, "{body}");
+        assert!(error_of(&body).contains("belongs to the key \"teacher-li\""), "{body}");
+        let (status, _) = call_as(&server, &li, "GET", "/api/v1/exercises/sum-two/definition", None).await;
+        assert_eq!(status, 409);
 
         // The list says what each key may change.
         let editable = |list: &Value| -> Vec<(String, String, bool)> {

@@ -27,6 +27,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/exercises", get(list).post(create))
         .route("/api/v1/exercises/{id}", get(open).delete(remove))
+        .route("/api/v1/exercises/{id}/definition", get(definition))
         .route("/api/v1/exercises/{id}/submit", post(submit))
 }
 
@@ -36,7 +37,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(list, open, submit, create, remove),
+    paths(list, open, submit, create, remove, definition),
     components(schemas(ExerciseSummary, Source, ExerciseView, TestView, SubmitRequest, Exercise, ExerciseTest, crate::exercise_spec::Grading, crate::exercise_spec::ExerciseLimits)),
     tags((name = "exercises", description = "Exercises with test cases, some hidden: open one, submit a solution, get a score"))
 )]
@@ -274,6 +275,50 @@ pub(crate) async fn find(state: &AppState, id: &str) -> Result<Exercise, ApiErro
 async fn open(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<ExerciseView>, ApiError> {
     let exercise = find(&state, &id).await?;
     Ok(Json(ExerciseView::new(exercise, state.runner().engine().catalog())))
+}
+
+/// A posted exercise as it was posted, hidden tests included: for editing it (a teacher's key
+/// its own; a caller or admin key any posted one).
+#[utoipa::path(
+    get,
+    path = "/api/v1/exercises/{id}/definition",
+    tag = "exercises",
+    params(("id" = String, Path, description = "The exercise's id")),
+    security(("token" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The exercise, as `POST /api/v1/exercises` takes it", body = Exercise),
+        (status = 401, description = "An API token is required", body = ErrorBody),
+        (status = 403, description = "Another's exercise (for a teacher's key), or a key that may not change exercises", body = ErrorBody),
+        (status = 404, description = "No posted exercise has this id", body = ErrorBody),
+        (status = 409, description = "The id is a directory exercise (read its file)", body = ErrorBody),
+        (status = 429, description = "Rate limit reached", body = ErrorBody),
+    )
+)]
+async fn definition(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<Exercise>, ApiError> {
+    let writer = writer(&caller)?;
+    let unknown = || ApiError::NotFound(format!("no posted exercise with id {id:?}"));
+    check_id(&id).map_err(|_| unknown())?;
+    if state.exercises().get(&id).is_some() {
+        return Err(ApiError::Conflict(format!(
+            "exercise {id:?} is a file of the exercises directory; read the file instead"
+        )));
+    }
+    let stored = state.store().get_exercise(&id).await?.ok_or_else(unknown)?;
+    if let store::Writer::Owner(me) = writer {
+        if stored.owner.as_deref() != Some(me) {
+            return Err(not_yours(
+                &state,
+                &id,
+                "only its owner, a caller or an admin key may read its hidden tests",
+            )
+            .await);
+        }
+    }
+    find(&state, &id).await.map(Json)
 }
 
 /// Grade a solution: compile once, run every test of the exercise in a fresh sandbox.
