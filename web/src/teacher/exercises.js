@@ -8,7 +8,7 @@ import { get, call } from './api.js';
 import { el } from './dom.js';
 import { showDetail } from './detail.js';
 import { allExercises, exerciseTitle } from './catalog.js';
-import { renderStatement } from '../exercises.js';
+import { renderStatement, localized } from '../exercises.js';
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -133,7 +133,7 @@ function testRow(test = {}) {
       el('button', {
         type: 'button',
         class: 'button quiet small',
-        text: t('tch.remove'),
+        text: t('tch.xRemoveTest'),
         onclick: () => {
           if (ui.tests.children.length > 1) row.remove();
         },
@@ -265,7 +265,7 @@ async function view(id) {
           el('div', {}, el('h4', { text: t('tch.xExpected') }), el('pre', { text: test.expected_output || '' })),
         ),
   );
-  showDetail(exerciseTitle(id), el('div', { class: 'statement' }, renderStatement(x.statement)), el('h3', { text: t('tch.xTests') }), ...tests);
+  showDetail(exerciseTitle(id), el('div', { class: 'statement' }, renderStatement(localized(x, 'statement'))), el('h3', { text: t('tch.xTests') }), ...tests);
 }
 
 ui.add.addEventListener('click', () => openForm(null));
