@@ -574,10 +574,11 @@ async fn authenticate(
 /// The least role a route needs. The one table of who may do what: `classroom` may run code
 /// (the native run and both WebSockets), read the runtimes (also Piston's and Judge0's
 /// lists), open, list and submit to exercises, save and open snippets, and make a page
-/// session; the keys, usage, run log and console are for admins; everything else (Piston's
-/// execute, Judge0's submissions and system endpoints, posting and deleting exercises) needs
-/// a `caller`. Classes (`/api/v1/classes…`) check their own roles: a teacher's class for its
-/// owner and admins, a student's own submissions for the student.
+/// session; posting, deleting and reading the full definition of exercises needs a
+/// `teacher`, `caller` or `admin` key (a teacher only its own: `native/exercise_routes.rs`); the keys, usage, run log and
+/// console are for admins; everything else (Piston's execute, Judge0's submissions and system
+/// endpoints) needs a `caller`. Classes (`/api/v1/classes…`) check their own roles: a
+/// teacher's class for its owner and admins, a student's own submissions for the student.
 pub fn required_role(method: &Method, path: &str) -> Role {
     const ADMIN_PREFIXES: [&str; 4] = ["/api/v1/keys", "/api/v1/usage", "/api/v1/runs", "/api/v1/console"];
     let under = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
@@ -598,8 +599,16 @@ pub fn required_role(method: &Method, path: &str) -> Role {
             | (true, _, ["languages"])
             | (true, _, ["languages", _])
     );
+    let teacher = matches!(
+        (method, segments.as_slice()),
+        (&Method::POST, ["api", "v1", "exercises"])
+            | (&Method::DELETE, ["api", "v1", "exercises", _])
+            | (&Method::GET, ["api", "v1", "exercises", _, "definition"])
+    );
     if classroom {
         Role::Classroom
+    } else if teacher {
+        Role::Teacher
     } else {
         Role::Caller
     }
@@ -618,7 +627,9 @@ fn rank(role: Role) -> u8 {
 /// 403 when the caller's role is less than the route needs ([`required_role`]).
 fn allowed(caller: &Caller, method: &Method, path: &str) -> Result<(), ApiError> {
     let needed = required_role(method, path);
-    if rank(caller.role) >= rank(needed) {
+    // A teacher's routes are also a caller's (teachers are beside callers, not above them).
+    let teacher = needed == Role::Teacher && matches!(caller.role, Role::Teacher | Role::Caller | Role::Admin);
+    if teacher || (needed != Role::Teacher && rank(caller.role) >= rank(needed)) {
         return Ok(());
     }
     let who = match &caller.key {
@@ -627,6 +638,7 @@ fn allowed(caller: &Caller, method: &Method, path: &str) -> Result<(), ApiError>
     };
     Err(ApiError::Forbidden(match needed {
         Role::Admin => format!("this needs an admin key; {who}"),
+        Role::Teacher => format!("this needs a teacher, caller or admin key; {who}"),
         _ => format!("this needs a caller or admin key; {who}, which may only run code, read runtimes, open exercises and save snippets"),
     }))
 }

@@ -3,7 +3,9 @@
 //! wrong one in a hidden case scores 2/3 and leaks nothing), and — against the router with the
 //! stand-in executor (`common::fake`, no root) — bad submissions and a teacher's posted
 //! exercises (SQLite and, under `./x test`, Postgres): the token rules, replace, conflicts with
-//! the directory, delete, a submission graded against the posted tests.
+//! the directory, delete, a submission graded against the posted tests; a teacher's key
+//! changing only its own exercises, and a changed exercise used by the next submission on
+//! another node.
 
 extern crate tiderun_server as server;
 
@@ -322,7 +324,7 @@ async fn a_teacher_posts_replaces_and_deletes_exercises() {
         assert_eq!(
             list[0],
             json!({"id": "double", "title": "Double it", "title_zh": "加倍", "order": 0,
-                   "languages": ["python"], "any_language": false})
+                   "languages": ["python"], "any_language": false, "source": "api", "editable": true})
         );
         // Only in the languages it names.
         let (status, answer) = submit(&server, "double", "c", "int main(void) { return 0; }").await;
@@ -398,5 +400,183 @@ async fn a_teacher_posts_replaces_and_deletes_exercises() {
         }
         assert_eq!(get(&server, "/api/v1/exercises/double").await.0, 404);
         server.stop().await;
+    }
+}
+
+/// `method path` with `token` as a bearer key.
+async fn call_as(server: &TestServer, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut request = reqwest::Client::new()
+        .request(method, format!("{}{path}", server.base))
+        .header("authorization", format!("Bearer {token}"));
+    if let Some(body) = body {
+        request = request.body(body.to_string());
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+async fn create_key(server: &TestServer, name: &str, role: &str) -> String {
+    let (status, body) = call_as(
+        server,
+        TOKEN,
+        "POST",
+        "/api/v1/keys",
+        Some(json!({"name": name, "role": role})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    body["key"].as_str().unwrap().to_owned()
+}
+
+/// An exercise the stand-in's echoing program passes while `expected` is what it reads.
+fn echo(id: &str, expected: &str) -> Value {
+    json!({"id": id, "title": id, "statement": "Print what you read.",
+           "tests": [{"stdin": "a\n", "expected_output": "a\n"},
+                     {"stdin": "a\n", "expected_output": expected, "hidden": true}]})
+}
+
+fn error_of(body: &Value) -> &str {
+    body["error"].as_str().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_teacher_changes_only_their_own_exercises() {
+    for backend in backends() {
+        let server = start(backend, &[TOKEN]).await;
+        let li = create_key(&server, "teacher-li", "teacher").await;
+        let wang = create_key(&server, "teacher-wang", "teacher").await;
+        let caller = create_key(&server, "ide", "caller").await;
+        let post = |token: &str, body: Value| {
+            let token = token.to_owned();
+            let server = &server;
+            async move { call_as(server, &token, "POST", "/api/v1/exercises", Some(body)).await }
+        };
+
+        // A teacher adds one and replaces it; it is theirs.
+        let (status, body) = post(&li, echo("li-echo", "a\n")).await;
+        assert_eq!(status, 201, "{body}");
+        let (status, body) = post(&li, echo("li-echo", "a\n")).await;
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = post(&caller, echo("caller-one", "a\n")).await;
+        assert_eq!(status, 201, "{body}");
+
+        // Another teacher's, a caller's and a directory exercise are not theirs to change.
+        for (token, id, whose) in [
+            (&wang, "li-echo", "belongs to the key \"teacher-li\""),
+            (&li, "caller-one", "belongs to a caller or admin key"),
+            (&li, "sum-two", "belongs to the exercises directory"),
+        ] {
+            let (status, body) = post(token, echo(id, "x\n")).await;
+            assert_eq!(status, 403, "POST {id}: {body}");
+            assert_eq!(
+                error_of(&body),
+                format!("the exercise {id:?} {whose}; choose another id"),
+                "{body}"
+            );
+            let (status, body) = call_as(&server, token, "DELETE", &format!("/api/v1/exercises/{id}"), None).await;
+            assert_eq!(status, 403, "DELETE {id}: {body}");
+            assert!(error_of(&body).contains(whose), "{body}");
+        }
+        assert_eq!(
+            get(&server, "/api/v1/exercises/li-echo").await.1["tests"][1]["hidden"],
+            true
+        );
+        assert_eq!(
+            get(&server, "/api/v1/exercises/sum-two").await.1["title"],
+            "Sum of two numbers"
+        );
+        // The owner reads it whole (hidden tests too) to edit it; another teacher may not.
+        let (status, body) = call_as(&server, &li, "GET", "/api/v1/exercises/li-echo/definition", None).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["tests"][1]["expected_output"], "a\n", "{body}");
+        assert_eq!(body["tests"][1]["hidden"], true, "{body}");
+        let (status, body) = call_as(&server, &wang, "GET", "/api/v1/exercises/li-echo/definition", None).await;
+        assert_eq!(status, 403, "{body}");
+        assert!(error_of(&body).contains("belongs to the key \"teacher-li\""), "{body}");
+        let (status, _) = call_as(&server, &li, "GET", "/api/v1/exercises/sum-two/definition", None).await;
+        assert_eq!(status, 409);
+
+        // The list says what each key may change.
+        let editable = |list: &Value| -> Vec<(String, String, bool)> {
+            list.as_array()
+                .unwrap()
+                .iter()
+                .map(|e| {
+                    (
+                        e["id"].as_str().unwrap().to_owned(),
+                        e["source"].as_str().unwrap().to_owned(),
+                        e["editable"].as_bool().unwrap(),
+                    )
+                })
+                .filter(|(id, ..)| ["li-echo", "caller-one", "sum-two"].contains(&id.as_str()))
+                .collect()
+        };
+        let row = |id: &str, source: &str, editable: bool| (id.to_owned(), source.to_owned(), editable);
+        let (_, list) = call_as(&server, &li, "GET", "/api/v1/exercises", None).await;
+        assert_eq!(
+            editable(&list),
+            [
+                row("sum-two", "directory", false),
+                row("caller-one", "api", false),
+                row("li-echo", "api", true)
+            ]
+        );
+        let (_, list) = call_as(&server, &wang, "GET", "/api/v1/exercises", None).await;
+        assert!(editable(&list).iter().all(|(.., e)| !e), "{list}");
+        let (_, list) = call_as(&server, &caller, "GET", "/api/v1/exercises", None).await;
+        assert_eq!(
+            editable(&list),
+            [
+                row("sum-two", "directory", false),
+                row("caller-one", "api", true),
+                row("li-echo", "api", true)
+            ]
+        );
+
+        // A caller key keeps its rights over a teacher's exercise, which stays the teacher's.
+        let (status, body) = post(&caller, echo("li-echo", "a\n")).await;
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = post(&li, echo("li-echo", "a\n")).await;
+        assert_eq!(status, 200, "{body}");
+
+        // The teacher deletes their own.
+        let (status, body) = call_as(&server, &li, "DELETE", "/api/v1/exercises/li-echo", None).await;
+        assert_eq!(status, 204, "{body}");
+        let (status, _) = call_as(&server, &li, "DELETE", "/api/v1/exercises/li-echo", None).await;
+        assert_eq!(status, 404);
+        server.stop().await;
+    }
+}
+
+/// Passed tests and the hidden test's verdict of the echoing program on `edited`.
+async fn graded(server: &TestServer, token: &str) -> (u64, String) {
+    let body = json!({"language": "python", "code": "print(input())"});
+    let (status, graded) = call_as(server, token, "POST", "/api/v1/exercises/edited/submit", Some(body)).await;
+    assert_eq!(status, 200, "{graded}");
+    (
+        graded["passed"].as_u64().unwrap(),
+        graded["tests"][1]["verdict"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_changed_exercise_grades_the_next_submission_on_every_node() {
+    for backend in backends() {
+        let first = start(backend, &[TOKEN]).await;
+        let second = common::fake::start_on(config(&[TOKEN]), &first).await;
+        let li = create_key(&first, "teacher-li", "teacher").await;
+        let (status, body) = call_as(&first, &li, "POST", "/api/v1/exercises", Some(echo("edited", "a\n"))).await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(graded(&second, &li).await, (2, "accepted".to_owned()));
+        // The teacher changes the hidden test's expected output on one node: the other grades by it.
+        let (status, body) = call_as(&first, &li, "POST", "/api/v1/exercises", Some(echo("edited", "b\n"))).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(graded(&second, &li).await, (1, "wrong_answer".to_owned()));
+        assert_eq!(graded(&first, &li).await, (1, "wrong_answer".to_owned()));
+        second.stop().await;
+        first.stop().await;
     }
 }

@@ -57,8 +57,8 @@ pub use classes::{
 };
 pub use error::{Failure, StoreError};
 pub use exercises::{
-    ExerciseSummary, PutOutcome, StoredExercise, MAX_EXERCISE_BYTES, MAX_EXERCISE_ID_BYTES, MAX_EXERCISE_SUMMARY_BYTES,
-    MAX_STORED_EXERCISES,
+    ExerciseSummary, PutOutcome, StoredExercise, Writer, MAX_EXERCISE_BYTES, MAX_EXERCISE_ID_BYTES,
+    MAX_EXERCISE_SUMMARY_BYTES, MAX_STORED_EXERCISES,
 };
 pub use jetstream::{
     JetStreamNames, JetStreamOptions, JetStreamQueue, QueueError, CONNECT_TIMEOUT as QUEUE_CONNECT_TIMEOUT, CONSUMER,

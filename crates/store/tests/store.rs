@@ -8,9 +8,9 @@ use chrono::Utc;
 use sqlx::{Connection, Executor};
 use store::{
     ApiKey, Claim, DeleteOutcome, KeyState, NewKey, NewSubmission, PutOutcome, Quotas, RevokeOutcome, Role, RunRecord,
-    RunsQuery, Store, StoreError, UsageQuery, KEY_LEN, MAX_CPU_S_PER_DAY, MAX_EXERCISE_BYTES, MAX_EXERCISE_ID_BYTES,
-    MAX_EXERCISE_SUMMARY_BYTES, MAX_KEY_EXPIRY_DAYS, MAX_PER_PAGE, MAX_RUNS_PER_MINUTE, MAX_RUNS_PER_PAGE,
-    MAX_SNIPPET_BYTES, MAX_SNIPPET_LANGUAGE_BYTES, MAX_STORED_EXERCISES, SNIPPET_ID_LEN,
+    RunsQuery, Store, StoreError, UsageQuery, Writer, KEY_LEN, MAX_CPU_S_PER_DAY, MAX_EXERCISE_BYTES,
+    MAX_EXERCISE_ID_BYTES, MAX_EXERCISE_SUMMARY_BYTES, MAX_KEY_EXPIRY_DAYS, MAX_PER_PAGE, MAX_RUNS_PER_MINUTE,
+    MAX_RUNS_PER_PAGE, MAX_SNIPPET_BYTES, MAX_SNIPPET_LANGUAGE_BYTES, MAX_STORED_EXERCISES, SNIPPET_ID_LEN,
 };
 
 const POSTGRES_ENV: &str = "TIDERUN_TEST_POSTGRES_URL";
@@ -111,6 +111,7 @@ on_both_backends!(
     snippet_round_trip_and_limits,
     exercise_put_get_list_delete,
     exercise_limits,
+    exercise_owners,
     a_lease_fences_the_result_and_runs_out,
     claim_next_takes_what_no_queue_holds,
     concurrent_claimers_take_different_rows,
@@ -547,13 +548,13 @@ async fn exercise_put_get_list_delete(url: String) {
     let definition = r#"{"title":"两数之和","tests":[{"stdin":"1 2\n","expected_output":"3\n"}]}"#;
     assert_eq!(
         store
-            .put_exercise("sum", definition, r#"{"t":"两数之和"}"#)
+            .put_exercise("sum", definition, r#"{"t":"两数之和"}"#, Writer::Any)
             .await
             .unwrap(),
         PutOutcome::Created
     );
     assert_eq!(
-        store.put_exercise("abc", "{}", "{}").await.unwrap(),
+        store.put_exercise("abc", "{}", "{}", Writer::Any).await.unwrap(),
         PutOutcome::Created
     );
     let got = store.get_exercise("sum").await.unwrap().expect("stored");
@@ -564,7 +565,7 @@ async fn exercise_put_get_list_delete(url: String) {
     // Put again: replaced, the creation time kept.
     tokio::time::sleep(Duration::from_millis(2)).await;
     assert_eq!(
-        store.put_exercise("sum", "{\"v\":2}", "{}").await.unwrap(),
+        store.put_exercise("sum", "{\"v\":2}", "{}", Writer::Any).await.unwrap(),
         PutOutcome::Replaced
     );
     let again = store.get_exercise("sum").await.unwrap().unwrap();
@@ -587,14 +588,18 @@ async fn exercise_put_get_list_delete(url: String) {
         ],
         "by id"
     );
-    assert!(store.delete_exercise("abc").await.unwrap());
-    assert!(!store.delete_exercise("abc").await.unwrap());
+    assert!(store.delete_exercise("abc", Writer::Any).await.unwrap());
+    assert!(!store.delete_exercise("abc", Writer::Any).await.unwrap());
     assert_eq!(store.list_exercises().await.unwrap().len(), 1);
 
     // Concurrent puts of one new id: one creates it, the others replace it.
     let puts = (0..8).map(|i| {
         let store = store.clone();
-        tokio::spawn(async move { store.put_exercise("race", &format!("{{\"n\":{i}}}"), "{}").await })
+        tokio::spawn(async move {
+            store
+                .put_exercise("race", &format!("{{\"n\":{i}}}"), "{}", Writer::Any)
+                .await
+        })
     });
     let mut created = 0;
     for put in puts {
@@ -609,11 +614,11 @@ async fn exercise_limits(url: String) {
     let store = connect(&url).await;
     let largest = "x".repeat(MAX_EXERCISE_BYTES);
     assert_eq!(
-        store.put_exercise("big", &largest, "{}").await.unwrap(),
+        store.put_exercise("big", &largest, "{}", Writer::Any).await.unwrap(),
         PutOutcome::Created
     );
     let err = store
-        .put_exercise("big", &format!("{largest}x"), "{}")
+        .put_exercise("big", &format!("{largest}x"), "{}", Writer::Any)
         .await
         .unwrap_err();
     assert!(
@@ -621,15 +626,18 @@ async fn exercise_limits(url: String) {
         "{err:?}"
     );
     let err = store
-        .put_exercise("s", "{}", &"x".repeat(MAX_EXERCISE_SUMMARY_BYTES + 1))
+        .put_exercise("s", "{}", &"x".repeat(MAX_EXERCISE_SUMMARY_BYTES + 1), Writer::Any)
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::ExerciseSummaryTooLarge { .. }), "{err:?}");
     for id in [String::new(), "i".repeat(MAX_EXERCISE_ID_BYTES + 1)] {
-        let err = store.put_exercise(&id, "{}", "{}").await.unwrap_err();
+        let err = store.put_exercise(&id, "{}", "{}", Writer::Any).await.unwrap_err();
         assert!(matches!(err, StoreError::BadExerciseId { .. }), "{err:?}");
     }
-    let err = store.put_exercise("nul", "{\"a\":\"\0\"}", "{}").await.unwrap_err();
+    let err = store
+        .put_exercise("nul", "{\"a\":\"\0\"}", "{}", Writer::Any)
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, StoreError::NulCharacter { field: "definition" }),
         "{err:?}"
@@ -637,9 +645,15 @@ async fn exercise_limits(url: String) {
 
     // The count limit: fill up to it, one more is refused, a replacement is not.
     for i in 1..MAX_STORED_EXERCISES {
-        store.put_exercise(&format!("e{i:04}"), "{}", "{}").await.unwrap();
+        store
+            .put_exercise(&format!("e{i:04}"), "{}", "{}", Writer::Any)
+            .await
+            .unwrap();
     }
-    let err = store.put_exercise("one-more", "{}", "{}").await.unwrap_err();
+    let err = store
+        .put_exercise("one-more", "{}", "{}", Writer::Any)
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, StoreError::TooManyExercises) && err.is_caller_mistake(),
         "{err:?}"
@@ -649,10 +663,65 @@ async fn exercise_limits(url: String) {
         format!("{MAX_STORED_EXERCISES} exercises are stored already, the most there may be; delete one first")
     );
     assert_eq!(
-        store.put_exercise("e0001", "{\"v\":2}", "{}").await.unwrap(),
+        store
+            .put_exercise("e0001", "{\"v\":2}", "{}", Writer::Any)
+            .await
+            .unwrap(),
         PutOutcome::Replaced
     );
     assert_eq!(store.list_exercises().await.unwrap().len() as i64, MAX_STORED_EXERCISES);
+}
+
+async fn exercise_owners(url: String) {
+    let store = connect(&url).await;
+    let li = Writer::Owner("teacher-li");
+    let wang = Writer::Owner("teacher-wang");
+    assert_eq!(
+        store.put_exercise("li", "{}", "{}", li).await.unwrap(),
+        PutOutcome::Created
+    );
+    assert_eq!(
+        store.put_exercise("api", "{}", "{}", Writer::Any).await.unwrap(),
+        PutOutcome::Created
+    );
+    let owners = |list: Vec<store::ExerciseSummary>| list.into_iter().map(|e| (e.id, e.owner)).collect::<Vec<_>>();
+    assert_eq!(
+        owners(store.list_exercises().await.unwrap()),
+        [
+            ("api".to_string(), None),
+            ("li".to_string(), Some("teacher-li".to_string()))
+        ]
+    );
+    assert_eq!(
+        store.get_exercise("li").await.unwrap().unwrap().owner.as_deref(),
+        Some("teacher-li")
+    );
+    // A teacher replaces their own only: another's, or one of no owner, is left as it was.
+    assert_eq!(
+        store.put_exercise("li", "{\"v\":2}", "{}", li).await.unwrap(),
+        PutOutcome::Replaced
+    );
+    for id in ["li", "api"] {
+        assert_eq!(
+            store.put_exercise(id, "{\"w\":1}", "{}", wang).await.unwrap(),
+            PutOutcome::NotYours
+        );
+        assert!(!store.delete_exercise(id, wang).await.unwrap());
+    }
+    assert_eq!(store.get_exercise("li").await.unwrap().unwrap().definition, "{\"v\":2}");
+    assert_eq!(store.get_exercise("api").await.unwrap().unwrap().definition, "{}");
+    // A caller or admin replaces any, and the owner stays.
+    assert_eq!(
+        store.put_exercise("li", "{\"v\":3}", "{}", Writer::Any).await.unwrap(),
+        PutOutcome::Replaced
+    );
+    assert_eq!(
+        store.get_exercise("li").await.unwrap().unwrap().owner.as_deref(),
+        Some("teacher-li")
+    );
+    assert!(store.delete_exercise("li", li).await.unwrap());
+    assert!(store.delete_exercise("api", Writer::Any).await.unwrap());
+    assert_eq!(store.list_exercises().await.unwrap(), vec![]);
 }
 
 // Not per backend: the URL decides before any database is touched.

@@ -1,6 +1,7 @@
 // The teacher's page (/teacher): sign in with a teacher key (traded for a page session by
 // ../auth.js), then classes with their join code and link, the roster, assignments and the
-// gradebook. Everything comes from teacher-only API calls; the page itself holds no data.
+// gradebook, and the exercises the teacher adds. Everything comes from teacher-only API
+// calls; the page itself holds no data.
 import '../style.css';
 import '../console/console.css';
 import './teacher.css';
@@ -13,6 +14,7 @@ import { el } from './dom.js';
 import * as gradebook from './gradebook.js';
 import * as assignments from './assignments.js';
 import * as roster from './roster.js';
+import * as exercises from './exercises.js';
 
 addStrings(STRINGS);
 
@@ -185,6 +187,7 @@ function showTab(name) {
   }
   if (name === 'gradebook') gradebook.reload();
   if (name === 'roster') roster.reload();
+  if (name === 'exercises') exercises.open();
 }
 
 ui.loginForm.addEventListener('submit', (e) => {
@@ -251,10 +254,16 @@ onLocaleChange(() => {
   gradebook.render();
   assignments.render();
   roster.render();
+  exercises.render();
 });
 whenRefused((status, message) => signOut(refusal(status, message)));
 assignments.onChange(() => gradebook.reload());
 roster.onChange(() => gradebook.reload());
+// A saved or deleted exercise is in the assignments' picker at once.
+exercises.onChange(async () => {
+  await assignments.loadExercises();
+  exercises.render();
+});
 
 initTheme(() => labelPrefs());
 applyStatic();

@@ -1,9 +1,11 @@
 //! Exercises over HTTP: list and open them (hidden tests show only their name), submit a
-//! solution, and — for a teacher with an API token — post or delete one.
+//! solution, and — with a teacher, caller or admin key — post or delete one.
 //!
-//! An exercise comes from the teacher's directory (read at start-up, see
+//! An exercise comes from the teacher's directory (re-read on change, see
 //! [`crate::exercise_spec`]) or from the store; on an id in both, the directory's wins and the
-//! API refuses to post over it. A submission is graded by the same path as `POST /api/v1/run`
+//! API refuses to post over it. A teacher's key changes only the exercises it posted (the
+//! store keeps their owner); caller and admin keys change any posted one. Every request reads
+//! the store, so a posted or changed exercise is used at once, on every node. A submission is graded by the same path as `POST /api/v1/run`
 //! with tests: it becomes a [`RunRequest`] with the exercise's tests, nothing else.
 
 use std::collections::BTreeMap;
@@ -25,6 +27,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/exercises", get(list).post(create))
         .route("/api/v1/exercises/{id}", get(open).delete(remove))
+        .route("/api/v1/exercises/{id}/definition", get(definition))
         .route("/api/v1/exercises/{id}/submit", post(submit))
 }
 
@@ -34,8 +37,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(list, open, submit, create, remove),
-    components(schemas(ExerciseSummary, ExerciseView, TestView, SubmitRequest, Exercise, ExerciseTest, crate::exercise_spec::Grading, crate::exercise_spec::ExerciseLimits)),
+    paths(list, open, submit, create, remove, definition),
+    components(schemas(ExerciseSummary, Source, ExerciseView, TestView, SubmitRequest, Exercise, ExerciseTest, crate::exercise_spec::Grading, crate::exercise_spec::ExerciseLimits)),
     tags((name = "exercises", description = "Exercises with test cases, some hidden: open one, submit a solution, get a score"))
 )]
 struct ExercisesApi;
@@ -61,6 +64,24 @@ pub struct ExerciseSummary {
     /// caller is a signed-in student (the page shows a mark when it is present).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub done: Option<bool>,
+    /// Where it comes from: the exercises directory (changed by editing its file) or the API.
+    #[serde(default)]
+    pub source: Source,
+    /// Whether the caller's key may change or delete it through the API: a teacher's own
+    /// exercises, every posted one for a caller or admin key, never a directory one.
+    #[serde(default)]
+    pub editable: bool,
+}
+
+/// Where an exercise comes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// A file of the exercises directory.
+    Directory,
+    /// Posted through `POST /api/v1/exercises`.
+    #[default]
+    Api,
 }
 
 impl ExerciseSummary {
@@ -74,6 +95,8 @@ impl ExerciseSummary {
             languages: e.accepted_languages(catalog),
             any_language: e.languages.is_empty(),
             done: None,
+            source: Source::Api,
+            editable: false,
         }
     }
 }
@@ -172,14 +195,22 @@ pub struct SubmitRequest {
 )]
 async fn list(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     student: Option<Extension<crate::auth::StudentOf>>,
 ) -> Result<Json<Vec<ExerciseSummary>>, ApiError> {
     let dir = state.exercises();
     let catalog = state.runner().engine().catalog();
+    let writer = if student.is_some() { None } else { writer(&caller).ok() };
     let mut all: BTreeMap<String, ExerciseSummary> = BTreeMap::new();
     for stored in state.store().list_exercises().await? {
         match serde_json::from_str::<ExerciseSummary>(&stored.summary) {
             Ok(mut summary) => {
+                summary.source = Source::Api;
+                summary.editable = match writer {
+                    Some(store::Writer::Any) => true,
+                    Some(store::Writer::Owner(me)) => stored.owner.as_deref() == Some(me),
+                    None => false,
+                };
                 // "Any language" is what is installed now, not when it was posted.
                 if summary.any_language {
                     summary.languages = catalog.iter().filter(|r| r.installed).map(|r| r.name.clone()).collect();
@@ -192,7 +223,11 @@ async fn list(
         }
     }
     for exercise in dir.exercises.values() {
-        all.insert(exercise.id.clone(), ExerciseSummary::new(exercise, catalog));
+        let summary = ExerciseSummary {
+            source: Source::Directory,
+            ..ExerciseSummary::new(exercise, catalog)
+        };
+        all.insert(exercise.id.clone(), summary);
     }
     // A signed-in student sees done or not per exercise, from their stored submissions.
     if let Some(Extension(me)) = student {
@@ -240,6 +275,50 @@ pub(crate) async fn find(state: &AppState, id: &str) -> Result<Exercise, ApiErro
 async fn open(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<ExerciseView>, ApiError> {
     let exercise = find(&state, &id).await?;
     Ok(Json(ExerciseView::new(exercise, state.runner().engine().catalog())))
+}
+
+/// A posted exercise as it was posted, hidden tests included: for editing it (a teacher's key
+/// its own; a caller or admin key any posted one).
+#[utoipa::path(
+    get,
+    path = "/api/v1/exercises/{id}/definition",
+    tag = "exercises",
+    params(("id" = String, Path, description = "The exercise's id")),
+    security(("token" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The exercise, as `POST /api/v1/exercises` takes it", body = Exercise),
+        (status = 401, description = "An API token is required", body = ErrorBody),
+        (status = 403, description = "Another's exercise (for a teacher's key), or a key that may not change exercises", body = ErrorBody),
+        (status = 404, description = "No posted exercise has this id", body = ErrorBody),
+        (status = 409, description = "The id is a directory exercise (read its file)", body = ErrorBody),
+        (status = 429, description = "Rate limit reached", body = ErrorBody),
+    )
+)]
+async fn definition(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<Exercise>, ApiError> {
+    let writer = writer(&caller)?;
+    let unknown = || ApiError::NotFound(format!("no posted exercise with id {id:?}"));
+    check_id(&id).map_err(|_| unknown())?;
+    if state.exercises().get(&id).is_some() {
+        return Err(ApiError::Conflict(format!(
+            "exercise {id:?} is a file of the exercises directory; read the file instead"
+        )));
+    }
+    let stored = state.store().get_exercise(&id).await?.ok_or_else(unknown)?;
+    if let store::Writer::Owner(me) = writer {
+        if stored.owner.as_deref() != Some(me) {
+            return Err(not_yours(
+                &state,
+                &id,
+                "only its owner, a caller or an admin key may read its hidden tests",
+            )
+            .await);
+        }
+    }
+    find(&state, &id).await.map(Json)
 }
 
 /// Grade a solution: compile once, run every test of the exercise in a fresh sandbox.
@@ -334,33 +413,56 @@ async fn submit(
     Ok(crate::body::held_json(StatusCode::OK, &answer, hold))
 }
 
-/// Adding or removing exercises needs a key (a caller or admin one: the guard's role table
-/// has checked the role) or an API token: a request without one, on a server that requires
-/// none, may not.
-fn teacher_only(caller: &Caller) -> Result<(), ApiError> {
-    if caller.key.is_none() {
-        return Err(ApiError::Forbidden(
-            "adding or removing exercises needs an API key or token: create a caller key \
-             (tiderun keys create NAME --role caller) or start the server with --auth-token TOKEN \
+/// Who may add or remove exercises, as the store's [`store::Writer`]: a teacher's key its own,
+/// a caller or admin key (or an API token) any posted one (the guard's role table has let
+/// only these through). A request without a key, on a server that requires none, may not.
+fn writer(caller: &Caller) -> Result<store::Writer<'_>, ApiError> {
+    match (caller.key.as_deref(), caller.role) {
+        (Some(key), store::Role::Teacher) => Ok(store::Writer::Owner(key)),
+        (Some(_), store::Role::Caller | store::Role::Admin) => Ok(store::Writer::Any),
+        (Some(key), role) => Err(ApiError::Forbidden(format!(
+            "adding or removing exercises needs a teacher, caller or admin key; the key {key:?} is a {role} key"
+        ))),
+        (None, _) => Err(ApiError::Forbidden(
+            "adding or removing exercises needs an API key or token: create a teacher or caller key \
+             (tiderun keys create NAME --role teacher) or start the server with --auth-token TOKEN \
              (or TIDERUN_AUTH_TOKENS), and send it as X-Auth-Token or Authorization: Bearer; \
              or put the exercise in the exercises directory"
                 .into(),
-        ));
+        )),
     }
-    Ok(())
 }
 
-/// The directory's exercises cannot be replaced or removed through the API.
-fn not_from_the_directory(state: &AppState, id: &str) -> Result<(), ApiError> {
-    if state.exercises().get(id).is_some() {
-        return Err(ApiError::Conflict(format!(
+/// The directory's exercises cannot be replaced or removed through the API: 403 for a
+/// teacher (the id is not theirs to use), 409 for a caller or admin key (as before owners).
+fn not_from_the_directory(state: &AppState, id: &str, writer: store::Writer<'_>) -> Result<(), ApiError> {
+    if state.exercises().get(id).is_none() {
+        return Ok(());
+    }
+    Err(match writer {
+        store::Writer::Owner(_) => ApiError::Forbidden(format!(
+            "the exercise {id:?} belongs to the exercises directory; choose another id"
+        )),
+        store::Writer::Any => ApiError::Conflict(format!(
             "exercise {id:?} is a file of the exercises directory; change the file instead"
-        )));
-    }
-    Ok(())
+        )),
+    })
 }
 
-/// Add an exercise, or replace one posted before (a teacher's; needs an API token).
+/// 403 for a teacher's key on a posted exercise that is not its own, naming whose it is;
+/// `then` says what to do instead.
+async fn not_yours(state: &AppState, id: &str, then: &str) -> ApiError {
+    let whose = match state.store().get_exercise(id).await {
+        Ok(Some(stored)) => match stored.owner {
+            Some(owner) => format!("the key {owner:?}"),
+            None => "a caller or admin key".to_owned(),
+        },
+        _ => "another key".to_owned(),
+    };
+    ApiError::Forbidden(format!("the exercise {id:?} belongs to {whose}; {then}"))
+}
+
+/// Add an exercise, or replace one posted before (a teacher's key: one of its own).
 ///
 /// The body is an exercise with its `id`. It is checked as a directory file is: known
 /// starter languages, 1 to 64 tests, sizes within the limits. The answer is the exercise as
@@ -389,7 +491,7 @@ async fn create(
     body: Result<JsonBody<Exercise>, ApiError>,
 ) -> Result<(StatusCode, Json<Exercise>), ApiError> {
     // Without a key nobody may post, whatever the body.
-    teacher_only(&caller)?;
+    let writer = writer(&caller)?;
     let JsonBody(exercise, ..) = body?;
     if exercise.id.is_empty() {
         return Err(ApiError::BadRequest("`id` is required".into()));
@@ -397,7 +499,7 @@ async fn create(
     let exercise = exercise
         .check(state.runner().engine().catalog())
         .map_err(|e| ApiError::BadRequest(e.0))?;
-    not_from_the_directory(&state, &exercise.id)?;
+    not_from_the_directory(&state, &exercise.id, writer)?;
     let summary =
         serde_json::to_string(&ExerciseSummary::new(&exercise, state.runner().engine().catalog())).map_err(|e| {
             tracing::error!(error = %e, "cannot encode an exercise summary");
@@ -405,16 +507,17 @@ async fn create(
         })?;
     let outcome = state
         .store()
-        .put_exercise(&exercise.id, &exercise.to_json(), &summary)
+        .put_exercise(&exercise.id, &exercise.to_json(), &summary, writer)
         .await?;
     let status = match outcome {
         store::PutOutcome::Created => StatusCode::CREATED,
         store::PutOutcome::Replaced => StatusCode::OK,
+        store::PutOutcome::NotYours => return Err(not_yours(&state, &exercise.id, "choose another id").await),
     };
     Ok((status, Json(exercise)))
 }
 
-/// Remove an exercise posted before (a teacher's; needs an API token).
+/// Remove an exercise posted before (a teacher's key: one of its own).
 #[utoipa::path(
     delete,
     path = "/api/v1/exercises/{id}",
@@ -435,13 +538,18 @@ async fn remove(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    teacher_only(&caller)?;
+    let writer = writer(&caller)?;
     let unknown = || ApiError::NotFound(format!("no posted exercise with id {id:?}"));
     check_id(&id).map_err(|_| unknown())?;
-    not_from_the_directory(&state, &id)?;
-    if state.store().delete_exercise(&id).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(unknown())
+    not_from_the_directory(&state, &id, writer)?;
+    if state.store().delete_exercise(&id, writer).await? {
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    // Not deleted: there is none, or (for a teacher) it is another's.
+    match (writer, state.store().get_exercise(&id).await?) {
+        (store::Writer::Owner(_), Some(_)) => {
+            Err(not_yours(&state, &id, "only its owner, a caller or an admin key may delete it").await)
+        }
+        _ => Err(unknown()),
     }
 }
