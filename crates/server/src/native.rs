@@ -51,6 +51,7 @@ pub fn router() -> Router<AppState> {
         .merge(usage::router())
         .merge(crate::keys::router())
         .merge(crate::classes::router())
+        .merge(crate::oidc::router())
         .method_not_allowed_fallback(crate::error::method_not_allowed)
 }
 

@@ -38,6 +38,7 @@ mod claims;
 mod classes;
 mod error;
 mod exercises;
+mod identities;
 mod jetstream;
 mod keys;
 mod queue;
@@ -56,6 +57,7 @@ pub use classes::{
     MAX_STUDENTS_PER_CLASS, MAX_SUBMISSIONS_PER_EXERCISE, MAX_SUBMISSIONS_READ,
 };
 pub use error::{Failure, StoreError};
+pub use identities::{PendingKind, MAX_PENDING_ID_BYTES};
 pub use exercises::{
     ExerciseSummary, PutOutcome, StoredExercise, MAX_EXERCISE_BYTES, MAX_EXERCISE_ID_BYTES, MAX_EXERCISE_SUMMARY_BYTES,
     MAX_STORED_EXERCISES,
