@@ -401,6 +401,8 @@ function askForKey(message = null) {
   state.needsKey = true;
   showStatus(() => ({ kind: 'error', text: t('key.needed') }));
   ui.keyMessage.textContent = message ?? t('key.needed');
+  // A student's sign-in dialog open (saying why a sign-in failed) goes first: closing it asks.
+  if ($('signin-dialog').open) return;
   if (!ui.keyDialog.open) ui.keyDialog.showModal();
   ui.keyInput.focus();
 }
