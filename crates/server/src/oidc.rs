@@ -599,3 +599,70 @@ impl IntoResponse for Failure {
         response
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> OidcConfig {
+        OidcConfig::new("https://id.school.example", "tiderun", None, "https://class.example/")
+    }
+
+    #[test]
+    fn settings_are_checked_against_their_limits() {
+        let ok = config();
+        assert_eq!(ok.check(), Ok(()));
+        assert_eq!(ok.redirect_uri(), "https://class.example/api/v1/oidc/callback");
+        let with = |change: &dyn Fn(&mut OidcConfig)| {
+            let mut c = config();
+            change(&mut c);
+            c.check()
+        };
+        assert!(with(&|c| c.max_pending = MAX_PENDING_LOGINS).is_ok());
+        assert!(with(&|c| c.max_pending = MAX_PENDING_LOGINS + 1).unwrap_err().contains("--oidc-max-pending"));
+        assert!(with(&|c| c.max_pending = 0).is_err());
+        assert!(with(&|c| c.login_lifetime = MAX_LOGIN_LIFETIME).is_ok());
+        assert!(with(&|c| c.login_lifetime = MAX_LOGIN_LIFETIME + Duration::from_secs(1))
+            .unwrap_err()
+            .contains("--oidc-login-lifetime"));
+        assert!(with(&|c| c.login_lifetime = Duration::ZERO).is_err());
+        assert!(with(&|c| c.issuer = "not a url".into()).unwrap_err().contains("--oidc-issuer"));
+        assert!(with(&|c| c.public_url = String::new()).unwrap_err().contains("--public-url"));
+        assert!(with(&|c| c.public_url = "ftp://class.example".into()).is_err());
+        assert!(with(&|c| c.client_id = String::new()).is_err());
+    }
+
+    #[test]
+    fn the_state_cookie_is_read_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.append(header::COOKIE, HeaderValue::from_static("a=1; tiderun_oidc_state=abc"));
+        assert_eq!(cookie(&headers, STATE_COOKIE), Some("abc"));
+        assert_eq!(cookie(&HeaderMap::new(), STATE_COOKIE), None);
+    }
+
+    #[test]
+    fn only_the_sign_in_steps_need_no_key() {
+        assert!(signs_in(&Method::GET, "/api/v1/oidc/start"));
+        assert!(signs_in(&Method::GET, "/api/v1/oidc/callback"));
+        assert!(signs_in(&Method::POST, "/api/v1/oidc/session"));
+        assert!(!signs_in(&Method::POST, "/api/v1/oidc/start"));
+        assert!(!signs_in(&Method::DELETE, "/api/v1/oidc/session"));
+    }
+
+    #[tokio::test]
+    async fn a_failure_page_sends_the_browser_to_the_reason_and_escapes_the_message() {
+        let mut failure = Failure::denied("access_denied\"><script>");
+        failure.message.push_str(" <b>");
+        let response = failure.into_response();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "text/html; charset=utf-8"
+        );
+        let body = axum::body::to_bytes(response.into_body(), 4096).await.unwrap();
+        let page = String::from_utf8(body.to_vec()).unwrap();
+        assert!(page.contains("url=/#oidc_error=denied"), "{page}");
+        assert!(page.contains("(access_deniedscript) &lt;b&gt;"), "{page}");
+        assert!(!page.contains("<script>") && !page.contains("<b>"), "{page}");
+    }
+}

@@ -198,14 +198,17 @@ fn oidc_config(idp: &Idp) -> OidcConfig {
     OidcConfig::new(&idp.issuer, CLIENT_ID, Some(CLIENT_SECRET.into()), PUBLIC_URL)
 }
 
-async fn start_server(oidc: Option<OidcConfig>, backend: common::Backend) -> TestServer {
-    let config = ServerConfig {
+fn server_config(oidc: Option<OidcConfig>) -> ServerConfig {
+    ServerConfig {
         auth_tokens: vec![ADMIN_TOKEN.into()],
         require_keys: true,
         oidc,
         ..ServerConfig::default()
-    };
-    common::fake::start(config, backend).await
+    }
+}
+
+async fn start_server(oidc: Option<OidcConfig>, backend: common::Backend) -> TestServer {
+    common::fake::start(server_config(oidc), backend).await
 }
 
 fn browser() -> reqwest::Client {
@@ -547,5 +550,25 @@ async fn school_sign_in_off_or_its_provider_down() {
         assert_eq!(response.status(), 502);
         assert!(response.text().await.unwrap().contains("cannot be reached"));
         server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_sign_in_started_on_one_node_finishes_on_another() {
+    for backend in backends() {
+        let idp = Idp::start().await;
+        let first = start_server(Some(oidc_config(&idp)), backend).await;
+        let second = common::fake::start_on(server_config(Some(oidc_config(&idp))), &first).await;
+        let (_, class_id, join_code) = make_class(&first).await;
+        let back = begin(&first, Some(&join_code)).await;
+        let (status, to) = finish(&second, &back).await;
+        assert_eq!(status, 303, "{to}");
+        let (status, session) = trade(&first, to.strip_prefix("/#oidc=").unwrap()).await;
+        assert_eq!(status, 200, "{session}");
+        assert_eq!(session["class_id"], class_id.as_str());
+        // Replayed on the node that started it: used already.
+        assert_eq!(finish(&first, &back).await.0, 400);
+        second.stop().await;
+        first.stop().await;
     }
 }
