@@ -63,6 +63,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(usage::openapi());
     doc.merge(crate::keys::openapi());
     doc.merge(crate::classes::openapi());
+    doc.merge(crate::oidc::openapi());
     doc
 }
 

@@ -35,9 +35,11 @@ use openidconnect::{
 use serde::{Deserialize, Serialize};
 use store::{JoinOutcome, PendingKind};
 use tokio::sync::Mutex;
+use utoipa::{OpenApi, ToSchema};
 
 use crate::body::JsonBody;
 use crate::classes::StudentSession;
+use crate::native::ErrorBody;
 use crate::{ApiError, AppState};
 
 /// Logins under way held at most, by default ([`OidcConfig::max_pending`]).
@@ -181,6 +183,18 @@ impl Provider {
     }
 }
 
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    OidcApi::openapi()
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(settings, start, callback, session),
+    components(schemas(Settings, HandoffRequest)),
+    tags((name = "school sign-in", description = "Students' sign-in through the school's OpenID Connect provider (`tiderun serve --oidc-issuer`)"))
+)]
+struct OidcApi;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/oidc", get(settings))
@@ -204,12 +218,22 @@ fn provider(state: &AppState) -> Result<&Provider, ApiError> {
 }
 
 /// What the page reads to offer school sign-in.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct Settings {
     enabled: bool,
     issuer: String,
 }
 
+/// Whether school sign-in is on, and its provider.
+#[utoipa::path(
+    get,
+    path = "/api/v1/oidc",
+    tag = "school sign-in",
+    responses(
+        (status = 200, description = "School sign-in is on", body = Settings),
+        (status = 404, description = "It is off on this server", body = ErrorBody),
+    )
+)]
 async fn settings(State(state): State<AppState>) -> Result<Json<Settings>, ApiError> {
     let provider = provider(&state)?;
     Ok(Json(Settings {
@@ -233,6 +257,18 @@ struct StartQuery {
 }
 
 /// Send the browser to the provider, remembering the login (and the class to join).
+#[utoipa::path(
+    get,
+    path = "/api/v1/oidc/start",
+    tag = "school sign-in",
+    params(("join" = Option<String>, Query, description = "A class's join code: join it if the account is in no class yet")),
+    responses(
+        (status = 302, description = "To the provider; sets the login's state cookie"),
+        (status = 404, description = "School sign-in is off, or no class has this join code (a page sending the browser to `/#oidc_error=REASON`)"),
+        (status = 429, description = "Too many sign-ins under way"),
+        (status = 502, description = "The provider cannot be reached"),
+    )
+)]
 async fn start(State(state): State<AppState>, query: Result<Query<StartQuery>, QueryRejection>) -> Response {
     start_login(&state, query.ok().and_then(|Query(q)| q.join))
         .await
@@ -311,6 +347,24 @@ struct CallbackQuery {
 
 /// The provider's answer: sign the student in (or join and link), then hand the page a
 /// one-time code.
+#[utoipa::path(
+    get,
+    path = "/api/v1/oidc/callback",
+    tag = "school sign-in",
+    params(
+        ("code" = Option<String>, Query, description = "The provider's authorization code"),
+        ("state" = Option<String>, Query, description = "The login's state"),
+        ("error" = Option<String>, Query, description = "The provider's error (access_denied…)"),
+    ),
+    responses(
+        (status = 303, description = "To `/#oidc=CODE`, a one-time code for `POST /api/v1/oidc/session`"),
+        (status = 400, description = "An unknown, used or expired login, or one started in another browser (each failure: a page sending the browser to `/#oidc_error=REASON`)"),
+        (status = 401, description = "The provider's answer was not verified (signature, audience, nonce, expiry)"),
+        (status = 403, description = "The provider said no, or the account is in no class and the login carried no join code"),
+        (status = 404, description = "No class has the join code"),
+        (status = 409, description = "The class is full"),
+    )
+)]
 async fn callback(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -464,12 +518,23 @@ fn display_name(id_token: &CoreIdToken, claim: &str) -> String {
 }
 
 /// What the page sends to trade `#oidc=CODE` for a session.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 struct HandoffRequest {
     code: String,
 }
 
 /// Trade the one-time code of a finished school sign-in for a student session.
+#[utoipa::path(
+    post,
+    path = "/api/v1/oidc/session",
+    tag = "school sign-in",
+    request_body(content = HandoffRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "A student session", body = StudentSession),
+        (status = 401, description = "An unknown, used or expired code", body = ErrorBody),
+        (status = 404, description = "School sign-in is off", body = ErrorBody),
+    )
+)]
 async fn session(
     State(state): State<AppState>,
     body: Result<JsonBody<HandoffRequest>, ApiError>,

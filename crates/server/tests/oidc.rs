@@ -535,6 +535,16 @@ async fn school_sign_in_off_or_its_provider_down() {
         assert_eq!(response.status(), 404);
         let (status, _) = trade(&server, "x").await;
         assert_eq!(status, 404);
+        // Documented all the same.
+        let (_, doc) = call(&server, "GET", "/api/v1/openapi.json", Some(ADMIN_TOKEN), None).await;
+        for (path, method) in [
+            ("/api/v1/oidc", "get"),
+            ("/api/v1/oidc/start", "get"),
+            ("/api/v1/oidc/callback", "get"),
+            ("/api/v1/oidc/session", "post"),
+        ] {
+            assert!(doc["paths"][path][method].is_object(), "{method} {path}");
+        }
         server.stop().await;
 
         // A provider that is down: the server serves; a sign-in says the provider cannot be
