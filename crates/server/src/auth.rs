@@ -561,7 +561,8 @@ async fn authenticate(
                 limited(state, client)?;
             }
             // A class's join code or a student's login code is the credential of these.
-            if config.requires_keys() && !crate::classes::signs_in(method, path) && !crate::oidc::signs_in(method, path) {
+            if config.requires_keys() && !crate::classes::signs_in(method, path) && !crate::oidc::signs_in(method, path)
+            {
                 return Err(ApiError::Unauthorized);
             }
             Caller::anonymous()

@@ -105,7 +105,10 @@ impl OidcConfig {
         IssuerUrl::new(self.issuer.clone()).map_err(|e| format!("--oidc-issuer {:?}: {e}", self.issuer))?;
         RedirectUrl::new(self.redirect_uri()).map_err(|e| format!("--public-url {:?}: {e}", self.public_url))?;
         if !self.public_url.starts_with("http://") && !self.public_url.starts_with("https://") {
-            return Err(format!("--public-url {:?} must start with https:// (or http://)", self.public_url));
+            return Err(format!(
+                "--public-url {:?} must start with https:// (or http://)",
+                self.public_url
+            ));
         }
         if self.client_id.is_empty() {
             return Err("--oidc-client-id is empty".into());
@@ -129,7 +132,8 @@ impl OidcConfig {
 }
 
 /// The client as discovery makes it: an authorization endpoint, maybe a token endpoint.
-type Client = CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointMaybeSet>;
+type Client =
+    CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointMaybeSet>;
 
 /// The provider of a server with school sign-in: its settings and what discovery found.
 pub struct Provider {
@@ -510,7 +514,11 @@ fn display_name(id_token: &CoreIdToken, claim: &str) -> String {
         .filter_map(|c| payload.get(c).and_then(|v| v.as_str()))
         .map(|name| {
             let clean: String = name.chars().filter(|c| !c.is_control()).collect();
-            clean.trim().chars().take(store::MAX_DISPLAY_NAME_CHARS).collect::<String>()
+            clean
+                .trim()
+                .chars()
+                .take(store::MAX_DISPLAY_NAME_CHARS)
+                .collect::<String>()
         })
         .map(|name| name.trim().to_owned())
         .find(|name| !name.is_empty())
@@ -633,7 +641,11 @@ impl Failure {
         )
     }
     fn internal() -> Failure {
-        Failure::new(StatusCode::INTERNAL_SERVER_ERROR, "failed", "the sign-in failed on the server")
+        Failure::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "failed",
+            "the sign-in failed on the server",
+        )
     }
     fn store(e: store::StoreError) -> Failure {
         let api = ApiError::from(e);
@@ -659,7 +671,10 @@ impl IntoResponse for Failure {
         );
         let mut response = (self.status, page).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         response
     }
@@ -684,15 +699,23 @@ mod tests {
             c.check()
         };
         assert!(with(&|c| c.max_pending = MAX_PENDING_LOGINS).is_ok());
-        assert!(with(&|c| c.max_pending = MAX_PENDING_LOGINS + 1).unwrap_err().contains("--oidc-max-pending"));
+        assert!(with(&|c| c.max_pending = MAX_PENDING_LOGINS + 1)
+            .unwrap_err()
+            .contains("--oidc-max-pending"));
         assert!(with(&|c| c.max_pending = 0).is_err());
         assert!(with(&|c| c.login_lifetime = MAX_LOGIN_LIFETIME).is_ok());
-        assert!(with(&|c| c.login_lifetime = MAX_LOGIN_LIFETIME + Duration::from_secs(1))
-            .unwrap_err()
-            .contains("--oidc-login-lifetime"));
+        assert!(
+            with(&|c| c.login_lifetime = MAX_LOGIN_LIFETIME + Duration::from_secs(1))
+                .unwrap_err()
+                .contains("--oidc-login-lifetime")
+        );
         assert!(with(&|c| c.login_lifetime = Duration::ZERO).is_err());
-        assert!(with(&|c| c.issuer = "not a url".into()).unwrap_err().contains("--oidc-issuer"));
-        assert!(with(&|c| c.public_url = String::new()).unwrap_err().contains("--public-url"));
+        assert!(with(&|c| c.issuer = "not a url".into())
+            .unwrap_err()
+            .contains("--oidc-issuer"));
+        assert!(with(&|c| c.public_url = String::new())
+            .unwrap_err()
+            .contains("--public-url"));
         assert!(with(&|c| c.public_url = "ftp://class.example".into()).is_err());
         assert!(with(&|c| c.client_id = String::new()).is_err());
     }
@@ -720,10 +743,7 @@ mod tests {
         failure.message.push_str(" <b>");
         let response = failure.into_response();
         assert_eq!(response.status(), StatusCode::FORBIDDEN);
-        assert_eq!(
-            response.headers()[header::CONTENT_TYPE],
-            "text/html; charset=utf-8"
-        );
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "text/html; charset=utf-8");
         let body = axum::body::to_bytes(response.into_body(), 4096).await.unwrap();
         let page = String::from_utf8(body.to_vec()).unwrap();
         assert!(page.contains("url=/#oidc_error=denied"), "{page}");

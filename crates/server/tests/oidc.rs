@@ -164,7 +164,11 @@ async fn authorize(State(idp): State<Arc<IdpState>>, Query(q): Query<HashMap<Str
 }
 
 /// Checks the client and PKCE, then issues the ID token (a code is good once).
-async fn token(State(idp): State<Arc<IdpState>>, headers: HeaderMap, Form(form): Form<HashMap<String, String>>) -> Response {
+async fn token(
+    State(idp): State<Arc<IdpState>>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
     let basic = format!("Basic {}", STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}")));
     if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(basic.as_str()) {
         return (StatusCode::UNAUTHORIZED, Json(json!({"error": "invalid_client"}))).into_response();
@@ -186,9 +190,16 @@ async fn token(State(idp): State<Arc<IdpState>>, headers: HeaderMap, Form(form):
         "exp": if next.flaw == Flaw::Expired { now - 60 } else { now + 300 },
         "nonce": if next.flaw == Flaw::WrongNonce { "not-the-nonce".to_owned() } else { grant.nonce },
     });
-    claims.as_object_mut().unwrap().extend(next.claims.as_object().unwrap().clone());
+    claims
+        .as_object_mut()
+        .unwrap()
+        .extend(next.claims.as_object().unwrap().clone());
     let claims: CoreIdTokenClaims = serde_json::from_value(claims).unwrap();
-    let key = if next.flaw == Flaw::OtherKey { &idp.other_key } else { &idp.key };
+    let key = if next.flaw == Flaw::OtherKey {
+        &idp.other_key
+    } else {
+        &idp.key
+    };
     let id_token = CoreIdToken::new(claims, key, CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256, None, None).unwrap();
     Json(json!({"access_token": "at", "token_type": "Bearer", "expires_in": 300, "id_token": id_token.to_string()}))
         .into_response()
@@ -237,7 +248,10 @@ async fn begin(server: &TestServer, join: Option<&str>) -> Back {
     let started = browser().get(format!("{}{path}", server.base)).send().await.unwrap();
     assert_eq!(started.status(), 302, "{:?}", started.text().await);
     let cookie = started.headers()["set-cookie"].to_str().unwrap();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
     let cookie = cookie.split(';').next().unwrap().to_owned();
     let at_provider = browser().get(location(&started)).send().await.unwrap();
     assert!(at_provider.status().is_redirection());
@@ -274,7 +288,14 @@ async fn finish(server: &TestServer, back: &Back) -> (u16, String) {
 
 /// The page's trade of the one-time code for a session.
 async fn trade(server: &TestServer, code: &str) -> (u16, Value) {
-    call(server, "POST", "/api/v1/oidc/session", None, Some(json!({"code": code}))).await
+    call(
+        server,
+        "POST",
+        "/api/v1/oidc/session",
+        None,
+        Some(json!({"code": code})),
+    )
+    .await
 }
 
 /// A full sign-in: the student session.
@@ -317,7 +338,14 @@ async fn make_class(server: &TestServer) -> (String, String, String) {
     .await;
     assert_eq!(status, 201, "{key}");
     let teacher = key["key"].as_str().unwrap().to_owned();
-    let (status, class) = call(server, "POST", "/api/v1/classes", Some(&teacher), Some(json!({"name": "3B"}))).await;
+    let (status, class) = call(
+        server,
+        "POST",
+        "/api/v1/classes",
+        Some(&teacher),
+        Some(json!({"name": "3B"})),
+    )
+    .await;
     assert_eq!(status, 201, "{class}");
     (
         teacher,
@@ -327,7 +355,14 @@ async fn make_class(server: &TestServer) -> (String, String, String) {
 }
 
 async fn roster(server: &TestServer, teacher: &str, class: &str) -> Vec<String> {
-    let (status, list) = call(server, "GET", &format!("/api/v1/classes/{class}/students"), Some(teacher), None).await;
+    let (status, list) = call(
+        server,
+        "GET",
+        &format!("/api/v1/classes/{class}/students"),
+        Some(teacher),
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{list}");
     list.as_array()
         .unwrap()
@@ -399,7 +434,10 @@ async fn a_student_joins_with_the_school_account_and_comes_back_with_it() {
         assert_eq!(sign_in(&server, Some(&join_code)).await["display_name"], "li lei 2");
         idp.next(student("sub-3", json!({"preferred_username": "hanmeimei"})));
         assert_eq!(sign_in(&server, Some(&join_code)).await["display_name"], "hanmeimei");
-        assert_eq!(roster(&server, &teacher, &class_id).await, ["Li Lei", "li lei 2", "hanmeimei"]);
+        assert_eq!(
+            roster(&server, &teacher, &class_id).await,
+            ["Li Lei", "li lei 2", "hanmeimei"]
+        );
 
         // A removed student's account is in no class any more.
         let (status, _) = call(
@@ -454,7 +492,13 @@ async fn flawed_answers_replays_and_refusals_are_clear_4xx() {
             query: "code=code-0&state=made-up".into(),
         };
         assert_eq!(finish(&server, &made_up).await.0, 400);
-        for query in ["", "state=x", "code=x", "code=&state=", &format!("state={}", "x".repeat(5000))] {
+        for query in [
+            "",
+            "state=x",
+            "code=x",
+            "code=&state=",
+            &format!("state={}", "x".repeat(5000)),
+        ] {
             let bad = Back {
                 cookie: back.cookie.clone(),
                 query: query.into(),
@@ -473,7 +517,10 @@ async fn flawed_answers_replays_and_refusals_are_clear_4xx() {
         let back = begin(&server, Some(&join_code)).await;
         let (status, to) = finish(&server, &back).await;
         assert_eq!(status, 403, "{to}");
-        assert!(to.starts_with("/#oidc_error=denied") && to.contains("access_denied"), "{to}");
+        assert!(
+            to.starts_with("/#oidc_error=denied") && to.contains("access_denied"),
+            "{to}"
+        );
 
         // A join code no class has: said at the start, or (changed meanwhile) at the callback.
         let response = browser()
@@ -531,7 +578,11 @@ async fn school_sign_in_off_or_its_provider_down() {
         let (status, body) = call(&server, "GET", "/api/v1/oidc", None, None).await;
         assert_eq!(status, 404, "{body}");
         assert!(body["error"].as_str().unwrap().contains("--oidc-issuer"), "{body}");
-        let response = browser().get(format!("{}/api/v1/oidc/start", server.base)).send().await.unwrap();
+        let response = browser()
+            .get(format!("{}/api/v1/oidc/start", server.base))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 404);
         let (status, _) = trade(&server, "x").await;
         assert_eq!(status, 404);
@@ -556,7 +607,11 @@ async fn school_sign_in_off_or_its_provider_down() {
         let server = start_server(Some(config), backend).await;
         let (status, _) = call(&server, "GET", "/api/v1/oidc", None, None).await;
         assert_eq!(status, 200);
-        let response = browser().get(format!("{}/api/v1/oidc/start", server.base)).send().await.unwrap();
+        let response = browser()
+            .get(format!("{}/api/v1/oidc/start", server.base))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 502);
         assert!(response.text().await.unwrap().contains("cannot be reached"));
         server.stop().await;

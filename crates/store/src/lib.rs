@@ -57,11 +57,11 @@ pub use classes::{
     MAX_STUDENTS_PER_CLASS, MAX_SUBMISSIONS_PER_EXERCISE, MAX_SUBMISSIONS_READ,
 };
 pub use error::{Failure, StoreError};
-pub use identities::{PendingKind, MAX_PENDING_ID_BYTES};
 pub use exercises::{
     ExerciseSummary, PutOutcome, StoredExercise, MAX_EXERCISE_BYTES, MAX_EXERCISE_ID_BYTES, MAX_EXERCISE_SUMMARY_BYTES,
     MAX_STORED_EXERCISES,
 };
+pub use identities::{PendingKind, MAX_PENDING_ID_BYTES};
 pub use jetstream::{
     JetStreamNames, JetStreamOptions, JetStreamQueue, QueueError, CONNECT_TIMEOUT as QUEUE_CONNECT_TIMEOUT, CONSUMER,
     MAX_DELIVER, MAX_MESSAGE_AGE, PUBLISH_TIMEOUT, STREAM, SUBJECT,

@@ -1659,10 +1659,20 @@ async fn school_accounts_link_once_and_go_with_the_student(url: String) {
     let issuer = "https://id.school.example";
     assert!(store.student_by_identity(issuer, "s-1").await.unwrap().is_none());
     assert!(store.link_identity(issuer, "s-1", &li.id).await.unwrap());
-    assert!(!store.link_identity(issuer, "s-1", &other.id).await.unwrap(), "one account, one student");
-    assert_eq!(store.student_by_identity(issuer, "s-1").await.unwrap().map(|s| s.id), Some(li.id.clone()));
+    assert!(
+        !store.link_identity(issuer, "s-1", &other.id).await.unwrap(),
+        "one account, one student"
+    );
+    assert_eq!(
+        store.student_by_identity(issuer, "s-1").await.unwrap().map(|s| s.id),
+        Some(li.id.clone())
+    );
     // The subject is the provider's: another issuer's "s-1" is another account.
-    assert!(store.student_by_identity("https://other.example", "s-1").await.unwrap().is_none());
+    assert!(store
+        .student_by_identity("https://other.example", "s-1")
+        .await
+        .unwrap()
+        .is_none());
 
     assert!(store.remove_student(&class.id, &li.id).await.unwrap());
     assert!(store.student_by_identity(issuer, "s-1").await.unwrap().is_none());
@@ -1673,22 +1683,85 @@ async fn school_accounts_link_once_and_go_with_the_student(url: String) {
 async fn pending_signins_are_taken_once_bounded_and_expire(url: String) {
     let store = connect(&url).await;
     let later = chrono::Utc::now() + chrono::Duration::minutes(5);
-    assert!(store.put_pending_signin(store::PendingKind::Login, "state-1", "{}", later, 2).await.unwrap());
+    assert!(store
+        .put_pending_signin(store::PendingKind::Login, "state-1", "{}", later, 2)
+        .await
+        .unwrap());
     // A login's key is not a hand-off's.
-    assert_eq!(store.take_pending_signin(store::PendingKind::Handoff, "state-1").await.unwrap(), None);
-    assert!(store.put_pending_signin(store::PendingKind::Handoff, "code-1", "abc", later, 2).await.unwrap());
-    assert!(!store.put_pending_signin(store::PendingKind::Login, "state-2", "{}", later, 2).await.unwrap(), "full");
-    assert_eq!(store.take_pending_signin(store::PendingKind::Login, "state-1").await.unwrap().as_deref(), Some("{}"));
-    assert_eq!(store.take_pending_signin(store::PendingKind::Login, "state-1").await.unwrap(), None, "taken once");
-    assert_eq!(store.take_pending_signin(store::PendingKind::Handoff, "code-1").await.unwrap().as_deref(), Some("abc"));
+    assert_eq!(
+        store
+            .take_pending_signin(store::PendingKind::Handoff, "state-1")
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(store
+        .put_pending_signin(store::PendingKind::Handoff, "code-1", "abc", later, 2)
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .put_pending_signin(store::PendingKind::Login, "state-2", "{}", later, 2)
+            .await
+            .unwrap(),
+        "full"
+    );
+    assert_eq!(
+        store
+            .take_pending_signin(store::PendingKind::Login, "state-1")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("{}")
+    );
+    assert_eq!(
+        store
+            .take_pending_signin(store::PendingKind::Login, "state-1")
+            .await
+            .unwrap(),
+        None,
+        "taken once"
+    );
+    assert_eq!(
+        store
+            .take_pending_signin(store::PendingKind::Handoff, "code-1")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("abc")
+    );
 
     // An expired one is not taken, and makes room for new ones.
     let past = chrono::Utc::now() - chrono::Duration::seconds(1);
-    assert!(store.put_pending_signin(store::PendingKind::Login, "old-1", "{}", past, 2).await.unwrap());
-    assert!(store.put_pending_signin(store::PendingKind::Login, "old-2", "{}", past, 2).await.unwrap());
-    assert_eq!(store.take_pending_signin(store::PendingKind::Login, "old-1").await.unwrap(), None);
-    assert!(store.put_pending_signin(store::PendingKind::Login, "new-1", "{}", later, 2).await.unwrap());
-    assert!(store.put_pending_signin(store::PendingKind::Login, "new-2", "{}", later, 2).await.unwrap());
+    assert!(store
+        .put_pending_signin(store::PendingKind::Login, "old-1", "{}", past, 2)
+        .await
+        .unwrap());
+    assert!(store
+        .put_pending_signin(store::PendingKind::Login, "old-2", "{}", past, 2)
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .take_pending_signin(store::PendingKind::Login, "old-1")
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(store
+        .put_pending_signin(store::PendingKind::Login, "new-1", "{}", later, 2)
+        .await
+        .unwrap());
+    assert!(store
+        .put_pending_signin(store::PendingKind::Login, "new-2", "{}", later, 2)
+        .await
+        .unwrap());
     let long = "x".repeat(store::MAX_PENDING_ID_BYTES + 1);
-    assert_eq!(store.take_pending_signin(store::PendingKind::Login, &long).await.unwrap(), None);
+    assert_eq!(
+        store
+            .take_pending_signin(store::PendingKind::Login, &long)
+            .await
+            .unwrap(),
+        None
+    );
 }
