@@ -6,7 +6,7 @@
 //
 // The provider is a small server in this test standing in for the school's (Keycloak,
 // Microsoft Entra…): discovery, its key (an RSA key made here), an authorize endpoint that
-// signs the next student in at once, and a token endpoint that checks PKCE and issues an RS256
+// signs the next student in at once, and a token endpoint that checks PKCE and returns an RS256
 // ID token with the nonce. The server's public URL is a name the provider maps to the test
 // server's real address (known only once it has started) when it sends the browser back.
 import { test, before, after } from 'node:test';

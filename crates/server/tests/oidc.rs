@@ -3,7 +3,7 @@
 //! page's trade of `#oidc=` for a session). The provider is [`Idp`], a small server in the test
 //! that stands in for the school's (Keycloak, Microsoft Entra, Google Workspace…): discovery,
 //! its keys (an RSA key made for these tests), an authorize endpoint that signs the next
-//! student in at once, and a token endpoint that checks PKCE and issues an RS256 ID token — or
+//! student in at once, and a token endpoint that checks PKCE and returns an RS256 ID token — or
 //! a flawed one, to see it refused.
 
 extern crate tiderun_server as server;
@@ -39,7 +39,7 @@ const CLIENT_SECRET: &str = "client-secret";
 const PUBLIC_URL: &str = "https://class.example";
 const PASSING: &str = "print(input())";
 
-/// What is wrong with the next ID token the provider issues.
+/// What is wrong with the next ID token the provider signs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Flaw {
     None,
@@ -163,7 +163,7 @@ async fn authorize(State(idp): State<Arc<IdpState>>, Query(q): Query<HashMap<Str
     Redirect::to(&format!("{redirect}?code={code}&state={state}")).into_response()
 }
 
-/// Checks the client and PKCE, then issues the ID token (a code is good once).
+/// Checks the client and PKCE, then returns the ID token (a code is good once).
 async fn token(
     State(idp): State<Arc<IdpState>>,
     headers: HeaderMap,
