@@ -10,6 +10,8 @@
 // the address like a key) and a display name, or the student's personal login code, are traded
 // for it at `POST /api/v1/classes/join` / `signin`. Runs, submissions and the WebSocket then
 // carry it as they carry a page session; the server stores a signed-in student's submissions.
+// A school's sign-in (OpenID Connect, when the server has it) ends on `/#oidc=CODE`, a one-time
+// code traded at `POST /api/v1/oidc/session`, so the session is never in the address.
 // sessionStorage on purpose: school computers are shared, and a closed tab signs the student out.
 
 const STORE_KEY = 'tiderun.session';
@@ -89,6 +91,12 @@ export const takeKeyFromAddress = () => takeFromAddress('key');
 /** A class's join code (`#join=CODE`, the teacher's join link), taken out of the address. */
 export const takeJoinFromAddress = () => takeFromAddress('join');
 
+/** A finished school sign-in's one-time code (`#oidc=CODE`), taken out of the address. */
+export const takeSchoolSignInFromAddress = () => takeFromAddress('oidc');
+
+/** Why a school sign-in failed (`#oidc_error=REASON`), taken out of the address. */
+export const takeSchoolErrorFromAddress = () => takeFromAddress('oidc_error');
+
 /**
  * POST to one of the routes that hand out a session, with no session of ours. The answer's
  * JSON; throws `{status, message, retryAfter}` when refused, in the server's words.
@@ -137,6 +145,21 @@ export async function join(code, displayName) {
 /** Sign a student in again with the personal login code: the student. */
 export async function signIn(loginCode) {
   return saveStudent(await post('/api/v1/classes/signin', json({ login_code: loginCode })));
+}
+
+/** Trade a finished school sign-in's one-time code for the student's session: the student. */
+export async function schoolSignIn(code) {
+  return saveStudent(await post('/api/v1/oidc/session', json({ code })));
+}
+
+/** Whether the server offers school sign-in (OpenID Connect). */
+export async function schoolSignInOffered() {
+  try {
+    const response = await fetch('/api/v1/oidc');
+    return response.ok && (await response.json()).enabled === true;
+  } catch {
+    return false;
+  }
 }
 
 /**

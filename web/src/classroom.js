@@ -74,6 +74,7 @@ export function askToJoin(code) {
   return new Promise((resolve) => {
     joining = { code, resolve };
     $('join-code-line').textContent = t('join.code', { code });
+    $('join-school-link').href = `/api/v1/oidc/start?join=${encodeURIComponent(code)}`;
     say($('join-message'), '', 'idle');
     if (!dialog.open) dialog.showModal();
     $('join-name').focus();
@@ -175,6 +176,34 @@ export function sessionEnded() {
   renderAccount();
   changed(null);
   askToSignIn(t('signin.ended'));
+}
+
+// ---- school sign-in ----
+
+/** Why a school sign-in failed, from the reason the server put in the address. */
+function schoolRefusal(reason) {
+  const known = { no_link: 'oidc.noLink', no_class: 'join.unknownCode', denied: 'oidc.denied', unreachable: 'oidc.unreachable' };
+  return t(known[reason] || 'oidc.failed');
+}
+
+/**
+ * Back from the school's sign-in: trade `#oidc=CODE` for the student's session (true: signed
+ * in, the page starts), or say why it failed in the sign-in dialog (false).
+ */
+export async function returnFromSchool() {
+  const code = auth.takeSchoolSignInFromAddress();
+  const error = auth.takeSchoolErrorFromAddress();
+  if (error) askToSignIn(schoolRefusal(error));
+  if (!code) return false;
+  try {
+    await auth.schoolSignIn(code);
+  } catch (e) {
+    askToSignIn(e.status === 401 ? t('oidc.failed') : refusal(e));
+    return false;
+  }
+  renderAccount();
+  changed(auth.student());
+  return true;
 }
 
 // ---- My class ----
@@ -311,4 +340,8 @@ export function initClassroom({ onChange }) {
   $('tab-class').addEventListener('click', () => selectTab('class'));
   $('tab-all').addEventListener('click', () => selectTab('all'));
   renderAccount();
+  auth.schoolSignInOffered().then((offered) => {
+    $('join-school').hidden = !offered;
+    $('signin-school').hidden = !offered;
+  });
 }

@@ -401,6 +401,8 @@ function askForKey(message = null) {
   state.needsKey = true;
   showStatus(() => ({ kind: 'error', text: t('key.needed') }));
   ui.keyMessage.textContent = message ?? t('key.needed');
+  // A student's sign-in dialog open (saying why a sign-in failed) goes first: closing it asks.
+  if ($('signin-dialog').open) return;
   if (!ui.keyDialog.open) ui.keyDialog.showModal();
   ui.keyInput.focus();
 }
@@ -508,8 +510,10 @@ updateToggles();
 placeSubmit();
 showStatus(state.status);
 // A class link's key is traded for a session (and leaves the address bar) before anything
-// else; a class's join link (`/#join=CODE`) asks the student's name and joins first.
+// else; a class's join link (`/#join=CODE`) asks the student's name and joins first; a
+// school sign-in's return (`/#oidc=CODE`) signs the student in.
 async function begin() {
+  if (await classroom.returnFromSchool()) return; // signed in: that starts the page
   const linkKey = auth.takeKeyFromAddress();
   const joinCode = auth.takeJoinFromAddress();
   if (linkKey && !(await useKey(linkKey))) return;

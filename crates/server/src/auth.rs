@@ -561,7 +561,8 @@ async fn authenticate(
                 limited(state, client)?;
             }
             // A class's join code or a student's login code is the credential of these.
-            if config.requires_keys() && !crate::classes::signs_in(method, path) {
+            if config.requires_keys() && !crate::classes::signs_in(method, path) && !crate::oidc::signs_in(method, path)
+            {
                 return Err(ApiError::Unauthorized);
             }
             Caller::anonymous()
@@ -575,10 +576,11 @@ async fn authenticate(
 /// (the native run and both WebSockets), read the runtimes (also Piston's and Judge0's
 /// lists), open, list and submit to exercises, save and open snippets, and make a page
 /// session; posting, deleting and reading the full definition of exercises needs a
-/// `teacher`, `caller` or `admin` key (a teacher only its own: `native/exercise_routes.rs`); the keys, usage, run log and
-/// console are for admins; everything else (Piston's execute, Judge0's submissions and system
-/// endpoints) needs a `caller`. Classes (`/api/v1/classes…`) check their own roles: a
-/// teacher's class for its owner and admins, a student's own submissions for the student.
+/// `teacher`, `caller` or `admin` key (a teacher only its own: `native/exercise_routes.rs`);
+/// the keys, usage, run log and console are for admins; school sign-in (`/api/v1/oidc…`) is
+/// for anyone; everything else (Piston's execute, Judge0's submissions and system endpoints)
+/// needs a `caller`. Classes (`/api/v1/classes…`) check their own roles: a teacher's class for
+/// its owner and admins, a student's own submissions for the student.
 pub fn required_role(method: &Method, path: &str) -> Role {
     const ADMIN_PREFIXES: [&str; 4] = ["/api/v1/keys", "/api/v1/usage", "/api/v1/runs", "/api/v1/console"];
     let under = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
@@ -592,6 +594,7 @@ pub fn required_role(method: &Method, path: &str) -> Role {
         (true, _, ["api", "v1", "runtimes" | "ws" | "openapi.json" | "exercises"])
             | (true, _, ["api", "v1", "exercises" | "snippets", _])
             | (_, _, ["api", "v1", "classes", ..])
+            | (_, _, ["api", "v1", "oidc", ..])
             | (_, true, ["api", "v1", "run" | "snippets" | "session"])
             | (_, true, ["api", "v1", "exercises", _, "submit"])
             | (true, _, ["api", "v2", "runtimes" | "connect"])

@@ -677,6 +677,16 @@ async fn delete_assignment(
     }
 }
 
+/// A student session for `student`, named with its class.
+pub(crate) async fn student_session(state: &AppState, student: Student) -> Result<StudentSession, ApiError> {
+    let class = state
+        .store()
+        .get_class(&student.class_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("the class was deleted".into()))?;
+    session_for(state, student, class.name).await
+}
+
 /// A student session for `student` of `class`.
 async fn session_for(state: &AppState, student: Student, class_name: String) -> Result<StudentSession, ApiError> {
     let secret = state.session_secret().await?;
@@ -754,12 +764,7 @@ async fn sign_in(
         .find_student_by_login(&request.login_code)
         .await?
         .ok_or_else(|| ApiError::KeyRefused("no student has this login code: check it with your teacher".into()))?;
-    let class = state
-        .store()
-        .get_class(&student.class_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("the class was deleted".into()))?;
-    Ok(Json(session_for(&state, student, class.name).await?))
+    Ok(Json(student_session(&state, student).await?))
 }
 
 /// The signed-in student's class: its published assignments, each exercise done or not.

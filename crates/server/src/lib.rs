@@ -36,6 +36,7 @@ pub mod ledger;
 mod metrics;
 pub mod native;
 pub mod node;
+pub mod oidc;
 pub mod openapi;
 mod page;
 pub mod piston;
@@ -105,6 +106,8 @@ pub struct ServerConfig {
     /// How long running jobs may finish after the shutdown signal
     /// ([`node::DEFAULT_DRAIN_TIMEOUT`]).
     pub drain_timeout: Duration,
+    /// Students' sign-in through the school's OpenID Connect provider (off when `None`).
+    pub oidc: Option<oidc::OidcConfig>,
 }
 
 impl ServerConfig {
@@ -131,6 +134,7 @@ impl Default for ServerConfig {
             node_id: node::default_node_id(),
             lease: node::DEFAULT_LEASE,
             drain_timeout: node::DEFAULT_DRAIN_TIMEOUT,
+            oidc: None,
         }
     }
 }
@@ -154,6 +158,8 @@ struct Inner {
     exercises: exercise_watch::LiveExercises,
     /// The page sessions' signing secret, read from (or made in) the store on first use.
     session_secret: tokio::sync::OnceCell<[u8; 32]>,
+    /// School sign-in's provider (`config.oidc`), discovered on first use.
+    oidc: Option<oidc::Provider>,
     started: Instant,
 }
 
@@ -192,6 +198,7 @@ impl AppState {
             keys: auth::KeyCache::new(auth::KEY_CACHE_TTL),
             exercises: exercise_watch::LiveExercises::new(config.exercises.clone()),
             session_secret: tokio::sync::OnceCell::new(),
+            oidc: config.oidc.clone().map(oidc::Provider::new),
             config,
             started: Instant::now(),
         }))
@@ -262,6 +269,11 @@ impl AppState {
     }
 
     /// The secret page sessions are signed with, the same on every node of the store.
+    /// School sign-in's provider, when it is set up.
+    pub(crate) fn oidc(&self) -> Option<&oidc::Provider> {
+        self.0.oidc.as_ref()
+    }
+
     pub(crate) async fn session_secret(&self) -> Result<[u8; 32], ApiError> {
         let secret = self
             .0

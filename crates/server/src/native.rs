@@ -51,6 +51,7 @@ pub fn router() -> Router<AppState> {
         .merge(usage::router())
         .merge(crate::keys::router())
         .merge(crate::classes::router())
+        .merge(crate::oidc::router())
         .method_not_allowed_fallback(crate::error::method_not_allowed)
 }
 
@@ -62,6 +63,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(usage::openapi());
     doc.merge(crate::keys::openapi());
     doc.merge(crate::classes::openapi());
+    doc.merge(crate::oidc::openapi());
     doc
 }
 

@@ -210,6 +210,21 @@ fn checked_text(field: &'static str, text: &str, max: usize) -> Result<String, S
     Ok(text.to_owned())
 }
 
+/// `name`, or the first of "name 2", "name 3"… whose lowercase is not in `taken`, each cut to
+/// [`MAX_DISPLAY_NAME_CHARS`] characters.
+fn free_name(name: &str, taken: &[String]) -> String {
+    let numbered = |n: usize| {
+        let suffix = format!(" {n}");
+        let keep = MAX_DISPLAY_NAME_CHARS - suffix.len();
+        let stem: String = name.chars().take(keep).collect();
+        format!("{}{suffix}", stem.trim_end())
+    };
+    std::iter::once(name.to_owned())
+        .chain((2..).map(numbered))
+        .find(|candidate| !taken.contains(&candidate.to_lowercase()))
+        .unwrap_or_else(|| name.to_owned())
+}
+
 /// Tries at a fresh random code before giving up (a clash of 40 random bits is rare already).
 const CODE_TRIES: u32 = 8;
 
@@ -322,18 +337,47 @@ impl Store {
     pub async fn join_class(&self, join_code: &str, display_name: &str) -> Result<JoinOutcome, StoreError> {
         const OP: &str = "join_class";
         let name = checked_text("display_name", display_name, MAX_DISPLAY_NAME_CHARS)?;
-        let Some(code) = normalize_code(join_code, JOIN_CODE_LEN) else {
-            return Ok(JoinOutcome::UnknownCode);
-        };
-        let class_id: Option<String> = sqlx::query_scalar("SELECT id FROM classes WHERE join_code = $1")
-            .bind(code.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(query(OP))?;
-        let Some(class_id) = class_id else {
+        let Some(class_id) = self.class_by_join_code(join_code, OP).await? else {
             return Ok(JoinOutcome::UnknownCode);
         };
         self.add_student(&class_id, &name).await.map(JoinOutcome::Joined)
+    }
+
+    /// Join as [`Store::join_class`] does, but when another student of the class has the name,
+    /// as the first free of "name 2", "name 3"… (cut to fit [`MAX_DISPLAY_NAME_CHARS`]): for a
+    /// name that comes from a school's sign-in, which the student cannot retype.
+    pub async fn join_class_unique(&self, join_code: &str, display_name: &str) -> Result<JoinOutcome, StoreError> {
+        const OP: &str = "join_class_unique";
+        let name = checked_text("display_name", display_name, MAX_DISPLAY_NAME_CHARS)?;
+        let Some(class_id) = self.class_by_join_code(join_code, OP).await? else {
+            return Ok(JoinOutcome::UnknownCode);
+        };
+        // Again if another student took the free name meanwhile.
+        for _ in 0..CODE_TRIES {
+            let taken: Vec<String> = self
+                .list_students(&class_id)
+                .await?
+                .into_iter()
+                .map(|s| s.display_name.to_lowercase())
+                .collect();
+            match self.add_student(&class_id, &free_name(&name, &taken)).await {
+                Err(StoreError::NameTaken { .. }) => continue,
+                joined => return joined.map(JoinOutcome::Joined),
+            }
+        }
+        Err(StoreError::NameTaken { name })
+    }
+
+    /// The id of the class whose join code is `join_code` (as typed).
+    async fn class_by_join_code(&self, join_code: &str, op: &'static str) -> Result<Option<String>, StoreError> {
+        let Some(code) = normalize_code(join_code, JOIN_CODE_LEN) else {
+            return Ok(None);
+        };
+        sqlx::query_scalar("SELECT id FROM classes WHERE join_code = $1")
+            .bind(code.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query(op))
     }
 
     async fn add_student(&self, class_id: &str, name: &str) -> Result<Student, StoreError> {
@@ -482,7 +526,12 @@ impl Store {
                 .execute(&self.pool)
                 .await
                 .map_err(query(OP))?;
-        Ok(done.rows_affected() > 0)
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        // A removed student cannot be signed in to by a school account either.
+        self.unlink_identities(id).await?;
+        Ok(true)
     }
 
     /// Add an assignment to a class.
@@ -881,6 +930,19 @@ fn submission_from_row(row: &AnyRow, op: &'static str) -> Result<ClassSubmission
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_taken_name_gets_the_first_free_number_and_stays_within_the_limit() {
+        let taken = |names: &[&str]| names.iter().map(|n| n.to_lowercase()).collect::<Vec<_>>();
+        assert_eq!(free_name("Li Lei", &taken(&[])), "Li Lei");
+        assert_eq!(free_name("Li Lei", &taken(&["li lei"])), "Li Lei 2");
+        assert_eq!(free_name("Li Lei", &taken(&["Li Lei", "Li Lei 2"])), "Li Lei 3");
+        let long = "长".repeat(MAX_DISPLAY_NAME_CHARS);
+        let second = free_name(&long, &taken(&[&long]));
+        assert_eq!(second.chars().count(), MAX_DISPLAY_NAME_CHARS);
+        assert!(second.ends_with("长 2"), "{second}");
+    }
+
     use super::*;
 
     #[test]

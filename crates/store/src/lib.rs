@@ -38,6 +38,7 @@ mod claims;
 mod classes;
 mod error;
 mod exercises;
+mod identities;
 mod jetstream;
 mod keys;
 mod queue;
@@ -60,6 +61,7 @@ pub use exercises::{
     ExerciseSummary, PutOutcome, StoredExercise, Writer, MAX_EXERCISE_BYTES, MAX_EXERCISE_ID_BYTES,
     MAX_EXERCISE_SUMMARY_BYTES, MAX_STORED_EXERCISES,
 };
+pub use identities::{PendingKind, MAX_PENDING_ID_BYTES};
 pub use jetstream::{
     JetStreamNames, JetStreamOptions, JetStreamQueue, QueueError, CONNECT_TIMEOUT as QUEUE_CONNECT_TIMEOUT, CONSUMER,
     MAX_DELIVER, MAX_MESSAGE_AGE, PUBLISH_TIMEOUT, STREAM, SUBJECT,

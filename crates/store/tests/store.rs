@@ -126,6 +126,8 @@ on_both_backends!(
     submissions_listed_by_owner,
     classes_roster_and_codes,
     class_submissions_are_late_by_the_kindest_deadline_and_bounded,
+    school_accounts_link_once_and_go_with_the_student,
+    pending_signins_are_taken_once_bounded_and_expire,
 );
 
 async fn connect(url: &str) -> Store {
@@ -1703,5 +1705,132 @@ async fn class_submissions_are_late_by_the_kindest_deadline_and_bounded(url: Str
             .unwrap()
             .len(),
         1
+    );
+}
+
+async fn school_accounts_link_once_and_go_with_the_student(url: String) {
+    let store = connect(&url).await;
+    let class = store.create_class("teacher", "3B").await.unwrap();
+    let Ok(store::JoinOutcome::Joined(li)) = store.join_class_unique(&class.join_code, "Li Lei").await else {
+        panic!("join")
+    };
+    assert_eq!(li.display_name, "Li Lei");
+    // The same name from another account: numbered, not refused.
+    let Ok(store::JoinOutcome::Joined(other)) = store.join_class_unique(&class.join_code, "li lei").await else {
+        panic!("join")
+    };
+    assert_eq!(other.display_name, "li lei 2");
+    assert_eq!(
+        store.join_class_unique("2345678", "x").await.unwrap(),
+        store::JoinOutcome::UnknownCode
+    );
+
+    let issuer = "https://id.school.example";
+    assert!(store.student_by_identity(issuer, "s-1").await.unwrap().is_none());
+    assert!(store.link_identity(issuer, "s-1", &li.id).await.unwrap());
+    assert!(
+        !store.link_identity(issuer, "s-1", &other.id).await.unwrap(),
+        "one account, one student"
+    );
+    assert_eq!(
+        store.student_by_identity(issuer, "s-1").await.unwrap().map(|s| s.id),
+        Some(li.id.clone())
+    );
+    // The subject is the provider's: another issuer's "s-1" is another account.
+    assert!(store
+        .student_by_identity("https://other.example", "s-1")
+        .await
+        .unwrap()
+        .is_none());
+
+    assert!(store.remove_student(&class.id, &li.id).await.unwrap());
+    assert!(store.student_by_identity(issuer, "s-1").await.unwrap().is_none());
+    // Unlinked with the student: the account may join again.
+    assert!(store.link_identity(issuer, "s-1", &other.id).await.unwrap());
+}
+
+async fn pending_signins_are_taken_once_bounded_and_expire(url: String) {
+    let store = connect(&url).await;
+    let later = chrono::Utc::now() + chrono::Duration::minutes(5);
+    assert!(store
+        .put_pending_signin(store::PendingKind::Login, "state-1", "{}", later, 2)
+        .await
+        .unwrap());
+    // A login's key is not a hand-off's.
+    assert_eq!(
+        store
+            .take_pending_signin(store::PendingKind::Handoff, "state-1")
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(store
+        .put_pending_signin(store::PendingKind::Handoff, "code-1", "abc", later, 2)
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .put_pending_signin(store::PendingKind::Login, "state-2", "{}", later, 2)
+            .await
+            .unwrap(),
+        "full"
+    );
+    assert_eq!(
+        store
+            .take_pending_signin(store::PendingKind::Login, "state-1")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("{}")
+    );
+    assert_eq!(
+        store
+            .take_pending_signin(store::PendingKind::Login, "state-1")
+            .await
+            .unwrap(),
+        None,
+        "taken once"
+    );
+    assert_eq!(
+        store
+            .take_pending_signin(store::PendingKind::Handoff, "code-1")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("abc")
+    );
+
+    // An expired one is not taken, and makes room for new ones.
+    let past = chrono::Utc::now() - chrono::Duration::seconds(1);
+    assert!(store
+        .put_pending_signin(store::PendingKind::Login, "old-1", "{}", past, 2)
+        .await
+        .unwrap());
+    assert!(store
+        .put_pending_signin(store::PendingKind::Login, "old-2", "{}", past, 2)
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .take_pending_signin(store::PendingKind::Login, "old-1")
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(store
+        .put_pending_signin(store::PendingKind::Login, "new-1", "{}", later, 2)
+        .await
+        .unwrap());
+    assert!(store
+        .put_pending_signin(store::PendingKind::Login, "new-2", "{}", later, 2)
+        .await
+        .unwrap());
+    let long = "x".repeat(store::MAX_PENDING_ID_BYTES + 1);
+    assert_eq!(
+        store
+            .take_pending_signin(store::PendingKind::Login, &long)
+            .await
+            .unwrap(),
+        None
     );
 }

@@ -166,12 +166,72 @@ pub struct ServeArgs {
     /// this (the last node started sets it).
     #[arg(long, env = "TIDERUN_LEASE_S", default_value_t = server::node::DEFAULT_LEASE.as_secs())]
     lease_s: u64,
+    /// The school's OpenID Connect provider (its issuer URL) students may sign in with, e.g.
+    /// https://login.school.example/realms/students. None: school sign-in is off. The client
+    /// secret is read from TIDERUN_OIDC_CLIENT_SECRET or --oidc-client-secret-file, never the
+    /// command line.
+    #[arg(long, env = "TIDERUN_OIDC_ISSUER", requires_all = ["oidc_client_id", "public_url"])]
+    oidc_issuer: Option<String>,
+    /// This server's client id at the provider.
+    #[arg(long, env = "TIDERUN_OIDC_CLIENT_ID")]
+    oidc_client_id: Option<String>,
+    /// A file holding the client secret (its first line). Without it or the variable the
+    /// server is a public client (PKCE alone).
+    #[arg(long, env = "TIDERUN_OIDC_CLIENT_SECRET_FILE")]
+    oidc_client_secret_file: Option<PathBuf>,
+    /// The ID token claim a new student's display name is read from (preferred_username when
+    /// the token has none).
+    #[arg(long, env = "TIDERUN_OIDC_NAME_CLAIM", default_value = "name")]
+    oidc_name_claim: String,
+    /// School sign-ins under way held at most (1 to 100000).
+    #[arg(long, env = "TIDERUN_OIDC_MAX_PENDING", default_value_t = server::oidc::DEFAULT_MAX_PENDING_LOGINS)]
+    oidc_max_pending: u64,
+    /// Seconds a student has to finish signing in at the provider (1 to 3600).
+    #[arg(long, env = "TIDERUN_OIDC_LOGIN_LIFETIME_S",
+          default_value_t = server::oidc::DEFAULT_LOGIN_LIFETIME.as_secs())]
+    oidc_login_lifetime_s: u64,
+    /// The server's address as browsers reach it (https://class.example, behind a proxy its
+    /// public address): school sign-in's redirect URI is PUBLIC_URL/api/v1/oidc/callback.
+    #[arg(long, env = "TIDERUN_PUBLIC_URL")]
+    public_url: Option<String>,
+}
+
+/// The variable the OpenID Connect client secret is read from.
+const OIDC_SECRET_VAR: &str = "TIDERUN_OIDC_CLIENT_SECRET";
+
+/// School sign-in's settings from the flags, the secret from its file or variable.
+fn oidc_config(a: &ServeArgs) -> anyhow::Result<Option<server::oidc::OidcConfig>> {
+    let Some(issuer) = &a.oidc_issuer else {
+        return Ok(None);
+    };
+    let secret = match &a.oidc_client_secret_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("--oidc-client-secret-file {}", path.display()))?;
+            Some(text.lines().next().unwrap_or_default().trim().to_owned())
+        }
+        None => std::env::var(OIDC_SECRET_VAR).ok(),
+    }
+    .filter(|s| !s.is_empty());
+    let mut config = server::oidc::OidcConfig::new(
+        issuer,
+        a.oidc_client_id.as_deref().unwrap_or_default(),
+        secret,
+        a.public_url.as_deref().unwrap_or_default(),
+    );
+    config.name_claim = a.oidc_name_claim.clone();
+    config.max_pending = a.oidc_max_pending;
+    config.login_lifetime = Duration::from_secs(a.oidc_login_lifetime_s);
+    config.check().map_err(anyhow::Error::msg)?;
+    tracing::info!(issuer = %config.issuer, redirect_uri = %config.redirect_uri(), "school sign-in (OpenID Connect) is on");
+    Ok(Some(config))
 }
 
 /// Read when no --exercises-dir is given and it exists.
 const DEFAULT_EXERCISES_DIR: &str = "exercises";
 
 pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCode> {
+    let oidc = oidc_config(&a)?;
     if a.max_queue == 0 || a.max_body_bytes < 1024 || a.workers == 0 || a.max_concurrent == Some(0) {
         anyhow::bail!("--max-queue, --workers and --max-concurrent must be at least 1, --max-body-bytes at least 1024");
     }
@@ -263,6 +323,7 @@ pub fn main(runtimes_dir: Option<&Path>, a: ServeArgs) -> anyhow::Result<ExitCod
         node_id: node.id.clone(),
         lease: node.lease,
         drain_timeout: node.drain_timeout,
+        oidc,
     };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {

@@ -785,6 +785,59 @@ fn serve_checks_the_edge_settings() {
 }
 
 #[test]
+fn serve_checks_the_school_sign_in_settings() {
+    let serve = |args: &[&str]| {
+        tiderun()
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(args)
+            .env_remove("TIDERUN_OIDC_CLIENT_SECRET")
+            .output()
+            .unwrap()
+    };
+    let issuer = [
+        "--oidc-issuer",
+        "https://id.school.example",
+        "--oidc-client-id",
+        "tiderun",
+    ];
+    let public = ["--public-url", "https://class.example"];
+    // Without the client id or the public address there is no redirect to register.
+    let out = serve(&issuer[..2]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--oidc-client-id") && stderr.contains("--public-url"),
+        "{stderr}"
+    );
+    // The secret is never an argument (it would show in `ps`).
+    let out = serve(&[&issuer[..], &public[..], &["--oidc-client-secret", "s3cret"]].concat());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unexpected argument"));
+    for (args, needle) in [
+        (
+            &["--oidc-max-pending", "0"][..],
+            "--oidc-max-pending must be 1 to 100000",
+        ),
+        (
+            &["--oidc-max-pending", "100001"],
+            "--oidc-max-pending must be 1 to 100000",
+        ),
+        (
+            &["--oidc-login-lifetime-s", "3601"],
+            "--oidc-login-lifetime must be 1 to 3600 seconds",
+        ),
+        (
+            &["--oidc-client-secret-file", "/nonexistent/secret"],
+            "--oidc-client-secret-file /nonexistent/secret",
+        ),
+    ] {
+        assert_one_line_error(&serve(&[&issuer[..], &public[..], args].concat()), needle);
+    }
+    let out = serve(&[&issuer[..], &["--public-url", "class.example"]].concat());
+    assert_one_line_error(&out, "--public-url \"class.example\"");
+}
+
+#[test]
 fn serve_refuses_a_precompiled_headers_dir_no_sandbox_can_bind() {
     for dir in ["/tmp/tiderun-precompiled", "/proc/x", "/"] {
         let out = serve_refused(&["--precompiled-headers-dir", dir], &[]);
