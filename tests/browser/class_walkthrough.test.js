@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { startServer, createKey, launchBrowser, ready, setCode, screenshot, KEYS_MODE, RUN_MS } from './harness.js';
+import { startServer, createKey, launchBrowser, newPage, parseCsv, ready, setCode, screenshot, KEYS_MODE, RUN_MS } from './harness.js';
 
 const PHONE = { width: 390, height: 844 };
 const LAPTOP = { width: 1280, height: 800 };
@@ -35,36 +35,10 @@ after(async () => {
 });
 
 async function freshPage(url, { locale, viewport }) {
-  const context = await browser.newContext({ locale, viewport, acceptDownloads: true });
-  const page = await context.newPage();
-  page.errors = [];
-  page.on('pageerror', (e) => page.errors.push(e.message));
+  const page = await newPage(browser, url, { locale, viewport, acceptDownloads: true });
   page.on('dialog', (d) => d.accept());
-  await page.goto(url);
   return page;
 }
-
-/** RFC 4180 rows (quoted fields, doubled quotes, CRLF). */
-function parseCsv(text) {
-  const rows = [];
-  let row = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') (field += '"'), i++;
-      else if (c === '"') quoted = false;
-      else field += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') row.push(field), (field = '');
-    else if (c === '\n') row.push(field), rows.push(row), (row = []), (field = '');
-    else if (c !== '\r') field += c;
-  }
-  if (field || row.length) row.push(field), rows.push(row);
-  return rows;
-}
-
 /** A local `datetime-local` value `days` from now. */
 function inDays(days) {
   const d = new Date(Date.now() + days * 24 * 3600 * 1000);

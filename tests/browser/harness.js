@@ -127,15 +127,56 @@ export async function launchBrowser() {
  * A page in a fresh context (its own localStorage). Errors thrown in the page are collected in
  * `page.errors`; tests assert there are none.
  */
-export async function openPage(browser, url, { locale = 'en-US', viewport = { width: 1280, height: 800 }, ...options } = {}) {
+export async function openPage(browser, url, options = {}) {
+  // In keys mode a page opens as a class link does: the classroom key in its fragment.
+  const page = await newPage(browser, KEYS_MODE && classKey && !url.includes('#') ? `${url}#key=${classKey}` : url, options);
+  await ready(page);
+  return page;
+}
+
+/**
+ * `url` in a fresh context, as it opens (no key added, nothing awaited): for pages that ask
+ * first (a join link, a key question, the teacher's page). Errors in `page.errors`.
+ */
+export async function newPage(browser, url, { locale = 'en-US', viewport = { width: 1280, height: 800 }, ...options } = {}) {
   const context = await browser.newContext({ locale, viewport, ...options });
   const page = await context.newPage();
   page.errors = [];
   page.on('pageerror', (e) => page.errors.push(e.message));
-  // In keys mode a page opens as a class link does: the classroom key in its fragment.
-  await page.goto(KEYS_MODE && classKey && !url.includes('#') ? `${url}#key=${classKey}` : url);
-  await ready(page);
+  await page.goto(url);
   return page;
+}
+
+/** A JSON request to the server: `{status, body}` (body null when empty). */
+export async function apiCall(server, method, path, token, body) {
+  const r = await fetch(`${server.url}${path}`, {
+    method,
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  return { status: r.status, body: text ? JSON.parse(text) : null };
+}
+
+/** RFC 4180 rows (quoted fields, doubled quotes, CRLF), as a downloaded CSV holds them. */
+export function parseCsv(text) {
+  const rows = [];
+  let row = [];
+  let field = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') (field += '"'), i++;
+      else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') row.push(field), (field = '');
+    else if (c === '\n') row.push(field), rows.push(row), (row = []), (field = '');
+    else if (c !== '\r') field += c;
+  }
+  if (field || row.length) row.push(field), rows.push(row);
+  return rows;
 }
 
 /** The page has its runtimes and a language. */

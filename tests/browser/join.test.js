@@ -8,7 +8,7 @@
 // and laptop.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, createKey, launchBrowser, ready, setCode, screenshot, KEYS_MODE } from './harness.js';
+import { startServer, createKey, launchBrowser, newPage, ready, setCode, screenshot, KEYS_MODE } from './harness.js';
 
 const PHONE = { width: 390, height: 844 };
 const LAPTOP = { width: 1280, height: 800 };
@@ -73,15 +73,6 @@ after(async () => {
   await limited?.stop();
 });
 
-async function freshPage(url, { locale = 'en-US', viewport = LAPTOP } = {}) {
-  const context = await browser.newContext({ locale, viewport });
-  const page = await context.newPage();
-  page.errors = [];
-  page.on('pageerror', (e) => page.errors.push(e.message));
-  await page.goto(url);
-  return page;
-}
-
 async function joinAs(page, name) {
   await page.waitForSelector('#join-dialog[open]');
   await page.fill('#join-name', name);
@@ -109,7 +100,7 @@ async function submitAndWait(page, code) {
 }
 
 test('a student joins by the link on a phone in Chinese, submits, and the teacher has it', async () => {
-  const page = await freshPage(`${server.url}/#join=${klass.join_code}`, { locale: 'zh-CN', viewport: PHONE });
+  const page = await newPage(browser, `${server.url}/#join=${klass.join_code}`, { locale: 'zh-CN', viewport: PHONE });
   await page.waitForSelector('#join-dialog[open]');
   // The code left the address bar.
   assert.ok(!page.url().includes('join='), page.url());
@@ -208,7 +199,7 @@ test('a student joins by the link on a phone in Chinese, submits, and the teache
 
 test('the login code signs the student in again in another browser, on a laptop in English', async () => {
   assert.ok(loginCode, 'the join test ran first');
-  const page = await freshPage(server.url);
+  const page = await newPage(browser, server.url);
   // A server that requires keys asks for one; a student signs in with the login code instead.
   await page.waitForSelector('#key-dialog[open]');
   await page.click('#key-signin');
@@ -296,7 +287,7 @@ test('a student session the server no longer accepts asks for the login code aga
 });
 
 test('a wrong join code and a name taken in the class are refused in clear words', async () => {
-  const wrong = await freshPage(`${server.url}/#join=ZZZZZZZZ`);
+  const wrong = await newPage(browser, `${server.url}/#join=ZZZZZZZZ`);
   await joinAs(wrong, 'Li Lei');
   await wrong.waitForFunction(() => document.querySelector('#join-message').textContent.includes('No class has this join code'));
   assert.equal(await wrong.$eval('#join-message', (m) => m.dataset.kind), 'error');
@@ -304,7 +295,7 @@ test('a wrong join code and a name taken in the class are refused in clear words
   await screenshot(wrong, 'join-wrong-code-laptop-en');
   await wrong.context().close();
 
-  const taken = await freshPage(`${server.url}/#join=${klass.join_code}`, { locale: 'zh-CN', viewport: PHONE });
+  const taken = await newPage(browser, `${server.url}/#join=${klass.join_code}`, { locale: 'zh-CN', viewport: PHONE });
   await joinAs(taken, '小明');
   await taken.waitForFunction(() => document.querySelector('#join-message').textContent.includes('班里已经有人叫“小明”了'));
   await screenshot(taken, 'join-name-taken-phone-zh');
@@ -325,7 +316,7 @@ test('on an open server the header signs a student in, in English on a phone', {
     headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({ code: openClass.join_code, display_name: 'Ada <b>Lovelace</b>' }),
   }).then((r) => r.json());
-  const page = await freshPage(open.url, { viewport: PHONE });
+  const page = await newPage(browser, open.url, { viewport: PHONE });
   await ready(page);
   assert.equal(await page.textContent('#exercises-button'), 'Exercises');
   await page.click('#signin-button');
@@ -347,7 +338,7 @@ test('on an open server the header signs a student in, in English on a phone', {
 test('a join refused by the rate limit says how long to wait', async () => {
   // Two requests a minute from one address without a session: the third join is refused.
   limited = await startServer(['--rate-limit', '2']);
-  const page = await freshPage(`${limited.url}/#join=ZZZZZZZZ`, { locale: 'zh-CN' });
+  const page = await newPage(browser, `${limited.url}/#join=ZZZZZZZZ`, { locale: 'zh-CN' });
   await joinAs(page, '小红');
   let text = '';
   for (let i = 0; i < 4 && !/尝试次数过多/.test(text); i++) {

@@ -10,6 +10,7 @@ import {
   createKey,
   revokeKey,
   launchBrowser,
+  newPage,
   ready,
   chooseLanguage,
   setCode,
@@ -34,17 +35,8 @@ after(async () => {
   await server?.stop();
 });
 
-async function freshPage(url) {
-  const context = await browser.newContext({ locale: 'en-US', viewport: { width: 1280, height: 800 } });
-  const page = await context.newPage();
-  page.errors = [];
-  page.on('pageerror', (e) => page.errors.push(e.message));
-  await page.goto(url);
-  return page;
-}
-
 test('without a key the page says it needs one, and a wrong key is refused', async () => {
-  const page = await freshPage(server.url);
+  const page = await newPage(browser, server.url);
   await page.waitForSelector('#key-dialog[open]');
   assert.match(await page.textContent('#key-message'), /needs a class key/);
   assert.match(await page.textContent('#status'), /needs a class key/);
@@ -73,7 +65,7 @@ test('without a key the page says it needs one, and a wrong key is refused', asy
 });
 
 test('a class link runs programs with input(), saves a snippet and grades an exercise', async () => {
-  const page = await freshPage(`${server.url}/#key=${key}`);
+  const page = await newPage(browser, `${server.url}/#key=${key}`);
   await ready(page);
   // The key left the address bar and the history entry.
   assert.ok(!page.url().includes(key), page.url());
@@ -111,7 +103,7 @@ test('a class link runs programs with input(), saves a snippet and grades an exe
 });
 
 test('a query-string class link works too and leaves the address bar', async () => {
-  const page = await freshPage(`${server.url}/?key=${key}&exercise=sum-two`);
+  const page = await newPage(browser, `${server.url}/?key=${key}&exercise=sum-two`);
   await ready(page);
   await page.waitForSelector('#exercise:not([hidden])');
   assert.ok(!page.url().includes('key='), page.url());
@@ -122,7 +114,7 @@ test('a query-string class link works too and leaves the address bar', async () 
 test('a key that is revoked is refused with its reason when the page is opened again', async () => {
   const doomed = createKey(server, 'doomed', 'classroom');
   revokeKey(server, 'doomed');
-  const page = await freshPage(`${server.url}/#key=${doomed}`);
+  const page = await newPage(browser, `${server.url}/#key=${doomed}`);
   await page.waitForSelector('#key-dialog[open]');
   await page.waitForFunction(() => document.querySelector('#key-message').textContent.includes('revoked'));
   assert.ok(!page.url().includes(doomed));
@@ -131,7 +123,7 @@ test('a key that is revoked is refused with its reason when the page is opened a
 
 test('a page whose key is revoked while it is open asks for a key again, saying why', async () => {
   const soon = createKey(server, 'soon-revoked', 'classroom');
-  const page = await freshPage(`${server.url}/#key=${soon}`);
+  const page = await newPage(browser, `${server.url}/#key=${soon}`);
   await ready(page);
   revokeKey(server, 'soon-revoked');
   // Every node forgets the key within its cache's lifetime (10 s): a request after it is refused.

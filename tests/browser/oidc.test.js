@@ -13,7 +13,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { generateKeyPairSync, createSign, createHash } from 'node:crypto';
-import { startServer, createKey, launchBrowser, ready, screenshot } from './harness.js';
+import { startServer, createKey, launchBrowser, newPage, ready, screenshot } from './harness.js';
 
 const CLIENT_ID = 'tiderun-class';
 const CLIENT_SECRET = 'test-client-secret';
@@ -124,17 +124,8 @@ after(async () => {
   await provider?.stop();
 });
 
-async function freshPage(url, { locale, viewport }) {
-  const context = await browser.newContext({ locale, viewport });
-  const page = await context.newPage();
-  page.errors = [];
-  page.on('pageerror', (e) => page.errors.push(e.message));
-  await page.goto(url);
-  return page;
-}
-
 test('a class link joins with the school account, on a phone in Chinese', async () => {
-  const page = await freshPage(`${server.url}/#join=${klass.join_code}`, { locale: 'zh-CN', viewport: PHONE });
+  const page = await newPage(browser, `${server.url}/#join=${klass.join_code}`, { locale: 'zh-CN', viewport: PHONE });
   await page.waitForSelector('#join-dialog[open] #join-school:not([hidden])');
   assert.equal(await page.textContent('#join-school-link'), '用学校账号登录');
   await screenshot(page, 'oidc-join-phone-zh');
@@ -152,7 +143,7 @@ test('a class link joins with the school account, on a phone in Chinese', async 
 });
 
 test('the sign-in dialog finds the same student in another browser; an account in no class is told to join first', async () => {
-  const page = await freshPage(server.url, { locale: 'en-US', viewport: LAPTOP });
+  const page = await newPage(browser, server.url, { locale: 'en-US', viewport: LAPTOP });
   await page.waitForSelector('#key-dialog[open]');
   await page.click('#key-signin');
   await page.waitForSelector('#signin-dialog[open] #signin-school:not([hidden])');

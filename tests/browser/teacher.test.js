@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import AxeBuilder from '@axe-core/playwright';
 import { STRINGS } from '../../web/src/teacher/strings.js';
-import { startServer, launchBrowser, screenshot, createKey, RUN_MS, SHOTS } from './harness.js';
+import { startServer, launchBrowser, screenshot, createKey, apiCall, parseCsv, RUN_MS, SHOTS } from './harness.js';
 
 const LAPTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
@@ -39,6 +39,8 @@ after(async () => {
   await server?.stop();
 });
 
+const api = (method, path, token, body) => apiCall(server, method, path, token, body);
+
 async function openTeacher({ locale = 'en-US', viewport = LAPTOP, key = teacherKey } = {}) {
   const context = await browser.newContext({ locale, viewport, acceptDownloads: true });
   const page = await context.newPage();
@@ -53,16 +55,6 @@ async function openTeacher({ locale = 'en-US', viewport = LAPTOP, key = teacherK
   });
   await page.goto(key ? `${server.url}/teacher#key=${key}` : `${server.url}/teacher`);
   return page;
-}
-
-async function api(method, path, token, body) {
-  const r = await fetch(`${server.url}${path}`, {
-    method,
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await r.text();
-  return { status: r.status, body: text ? JSON.parse(text) : null };
 }
 
 async function join(name) {
@@ -83,27 +75,6 @@ async function violations(page) {
   return results.violations
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
     .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-}
-
-/** RFC 4180 rows (quoted fields, doubled quotes, CRLF). */
-function parseCsv(text) {
-  const rows = [];
-  let row = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') (field += '"'), i++;
-      else if (c === '"') quoted = false;
-      else field += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') row.push(field), (field = '');
-    else if (c === '\n') row.push(field), rows.push(row), (row = []), (field = '');
-    else if (c !== '\r') field += c;
-  }
-  if (field || row.length) row.push(field), rows.push(row);
-  return rows;
 }
 
 /** The gradebook as the page shows it: per student, the name and each cell's best score. */

@@ -8,7 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import AxeBuilder from '@axe-core/playwright';
-import { startServer, launchBrowser, screenshot, createKey, RUN_MS } from './harness.js';
+import { startServer, launchBrowser, screenshot, createKey, apiCall, RUN_MS } from './harness.js';
 
 const LAPTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
@@ -32,15 +32,7 @@ after(async () => {
   await server?.stop();
 });
 
-async function api(method, path, token, body) {
-  const r = await fetch(`${server.url}${path}`, {
-    method,
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await r.text();
-  return { status: r.status, body: text ? JSON.parse(text) : null };
-}
+const api = (method, path, token, body) => apiCall(server, method, path, token, body);
 
 async function openTeacher({ locale = 'en-US', viewport = LAPTOP } = {}) {
   const context = await browser.newContext({ locale, viewport });
