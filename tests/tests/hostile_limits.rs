@@ -429,8 +429,13 @@ fn answering_each_wait_just_in_time_ends_at_the_input_wait_budget() {
     }
     // Each wait (about 0.3 s) is far below the budget, and waiting is not wall time: only the
     // waits' total ends the run. Without it, the run lasts as long as the client answers.
+    // The wall limit is roomy: the supervisor looks every 0.1 s and gives back only the time
+    // between two looks that both saw the program waiting (after a burst of CPU the first
+    // does not), so a 0.3 s wait earns about 0.1 s of the budget, less on a busy machine. The
+    // budget, not the wall limit, must be what ends this run.
     let l = Limits {
         input_wait_ms: Some(1_000),
+        wall_ms: 8_000,
         ..limits()
     };
     let (read, write): (OwnedFd, OwnedFd) = sandbox::stdin_pipe().expect("stdin pipe");
