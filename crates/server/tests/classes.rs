@@ -9,6 +9,7 @@ extern crate tiderun_server as server;
 
 mod common;
 
+use common::http::{call, call_text, create_key};
 use common::{backends, TestServer};
 use serde_json::{json, Value};
 use server::ServerConfig;
@@ -19,46 +20,6 @@ const ADMIN_TOKEN: &str = "admin-secret";
 const PASSING: &str = "print(input())";
 /// A program of the stand-in that prints `wrong`.
 const FAILING: &str = "# stdout: wrong";
-
-async fn call(server: &TestServer, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
-    let (status, text) = call_text(server, method, path, token, body).await;
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
-
-async fn call_text(
-    server: &TestServer,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, String) {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let mut request = reqwest::Client::new().request(method, format!("{}{path}", server.base));
-    if let Some(token) = token {
-        request = request.header("authorization", format!("Bearer {token}"));
-    }
-    if let Some(body) = body {
-        request = request
-            .header("content-type", "application/json")
-            .body(body.to_string());
-    }
-    let response = request.send().await.expect("request");
-    let status = response.status().as_u16();
-    (status, response.text().await.expect("body"))
-}
-
-async fn create_key(server: &TestServer, name: &str, role: &str) -> String {
-    let (status, body) = call(
-        server,
-        "POST",
-        "/api/v1/keys",
-        Some(ADMIN_TOKEN),
-        Some(json!({"name": name, "role": role})),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-    body["key"].as_str().unwrap().to_owned()
-}
 
 /// An exercise whose tests the echoing program passes.
 async fn post_echo_exercise(server: &TestServer, id: &str) {
@@ -100,9 +61,9 @@ async fn a_class_from_join_to_gradebook() {
             ..ServerConfig::default()
         };
         let server = common::fake::start(config, backend).await;
-        let li = create_key(&server, "teacher-li", "teacher").await;
-        let wang = create_key(&server, "teacher-wang", "teacher").await;
-        let page = create_key(&server, "class-page", "classroom").await;
+        let li = create_key(&server, ADMIN_TOKEN, "teacher-li", "teacher").await;
+        let wang = create_key(&server, ADMIN_TOKEN, "teacher-wang", "teacher").await;
+        let page = create_key(&server, ADMIN_TOKEN, "class-page", "classroom").await;
         post_echo_exercise(&server, "echo-two").await;
         post_echo_exercise(&server, "echo-one").await;
 

@@ -13,7 +13,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{backends, Backend, TestServer};
+use common::{backends, http, Backend, TestServer};
 use serde_json::{json, Value};
 use server::exercise_spec::ExerciseDir;
 use server::ServerConfig;
@@ -403,34 +403,6 @@ async fn a_teacher_posts_replaces_and_deletes_exercises() {
     }
 }
 
-/// `method path` with `token` as a bearer key.
-async fn call_as(server: &TestServer, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let mut request = reqwest::Client::new()
-        .request(method, format!("{}{path}", server.base))
-        .header("authorization", format!("Bearer {token}"));
-    if let Some(body) = body {
-        request = request.body(body.to_string());
-    }
-    let response = request.send().await.expect("request");
-    let status = response.status().as_u16();
-    let text = response.text().await.expect("body");
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
-
-async fn create_key(server: &TestServer, name: &str, role: &str) -> String {
-    let (status, body) = call_as(
-        server,
-        TOKEN,
-        "POST",
-        "/api/v1/keys",
-        Some(json!({"name": name, "role": role})),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-    body["key"].as_str().unwrap().to_owned()
-}
-
 /// An exercise the stand-in's echoing program passes while `expected` is what it reads.
 fn echo(id: &str, expected: &str) -> Value {
     json!({"id": id, "title": id, "statement": "Print what you read.",
@@ -446,13 +418,13 @@ fn error_of(body: &Value) -> &str {
 async fn a_teacher_changes_only_their_own_exercises() {
     for backend in backends() {
         let server = start(backend, &[TOKEN]).await;
-        let li = create_key(&server, "teacher-li", "teacher").await;
-        let wang = create_key(&server, "teacher-wang", "teacher").await;
-        let caller = create_key(&server, "ide", "caller").await;
+        let li = http::create_key(&server, TOKEN, "teacher-li", "teacher").await;
+        let wang = http::create_key(&server, TOKEN, "teacher-wang", "teacher").await;
+        let caller = http::create_key(&server, TOKEN, "ide", "caller").await;
         let post = |token: &str, body: Value| {
             let token = token.to_owned();
             let server = &server;
-            async move { call_as(server, &token, "POST", "/api/v1/exercises", Some(body)).await }
+            async move { http::call(server, "POST", "/api/v1/exercises", Some(token.as_str()), Some(body)).await }
         };
 
         // A teacher adds one and replaces it; it is theirs.
@@ -476,7 +448,8 @@ async fn a_teacher_changes_only_their_own_exercises() {
                 format!("the exercise {id:?} {whose}; choose another id"),
                 "{body}"
             );
-            let (status, body) = call_as(&server, token, "DELETE", &format!("/api/v1/exercises/{id}"), None).await;
+            let (status, body) =
+                http::call(&server, "DELETE", &format!("/api/v1/exercises/{id}"), Some(token), None).await;
             assert_eq!(status, 403, "DELETE {id}: {body}");
             assert!(error_of(&body).contains(whose), "{body}");
         }
@@ -489,14 +462,35 @@ async fn a_teacher_changes_only_their_own_exercises() {
             "Sum of two numbers"
         );
         // The owner reads it whole (hidden tests too) to edit it; another teacher may not.
-        let (status, body) = call_as(&server, &li, "GET", "/api/v1/exercises/li-echo/definition", None).await;
+        let (status, body) = http::call(
+            &server,
+            "GET",
+            "/api/v1/exercises/li-echo/definition",
+            Some(li.as_str()),
+            None,
+        )
+        .await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["tests"][1]["expected_output"], "a\n", "{body}");
         assert_eq!(body["tests"][1]["hidden"], true, "{body}");
-        let (status, body) = call_as(&server, &wang, "GET", "/api/v1/exercises/li-echo/definition", None).await;
+        let (status, body) = http::call(
+            &server,
+            "GET",
+            "/api/v1/exercises/li-echo/definition",
+            Some(wang.as_str()),
+            None,
+        )
+        .await;
         assert_eq!(status, 403, "{body}");
         assert!(error_of(&body).contains("belongs to the key \"teacher-li\""), "{body}");
-        let (status, _) = call_as(&server, &li, "GET", "/api/v1/exercises/sum-two/definition", None).await;
+        let (status, _) = http::call(
+            &server,
+            "GET",
+            "/api/v1/exercises/sum-two/definition",
+            Some(li.as_str()),
+            None,
+        )
+        .await;
         assert_eq!(status, 409);
 
         // The list says what each key may change.
@@ -515,7 +509,7 @@ async fn a_teacher_changes_only_their_own_exercises() {
                 .collect()
         };
         let row = |id: &str, source: &str, editable: bool| (id.to_owned(), source.to_owned(), editable);
-        let (_, list) = call_as(&server, &li, "GET", "/api/v1/exercises", None).await;
+        let (_, list) = http::call(&server, "GET", "/api/v1/exercises", Some(li.as_str()), None).await;
         assert_eq!(
             editable(&list),
             [
@@ -524,9 +518,9 @@ async fn a_teacher_changes_only_their_own_exercises() {
                 row("li-echo", "api", true)
             ]
         );
-        let (_, list) = call_as(&server, &wang, "GET", "/api/v1/exercises", None).await;
+        let (_, list) = http::call(&server, "GET", "/api/v1/exercises", Some(wang.as_str()), None).await;
         assert!(editable(&list).iter().all(|(.., e)| !e), "{list}");
-        let (_, list) = call_as(&server, &caller, "GET", "/api/v1/exercises", None).await;
+        let (_, list) = http::call(&server, "GET", "/api/v1/exercises", Some(caller.as_str()), None).await;
         assert_eq!(
             editable(&list),
             [
@@ -543,9 +537,9 @@ async fn a_teacher_changes_only_their_own_exercises() {
         assert_eq!(status, 200, "{body}");
 
         // The teacher deletes their own.
-        let (status, body) = call_as(&server, &li, "DELETE", "/api/v1/exercises/li-echo", None).await;
+        let (status, body) = http::call(&server, "DELETE", "/api/v1/exercises/li-echo", Some(li.as_str()), None).await;
         assert_eq!(status, 204, "{body}");
-        let (status, _) = call_as(&server, &li, "DELETE", "/api/v1/exercises/li-echo", None).await;
+        let (status, _) = http::call(&server, "DELETE", "/api/v1/exercises/li-echo", Some(li.as_str()), None).await;
         assert_eq!(status, 404);
         server.stop().await;
     }
@@ -554,7 +548,14 @@ async fn a_teacher_changes_only_their_own_exercises() {
 /// Passed tests and the hidden test's verdict of the echoing program on `edited`.
 async fn graded(server: &TestServer, token: &str) -> (u64, String) {
     let body = json!({"language": "python", "code": "print(input())"});
-    let (status, graded) = call_as(server, token, "POST", "/api/v1/exercises/edited/submit", Some(body)).await;
+    let (status, graded) = http::call(
+        server,
+        "POST",
+        "/api/v1/exercises/edited/submit",
+        Some(token),
+        Some(body),
+    )
+    .await;
     assert_eq!(status, 200, "{graded}");
     (
         graded["passed"].as_u64().unwrap(),
@@ -567,12 +568,26 @@ async fn a_changed_exercise_grades_the_next_submission_on_every_node() {
     for backend in backends() {
         let first = start(backend, &[TOKEN]).await;
         let second = common::fake::start_on(config(&[TOKEN]), &first).await;
-        let li = create_key(&first, "teacher-li", "teacher").await;
-        let (status, body) = call_as(&first, &li, "POST", "/api/v1/exercises", Some(echo("edited", "a\n"))).await;
+        let li = http::create_key(&first, TOKEN, "teacher-li", "teacher").await;
+        let (status, body) = http::call(
+            &first,
+            "POST",
+            "/api/v1/exercises",
+            Some(li.as_str()),
+            Some(echo("edited", "a\n")),
+        )
+        .await;
         assert_eq!(status, 201, "{body}");
         assert_eq!(graded(&second, &li).await, (2, "accepted".to_owned()));
         // The teacher changes the hidden test's expected output on one node: the other grades by it.
-        let (status, body) = call_as(&first, &li, "POST", "/api/v1/exercises", Some(echo("edited", "b\n"))).await;
+        let (status, body) = http::call(
+            &first,
+            "POST",
+            "/api/v1/exercises",
+            Some(li.as_str()),
+            Some(echo("edited", "b\n")),
+        )
+        .await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(graded(&second, &li).await, (1, "wrong_answer".to_owned()));
         assert_eq!(graded(&first, &li).await, (1, "wrong_answer".to_owned()));

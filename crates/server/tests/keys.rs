@@ -12,7 +12,8 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{backends, TestServer};
+use common::backends;
+use common::http::{call, create_key};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use server::ServerConfig;
@@ -28,37 +29,6 @@ fn config(tokens: &[&str], require_keys: bool) -> ServerConfig {
         enable_submission_delete: true,
         ..ServerConfig::default()
     }
-}
-
-async fn call(server: &TestServer, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let mut request = reqwest::Client::new().request(method, format!("{}{path}", server.base));
-    if let Some(token) = token {
-        request = request.header("authorization", format!("Bearer {token}"));
-    }
-    if let Some(body) = body {
-        request = request
-            .header("content-type", "application/json")
-            .body(body.to_string());
-    }
-    let response = request.send().await.expect("request");
-    let status = response.status().as_u16();
-    let text = response.text().await.expect("body");
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
-
-/// Create a key through the API as the admin token; its secret.
-async fn create_key(server: &TestServer, name: &str, role: &str) -> String {
-    let (status, body) = call(
-        server,
-        "POST",
-        "/api/v1/keys",
-        Some(ADMIN_TOKEN),
-        Some(json!({"name": name, "role": role})),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-    body["key"].as_str().expect("the key, once").to_owned()
 }
 
 fn run_body() -> Value {
@@ -142,7 +112,7 @@ async fn admins_create_list_and_revoke_keys() {
         assert!(list["keys"][0].get("key").is_none());
 
         // Only admins; a stored admin key is one.
-        let caller = create_key(&server, "ide", "caller").await;
+        let caller = create_key(&server, ADMIN_TOKEN, "ide", "caller").await;
         for (method, path) in [
             ("GET", "/api/v1/keys"),
             ("POST", "/api/v1/keys"),
@@ -155,7 +125,7 @@ async fn admins_create_list_and_revoke_keys() {
                 "{answer}"
             );
         }
-        let ops = create_key(&server, "ops", "admin").await;
+        let ops = create_key(&server, ADMIN_TOKEN, "ops", "admin").await;
         let (status, _) = call(&server, "GET", "/api/v1/keys", Some(&ops), None).await;
         assert_eq!(status, 200);
 
@@ -174,7 +144,7 @@ async fn admins_create_list_and_revoke_keys() {
 async fn stored_keys_authenticate_and_refusals_say_why() {
     for backend in backends() {
         let server = common::fake::start(config(&[ADMIN_TOKEN], false), backend).await;
-        let key = create_key(&server, "ide", "caller").await;
+        let key = create_key(&server, ADMIN_TOKEN, "ide", "caller").await;
         // Without a key: 401 (auth tokens are set).
         let (status, _) = call(&server, "POST", "/api/v1/run", None, Some(run_body())).await;
         assert_eq!(status, 401);
@@ -192,7 +162,7 @@ async fn stored_keys_authenticate_and_refusals_say_why() {
         }
 
         // A key that expired: 401 that says so.
-        let expiring = create_key(&server, "old", "caller").await;
+        let expiring = create_key(&server, ADMIN_TOKEN, "old", "caller").await;
         sqlx::any::install_default_drivers();
         let db = sqlx::AnyPool::connect(&server.url).await.unwrap();
         sqlx::query("UPDATE api_keys SET expires_at = 1 WHERE name = 'old'")
@@ -308,8 +278,8 @@ async fn unknown_tokens_are_rate_limited_per_address() {
 async fn roles_decide_what_a_key_may_do() {
     for backend in backends() {
         let server = common::fake::start(config(&[ADMIN_TOKEN], false), backend).await;
-        let class = create_key(&server, "class", "classroom").await;
-        let caller = create_key(&server, "ide", "caller").await;
+        let class = create_key(&server, ADMIN_TOKEN, "class", "classroom").await;
+        let caller = create_key(&server, ADMIN_TOKEN, "ide", "caller").await;
         let execute = json!({"language": "python", "version": "*", "files": [{"content": "# stdout: hi"}]});
         let submission = json!({"language_id": 71, "source_code": "# stdout: hi"});
         let exercise =
@@ -390,8 +360,8 @@ async fn judge0_submissions_belong_to_their_key() {
         let server = common::fake::start(config(&[ADMIN_TOKEN], false), backend).await;
         let triggers = Arc::new(Triggers::default());
         server.state.runner().observe_with(triggers.clone());
-        let a = create_key(&server, "a", "caller").await;
-        let b = create_key(&server, "b", "caller").await;
+        let a = create_key(&server, ADMIN_TOKEN, "a", "caller").await;
+        let b = create_key(&server, ADMIN_TOKEN, "b", "caller").await;
         let submission = json!({"language_id": 71, "source_code": "# stdout: hi"});
         // Queued: run by a worker, counted to its key.
         let (status, created) = call(&server, "POST", "/submissions", Some(&a), Some(submission.clone())).await;

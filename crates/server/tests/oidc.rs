@@ -21,6 +21,7 @@ use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
+use common::http::{call, create_key};
 use common::{backends, TestServer};
 use openidconnect::core::{
     CoreIdToken, CoreIdTokenClaims, CoreJsonWebKeySet, CoreJwsSigningAlgorithm, CoreRsaPrivateSigningKey,
@@ -311,33 +312,9 @@ async fn sign_in(server: &TestServer, join: Option<&str>) -> Value {
     session
 }
 
-async fn call(server: &TestServer, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let mut request = reqwest::Client::new().request(method, format!("{}{path}", server.base));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
-
 /// A teacher's class: its id and join code.
 async fn make_class(server: &TestServer) -> (String, String, String) {
-    let (status, key) = call(
-        server,
-        "POST",
-        "/api/v1/keys",
-        Some(ADMIN_TOKEN),
-        Some(json!({"name": "teacher-li", "role": "teacher"})),
-    )
-    .await;
-    assert_eq!(status, 201, "{key}");
-    let teacher = key["key"].as_str().unwrap().to_owned();
+    let teacher = create_key(server, ADMIN_TOKEN, "teacher-li", "teacher").await;
     let (status, class) = call(
         server,
         "POST",

@@ -4,6 +4,7 @@
 
 pub mod clients;
 pub mod fake;
+pub mod http;
 
 use std::sync::Arc;
 use std::time::Duration;
