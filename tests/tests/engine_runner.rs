@@ -304,44 +304,49 @@ async fn input_waits_share_one_budget_and_then_free_the_slot() {
         max_concurrent: 1,
         ..RunnerConfig::default()
     });
-    // Reads line after line, computing a moment after each (so that its waits are seen apart);
-    // each wait is answered after FEED_EVERY, well within the budget (and, before the budget
-    // was a total, within the limit of one wait).
-    const FEED_EVERY: Duration = Duration::from_millis(400);
-    const ANSWERS: u32 = 40;
-    // The wall limit is roomy: a look every 0.1 s gives back only the time between two looks
-    // that both saw the program waiting, so a 0.4 s wait earns about 0.2 s of the budget, and
-    // less on a busy machine. The budget, not the wall limit, must be what ends this run.
-    const WALL_MS: u64 = 8_000;
+    // Reads line after line, computing a moment after each (so that its waits are seen apart).
+    // The client answers each wait a second after it is told of it: well within the budget
+    // (and, before the budget was a total, within the limit of one wait). Answering when told,
+    // not by the clock, keeps each wait long enough to count however late the supervisor's
+    // looks come on a busy machine; the wall limit is roomy, so that the budget ends the run.
+    const ANSWER_AFTER: Duration = Duration::from_secs(1);
+    const ANSWERS: u32 = 30;
+    const BUDGET_MS: u64 = 2_500;
+    const WALL_MS: u64 = 20_000;
     let code = "import sys\nfor n, line in enumerate(sys.stdin):\n    print('got', n, flush=True)\n    sum(range(1000000))\nprint('stdin closed', flush=True)";
     let mut interactive = job("python", code);
     interactive.limits.run.wall_ms = Some(WALL_MS);
-    interactive.limits.input_wait_ms = Some(1_000);
+    interactive.limits.input_wait_ms = Some(BUDGET_MS);
     let interactive = r.engine().check(interactive).expect("the job passes the check");
     let mut s = r.start_session(TRIGGER, interactive).await.expect("session");
 
     let began = std::time::Instant::now();
     let (mut fed, mut out, mut lefts) = (0, String::new(), Vec::new());
-    let mut next_feed = tokio::time::Instant::now() + FEED_EVERY;
+    let mut answer_at: Option<tokio::time::Instant> = None;
     let outcome = loop {
-        assert!(began.elapsed() < Duration::from_secs(60), "the run went on: {out:?}");
-        match tokio::time::timeout_at(next_feed, s.next_event()).await {
+        assert!(began.elapsed() < Duration::from_secs(90), "the run went on: {out:?}");
+        let event = match answer_at {
+            Some(at) => tokio::time::timeout_at(at, s.next_event()).await,
+            None => Ok(s.next_event().await),
+        };
+        match event {
             Err(_) => {
+                answer_at = None;
+                fed += 1;
                 if fed < ANSWERS {
                     s.write_stdin(b"x\n").await.expect("stdin");
-                } else if fed == ANSWERS {
+                } else {
                     s.close_stdin();
                 }
-                fed += 1;
-                next_feed += FEED_EVERY;
             }
             Ok(Some(Event::Waiting {
                 waiting: true,
                 input_wait_ms,
                 input_wait_left_ms,
             })) => {
-                assert_eq!(input_wait_ms, 1_000);
+                assert_eq!(input_wait_ms, BUDGET_MS);
                 lefts.push(input_wait_left_ms);
+                answer_at = Some(tokio::time::Instant::now() + ANSWER_AFTER);
             }
             Ok(Some(Event::Data {
                 stream: StreamKind::Stdout,
@@ -365,7 +370,7 @@ async fn input_waits_share_one_budget_and_then_free_the_slot() {
     // Wall time and waits together stay within both limits' sum (the margin: the supervisor
     // looks every 0.1 s, and the tear-down on a busy machine).
     let run = outcome.run.expect("the run stage");
-    assert!(run.wall_time_ms < WALL_MS + 1_000 + 1_000, "{run:?}");
+    assert!(run.wall_time_ms < WALL_MS + BUDGET_MS + 1_000, "{run:?}");
     assert!(
         lefts.windows(2).all(|p| p[1] <= p[0]) && lefts.len() >= 2 && lefts.last() < lefts.first(),
         "each wait is told what is left of one budget: {lefts:?}"

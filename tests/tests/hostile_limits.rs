@@ -427,39 +427,47 @@ fn answering_each_wait_just_in_time_ends_at_the_input_wait_budget() {
     if !testkit::root_or_skip("reading the /proc syscall of the run's threads") {
         return;
     }
-    // Each wait (about 0.3 s) is far below the budget, and waiting is not wall time: only the
-    // waits' total ends the run. Without it, the run lasts as long as the client answers.
-    // The wall limit is roomy: the supervisor looks every 0.1 s and gives back only the time
-    // between two looks that both saw the program waiting (after a burst of CPU the first
-    // does not), so a 0.3 s wait earns about 0.1 s of the budget, less on a busy machine. The
-    // budget, not the wall limit, must be what ends this run.
+    // The client answers each wait a second after it is told of it, far below the budget,
+    // and waiting is not wall time: only the waits' total ends the run. Without it, the run
+    // lasts as long as the client answers. Answering when told (not by the clock) keeps each
+    // wait long enough to count however late the supervisor's looks come on a busy machine.
     let l = Limits {
-        input_wait_ms: Some(1_000),
-        wall_ms: 8_000,
+        input_wait_ms: Some(2_500),
+        wall_ms: 20_000,
         ..limits()
     };
+    const ANSWER_AFTER: Duration = Duration::from_secs(1);
+    const ANSWERS: u32 = 30;
     let (read, write): (OwnedFd, OwnedFd) = sandbox::stdin_pipe().expect("stdin pipe");
-    let (stop, stopped) = std::sync::mpsc::channel::<()>();
-    const ANSWERS: u32 = 40;
+    let (told, waits_told) = std::sync::mpsc::channel::<bool>();
     let feeder = std::thread::spawn(move || {
         for _ in 0..ANSWERS {
-            if stopped.recv_timeout(Duration::from_millis(300)) != Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
-                return;
+            // Until the run ends (the sender is dropped with it).
+            loop {
+                match waits_told.recv() {
+                    Ok(true) => break,
+                    Ok(false) => {}
+                    Err(_) => return,
+                }
             }
+            std::thread::sleep(ANSWER_AFTER);
             if rustix::io::write(&write, b"x").is_err() {
                 return; // the program is gone
             }
         }
     });
     let mut waits = Vec::new();
-    let mut waiting = |w: bool, left: Duration| waits.push((w, left));
+    let mut waiting = |w: bool, left: Duration| {
+        waits.push((w, left));
+        let _ = told.send(w);
+    };
     let io = RunIo {
         stdin: Stdin::Pipe(read),
         waiting: Some(&mut waiting),
         ..RunIo::default()
     };
     let r = hostile(&with_limits(c_spec("limits_input_wait_bursts.c", &[]), l), io);
-    drop(stop);
+    drop(waiting);
     feeder.join().expect("feeder");
     summary(&r);
     assert_eq!(r.status, Status::InputWaitLimit, "{r:?}");
