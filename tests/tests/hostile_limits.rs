@@ -467,7 +467,8 @@ fn answering_each_wait_just_in_time_ends_at_the_input_wait_budget() {
         ..RunIo::default()
     };
     let r = hostile(&with_limits(c_spec("limits_input_wait_bursts.c", &[]), l), io);
-    drop(waiting);
+    // The feeder ends when no wait can be told any more.
+    drop(told);
     feeder.join().expect("feeder");
     summary(&r);
     assert_eq!(r.status, Status::InputWaitLimit, "{r:?}");
