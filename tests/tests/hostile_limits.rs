@@ -494,6 +494,41 @@ fn answering_each_wait_just_in_time_ends_at_the_input_wait_budget() {
 }
 
 #[test]
+#[ignore = "needs root: waits for input are recognised through the run's threads in /proc"]
+fn working_on_a_timer_while_looking_like_a_wait_for_input_ends_within_wall_and_budget() {
+    if !testkit::root_or_skip("reading the /proc syscall of the run's threads") {
+        return;
+    }
+    let l = Limits {
+        input_wait_ms: Some(2_000),
+        wall_ms: 1_500,
+        ..limits()
+    };
+    // The stdin pipe stays open and is never written: the program's only wake-ups are its
+    // timer's.
+    let (read, write): (OwnedFd, OwnedFd) = sandbox::stdin_pipe().expect("stdin pipe");
+    let io = RunIo {
+        stdin: Stdin::Pipe(read),
+        ..RunIo::default()
+    };
+    let spec = with_limits(c_spec("limits_input_wait_timer.c", &[]), l);
+    let began = Instant::now();
+    let r = hostile(&spec, io);
+    let elapsed = began.elapsed();
+    drop(write);
+    summary(&r);
+    assert_eq!(stdout(&r), "ticking\n", "{r:?}");
+    // Seen waiting for a time or not, it ends on a limit, never later than both together.
+    assert!(
+        matches!(r.status, Status::InputWaitLimit | Status::WallTimeLimit),
+        "{r:?}"
+    );
+    let bound = Duration::from_millis(l.wall_ms + l.input_wait_ms.unwrap_or_default());
+    assert!(elapsed < bound + Duration::from_secs(2), "{elapsed:?} {r:?}");
+    assert_sandbox_usable();
+}
+
+#[test]
 fn stopped_program_is_a_wall_time_limit() {
     let l = Limits {
         wall_ms: 1_500,
