@@ -287,10 +287,8 @@ mod tests {
         let tid = tid_rx.recv().unwrap();
         let dir = Path::new("/proc/self/task").join(tid.to_string());
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !std::fs::read_to_string(dir.join("syscall"))
-            .ok()
-            .is_some_and(|s| blocked(&s).is_some())
-        {
+        let asleep = || std::fs::read_to_string(dir.join("syscall")).is_ok_and(|s| blocked(&s).is_some());
+        while !asleep() {
             assert!(Instant::now() < deadline, "the thread never slept in its call");
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -335,60 +333,121 @@ mod tests {
         }
     }
 
-    // Each waits on the pipe's read end until the test writes to it. (SAFETY: the calls get
-    // buffers and sets that live across them.)
+    // The waits: each sleeps in one call on the pipe's read end until the test writes to it.
+    // SAFETY, for every unsafe block below: plain syscalls on descriptors this test owns, with
+    // buffers and sets that live across the call.
+
+    fn read_it(fd: RawFd) {
+        // SAFETY: see above.
+        unsafe { libc::read(fd, [0u8; 8].as_mut_ptr().cast(), 8) };
+    }
+
+    fn read_a_copy(fd: RawFd) {
+        // SAFETY: see above.
+        unsafe {
+            let copy = libc::dup(fd);
+            libc::read(copy, [0u8; 8].as_mut_ptr().cast(), 8);
+            libc::close(copy);
+        }
+    }
+
+    fn ppoll_for(fd: RawFd, events: i16, timeout: Option<libc::timespec>) {
+        let mut fds = pollfds(fd, events);
+        let time = timeout
+            .as_ref()
+            .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+        // SAFETY: see above.
+        unsafe { libc::syscall(libc::SYS_ppoll, fds.as_mut_ptr(), 2, time, 0, 8) };
+    }
+
+    fn ppoll_it(fd: RawFd) {
+        ppoll_for(fd, libc::POLLIN, None);
+    }
+
+    fn ppoll_an_epoll_of_it(fd: RawFd) {
+        let ep = epoll_on(fd, libc::EPOLLIN as u32);
+        ppoll_for(ep, libc::POLLIN, None);
+        // SAFETY: see above.
+        unsafe { libc::close(ep) };
+    }
+
+    fn pselect_for(fd: RawFd, reading: bool, timeout: Option<libc::timespec>) {
+        let mut set = read_set(fd);
+        let none: *mut libc::fd_set = std::ptr::null_mut();
+        let (read, write) = if reading {
+            (&mut set as *mut _, none)
+        } else {
+            (none, &mut set as *mut _)
+        };
+        let time = timeout
+            .as_ref()
+            .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+        let no_mask: *const libc::c_void = std::ptr::null();
+        // SAFETY: see above.
+        unsafe { libc::syscall(libc::SYS_pselect6, fd + 1, read, write, none, time, no_mask) };
+    }
+
+    fn pselect_it(fd: RawFd) {
+        pselect_for(fd, true, None);
+    }
+
+    fn epoll_pwait_for(fd: RawFd, events: u32, timeout_ms: i32) {
+        let ep = epoll_on(fd, events);
+        let mut ev = [libc::epoll_event { events: 0, u64: 0 }];
+        // SAFETY: see above.
+        unsafe {
+            libc::syscall(libc::SYS_epoll_pwait, ep, ev.as_mut_ptr(), 1, timeout_ms, 0, 8);
+            libc::close(ep);
+        }
+    }
+
+    fn epoll_pwait_it(fd: RawFd) {
+        epoll_pwait_for(fd, libc::EPOLLIN as u32, -1);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn poll_it(fd: RawFd) {
+        let mut fds = pollfds(fd, libc::POLLIN);
+        // SAFETY: see above.
+        unsafe { libc::syscall(libc::SYS_poll, fds.as_mut_ptr(), 2, -1) };
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn select_it(fd: RawFd) {
+        let mut set = read_set(fd);
+        let none: *const libc::c_void = std::ptr::null();
+        // SAFETY: see above.
+        unsafe { libc::syscall(libc::SYS_select, fd + 1, &mut set, none, none, none) };
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn epoll_wait_it(fd: RawFd) {
+        let ep = epoll_on(fd, libc::EPOLLIN as u32);
+        let mut ev = [libc::epoll_event { events: 0, u64: 0 }];
+        // SAFETY: see above.
+        unsafe {
+            libc::syscall(libc::SYS_epoll_wait, ep, ev.as_mut_ptr(), 1, -1);
+            libc::close(ep);
+        }
+    }
+
+    type Wait = fn(RawFd);
+
     #[test]
     fn threads_asleep_in_each_waiting_call_are_seen_waiting_for_their_pipe_only() {
-        let cases: &[(&str, fn(RawFd))] = &[
-            ("read", |fd| unsafe {
-                libc::read(fd, [0u8; 8].as_mut_ptr().cast(), 8);
-            }),
-            ("read of a copy", |fd| unsafe {
-                let copy = libc::dup(fd);
-                libc::read(copy, [0u8; 8].as_mut_ptr().cast(), 8);
-                libc::close(copy);
-            }),
-            ("ppoll", |fd| unsafe {
-                let mut fds = pollfds(fd, libc::POLLIN);
-                let no_time: *const libc::timespec = std::ptr::null();
-                libc::syscall(libc::SYS_ppoll, fds.as_mut_ptr(), 2, no_time, 0, 8);
-            }),
-            ("pselect6", |fd| unsafe {
-                let mut set = read_set(fd);
-                let none: *const libc::c_void = std::ptr::null();
-                libc::syscall(libc::SYS_pselect6, fd + 1, &mut set, none, none, none, none);
-            }),
-            ("ppoll of an epoll (Racket)", |fd| unsafe {
-                let ep = epoll_on(fd, libc::EPOLLIN as u32);
-                let mut fds = pollfds(ep, libc::POLLIN);
-                let no_time: *const libc::timespec = std::ptr::null();
-                libc::syscall(libc::SYS_ppoll, fds.as_mut_ptr(), 2, no_time, 0, 8);
-                libc::close(ep);
-            }),
-            ("epoll_pwait", |fd| unsafe {
-                let ep = epoll_on(fd, libc::EPOLLIN as u32);
-                let mut ev = [libc::epoll_event { events: 0, u64: 0 }];
-                libc::syscall(libc::SYS_epoll_pwait, ep, ev.as_mut_ptr(), 1, -1, 0, 8);
-                libc::close(ep);
-            }),
+        let cases: &[(&str, Wait)] = &[
+            ("read", read_it),
+            ("read of a copy", read_a_copy),
+            ("ppoll", ppoll_it),
+            ("ppoll of an epoll (Racket)", ppoll_an_epoll_of_it),
+            ("pselect6", pselect_it),
+            ("epoll_pwait", epoll_pwait_it),
             #[cfg(target_arch = "x86_64")]
-            ("poll", |fd| unsafe {
-                let mut fds = pollfds(fd, libc::POLLIN);
-                libc::syscall(libc::SYS_poll, fds.as_mut_ptr(), 2, -1);
-            }),
+            ("poll", poll_it),
             #[cfg(target_arch = "x86_64")]
-            ("select", |fd| unsafe {
-                let mut set = read_set(fd);
-                let none: *const libc::c_void = std::ptr::null();
-                libc::syscall(libc::SYS_select, fd + 1, &mut set, none, none, none);
-            }),
+            ("select", select_it),
             #[cfg(target_arch = "x86_64")]
-            ("epoll_wait", |fd| unsafe {
-                let ep = epoll_on(fd, libc::EPOLLIN as u32);
-                let mut ev = [libc::epoll_event { events: 0, u64: 0 }];
-                libc::syscall(libc::SYS_epoll_wait, ep, ev.as_mut_ptr(), 1, -1);
-                libc::close(ep);
-            }),
+            ("epoll_wait", epoll_wait_it),
         ];
         for (name, wait) in cases {
             assert_eq!(seen_waiting(*wait), (true, false), "{name}");
@@ -397,27 +456,18 @@ mod tests {
 
     #[test]
     fn a_thread_waiting_to_write_is_not_waiting_for_input() {
-        // Its pipe's read end watched for writing only: never ready, never input.
-        let writing: fn(RawFd) = |fd| unsafe {
-            let mut fds = pollfds(fd, libc::POLLOUT);
-            let mut one_second = libc::timespec { tv_sec: 1, tv_nsec: 0 };
-            libc::syscall(libc::SYS_ppoll, fds.as_mut_ptr(), 2, &mut one_second, 0, 8);
-        };
-        assert_eq!(seen_waiting(writing), (false, false));
-        let epoll_writing: fn(RawFd) = |fd| unsafe {
-            let ep = epoll_on(fd, libc::EPOLLOUT as u32);
-            let mut ev = [libc::epoll_event { events: 0, u64: 0 }];
-            libc::syscall(libc::SYS_epoll_pwait, ep, ev.as_mut_ptr(), 1, 1000, 0, 8);
-            libc::close(ep);
-        };
-        assert_eq!(seen_waiting(epoll_writing), (false, false));
-        // select with the pipe in the write set only.
-        let select_writing: fn(RawFd) = |fd| unsafe {
-            let mut set = read_set(fd);
-            let none: *mut libc::c_void = std::ptr::null_mut();
-            let mut one_second = libc::timespec { tv_sec: 1, tv_nsec: 0 };
-            libc::syscall(libc::SYS_pselect6, fd + 1, none, &mut set, none, &mut one_second, none);
-        };
-        assert_eq!(seen_waiting(select_writing), (false, false));
+        // The pipe's read end watched for writing only: never ready, never input.
+        let cases: &[(&str, Wait)] = &[
+            ("ppoll", |fd| {
+                ppoll_for(fd, libc::POLLOUT, Some(libc::timespec { tv_sec: 1, tv_nsec: 0 }))
+            }),
+            ("epoll_pwait", |fd| epoll_pwait_for(fd, libc::EPOLLOUT as u32, 1_000)),
+            ("pselect6", |fd| {
+                pselect_for(fd, false, Some(libc::timespec { tv_sec: 1, tv_nsec: 0 }))
+            }),
+        ];
+        for (name, wait) in cases {
+            assert_eq!(seen_waiting(*wait), (false, false), "{name}");
+        }
     }
 }
