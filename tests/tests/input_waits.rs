@@ -10,9 +10,9 @@ use engine::{Engine, Event, Job, LimitRequest, PhaseRequest, RunnerConfig, Sourc
 use sandbox::{Sandbox, SandboxOptions, Status, StreamKind};
 use tiderun_tests::uid_base;
 
-/// The wall limit of each run: roomy for a JVM's start on a loaded machine, and what a program
-/// never seen waiting ends at.
-const WALL_MS: u64 = 20_000;
+/// The wall limit of each run: the classroom page's, roomy for a JVM's start on a loaded
+/// machine, and what a program never seen waiting ends at.
+const WALL_MS: u64 = 60_000;
 /// How many languages run at once (most of a run is the wait for its answer).
 const AT_ONCE: usize = 4;
 
