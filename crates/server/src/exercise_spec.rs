@@ -254,6 +254,20 @@ impl Exercise {
                     return bad(format!("limits.{field} is 0: leave it out for the language's default"));
                 }
             }
+            // Within every accepted language's maxima, as a submission's run is checked: a
+            // value past one would refuse every submission in that language.
+            let asked = engine::PhaseRequest {
+                cpu_ms: limits.cpu_ms,
+                wall_ms: limits.wall_ms,
+                memory_mib: limits.memory_mb,
+                ..Default::default()
+            };
+            for language in self.accepted_languages(catalog) {
+                let Some(runtime) = catalog.get(&language) else { continue };
+                if let Err(e) = asked.resolve(&runtime.limits().run, engine::Phase::Run) {
+                    return bad(format!("limits: {e} for {}", runtime.display_name));
+                }
+            }
         }
         let size = self.to_json().len();
         if size > MAX_EXERCISE_BYTES {
@@ -535,6 +549,34 @@ mod tests {
             memory_mb: None
         }))
         .contains("limits.cpu_ms is 0"));
+        let python_max = catalog().get("python").unwrap().limits().run.max;
+        let past = |limits: ExerciseLimits| {
+            let mut e = exercise();
+            e.languages = vec!["python".into()];
+            e.limits = Some(limits);
+            e.check(&catalog()).map_err(|e| e.0)
+        };
+        let none = ExerciseLimits { cpu_ms: None, wall_ms: None, memory_mb: None };
+        assert_eq!(
+            past(ExerciseLimits { memory_mb: Some(python_max.memory_mib + 1), ..none }).unwrap_err(),
+            format!(
+                "limits: memory_mb = {} is out of range (at most {}) for Python",
+                python_max.memory_mib + 1,
+                python_max.memory_mib
+            )
+        );
+        assert!(past(ExerciseLimits { cpu_ms: Some(python_max.cpu_ms + 1), ..none })
+            .unwrap_err()
+            .contains("cpu_ms"));
+        assert!(past(ExerciseLimits { wall_ms: Some(python_max.wall_ms + 1), ..none })
+            .unwrap_err()
+            .contains("wall_ms"));
+        let at_max = ExerciseLimits {
+            cpu_ms: Some(python_max.cpu_ms),
+            wall_ms: Some(python_max.wall_ms),
+            memory_mb: Some(python_max.memory_mib),
+        };
+        assert_eq!(past(at_max).unwrap().limits, Some(at_max));
         assert!(
             toml::from_str::<Grading>("ignore_spaces = true").is_err(),
             "unknown options are refused"
