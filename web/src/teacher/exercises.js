@@ -314,8 +314,10 @@ async function save(e) {
     showLimitError(r.message);
     return;
   }
-  closeForm();
+  // The list reloaded first, then the form closed and the message said in one go: whoever
+  // waits for the form to close finds the list and the message already there.
   await changed();
+  closeForm();
   say(t('tch.exSaved', { title: exercise.title }));
 }
 
