@@ -263,7 +263,9 @@ impl Exercise {
                 ..Default::default()
             };
             for language in self.accepted_languages(catalog) {
-                let Some(runtime) = catalog.get(&language) else { continue };
+                let Some(runtime) = catalog.get(&language) else {
+                    continue;
+                };
                 if let Err(e) = asked.resolve(&runtime.limits().run, engine::Phase::Run) {
                     return bad(format!("limits: {e} for {}", runtime.display_name));
                 }
@@ -556,21 +558,35 @@ mod tests {
             e.limits = Some(limits);
             e.check(&catalog()).map_err(|e| e.0)
         };
-        let none = ExerciseLimits { cpu_ms: None, wall_ms: None, memory_mb: None };
+        let none = ExerciseLimits {
+            cpu_ms: None,
+            wall_ms: None,
+            memory_mb: None,
+        };
         assert_eq!(
-            past(ExerciseLimits { memory_mb: Some(python_max.memory_mib + 1), ..none }).unwrap_err(),
+            past(ExerciseLimits {
+                memory_mb: Some(python_max.memory_mib + 1),
+                ..none
+            })
+            .unwrap_err(),
             format!(
                 "limits: memory_mb = {} is out of range (at most {}) for Python",
                 python_max.memory_mib + 1,
                 python_max.memory_mib
             )
         );
-        assert!(past(ExerciseLimits { cpu_ms: Some(python_max.cpu_ms + 1), ..none })
-            .unwrap_err()
-            .contains("cpu_ms"));
-        assert!(past(ExerciseLimits { wall_ms: Some(python_max.wall_ms + 1), ..none })
-            .unwrap_err()
-            .contains("wall_ms"));
+        assert!(past(ExerciseLimits {
+            cpu_ms: Some(python_max.cpu_ms + 1),
+            ..none
+        })
+        .unwrap_err()
+        .contains("cpu_ms"));
+        assert!(past(ExerciseLimits {
+            wall_ms: Some(python_max.wall_ms + 1),
+            ..none
+        })
+        .unwrap_err()
+        .contains("wall_ms"));
         let at_max = ExerciseLimits {
             cpu_ms: Some(python_max.cpu_ms),
             wall_ms: Some(python_max.wall_ms),

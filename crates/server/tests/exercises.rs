@@ -399,7 +399,11 @@ async fn a_teacher_posts_replaces_and_deletes_exercises() {
         let definition = "/api/v1/exercises/double/definition";
         let (status, kept) = call(&server, reqwest::Method::GET, definition, None).await;
         assert_eq!(status, 200, "{kept}");
-        assert_eq!((&kept["title"], &kept["limits"]), (&json!("Double"), &Value::Null), "nothing refused was saved");
+        assert_eq!(
+            (&kept["title"], &kept["limits"]),
+            (&json!("Double"), &Value::Null),
+            "nothing refused was saved"
+        );
 
         for (id, expected) in [("sum-two", 409), ("double", 204), ("double", 404)] {
             let path = format!("/api/v1/exercises/{id}");
