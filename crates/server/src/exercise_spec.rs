@@ -82,8 +82,8 @@ pub struct Exercise {
     /// How outputs are compared (`[grading]`); today's rule when absent.
     #[serde(default, skip_serializing_if = "Grading::is_default")]
     pub grading: Grading,
-    /// Limits of each test's run (`[limits]`), within the language's maxima; the language's
-    /// defaults when absent.
+    /// Limits of each test's run (`[limits]`), within every accepted language's maxima (a
+    /// value past one is refused); the language's defaults when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<ExerciseLimits>,
 }
