@@ -254,20 +254,33 @@ impl Exercise {
                     return bad(format!("limits.{field} is 0: leave it out for the language's default"));
                 }
             }
-            // Within every accepted language's maxima, as a submission's run is checked: a
-            // value past one would refuse every submission in that language.
+            // Within the maxima of the languages it names, as a submission's run is checked: a
+            // value past one would refuse every submission in that language. An exercise for
+            // every language is refused only when no installed language could run it, so that
+            // installing a language with lower maxima never stops a directory from loading
+            // (a submission in that one is refused with the same message).
             let asked = engine::PhaseRequest {
                 cpu_ms: limits.cpu_ms,
                 wall_ms: limits.wall_ms,
                 memory_mib: limits.memory_mb,
                 ..Default::default()
             };
-            for language in self.accepted_languages(catalog) {
-                let Some(runtime) = catalog.get(&language) else {
-                    continue;
-                };
-                if let Err(e) = asked.resolve(&runtime.limits().run, engine::Phase::Run) {
-                    return bad(format!("limits: {e} for {}", runtime.display_name));
+            let runtimes: Vec<_> = self
+                .accepted_languages(catalog)
+                .iter()
+                .filter_map(|language| catalog.get(language))
+                .collect();
+            let refused: Vec<String> = runtimes
+                .iter()
+                .filter_map(|rt| {
+                    let e = asked.resolve(&rt.limits().run, engine::Phase::Run).err()?;
+                    Some(format!("limits: {e} for {}", rt.display_name))
+                })
+                .collect();
+            let every_language = self.languages.is_empty();
+            if let Some(first) = refused.first() {
+                if !every_language || refused.len() == runtimes.len() {
+                    return bad(first.clone());
                 }
             }
         }
@@ -593,6 +606,38 @@ mod tests {
             memory_mb: Some(python_max.memory_mib),
         };
         assert_eq!(past(at_max).unwrap().limits, Some(at_max));
+        // Two installed languages, one with lower maxima: an exercise naming it is refused; one
+        // for every language only when no language could run it.
+        let runtime = |name: &str, run_max: &str| {
+            format!(
+                "name = \"{name}\"\ndisplay_name = \"{name}\"\nfile = \"x\"\nrun = [\"/bin/sh\", \"{{file}}\"]\n\
+                 detect = [\"/bin/sh\", \"-c\", \"echo 1.0\"]\n{run_max}\n[example]\nhello = \"echo\"\necho = \"cat\"\nruntime_error = \"exit 1\"\n"
+            )
+        };
+        let mut two = Catalog::from_files([
+            ("small.toml", runtime("small", "[limits.run_max]\nmemory_mib = 512")),
+            ("big.toml", runtime("big", "")),
+        ])
+        .expect("runtime files");
+        two.detect();
+        let with = |languages: &[&str], memory_mb: u64| {
+            let mut e = exercise();
+            e.starter.clear();
+            e.starter_zh.clear();
+            e.languages = languages.iter().map(|l| l.to_string()).collect();
+            e.limits = Some(ExerciseLimits {
+                memory_mb: Some(memory_mb),
+                ..none
+            });
+            e.check(&two).map(|_| ()).map_err(|e| e.0)
+        };
+        assert_eq!(
+            with(&["small"], 1024),
+            Err("limits: memory_mb = 1024 is out of range (at most 512) for small".to_string())
+        );
+        assert_eq!(with(&["big"], 1024), Ok(()));
+        assert_eq!(with(&[], 1024), Ok(()), "big can run it");
+        assert!(with(&[], 4096).unwrap_err().contains("out of range"), "none can");
         assert!(
             toml::from_str::<Grading>("ignore_spaces = true").is_err(),
             "unknown options are refused"
