@@ -4,11 +4,14 @@
 // weighted test (a bad id first: the server's words beside the form), at once in the
 // assignments' picker; a student (API join and submit) graded by it; the teacher changes the
 // hidden test's expected output and the next submission is graded by the new one; one
-// deleted after a confirmation. The form in zh-CN on a phone, everything as text.
+// deleted after a confirmation. The form in zh-CN on a phone, everything as text. A Chinese
+// title and statement and per-exercise limits set on the form: stored as typed (seconds as
+// ms), the Chinese title on a student's Chinese page, a limit past the language's maximum
+// refused in the page's words and nothing saved, a cleared limit gone from the definition.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import AxeBuilder from '@axe-core/playwright';
-import { startServer, launchBrowser, screenshot, createKey, apiCall, RUN_MS } from './harness.js';
+import { startServer, launchBrowser, openPage, screenshot, createKey, apiCall, RUN_MS } from './harness.js';
 
 const LAPTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
@@ -19,11 +22,13 @@ let server;
 let browser;
 let ada;
 let bo;
+let room;
 
 before(async () => {
   server = await startServer(['--require-keys']);
   ada = createKey(server, 'teacher-ada', 'teacher');
   bo = createKey(server, 'teacher-bo', 'teacher');
+  room = createKey(server, 'room-3b', 'classroom');
   browser = await launchBrowser();
 });
 
@@ -211,4 +216,109 @@ test('the exercise form in Chinese on a phone', { timeout: 4 * RUN_MS }, async (
   assert.deepEqual(await violations(page), []);
   assert.deepEqual(page.errors, []);
   await page.context().close();
+});
+
+/** The Chinese fields and the limits of a stored definition. */
+async function zhAndLimits(id) {
+  const r = await api('GET', `/api/v1/exercises/${id}/definition`, ada);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const { title_zh, statement_zh, limits } = r.body;
+  return { title_zh, statement_zh, limits };
+}
+
+test('a Chinese title and statement and limits set on the form; a limit past the maximum is refused', { timeout: 8 * RUN_MS }, async () => {
+  const runtimes = (await api('GET', '/api/v1/runtimes', ada)).body;
+  const python = (Array.isArray(runtimes) ? runtimes : runtimes.runtimes).find((r) => r.language === 'python');
+  const page = await openTeacher();
+  await page.waitForSelector('#class-view:not([hidden])');
+  await showTab(page, 'exercises');
+  await page.click('#new-exercise');
+  await page.fill('#x-id', 'twice');
+  await page.fill('#x-title', 'Twice');
+  await page.fill('#x-title-zh', '两倍');
+  await page.fill('#x-statement', 'Read `n` and print twice it.');
+  await page.fill('#x-statement-zh', '读入整数 `n`，输出它的两倍。');
+  await fillTest(page, 0, { stdin: '4\n', expected: '8\n' });
+  await page.locator('#x-languages label', { hasText: 'Python' }).locator('input').check();
+  // An empty limit stands for the language's default, shown in grey (seconds, MB).
+  assert.deepEqual(
+    await page.$$eval('#x-cpu, #x-wall, #x-memory', (l) => l.map((x) => x.placeholder)),
+    [String(python.limits.defaults.cpu_ms / 1000), String(python.limits.defaults.wall_ms / 1000), String(python.limits.defaults.memory_mb)],
+  );
+  await page.fill('#x-cpu', '1.5');
+  await page.fill('#x-wall', '4');
+  await page.fill('#x-memory', '128');
+  await screenshot(page, 'teacher-exercises-en-laptop-zh-limits');
+  await page.click('#exercise-form button[type=submit]');
+  await page.waitForSelector('#exercise-form', { state: 'hidden' });
+  assert.deepEqual(await zhAndLimits('twice'), {
+    title_zh: '两倍',
+    statement_zh: '读入整数 `n`，输出它的两倍。',
+    limits: { cpu_ms: 1500, wall_ms: 4000, memory_mb: 128 },
+  });
+  // A student's page in Chinese shows the Chinese title and statement.
+  const student = await openPage(browser, `${server.url}/#key=${room}`, { locale: 'zh-CN', viewport: PHONE });
+  await student.click('#exercises-button');
+  await student.waitForSelector('#exercises-dialog[open] .exercise-item');
+  const item = student.locator('#exercises-dialog .exercise-item', { hasText: '两倍' });
+  assert.equal(await item.locator('.exercise-item-title').textContent(), '两倍');
+  await item.click();
+  await student.waitForSelector('#exercise:not([hidden])');
+  assert.match(await student.textContent('#exercise'), /两倍[\s\S]*读入整数 n，输出它的两倍。/);
+  await screenshot(student, 'teacher-exercises-zh-phone-student');
+  assert.deepEqual(student.errors, []);
+  await student.context().close();
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+
+  // In Chinese on a phone: the form loads them; a memory limit past Python's maximum is refused
+  // in the page's words beside the field, and nothing is saved.
+  const phone = await openTeacher({ locale: 'zh-CN', viewport: PHONE });
+  await phone.waitForSelector('#class-view:not([hidden])');
+  await showTab(phone, 'exercises');
+  await phone.locator('#exercise-list [data-exercise="twice"] button', { hasText: '编辑' }).click();
+  await phone.waitForSelector('#exercise-form:not([hidden])');
+  assert.deepEqual(
+    await phone.$$eval('#x-title-zh, #x-statement-zh, #x-cpu, #x-wall, #x-memory', (l) => l.map((x) => x.value)),
+    ['两倍', '读入整数 `n`，输出它的两倍。', '1.5', '4', '128'],
+  );
+  assert.match(await phone.textContent('#exercise-form'), /中文标题.*中文题目描述.*每个测试的运行限制.*CPU 时间.*秒.*实际用时.*内存.*MB/s);
+  const max = python.limits.max.memory_mb;
+  await phone.fill('#x-memory', String(max + 1));
+  await phone.click('#exercise-form button[type=submit]');
+  await phone.waitForFunction(() => document.querySelector('#x-limits-error').textContent.length > 0);
+  assert.equal(
+    await phone.textContent('#exercise-error'),
+    `未保存：limits: memory_mb = ${max + 1} is out of range (at most ${max}) for Python`,
+  );
+  assert.equal(await phone.textContent('#x-limits-error'), `内存：Python 最多 ${max} MB。`);
+  assert.equal(await phone.getAttribute('#x-memory', 'aria-invalid'), 'true');
+  assert.ok(await phone.isVisible('#exercise-form'), 'the form stays open to fix it');
+  assert.deepEqual((await zhAndLimits('twice')).limits, { cpu_ms: 1500, wall_ms: 4000, memory_mb: 128 }, 'nothing saved');
+  const widths = await phone.evaluate(() => ({ page: document.documentElement.scrollWidth, view: innerWidth }));
+  assert.ok(widths.page <= widths.view, `the page does not scroll sideways: ${JSON.stringify(widths)}`);
+  await phone.locator('#x-limits-error').scrollIntoViewIfNeeded();
+  await screenshot(phone, 'teacher-exercises-zh-phone-limit-error');
+
+  // Cleared fields leave the definition: the wall limit and the memory limit...
+  await phone.fill('#x-memory', '');
+  await phone.fill('#x-wall', '');
+  await phone.click('#exercise-form button[type=submit]');
+  await phone.waitForSelector('#exercise-form', { state: 'hidden' });
+  assert.deepEqual(await zhAndLimits('twice'), {
+    title_zh: '两倍',
+    statement_zh: '读入整数 `n`，输出它的两倍。',
+    limits: { cpu_ms: 1500 },
+  });
+  // ...and the last limit and the Chinese statement: no `limits`, no `statement_zh` at all.
+  await phone.locator('#exercise-list [data-exercise="twice"] button', { hasText: '编辑' }).click();
+  await phone.waitForSelector('#exercise-form:not([hidden])');
+  await phone.fill('#x-cpu', '');
+  await phone.fill('#x-statement-zh', ' ');
+  await phone.click('#exercise-form button[type=submit]');
+  await phone.waitForSelector('#exercise-form', { state: 'hidden' });
+  assert.deepEqual(await zhAndLimits('twice'), { title_zh: '两倍', statement_zh: undefined, limits: undefined });
+  assert.deepEqual(await violations(phone), []);
+  assert.deepEqual(phone.errors, []);
+  await phone.context().close();
 });

@@ -82,8 +82,8 @@ pub struct Exercise {
     /// How outputs are compared (`[grading]`); today's rule when absent.
     #[serde(default, skip_serializing_if = "Grading::is_default")]
     pub grading: Grading,
-    /// Limits of each test's run (`[limits]`), within the language's maxima; the language's
-    /// defaults when absent.
+    /// Limits of each test's run (`[limits]`), within every accepted language's maxima (a
+    /// value past one is refused); the language's defaults when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<ExerciseLimits>,
 }
@@ -252,6 +252,35 @@ impl Exercise {
             ] {
                 if value == Some(0) {
                     return bad(format!("limits.{field} is 0: leave it out for the language's default"));
+                }
+            }
+            // Within the maxima of the languages it names, as a submission's run is checked: a
+            // value past one would refuse every submission in that language. An exercise for
+            // every language is refused only when no installed language could run it, so that
+            // installing a language with lower maxima never stops a directory from loading
+            // (a submission in that one is refused with the same message).
+            let asked = engine::PhaseRequest {
+                cpu_ms: limits.cpu_ms,
+                wall_ms: limits.wall_ms,
+                memory_mib: limits.memory_mb,
+                ..Default::default()
+            };
+            let runtimes: Vec<_> = self
+                .accepted_languages(catalog)
+                .iter()
+                .filter_map(|language| catalog.get(language))
+                .collect();
+            let refused: Vec<String> = runtimes
+                .iter()
+                .filter_map(|rt| {
+                    let e = asked.resolve(&rt.limits().run, engine::Phase::Run).err()?;
+                    Some(format!("limits: {e} for {}", rt.display_name))
+                })
+                .collect();
+            let every_language = self.languages.is_empty();
+            if let Some(first) = refused.first() {
+                if !every_language || refused.len() == runtimes.len() {
+                    return bad(first.clone());
                 }
             }
         }
@@ -535,6 +564,80 @@ mod tests {
             memory_mb: None
         }))
         .contains("limits.cpu_ms is 0"));
+        let python_max = catalog().get("python").unwrap().limits().run.max;
+        let past = |limits: ExerciseLimits| {
+            let mut e = exercise();
+            e.languages = vec!["python".into()];
+            e.limits = Some(limits);
+            e.check(&catalog()).map_err(|e| e.0)
+        };
+        let none = ExerciseLimits {
+            cpu_ms: None,
+            wall_ms: None,
+            memory_mb: None,
+        };
+        assert_eq!(
+            past(ExerciseLimits {
+                memory_mb: Some(python_max.memory_mib + 1),
+                ..none
+            })
+            .unwrap_err(),
+            format!(
+                "limits: memory_mb = {} is out of range (at most {}) for Python",
+                python_max.memory_mib + 1,
+                python_max.memory_mib
+            )
+        );
+        assert!(past(ExerciseLimits {
+            cpu_ms: Some(python_max.cpu_ms + 1),
+            ..none
+        })
+        .unwrap_err()
+        .contains("cpu_ms"));
+        assert!(past(ExerciseLimits {
+            wall_ms: Some(python_max.wall_ms + 1),
+            ..none
+        })
+        .unwrap_err()
+        .contains("wall_ms"));
+        let at_max = ExerciseLimits {
+            cpu_ms: Some(python_max.cpu_ms),
+            wall_ms: Some(python_max.wall_ms),
+            memory_mb: Some(python_max.memory_mib),
+        };
+        assert_eq!(past(at_max).unwrap().limits, Some(at_max));
+        // Two installed languages, one with lower maxima: an exercise naming it is refused; one
+        // for every language only when no language could run it.
+        let runtime = |name: &str, run_max: &str| {
+            format!(
+                "name = \"{name}\"\ndisplay_name = \"{name}\"\nfile = \"x\"\nrun = [\"/bin/sh\", \"{{file}}\"]\n\
+                 detect = [\"/bin/sh\", \"-c\", \"echo 1.0\"]\n{run_max}\n[example]\nhello = \"echo\"\necho = \"cat\"\nruntime_error = \"exit 1\"\n"
+            )
+        };
+        let mut two = Catalog::from_files([
+            ("small.toml", runtime("small", "[limits.run_max]\nmemory_mib = 512")),
+            ("big.toml", runtime("big", "")),
+        ])
+        .expect("runtime files");
+        two.detect();
+        let with = |languages: &[&str], memory_mb: u64| {
+            let mut e = exercise();
+            e.starter.clear();
+            e.starter_zh.clear();
+            e.languages = languages.iter().map(|l| l.to_string()).collect();
+            e.limits = Some(ExerciseLimits {
+                memory_mb: Some(memory_mb),
+                ..none
+            });
+            e.check(&two).map(|_| ()).map_err(|e| e.0)
+        };
+        assert_eq!(
+            with(&["small"], 1024),
+            Err("limits: memory_mb = 1024 is out of range (at most 512) for small".to_string())
+        );
+        assert_eq!(with(&["big"], 1024), Ok(()));
+        assert_eq!(with(&[], 1024), Ok(()), "big can run it");
+        assert!(with(&[], 4096).unwrap_err().contains("out of range"), "none can");
         assert!(
             toml::from_str::<Grading>("ignore_spaces = true").is_err(),
             "unknown options are refused"

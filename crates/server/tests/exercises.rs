@@ -384,6 +384,10 @@ async fn a_teacher_posts_replaces_and_deletes_exercises() {
                 bad(|e| e["statement"] = json!("x".repeat(server::exercise_spec::MAX_STATEMENT_BYTES + 1))),
                 "`statement` is",
             ),
+            (
+                bad(|e| e["limits"] = json!({"cpu_ms": 10_000_000})),
+                "limits: cpu_ms = 10000000 is out of range (at most",
+            ),
         ] {
             let (status, answer) = post(body).await;
             assert_eq!(status, 400, "{message}: {answer}");
@@ -392,6 +396,14 @@ async fn a_teacher_posts_replaces_and_deletes_exercises() {
                 "{answer} does not say {message:?}"
             );
         }
+        let definition = "/api/v1/exercises/double/definition";
+        let (status, kept) = call(&server, reqwest::Method::GET, definition, None).await;
+        assert_eq!(status, 200, "{kept}");
+        assert_eq!(
+            (&kept["title"], &kept["limits"]),
+            (&json!("Double"), &Value::Null),
+            "nothing refused was saved"
+        );
 
         for (id, expected) in [("sum-two", 409), ("double", 204), ("double", 404)] {
             let path = format!("/api/v1/exercises/{id}");

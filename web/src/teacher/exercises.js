@@ -1,8 +1,9 @@
 // Exercises: the server's list (the teacher's own first, to edit or delete; the directory's
 // and other keys' read-only, with a view of the statement and visible tests) and the editor
-// (new or edit: id, title, statement, tests as rows, grading, languages, one starter), saved
-// by POST /api/v1/exercises in the shape the server reads (exercise_spec.rs). Fields the form
-// does not show (Chinese title, limits, other starters...) are kept as they were.
+// (new or edit: id, title and statement in English and Chinese, tests as rows, grading,
+// limits, languages, one starter), saved by POST /api/v1/exercises in the shape the server
+// reads (exercise_spec.rs); an empty optional field is left out. Fields the form does not show
+// (other starters, Chinese starters...) are kept as they were.
 import { t } from '../i18n.js';
 import { get, call } from './api.js';
 import { el } from './dom.js';
@@ -19,7 +20,9 @@ const ui = {
   formTitle: $('exercise-form-title'),
   id: $('x-id'),
   title: $('x-title'),
+  titleZh: $('x-title-zh'),
   statement: $('x-statement'),
+  statementZh: $('x-statement-zh'),
   tests: $('x-tests'),
   addTest: $('x-add-test'),
   trim: $('x-trim'),
@@ -28,9 +31,25 @@ const ui = {
   languages: $('x-languages'),
   starterLanguage: $('x-starter-language'),
   starter: $('x-starter'),
+  limitsError: $('x-limits-error'),
   error: $('exercise-error'),
   cancel: $('x-cancel'),
 };
+
+/**
+ * The form's limits (`[limits]` of the definition): the field, its input, and how many of the
+ * field's unit make the unit a teacher types (seconds for the times, MB for memory).
+ */
+const LIMITS = [
+  { field: 'cpu_ms', input: $('x-cpu'), label: 'tch.xCpu', per: 1000 },
+  { field: 'wall_ms', input: $('x-wall'), label: 'tch.xWall', per: 1000 },
+  { field: 'memory_mb', input: $('x-memory'), label: 'tch.xMemory', per: 1 },
+];
+
+/** A limit's value (in the field's unit) as a teacher reads it: `20 s`, `2048 MB`. */
+function limitText(limit, value) {
+  return limit.per === 1000 ? t('tch.xSecondsN', { n: value / 1000 }) : `${value} MB`;
+}
 
 /** The exercise being edited as the server gave it (null: a new one). */
 let editing = null;
@@ -108,6 +127,48 @@ function renderChoices() {
     ...runtimes.map((r) => el('option', { value: r.language, text: r.display_name || r.language })),
   );
   ui.starterLanguage.value = keep;
+  limitDefaults();
+}
+
+/**
+ * Each limit's placeholder: the default of the languages accepted (all when none is ticked),
+ * or their range (`3–5`), so an empty field says what it stands for.
+ */
+function limitDefaults() {
+  const ticked = new Set([...ui.languages.querySelectorAll('input:checked')].map((i) => i.value));
+  const accepted = runtimes.filter((r) => !ticked.size || ticked.has(r.language));
+  for (const limit of LIMITS) {
+    const values = accepted.map((r) => r.limits?.defaults?.[limit.field]).filter(Number.isFinite);
+    const range = values.length ? [...new Set([Math.min(...values), Math.max(...values)])] : [];
+    limit.input.placeholder = range.map((v) => v / limit.per).join('–');
+  }
+}
+
+/** Clear the mark of a refused limit. */
+function clearLimitError() {
+  ui.limitsError.textContent = '';
+  for (const { input } of LIMITS) {
+    input.removeAttribute('aria-invalid');
+    input.removeAttribute('aria-describedby');
+  }
+}
+
+/**
+ * A refusal that names a limit, shown beside its field in the teacher's units: the server's
+ * `limits: cpu_ms = 99000 is out of range (at most 20000) for Python` (exercise_spec.rs) as
+ * `CPU time: at most 20 s for Python.`; any other words about a limit as they are.
+ */
+function showLimitError(message) {
+  const named = /\blimits\b.*?\b(cpu_ms|wall_ms|memory_mb)\b/.exec(message || '');
+  const limit = named && LIMITS.find((l) => l.field === named[1]);
+  if (!limit) return;
+  const past = /is out of range \(at most (\d+)\) for (.+)$/.exec(message);
+  ui.limitsError.textContent = past
+    ? t('tch.xLimitTooHigh', { limit: t(limit.label), max: limitText(limit, Number(past[1])), language: past[2] })
+    : `${t(limit.label)}: ${message}`;
+  limit.input.setAttribute('aria-invalid', 'true');
+  limit.input.setAttribute('aria-describedby', ui.limitsError.id);
+  limit.input.focus();
 }
 
 /** One test as a row of the editor. */
@@ -163,7 +224,14 @@ async function openForm(id) {
   ui.id.value = exercise.id || '';
   ui.id.disabled = !!editing;
   ui.title.value = exercise.title || '';
+  ui.titleZh.value = exercise.title_zh || '';
   ui.statement.value = exercise.statement || '';
+  ui.statementZh.value = exercise.statement_zh || '';
+  for (const limit of LIMITS) {
+    const value = exercise.limits?.[limit.field];
+    limit.input.value = value == null ? '' : String(value / limit.per);
+  }
+  clearLimitError();
   ui.tests.replaceChildren(...(exercise.tests?.length ? exercise.tests : [{}]).map(testRow));
   // The server's default rule ignores trailing whitespace.
   ui.trim.checked = grading.ignore_trailing_whitespace ?? true;
@@ -183,6 +251,13 @@ function closeForm() {
   editing = null;
   ui.form.hidden = true;
   ui.error.textContent = '';
+  clearLimitError();
+}
+
+/** Set `key` to the text, or leave it out when the text is blank (the server refuses ""). */
+function optional(exercise, key, text) {
+  if (text.trim()) exercise[key] = text;
+  else delete exercise[key];
 }
 
 /** The exercise as the form says it, over what the server gave. */
@@ -205,7 +280,7 @@ function fromForm() {
   if (ui.form.dataset.starter) delete starter[ui.form.dataset.starter];
   const language = ui.starterLanguage.value;
   if (language && ui.starter.value.trim()) starter[language] = ui.starter.value;
-  return {
+  const exercise = {
     ...base,
     id: editing ? editing.id : ui.id.value.trim(),
     title: ui.title.value,
@@ -215,19 +290,34 @@ function fromForm() {
     languages: [...ui.languages.querySelectorAll('input:checked')].map((i) => i.value),
     starter,
   };
+  optional(exercise, 'title_zh', ui.titleZh.value);
+  optional(exercise, 'statement_zh', ui.statementZh.value);
+  // Each limit typed, in the field's unit; none: the languages' defaults.
+  const limits = {};
+  for (const limit of LIMITS) {
+    const text = limit.input.value.trim();
+    if (text !== '') limits[limit.field] = Math.round(Number(text) * limit.per);
+  }
+  if (Object.keys(limits).length) exercise.limits = limits;
+  else delete exercise.limits;
+  return exercise;
 }
 
 async function save(e) {
   e.preventDefault();
   const exercise = fromForm();
+  clearLimitError();
   const r = await call('POST', '/api/v1/exercises', exercise);
   if (!r.ok) {
     // The server's own words: which field, which limit, whose id.
     ui.error.textContent = t('tch.saveError', { message: r.message });
+    showLimitError(r.message);
     return;
   }
-  closeForm();
+  // The list reloaded first, then the form closed and the message said in one go: whoever
+  // waits for the form to close finds the list and the message already there.
   await changed();
+  closeForm();
   say(t('tch.exSaved', { title: exercise.title }));
 }
 
@@ -275,4 +365,5 @@ ui.addTest.addEventListener('click', () => {
   row.querySelector('textarea').focus();
 });
 ui.cancel.addEventListener('click', closeForm);
+ui.languages.addEventListener('change', limitDefaults);
 ui.form.addEventListener('submit', save);
