@@ -610,3 +610,15 @@ pub fn stand_in(
         stderr,
     }
 }
+
+/// A job of one source file in `language`, with the language's default limits.
+pub fn job(language: &str, code: &str) -> engine::Job {
+    engine::Job {
+        language: language.into(),
+        files: vec![engine::SourceFile {
+            name: None,
+            content: code.as_bytes().to_vec(),
+        }],
+        ..engine::Job::default()
+    }
+}

@@ -45,16 +45,7 @@ fn runner(config: RunnerConfig) -> Arc<Runner> {
     Runner::new(engine, config)
 }
 
-fn job(language: &str, code: &str) -> Job {
-    Job {
-        language: language.into(),
-        files: vec![SourceFile {
-            name: None,
-            content: code.as_bytes().to_vec(),
-        }],
-        ..Job::default()
-    }
-}
+use tiderun_tests::job;
 
 /// A job the engine has checked (what a runner admits).
 fn checked(r: &Runner, language: &str, code: &str) -> Checked {

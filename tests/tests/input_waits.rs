@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use engine::{Engine, Event, Job, LimitRequest, PhaseRequest, RunnerConfig, SourceFile};
+use engine::{Engine, Event, Job, RunnerConfig};
 use sandbox::{Sandbox, SandboxOptions, Status, StreamKind};
 use tiderun_tests::uid_base;
 
@@ -16,23 +16,12 @@ const WALL_MS: u64 = 60_000;
 /// How many languages run at once (most of a run is the wait for its answer).
 const AT_ONCE: usize = 4;
 
+/// The classroom page's job: its wall limit, and a roomy budget of waiting.
 fn job(language: &str, code: &str) -> Job {
-    Job {
-        language: language.into(),
-        files: vec![SourceFile {
-            name: None,
-            content: code.as_bytes().to_vec(),
-        }],
-        limits: LimitRequest {
-            run: PhaseRequest {
-                wall_ms: Some(WALL_MS),
-                ..PhaseRequest::default()
-            },
-            input_wait_ms: Some(60_000),
-            ..LimitRequest::default()
-        },
-        ..Job::default()
-    }
+    let mut job = tiderun_tests::job(language, code);
+    job.limits.run.wall_ms = Some(WALL_MS);
+    job.limits.input_wait_ms = Some(60_000);
+    job
 }
 
 /// Runs `code` as a session, answering "Ada" only once the program is seen waiting. `Err`
