@@ -5,6 +5,7 @@
 // down, while a laptop keeps its one row.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import AxeBuilder from '@axe-core/playwright';
 import { startServer, createKey, apiCall, launchBrowser, newPage, openPage, ready, screenshot } from './harness.js';
 
 const PHONE = { width: 390, height: 844 };
@@ -133,6 +134,14 @@ test('the exercises dialog is titled after its tab', async () => {
   await page.context().close();
 });
 
+/** Serious or critical accessibility faults in the top bar (the icon Sign out, the cut names). */
+async function topBarViolations(page) {
+  const results = await new AxeBuilder({ page }).include('.topbar').withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();
+  return results.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+}
+
 /** The top bar's height, in px. */
 const barHeight = (page) => page.$eval('.topbar', (bar) => bar.getBoundingClientRect().height);
 
@@ -187,6 +196,7 @@ for (const [locale, viewport, words] of [
     // A long class name is cut, not wrapped.
     assert.ok(await page.$eval('#account-who .who-class', (c) => c.scrollWidth > c.clientWidth), 'the long class name is cut');
     assertTwoRows(await topBar(page), viewport, `${locale} ${viewport.width}`);
+    assert.deepEqual(await topBarViolations(page), []);
     await screenshot(page, `student-topbar-phone${viewport.width}-${locale === 'zh-CN' ? 'zh' : 'en'}`);
 
     // With an exercise open, "Run tests" joins the second row: still two.
