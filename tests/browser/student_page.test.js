@@ -96,6 +96,18 @@ test('a full class refuses a join in the student’s language', async () => {
   assert.equal(await refusedJoin(wrong, '小红'), '没有班级使用这个代码。请向老师核对链接（代码可能已更换）。');
   await wrong.context().close();
 
+  // A full disk (507, the server's STORE_FULL), which a test cannot make: the answer is stood in.
+  const disk = await newPage(browser, `${server.url}/#join=${long.join_code}`, { locale: 'zh-CN', viewport: PHONE });
+  await disk.route('**/api/v1/classes/join', (route) =>
+    route.fulfill({
+      status: 507,
+      contentType: 'application/json',
+      body: JSON.stringify({ error: "the server's storage is full: nothing new can be saved until space is freed (runs still work)" }),
+    }),
+  );
+  assert.equal(await refusedJoin(disk, '小红'), '服务器的存储空间已满：现在无法保存新内容（运行程序不受影响）。请告诉老师。');
+  await disk.context().close();
+
   const en = await newPage(browser, `${server.url}/#join=${full.join_code}`, { viewport: LAPTOP });
   assert.equal(await refusedJoin(en, 'Ada'), `This class is full: it has ${MAX_STUDENTS} students, the most a class may have. Tell your teacher.`);
   await screenshot(en, 'student-class-full-laptop-en');

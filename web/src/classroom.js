@@ -78,7 +78,7 @@ function joinRefusal(error, name) {
   const full = error.status === 409 && /^at most (\d+) students of one class/i.exec(error.message);
   if (full) return t('join.classFull', { max: full[1] });
   if (error.status === 400 && /display_name/.test(error.message)) return t('join.badName');
-  if ([0, 429, 503].includes(error.status)) return refusal(error);
+  if ([0, 429, 503, 507].includes(error.status)) return refusal(error);
   return t('join.refused', { message: error.message });
 }
 
