@@ -34,6 +34,21 @@ function say(node, text, kind) {
 
 // ---- the header ----
 
+/**
+ * "Signed in as NAME · CLASS" as spans: the words (`who-words`), the name (`who-name`) and the
+ * class (`who-class`), so a phone can show the name over the class, each cut with an ellipsis.
+ */
+function whoParts(student) {
+  const values = { name: student.display_name, class: student.class_name };
+  return t('account.who')
+    .split(/(\{\w+\})/)
+    .filter(Boolean)
+    .map((part) => {
+      const key = /^\{(\w+)\}$/.exec(part)?.[1];
+      return key && key in values ? el('span', { class: `who-${key}`, text: values[key] }) : el('span', { class: 'who-words', text: part });
+    });
+}
+
 /** "Signed in as NAME · CLASS" and Sign out, or Sign in; the exercises button says My class. */
 export function renderAccount() {
   const student = auth.student();
@@ -42,7 +57,7 @@ export function renderAccount() {
   $('signin-button').hidden = Boolean(student);
   who.hidden = !student;
   $('signout').hidden = !student;
-  who.textContent = student ? t('account.who', { name: student.display_name, class: student.class_name }) : '';
+  who.replaceChildren(...(student ? whoParts(student) : []));
   who.title = who.textContent;
   $('exercises-button').textContent = t(student ? 'class.button' : 'exercises');
 }
@@ -59,8 +74,11 @@ function refusal(error) {
 function joinRefusal(error, name) {
   if (error.status === 404) return t('join.unknownCode');
   if (error.status === 409 && /another student/i.test(error.message)) return t('join.nameTaken', { name });
+  // The store's roster bound: "at most 300 students of one class".
+  const full = error.status === 409 && /^at most (\d+) students of one class/i.exec(error.message);
+  if (full) return t('join.classFull', { max: full[1] });
   if (error.status === 400 && /display_name/.test(error.message)) return t('join.badName');
-  if ([0, 429, 503].includes(error.status)) return refusal(error);
+  if ([0, 429, 503, 507].includes(error.status)) return refusal(error);
   return t('join.refused', { message: error.message });
 }
 
@@ -261,6 +279,11 @@ async function renderMyClass(container) {
   container.querySelector('button')?.focus();
 }
 
+/** The exercises dialog's title follows what it shows: My class, or the exercises. */
+function titleDialog() {
+  $('exercises-heading').textContent = t($('my-class').hidden ? 'ex.title' : 'class.tab');
+}
+
 /** Show one tab of the exercises dialog: `class` (My class) or `all`. */
 function selectTab(which) {
   const tabs = { class: [$('tab-class'), $('my-class')], all: [$('tab-all'), $('exercise-list')] };
@@ -268,6 +291,7 @@ function selectTab(which) {
     tab.setAttribute('aria-selected', String(name === which));
     panel.hidden = name !== which;
   }
+  titleDialog();
   if (which === 'class') renderMyClass($('my-class'));
   else renderList($('exercise-list'), lists.onOpen, lists.runtimes);
 }
@@ -282,6 +306,7 @@ export function showExercises(onOpen, runtimes) {
   else {
     $('my-class').hidden = true;
     $('exercise-list').hidden = false;
+    titleDialog();
     renderList($('exercise-list'), onOpen, runtimes);
   }
 }
@@ -320,6 +345,7 @@ export function renderSaved(results, note) {
 export function relabel() {
   renderAccount();
   if (joining) $('join-code-line').textContent = t('join.code', { code: joining.code });
+  titleDialog();
   if ($('exercises-dialog').open && !$('my-class').hidden) renderMyClass($('my-class'));
 }
 

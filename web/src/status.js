@@ -111,6 +111,7 @@ export function describeVerdict(verdict) {
 export function describeRefusal(error) {
   if (error.status === 429) return t('status.tooMany', { seconds: error.retryAfter ?? 5 });
   if (error.status === 503) return t('status.unavailable', { seconds: error.retryAfter ?? 5 });
+  if (error.status === 507) return t('status.storageFull');
   if (error.status === 0) return t('status.unreachable');
   if (error.status === 401) return t('key.needed');
   return t('status.serverError', { message: error.message });
